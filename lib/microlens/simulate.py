@@ -1,0 +1,504 @@
+"""Light-curve simulation: priors, magnification, survey cadence, photometric noise.
+
+Units and conventions (MulensModel names):
+
+* ``t_0`` time of closest approach [days], ``u_0`` impact parameter [Einstein radii],
+  ``t_E`` Einstein time [days], ``rho`` source radius [Einstein radii], ``s`` lens separation
+  [Einstein radii of the total mass], ``q = m2 / m1`` mass ratio, ``alpha`` trajectory angle
+  [radians, VBBinaryLensing convention: numerically the same angle as MulensModel's ``alpha``
+  in degrees, with the same sign of ``u_0``]; the binary origin is the centre of mass.
+* Flux is in units of the baseline flux: ``F = f_s * A + (1 - f_s)``, so ``F = 1`` with no event.
+* Photometric errors follow photon noise: ``sigma_F = sigma_F0 * sqrt(F)``, where ``sigma_F0`` is
+  the baseline error converted from magnitudes. The error preset is the baseline error of a star
+  of baseline magnitude ``reference_mag``; brighter or fainter baselines scale as photon noise,
+  ``sigma_m ∝ 10**(0.2 (m_base - reference_mag))``.
+
+Scientific validity: every class draws the shared quantities (``t_0, u_0, t_E``, source magnitude,
+blending, cadence, noise) from the *same* priors with the *same* random stream, and one detection
+cut applies to every class (see :func:`passes_detection_cut`). Each event has its own random
+generator derived from ``(seed, index)``, so results do not depend on how the work is split.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from .presets import CLASS_NAMES, get_cadence, get_error, get_topology
+
+MAG_TO_FLUX = math.log(10.0) / 2.5
+"""d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m."""
+
+MAGNIFICATION_BACKENDS = ("VBBinaryLensing", "VBMicrolensing")
+
+PARAM_COLUMNS: tuple[str, ...] = (
+    "label",
+    "t_0", "u_0", "t_E",  # shared by all classes (drawn but unused for the flat class)
+    "rho", "s", "q", "alpha",  # binary lens only (NaN otherwise)
+    "source_mag", "f_s", "baseline_mag", "baseline_mag_error",
+    "n_obs", "missing_fraction", "peak_significance", "attempts",
+    "dchi2_flat", "dchi2_pspl",  # detectability (NaN when switched off)
+)  # fmt: skip
+"""Columns of the per-event parameter table, in storage order."""
+
+
+def _check_range(name: str, value, *, positive: bool = False) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low > high:
+        raise ValueError(f"{name} has low > high: {value!r}; give (low, high) with low <= high")
+    if positive and low <= 0:
+        raise ValueError(f"{name} must be positive (log-uniform prior), got {value!r}")
+    return low, high
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that determines a simulated data set; stored verbatim in its manifest.
+
+    Parameters
+    ----------
+    n_per_class : int
+        Events per class (flat, PSPL, binary); the set holds ``3 * n_per_class`` events.
+    topology, cadence, error : str
+        Preset names (see :mod:`microlens.presets`).
+    seed : int
+        Data-set seed; event ``i`` uses a generator derived from ``(seed, i)``.
+    """
+
+    n_per_class: int = 1000
+    topology: str = "baseline"
+    cadence: str = "cadence_15"
+    error: str = "error_005"
+    seed: int = 0
+    n_epochs: int = 1000  # nominal survey epochs before missing ones are removed
+    survey_days: float = 200.0  # length of the survey window [days]
+    time_jitter: float = 0.3  # epoch jitter as a fraction of the nominal spacing (irregularity)
+    gap_share: float = 0.5  # share of the missing epochs that fall in contiguous gaps (weather)
+    gap_mean_epochs: float = 8.0  # mean length of a contiguous gap [epochs]
+    t_0_range: tuple[float, float] = (0.15, 0.85)  # t_0 prior, fraction of the survey window
+    u_0_range: tuple[float, float] = (0.0, 1.0)  # uniform prior on u_0 [Einstein radii]
+    t_E_range: tuple[float, float] = (5.0, 80.0)  # log-uniform prior on t_E [days]
+    rho_range: tuple[float, float] = (1e-4, 1e-2)  # log-uniform prior on rho [Einstein radii]
+    source_mag_range: tuple[float, float] = (18.0, 21.0)  # uniform prior on source magnitude
+    f_s_range: tuple[float, float] = (0.1, 1.0)  # uniform prior on the source flux fraction f_s
+    reference_mag: float = 19.0  # baseline magnitude at which the error preset holds
+    detection_sigma: float = 3.0  # a point is significant if its excess is >= this many sigma
+    detection_min_points: int = 5  # ... and an event needs at least this many such points
+    max_attempts: int = 200  # redraws allowed for one event to pass the detection cut
+    vbbl_tol: float = 1e-3  # VBBinaryLensing Tol and RelTol (absolute and relative accuracy)
+    magnification_backend: str = "VBBinaryLensing"  # or "VBMicrolensing" (same API and numbers)
+    detectability: bool = True  # fit flat and PSPL models to every event (off: faster)
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / val / test
+
+    def __post_init__(self) -> None:
+        for name in ("n_per_class", "n_epochs", "detection_min_points", "max_attempts", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in ("n_per_class", "n_epochs", "max_attempts"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed!r}")
+        get_topology(self.topology)
+        get_cadence(self.cadence)
+        get_error(self.error)
+        if self.magnification_backend not in MAGNIFICATION_BACKENDS:
+            raise ValueError(
+                f"unknown magnification_backend {self.magnification_backend!r}; "
+                f"valid choices: {', '.join(MAGNIFICATION_BACKENDS)}"
+            )
+        for name in ("survey_days", "gap_mean_epochs", "vbbl_tol", "detection_sigma"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not 0 <= self.time_jitter < 0.5:
+            raise ValueError(f"time_jitter must be in [0, 0.5) to keep epochs ordered, got "
+                             f"{self.time_jitter!r}")
+        if not 0 <= self.gap_share <= 1:
+            raise ValueError(f"gap_share must be in [0, 1], got {self.gap_share!r}")
+        t0 = _check_range("t_0_range", self.t_0_range)
+        if not (0 <= t0[0] and t0[1] <= 1):
+            raise ValueError(f"t_0_range is a fraction of the survey window in [0, 1], got {t0}")
+        u0 = _check_range("u_0_range", self.u_0_range)
+        if u0[0] < 0:
+            raise ValueError(f"u_0_range must be non-negative, got {u0}")
+        _check_range("t_E_range", self.t_E_range, positive=True)
+        _check_range("rho_range", self.rho_range, positive=True)
+        _check_range("source_mag_range", self.source_mag_range)
+        fs = _check_range("f_s_range", self.f_s_range, positive=True)
+        if fs[1] > 1:
+            raise ValueError(f"f_s_range must lie in (0, 1], got {fs}")
+        split = tuple(float(f) for f in self.split_fractions)
+        if len(split) != 3 or min(split) < 0 or not math.isclose(sum(split), 1.0, abs_tol=1e-9):
+            raise ValueError(
+                f"split_fractions must be three non-negative numbers (train, val, test) summing "
+                f"to 1, got {self.split_fractions!r}"
+            )
+        # JSON round trips give lists; store tuples so equal configs compare equal.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    @property
+    def n_events(self) -> int:
+        """Total number of events, ``3 * n_per_class``."""
+        return len(CLASS_NAMES) * self.n_per_class
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SimulationConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"unknown simulation setting(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------------------------
+# Magnification
+# --------------------------------------------------------------------------------------------
+
+
+def pspl_magnification(t: np.ndarray, t_0: float, u_0: float, t_E: float) -> np.ndarray:
+    """Point-source point-lens (Paczynski) magnification.
+
+    Parameters
+    ----------
+    t : ndarray
+        Times [days].
+    t_0, u_0, t_E : float
+        Time of closest approach [days], impact parameter [Einstein radii], Einstein time [days].
+
+    Returns
+    -------
+    ndarray
+        ``A(u) = (u^2 + 2) / (u sqrt(u^2 + 4))`` with ``u^2 = u_0^2 + ((t - t_0) / t_E)^2``.
+    """
+    u2 = u_0 * u_0 + ((np.asarray(t, dtype=np.float64) - t_0) / t_E) ** 2
+    return (u2 + 2.0) / np.sqrt(u2 * (u2 + 4.0))
+
+
+_ENGINES: dict[tuple[str, float], object] = {}
+
+
+def _engine(tol: float, backend: str = "VBBinaryLensing"):
+    """One VBBinaryLensing (or VBMicrolensing) instance per process and tolerance."""
+    key = (backend, float(tol))
+    if key not in _ENGINES:
+        if backend == "VBBinaryLensing":
+            import VBBinaryLensing
+
+            engine = VBBinaryLensing.VBBinaryLensing()
+        elif backend == "VBMicrolensing":
+            import VBMicrolensing
+
+            engine = VBMicrolensing.VBMicrolensing()
+        else:
+            raise ValueError(
+                f"unknown magnification backend {backend!r}; valid: {MAGNIFICATION_BACKENDS}"
+            )
+        engine.Tol = float(tol)
+        engine.RelTol = float(tol)
+        _ENGINES[key] = engine
+    return _ENGINES[key]
+
+
+def binary_light_curve(
+    t: np.ndarray,
+    t_0: float,
+    u_0: float,
+    t_E: float,
+    rho: float,
+    s: float,
+    q: float,
+    alpha: float,
+    *,
+    tol: float = 1e-3,
+    backend: str = "VBBinaryLensing",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Finite-source binary-lens magnification and source trajectory.
+
+    Uses ``BinaryLightCurve([ln s, ln q, u_0, alpha, ln rho, ln t_E, t_0], t)`` with
+    ``Tol = RelTol = tol``. Coordinates are centred on the lens centre of mass, the lenses on
+    the x-axis (lens 1 of mass ``1/(1+q)`` at negative x).
+
+    Returns
+    -------
+    magnification, y1, y2 : ndarray
+        Magnification and source position [Einstein radii] at each time.
+    """
+    engine = _engine(tol, backend)
+    params = [math.log(s), math.log(q), u_0, alpha, math.log(rho), math.log(t_E), t_0]
+    mag, y1, y2 = engine.BinaryLightCurve(params, np.asarray(t, dtype=np.float64))
+    return np.asarray(mag), np.asarray(y1), np.asarray(y2)
+
+
+def binary_magnification(t, t_0, u_0, t_E, rho, s, q, alpha, *, tol=1e-3,
+                         backend="VBBinaryLensing") -> np.ndarray:
+    """Finite-source binary-lens magnification (see :func:`binary_light_curve`)."""
+    return binary_light_curve(t, t_0, u_0, t_E, rho, s, q, alpha, tol=tol, backend=backend)[0]
+
+
+def caustics(s: float, q: float, backend: str = "VBBinaryLensing") -> list[np.ndarray]:
+    """Caustic curves of a binary lens, each an ``(n, 2)`` array in centre-of-mass coordinates."""
+    return [np.column_stack(c) for c in _engine(1e-3, backend).Caustics(float(s), float(q))]
+
+
+def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
+               backend: str = "VBBinaryLensing") -> np.ndarray:
+    """Noise-free flux (baseline units) of an event from its parameter-table row.
+
+    Parameters
+    ----------
+    params : mapping
+        Needs ``label`` and the parameters that class uses (``t_0, u_0, t_E, f_s`` and, for
+        binaries, ``rho, s, q, alpha``).
+    t : ndarray
+        Times [days].
+    """
+    label = int(params["label"])
+    t = np.asarray(t, dtype=np.float64)
+    if label == 0:
+        return np.ones_like(t)
+    if label == 1:
+        mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
+    elif label == 2:
+        mag = binary_magnification(t, params["t_0"], params["u_0"], params["t_E"], params["rho"],
+                                   params["s"], params["q"], params["alpha"], tol=tol,
+                                   backend=backend)
+    else:
+        raise ValueError(f"unknown label {label!r}; valid: 0 (flat), 1 (pspl), 2 (binary)")
+    f_s = float(params["f_s"])
+    return f_s * mag + (1.0 - f_s)
+
+
+# --------------------------------------------------------------------------------------------
+# Survey sampling and noise
+# --------------------------------------------------------------------------------------------
+
+
+def survey_times(cfg: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
+    """Irregular observation times with missing epochs removed.
+
+    Nominal epochs are spread evenly over the survey window and jittered; missing epochs come
+    partly from contiguous gaps (an alternating renewal process with geometric run lengths) and
+    partly from isolated drops, so that on average ``missing_fraction`` of the epochs are lost.
+    """
+    n = cfg.n_epochs
+    dt = cfg.survey_days / n
+    nominal = (np.arange(n) + 0.5) * dt
+    times = nominal + rng.uniform(-cfg.time_jitter, cfg.time_jitter, n) * dt
+
+    missing = get_cadence(cfg.cadence).missing_fraction
+    f_gap = cfg.gap_share * missing
+    f_iso = 1.0 - (1.0 - missing) / (1.0 - f_gap) if f_gap < 1 else 0.0
+    keep = rng.random(n) >= f_iso
+    if f_gap > 0:
+        keep &= ~_gap_mask(n, f_gap, cfg.gap_mean_epochs, rng)
+    if keep.sum() < 2:  # degenerate draws at extreme settings: keep the survey usable
+        keep[rng.choice(n, 2, replace=False)] = True
+    return times[keep]
+
+
+def _gap_mask(n: int, coverage: float, mean_gap: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of epochs inside gaps: alternating observed runs and gaps, geometric lengths."""
+    mean_run = mean_gap * (1.0 - coverage) / coverage
+    n_pairs = int(2 * n / (mean_run + mean_gap)) + 8
+    runs = rng.geometric(1.0 / max(mean_run, 1.0), n_pairs)
+    gaps = rng.geometric(1.0 / mean_gap, n_pairs)
+    start_in_gap = rng.random() < coverage
+    lengths = np.empty(2 * n_pairs, dtype=np.int64)
+    states = np.empty(2 * n_pairs, dtype=bool)
+    first, second = (gaps, runs) if start_in_gap else (runs, gaps)
+    lengths[0::2], lengths[1::2] = first, second
+    states[0::2], states[1::2] = start_in_gap, not start_in_gap
+    mask = np.repeat(states, lengths)
+    if mask.size < n:  # astronomically rare: pad with observed epochs
+        mask = np.concatenate([mask, np.zeros(n - mask.size, dtype=bool)])
+    return mask[:n]
+
+
+def baseline_error_mag(cfg: SimulationConfig, baseline_mag: float) -> float:
+    """Baseline photometric error [mag] for an event of the given baseline magnitude."""
+    scale = 10 ** (0.2 * (baseline_mag - cfg.reference_mag))
+    return get_error(cfg.error).baseline_mag_error * scale
+
+
+def flux_errors(true_flux: np.ndarray, baseline_mag_error: float) -> np.ndarray:
+    """Photon-noise flux errors ``sigma_F0 * sqrt(F)``, ``sigma_F0`` from the baseline error."""
+    return MAG_TO_FLUX * baseline_mag_error * np.sqrt(true_flux)
+
+
+def passes_detection_cut(signal_flux: np.ndarray, errors: np.ndarray,
+                         cfg: SimulationConfig) -> tuple[bool, float]:
+    """The one detection cut, identical for every class.
+
+    An event is kept when at least ``detection_min_points`` observed epochs of the noise-free
+    single-lens signal exceed the baseline by ``detection_sigma`` times their error. Returns the
+    decision and the peak significance ``max((F - 1) / sigma)`` of that signal.
+    """
+    significance = (signal_flux - 1.0) / errors
+    n_significant = int(np.count_nonzero(significance >= cfg.detection_sigma))
+    return n_significant >= cfg.detection_min_points, float(significance.max(initial=0.0))
+
+
+# --------------------------------------------------------------------------------------------
+# One event
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SimulatedEvent:
+    """One simulated light curve with its parameters (see :data:`PARAM_COLUMNS`)."""
+
+    times: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+    clean_flux: np.ndarray
+    params: dict = field(default_factory=dict)
+
+
+def event_rng(seed: int, index: int) -> np.random.Generator:
+    """The random generator of event ``index`` of a data set with seed ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(int(index),)))
+
+
+def event_label(index: int) -> int:
+    """Class of event ``index``: classes interleave (0, 1, 2, 0, ...), every prefix balanced."""
+    return int(index) % len(CLASS_NAMES)
+
+
+def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
+    """Simulate event ``index`` of the data set described by ``cfg`` (deterministic).
+
+    Every class consumes the random stream identically: the shared parameters, the binary
+    parameters, the cadence and the noise are drawn in the same order whatever the class. The
+    detection cut is evaluated on the single-lens signal that the shared parameters imply, for
+    every class alike, so the selected shared parameters have one distribution for all classes.
+    (A cut on each event's own curve lets caustics pass binaries at larger ``u_0``: measured on
+    stellar binaries at 0.15 mag, a classifier on the shared parameters alone then reached 37 %
+    instead of 33 %.) How visible each event's own signal is, is recorded by the detectability
+    columns instead.
+    """
+    label = event_label(index)
+    rng = event_rng(cfg.seed, index)
+    topo = get_topology(cfg.topology)
+    window = cfg.survey_days
+    for attempt in range(1, cfg.max_attempts + 1):  # noqa: B007 (recorded after the loop)
+        t_0 = window * rng.uniform(*cfg.t_0_range)
+        u_0 = rng.uniform(*cfg.u_0_range)
+        t_E = _log_uniform(rng, cfg.t_E_range)
+        source_mag = rng.uniform(*cfg.source_mag_range)
+        f_s = rng.uniform(*cfg.f_s_range)
+        rho = _log_uniform(rng, cfg.rho_range)
+        s = _log_uniform(rng, topo.s_range)
+        q = _log_uniform(rng, topo.q_range)
+        alpha = rng.uniform(0.0, 2.0 * math.pi)
+        times = survey_times(cfg, rng)
+        noise = rng.standard_normal(times.size)
+
+        baseline_mag = source_mag + 2.5 * math.log10(f_s)  # blend light makes the baseline brighter
+        sigma_m = baseline_error_mag(cfg, baseline_mag)
+        single_lens = f_s * pspl_magnification(times, t_0, u_0, t_E) + (1.0 - f_s)
+        passed, peak_sig = passes_detection_cut(single_lens, flux_errors(single_lens, sigma_m), cfg)
+        if passed:
+            break
+    else:
+        raise RuntimeError(
+            f"event {index} did not pass the detection cut in {cfg.max_attempts} attempts; "
+            "loosen detection_sigma / detection_min_points or widen the priors"
+        )
+
+    if label == 0:
+        clean = np.ones_like(times)
+    elif label == 1:
+        clean = single_lens
+    else:
+        mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha, tol=cfg.vbbl_tol,
+                                   backend=cfg.magnification_backend)
+        clean = f_s * mag + (1.0 - f_s)
+    errors = flux_errors(clean, sigma_m)
+    flux = clean + errors * noise
+    params = dict(
+        label=label, t_0=t_0, u_0=u_0, t_E=t_E,
+        rho=rho if label == 2 else math.nan, s=s if label == 2 else math.nan,
+        q=q if label == 2 else math.nan, alpha=alpha if label == 2 else math.nan,
+        source_mag=source_mag, f_s=f_s, baseline_mag=baseline_mag, baseline_mag_error=sigma_m,
+        n_obs=times.size, missing_fraction=1.0 - times.size / cfg.n_epochs,
+        peak_significance=peak_sig, attempts=attempt,
+        dchi2_flat=math.nan, dchi2_pspl=math.nan,
+    )  # fmt: skip
+    if cfg.detectability:
+        from .detectability import detectability
+
+        params.update(detectability(times, flux, errors, clean, (t_0, u_0, t_E)))
+    return SimulatedEvent(times=times, flux=flux, flux_err=errors, clean_flux=clean, params=params)
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+# --------------------------------------------------------------------------------------------
+# Many events: padded arrays, in parallel
+# --------------------------------------------------------------------------------------------
+
+
+def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Simulate events ``start .. stop-1`` into padded arrays.
+
+    Returns
+    -------
+    dict
+        ``times, flux, flux_err`` (float32, shape ``(n, n_epochs)``, valid points first),
+        ``mask`` (bool), ``labels`` (int8) and ``params`` (structured array, :data:`PARAM_COLUMNS`).
+    """
+    n, width = stop - start, cfg.n_epochs
+    out = {
+        "times": np.zeros((n, width), np.float32),
+        "flux": np.zeros((n, width), np.float32),
+        "flux_err": np.zeros((n, width), np.float32),
+        "mask": np.zeros((n, width), bool),
+        "labels": np.zeros(n, np.int8),
+        "params": np.zeros(n, dtype=params_dtype()),
+    }
+    for row, index in enumerate(range(start, stop)):
+        ev = simulate_event(cfg, index)
+        k = ev.times.size
+        out["times"][row, :k] = ev.times
+        out["flux"][row, :k] = ev.flux
+        out["flux_err"][row, :k] = ev.flux_err
+        out["mask"][row, :k] = True
+        out["labels"][row] = ev.params["label"]
+        for name in PARAM_COLUMNS:
+            out["params"][name][row] = ev.params[name]
+    return out
+
+
+def params_dtype() -> np.dtype:
+    """Structured dtype of the parameter table (float64 columns, integer label and counts)."""
+    ints = {"label": np.int8, "n_obs": np.int32, "attempts": np.int32}
+    return np.dtype([(name, ints.get(name, np.float64)) for name in PARAM_COLUMNS])
+
+
+def default_workers() -> int:
+    """Worker processes to use by default: every core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

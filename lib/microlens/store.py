@@ -1,0 +1,468 @@
+"""The dataset directory on disk: generation (parallel, resumable), loading, torch batches.
+
+A dataset is a directory::
+
+    manifest.json   config, seed, schema and package versions, counts, split sizes
+    times.npy       float32 (N, n_epochs)   observation times [days], valid points first
+    flux.npy        float32 (N, n_epochs)   flux in baseline units
+    flux_err.npy    float32 (N, n_epochs)   1-sigma flux errors
+    mask.npy        bool    (N, n_epochs)   True where an observation exists
+    labels.npy      int8    (N,)            0 flat, 1 PSPL, 2 binary
+    split.npy       int8    (N,)            0 train, 1 val, 2 test (stratified, fixed at generation)
+    params.npy      structured (N,)         parameter table, row i belongs to event i
+
+Arrays are plain ``.npy`` files opened memory-mapped, so a dataset larger than memory is never
+read whole. Generation writes into ``<name>.partial/`` chunk by chunk and renames the directory
+when complete; an interrupted generation resumes from its finished chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .paths import resolve_path
+from .presets import CLASS_NAMES
+from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
+
+SCHEMA_VERSION = 1
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+SEQUENCE_ARRAYS = ("times", "flux", "flux_err", "mask")
+EVENT_ARRAYS = ("labels", "split", "params")
+MANIFEST = "manifest.json"
+
+
+class DatasetError(ValueError):
+    """A dataset directory is missing, incomplete, corrupt or from another schema version."""
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+def generate_dataset(
+    config: SimulationConfig,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    chunk_size: int = 500,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Simulate a dataset and write it to ``out_dir``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        What to simulate (stored verbatim in the manifest).
+    out_dir : path
+        Target directory (relative paths are taken from the project root).
+    workers : int, optional
+        Worker processes (default: all available cores). The result does not depend on it.
+    chunk_size : int
+        Events per chunk; the unit of parallel work and of resumption.
+    overwrite : bool
+        Replace an existing dataset (otherwise an existing one with the same config is returned
+        as it is, and one with a different config is an error).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Path
+        The dataset directory.
+    """
+    if not isinstance(config, SimulationConfig):
+        raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}")
+    workers = default_workers() if workers is None else int(workers)
+    if workers <= 0:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if int(chunk_size) <= 0:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    out = resolve_path(out_dir)
+    if out.exists():
+        if overwrite:
+            shutil.rmtree(out)
+        else:
+            existing = _read_manifest(out)
+            if existing["config"] != config.to_dict():
+                raise DatasetError(
+                    f"{out} already holds a dataset with a different config; pass "
+                    "overwrite=True or choose another directory"
+                )
+            open_dataset(out)  # integrity check
+            return out
+
+    partial = out.with_name(out.name + ".partial")
+    chunk_dir = partial / "chunks"
+    plan = {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "chunk_size": chunk_size}
+    plan_file = partial / "plan.json"
+    if partial.exists():
+        try:
+            same = json.loads(plan_file.read_text()) == plan
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:  # left over from another config: start again
+            shutil.rmtree(partial)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(plan_file, plan)
+
+    bounds = [(s, min(s + chunk_size, config.n_events))
+              for s in range(0, config.n_events, chunk_size)]
+    todo = [b for b in bounds if not _chunk_path(chunk_dir, b[0]).exists()]
+    started = time.perf_counter()
+    _run_chunks(config, chunk_dir, todo, workers, progress)
+    elapsed = time.perf_counter() - started
+
+    _assemble(config, partial, chunk_dir, bounds, workers=workers, elapsed=elapsed)
+    shutil.rmtree(chunk_dir)
+    plan_file.unlink()
+    partial.rename(out)
+    return out
+
+
+def _chunk_path(chunk_dir: Path, start: int) -> Path:
+    return chunk_dir / f"chunk_{start:09d}.npz"
+
+
+def _simulate_chunk(config: SimulationConfig, chunk_dir: str, start: int, stop: int) -> int:
+    """Worker: simulate one chunk and write it atomically (temporary name, then rename)."""
+    arrays = simulate_range(config, start, stop)
+    final = _chunk_path(Path(chunk_dir), start)
+    tmp = final.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, final)
+    return stop - start
+
+
+def _run_chunks(config, chunk_dir, todo, workers, progress):
+    from tqdm.auto import tqdm
+
+    remaining = sum(stop - start for start, stop in todo)
+    bar = tqdm(total=config.n_events, initial=config.n_events - remaining, disable=not progress,
+               unit="ev", desc=f"simulate ({workers} worker{'s' if workers > 1 else ''})")
+    if workers == 1 or len(todo) <= 1:
+        for start, stop in todo:
+            bar.update(_simulate_chunk(config, str(chunk_dir), start, stop))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+            futures = [pool.submit(_simulate_chunk, config, str(chunk_dir), a, b) for a, b in todo]
+            for fut in futures:
+                bar.update(fut.result())
+    bar.close()
+
+
+def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed) -> None:
+    n, width = config.n_events, config.n_epochs
+    dtypes = {"times": np.float32, "flux": np.float32, "flux_err": np.float32, "mask": bool}
+    maps = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+",
+                                            dtype=dtypes[name], shape=(n, width))
+            for name in SEQUENCE_ARRAYS}
+    labels = np.empty(n, np.int8)
+    params = np.empty(n, params_dtype())
+    for start, stop in bounds:
+        with np.load(_chunk_path(chunk_dir, start), allow_pickle=False) as chunk:
+            for name in SEQUENCE_ARRAYS:
+                maps[name][start:stop] = chunk[name]
+            labels[start:stop] = chunk["labels"]
+            params[start:stop] = chunk["params"]
+    for array in maps.values():
+        array.flush()
+    del maps
+    split = stratified_split(labels, config.split_fractions, config.seed)
+    np.save(partial / "labels.npy", labels)
+    np.save(partial / "split.npy", split)
+    np.save(partial / "params.npy", params)
+    manifest = _manifest(config, labels, split, params, workers, elapsed)
+    _write_json_atomic(partial / MANIFEST, manifest)
+
+
+def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Assign each event to train (0), val (1) or test (2), stratified by class.
+
+    Within each class the events are permuted with a generator derived from ``seed`` and cut at
+    the cumulative fractions, so every split has the class proportions of the whole set.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(2**31,)))
+    split = np.empty(len(labels), np.int8)
+    cuts = np.cumsum(fractions)[:-1]
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        idx = idx[rng.permutation(idx.size)]
+        bounds = np.round(cuts * idx.size).astype(int)
+        for part, chunk in enumerate(np.split(idx, bounds)):
+            split[chunk] = part
+    return split
+
+
+def _manifest(config, labels, split, params, workers, elapsed) -> dict:
+    import VBBinaryLensing  # noqa: F401  (version below)
+
+    counts = {name: int(np.sum(labels == i)) for i, name in enumerate(CLASS_NAMES)}
+    split_counts = {
+        s: {name: int(np.sum((split == j) & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
+        for j, s in enumerate(SPLIT_NAMES)
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "n_events": int(labels.size),
+        "n_epochs": config.n_epochs,
+        "class_names": list(CLASS_NAMES),
+        "class_counts": counts,
+        "split_names": list(SPLIT_NAMES),
+        "split_counts": split_counts,
+        "param_columns": list(PARAM_COLUMNS),
+        "mean_observations": float(np.mean(params["n_obs"])),
+        "magnification": {"backend": config.magnification_backend, "tol": config.vbbl_tol,
+                          "rel_tol": config.vbbl_tol},
+        "versions": _versions(),
+        "generation": {"workers": workers, "seconds": round(elapsed, 3),
+                       "events_per_second": round(labels.size / max(elapsed, 1e-9), 1)},
+    }
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("microlens", "numpy", "scipy", "VBBinaryLensing", "VBMicrolensing"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def _read_manifest(path: Path) -> dict:
+    manifest_file = path / MANIFEST
+    if not path.is_dir():
+        partial = path.with_name(path.name + ".partial")
+        hint = (f" (an unfinished generation is in {partial}; run generate_dataset again to "
+                "resume it)") if partial.exists() else ""
+        raise DatasetError(f"no dataset at {path}{hint}")
+    if not manifest_file.is_file():
+        raise DatasetError(f"{path} is not a dataset: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"corrupt manifest {manifest_file}: {exc}") from None
+    if not isinstance(manifest, dict) or "schema_version" not in manifest:
+        raise DatasetError(f"corrupt manifest {manifest_file}: no schema_version")
+    if manifest["schema_version"] != SCHEMA_VERSION:
+        raise DatasetError(
+            f"{path} has dataset schema version {manifest['schema_version']!r}; this version of "
+            f"microlens reads schema {SCHEMA_VERSION}. Regenerate the dataset."
+        )
+    return manifest
+
+
+class LightCurveStore:
+    """A dataset directory opened read-only, arrays memory-mapped.
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+    config : SimulationConfig
+    times, flux, flux_err, mask : np.memmap, shape (N, n_epochs)
+    labels, split : ndarray, shape (N,)
+    params : structured memmap, shape (N,), row ``i`` belongs to event ``i``
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = resolve_path(path)
+        self.manifest = _read_manifest(self.path)
+        self.config = SimulationConfig.from_dict(self.manifest["config"])
+        n, width = self.manifest["n_events"], self.manifest["n_epochs"]
+        for name in SEQUENCE_ARRAYS + EVENT_ARRAYS:
+            file = self.path / f"{name}.npy"
+            try:
+                array = np.load(file, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                raise DatasetError(f"{self.path} is incomplete: {file.name} is missing") from None
+            except ValueError as exc:
+                raise DatasetError(f"corrupt array {file}: {exc}") from None
+            expected = (n, width) if name in SEQUENCE_ARRAYS else (n,)
+            if array.shape != expected:
+                raise DatasetError(
+                    f"corrupt dataset {self.path}: {file.name} has shape {array.shape}, "
+                    f"manifest says {expected}"
+                )
+            setattr(self, name, array)
+        if self.params.dtype.names != tuple(self.manifest["param_columns"]):
+            raise DatasetError(f"corrupt dataset {self.path}: parameter columns do not match")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.manifest["class_counts"].items())
+        return f"LightCurveStore({str(self.path)!r}, {len(self)} events: {counts})"
+
+    def indices(self, split: str | None = None) -> np.ndarray:
+        """Event indices of one split (``'train'``, ``'val'``, ``'test'``), or all for None."""
+        if split is None:
+            return np.arange(len(self))
+        return np.flatnonzero(self.split == split_code(split))
+
+    def event(self, index: int) -> dict:
+        """One event: its valid observations, label, split and parameter row as a dict."""
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"event index {index} out of range for {len(self)} events")
+        valid = np.asarray(self.mask[index])
+        row = self.params[index]
+        return {
+            "index": index,
+            "label": int(self.labels[index]),
+            "split": SPLIT_NAMES[int(self.split[index])],
+            "times": np.asarray(self.times[index][valid], dtype=np.float64),
+            "flux": np.asarray(self.flux[index][valid], dtype=np.float64),
+            "flux_err": np.asarray(self.flux_err[index][valid], dtype=np.float64),
+            "params": {name: row[name].item() for name in row.dtype.names},
+        }
+
+    def params_table(self, indices: Sequence[int] | None = None):
+        """The parameter table (or some rows of it) as a pandas DataFrame indexed by event."""
+        import pandas as pd
+
+        idx = self.indices() if indices is None else np.asarray(indices)
+        frame = pd.DataFrame(np.asarray(self.params[idx]))
+        frame.insert(0, "split", np.asarray(SPLIT_NAMES)[self.split[idx]])
+        frame.index = pd.Index(idx, name="event")
+        return frame
+
+
+def open_dataset(path: str | os.PathLike) -> LightCurveStore:
+    """Open a dataset directory (clear :class:`DatasetError` if missing, incomplete or corrupt)."""
+    return LightCurveStore(path)
+
+
+def split_code(split: str) -> int:
+    """0, 1, 2 for ``'train'``, ``'val'``, ``'test'`` (ValueError naming the valid splits)."""
+    try:
+        return SPLIT_NAMES.index(split)
+    except ValueError:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLIT_NAMES)}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# torch
+# --------------------------------------------------------------------------------------------
+
+
+class LightCurveDataset:
+    """A torch map-style dataset over one split of a store.
+
+    Each item is a dict of numpy arrays for one event (valid observations only): ``times``,
+    ``flux``, ``flux_err`` (float32), ``label`` and ``index`` (the row in the store, so physical
+    parameters stay aligned through any sampler or shuffle). Use with
+    :func:`collate_light_curves`.
+
+    Parameters
+    ----------
+    store : LightCurveStore or path
+    split : {'train', 'val', 'test'} or None
+        None serves every event.
+    indices : sequence of int, optional
+        Restrict to these store rows (must belong to ``split``).
+    """
+
+    def __init__(self, store, split: str | None = "train", indices: Sequence[int] | None = None):
+        self.store = store if isinstance(store, LightCurveStore) else open_dataset(store)
+        self.split = split
+        rows = self.store.indices(split)
+        if indices is not None:
+            wanted = np.asarray(indices, dtype=np.int64)
+            outside = np.setdiff1d(wanted, rows)
+            if outside.size:
+                raise ValueError(f"indices {outside[:5].tolist()} are not in split {split!r}")
+            rows = wanted
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, i: int) -> dict:
+        row = int(self.rows[i])
+        valid = np.asarray(self.store.mask[row])
+        n = int(valid.sum())  # valid points are stored first
+        return {
+            "times": np.array(self.store.times[row, :n]),
+            "flux": np.array(self.store.flux[row, :n]),
+            "flux_err": np.array(self.store.flux_err[row, :n]),
+            "label": int(self.store.labels[row]),
+            "index": row,
+        }
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels of the served events, in order."""
+        return np.asarray(self.store.labels[self.rows])
+
+
+def collate_light_curves(items: Sequence[dict]) -> dict:
+    """Pad a list of items to the longest in the batch and stack them as torch tensors.
+
+    Returns
+    -------
+    dict
+        ``times, flux, flux_err`` float32 ``(B, L)``, ``mask`` bool ``(B, L)``, ``labels`` int64
+        ``(B,)``, ``index`` int64 ``(B,)``, ``lengths`` int64 ``(B,)``.
+    """
+    import torch
+
+    if not items:
+        raise ValueError("cannot collate an empty batch")
+    lengths = np.array([item["times"].size for item in items])
+    width = max(int(lengths.max()), 1)
+    batch = {}
+    for name in ("times", "flux", "flux_err"):
+        padded = np.zeros((len(items), width), np.float32)
+        for row, item in enumerate(items):
+            padded[row, : lengths[row]] = item[name]
+        batch[name] = torch.from_numpy(padded)
+    batch["mask"] = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
+    batch["labels"] = torch.tensor([item["label"] for item in items], dtype=torch.long)
+    batch["index"] = torch.tensor([item["index"] for item in items], dtype=torch.long)
+    batch["lengths"] = torch.from_numpy(lengths.astype(np.int64))
+    return batch
+
+
+def resimulate(store: LightCurveStore, index: int):
+    """Re-run the simulation of event ``index`` from the stored config and seed."""
+    from .simulate import simulate_event
+
+    return simulate_event(store.config, int(index))
+
+
+__all__ = [
+    "DatasetError", "LightCurveDataset", "LightCurveStore", "SCHEMA_VERSION", "SPLIT_NAMES",
+    "collate_light_curves", "generate_dataset", "open_dataset", "resimulate", "split_code",
+    "stratified_split",
+]  # fmt: skip

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Single entry point of the microlens project: set-up, default job, tests, lab, benchmarks.
+# Run `./run_all.sh help` for the subcommands.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.microlens-install-stamp"
+# Must match the torch pin in pyproject.toml (tests/test_packaging.py checks it). A range would
+# let pip pull a multi-GB CUDA build instead of the CPU wheel.
+TORCH_SPEC="torch==2.13.0"
+TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
+
+log() { echo "[run_all] $*"; }
+warn() { echo "[run_all] WARNING: $*" >&2; }
+die() {
+    echo "[run_all] ERROR: $*" >&2
+    exit 1
+}
+
+usage() {
+    cat <<'EOF'
+Usage: ./run_all.sh [SUBCOMMAND] [ARGS...]
+
+Subcommands:
+  quick (default)  set up .venv, then run the quick CPU job
+                   (notebooks/01_simulate.ipynb via papermill -> outputs/quick/);
+                   extra ARGS are passed to papermill (e.g. -p n_per_class 50)
+  test [ARGS...]   set up, then run python -m pytest ARGS...
+  lab [ARGS...]    set up, then start jupyter lab in notebooks/
+  bench [ARGS...]  set up, then run python -m microlens.bench ARGS...
+  help, -h, --help show this text
+
+Set-up creates .venv (python3 >= 3.10), installs torch==2.13.0 (CPU) and the project with
+its dev extra (skipped while .venv/.microlens-install-stamp matches pyproject.toml), and
+tries to install chromium for static plotly export (set MICROLENS_SKIP_SYSTEM_DEPS=1 to skip).
+EOF
+}
+
+# --------------------------------------------------------------------------------------------
+# Set-up
+# --------------------------------------------------------------------------------------------
+
+check_python() {
+    local py="$1"
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null
+}
+
+pyproject_hash() {
+    "$VENV/bin/python" -c \
+        'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())'
+}
+
+ensure_venv() {
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        command -v python3 >/dev/null 2>&1 \
+            || die "python3 not found on PATH; install Python >= 3.10 first."
+        check_python python3 \
+            || die "python3 is $(python3 -V 2>&1); this project needs Python >= 3.10."
+        log "creating virtual environment in .venv ($(python3 -V 2>&1))"
+        python3 -m venv "$VENV" \
+            || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)."
+    fi
+    check_python "$VENV/bin/python" \
+        || die ".venv has $("$VENV/bin/python" -V 2>&1); need >= 3.10. Remove .venv and re-run."
+}
+
+install_python_deps() {
+    local py="$VENV/bin/python" want have=""
+    want="$(pyproject_hash)"
+    [[ -f "$STAMP" ]] && have="$(cat "$STAMP")"
+    if [[ "$want" == "$have" ]] \
+        && "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("microlens") is None)'
+    then
+        log "python dependencies up to date (stamp matches pyproject.toml)"
+        return 0
+    fi
+    rm -f "$STAMP"
+    log "upgrading pip"
+    "$py" -m pip install -q --upgrade pip || warn "could not upgrade pip; continuing"
+    log "installing $TORCH_SPEC (CPU)"
+    if ! "$py" -m pip install -q "$TORCH_SPEC"; then
+        log "retrying $TORCH_SPEC from $TORCH_CPU_INDEX"
+        "$py" -m pip install -q --index-url "$TORCH_CPU_INDEX" "$TORCH_SPEC" \
+            || die "could not install $TORCH_SPEC"
+    fi
+    log "installing microlens in editable mode with the dev extra"
+    "$py" -m pip install -q -e '.[dev]' || die "pip install -e '.[dev]' failed"
+    echo "$want" >"$STAMP"
+    log "python dependencies installed"
+}
+
+find_chromium() {
+    local name
+    for name in chromium chromium-browser google-chrome google-chrome-stable; do
+        if command -v "$name" >/dev/null 2>&1; then
+            command -v "$name"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ensure_chromium() {
+    local bin=""
+    if ! bin="$(find_chromium)"; then
+        if [[ "${MICROLENS_SKIP_SYSTEM_DEPS:-0}" != "1" && "$(id -u)" == "0" ]] \
+            && command -v apt-get >/dev/null 2>&1; then
+            log "chromium not found; installing it with apt-get (for static plotly export)"
+            if apt-get update -qq \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+                bin="$(find_chromium)" || bin=""
+            fi
+        fi
+    fi
+    if [[ -n "$bin" ]]; then
+        export BROWSER_PATH="$bin"
+        log "chromium: $BROWSER_PATH"
+    else
+        warn "chromium is not available; static plotly (kaleido) export will be skipped."
+    fi
+}
+
+setup() {
+    cd "$ROOT"
+    log "set-up in $ROOT"
+    ensure_venv
+    install_python_deps
+    ensure_chromium
+    export VIRTUAL_ENV="$VENV"
+    export PATH="$VENV/bin:$PATH"
+    export MPLBACKEND=Agg
+    export PYDEVD_DISABLE_FILE_VALIDATION=1
+    PY="$VENV/bin/python"
+}
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+cmd_quick() {
+    # Until a study runner exists, the default job executes the simulation notebook with small
+    # parameters. Paths are resolved relative to the repo root by the library.
+    local nb="notebooks/01_simulate.ipynb" out_dir="outputs/quick"
+    [[ -f "$nb" ]] || die "$nb not found; nothing to run yet."
+    mkdir -p "$out_dir"
+    log "running $nb with papermill -> $out_dir/01_simulate.ipynb"
+    "$PY" -m papermill "$nb" "$out_dir/01_simulate.ipynb" \
+        -p n_per_class 200 -p dataset_dir data/quick -p output_dir "$out_dir" -p seed 42 "$@"
+    log "done. Outputs:"
+    log "  executed notebook: $ROOT/$out_dir/01_simulate.ipynb"
+    log "  figures/metrics:   $ROOT/$out_dir/"
+    log "  dataset:           $ROOT/data/quick/"
+}
+
+cmd_test() {
+    local rc=0
+    log "running python -m pytest${*:+ $*}"
+    "$PY" -m pytest "$@" || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "[run_all] ERROR: pytest collected no tests (exit code 5); treating this as a failure." >&2
+    elif [[ $rc -ne 0 ]]; then
+        echo "[run_all] ERROR: tests failed (pytest exit code $rc)." >&2
+    else
+        log "tests passed"
+    fi
+    return "$rc"
+}
+
+cmd_lab() {
+    local extra=()
+    # Jupyter refuses to start as root without this flag (containers, CI machines).
+    [[ "$(id -u)" == "0" ]] && extra+=(--allow-root)
+    cd "$ROOT/notebooks"
+    log "starting jupyter lab in $ROOT/notebooks"
+    exec "$PY" -m jupyter lab ${extra[@]+"${extra[@]}"} "$@"
+}
+
+cmd_bench() {
+    "$PY" -m microlens.bench "$@"
+}
+
+# --------------------------------------------------------------------------------------------
+# Dispatch: parse the subcommand before any set-up so help/unknown never install anything.
+# --------------------------------------------------------------------------------------------
+
+main() {
+    local sub="${1:-quick}"
+    [[ $# -gt 0 ]] && shift
+    case "$sub" in
+        help | -h | --help)
+            usage
+            return 0
+            ;;
+        quick | test | lab | bench) ;;
+        *)
+            echo "[run_all] unknown subcommand: $sub" >&2
+            usage >&2
+            exit 2
+            ;;
+    esac
+    setup
+    case "$sub" in
+        quick) cmd_quick "$@" ;;
+        test) cmd_test "$@" ;;
+        lab) cmd_lab "$@" ;;
+        bench) cmd_bench "$@" ;;
+    esac
+}
+
+main "$@"
