@@ -14,6 +14,12 @@ A dataset is a directory::
 Arrays are plain ``.npy`` files opened memory-mapped, so a dataset larger than memory is never
 read whole. Generation writes into ``<name>.partial/`` chunk by chunk and renames the directory
 when complete; an interrupted generation resumes from its finished chunks.
+
+Bitwise reproducibility: VBBinaryLensing's polynomial root finder starts from the roots of its
+previous call (function-static state), so a binary magnification depends on the call history at
+the 1e-12 level. Each chunk is therefore simulated in a fresh process (forkserver, one chunk per
+child) and chunk boundaries are fixed by ``chunk_size`` (recorded in the manifest): the same
+config and chunk size give identical bytes for any number of workers.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -56,6 +62,7 @@ def generate_dataset(
     chunk_size: int = 500,
     overwrite: bool = False,
     progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Simulate a dataset and write it to ``out_dir``.
 
@@ -68,12 +75,15 @@ def generate_dataset(
     workers : int, optional
         Worker processes (default: all available cores). The result does not depend on it.
     chunk_size : int
-        Events per chunk; the unit of parallel work and of resumption.
+        Events per chunk: the unit of parallel work and of resumption. Identical bytes need the
+        same chunk size (see the module docstring); other sizes agree to ~1e-12 relative.
     overwrite : bool
         Replace an existing dataset (otherwise an existing one with the same config is returned
         as it is, and one with a different config is an error).
     progress : bool
         Show a tqdm progress bar.
+    on_chunk : callable, optional
+        Called here as ``on_chunk(start, stop)`` after each chunk is safely on disk.
 
     Returns
     -------
@@ -119,10 +129,11 @@ def generate_dataset(
               for s in range(0, config.n_events, chunk_size)]
     todo = [b for b in bounds if not _chunk_path(chunk_dir, b[0]).exists()]
     started = time.perf_counter()
-    _run_chunks(config, chunk_dir, todo, workers, progress)
+    _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk)
     elapsed = time.perf_counter() - started
 
-    _assemble(config, partial, chunk_dir, bounds, workers=workers, elapsed=elapsed)
+    _assemble(config, partial, chunk_dir, bounds, workers=workers, elapsed=elapsed,
+              chunk_size=chunk_size)
     shutil.rmtree(chunk_dir)
     plan_file.unlink()
     partial.rename(out)
@@ -143,27 +154,46 @@ def _simulate_chunk(config: SimulationConfig, chunk_dir: str, start: int, stop: 
     return stop - start
 
 
-def _run_chunks(config, chunk_dir, todo, workers, progress):
+def _clean_process_context():
+    """Process start method whose children carry no VBBinaryLensing state from this process."""
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["microlens.simulate", "microlens.detectability"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
     from tqdm.auto import tqdm
 
     remaining = sum(stop - start for start, stop in todo)
     bar = tqdm(total=config.n_events, initial=config.n_events - remaining, disable=not progress,
                unit="ev", desc=f"simulate ({workers} worker{'s' if workers > 1 else ''})")
-    if workers == 1 or len(todo) <= 1:
-        for start, stop in todo:
-            bar.update(_simulate_chunk(config, str(chunk_dir), start, stop))
-    else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-            futures = [pool.submit(_simulate_chunk, config, str(chunk_dir), a, b) for a, b in todo]
-            for fut in futures:
+    if not todo:
+        bar.close()
+        return
+    # One chunk per child process, even with one worker: see the module docstring.
+    context = _clean_process_context()
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                             max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_simulate_chunk, config, str(chunk_dir), a, b) for a, b in todo]
+        try:
+            for (start, stop), fut in zip(todo, futures, strict=True):
                 bar.update(fut.result())
-    bar.close()
+                if on_chunk is not None:
+                    on_chunk(start, stop)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        finally:
+            bar.close()
 
 
-def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed) -> None:
+def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed,
+              chunk_size) -> None:
     n, width = config.n_events, config.n_epochs
     dtypes = {"times": np.float32, "flux": np.float32, "flux_err": np.float32, "mask": bool}
     maps = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+",
@@ -184,7 +214,7 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     np.save(partial / "labels.npy", labels)
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
-    manifest = _manifest(config, labels, split, params, workers, elapsed)
+    manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size)
     _write_json_atomic(partial / MANIFEST, manifest)
 
 
@@ -206,7 +236,7 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
     return split
 
 
-def _manifest(config, labels, split, params, workers, elapsed) -> dict:
+def _manifest(config, labels, split, params, workers, elapsed, chunk_size) -> dict:
     import VBBinaryLensing  # noqa: F401  (version below)
 
     counts = {name: int(np.sum(labels == i)) for i, name in enumerate(CLASS_NAMES)}
@@ -230,7 +260,7 @@ def _manifest(config, labels, split, params, workers, elapsed) -> dict:
         "magnification": {"backend": config.magnification_backend, "tol": config.vbbl_tol,
                           "rel_tol": config.vbbl_tol},
         "versions": _versions(),
-        "generation": {"workers": workers, "seconds": round(elapsed, 3),
+        "generation": {"workers": workers, "chunk_size": chunk_size, "seconds": round(elapsed, 3),
                        "events_per_second": round(labels.size / max(elapsed, 1e-9), 1)},
     }
 

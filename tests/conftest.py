@@ -1,0 +1,28 @@
+"""Shared fixtures: small datasets generated once per test session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from microlens import SimulationConfig, generate_dataset, open_dataset
+
+
+def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Structured parameter tables equal column by column (NaN equals NaN)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return all(np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f")
+               for name in a.dtype.names)
+
+
+@pytest.fixture(scope="session")
+def small_config() -> SimulationConfig:
+    return SimulationConfig(n_per_class=30, n_epochs=300, seed=11, topology="distinct",
+                            detectability=True)
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory, small_config):
+    path = generate_dataset(small_config, tmp_path_factory.mktemp("data") / "small", workers=2,
+                            chunk_size=16, progress=False)
+    return open_dataset(path)

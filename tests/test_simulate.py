@@ -1,0 +1,145 @@
+"""Physics and sampling of the simulator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from microlens.simulate import (
+    SimulationConfig,
+    binary_magnification,
+    model_flux,
+    pspl_magnification,
+    simulate_event,
+    survey_times,
+)
+
+
+def random_binary_parameters(rng, n):
+    for _ in range(n):
+        yield dict(
+            t_0=rng.uniform(40, 160), u_0=rng.uniform(0, 1), t_E=math.exp(rng.uniform(1.6, 4.4)),
+            rho=math.exp(rng.uniform(math.log(1e-4), math.log(1e-2))),
+            s=math.exp(rng.uniform(math.log(0.3), math.log(5))),
+            q=math.exp(rng.uniform(math.log(1e-5), 0)), alpha=rng.uniform(0, 2 * math.pi),
+        )
+
+
+def test_pspl_matches_paczynski_formula():
+    t = np.linspace(0, 200, 1001)
+    t_0, u_0, t_E = 100.0, 0.1, 20.0
+    u = np.hypot(u_0, (t - t_0) / t_E)
+    expected = (u**2 + 2) / (u * np.sqrt(u**2 + 4))
+    np.testing.assert_allclose(pspl_magnification(t, t_0, u_0, t_E), expected, rtol=1e-12)
+    assert pspl_magnification(np.array([t_0]), t_0, u_0, t_E)[0] == pytest.approx(10.0373, 1e-4)
+
+
+def test_binary_default_tolerance_agrees_with_tight_vbbl():
+    import VBBinaryLensing
+
+    tight = VBBinaryLensing.VBBinaryLensing()
+    tight.Tol = tight.RelTol = 1e-6
+    t = np.linspace(0, 200, 400)
+    for p in random_binary_parameters(np.random.default_rng(1), 25):
+        ours = binary_magnification(t, **p)  # default tol 1e-3
+        ref = np.asarray(tight.BinaryLightCurve(
+            [math.log(p["s"]), math.log(p["q"]), p["u_0"], p["alpha"], math.log(p["rho"]),
+             math.log(p["t_E"]), p["t_0"]], t)[0])
+        np.testing.assert_allclose(ours, ref, rtol=1e-3)
+
+
+def test_binary_conventions_match_mulensmodel_independent_solver():
+    """MulensModel's own point-source solver (not VBBL): alpha [deg] = degrees(alpha [rad])."""
+    mm = pytest.importorskip("MulensModel")
+    t = np.linspace(0, 200, 400)
+    for p in random_binary_parameters(np.random.default_rng(2), 25):
+        ours = binary_magnification(t, **{**p, "rho": 1e-6}, tol=1e-5)
+        model = mm.Model({"t_0": p["t_0"], "u_0": p["u_0"], "t_E": p["t_E"], "s": p["s"],
+                          "q": p["q"], "alpha": math.degrees(p["alpha"])})
+        model.set_magnification_methods([0.0, "point_source", 200.0])
+        np.testing.assert_allclose(ours, model.get_magnification(t), rtol=1e-3)
+
+
+def test_small_mass_ratio_far_from_caustics_reduces_to_pspl():
+    t = np.linspace(0, 200, 500)
+    binary = binary_magnification(t, 100.0, 0.5, 20.0, 1e-3, 3.0, 1e-6, 1.0)
+    np.testing.assert_allclose(binary, pspl_magnification(t, 100.0, 0.5, 20.0), rtol=1e-3)
+
+
+@pytest.mark.parametrize("cadence, missing", [("cadence_05", 0.05), ("cadence_30", 0.30),
+                                              ("cadence_50", 0.50)])
+def test_cadence_removes_the_preset_fraction_and_stays_ordered(cadence, missing):
+    cfg = SimulationConfig(cadence=cadence)
+    rng = np.random.default_rng(3)
+    kept = [survey_times(cfg, rng) for _ in range(300)]
+    assert all(np.all(np.diff(t) > 0) for t in kept)
+    assert all(0 <= t[0] and t[-1] <= cfg.survey_days for t in kept)
+    realised = 1 - np.mean([t.size for t in kept]) / cfg.n_epochs
+    assert realised == pytest.approx(missing, abs=0.02)
+    gaps = np.concatenate([np.diff(t) for t in kept]) / (cfg.survey_days / cfg.n_epochs)
+    assert np.max(gaps) > 5  # contiguous gaps, not only isolated drops
+
+
+def test_noise_matches_the_stated_errors_and_photon_scaling():
+    cfg = SimulationConfig(error="error_010", n_epochs=1000)
+    pulls, flat_errors = [], []
+    for index in range(60):
+        ev = simulate_event(cfg, index)
+        pulls.append((ev.flux - ev.clean_flux) / ev.flux_err)
+        np.testing.assert_allclose(ev.flux_err / np.sqrt(ev.clean_flux),
+                                   ev.flux_err[0] / np.sqrt(ev.clean_flux[0]), rtol=1e-9)
+        if ev.params["label"] == 0:
+            mag_error = ev.params["baseline_mag_error"]
+            flat_errors.append(ev.flux_err[0] / (mag_error * math.log(10) / 2.5))
+    pulls = np.concatenate(pulls)
+    assert np.mean(pulls) == pytest.approx(0, abs=0.01)
+    assert np.std(pulls) == pytest.approx(1, abs=0.01)
+    np.testing.assert_allclose(flat_errors, 1.0, rtol=1e-9)
+
+
+def test_error_preset_holds_at_the_reference_magnitude():
+    from microlens.simulate import baseline_error_mag
+
+    for name, value in [("error_003", 0.03), ("error_015", 0.15)]:
+        cfg = SimulationConfig(error=name)
+        assert baseline_error_mag(cfg, cfg.reference_mag) == pytest.approx(value)
+        assert baseline_error_mag(cfg, cfg.reference_mag + 5) == pytest.approx(value * 10)
+
+
+def test_events_are_deterministic_and_classes_interleave():
+    cfg = SimulationConfig(n_per_class=5, n_epochs=200, seed=4)
+    a, b = simulate_event(cfg, 7), simulate_event(cfg, 7)
+    np.testing.assert_array_equal(a.flux, b.flux)
+    assert a.params == pytest.approx(b.params, nan_ok=True)
+    assert [simulate_event(cfg, i).params["label"] for i in range(6)] == [0, 1, 2, 0, 1, 2]
+    other_seed = simulate_event(SimulationConfig(n_per_class=5, n_epochs=200, seed=5), 7)
+    assert not np.array_equal(a.times, other_seed.times)
+
+
+def test_model_flux_rebuilds_each_class_from_its_parameters():
+    cfg = SimulationConfig(n_per_class=3, n_epochs=300, seed=8, detectability=False)
+    for index in range(3):
+        ev = simulate_event(cfg, index)
+        np.testing.assert_allclose(model_flux(ev.params, ev.times), ev.clean_flux, rtol=1e-12)
+    binary = simulate_event(cfg, 2)
+    assert not np.isnan(binary.params["q"]) and np.isnan(simulate_event(cfg, 1).params["q"])
+
+
+def test_binary_parameters_follow_the_topology_priors():
+    for topology, (qlo, qhi), (slo, shi) in [("planetary", (1e-5, 1e-3), (0.5, 2.0)),
+                                            ("stellar", (0.1, 1.0), (0.5, 2.5))]:
+        cfg = SimulationConfig(topology=topology, n_epochs=100, detectability=False)
+        rows = [simulate_event(cfg, 3 * i + 2).params for i in range(40)]
+        q = np.array([r["q"] for r in rows])
+        s = np.array([r["s"] for r in rows])
+        assert np.all((qlo <= q) & (q <= qhi)) and np.all((slo <= s) & (s <= shi))
+        # log-uniform: the median sits near the geometric mean of the bounds
+        assert np.log10(np.median(q)) == pytest.approx(np.log10(math.sqrt(qlo * qhi)), abs=0.6)
+
+
+def test_every_lensing_event_passes_the_one_detection_cut():
+    cfg = SimulationConfig(n_per_class=20, n_epochs=400, error="error_015", detectability=False)
+    for index in range(60):
+        ev = simulate_event(cfg, index)
+        assert ev.params["peak_significance"] >= cfg.detection_sigma

@@ -1,0 +1,209 @@
+"""The dataset directory: layout, reproducibility, resumption, bad input, torch batches."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import params_equal
+from microlens import (
+    DatasetError,
+    LightCurveDataset,
+    SimulationConfig,
+    collate_light_curves,
+    generate_dataset,
+    open_dataset,
+)
+from microlens.simulate import model_flux
+from microlens.store import resimulate
+
+
+def test_layout_manifest_and_alignment(small_store, small_config):
+    store = small_store
+    assert len(store) == small_config.n_events == 90
+    m = store.manifest
+    assert m["class_counts"] == {"flat": 30, "pspl": 30, "binary": 30}
+    assert m["config"] == small_config.to_dict()
+    assert m["versions"]["VBBinaryLensing"] and m["versions"]["numpy"]
+    assert m["magnification"]["tol"] == 1e-3
+    assert isinstance(store.flux, np.memmap)
+    np.testing.assert_array_equal(store.params["label"], store.labels)
+    n_obs = store.mask.sum(axis=1)
+    np.testing.assert_array_equal(n_obs, store.params["n_obs"])
+    # valid points first, times increasing
+    for i in range(len(store)):
+        k = n_obs[i]
+        assert store.mask[i, :k].all() and not store.mask[i, k:].any()
+        assert np.all(np.diff(store.times[i, :k]) > 0)
+
+
+def test_split_is_stratified_and_fixed(small_store):
+    counts = small_store.manifest["split_counts"]
+    assert counts["train"] == {"flat": 24, "pspl": 24, "binary": 24}
+    assert counts["val"] == {"flat": 3, "pspl": 3, "binary": 3}
+    assert counts["test"] == {"flat": 3, "pspl": 3, "binary": 3}
+    for name in ("train", "val", "test"):
+        idx = small_store.indices(name)
+        assert np.bincount(small_store.labels[idx], minlength=3).tolist() == list(
+            counts[name].values())
+    assert len(set(small_store.indices("train")) & set(small_store.indices("test"))) == 0
+
+
+def test_stored_event_resimulates_from_its_parameters_and_seed(small_store):
+    for index in (0, 1, 2, 44):
+        event = small_store.event(index)
+        again = resimulate(small_store, index)
+        np.testing.assert_allclose(again.flux, event["flux"], rtol=1e-6)  # float32 storage
+        np.testing.assert_allclose(model_flux(event["params"], again.times), again.clean_flux,
+                                   rtol=1e-5)
+
+
+def test_same_seed_gives_identical_arrays_for_any_worker_count(tmp_path, small_store,
+                                                               small_config):
+    from microlens.simulate import simulate_range
+
+    simulate_range(small_config, 0, 6)  # leave VBBinaryLensing state behind in this process
+    one = open_dataset(generate_dataset(small_config, tmp_path / "one", workers=1,
+                                        chunk_size=16, progress=False))
+    for name in ("times", "flux", "flux_err", "mask", "labels", "split"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(small_store, name))
+    assert params_equal(np.asarray(one.params), np.asarray(small_store.params))
+
+
+def test_other_chunk_sizes_agree_to_numerical_precision(tmp_path, small_store, small_config):
+    other = open_dataset(generate_dataset(small_config, tmp_path / "seven", workers=2,
+                                          chunk_size=7, progress=False))
+    np.testing.assert_allclose(other.flux, small_store.flux, rtol=1e-6)
+    for name in ("t_0", "u_0", "q", "s", "dchi2_flat"):
+        np.testing.assert_allclose(other.params[name], small_store.params[name], rtol=1e-9)
+    # the PSPL fit stops at a 1e-5 tolerance, so tiny input differences move chi2 by ~1e-3
+    np.testing.assert_allclose(other.params["dchi2_pspl"], small_store.params["dchi2_pspl"],
+                               atol=0.05)
+
+
+def test_interrupted_generation_resumes_from_finished_chunks(tmp_path):
+    cfg = SimulationConfig(n_per_class=10, n_epochs=120, seed=3, detectability=False)
+    reference = open_dataset(generate_dataset(cfg, tmp_path / "ref", workers=1, chunk_size=5,
+                                              progress=False))
+    finished = []
+
+    def interrupt_after_three(start, stop):
+        finished.append(start)
+        if len(finished) == 3:
+            raise KeyboardInterrupt
+
+    target = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(cfg, target, workers=1, chunk_size=5, progress=False,
+                         on_chunk=interrupt_after_three)
+    assert not target.exists()  # nothing half-written under the final name
+    with pytest.raises(DatasetError, match="resume"):
+        open_dataset(target)
+
+    chunk_dir = target.with_name("resumed.partial") / "chunks"
+    on_disk = sorted(int(p.stem.split("_")[1]) for p in chunk_dir.glob("chunk_*.npz"))
+    assert set(finished) <= set(on_disk) and len(on_disk) < 6
+    computed = []
+    resumed = open_dataset(generate_dataset(cfg, target, workers=1, chunk_size=5, progress=False,
+                                            on_chunk=lambda a, b: computed.append(a)))
+    assert sorted(computed + on_disk) == [0, 5, 10, 15, 20, 25]  # only missing chunks ran
+    np.testing.assert_array_equal(resumed.flux, reference.flux)
+    assert params_equal(np.asarray(resumed.params), np.asarray(reference.params))
+    assert not target.with_name("resumed.partial").exists()
+
+
+def test_existing_dataset_is_reused_or_refused(tmp_path, small_store, small_config):
+    assert generate_dataset(small_config, small_store.path, progress=False) == small_store.path
+    other = SimulationConfig(**{**small_config.to_dict(), "seed": 99})
+    with pytest.raises(DatasetError, match="different config"):
+        generate_dataset(other, small_store.path, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"topology": "wide"}, "unknown topology preset 'wide'; valid choices: distinct, planetary"),
+    ({"cadence": "cadence_99"}, "valid choices: cadence_05, cadence_15, cadence_30, cadence_50"),
+    ({"error": "0.05"}, "valid choices: error_003, error_005, error_010, error_015"),
+    ({"n_per_class": 0}, "n_per_class must be positive"),
+    ({"n_per_class": -5}, "n_per_class must be positive"),
+    ({"n_per_class": 2.5}, "n_per_class must be an integer"),
+    ({"t_E_range": (50.0, 5.0)}, "t_E_range has low > high"),
+    ({"rho_range": (0.0, 0.01)}, "rho_range must be positive"),
+    ({"u_0_range": (0.0, "x")}, "u_0_range must be a \\(low, high\\) pair"),
+    ({"split_fractions": (0.5, 0.5, 0.5)}, "split_fractions must be three"),
+    ({"magnification_backend": "mine"}, "valid choices: VBBinaryLensing, VBMicrolensing"),
+])
+def test_bad_config_is_refused_with_the_valid_choices(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SimulationConfig(**kwargs)
+
+
+def test_unknown_config_key_names_the_valid_keys():
+    with pytest.raises(ValueError, match="unknown simulation setting.*'n_events_per_class'"):
+        SimulationConfig.from_dict({"n_events_per_class": 3})
+
+
+def test_missing_corrupt_and_foreign_schema_datasets_are_refused(tmp_path, small_config):
+    with pytest.raises(DatasetError, match="no dataset at"):
+        open_dataset(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="manifest.json is missing"):
+        open_dataset(tmp_path / "empty")
+
+    cfg = SimulationConfig(n_per_class=2, n_epochs=50, detectability=False)
+    path = generate_dataset(cfg, tmp_path / "tiny", workers=1, progress=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 999}))
+    with pytest.raises(DatasetError, match="schema version 999"):
+        open_dataset(path)
+    (path / "manifest.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="corrupt manifest"):
+        open_dataset(path)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    good_flux = np.load(path / "flux.npy")
+    np.save(path / "flux.npy", np.zeros((3, 7), np.float32))
+    with pytest.raises(DatasetError, match="flux.npy has shape"):
+        open_dataset(path)
+    np.save(path / "flux.npy", good_flux)
+    open_dataset(path)
+    (path / "labels.npy").unlink()
+    with pytest.raises(DatasetError, match="labels.npy is missing"):
+        open_dataset(path)
+
+
+def test_bad_generation_arguments(tmp_path, small_config):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        generate_dataset(small_config, tmp_path / "x", workers=0)
+    with pytest.raises(TypeError, match="SimulationConfig"):
+        generate_dataset({"n_per_class": 3}, tmp_path / "x")
+    store = open_dataset(generate_dataset(
+        SimulationConfig(n_per_class=1, n_epochs=40, detectability=False), tmp_path / "one",
+        progress=False))
+    with pytest.raises(ValueError, match="unknown split 'testing'; valid: train, val, test"):
+        LightCurveDataset(store, split="testing")
+
+
+def test_torch_dataset_and_collate_keep_events_aligned(small_store):
+    import torch
+
+    ds = LightCurveDataset(small_store, split="test")
+    assert len(ds) == 9
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True,
+                                         collate_fn=collate_light_curves,
+                                         generator=torch.Generator().manual_seed(0))
+    seen = []
+    for batch in loader:
+        width = batch["flux"].shape[1]
+        assert width == int(batch["lengths"].max())
+        assert batch["mask"].sum(1).tolist() == batch["lengths"].tolist()
+        for row, index in enumerate(batch["index"].tolist()):
+            event = small_store.event(index)
+            assert event["split"] == "test"
+            assert batch["labels"][row].item() == event["label"]
+            n = batch["lengths"][row].item()
+            np.testing.assert_allclose(batch["flux"][row, :n].numpy(), event["flux"], rtol=1e-6)
+            assert not batch["mask"][row, n:].any()
+            seen.append(index)
+    assert sorted(seen) == sorted(small_store.indices("test").tolist())
+    with pytest.raises(ValueError, match="not in split"):
+        LightCurveDataset(small_store, split="test", indices=small_store.indices("train")[:2])
