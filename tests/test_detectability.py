@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from microlens.detectability import detectability, fit_pspl, flat_chi2, pspl_starts
 from microlens.simulate import SimulationConfig, pspl_magnification, simulate_event
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from microlens import SimulationConfig, generate_dataset, open_dataset
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from microlens import SimulationConfig, generate_dataset, open_dataset
 
 CHANCE = 1 / 3
 MARGIN = 0.035  # ~4 standard errors of a 3,000-event accuracy

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from conftest import params_equal
+
 from microlens import (
     DatasetError,
     LightCurveDataset,
@@ -166,6 +167,11 @@ def test_missing_corrupt_and_foreign_schema_datasets_are_refused(tmp_path, small
         open_dataset(path)
     np.save(path / "flux.npy", good_flux)
     open_dataset(path)
+    labels = np.load(path / "labels.npy")
+    np.save(path / "labels.npy", np.roll(labels, 1))
+    with pytest.raises(DatasetError, match="out of alignment"):
+        open_dataset(path)
+    np.save(path / "labels.npy", labels)
     (path / "labels.npy").unlink()
     with pytest.raises(DatasetError, match="labels.npy is missing"):
         open_dataset(path)
@@ -207,3 +213,14 @@ def test_torch_dataset_and_collate_keep_events_aligned(small_store):
     assert sorted(seen) == sorted(small_store.indices("test").tolist())
     with pytest.raises(ValueError, match="not in split"):
         LightCurveDataset(small_store, split="test", indices=small_store.indices("train")[:2])
+
+
+def test_params_table_is_aligned_with_events(small_store):
+    test_rows = small_store.indices("test")
+    table = small_store.params_table(test_rows)
+    assert list(table.index) == test_rows.tolist()
+    assert set(table["split"]) == {"test"}
+    for index in test_rows[:4]:
+        event = small_store.event(index)
+        assert table.loc[index, "label"] == event["label"]
+        assert table.loc[index, "t_0"] == event["params"]["t_0"]

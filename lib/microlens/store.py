@@ -346,6 +346,9 @@ class LightCurveStore:
             setattr(self, name, array)
         if self.params.dtype.names != tuple(self.manifest["param_columns"]):
             raise DatasetError(f"corrupt dataset {self.path}: parameter columns do not match")
+        if not np.array_equal(self.params["label"], self.labels):
+            raise DatasetError(f"corrupt dataset {self.path}: labels.npy and the parameter "
+                               "table disagree (rows out of alignment)")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

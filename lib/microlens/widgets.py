@@ -1,0 +1,386 @@
+"""Interactive explorers for JupyterLab: ipywidgets controls around plotly ``FigureWidget``\\ s.
+
+The notebooks only display ``.widget``; all the logic is here and reachable without a browser
+(tests call :meth:`MagnificationExplorer.update` and :meth:`EventBrowser.select` directly).
+Units follow :mod:`microlens.simulate` (``alpha`` in radians, ``s``, ``u_0``, ``rho`` in
+Einstein radii, ``t_E`` in days).
+
+Example::
+
+    from microlens.widgets import EventBrowser, MagnificationExplorer
+    MagnificationExplorer().widget          # caustics and magnification
+    EventBrowser(open_dataset("data/quick")).widget
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as ipw
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import viz
+from .presets import CLASS_NAMES
+from .simulate import binary_light_curve, caustics, pspl_magnification
+from .store import SPLIT_NAMES
+
+# slider name -> (kind, min, max, initial, step); log sliders take base-10 exponents for min/max
+EXPLORER_SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
+    "s": ("log", -1.0, 1.0, 1.0, 0.01),  # separation [Einstein radii], 0.1 .. 10
+    "q": ("log", -5.0, 0.0, 1e-2, 0.05),  # mass ratio m2/m1, 1e-5 .. 1
+    "u_0": ("lin", 0.0, 1.5, 0.1, 0.005),  # impact parameter [Einstein radii]
+    "alpha": ("lin", 0.0, 2.0 * math.pi, 0.6, 0.01),  # trajectory angle [rad]
+    "rho": ("log", -4.0, -1.0, 1e-3, 0.05),  # source radius [Einstein radii]
+    "t_E": ("log", 0.0, 2.5, 20.0, 0.02),  # Einstein time [days], 1 .. ~316
+}
+
+
+class MagnificationExplorer:
+    """Binary-lens magnification and caustics under sliders for ``s, q, u_0, alpha, rho, t_E``.
+
+    Left panel: magnification against ``tau = (t - t_0) / t_E`` on a dense grid (binary, finite
+    source, from :func:`microlens.simulate.binary_light_curve`), the PSPL curve of the same
+    ``u_0``, and the binary sampled at the survey's nominal spacing ``cadence_days``: since that
+    spacing is in days, ``t_E`` sets how many observations cover the anomaly. Right panel: the
+    caustics, lenses, source trajectory and the source disc at closest approach.
+
+    Parameters
+    ----------
+    tau_max : float
+        Half-width of the plotted window in Einstein times.
+    n_points : int
+        Samples of the dense curves.
+    cadence_days : float
+        Spacing of the survey samples [days] (default: 200 days / 1000 epochs).
+    tol : float
+        VBBinaryLensing accuracy.
+    **initial
+        Initial slider values (names of :data:`EXPLORER_SLIDERS`).
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        What to display.
+    fig : plotly.graph_objects.FigureWidget
+        Traces in order: binary, PSPL, survey samples, caustics (NaN-separated curves in one
+        trace), lenses, trajectory, source disc.
+    sliders : dict of str to ipywidgets slider
+    caustic_curves : list of ndarray
+        The caustic curves currently drawn, each ``(n, 2)``.
+    """
+
+    TRACES = ("binary", "pspl", "survey", "caustics", "lenses", "trajectory", "source")
+
+    def __init__(self, *, tau_max: float = 2.0, n_points: int = 2000, cadence_days: float = 0.2,
+                 tol: float = 1e-3, **initial):
+        self.tau_max = float(tau_max)
+        self.n_points = int(n_points)
+        self.cadence_days = float(cadence_days)
+        self.tol = float(tol)
+        self.sliders = {name: self._make_slider(name, *spec)
+                        for name, spec in EXPLORER_SLIDERS.items()}
+        self.caustic_curves: list[np.ndarray] = []
+        self._syncing = False
+        self.status = ipw.HTML()
+        self.fig = self._empty_figure()
+        self._set_sliders(initial)
+        for name, slider in self.sliders.items():
+            slider.observe(self._on_change(name), names="value")
+        rows = [ipw.HBox([self.sliders[n] for n in ("s", "q", "rho")]),
+                ipw.HBox([self.sliders[n] for n in ("u_0", "alpha", "t_E")])]
+        self.widget = ipw.VBox([*rows, self.status, self.fig])
+        self.redraw()
+
+    @staticmethod
+    def _make_slider(name, kind, low, high, value, step):
+        common = {"description": name, "continuous_update": False,
+                  "layout": ipw.Layout(width="330px")}
+        if kind == "log":
+            return ipw.FloatLogSlider(value=value, base=10, min=low, max=high, step=step,
+                                      readout_format=".3g", **common)
+        return ipw.FloatSlider(value=value, min=low, max=high, step=step, readout_format=".3f",
+                               **common)
+
+    def _empty_figure(self) -> go.FigureWidget:
+        fig = make_subplots(rows=1, cols=2, column_widths=[0.56, 0.44], horizontal_spacing=0.1,
+                            subplot_titles=("magnification", "lens plane"))
+        blue, red = viz.CLASS_COLORS[1], viz.CLASS_COLORS[2]
+        fig.add_trace(go.Scatter(mode="lines", name="binary", line={"color": red}), 1, 1)
+        fig.add_trace(go.Scatter(mode="lines", name="PSPL, same u₀",
+                                 line={"color": blue, "dash": "dash"}), 1, 1)
+        fig.add_trace(go.Scatter(mode="markers", name="survey samples",
+                                 marker={"color": "black", "size": 2.5},
+                                 opacity=0.6), 1, 1)
+        for trace in viz.caustic_traces(1.0, 0.5, trajectory=np.zeros((1, 2)), rho=0.01,
+                                        curves=[]):
+            fig.add_trace(trace, 1, 2)
+        fig.update_xaxes(title_text="(t - t₀) / t_E", row=1, col=1)
+        fig.update_yaxes(title_text="magnification", type="log", row=1, col=1)
+        fig.update_xaxes(title_text="y₁ [θ_E]", row=1, col=2)
+        fig.update_yaxes(title_text="y₂ [θ_E]", scaleanchor="x2", scaleratio=1, row=1, col=2)
+        fig.update_layout(template=viz.TEMPLATE, height=480, margin={"t": 90},
+                          legend={"orientation": "h", "y": -0.18})
+        return go.FigureWidget(fig)
+
+    @property
+    def params(self) -> dict[str, float]:
+        """Current slider values."""
+        return {name: float(slider.value) for name, slider in self.sliders.items()}
+
+    def _set_sliders(self, params: dict) -> None:
+        unknown = sorted(set(params) - set(self.sliders))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; valid: {list(self.sliders)}")
+        for name, value in params.items():
+            slider, value = self.sliders[name], float(value)
+            low, high = slider.min, slider.max
+            if isinstance(slider, ipw.FloatLogSlider):
+                low, high = slider.base**low, slider.base**high
+            if not low <= value <= high * (1 + 1e-12):
+                raise ValueError(f"{name}={value!r} is outside the slider range [{low:g}, "
+                                 f"{high:g}]")
+        self._syncing = True
+        try:
+            for name, value in params.items():
+                self.sliders[name].value = float(value)
+        finally:
+            self._syncing = False
+
+    def _on_change(self, name):
+        def observer(change):
+            if not self._syncing:
+                self.update(**{name: change["new"]})
+
+        return observer
+
+    def update(self, **params) -> None:
+        """Set any of ``s, q, u_0, alpha, rho, t_E`` (sliders follow) and redraw.
+
+        Raises
+        ------
+        ValueError
+            For an unknown name or a value outside its slider's range.
+        """
+        self._set_sliders(params)
+        self.redraw()
+
+    def curves(self) -> dict[str, np.ndarray]:
+        """Compute everything drawn for the current parameters (no figure involved).
+
+        Returns
+        -------
+        dict
+            ``tau``, ``binary``, ``pspl`` (dense), ``tau_survey``, ``survey``, ``y1``, ``y2``
+            (trajectory on the dense grid) and ``caustics`` (list of ``(n, 2)`` arrays).
+        """
+        p = self.params
+        tau = np.linspace(-self.tau_max, self.tau_max, self.n_points)
+        binary, y1, y2 = binary_light_curve(tau * p["t_E"], 0.0, p["u_0"], p["t_E"], p["rho"],
+                                            p["s"], p["q"], p["alpha"], tol=self.tol)
+        n_survey = max(int(2 * self.tau_max * p["t_E"] / self.cadence_days) + 1, 2)
+        tau_survey = np.linspace(-self.tau_max, self.tau_max, n_survey)
+        survey = binary_light_curve(tau_survey * p["t_E"], 0.0, p["u_0"], p["t_E"], p["rho"],
+                                    p["s"], p["q"], p["alpha"], tol=self.tol)[0]
+        u_0 = max(p["u_0"], 1e-6)  # the PSPL magnification diverges at u = 0
+        return {"tau": tau, "binary": binary, "pspl": pspl_magnification(tau, 0.0, u_0, 1.0),
+                "tau_survey": tau_survey, "survey": survey, "y1": y1, "y2": y2,
+                "caustics": caustics(p["s"], p["q"])}
+
+    def redraw(self) -> None:
+        """Recompute the curves and update the figure in one batch."""
+        p, c = self.params, self.curves()
+        self.caustic_curves = c["caustics"]
+        cx, cy = viz.join_curves(c["caustics"])
+        lenses = viz.lens_positions(p["s"], p["q"])
+        traj = np.column_stack([c["y1"], c["y2"]])
+        closest = viz.closest_approach(traj)
+        disc = viz.circle(closest, p["rho"])
+        xr, yr = viz.caustic_view(c["caustics"], p["s"], p["q"], closest)
+        arrow = np.zeros(len(traj))
+        arrow[-1] = 12
+        topology = viz.caustic_topology(len(c["caustics"]))
+        d = self.fig.data
+        with self.fig.batch_update():
+            d[0].x, d[0].y = c["tau"], c["binary"]
+            d[1].x, d[1].y = c["tau"], c["pspl"]
+            d[2].x, d[2].y = c["tau_survey"], c["survey"]
+            d[2].name = f"survey samples (every {self.cadence_days:g} d)"
+            d[3].x, d[3].y = cx, cy
+            d[3].name = f"caustics ({len(c['caustics'])})"
+            d[4].x, d[4].y = lenses[:, 0], lenses[:, 1]
+            d[5].x, d[5].y = traj[:, 0], traj[:, 1]
+            d[5].marker.size = arrow
+            d[6].x, d[6].y = disc
+            self.fig.layout.xaxis2.range = xr
+            self.fig.layout.yaxis2.range = yr
+            self.fig.layout.title.text = (
+                f"s={p['s']:.3g}, q={p['q']:.3g}: {topology} caustic · u₀={p['u_0']:.3g}, "
+                f"α={p['alpha']:.2f} rad, ρ={p['rho']:.2g}, t_E={p['t_E']:.3g} d")
+        self.status.value = (
+            f"<small>peak magnification {np.max(c['binary']):.3g} (binary) vs "
+            f"{np.max(c['pspl']):.3g} (PSPL); {len(c['tau_survey'])} survey samples in "
+            f"±{self.tau_max:g} t_E</small>")
+
+
+class EventBrowser:
+    """Browse the events of a dataset by class and split, with the noise-free model.
+
+    Parameters
+    ----------
+    store : LightCurveStore
+        An opened dataset (:func:`microlens.open_dataset`).
+    label : int or str
+        Initial class (0/'flat', 1/'pspl', 2/'binary').
+    split : str
+        Initial split: ``'all'``, ``'train'``, ``'val'`` or ``'test'``.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        What to display.
+    fig : plotly.graph_objects.FigureWidget
+        Two traces: the data (with error bars) and the noise-free model.
+    table : ipywidgets.HTML
+        The event's parameter-table row.
+    event : dict or None
+        The event shown (``LightCurveStore.event``), None when the selection is empty.
+    """
+
+    SPLITS = ("all", *SPLIT_NAMES)
+
+    def __init__(self, store, *, label: int | str = "binary", split: str = "all"):
+        self.store = store
+        self.event: dict | None = None
+        self._syncing = False
+        self.class_dropdown = ipw.Dropdown(
+            options=[(name, i) for i, name in enumerate(CLASS_NAMES)],
+            value=self._label_code(label), description="class")
+        self.split_dropdown = ipw.Dropdown(options=list(self.SPLITS), value=self._split(split),
+                                           description="split")
+        self.slider = ipw.IntSlider(min=0, max=0, value=0, description="event",
+                                    continuous_update=False, layout=ipw.Layout(width="420px"))
+        self.info = ipw.HTML()
+        self.table = ipw.HTML()
+        self.fig = go.FigureWidget(self._blank_figure())
+        self.class_dropdown.observe(self._on_selection, names="value")
+        self.split_dropdown.observe(self._on_selection, names="value")
+        self.slider.observe(self._on_slider, names="value")
+        self.widget = ipw.VBox([
+            ipw.HBox([self.class_dropdown, self.split_dropdown]),
+            ipw.HBox([self.slider, self.info]), self.fig, self.table])
+        self._refresh_selection()
+        self.show()
+
+    @staticmethod
+    def _label_code(label: int | str) -> int:
+        if isinstance(label, str):
+            if label not in CLASS_NAMES:
+                raise ValueError(f"unknown class {label!r}; valid: {', '.join(CLASS_NAMES)}")
+            return CLASS_NAMES.index(label)
+        code = int(label)
+        if not 0 <= code < len(CLASS_NAMES):
+            raise ValueError(f"unknown class label {label!r}; valid: 0, 1, 2")
+        return code
+
+    def _split(self, split: str | None) -> str:
+        split = "all" if split is None else split
+        if split not in self.SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(self.SPLITS)}")
+        return split
+
+    @staticmethod
+    def _blank_figure() -> go.Figure:
+        fig = go.Figure([go.Scatter(mode="markers", name="data"),
+                         go.Scatter(mode="lines", name="noise-free model")])
+        fig.update_layout(template=viz.TEMPLATE, height=440, margin={"t": 80},
+                          xaxis_title="time [days]", yaxis_title="flux [baseline units]",
+                          legend={"orientation": "h", "y": -0.2})
+        return fig
+
+    @property
+    def selection(self) -> np.ndarray:
+        """Store indices of the events of the chosen class and split, in store order."""
+        split = self.split_dropdown.value
+        idx = self.store.indices(None if split == "all" else split)
+        return idx[np.asarray(self.store.labels)[idx] == self.class_dropdown.value]
+
+    def _refresh_selection(self) -> None:
+        n = len(self.selection)
+        self._syncing = True
+        try:
+            self.slider.max = max(n - 1, 0)
+            self.slider.value = 0
+            self.slider.disabled = n == 0
+        finally:
+            self._syncing = False
+
+    def _on_selection(self, change) -> None:
+        if not self._syncing:
+            self._refresh_selection()
+            self.show()
+
+    def _on_slider(self, change) -> None:
+        if not self._syncing:
+            self.show()
+
+    def select(self, label: int | str, position: int = 0, split: str | None = None) -> dict:
+        """Show the ``position``-th event of class ``label`` (in ``split``; default: keep).
+
+        Returns
+        -------
+        dict
+            The event shown.
+
+        Raises
+        ------
+        IndexError
+            If the selection has no event at ``position``.
+        """
+        code = self._label_code(label)
+        split = self.split_dropdown.value if split is None else self._split(split)
+        self._syncing = True
+        try:
+            self.class_dropdown.value = code
+            self.split_dropdown.value = split
+        finally:
+            self._syncing = False
+        n = len(self.selection)
+        if not 0 <= int(position) < n:
+            raise IndexError(f"position {position} out of range: {n} {CLASS_NAMES[code]} "
+                             f"event(s) in split {split!r}")
+        self._refresh_selection()
+        self._syncing = True
+        try:
+            self.slider.value = int(position)
+        finally:
+            self._syncing = False
+        self.show()
+        return self.event
+
+    def show(self) -> None:
+        """Draw the event at the slider's position (or an empty plot for an empty selection)."""
+        selection = self.selection
+        name, split = CLASS_NAMES[self.class_dropdown.value], self.split_dropdown.value
+        if len(selection) == 0:
+            self.event = None
+            with self.fig.batch_update():
+                for trace in self.fig.data:
+                    trace.x, trace.y = [], []
+                self.fig.layout.title.text = f"no {name} events in split {split!r}"
+            self.info.value = "0 events"
+            self.table.value = ""
+            return
+        position = min(int(self.slider.value), len(selection) - 1)
+        self.event = self.store.event(int(selection[position]))
+        new = viz.light_curve_figure(self.event, model=True)
+        with self.fig.batch_update():
+            for target, source in zip(self.fig.data, new.data, strict=True):
+                props = source.to_plotly_json()
+                props.pop("type", None)
+                target.update(props)
+            self.fig.layout.title = new.layout.title
+        self.info.value = (f"event #{self.event['index']} ({position + 1} of {len(selection)} "
+                           f"{name} in {split})")
+        self.table.value = viz.event_table_html(self.event)

@@ -1,0 +1,90 @@
+"""Notebook 01_simulate: smoke run with tiny parameters (papermill) and the committed form."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from microlens import open_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
+PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
+EXPECTED_PARAMETERS = {
+    "topology": str, "cadence": str, "error": str, "n_per_class": int, "n_epochs": int,
+    "seed": int, "detectability": bool, "dataset_dir": str, "output_dir": str, "workers": int,
+    "gallery_per_class": int, "show_widgets": bool,
+}  # fmt: skip
+
+
+def test_papermill_parses_every_parameter():
+    papermill = pytest.importorskip("papermill")
+    # papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment
+    assert set(papermill.inspect_notebook(str(NOTEBOOK))) == set(EXPECTED_PARAMETERS)
+
+
+def _parameter_cells(nb) -> list:
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_committed_notebook_form():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["display_name"] == "Python 3"
+    cells = _parameter_cells(nb)
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0] is cells[0], "the parameters cell is the first code cell"
+    declared = {}
+    for line in cells[0].source.splitlines():
+        match = PARAM_LINE.match(line)
+        assert match, f"parameter line is not `name = literal  # comment`: {line!r}"
+        declared[match["name"]] = ast.literal_eval(match["value"])
+    assert {k: type(v) for k, v in declared.items()} == EXPECTED_PARAMETERS
+    for cell in code:
+        assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
+        assert cell.get("execution_count") is None, "committed notebooks carry no counts"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    papermill = pytest.importorskip("papermill")
+    tmp = tmp_path_factory.mktemp("nb01")
+    params = {
+        "n_per_class": 6, "n_epochs": 200, "workers": 1, "seed": 5, "gallery_per_class": 2,
+        "dataset_dir": str(tmp / "data"), "output_dir": str(tmp / "out"), "show_widgets": True,
+    }
+    out_nb = tmp / "01_simulate.executed.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out_nb), parameters=params,
+                               kernel_name="python3", cwd=str(NOTEBOOK.parent),
+                               progress_bar=False)
+    return tmp, nbformat.read(out_nb, as_version=4)
+
+
+def test_notebook_runs_and_records_metrics(executed):
+    tmp, nb = executed
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    metrics_path = tmp / "out" / "simulate_metrics.json"
+    assert metrics_path.is_file()
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["class_counts"] == {"flat": 6, "pspl": 6, "binary": 6}
+    assert metrics["n_events"] == 18
+    assert Path(metrics["dataset_dir"]).is_absolute()
+    assert Path(metrics["dataset_dir"]) == (tmp / "data").resolve()
+    assert metrics["config"]["n_epochs"] == 200 and metrics["config"]["seed"] == 5
+    assert sum(sum(v.values()) for v in metrics["split_counts"].values()) == 18
+    assert metrics["events_per_second"] > 0
+    det = metrics["detectability"]
+    assert det["n_binary"] == 6 and 0.0 <= det["binary_detectable_fraction"] <= 1.0
+    assert len(open_dataset(metrics["dataset_dir"])) == 18
+    for name in ("gallery", "detectability"):
+        assert (tmp / "out" / f"{name}.html").is_file()
+    assert not list((tmp / "out").glob("*.tmp*"))

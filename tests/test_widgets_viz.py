@@ -1,0 +1,273 @@
+"""Figure builders (microlens.viz), explorers (microlens.widgets), summaries: on a tiny dataset."""
+
+from __future__ import annotations
+
+import shutil
+import types
+import warnings
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from microlens import SimulationConfig, generate_dataset, open_dataset, viz
+from microlens.simulate import binary_light_curve, caustics
+from microlens.summaries import detectability_summary, simulation_metrics, write_json_atomic
+from microlens.widgets import EventBrowser, MagnificationExplorer
+
+N_PER_CLASS = 4
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    cfg = SimulationConfig(n_per_class=N_PER_CLASS, n_epochs=150, seed=3, detectability=True)
+    path = generate_dataset(cfg, tmp_path_factory.mktemp("viz") / "tiny", workers=1,
+                            progress=False)
+    return open_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    return MagnificationExplorer(n_points=600)
+
+
+# --------------------------------------------------------------------------------------------
+# MagnificationExplorer
+# --------------------------------------------------------------------------------------------
+
+
+def test_explorer_has_the_six_sliders_and_seven_traces(explorer):
+    assert set(explorer.sliders) == {"s", "q", "u_0", "alpha", "rho", "t_E"}
+    assert len(explorer.fig.data) == len(MagnificationExplorer.TRACES) == 7
+    assert isinstance(explorer.fig, go.FigureWidget)
+    assert explorer.fig in explorer.widget.children
+
+
+def test_explorer_update_q_changes_magnification_and_caustics(explorer):
+    explorer.update(s=1.0, q=1e-3, u_0=0.1, alpha=0.6)
+    mag_before = np.array(explorer.fig.data[0].y, dtype=float)
+    caustic_before = np.array(explorer.fig.data[3].x, dtype=float)
+    explorer.update(q=0.5)
+    assert explorer.sliders["q"].value == pytest.approx(0.5)
+    mag_after = np.array(explorer.fig.data[0].y, dtype=float)
+    caustic_after = np.array(explorer.fig.data[3].x, dtype=float)
+    assert mag_after.shape == mag_before.shape
+    assert not np.allclose(mag_after, mag_before)
+    assert caustic_after.shape != caustic_before.shape or not np.allclose(
+        caustic_after, caustic_before, equal_nan=True)
+    # the drawn magnification is the library's, at the current parameters
+    p = explorer.params
+    tau = np.asarray(explorer.fig.data[0].x, dtype=float)
+    expected = binary_light_curve(tau * p["t_E"], 0.0, p["u_0"], p["t_E"], p["rho"], p["s"],
+                                  p["q"], p["alpha"])[0]
+    np.testing.assert_allclose(mag_after, expected, rtol=1e-6)
+
+
+def test_explorer_separation_changes_caustic_topology(explorer):
+    explorer.update(s=1.0, q=0.1)
+    resonant = viz.split_curves(explorer.fig.data[3].x, explorer.fig.data[3].y)
+    explorer.update(s=3.0)
+    wide = viz.split_curves(explorer.fig.data[3].x, explorer.fig.data[3].y)
+    assert len(resonant) == 1 and len(wide) == 2
+    assert len(explorer.caustic_curves) == 2
+    # one wide caustic sits near the companion, far from the primary
+    centres = sorted(float(np.mean(c[:, 0])) for c in wide)
+    assert centres[1] - centres[0] > 2.0
+    assert "wide" in explorer.fig.layout.title.text
+    for drawn, truth in zip(wide, caustics(3.0, 0.1), strict=True):
+        np.testing.assert_allclose(drawn[:-1], truth)  # drawn curves are closed
+
+
+def test_explorer_slider_change_redraws_and_bad_values_are_rejected(explorer):
+    explorer.update(s=1.0, q=0.01)
+    before = np.array(explorer.fig.data[0].y, dtype=float)
+    explorer.sliders["u_0"].value = 0.4  # what a user's drag does
+    assert explorer.params["u_0"] == pytest.approx(0.4)
+    assert not np.allclose(np.array(explorer.fig.data[0].y, dtype=float), before)
+    with pytest.raises(ValueError, match="outside the slider range"):
+        explorer.update(q=5.0)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        explorer.update(mass=1.0)
+
+
+def test_explorer_t_e_sets_the_survey_sampling(explorer):
+    explorer.update(t_E=10.0)
+    short = len(explorer.fig.data[2].x)
+    explorer.update(t_E=40.0)
+    assert len(explorer.fig.data[2].x) > 3 * short
+
+
+# --------------------------------------------------------------------------------------------
+# EventBrowser
+# --------------------------------------------------------------------------------------------
+
+
+def test_event_browser_select_shows_that_event(store):
+    browser = EventBrowser(store)
+    binaries = np.flatnonzero(store.labels == 2)
+    event = browser.select("binary", 1)
+    assert event["index"] == binaries[1]
+    truth = store.event(int(binaries[1]))
+    np.testing.assert_array_equal(np.asarray(browser.fig.data[0].x, dtype=float), truth["times"])
+    np.testing.assert_array_equal(np.asarray(browser.fig.data[0].y, dtype=float), truth["flux"])
+    assert len(browser.fig.data) == 2  # data and noise-free model
+    html = browser.table.value
+    assert f">{truth['index']}<" in html and ">binary<" in html
+    for key in ("t_E", "u_0", "q", "s", "dchi2_pspl"):
+        assert viz.format_value(truth["params"][key]) in html
+    assert browser.class_dropdown.value == 2 and browser.slider.value == 1
+
+
+def test_event_browser_split_and_class_controls(store):
+    browser = EventBrowser(store, label="pspl")
+    train_pspl = store.indices("train")[store.labels[store.indices("train")] == 1]
+    browser.select(1, 0, split="train")
+    assert browser.event["index"] == train_pspl[0]
+    assert browser.slider.max == len(train_pspl) - 1
+    browser.class_dropdown.value = 0  # user switches class: first flat training event
+    assert browser.event["label"] == 0 and browser.event["split"] == "train"
+    with pytest.raises(IndexError):
+        browser.select("flat", 99)
+    with pytest.raises(ValueError, match="unknown class"):
+        browser.select("planet", 0)
+    empty = [s for s in ("val", "test") if not np.any(store.labels[store.indices(s)] == 0)]
+    if empty:  # 4 events per class leave some split without flats: shown as empty, no crash
+        browser.split_dropdown.value = empty[0]
+        assert browser.event is None and browser.slider.disabled
+        assert len(browser.fig.data[0].x) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Figure builders
+# --------------------------------------------------------------------------------------------
+
+
+def test_light_curve_figure_traces_and_title(store):
+    event = store.event(int(np.flatnonzero(store.labels == 2)[0]))
+    assert len(viz.light_curve_figure(event).data) == 1
+    fig = viz.light_curve_figure(event, model=True)
+    assert len(fig.data) == 2
+    assert "binary" in fig.layout.title.text and "q=" in fig.layout.title.text
+    assert np.all(np.asarray(fig.data[0].error_y.array) > 0)
+    flat = store.event(int(np.flatnonzero(store.labels == 0)[0]))
+    model = viz.light_curve_figure(flat, model=np.ones_like(flat["times"])).data[1]
+    np.testing.assert_array_equal(model.y, 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        viz.light_curve_figure(flat, model=np.ones(3))
+
+
+def test_gallery_figure_is_reproducible_grid(store):
+    fig = viz.gallery_figure(store, per_class=2, seed=7)
+    assert len(fig.data) == 3 * 2 * 2  # 3 classes x 2 events x (data + model)
+    assert len(viz.gallery_figure(store, per_class=3, seed=7, model=False).data) == 9
+    picked = viz.pick_events(store, per_class=2, seed=7)
+    assert {k: list(v) for k, v in picked.items()} == {
+        k: list(v) for k, v in viz.pick_events(store, per_class=2, seed=7).items()}
+    for label, idx in picked.items():
+        assert np.all(store.labels[idx] == label)
+    # more requested than available: every event of each class, once
+    assert len(viz.gallery_figure(store, per_class=10, model=False).data) == 3 * N_PER_CLASS
+
+
+def test_detectability_figure(store):
+    fig = viz.detectability_figure(store, threshold=100.0)
+    assert len(fig.data) == 2
+    assert all(isinstance(t, go.Histogram) for t in fig.data)
+    binary = store.params["dchi2_pspl"][store.labels == 2]
+    np.testing.assert_allclose(fig.data[0].x, np.log10(np.maximum(binary, 1.0)))
+    assert fig.layout.shapes[0].x0 == pytest.approx(2.0)  # threshold line at log10(100)
+    frac = np.mean(binary > 100.0)
+    assert f"{100 * frac:.0f}%" in fig.data[0].name
+
+
+def test_detectability_figure_without_detectability():
+    params = _table([0, 1, 2, 2], [np.nan] * 4, [np.nan] * 4)
+    fig = viz.detectability_figure(types.SimpleNamespace(params=params))
+    assert len(fig.data) == 2 and all(len(t.x) == 0 for t in fig.data)
+    assert "not computed" in fig.layout.title.text
+
+
+def test_caustic_figure_traces():
+    assert len(viz.caustic_figure(1.0, 0.1).data) == 2  # caustics, lenses
+    t = np.linspace(-2, 2, 200)
+    _, y1, y2 = binary_light_curve(t, 0.0, 0.1, 1.0, 1e-3, 0.6, 0.1, 0.5)
+    fig = viz.caustic_figure(0.6, 0.1, trajectory=(y1, y2), rho=1e-3)
+    assert len(fig.data) == 4  # + trajectory, source disc
+    assert len(viz.split_curves(fig.data[0].x, fig.data[0].y)) == 3  # close topology
+    np.testing.assert_allclose(viz.lens_positions(1.0, 1.0)[:, 0], [-0.5, 0.5])
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------
+
+
+def test_save_figure_writes_html_and_png(tmp_path):
+    fig = viz.caustic_figure(1.0, 0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = viz.save_figure(fig, tmp_path / "sub" / "caustic")
+    html = tmp_path / "sub" / "caustic.html"
+    assert html in written and "<html>" in html.read_text()[:200].lower()
+    assert not list((tmp_path / "sub").glob("*.tmp*"))
+    static = [w for w in caught if issubclass(w.category, viz.StaticExportWarning)]
+    if shutil.which("chromium"):
+        png = tmp_path / "sub" / "caustic.png"
+        assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert static
+
+
+def test_save_figure_without_browser_warns_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(viz, "find_browser", lambda: None)
+    monkeypatch.setattr(viz, "_warned_no_browser", False)
+    fig = viz.caustic_figure(1.0, 0.1)
+    with pytest.warns(viz.StaticExportWarning, match="no Chromium"):
+        first = viz.save_figure(fig, tmp_path / "a.html", formats=("png", "pdf"))
+    assert first == [tmp_path / "a.html"]  # html always, suffix dropped and re-added
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second warning would raise here
+        assert viz.save_figure(fig, tmp_path / "b") == [tmp_path / "b.html"]
+    with pytest.raises(ValueError, match="unknown figure format"):
+        viz.save_figure(fig, tmp_path / "c", formats=("gif",))
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+# --------------------------------------------------------------------------------------------
+
+
+def _table(labels, dchi2_flat, dchi2_pspl):
+    dtype = [("label", "i1"), ("dchi2_flat", "f8"), ("dchi2_pspl", "f8")]
+    return np.array(list(zip(labels, dchi2_flat, dchi2_pspl, strict=True)), dtype=dtype)
+
+
+def test_detectability_summary_on_hand_made_table():
+    params = _table(labels=[0, 1, 1, 1, 2, 2, 2, 2],
+                    dchi2_flat=[0.5, 50.0, 150.0, 1e4, 1e3, 1e3, 1e3, 1e3],
+                    dchi2_pspl=[np.nan, -1.0, 0.0, 2.0, -3.0, 20.0, 500.0, np.nan])
+    summary = detectability_summary(types.SimpleNamespace(params=params), threshold=100.0)
+    assert summary["n_binary"] == 3  # NaN rows are not counted
+    assert summary["binary_detectable_fraction"] == pytest.approx(1 / 3)
+    assert summary["binary_median_dchi2_pspl"] == pytest.approx(20.0)
+    assert summary["n_pspl"] == 3
+    assert summary["pspl_detectable_fraction"] == pytest.approx(2 / 3)
+    off = detectability_summary(_table([1, 2], [np.nan] * 2, [np.nan] * 2))
+    assert off["binary_detectable_fraction"] is None and off["n_binary"] == 0
+
+
+def test_detectability_summary_matches_numpy_on_dataset(store, tmp_path):
+    summary = detectability_summary(store, threshold=50.0)
+    binary = store.params["dchi2_pspl"][store.labels == 2]
+    pspl = store.params["dchi2_flat"][store.labels == 1]
+    assert 0.0 <= summary["binary_detectable_fraction"] <= 1.0
+    assert 0.0 <= summary["pspl_detectable_fraction"] <= 1.0
+    assert summary["binary_detectable_fraction"] == pytest.approx(np.mean(binary > 50.0))
+    assert summary["pspl_detectable_fraction"] == pytest.approx(np.mean(pspl > 50.0))
+    assert summary["binary_median_dchi2_pspl"] == pytest.approx(np.median(binary))
+    metrics = simulation_metrics(store)
+    assert metrics["n_events"] == 3 * N_PER_CLASS
+    assert metrics["class_counts"] == {"flat": 4, "pspl": 4, "binary": 4}
+    assert metrics["detectability"] == detectability_summary(store)
+    path = write_json_atomic(tmp_path / "m" / "metrics.json", metrics)
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))
