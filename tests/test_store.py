@@ -224,3 +224,12 @@ def test_params_table_is_aligned_with_events(small_store):
         event = small_store.event(index)
         assert table.loc[index, "label"] == event["label"]
         assert table.loc[index, "t_0"] == event["params"]["t_0"]
+
+
+def test_relative_paths_are_anchored_at_the_project_root(monkeypatch, tmp_path):
+    from microlens.paths import PROJECT_ROOT, resolve_path
+
+    assert (PROJECT_ROOT / "pyproject.toml").is_file()
+    monkeypatch.chdir(tmp_path)  # papermill runs notebooks from notebooks/
+    assert resolve_path("data/quick") == PROJECT_ROOT / "data" / "quick"
+    assert resolve_path(tmp_path / "x") == tmp_path / "x"

@@ -11,8 +11,9 @@ import plotly.graph_objects as go
 import pytest
 
 from microlens import SimulationConfig, generate_dataset, open_dataset, viz
+from microlens.paths import write_json_atomic
 from microlens.simulate import binary_light_curve, caustics
-from microlens.summaries import detectability_summary, simulation_metrics, write_json_atomic
+from microlens.summaries import detectability_summary, simulation_metrics
 from microlens.widgets import EventBrowser, MagnificationExplorer
 
 N_PER_CLASS = 4

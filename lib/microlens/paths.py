@@ -1,12 +1,24 @@
-"""Where things live: the project root and path resolution shared by notebooks and scripts."""
+"""Where things live, and how files get there: project root, path resolution, atomic writes."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-"""The repository root (``lib/microlens/paths.py`` -> two levels up)."""
+
+def _project_root() -> Path:
+    """``$MICROLENS_ROOT``, else the checkout this package sits in, else the working directory."""
+    if os.environ.get("MICROLENS_ROOT"):
+        return Path(os.environ["MICROLENS_ROOT"]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[2]  # lib/microlens/paths.py -> repository root
+    if (checkout / "pyproject.toml").is_file() and (checkout / "lib" / "microlens").is_dir():
+        return checkout
+    return Path.cwd()  # installed without the repository (not editable)
+
+
+PROJECT_ROOT = _project_root()
+"""Where relative paths such as ``data/quick`` are anchored (normally the repository root)."""
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
@@ -17,3 +29,19 @@ def resolve_path(path: str | os.PathLike) -> Path:
     """
     p = Path(path).expanduser()
     return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` as indented JSON to a temporary name, then rename it onto ``path``.
+
+    Readers never see a half-written file; parent directories are created. Returns the path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

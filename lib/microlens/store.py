@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import resolve_path
+from .paths import resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
 
@@ -123,7 +123,7 @@ def generate_dataset(
         if not same:  # left over from another config: start again
             shutil.rmtree(partial)
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(plan_file, plan)
+    write_json_atomic(plan_file, plan)
 
     bounds = [(s, min(s + chunk_size, config.n_events))
               for s in range(0, config.n_events, chunk_size)]
@@ -215,7 +215,7 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
     manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size)
-    _write_json_atomic(partial / MANIFEST, manifest)
+    write_json_atomic(partial / MANIFEST, manifest)
 
 
 def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) -> np.ndarray:
@@ -275,12 +275,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------

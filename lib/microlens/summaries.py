@@ -6,8 +6,6 @@ the figures (:mod:`microlens.viz`) and the metrics JSON the notebooks write.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -93,19 +91,3 @@ def simulation_metrics(store, threshold: float = DETECTABILITY_THRESHOLD) -> dic
                           if config.get("detectability", True) else None),
         "config": config,
     }
-
-
-def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` as indented JSON to a temporary name, then rename it onto ``path``.
-
-    Readers never see a half-written file; parent directories are created. Returns the path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
