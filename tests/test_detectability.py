@@ -55,3 +55,15 @@ def test_caustic_crossing_binary_is_highly_detectable():
     err = 0.02 * np.sqrt(clean)
     result = detectability(t, noisy(clean, err), err, clean, (100.0, 0.05, 20.0))
     assert result["dchi2_pspl"] > 1000
+
+
+def test_fit_that_runs_away_in_t_E_stays_finite():
+    """Regression: in this binary the best PSPL fit drives ln t_E past exp's range."""
+    cfg = SimulationConfig(n_per_class=1000, topology="distinct", cadence="cadence_15",
+                           error="error_005", seed=123, detectability=False)
+    ev = simulate_event(cfg, 2913)
+    t_0, u_0, t_E = ev.params["t_0"], ev.params["u_0"], ev.params["t_E"]
+    chi2, best = fit_pspl(ev.times, ev.flux, ev.flux_err,
+                          pspl_starts(ev.times, ev.flux, ev.flux_err, (t_0, u_0, t_E)))
+    assert np.isfinite(chi2) and all(np.isfinite(v) for v in best.values())
+    assert chi2 <= flat_chi2(ev.flux, ev.flux_err) + 1e-6

@@ -61,10 +61,7 @@ def fit_pspl(times: np.ndarray, flux: np.ndarray, err: np.ndarray,
     sqrt_w = 1.0 / err
 
     def model(p):
-        # Clamped so that wild trial steps stay finite (u_0 in [1e-5, 20], t_E in [0.01, 1e4] d).
-        u_0 = math.exp(min(max(p[1], -11.5), 3.0))
-        t_E = math.exp(min(max(p[2], -4.6), 9.2))
-        return pspl_magnification(times, p[0], u_0, t_E)
+        return pspl_magnification(times, *_physical(p))
 
     def residuals(p):
         mag = model(p)
@@ -83,11 +80,16 @@ def fit_pspl(times: np.ndarray, flux: np.ndarray, err: np.ndarray,
             best_chi2, best_p = chi2, result.x
     if best_p is None:
         return math.nan, {}
-    mag = model(best_p)
-    a, b = _linear_fluxes(mag, flux, w)
-    best = dict(t_0=best_p[0], u_0=math.exp(best_p[1]), t_E=math.exp(best_p[2]),
-                f_source=a, f_blend=b)
-    return best_chi2, best
+    a, b = _linear_fluxes(model(best_p), flux, w)
+    t_0, u_0, t_E = _physical(best_p)
+    return best_chi2, dict(t_0=t_0, u_0=u_0, t_E=t_E, f_source=a, f_blend=b)
+
+
+def _physical(p) -> tuple[float, float, float]:
+    """``(t_0, ln u_0, ln t_E)`` -> ``(t_0, u_0, t_E)``, clamped so that wild trial steps stay
+    finite (u_0 in [1e-5, 20], t_E in [0.01, 1e4] days)."""
+    return (float(p[0]), math.exp(min(max(p[1], -11.5), 3.0)),
+            math.exp(min(max(p[2], -4.6), 9.2)))
 
 
 Start = tuple[float, float, float]
