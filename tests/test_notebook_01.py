@@ -17,7 +17,8 @@ NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
 PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
 EXPECTED_PARAMETERS = {
     "topology": str, "cadence": str, "error": str, "n_per_class": int, "n_epochs": int,
-    "seed": int, "detectability": bool, "dataset_dir": str, "output_dir": str, "workers": int,
+    "seed": int, "detectability": bool, "dataset_dir": str, "overwrite": bool, "output_dir": str,
+    "workers": int,
     "gallery_per_class": int, "show_widgets": bool,
 }  # fmt: skip
 

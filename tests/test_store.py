@@ -117,7 +117,7 @@ def test_interrupted_generation_resumes_from_finished_chunks(tmp_path):
 def test_existing_dataset_is_reused_or_refused(tmp_path, small_store, small_config):
     assert generate_dataset(small_config, small_store.path, progress=False) == small_store.path
     other = SimulationConfig(**{**small_config.to_dict(), "seed": 99})
-    with pytest.raises(DatasetError, match="different config"):
+    with pytest.raises(DatasetError, match="different config \\(differs in seed\\)"):
         generate_dataset(other, small_store.path, progress=False)
 
 

@@ -104,9 +104,11 @@ def generate_dataset(
         else:
             existing = _read_manifest(out)
             if existing["config"] != config.to_dict():
+                changed = sorted(k for k, v in config.to_dict().items()
+                                 if existing["config"].get(k) != v)
                 raise DatasetError(
-                    f"{out} already holds a dataset with a different config; pass "
-                    "overwrite=True or choose another directory"
+                    f"{out} already holds a dataset with a different config (differs in "
+                    f"{', '.join(changed)}); pass overwrite=True or choose another directory"
                 )
             open_dataset(out)  # integrity check
             return out
