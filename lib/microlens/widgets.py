@@ -122,6 +122,10 @@ class MagnificationExplorer:
         fig.update_yaxes(title_text="y₂ [θ_E]", scaleanchor="x2", scaleratio=1, row=1, col=2)
         fig.update_layout(template=viz.TEMPLATE, height=480, margin={"t": 90},
                           legend={"orientation": "h", "y": -0.18})
+        # Unnamed at construction; update() names them. Names in the initial widget state reach
+        # the kernel but not JupyterLab's legend (plotly 7 anywidget front end), while names
+        # that change in an update do.
+        fig.update_traces(name=None)
         return go.FigureWidget(fig)
 
     @property
@@ -202,13 +206,15 @@ class MagnificationExplorer:
         arrow[-1] = 12
         topology = viz.caustic_topology(len(c["caustics"]))
         d = self.fig.data
+        names = ["binary", "PSPL, same u₀", f"survey samples (every {self.cadence_days:g} d)",
+                 f"caustics ({len(c['caustics'])})", "lenses", "source trajectory", "source (ρ)"]
         with self.fig.batch_update():
+            for trace, name in zip(d, names, strict=True):  # see _empty_figure
+                trace.name = name
             d[0].x, d[0].y = c["tau"], c["binary"]
             d[1].x, d[1].y = c["tau"], c["pspl"]
             d[2].x, d[2].y = c["tau_survey"], c["survey"]
-            d[2].name = f"survey samples (every {self.cadence_days:g} d)"
             d[3].x, d[3].y = cx, cy
-            d[3].name = f"caustics ({len(c['caustics'])})"
             d[4].x, d[4].y = lenses[:, 0], lenses[:, 1]
             d[5].x, d[5].y = traj[:, 0], traj[:, 1]
             d[5].marker.size = arrow
@@ -292,8 +298,7 @@ class EventBrowser:
 
     @staticmethod
     def _blank_figure() -> go.Figure:
-        fig = go.Figure([go.Scatter(mode="markers", name="data"),
-                         go.Scatter(mode="lines", name="noise-free model")])
+        fig = go.Figure([go.Scatter(mode="markers"), go.Scatter(mode="lines")])  # named by show()
         fig.update_layout(template=viz.TEMPLATE, height=440, margin={"t": 80},
                           xaxis_title="time [days]", yaxis_title="flux [baseline units]",
                           legend={"orientation": "h", "y": -0.2})
