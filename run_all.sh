@@ -31,7 +31,7 @@ Subcommands:
   bench [ARGS...]  set up, then run python -m microlens.bench ARGS...
   help, -h, --help show this text
 
-Set-up creates .venv (python3 >= 3.10), installs torch==2.13.0 (CPU) and the project with
+Set-up creates .venv (python3 >= 3.11), installs torch==2.13.0 (CPU) and the project with
 its dev extra (skipped while .venv/.microlens-install-stamp matches pyproject.toml), and
 tries to install chromium for static plotly export (set MICROLENS_SKIP_SYSTEM_DEPS=1 to skip).
 EOF
@@ -43,7 +43,7 @@ EOF
 
 check_python() {
     local py="$1"
-    "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null
 }
 
 pyproject_hash() {
@@ -54,15 +54,15 @@ pyproject_hash() {
 ensure_venv() {
     if [[ ! -x "$VENV/bin/python" ]]; then
         command -v python3 >/dev/null 2>&1 \
-            || die "python3 not found on PATH; install Python >= 3.10 first."
+            || die "python3 not found on PATH; install Python >= 3.11 first."
         check_python python3 \
-            || die "python3 is $(python3 -V 2>&1); this project needs Python >= 3.10."
+            || die "python3 is $(python3 -V 2>&1); this project needs Python >= 3.11."
         log "creating virtual environment in .venv ($(python3 -V 2>&1))"
         python3 -m venv "$VENV" \
             || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)."
     fi
     check_python "$VENV/bin/python" \
-        || die ".venv has $("$VENV/bin/python" -V 2>&1); need >= 3.10. Remove .venv and re-run."
+        || die ".venv has $("$VENV/bin/python" -V 2>&1); need >= 3.11. Remove .venv and re-run."
 }
 
 install_python_deps() {

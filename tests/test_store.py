@@ -233,3 +233,18 @@ def test_relative_paths_are_anchored_at_the_project_root(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # papermill runs notebooks from notebooks/
     assert resolve_path("data/quick") == PROJECT_ROOT / "data" / "quick"
     assert resolve_path(tmp_path / "x") == tmp_path / "x"
+
+
+def test_unfinished_generation_with_another_plan_is_discarded_with_a_warning(tmp_path):
+    cfg = SimulationConfig(n_per_class=4, n_epochs=60, seed=2, detectability=False)
+
+    def stop_after_first(start, stop):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(cfg, tmp_path / "d", workers=1, chunk_size=3, progress=False,
+                         on_chunk=stop_after_first)
+    with pytest.warns(UserWarning, match="discarding the unfinished generation"):
+        store = open_dataset(generate_dataset(cfg, tmp_path / "d", workers=1, chunk_size=4,
+                                              progress=False))
+    assert len(store) == 12 and store.manifest["generation"]["chunk_size"] == 4

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -122,7 +123,9 @@ def generate_dataset(
             same = json.loads(plan_file.read_text()) == plan
         except (OSError, json.JSONDecodeError):
             same = False
-        if not same:  # left over from another config: start again
+        if not same:
+            warnings.warn(f"discarding the unfinished generation in {partial}: it was started "
+                          "with another config or chunk size", stacklevel=2)
             shutil.rmtree(partial)
     chunk_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_file, plan)
