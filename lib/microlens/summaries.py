@@ -26,8 +26,13 @@ def _params(store_or_params) -> np.ndarray:
     return params
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
+def dchi2_values(store, label: int, column: str) -> np.ndarray:
+    """Finite values of a detectability column (``dchi2_flat`` or ``dchi2_pspl``) for one class.
+
+    ``store`` is a LightCurveStore, anything with ``.params``, or the parameter table itself.
+    """
+    params = _params(store)
+    values = np.asarray(params[column], dtype=np.float64)[np.asarray(params["label"]) == label]
     return values[np.isfinite(values)]
 
 
@@ -54,10 +59,8 @@ def detectability_summary(store, threshold: float = DETECTABILITY_THRESHOLD) -> 
         ``pspl_detectable_fraction`` (share of PSPL events with ``dchi2_flat > threshold``).
         Fractions and the median are None when no finite values exist (detectability off).
     """
-    params = _params(store)
-    labels = np.asarray(params["label"])
-    binary = _finite(np.asarray(params["dchi2_pspl"])[labels == CLASS_NAMES.index("binary")])
-    pspl = _finite(np.asarray(params["dchi2_flat"])[labels == CLASS_NAMES.index("pspl")])
+    binary = dchi2_values(store, CLASS_NAMES.index("binary"), "dchi2_pspl")
+    pspl = dchi2_values(store, CLASS_NAMES.index("pspl"), "dchi2_flat")
     return {
         "threshold": float(threshold),
         "n_binary": int(binary.size),

@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from .presets import CLASS_NAMES
 from .simulate import caustics, model_flux
-from .summaries import DETECTABILITY_THRESHOLD, detectability_summary
+from .summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
 
 CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
 """One colour per class label (flat grey, PSPL blue, binary red)."""
@@ -251,10 +251,7 @@ def gallery_figure(store, per_class: int = 3, seed: int = 0, model: bool = True)
 
 
 def _log_dchi2(store, label: int, column: str) -> np.ndarray:
-    params = store.params
-    values = np.asarray(params[column], dtype=np.float64)[np.asarray(params["label"]) == label]
-    values = values[np.isfinite(values)]
-    return np.log10(np.maximum(values, 1.0))
+    return np.log10(np.maximum(dchi2_values(store, label, column), 1.0))
 
 
 def _percent(fraction: float | None) -> str:

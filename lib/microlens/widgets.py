@@ -196,29 +196,18 @@ class MagnificationExplorer:
         """Recompute the curves and update the figure in one batch."""
         p, c = self.params, self.curves()
         self.caustic_curves = c["caustics"]
-        cx, cy = viz.join_curves(c["caustics"])
-        lenses = viz.lens_positions(p["s"], p["q"])
         traj = np.column_stack([c["y1"], c["y2"]])
-        closest = viz.closest_approach(traj)
-        disc = viz.circle(closest, p["rho"])
-        xr, yr = viz.caustic_view(c["caustics"], p["s"], p["q"], closest)
-        arrow = np.zeros(len(traj))
-        arrow[-1] = 12
+        xr, yr = viz.caustic_view(c["caustics"], p["s"], p["q"], viz.closest_approach(traj))
         topology = viz.caustic_topology(len(c["caustics"]))
-        d = self.fig.data
-        names = ["binary", "PSPL, same u₀", f"survey samples (every {self.cadence_days:g} d)",
-                 f"caustics ({len(c['caustics'])})", "lenses", "source trajectory", "source (ρ)"]
+        magnification = [
+            go.Scatter(x=c["tau"], y=c["binary"], name="binary"),
+            go.Scatter(x=c["tau"], y=c["pspl"], name="PSPL, same u₀"),
+            go.Scatter(x=c["tau_survey"], y=c["survey"],
+                       name=f"survey samples (every {self.cadence_days:g} d)"),
+        ]
+        lens_plane = viz.caustic_traces(p["s"], p["q"], traj, p["rho"], curves=c["caustics"])
         with self.fig.batch_update():
-            for trace, name in zip(d, names, strict=True):  # see _empty_figure
-                trace.name = name
-            d[0].x, d[0].y = c["tau"], c["binary"]
-            d[1].x, d[1].y = c["tau"], c["pspl"]
-            d[2].x, d[2].y = c["tau_survey"], c["survey"]
-            d[3].x, d[3].y = cx, cy
-            d[4].x, d[4].y = lenses[:, 0], lenses[:, 1]
-            d[5].x, d[5].y = traj[:, 0], traj[:, 1]
-            d[5].marker.size = arrow
-            d[6].x, d[6].y = disc
+            _copy_traces(self.fig.data, magnification + lens_plane)
             self.fig.layout.xaxis2.range = xr
             self.fig.layout.yaxis2.range = yr
             self.fig.layout.title.text = (
@@ -381,11 +370,20 @@ class EventBrowser:
         self.event = self.store.event(int(selection[position]))
         new = viz.light_curve_figure(self.event, model=True)
         with self.fig.batch_update():
-            for target, source in zip(self.fig.data, new.data, strict=True):
-                props = source.to_plotly_json()
-                props.pop("type", None)
-                target.update(props)
+            _copy_traces(self.fig.data, new.data)
             self.fig.layout.title = new.layout.title
         self.info.value = (f"event #{self.event['index']} ({position + 1} of {len(selection)} "
                            f"{name} in {split})")
         self.table.value = viz.event_table_html(self.event)
+
+
+def _copy_traces(targets, sources) -> None:
+    """Copy every property of freshly built traces onto a FigureWidget's traces, in order.
+
+    Figures are built once by :mod:`microlens.viz`; the widgets only move the result into their
+    live traces (names included: see ``MagnificationExplorer._empty_figure``).
+    """
+    for target, source in zip(targets, sources, strict=True):
+        props = source.to_plotly_json()
+        props.pop("type", None)
+        target.update(props)
