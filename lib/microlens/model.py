@@ -1,0 +1,534 @@
+"""The causal transformer classifier: input features, sliding-window encoder, causal pooling.
+
+One observation is one token, described by three numbers (see :class:`Normalization`):
+
+1. its flux relative to the event's own baseline, in units of the baseline scatter,
+   ``asinh((F - b) / s)``: linear near the baseline, logarithmic in the peak, never clipped;
+2. its photometric error relative to the baseline flux, ``log(sigma_F / b)``, standardised;
+3. the time since the previous observation, ``log(dt + dt_floor)``, standardised with the
+   training set's intervals.
+
+There is no absolute-position or observation-index embedding: time enters only through the
+intervals. The baseline ``b`` (median flux) and scatter ``s`` (median error) are taken from the
+first ``reference_points`` observations, and while fewer have arrived from those seen so far, so
+every feature of observation ``k`` depends on observations ``1..k`` only.
+
+Encoder: ``n_layers`` pre-norm blocks whose attention is causal and sliding-window: observation
+``k`` attends to observations ``k - window + 1 .. k``. The sequence is cut into blocks of
+``window`` observations; each block of queries attends to its own block and the one before it
+through one fused ``scaled_dot_product_attention`` call with a band mask, so time and memory grow
+as ``O(N * window)``; no ``N x N`` matrix is ever formed. The receptive field after ``L`` layers
+is ``L * (window - 1)`` observations back.
+
+Pooling is causal too: the running mean and running max of the encoder states up to ``k``, then
+a small head gives class logits at every observation. The prediction after observation ``k``
+therefore uses observations ``1..k`` only, and streaming (:mod:`microlens.stream`) is the same
+computation. A fitted temperature (a buffer, saved with the weights) calibrates probabilities.
+
+Batches are padded at the end (valid observations first, as :mod:`microlens.store` provides);
+padded positions come after every valid one, so causal attention and pooling never see them.
+
+Quick use::
+
+    model = MicrolensTransformer(ModelConfig(), Normalization.fit(batch["times"], ...))
+    out = model(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+    out["logits"]          # (B, N, 3), one prediction per observation
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .paths import write_json_atomic
+from .presets import CLASS_NAMES
+
+N_FEATURES = 3
+"""Input numbers per observation: normalised flux, error, time since the previous observation."""
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`MicrolensTransformer` (defaults: about 0.84 M parameters)."""
+
+    d_model: int = 128  # width of every hidden state
+    n_heads: int = 8  # attention heads per layer (d_model must divide by it)
+    n_layers: int = 4  # transformer blocks
+    d_ff: int = 512  # hidden width of each block's feed-forward network
+    window: int = 64  # observation k attends to k - window + 1 .. k (itself included)
+    dropout: float = 0.1  # on the embedding and on each residual branch (not on attention)
+    n_classes: int = len(CLASS_NAMES)  # 0 flat, 1 PSPL, 2 binary
+
+    def __post_init__(self):
+        for name in ("d_model", "n_heads", "n_layers", "d_ff", "window", "n_classes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"ModelConfig.d_model={self.d_model} is not divisible by "
+                             f"n_heads={self.n_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig settings {unknown}; valid: {sorted(known)}")
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------------------------
+# Input features
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-event, causal, robust normalisation of the inputs; saved as JSON beside the weights.
+
+    Parameters
+    ----------
+    reference_points : int
+        The baseline level ``b`` (median flux) and scatter ``s`` (median flux error) of an event
+        come from its first ``reference_points`` observations (from the ones seen so far while
+        fewer have arrived). Medians are robust to a few outliers and to a peak that has begun.
+    dt_floor : float
+        Days added to every interval before the logarithm; the first observation has interval 0.
+    err_mean, err_std : float
+        Standardisation of ``log(sigma_F / b)`` (from the training set).
+    log_dt_mean, log_dt_std : float
+        Standardisation of ``log(dt + dt_floor)`` (from the training set's intervals).
+    dt_min, dt_max : float
+        Range of the training set's intervals [days]; inference outside it warns.
+    """
+
+    reference_points: int = 20
+    dt_floor: float = 1e-3
+    err_mean: float = 0.0
+    err_std: float = 1.0
+    log_dt_mean: float = 0.0
+    log_dt_std: float = 1.0
+    dt_min: float = 0.0
+    dt_max: float = math.inf
+
+    def __post_init__(self):
+        if self.reference_points < 1:
+            raise ValueError(f"reference_points must be >= 1, got {self.reference_points}")
+        for name in ("dt_floor", "err_std", "log_dt_std"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Normalization.{name} must be positive, got "
+                                 f"{getattr(self, name)!r}")
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["dt_max"] = None if math.isinf(self.dt_max) else self.dt_max
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalization:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown Normalization settings {unknown}; valid: {sorted(known)}")
+        data = dict(data)
+        if data.get("dt_max") is None:
+            data["dt_max"] = math.inf
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write as JSON (atomically)."""
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Normalization:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    # -- fitting -------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, times, flux, flux_err, mask, reference_points: int = 20,
+            dt_floor: float = 1e-3) -> Normalization:
+        """Learn the standardisation from training events (tensors ``(B, N)``, valid first)."""
+        times, flux, flux_err = (torch.as_tensor(a, dtype=torch.float64)
+                                 for a in (times, flux, flux_err))
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if not mask.any():
+            raise ValueError("cannot fit a normalisation to events without observations")
+        raw = cls(reference_points=reference_points, dt_floor=dt_floor)
+        log_err = raw._log_relative_error(flux, flux_err)[mask]
+        dt = _intervals(times)
+        later = mask.clone()
+        later[:, 0] = False  # the first observation has no interval
+        later &= torch.roll(mask, 1, dims=1)
+        dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
+        log_dt = torch.log(dts + dt_floor)
+        return cls(
+            reference_points=reference_points, dt_floor=dt_floor,
+            err_mean=float(log_err.mean()), err_std=max(float(log_err.std()), 1e-6),
+            log_dt_mean=float(log_dt.mean()), log_dt_std=max(float(log_dt.std()), 1e-6),
+            dt_min=float(dts.min()), dt_max=float(dts.max()),
+        )  # fmt: skip
+
+    # -- features ------------------------------------------------------------------------
+
+    def reference(self, flux: torch.Tensor, flux_err: torch.Tensor):
+        """Causal baseline ``b`` and scatter ``s`` for every observation, each ``(B, N)``.
+
+        Observation ``k`` (0-based) uses the medians of observations ``0..min(k, R-1)`` with
+        ``R = reference_points`` (torch's lower median for even counts, as the stream does).
+        """
+        n = flux.shape[1]
+        r = min(self.reference_points, n)
+        base = torch.empty_like(flux)
+        scale = torch.empty_like(flux_err)
+        for k in range(r):
+            base[:, k] = flux[:, : k + 1].median(dim=1).values
+            scale[:, k] = flux_err[:, : k + 1].median(dim=1).values
+        if n > r:
+            base[:, r:] = base[:, r - 1 : r]
+            scale[:, r:] = scale[:, r - 1 : r]
+        return base, scale
+
+    def _log_relative_error(self, flux, flux_err):
+        base, _ = self.reference(flux, flux_err)
+        return torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
+
+    def features(self, times, flux, flux_err, mask=None) -> torch.Tensor:
+        """Model inputs ``(B, N, 3)`` from raw observations ``(B, N)`` (padding at the end).
+
+        Padded positions get zeros. Nothing is clipped: the flux feature is ``asinh`` of the
+        deviation in units of the baseline scatter, so a caustic spike stays a spike.
+        """
+        flux = flux.float()
+        flux_err = flux_err.float()
+        base, scale = self.reference(flux, flux_err)
+        x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
+        x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
+                 - self.err_mean) / self.err_std
+        x_dt = (torch.log(_intervals(times.double()).float() + self.dt_floor)
+                - self.log_dt_mean) / self.log_dt_std
+        feats = torch.stack([x_flux, x_err, x_dt], dim=-1)
+        if mask is not None:
+            feats = feats * mask.unsqueeze(-1).to(feats.dtype)
+        return feats
+
+    def check_intervals(self, times, mask) -> None:
+        """Warn when intervals fall outside the training range (the model never saw them)."""
+        dt = _intervals(torch.as_tensor(times, dtype=torch.float64))
+        later = torch.as_tensor(mask, dtype=torch.bool).clone()
+        later[:, 0] = False
+        dts = dt[later]
+        if dts.numel() == 0:
+            return
+        low, high = float(dts.min()), float(dts.max())
+        if low < self.dt_min * (1 - 1e-6) or high > self.dt_max * (1 + 1e-6):
+            warnings.warn(
+                f"observation intervals span [{low:.4g}, {high:.4g}] days, outside the training "
+                f"range [{self.dt_min:.4g}, {self.dt_max:.4g}]; predictions there are "
+                "extrapolations", IntervalRangeWarning, stacklevel=3)
+
+
+class IntervalRangeWarning(UserWarning):
+    """Inference met observation intervals outside the training set's range."""
+
+
+def _intervals(times: torch.Tensor) -> torch.Tensor:
+    """Time since the previous observation, 0 for the first, clamped at 0."""
+    dt = torch.zeros_like(times)
+    dt[:, 1:] = (times[:, 1:] - times[:, :-1]).clamp_min(0)
+    return dt
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------------
+
+
+def window_mask(batch: int, n_blocks: int, window: int, device=None) -> torch.Tensor:
+    """Additive band mask ``(batch * n_blocks, 1, window, 2 * window)`` for block attention.
+
+    Query ``a`` of a block sees key ``b`` of [previous block, own block] when
+    ``a < b <= a + window``, i.e. the ``window`` observations ending at itself. The first block
+    of every event has no previous block (those keys belong to the event before it in the batch).
+    """
+    a = torch.arange(window, device=device)[:, None]
+    b = torch.arange(2 * window, device=device)[None, :]
+    allowed = ((b > a) & (b <= a + window)).expand(batch, n_blocks, window, 2 * window).clone()
+    allowed[:, 0, :, :window] = False
+    mask = torch.zeros(allowed.shape, device=device)
+    mask.masked_fill_(~allowed, float("-inf"))
+    return mask.view(batch * n_blocks, 1, window, 2 * window)
+
+
+class SlidingWindowAttention(nn.Module):
+    """Multi-head causal attention over the last ``window`` observations (itself included)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.head_dim = config.d_model // config.n_heads
+        self.window = config.window
+        self.query = nn.Linear(config.d_model, config.d_model)
+        self.key_value = nn.Linear(config.d_model, 2 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+
+    def forward(self, z: torch.Tensor, mask: torch.Tensor, return_weights: bool = False):
+        """Attend within the window.
+
+        Parameters
+        ----------
+        z : Tensor ``(B, N, d)``, ``N`` a multiple of ``window``
+        mask : Tensor from :func:`window_mask`
+        return_weights : bool
+            Also return the weights ``(B, heads, N, window)``; entry ``[..., k, j]`` is the
+            weight of observation ``k - window + 1 + j`` (``j = window - 1`` is ``k`` itself).
+        """
+        batch, n, d = z.shape
+        w, h, dh = self.window, self.n_heads, self.head_dim
+        blocks = batch * (n // w)
+        flat = z.reshape(batch * n, d)
+        q = self.query(flat).view(blocks, w, h, dh).transpose(1, 2)  # (blocks, h, W, dh)
+        # Keys/values of [previous block, own block] for every block, as a strided view: pad the
+        # flattened batch with one block in front and take overlapping windows of 2W rows.
+        kv = F.pad(self.key_value(flat), (0, 0, w, 0)).unfold(0, 2 * w, w)  # (blocks, 2d, 2W)
+        kv = kv.view(blocks, 2, h, dh, 2 * w)
+        k, v = kv[:, 0].transpose(-1, -2), kv[:, 1].transpose(-1, -2)  # (blocks, h, 2W, dh)
+        weights = None
+        if return_weights:
+            scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(dh) + mask
+            probs = scores.softmax(dim=-1)  # (blocks, h, W, 2W)
+            y = (probs @ v.float()).to(q.dtype)
+            index = (torch.arange(w, device=z.device)[:, None] + 1
+                     + torch.arange(w, device=z.device)[None, :])  # query a -> keys a+1..a+W
+            band = probs.gather(-1, index.expand(blocks, h, w, w))
+            weights = (band.view(batch, n // w, h, w, w).permute(0, 2, 1, 3, 4)
+                       .reshape(batch, h, n, w))
+        elif z.device.type == "cpu":
+            # The fused CPU kernel is much faster in float32 than in bfloat16 (backward above
+            # all); the projections around it still run in the autocast dtype.
+            with torch.autocast("cpu", enabled=False):
+                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(),
+                                                   attn_mask=mask).to(q.dtype)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+        y = y.transpose(1, 2).reshape(batch, n, d)
+        return self.out(y), weights
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + FFN(LN(x))``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.attention = SlidingWindowAttention(config)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.feed_forward = nn.Sequential(nn.Linear(config.d_model, config.d_ff), nn.GELU(),
+                                          nn.Linear(config.d_ff, config.d_model))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, mask, return_weights: bool = False):
+        y, weights = self.attention(self.norm1(x), mask, return_weights)
+        x = x + self.dropout(y)
+        x = x + self.dropout(self.feed_forward(self.norm2(x)))
+        return x, weights
+
+
+# --------------------------------------------------------------------------------------------
+# The classifier
+# --------------------------------------------------------------------------------------------
+
+
+class MicrolensTransformer(nn.Module):
+    """Causal sliding-window transformer giving class logits after every observation.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    normalization : Normalization
+        Input standardisation learned from the training set (saved as JSON with the model).
+    """
+
+    def __init__(self, config: ModelConfig | None = None,
+                 normalization: Normalization | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.normalization = normalization or Normalization()
+        c = self.config
+        self.embed = nn.Sequential(nn.Linear(N_FEATURES, c.d_model), nn.GELU(),
+                                   nn.Linear(c.d_model, c.d_model))
+        self.embed_dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.norm = nn.LayerNorm(c.d_model)
+        self.head = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Linear(2 * c.d_model, c.d_model),
+                                  nn.GELU(), nn.Linear(c.d_model, c.n_classes))
+        self.register_buffer("temperature", torch.ones(()))
+        self.apply(_init_weights)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- pieces (shared with the streaming classifier) -----------------------------------
+
+    def encode(self, features: torch.Tensor, return_attention: bool = False):
+        """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``, before pooling.
+
+        Returns ``(states, attention)``; ``attention`` is a list with one ``(B, heads, N,
+        window)`` tensor per layer when requested, else None.
+        """
+        batch, n, _ = features.shape
+        w = self.config.window
+        padded = -(-max(n, 1) // w) * w
+        x = self.embed_dropout(self.embed(F.pad(features, (0, 0, 0, padded - n))))
+        mask = window_mask(batch, padded // w, w, device=features.device)
+        attention = [] if return_attention else None
+        for block in self.blocks:
+            x, weights = block(x, mask, return_attention)
+            if return_attention:
+                attention.append(weights[:, :, :n])
+        return self.norm(x[:, :n]), attention
+
+    @staticmethod
+    def pool(states: torch.Tensor) -> torch.Tensor:
+        """Causal pooling ``(B, N, 2d)``: running mean and running max of states ``1..k``."""
+        states = states.float()
+        counts = torch.arange(1, states.shape[1] + 1, device=states.device, dtype=states.dtype)
+        mean = states.cumsum(dim=1) / counts[None, :, None]
+        maximum = states.cummax(dim=1).values
+        return torch.cat([mean, maximum], dim=-1)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits (uncalibrated) from pooled embeddings."""
+        return self.head(pooled).float()
+
+    # -- forward -------------------------------------------------------------------------
+
+    def forward(self, times, flux, flux_err, mask=None, *, return_attention: bool = False,
+                return_embedding: bool = False) -> dict:
+        """Logits after every observation.
+
+        Parameters
+        ----------
+        times, flux, flux_err : Tensor ``(B, N)``
+            Observation times [days], flux [baseline units], 1-sigma flux errors; padded at the
+            end (valid observations first).
+        mask : Tensor ``(B, N)`` of bool, optional
+            True where an observation exists (default: all).
+        return_attention : bool
+            Add ``"attention"``: per-layer weights ``(B, heads, N, window)`` (see
+            :meth:`SlidingWindowAttention.forward`). Uses the explicit (slower) attention path.
+        return_embedding : bool
+            Add ``"embedding"``: the pooled embedding ``(B, N, 2 * d_model)`` behind each
+            prediction.
+
+        Returns
+        -------
+        dict
+            ``"logits"`` ``(B, N, n_classes)`` float32, uncalibrated (divide by
+            ``self.temperature``, or use :meth:`predict_proba`); entries at padded positions are
+            meaningless.
+        """
+        if mask is not None and mask.shape[1] > 1 and bool((mask[:, 1:] > mask[:, :-1]).any()):
+            raise ValueError("mask must put valid observations first (padding at the end)")
+        features = self.normalization.features(times, flux, flux_err, mask)
+        states, attention = self.encode(features, return_attention)
+        pooled = self.pool(states)
+        out = {"logits": self.classify(pooled)}
+        if return_attention:
+            out["attention"] = attention
+        if return_embedding:
+            out["embedding"] = pooled
+        return out
+
+    @torch.no_grad()
+    def predict_proba(self, times, flux, flux_err, mask=None, *, calibrated: bool = True,
+                      check_intervals: bool = True) -> torch.Tensor:
+        """Class probabilities ``(B, N, n_classes)`` after every observation (eval mode).
+
+        With ``calibrated`` the logits are divided by the fitted temperature. Warns
+        (:class:`IntervalRangeWarning`) when intervals fall outside the training range.
+        """
+        if mask is None:
+            mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
+        if check_intervals:
+            self.normalization.check_intervals(times.cpu(), mask.cpu())
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self(times, flux, flux_err, mask)["logits"]
+        finally:
+            self.train(was_training)
+        return self.calibrate(logits).softmax(dim=-1)
+
+    def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits divided by the fitted temperature."""
+        return logits / self.temperature
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        nn.init.zeros_(module.bias)
+
+
+def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The logits after each event's last observation, ``(B, n_classes)``."""
+    last = mask.long().sum(dim=1).clamp_min(1) - 1
+    return logits[torch.arange(logits.shape[0], device=logits.device), last]
+
+
+# --------------------------------------------------------------------------------------------
+# Persistence
+# --------------------------------------------------------------------------------------------
+
+WEIGHT_FILES = {"best": "best.pt", "last": "last.pt"}
+
+
+def load_model(run_dir: str | os.PathLike, which: str = "best",
+               map_location: str | torch.device = "cpu") -> MicrolensTransformer:
+    """Rebuild a trained model from a run directory (``config.json``, ``normalization.json``,
+    ``best.pt`` or ``last.pt``), in eval mode. Weights load with ``weights_only=True``.
+    """
+    from .paths import resolve_path
+
+    run_dir = resolve_path(run_dir)
+    if which not in WEIGHT_FILES:
+        raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
+    for name in ("config.json", "normalization.json", WEIGHT_FILES[which]):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    model = MicrolensTransformer(ModelConfig.from_dict(config["model"]),
+                                 Normalization.load(run_dir / "normalization.json"))
+    state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
+    if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
+        state = state["model"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+__all__ = [
+    "Block", "IntervalRangeWarning", "MicrolensTransformer", "ModelConfig", "N_FEATURES",
+    "Normalization", "SlidingWindowAttention", "final_logits", "load_model", "window_mask",
+]  # fmt: skip
