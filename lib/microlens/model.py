@@ -229,7 +229,7 @@ class Normalization:
                 - self.log_dt_mean) / self.log_dt_std
         feats = torch.stack([x_flux, x_err, x_dt], dim=-1)
         if mask is not None:
-            feats = feats * mask.unsqueeze(-1).to(feats.dtype)
+            feats = torch.where(mask.unsqueeze(-1), feats, 0.0)
         return feats
 
     def check_intervals(self, times, mask) -> None:

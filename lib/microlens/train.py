@@ -1,0 +1,682 @@
+"""Training: ``train(TrainConfig) -> run directory``; also ``python -m microlens.train``.
+
+A run directory ``outputs/runs/<run_name>/`` holds::
+
+    config.json          the TrainConfig (model settings under "model") and the dataset manifest id
+    normalization.json   the input normalisation learned from the training split
+    history.csv          one row per epoch: losses, accuracies, learning rate, throughput
+    steps.csv            one row per optimiser step: loss and learning rate
+    best.pt              state_dict of the epoch with the lowest validation loss (+ temperature)
+    last.pt              the full checkpoint of the last finished epoch (resume from it)
+    metrics.json         the final summary: best epoch, validation metrics, temperature
+
+Everything is written to a temporary name and renamed, by rank 0 only.
+
+Loss. Every observation's prediction is trained, because the classifier must answer at every
+point of a light curve. For an event with ``n`` observations the prediction after observation
+``k`` gets weight ``final_weight`` if ``k = n`` plus ``(1 - final_weight) * 2k / (n (n + 1))``:
+half of the loss (by default) is on the final answer, the other half on the early answers, with
+weights growing linearly with the fraction of the curve seen (an answer after 10 % of the points
+counts a tenth as much as one near the end; the first points, which carry no information yet,
+count almost nothing). Events are weighted by inverse class frequency of the training split
+(mean weight 1) and the batch loss is their weighted sum over the global batch size, so a
+step's gradient is the same whether the batch is split into micro-batches or over processes.
+
+Model selection uses the validation split only (early stopping on its loss, same weighting); the
+test split is never read. After training the temperature is fitted on the validation split's
+final predictions (minimum negative log-likelihood) and stored in ``best.pt``.
+
+Reproducibility and resumption. Weights are initialised from ``seed``; each epoch reseeds the
+shuffling and dropout from ``(seed, epoch, rank)``. ``last.pt`` is written after every epoch,
+so a run interrupted at any point resumes from its last finished epoch with ``resume=True``
+(``--resume``) and ends exactly where the uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import ddp
+from .model import MicrolensTransformer, ModelConfig, Normalization, final_logits
+from .paths import resolve_path, write_json_atomic
+from .store import open_dataset
+
+PRECISIONS = ("auto", "fp32", "bf16")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                   "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (saved as ``config.json``)."""
+
+    dataset: str = "data/quick"  # dataset directory written by 01_simulate / generate_dataset
+    run_name: str = "quick"  # the run directory is <runs_dir>/<run_name>
+    runs_dir: str = "outputs/runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 20  # upper bound; early stopping may end sooner
+    batch_size: int = 64  # global batch: all processes together
+    micro_batch_size: int = 0  # events per forward pass (gradient accumulation); 0: 16 on CPU
+    learning_rate: float = 1e-3  # peak learning rate of AdamW
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05  # share of all steps with a linear warm-up
+    min_lr_fraction: float = 0.05  # cosine decay ends at this share of the peak
+    grad_clip: float = 1.0  # clip the global gradient norm
+    patience: int = 5  # stop after this many epochs without a better validation loss
+    final_weight: float = 0.5  # share of each event's loss on its final prediction
+    precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
+    device: str = "auto"  # auto, cpu or cuda
+    seed: int = 0
+    max_train_events: int = 0  # 0: the whole training split; else a fixed random subset
+    max_val_events: int = 0  # 0: the whole validation split
+    reference_points: int = 20  # observations that set each event's baseline (Normalization)
+    normalization_events: int = 2000  # training events used to fit the normalisation
+
+    def __post_init__(self):
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        positive = ("epochs", "batch_size", "learning_rate", "grad_clip", "reference_points",
+                    "normalization_events")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got "
+                                 f"{getattr(self, name)!r}")
+        for name in ("micro_batch_size", "max_train_events", "max_val_events", "patience",
+                     "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("warmup_fraction", "min_lr_fraction", "final_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"TrainConfig.{name} must be in [0, 1], got "
+                                 f"{getattr(self, name)!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; "
+                             f"valid: {', '.join(PRECISIONS)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"unknown device {self.device!r}; valid: auto, cpu, cuda")
+        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
+            raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
+
+    @property
+    def run_dir(self) -> Path:
+        return resolve_path(self.runs_dir) / self.run_name
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["model"] = self.model.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig settings {unknown}; valid: {sorted(known)}")
+        return cls(**data)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls.from_dict(data.get("train", data))
+
+
+class RunExistsError(FileExistsError):
+    """The run directory exists and neither resume nor overwrite was asked for."""
+
+
+# --------------------------------------------------------------------------------------------
+# Loss and metrics
+# --------------------------------------------------------------------------------------------
+
+
+def observation_weights(mask: torch.Tensor, final_weight: float) -> torch.Tensor:
+    """Per-observation loss weights ``(B, N)``; each valid row sums to 1 (module docstring)."""
+    mask_f = mask.float()
+    n = mask_f.sum(dim=1, keepdim=True).clamp_min(1)
+    k = torch.cumsum(mask_f, dim=1) * mask_f
+    ramp = 2 * k / (n * (n + 1))
+    last = (k == n) & mask
+    return (1 - final_weight) * ramp + final_weight * last.float()
+
+
+def event_losses(logits, labels, mask, final_weight: float) -> torch.Tensor:
+    """Each event's weighted cross-entropy over its per-observation predictions, ``(B,)``."""
+    per_obs = F.cross_entropy(logits.float().transpose(1, 2),
+                              labels[:, None].expand(-1, logits.shape[1]), reduction="none")
+    weights = observation_weights(mask, final_weight)
+    return (torch.where(mask, per_obs, 0.0) * weights).sum(dim=1)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse class frequencies, scaled so that the mean weight over ``labels`` is 1."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if (counts == 0).any():
+        missing = [int(c) for c in np.flatnonzero(counts == 0)]
+        raise ValueError(f"the training split has no events of class(es) {missing}")
+    weights = counts.sum() / (n_classes * counts)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature minimising the negative log-likelihood of ``softmax(logits / T)``."""
+    from scipy.optimize import minimize_scalar
+
+    logits = logits.double()
+
+    def nll(log_t: float) -> float:
+        return float(F.cross_entropy(logits / math.exp(log_t), labels))
+
+    result = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded",
+                             options={"xatol": 1e-4})
+    return float(math.exp(result.x))
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def _subset(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if limit and rows.size > limit:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(rows, size=limit, replace=False))
+    return rows
+
+
+def _epoch_order(n: int, seed: int, epoch: int, world: int, rank: int) -> np.ndarray:
+    """This rank's share of the epoch's permutation (as torch's DistributedSampler).
+
+    The permutation depends on ``(seed, epoch)`` only; rank ``r`` takes every ``world``-th
+    position from ``r``, after padding the permutation (by wrapping) to a multiple of
+    ``world``. Step ``s`` of every rank together covers positions ``s*B .. s*B+B-1`` of the
+    permutation, the same events a single process with the same global batch ``B`` sees.
+    """
+    generator = torch.Generator().manual_seed(seed + epoch)
+    order = torch.randperm(n, generator=generator).numpy()
+    total = -(-n // world) * world
+    order = np.concatenate([order, order[: total - n]])
+    return order[rank::world]
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, progress: bool):
+        self.config = config
+        self.progress = progress
+        self.device = ddp.local_device(config.device)
+        self.distributed = ddp.init_distributed(self.device)
+        self.world, self.rank = ddp.world_size(), ddp.rank()
+        if config.batch_size % self.world:
+            raise ValueError(f"batch_size={config.batch_size} must be divisible by the number of "
+                             f"processes ({self.world})")
+        self.local_batch = config.batch_size // self.world
+        micro = config.micro_batch_size or (16 if self.device.type == "cpu" else self.local_batch)
+        self.micro_batch = min(micro, self.local_batch)
+        self.autocast_dtype = _precision_dtype(config.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+        self.store = open_dataset(config.dataset)
+        self.train_rows = _subset(self.store.indices("train"), config.max_train_events, config.seed)
+        self.val_rows = _subset(self.store.indices("val"), config.max_val_events, config.seed + 1)
+        if self.train_rows.size == 0 or self.val_rows.size == 0:
+            raise ValueError(f"dataset {self.store.path} needs events in both the train and val "
+                             f"splits (has {self.train_rows.size} and {self.val_rows.size})")
+        self.class_weights = class_weights(np.asarray(self.store.labels[self.train_rows]),
+                                           config.model.n_classes).to(self.device)
+        per_rank = math.ceil(self.train_rows.size / self.world)
+        self.steps_per_epoch = math.ceil(per_rank / self.local_batch)
+        self.total_steps = self.steps_per_epoch * config.epochs
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def fit_normalization(self) -> Normalization:
+        rows = _subset(self.train_rows, self.config.normalization_events, self.config.seed + 2)
+        batch = self.store.batch(rows)
+        return Normalization.fit(batch["times"], batch["flux"], batch["flux_err"], batch["mask"],
+                                 reference_points=self.config.reference_points)
+
+    def build(self, normalization: Normalization):
+        torch.manual_seed(self.config.seed)
+        model = MicrolensTransformer(self.config.model, normalization).to(self.device)
+        self.model = model
+        self.module = model
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(model, device_ids=device_ids)
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.config.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.config.learning_rate, betas=(0.9, 0.95),
+            fused=self.device.type == "cuda")
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up to the peak, then cosine decay to ``min_lr_fraction`` of it."""
+        c = self.config
+        warmup = max(1, round(c.warmup_fraction * self.total_steps))
+        if step < warmup:
+            return c.learning_rate * (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
+        floor = c.min_lr_fraction
+        return c.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _forward(self, batch: dict):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            return self.model(batch["times"], batch["flux"], batch["flux_err"],
+                              batch["mask"])["logits"]
+
+    # -- one epoch -----------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int, step: int):
+        c = self.config
+        torch.manual_seed(c.seed * 1_000_003 + epoch * 1009 + self.rank)
+        self.model.train()
+        order = self.train_rows[_epoch_order(self.train_rows.size, c.seed, epoch, self.world,
+                                             self.rank)]
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, correct, count
+        step_log, skipped = [], 0
+        steps = range(0, order.size, self.local_batch)
+        bar = _progress(steps, f"epoch {epoch + 1}/{c.epochs}", self.progress and ddp.is_main())
+        started = time.perf_counter()
+        for start in bar:
+            rows = order[start : start + self.local_batch]
+            lr = self.learning_rate(step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+            micro_starts = range(0, rows.size, self.micro_batch)
+            for i, micro_start in enumerate(micro_starts):
+                batch = self._to_device(self.store.batch(rows[micro_start:
+                                                              micro_start + self.micro_batch]))
+                sync = i == len(micro_starts) - 1
+                context = (self.model.no_sync() if self.distributed and not sync
+                           else _nullcontext())
+                with context:
+                    logits = self._forward(batch)
+                    weights = self.class_weights[batch["labels"]]
+                    losses = event_losses(logits, batch["labels"], batch["mask"], c.final_weight)
+                    loss = (weights * losses).sum() / rows.size
+                    loss.backward()
+                step_loss += loss.detach().double()
+                correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1)
+                           == batch["labels"]).sum()
+                totals += torch.stack([(weights * losses).detach().sum().double(),
+                                       correct.double(),
+                                       torch.tensor(float(batch["labels"].numel()),
+                                                    dtype=torch.float64, device=self.device)])
+            # Gradients are identical on every rank after DDP's all-reduce, so the norm, and the
+            # decision to skip a non-finite step, is the same everywhere: no rank skips alone.
+            norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), c.grad_clip)
+            if torch.isfinite(norm):
+                self.optimizer.step()
+            else:
+                skipped += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            step_log.append((step, step_loss, lr))
+            step += 1
+        seconds = time.perf_counter() - started
+        totals = ddp.all_reduce_sum(totals)
+        step_losses = torch.stack([s[1] for s in step_log]) if step_log else torch.zeros(0)
+        step_losses = ddp.all_reduce_sum(step_losses.to(self.device)) / self.world
+        steps_rows = [{"step": s, "epoch": epoch + 1, "loss": float(v), "learning_rate": lr}
+                      for (s, _, lr), v in zip(step_log, step_losses.tolist(), strict=True)]
+        events = float(totals[2])
+        return step, {
+            "train_loss": float(totals[0]) / events,
+            "train_accuracy": float(totals[1]) / events,
+            "learning_rate": step_log[-1][2] if step_log else float("nan"),
+            "epoch_seconds": seconds,
+            "train_events_per_second": events / seconds,
+            "skipped_steps": skipped,
+        }, steps_rows
+
+    @torch.no_grad()
+    def evaluate(self, rows: np.ndarray, model=None):
+        """Weighted loss, final accuracy and final logits over ``rows`` (sharded over ranks)."""
+        model = model or self.module
+        model.eval()
+        mine = rows[self.rank :: self.world]
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)
+        logits_out, labels_out = [], []
+        size = max(self.micro_batch, 64 if self.device.type == "cpu" else 256)
+        for start in range(0, mine.size, size):
+            batch = self._to_device(self.store.batch(mine[start : start + size]))
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                enabled=self.autocast_dtype is not None):
+                logits = model(batch["times"], batch["flux"], batch["flux_err"],
+                               batch["mask"])["logits"]
+            losses = event_losses(logits, batch["labels"], batch["mask"], self.config.final_weight)
+            final = final_logits(logits, batch["mask"])
+            totals += torch.stack([
+                (self.class_weights[batch["labels"]] * losses).sum().double(),
+                (final.argmax(-1) == batch["labels"]).sum().double(),
+                torch.tensor(float(batch["labels"].numel()), dtype=torch.float64,
+                             device=self.device)])
+            logits_out.append(final.float().cpu())
+            labels_out.append(batch["labels"].cpu())
+        totals = ddp.all_reduce_sum(totals)
+        n = float(totals[2])
+        return (float(totals[0]) / n, float(totals[1]) / n,
+                torch.cat(logits_out) if logits_out else torch.zeros(0, 3),
+                torch.cat(labels_out) if labels_out else torch.zeros(0, dtype=torch.long))
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(iterable, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, unit="step")
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _save_torch(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_csv(path: Path, rows: list[dict], columns) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            row[key] = int(value) if key in ("epoch", "step", "skipped_steps") else float(value)
+    return rows
+
+
+def read_history(run_dir: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``history.csv`` as dicts of numbers (empty if none yet)."""
+    return _read_csv(resolve_path(run_dir) / "history.csv")
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict:
+    """A finished run's ``metrics.json``."""
+    path = resolve_path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the run has not finished")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+          stop_after_epochs: int | None = None) -> Path:
+    """Train a classifier; returns the run directory.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : bool
+        Continue the run in ``config.run_dir`` from its ``last.pt`` (its config must match).
+    overwrite : bool
+        Delete an existing run directory of the same name first.
+    progress : bool
+        Progress bars and one line per epoch (rank 0).
+    on_epoch : callable, optional
+        Called on rank 0 with each epoch's history row (e.g. a live figure).
+    stop_after_epochs : int, optional
+        End this call after that many epochs, leaving a resumable run (for time-boxed jobs).
+
+    Under torchrun (see :mod:`microlens.ddp`) every process calls this; rank 0 writes.
+    """
+    if resume and overwrite:
+        raise ValueError("choose resume or overwrite, not both")
+    trainer = _Trainer(config, progress)
+    run_dir = config.run_dir
+    main = ddp.is_main()
+    try:
+        state = _prepare_run_dir(config, run_dir, resume, overwrite, trainer) if main else None
+        ddp.barrier()
+        if not main:
+            state = _read_state(run_dir, resume)
+        normalization = Normalization.load(run_dir / "normalization.json")
+        trainer.build(normalization)
+        history, steps_rows = [], []
+        first_epoch, step = 0, 0
+        best = {"val_loss": math.inf, "epoch": 0, "bad_epochs": 0}
+        if state is not None:
+            trainer.module.load_state_dict(state["model"])
+            trainer.optimizer.load_state_dict(state["optimizer"])
+            first_epoch, step = int(state["epoch"]), int(state["step"])
+            best = {"val_loss": float(state["best_val_loss"]), "epoch": int(state["best_epoch"]),
+                    "bad_epochs": int(state["bad_epochs"])}
+            history = read_history(run_dir)[:first_epoch]
+            steps_rows = [r for r in _read_csv(run_dir / "steps.csv") if r["step"] < step]
+        stopped_early = best["bad_epochs"] >= config.patience > 0
+        epoch = first_epoch
+        done_this_call = 0
+        while epoch < config.epochs and not stopped_early:
+            if stop_after_epochs is not None and done_this_call >= stop_after_epochs:
+                return run_dir
+            step, row, new_steps = trainer.train_epoch(epoch, step)
+            val_loss, val_accuracy, _, _ = trainer.evaluate(trainer.val_rows)
+            epoch += 1
+            done_this_call += 1
+            row = {"epoch": epoch, **row, "val_loss": val_loss, "val_accuracy": val_accuracy}
+            history.append(row)
+            steps_rows.extend(new_steps)
+            improved = val_loss < best["val_loss"]
+            if improved:
+                best = {"val_loss": val_loss, "epoch": epoch, "bad_epochs": 0}
+            else:
+                best["bad_epochs"] += 1
+            stopped_early = config.patience > 0 and best["bad_epochs"] >= config.patience
+            if main:
+                if improved:
+                    _save_torch(trainer.module.state_dict(), run_dir / "best.pt")
+                _save_torch({"model": trainer.module.state_dict(),
+                             "optimizer": trainer.optimizer.state_dict(), "epoch": epoch,
+                             "step": step, "best_val_loss": best["val_loss"],
+                             "best_epoch": best["epoch"], "bad_epochs": best["bad_epochs"]},
+                            run_dir / "last.pt")
+                _write_csv(run_dir / "history.csv", history, HISTORY_COLUMNS)
+                _write_csv(run_dir / "steps.csv", steps_rows,
+                           ("step", "epoch", "loss", "learning_rate"))
+                if progress:
+                    print(f"epoch {epoch}/{config.epochs}  train loss {row['train_loss']:.4f} "
+                          f"acc {row['train_accuracy']:.3f}  val loss {val_loss:.4f} "
+                          f"acc {val_accuracy:.3f}  lr {row['learning_rate']:.2e}  "
+                          f"{row['train_events_per_second']:.0f} events/s", flush=True)
+                if on_epoch is not None:
+                    on_epoch(dict(row))
+            ddp.barrier()
+        _finish(trainer, run_dir, history, best, stopped_early, main)
+        return run_dir
+    finally:
+        ddp.cleanup()
+
+
+def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, trainer):
+    """Create or check the run directory on rank 0; returns the checkpoint to resume or None."""
+    import shutil
+
+    if run_dir.exists() and overwrite:
+        shutil.rmtree(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not resume:
+            raise RunExistsError(f"run directory {run_dir} exists; pass resume=True (--resume) "
+                                 "to continue it or overwrite=True (--overwrite) to start again")
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        if saved["train"] != config.to_dict():
+            differ = sorted(k for k in config.to_dict()
+                            if saved["train"].get(k) != config.to_dict()[k])
+            raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
+        return _read_state(run_dir, resume=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "config.json", {
+        "train": config.to_dict(), "model": config.model.to_dict(),
+        "dataset_manifest": {k: trainer.store.manifest.get(k) for k in
+                             ("n_events", "n_epochs", "class_counts", "split_counts", "config")},
+        "world_size": trainer.world, "device": str(trainer.device),
+        "precision": str(trainer.autocast_dtype or torch.float32).replace("torch.", ""),
+        "micro_batch_size": trainer.micro_batch,
+        "n_parameters": MicrolensTransformer(config.model).n_parameters,
+        "torch_version": torch.__version__,
+    })
+    trainer.fit_normalization().save(run_dir / "normalization.json")
+    return None
+
+
+def _read_state(run_dir: Path, resume: bool):
+    if not resume or not (run_dir / "last.pt").is_file():
+        return None
+    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+
+
+def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main) -> None:
+    """Fit the temperature on the validation split with the best weights; write metrics.json."""
+    best_state = torch.load(run_dir / "best.pt", map_location=trainer.device, weights_only=True)
+    trainer.module.load_state_dict(best_state)
+    val_loss, val_accuracy, logits, labels = trainer.evaluate(trainer.val_rows)
+    if trainer.world > 1:  # every rank needs all validation logits for the same temperature
+        import torch.distributed as dist
+
+        gathered = [None] * trainer.world
+        dist.all_gather_object(gathered, (logits, labels))
+        logits = torch.cat([g[0] for g in gathered])
+        labels = torch.cat([g[1] for g in gathered])
+    temperature = fit_temperature(logits, labels)
+    trainer.module.temperature.fill_(temperature)
+    if main:
+        _save_torch(trainer.module.state_dict(), run_dir / "best.pt")
+        nll_before = float(F.cross_entropy(logits.double(), labels))
+        nll_after = float(F.cross_entropy(logits.double() / temperature, labels))
+        speeds = [r["train_events_per_second"] for r in history]
+        write_json_atomic(run_dir / "metrics.json", {
+            "run_dir": str(run_dir),
+            "best_epoch": best["epoch"],
+            "epochs_run": len(history),
+            "stopped_early": bool(stopped_early),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "val_nll_final_before_temperature": nll_before,
+            "val_nll_final_after_temperature": nll_after,
+            "temperature": temperature,
+            "n_val_events": int(labels.numel()),
+            "n_train_events": int(trainer.train_rows.size),
+            "skipped_steps": int(sum(r["skipped_steps"] for r in history)),
+            "train_events_per_second": float(np.median(speeds)) if speeds else None,
+            "world_size": trainer.world,
+            "device": str(trainer.device),
+            "n_parameters": trainer.module.n_parameters,
+        })
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _add_dataclass_options(parser, cls, skip=()):
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default
+        kind = type(default)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind,
+                            default=None, help=f"(default: {default})")
+
+
+def parse_args(argv=None):
+    """Command-line options: ``--config JSON`` and any TrainConfig / ModelConfig setting."""
+    parser = argparse.ArgumentParser(
+        prog="python -m microlens.train", description=__doc__.split("\n\n")[0],
+        epilog="Under torchrun: torchrun --standalone --nproc_per_node N -m microlens.train ...")
+    parser.add_argument("--config", help="a TrainConfig JSON file (e.g. a run's config.json)")
+    parser.add_argument("--resume", action="store_true", help="continue from last.pt")
+    parser.add_argument("--overwrite", action="store_true", help="start the run again")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_dataclass_options(parser, TrainConfig, skip=("model",))
+    _add_dataclass_options(parser, ModelConfig)
+    args = parser.parse_args(argv)
+    base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    train_over = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                  if f.name != "model" and getattr(args, f.name, None) is not None}
+    model_over = {f.name: getattr(args, f.name) for f in fields(ModelConfig)
+                  if getattr(args, f.name, None) is not None}
+    try:
+        config = replace(base, model=replace(base.model, **model_over), **train_over)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return config, args
+
+
+def main(argv=None) -> int:
+    config, args = parse_args(argv)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    run_dir = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    if main_process and not args.quiet:
+        print(f"run directory: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
