@@ -27,3 +27,21 @@ def small_store(tmp_path_factory, small_config):
     path = generate_dataset(small_config, tmp_path_factory.mktemp("data") / "small", workers=2,
                             chunk_size=16, progress=False)
     return open_dataset(path)
+
+
+@pytest.fixture(scope="session")
+def train_store(tmp_path_factory):
+    """A small three-class set (stellar binaries: mostly detectable) for training tests."""
+    cfg = SimulationConfig(n_per_class=120, n_epochs=200, topology="stellar", seed=5,
+                           detectability=False)
+    path = generate_dataset(cfg, tmp_path_factory.mktemp("data") / "train", workers=2,
+                            chunk_size=60, progress=False)
+    return open_dataset(path)
+
+
+def copy_dataset(store, destination):
+    """A writable copy of a dataset directory (to corrupt on purpose)."""
+    import shutil
+
+    shutil.copytree(store.path, destination)
+    return destination

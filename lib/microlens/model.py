@@ -176,10 +176,13 @@ class Normalization:
             raise ValueError("cannot fit a normalisation to events without observations")
         raw = cls(reference_points=reference_points, dt_floor=dt_floor)
         log_err = raw._log_relative_error(flux, flux_err)[mask]
+        log_err = log_err[torch.isfinite(log_err)]  # a corrupt point must not poison the fit
+        if log_err.numel() < 2:
+            raise ValueError("cannot fit a normalisation: fewer than 2 finite observations")
         dt = _intervals(times)
         later = mask.clone()
         later[:, 0] = False  # the first observation has no interval
-        later &= torch.roll(mask, 1, dims=1)
+        later &= torch.isfinite(dt)
         dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
         log_dt = torch.log(dts + dt_floor)
         return cls(
@@ -241,7 +244,8 @@ class Normalization:
         if dts.numel() == 0:
             return
         low, high = float(dts.min()), float(dts.max())
-        if low < self.dt_min * (1 - 1e-6) or high > self.dt_max * (1 + 1e-6):
+        slack = 1e-3  # relative; times are stored in float32 (~1e-6 days of rounding)
+        if low < self.dt_min * (1 - slack) or high > self.dt_max * (1 + slack):
             warnings.warn(
                 f"observation intervals span [{low:.4g}, {high:.4g}] days, outside the training "
                 f"range [{self.dt_min:.4g}, {self.dt_max:.4g}]; predictions there are "
@@ -479,7 +483,7 @@ class MicrolensTransformer(nn.Module):
             logits = self(times, flux, flux_err, mask)["logits"]
         finally:
             self.train(was_training)
-        return self.calibrate(logits).softmax(dim=-1)
+        return (self.calibrate(logits) if calibrated else logits).softmax(dim=-1)
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits divided by the fitted temperature."""

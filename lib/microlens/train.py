@@ -317,6 +317,7 @@ class _Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+            step_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
             micro_starts = range(0, rows.size, self.micro_batch)
             for i, micro_start in enumerate(micro_starts):
                 batch = self._to_device(self.store.batch(rows[micro_start:
@@ -333,7 +334,7 @@ class _Trainer:
                 step_loss += loss.detach().double()
                 correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1)
                            == batch["labels"]).sum()
-                totals += torch.stack([(weights * losses).detach().sum().double(),
+                step_totals += torch.stack([(weights * losses).detach().sum().double(),
                                        correct.double(),
                                        torch.tensor(float(batch["labels"].numel()),
                                                     dtype=torch.float64, device=self.device)])
@@ -342,6 +343,7 @@ class _Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), c.grad_clip)
             if torch.isfinite(norm):
                 self.optimizer.step()
+                totals += step_totals  # epoch means are over the steps that were applied
             else:
                 skipped += 1
             self.optimizer.zero_grad(set_to_none=True)
@@ -353,13 +355,14 @@ class _Trainer:
         step_losses = ddp.all_reduce_sum(step_losses.to(self.device)) / self.world
         steps_rows = [{"step": s, "epoch": epoch + 1, "loss": float(v), "learning_rate": lr}
                       for (s, _, lr), v in zip(step_log, step_losses.tolist(), strict=True)]
-        events = float(totals[2])
+        applied = float(totals[2])  # events in applied (finite) steps, all ranks
+        processed = order.size * self.world
         return step, {
-            "train_loss": float(totals[0]) / events,
-            "train_accuracy": float(totals[1]) / events,
+            "train_loss": float(totals[0]) / applied if applied else float("nan"),
+            "train_accuracy": float(totals[1]) / applied if applied else float("nan"),
             "learning_rate": step_log[-1][2] if step_log else float("nan"),
             "epoch_seconds": seconds,
-            "train_events_per_second": events / seconds,
+            "train_events_per_second": processed / seconds,
             "skipped_steps": skipped,
         }, steps_rows
 
