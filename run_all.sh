@@ -23,12 +23,13 @@ usage() {
 Usage: ./run_all.sh [SUBCOMMAND] [ARGS...]
 
 Subcommands:
-  quick (default)  set up .venv, then run the quick CPU job
-                   (notebooks/01_simulate.ipynb via papermill -> outputs/quick/);
-                   extra ARGS are passed to papermill (e.g. -p n_per_class 50)
+  quick (default)  set up .venv, then run the quick CPU job: notebooks 01_simulate and
+                   02_train via papermill -> outputs/quick/ (model in outputs/runs/quick/);
+                   extra ARGS go to papermill for 01_simulate (e.g. -p n_per_class 50)
   test [ARGS...]   set up, then run python -m pytest ARGS...
   lab [ARGS...]    set up, then start jupyter lab in notebooks/
   bench [ARGS...]  set up, then run python -m microlens.bench ARGS...
+                   (simulate | train | infer; e.g. ./run_all.sh bench train)
   help, -h, --help show this text
 
 Set-up creates .venv (python3 >= 3.11), installs torch==2.13.0 (CPU) and the project with
@@ -139,18 +140,25 @@ setup() {
 # --------------------------------------------------------------------------------------------
 
 cmd_quick() {
-    # Until a study runner exists, the default job executes the simulation notebook with small
-    # parameters. Paths are resolved relative to the repo root by the library.
-    local nb="notebooks/01_simulate.ipynb" out_dir="outputs/quick"
-    [[ -f "$nb" ]] || die "$nb not found; nothing to run yet."
+    # Until the study runner exists, the default job executes the simulation and training
+    # notebooks with small parameters. Paths are resolved relative to the repo root by the library.
+    local out_dir="outputs/quick" nb
+    for nb in notebooks/01_simulate.ipynb notebooks/02_train.ipynb; do
+        [[ -f "$nb" ]] || die "$nb not found."
+    done
     mkdir -p "$out_dir"
-    log "running $nb with papermill -> $out_dir/01_simulate.ipynb"
-    "$PY" -m papermill "$nb" "$out_dir/01_simulate.ipynb" \
+    log "running notebooks/01_simulate.ipynb with papermill -> $out_dir/01_simulate.ipynb"
+    "$PY" -m papermill notebooks/01_simulate.ipynb "$out_dir/01_simulate.ipynb" \
         -p n_per_class 200 -p dataset_dir data/quick -p output_dir "$out_dir" -p seed 42 "$@"
+    log "running notebooks/02_train.ipynb with papermill -> $out_dir/02_train.ipynb"
+    "$PY" -m papermill notebooks/02_train.ipynb "$out_dir/02_train.ipynb" \
+        -p dataset_dir data/quick -p output_dir "$out_dir" -p run_name quick \
+        -p d_model 64 -p n_layers 2 -p n_heads 4 -p d_ff 256 -p epochs 5 -p show_live False
     log "done. Outputs:"
-    log "  executed notebook: $ROOT/$out_dir/01_simulate.ipynb"
-    log "  figures/metrics:   $ROOT/$out_dir/"
-    log "  dataset:           $ROOT/data/quick/"
+    log "  executed notebooks: $ROOT/$out_dir/0*.ipynb"
+    log "  figures/metrics:    $ROOT/$out_dir/"
+    log "  dataset:            $ROOT/data/quick/"
+    log "  trained model:      $ROOT/outputs/runs/quick/"
 }
 
 cmd_test() {

@@ -143,6 +143,12 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
     if not isinstance(nproc_per_node, int) or nproc_per_node < 1:
         raise ValueError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
     run_dir = config.run_dir
+    if resume and overwrite:
+        raise ValueError("choose resume or overwrite, not both")
+    if overwrite and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)  # here, so on_epoch never sees the old run's history
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="microlens-launch-") as tmp:
         config_path = config.save(Path(tmp) / "train_config.json")
@@ -163,7 +169,7 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
-        seen = 0
+        seen = len(read_history(run_dir))  # a resumed run reports only its new epochs
         while True:
             done = process.poll() is not None
             if on_epoch is not None and (run_dir / "history.csv").is_file():

@@ -410,7 +410,10 @@ def _progress(iterable, desc: str, enabled: bool):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False, unit="step")
+    # Under torchrun the output is a pipe (e.g. microlens.ddp.launch): no bar, the epoch lines
+    # carry the progress.
+    return tqdm(iterable, desc=desc, leave=False, unit="step",
+                disable=None if ddp.launched_by_torchrun() else False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Notebook 02_train: smoke run with tiny parameters (papermill) and the committed form."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from microlens import SimulationConfig, generate_dataset
+from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "02_train.ipynb"
+PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
+EXPECTED_PARAMETERS = {
+    "dataset_dir": str, "run_name": str, "runs_dir": str, "d_model": int, "n_layers": int,
+    "n_heads": int, "d_ff": int, "window": int, "dropout": float, "epochs": int,
+    "batch_size": int, "learning_rate": float, "patience": int, "processes": int,
+    "precision": str, "device": str, "seed": int, "max_train_events": int, "overwrite": bool,
+    "resume": bool, "output_dir": str, "show_live": bool,
+}  # fmt: skip
+RUN_FILES = ("config.json", "normalization.json", "best.pt", "last.pt", "history.csv",
+             "steps.csv", "metrics.json")
+
+
+def test_papermill_parses_every_parameter():
+    papermill = pytest.importorskip("papermill")
+    # papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment
+    assert set(papermill.inspect_notebook(str(NOTEBOOK))) == set(EXPECTED_PARAMETERS)
+
+
+def _parameter_cells(nb) -> list:
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_committed_notebook_form():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3",
+                                         "language": "python"}
+    cells = _parameter_cells(nb)
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0] is cells[0], "the parameters cell is the first code cell"
+    declared = {}
+    for line in cells[0].source.splitlines():
+        match = PARAM_LINE.match(line)
+        assert match, f"parameter line is not `name = literal  # comment`: {line!r}"
+        declared[match["name"]] = ast.literal_eval(match["value"])
+    assert {k: type(v) for k, v in declared.items()} == EXPECTED_PARAMETERS
+    assert not (declared["overwrite"] and declared["resume"])
+    for cell in code:
+        assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
+        assert cell.get("execution_count") is None, "committed notebooks carry no counts"
+
+
+def test_training_curves_figure_adds_each_epoch_once():
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": [1.0, 0.5, 0.7][e - 1],
+             "train_accuracy": 0.3 * e, "val_accuracy": 0.2 * e} for e in (1, 2, 3)]
+    fig = training_curves_figure(rows[:1])
+    assert [t.name for t in fig.data] == [name for _, name, _, _ in CURVE_SERIES]
+    add_history_rows(fig, rows[:2])
+    add_history_rows(fig, [rows[2], rows[1]])  # repeats and disorder are harmless
+    assert all(list(t.x) == [1, 2, 3] for t in fig.data)
+    assert list(fig.data[1].y) == [1.0, 0.5, 0.7]
+    assert "epoch 2" in fig.layout.title.text
+    assert "waiting" in training_curves_figure().layout.title.text
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    cfg = SimulationConfig(n_per_class=20, n_epochs=200, seed=3, detectability=False)
+    return generate_dataset(cfg, tmp_path_factory.mktemp("nb02-data") / "data", workers=1,
+                            chunk_size=30, progress=False)
+
+
+def execute(tmp: Path, dataset: Path, **overrides):
+    """Run the notebook with tiny parameters; returns the executed notebook."""
+    papermill = pytest.importorskip("papermill")
+    params = {
+        "dataset_dir": str(dataset), "runs_dir": str(tmp / "runs"), "run_name": "smoke",
+        "output_dir": str(tmp / "out"), "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32,
+        "window": 16, "epochs": 2, "batch_size": 16, "processes": 1, "show_live": False,
+        **overrides,
+    }
+    out_nb = tmp / "02_train.executed.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out_nb), parameters=params,
+                               kernel_name="python3", cwd=str(NOTEBOOK.parent),
+                               progress_bar=False)
+    return nbformat.read(out_nb, as_version=4)
+
+
+def check_run(tmp: Path, nb, processes: int) -> dict:
+    """The checks shared by the one- and two-process runs; returns train_metrics.json."""
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    metrics_path = tmp / "out" / "train_metrics.json"
+    assert metrics_path.is_file()
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["epochs_run"] == 2
+    assert 1 <= metrics["best_epoch"] <= 2
+    assert math.isfinite(metrics["val_loss"])
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0
+    assert metrics["temperature"] > 0
+    assert metrics["n_parameters"] > 0
+    assert metrics["processes"] == metrics["world_size"] == processes
+    assert metrics["train_events_per_second"] > 0
+    assert metrics["config"]["model"]["d_model"] == 16
+
+    run_dir = Path(metrics["run_dir"])
+    assert run_dir == (tmp / "runs" / "smoke").resolve()
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    with open(run_dir / "history.csv", newline="") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [1, 2]
+    assert (tmp / "out" / "training_curves.html").is_file()
+    assert not list((tmp / "out").glob("*.tmp*")) and not list(run_dir.glob(".*tmp*"))
+    return metrics
+
+
+def test_notebook_trains_and_records_metrics(dataset, tmp_path):
+    nb = execute(tmp_path, dataset)
+    check_run(tmp_path, nb, processes=1)
+
+
+def test_notebook_trains_with_two_processes(dataset, tmp_path):
+    # torchrun with two CPU processes (gloo): device cpu, so a one-GPU machine runs it too
+    nb = execute(tmp_path, dataset, processes=2, device="cpu")
+    check_run(tmp_path, nb, processes=2)
