@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bench_simulate_prints_json_figures():
     out = subprocess.run([sys.executable, "-m", "microlens.bench", "simulate", "--events", "60",
@@ -26,3 +28,146 @@ def test_bench_rejects_bad_arguments_with_the_choices():
     out = subprocess.run([sys.executable, "-m", "microlens.bench", "train-nothing"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "simulate" in out.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# bench train / bench infer (tiny model; figures are checked for shape, never for speed)
+# --------------------------------------------------------------------------------------------
+
+
+def _run_bench(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "microlens.bench", *args, "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _positive(result: dict, *keys: str) -> None:
+    for key in keys:
+        assert isinstance(result[key], float | int) and result[key] > 0, (key, result)
+
+
+def test_bench_train_prints_figures_ratios_and_targets():
+    report = _run_bench("train", "--tiny", "--lengths", "64", "1100", "--batch", "4",
+                        "--micro-batch", "2", "--steps", "1", "--configs", "ours_fp32",
+                        "baseline", "--device", "cpu")
+    assert report["benchmark"] == "train" and report["device"] == "cpu"
+    assert report["lengths"] == [64, 1100] and report["batch"] == 4 and report["steps"] == 1
+    assert report["model"]["n_parameters"] > 0 and report["baseline_model"]["n_parameters"] > 0
+    configs = report["configurations"]
+    for length in ("64", "1100"):
+        result = configs["ours_fp32"]["results"][length]
+        _positive(result, "seconds_per_step", "events_per_second", "peak_rss_gb",
+                  "achieved_tflops")
+        assert result["peak_increase_gb"] >= 0 and result["micro_batch"] == 2
+        assert result["other_processes_cores"] is None or result["other_processes_cores"] >= 0
+        assert len(result["step_seconds"]) == 1
+        flops = report["flops_per_event"][length]
+        assert flops["forward_backward"] > 2 * flops["forward"] > 0
+    _positive(configs["baseline"]["results"]["64"], "seconds_per_step", "events_per_second",
+              "peak_rss_gb")
+    assert configs["baseline"]["results"]["64"]["micro_batch"] == 4  # one pass of the batch
+    assert "--baseline-4000" in configs["baseline"]["results"]["1100"]["skipped"]
+    for name in ("ours_bf16", "ours_fp32_full_batch"):
+        assert configs[name]["results"] is None and "--configs" in configs[name]["skipped"]
+    ratios = report["ratios"]
+    assert ratios["baseline_over_ours_fp32_seconds_per_step"]["64"] > 0
+    assert "1100" not in ratios["baseline_over_ours_fp32_seconds_per_step"]
+    growth = ratios["growth"]
+    assert growth["from_length"] == 64 and growth["to_length"] == 1100
+    _positive(growth["ours_fp32"], "time_per_event", "peak_increase", "peak_rss")
+    targets = report["targets"]
+    assert set(targets) == {"speedup_over_baseline_at_1000", "peak_rss_gb_at_64x1000",
+                            "growth_1000_to_4000", "gpu_training_events_per_second_at_1000"}
+    assert all("target" in t and "values" in t and "met" in t for t in targets.values())
+    assert "no CUDA" in targets["gpu_training_events_per_second_at_1000"]["note"]
+    machine = report["machine"]
+    assert machine["torch"] and machine["cpu_count"] >= 1 and machine["device_name"]
+    assert "load_average_1min_at_start" in machine
+    assert isinstance(machine["cpu_bf16"]["supported"], bool) and machine["cpu_bf16"]["reason"]
+
+
+def test_bench_infer_prints_throughput_flops_and_streaming_latency():
+    report = _run_bench("infer", "--tiny", "--lengths", "64", "128", "--batch", "4", "--steps",
+                        "2", "--configs", "ours_fp32", "--stream-observations", "30",
+                        "--stream-events", "1", "3", "--device", "cpu")
+    assert report["benchmark"] == "infer" and report["batch"] == 4
+    assert report["model"]["n_parameters"] > 0
+    for length in ("64", "128"):
+        result = report["configurations"]["ours_fp32"]["results"][length]
+        _positive(result, "seconds_per_batch", "events_per_second", "peak_rss_gb",
+                  "achieved_tflops")
+        assert result["peak_increase_gb"] >= 0 and len(result["batch_seconds"]) == 2
+        _positive(report["flops_per_event"][length], "forward")
+    assert report["configurations"]["ours_bf16"]["results"] is None
+    _positive(report["ratios"]["growth"]["ours_fp32"], "time_per_event")
+    assert set(report["targets"]) == {"gpu_inference_events_per_second_at_1000",
+                                      "stream_ms_per_observation_one_event_cpu"}
+    streaming = report["streaming"]
+    assert streaming["n_observations"] == 30 and streaming["device"] == "cpu"
+    for events in ("1", "3"):
+        _positive(streaming["results"][events], "mean_ms", "p95_ms")
+    target = report["targets"]["stream_ms_per_observation_one_event_cpu"]
+    assert target["values"]["mean_ms"] == streaming["results"]["1"]["mean_ms"]
+
+
+def test_bench_workers_measure_bf16_and_the_baseline_in_process():
+    from microlens.bench import (
+        _measure_infer,
+        _measure_train,
+        _model_config,
+        cpu_bf16_support,
+        synthetic_light_curves,
+    )
+
+    data = synthetic_light_curves(3, 50, seed=1)
+    assert data["times"].shape == (3, 50) and bool((data["times"].diff(dim=1) > 0).all())
+    assert 0.05 < float(data["times"].diff(dim=1).mean()) < 0.5
+    assert 0.03 < float(data["flux_err"].median()) < 0.08 and bool(data["mask"].all())
+    assert set(data["labels"].tolist()) <= {0, 1, 2}
+
+    spec = {"task": "train", "model": "ours", "precision": "bf16", "batch": 4, "micro_batch": 2,
+            "length": 40, "steps": 1, "seed": 0, "threads": None, "device": "cpu",
+            "model_config": _model_config(tiny=True)}
+    supported, reason = cpu_bf16_support()
+    assert isinstance(supported, bool) and reason
+    if supported:
+        _positive(_measure_train(spec), "seconds_per_step", "events_per_second")
+        _positive(_measure_infer({**spec, "task": "infer"}), "seconds_per_batch")
+    result = _measure_train({**spec, "model": "baseline", "precision": "fp32", "micro_batch": 4})
+    _positive(result, "seconds_per_step", "events_per_second", "peak_rss_gb", "n_parameters")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lengths", "1000", "0"], "--lengths must be positive, got 0"),
+    (["train", "--lengths", "64", "64"], "--lengths repeats 64"),
+    (["train", "--batch", "0"], "--batch must be positive, got 0"),
+    (["train", "--steps", "-1"], "--steps must be positive, got -1"),
+    (["train", "--micro-batch", "-1"], "--micro-batch must be >= 0 (0: automatic), got -1"),
+    (["train", "--threads", "0"], "--threads must be positive, got 0"),
+    (["train", "--configs", "ours_fp64"], "invalid choice: 'ours_fp64'"),
+    (["train", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["infer", "--gpu-batch", "0"], "--gpu-batch must be positive, got 0"),
+    (["infer", "--stream-events", "1", "0"], "--stream-events must be positive, got 0"),
+    (["infer", "--stream-observations", "0"], "--stream-observations must be positive, got 0"),
+    (["infer", "--lengths", "abc"], "invalid int value: 'abc'"),
+])
+def test_bench_train_and_infer_name_bad_arguments(args, message, capsys):
+    from microlens.bench import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_refuses_cuda_without_a_gpu(capsys):
+    import torch
+
+    from microlens.bench import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit):
+        main(["infer", "--device", "cuda"])
+    assert "--device cuda: CUDA is not available" in capsys.readouterr().err

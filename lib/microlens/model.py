@@ -312,11 +312,13 @@ class SlidingWindowAttention(nn.Module):
         blocks = batch * (n // w)
         flat = z.reshape(batch * n, d)
         q = self.query(flat).view(blocks, w, h, dh).transpose(1, 2)  # (blocks, h, W, dh)
-        # Keys/values of [previous block, own block] for every block, as a strided view: pad the
-        # flattened batch with one block in front and take overlapping windows of 2W rows.
-        kv = F.pad(self.key_value(flat), (0, 0, w, 0)).unfold(0, 2 * w, w)  # (blocks, 2d, 2W)
-        kv = kv.view(blocks, 2, h, dh, 2 * w)
-        k, v = kv[:, 0].transpose(-1, -2), kv[:, 1].transpose(-1, -2)  # (blocks, h, 2W, dh)
+        # Keys/values of [previous block, own block] for every block. Rolling the blocks by one
+        # puts the previous block beside each; the first block of an event receives the last
+        # block of another event (or of the batch), which the mask hides. (A concatenation is
+        # ~20 % faster to train than overlapping unfold windows, whose backward scatters.)
+        kv = self.key_value(flat).view(blocks, w, 2 * d)
+        kv = torch.cat([torch.roll(kv, 1, dims=0), kv], dim=1).view(blocks, 2 * w, 2, h, dh)
+        k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)  # (blocks, h, 2W, dh)
         weights = None
         if return_weights:
             scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(dh) + mask

@@ -56,6 +56,18 @@ from .paths import resolve_path, write_json_atomic
 from .store import open_dataset
 
 PRECISIONS = ("auto", "fp32", "bf16")
+CPU_MICRO_BATCH_OBSERVATIONS = 16_384
+"""Observations per forward pass on CPU when ``micro_batch_size`` is 0 (16 events of 1000).
+
+Gradient accumulation over micro-batches gives the same step as one pass. On CPU, smaller
+passes keep every activation below the allocator's large-block threshold, so memory is reused
+instead of page-faulted afresh: at 64 x 1000 a step is ~1.6x faster than one pass and needs
+~2.4x less memory, and sizing by observations keeps that as sequences grow."""
+
+
+def cpu_micro_batch(n_observations: int) -> int:
+    """Events per forward pass on CPU for sequences of ``n_observations``."""
+    return max(1, CPU_MICRO_BATCH_OBSERVATIONS // max(1, int(n_observations)))
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                    "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
 
@@ -70,7 +82,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 20  # upper bound; early stopping may end sooner
     batch_size: int = 64  # global batch: all processes together
-    micro_batch_size: int = 0  # events per forward pass (gradient accumulation); 0: 16 on CPU
+    micro_batch_size: int = 0  # events per forward pass (gradient accumulation); 0: automatic
     learning_rate: float = 1e-3  # peak learning rate of AdamW
     weight_decay: float = 0.01
     warmup_fraction: float = 0.05  # share of all steps with a linear warm-up
@@ -234,14 +246,15 @@ class _Trainer:
             raise ValueError(f"batch_size={config.batch_size} must be divisible by the number of "
                              f"processes ({self.world})")
         self.local_batch = config.batch_size // self.world
-        micro = config.micro_batch_size or (16 if self.device.type == "cpu" else self.local_batch)
+        self.store = open_dataset(config.dataset)
+        micro = config.micro_batch_size or (cpu_micro_batch(self.store.manifest["n_epochs"])
+                                            if self.device.type == "cpu" else self.local_batch)
         self.micro_batch = min(micro, self.local_batch)
         self.autocast_dtype = _precision_dtype(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        self.store = open_dataset(config.dataset)
         self.train_rows = _subset(self.store.indices("train"), config.max_train_events, config.seed)
         self.val_rows = _subset(self.store.indices("val"), config.max_val_events, config.seed + 1)
         if self.train_rows.size == 0 or self.val_rows.size == 0:
