@@ -103,7 +103,11 @@ def test_attention_matches_a_dense_masked_reference():
     net = MicrolensTransformer(cfg).eval()
     attn = net.blocks[0].attention
     z = torch.randn(3, 12, 16)
-    y, _ = attn(z, window_mask(3, 3, 4))
+    z.requires_grad_(True)
+    y, _ = attn(z, window_mask(3, 3, 4))  # training path (concatenated blocks)
+    with torch.no_grad():
+        y_view, _ = attn(z, window_mask(3, 3, 4))  # inference path (strided view)
+    torch.testing.assert_close(y_view, y.detach())
     q = attn.query(z).view(3, 12, 2, 8).transpose(1, 2)
     k, v = attn.key_value(z).view(3, 12, 2, 2, 8).permute(2, 0, 3, 1, 4)
     i, j = torch.arange(12)[:, None], torch.arange(12)[None, :]
@@ -112,6 +116,11 @@ def test_attention_matches_a_dense_masked_reference():
     dense = scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
     expected = attn.out(dense.transpose(1, 2).reshape(3, 12, 16))
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+    # chunked inference gives the same numbers as one pass
+    times, flux, err = synthetic_events(5, 40, seed=10)
+    with torch.no_grad():
+        whole = net(times, flux, err)["logits"]
+    torch.testing.assert_close(net.predict_logits(times, flux, err, chunk_observations=80), whole)
 
 
 def test_padding_at_the_end_does_not_change_valid_predictions(model):

@@ -134,3 +134,28 @@ def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
     out = subprocess.run([sys.executable, "-m", "microlens.train", "--precision", "fp8"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "unknown precision 'fp8'" in out.stderr
+
+
+def test_a_killed_command_line_run_resumes_to_the_same_result(train_store, tmp_path):
+    import os
+    import signal
+    import time
+
+    cfg = tiny_config(train_store, tmp_path, run_name="killed", epochs=5)
+    config_path = cfg.save(tmp_path / "cfg.json")
+    command = [sys.executable, "-m", "microlens.train", "--config", str(config_path), "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.time() + 120
+    while not read_history(cfg.run_dir) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+    process.wait()
+    assert 1 <= len(read_history(cfg.run_dir)) < 5, "kill the run after its first epoch"
+    assert not (cfg.run_dir / "metrics.json").exists()
+    subprocess.run([*command, "--resume"], check=True, timeout=300)
+    whole = train(replace(cfg, run_name="whole"), progress=False)
+    assert history_without_timing(cfg.run_dir) == history_without_timing(whole)
+    assert not list(cfg.run_dir.glob(".*tmp"))
+    a = torch.load(whole / "best.pt", weights_only=True)
+    b = torch.load(cfg.run_dir / "best.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -47,8 +47,10 @@ per step over ours, full batch over micro-batches, fp32 over bf16, and the growt
 time and of peak memory from the shortest to the longest length; ``targets`` the goals with
 the measured values beside them.
 
-``infer`` times batch inference: ``model.eval()``, ``torch.inference_mode()``, one forward pass
-of ``--batch`` events returning per-observation logits (``ours_fp32`` and ``ours_bf16`` on CPU;
+``infer`` times batch inference through the library's inference call,
+:meth:`~microlens.model.MicrolensTransformer.predict_logits` under ``torch.inference_mode()``:
+per-observation logits of ``--batch`` events (in passes of 16,384 observations on CPU, as that
+method does by default; one pass on CUDA) (``ours_fp32`` and ``ours_bf16`` on CPU;
 ``ours_bf16`` at ``--gpu-batch`` on CUDA), one warm-up pass then ``--steps`` timed ones, each
 configuration in a fresh process: ``seconds_per_batch``, ``events_per_second``, peak memory as
 above. ``streaming`` is :func:`microlens.stream.stream_latency`: the mean and 95th percentile
@@ -514,8 +516,10 @@ def _measure_infer(spec: dict) -> dict:
 
     def forward(events: int) -> None:
         with torch.inference_mode(), _autocast(device, spec["precision"]):
-            model(data["times"][:events], data["flux"][:events], data["flux_err"][:events],
-                  data["mask"][:events])["logits"]
+            model.predict_logits(data["times"][:events], data["flux"][:events],
+                                 data["flux_err"][:events], data["mask"][:events],
+                                 **({"chunk_observations": events * spec["length"]}
+                                    if device.type == "cuda" else {}))
 
     result = _timed(forward, spec["batch"], spec["batch"], spec["steps"], device)
     return {"batch_seconds": result.pop("step_seconds"),

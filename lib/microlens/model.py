@@ -312,13 +312,7 @@ class SlidingWindowAttention(nn.Module):
         blocks = batch * (n // w)
         flat = z.reshape(batch * n, d)
         q = self.query(flat).view(blocks, w, h, dh).transpose(1, 2)  # (blocks, h, W, dh)
-        # Keys/values of [previous block, own block] for every block. Rolling the blocks by one
-        # puts the previous block beside each; the first block of an event receives the last
-        # block of another event (or of the batch), which the mask hides. (A concatenation is
-        # ~20 % faster to train than overlapping unfold windows, whose backward scatters.)
-        kv = self.key_value(flat).view(blocks, w, 2 * d)
-        kv = torch.cat([torch.roll(kv, 1, dims=0), kv], dim=1).view(blocks, 2 * w, 2, h, dh)
-        k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)  # (blocks, h, 2W, dh)
+        k, v = self._block_keys_values(self.key_value(flat), blocks)  # (blocks, h, 2W, dh)
         weights = None
         if return_weights:
             scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(dh) + mask
@@ -339,6 +333,23 @@ class SlidingWindowAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
         y = y.transpose(1, 2).reshape(batch, n, d)
         return self.out(y), weights
+
+    def _block_keys_values(self, kv: torch.Tensor, blocks: int):
+        """Keys and values of [previous block, own block] for every block of ``window`` rows.
+
+        ``kv`` is ``(blocks * window, 2 * d_model)``. The first block of an event receives rows
+        of another event (or none), which :func:`window_mask` hides. Without gradients the
+        windows are an overlapping strided view of the padded rows (no copy); for training
+        they are concatenated, because the backward of overlapping views scatters and made a
+        step ~20 % slower.
+        """
+        w, h, dh = self.window, self.n_heads, self.head_dim
+        if torch.is_grad_enabled() and kv.requires_grad:
+            kv = kv.view(blocks, w, 2 * h * dh)
+            kv = torch.cat([torch.roll(kv, 1, dims=0), kv], dim=1).view(blocks, 2 * w, 2, h, dh)
+            return kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)
+        kv = F.pad(kv, (0, 0, w, 0)).unfold(0, 2 * w, w).view(blocks, 2, h, dh, 2 * w)
+        return kv[:, 0].transpose(-1, -2), kv[:, 1].transpose(-1, -2)
 
 
 class Block(nn.Module):
@@ -479,13 +490,31 @@ class MicrolensTransformer(nn.Module):
             mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
         if check_intervals:
             self.normalization.check_intervals(times.cpu(), mask.cpu())
+        logits = self.predict_logits(times, flux, flux_err, mask)
+        return (self.calibrate(logits) if calibrated else logits).softmax(dim=-1)
+
+    @torch.no_grad()
+    def predict_logits(self, times, flux, flux_err, mask=None, *,
+                       chunk_observations: int = 16_384) -> torch.Tensor:
+        """Uncalibrated logits ``(B, N, n_classes)`` in eval mode, in chunks of events.
+
+        Each forward pass takes about ``chunk_observations`` observations (at least one event):
+        the numbers are the same as one pass, and on CPU small passes reuse memory instead of
+        page-faulting fresh large blocks (~1.5x faster at 64 x 1000, far less memory).
+        """
+        if mask is None:
+            mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
+        per_pass = max(1, chunk_observations // max(1, times.shape[1]))
         was_training = self.training
         self.eval()
         try:
-            logits = self(times, flux, flux_err, mask)["logits"]
+            parts = [self(times[i : i + per_pass], flux[i : i + per_pass],
+                          flux_err[i : i + per_pass], mask[i : i + per_pass])["logits"]
+                     for i in range(0, times.shape[0], per_pass)]
         finally:
             self.train(was_training)
-        return (self.calibrate(logits) if calibrated else logits).softmax(dim=-1)
+        return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
+                                                          self.config.n_classes)
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits divided by the fitted temperature."""

@@ -387,7 +387,7 @@ class _Trainer:
         mine = rows[self.rank :: self.world]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)
         logits_out, labels_out = [], []
-        size = max(self.micro_batch, 64 if self.device.type == "cpu" else 256)
+        size = self.micro_batch if self.device.type == "cpu" else max(self.micro_batch, 256)
         for start in range(0, mine.size, size):
             batch = self._to_device(self.store.batch(mine[start : start + size]))
             with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
@@ -508,10 +508,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
-    trainer = _Trainer(config, progress)
     run_dir = config.run_dir
-    main = ddp.is_main()
     try:
+        trainer = _Trainer(config, progress)
+        main = ddp.is_main()
         state = _prepare_run_dir(config, run_dir, resume, overwrite, trainer) if main else None
         ddp.barrier()
         if not main:
@@ -588,6 +588,8 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
             differ = sorted(k for k in config.to_dict()
                             if saved["train"].get(k) != config.to_dict()[k])
             raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
+        for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
+            stale.unlink()
         return _read_state(run_dir, resume=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", {
