@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_form import assert_committed_form, assert_papermill_sees
 
 from microlens import open_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
-PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
 EXPECTED_PARAMETERS = {
     "topology": str, "cadence": str, "error": str, "n_per_class": int, "n_epochs": int,
     "seed": int, "detectability": bool, "dataset_dir": str, "overwrite": bool, "output_dir": str,
@@ -24,38 +22,17 @@ EXPECTED_PARAMETERS = {
 
 
 def test_papermill_parses_every_parameter():
-    papermill = pytest.importorskip("papermill")
-    # papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment
-    assert set(papermill.inspect_notebook(str(NOTEBOOK))) == set(EXPECTED_PARAMETERS)
-
-
-def _parameter_cells(nb) -> list:
-    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert_papermill_sees(NOTEBOOK, EXPECTED_PARAMETERS)
 
 
 def test_committed_notebook_form():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    assert nb.metadata["kernelspec"]["display_name"] == "Python 3"
-    cells = _parameter_cells(nb)
-    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[0] is cells[0], "the parameters cell is the first code cell"
-    declared = {}
-    for line in cells[0].source.splitlines():
-        match = PARAM_LINE.match(line)
-        assert match, f"parameter line is not `name = literal  # comment`: {line!r}"
-        declared[match["name"]] = ast.literal_eval(match["value"])
-    assert {k: type(v) for k, v in declared.items()} == EXPECTED_PARAMETERS
-    for cell in code:
-        assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
-        assert cell.get("execution_count") is None, "committed notebooks carry no counts"
+    assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    papermill = pytest.importorskip("papermill")
+    import papermill
+
     tmp = tmp_path_factory.mktemp("nb01")
     params = {
         "n_per_class": 6, "n_epochs": 200, "workers": 1, "seed": 5, "gallery_per_class": 2,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import math
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_form import assert_committed_form, assert_papermill_sees
 
 from microlens import SimulationConfig, generate_dataset
 from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_train.ipynb"
-PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
 EXPECTED_PARAMETERS = {
     "dataset_dir": str, "run_name": str, "runs_dir": str, "d_model": int, "n_layers": int,
     "n_heads": int, "d_ff": int, "window": int, "dropout": float, "epochs": int,
@@ -30,34 +28,12 @@ RUN_FILES = ("config.json", "normalization.json", "best.pt", "last.pt", "history
 
 
 def test_papermill_parses_every_parameter():
-    papermill = pytest.importorskip("papermill")
-    # papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment
-    assert set(papermill.inspect_notebook(str(NOTEBOOK))) == set(EXPECTED_PARAMETERS)
-
-
-def _parameter_cells(nb) -> list:
-    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert_papermill_sees(NOTEBOOK, EXPECTED_PARAMETERS)
 
 
 def test_committed_notebook_form():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3",
-                                         "language": "python"}
-    cells = _parameter_cells(nb)
-    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[0] is cells[0], "the parameters cell is the first code cell"
-    declared = {}
-    for line in cells[0].source.splitlines():
-        match = PARAM_LINE.match(line)
-        assert match, f"parameter line is not `name = literal  # comment`: {line!r}"
-        declared[match["name"]] = ast.literal_eval(match["value"])
-    assert {k: type(v) for k, v in declared.items()} == EXPECTED_PARAMETERS
+    declared = assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
     assert not (declared["overwrite"] and declared["resume"])
-    for cell in code:
-        assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
-        assert cell.get("execution_count") is None, "committed notebooks carry no counts"
 
 
 def test_training_curves_figure_adds_each_epoch_once():
@@ -82,7 +58,8 @@ def dataset(tmp_path_factory):
 
 def execute(tmp: Path, dataset: Path, **overrides):
     """Run the notebook with tiny parameters; returns the executed notebook."""
-    papermill = pytest.importorskip("papermill")
+    import papermill
+
     params = {
         "dataset_dir": str(dataset), "runs_dir": str(tmp / "runs"), "run_name": "smoke",
         "output_dir": str(tmp / "out"), "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32,

@@ -1,0 +1,44 @@
+"""Checks every notebook test shares: the committed form and the parameters papermill sees."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
+
+
+def assert_papermill_sees(notebook: Path, expected: dict[str, type]) -> None:
+    """papermill parses exactly the expected parameter names.
+
+    papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment.
+    """
+    assert set(papermill.inspect_notebook(str(notebook))) == set(expected)
+
+
+def assert_committed_form(notebook: Path, expected: dict[str, type]) -> dict:
+    """One first code cell tagged ``parameters`` of ``name = literal  # comment`` lines with
+    the expected types, the python3 kernel, no outputs; returns the declared values."""
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["display_name"] == "Python 3"
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0] is cells[0], "the parameters cell is the first code cell"
+    declared = {}
+    for line in cells[0].source.splitlines():
+        match = PARAM_LINE.match(line)
+        assert match, f"parameter line is not `name = literal  # comment`: {line!r}"
+        declared[match["name"]] = ast.literal_eval(match["value"])
+    assert {k: type(v) for k, v in declared.items()} == expected
+    for cell in code:
+        assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
+        assert cell.get("execution_count") is None, "committed notebooks carry no counts"
+    return declared
