@@ -14,9 +14,9 @@ from microlens.model import ModelConfig
 from microlens.train import TrainConfig, read_history, read_metrics, train
 
 
-def step_losses(run_dir) -> np.ndarray:
+def step_column(run_dir, column: str = "loss") -> np.ndarray:
     with open(run_dir / "steps.csv", newline="") as handle:
-        return np.array([float(row["loss"]) for row in csv.DictReader(handle)])
+        return np.array([float(row[column]) for row in csv.DictReader(handle)])
 
 
 def test_two_gloo_processes_match_one_process(train_store, tmp_path):
@@ -43,9 +43,13 @@ def test_two_gloo_processes_match_one_process(train_store, tmp_path):
     assert read_metrics(run_ddp)["world_size"] == 2
     assert [row["epoch"] for row in seen] == [1, 2]  # live rows reached the caller
 
-    a, b = step_losses(run_single), step_losses(run_ddp)
+    a, b = step_column(run_single), step_column(run_ddp)
     assert a.shape == b.shape == (8,)
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, equal_nan=True)
+    norms_single = step_column(run_single, "grad_norm")
+    norms_ddp = step_column(run_ddp, "grad_norm")
+    assert np.isnan(norms_ddp).sum() == 2  # the poisoned event, once per epoch
+    np.testing.assert_allclose(norms_ddp, norms_single, rtol=1e-4, equal_nan=True)
     first_single, first_ddp = read_history(run_single)[0], read_history(run_ddp)[0]
     assert first_ddp["train_loss"] == pytest.approx(first_single["train_loss"], rel=1e-4)
     assert first_ddp["skipped_steps"] == first_single["skipped_steps"] == 1
