@@ -5,8 +5,9 @@ One observation is one token, described by three numbers (see :class:`Normalizat
 1. its flux relative to the event's own baseline, in units of the baseline scatter,
    ``asinh((F - b) / s)``: linear near the baseline, logarithmic in the peak, never clipped;
 2. its photometric error relative to the baseline flux, ``log(sigma_F / b)``, standardised;
-3. the time since the previous observation, ``log(dt + dt_floor)``, standardised with the
-   training set's intervals.
+3. the time since the previous observation, ``log(1 + dt / dt_scale)`` with ``dt_scale`` the
+   training set's median interval, standardised (0 for the first observation, logarithmic for
+   long gaps, so no value is far out of range).
 
 There is no absolute-position or observation-index embedding: time enters only through the
 intervals. The baseline ``b`` (median flux) and scatter ``s`` (median error) are taken from the
@@ -110,18 +111,19 @@ class Normalization:
         The baseline level ``b`` (median flux) and scatter ``s`` (median flux error) of an event
         come from its first ``reference_points`` observations (from the ones seen so far while
         fewer have arrived). Medians are robust to a few outliers and to a peak that has begun.
-    dt_floor : float
-        Days added to every interval before the logarithm; the first observation has interval 0.
+    dt_scale : float
+        Interval unit [days] of the feature ``log(1 + dt / dt_scale)``: the training set's median
+        interval. The first observation has interval 0.
     err_mean, err_std : float
         Standardisation of ``log(sigma_F / b)`` (from the training set).
     log_dt_mean, log_dt_std : float
-        Standardisation of ``log(dt + dt_floor)`` (from the training set's intervals).
+        Standardisation of ``log(1 + dt / dt_scale)`` (from the training set's intervals).
     dt_min, dt_max : float
         Range of the training set's intervals [days]; inference outside it warns.
     """
 
     reference_points: int = 20
-    dt_floor: float = 1e-3
+    dt_scale: float = 1.0
     err_mean: float = 0.0
     err_std: float = 1.0
     log_dt_mean: float = 0.0
@@ -132,7 +134,7 @@ class Normalization:
     def __post_init__(self):
         if self.reference_points < 1:
             raise ValueError(f"reference_points must be >= 1, got {self.reference_points}")
-        for name in ("dt_floor", "err_std", "log_dt_std"):
+        for name in ("dt_scale", "err_std", "log_dt_std"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Normalization.{name} must be positive, got "
                                  f"{getattr(self, name)!r}")
@@ -166,15 +168,14 @@ class Normalization:
     # -- fitting -------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, times, flux, flux_err, mask, reference_points: int = 20,
-            dt_floor: float = 1e-3) -> Normalization:
+    def fit(cls, times, flux, flux_err, mask, reference_points: int = 20) -> Normalization:
         """Learn the standardisation from training events (tensors ``(B, N)``, valid first)."""
         times, flux, flux_err = (torch.as_tensor(a, dtype=torch.float64)
                                  for a in (times, flux, flux_err))
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if not mask.any():
             raise ValueError("cannot fit a normalisation to events without observations")
-        raw = cls(reference_points=reference_points, dt_floor=dt_floor)
+        raw = cls(reference_points=reference_points)
         log_err = raw._log_relative_error(flux, flux_err)[mask]
         log_err = log_err[torch.isfinite(log_err)]  # a corrupt point must not poison the fit
         if log_err.numel() < 2:
@@ -184,9 +185,10 @@ class Normalization:
         later[:, 0] = False  # the first observation has no interval
         later &= torch.isfinite(dt)
         dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
-        log_dt = torch.log(dts + dt_floor)
+        dt_scale = max(float(dts.median()), 1e-6)
+        log_dt = torch.log1p(dts / dt_scale)
         return cls(
-            reference_points=reference_points, dt_floor=dt_floor,
+            reference_points=reference_points, dt_scale=dt_scale,
             err_mean=float(log_err.mean()), err_std=max(float(log_err.std()), 1e-6),
             log_dt_mean=float(log_dt.mean()), log_dt_std=max(float(log_dt.std()), 1e-6),
             dt_min=float(dts.min()), dt_max=float(dts.max()),
@@ -228,7 +230,7 @@ class Normalization:
         x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
         x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
                  - self.err_mean) / self.err_std
-        x_dt = (torch.log(_intervals(times.double()).float() + self.dt_floor)
+        x_dt = (torch.log1p(_intervals(times.double()).float() / self.dt_scale)
                 - self.log_dt_mean) / self.log_dt_std
         feats = torch.stack([x_flux, x_err, x_dt], dim=-1)
         if mask is not None:

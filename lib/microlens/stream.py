@@ -9,7 +9,7 @@ observation when it is handed the whole light curve so far.
 State per event slot
 --------------------
 * ``n_seen``: observations taken so far (also the count of the running mean), and the time of
-  the last one, for the interval feature ``log(dt + dt_floor)`` (``dt = 0`` for the first).
+  the last one, for the interval feature ``log(1 + dt / dt_scale)`` (``dt = 0`` for the first).
 * The first ``reference_points`` fluxes and errors (a fixed ``(n_events, R)`` buffer, NaN where
   not yet filled): the baseline ``b`` and scatter ``s`` of every observation are the lower
   medians of those seen so far among them, as in :meth:`Normalization.reference`.
@@ -87,13 +87,14 @@ def step_features(normalization: Normalization, flux: torch.Tensor, flux_err: to
     -------
     Tensor ``(E, 3)`` float32
         ``asinh((F - b) / s)``, the standardised ``log(sigma_F / |b|)`` and the standardised
-        ``log(dt + dt_floor)``, with the clamps and dtypes of :meth:`Normalization.features`.
+        ``log(1 + dt / dt_scale)``, with the clamps and dtypes of
+        :meth:`Normalization.features`.
     """
     n = normalization
     x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
     x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
              - n.err_mean) / n.err_std
-    x_dt = (torch.log(dt.clamp_min(0).float() + n.dt_floor) - n.log_dt_mean) / n.log_dt_std
+    x_dt = (torch.log1p(dt.clamp_min(0).float() / n.dt_scale) - n.log_dt_mean) / n.log_dt_std
     return torch.stack([x_flux, x_err, x_dt], dim=-1)
 
 
