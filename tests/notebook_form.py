@@ -42,3 +42,16 @@ def assert_committed_form(notebook: Path, expected: dict[str, type]) -> dict:
         assert cell.get("outputs", []) == [], "committed notebooks carry no outputs"
         assert cell.get("execution_count") is None, "committed notebooks carry no counts"
     return declared
+
+
+def execute_without_errors(notebook: Path, output: Path, parameters: dict):
+    """Run ``notebook`` through papermill (in ``notebooks/``, as the study runner does) and
+    return the executed notebook, asserting that no cell recorded an error."""
+    papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
+                               kernel_name="python3", cwd=str(notebook.parent),
+                               progress_bar=False)
+    nb = nbformat.read(output, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    return nb

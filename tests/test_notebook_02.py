@@ -7,9 +7,8 @@ import json
 import math
 from pathlib import Path
 
-import nbformat
 import pytest
-from notebook_form import assert_committed_form, assert_papermill_sees
+from notebook_form import assert_committed_form, assert_papermill_sees, execute_without_errors
 
 from microlens import SimulationConfig, generate_dataset
 from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
@@ -58,26 +57,17 @@ def dataset(tmp_path_factory):
 
 def execute(tmp: Path, dataset: Path, **overrides):
     """Run the notebook with tiny parameters; returns the executed notebook."""
-    import papermill
-
     params = {
         "dataset_dir": str(dataset), "runs_dir": str(tmp / "runs"), "run_name": "smoke",
         "output_dir": str(tmp / "out"), "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32,
         "window": 16, "epochs": 2, "batch_size": 16, "processes": 1, "show_live": False,
         **overrides,
     }
-    out_nb = tmp / "02_train.executed.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(out_nb), parameters=params,
-                               kernel_name="python3", cwd=str(NOTEBOOK.parent),
-                               progress_bar=False)
-    return nbformat.read(out_nb, as_version=4)
+    return execute_without_errors(NOTEBOOK, tmp / "02_train.executed.ipynb", params)
 
 
-def check_run(tmp: Path, nb, processes: int) -> dict:
+def check_run(tmp: Path, processes: int) -> dict:
     """The checks shared by the one- and two-process runs; returns train_metrics.json."""
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors
     metrics_path = tmp / "out" / "train_metrics.json"
     assert metrics_path.is_file()
     metrics = json.loads(metrics_path.read_text())
@@ -103,11 +93,11 @@ def check_run(tmp: Path, nb, processes: int) -> dict:
 
 
 def test_notebook_trains_and_records_metrics(dataset, tmp_path):
-    nb = execute(tmp_path, dataset)
-    check_run(tmp_path, nb, processes=1)
+    execute(tmp_path, dataset)
+    check_run(tmp_path, processes=1)
 
 
 def test_notebook_trains_with_two_processes(dataset, tmp_path):
     # torchrun with two CPU processes (gloo): device cpu, so a one-GPU machine runs it too
-    nb = execute(tmp_path, dataset, processes=2, device="cpu")
-    check_run(tmp_path, nb, processes=2)
+    execute(tmp_path, dataset, processes=2, device="cpu")
+    check_run(tmp_path, processes=2)

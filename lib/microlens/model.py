@@ -42,7 +42,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -51,6 +51,7 @@ from torch import nn
 
 from .paths import write_json_atomic
 from .presets import CLASS_NAMES
+from .settings import from_known_fields
 
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
@@ -89,11 +90,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig settings {unknown}; valid: {sorted(known)}")
-        return cls(**data)
+        return from_known_fields(cls, data, "ModelConfig settings")
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,14 +145,10 @@ class Normalization:
 
     @classmethod
     def from_dict(cls, data: dict) -> Normalization:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown Normalization settings {unknown}; valid: {sorted(known)}")
         data = dict(data)
         if data.get("dt_max") is None:
             data["dt_max"] = math.inf
-        return cls(**data)
+        return from_known_fields(cls, data, "Normalization settings")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write as JSON (atomically)."""
@@ -175,18 +168,20 @@ class Normalization:
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if not mask.any():
             raise ValueError("cannot fit a normalisation to events without observations")
-        raw = cls(reference_points=reference_points)
-        log_err = raw._log_relative_error(flux, flux_err)[mask]
-        log_err = log_err[torch.isfinite(log_err)]  # a corrupt point must not poison the fit
-        if log_err.numel() < 2:
-            raise ValueError("cannot fit a normalisation: fewer than 2 finite observations")
         dt = _intervals(times)
         later = mask.clone()
         later[:, 0] = False  # the first observation has no interval
         later &= torch.isfinite(dt)
         dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
         dt_scale = max(float(dts.median()), 1e-6)
-        log_dt = torch.log1p(dts / dt_scale)
+        # The unstandardised features, from the same transform the model applies.
+        raw = cls(reference_points=reference_points, dt_scale=dt_scale)
+        features = raw.transform(flux, flux_err, *raw.reference(flux, flux_err), dt)
+        log_err = features[..., 1][mask]
+        log_err = log_err[torch.isfinite(log_err)]  # a corrupt point must not poison the fit
+        if log_err.numel() < 2:
+            raise ValueError("cannot fit a normalisation: fewer than 2 finite observations")
+        log_dt = features[..., 2][later]
         return cls(
             reference_points=reference_points, dt_scale=dt_scale,
             err_mean=float(log_err.mean()), err_std=max(float(log_err.std()), 1e-6),
@@ -214,9 +209,20 @@ class Normalization:
             scale[:, r:] = scale[:, r - 1 : r]
         return base, scale
 
-    def _log_relative_error(self, flux, flux_err):
-        base, _ = self.reference(flux, flux_err)
-        return torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
+    def transform(self, flux, flux_err, base, scale, dt) -> torch.Tensor:
+        """The three inputs ``(..., 3)`` from observations, their causal baseline ``b`` and
+        scatter ``s`` (:meth:`reference`) and intervals ``dt`` (0 for a first observation).
+
+        ``asinh((F - b) / s)``, the standardised ``log(sigma_F / |b|)`` and the standardised
+        ``log(1 + dt / dt_scale)``, in the dtype of ``flux``. The batch forward and the stream
+        (:mod:`microlens.stream`) both call this, so they cannot drift apart.
+        """
+        x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
+        x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
+                 - self.err_mean) / self.err_std
+        x_dt = (torch.log1p(dt.clamp_min(0).to(flux.dtype) / self.dt_scale)
+                - self.log_dt_mean) / self.log_dt_std
+        return torch.stack([x_flux, x_err, x_dt], dim=-1)
 
     def features(self, times, flux, flux_err, mask=None) -> torch.Tensor:
         """Model inputs ``(B, N, 3)`` from raw observations ``(B, N)`` (padding at the end).
@@ -226,13 +232,8 @@ class Normalization:
         """
         flux = flux.float()
         flux_err = flux_err.float()
-        base, scale = self.reference(flux, flux_err)
-        x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
-        x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
-                 - self.err_mean) / self.err_std
-        x_dt = (torch.log1p(_intervals(times.double()).float() / self.dt_scale)
-                - self.log_dt_mean) / self.log_dt_std
-        feats = torch.stack([x_flux, x_err, x_dt], dim=-1)
+        feats = self.transform(flux, flux_err, *self.reference(flux, flux_err),
+                               _intervals(times.double()))
         if mask is not None:
             feats = torch.where(mask.unsqueeze(-1), feats, 0.0)
         return feats
@@ -246,12 +247,18 @@ class Normalization:
         if dts.numel() == 0:
             return
         low, high = float(dts.min()), float(dts.max())
-        slack = 1e-3  # relative; times are stored in float32 (~1e-6 days of rounding)
-        if low < self.dt_min * (1 - slack) or high > self.dt_max * (1 + slack):
+        if self.outside_training_intervals(torch.tensor([low, high])).any():
             warnings.warn(
                 f"observation intervals span [{low:.4g}, {high:.4g}] days, outside the training "
                 f"range [{self.dt_min:.4g}, {self.dt_max:.4g}]; predictions there are "
                 "extrapolations", IntervalRangeWarning, stacklevel=3)
+
+
+    def outside_training_intervals(self, dt: torch.Tensor) -> torch.Tensor:
+        """Which intervals lie outside ``[dt_min, dt_max]``, with 0.1 % slack (times are
+        stored in float32, ~1e-6 days of rounding)."""
+        slack = 1e-3
+        return (dt < self.dt_min * (1 - slack)) | (dt > self.dt_max * (1 + slack))
 
 
 class IntervalRangeWarning(UserWarning):

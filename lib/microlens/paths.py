@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -31,17 +32,26 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` as indented JSON to a temporary name, then rename it onto ``path``.
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary name beside ``path``; on success rename it onto ``path``.
 
-    Readers never see a half-written file; parent directories are created. Returns the path.
+    Readers never see a half-written file: whatever the block writes to the temporary name
+    replaces ``path`` only when the block ends without an error (the temporary file is removed
+    otherwise). Parent directories are created. Temporary names are ``.<name>.<pid>.tmp``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` as indented JSON atomically (see :func:`atomic_path`); returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return Path(path)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from .presets import CLASS_NAMES, get_cadence, get_error, get_topology
+from .settings import from_known_fields
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
 """d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m."""
@@ -161,11 +162,7 @@ class SimulationConfig:
     @classmethod
     def from_dict(cls, data: dict) -> SimulationConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"unknown simulation setting(s) {unknown}; valid: {sorted(valid)}")
-        return cls(**data)
+        return from_known_fields(cls, data, "simulation setting(s)")
 
 
 # --------------------------------------------------------------------------------------------

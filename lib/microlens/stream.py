@@ -57,9 +57,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import IntervalRangeWarning, MicrolensTransformer, Normalization
-
-_INTERVAL_SLACK = 1e-3  # relative, as Normalization.check_intervals
+from .model import IntervalRangeWarning, MicrolensTransformer
 
 
 def _show(value: torch.Tensor) -> str:
@@ -67,35 +65,6 @@ def _show(value: torch.Tensor) -> str:
     if value.dtype == torch.float32:
         return str(np.float32(value.item()))
     return repr(value.item())
-
-
-def step_features(normalization: Normalization, flux: torch.Tensor, flux_err: torch.Tensor,
-                  base: torch.Tensor, scale: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-    """Model inputs ``(E, 3)`` of one new observation per event, as :meth:`Normalization.features`.
-
-    Parameters
-    ----------
-    normalization : Normalization
-    flux, flux_err : Tensor ``(E,)`` float32
-        The new observations.
-    base, scale : Tensor ``(E,)`` float32
-        The causal baseline and scatter (lower medians of the reference observations so far).
-    dt : Tensor ``(E,)`` float64
-        Time since each event's previous observation, 0 for the first, clamped at 0.
-
-    Returns
-    -------
-    Tensor ``(E, 3)`` float32
-        ``asinh((F - b) / s)``, the standardised ``log(sigma_F / |b|)`` and the standardised
-        ``log(1 + dt / dt_scale)``, with the clamps and dtypes of
-        :meth:`Normalization.features`.
-    """
-    n = normalization
-    x_flux = torch.asinh((flux - base) / scale.clamp_min(1e-12))
-    x_err = (torch.log(flux_err.clamp_min(1e-12) / base.abs().clamp_min(1e-6))
-             - n.err_mean) / n.err_std
-    x_dt = (torch.log1p(dt.clamp_min(0).float() / n.dt_scale) - n.log_dt_mean) / n.log_dt_std
-    return torch.stack([x_flux, x_err, x_dt], dim=-1)
 
 
 class StreamingClassifier:
@@ -290,8 +259,7 @@ class StreamingClassifier:
     def _check_intervals(self, idx, dt, seen) -> None:
         """Warn like :meth:`Normalization.check_intervals` for intervals outside training."""
         norm = self.normalization
-        outside = seen & ((dt < norm.dt_min * (1 - _INTERVAL_SLACK))
-                          | (dt > norm.dt_max * (1 + _INTERVAL_SLACK)))
+        outside = seen & norm.outside_training_intervals(dt)
         if outside.any():
             which = outside.nonzero()[:, 0].tolist()
             listed = ", ".join(f"{float(dt[i]):.4g} days (event {int(idx[i])})"
@@ -357,7 +325,7 @@ class StreamingClassifier:
         ref_err[rows[filling], n_seen[filling]] = errors[filling]
         base = ref_flux.nanmedian(dim=1).values  # lower median, as torch.median
         scale = ref_err.nanmedian(dim=1).values
-        features = step_features(norm, fluxes, errors, base, scale, dt).to(self.device)
+        features = norm.transform(fluxes, errors, base, scale, dt).to(self.device)
 
         dev_idx = idx.to(self.device)
         everything = events is None
@@ -519,4 +487,4 @@ def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_ev
     }
 
 
-__all__ = ["StreamingClassifier", "step_features", "stream_latency"]
+__all__ = ["StreamingClassifier", "stream_latency"]

@@ -43,6 +43,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -52,7 +53,8 @@ import torch.nn.functional as F
 
 from . import ddp
 from .model import MicrolensTransformer, ModelConfig, Normalization, final_logits
-from .paths import resolve_path, write_json_atomic
+from .paths import atomic_path, resolve_path, write_json_atomic
+from .settings import from_known_fields
 from .store import open_dataset
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -135,11 +137,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig settings {unknown}; valid: {sorted(known)}")
-        return cls(**data)
+        return from_known_fields(cls, data, "TrainConfig settings")
 
     def save(self, path: str | os.PathLike) -> Path:
         return write_json_atomic(path, self.to_dict())
@@ -204,6 +202,17 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig,
+                   device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weight matrices only (not on biases and norms)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=config.learning_rate, betas=(0.9, 0.95),
+                             fused=device.type == "cuda")
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -285,13 +294,7 @@ class _Trainer:
 
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(model, device_ids=device_ids)
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.config.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.config.learning_rate, betas=(0.9, 0.95),
-            fused=self.device.type == "cuda")
+        self.optimizer = make_optimizer(model, self.config, self.device)
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up to the peak, then cosine decay to ``min_lr_fraction`` of it."""
@@ -338,7 +341,7 @@ class _Trainer:
                                                               micro_start + self.micro_batch]))
                 sync = i == len(micro_starts) - 1
                 context = (self.model.no_sync() if self.distributed and not sync
-                           else _nullcontext())
+                           else nullcontext())
                 with context:
                     logits = self._forward(batch)
                     weights = self.class_weights[batch["labels"]]
@@ -414,14 +417,6 @@ class _Trainer:
                 torch.cat(labels_out) if labels_out else torch.zeros(0, dtype=torch.long))
 
 
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _progress(iterable, desc: str, enabled: bool):
     if not enabled:
         return iterable
@@ -439,12 +434,8 @@ def _progress(iterable, desc: str, enabled: bool):
 
 
 def _save_torch(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_csv(path: Path, rows: list[dict], columns) -> None:
@@ -452,12 +443,8 @@ def _write_csv(path: Path, rows: list[dict], columns) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_csv(path: Path) -> list[dict]:
