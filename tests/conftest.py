@@ -45,3 +45,27 @@ def copy_dataset(store, destination):
 
     shutil.copytree(store.path, destination)
     return destination
+
+
+@pytest.fixture(scope="session")
+def eval_store(tmp_path_factory):
+    """A three-class set with detectability, for evaluation and analysis tests."""
+    cfg = SimulationConfig(n_per_class=80, n_epochs=200, topology="stellar", seed=7,
+                           detectability=True, split_fractions=(0.6, 0.2, 0.2))
+    path = generate_dataset(cfg, tmp_path_factory.mktemp("data") / "eval", workers=2,
+                            chunk_size=45, progress=False)
+    return open_dataset(path)
+
+
+@pytest.fixture(scope="session")
+def eval_run(tmp_path_factory, eval_store):
+    """A tiny model trained for a few epochs on ``eval_store`` (a run directory)."""
+    from microlens.model import ModelConfig
+    from microlens.train import TrainConfig, train
+
+    config = TrainConfig(dataset=str(eval_store.path), run_name="tiny",
+                         runs_dir=str(tmp_path_factory.mktemp("runs")),
+                         model=ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16,
+                                           dropout=0.0),
+                         epochs=4, batch_size=32, learning_rate=3e-3, patience=0, seed=1)
+    return train(config, progress=False)

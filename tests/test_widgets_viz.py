@@ -220,8 +220,8 @@ def test_save_figure_writes_html_and_png(tmp_path):
 
 
 def test_save_figure_without_browser_warns_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(viz, "find_browser", lambda: None)
-    monkeypatch.setattr(viz, "_warned_no_browser", False)
+    monkeypatch.setattr(viz.export, "find_browser", lambda: None)
+    monkeypatch.setattr(viz.export, "_warned_no_browser", False)
     fig = viz.caustic_figure(1.0, 0.1)
     with pytest.warns(viz.StaticExportWarning, match="no Chromium"):
         first = viz.save_figure(fig, tmp_path / "a.html", formats=("png", "pdf"))

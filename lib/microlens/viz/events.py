@@ -1,115 +1,29 @@
-"""Plotly figure builders: pure functions from events, stores and lens parameters to figures.
+"""Figures of simulated events: light curves, galleries, detectability, caustics.
 
-Nothing here holds notebook state; the interactive explorers in :mod:`microlens.widgets` reuse
-these builders. Units follow :mod:`microlens.simulate`: times in days, flux in baseline units,
-``s`` and source positions in Einstein radii (centre-of-mass frame), ``alpha`` in radians.
-
-:func:`save_figure` writes a self-describing HTML file always, and static images (PNG/PDF)
-through kaleido when a Chromium browser is available.
+Units follow :mod:`microlens.simulate`: times in days, flux in baseline units, ``s`` and source
+positions in Einstein radii (centre-of-mass frame), ``alpha`` in radians.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import os
-import shutil
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from .presets import CLASS_NAMES
-from .simulate import caustics, model_flux
-from .summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
+from ..presets import CLASS_NAMES
+from ..simulate import caustics, model_flux
+from ..summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
+from .style import (
+    CLASS_COLORS,
+    MODEL_COLOR,
+    TEMPLATE,
+    event_title,
+)
 
-CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
-"""One colour per class label (flat grey, PSPL blue, binary red)."""
-
-MODEL_COLOR = "#111111"
-TEMPLATE = "plotly_white"
 MODEL_POINTS = 2000  # samples of the noise-free model line over the observed time span
-STATIC_FORMATS = ("png", "pdf", "svg", "jpeg", "webp")
-BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-class StaticExportWarning(UserWarning):
-    """Static figure export (PNG/PDF through kaleido) was skipped or failed."""
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting helpers
-# --------------------------------------------------------------------------------------------
-
-
-def format_value(value) -> str:
-    """Short human-readable number: integers as such, floats to 4 significant digits, NaN as '–'."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return html.escape(str(value))
-    if not math.isfinite(value):
-        return "–"
-    if value.is_integer() and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def class_name(label: int) -> str:
-    """``'flat'``, ``'pspl'`` or ``'binary'`` for labels 0, 1, 2."""
-    return CLASS_NAMES[int(label)]
-
-
-def event_title(event: dict) -> str:
-    """Title: index, class and split, then the parameters that matter for the class (the binary
-    lens parameters and the detectability on a second line, joined by ``<br>``)."""
-    p, label = event["params"], int(event["label"])
-    head = f"#{event['index']} {class_name(label)}"
-    if event.get("split"):
-        head += f" ({event['split']})"
-
-    def join(keys):
-        return ", ".join(f"{k}={format_value(p[k])}" for k in keys if k in p)
-
-    lines = [head + (": " + join(("t_0", "u_0", "t_E", "f_s")) if label >= 1 else "")]
-    if label == 1 and "dchi2_flat" in p:
-        lines.append(f"Δχ²(flat)={format_value(p['dchi2_flat'])}")
-    if label == 2:
-        second = join(("s", "q", "alpha", "rho"))
-        if "dchi2_pspl" in p:
-            second += f", Δχ²(PSPL)={format_value(p['dchi2_pspl'])}"
-        lines.append(second)
-    return "<br>".join(lines)
-
-
-def event_table_html(event: dict, columns: Sequence[str] | None = None) -> str:
-    """The event's parameter-table row as a small two-row HTML table.
-
-    Parameters
-    ----------
-    event : dict
-        As returned by ``LightCurveStore.event``.
-    columns : sequence of str, optional
-        Parameter columns to show (default: all of them, in table order).
-    """
-    p = event["params"]
-    columns = list(p) if columns is None else list(columns)
-    head = ["event", "class", "split"] + columns
-    row = [str(event["index"]), class_name(event["label"]), str(event.get("split", ""))]
-    row += [format_value(p[c]) for c in columns]
-    cell = "padding:2px 6px;border:1px solid #ddd;text-align:right"
-    th = "".join(f'<th style="{cell}">{html.escape(h)}</th>' for h in head)
-    td = "".join(f'<td style="{cell}">{html.escape(v)}</td>' for v in row)
-    return (f'<table style="border-collapse:collapse;font-size:12px"><tr>{th}</tr>'
-            f"<tr>{td}</tr></table>")
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,193 +350,3 @@ def caustic_figure(s: float, q: float, trajectory=None, rho: float | None = None
         yaxis={"title": "y₂ [θ_E]", "range": yr, "scaleanchor": "x", "scaleratio": 1},
     )
     return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Training curves
-# --------------------------------------------------------------------------------------------
-
-TRAIN_COLOR = "#1f77b4"
-VAL_COLOR = "#ff7f0e"
-CURVE_SERIES = (
-    ("train_loss", "train loss", TRAIN_COLOR, 1),
-    ("val_loss", "validation loss", VAL_COLOR, 1),
-    ("train_accuracy", "train accuracy", TRAIN_COLOR, 2),
-    ("val_accuracy", "validation accuracy", VAL_COLOR, 2),
-)
-"""History columns drawn by :func:`training_curves_figure`: column, name, colour, subplot."""
-
-
-def _curves_title(history: Sequence[dict]) -> str:
-    if not history:
-        return "Training curves (waiting for the first epoch)"
-    best = min(history, key=lambda r: r["val_loss"] if math.isfinite(r["val_loss"]) else math.inf)
-    return (f"Training curves: {len(history)} epochs, best validation loss "
-            f"{format_value(best['val_loss'])} at epoch {best['epoch']} "
-            f"(accuracy {format_value(best['val_accuracy'])})")
-
-
-def training_curves_figure(history: Sequence[dict] = ()) -> go.Figure:
-    """Loss and final-prediction accuracy against epoch, training and validation.
-
-    Parameters
-    ----------
-    history : sequence of dict
-        Rows of a run's ``history.csv`` (:func:`microlens.train.read_history`, or the rows
-        passed to ``on_epoch``); may be empty (a live figure filled by
-        :func:`add_history_rows`).
-
-    Returns
-    -------
-    go.Figure
-        Two panels (loss left, accuracy right); four traces in :data:`CURVE_SERIES` order.
-        The loss is the weighted loss of :mod:`microlens.train` (every observation's
-        prediction); accuracy is that of the final prediction of each event.
-    """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (weighted, all observations)",
-                                                        "accuracy (final prediction)"),
-                        horizontal_spacing=0.1)
-    for column, name, color, col in CURVE_SERIES:
-        dash = "dot" if column.startswith("train") else "solid"
-        fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=name,
-                                 legendgroup=column.split("_")[0],
-                                 line={"color": color, "dash": dash}, marker={"size": 5}),
-                      row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="loss", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=1, col=2)
-    fig.update_layout(template=TEMPLATE, height=400, margin={"t": 80},
-                      title=_curves_title(()), legend={"orientation": "h", "y": -0.2})
-    add_history_rows(fig, history)
-    return fig
-
-
-def add_history_rows(fig: go.Figure, rows: Sequence[dict]) -> go.Figure:
-    """Append epochs to a :func:`training_curves_figure` (a ``go.FigureWidget`` updates live).
-
-    Rows whose epoch is already drawn are ignored, so the same rows may be passed twice (a
-    resumed run, or ``microlens.ddp.launch`` re-reading ``history.csv``). Returns ``fig``.
-    """
-    drawn = {int(e) for e in (fig.data[0].x or ())}
-    new = sorted((r for r in rows if int(r["epoch"]) not in drawn), key=lambda r: r["epoch"])
-    if not new:
-        return fig
-    history = [{"epoch": int(e), **{c: fig.data[i].y[k] for i, (c, *_) in
-                                    enumerate(CURVE_SERIES)}}
-               for k, e in enumerate(fig.data[0].x or ())]
-    history = sorted(history + [dict(r) for r in new], key=lambda r: r["epoch"])
-    epochs = [int(r["epoch"]) for r in history]
-    with fig.batch_update():
-        for trace, (column, *_) in zip(fig.data, CURVE_SERIES, strict=True):
-            trace.x = epochs
-            trace.y = [float(r[column]) for r in history]
-        fig.layout.title = _curves_title(history)
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Saving
-# --------------------------------------------------------------------------------------------
-
-_warned_no_browser = False
-
-
-def find_browser() -> str | None:
-    """A Chromium-family browser for kaleido: ``$BROWSER_PATH`` if it exists, else the first
-    of chromium, chromium-browser, google-chrome on ``PATH``; None when there is none."""
-    env = os.environ.get("BROWSER_PATH")
-    if env and Path(env).is_file():
-        return env
-    for name in BROWSER_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _target(base: Path, fmt: str) -> Path:
-    return base.parent / f"{base.name}.{fmt}"
-
-
-def _tmp(path: Path) -> Path:
-    return path.parent / f".{path.stem}.{os.getpid()}.tmp{path.suffix}"
-
-
-def save_figure(fig: go.Figure, path, formats: Sequence[str] = ("html", "png"), *,
-                include_plotlyjs: bool | str = "directory", scale: float = 2.0) -> list[Path]:
-    """Write a figure as HTML and, when a browser is available, as static images.
-
-    Each file is written under a temporary name and renamed, so no reader sees half a file.
-    HTML is always written (even if ``formats`` omits it). Static formats (png, pdf, svg, ...)
-    go through kaleido, which needs Chromium (found by :func:`find_browser` and handed to
-    kaleido through ``BROWSER_PATH`` when that is unset); without one they
-    are skipped with a single :class:`StaticExportWarning` per process, and an export error
-    is a warning too: saving never raises for a missing or broken browser.
-
-    Parameters
-    ----------
-    fig : go.Figure
-    path : path
-        Target without suffix (``outputs/quick/gallery`` -> ``gallery.html``, ``gallery.png``);
-        a trailing known suffix such as ``.html`` is dropped. Parent directories are created.
-    formats : sequence of str
-        Formats to write.
-    include_plotlyjs : bool or str
-        Passed to ``write_html``: ``'directory'`` (default: small files sharing one
-        ``plotly.min.js`` copied beside them, viewable offline), ``'cdn'`` (load plotly.js from
-        the web) or True (self-contained, ~5 MB each).
-    scale : float
-        Pixel scale of raster images.
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    global _warned_no_browser
-    base = Path(path)
-    if base.suffix.lstrip(".").lower() in ("html", *STATIC_FORMATS):
-        base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    formats = [f.lower().lstrip(".") for f in formats]
-    unknown = sorted(set(formats) - {"html", *STATIC_FORMATS})
-    if unknown:
-        raise ValueError(f"unknown figure format(s) {unknown}; valid: html, "
-                         f"{', '.join(STATIC_FORMATS)}")
-    written = []
-    html_path = _target(base, "html")
-    tmp = _tmp(html_path)
-    try:
-        fig.write_html(tmp, include_plotlyjs=include_plotlyjs, full_html=True)
-        os.replace(tmp, html_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    written.append(html_path)
-
-    static = [f for f in dict.fromkeys(formats) if f != "html"]
-    if not static:
-        return written
-    browser = find_browser()
-    if browser is None:
-        if not _warned_no_browser:
-            _warned_no_browser = True
-            warnings.warn(
-                "no Chromium found (set BROWSER_PATH or install chromium): static figures "
-                f"({', '.join(static)}) are skipped; HTML is still written",
-                StaticExportWarning, stacklevel=2)
-        return written
-    os.environ.setdefault("BROWSER_PATH", browser)
-    targets = [_target(base, f) for f in static]
-    tmps = [_tmp(t) for t in targets]
-    try:
-        pio.write_images([fig] * len(static), tmps, format=static, scale=scale)
-        for tmp_file, target in zip(tmps, targets, strict=True):
-            os.replace(tmp_file, target)
-            written.append(target)
-    except Exception as exc:  # a broken browser must not lose the run
-        warnings.warn(f"static export of {base.name} ({', '.join(static)}) failed: {exc}",
-                      StaticExportWarning, stacklevel=2)
-    finally:
-        for tmp_file in tmps:
-            tmp_file.unlink(missing_ok=True)
-    return written

@@ -1,0 +1,309 @@
+"""Held-out predictions of a trained run: the test-split guard and per-observation logits.
+
+Every evaluation number in this project is computed on the dataset's **test split**, which
+training never reads (early stopping and the temperature use the validation split). This module
+is the one place that selects test events and runs a model over them:
+
+* :func:`select_test_events` picks test-split events (all, ``n`` of them, or ``per_class``), with a
+  recorded seed; the returned store rows keep each event aligned with its parameter row.
+* :func:`require_test_split` refuses any row outside the test split, with the offending rows named.
+* :func:`predict_events` runs one forward pass per event and keeps the logits after *every*
+  observation, so early-detection curves need no re-running of truncated light curves (the model
+  is causal: the prediction at observation ``k`` is what it would say having seen ``1..k``).
+* :class:`Predictions` holds those logits with the store rows, labels, lengths and times, and
+  saves/loads as a plain ``.npz`` (no pickle) with a JSON header.
+* :func:`run_predictions` does all of it for a run directory and caches the result beside the run
+  (``<run>/predictions/<dataset>-test.npz``), keyed by the dataset's identity and the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .paths import atomic_path, resolve_path
+from .store import LightCurveStore, open_dataset, split_code
+
+EVALUATION_SPLIT = "test"
+"""The only split evaluation reads."""
+
+
+class SplitError(ValueError):
+    """Evaluation was asked to read events outside the test split."""
+
+
+def require_test_split(store: LightCurveStore, rows: Sequence[int]) -> np.ndarray:
+    """Return ``rows`` as an int64 array, or raise :class:`SplitError` if any is not a test event.
+
+    Parameters
+    ----------
+    store : LightCurveStore
+    rows : sequence of int
+        Store rows (event indices).
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= len(store)):
+        raise IndexError(f"event indices must lie in [0, {len(store)}), got "
+                         f"[{rows.min()}, {rows.max()}]")
+    test = split_code(EVALUATION_SPLIT)
+    outside = rows[np.asarray(store.split[rows]) != test]
+    if outside.size:
+        from .store import SPLIT_NAMES
+
+        named = ", ".join(f"{r} ({SPLIT_NAMES[int(store.split[r])]})" for r in outside[:5])
+        more = f" and {outside.size - 5} more" if outside.size > 5 else ""
+        raise SplitError(f"evaluation reads the test split only; events {named}{more} are not "
+                         "test events (choose rows from store.indices('test'))")
+    return rows
+
+
+def select_test_events(store: LightCurveStore, n: int | None = None, *,
+                       per_class: int | None = None, seed: int = 0,
+                       split: str = EVALUATION_SPLIT) -> np.ndarray:
+    """Store rows of test events: all of them, a random ``n``, or ``per_class`` of each class.
+
+    The subsample is drawn with ``numpy.random.default_rng(seed)`` and returned **sorted**, so a
+    row always names the same event and its parameter row ``store.params[row]``.
+
+    Parameters
+    ----------
+    store : LightCurveStore
+    n : int, optional
+        Total number of events (a uniform draw without replacement); None or 0 means all.
+    per_class : int, optional
+        Instead of ``n``: up to this many events of each class.
+    seed : int
+        Seed of the draw.
+    split : str
+        Must be ``'test'``; any other value raises :class:`SplitError` (the argument exists so
+        that a caller passing a split gets a clear refusal instead of a silent test read).
+    """
+    if split != EVALUATION_SPLIT:
+        raise SplitError(f"evaluation reads the test split only, got split={split!r}; the "
+                         "validation split is for early stopping and the temperature")
+    if n is not None and per_class is not None:
+        raise ValueError("give n or per_class, not both")
+    rows = store.indices(EVALUATION_SPLIT)
+    if rows.size == 0:
+        raise SplitError(f"{store.path} has no test events")
+    rng = np.random.default_rng(seed)
+    if per_class is not None:
+        if per_class < 1:
+            raise ValueError(f"per_class must be >= 1, got {per_class}")
+        labels = np.asarray(store.labels[rows])
+        chosen = [rng.permutation(rows[labels == c])[:per_class] for c in np.unique(labels)]
+        return np.sort(np.concatenate(chosen))
+    if n:
+        if n < 0:
+            raise ValueError(f"n must be >= 0 (0 means all), got {n}")
+        return np.sort(rng.permutation(rows)[: int(n)])
+    return rows
+
+
+@dataclass
+class Predictions:
+    """Per-observation logits of a model over a set of test events (padded at the end).
+
+    Attributes
+    ----------
+    rows : ndarray ``(E,)`` int64
+        Store rows (event indices) in the order of the other arrays.
+    labels : ndarray ``(E,)`` int64
+    lengths : ndarray ``(E,)`` int64
+        Valid observations per event.
+    times : ndarray ``(E, N)`` float64
+        Observation times [days] (padding repeats nothing meaningful).
+    logits : ndarray ``(E, N, C)`` float32
+        Uncalibrated logits after every observation; entries past ``lengths`` are meaningless.
+    temperature : float
+        The run's fitted temperature (calibrated logits are ``logits / temperature``).
+    info : dict
+        Where the predictions came from (run, dataset, checkpoint, ...).
+    """
+
+    rows: np.ndarray
+    labels: np.ndarray
+    lengths: np.ndarray
+    times: np.ndarray
+    logits: np.ndarray
+    temperature: float = 1.0
+    info: dict | None = None
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``(E, N)`` bool, True at real observations."""
+        return np.arange(self.logits.shape[1])[None, :] < self.lengths[:, None]
+
+    def probabilities(self, calibrated: bool = True) -> np.ndarray:
+        """Softmax probabilities ``(E, N, C)`` after every observation."""
+        logits = self.logits.astype(np.float64)
+        if calibrated:
+            logits = logits / self.temperature
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=-1, keepdims=True)
+
+    def at(self, positions: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``(E, C)`` at one observation per event (0-based positions)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if np.any(positions < 0) or np.any(positions >= self.lengths):
+            raise IndexError("positions must lie within each event's observations")
+        logits = self.logits[np.arange(len(self)), positions].astype(np.float64)
+        if calibrated:
+            logits = logits / self.temperature
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=-1, keepdims=True)
+
+    def final(self, calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``(E, C)`` after each event's last observation."""
+        return self.at(self.lengths - 1, calibrated)
+
+    def final_logits(self) -> np.ndarray:
+        """Uncalibrated logits ``(E, C)`` after each event's last observation."""
+        return self.logits[np.arange(len(self)), self.lengths - 1].astype(np.float64)
+
+    def subset(self, keep: np.ndarray) -> Predictions:
+        """The predictions of some events (boolean mask or positions), still aligned."""
+        return Predictions(self.rows[keep], self.labels[keep], self.lengths[keep],
+                           self.times[keep], self.logits[keep], self.temperature,
+                           dict(self.info or {}))
+
+    # -- files -----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an ``.npz`` (arrays + a JSON header), atomically."""
+        path = Path(path)
+        header = {"temperature": self.temperature, "info": self.info or {}}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, rows=self.rows, labels=self.labels, lengths=self.lengths,
+                         times=self.times, logits=self.logits,
+                         header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Predictions:
+        """Read a file written by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(bytes(data["header"]).decode())
+            return cls(data["rows"], data["labels"], data["lengths"], data["times"],
+                       data["logits"], float(header["temperature"]), header["info"])
+
+
+@torch.no_grad()
+def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
+                   device: str | torch.device = "cpu", progress: bool = False) -> Predictions:
+    """Run ``model`` over test events ``rows`` and keep the logits after every observation.
+
+    Parameters
+    ----------
+    model : MicrolensTransformer
+    store : LightCurveStore
+    rows : sequence of int
+        Test-split store rows (checked by :func:`require_test_split`).
+    batch_size : int
+        Events per forward pass group (memory, not results, depends on it).
+    device : str or torch.device
+    progress : bool
+        Show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    rows = require_test_split(store, rows)
+    if rows.size == 0:
+        raise ValueError("no events to predict")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    lengths = np.asarray(store.mask[rows]).sum(axis=1).astype(np.int64)
+    width = int(lengths.max())
+    n_classes = model.config.n_classes
+    logits = np.zeros((rows.size, width, n_classes), np.float32)
+    starts = range(0, rows.size, batch_size)
+    for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
+        batch = store.batch(rows[start : start + batch_size])
+        inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
+        out = model.predict_logits(*inputs).float().cpu().numpy()
+        logits[start : start + out.shape[0], : out.shape[1]] = out
+    times = np.asarray(store.times[rows, :width], dtype=np.float64)
+    return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
+                       lengths=lengths, times=times, logits=logits,
+                       temperature=float(model.temperature), info={})
+
+
+def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.ndarray) -> str:
+    """A key that changes when the weights, the dataset or the chosen events change."""
+    from .model import WEIGHT_FILES
+
+    digest = hashlib.sha256()
+    digest.update((run_dir / WEIGHT_FILES[which]).read_bytes())
+    digest.update(json.dumps(store.manifest, sort_keys=True).encode())
+    digest.update(rows.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None, *,
+                    rows: Sequence[int] | None = None, which: str = "best", batch_size: int = 64,
+                    device: str = "cpu", cache: bool = True,
+                    progress: bool = False) -> tuple[Predictions, LightCurveStore]:
+    """Test-split predictions of a trained run, computed once and cached beside the run.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory written by :func:`microlens.train.train`.
+    dataset : path, optional
+        Dataset to evaluate on; default: the one the run was trained on (its test split).
+    rows : sequence of int, optional
+        Test rows (default: the whole test split).
+    which : {'best', 'last'}
+        Checkpoint.
+    batch_size, device, progress
+        As :func:`predict_events`.
+    cache : bool
+        Reuse ``<run>/predictions/<key>.npz`` when the weights, dataset and rows are unchanged.
+
+    Returns
+    -------
+    (Predictions, LightCurveStore)
+    """
+    from .model import load_model
+
+    run_dir = resolve_path(run_dir)
+    if dataset is None or str(dataset) == "":
+        config_file = run_dir / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory: config.json is missing")
+        dataset = json.loads(config_file.read_text(encoding="utf-8"))["train"]["dataset"]
+    store = open_dataset(dataset)
+    rows = select_test_events(store) if rows is None else require_test_split(store, rows)
+    model = load_model(run_dir, which)
+    key = _fingerprint(run_dir, which, store, rows)
+    cache_file = run_dir / "predictions" / f"{store.path.name}-{which}-{key}.npz"
+    if cache and cache_file.is_file():
+        return Predictions.load(cache_file), store
+    predictions = predict_events(model, store, rows, batch_size=batch_size, device=device,
+                                 progress=progress)
+    predictions.info = {"run_dir": str(run_dir), "dataset": str(store.path), "checkpoint": which,
+                        "split": EVALUATION_SPLIT, "key": key}
+    if cache:
+        predictions.save(cache_file)
+    return predictions, store
+
+
+__all__ = [
+    "EVALUATION_SPLIT", "Predictions", "SplitError", "predict_events", "require_test_split",
+    "run_predictions", "select_test_events",
+]  # fmt: skip

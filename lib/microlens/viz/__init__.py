@@ -1,0 +1,54 @@
+"""Plotly figure builders: pure functions from events, stores, runs and predictions to figures.
+
+Nothing here holds notebook state; the interactive explorers in :mod:`microlens.widgets` reuse
+these builders. One module per subject, all re-exported here (``from microlens.viz import ...``):
+
+* :mod:`.style`: class colours, template, number and event formatting;
+* :mod:`.events`: light curves, galleries, detectability, caustics;
+* :mod:`.training`: training curves;
+* :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
+"""
+
+from __future__ import annotations
+
+from .events import (  # noqa: F401
+    MODEL_POINTS,
+    caustic_figure,
+    caustic_topology,
+    caustic_traces,
+    caustic_view,
+    circle,
+    closest_approach,
+    detectability_figure,
+    gallery_figure,
+    join_curves,
+    lens_positions,
+    light_curve_figure,
+    light_curve_traces,
+    model_curve,
+    pick_events,
+    split_curves,
+)
+from .export import (  # noqa: F401
+    BROWSER_NAMES,
+    STATIC_FORMATS,
+    StaticExportWarning,
+    find_browser,
+    save_figure,
+)
+from .style import (  # noqa: F401
+    CLASS_COLORS,
+    MODEL_COLOR,
+    TEMPLATE,
+    class_name,
+    event_table_html,
+    event_title,
+    format_value,
+)
+from .training import (  # noqa: F401
+    CURVE_SERIES,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    add_history_rows,
+    training_curves_figure,
+)

@@ -1,0 +1,88 @@
+"""Shared look of every figure: class colours, template, and text formatting of events."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..presets import CLASS_NAMES
+
+CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
+"""One colour per class label (flat grey, PSPL blue, binary red)."""
+
+MODEL_COLOR = "#111111"
+TEMPLATE = "plotly_white"
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting helpers
+# --------------------------------------------------------------------------------------------
+
+
+def format_value(value) -> str:
+    """Short human-readable number: integers as such, floats to 4 significant digits, NaN as '–'."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if not math.isfinite(value):
+        return "–"
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def class_name(label: int) -> str:
+    """``'flat'``, ``'pspl'`` or ``'binary'`` for labels 0, 1, 2."""
+    return CLASS_NAMES[int(label)]
+
+
+def event_title(event: dict) -> str:
+    """Title: index, class and split, then the parameters that matter for the class (the binary
+    lens parameters and the detectability on a second line, joined by ``<br>``)."""
+    p, label = event["params"], int(event["label"])
+    head = f"#{event['index']} {class_name(label)}"
+    if event.get("split"):
+        head += f" ({event['split']})"
+
+    def join(keys):
+        return ", ".join(f"{k}={format_value(p[k])}" for k in keys if k in p)
+
+    lines = [head + (": " + join(("t_0", "u_0", "t_E", "f_s")) if label >= 1 else "")]
+    if label == 1 and "dchi2_flat" in p:
+        lines.append(f"Δχ²(flat)={format_value(p['dchi2_flat'])}")
+    if label == 2:
+        second = join(("s", "q", "alpha", "rho"))
+        if "dchi2_pspl" in p:
+            second += f", Δχ²(PSPL)={format_value(p['dchi2_pspl'])}"
+        lines.append(second)
+    return "<br>".join(lines)
+
+
+def event_table_html(event: dict, columns: Sequence[str] | None = None) -> str:
+    """The event's parameter-table row as a small two-row HTML table.
+
+    Parameters
+    ----------
+    event : dict
+        As returned by ``LightCurveStore.event``.
+    columns : sequence of str, optional
+        Parameter columns to show (default: all of them, in table order).
+    """
+    p = event["params"]
+    columns = list(p) if columns is None else list(columns)
+    head = ["event", "class", "split"] + columns
+    row = [str(event["index"]), class_name(event["label"]), str(event.get("split", ""))]
+    row += [format_value(p[c]) for c in columns]
+    cell = "padding:2px 6px;border:1px solid #ddd;text-align:right"
+    th = "".join(f'<th style="{cell}">{html.escape(h)}</th>' for h in head)
+    td = "".join(f'<td style="{cell}">{html.escape(v)}</td>' for v in row)
+    return (f'<table style="border-collapse:collapse;font-size:12px"><tr>{th}</tr>'
+            f"<tr>{td}</tr></table>")
