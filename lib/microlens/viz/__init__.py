@@ -6,11 +6,23 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.style`: class colours, template, number and event formatting;
 * :mod:`.events`: light curves, galleries, detectability, caustics;
 * :mod:`.training`: training curves;
+* :mod:`.evaluation`: confusion, ROC, precision-recall, calibration, early detection, decision
+  time, the classical peer;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
 """
 
 from __future__ import annotations
 
+from .evaluation import (  # noqa: F401
+    confidence_histogram_figure,
+    confusion_figure,
+    decision_figure,
+    early_detection_figure,
+    peer_comparison_figure,
+    precision_recall_figure,
+    reliability_figure,
+    roc_figure,
+)
 from .events import (  # noqa: F401
     MODEL_POINTS,
     caustic_figure,

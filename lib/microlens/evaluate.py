@@ -1,0 +1,373 @@
+"""Evaluation of a trained run on the held-out test split: the numbers of ``03_evaluate``.
+
+* **Final-answer metrics** (:mod:`microlens.metrics`): accuracy, per-class precision, recall and F1,
+  macro F1, confusion matrices, one-vs-rest ROC/AUC and precision-recall curves, confidence
+  histograms, reliability diagrams and the expected calibration error before and after temperature
+  scaling (the temperature was fitted on the *validation* split by :mod:`microlens.train`), with
+  bootstrap confidence intervals on the headline numbers.
+* **Early detection** from the per-observation predictions of one forward pass (the model is
+  causal, so the prediction at observation ``k`` is exactly what it says after seeing ``1..k``):
+  accuracy against the fraction of observations seen (:func:`accuracy_by_fraction`) and against
+  time relative to the peak, ``tau = (t - t_0) / t_E`` (:func:`accuracy_by_tau`).
+* **Decision time** (:func:`decision_sweep`): the first observation at which the calibrated
+  confidence reaches a threshold; a sweep of thresholds trades accuracy against how early the
+  decision comes.
+* **The classical peer** (:mod:`microlens.classical`): constant and blended-PSPL least-squares fits
+  with chi-squared thresholds tuned on the validation split, evaluated on the same test events.
+
+:func:`evaluate_run` puts it all together into the JSON summary that ``03_evaluate`` writes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .metrics import (
+    bootstrap_intervals,
+    classification_metrics,
+    confidence_histogram,
+    expected_calibration_error,
+    negative_log_likelihood,
+    precision_recall_curves,
+    reliability_diagram,
+    roc_curves,
+)
+from .predictions import EVALUATION_SPLIT, Predictions, require_test_split, run_predictions
+from .presets import CLASS_NAMES
+
+FRACTIONS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2).tolist())
+"""Default fractions of each light curve seen (5 %, 10 %, ..., 100 %)."""
+
+TAUS = tuple(np.round(np.linspace(-2.0, 2.0, 41), 2).tolist())
+"""Default times relative to the peak, ``(t - t_0) / t_E``."""
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+"""Default confidence thresholds of the decision-time sweep."""
+
+
+# --------------------------------------------------------------------------------------------
+# Early detection
+# --------------------------------------------------------------------------------------------
+
+
+def positions_at_fraction(lengths: np.ndarray, fraction: float) -> np.ndarray:
+    """0-based index of the last observation seen after ``fraction`` of each light curve:
+    ``ceil(fraction * n) - 1``, at least the first observation."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    lengths = np.asarray(lengths, np.int64)
+    seen = np.ceil(np.round(fraction * lengths, 9)).astype(np.int64)
+    return np.clip(seen, 1, lengths) - 1
+
+
+def _recalls(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    return {name: (float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else None)
+            for c, name in enumerate(CLASS_NAMES)}
+
+
+def accuracy_by_fraction(predictions: Predictions,
+                         fractions: Sequence[float] = FRACTIONS) -> dict:
+    """Accuracy and per-class recall of the prediction made after each fraction of the curve.
+
+    Returns
+    -------
+    dict
+        ``fraction`` (list), ``accuracy`` (list) and ``recall`` {class name: list}.
+    """
+    out = {"fraction": [float(f) for f in fractions], "accuracy": [],
+           "recall": {name: [] for name in CLASS_NAMES}}
+    for fraction in fractions:
+        positions = positions_at_fraction(predictions.lengths, fraction)
+        predicted = predictions.at(positions).argmax(axis=1)
+        out["accuracy"].append(float(np.mean(predicted == predictions.labels)))
+        for name, value in _recalls(predictions.labels, predicted).items():
+            out["recall"][name].append(value)
+    return out
+
+
+def tau_of_observations(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray) -> np.ndarray:
+    """``(t - t_0) / t_E`` of every observation ``(E, N)`` (NaN past each event's end)."""
+    tau = (predictions.times - np.asarray(t_0)[:, None]) / np.asarray(t_E)[:, None]
+    return np.where(predictions.valid, tau, np.nan)
+
+
+def accuracy_by_tau(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
+                    taus: Sequence[float] = TAUS) -> dict:
+    """Accuracy of the latest prediction available at ``t = t_0 + tau * t_E``.
+
+    The flat class has ``t_0`` and ``t_E`` drawn from the same priors as the lensing classes (and
+    unused), so every class has a reference time. Events with no observation yet at ``tau`` have
+    no prediction: they are left out of that point, and ``coverage`` says what fraction remained.
+
+    Parameters
+    ----------
+    predictions : Predictions
+    t_0, t_E : ndarray ``(E,)``
+        Each event's time of peak [days] and Einstein time [days], aligned with
+        ``predictions.rows``.
+    taus : sequence of float
+
+    Returns
+    -------
+    dict
+        ``tau``, ``accuracy`` (None where no event has data), ``coverage`` and ``recall``
+        {class name: list}.
+    """
+    tau_obs = tau_of_observations(predictions, t_0, t_E)
+    out = {"tau": [float(t) for t in taus], "accuracy": [], "coverage": [],
+           "recall": {name: [] for name in CLASS_NAMES}}
+    for tau in taus:
+        seen = np.sum(np.nan_to_num(tau_obs, nan=np.inf) <= tau, axis=1)
+        has = seen > 0
+        out["coverage"].append(float(has.mean()))
+        if not has.any():
+            out["accuracy"].append(None)
+            for name in CLASS_NAMES:
+                out["recall"][name].append(None)
+            continue
+        subset = predictions.subset(has)
+        predicted = subset.at(seen[has] - 1).argmax(axis=1)
+        out["accuracy"].append(float(np.mean(predicted == subset.labels)))
+        for name, value in _recalls(subset.labels, predicted).items():
+            out["recall"][name].append(value)
+    return out
+
+
+def decision_points(predictions: Predictions, threshold: float) -> np.ndarray:
+    """0-based index of the first observation whose calibrated top-class probability reaches
+    ``threshold``; -1 where it never does."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    confident = (predictions.probabilities().max(axis=-1) >= threshold) & predictions.valid
+    first = confident.argmax(axis=1)
+    return np.where(confident.any(axis=1), first, -1)
+
+
+def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
+                   thresholds: Sequence[float] = THRESHOLDS) -> dict:
+    """Accuracy against how early the decision is made, over confidence thresholds.
+
+    For each threshold, an event is *decided* at the first observation where the calibrated
+    top-class probability reaches it, with the class predicted there. Reported per threshold:
+    the fraction of events decided, the accuracy of those decisions, the median fraction of the
+    light curve seen at the decision, and, for the lensing events (PSPL and binary), the median
+    ``tau = (t - t_0) / t_E`` of the deciding observation and the fraction decided before the
+    peak.
+    """
+    tau_obs = tau_of_observations(predictions, t_0, t_E)
+    probs = predictions.probabilities()
+    lensing = predictions.labels > 0
+    out = {key: [] for key in ("threshold", "decided_fraction", "accuracy", "median_fraction_seen",
+                               "median_tau_lensing", "decided_before_peak_lensing")}
+    for threshold in thresholds:
+        first = decision_points(predictions, threshold)
+        decided = first >= 0
+        rows = np.flatnonzero(decided)
+        predicted = probs[rows, first[rows]].argmax(axis=1)
+        seen = (first[rows] + 1) / predictions.lengths[rows]
+        tau = tau_obs[rows, first[rows]]
+        lens = lensing[rows]
+        out["threshold"].append(float(threshold))
+        out["decided_fraction"].append(float(decided.mean()))
+        out["accuracy"].append(float(np.mean(predicted == predictions.labels[rows]))
+                               if rows.size else None)
+        out["median_fraction_seen"].append(float(np.median(seen)) if rows.size else None)
+        out["median_tau_lensing"].append(float(np.median(tau[lens])) if lens.any() else None)
+        out["decided_before_peak_lensing"].append(
+            float(np.sum(decided[lensing] & (tau_obs[lensing, np.maximum(first[lensing], 0)] < 0))
+                  / max(int(lensing.sum()), 1)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Whole evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: int = 0,
+                  progress: bool = False) -> dict:
+    """Metrics of each event's final prediction (calibrated), calibration before and after the
+    temperature, and bootstrap intervals on the headline numbers.
+
+    Returns
+    -------
+    dict
+        ``classification`` (see :func:`~microlens.metrics.classification_metrics`), ``roc``,
+        ``precision_recall``, ``confidence_histogram``, ``calibration`` {before, after} with
+        ``ece``, ``nll`` and the ``reliability`` diagram, and ``bootstrap``.
+    """
+    labels = predictions.labels
+    calibrated, raw = predictions.final(calibrated=True), predictions.final(calibrated=False)
+    calibration = {}
+    for key, probs in (("before", raw), ("after", calibrated)):
+        calibration[key] = {"ece": expected_calibration_error(labels, probs),
+                            "nll": negative_log_likelihood(labels, probs),
+                            "reliability": reliability_diagram(labels, probs)}
+    calibration["temperature"] = predictions.temperature
+    calibration["temperature_fitted_on"] = "validation split (microlens.train)"
+    return {
+        "classification": classification_metrics(labels, calibrated.argmax(axis=1)),
+        "roc": roc_curves(labels, calibrated),
+        "precision_recall": precision_recall_curves(labels, calibrated),
+        "confidence_histogram": confidence_histogram(labels, calibrated),
+        "calibration": calibration,
+        "bootstrap": bootstrap_intervals(labels, calibrated, n_samples=n_bootstrap, seed=seed,
+                                         progress=progress),
+    }
+
+
+def time_model(run_dir, store, rows: Sequence[int], *, batch_size: int = 64,
+               threads: int = 1, device: str = "cpu") -> dict:
+    """Wall time of the transformer's batch inference on some test events (one pass each,
+    ``threads`` CPU threads, so it compares per core with the classical peer's fits)."""
+    import torch
+
+    from .model import load_model
+
+    rows = require_test_split(store, rows)
+    model = load_model(run_dir).to(device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        batch = store.batch(rows[:batch_size])
+        inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
+        model.predict_logits(*inputs)  # warm-up
+        start = time.perf_counter()
+        model.predict_logits(*inputs)
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous)
+    n = int(batch["times"].shape[0])
+    return {"seconds_per_event": elapsed / n, "events": n, "threads": threads,
+            "device": str(device)}
+
+
+def headline(summary: dict) -> dict:
+    """The flat dict of numbers a study table wants from an evaluation summary."""
+    final = summary["final"]
+    classification = final["classification"]
+    intervals = final["bootstrap"]["intervals"]
+    out = {
+        "accuracy": classification["accuracy"],
+        "macro_f1": classification["macro_f1"],
+        "binary_precision": classification["per_class"]["binary"]["precision"],
+        "binary_recall": classification["per_class"]["binary"]["recall"],
+        "macro_auc": final["roc"]["macro_auc"],
+        "ece_before": final["calibration"]["before"]["ece"],
+        "ece_after": final["calibration"]["after"]["ece"],
+        "accuracy_at_50pct": summary["early_detection"]["accuracy_at_50pct"],
+        "transformer_seconds_per_event": summary["timing"]["transformer"]["seconds_per_event"],
+    }
+    for name in ("accuracy", "macro_f1", "binary_recall"):
+        if name in intervals:
+            out[f"{name}_low"] = intervals[name]["low"]
+            out[f"{name}_high"] = intervals[name]["high"]
+    peer = summary.get("classical_peer")
+    if peer:
+        out["peer_accuracy"] = peer["accuracy"]
+        out["peer_binary_recall"] = peer["binary_recall"]
+        out["peer_seconds_per_event"] = peer["seconds_per_event"]
+    return out
+
+
+def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None, *,
+                 n_events: int = 0, batch_size: int = 64, n_bootstrap: int = 1000, seed: int = 0,
+                 fractions: Sequence[float] = FRACTIONS, taus: Sequence[float] = TAUS,
+                 thresholds: Sequence[float] = THRESHOLDS, peer: bool = True,
+                 peer_fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), workers: int = 1,
+                 device: str = "cpu", progress: bool = False) -> tuple[dict, Predictions]:
+    """Evaluate a run on the test split: every number of ``evaluation_summary.json``.
+
+    Parameters
+    ----------
+    run_dir : path
+        Run directory of :func:`microlens.train.train`.
+    dataset : path, optional
+        Dataset whose test split is evaluated (default: the run's own).
+    n_events : int
+        Evaluate a random subset of this many test events (0: all), drawn with ``seed``.
+    batch_size : int
+        Events per inference pass.
+    n_bootstrap : int
+        Bootstrap resamples for the confidence intervals.
+    seed : int
+        Seed of the subset and of the bootstrap.
+    fractions, taus, thresholds : sequences
+        Grids of the early-detection curves and of the decision-time sweep.
+    peer : bool
+        Also fit and evaluate the classical peer (tuned on the validation split).
+    peer_fractions : sequence of float
+        Fractions of each curve the peer is evaluated at (its early-detection points).
+    workers : int
+        Processes for the peer's fits.
+    device : str
+        Inference device.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (dict, Predictions)
+        The JSON-ready summary and the per-observation test predictions behind it.
+    """
+    from .predictions import select_test_events
+    from .store import open_dataset
+
+    if n_events < 0:
+        raise ValueError(f"n_events must be >= 0 (0 means the whole test split), got {n_events}")
+    if dataset:
+        rows = select_test_events(open_dataset(dataset), n_events or None, seed=seed)
+    else:
+        rows = None
+    predictions, store = run_predictions(run_dir, dataset, rows=rows, batch_size=batch_size,
+                                         device=device, progress=progress)
+    if rows is None and n_events:
+        keep = np.isin(predictions.rows, select_test_events(store, n_events, seed=seed))
+        predictions = predictions.subset(keep)
+    params = store.params[predictions.rows]
+    t_0, t_E = np.asarray(params["t_0"]), np.asarray(params["t_E"])
+    by_fraction = accuracy_by_fraction(predictions, fractions)
+    at_half = accuracy_by_fraction(predictions, [0.5])["accuracy"][0]
+    summary = {
+        "run_dir": str(predictions.info.get("run_dir", run_dir)),
+        "dataset": str(store.path),
+        "split": EVALUATION_SPLIT,
+        "n_events": len(predictions),
+        "class_counts": {name: int(np.sum(predictions.labels == c))
+                         for c, name in enumerate(CLASS_NAMES)},
+        "seed": seed,
+        "final": final_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed,
+                               progress=progress),
+        "early_detection": {"by_fraction": by_fraction, "accuracy_at_50pct": at_half,
+                            "by_tau": accuracy_by_tau(predictions, t_0, t_E, taus)},
+        "decision": decision_sweep(predictions, t_0, t_E, thresholds),
+        "timing": {"transformer": time_model(run_dir, store, predictions.rows,
+                                             batch_size=batch_size)},
+    }
+    if peer:
+        from .classical import evaluate_peer
+
+        result = evaluate_peer(store, predictions.rows, fractions=peer_fractions,
+                               workers=workers, progress=progress)
+        summary["classical_peer"] = _peer_summary(result)
+    summary["headline"] = headline(summary)
+    return summary, predictions
+
+
+def _peer_summary(result) -> dict:
+    """The peer's summary dict (accepting a result object with ``.summary`` or a plain dict)."""
+    summary = getattr(result, "summary", result)
+    return {key: (None if isinstance(value, float) and math.isnan(value) else value)
+            for key, value in summary.items()}
+
+
+__all__ = [
+    "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction", "accuracy_by_tau",
+    "decision_points", "decision_sweep", "evaluate_run", "final_metrics", "headline",
+    "positions_at_fraction", "tau_of_observations", "time_model",
+]  # fmt: skip

@@ -1,0 +1,249 @@
+"""Figures of a test-split evaluation, drawn from the summary dict of
+:func:`microlens.evaluate.evaluate_run` (so they can be rebuilt from ``evaluation_summary.json``
+without touching the model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..presets import CLASS_NAMES
+from .style import CLASS_COLORS, TEMPLATE, format_value
+
+TRANSFORMER_COLOR = "#2ca02c"
+PEER_COLOR = "#9467bd"
+BEFORE_COLOR = "#ff7f0e"
+AFTER_COLOR = "#1f77b4"
+DIAGONAL = dict(color="#999999", dash="dot", width=1)
+
+
+def _class_color(name: str) -> str:
+    return CLASS_COLORS[CLASS_NAMES.index(name)]
+
+
+def confusion_figure(classification: dict) -> go.Figure:
+    """Confusion matrices side by side: counts, and normalised by true class (recall on the
+    diagonal)."""
+    counts = np.asarray(classification["confusion"])
+    normalized = np.asarray(classification["confusion_normalized"])
+    names = list(CLASS_NAMES[: counts.shape[0]])
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15,
+                        subplot_titles=("counts", "fraction of each true class"))
+    for col, (values, text, scale) in enumerate(
+            ((counts, counts.astype(str), "Blues"),
+             (normalized, np.vectorize(lambda v: f"{v:.2f}")(normalized), "Greens")), start=1):
+        fig.add_trace(go.Heatmap(z=values, x=names, y=names, text=text, texttemplate="%{text}",
+                                 colorscale=scale, showscale=False,
+                                 hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"),
+                      row=1, col=col)
+        fig.update_xaxes(title_text="predicted class", row=1, col=col)
+        fig.update_yaxes(title_text="true class", autorange="reversed", row=1, col=col)
+    fig.update_layout(template=TEMPLATE, height=420, width=900,
+                      title=f"Confusion on the test split (accuracy "
+                            f"{format_value(classification['accuracy'])}, macro F1 "
+                            f"{format_value(classification['macro_f1'])})")
+    return fig
+
+
+def roc_figure(roc: dict) -> go.Figure:
+    """One-vs-rest ROC curve of each class with its AUC."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=DIAGONAL, name="chance",
+                             hoverinfo="skip"))
+    for name in CLASS_NAMES:
+        if name in roc:
+            fig.add_trace(go.Scatter(x=roc[name]["fpr"], y=roc[name]["tpr"], mode="lines",
+                                     line=dict(color=_class_color(name), width=2),
+                                     name=f"{name} vs rest (AUC {roc[name]['auc']:.3f})"))
+    fig.update_layout(template=TEMPLATE, height=450, width=520,
+                      title=f"ROC, one vs rest (macro AUC {format_value(roc['macro_auc'])})",
+                      xaxis_title="false positive rate", yaxis_title="true positive rate",
+                      legend=dict(x=0.35, y=0.05))
+    return fig
+
+
+def precision_recall_figure(curves: dict) -> go.Figure:
+    """Precision-recall curve of each class with its average precision and no-skill level."""
+    fig = go.Figure()
+    for name in CLASS_NAMES:
+        if name not in curves:
+            continue
+        c = curves[name]
+        color = _class_color(name)
+        fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines",
+                                 line=dict(color=color, width=2, shape="hv"),
+                                 name=f"{name} (AP {c['average_precision']:.3f})"))
+        fig.add_trace(go.Scatter(x=[0, 1], y=[c["prevalence"]] * 2, mode="lines",
+                                 line=dict(color=color, dash="dot", width=1),
+                                 name=f"{name} no skill", showlegend=False, hoverinfo="skip"))
+    fig.update_layout(template=TEMPLATE, height=450, width=520,
+                      title="Precision-recall, one vs rest", xaxis_title="recall",
+                      yaxis_title="precision", yaxis_range=[0, 1.02])
+    return fig
+
+
+def reliability_figure(calibration: dict) -> go.Figure:
+    """Reliability diagram before and after temperature scaling (top-class confidence vs
+    accuracy per bin), with the expected calibration error of each and the bin counts."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
+                        vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=DIAGONAL,
+                             name="perfect calibration", hoverinfo="skip"), row=1, col=1)
+    temperature = calibration.get("temperature")
+    for key, color, label in (("before", BEFORE_COLOR, "before (T = 1)"),
+                              ("after", AFTER_COLOR, f"after (T = {format_value(temperature)})")):
+        diagram = calibration[key]["reliability"]
+        edges = np.asarray(diagram["edges"])
+        centers = (edges[:-1] + edges[1:]) / 2
+        filled = [i for i, a in enumerate(diagram["accuracy"]) if a is not None]
+        fig.add_trace(go.Scatter(
+            x=[diagram["confidence"][i] for i in filled],
+            y=[diagram["accuracy"][i] for i in filled],
+            mode="lines+markers", line=dict(color=color), marker=dict(size=7),
+            name=f"{label}: ECE {calibration[key]['ece']:.3f}",
+            customdata=[diagram["count"][i] for i in filled],
+            hovertemplate="confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} events"
+                          "<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Bar(x=centers, y=diagram["count"], marker_color=color, opacity=0.6,
+                             width=(edges[1] - edges[0]) * 0.45, showlegend=False,
+                             name=f"{key} counts"), row=2, col=1)
+    fig.update_xaxes(title_text="confidence (probability of the predicted class)", range=[0, 1],
+                     row=2, col=1)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="events", row=2, col=1)
+    fig.update_layout(template=TEMPLATE, height=560, width=600, barmode="group",
+                      title="Reliability of the final prediction (test split)",
+                      legend=dict(x=0.02, y=0.98))
+    return fig
+
+
+def confidence_histogram_figure(histogram: dict) -> go.Figure:
+    """Histogram of the top-class confidence for correct and wrong final predictions."""
+    edges = np.asarray(histogram["edges"])
+    centers = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    for key, color in (("correct", TRANSFORMER_COLOR), ("wrong", "#d62728")):
+        fig.add_trace(go.Bar(x=centers, y=histogram[key], name=key, marker_color=color,
+                             width=edges[1] - edges[0]))
+    fig.update_layout(template=TEMPLATE, barmode="stack", height=380, width=560,
+                      title="Confidence of the final prediction (calibrated)",
+                      xaxis_title="probability of the predicted class", yaxis_title="events")
+    return fig
+
+
+def _peer_points(peer: dict | None) -> tuple[list[float], list[float]]:
+    if not peer or not peer.get("by_fraction"):
+        return [], []
+    points = sorted((float(f), v) for f, v in peer["by_fraction"].items() if v is not None)
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def early_detection_figure(early: dict, peer: dict | None = None) -> go.Figure:
+    """Accuracy (and per-class recall) against the fraction of the light curve seen, and against
+    time relative to the peak, ``(t - t_0) / t_E``, from one causal forward pass per event."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, specs=[[{}, {"secondary_y": True}]],
+                        subplot_titles=("vs the fraction of observations seen",
+                                        "vs time from the peak"))
+    frac, tau = early["by_fraction"], early["by_tau"]
+    fig.add_trace(go.Scatter(x=frac["fraction"], y=frac["accuracy"], mode="lines+markers",
+                             line=dict(color=TRANSFORMER_COLOR, width=3),
+                             name="transformer accuracy", legendgroup="acc"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=tau["tau"], y=tau["accuracy"], mode="lines+markers",
+                             line=dict(color=TRANSFORMER_COLOR, width=3), showlegend=False,
+                             name="transformer accuracy", legendgroup="acc"), row=1, col=2)
+    for name in CLASS_NAMES:
+        for col, curve, x in ((1, frac, "fraction"), (2, tau, "tau")):
+            fig.add_trace(go.Scatter(x=curve[x], y=curve["recall"][name], mode="lines",
+                                     line=dict(color=_class_color(name), dash="dash", width=1.5),
+                                     name=f"{name} recall", legendgroup=name,
+                                     showlegend=col == 1), row=1, col=col)
+    x_peer, y_peer = _peer_points(peer)
+    if x_peer:
+        fig.add_trace(go.Scatter(x=x_peer, y=y_peer, mode="markers+lines",
+                                 marker=dict(color=PEER_COLOR, size=10, symbol="diamond"),
+                                 line=dict(color=PEER_COLOR, dash="dot"),
+                                 name="classical peer accuracy"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=tau["tau"], y=tau["coverage"], mode="lines",
+                             line=dict(color="#bbbbbb", width=1), fill="tozeroy",
+                             fillcolor="rgba(200,200,200,0.2)",
+                             name="events with data (right axis)"),
+                  row=1, col=2, secondary_y=True)
+    fig.add_vline(x=0, line=DIAGONAL, row=1, col=2)
+    fig.update_xaxes(title_text="fraction of the light curve seen", range=[0, 1.02], row=1, col=1)
+    fig.update_xaxes(title_text="(t − t₀) / t_E", row=1, col=2)
+    fig.update_yaxes(title_text="accuracy / recall", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="fraction of events with data", range=[0, 1.02], showgrid=False,
+                     row=1, col=2, secondary_y=True)
+    fig.update_layout(template=TEMPLATE, height=520, width=1100,
+                      title="Early detection: the answer after each observation (test split)",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+    return fig
+
+
+def decision_figure(decision: dict) -> go.Figure:
+    """Decision-time sweep: accuracy of the decisions against the median fraction of the light
+    curve seen when they are made, one point per confidence threshold."""
+    keep = [i for i, a in enumerate(decision["accuracy"]) if a is not None]
+    x = [decision["median_fraction_seen"][i] for i in keep]
+    y = [decision["accuracy"][i] for i in keep]
+    labels = [f"{decision['threshold'][i]:g}" for i in keep]
+    custom = [[decision["decided_fraction"][i], decision["median_tau_lensing"][i]] for i in keep]
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="lines+markers+text", text=labels, textposition="top center",
+        marker=dict(size=9, color=TRANSFORMER_COLOR), line=dict(color=TRANSFORMER_COLOR),
+        customdata=custom, name="decisions",
+        hovertemplate="threshold %{text}<br>median fraction seen %{x:.3f}<br>accuracy %{y:.3f}"
+                      "<br>decided %{customdata[0]:.2f} of events<br>median tau (lensing) "
+                      "%{customdata[1]:.2f}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=420, width=620,
+                      title="Decision time: decide when the confidence first reaches a threshold",
+                      xaxis_title="median fraction of the light curve seen at the decision",
+                      yaxis_title="accuracy of the decisions", yaxis_range=[0, 1.05],
+                      xaxis_range=[0, 1.02])
+    return fig
+
+
+def peer_comparison_figure(summary: dict) -> go.Figure:
+    """The transformer beside the classical PSPL-fit peer on the same test events: accuracy,
+    binary recall and macro F1 (transformer with bootstrap intervals), and time per event."""
+    head = summary["headline"]
+    peer = summary.get("classical_peer") or {}
+    metrics = (("accuracy", "accuracy"), ("binary_recall", "binary recall"),
+               ("macro_f1", "macro F1"))
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.14,
+                        subplot_titles=("classification (test split)", "time per event (1 core)"))
+    high = [head.get(f"{m}_high", head[m]) - head[m] if head.get(f"{m}_high") is not None else 0
+            for m, _ in metrics]
+    low = [head[m] - head.get(f"{m}_low", head[m]) if head.get(f"{m}_low") is not None else 0
+           for m, _ in metrics]
+    names = [label for _, label in metrics]
+    fig.add_trace(go.Bar(x=names, y=[head[m] for m, _ in metrics], name="transformer",
+                         marker_color=TRANSFORMER_COLOR,
+                         error_y=dict(type="data", array=high, arrayminus=low, visible=True),
+                         texttemplate="%{y:.3f}", textposition="inside"), row=1, col=1)
+    seconds = [head["transformer_seconds_per_event"]]
+    who = ["transformer"]
+    if peer:
+        fig.add_trace(go.Bar(x=names, y=[peer.get(m) for m, _ in metrics],
+                             name="classical peer (PSPL fit)", marker_color=PEER_COLOR,
+                             texttemplate="%{y:.3f}", textposition="inside"), row=1, col=1)
+        seconds.append(peer.get("seconds_per_event"))
+        who.append("classical peer")
+    fig.add_trace(go.Bar(x=who, y=[s * 1e3 for s in seconds], showlegend=False,
+                         marker_color=[TRANSFORMER_COLOR, PEER_COLOR][: len(who)],
+                         texttemplate="%{y:.2f} ms", textposition="outside"), row=1, col=2)
+    fig.update_yaxes(range=[0, 1.05], title_text="score", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="milliseconds per event", row=1, col=2)
+    fig.update_layout(template=TEMPLATE, barmode="group", height=440, width=980,
+                      title="Transformer vs the classical peer on the same test events",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+    return fig
+
+
+__all__ = [
+    "confidence_histogram_figure", "confusion_figure", "decision_figure",
+    "early_detection_figure", "peer_comparison_figure", "precision_recall_figure",
+    "reliability_figure", "roc_figure",
+]  # fmt: skip
