@@ -130,8 +130,18 @@ def macro_auc(labels, probs) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def precision_recall_curves(labels, probs) -> dict:
+def _thinned(n: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` evenly spread indices of ``n``, both ends included."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def precision_recall_curves(labels, probs, max_points: int = 1000) -> dict:
     """One-vs-rest precision-recall curves and average precision per class.
+
+    Curves longer than ``max_points`` are thinned evenly (for the figure and the JSON summary;
+    the average precision is computed on the full curve).
 
     Returns
     -------
@@ -149,7 +159,8 @@ def precision_recall_curves(labels, probs) -> dict:
         if not positive.any():
             continue
         precision, recall, _ = precision_recall_curve(positive, probs[:, c])
-        out[name] = {"precision": precision.tolist(), "recall": recall.tolist(),
+        keep = _thinned(precision.size, max_points)
+        out[name] = {"precision": precision[keep].tolist(), "recall": recall[keep].tolist(),
                      "average_precision": float(average_precision_score(positive, probs[:, c])),
                      "prevalence": float(positive.mean())}
     return out
@@ -234,6 +245,27 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
+def wilson_interval(successes: int, trials: int, level: float = 0.95
+                    ) -> tuple[float | None, float | None]:
+    """Wilson score interval of a binomial proportion (None, None for zero trials).
+
+    Better than the normal approximation for small counts and rates near 0 or 1, which is what
+    per-bin recalls are.
+    """
+    from scipy.stats import norm
+
+    if trials == 0:
+        return None, None
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must lie in [0, trials={trials}], got {successes}")
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    center = (p + z * z / (2 * trials)) / denominator
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return float(max(0.0, center - half)), float(min(1.0, center + half))
+
+
 # --------------------------------------------------------------------------------------------
 # Bootstrap
 # --------------------------------------------------------------------------------------------
@@ -308,5 +340,5 @@ __all__ = [
     "BINARY", "ECE_BINS", "bootstrap_intervals", "classification_metrics",
     "confidence_histogram", "confusion_counts", "expected_calibration_error",
     "headline_statistics", "macro_auc", "negative_log_likelihood", "precision_recall_curves",
-    "reliability_diagram", "roc_curves", "softmax",
+    "reliability_diagram", "roc_curves", "softmax", "wilson_interval",
 ]  # fmt: skip

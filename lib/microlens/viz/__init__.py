@@ -43,10 +43,12 @@ from .events import (  # noqa: F401
 )
 from .export import (  # noqa: F401
     BROWSER_NAMES,
+    DEFAULT_FORMATS,
     STATIC_FORMATS,
     StaticExportWarning,
     find_browser,
     save_figure,
+    save_figures,
 )
 from .style import (  # noqa: F401
     CLASS_COLORS,

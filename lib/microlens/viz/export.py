@@ -48,7 +48,11 @@ def _tmp(path: Path) -> Path:
     return path.parent / f".{path.stem}.{os.getpid()}.tmp{path.suffix}"
 
 
-def save_figure(fig: go.Figure, path, formats: Sequence[str] = ("html", "png"), *,
+DEFAULT_FORMATS = ("html", "png", "pdf")
+"""Interactive HTML for exploring, PNG for slides and notebooks, PDF for a thesis."""
+
+
+def save_figure(fig: go.Figure, path, formats: Sequence[str] = DEFAULT_FORMATS, *,
                 include_plotlyjs: bool | str = "directory", scale: float = 2.0) -> list[Path]:
     """Write a figure as HTML and, when a browser is available, as static images.
 
@@ -66,7 +70,7 @@ def save_figure(fig: go.Figure, path, formats: Sequence[str] = ("html", "png"), 
         Target without suffix (``outputs/quick/gallery`` -> ``gallery.html``, ``gallery.png``);
         a trailing known suffix such as ``.html`` is dropped. Parent directories are created.
     formats : sequence of str
-        Formats to write.
+        Formats to write (default html, png and pdf).
     include_plotlyjs : bool or str
         Passed to ``write_html``: ``'directory'`` (default: small files sharing one
         ``plotly.min.js`` copied beside them, viewable offline), ``'cdn'`` (load plotly.js from
@@ -79,28 +83,44 @@ def save_figure(fig: go.Figure, path, formats: Sequence[str] = ("html", "png"), 
     list of Path
         The files written.
     """
-    global _warned_no_browser
     base = Path(path)
     if base.suffix.lstrip(".").lower() in ("html", *STATIC_FORMATS):
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
+    return save_figures({base.name: fig}, base.parent, formats,
+                        include_plotlyjs=include_plotlyjs, scale=scale)
+
+
+def save_figures(figures: dict[str, go.Figure], directory, formats: Sequence[str] = DEFAULT_FORMATS,
+                 *, include_plotlyjs: bool | str = "directory", scale: float = 2.0) -> list[Path]:
+    """Write several figures (``{name: figure}``) into ``directory`` as :func:`save_figure`
+    does, with one kaleido call for all static images (much faster than one call each).
+
+    Returns
+    -------
+    list of Path
+        The files written, figure by figure.
+    """
+    global _warned_no_browser
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     formats = [f.lower().lstrip(".") for f in formats]
     unknown = sorted(set(formats) - {"html", *STATIC_FORMATS})
     if unknown:
         raise ValueError(f"unknown figure format(s) {unknown}; valid: html, "
                          f"{', '.join(STATIC_FORMATS)}")
     written = []
-    html_path = _target(base, "html")
-    tmp = _tmp(html_path)
-    try:
-        fig.write_html(tmp, include_plotlyjs=include_plotlyjs, full_html=True)
-        os.replace(tmp, html_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    written.append(html_path)
+    for name, fig in figures.items():
+        html_path = directory / f"{name}.html"
+        tmp = _tmp(html_path)
+        try:
+            fig.write_html(tmp, include_plotlyjs=include_plotlyjs, full_html=True)
+            os.replace(tmp, html_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written.append(html_path)
 
     static = [f for f in dict.fromkeys(formats) if f != "html"]
-    if not static:
+    if not static or not figures:
         return written
     browser = find_browser()
     if browser is None:
@@ -109,19 +129,21 @@ def save_figure(fig: go.Figure, path, formats: Sequence[str] = ("html", "png"), 
             warnings.warn(
                 "no Chromium found (set BROWSER_PATH or install chromium): static figures "
                 f"({', '.join(static)}) are skipped; HTML is still written",
-                StaticExportWarning, stacklevel=2)
+                StaticExportWarning, stacklevel=3)
         return written
     os.environ.setdefault("BROWSER_PATH", browser)
-    targets = [_target(base, f) for f in static]
-    tmps = [_tmp(t) for t in targets]
+    jobs = [(fig, directory / f"{name}.{fmt}", fmt) for name, fig in figures.items()
+            for fmt in static]
+    tmps = [_tmp(target) for _, target, _ in jobs]
     try:
-        pio.write_images([fig] * len(static), tmps, format=static, scale=scale)
-        for tmp_file, target in zip(tmps, targets, strict=True):
+        pio.write_images([fig for fig, _, _ in jobs], tmps, format=[f for _, _, f in jobs],
+                         scale=scale)
+        for tmp_file, (_, target, _) in zip(tmps, jobs, strict=True):
             os.replace(tmp_file, target)
             written.append(target)
     except Exception as exc:  # a broken browser must not lose the run
-        warnings.warn(f"static export of {base.name} ({', '.join(static)}) failed: {exc}",
-                      StaticExportWarning, stacklevel=2)
+        warnings.warn(f"static export of {', '.join(figures)} ({', '.join(static)}) failed: "
+                      f"{exc}", StaticExportWarning, stacklevel=3)
     finally:
         for tmp_file in tmps:
             tmp_file.unlink(missing_ok=True)
