@@ -1,15 +1,17 @@
 """Interactive explorers for JupyterLab: ipywidgets controls around plotly ``FigureWidget``\\ s.
 
 The notebooks only display ``.widget``; all the logic is here and reachable without a browser
-(tests call :meth:`MagnificationExplorer.update` and :meth:`EventBrowser.select` directly).
+(tests call :meth:`MagnificationExplorer.update`, :meth:`EventBrowser.select` and
+:meth:`AttentionBrowser.select` directly).
 Units follow :mod:`microlens.simulate` (``alpha`` in radians, ``s``, ``u_0``, ``rho`` in
 Einstein radii, ``t_E`` in days).
 
 Example::
 
-    from microlens.widgets import EventBrowser, MagnificationExplorer
+    from microlens.widgets import AttentionBrowser, EventBrowser, MagnificationExplorer
     MagnificationExplorer().widget          # caustics and magnification
     EventBrowser(open_dataset("data/quick")).widget
+    AttentionBrowser(load_model(run_dir), store).widget   # test events, attention by layer
 """
 
 from __future__ import annotations
@@ -375,6 +377,258 @@ class EventBrowser:
         self.info.value = (f"event #{self.event['index']} ({position + 1} of {len(selection)} "
                            f"{name} in {split})")
         self.table.value = viz.event_table_html(self.event)
+
+
+class AttentionBrowser:
+    """Browse test events with the model's probabilities and attention, layer by layer.
+
+    Controls: class, event (test events of that class), layer, head (or the mean of the
+    heads) and the query observation whose attention window is drawn. The top figure is
+    :func:`microlens.viz.attention.attention_event_figure` (light curve with the query's window,
+    calibrated class probabilities after every observation, attention received relative to
+    uniform); the bottom one is the query-by-key matrix around the query
+    (:func:`microlens.viz.attention.attention_heatmap_figure`). Attention is computed per event
+    on first view (:func:`microlens.analysis.attention_maps`) and kept.
+
+    Parameters
+    ----------
+    model : MicrolensTransformer
+    store : LightCurveStore
+    rows : sequence of int, optional
+        Test events to browse (default: the whole test split); others raise
+        :class:`microlens.predictions.SplitError`.
+    label : int or str
+        Initial class.
+    heatmap_obs : int
+        Observations shown along each axis of the matrix.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        What to display.
+    fig : plotly.graph_objects.FigureWidget
+        Traces in the order of :data:`microlens.viz.attention.EVENT_TRACES`.
+    heatmap : plotly.graph_objects.FigureWidget
+        One heatmap trace.
+    attention : EventAttention or None
+        The event shown (None when the chosen class has no event).
+    """
+
+    def __init__(self, model, store, rows=None, *, label: int | str = "binary",
+                 heatmap_obs: int = 160):
+        from .analysis import attention_maps
+        from .predictions import require_test_split, select_test_events
+
+        self.model, self.store = model, store
+        self.rows = select_test_events(store) if rows is None else require_test_split(store, rows)
+        if self.rows.size == 0:
+            raise ValueError("no test events to browse")
+        self._attention_maps = attention_maps
+        self._cache: dict[int, object] = {}
+        self.heatmap_obs = int(heatmap_obs)
+        self.attention = None
+        self._syncing = False
+        config = model.config
+        self.class_dropdown = ipw.Dropdown(
+            options=[(name, i) for i, name in enumerate(CLASS_NAMES)],
+            value=EventBrowser._label_code(label), description="class")
+        self.event_dropdown = ipw.Dropdown(description="event", layout=ipw.Layout(width="260px"))
+        self.layer_dropdown = ipw.Dropdown(options=list(range(config.n_layers)), value=0,
+                                           description="layer", layout=ipw.Layout(width="160px"))
+        self.head_dropdown = ipw.Dropdown(
+            options=[("mean", None)] + [(str(h), h) for h in range(config.n_heads)], value=None,
+            description="head", layout=ipw.Layout(width="160px"))
+        self.query_slider = ipw.IntSlider(min=0, max=0, value=0, description="query",
+                                          continuous_update=False,
+                                          layout=ipw.Layout(width="520px"))
+        self.info = ipw.HTML()
+        self.fig = go.FigureWidget(self._blank_event_figure())
+        self.heatmap = go.FigureWidget(go.Figure(go.Heatmap()))
+        self.class_dropdown.observe(self._on_class, names="value")
+        self.event_dropdown.observe(self._on_event, names="value")
+        for control in (self.layer_dropdown, self.head_dropdown, self.query_slider):
+            control.observe(self._on_view, names="value")
+        self.widget = ipw.VBox([
+            ipw.HBox([self.class_dropdown, self.event_dropdown]),
+            ipw.HBox([self.layer_dropdown, self.head_dropdown, self.query_slider]),
+            self.info, self.fig, self.heatmap])
+        self._refresh_events()
+        self.show()
+
+    @staticmethod
+    def _blank_event_figure() -> go.Figure:
+        # The subplots and seven unnamed traces; draw() brings names, data and layout from
+        # viz.attention (unnamed at construction: see MagnificationExplorer._empty_figure).
+        fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25],
+                            vertical_spacing=0.05)
+        for row in (1, 1, 1, 2, 2, 2, 3):
+            fig.add_trace(go.Scatter(), row=row, col=1)
+        fig.update_layout(template=viz.TEMPLATE, height=720)
+        return fig
+
+    @property
+    def selection(self) -> np.ndarray:
+        """The browsed test rows of the chosen class, in store order."""
+        labels = np.asarray(self.store.labels[self.rows])
+        return self.rows[labels == self.class_dropdown.value]
+
+    def _refresh_events(self) -> None:
+        selection = self.selection
+        self._syncing = True
+        try:
+            self.event_dropdown.options = [(f"#{r}", int(r)) for r in selection]
+            self.event_dropdown.value = int(selection[0]) if selection.size else None
+            self.event_dropdown.disabled = selection.size == 0
+        finally:
+            self._syncing = False
+
+    def _on_class(self, change) -> None:
+        if not self._syncing:
+            self._refresh_events()
+            self.show()
+
+    def _on_event(self, change) -> None:
+        if not self._syncing:
+            self.show()
+
+    def _on_view(self, change) -> None:
+        if not self._syncing:
+            self.draw()
+
+    def event_attention(self, row: int):
+        """The :class:`~microlens.analysis.EventAttention` of one browsed row (computed once)."""
+        row = int(row)
+        if row not in self._cache:
+            self._cache[row] = self._attention_maps(self.model, self.store, [row])[0]
+        return self._cache[row]
+
+    def select(self, row: int | None = None, *, label: int | str | None = None,
+               position: int = 0):
+        """Show event ``row``, or the ``position``-th browsed event of class ``label``.
+
+        Returns
+        -------
+        EventAttention
+            The event shown.
+
+        Raises
+        ------
+        ValueError
+            If ``row`` is not among the browsed test events.
+        IndexError
+            If the class has no event at ``position``.
+        """
+        if row is not None:
+            row = int(row)
+            if row not in set(self.rows.tolist()):
+                raise ValueError(f"event {row} is not among the browsed test events")
+            code = int(self.store.labels[row])
+        else:
+            code = self.class_dropdown.value if label is None else EventBrowser._label_code(
+                label)
+        self._syncing = True
+        try:
+            self.class_dropdown.value = code
+        finally:
+            self._syncing = False
+        self._refresh_events()
+        selection = self.selection
+        if row is None:
+            if not 0 <= int(position) < selection.size:
+                raise IndexError(f"position {position} out of range: {selection.size} "
+                                 f"{CLASS_NAMES[code]} event(s) browsed")
+            row = int(selection[int(position)])
+        self._syncing = True
+        try:
+            self.event_dropdown.value = row
+        finally:
+            self._syncing = False
+        self.show()
+        return self.attention
+
+    def set_view(self, *, layer: int | None = None, head: int | None | str = "keep",
+                 query: int | None = None) -> None:
+        """Change the layer, the head (an int, or None for the mean of the heads) and/or the
+        query observation, then redraw.
+
+        Raises
+        ------
+        ValueError
+            For a layer, head or query outside the valid range (named in the message).
+        """
+        if layer is not None and layer not in self.layer_dropdown.options:
+            raise ValueError(f"layer {layer!r} out of range; valid: "
+                             f"0..{self.model.config.n_layers - 1}")
+        heads = [value for _, value in self.head_dropdown.options]
+        if head != "keep" and head not in heads:
+            raise ValueError(f"head {head!r} out of range; valid: None (mean) or "
+                             f"0..{self.model.config.n_heads - 1}")
+        if query is not None and not self.query_slider.min <= int(query) <= self.query_slider.max:
+            raise ValueError(f"query {query} out of range; valid: {self.query_slider.min}.."
+                             f"{self.query_slider.max}")
+        self._syncing = True
+        try:
+            if layer is not None:
+                self.layer_dropdown.value = layer
+            if head != "keep":
+                self.head_dropdown.value = head
+            if query is not None:
+                self.query_slider.value = int(query)
+        finally:
+            self._syncing = False
+        self.draw()
+
+    def show(self) -> None:
+        """Load the chosen event, put the query at its brightest observation, and draw."""
+        from .viz.attention import default_query
+
+        row = self.event_dropdown.value
+        if row is None:
+            self.attention = None
+            with self.fig.batch_update():
+                for trace in self.fig.data:
+                    trace.x, trace.y = [], []
+                self.fig.layout.title.text = (f"no {CLASS_NAMES[self.class_dropdown.value]} "
+                                              "events among the browsed test events")
+                self.fig.layout.shapes = []
+            self.heatmap.data[0].z = None
+            self.info.value = "0 events"
+            return
+        self.attention = self.event_attention(row)
+        self._syncing = True
+        try:
+            self.query_slider.max = self.attention.n_obs - 1
+            self.query_slider.value = default_query(self.attention)
+        finally:
+            self._syncing = False
+        self.draw()
+
+    def draw(self) -> None:
+        """Redraw both figures for the current event, layer, head and query."""
+        from .viz.attention import attention_event_figure, attention_heatmap_figure, heatmap_span
+
+        att = self.attention
+        if att is None:
+            return
+        layer, head = self.layer_dropdown.value, self.head_dropdown.value
+        query = min(int(self.query_slider.value), att.n_obs - 1)
+        new = attention_event_figure(att, layer, head, query)
+        span = heatmap_span(att, self.heatmap_obs, query)
+        matrix = attention_heatmap_figure(att, layer, head, span=span)
+        with self.fig.batch_update():
+            _copy_traces(self.fig.data, new.data)
+            self.fig.layout.update(new.layout)
+            self.fig.layout.shapes = new.layout.shapes
+        with self.heatmap.batch_update():
+            _copy_traces(self.heatmap.data, matrix.data)
+            self.heatmap.layout = matrix.layout
+        final = att.probabilities[-1]
+        predicted = int(np.argmax(final))
+        self.info.value = (
+            f"event #{att.row} ({CLASS_NAMES[att.label]}, {att.n_obs} observations): final "
+            f"prediction {CLASS_NAMES[predicted]} ({final[predicted]:.2f}); query {query} at "
+            f"t = {att.times[query]:.2f} d sees observations {max(0, query - att.window + 1)}"
+            f"..{query}")
 
 
 def _copy_traces(targets, sources) -> None:
