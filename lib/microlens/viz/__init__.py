@@ -8,11 +8,21 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.training`: training curves;
 * :mod:`.evaluation`: confusion, ROC, precision-recall, calibration, early detection, decision
   time, the classical peer;
+* :mod:`.attention`: attention over light curves, the causal band, per layer and head;
+* :mod:`.embedding`: 2-D maps of the final embeddings coloured by class and parameters;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
 """
 
 from __future__ import annotations
 
+from .attention import (  # noqa: F401
+    attention_event_figure,
+    attention_gallery_figure,
+    attention_heatmap_figure,
+    attention_overview_figure,
+    attention_statistics_figure,
+)
+from .embedding import embedding_figure, embedding_traces  # noqa: F401
 from .evaluation import (  # noqa: F401
     confidence_histogram_figure,
     confusion_figure,
