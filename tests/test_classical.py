@@ -292,8 +292,8 @@ def test_evaluate_peer_on_held_out_events(eval_store):
     assert s["n_test"] == test.size and s["n_val"] == eval_store.indices("val").size
     assert s["accuracy"] == pytest.approx(np.mean(one.final == one.labels))
     assert s["binary_recall"] == pytest.approx(np.mean(one.final[one.labels == 2] == 2))
-    assert np.sum(s["confusion_matrix"]) == test.size
-    assert np.trace(s["confusion_matrix"]) == round(s["accuracy"] * test.size)
+    assert np.sum(s["confusion"]) == test.size
+    assert np.trace(s["confusion"]) == round(s["accuracy"] * test.size)
     assert s["thresholds"] == one.peer.to_dict()
     assert [r["fraction"] for r in s["fractions"]] == [0.25, 0.5, 1.0]
     assert [r["accuracy"] for r in s["fractions"]] == pytest.approx(

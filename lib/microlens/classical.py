@@ -558,19 +558,11 @@ class PeerResult:
 
 
 def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    """:func:`microlens.metrics.classification_metrics` plus the binary recall at top level."""
+    from .metrics import classification_metrics
 
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=_LABELS, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(np.mean(f1)),
-        "binary_recall": float(recall[2]),
-        "per_class": {name: {"precision": float(precision[c]), "recall": float(recall[c]),
-                             "f1": float(f1[c]), "support": int(support[c])}
-                      for c, name in enumerate(CLASS_NAMES)},
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=_LABELS).tolist(),
-    }
+    metrics = classification_metrics(labels, predicted)
+    return {**metrics, "binary_recall": metrics["per_class"]["binary"]["recall"]}
 
 
 def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | None = None,
@@ -601,7 +593,7 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         ``.summary`` is a JSON-serialisable dict: ``method``, ``dataset``, ``objective``,
         ``thresholds`` (:meth:`ClassicalPeer.to_dict`), ``val_macro_f1``, ``n_val``, ``n_test``,
         ``class_names``; on the full test curves ``accuracy``, ``macro_f1``, ``binary_recall``,
-        ``per_class`` (``{name: {precision, recall, f1, support}}``), ``confusion_matrix``
+        ``per_class`` (``{name: {precision, recall, f1, support}}``), ``confusion``
         (rows true, columns predicted, in ``class_names`` order), ``seconds_per_event`` (mean
         wall time of the fits per test event) and ``mean_observations``; and ``fractions``: one
         record per evaluated fraction with ``fraction, accuracy, macro_f1, binary_recall,

@@ -133,9 +133,8 @@ def confidence_histogram_figure(histogram: dict) -> go.Figure:
 
 
 def _peer_points(peer: dict | None) -> tuple[list[float], list[float]]:
-    if not peer or not peer.get("by_fraction"):
-        return [], []
-    points = sorted((float(f), v) for f, v in peer["by_fraction"].items() if v is not None)
+    """The classical peer's (fraction, accuracy) points from its summary."""
+    points = sorted((p["fraction"], p["accuracy"]) for p in (peer or {}).get("fractions", []))
     return [p[0] for p in points], [p[1] for p in points]
 
 

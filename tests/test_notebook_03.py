@@ -1,0 +1,70 @@
+"""Notebook 03_evaluate: smoke run on a tiny trained model, asserting on what it records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from notebook_form import (
+    NOTEBOOKS,
+    assert_committed_form,
+    assert_papermill_sees,
+    execute_without_errors,
+)
+
+from microlens.predictions import Predictions
+
+NOTEBOOK = NOTEBOOKS / "03_evaluate.ipynb"
+EXPECTED_PARAMETERS = {
+    "run_dir": str, "dataset_dir": str, "n_events": int, "batch_size": int, "n_bootstrap": int,
+    "seed": int, "classical_peer": bool, "peer_workers": int, "device": str,
+    "figure_formats": list, "output_dir": str,
+}  # fmt: skip
+FIGURES = ("confusion", "roc", "precision_recall", "reliability", "confidence",
+           "early_detection", "decision_time", "peer_comparison")
+
+
+def test_papermill_parses_every_parameter():
+    assert_papermill_sees(NOTEBOOK, EXPECTED_PARAMETERS)
+
+
+def test_committed_notebook_form():
+    declared = assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
+    assert declared["dataset_dir"] == ""  # default: the run's own data set
+
+
+@pytest.fixture(scope="module")
+def executed(eval_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("nb03")
+    execute_without_errors(NOTEBOOK, out / "03_evaluate.executed.ipynb", {
+        "run_dir": str(eval_run), "n_bootstrap": 30, "peer_workers": 1, "output_dir": str(out),
+        "figure_formats": ["html", "png"]})
+    return out
+
+
+def test_summary_records_the_test_split_metrics(executed, eval_store):
+    summary = json.loads((executed / "evaluation_summary.json").read_text())
+    test_rows = eval_store.indices("test")
+    assert summary["split"] == "test" and summary["n_events"] == test_rows.size
+    predictions = Predictions.load(executed / "test_predictions.npz")
+    assert np.array_equal(predictions.rows, test_rows)
+    accuracy = np.mean(predictions.final().argmax(axis=1) == eval_store.labels[test_rows])
+    head = summary["headline"]
+    assert head["accuracy"] == pytest.approx(accuracy)
+    assert head["accuracy_low"] <= head["accuracy"] <= head["accuracy_high"]
+    assert 0.0 <= head["ece_after"] <= 1.0 and 0.0 <= head["ece_before"] <= 1.0
+    peer = summary["classical_peer"]
+    assert 0.0 <= peer["accuracy"] <= 1.0 and peer["seconds_per_event"] > 0
+    assert head["peer_accuracy"] == peer["accuracy"]
+    fractions = summary["early_detection"]["by_fraction"]
+    assert fractions["accuracy"][-1] == pytest.approx(accuracy)
+
+
+def test_figures_are_written(executed):
+    for name in FIGURES:
+        assert (executed / f"{name}.html").is_file(), name
+        if shutil.which("chromium"):
+            assert (executed / f"{name}.png").stat().st_size > 1000, name
+    assert not list(executed.glob(".*tmp*"))

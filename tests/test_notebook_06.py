@@ -1,0 +1,55 @@
+"""Notebook 06_u0_analysis: smoke run on a tiny trained model, asserting on its report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from notebook_form import (
+    NOTEBOOKS,
+    assert_committed_form,
+    assert_papermill_sees,
+    execute_without_errors,
+)
+
+from microlens.predictions import run_predictions
+
+NOTEBOOK = NOTEBOOKS / "06_u0_analysis.ipynb"
+EXPECTED_PARAMETERS = {
+    "run_dir": str, "dataset_dir": str, "n_bins": int, "detectability_threshold": float,
+    "batch_size": int, "device": str, "figure_formats": list, "output_dir": str,
+}  # fmt: skip
+
+
+def test_papermill_parses_every_parameter():
+    assert_papermill_sees(NOTEBOOK, EXPECTED_PARAMETERS)
+
+
+def test_committed_notebook_form():
+    assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
+
+
+def test_report_and_figures(eval_run, eval_store, tmp_path):
+    execute_without_errors(NOTEBOOK, tmp_path / "06.executed.ipynb", {
+        "run_dir": str(eval_run), "n_bins": 4, "detectability_threshold": 50.0,
+        "output_dir": str(tmp_path), "figure_formats": ["html", "png"]})
+    report = json.loads((tmp_path / "u0_report.json").read_text())
+    assert report["threshold"] == 50.0
+    test = eval_store.indices("test")
+    params = eval_store.params[test]
+    binary = params["label"] == 2
+    assert report["binary"]["n_binary"] == int(binary.sum())
+    assert report["binary"]["n_detectable"] == int(np.sum(params["dchi2_pspl"][binary] > 50.0))
+    predictions, _ = run_predictions(eval_run)
+    found = predictions.final().argmax(axis=1)[binary] == 2
+    assert report["binary"]["binary_recall"] == pytest.approx(found.mean())
+    assert set(report["bins"]) == {"u_0", "q", "s", "dchi2_pspl"}
+    u0 = report["bins"]["u_0"]
+    assert len(u0["n"]) == 4 and sum(u0["n"]) == int(np.sum(params["label"] > 0))
+    assert sum(report["bins"]["q"]["n_binary"]) == int(binary.sum())
+    for name in ("physical_limits", "binary_parameters"):
+        assert (tmp_path / f"{name}.html").is_file()
+        if shutil.which("chromium"):
+            assert (tmp_path / f"{name}.png").is_file()
