@@ -8,6 +8,7 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.training`: training curves;
 * :mod:`.evaluation`: confusion, ROC, precision-recall, calibration, early detection, decision
   time, the classical peer;
+* :mod:`.limits`: performance in bins of u_0, q, s and detectability beside the ceiling;
 * :mod:`.attention`: attention over light curves, the causal band, per layer and head;
 * :mod:`.embedding`: 2-D maps of the final embeddings coloured by class and parameters;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
@@ -59,6 +60,11 @@ from .export import (  # noqa: F401
     find_browser,
     save_figure,
     save_figures,
+)
+from .limits import (  # noqa: F401
+    add_binned_traces,
+    binary_parameter_figure,
+    physical_limits_figure,
 )
 from .style import (  # noqa: F401
     CLASS_COLORS,

@@ -1,0 +1,215 @@
+"""Physical limits: classification performance in bins of u_0, q, s and detectability.
+
+A binary lens is only recognisable when its light curve departs from every single-lens model;
+the simulator records that departure for each binary as ``dchi2_pspl`` (chi-squared of the best
+blended-PSPL fit minus that of the truth). Binned performance is reported beside the fraction of
+binaries in each bin whose binarity is detectable at all (``dchi2_pspl`` above a threshold): the
+ceiling any classifier's binary recall must be read against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .metrics import wilson_interval
+from .presets import CLASS_NAMES
+from .summaries import DETECTABILITY_THRESHOLD
+
+BIN_COLUMNS: dict[str, dict] = {
+    "u_0": {"scale": "linear", "classes": (1, 2),
+            "label": "impact parameter u₀ [Einstein radii]"},
+    "q": {"scale": "log", "classes": (2,), "label": "mass ratio q"},
+    "s": {"scale": "log", "classes": (2,), "label": "separation s [Einstein radii]"},
+    "dchi2_pspl": {"scale": "log", "classes": (2,),
+                   "label": "detectability Δχ² of the binarity (values below 1 drawn at 1)"},
+}
+"""Columns the physical-limits analysis bins by: axis scale, the classes each is meaningful for
+(u_0 for both lensing classes; q, s and detectability for binaries), and an axis label."""
+
+
+def bin_edges(values: np.ndarray, n_bins: int, scale: str = "linear") -> np.ndarray:
+    """``n_bins + 1`` edges spanning the finite ``values`` (log-spaced for ``scale='log'``,
+    which uses the positive values only)."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if scale not in ("linear", "log"):
+        raise ValueError(f"unknown scale {scale!r}; valid: linear, log")
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if scale == "log":
+        values = values[values > 0]
+    if values.size == 0:
+        raise ValueError("no finite values to bin")
+    low, high = values.min(), values.max()
+    if high <= low:  # one distinct value: a bin around it
+        low, high = (low / 2, low * 2) if scale == "log" else (low - 0.5, low + 0.5)
+    if scale == "log":
+        edges = 10 ** np.linspace(np.log10(low), np.log10(high), n_bins + 1)
+    else:
+        edges = np.linspace(low, high, n_bins + 1)
+    edges[0], edges[-1] = low, high  # exactly, so the extremes are never lost to rounding
+    return edges
+
+
+def binned_performance(values, labels, predicted, dchi2_pspl, edges, *,
+                       threshold: float = DETECTABILITY_THRESHOLD, level: float = 0.95) -> dict:
+    """Accuracy, binary recall and the detectable fraction of binaries in bins of one parameter.
+
+    Parameters
+    ----------
+    values : ``(E,)``
+        The binned parameter of each event (events with NaN are left out).
+    labels, predicted : ``(E,)`` int
+        True and predicted (final) classes.
+    dchi2_pspl : ``(E,)``
+        Detectability of each event: chi-squared of the best single-lens fit minus that of the
+        truth (meaningful for binaries).
+    edges : ``(B + 1,)``
+        Bin edges; the last bin includes its upper edge.
+    threshold : float
+        Δχ² above which a binary counts as detectable.
+    level : float
+        Coverage of the Wilson intervals on accuracy and binary recall.
+
+    Returns
+    -------
+    dict
+        Per bin (lists): ``low``, ``high``, ``center``, ``n`` (events), ``accuracy`` with
+        ``accuracy_low``/``accuracy_high``, ``n_binary``, ``binary_recall`` with its interval,
+        ``detectable_fraction`` (the physical ceiling on binary recall: the fraction of binaries
+        in the bin whose binarity is detectable at all), ``recall_detectable`` and
+        ``recall_undetectable`` (binary recall among detectable / undetectable binaries).
+        Empty bins give None.
+    """
+    values = np.asarray(values, np.float64)
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    dchi2_pspl = np.asarray(dchi2_pspl, np.float64)
+    edges = np.asarray(edges, np.float64)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("edges must be an increasing 1-D array of at least two values")
+    which = np.searchsorted(edges, values, side="right") - 1
+    which[values == edges[-1]] = edges.size - 2
+    inside = np.isfinite(values) & (which >= 0) & (which < edges.size - 1)
+    correct = predicted == labels
+    binary = labels == 2
+    detectable = dchi2_pspl > threshold
+    keys = ("n", "accuracy", "accuracy_low", "accuracy_high", "n_binary", "binary_recall",
+            "binary_recall_low", "binary_recall_high", "detectable_fraction",
+            "n_detectable", "recall_detectable", "recall_undetectable")
+    out = {"low": edges[:-1].tolist(), "high": edges[1:].tolist(),
+           "center": ((edges[:-1] + edges[1:]) / 2).tolist(), **{k: [] for k in keys}}
+
+    def rate(hits: np.ndarray) -> float | None:
+        return float(hits.mean()) if hits.size else None
+
+    for b in range(edges.size - 1):
+        here = inside & (which == b)
+        bins = here & binary
+        acc_low, acc_high = wilson_interval(int(correct[here].sum()), int(here.sum()), level)
+        rec_low, rec_high = wilson_interval(int(correct[bins].sum()), int(bins.sum()), level)
+        out["n"].append(int(here.sum()))
+        out["accuracy"].append(rate(correct[here]))
+        out["accuracy_low"].append(acc_low)
+        out["accuracy_high"].append(acc_high)
+        out["n_binary"].append(int(bins.sum()))
+        out["binary_recall"].append(rate(correct[bins]))
+        out["binary_recall_low"].append(rec_low)
+        out["binary_recall_high"].append(rec_high)
+        out["detectable_fraction"].append(rate(detectable[bins]))
+        out["n_detectable"].append(int((bins & detectable).sum()))
+        out["recall_detectable"].append(rate(correct[bins & detectable]))
+        out["recall_undetectable"].append(rate(correct[bins & ~detectable]))
+    return out
+
+
+def physical_limits(store, predictions, *, n_bins: int = 8,
+                    threshold: float = DETECTABILITY_THRESHOLD,
+                    columns: Sequence[str] = tuple(BIN_COLUMNS)) -> dict:
+    """Performance against u_0, q, s and detectability, beside the physical ceiling.
+
+    Parameters
+    ----------
+    store : LightCurveStore
+    predictions : microlens.predictions.Predictions
+        Test-split predictions (their rows index ``store.params``; checked to be test events).
+    n_bins : int
+        Bins per parameter (linear in u_0, logarithmic in q, s and Δχ²).
+    threshold : float
+        Δχ² above which a binary is detectable.
+    columns : sequence of str
+        Parameters to bin by (keys of :data:`BIN_COLUMNS`).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``n_events``, ``binary`` (overall binary recall, the detectable fraction,
+        recall among detectable and undetectable binaries, and recall relative to the ceiling)
+        and ``bins`` {column: :func:`binned_performance` table plus ``scale``, ``label`` and
+        ``classes``}.
+    """
+    from .predictions import require_test_split
+
+    unknown = [c for c in columns if c not in BIN_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown column(s) {unknown}; valid: {', '.join(BIN_COLUMNS)}")
+    rows = require_test_split(store, predictions.rows)
+    params = np.asarray(store.params[rows])
+    if not np.array_equal(params["label"], predictions.labels):
+        raise ValueError("predictions are not aligned with the store's parameter rows")
+    dchi2 = params["dchi2_pspl"].astype(np.float64)
+    labels = predictions.labels
+    binary = labels == 2
+    if binary.any() and not np.isfinite(dchi2[binary]).any():
+        raise ValueError(f"{store.path} has no detectability values (generated with "
+                         "detectability=False); regenerate it with detectability=True")
+    predicted = predictions.final().argmax(axis=1)
+    correct = predicted == labels
+    detectable = dchi2 > threshold
+    ceiling = float(detectable[binary].mean()) if binary.any() else None
+    recall = float(correct[binary].mean()) if binary.any() else None
+    summary = {
+        "binary_recall": recall,
+        "detectable_fraction": ceiling,
+        "recall_detectable": float(correct[binary & detectable].mean())
+        if (binary & detectable).any() else None,
+        "recall_undetectable": float(correct[binary & ~detectable].mean())
+        if (binary & ~detectable).any() else None,
+        "recall_over_ceiling": recall / ceiling if recall is not None and ceiling else None,
+        "n_binary": int(binary.sum()),
+        "n_detectable": int((binary & detectable).sum()),
+    }
+    tables = {}
+    for column in columns:
+        spec = BIN_COLUMNS[column]
+        use = np.isin(labels, spec["classes"])
+        values = np.where(use, params[column].astype(np.float64), np.nan)
+        if column == "dchi2_pspl":  # a log axis: Δχ² <= 1 (indistinguishable) goes in bin one
+            values = np.maximum(values, 1.0)
+        if not np.isfinite(values).any():
+            continue
+        edges = bin_edges(values, n_bins, spec["scale"])
+        tables[column] = {**binned_performance(values, labels, predicted, dchi2, edges,
+                                               threshold=threshold),
+                          "scale": spec["scale"], "label": spec["label"],
+                          "classes": [CLASS_NAMES[c] for c in spec["classes"]]}
+    return {"threshold": threshold, "n_events": int(rows.size), "binary": summary,
+            "bins": tables}
+
+
+def binary_points(store, predictions) -> dict[str, np.ndarray]:
+    """Per binary test event: ``index``, ``s``, ``q``, ``u_0``, ``dchi2_pspl``, ``correct`` and
+    ``predicted`` (class name), aligned through the predictions' store rows."""
+    from .predictions import require_test_split
+
+    rows = require_test_split(store, predictions.rows)
+    binary = predictions.labels == 2
+    params = np.asarray(store.params[rows[binary]])
+    predicted = predictions.final().argmax(axis=1)[binary]
+    return {"index": rows[binary], "s": params["s"], "q": params["q"], "u_0": params["u_0"],
+            "dchi2_pspl": params["dchi2_pspl"], "correct": predicted == 2,
+            "predicted": np.asarray(CLASS_NAMES)[predicted]}
+
+
+__all__ = ["BIN_COLUMNS", "bin_edges", "binary_points", "binned_performance", "physical_limits"]
