@@ -23,8 +23,9 @@ usage() {
 Usage: ./run_all.sh [SUBCOMMAND] [ARGS...]
 
 Subcommands:
-  quick (default)  set up .venv, then run the quick CPU job: notebooks 01_simulate and
-                   02_train via papermill -> outputs/quick/ (model in outputs/runs/quick/);
+  quick (default)  set up .venv, then run the quick CPU job: notebooks 01_simulate,
+                   02_train, 03_evaluate, 04_attention, 05_embedding and 06_u0_analysis via
+                   papermill -> outputs/quick/ (model in outputs/runs/quick/);
                    extra ARGS go to papermill for 01_simulate (e.g. -p n_per_class 50)
   test [ARGS...]   set up, then run python -m pytest ARGS...
   lab [ARGS...]    set up, then start jupyter lab in notebooks/
@@ -140,11 +141,12 @@ setup() {
 # --------------------------------------------------------------------------------------------
 
 cmd_quick() {
-    # Until the study runner exists, the default job executes the simulation and training
-    # notebooks with small parameters. Paths are resolved relative to the repo root by the library.
+    # Until the study runner exists, the default job executes the six notebooks in order with
+    # small parameters. Paths are resolved relative to the repo root by the library.
     local out_dir="outputs/quick" nb
-    for nb in notebooks/01_simulate.ipynb notebooks/02_train.ipynb; do
-        [[ -f "$nb" ]] || die "$nb not found."
+    local analyses=(03_evaluate 04_attention 05_embedding 06_u0_analysis)
+    for nb in 01_simulate 02_train "${analyses[@]}"; do
+        [[ -f "notebooks/$nb.ipynb" ]] || die "notebooks/$nb.ipynb not found."
     done
     mkdir -p "$out_dir"
     log "running notebooks/01_simulate.ipynb with papermill -> $out_dir/01_simulate.ipynb"
@@ -154,6 +156,10 @@ cmd_quick() {
     "$PY" -m papermill notebooks/02_train.ipynb "$out_dir/02_train.ipynb" \
         -p dataset_dir data/quick -p output_dir "$out_dir" -p run_name quick \
         -p d_model 64 -p n_layers 2 -p n_heads 4 -p d_ff 256 -p epochs 5 -p show_live False
+    for nb in "${analyses[@]}"; do  # their defaults read outputs/runs/quick, write outputs/quick
+        log "running notebooks/$nb.ipynb with papermill -> $out_dir/$nb.ipynb"
+        "$PY" -m papermill "notebooks/$nb.ipynb" "$out_dir/$nb.ipynb" -p output_dir "$out_dir"
+    done
     log "done. Outputs:"
     log "  executed notebooks: $ROOT/$out_dir/0*.ipynb"
     log "  figures/metrics:    $ROOT/$out_dir/"

@@ -189,7 +189,12 @@ def test_evaluate_run_summary(eval_run, eval_store):
     assert np.sum(classification["confusion"]) == n_test
     expected = np.mean(predictions.final().argmax(axis=1) == predictions.labels)
     assert head["accuracy"] == pytest.approx(expected)
-    assert summary["early_detection"]["by_fraction"]["accuracy"][-1] == pytest.approx(expected)
+    early = summary["early_detection"]
+    assert early["by_fraction"]["accuracy"][-1] == pytest.approx(expected)
+    half = predictions.at(positions_at_fraction(predictions.lengths, 0.5))
+    assert early["accuracy_at_50pct"] == pytest.approx(
+        np.mean(half.argmax(axis=1) == predictions.labels))
+    assert all(0.0 <= v <= 1.0 for v in early["ece_at_50pct"].values())
     calibration = summary["final"]["calibration"]
     assert calibration["temperature"] == pytest.approx(
         json.loads((eval_run / "metrics.json").read_text())["temperature"])

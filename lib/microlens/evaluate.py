@@ -332,7 +332,12 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     params = store.params[predictions.rows]
     t_0, t_E = np.asarray(params["t_0"]), np.asarray(params["t_E"])
     by_fraction = accuracy_by_fraction(predictions, fractions)
-    at_half = accuracy_by_fraction(predictions, [0.5])["accuracy"][0]
+    half = positions_at_fraction(predictions.lengths, 0.5)
+    at_half = float(np.mean(predictions.at(half).argmax(axis=1) == predictions.labels))
+    # the temperature was fitted on final answers; is the halfway answer calibrated too?
+    ece_half = {key: expected_calibration_error(predictions.labels,
+                                                predictions.at(half, calibrated=calibrated))
+                for key, calibrated in (("before", False), ("after", True))}
     summary = {
         "run_dir": str(predictions.info.get("run_dir", run_dir)),
         "dataset": str(store.path),
@@ -344,6 +349,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
         "final": final_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed,
                                progress=progress),
         "early_detection": {"by_fraction": by_fraction, "accuracy_at_50pct": at_half,
+                            "ece_at_50pct": ece_half,
                             "by_tau": accuracy_by_tau(predictions, t_0, t_E, taus)},
         "decision": decision_sweep(predictions, t_0, t_E, thresholds),
         "timing": {"transformer": time_model(run_dir, store, predictions.rows,
