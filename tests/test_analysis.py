@@ -18,6 +18,7 @@ from microlens.analysis import (
     binary_neighbourhood,
     dense_attention,
     embedding_metrics,
+    embedding_probabilities,
     embedding_summary,
     embedding_table,
     event_embeddings,
@@ -25,6 +26,7 @@ from microlens.analysis import (
     key_positions,
     knn_accuracy,
     project_embeddings,
+    projection_methods,
     run_dataset,
     signal_region,
     tsne_perplexity,
@@ -273,6 +275,11 @@ def test_event_embeddings_equal_the_unpadded_single_event_embedding(model, eval_
         np.testing.assert_allclose(emb[i], pooled.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(event_embeddings(model, eval_store, rows, batch_size=64), emb,
                                rtol=1e-5, atol=1e-6)
+    # the head on the final embedding is the model's final calibrated prediction
+    batch = eval_store.batch(rows)
+    proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+    final = proba[np.arange(7), batch["lengths"] - 1].numpy()
+    np.testing.assert_allclose(embedding_probabilities(model, emb), final, rtol=1e-4, atol=1e-5)
 
 
 def test_project_embeddings_shapes_determinism_and_errors():
@@ -293,6 +300,9 @@ def test_project_embeddings_shapes_determinism_and_errors():
     with pytest.raises(ValueError, match="at least 3"):
         project_embeddings(emb[:2], "pca")
     assert set(PROJECTION_METHODS) == {"pca", "tsne"}
+    assert projection_methods("both") == ("pca", "tsne") and projection_methods("pca") == ("pca",)
+    with pytest.raises(ValueError, match="valid: pca, tsne, both"):
+        projection_methods("all")
 
 
 def test_embedding_metrics_on_separated_and_mixed_clusters():
@@ -371,6 +381,9 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
         trace = browser.fig.data[3 + label]
         assert trace.name == f"P({['flat', 'pspl', 'binary'][label]})"
         np.testing.assert_allclose(trace.y, proba[:, label], rtol=1e-5, atol=1e-6)
+    z = browser.heatmap.data[0].z  # strict JSON for the widget: blanks are None, not NaN
+    assert any(v is None for line in z for v in line)
+    assert all(v is None or np.isfinite(v) for line in z for v in line)
     # another class: the figure follows
     other = browser.select(label="binary", position=1)
     assert other.label == 2 and other.row != row

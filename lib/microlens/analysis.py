@@ -548,6 +548,17 @@ PROJECTION_METHODS = ("pca", "tsne")
 """Methods of :func:`project_embeddings`."""
 
 
+def projection_methods(choice: str) -> tuple[str, ...]:
+    """The methods a notebook's ``method`` parameter asks for: ``'pca'``, ``'tsne'`` or
+    ``'both'`` (ValueError naming the valid choices otherwise)."""
+    if choice == "both":
+        return PROJECTION_METHODS
+    if choice not in PROJECTION_METHODS:
+        raise ValueError(f"unknown method {choice!r}; valid: {', '.join(PROJECTION_METHODS)}, "
+                         "both")
+    return (choice,)
+
+
 def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
                      device="cpu", progress: bool = False) -> np.ndarray:
     """The pooled embedding behind each event's final prediction.
@@ -590,6 +601,18 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
             final = pooled[torch.arange(pooled.shape[0], device=device), last]
             out[start : start + final.shape[0]] = final.float().cpu().numpy()
     return out
+
+
+def embedding_probabilities(model, embeddings) -> np.ndarray:
+    """Calibrated class probabilities ``(E, n_classes)`` from final embeddings: the model's head
+    applied to them (logits / temperature, softmax), i.e. its final prediction for each event."""
+    import torch
+
+    with _Inference(model):
+        x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32,
+                            device=model.temperature.device)
+        logits = model.calibrate(model.classify(x))
+        return logits.softmax(dim=-1).double().cpu().numpy()
 
 
 def standardize(embeddings) -> np.ndarray:
@@ -646,7 +669,8 @@ def tsne_perplexity(n_events: int, perplexity: float = 30.0) -> float:
 
 
 def project_embeddings(embeddings, method: str = "pca", seed: int = 0, *,
-                       perplexity: float = 30.0, standardized: bool = True) -> Projection:
+                       perplexity: float = 30.0, standardized: bool = True,
+                       threads: int | None = 1) -> Projection:
     """Project embeddings to two dimensions with PCA or t-SNE (scikit-learn).
 
     Parameters
@@ -661,6 +685,12 @@ def project_embeddings(embeddings, method: str = "pca", seed: int = 0, *,
     standardized : bool
         Standardise each feature first (:func:`standardize`): the pooled mean and max
         features have different scales.
+    threads : int or None
+        OpenMP threads of the t-SNE gradient (None: all). One by default: scikit-learn's
+        Barnes-Hut loop waits at a barrier every iteration and slows down badly when its cores
+        are shared, with torch's own OpenMP pool in the same process or with other processes
+        (measured on a 2-core machine: 300 events took 46 s with two threads, 3 s with one).
+        The coordinates do not depend on it.
 
     Returns
     -------
@@ -686,9 +716,12 @@ def project_embeddings(embeddings, method: str = "pca", seed: int = 0, *,
     components = min(50, x.shape[0], x.shape[1])
     if components < x.shape[1]:  # the usual PCA reduction first: faster, less noise
         x = PCA(n_components=components, random_state=seed, svd_solver="full").fit_transform(x)
+    from threadpoolctl import threadpool_limits
+
     tsne = TSNE(n_components=2, perplexity=used, init="pca", learning_rate="auto",
                 random_state=seed)
-    coords = tsne.fit_transform(x)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        coords = tsne.fit_transform(x)
     info = {"perplexity": used, "requested_perplexity": float(perplexity),
             "kl_divergence": float(tsne.kl_divergence_), "pca_components": int(components)}
     return Projection(coords, method, int(seed), info)
@@ -864,13 +897,12 @@ def embedding_summary(embeddings, table, projections: Sequence[Projection], *, s
 
 
 __all__ = [
-    "EventAttention", "PROJECTION_METHODS", "Projection", "attention_distance",
-    "RECEIVED_NORMALIZATIONS", "attention_entropy", "attention_maps", "attention_on_region",
-    "attention_received",
-    "attention_statistics", "binary_neighbourhood", "dense_attention", "embedding_metrics",
-    "embedding_summary", "embedding_table", "event_embeddings", "event_records",
-    "key_positions", "knn_accuracy", "project_embeddings", "run_dataset", "SIGNAL_REGIONS",
-    "signal_region",
-    "silhouette", "standardize", "tsne_perplexity", "uniform_distance", "uniform_window_weights",
+    "EventAttention", "PROJECTION_METHODS", "Projection", "RECEIVED_NORMALIZATIONS",
+    "SIGNAL_REGIONS", "attention_distance", "attention_entropy", "attention_maps",
+    "attention_on_region", "attention_received", "attention_statistics", "binary_neighbourhood",
+    "dense_attention", "embedding_metrics", "embedding_probabilities", "embedding_summary",
+    "embedding_table", "event_embeddings", "event_records", "key_positions", "knn_accuracy",
+    "project_embeddings", "projection_methods", "run_dataset", "signal_region", "silhouette",
+    "standardize", "tsne_perplexity", "uniform_distance", "uniform_window_weights",
     "visible_keys",
 ]  # fmt: skip

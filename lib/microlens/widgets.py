@@ -619,6 +619,9 @@ class AttentionBrowser:
             _copy_traces(self.fig.data, new.data)
             self.fig.layout.update(new.layout)
             self.fig.layout.shapes = new.layout.shapes
+        # Blank cells as None, not NaN: widget messages are strict JSON (NaN is refused).
+        z = np.asarray(matrix.data[0].z, dtype=np.float64)
+        matrix.data[0].z = np.where(np.isnan(z), None, z).tolist()
         with self.heatmap.batch_update():
             _copy_traces(self.heatmap.data, matrix.data)
             self.heatmap.layout = matrix.layout

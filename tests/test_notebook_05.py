@@ -1,0 +1,86 @@
+"""Notebook 05_embedding: a smoke run with tiny parameters (papermill) and the committed form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from notebook_form import assert_committed_form, assert_papermill_sees, execute_without_errors
+
+from microlens import CLASS_NAMES
+from microlens.model import final_logits, load_model
+from microlens.predictions import select_test_events
+from microlens.viz import find_browser
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "05_embedding.ipynb"
+EXPECTED_PARAMETERS = {
+    "run_dir": str, "dataset_dir": str, "n_events": int, "method": str, "seed": int,
+    "batch_size": int, "output_dir": str,
+}  # fmt: skip
+N_EVENTS, SEED = 30, 2
+
+
+def test_papermill_parses_every_parameter():
+    assert_papermill_sees(NOTEBOOK, EXPECTED_PARAMETERS)
+
+
+def test_committed_notebook_form():
+    declared = assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
+    assert declared["method"] == "both" and declared["dataset_dir"] == ""
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, eval_run):
+    tmp = tmp_path_factory.mktemp("nb05")
+    params = {"run_dir": str(eval_run), "n_events": N_EVENTS, "method": "both", "seed": SEED,
+              "batch_size": 8, "output_dir": str(tmp / "out")}
+    execute_without_errors(NOTEBOOK, tmp / "05_embedding.executed.ipynb", params)
+    return tmp, json.loads((tmp / "out" / "embedding_summary.json").read_text())
+
+
+def test_records_embedding_numbers(executed, eval_store, eval_run):
+    _, summary = executed
+    rows = select_test_events(eval_store, n=N_EVENTS, seed=SEED)
+    labels = np.asarray(eval_store.labels[rows])
+    assert summary["split"] == "test" and summary["seed"] == SEED
+    assert summary["method"] == "both" and summary["n_events"] == N_EVENTS
+    assert Path(summary["dataset_dir"]) == eval_store.path
+    assert summary["class_counts"] == {name: int(np.sum(labels == c))
+                                       for c, name in enumerate(CLASS_NAMES)}
+    assert summary["dimension"] == 2 * json.loads(
+        (Path(eval_run) / "config.json").read_text())["model"]["d_model"]
+    assert -1 <= summary["silhouette"] <= 1
+    knn = summary["knn"]
+    assert 0 <= knn["accuracy"] <= 1 and knn["chance"] == pytest.approx(
+        np.bincount(labels).max() / N_EVENTS)
+    ratio = summary["pca_explained_variance_ratio"]
+    assert all(0 <= r <= 1 for r in ratio) and sum(ratio) <= 1 + 1e-9
+    assert ratio == sorted(ratio, reverse=True)
+    pca, tsne = summary["projections"]["pca"], summary["projections"]["tsne"]
+    assert pca["explained_variance_ratio"] == pytest.approx(ratio[:2])
+    assert tsne["perplexity"] <= (N_EVENTS - 1) / 3 and tsne["seed"] == SEED
+    for group in ("detectable", "undetectable"):
+        entry = summary["binary_neighbourhood"][group]
+        assert entry["pspl_neighbour_fraction"] is None or 0 <= entry[
+            "pspl_neighbour_fraction"] <= 1
+    assert sum(summary["binary_neighbourhood"][g]["n"] for g in ("detectable", "undetectable")) \
+        == int(np.sum(labels == CLASS_NAMES.index("binary")))
+    # the model accuracy recorded is that of the model's own final predictions
+    model = load_model(eval_run)
+    batch = eval_store.batch(rows)
+    logits = model.predict_logits(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+    predicted = final_logits(logits, batch["mask"]).argmax(dim=1).numpy()
+    assert summary["model_accuracy"] == pytest.approx(np.mean(predicted == labels))
+
+
+def test_writes_the_figures(executed):
+    tmp, summary = executed
+    assert summary["figures"] == ["embedding_pca", "embedding_tsne"]
+    for name in summary["figures"]:
+        assert (tmp / "out" / f"{name}.html").is_file(), name
+        if find_browser() is not None:
+            assert (tmp / "out" / f"{name}.png").is_file(), name
+    assert not list((tmp / "out").glob("*.tmp*"))
