@@ -18,6 +18,9 @@ Sections:
   separability numbers (:func:`embedding_metrics`) and a JSON summary
   (:func:`embedding_summary`).
 
+Further sections (u_0 and detectability) follow the same pattern: a header comment, then their
+functions; every public name is listed in ``__all__`` at the end of the module.
+
 torch (and :mod:`microlens.predictions`, which needs it) is imported inside the functions that run
 a model, so the figure modules built on the array functions here import quickly.
 
@@ -46,8 +49,8 @@ from .summaries import DETECTABILITY_THRESHOLD
 # --------------------------------------------------------------------------------------------
 
 
-def run_dataset(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = "") -> \
-        LightCurveStore:
+def run_dataset(run_dir: str | os.PathLike,
+                dataset: str | os.PathLike | None = "") -> LightCurveStore:
     """Open ``dataset``, or (when it is empty or None) the dataset the run was trained on.
 
     Parameters
@@ -895,6 +898,10 @@ def embedding_summary(embeddings, table, projections: Sequence[Projection], *, s
     }
     return summary
 
+
+# --------------------------------------------------------------------------------------------
+# (new sections go above this line)
+# --------------------------------------------------------------------------------------------
 
 __all__ = [
     "EventAttention", "PROJECTION_METHODS", "Projection", "RECEIVED_NORMALIZATIONS",
