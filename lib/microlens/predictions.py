@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .paths import atomic_path, resolve_path
 from .store import LightCurveStore, open_dataset, split_code
@@ -201,9 +200,8 @@ class Predictions:
                        data["logits"], float(header["temperature"]), header["info"])
 
 
-@torch.no_grad()
 def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
-                   device: str | torch.device = "cpu", progress: bool = False) -> Predictions:
+                   device="cpu", progress: bool = False) -> Predictions:
     """Run ``model`` over test events ``rows`` and keep the logits after every observation.
 
     Parameters
@@ -218,6 +216,7 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     progress : bool
         Show a progress bar.
     """
+    import torch
     from tqdm.auto import tqdm
 
     rows = require_test_split(store, rows)
@@ -235,7 +234,8 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
         batch = store.batch(rows[start : start + batch_size])
         inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
-        out = model.predict_logits(*inputs).float().cpu().numpy()
+        with torch.no_grad():
+            out = model.predict_logits(*inputs).float().cpu().numpy()
         logits[start : start + out.shape[0], : out.shape[1]] = out
     times = np.asarray(store.times[rows, :width], dtype=np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
@@ -252,6 +252,28 @@ def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.nda
     digest.update(json.dumps(store.manifest, sort_keys=True).encode())
     digest.update(rows.tobytes())
     return digest.hexdigest()[:16]
+
+
+def run_dataset(run_dir: str | os.PathLike,
+                dataset: str | os.PathLike | None = "") -> LightCurveStore:
+    """Open ``dataset``, or (when it is empty or None) the dataset the run was trained on.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory written by :func:`microlens.train.train` (relative paths are taken from
+        the project root).
+    dataset : path, optional
+        Another dataset to evaluate (its test split); ``""`` or None means the run's own, read
+        from ``config.json`` (``train.dataset``).
+    """
+    if dataset is None or str(dataset) == "":
+        config_file = resolve_path(run_dir) / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: "
+                                    "config.json is missing")
+        dataset = json.loads(config_file.read_text(encoding="utf-8"))["train"]["dataset"]
+    return open_dataset(dataset)
 
 
 def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None, *,
@@ -282,12 +304,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     from .model import load_model
 
     run_dir = resolve_path(run_dir)
-    if dataset is None or str(dataset) == "":
-        config_file = run_dir / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory: config.json is missing")
-        dataset = json.loads(config_file.read_text(encoding="utf-8"))["train"]["dataset"]
-    store = open_dataset(dataset)
+    store = run_dataset(run_dir, dataset)
     rows = select_test_events(store) if rows is None else require_test_split(store, rows)
     model = load_model(run_dir, which)
     key = _fingerprint(run_dir, which, store, rows)
@@ -305,5 +322,5 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
 
 __all__ = [
     "EVALUATION_SPLIT", "Predictions", "SplitError", "predict_events", "require_test_split",
-    "run_predictions", "select_test_events",
+    "run_dataset", "run_predictions", "select_test_events",
 ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens.limits import bin_edges, binary_points, binned_performance, physical_limits
+from microlens.analysis import bin_edges, binary_points, binned_performance, physical_limits
 from microlens.predictions import Predictions, SplitError, run_predictions
 
 

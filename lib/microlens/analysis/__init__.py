@@ -1,0 +1,71 @@
+"""Analyses of a trained classifier on the test split: what it attends to, how it arranges
+events, and how its performance compares with the physical limits.
+
+Every function here reads **test-split** events only (rows are checked with
+:func:`microlens.predictions.require_test_split`) and returns plain numpy arrays or JSON-ready
+dicts, so the notebooks, the figures (:mod:`microlens.viz`) and the explorers
+(:mod:`microlens.widgets`) share one computation that the tests can reach. One module per
+subject, all re-exported here:
+
+* :mod:`.attention` (``04_attention``): the per-layer, per-head sliding-window weights of chosen
+  events (:func:`attention_maps`); the dense query-by-key matrix (:func:`dense_attention`); the
+  attention each observation receives (:func:`attention_received`); per-query look-back distance,
+  entropy and weight on the peak and the wings of the signal (:func:`attention_statistics`).
+* :mod:`.embedding` (``05_embedding``): the pooled embedding behind each event's final prediction
+  (:func:`event_embeddings`), 2-D projections (:func:`project_embeddings`, PCA or t-SNE) and
+  separability numbers (:func:`embedding_metrics`, :func:`embedding_summary`).
+* :mod:`.limits` (``06_u0_analysis``): accuracy and binary recall in bins of u_0, q, s and the
+  detectability, beside the fraction of binaries that are detectable at all
+  (:func:`physical_limits`).
+* :mod:`.common`: the dataset of a run (:func:`run_dataset`) and inference helpers.
+
+torch is imported inside the functions that run a model, so the figure modules built on the array
+functions here import quickly.
+"""
+
+from __future__ import annotations
+
+from .attention import (  # noqa: F401
+    RECEIVED_NORMALIZATIONS,
+    SIGNAL_REGIONS,
+    EventAttention,
+    attention_distance,
+    attention_entropy,
+    attention_maps,
+    attention_on_region,
+    attention_received,
+    attention_statistics,
+    dense_attention,
+    event_records,
+    key_positions,
+    signal_region,
+    uniform_distance,
+    uniform_window_weights,
+    visible_keys,
+)
+from .common import (  # noqa: F401
+    run_dataset,
+)
+from .embedding import (  # noqa: F401
+    PROJECTION_METHODS,
+    Projection,
+    binary_neighbourhood,
+    embedding_metrics,
+    embedding_probabilities,
+    embedding_summary,
+    embedding_table,
+    event_embeddings,
+    knn_accuracy,
+    project_embeddings,
+    projection_methods,
+    silhouette,
+    standardize,
+    tsne_perplexity,
+)
+from .limits import (  # noqa: F401
+    BIN_COLUMNS,
+    bin_edges,
+    binary_points,
+    binned_performance,
+    physical_limits,
+)

@@ -1,0 +1,366 @@
+"""Embeddings of a trained classifier: the pooled embedding behind each final prediction,
+2-D projections (PCA, t-SNE) and how well the classes separate in it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..presets import CLASS_NAMES
+from ..store import LightCurveStore
+from ..summaries import DETECTABILITY_THRESHOLD
+from .common import _batches, _Inference, _nanmean
+
+PROJECTION_METHODS = ("pca", "tsne")
+"""Methods of :func:`project_embeddings`."""
+
+
+def projection_methods(choice: str) -> tuple[str, ...]:
+    """The methods a notebook's ``method`` parameter asks for: ``'pca'``, ``'tsne'`` or
+    ``'both'`` (ValueError naming the valid choices otherwise)."""
+    if choice == "both":
+        return PROJECTION_METHODS
+    if choice not in PROJECTION_METHODS:
+        raise ValueError(f"unknown method {choice!r}; valid: {', '.join(PROJECTION_METHODS)}, "
+                         "both")
+    return (choice,)
+
+
+def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
+                     device="cpu", progress: bool = False) -> np.ndarray:
+    """The pooled embedding behind each event's final prediction.
+
+    This is ``forward(..., return_embedding=True)["embedding"]`` at the event's last valid
+    observation: the running mean and max of the encoder states over the whole light curve,
+    ``2 * d_model`` numbers from which the head computes the final logits.
+
+    Parameters
+    ----------
+    model : MicrolensTransformer
+    store : LightCurveStore
+    rows : sequence of int
+        Test-split store rows (others raise :class:`microlens.predictions.SplitError`).
+    batch_size : int
+        Events per forward pass (results do not depend on it).
+    device : str or torch.device
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ndarray ``(len(rows), 2 * d_model)`` float32, in the order of ``rows``.
+    """
+    import torch
+
+    from ..predictions import require_test_split
+
+    rows = require_test_split(store, rows)
+    if rows.size == 0:
+        raise ValueError("no events given")
+    device = torch.device(device)
+    out = np.zeros((rows.size, 2 * model.config.d_model), np.float32)
+    with _Inference(model.to(device)):
+        for start in _batches(rows.size, batch_size, "embed", progress):
+            batch = store.batch(rows[start : start + int(batch_size)])
+            inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
+            pooled = model(*inputs, return_embedding=True)["embedding"]
+            last = batch["lengths"].to(device).clamp_min(1) - 1
+            final = pooled[torch.arange(pooled.shape[0], device=device), last]
+            out[start : start + final.shape[0]] = final.float().cpu().numpy()
+    return out
+
+
+def embedding_probabilities(model, embeddings) -> np.ndarray:
+    """Calibrated class probabilities ``(E, n_classes)`` from final embeddings: the model's head
+    applied to them (logits / temperature, softmax), i.e. its final prediction for each event."""
+    import torch
+
+    with _Inference(model):
+        x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32,
+                            device=model.temperature.device)
+        logits = model.calibrate(model.classify(x))
+        return logits.softmax(dim=-1).double().cpu().numpy()
+
+
+def standardize(embeddings) -> np.ndarray:
+    """Each feature to zero mean and unit variance over the events (constant features to 0)."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    std = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def _check_embeddings(embeddings, minimum: int = 3) -> np.ndarray:
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be (events, features), got shape {x.shape}")
+    if x.shape[0] < minimum:
+        raise ValueError(f"need at least {minimum} events, got {x.shape[0]}")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    return x
+
+
+@dataclass
+class Projection:
+    """2-D coordinates of embeddings and how they were made.
+
+    Attributes
+    ----------
+    coords : ndarray ``(E, 2)``
+    method : str
+        ``'pca'`` or ``'tsne'``.
+    seed : int
+    info : dict
+        JSON-ready: ``explained_variance_ratio`` (PCA: of the two components); ``perplexity``
+        (as used, clipped for small sets), ``kl_divergence``, ``pca_components`` (the PCA
+        reduction before t-SNE) for t-SNE.
+    """
+
+    coords: np.ndarray
+    method: str
+    seed: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def axis_titles(self) -> tuple[str, str]:
+        if self.method == "pca":
+            ratio = self.info.get("explained_variance_ratio", [math.nan, math.nan])
+            return tuple(f"PC{i + 1} ({100 * r:.0f}% of variance)" for i, r in enumerate(ratio))
+        return ("t-SNE 1", "t-SNE 2")
+
+
+def tsne_perplexity(n_events: int, perplexity: float = 30.0) -> float:
+    """The perplexity t-SNE can use for ``n_events`` points: at most ``(n_events - 1) / 3``
+    (and at least 1), so small sets still embed."""
+    return float(max(1.0, min(float(perplexity), (n_events - 1) / 3.0)))
+
+
+def project_embeddings(embeddings, method: str = "pca", seed: int = 0, *,
+                       perplexity: float = 30.0, standardized: bool = True,
+                       threads: int | None = 1) -> Projection:
+    """Project embeddings to two dimensions with PCA or t-SNE (scikit-learn).
+
+    Parameters
+    ----------
+    embeddings : array ``(E, D)``
+        E >= 3 events.
+    method : {'pca', 'tsne'}
+    seed : int
+        Random state of the solver (the same seed gives the same coordinates).
+    perplexity : float
+        t-SNE perplexity, clipped to :func:`tsne_perplexity` for small sets.
+    standardized : bool
+        Standardise each feature first (:func:`standardize`): the pooled mean and max
+        features have different scales.
+    threads : int or None
+        OpenMP threads of the t-SNE gradient (None: all). One by default: scikit-learn's
+        Barnes-Hut loop waits at a barrier every iteration and slows down badly when its cores
+        are shared, with torch's own OpenMP pool in the same process or with other processes
+        (measured on a 2-core machine: 300 events took 46 s with two threads, 3 s with one).
+        The coordinates do not depend on it.
+
+    Returns
+    -------
+    Projection
+    """
+    if method not in PROJECTION_METHODS:
+        raise ValueError(f"unknown projection method {method!r}; valid: "
+                         f"{', '.join(PROJECTION_METHODS)}")
+    x = _check_embeddings(embeddings)
+    if standardized:
+        x = standardize(x)
+    from sklearn.decomposition import PCA
+
+    if method == "pca":
+        pca = PCA(n_components=2, random_state=seed, svd_solver="full").fit(x)
+        coords = pca.transform(x)
+        info = {"explained_variance_ratio": [float(r) for r in pca.explained_variance_ratio_]}
+        return Projection(coords, method, int(seed), info)
+
+    from sklearn.manifold import TSNE
+
+    used = tsne_perplexity(x.shape[0], perplexity)
+    components = min(50, x.shape[0], x.shape[1])
+    if components < x.shape[1]:  # the usual PCA reduction first: faster, less noise
+        x = PCA(n_components=components, random_state=seed, svd_solver="full").fit_transform(x)
+    from threadpoolctl import threadpool_limits
+
+    tsne = TSNE(n_components=2, perplexity=used, init="pca", learning_rate="auto",
+                random_state=seed)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        coords = tsne.fit_transform(x)
+    info = {"perplexity": used, "requested_perplexity": float(perplexity),
+            "kl_divergence": float(tsne.kl_divergence_), "pca_components": int(components)}
+    return Projection(coords, method, int(seed), info)
+
+
+def silhouette(points, labels) -> float | None:
+    """Silhouette score of the classes (Euclidean; -1..1, higher = better separated), or None
+    when it is undefined (fewer than two classes, or a class per event)."""
+    from sklearn.metrics import silhouette_score
+
+    labels = np.asarray(labels)
+    n_labels = np.unique(labels).size
+    if not 2 <= n_labels <= labels.size - 1:
+        return None
+    return float(silhouette_score(np.asarray(points, dtype=np.float64), labels))
+
+
+def knn_accuracy(points, labels, *, k: int = 5, folds: int = 5, seed: int = 0) -> dict:
+    """Cross-validated accuracy of a k-nearest-neighbour classifier in embedding space.
+
+    Stratified folds (shuffled with ``seed``); ``folds`` is lowered to the smallest class size
+    and ``k`` to the smallest training fold when the set is small.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (None when no fold split is possible), ``k``, ``folds`` (as used) and
+        ``chance`` (the majority-class fraction: what always guessing it scores).
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    labels = np.asarray(labels)
+    counts = np.unique(labels, return_counts=True)[1]
+    chance = float(counts.max() / labels.size) if labels.size else None
+    folds = int(min(folds, counts.min())) if counts.size else 0
+    if counts.size < 2 or folds < 2:
+        return {"accuracy": None, "k": int(k), "folds": folds, "chance": chance}
+    k = int(max(1, min(k, labels.size - labels.size // folds - 1)))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(KNeighborsClassifier(n_neighbors=k), np.asarray(points), labels,
+                             cv=splitter)
+    return {"accuracy": float(scores.mean()), "k": k, "folds": folds, "chance": chance}
+
+
+def binary_neighbourhood(points, labels, dchi2_pspl, *, k: int = 5,
+                         threshold: float = DETECTABILITY_THRESHOLD) -> dict:
+    """Where binaries sit: the share of PSPL events among each binary's ``k`` nearest
+    neighbours, for binaries that are detectable (``dchi2_pspl > threshold``) and not.
+
+    Binaries indistinguishable from a single lens are expected to embed among the PSPL events;
+    this puts a number on it.
+
+    Returns
+    -------
+    dict
+        ``k``, ``threshold``, and for ``detectable`` and ``undetectable``: ``n`` and
+        ``pspl_neighbour_fraction`` (None for an empty group or without detectability).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    points = np.asarray(points, dtype=np.float64)
+    labels = np.asarray(labels)
+    dchi2 = np.asarray(dchi2_pspl, dtype=np.float64)
+    binary = labels == CLASS_NAMES.index("binary")
+    out = {"k": int(k), "threshold": float(threshold)}
+    k = int(min(k, labels.size - 1))
+    fractions = np.full(labels.size, np.nan)
+    if k >= 1 and binary.any():
+        neighbours = NearestNeighbors(n_neighbors=k + 1).fit(points)
+        index = neighbours.kneighbors(points[binary], return_distance=False)[:, 1:]
+        fractions[binary] = np.mean(labels[index] == CLASS_NAMES.index("pspl"), axis=1)
+    finite = binary & np.isfinite(dchi2)
+    for name, group in (("detectable", finite & (dchi2 > threshold)),
+                        ("undetectable", finite & (dchi2 <= threshold))):
+        out[name] = {"n": int(group.sum()),
+                     "pspl_neighbour_fraction": _nanmean(fractions[group]) if group.any()
+                     else None}
+    return out
+
+
+def embedding_metrics(embeddings, labels, *, k: int = 5, folds: int = 5, seed: int = 0) -> dict:
+    """How well the classes separate in the (standardised) embedding space.
+
+    Returns
+    -------
+    dict
+        ``n_events``, ``dimension``, ``silhouette`` (:func:`silhouette`), ``knn``
+        (:func:`knn_accuracy`), ``pca_explained_variance_ratio`` (first 10 components) and
+        ``pca_components_90`` (components needed for 90 % of the variance).
+    """
+    from sklearn.decomposition import PCA
+
+    x = standardize(_check_embeddings(embeddings))
+    labels = np.asarray(labels)
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
+    ratio = PCA(svd_solver="full").fit(x).explained_variance_ratio_
+    return {
+        "n_events": int(x.shape[0]),
+        "dimension": int(x.shape[1]),
+        "silhouette": silhouette(x, labels),
+        "knn": knn_accuracy(x, labels, k=k, folds=folds, seed=seed),
+        "pca_explained_variance_ratio": [float(r) for r in ratio[:10]],
+        "pca_components_90": int(np.searchsorted(np.cumsum(ratio), 0.9) + 1),
+    }
+
+
+def embedding_table(store: LightCurveStore, rows: Sequence[int]):
+    """Parameters to colour and label embedded events by, one row per event (a DataFrame).
+
+    Columns: the parameter table's (:meth:`microlens.store.LightCurveStore.params_table`), then
+    ``label``, ``class``, ``abs_u_0`` (|u_0|; NaN for flat events, whose drawn u_0 has no lens
+    behind it), ``log10_q`` (NaN unless binary) and ``log10_dchi2_pspl`` (log10 of
+    ``max(dchi2_pspl, 1)``; NaN unless binary or without detectability).
+    """
+    from ..predictions import require_test_split
+
+    rows = require_test_split(store, rows)
+    table = store.params_table(rows)
+    labels = table["label"].to_numpy().astype(int)
+    table["class"] = np.asarray(CLASS_NAMES)[labels]
+    table["abs_u_0"] = np.where(labels >= 1, np.abs(table["u_0"].to_numpy()), np.nan)
+    binary = labels == CLASS_NAMES.index("binary")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["log10_q"] = np.where(binary, np.log10(table["q"].to_numpy()), np.nan)
+        table["log10_dchi2_pspl"] = np.where(
+            binary, np.log10(np.maximum(table["dchi2_pspl"].to_numpy(), 1.0)), np.nan)
+    return table
+
+
+def embedding_summary(embeddings, table, projections: Sequence[Projection], *, seed: int = 0,
+                      k: int = 5, folds: int = 5, predicted=None) -> dict:
+    """The key numbers of an embedding study (JSON-ready).
+
+    Parameters
+    ----------
+    embeddings : array ``(E, D)``
+    table : DataFrame
+        :func:`embedding_table` of the same events, same order.
+    projections : sequence of Projection
+    seed, k, folds
+        As :func:`knn_accuracy`.
+    predicted : array ``(E,)``, optional
+        The model's final predicted labels, for ``model_accuracy`` beside the k-NN accuracy.
+
+    Returns
+    -------
+    dict
+        ``n_events``, ``class_counts``, ``split`` ('test'), ``seed``, the
+        :func:`embedding_metrics` keys, ``binary_neighbourhood``
+        (:func:`binary_neighbourhood` in the standardised space), ``model_accuracy`` and
+        ``projections``: per method its ``info`` plus ``silhouette_2d`` (in the 2-D map).
+    """
+    from ..predictions import EVALUATION_SPLIT
+
+    labels = table["label"].to_numpy().astype(int)
+    x = standardize(_check_embeddings(embeddings))
+    summary = {
+        "split": EVALUATION_SPLIT,
+        "seed": int(seed),
+        "class_counts": {name: int(np.sum(labels == i)) for i, name in enumerate(CLASS_NAMES)},
+        **embedding_metrics(embeddings, labels, k=k, folds=folds, seed=seed),
+        "binary_neighbourhood": binary_neighbourhood(x, labels, table["dchi2_pspl"].to_numpy(),
+                                                     k=k),
+        "model_accuracy": (float(np.mean(np.asarray(predicted) == labels))
+                           if predicted is not None else None),
+        "projections": {p.method: {**p.info, "seed": p.seed,
+                                   "silhouette_2d": silhouette(p.coords, labels)}
+                        for p in projections},
+    }
+    return summary
