@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "04_attention.ipynb"
 EXPECTED_PARAMETERS = {
     "run_dir": str, "dataset_dir": str, "event_indices": list, "per_class": int, "seed": int,
-    "output_dir": str, "show_widgets": bool,
+    "figure_formats": list, "output_dir": str, "show_widgets": bool,
 }  # fmt: skip
 FIGURES = ("attention_gallery", "attention_event", "attention_layers", "attention_band",
            "attention_statistics")
@@ -37,6 +37,7 @@ def test_committed_notebook_form():
 def run(tmp: Path, run_dir: Path, **parameters) -> dict:
     """Execute the notebook with tiny parameters; returns attention_summary.json."""
     params = {"run_dir": str(run_dir), "output_dir": str(tmp / "out"), "show_widgets": False,
+              "figure_formats": ["html", "png"],
               **parameters}
     execute_without_errors(NOTEBOOK, tmp / "04_attention.executed.ipynb", params)
     return json.loads((tmp / "out" / "attention_summary.json").read_text())

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_embedding.ipynb"
 EXPECTED_PARAMETERS = {
     "run_dir": str, "dataset_dir": str, "n_events": int, "method": str, "seed": int,
-    "batch_size": int, "output_dir": str,
+    "batch_size": int, "figure_formats": list, "output_dir": str,
 }  # fmt: skip
 N_EVENTS, SEED = 30, 2
 
@@ -36,6 +36,7 @@ def test_committed_notebook_form():
 def executed(tmp_path_factory, eval_run):
     tmp = tmp_path_factory.mktemp("nb05")
     params = {"run_dir": str(eval_run), "n_events": N_EVENTS, "method": "both", "seed": SEED,
+              "figure_formats": ["html", "png"],
               "batch_size": 8, "output_dir": str(tmp / "out")}
     execute_without_errors(NOTEBOOK, tmp / "05_embedding.executed.ipynb", params)
     return tmp, json.loads((tmp / "out" / "embedding_summary.json").read_text())
