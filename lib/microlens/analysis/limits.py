@@ -23,7 +23,7 @@ BIN_COLUMNS: dict[str, dict] = {
     "q": {"scale": "log", "classes": (2,), "label": "mass ratio q"},
     "s": {"scale": "log", "classes": (2,), "label": "separation s [Einstein radii]"},
     "dchi2_pspl": {"scale": "log", "classes": (2,),
-                   "label": "detectability Δχ² of the binarity (values below 1 drawn at 1)"},
+                   "label": "binarity Δχ² (values below 1 drawn at 1)"},
 }
 """Columns the physical-limits analysis bins by: axis scale, the classes each is meaningful for
 (u_0 for both lensing classes; q, s and detectability for binaries), and an axis label."""

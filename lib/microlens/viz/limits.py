@@ -84,10 +84,10 @@ def physical_limits_figure(report: dict, columns=None) -> go.Figure:
     binary = report["binary"]
     fig.update_layout(
         template=TEMPLATE, height=380 * n_rows + 120, width=1100,
-        title=(f"Performance against physical parameters (test split): binary recall "
+        title=(f"Performance against physical parameters (test split)<br><sup>binary recall "
                f"{format_value(binary['binary_recall'])}, detectable fraction "
                f"{format_value(binary['detectable_fraction'])} at Δχ² > "
-               f"{format_value(report['threshold'])}"),
+               f"{format_value(report['threshold'])}</sup>"),
         legend=dict(orientation="h", yanchor="top", y=-0.08, x=0))
     return fig
 
