@@ -237,8 +237,11 @@ def time_model(run_dir, store, rows: Sequence[int], *, batch_size: int = 64,
         batch = store.batch(rows[:batch_size])
         inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
         model.predict_logits(*inputs)  # warm-up
+        sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+        sync()
         start = time.perf_counter()
         model.predict_logits(*inputs)
+        sync()
         elapsed = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)
