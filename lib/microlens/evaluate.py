@@ -36,6 +36,7 @@ from .metrics import (
     precision_recall_curves,
     reliability_diagram,
     roc_curves,
+    softmax,
 )
 from .predictions import EVALUATION_SPLIT, Predictions, require_test_split, run_predictions
 from .presets import CLASS_NAMES
@@ -138,12 +139,31 @@ def accuracy_by_tau(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
     return out
 
 
-def decision_points(predictions: Predictions, threshold: float) -> np.ndarray:
+def confidence_and_class(predictions: Predictions, chunk: int = 1024
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated top-class probability and predicted class after every observation, both
+    ``(E, N)`` (computed ``chunk`` events at a time, so memory stays small for large test sets;
+    the confidence is 0 past each event's end)."""
+    confidence = np.zeros(predictions.logits.shape[:2], np.float32)
+    predicted = np.zeros(predictions.logits.shape[:2], np.int8)
+    for start in range(0, len(predictions), chunk):
+        part = slice(start, start + chunk)
+        probs = softmax(predictions.logits[part], predictions.temperature)
+        confidence[part] = np.where(predictions.valid[part], probs.max(axis=-1), 0.0)
+        predicted[part] = probs.argmax(axis=-1)
+    return confidence, predicted
+
+
+def decision_points(predictions: Predictions, threshold: float,
+                    confidence: np.ndarray | None = None) -> np.ndarray:
     """0-based index of the first observation whose calibrated top-class probability reaches
-    ``threshold``; -1 where it never does."""
+    ``threshold``; -1 where it never does. ``confidence`` may be passed from
+    :func:`confidence_and_class` to avoid recomputing it."""
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
-    confident = (predictions.probabilities().max(axis=-1) >= threshold) & predictions.valid
+    if confidence is None:
+        confidence, _ = confidence_and_class(predictions)
+    confident = confidence >= threshold
     first = confident.argmax(axis=1)
     return np.where(confident.any(axis=1), first, -1)
 
@@ -160,15 +180,15 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
     peak.
     """
     tau_obs = tau_of_observations(predictions, t_0, t_E)
-    probs = predictions.probabilities()
+    confidence, classes = confidence_and_class(predictions)
     lensing = predictions.labels > 0
     out = {key: [] for key in ("threshold", "decided_fraction", "accuracy", "median_fraction_seen",
                                "median_tau_lensing", "decided_before_peak_lensing")}
     for threshold in thresholds:
-        first = decision_points(predictions, threshold)
+        first = decision_points(predictions, threshold, confidence)
         decided = first >= 0
         rows = np.flatnonzero(decided)
-        predicted = probs[rows, first[rows]].argmax(axis=1)
+        predicted = classes[rows, first[rows]]
         seen = (first[rows] + 1) / predictions.lengths[rows]
         tau = tau_obs[rows, first[rows]]
         lens = lensing[rows]
@@ -178,9 +198,9 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
                                if rows.size else None)
         out["median_fraction_seen"].append(float(np.median(seen)) if rows.size else None)
         out["median_tau_lensing"].append(float(np.median(tau[lens])) if lens.any() else None)
+        before_peak = decided & (tau_obs[np.arange(len(first)), np.maximum(first, 0)] < 0)
         out["decided_before_peak_lensing"].append(
-            float(np.sum(decided[lensing] & (tau_obs[lensing, np.maximum(first[lensing], 0)] < 0))
-                  / max(int(lensing.sum()), 1)))
+            float(before_peak[lensing].sum() / max(int(lensing.sum()), 1)))
     return out
 
 
@@ -377,6 +397,6 @@ def _peer_summary(result) -> dict:
 
 __all__ = [
     "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction", "accuracy_by_tau",
-    "decision_points", "decision_sweep", "evaluate_run", "final_metrics", "headline",
-    "positions_at_fraction", "tau_of_observations", "time_model",
+    "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
+    "final_metrics", "headline", "positions_at_fraction", "tau_of_observations", "time_model",
 ]  # fmt: skip

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import softmax
 from .paths import atomic_path, resolve_path
 from .store import LightCurveStore, open_dataset, split_code
 
@@ -144,25 +145,17 @@ class Predictions:
         return np.arange(self.logits.shape[1])[None, :] < self.lengths[:, None]
 
     def probabilities(self, calibrated: bool = True) -> np.ndarray:
-        """Softmax probabilities ``(E, N, C)`` after every observation."""
-        logits = self.logits.astype(np.float64)
-        if calibrated:
-            logits = logits / self.temperature
-        logits -= logits.max(axis=-1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=-1, keepdims=True)
+        """Softmax probabilities ``(E, N, C)`` after every observation (float64; for large test
+        sets prefer :func:`microlens.evaluate.confidence_and_class`, which works in chunks)."""
+        return softmax(self.logits, self.temperature if calibrated else 1.0)
 
     def at(self, positions: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(E, C)`` at one observation per event (0-based positions)."""
         positions = np.asarray(positions, dtype=np.int64)
         if np.any(positions < 0) or np.any(positions >= self.lengths):
             raise IndexError("positions must lie within each event's observations")
-        logits = self.logits[np.arange(len(self)), positions].astype(np.float64)
-        if calibrated:
-            logits = logits / self.temperature
-        logits -= logits.max(axis=-1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=-1, keepdims=True)
+        logits = self.logits[np.arange(len(self)), positions]
+        return softmax(logits, self.temperature if calibrated else 1.0)
 
     def final(self, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(E, C)`` after each event's last observation."""
