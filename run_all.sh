@@ -30,7 +30,7 @@ Subcommands:
   test [ARGS...]   set up, then run python -m pytest ARGS...
   lab [ARGS...]    set up, then start jupyter lab in notebooks/
   bench [ARGS...]  set up, then run python -m microlens.bench ARGS...
-                   (simulate | train | infer; e.g. ./run_all.sh bench train)
+                   (simulate | train | infer | classify; e.g. ./run_all.sh bench train)
   help, -h, --help show this text
 
 Set-up creates .venv (python3 >= 3.11), installs torch==2.13.0 (CPU) and the project with

@@ -171,3 +171,19 @@ def test_bench_refuses_cuda_without_a_gpu(capsys):
     with pytest.raises(SystemExit):
         main(["infer", "--device", "cuda"])
     assert "--device cuda: CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_classify_compares_the_peer_and_the_transformer_per_event(capsys):
+    from microlens.bench import main
+
+    assert main(["classify", "--events", "6", "--epochs", "100", "--batch", "4", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["benchmark"] == "classify" and report["events"] == 6
+    peer, transformer = report["classical_peer"], report["transformer"]
+    assert 0 < peer["ms_per_event"] <= peer["max_ms"]
+    assert transformer["batch"] == 4 and transformer["one_thread"]["threads"] == 1
+    assert report["ratio_transformer_over_peer_one_thread"] == pytest.approx(
+        transformer["one_thread"]["ms_per_event"] / peer["ms_per_event"], rel=1e-3)
+    with pytest.raises(SystemExit):
+        main(["classify", "--events", "2"])
+    assert "--events >= 3" in capsys.readouterr().err

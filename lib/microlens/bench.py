@@ -1,4 +1,4 @@
-"""Benchmarks that print JSON: ``python -m microlens.bench {simulate,train,infer} [options]``.
+"""Benchmarks that print JSON: ``python -m microlens.bench {simulate,train,infer,classify}``.
 
 Each figure is measured in one run, side by side, so ratios between them are meaningful on a
 noisy machine; ``--help`` after a subcommand lists its options.
@@ -944,11 +944,77 @@ def _check_model_bench_args(parser, args) -> None:
         parser.error("--device cuda: CUDA is not available on this machine (use auto or cpu)")
 
 
+def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseline",
+                   batch: int = 64, seed: int = 0, progress: bool = True) -> dict:
+    """Cost of classifying one finished light curve: the classical peer vs the transformer.
+
+    Both run on the same simulated events (``events`` of the three classes, ``epochs`` nominal
+    epochs) in this process, on one CPU thread, so the ratio compares per core: the peer's
+    flat and blended-PSPL least-squares fits and residual scan (:func:`microlens.classical.
+    light_curve_features`) per event, against the default transformer's batch inference
+    (:meth:`~microlens.model.MicrolensTransformer.predict_logits` over ``batch`` events; weights
+    do not change the cost) per event, and with all threads.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from .classical import light_curve_features
+    from .model import MicrolensTransformer, ModelConfig, Normalization
+    from .simulate import simulate_event
+    from .store import collate_light_curves
+
+    cfg = SimulationConfig(n_per_class=max(1, events // 3), n_epochs=epochs, topology=topology,
+                           seed=seed, detectability=False)
+    simulated = [simulate_event(cfg, i) for i in tqdm(range(events), desc="simulate",
+                                                        disable=not progress)]
+    peer_seconds = []
+    for event in tqdm(simulated, desc="classical peer", disable=not progress):
+        start = time.perf_counter()
+        light_curve_features(event.times, event.flux, event.flux_err)
+        peer_seconds.append(time.perf_counter() - start)
+    items = [{"times": e.times.astype(np.float32), "flux": e.flux.astype(np.float32),
+              "flux_err": e.flux_err.astype(np.float32), "label": 0, "index": i}
+             for i, e in enumerate(simulated[:batch])]
+    tensors = collate_light_curves(items)
+    inputs = [tensors[k] for k in ("times", "flux", "flux_err", "mask")]
+    model = MicrolensTransformer(ModelConfig(), Normalization.fit(*inputs)).eval()
+    transformer = {}
+    previous = torch.get_num_threads()
+    try:
+        for label, threads in (("one_thread", 1), ("all_threads", previous)):
+            torch.set_num_threads(threads)
+            model.predict_logits(*inputs)  # warm-up
+            start = time.perf_counter()
+            model.predict_logits(*inputs)
+            elapsed = time.perf_counter() - start
+            transformer[label] = {"threads": threads,
+                                  "ms_per_event": _sig(1e3 * elapsed / len(items))}
+    finally:
+        torch.set_num_threads(previous)
+    peer_ms = 1e3 * np.asarray(peer_seconds)
+    one = transformer["one_thread"]["ms_per_event"]
+    return {
+        "benchmark": "classify",
+        "what": "classify one finished light curve on CPU",
+        "events": events, "epochs": epochs, "topology": topology,
+        "mean_observations": _sig(float(np.mean([e.times.size for e in simulated]))),
+        "classical_peer": {"ms_per_event": _sig(float(peer_ms.mean())),
+                           "p95_ms": _sig(float(np.percentile(peer_ms, 95))),
+                           "max_ms": _sig(float(peer_ms.max())), "threads": 1},
+        "transformer": {**transformer, "batch": len(items),
+                        "parameters": model.n_parameters},
+        "ratio_transformer_over_peer_one_thread": _sig(one / float(peer_ms.mean())),
+        "machine": _machine("cpu", previous, _load_average()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m microlens.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True, metavar="{simulate,train,infer}")
+    sub = parser.add_subparsers(dest="what", required=True,
+                                metavar="{simulate,train,infer,classify}")
     sim = sub.add_parser("simulate", help="dataset generation throughput")
     sim.add_argument("--events", type=int, default=6000, help="events in the mixed set")
     sim.add_argument("--workers", type=int, default=None, help="worker processes (default: all)")
@@ -986,6 +1052,13 @@ def main(argv: list[str] | None = None) -> int:
     inf.add_argument("--stream-events", type=int, nargs="+", default=[1, 64], metavar="K",
                      help="events streamed at once, one measurement each (default: 1 64)")
     inf.add_argument("--no-stream", action="store_true", help="skip the streaming latency")
+    cls = sub.add_parser("classify", help="per-event cost: classical peer vs transformer")
+    cls.add_argument("--events", type=int, default=90, help="simulated events (default: 90)")
+    cls.add_argument("--epochs", type=int, default=1000, help="nominal epochs per light curve")
+    cls.add_argument("--topology", default="baseline", help="binary topology preset")
+    cls.add_argument("--batch", type=int, default=64, help="events per transformer pass")
+    cls.add_argument("--seed", type=int, default=0)
+    cls.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
     if args.what == "simulate":
@@ -1005,6 +1078,15 @@ def main(argv: list[str] | None = None) -> int:
                              args.gpu_batch, args.device, args.threads, configs,
                              args.baseline_4000, args.full_batch_4000, args.tiny, args.seed,
                              progress=not args.quiet)
+    elif args.what == "classify":
+        if args.events < 3 or args.batch < 1 or args.epochs < 10:
+            parser.error(f"need --events >= 3, --batch >= 1, --epochs >= 10; got "
+                         f"{args.events}, {args.batch}, {args.epochs}")
+        try:
+            report = bench_classify(args.events, args.epochs, args.topology, args.batch,
+                                    args.seed, progress=not args.quiet)
+        except ValueError as exc:
+            parser.error(str(exc))
     else:
         _check_model_bench_args(inf, args)
         report = bench_infer(args.lengths, args.batch, args.steps, args.gpu_batch, args.device,
