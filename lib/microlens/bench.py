@@ -677,25 +677,54 @@ def _add_flops(configs: dict, flops: dict, key: str) -> None:
                                                  * flops[length][key] / 1e12)
 
 
+def _bench_start(device: str, threads: int | None, tiny: bool):
+    """What every model benchmark starts with: its start time, the load average before it, the
+    resolved device (threads set) and the model config."""
+    import torch
+
+    started, load_at_start = time.perf_counter(), _load_average()
+    device = _resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    return started, load_at_start, device, _model_config(tiny)
+
+
+def _bf16_support(device: str) -> tuple[bool, str]:
+    """Whether bf16 runs natively on ``device``, and why (or why not)."""
+    if device == "cuda":
+        import torch
+
+        ok = torch.cuda.is_bf16_supported()
+        return ok, "CUDA bf16 supported" if ok else "this GPU does not support bf16"
+    return cpu_bf16_support()
+
+
+def _configurations(names, plan: dict, configs, bf16_ok: bool, bf16_why: str) -> dict:
+    """One entry per configuration name: ``results`` to fill, or None with why it is skipped."""
+    out = {}
+    for name in names:
+        spec = plan.get(name)
+        if spec is None:
+            out[name] = {"results": None, "skipped": "a CPU configuration: use --device cpu"}
+        elif name not in configs:
+            out[name] = {"results": None, "skipped": "not in --configs"}
+        elif spec["precision"] == "bf16" and not bf16_ok:
+            out[name] = {**_public(spec), "results": None, "skipped": bf16_why}
+        else:
+            out[name] = {**_public(spec), "results": {}}
+    return out
+
+
 def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_batch: int = 0,
                 gpu_batch: int = 256, device: str = "auto", threads: int | None = None,
                 configs=TRAIN_CONFIGS, baseline_long: bool = False, full_batch_long: bool = False,
                 tiny: bool = False, seed: int = 0, progress: bool = True) -> dict:
     """Training-step throughput and memory; see the module docstring."""
-    import torch
-
-    started = time.perf_counter()
-    load_at_start = _load_average()
-    device = _resolve_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    model_config = _model_config(tiny)
+    started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
     base = {"task": "train", "steps": steps, "seed": seed, "threads": threads,
             "device": device, "model_config": model_config}
-    bf16_ok, bf16_why = cpu_bf16_support()
+    bf16_ok, bf16_why = _bf16_support(device)
     if device == "cuda":
-        bf16_ok = torch.cuda.is_bf16_supported()
-        bf16_why = "CUDA bf16 supported" if bf16_ok else "this GPU does not support bf16"
         plan = {"ours_bf16": {"model": "ours", "precision": "bf16", "batch": gpu_batch,
                               "micro_batch": gpu_batch}}
     else:
@@ -707,17 +736,7 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
         }
         for spec in plan.values():
             spec["batch"] = batch
-    out = {}
-    for name in TRAIN_CONFIGS:
-        spec = plan.get(name)
-        if spec is None:
-            out[name] = {"results": None, "skipped": "a CPU configuration: use --device cpu"}
-        elif name not in configs:
-            out[name] = {"results": None, "skipped": "not in --configs"}
-        elif spec["precision"] == "bf16" and not bf16_ok:
-            out[name] = {**_public(spec), "results": None, "skipped": bf16_why}
-        else:
-            out[name] = {**_public(spec), "results": {}}
+    out = _configurations(TRAIN_CONFIGS, plan, configs, bf16_ok, bf16_why)
     for length in lengths:
         for name, config in out.items():
             if config.get("results") is None:
@@ -823,35 +842,16 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
                 stream: bool = True, stream_observations: int = 1000, stream_events=(1, 64),
                 tiny: bool = False, seed: int = 0, progress: bool = True) -> dict:
     """Batch inference throughput, memory and streaming latency; see the module docstring."""
-    import torch
-
-    started = time.perf_counter()
-    load_at_start = _load_average()
-    device = _resolve_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    model_config = _model_config(tiny)
+    started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
     base = {"task": "infer", "steps": steps, "seed": seed, "threads": threads,
             "device": device, "model_config": model_config, "model": "ours"}
+    bf16_ok, bf16_why = _bf16_support(device)
     if device == "cuda":
-        bf16_ok = torch.cuda.is_bf16_supported()
-        bf16_why = "CUDA bf16 supported" if bf16_ok else "this GPU does not support bf16"
         plan = {"ours_bf16": {"precision": "bf16", "batch": gpu_batch}}
     else:
-        bf16_ok, bf16_why = cpu_bf16_support()
         plan = {"ours_fp32": {"precision": "fp32", "batch": batch},
                 "ours_bf16": {"precision": "bf16", "batch": batch}}
-    out = {}
-    for name in INFER_CONFIGS:
-        spec = plan.get(name)
-        if spec is None:
-            out[name] = {"results": None, "skipped": "a CPU configuration: use --device cpu"}
-        elif name not in configs:
-            out[name] = {"results": None, "skipped": "not in --configs"}
-        elif spec["precision"] == "bf16" and not bf16_ok:
-            out[name] = {**spec, "results": None, "skipped": bf16_why}
-        else:
-            out[name] = {**spec, "results": {}}
+    out = _configurations(INFER_CONFIGS, plan, configs, bf16_ok, bf16_why)
     for length in lengths:
         for name, config in out.items():
             if config.get("results") is not None:
@@ -960,6 +960,7 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     from tqdm.auto import tqdm
 
     from .classical import light_curve_features
+    from .evaluate import time_inference
     from .model import MicrolensTransformer, ModelConfig, Normalization
     from .simulate import simulate_event
     from .store import collate_light_curves
@@ -979,19 +980,11 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     tensors = collate_light_curves(items)
     inputs = [tensors[k] for k in ("times", "flux", "flux_err", "mask")]
     model = MicrolensTransformer(ModelConfig(), Normalization.fit(*inputs)).eval()
-    transformer = {}
     previous = torch.get_num_threads()
-    try:
-        for label, threads in (("one_thread", 1), ("all_threads", previous)):
-            torch.set_num_threads(threads)
-            model.predict_logits(*inputs)  # warm-up
-            start = time.perf_counter()
-            model.predict_logits(*inputs)
-            elapsed = time.perf_counter() - start
-            transformer[label] = {"threads": threads,
-                                  "ms_per_event": _sig(1e3 * elapsed / len(items))}
-    finally:
-        torch.set_num_threads(previous)
+    transformer = {
+        label: {"threads": threads, "ms_per_event": _sig(
+            1e3 * time_inference(model, inputs, threads=threads) / len(items))}
+        for label, threads in (("one_thread", 1), ("all_threads", previous))}
     peer_ms = 1e3 * np.asarray(peer_seconds)
     one = transformer["one_thread"]["ms_per_event"]
     return {

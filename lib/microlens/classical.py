@@ -64,6 +64,7 @@ import numpy as np
 
 from .detectability import fit_pspl, flat_chi2, pspl_starts
 from .paths import write_json_atomic
+from .predictions import observations_seen
 from .presets import CLASS_NAMES
 from .simulate import pspl_magnification
 
@@ -188,16 +189,11 @@ def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarr
     return out
 
 
-def _prefix_length(fraction: float, n: int) -> int:
-    """``ceil(fraction * n)`` without float noise (0.55 * 100 is 55.00000000000001), >= 1."""
-    return min(n, max(1, math.ceil(fraction * n - 1e-9)))
-
-
 def _event_entries(times, flux, err, fractions: tuple[float, ...]) -> np.ndarray:
     """Worker: the features of one event at every fraction, ``(len(fractions),)``."""
     out = np.zeros(len(fractions), FEATURE_DTYPE)
     for j, fraction in enumerate(fractions):
-        k = _prefix_length(fraction, times.size)
+        k = int(observations_seen(times.size, fraction))
         values = light_curve_features(times[:k], flux[:k], err[:k])
         out["fraction"][j] = fraction
         for name, value in values.items():
@@ -599,8 +595,7 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         record per evaluated fraction with ``fraction, accuracy, macro_f1, binary_recall,
         mean_observations``.
     """
-    from .predictions import require_test_split
-    from .store import SPLIT_NAMES, split_code
+    from .predictions import require_split, require_test_split
 
     fractions = check_fractions(fractions)
     if 1.0 not in fractions:
@@ -610,18 +605,11 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
     test_rows = require_test_split(store, test_rows)
     if test_rows.size == 0:
         raise ValueError("test_rows is empty; choose rows from store.indices('test')")
-    val_rows = store.indices("val") if val_rows is None else _check_rows(store, val_rows,
-                                                                          "val_rows")
-    if np.asarray(val_rows).size == 0:
+    val_rows = store.indices("val") if val_rows is None else require_split(
+        store, val_rows, "val", "the peer is tuned on the validation split only")
+    if val_rows.size == 0:
         raise ValueError(f"{getattr(store, 'path', 'the store')} has no validation events to "
                          "tune the peer on")
-    val_rows = np.asarray(val_rows, dtype=np.int64)
-    outside = val_rows[np.asarray(store.split[val_rows]) != split_code("val")]
-    if outside.size:
-        named = ", ".join(f"{r} ({SPLIT_NAMES[int(store.split[r])]})" for r in outside[:5])
-        more = f" and {outside.size - 5} more" if outside.size > 5 else ""
-        raise ValueError(f"the peer is tuned on the validation split only; events {named}{more} "
-                         "are not validation events (choose rows from store.indices('val'))")
 
     val_features = peer_features(store, val_rows, workers=workers, progress=progress)[:, 0]
     val_labels = np.asarray(store.labels[val_rows], dtype=np.int64)
@@ -642,13 +630,14 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         "n_val": int(val_rows.size),
         "n_test": int(test_rows.size),
         "class_names": list(CLASS_NAMES),
-        **_metrics(labels, predicted[:, full]),
         "seconds_per_event": float(np.mean(features["seconds"][:, full])),
         "mean_observations": float(np.mean(features["n"][:, full])),
         "fractions": [],
     }
     for j, fraction in enumerate(fractions):
         m = _metrics(labels, predicted[:, j])
+        if j == full:
+            summary.update(m)
         summary["fractions"].append({
             "fraction": fraction, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
             "binary_recall": m["binary_recall"],

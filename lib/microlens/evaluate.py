@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -38,7 +37,13 @@ from .metrics import (
     roc_curves,
     softmax,
 )
-from .predictions import EVALUATION_SPLIT, Predictions, require_test_split, run_predictions
+from .predictions import (
+    EVALUATION_SPLIT,
+    Predictions,
+    observations_seen,
+    require_test_split,
+    run_predictions,
+)
 from .presets import CLASS_NAMES
 
 FRACTIONS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2).tolist())
@@ -57,18 +62,18 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
 def positions_at_fraction(lengths: np.ndarray, fraction: float) -> np.ndarray:
-    """0-based index of the last observation seen after ``fraction`` of each light curve:
-    ``ceil(fraction * n) - 1``, at least the first observation."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-    lengths = np.asarray(lengths, np.int64)
-    seen = np.ceil(np.round(fraction * lengths, 9)).astype(np.int64)
-    return np.clip(seen, 1, lengths) - 1
+    """0-based index of the last observation seen after ``fraction`` of each light curve (see
+    :func:`~microlens.predictions.observations_seen`)."""
+    return observations_seen(lengths, fraction) - 1
 
 
-def _recalls(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
-    return {name: (float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else None)
-            for c, name in enumerate(CLASS_NAMES)}
+def _add_point(curve: dict, labels: np.ndarray, predicted: np.ndarray | None) -> None:
+    """Append accuracy and per-class recall of one curve point (None without events)."""
+    has = predicted is not None and labels.size > 0
+    curve["accuracy"].append(float(np.mean(predicted == labels)) if has else None)
+    for c, name in enumerate(CLASS_NAMES):
+        mine = labels == c if has else np.zeros(0, bool)
+        curve["recall"][name].append(float(np.mean(predicted[mine] == c)) if mine.any() else None)
 
 
 def accuracy_by_fraction(predictions: Predictions,
@@ -84,10 +89,7 @@ def accuracy_by_fraction(predictions: Predictions,
            "recall": {name: [] for name in CLASS_NAMES}}
     for fraction in fractions:
         positions = positions_at_fraction(predictions.lengths, fraction)
-        predicted = predictions.at(positions).argmax(axis=1)
-        out["accuracy"].append(float(np.mean(predicted == predictions.labels)))
-        for name, value in _recalls(predictions.labels, predicted).items():
-            out["recall"][name].append(value)
+        _add_point(out, predictions.labels, predictions.classes_at(positions))
     return out
 
 
@@ -119,23 +121,16 @@ def accuracy_by_tau(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
         ``tau``, ``accuracy`` (None where no event has data), ``coverage`` and ``recall``
         {class name: list}.
     """
-    tau_obs = tau_of_observations(predictions, t_0, t_E)
+    tau_obs = np.nan_to_num(tau_of_observations(predictions, t_0, t_E), nan=np.inf)
+    classes = predictions.logits.argmax(axis=-1)
     out = {"tau": [float(t) for t in taus], "accuracy": [], "coverage": [],
            "recall": {name: [] for name in CLASS_NAMES}}
     for tau in taus:
-        seen = np.sum(np.nan_to_num(tau_obs, nan=np.inf) <= tau, axis=1)
-        has = seen > 0
-        out["coverage"].append(float(has.mean()))
-        if not has.any():
-            out["accuracy"].append(None)
-            for name in CLASS_NAMES:
-                out["recall"][name].append(None)
-            continue
-        subset = predictions.subset(has)
-        predicted = subset.at(seen[has] - 1).argmax(axis=1)
-        out["accuracy"].append(float(np.mean(predicted == subset.labels)))
-        for name, value in _recalls(subset.labels, predicted).items():
-            out["recall"][name].append(value)
+        seen = np.sum(tau_obs <= tau, axis=1)
+        has = np.flatnonzero(seen > 0)
+        out["coverage"].append(has.size / len(predictions))
+        _add_point(out, predictions.labels[has],
+                   classes[has, seen[has] - 1] if has.size else None)
     return out
 
 
@@ -149,7 +144,8 @@ def confidence_and_class(predictions: Predictions, chunk: int = 1024
     for start in range(0, len(predictions), chunk):
         part = slice(start, start + chunk)
         probs = softmax(predictions.logits[part], predictions.temperature)
-        confidence[part] = np.where(predictions.valid[part], probs.max(axis=-1), 0.0)
+        valid = np.arange(probs.shape[1]) < predictions.lengths[part, None]
+        confidence[part] = np.where(valid, probs.max(axis=-1), 0.0)
         predicted[part] = probs.argmax(axis=-1)
     return confidence, predicted
 
@@ -225,9 +221,9 @@ def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: in
     calibrated, raw = predictions.final(calibrated=True), predictions.final(calibrated=False)
     calibration = {}
     for key, probs in (("before", raw), ("after", calibrated)):
-        calibration[key] = {"ece": expected_calibration_error(labels, probs),
-                            "nll": negative_log_likelihood(labels, probs),
-                            "reliability": reliability_diagram(labels, probs)}
+        diagram = reliability_diagram(labels, probs)
+        calibration[key] = {"ece": diagram["ece"], "nll": negative_log_likelihood(labels, probs),
+                            "reliability": diagram}
     calibration["temperature"] = predictions.temperature
     calibration["temperature_fitted_on"] = "validation split (microlens.train)"
     return {
@@ -241,30 +237,35 @@ def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: in
     }
 
 
-def time_model(run_dir, store, rows: Sequence[int], *, batch_size: int = 64,
-               threads: int = 1, device: str = "cpu") -> dict:
-    """Wall time of the transformer's batch inference on some test events (one pass each,
-    ``threads`` CPU threads, so it compares per core with the classical peer's fits)."""
+def time_inference(model, inputs: Sequence, *, threads: int = 1, device: str = "cpu") -> float:
+    """Seconds of one :meth:`~microlens.model.MicrolensTransformer.predict_logits` pass over
+    ``inputs`` (times, flux, errors, mask) after a warm-up pass, on ``threads`` CPU threads."""
     import torch
 
-    from .model import load_model
-
-    rows = require_test_split(store, rows)
-    model = load_model(run_dir).to(device)
+    inputs = [x.to(device) for x in inputs]
+    model = model.to(device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        batch = store.batch(rows[:batch_size])
-        inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
         model.predict_logits(*inputs)  # warm-up
-        sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
         sync()
         start = time.perf_counter()
         model.predict_logits(*inputs)
         sync()
-        elapsed = time.perf_counter() - start
+        return time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)
+
+
+def time_model(model, store, rows: Sequence[int], *, batch_size: int = 64, threads: int = 1,
+               device: str = "cpu") -> dict:
+    """Wall time per event of the transformer's batch inference on up to ``batch_size`` test
+    events (``threads`` CPU threads, so it compares per core with the classical peer's fits)."""
+    rows = require_test_split(store, rows)
+    batch = store.batch(rows[:batch_size])
+    inputs = [batch[k] for k in ("times", "flux", "flux_err", "mask")]
+    elapsed = time_inference(model, inputs, threads=threads, device=device)
     n = int(batch["times"].shape[0])
     return {"seconds_per_event": elapsed / n, "events": n, "threads": threads,
             "device": str(device)}
@@ -338,25 +339,19 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     (dict, Predictions)
         The JSON-ready summary and the per-observation test predictions behind it.
     """
-    from .predictions import select_test_events
-    from .store import open_dataset
+    from .model import load_model
+    from .predictions import run_dataset, select_test_events
 
     if n_events < 0:
         raise ValueError(f"n_events must be >= 0 (0 means the whole test split), got {n_events}")
-    if dataset:
-        rows = select_test_events(open_dataset(dataset), n_events or None, seed=seed)
-    else:
-        rows = None
-    predictions, store = run_predictions(run_dir, dataset, rows=rows, batch_size=batch_size,
+    store = run_dataset(run_dir, dataset)
+    rows = select_test_events(store, n_events or None, seed=seed)
+    predictions, store = run_predictions(run_dir, store, rows=rows, batch_size=batch_size,
                                          device=device, progress=progress)
-    if rows is None and n_events:
-        keep = np.isin(predictions.rows, select_test_events(store, n_events, seed=seed))
-        predictions = predictions.subset(keep)
     params = store.params[predictions.rows]
     t_0, t_E = np.asarray(params["t_0"]), np.asarray(params["t_E"])
-    by_fraction = accuracy_by_fraction(predictions, fractions)
     half = positions_at_fraction(predictions.lengths, 0.5)
-    at_half = float(np.mean(predictions.at(half).argmax(axis=1) == predictions.labels))
+    at_half = float(np.mean(predictions.classes_at(half) == predictions.labels))
     # the temperature was fitted on final answers; is the halfway answer calibrated too?
     ece_half = {key: expected_calibration_error(predictions.labels,
                                                 predictions.at(half, calibrated=calibrated))
@@ -371,32 +366,26 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
         "seed": seed,
         "final": final_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed,
                                progress=progress),
-        "early_detection": {"by_fraction": by_fraction, "accuracy_at_50pct": at_half,
-                            "ece_at_50pct": ece_half,
+        "early_detection": {"by_fraction": accuracy_by_fraction(predictions, fractions),
+                            "accuracy_at_50pct": at_half, "ece_at_50pct": ece_half,
                             "by_tau": accuracy_by_tau(predictions, t_0, t_E, taus)},
         "decision": decision_sweep(predictions, t_0, t_E, thresholds),
-        "timing": {"transformer": time_model(run_dir, store, predictions.rows,
-                                             batch_size=batch_size)},
+        "timing": {"transformer": time_model(load_model(run_dir), store, predictions.rows,
+                                             batch_size=batch_size, device=device)},
     }
     if peer:
         from .classical import evaluate_peer
 
-        result = evaluate_peer(store, predictions.rows, fractions=peer_fractions,
-                               workers=workers, progress=progress)
-        summary["classical_peer"] = _peer_summary(result)
+        summary["classical_peer"] = evaluate_peer(store, predictions.rows,
+                                                  fractions=peer_fractions, workers=workers,
+                                                  progress=progress).summary
     summary["headline"] = headline(summary)
     return summary, predictions
-
-
-def _peer_summary(result) -> dict:
-    """The peer's summary dict (accepting a result object with ``.summary`` or a plain dict)."""
-    summary = getattr(result, "summary", result)
-    return {key: (None if isinstance(value, float) and math.isnan(value) else value)
-            for key, value in summary.items()}
 
 
 __all__ = [
     "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction", "accuracy_by_tau",
     "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
-    "final_metrics", "headline", "positions_at_fraction", "tau_of_observations", "time_model",
+    "final_metrics", "headline", "positions_at_fraction", "tau_of_observations",
+    "time_inference", "time_model",
 ]  # fmt: skip

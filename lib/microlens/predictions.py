@@ -39,6 +39,29 @@ class SplitError(ValueError):
     """Evaluation was asked to read events outside the test split."""
 
 
+def require_split(store: LightCurveStore, rows: Sequence[int], split: str,
+                  purpose: str) -> np.ndarray:
+    """Return ``rows`` as an int64 array, or raise :class:`SplitError` naming any row that is not
+    in ``split`` (and its own split); ``purpose`` says why only that split may be read."""
+    from .store import SPLIT_NAMES
+
+    rows = np.asarray(rows)
+    if rows.size and not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"rows must be integer store rows (event indices), got dtype {rows.dtype}")
+    rows = rows.astype(np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= len(store)):
+        raise IndexError(f"event indices must lie in [0, {len(store)}), got "
+                         f"[{rows.min()}, {rows.max()}]")
+    outside = rows[np.asarray(store.split[rows]) != split_code(split)]
+    if outside.size:
+        named = ", ".join(f"{r} ({SPLIT_NAMES[int(store.split[r])]})" for r in outside[:5])
+        more = f" and {outside.size - 5} more" if outside.size > 5 else ""
+        called = {"val": "validation", "train": "training"}.get(split, split)
+        raise SplitError(f"{purpose}; events {named}{more} are not {called} events (choose rows "
+                         f"from store.indices({split!r}))")
+    return rows
+
+
 def require_test_split(store: LightCurveStore, rows: Sequence[int]) -> np.ndarray:
     """Return ``rows`` as an int64 array, or raise :class:`SplitError` if any is not a test event.
 
@@ -48,20 +71,17 @@ def require_test_split(store: LightCurveStore, rows: Sequence[int]) -> np.ndarra
     rows : sequence of int
         Store rows (event indices).
     """
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-    if rows.size and (rows.min() < 0 or rows.max() >= len(store)):
-        raise IndexError(f"event indices must lie in [0, {len(store)}), got "
-                         f"[{rows.min()}, {rows.max()}]")
-    test = split_code(EVALUATION_SPLIT)
-    outside = rows[np.asarray(store.split[rows]) != test]
-    if outside.size:
-        from .store import SPLIT_NAMES
+    return require_split(store, rows, EVALUATION_SPLIT, "evaluation reads the test split only")
 
-        named = ", ".join(f"{r} ({SPLIT_NAMES[int(store.split[r])]})" for r in outside[:5])
-        more = f" and {outside.size - 5} more" if outside.size > 5 else ""
-        raise SplitError(f"evaluation reads the test split only; events {named}{more} are not "
-                         "test events (choose rows from store.indices('test'))")
-    return rows
+
+def observations_seen(lengths, fraction: float) -> np.ndarray:
+    """Observations seen after ``fraction`` of each light curve: ``ceil(fraction * n)`` without
+    float noise (0.55 * 100 is 55.00000000000001), at least 1. Early detection of the
+    transformer and of the classical peer both cut curves here, so their points line up."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    lengths = np.asarray(lengths, np.int64)
+    return np.clip(np.ceil(np.round(fraction * lengths, 9)).astype(np.int64), 1, lengths)
 
 
 def select_test_events(store: LightCurveStore, n: int | None = None, *,
@@ -144,11 +164,6 @@ class Predictions:
         """``(E, N)`` bool, True at real observations."""
         return np.arange(self.logits.shape[1])[None, :] < self.lengths[:, None]
 
-    def probabilities(self, calibrated: bool = True) -> np.ndarray:
-        """Softmax probabilities ``(E, N, C)`` after every observation (float64; for large test
-        sets prefer :func:`microlens.evaluate.confidence_and_class`, which works in chunks)."""
-        return softmax(self.logits, self.temperature if calibrated else 1.0)
-
     def at(self, positions: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(E, C)`` at one observation per event (0-based positions)."""
         positions = np.asarray(positions, dtype=np.int64)
@@ -157,13 +172,14 @@ class Predictions:
         logits = self.logits[np.arange(len(self)), positions]
         return softmax(logits, self.temperature if calibrated else 1.0)
 
+    def classes_at(self, positions: np.ndarray) -> np.ndarray:
+        """Predicted class ``(E,)`` at one observation per event (the temperature does not change
+        the argmax, so no softmax is needed)."""
+        return self.logits[np.arange(len(self)), np.asarray(positions, np.int64)].argmax(axis=-1)
+
     def final(self, calibrated: bool = True) -> np.ndarray:
         """Probabilities ``(E, C)`` after each event's last observation."""
         return self.at(self.lengths - 1, calibrated)
-
-    def final_logits(self) -> np.ndarray:
-        """Uncalibrated logits ``(E, C)`` after each event's last observation."""
-        return self.logits[np.arange(len(self)), self.lengths - 1].astype(np.float64)
 
     def subset(self, keep: np.ndarray) -> Predictions:
         """The predictions of some events (boolean mask or positions), still aligned."""
@@ -227,8 +243,7 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
         batch = store.batch(rows[start : start + batch_size])
         inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
-        with torch.no_grad():
-            out = model.predict_logits(*inputs).float().cpu().numpy()
+        out = model.predict_logits(*inputs).float().cpu().numpy()  # no_grad, eval mode
         logits[start : start + out.shape[0], : out.shape[1]] = out
     times = np.asarray(store.times[rows, :width], dtype=np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
@@ -240,8 +255,14 @@ def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.nda
     """A key that changes when the weights, the dataset or the chosen events change."""
     from .model import WEIGHT_FILES
 
+    if which not in WEIGHT_FILES:
+        raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
+    weights = run_dir / WEIGHT_FILES[which]
+    if not weights.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a complete run directory: {weights.name} is "
+                                "missing")
     digest = hashlib.sha256()
-    digest.update((run_dir / WEIGHT_FILES[which]).read_bytes())
+    digest.update(weights.read_bytes())
     digest.update(json.dumps(store.manifest, sort_keys=True).encode())
     digest.update(rows.tobytes())
     return digest.hexdigest()[:16]
@@ -256,10 +277,12 @@ def run_dataset(run_dir: str | os.PathLike,
     run_dir : path
         A run directory written by :func:`microlens.train.train` (relative paths are taken from
         the project root).
-    dataset : path, optional
-        Another dataset to evaluate (its test split); ``""`` or None means the run's own, read
-        from ``config.json`` (``train.dataset``).
+    dataset : path or LightCurveStore, optional
+        Another dataset to evaluate (its test split; an open store is returned as it is);
+        ``""`` or None means the run's own, read from ``config.json`` (``train.dataset``).
     """
+    if isinstance(dataset, LightCurveStore):
+        return dataset
     if dataset is None or str(dataset) == "":
         config_file = resolve_path(run_dir) / "config.json"
         if not config_file.is_file():
@@ -279,7 +302,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     ----------
     run_dir : path
         A run directory written by :func:`microlens.train.train`.
-    dataset : path, optional
+    dataset : path or LightCurveStore, optional
         Dataset to evaluate on; default: the one the run was trained on (its test split).
     rows : sequence of int, optional
         Test rows (default: the whole test split).
@@ -299,13 +322,12 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     run_dir = resolve_path(run_dir)
     store = run_dataset(run_dir, dataset)
     rows = select_test_events(store) if rows is None else require_test_split(store, rows)
-    model = load_model(run_dir, which)
     key = _fingerprint(run_dir, which, store, rows)
     cache_file = run_dir / "predictions" / f"{store.path.name}-{which}-{key}.npz"
     if cache and cache_file.is_file():
         return Predictions.load(cache_file), store
-    predictions = predict_events(model, store, rows, batch_size=batch_size, device=device,
-                                 progress=progress)
+    predictions = predict_events(load_model(run_dir, which), store, rows,
+                                 batch_size=batch_size, device=device, progress=progress)
     predictions.info = {"run_dir": str(run_dir), "dataset": str(store.path), "checkpoint": which,
                         "split": EVALUATION_SPLIT, "key": key}
     if cache:
@@ -314,6 +336,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
 
 
 __all__ = [
-    "EVALUATION_SPLIT", "Predictions", "SplitError", "predict_events", "require_test_split",
+    "EVALUATION_SPLIT", "Predictions", "SplitError", "observations_seen", "predict_events",
+    "require_split", "require_test_split",
     "run_dataset", "run_predictions", "select_test_events",
 ]  # fmt: skip

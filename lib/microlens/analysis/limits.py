@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..metrics import wilson_interval
+from ..metrics import BINARY, wilson_interval
 from ..presets import CLASS_NAMES
 from ..summaries import DETECTABILITY_THRESHOLD
 
@@ -22,11 +22,12 @@ BIN_COLUMNS: dict[str, dict] = {
             "label": "impact parameter u₀ [Einstein radii]"},
     "q": {"scale": "log", "classes": (2,), "label": "mass ratio q"},
     "s": {"scale": "log", "classes": (2,), "label": "separation s [Einstein radii]"},
-    "dchi2_pspl": {"scale": "log", "classes": (2,),
+    "dchi2_pspl": {"scale": "log", "classes": (2,), "floor": 1.0,
                    "label": "binarity Δχ² (values below 1 drawn at 1)"},
 }
 """Columns the physical-limits analysis bins by: axis scale, the classes each is meaningful for
-(u_0 for both lensing classes; q, s and detectability for binaries), and an axis label."""
+(u_0 for both lensing classes; q, s and detectability for binaries), an axis label, and an
+optional floor (a log axis puts Δχ² <= 1, the indistinguishable binaries, in the first bin)."""
 
 
 def bin_edges(values: np.ndarray, n_bins: int, scale: str = "linear") -> np.ndarray:
@@ -53,8 +54,24 @@ def bin_edges(values: np.ndarray, n_bins: int, scale: str = "linear") -> np.ndar
     return edges
 
 
+def _rate(hits: np.ndarray) -> float | None:
+    return float(hits.mean()) if hits.size else None
+
+
+def _binary_rates(correct: np.ndarray, binary: np.ndarray, detectable: np.ndarray) -> dict:
+    """Binary recall, the detectable fraction and the recall on detectable and undetectable
+    binaries of a group of events (None where the group has none)."""
+    return {"n_binary": int(binary.sum()),
+            "binary_recall": _rate(correct[binary]),
+            "detectable_fraction": _rate(detectable[binary]),
+            "n_detectable": int((binary & detectable).sum()),
+            "recall_detectable": _rate(correct[binary & detectable]),
+            "recall_undetectable": _rate(correct[binary & ~detectable])}
+
+
 def binned_performance(values, labels, predicted, dchi2_pspl, edges, *,
-                       threshold: float = DETECTABILITY_THRESHOLD, level: float = 0.95) -> dict:
+                       threshold: float = DETECTABILITY_THRESHOLD, level: float = 0.95,
+                       scale: str = "linear") -> dict:
     """Accuracy, binary recall and the detectable fraction of binaries in bins of one parameter.
 
     Parameters
@@ -72,6 +89,8 @@ def binned_performance(values, labels, predicted, dchi2_pspl, edges, *,
         Δχ² above which a binary counts as detectable.
     level : float
         Coverage of the Wilson intervals on accuracy and binary recall.
+    scale : {'linear', 'log'}
+        Where ``center`` sits: the arithmetic or the geometric middle of each bin.
 
     Returns
     -------
@@ -93,34 +112,24 @@ def binned_performance(values, labels, predicted, dchi2_pspl, edges, *,
     which[values == edges[-1]] = edges.size - 2
     inside = np.isfinite(values) & (which >= 0) & (which < edges.size - 1)
     correct = predicted == labels
-    binary = labels == 2
+    binary = labels == BINARY
     detectable = dchi2_pspl > threshold
-    keys = ("n", "accuracy", "accuracy_low", "accuracy_high", "n_binary", "binary_recall",
-            "binary_recall_low", "binary_recall_high", "detectable_fraction",
-            "n_detectable", "recall_detectable", "recall_undetectable")
-    out = {"low": edges[:-1].tolist(), "high": edges[1:].tolist(),
-           "center": ((edges[:-1] + edges[1:]) / 2).tolist(), **{k: [] for k in keys}}
-
-    def rate(hits: np.ndarray) -> float | None:
-        return float(hits.mean()) if hits.size else None
-
+    center = np.sqrt(edges[:-1] * edges[1:]) if scale == "log" else (edges[:-1] + edges[1:]) / 2
+    keys = ("n", "accuracy", "accuracy_low", "accuracy_high", "binary_recall_low",
+            "binary_recall_high", *_binary_rates(correct, binary, detectable))
+    out = {"low": edges[:-1].tolist(), "high": edges[1:].tolist(), "center": center.tolist(),
+           **{k: [] for k in keys}}
     for b in range(edges.size - 1):
         here = inside & (which == b)
         bins = here & binary
         acc_low, acc_high = wilson_interval(int(correct[here].sum()), int(here.sum()), level)
         rec_low, rec_high = wilson_interval(int(correct[bins].sum()), int(bins.sum()), level)
-        out["n"].append(int(here.sum()))
-        out["accuracy"].append(rate(correct[here]))
-        out["accuracy_low"].append(acc_low)
-        out["accuracy_high"].append(acc_high)
-        out["n_binary"].append(int(bins.sum()))
-        out["binary_recall"].append(rate(correct[bins]))
-        out["binary_recall_low"].append(rec_low)
-        out["binary_recall_high"].append(rec_high)
-        out["detectable_fraction"].append(rate(detectable[bins]))
-        out["n_detectable"].append(int((bins & detectable).sum()))
-        out["recall_detectable"].append(rate(correct[bins & detectable]))
-        out["recall_undetectable"].append(rate(correct[bins & ~detectable]))
+        row = {"n": int(here.sum()), "accuracy": _rate(correct[here]), "accuracy_low": acc_low,
+               "accuracy_high": acc_high, "binary_recall_low": rec_low,
+               "binary_recall_high": rec_high,
+               **_binary_rates(correct[here], binary[here], detectable[here])}
+        for key in keys:
+            out[key].append(row[key])
     return out
 
 
@@ -160,38 +169,28 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
         raise ValueError("predictions are not aligned with the store's parameter rows")
     dchi2 = params["dchi2_pspl"].astype(np.float64)
     labels = predictions.labels
-    binary = labels == 2
+    binary = labels == BINARY
     if binary.any() and not np.isfinite(dchi2[binary]).any():
         raise ValueError(f"{store.path} has no detectability values (generated with "
                          "detectability=False); regenerate it with detectability=True")
     predicted = predictions.final().argmax(axis=1)
     correct = predicted == labels
     detectable = dchi2 > threshold
-    ceiling = float(detectable[binary].mean()) if binary.any() else None
-    recall = float(correct[binary].mean()) if binary.any() else None
-    summary = {
-        "binary_recall": recall,
-        "detectable_fraction": ceiling,
-        "recall_detectable": float(correct[binary & detectable].mean())
-        if (binary & detectable).any() else None,
-        "recall_undetectable": float(correct[binary & ~detectable].mean())
-        if (binary & ~detectable).any() else None,
-        "recall_over_ceiling": recall / ceiling if recall is not None and ceiling else None,
-        "n_binary": int(binary.sum()),
-        "n_detectable": int((binary & detectable).sum()),
-    }
+    summary = _binary_rates(correct, binary, detectable)
+    recall, ceiling = summary["binary_recall"], summary["detectable_fraction"]
+    summary["recall_over_ceiling"] = recall / ceiling if recall is not None and ceiling else None
     tables = {}
     for column in columns:
         spec = BIN_COLUMNS[column]
         use = np.isin(labels, spec["classes"])
         values = np.where(use, params[column].astype(np.float64), np.nan)
-        if column == "dchi2_pspl":  # a log axis: Δχ² <= 1 (indistinguishable) goes in bin one
-            values = np.maximum(values, 1.0)
+        if "floor" in spec:
+            values = np.maximum(values, spec["floor"])
         if not np.isfinite(values).any():
             continue
         edges = bin_edges(values, n_bins, spec["scale"])
         tables[column] = {**binned_performance(values, labels, predicted, dchi2, edges,
-                                               threshold=threshold),
+                                               threshold=threshold, scale=spec["scale"]),
                           "scale": spec["scale"], "label": spec["label"],
                           "classes": [CLASS_NAMES[c] for c in spec["classes"]]}
     return {"threshold": threshold, "n_events": int(rows.size), "binary": summary,
@@ -204,11 +203,11 @@ def binary_points(store, predictions) -> dict[str, np.ndarray]:
     from ..predictions import require_test_split
 
     rows = require_test_split(store, predictions.rows)
-    binary = predictions.labels == 2
+    binary = predictions.labels == BINARY
     params = np.asarray(store.params[rows[binary]])
     predicted = predictions.final().argmax(axis=1)[binary]
     return {"index": rows[binary], "s": params["s"], "q": params["q"], "u_0": params["u_0"],
-            "dchi2_pspl": params["dchi2_pspl"], "correct": predicted == 2,
+            "dchi2_pspl": params["dchi2_pspl"], "correct": predicted == BINARY,
             "predicted": np.asarray(CLASS_NAMES)[predicted]}
 
 

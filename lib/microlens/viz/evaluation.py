@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..presets import CLASS_NAMES
-from .style import CLASS_COLORS, TEMPLATE, format_value
+from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value
 
 TRANSFORMER_COLOR = "#2ca02c"
 PEER_COLOR = "#9467bd"
@@ -123,7 +123,7 @@ def confidence_histogram_figure(histogram: dict) -> go.Figure:
     edges = np.asarray(histogram["edges"])
     centers = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
-    for key, color in (("correct", TRANSFORMER_COLOR), ("wrong", "#d62728")):
+    for key, color in (("correct", TRANSFORMER_COLOR), ("wrong", CLASS_COLORS[2])):
         fig.add_trace(go.Bar(x=centers, y=histogram[key], name=key, marker_color=color,
                              width=edges[1] - edges[0]))
     fig.update_layout(template=TEMPLATE, barmode="stack", height=380, width=560,
@@ -213,14 +213,12 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
                ("macro_f1", "macro F1"))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.14,
                         subplot_titles=("classification (test split)", "time per event (1 core)"))
-    high = [head.get(f"{m}_high", head[m]) - head[m] if head.get(f"{m}_high") is not None else 0
-            for m, _ in metrics]
-    low = [head[m] - head.get(f"{m}_low", head[m]) if head.get(f"{m}_low") is not None else 0
-           for m, _ in metrics]
     names = [label for _, label in metrics]
     fig.add_trace(go.Bar(x=names, y=[head[m] for m, _ in metrics], name="transformer",
                          marker_color=TRANSFORMER_COLOR,
-                         error_y=dict(type="data", array=high, arrayminus=low, visible=True),
+                         error_y=error_bars([head[m] for m, _ in metrics],
+                                            [head.get(f"{m}_low") for m, _ in metrics],
+                                            [head.get(f"{m}_high") for m, _ in metrics]),
                          texttemplate="%{y:.3f}", textposition="inside"), row=1, col=1)
     seconds = [head["transformer_seconds_per_event"]]
     who = ["transformer"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from ..paths import atomic_path
+
 STATIC_FORMATS = ("png", "pdf", "svg", "jpeg", "webp")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -19,10 +21,8 @@ class StaticExportWarning(UserWarning):
     """Static figure export (PNG/PDF through kaleido) was skipped or failed."""
 
 
-
-# --------------------------------------------------------------------------------------------
-# Saving
-# --------------------------------------------------------------------------------------------
+DEFAULT_FORMATS = ("html", "png", "pdf")
+"""Interactive HTML for exploring, PNG for slides and notebooks, PDF for a thesis."""
 
 _warned_no_browser = False
 
@@ -40,16 +40,9 @@ def find_browser() -> str | None:
     return None
 
 
-def _target(base: Path, fmt: str) -> Path:
-    return base.parent / f"{base.name}.{fmt}"
-
-
 def _tmp(path: Path) -> Path:
+    """A temporary name that keeps the real suffix (kaleido checks it against the format)."""
     return path.parent / f".{path.stem}.{os.getpid()}.tmp{path.suffix}"
-
-
-DEFAULT_FORMATS = ("html", "png", "pdf")
-"""Interactive HTML for exploring, PNG for slides and notebooks, PDF for a thesis."""
 
 
 def save_figure(fig: go.Figure, path, formats: Sequence[str] = DEFAULT_FORMATS, *,
@@ -111,12 +104,8 @@ def save_figures(figures: dict[str, go.Figure], directory, formats: Sequence[str
     written = []
     for name, fig in figures.items():
         html_path = directory / f"{name}.html"
-        tmp = _tmp(html_path)
-        try:
+        with atomic_path(html_path) as tmp:
             fig.write_html(tmp, include_plotlyjs=include_plotlyjs, full_html=True)
-            os.replace(tmp, html_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         written.append(html_path)
 
     static = [f for f in dict.fromkeys(formats) if f != "html"]

@@ -4,39 +4,26 @@ Built from the report of :func:`microlens.analysis.physical_limits` (``u0_report
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import CLASS_COLORS, TEMPLATE, format_value
+from .evaluation import TRANSFORMER_COLOR as ACCURACY_COLOR
+from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value
 
-ACCURACY_COLOR = "#2ca02c"
 RECALL_COLOR = CLASS_COLORS[2]
 CEILING_COLOR = "#7f7f7f"
 
 
 def _error_bars(table: dict, key: str) -> dict:
-    values = table[key]
-    low = [v - lo if v is not None and lo is not None else 0
-           for v, lo in zip(values, table[f"{key}_low"], strict=True)]
-    high = [hi - v if v is not None and hi is not None else 0
-            for v, hi in zip(values, table[f"{key}_high"], strict=True)]
-    return dict(type="data", array=high, arrayminus=low, visible=True, thickness=1)
-
-
-def _centers(table: dict) -> list[float]:
-    if table["scale"] == "log":
-        return [math.sqrt(lo * hi) for lo, hi in zip(table["low"], table["high"], strict=True)]
-    return table["center"]
+    return error_bars(table[key], table[f"{key}_low"], table[f"{key}_high"])
 
 
 def add_binned_traces(fig: go.Figure, table: dict, *, row: int, col: int,
                       show_legend: bool = False) -> None:
     """Accuracy, binary recall (Wilson intervals), recall among detectable binaries and the
     detectable fraction of one parameter's bins, added to subplot ``(row, col)``."""
-    x = _centers(table)
+    x = table["center"]
     counts = np.c_[table["n"], table["n_binary"], table["n_detectable"]]
     hover = ("%{x:.3g}: %{y:.3f}<br>%{customdata[0]} events, %{customdata[1]} binaries "
              "(%{customdata[2]} detectable)<extra>%{fullData.name}</extra>")

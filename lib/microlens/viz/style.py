@@ -86,3 +86,12 @@ def event_table_html(event: dict, columns: Sequence[str] | None = None) -> str:
     td = "".join(f'<td style="{cell}">{html.escape(v)}</td>' for v in row)
     return (f'<table style="border-collapse:collapse;font-size:12px"><tr>{th}</tr>'
             f"<tr>{td}</tr></table>")
+
+
+def error_bars(values, lows, highs) -> dict:
+    """Plotly ``error_y`` for intervals ``[low, high]`` around ``values`` (None: no bar)."""
+    def span(a, b):
+        return [y - x if x is not None and y is not None else 0 for x, y in zip(a, b, strict=True)]
+
+    return dict(type="data", array=span(values, highs), arrayminus=span(lows, values),
+                visible=True, thickness=1)
