@@ -53,6 +53,15 @@ pyproject_hash() {
         'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())'
 }
 
+can_apt_install() {
+    [[ "${MICROLENS_SKIP_SYSTEM_DEPS:-0}" != "1" && "$(id -u)" == "0" ]] \
+        && command -v apt-get >/dev/null 2>&1
+}
+
+apt_install() {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 ensure_venv() {
     if [[ ! -x "$VENV/bin/python" ]]; then
         command -v python3 >/dev/null 2>&1 \
@@ -60,8 +69,14 @@ ensure_venv() {
         check_python python3 \
             || die "python3 is $(python3 -V 2>&1); this project needs Python >= 3.11."
         log "creating virtual environment in .venv ($(python3 -V 2>&1))"
-        python3 -m venv "$VENV" \
-            || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)."
+        if ! python3 -m venv "$VENV"; then
+            rm -rf "$VENV"
+            can_apt_install \
+                || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)."
+            log "installing python3-venv with apt-get"
+            apt_install python3-venv && python3 -m venv "$VENV" \
+                || die "python3 -m venv failed even after installing python3-venv."
+        fi
     fi
     check_python "$VENV/bin/python" \
         || die ".venv has $("$VENV/bin/python" -V 2>&1); need >= 3.11. Remove .venv and re-run."
@@ -106,11 +121,9 @@ find_chromium() {
 ensure_chromium() {
     local bin=""
     if ! bin="$(find_chromium)"; then
-        if [[ "${MICROLENS_SKIP_SYSTEM_DEPS:-0}" != "1" && "$(id -u)" == "0" ]] \
-            && command -v apt-get >/dev/null 2>&1; then
+        if can_apt_install; then
             log "chromium not found; installing it with apt-get (for static plotly export)"
-            if apt-get update -qq \
-                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+            if apt_install chromium; then
                 bin="$(find_chromium)" || bin=""
             fi
         fi

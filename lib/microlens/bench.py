@@ -511,9 +511,7 @@ def _measure_infer(spec: dict) -> dict:
     def forward(events: int) -> None:
         with torch.inference_mode(), _autocast(device, spec["precision"]):
             model.predict_logits(data["times"][:events], data["flux"][:events],
-                                 data["flux_err"][:events], data["mask"][:events],
-                                 **({"chunk_observations": events * spec["length"]}
-                                    if device.type == "cuda" else {}))
+                                 data["flux_err"][:events], data["mask"][:events])
 
     result = _timed(forward, spec["batch"], spec["batch"], spec["steps"], device)
     return {"batch_seconds": result.pop("step_seconds"),

@@ -56,6 +56,13 @@ from .settings import from_known_fields
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
 
+CPU_PASS_OBSERVATIONS = 16_384
+"""Observations per forward pass on CPU (16 events of 1000), for inference and as training's
+micro-batch: passes this small keep every activation below the allocator's large-block
+threshold, so memory is reused instead of page-faulted afresh (at 64 x 1000 a training step is
+~1.6x faster than one pass and needs ~2.4x less memory, and sizing by observations keeps that
+as sequences grow); results equal those of one pass."""
+
 
 # --------------------------------------------------------------------------------------------
 # Settings
@@ -504,15 +511,19 @@ class MicrolensTransformer(nn.Module):
 
     @torch.no_grad()
     def predict_logits(self, times, flux, flux_err, mask=None, *,
-                       chunk_observations: int = 16_384) -> torch.Tensor:
+                       chunk_observations: int | None = None) -> torch.Tensor:
         """Uncalibrated logits ``(B, N, n_classes)`` in eval mode, in chunks of events.
 
         Each forward pass takes about ``chunk_observations`` observations (at least one event):
-        the numbers are the same as one pass, and on CPU small passes reuse memory instead of
-        page-faulting fresh large blocks (~1.5x faster at 64 x 1000, far less memory).
+        the numbers are the same as one pass. The default is :data:`CPU_PASS_OBSERVATIONS` on
+        CPU, where small passes reuse memory instead of page-faulting fresh large blocks (~1.5x
+        faster at 64 x 1000, far less memory), and the whole batch in one pass on a GPU.
         """
         if mask is None:
             mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
+        if chunk_observations is None:
+            chunk_observations = (CPU_PASS_OBSERVATIONS if times.device.type == "cpu"
+                                  else times.numel())
         per_pass = max(1, chunk_observations // max(1, times.shape[1]))
         was_training = self.training
         self.eval()

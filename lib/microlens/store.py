@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import resolve_path, write_json_atomic
+from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
 
@@ -153,10 +153,8 @@ def _chunk_path(chunk_dir: Path, start: int) -> Path:
 def _simulate_chunk(config: SimulationConfig, chunk_dir: str, start: int, stop: int) -> int:
     """Worker: simulate one chunk and write it atomically (temporary name, then rename)."""
     arrays = simulate_range(config, start, stop)
-    final = _chunk_path(Path(chunk_dir), start)
-    tmp = final.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, final)
+    with atomic_path(_chunk_path(Path(chunk_dir), start)) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)  # a handle: np.savez would append .npz to a plain name
     return stop - start
 
 
@@ -396,7 +394,8 @@ class LightCurveStore:
         lengths = mask.sum(axis=1)
         width = max(int(lengths.max()), 1)
         batch = {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name)[rows, :width]))
-                 for name in ("times", "flux", "flux_err", "mask")}
+                 for name in ("times", "flux", "flux_err")}
+        batch["mask"] = torch.from_numpy(np.ascontiguousarray(mask[:, :width]))
         batch["labels"] = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
         batch["index"] = torch.from_numpy(rows.copy())
         batch["lengths"] = torch.from_numpy(lengths.astype(np.int64))

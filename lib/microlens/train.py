@@ -52,19 +52,22 @@ import torch
 import torch.nn.functional as F
 
 from . import ddp
-from .model import MicrolensTransformer, ModelConfig, Normalization, final_logits
+from .model import (
+    CPU_PASS_OBSERVATIONS,
+    MicrolensTransformer,
+    ModelConfig,
+    Normalization,
+    final_logits,
+)
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .settings import from_known_fields
 from .store import open_dataset
 
 PRECISIONS = ("auto", "fp32", "bf16")
-CPU_MICRO_BATCH_OBSERVATIONS = 16_384
-"""Observations per forward pass on CPU when ``micro_batch_size`` is 0 (16 events of 1000).
-
-Gradient accumulation over micro-batches gives the same step as one pass. On CPU, smaller
-passes keep every activation below the allocator's large-block threshold, so memory is reused
-instead of page-faulted afresh: at 64 x 1000 a step is ~1.6x faster than one pass and needs
-~2.4x less memory, and sizing by observations keeps that as sequences grow."""
+CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
+"""Observations per micro-batch on CPU when ``micro_batch_size`` is 0 (see
+:data:`microlens.model.CPU_PASS_OBSERVATIONS`); gradient accumulation over micro-batches gives
+the same step as one pass."""
 
 
 def cpu_micro_batch(n_observations: int) -> int:
