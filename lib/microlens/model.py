@@ -548,7 +548,8 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The logits after each event's last observation, ``(B, n_classes)``."""
+    """Per-observation values ``(B, N, X)`` (logits, embeddings) after each event's last
+    observation: ``(B, X)``."""
     last = mask.long().sum(dim=1).clamp_min(1) - 1
     return logits[torch.arange(logits.shape[0], device=logits.device), last]
 

@@ -209,6 +209,44 @@ class Predictions:
                        data["logits"], float(header["temperature"]), header["info"])
 
 
+def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
+                    device="cpu", desc: str = "predict", progress: bool = False,
+                    **forward_options):
+    """Run ``model`` over test events ``rows`` in batches; yield ``(rows, batch, outputs)``.
+
+    The one loop behind every model read of the test split (predictions, attention, embeddings):
+    rows are checked by :func:`require_test_split`, each batch comes from
+    :meth:`~microlens.store.LightCurveStore.batch`, and the model runs in eval mode without
+    gradients (its previous mode is restored at the end). With no ``forward_options`` the
+    outputs are ``{"logits": predict_logits(...)}`` (passes sized for the device); otherwise
+    ``model(..., **forward_options)`` (e.g. ``return_attention=True``).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    rows = require_test_split(store, rows)
+    if rows.size == 0:
+        raise ValueError("no events to run the model on")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    batch_size, device = int(batch_size), torch.device(device)
+    model = model.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in tqdm(range(0, rows.size, batch_size), desc=desc, unit="batch",
+                          disable=not progress):
+            part = rows[start : start + batch_size]
+            batch = store.batch(part)
+            inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
+            with torch.no_grad():
+                out = (model(*inputs, **forward_options) if forward_options
+                       else {"logits": model.predict_logits(*inputs)})
+            yield part, batch, out
+    finally:
+        model.train(was_training)
+
+
 def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
                    device="cpu", progress: bool = False) -> Predictions:
     """Run ``model`` over test events ``rows`` and keep the logits after every observation.
@@ -225,27 +263,17 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     progress : bool
         Show a progress bar.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     rows = require_test_split(store, rows)
-    if rows.size == 0:
-        raise ValueError("no events to predict")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = torch.device(device)
-    model = model.to(device).eval()
     lengths = np.asarray(store.mask[rows]).sum(axis=1).astype(np.int64)
-    width = int(lengths.max())
-    n_classes = model.config.n_classes
-    logits = np.zeros((rows.size, width, n_classes), np.float32)
-    starts = range(0, rows.size, batch_size)
-    for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-        batch = store.batch(rows[start : start + batch_size])
-        inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
-        out = model.predict_logits(*inputs).float().cpu().numpy()  # no_grad, eval mode
-        logits[start : start + out.shape[0], : out.shape[1]] = out
-    times = np.asarray(store.times[rows, :width], dtype=np.float64)
+    logits = np.zeros((rows.size, max(int(lengths.max(initial=1)), 1), model.config.n_classes),
+                      np.float32)
+    done = 0
+    for part, _, out in forward_batches(model, store, rows, batch_size=batch_size, device=device,
+                                        progress=progress):
+        values = out["logits"].float().cpu().numpy()
+        logits[done : done + part.size, : values.shape[1]] = values
+        done += part.size
+    times = np.asarray(store.times[rows, : logits.shape[1]], dtype=np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
                        lengths=lengths, times=times, logits=logits,
                        temperature=float(model.temperature), info={})
@@ -336,7 +364,8 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
 
 
 __all__ = [
-    "EVALUATION_SPLIT", "Predictions", "SplitError", "observations_seen", "predict_events",
+    "EVALUATION_SPLIT", "Predictions", "SplitError", "forward_batches", "observations_seen",
+    "predict_events",
     "require_split", "require_test_split",
     "run_dataset", "run_predictions", "select_test_events",
 ]  # fmt: skip

@@ -17,7 +17,7 @@ subject, all re-exported here:
 * :mod:`.limits` (``06_u0_analysis``): accuracy and binary recall in bins of u_0, q, s and the
   detectability, beside the fraction of binaries that are detectable at all
   (:func:`physical_limits`).
-* :mod:`.common`: the dataset of a run (:func:`run_dataset`) and inference helpers.
+* :func:`run_dataset` (from :mod:`microlens.predictions`): the dataset a run was trained on.
 
 torch is imported inside the functions that run a model, so the figure modules built on the array
 functions here import quickly.
@@ -25,6 +25,7 @@ functions here import quickly.
 
 from __future__ import annotations
 
+from ..predictions import run_dataset  # noqa: F401
 from .attention import (  # noqa: F401
     RECEIVED_NORMALIZATIONS,
     SIGNAL_REGIONS,
@@ -42,9 +43,6 @@ from .attention import (  # noqa: F401
     uniform_distance,
     uniform_window_weights,
     visible_keys,
-)
-from .common import (  # noqa: F401
-    run_dataset,
 )
 from .embedding import (  # noqa: F401
     PROJECTION_METHODS,

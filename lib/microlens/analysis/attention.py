@@ -16,7 +16,7 @@ import numpy as np
 
 from ..presets import CLASS_NAMES
 from ..store import LightCurveStore
-from .common import _batches, _Inference, _nanmean
+from .common import _nanmean
 
 
 @dataclass
@@ -111,26 +111,21 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     """
     import torch
 
-    from ..predictions import require_test_split
+    from ..metrics import softmax
+    from ..predictions import forward_batches
 
-    rows = require_test_split(store, rows)
-    if rows.size == 0:
-        raise ValueError("no events given")
-    device = torch.device(device)
     maps = []
-    with _Inference(model.to(device)):
-        for start in _batches(rows.size, batch_size, "attention", progress):
-            part = rows[start : start + int(batch_size)]
-            batch = store.batch(part)
-            inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
-            out = model(*inputs, return_attention=True)
-            weights = torch.stack(out["attention"], dim=1).float().cpu().numpy()  # (B,L,H,N,W)
-            probs = model.calibrate(out["logits"]).softmax(dim=-1).float().cpu().numpy()
-            for i, row in enumerate(part):
-                n = int(batch["lengths"][i])
-                maps.append(EventAttention(event=store.event(int(row)),
-                                           weights=np.ascontiguousarray(weights[i, :, :, :n]),
-                                           probabilities=probs[i, :n].astype(np.float64)))
+    temperature = float(model.temperature)
+    for part, batch, out in forward_batches(model, store, rows, batch_size=batch_size,
+                                            device=device, desc="attention", progress=progress,
+                                            return_attention=True):
+        weights = torch.stack(out["attention"], dim=1).float().cpu().numpy()  # (B,L,H,N,W)
+        probs = softmax(out["logits"].float().cpu().numpy(), temperature)
+        for i, row in enumerate(part):
+            n = int(batch["lengths"][i])
+            maps.append(EventAttention(event=store.event(int(row)),
+                                       weights=np.ascontiguousarray(weights[i, :, :, :n]),
+                                       probabilities=probs[i, :n]))
     return maps
 
 

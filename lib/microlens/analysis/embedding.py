@@ -12,7 +12,7 @@ import numpy as np
 from ..presets import CLASS_NAMES
 from ..store import LightCurveStore
 from ..summaries import DETECTABILITY_THRESHOLD
-from .common import _batches, _Inference, _nanmean
+from .common import _nanmean
 
 PROJECTION_METHODS = ("pca", "tsne")
 """Methods of :func:`project_embeddings`."""
@@ -53,24 +53,15 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     -------
     ndarray ``(len(rows), 2 * d_model)`` float32, in the order of ``rows``.
     """
-    import torch
+    from ..model import final_logits
+    from ..predictions import forward_batches
 
-    from ..predictions import require_test_split
-
-    rows = require_test_split(store, rows)
-    if rows.size == 0:
-        raise ValueError("no events given")
-    device = torch.device(device)
-    out = np.zeros((rows.size, 2 * model.config.d_model), np.float32)
-    with _Inference(model.to(device)):
-        for start in _batches(rows.size, batch_size, "embed", progress):
-            batch = store.batch(rows[start : start + int(batch_size)])
-            inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
-            pooled = model(*inputs, return_embedding=True)["embedding"]
-            last = batch["lengths"].to(device).clamp_min(1) - 1
-            final = pooled[torch.arange(pooled.shape[0], device=device), last]
-            out[start : start + final.shape[0]] = final.float().cpu().numpy()
-    return out
+    parts = [final_logits(out["embedding"], batch["mask"].to(out["embedding"].device))
+             .float().cpu().numpy()
+             for _, batch, out in forward_batches(model, store, rows, batch_size=batch_size,
+                                                  device=device, desc="embed", progress=progress,
+                                                  return_embedding=True)]
+    return np.concatenate(parts)
 
 
 def embedding_probabilities(model, embeddings) -> np.ndarray:
@@ -78,11 +69,13 @@ def embedding_probabilities(model, embeddings) -> np.ndarray:
     applied to them (logits / temperature, softmax), i.e. its final prediction for each event."""
     import torch
 
-    with _Inference(model):
+    from ..metrics import softmax
+
+    with torch.no_grad():  # the head has no dropout: train/eval mode does not matter
         x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32,
                             device=model.temperature.device)
-        logits = model.calibrate(model.classify(x))
-        return logits.softmax(dim=-1).double().cpu().numpy()
+        logits = model.classify(x).float().cpu().numpy()
+    return softmax(logits, float(model.temperature))
 
 
 def standardize(embeddings) -> np.ndarray:
