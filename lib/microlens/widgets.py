@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import ipywidgets as ipw
 import numpy as np
@@ -147,12 +148,9 @@ class MagnificationExplorer:
             if not low <= value <= high * (1 + 1e-12):
                 raise ValueError(f"{name}={value!r} is outside the slider range [{low:g}, "
                                  f"{high:g}]")
-        self._syncing = True
-        try:
+        with _quietly(self):
             for name, value in params.items():
                 self.sliders[name].value = float(value)
-        finally:
-            self._syncing = False
 
     def _on_change(self, name):
         def observer(change):
@@ -304,13 +302,10 @@ class EventBrowser:
 
     def _refresh_selection(self) -> None:
         n = len(self.selection)
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.slider.max = max(n - 1, 0)
             self.slider.value = 0
             self.slider.disabled = n == 0
-        finally:
-            self._syncing = False
 
     def _on_selection(self, change) -> None:
         if not self._syncing:
@@ -336,22 +331,16 @@ class EventBrowser:
         """
         code = self._label_code(label)
         split = self.split_dropdown.value if split is None else self._split(split)
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.class_dropdown.value = code
             self.split_dropdown.value = split
-        finally:
-            self._syncing = False
         n = len(self.selection)
         if not 0 <= int(position) < n:
             raise IndexError(f"position {position} out of range: {n} {CLASS_NAMES[code]} "
                              f"event(s) in split {split!r}")
         self._refresh_selection()
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.slider.value = int(position)
-        finally:
-            self._syncing = False
         self.show()
         return self.event
 
@@ -401,6 +390,9 @@ class AttentionBrowser:
         Initial class.
     heatmap_obs : int
         Observations shown along each axis of the matrix.
+    maps : sequence of EventAttention, optional
+        Attention already computed (e.g. by :func:`microlens.analysis.attention_maps` in the
+        notebook), reused instead of running the model again for those events.
 
     Attributes
     ----------
@@ -415,18 +407,17 @@ class AttentionBrowser:
     """
 
     def __init__(self, model, store, rows=None, *, label: int | str = "binary",
-                 heatmap_obs: int = 160):
-        from .analysis import attention_maps
+                 heatmap_obs: int = 160, maps=()):
         from .predictions import require_test_split, select_test_events
 
         self.model, self.store = model, store
         self.rows = select_test_events(store) if rows is None else require_test_split(store, rows)
         if self.rows.size == 0:
             raise ValueError("no test events to browse")
-        self._attention_maps = attention_maps
-        self._cache: dict[int, object] = {}
+        self._cache: dict[int, object] = {m.row: m for m in maps}
         self.heatmap_obs = int(heatmap_obs)
         self.attention = None
+        self._layout_event = None
         self._syncing = False
         config = model.config
         self.class_dropdown = ipw.Dropdown(
@@ -474,13 +465,10 @@ class AttentionBrowser:
 
     def _refresh_events(self) -> None:
         selection = self.selection
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.event_dropdown.options = [(f"#{r}", int(r)) for r in selection]
             self.event_dropdown.value = int(selection[0]) if selection.size else None
             self.event_dropdown.disabled = selection.size == 0
-        finally:
-            self._syncing = False
 
     def _on_class(self, change) -> None:
         if not self._syncing:
@@ -497,9 +485,11 @@ class AttentionBrowser:
 
     def event_attention(self, row: int):
         """The :class:`~microlens.analysis.EventAttention` of one browsed row (computed once)."""
+        from .analysis import attention_maps
+
         row = int(row)
         if row not in self._cache:
-            self._cache[row] = self._attention_maps(self.model, self.store, [row])[0]
+            self._cache[row] = attention_maps(self.model, self.store, [row])[0]
         return self._cache[row]
 
     def select(self, row: int | None = None, *, label: int | str | None = None,
@@ -520,17 +510,14 @@ class AttentionBrowser:
         """
         if row is not None:
             row = int(row)
-            if row not in set(self.rows.tolist()):
+            if not np.isin(row, self.rows):
                 raise ValueError(f"event {row} is not among the browsed test events")
             code = int(self.store.labels[row])
         else:
             code = self.class_dropdown.value if label is None else EventBrowser._label_code(
                 label)
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.class_dropdown.value = code
-        finally:
-            self._syncing = False
         self._refresh_events()
         selection = self.selection
         if row is None:
@@ -538,11 +525,8 @@ class AttentionBrowser:
                 raise IndexError(f"position {position} out of range: {selection.size} "
                                  f"{CLASS_NAMES[code]} event(s) browsed")
             row = int(selection[int(position)])
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.event_dropdown.value = row
-        finally:
-            self._syncing = False
         self.show()
         return self.attention
 
@@ -566,16 +550,13 @@ class AttentionBrowser:
         if query is not None and not self.query_slider.min <= int(query) <= self.query_slider.max:
             raise ValueError(f"query {query} out of range; valid: {self.query_slider.min}.."
                              f"{self.query_slider.max}")
-        self._syncing = True
-        try:
+        with _quietly(self):
             if layer is not None:
                 self.layer_dropdown.value = layer
             if head != "keep":
                 self.head_dropdown.value = head
             if query is not None:
                 self.query_slider.value = int(query)
-        finally:
-            self._syncing = False
         self.draw()
 
     def show(self) -> None:
@@ -595,12 +576,9 @@ class AttentionBrowser:
             self.info.value = "0 events"
             return
         self.attention = self.event_attention(row)
-        self._syncing = True
-        try:
+        with _quietly(self):
             self.query_slider.max = self.attention.n_obs - 1
             self.query_slider.value = default_query(self.attention)
-        finally:
-            self._syncing = False
         self.draw()
 
     def draw(self) -> None:
@@ -617,7 +595,10 @@ class AttentionBrowser:
         matrix = attention_heatmap_figure(att, layer, head, span=span)
         with self.fig.batch_update():
             _copy_traces(self.fig.data, new.data)
-            self.fig.layout.update(new.layout)
+            if self._layout_event != att.row:  # the whole layout once per event (slow) ...
+                self.fig.layout.update(new.layout)
+                self._layout_event = att.row
+            self.fig.layout.title = new.layout.title  # ... then what a view changes
             self.fig.layout.shapes = new.layout.shapes
         # Blank cells as None, not NaN: widget messages are strict JSON (NaN is refused).
         z = np.asarray(matrix.data[0].z, dtype=np.float64)
@@ -632,6 +613,16 @@ class AttentionBrowser:
             f"prediction {CLASS_NAMES[predicted]} ({final[predicted]:.2f}); query {query} at "
             f"t = {att.times[query]:.2f} d sees observations {max(0, query - att.window + 1)}"
             f"..{query}")
+
+
+@contextmanager
+def _quietly(explorer):
+    """Change an explorer's controls without their observers redrawing (``_syncing`` set)."""
+    explorer._syncing = True
+    try:
+        yield
+    finally:
+        explorer._syncing = False
 
 
 def _copy_traces(targets, sources) -> None:
