@@ -55,3 +55,14 @@ def execute_without_errors(notebook: Path, output: Path, parameters: dict):
               if o.get("output_type") == "error"]
     assert not errors
     return nb
+
+
+def assert_figures_written(directory: Path, names) -> None:
+    """HTML for every figure, PNG too when kaleido has a browser, and no temporary files."""
+    from microlens.viz import find_browser
+
+    for name in names:
+        assert (directory / f"{name}.html").is_file(), name
+        if find_browser() is not None:
+            assert (directory / f"{name}.png").stat().st_size > 1000, name
+    assert not list(directory.glob(".*tmp*")) and not list(directory.glob("*.tmp*"))

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_form import assert_committed_form, assert_papermill_sees, execute_without_errors
+from notebook_form import (
+    NOTEBOOKS,
+    assert_committed_form,
+    assert_figures_written,
+    assert_papermill_sees,
+    execute_without_errors,
+)
 
 from microlens import CLASS_NAMES
 from microlens.predictions import select_test_events
-from microlens.viz import find_browser
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "04_attention.ipynb"
+NOTEBOOK = NOTEBOOKS / "04_attention.ipynb"
 EXPECTED_PARAMETERS = {
     "run_dir": str, "dataset_dir": str, "event_indices": list, "per_class": int, "seed": int,
     "figure_formats": list, "output_dir": str, "show_widgets": bool,
@@ -90,11 +94,7 @@ def test_records_attention_numbers(per_class_run):
 def test_writes_the_figures(per_class_run):
     tmp, summary = per_class_run
     assert summary["figures"] == sorted(FIGURES)
-    for name in FIGURES:
-        assert (tmp / "out" / f"{name}.html").is_file(), name
-        if find_browser() is not None:
-            assert (tmp / "out" / f"{name}.png").is_file(), name
-    assert not list((tmp / "out").glob("*.tmp*"))
+    assert_figures_written(tmp / "out", FIGURES)
 
 
 def test_explicit_event_indices(tmp_path, eval_run, eval_store):

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_form import assert_committed_form, assert_papermill_sees, execute_without_errors
+from notebook_form import (
+    NOTEBOOKS,
+    assert_committed_form,
+    assert_figures_written,
+    assert_papermill_sees,
+    execute_without_errors,
+)
 
 from microlens import CLASS_NAMES
-from microlens.model import final_logits, load_model
-from microlens.predictions import select_test_events
-from microlens.viz import find_browser
+from microlens.predictions import run_predictions, select_test_events
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "05_embedding.ipynb"
+NOTEBOOK = NOTEBOOKS / "05_embedding.ipynb"
 EXPECTED_PARAMETERS = {
     "run_dir": str, "dataset_dir": str, "n_events": int, "method": str, "seed": int,
     "batch_size": int, "figure_formats": list, "output_dir": str,
@@ -70,18 +73,11 @@ def test_records_embedding_numbers(executed, eval_store, eval_run):
     assert sum(summary["binary_neighbourhood"][g]["n"] for g in ("detectable", "undetectable")) \
         == int(np.sum(labels == CLASS_NAMES.index("binary")))
     # the model accuracy recorded is that of the model's own final predictions
-    model = load_model(eval_run)
-    batch = eval_store.batch(rows)
-    logits = model.predict_logits(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
-    predicted = final_logits(logits, batch["mask"]).argmax(dim=1).numpy()
+    predicted = run_predictions(eval_run, rows=rows, cache=False)[0].final().argmax(axis=1)
     assert summary["model_accuracy"] == pytest.approx(np.mean(predicted == labels))
 
 
 def test_writes_the_figures(executed):
     tmp, summary = executed
     assert summary["figures"] == ["embedding_pca", "embedding_tsne"]
-    for name in summary["figures"]:
-        assert (tmp / "out" / f"{name}.html").is_file(), name
-        if find_browser() is not None:
-            assert (tmp / "out" / f"{name}.png").is_file(), name
-    assert not list((tmp / "out").glob("*.tmp*"))
+    assert_figures_written(tmp / "out", summary["figures"])

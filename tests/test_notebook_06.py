@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from notebook_form import (
     NOTEBOOKS,
     assert_committed_form,
+    assert_figures_written,
     assert_papermill_sees,
     execute_without_errors,
 )
@@ -49,7 +49,4 @@ def test_report_and_figures(eval_run, eval_store, tmp_path):
     u0 = report["bins"]["u_0"]
     assert len(u0["n"]) == 4 and sum(u0["n"]) == int(np.sum(params["label"] > 0))
     assert sum(report["bins"]["q"]["n_binary"]) == int(binary.sum())
-    for name in ("physical_limits", "binary_parameters"):
-        assert (tmp_path / f"{name}.html").is_file()
-        if shutil.which("chromium"):
-            assert (tmp_path / f"{name}.png").is_file()
+    assert_figures_written(tmp_path, ("physical_limits", "binary_parameters"))
