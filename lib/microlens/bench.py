@@ -550,20 +550,9 @@ def _measure_stream(spec: dict) -> dict:
     results = {}
     for n_events in spec["events"]:
         raw = _jsonable(stream_latency(model, spec["n_observations"], n_events=n_events))
-        results[str(n_events)] = {**_milliseconds(raw), "raw": raw}
+        results[str(n_events)] = {"mean_ms": _sig(1e3 * raw["mean_s"]),
+                                  "p95_ms": _sig(1e3 * raw["p95_s"]), "raw": raw}
     return {"results": results}
-
-
-def _milliseconds(raw: dict) -> dict:
-    """``mean_ms`` and ``p95_ms`` from :func:`~microlens.stream.stream_latency`'s seconds."""
-    out = {}
-    for word in ("mean", "p95"):
-        for key in (f"{word}_s", f"{word}_seconds", word):
-            value = raw.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[f"{word}_ms"] = _sig(1e3 * value)
-                break
-    return out
 
 
 # --------------------------------------------------------------------------------------------

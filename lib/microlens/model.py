@@ -175,10 +175,7 @@ class Normalization:
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if not mask.any():
             raise ValueError("cannot fit a normalisation to events without observations")
-        dt = _intervals(times)
-        later = mask.clone()
-        later[:, 0] = False  # the first observation has no interval
-        later &= torch.isfinite(dt)
+        dt, later = _later_intervals(times, mask)
         dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
         dt_scale = max(float(dts.median()), 1e-6)
         # The unstandardised features, from the same transform the model applies.
@@ -206,15 +203,16 @@ class Normalization:
         """
         n = flux.shape[1]
         r = min(self.reference_points, n)
-        base = torch.empty_like(flux)
-        scale = torch.empty_like(flux_err)
-        for k in range(r):
-            base[:, k] = flux[:, : k + 1].median(dim=1).values
-            scale[:, k] = flux_err[:, : k + 1].median(dim=1).values
-        if n > r:
-            base[:, r:] = base[:, r - 1 : r]
-            scale[:, r:] = scale[:, r - 1 : r]
-        return base, scale
+        later = ~torch.ones(r, r, dtype=torch.bool, device=flux.device).tril()  # [k, j]: j > k
+
+        def prefix_medians(x: torch.Tensor) -> torch.Tensor:
+            # all r prefix medians in one kernel: row k of the (B, r, r) stack holds x[:, :k+1]
+            # and NaN after it, which nanmedian skips (the stream does the same)
+            windows = x[:, :r].unsqueeze(1).expand(-1, r, -1).masked_fill(later, math.nan)
+            medians = windows.nanmedian(dim=-1).values
+            return torch.cat([medians, medians[:, -1:].expand(-1, n - r)], dim=1)
+
+        return prefix_medians(flux), prefix_medians(flux_err)
 
     def transform(self, flux, flux_err, base, scale, dt) -> torch.Tensor:
         """The three inputs ``(..., 3)`` from observations, their causal baseline ``b`` and
@@ -247,9 +245,7 @@ class Normalization:
 
     def check_intervals(self, times, mask) -> None:
         """Warn when intervals fall outside the training range (the model never saw them)."""
-        dt = _intervals(torch.as_tensor(times, dtype=torch.float64))
-        later = torch.as_tensor(mask, dtype=torch.bool).clone()
-        later[:, 0] = False
+        dt, later = _later_intervals(times, mask)
         dts = dt[later]
         if dts.numel() == 0:
             return
@@ -270,6 +266,15 @@ class Normalization:
 
 class IntervalRangeWarning(UserWarning):
     """Inference met observation intervals outside the training set's range."""
+
+
+def _later_intervals(times, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Intervals ``(B, N)`` float64 and where they are real: valid, finite, not an event's
+    first observation (which has no interval)."""
+    dt = _intervals(torch.as_tensor(times, dtype=torch.float64))
+    later = torch.as_tensor(mask, dtype=torch.bool).clone()
+    later[:, 0] = False
+    return dt, later & torch.isfinite(dt)
 
 
 def _intervals(times: torch.Tensor) -> torch.Tensor:
@@ -482,7 +487,10 @@ class MicrolensTransformer(nn.Module):
             ``self.temperature``, or use :meth:`predict_proba`); entries at padded positions are
             meaningless.
         """
-        if mask is not None and mask.shape[1] > 1 and bool((mask[:, 1:] > mask[:, :-1]).any()):
+        # Checked on CPU only: on a GPU the bool() would stall every training step on a sync,
+        # and the batches there come from store.batch, which puts valid observations first.
+        if (mask is not None and mask.device.type == "cpu" and mask.shape[1] > 1
+                and bool((mask[:, 1:] > mask[:, :-1]).any())):
             raise ValueError("mask must put valid observations first (padding at the end)")
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention)

@@ -255,6 +255,12 @@ def caustics(s: float, q: float, backend: str = "VBBinaryLensing") -> list[np.nd
     return [np.column_stack(c) for c in _engine(1e-3, backend).Caustics(float(s), float(q))]
 
 
+def blended_flux(magnification: np.ndarray, f_s: float) -> np.ndarray:
+    """Flux in baseline units of a source of flux fraction ``f_s`` magnified by
+    ``magnification``, with the unmagnified blend: ``f_s * A + (1 - f_s)``."""
+    return f_s * magnification + (1.0 - f_s)
+
+
 def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
                backend: str = "VBBinaryLensing") -> np.ndarray:
     """Noise-free flux (baseline units) of an event from its parameter-table row.
@@ -279,8 +285,7 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
                                    backend=backend)
     else:
         raise ValueError(f"unknown label {label!r}; valid: 0 (flat), 1 (pspl), 2 (binary)")
-    f_s = float(params["f_s"])
-    return f_s * mag + (1.0 - f_s)
+    return blended_flux(mag, float(params["f_s"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +415,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
 
         baseline_mag = source_mag + 2.5 * math.log10(f_s)  # blend light makes the baseline brighter
         sigma_m = baseline_error_mag(cfg, baseline_mag)
-        single_lens = f_s * pspl_magnification(times, t_0, u_0, t_E) + (1.0 - f_s)
+        single_lens = blended_flux(pspl_magnification(times, t_0, u_0, t_E), f_s)
         passed, peak_sig = passes_detection_cut(single_lens, flux_errors(single_lens, sigma_m), cfg)
         if passed:
             break
@@ -427,7 +432,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     else:
         mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha, tol=cfg.vbbl_tol,
                                    backend=cfg.magnification_backend)
-        clean = f_s * mag + (1.0 - f_s)
+        clean = blended_flux(mag, f_s)
     errors = flux_errors(clean, sigma_m)
     flux = clean + errors * noise
     params = dict(

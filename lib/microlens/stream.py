@@ -78,14 +78,13 @@ class StreamingClassifier:
     n_events : int
         Event slots streamed side by side; each update takes one observation for some or all of
         them.
-    device : str or torch.device, optional
-        Where the network runs (default: the model's device; it must hold the model). The
-        normalisation and the bookkeeping stay on the CPU.
 
     Attributes
     ----------
     logits : Tensor ``(E, n_classes)`` or None
-        Uncalibrated logits of the last update (``E`` events updated), on ``device``.
+        Uncalibrated logits of the last update (``E`` events updated), on the model's device
+        (the network runs where the model is; the normalisation and bookkeeping stay on the
+        CPU).
     key_cache, value_cache : list of Tensor ``(n_events, heads, window - 1, head_dim)``
         Per-layer ring buffers of the previous observations' keys and values.
     reference_flux, reference_err : Tensor ``(n_events, reference_points)`` float32
@@ -103,20 +102,13 @@ class StreamingClassifier:
     torch.Size([3, 3])
     """
 
-    def __init__(self, model: MicrolensTransformer, n_events: int = 1, device=None):
+    def __init__(self, model: MicrolensTransformer, n_events: int = 1):
         if not isinstance(model, MicrolensTransformer):
             raise TypeError(f"model must be a MicrolensTransformer, got {type(model).__name__}")
         if not isinstance(n_events, int) or isinstance(n_events, bool) or n_events < 1:
             raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
-        model_device = next(model.parameters()).device
-        device = model_device if device is None else torch.device(device)
-        if device.type != model_device.type or (
-                device.index is not None and model_device.index is not None
-                and device.index != model_device.index):
-            raise ValueError(f"the model's parameters are on {model_device} but device={device}; "
-                             "move the model there first")
         self.model = model
-        self.device = model_device
+        self.device = next(model.parameters()).device
         self.n_events = n_events
         self.normalization = model.normalization
         attention = model.blocks[0].attention
@@ -296,7 +288,7 @@ class StreamingClassifier:
         -------
         Tensor ``(E, n_classes)`` float32
             Class probabilities after the new observation, one row per listed event, on
-            ``device``. The uncalibrated logits are kept in :attr:`logits`.
+            the model's device. The uncalibrated logits are kept in :attr:`logits`.
 
         Raises
         ------
@@ -406,7 +398,7 @@ class StreamingClassifier:
 
 
 def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_events: int = 1,
-                   warmup: int = 20, device=None, seed: int = 0,
+                   warmup: int = 20, seed: int = 0,
                    threads: int | None = 1) -> dict:
     """Seconds per :meth:`StreamingClassifier.update` on synthetic observations.
 
@@ -423,8 +415,6 @@ def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_ev
         Events updated together by each call.
     warmup : int
         Untimed updates first (allocator and kernel warm-up).
-    device : optional
-        As for :class:`StreamingClassifier`.
     seed : int
         Seed of the synthetic light curves.
     threads : int or None
@@ -446,7 +436,7 @@ def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_ev
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    stream = StreamingClassifier(model, n_events=n_events, device=device)
+    stream = StreamingClassifier(model, n_events=n_events)
     norm = model.normalization
     total = warmup + n_observations
     rng = np.random.default_rng(seed)
