@@ -79,6 +79,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .ddp import DEVICES
 from .simulate import SimulationConfig, default_workers
 from .train import CPU_MICRO_BATCH_OBSERVATIONS
 
@@ -899,7 +900,7 @@ def _add_model_bench_options(parser, lengths_help: str) -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[1000, 4000], metavar="N",
                         help=f"observations per event (default: 1000 4000); {lengths_help}")
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto: cuda when available (default: auto)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's default)")

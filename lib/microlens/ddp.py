@@ -69,11 +69,14 @@ def init_distributed(device: torch.device) -> bool:
     return True
 
 
+DEVICES = ("auto", "cpu", "cuda")
+"""Device choices: ``auto`` (the GPU when there is one), ``cpu`` or ``cuda``."""
+
+
 def local_device(requested: str = "auto") -> torch.device:
     """The device this process should use: ``cuda:LOCAL_RANK`` when CUDA is wanted and present."""
-    valid = ("auto", "cpu", "cuda")
-    if requested not in valid:
-        raise ValueError(f"unknown device {requested!r}; valid: {', '.join(valid)}")
+    if requested not in DEVICES:
+        raise ValueError(f"unknown device {requested!r}; valid: {', '.join(DEVICES)}")
     if requested == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available; use 'auto' or 'cpu'")
     if requested == "cpu" or not torch.cuda.is_available():
@@ -188,6 +191,6 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
 
 
 __all__ = [
-    "LaunchError", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "is_main",
+    "DEVICES", "LaunchError", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "is_main",
     "launch", "launched_by_torchrun", "local_device", "rank", "torchrun_command", "world_size",
 ]  # fmt: skip

@@ -124,8 +124,8 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; "
                              f"valid: {', '.join(PRECISIONS)}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"unknown device {self.device!r}; valid: auto, cpu, cuda")
+        if self.device not in ddp.DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(ddp.DEVICES)}")
         if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
 
@@ -312,11 +312,24 @@ class _Trainer:
     def _to_device(self, batch: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
-    def _forward(self, batch: dict):
+    def _forward(self, batch: dict, model: torch.nn.Module) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            return self.model(batch["times"], batch["flux"], batch["flux_err"],
-                              batch["mask"])["logits"]
+            return model(batch["times"], batch["flux"], batch["flux_err"],
+                         batch["mask"])["logits"]
+
+    def _weighted_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Sum over the batch's events of class weight x per-event loss."""
+        losses = event_losses(logits, batch["labels"], batch["mask"], self.config.final_weight)
+        return (self.class_weights[batch["labels"]] * losses).sum()
+
+    def _totals(self, weighted_loss: torch.Tensor, logits: torch.Tensor,
+                batch: dict) -> torch.Tensor:
+        """(weighted loss, correct final answers, events) of one batch, float64 on the device;
+        built without a host-to-device copy, so no step waits on the GPU."""
+        correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1) == batch["labels"]).sum()
+        count = torch.full((), batch["labels"].numel(), dtype=torch.float64, device=self.device)
+        return torch.stack([weighted_loss.detach().double(), correct.double(), count])
 
     # -- one epoch -----------------------------------------------------------------------
 
@@ -346,18 +359,12 @@ class _Trainer:
                 context = (self.model.no_sync() if self.distributed and not sync
                            else nullcontext())
                 with context:
-                    logits = self._forward(batch)
-                    weights = self.class_weights[batch["labels"]]
-                    losses = event_losses(logits, batch["labels"], batch["mask"], c.final_weight)
-                    loss = (weights * losses).sum() / rows.size
+                    logits = self._forward(batch, self.model)
+                    weighted = self._weighted_loss(logits, batch)
+                    loss = weighted / rows.size
                     loss.backward()
                 step_loss += loss.detach().double()
-                correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1)
-                           == batch["labels"]).sum()
-                step_totals += torch.stack([(weights * losses).detach().sum().double(),
-                                       correct.double(),
-                                       torch.tensor(float(batch["labels"].numel()),
-                                                    dtype=torch.float64, device=self.device)])
+                step_totals += self._totals(weighted, logits, batch)
             # Gradients are identical on every rank after DDP's all-reduce, so the norm, and the
             # decision to skip a non-finite step, is the same everywhere: no rank skips alone.
             norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), c.grad_clip)
@@ -390,9 +397,9 @@ class _Trainer:
         }, steps_rows
 
     @torch.no_grad()
-    def evaluate(self, rows: np.ndarray, model=None):
+    def evaluate(self, rows: np.ndarray):
         """Weighted loss, final accuracy and final logits over ``rows`` (sharded over ranks)."""
-        model = model or self.module
+        model = self.module
         model.eval()
         mine = rows[self.rank :: self.world]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)
@@ -400,23 +407,15 @@ class _Trainer:
         size = self.micro_batch if self.device.type == "cpu" else max(self.micro_batch, 256)
         for start in range(0, mine.size, size):
             batch = self._to_device(self.store.batch(mine[start : start + size]))
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                enabled=self.autocast_dtype is not None):
-                logits = model(batch["times"], batch["flux"], batch["flux_err"],
-                               batch["mask"])["logits"]
-            losses = event_losses(logits, batch["labels"], batch["mask"], self.config.final_weight)
-            final = final_logits(logits, batch["mask"])
-            totals += torch.stack([
-                (self.class_weights[batch["labels"]] * losses).sum().double(),
-                (final.argmax(-1) == batch["labels"]).sum().double(),
-                torch.tensor(float(batch["labels"].numel()), dtype=torch.float64,
-                             device=self.device)])
-            logits_out.append(final.float().cpu())
+            logits = self._forward(batch, model)
+            totals += self._totals(self._weighted_loss(logits, batch), logits, batch)
+            logits_out.append(final_logits(logits, batch["mask"]).float().cpu())
             labels_out.append(batch["labels"].cpu())
         totals = ddp.all_reduce_sum(totals)
         n = float(totals[2])
         return (float(totals[0]) / n, float(totals[1]) / n,
-                torch.cat(logits_out) if logits_out else torch.zeros(0, 3),
+                torch.cat(logits_out) if logits_out
+                else torch.zeros(0, self.config.model.n_classes),
                 torch.cat(labels_out) if labels_out else torch.zeros(0, dtype=torch.long))
 
 
