@@ -146,19 +146,20 @@ def key_positions(n: int, window: int) -> np.ndarray:
     return np.arange(n)[:, None] - int(window) + 1 + np.arange(int(window))[None, :]
 
 
-def dense_attention(weights) -> np.ndarray:
+def dense_attention(weights, fill: float = 0.0) -> np.ndarray:
     """The dense query-by-key matrix ``(..., N, N)`` from window weights ``(..., N, W)``.
 
-    Entry ``[..., k, i]`` is the weight query ``k`` gives key ``i``; it is zero unless
-    ``k - W < i <= k`` (the causal band below and on the diagonal), so each row sums to the
-    row of window weights (1 for a real query).
+    Entry ``[..., k, i]`` is the weight query ``k`` gives key ``i``; it is ``fill`` unless
+    ``k - W < i <= k`` (the causal band below and on the diagonal), so with the default 0 each
+    row sums to the row of window weights (1 for a real query). ``fill=nan`` leaves what a
+    query cannot see blank in a heatmap.
     """
     w = _as_window_weights(weights)
     n, window = w.shape[-2:]
     keys = key_positions(n, window)
     valid = keys >= 0
     queries = np.broadcast_to(np.arange(n)[:, None], keys.shape)
-    dense = np.zeros(w.shape[:-1] + (n,), dtype=w.dtype)
+    dense = np.full(w.shape[:-1] + (n,), fill, dtype=np.result_type(w.dtype, type(fill)))
     dense[..., queries[valid], keys[valid]] = w[..., valid]
     return dense
 

@@ -153,7 +153,8 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
     Returns
     -------
     dict
-        ``threshold``, ``n_events``, ``binary`` (overall binary recall, the detectable fraction,
+        ``run_dir`` (from the predictions' info), ``dataset``, ``threshold``, ``n_events``,
+        ``binary`` (overall binary recall, the detectable fraction,
         recall among detectable and undetectable binaries, and recall relative to the ceiling)
         and ``bins`` {column: :func:`binned_performance` table plus ``scale``, ``label`` and
         ``classes``}.
@@ -193,7 +194,8 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
                                                threshold=threshold, scale=spec["scale"]),
                           "scale": spec["scale"], "label": spec["label"],
                           "classes": [CLASS_NAMES[c] for c in spec["classes"]]}
-    return {"threshold": threshold, "n_events": int(rows.size), "binary": summary,
+    return {"run_dir": (predictions.info or {}).get("run_dir"), "dataset": str(store.path),
+            "threshold": threshold, "n_events": int(rows.size), "binary": summary,
             "bins": tables}
 
 

@@ -27,6 +27,9 @@ from .events import light_curve_traces
 from .style import CLASS_COLORS, TEMPLATE, class_name, event_title
 
 ATTENTION_COLORSCALE = "Viridis"
+SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                 "#bcbd22")
+"""Colours of numbered series (heads, layers)."""
 EVENT_TRACES = ("data", "window", "query", *(f"P({name})" for name in CLASS_NAMES), "received")
 """Trace order of :func:`attention_event_figure` (the widget updates them in place)."""
 
@@ -190,10 +193,8 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
     if not 0 <= start < stop <= attention.n_obs:
         raise ValueError(f"span must satisfy 0 <= start < stop <= {attention.n_obs}, got "
                          f"({start}, {stop})")
-    dense = dense_attention(attention.select(layer, head)).astype(np.float64)
+    dense = dense_attention(attention.select(layer, head).astype(np.float64), fill=np.nan)
     index = np.arange(attention.n_obs)
-    lag = index[:, None] - index[None, :]
-    dense[(lag < 0) | (lag >= attention.window)] = np.nan
     z = dense[start:stop, start:stop]
     fig = go.Figure(go.Heatmap(
         z=z, x=index[start:stop], y=index[start:stop], colorscale=ATTENTION_COLORSCALE,
@@ -228,16 +229,15 @@ def attention_overview_figure(attention: EventAttention) -> go.Figure:
         fig.add_trace(trace, row=1, col=1)
     times = attention.event["times"]
     received = attention_received(attention.weights, normalize="uniform")  # (L, H, n)
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-               "#bcbd22")
     for layer in range(n_layers):
         for head in range(n_heads):
             fig.add_trace(go.Scatter(
                 x=times, y=received[layer, head], mode="lines", name=f"head {head}",
                 legendgroup=f"head {head}", showlegend=layer == 0,
-                line={"width": 0.8, "color": palette[head % len(palette)]}), row=layer + 2, col=1)
+                line={"width": 0.8, "color": SERIES_COLORS[head % len(SERIES_COLORS)]}),
+                row=layer + 2, col=1)
         fig.add_trace(go.Scatter(
-            x=times, y=attention_received(attention.select(layer, None), normalize="uniform"),
+            x=times, y=received[layer].mean(axis=0),  # received attention is linear in weights
             mode="lines", name="mean of heads", legendgroup="mean", showlegend=layer == 0,
             line={"width": 1.6, "color": "black"}), row=layer + 2, col=1)
     fig.update_yaxes(title_text="flux", row=1, col=1)
@@ -309,7 +309,7 @@ STATISTIC_PANELS = (
 """Panels of :func:`attention_statistics_figure`: key (dots go into nested dicts), title, and
 the value of uniform attention (a number, or a key of the statistics)."""
 
-LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+
 
 
 def _lookup(entry: dict, key: str):
@@ -344,7 +344,7 @@ def attention_statistics_figure(statistics: dict) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=x, y=[np.nan if v is None else v for v in y], mode="markers+lines",
                 name=f"layer {layer}", legendgroup=f"layer {layer}", showlegend=row == 1,
-                marker={"size": 9, "color": LAYER_COLORS[layer % len(LAYER_COLORS)]},
+                marker={"size": 9, "color": SERIES_COLORS[layer % len(SERIES_COLORS)]},
                 line={"width": 0.6}), row=row, col=1)
         ref = statistics.get(reference) if isinstance(reference, str) else reference
         if ref is not None:
@@ -361,7 +361,7 @@ def attention_statistics_figure(statistics: dict) -> go.Figure:
 
 
 __all__ = [
-    "ATTENTION_COLORSCALE", "EVENT_TRACES", "LAYER_COLORS", "STATISTIC_PANELS",
+    "ATTENTION_COLORSCALE", "EVENT_TRACES", "SERIES_COLORS", "STATISTIC_PANELS",
     "attention_event_figure", "attention_event_traces", "attention_gallery_figure",
     "attention_heatmap_figure", "attention_overview_figure", "attention_statistics_figure",
     "default_query", "heatmap_span", "view_name", "window_shape",
