@@ -19,24 +19,49 @@ die() {
 }
 
 usage() {
-    cat <<'EOF'
+    cat <<EOF
 Usage: ./run_all.sh [SUBCOMMAND] [ARGS...]
 
 Subcommands:
-  quick (default)  set up .venv, then run the quick CPU job: notebooks 01_simulate,
-                   02_train, 03_evaluate, 04_attention, 05_embedding and 06_u0_analysis via
-                   papermill -> outputs/quick/ (model in outputs/runs/quick/);
-                   extra ARGS go to papermill for 01_simulate (e.g. -p n_per_class 50)
-  test [ARGS...]   set up, then run python -m pytest ARGS...
-  lab [ARGS...]    set up, then start jupyter lab in notebooks/
-  bench [ARGS...]  set up, then run python -m microlens.bench ARGS...
-                   (simulate | train | infer | classify; e.g. ./run_all.sh bench train)
-  help, -h, --help show this text
+  quick (default)    set up .venv, then run the quick study: notebooks 01_simulate ... 06_u0_analysis
+                     on a small data set and model (CPU, a few minutes) -> outputs/quick/
+  STUDY [OPTIONS]    set up, then run a study of studies/ ($(study_names)):
+                       --jobs N           cells in parallel (each gets cores/N threads)
+                       --processes N      processes per training (N > 1: DistributedDataParallel
+                                          through torchrun)
+                       --device D         auto, cpu or cuda for every notebook that takes one
+                       --only CELL        only this cell (name or pattern, e.g. 'topology=st*')
+                       --dry-run          list the cells and what would run, run nothing
+                       --force            rerun finished cells (remakes their data sets and runs)
+                       --set NB.NAME=V    override a notebook parameter in every cell
+                     finished cells are skipped; results in outputs/STUDY/ (summary.csv,
+                     figures/index.html, one folder per cell)
+  figures [STUDY...] rebuild every figure (per cell and per study) and figures/index.html from
+                     existing outputs, without re-simulating or retraining (default: every study
+                     run so far); --formats html,png,pdf
+  list               the studies with their cells
+  test [ARGS...]     set up, then run python -m pytest ARGS...
+  lab [ARGS...]      set up, then start JupyterLab in notebooks/ with the project's kernel
+  bench [ARGS...]    set up, then run python -m microlens.bench ARGS...
+                     (simulate | train | infer | classify; e.g. ./run_all.sh bench train)
+  help, -h, --help   show this text
 
 Set-up creates .venv (python3 >= 3.11), installs torch==2.13.0 (CPU) and the project with
 its dev extra (skipped while .venv/.microlens-install-stamp matches pyproject.toml), and
 tries to install chromium for static plotly export (set MICROLENS_SKIP_SYSTEM_DEPS=1 to skip).
 EOF
+}
+
+study_names() {
+    local f names=()
+    for f in "$ROOT"/studies/*.yaml; do
+        [[ -f "$f" ]] && names+=("$(basename "$f" .yaml)")
+    done
+    echo "${names[*]}"
+}
+
+is_study() {
+    [[ "$1" =~ ^[A-Za-z0-9_-]+$ && -f "$ROOT/studies/$1.yaml" ]]
 }
 
 # --------------------------------------------------------------------------------------------
@@ -153,31 +178,12 @@ setup() {
 # Jobs
 # --------------------------------------------------------------------------------------------
 
-cmd_quick() {
-    # Until the study runner exists, the default job executes the six notebooks in order with
-    # small parameters. Paths are resolved relative to the repo root by the library.
-    local out_dir="outputs/quick" nb
-    local analyses=(03_evaluate 04_attention 05_embedding 06_u0_analysis)
-    for nb in 01_simulate 02_train "${analyses[@]}"; do
-        [[ -f "notebooks/$nb.ipynb" ]] || die "notebooks/$nb.ipynb not found."
-    done
-    mkdir -p "$out_dir"
-    log "running notebooks/01_simulate.ipynb with papermill -> $out_dir/01_simulate.ipynb"
-    "$PY" -m papermill notebooks/01_simulate.ipynb "$out_dir/01_simulate.ipynb" \
-        -p n_per_class 200 -p dataset_dir data/quick -p output_dir "$out_dir" -p seed 42 "$@"
-    log "running notebooks/02_train.ipynb with papermill -> $out_dir/02_train.ipynb"
-    "$PY" -m papermill notebooks/02_train.ipynb "$out_dir/02_train.ipynb" \
-        -p dataset_dir data/quick -p output_dir "$out_dir" -p run_name quick \
-        -p d_model 64 -p n_layers 2 -p n_heads 4 -p d_ff 256 -p epochs 5 -p show_live False
-    for nb in "${analyses[@]}"; do  # their defaults read outputs/runs/quick, write outputs/quick
-        log "running notebooks/$nb.ipynb with papermill -> $out_dir/$nb.ipynb"
-        "$PY" -m papermill "notebooks/$nb.ipynb" "$out_dir/$nb.ipynb" -p output_dir "$out_dir"
-    done
-    log "done. Outputs:"
-    log "  executed notebooks: $ROOT/$out_dir/0*.ipynb"
-    log "  figures/metrics:    $ROOT/$out_dir/"
-    log "  dataset:            $ROOT/data/quick/"
-    log "  trained model:      $ROOT/outputs/runs/quick/"
+cmd_study() {
+    # One study of studies/ through the runner (resumable; see lib/microlens/studies/).
+    local study="$1"
+    shift
+    log "running study $study: python -m microlens.studies run $study${*:+ $*}"
+    "$PY" -m microlens.studies run "$study" "$@"
 }
 
 cmd_test() {
@@ -219,8 +225,13 @@ main() {
             usage
             return 0
             ;;
-        quick | test | lab | bench) ;;
+        test | lab | bench | figures | list) ;;
         *)
+            if is_study "$sub"; then
+                setup
+                cmd_study "$sub" "$@"
+                return
+            fi
             echo "[run_all] unknown subcommand: $sub" >&2
             usage >&2
             exit 2
@@ -228,7 +239,8 @@ main() {
     esac
     setup
     case "$sub" in
-        quick) cmd_quick "$@" ;;
+        figures) "$PY" -m microlens.studies figures "$@" ;;
+        list) "$PY" -m microlens.studies list ;;
         test) cmd_test "$@" ;;
         lab) cmd_lab "$@" ;;
         bench) cmd_bench "$@" ;;

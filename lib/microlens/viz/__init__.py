@@ -11,6 +11,7 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.limits`: performance in bins of u_0, q, s and detectability beside the ceiling;
 * :mod:`.attention`: attention over light curves, the causal band, per layer and head;
 * :mod:`.embedding`: 2-D maps of the final embeddings coloured by class and parameters;
+* :mod:`.study`: a study's metrics against its swept parameters, early detection of all cells;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
 """
 
@@ -75,6 +76,7 @@ from .style import (  # noqa: F401
     event_title,
     format_value,
 )
+from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .training import (  # noqa: F401
     CURVE_SERIES,
     TRAIN_COLOR,

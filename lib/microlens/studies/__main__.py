@@ -1,0 +1,126 @@
+"""``python -m microlens.studies``: run a study, rebuild its figures, or list the studies.
+
+Examples::
+
+    python -m microlens.studies list
+    python -m microlens.studies run topology --jobs 2
+    python -m microlens.studies run cadence --only 'cadence=cadence_50' --dry-run
+    python -m microlens.studies run quick --set 01_simulate.n_per_class=50
+    python -m microlens.studies figures topology
+
+Exit status: 0 when every selected cell is complete, 1 when a cell failed, 2 for an invalid
+study, option or parameter (reported before anything runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .definition import (
+    StudyError,
+    available_studies,
+    load_study,
+    parse_assignment,
+    study_path,
+)
+from .report import build_study_report, rebuild_study_figures, studies_with_outputs
+from .runner import describe_plan, plan_study, run_study, select_cells
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m microlens.studies", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a study's cells (skipping finished ones)")
+    run.add_argument("study", help=f"a study ({', '.join(available_studies())}) or a .yaml path")
+    run.add_argument("--jobs", type=int, default=1, help="cells in parallel (default 1)")
+    run.add_argument("--only", action="append", default=[], metavar="CELL",
+                     help="run only this cell (name or shell pattern; repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    run.add_argument("--force", action="store_true",
+                     help="rerun selected cells even when complete (remakes datasets and runs)")
+    run.add_argument("--processes", type=int, default=None,
+                     help="processes per training (02_train's processes; >1 uses torchrun)")
+    run.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                     help="device of every notebook that takes one")
+    run.add_argument("--set", action="append", default=[], metavar="NOTEBOOK.NAME=VALUE",
+                     help="override a parameter in every cell (value read as YAML; repeatable)")
+    run.add_argument("--outputs", default=None, help="results root (default outputs/)")
+    run.add_argument("--data", default=None, help="datasets root (default data/)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    figures = sub.add_parser("figures", help="rebuild every figure of studies from their outputs")
+    figures.add_argument("studies", nargs="*", help="studies to rebuild (default: all run ones)")
+    figures.add_argument("--formats", default=None,
+                         help="comma-separated formats (default: those each notebook recorded)")
+    figures.add_argument("--outputs", default=None, help="results root (default outputs/)")
+    figures.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("list", help="list the studies with their cells")
+    return parser
+
+
+def _overrides(args) -> dict:
+    overrides = dict(parse_assignment(text) for text in args.set)
+    if args.processes is not None:
+        if args.processes < 1:
+            raise StudyError(f"--processes must be at least 1, got {args.processes}")
+        overrides["processes"] = args.processes
+    if args.device is not None:
+        overrides["device"] = args.device
+    return overrides
+
+
+def _run(args) -> int:
+    study = load_study(args.study, _overrides(args))
+    if args.dry_run:
+        plans = plan_study(study, outputs=args.outputs, data=args.data)
+        print(describe_plan(study, plans, select_cells(plans, args.only), force=args.force))
+        return 0
+    run = run_study(study, jobs=args.jobs, only=args.only, force=args.force,
+                    outputs=args.outputs, data=args.data, progress=not args.quiet)
+    written = build_study_report(study.name, args.outputs)
+    print(f"summary: {written[0]}\nfigures: {written[-1]}")
+    if run.failed:
+        print(f"{len(run.failed)} cell(s) failed:", file=sys.stderr)
+        for result in run.failed:
+            print(f"  {result['cell']}: {result['notebook']}: {result['error']}\n"
+                  f"    executed notebook (with the traceback): {result['executed']}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+def _figures(args) -> int:
+    names = args.studies or studies_with_outputs(args.outputs)
+    if not names:
+        raise StudyError("no study has outputs yet; run one first (./run_all.sh)")
+    formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
+    for name in names:
+        written = rebuild_study_figures(name, args.outputs, formats, progress=not args.quiet)
+        print(f"study {name}: {len(written)} files; index: {written[-1]}")
+    return 0
+
+
+def _list() -> int:
+    for name in available_studies():
+        study = load_study(name)
+        print(f"{name:10s} {len(study.cells):3d} cells  {study.description}  ({study_path(name)})")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "figures":
+            return _figures(args)
+        return _list()
+    except StudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""Study files: read ``studies/<name>.yaml``, check it against the notebooks, expand its cells.
+
+A study file is YAML with these keys (only ``notebooks`` is required)::
+
+    description: Accuracy against binary topology.     # one line for `list` and the index
+    notebooks: [01_simulate, 02_train, 03_evaluate]    # run in this order in every cell
+    common:                   # given to every notebook of the study that declares the name
+      figure_formats: [html, png, pdf]
+    parameters:               # fixed parameters, per notebook
+      01_simulate: {n_per_class: 1000, seed: 1}
+      02_train: {epochs: 20}
+    grid:                     # swept parameters; the cells are their Cartesian product
+      topology: [distinct, planetary, stellar, baseline]
+
+A grid key is a parameter name (set in every notebook of the study that declares it) or
+``notebook.name`` (set in that notebook only). ``grid`` may also be a list of such mappings:
+the cells are then the union of their products (one sweep per entry, e.g. topology, then
+cadence, then error, each around the same defaults). A study without a grid has one cell,
+``base``. Cells are named by their grid values, ``topology=planetary`` or
+``cadence=cadence_30,error=error_010``.
+
+Everything is checked before anything runs: unknown keys, notebooks, and parameter names that
+a notebook does not declare (papermill itself only warns), values whose type differs from the
+notebook's default, unknown presets, and parameters the runner sets itself (paths that chain
+the notebooks of a cell together).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from ..presets import CADENCES, ERRORS, TOPOLOGIES
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+NOTEBOOK_DIR = REPOSITORY / "notebooks"
+STUDY_DIR = REPOSITORY / "studies"
+BASE_CELL = "base"
+"""The name of the only cell of a study without a grid."""
+
+STUDY_KEYS = ("description", "notebooks", "common", "parameters", "grid")
+PRESET_CHOICES = {"topology": tuple(TOPOLOGIES), "cadence": tuple(CADENCES),
+                  "error": tuple(ERRORS)}
+"""Parameters whose values must name a preset (checked before running, not in the kernel)."""
+
+
+class StudyError(ValueError):
+    """A study file, a study name or a runner option is invalid (nothing has run)."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Something a notebook makes that later notebooks of the cell read (a dataset, a run).
+
+    Cells whose producer parameters agree (apart from ``ignored`` ones, which change how it
+    is made or shown, not what it is) share one artefact, made once.
+    """
+
+    kind: str                 # "dataset" or "run": the folder it lives in
+    producer: str             # notebook that makes it
+    record: str               # JSON file the producer writes into its output_dir ...
+    record_key: str           # ... with the artefact's path under this key
+    consumer_parameter: str   # parameter by which later notebooks receive the path
+    managed: tuple[str, ...]  # producer parameters the runner sets
+    ignored: frozenset[str]   # producer parameters that do not change the artefact
+
+
+DATASET = Artifact(
+    kind="dataset", producer="01_simulate", record="simulate_metrics.json",
+    record_key="dataset_dir", consumer_parameter="dataset_dir",
+    managed=("dataset_dir", "overwrite"),
+    ignored=frozenset({"workers", "gallery_per_class", "show_widgets", "figure_formats"}),
+)
+RUN = Artifact(
+    kind="run", producer="02_train", record="train_metrics.json", record_key="run_dir",
+    consumer_parameter="run_dir", managed=("run_name", "runs_dir", "overwrite", "resume"),
+    ignored=frozenset({"processes", "show_live", "figure_formats"}),
+)
+ARTIFACTS = (DATASET, RUN)
+
+
+@cache
+def _declared(path: Path, mtime_ns: int) -> dict:
+    import papermill
+
+    declared = {}
+    for name, info in papermill.inspect_notebook(str(path)).items():
+        try:
+            declared[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError) as exc:
+            raise StudyError(f"{path.name}: parameter {name} = {info['default']} is not a "
+                             "plain literal") from exc
+    return declared
+
+
+def available_notebooks() -> list[str]:
+    """Names of the project's notebooks (``notebooks/*.ipynb`` without the suffix)."""
+    return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+
+
+def notebook_path(name: str) -> Path:
+    """The notebook file of ``name``; :class:`StudyError` naming the valid ones otherwise."""
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    if not isinstance(name, str) or not path.is_file():
+        raise StudyError(f"unknown notebook {name!r}; valid: {', '.join(available_notebooks())}")
+    return path
+
+
+def declared_parameters(name: str) -> dict:
+    """The parameters a notebook declares in its ``parameters`` cell, with their defaults."""
+    path = notebook_path(name)
+    return dict(_declared(path, path.stat().st_mtime_ns))
+
+
+def available_studies() -> list[str]:
+    """Names of the shipped studies (``studies/*.yaml``)."""
+    return sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+
+
+def study_path(name_or_path: str) -> Path:
+    """``studies/<name>.yaml``, or a path to a YAML file; :class:`StudyError` otherwise."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise StudyError(f"study file {path} not found")
+        return path.resolve()
+    path = STUDY_DIR / f"{text}.yaml"
+    if not path.is_file():
+        raise StudyError(f"unknown study {text!r}; valid: {', '.join(available_studies())} "
+                         "(or a path to a .yaml file)")
+    return path
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a study's grid: its name, grid values and every notebook's parameters.
+
+    ``parameters[notebook]`` holds what the study sets (common, fixed and grid values), not
+    the notebook's defaults nor the paths the runner adds; ``resolved`` adds the defaults.
+    """
+
+    name: str
+    values: dict            # grid key -> value, in the study's order
+    sweep: int              # which grid entry (mapping) the cell comes from
+    parameters: dict        # notebook -> {name: value}
+
+    def resolved(self, notebook: str) -> dict:
+        """Every parameter of ``notebook`` in this cell: its defaults, then the study's."""
+        return {**declared_parameters(notebook), **self.parameters[notebook]}
+
+
+@dataclass
+class Study:
+    """A checked study: its notebooks, settings and cells."""
+
+    name: str
+    path: Path
+    description: str
+    notebooks: tuple[str, ...]
+    common: dict
+    parameters: dict
+    grid: list[dict]
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def grid_keys(self) -> list[str]:
+        """Every grid key, in order of first appearance."""
+        return list(dict.fromkeys(k for block in self.grid for k in block))
+
+    def artifacts(self) -> tuple[Artifact, ...]:
+        """The artefacts this study's cells make (their producer is one of its notebooks)."""
+        return tuple(a for a in ARTIFACTS if a.producer in self.notebooks)
+
+    def managed(self, notebook: str) -> tuple[str, ...]:
+        """Parameters of ``notebook`` that the runner sets, so a study may not."""
+        names = {"output_dir"}
+        produced = self.artifacts()
+        for artifact in produced:
+            if artifact.producer == notebook:
+                names.update(artifact.managed)
+            elif self.notebooks.index(notebook) > self.notebooks.index(artifact.producer):
+                names.add(artifact.consumer_parameter)
+        return tuple(sorted(names & set(declared_parameters(notebook))))
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+def _check_value(notebook: str, name: str, value, where: str) -> None:
+    default = declared_parameters(notebook)[name]
+    ok = (isinstance(value, type(default)) and not (isinstance(value, bool)
+                                                     and not isinstance(default, bool)))
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        ok = True  # 1 for 1.0
+    if not ok:
+        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is a {_type_name(value)}, but "
+                         f"the notebook declares a {_type_name(default)} (default "
+                         f"{default!r})")
+    if name in PRESET_CHOICES and value not in PRESET_CHOICES[name]:
+        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is not a preset; valid: "
+                         f"{', '.join(PRESET_CHOICES[name])}")
+
+
+def _targets(study: Study, key: str, where: str) -> list[tuple[str, str]]:
+    """The (notebook, parameter) pairs a key reaches: ``name`` or ``notebook.name``."""
+    if "." in key:
+        notebook, name = key.split(".", 1)
+        if notebook not in study.notebooks:
+            notebook_path(notebook)  # unknown notebook: names the valid ones
+            raise StudyError(f"{where}: {key!r} names notebook {notebook}, which the study does "
+                             f"not run ({', '.join(study.notebooks)})")
+        declared = declared_parameters(notebook)
+        if name not in declared:
+            raise StudyError(f"{where}: {notebook} declares no parameter {name!r}; it "
+                             f"declares: {', '.join(declared)}")
+        pairs = [(notebook, name)]
+    else:
+        pairs = [(nb, key) for nb in study.notebooks if key in declared_parameters(nb)]
+        if not pairs:
+            raise StudyError(f"{where}: no notebook of the study declares a parameter {key!r}; "
+                             f"they declare: {_all_declared(study)}")
+    for notebook, name in pairs:
+        if name in study.managed(notebook):
+            raise StudyError(f"{where}: {notebook}.{name} is set by the study runner (it "
+                             "chains the notebooks of a cell); leave it out")
+    return pairs
+
+
+def _all_declared(study: Study) -> str:
+    return "; ".join(f"{nb}: {', '.join(declared_parameters(nb))}" for nb in study.notebooks)
+
+
+def _format_value(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if re.search(r"[/\\\0\n]", text) or text in ("", ".", ".."):
+        raise StudyError(f"grid value {value!r} cannot be part of a cell (folder) name")
+    return text
+
+
+def _mapping(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StudyError(f"{where} must be a mapping, got {_type_name(value)}")
+    return value
+
+
+def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
+    """Read, check and expand a study.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A shipped study (``quick``, ``topology``, ...) or a path to a YAML file.
+    overrides : dict, optional
+        ``{"notebook.name" or "name": value}`` applied to every cell after the study's own
+        settings (the runner's ``--set``, ``--processes`` and ``--device``).
+
+    Returns
+    -------
+    Study
+        With ``cells`` expanded and every parameter checked against the notebooks.
+
+    Raises
+    ------
+    StudyError
+        For anything invalid, naming the bad value and the valid choices.
+    """
+    path = study_path(name_or_path)
+    where = path.name
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise StudyError(f"{where} is not valid YAML: {exc}") from exc
+    raw = _mapping(raw, where)
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise StudyError(f"{where}: unknown key(s) {unknown}; valid: {', '.join(STUDY_KEYS)}")
+    notebooks = raw.get("notebooks")
+    if not isinstance(notebooks, list) or not notebooks:
+        raise StudyError(f"{where}: 'notebooks' must be a non-empty list; valid notebooks: "
+                         f"{', '.join(available_notebooks())}")
+    for notebook in notebooks:
+        notebook_path(notebook)
+    if len(set(notebooks)) != len(notebooks):
+        raise StudyError(f"{where}: a notebook is listed twice in {notebooks}")
+    grid = raw.get("grid") or {}
+    blocks = grid if isinstance(grid, list) else [grid]
+    study = Study(name=path.stem, path=path, description=str(raw.get("description", "")),
+                  notebooks=tuple(notebooks), common=_mapping(raw.get("common"), "common"),
+                  parameters=_mapping(raw.get("parameters"), "parameters"),
+                  grid=[_mapping(b, "grid entry") for b in blocks])
+
+    fixed = {nb: {} for nb in study.notebooks}
+    for name, value in study.common.items():
+        for notebook, param in _targets(study, name, f"{where} common"):
+            _check_value(notebook, param, value, f"{where} common")
+            fixed[notebook][param] = value
+    for notebook, values in study.parameters.items():
+        if notebook not in study.notebooks:
+            notebook_path(notebook)
+            raise StudyError(f"{where} parameters: {notebook} is not among the study's "
+                             f"notebooks ({', '.join(study.notebooks)})")
+        for name, value in _mapping(values, f"parameters.{notebook}").items():
+            for nb, param in _targets(study, f"{notebook}.{name}", f"{where} parameters"):
+                _check_value(nb, param, value, f"{where} parameters")
+                fixed[nb][param] = value
+    for key, value in (overrides or {}).items():
+        for notebook, param in _targets(study, key, "override"):
+            _check_value(notebook, param, value, "override")
+    study.cells = _expand(study, fixed, overrides or {}, where)
+    return study
+
+
+def _expand(study: Study, fixed: dict, overrides: dict, where: str) -> list[Cell]:
+    cells: dict[str, Cell] = {}
+    for index, block in enumerate(study.grid):
+        keys = list(block)
+        for key in keys:
+            values = block[key]
+            if not isinstance(values, list) or not values:
+                raise StudyError(f"{where} grid: {key} must map to a non-empty list of values")
+            targets = _targets(study, key, f"{where} grid")
+            for value in values:
+                for notebook, param in targets:
+                    _check_value(notebook, param, value, f"{where} grid")
+        if not keys:
+            combos = [()]
+        else:
+            combos = itertools.product(*(block[k] for k in keys))
+        for combo in combos:
+            values = dict(zip(keys, combo, strict=True))
+            name = (",".join(f"{k}={_format_value(v)}" for k, v in values.items())
+                    or BASE_CELL)
+            parameters = {nb: dict(fixed[nb]) for nb in study.notebooks}
+            for key, value in [*values.items(), *overrides.items()]:
+                for notebook, param in _targets(study, key, where):
+                    parameters[notebook][param] = value
+            cell = Cell(name=name, values=values, sweep=index, parameters=parameters)
+            if name in cells and cells[name].parameters != parameters:
+                raise StudyError(f"{where}: two grid entries make cell {name} with different "
+                                 "parameters")
+            cells.setdefault(name, cell)
+    return list(cells.values())
+
+
+def fingerprint(data) -> str:
+    """A short, stable hash of JSON-ready data (the key of cells and artefacts)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def artifact_key(study: Study, cell: Cell, artifact: Artifact) -> str:
+    """The key of the artefact a cell makes: its producer's parameters (defaults included,
+    ignored ones and runner-set paths left out) and the keys of the artefacts it reads."""
+    managed = set(study.managed(artifact.producer))
+    parameters = {k: v for k, v in cell.resolved(artifact.producer).items()
+                  if k not in artifact.ignored and k not in managed}
+    upstream = {a.kind: artifact_key(study, cell, a) for a in study.artifacts()
+                if study.notebooks.index(a.producer) < study.notebooks.index(artifact.producer)}
+    return fingerprint({"notebook": artifact.producer, "parameters": parameters,
+                        "inputs": upstream})
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``notebook.name=value`` or ``name=value`` (the value read as YAML: 5, 0.1, true, [a])."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise StudyError(f"--set expects NAME=VALUE or NOTEBOOK.NAME=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise StudyError(f"--set {text!r}: the value is not valid YAML ({exc})") from exc
+
+
+__all__ = [
+    "ARTIFACTS", "BASE_CELL", "DATASET", "NOTEBOOK_DIR", "RUN", "STUDY_DIR", "Artifact", "Cell",
+    "Study", "StudyError", "artifact_key", "available_notebooks", "available_studies",
+    "declared_parameters", "fingerprint", "load_study", "notebook_path", "parse_assignment",
+    "study_path",
+]  # fmt: skip

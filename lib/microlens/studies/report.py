@@ -1,0 +1,309 @@
+"""A study's results: ``summary.csv``, the study figures and ``figures/index.html``.
+
+Everything here reads what the cells recorded (``cell.json`` and the notebooks' JSON files), so
+it runs after a study and again on its own (``python -m microlens.studies figures``) without
+re-simulating or retraining.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from ..paths import atomic_path, resolve_path
+from .definition import BASE_CELL, StudyError
+from .runner import CELL_RECORD, PARTIAL_SUFFIX, study_dir
+
+SUMMARY_FILE = "summary.csv"
+FIGURE_DIR = "figures"
+HEADLINE_COLUMNS = (
+    "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "binary_precision",
+    "binary_recall", "binary_recall_low", "binary_recall_high", "macro_auc", "ece_before",
+    "ece_after", "accuracy_at_50pct", "peer_accuracy", "peer_binary_recall",
+)  # fmt: skip
+"""Columns taken from each cell's ``evaluation_summary.json`` ``headline`` block."""
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _per_second(seconds) -> float | None:
+    return 1.0 / seconds if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
+def study_record(study_name: str, outputs=None) -> dict:
+    """The ``study.json`` a run wrote (cells, their grid values and parameters)."""
+    root = study_dir(study_name, outputs)
+    record = _read(root / "study.json")
+    if record is None:
+        raise StudyError(f"{root / 'study.json'} not found: run the study first "
+                         f"(./run_all.sh {study_name})")
+    return record
+
+
+def studies_with_outputs(outputs=None) -> list[str]:
+    """Studies that have been run under ``outputs`` (they have a ``study.json``)."""
+    root = resolve_path(outputs or "outputs")
+    return sorted(p.parent.name for p in root.glob("*/study.json"))
+
+
+def cell_location(root: Path, cell: str) -> tuple[Path, dict | None]:
+    """The folder of a cell (finished, else partial) and its ``cell.json`` (None if never run)."""
+    for folder in (root / cell, root / f"{cell}{PARTIAL_SUFFIX}"):
+        record = _read(folder / CELL_RECORD)
+        if record is not None:
+            return folder, record
+    return root / cell, None
+
+
+def summary_rows(study_name: str, outputs=None) -> list[dict]:
+    """One row per cell of the study: its grid values, status, headline metrics and paths.
+
+    Metrics come from the cell's ``evaluation_summary.json`` (``headline``), the training record
+    and the simulation record; throughputs are events per second (one thread, the
+    transformer's full pass over an event, or the peer's fit).
+    """
+    record = study_record(study_name, outputs)
+    root = study_dir(study_name, outputs)
+    rows = []
+    for cell in record["cells"]:
+        folder, info = cell_location(root, cell["cell"])
+        row = {"cell": cell["cell"], "status": (info or {}).get("status", "not run")}
+        row.update({key: cell["values"].get(key, "") for key in record["grid_keys"]})
+        if info is not None and info.get("status") == "complete":
+            evaluation = _read(folder / "evaluation_summary.json") or {}
+            headline = evaluation.get("headline", {})
+            training = _read(folder / "train_metrics.json") or {}
+            simulation = _read(folder / "simulate_metrics.json") or {}
+            row["n_test_events"] = evaluation.get("n_events")
+            row.update({key: headline.get(key) for key in HEADLINE_COLUMNS})
+            row["transformer_events_per_second"] = _per_second(
+                headline.get("transformer_seconds_per_event"))
+            row["peer_events_per_second"] = _per_second(headline.get("peer_seconds_per_event"))
+            row["binary_detectable_fraction"] = (simulation.get("detectability") or {}).get(
+                "binary_detectable_fraction")
+            for key in ("val_accuracy", "epochs_run", "train_events_per_second"):
+                row[key] = training.get(key)
+            row["cell_seconds"] = info.get("seconds")
+            row["dataset_dir"] = simulation.get("dataset_dir") or evaluation.get("dataset")
+            row["run_dir"] = training.get("run_dir") or evaluation.get("run_dir")
+        elif info is not None and info.get("status") == "failed":
+            row["error"] = f"{info.get('failed_notebook')}: {info.get('error')}"
+        row["cell_dir"] = str(folder)
+        rows.append(row)
+    return rows
+
+
+def write_summary(study_name: str, outputs=None) -> Path:
+    """Write ``outputs/<study>/summary.csv`` (one row per cell; empty where not measured)."""
+    rows = summary_rows(study_name, outputs)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    path = study_dir(study_name, outputs) / SUMMARY_FILE
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return path
+
+
+def read_summary(study_name: str, outputs=None) -> list[dict]:
+    """``summary.csv`` as a list of dicts (numbers as floats, empty cells as None)."""
+    path = study_dir(study_name, outputs) / SUMMARY_FILE
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            if value == "":
+                row[key] = None
+            elif key in HEADLINE_COLUMNS:
+                row[key] = float(value)
+    return rows
+
+
+def _sweep_labels(record: dict, cell: dict) -> tuple[str, str]:
+    """The panel (keys of the grid entry that made the cell) and tick label (their values)."""
+    grid = record["grid"][cell["sweep"]] if record["grid"] else {}
+    keys = list(grid)
+    if not keys:
+        return "cell", cell["cell"]
+    return " × ".join(keys), ", ".join(str(cell["values"][k]) for k in keys)
+
+
+def study_figures(study_name: str, outputs=None) -> dict:
+    """The study figures: metrics against the swept parameters, and early detection of every
+    finished cell (from ``summary.csv`` and the cells' evaluation summaries)."""
+    from ..viz.study import study_early_detection_figure, study_metrics_figure
+
+    record = study_record(study_name, outputs)
+    root = study_dir(study_name, outputs)
+    summary = {row["cell"]: row for row in read_summary(study_name, outputs)}
+    metric_rows, curves = [], []
+    for cell in record["cells"]:
+        row = summary.get(cell["cell"])
+        if row is None or row["status"] != "complete" or row.get("accuracy") is None:
+            continue
+        sweep, x = _sweep_labels(record, cell)
+        metric_rows.append({**row, "sweep": sweep, "x": x})
+        evaluation = _read(root / cell["cell"] / "evaluation_summary.json") or {}
+        by_fraction = evaluation.get("early_detection", {}).get("by_fraction")
+        if by_fraction:
+            peer = sorted((p["fraction"], p["accuracy"]) for p in
+                          (evaluation.get("classical_peer") or {}).get("fractions", []))
+            curves.append({"cell": cell["cell"], "fraction": by_fraction["fraction"],
+                           "accuracy": by_fraction["accuracy"],
+                           "peer_fraction": [p[0] for p in peer],
+                           "peer_accuracy": [p[1] for p in peer]})
+    if not metric_rows:
+        return {}
+    name = record["study"]
+    return {
+        "study_metrics": study_metrics_figure(
+            metric_rows, title=f"Study {name}: test accuracy and binary recall"),
+        "study_early_detection": study_early_detection_figure(
+            curves, title=f"Study {name}: early detection in every cell"),
+    }
+
+
+def _figure_sources(folder: Path) -> dict[str, str]:
+    """Figure name -> the notebook that drew it, from the records in a cell folder."""
+    from ..figures import NOTEBOOK_RECORDS
+
+    sources = {}
+    for notebook, record_name in NOTEBOOK_RECORDS.items():
+        for name in (_read(folder / record_name) or {}).get("figures", []):
+            sources[name] = notebook
+    return sources
+
+
+def _figure_card(href_base: str, folder: Path, name: str, caption: str) -> str:
+    link = f"{href_base}{quote(name)}.html"
+    if (folder / f"{name}.png").is_file():
+        view = (f'<img loading="lazy" src="{href_base}{quote(name)}.png" '
+                f'alt="{html.escape(name)}">')
+    else:
+        view = f'<iframe loading="lazy" src="{link}" title="{html.escape(name)}"></iframe>'
+    return (f'<figure><a href="{link}">{view}</a><figcaption><a href="{link}">'
+            f"{html.escape(name)}</a> · {caption}</figcaption></figure>")
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3f}"
+    return html.escape("" if value is None else str(value))
+
+
+INDEX_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h2{border-bottom:1px solid #ccc;padding-top:.6em}
+.grid{display:flex;flex-wrap:wrap;gap:14px}
+figure{margin:0;width:420px}
+figure img,figure iframe{width:420px;height:300px;object-fit:contain;border:1px solid #ddd}
+figcaption{font-size:.85em;color:#555}
+table{border-collapse:collapse;font-size:.85em}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
+td:first-child,th:first-child{text-align:left}
+.failed{color:#b00}
+"""
+INDEX_COLUMNS = ("cell", "status", "n_test_events", "accuracy", "binary_recall", "macro_f1",
+                 "macro_auc", "ece_after", "accuracy_at_50pct", "peer_accuracy",
+                 "peer_binary_recall", "binary_detectable_fraction")
+
+
+def write_index(study_name: str, outputs=None) -> Path:
+    """Write ``outputs/<study>/figures/index.html``: the summary table, the study figures and
+    every cell's figures (a PNG preview where there is one), each captioned with its source."""
+    record = study_record(study_name, outputs)
+    root = study_dir(study_name, outputs)
+    figure_dir = root / FIGURE_DIR
+    rows = read_summary(study_name, outputs)
+    head = "".join(f"<th>{c}</th>" for c in INDEX_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_format(row.get(c))}</td>" for c in INDEX_COLUMNS) + "</tr>"
+        for row in rows)
+    parts = [f"<h1>Study {html.escape(record['study'])}</h1>",
+             f"<p>{html.escape(record.get('description', ''))}</p>",
+             f"<p>Notebooks: {' → '.join(record['notebooks'])}. Table: "
+             f'<a href="../{SUMMARY_FILE}">{SUMMARY_FILE}</a>.</p>',
+             f"<table><tr>{head}</tr>{body}</table>", "<h2>Study figures</h2><div class=grid>"]
+    for path in sorted(figure_dir.glob("*.html")):
+        if path.name != "index.html":
+            parts.append(_figure_card("", figure_dir, path.stem,
+                                      f"study {html.escape(record['study'])}"))
+    parts.append("</div>")
+    for row in rows:
+        folder, info = cell_location(root, row["cell"])
+        values = ", ".join(f"{k}={v}" for k, v in (info or {}).get("values", {}).items())
+        status = row["status"]
+        parts.append(f"<h2 id=\"{html.escape(row['cell'])}\">Cell {html.escape(row['cell'])}"
+                     f"</h2><p class=\"{'failed' if status == 'failed' else ''}\">"
+                     f"{html.escape(values or BASE_CELL)} · {html.escape(status)}"
+                     + (f" · {html.escape(row['error'])}" if row.get("error") else "")
+                     + f" · <a href=\"../{quote(folder.name)}/\">folder</a></p>")
+        if status != "complete":
+            continue
+        sources = _figure_sources(folder)
+        parts.append("<div class=grid>")
+        for path in sorted(folder.glob("*.html"), key=lambda p: (sources.get(p.stem, "~"),
+                                                                  p.stem)):
+            caption = (f"cell {html.escape(row['cell'])}"
+                       + (f", {sources[path.stem]}" if path.stem in sources else ""))
+            parts.append(_figure_card(f"../{quote(folder.name)}/", folder, path.stem, caption))
+        parts.append("</div>")
+    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Study "
+            f"{html.escape(record['study'])}</title><style>{INDEX_STYLE}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+    path = figure_dir / "index.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def build_study_report(study_name: str, outputs=None,
+                       formats: Sequence[str] | None = None) -> list[Path]:
+    """``summary.csv``, the study figures and the index of one study; returns the files."""
+    from ..viz.export import DEFAULT_FORMATS, save_figures
+
+    written = [write_summary(study_name, outputs)]
+    figures = study_figures(study_name, outputs)
+    if figures:
+        written += save_figures(figures, study_dir(study_name, outputs) / FIGURE_DIR,
+                                formats or DEFAULT_FORMATS)
+    written.append(write_index(study_name, outputs))
+    return written
+
+
+def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] | None = None,
+                          progress: bool = True) -> list[Path]:
+    """Rebuild every figure of a study from its recorded outputs (``./run_all.sh figures``):
+    each finished cell's notebook figures, then the study figures, summary and index.
+
+    Nothing is simulated, trained or re-run; cells that did not finish are left as they are.
+    ``formats`` None keeps the formats each notebook recorded (study figures: html, png, pdf).
+    """
+    from tqdm.auto import tqdm
+
+    from ..figures import rebuild_figures
+
+    record = study_record(study_name, outputs)
+    root = study_dir(study_name, outputs)
+    written = []
+    finished = [c["cell"] for c in record["cells"]
+                if (_read(root / c["cell"] / CELL_RECORD) or {}).get("status") == "complete"]
+    for cell in tqdm(finished, desc=f"figures {study_name}", unit="cell", disable=not progress):
+        written += rebuild_figures(root / cell, formats=formats)
+    return written + build_study_report(study_name, outputs, formats)
+
+
+__all__ = ["HEADLINE_COLUMNS", "build_study_report", "read_summary", "rebuild_study_figures",
+           "studies_with_outputs", "study_figures", "study_record", "summary_rows",
+           "write_index", "write_summary"]

@@ -1,0 +1,436 @@
+"""Run a study: every cell's notebooks through papermill, in order, resumably, in isolation.
+
+Where things go (``outputs`` and ``data`` are the roots, by default the project's)::
+
+    outputs/<study>/<cell>/          a finished cell: executed notebooks, records, figures,
+                                     cell.json (parameters, artefacts, timings)
+    outputs/<study>/<cell>.partial/  a cell being run, or one that failed (its executed
+                                     notebook holds the traceback); the next run resumes it
+    outputs/<study>/study.json       the expanded study as last run
+    data/studies/<key>/              datasets, shared by every cell (of any study) whose
+                                     01_simulate parameters agree
+    outputs/runs/studies/<key>/      trained runs, shared likewise (dataset + 02_train)
+
+A cell is renamed from ``.partial`` only when all its notebooks succeeded, so a folder without
+the suffix is always complete. A finished cell is skipped on the next run unless its
+parameters changed (or ``force``). Within an unfinished cell the notebooks that already
+succeeded with the same parameters are not run again; an interrupted training resumes from
+its last checkpoint. Shared artefacts are made under a file lock, so parallel cells (and
+parallel runners) make each one once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from multiprocessing import get_context
+from pathlib import Path
+
+from ..paths import resolve_path, write_json_atomic
+from .definition import (
+    ARTIFACTS,
+    NOTEBOOK_DIR,
+    Cell,
+    Study,
+    StudyError,
+    artifact_key,
+    declared_parameters,
+    fingerprint,
+    notebook_path,
+)
+
+CELL_RECORD = "cell.json"
+PARTIAL_SUFFIX = ".partial"
+RESERVED_STUDY_NAMES = ("runs",)  # outputs/runs holds trained runs
+
+
+def study_dir(study_name: str, outputs: str | os.PathLike | None = None) -> Path:
+    """``outputs/<study>``; the study name may not shadow ``outputs/runs``."""
+    if study_name in RESERVED_STUDY_NAMES:
+        raise StudyError(f"a study may not be called {study_name!r} (outputs/{study_name} holds "
+                         "trained runs); rename the study file")
+    return resolve_path(outputs or "outputs") / study_name
+
+
+def artifact_dir(kind: str, key: str, *, outputs=None, data=None) -> Path:
+    """Where a shared artefact lives: ``data/studies/<key>`` or ``outputs/runs/studies/<key>``."""
+    if kind == "dataset":
+        return resolve_path(data or "data") / "studies" / key
+    return resolve_path(outputs or "outputs") / "runs" / "studies" / key
+
+
+@dataclass
+class CellPlan:
+    """What the runner will do with one cell."""
+
+    study: str
+    cell: Cell
+    directory: Path          # the finished cell's folder
+    key: str                 # fingerprint of everything that determines the cell's results
+    artifacts: dict          # kind -> {"key": str, "path": str}
+    status: str              # complete, changed, partial or new
+
+    @property
+    def partial(self) -> Path:
+        return self.directory.with_name(self.directory.name + PARTIAL_SUFFIX)
+
+    def task(self, notebooks: Sequence[str]) -> dict:
+        """Plain data for :func:`run_cell` (it may run in another process)."""
+        return {"study": self.study, "cell": self.cell.name, "values": self.cell.values,
+                "notebooks": list(notebooks), "parameters": self.cell.parameters,
+                "artifacts": self.artifacts, "key": self.key,
+                "directory": str(self.directory)}
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def plan_study(study: Study, *, outputs=None, data=None) -> list[CellPlan]:
+    """Each cell's folder, key, shared artefacts and status, without running anything."""
+    root = study_dir(study.name, outputs)
+    plans = []
+    for cell in study.cells:
+        artifacts = {}
+        for artifact in study.artifacts():
+            key = artifact_key(study, cell, artifact)
+            artifacts[artifact.kind] = {
+                "key": key, "path": str(artifact_dir(artifact.kind, key, outputs=outputs,
+                                                     data=data))}
+        key = fingerprint({"notebooks": study.notebooks,
+                           "parameters": {nb: cell.resolved(nb) for nb in study.notebooks},
+                           "artifacts": {k: v["key"] for k, v in artifacts.items()}})
+        directory = root / cell.name
+        plan = CellPlan(study.name, cell, directory, key, artifacts, "new")
+        record = _read_json(directory / CELL_RECORD)
+        if record is not None and record.get("status") == "complete":
+            plan.status = "complete" if record.get("key") == key else "changed"
+        elif plan.partial.is_dir():
+            plan.status = "partial"
+        plans.append(plan)
+    return plans
+
+
+def select_cells(plans: list[CellPlan], only: Sequence[str] = ()) -> list[CellPlan]:
+    """The cells whose name matches one of ``only`` (exact names or shell patterns)."""
+    if not only:
+        return plans
+    unmatched = [p for p in only if not any(fnmatchcase(c.cell.name, p) for c in plans)]
+    if unmatched:
+        raise StudyError(f"--only {', '.join(unmatched)} matches no cell; cells: "
+                         f"{', '.join(p.cell.name for p in plans)}")
+    return [c for c in plans if any(fnmatchcase(c.cell.name, p) for p in only)]
+
+
+# --------------------------------------------------------------------------------------------
+# One cell
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``<path>.lock`` (across threads, processes and runners)."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def notebook_parameters(task: dict, notebook: str, output_dir: Path, made: dict) -> dict:
+    """What papermill passes to ``notebook`` in a cell: the study's values, the cell's output
+    folder, and the paths of the artefacts this and earlier notebooks make."""
+    declared = declared_parameters(notebook)
+    parameters = {**task["parameters"][notebook], "output_dir": str(output_dir)}
+    for artifact in ARTIFACTS:
+        if artifact.kind not in task["artifacts"]:
+            continue
+        path = Path(task["artifacts"][artifact.kind]["path"])
+        if artifact.producer == notebook:
+            if artifact.kind == "dataset":
+                parameters.update(dataset_dir=str(path), overwrite=False)
+            else:
+                parameters.update(runs_dir=str(path.parent), run_name=path.name,
+                                  overwrite=False, resume=True)
+        elif artifact.kind in made and artifact.consumer_parameter in declared:
+            parameters[artifact.consumer_parameter] = made[artifact.kind]
+    return {k: v for k, v in parameters.items() if k in declared}
+
+
+def _made_path(artifact, output_dir: Path) -> str:
+    record = _read_json(output_dir / artifact.record)
+    if record is None or artifact.record_key not in record:
+        raise RuntimeError(f"{artifact.producer} did not record {artifact.record_key} in "
+                           f"{output_dir / artifact.record}")
+    path = Path(record[artifact.record_key])
+    if not path.exists():
+        raise RuntimeError(f"{artifact.producer} recorded {path}, which does not exist")
+    return str(path)
+
+
+def _execute(notebook: str, output: Path, parameters: dict) -> None:
+    import papermill
+
+    papermill.execute_notebook(str(notebook_path(notebook)), str(output),
+                               parameters=parameters, kernel_name="python3",
+                               cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
+                               extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+
+
+def _error_line(exc: BaseException) -> str:
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    text = f"{ename}: {evalue}" if ename else f"{type(exc).__name__}: {exc}"
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) -> dict:
+    """Run one cell's notebooks in order in ``<cell>.partial`` and rename it when all succeed.
+
+    Parameters
+    ----------
+    task : dict
+        :meth:`CellPlan.task`.
+    on_notebook : callable, optional
+        Called with ``(cell, notebook)`` before each notebook runs (progress display).
+
+    Returns
+    -------
+    dict
+        ``cell``, ``status`` ('complete' or 'failed'), ``directory`` (where the cell is now),
+        ``seconds``; for a failure also ``notebook``, ``executed`` (the executed notebook,
+        with the traceback) and ``error``.
+    """
+    final = Path(task["directory"])
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    started = time.time()
+    previous = _read_json(partial / CELL_RECORD)
+    if previous is None or previous.get("key") != task["key"]:
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = None
+    partial.mkdir(parents=True, exist_ok=True)
+    done_before = {n["notebook"]: n for n in (previous or {}).get("notebooks", [])
+                   if n.get("status") == "complete"}
+    record = {"study": task["study"], "cell": task["cell"], "values": task["values"],
+              "key": task["key"], "status": "running", "started": started,
+              "artifacts": {kind: dict(info) for kind, info in task["artifacts"].items()},
+              "notebooks": []}
+    made: dict[str, str] = {}
+    resuming = True
+    for notebook in task["notebooks"]:
+        parameters = notebook_parameters(task, notebook, partial, made)
+        output = partial / f"{notebook}.ipynb"
+        entry = {"notebook": notebook, "parameters": parameters, "executed": output.name}
+        earlier = done_before.get(notebook)
+        resuming = (resuming and earlier is not None and earlier["parameters"] == parameters
+                    and output.is_file())
+        producer = next((a for a in ARTIFACTS if a.producer == notebook
+                         and a.kind in task["artifacts"]), None)
+        try:
+            if resuming:
+                entry.update({k: earlier[k] for k in ("seconds", "made_artifact") if k in earlier},
+                             status="complete", resumed=True)
+            else:
+                if on_notebook is not None:
+                    on_notebook(task["cell"], notebook)
+                tick = time.perf_counter()
+                if producer is None:
+                    _execute(notebook, output, parameters)
+                else:
+                    path = Path(task["artifacts"][producer.kind]["path"])
+                    with _locked(path):
+                        existed = path.exists()
+                        _execute(notebook, output, parameters)
+                    entry["made_artifact"] = not existed
+                entry.update(status="complete", seconds=round(time.perf_counter() - tick, 2))
+            if producer is not None:
+                made[producer.kind] = _made_path(producer, partial)
+                record["artifacts"][producer.kind]["made_by_this_cell"] = entry.get(
+                    "made_artifact", False)
+        except Exception as exc:  # a failing notebook ends its cell, not the study
+            entry.update(status="failed", error=_error_line(exc))
+            record["notebooks"].append(entry)
+            record.update(status="failed", failed_notebook=notebook, error=entry["error"],
+                          seconds=round(time.time() - started, 2))
+            write_json_atomic(partial / CELL_RECORD, record)
+            return {"cell": task["cell"], "status": "failed", "directory": str(partial),
+                    "notebook": notebook, "executed": str(output), "error": entry["error"],
+                    "seconds": record["seconds"]}
+        record["notebooks"].append(entry)
+        write_json_atomic(partial / CELL_RECORD, record)
+    record.update(status="complete", finished=time.time(),
+                  seconds=round(time.time() - started, 2))
+    write_json_atomic(partial / CELL_RECORD, record)
+    _swap_into_place(partial, final)
+    return {"cell": task["cell"], "status": "complete", "directory": str(final),
+            "seconds": record["seconds"]}
+
+
+def _swap_into_place(partial: Path, final: Path) -> None:
+    """Rename the finished ``partial`` folder onto ``final`` (replacing an older result)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(partial, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A whole study
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyRun:
+    """What a call of :func:`run_study` did."""
+
+    study: Study
+    plans: list[CellPlan]
+    results: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.results if r["status"] == "failed"]
+
+
+def _limit_threads(threads: int) -> None:
+    """Pool initializer: each parallel cell's kernels get an equal share of the cores."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+
+
+def _remove_artifacts(plans: Sequence[CellPlan]) -> None:
+    """For ``force``: delete the datasets and runs of the cells to rerun (each once)."""
+    for path in sorted({info["path"] for p in plans for info in p.artifacts.values()}):
+        with _locked(Path(path)):
+            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path + PARTIAL_SUFFIX, ignore_errors=True)
+
+
+def describe_plan(study: Study, plans: Sequence[CellPlan], selected: Sequence[CellPlan],
+                  force: bool = False) -> str:
+    """The dry-run text: each cell, what will happen to it, its parameters and artefacts."""
+    chosen = {p.cell.name for p in selected}
+    users: dict[str, list[str]] = {}
+    for plan in plans:
+        for info in plan.artifacts.values():
+            users.setdefault(info["path"], []).append(plan.cell.name)
+    action = {"complete": "skip (complete)", "changed": "rerun (parameters changed)",
+              "partial": "resume", "new": "run"}
+    lines = [f"study {study.name} ({study.path}): {len(plans)} cells, notebooks "
+             f"{' -> '.join(study.notebooks)}"]
+    for plan in plans:
+        if plan.cell.name not in chosen:
+            what = "not selected"
+        else:
+            what = "rerun (--force)" if force else action[plan.status]
+        lines.append(f"  {plan.cell.name}: {what}  -> {plan.directory}")
+        for notebook in study.notebooks:
+            if plan.cell.parameters[notebook]:
+                values = ", ".join(f"{k}={v!r}" for k, v in plan.cell.parameters[notebook].items())
+                lines.append(f"      {notebook}: {values}")
+        for kind, info in plan.artifacts.items():
+            shared = len(users[info["path"]])
+            exists = "exists" if Path(info["path"]).exists() else "to make"
+            note = f", shared by {shared} cells" if shared > 1 else ""
+            lines.append(f"      {kind}: {info['path']} ({exists}{note})")
+    return "\n".join(lines)
+
+
+def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: bool = False,
+              outputs=None, data=None, progress: bool = True,
+              echo: Callable[[str], None] = print) -> StudyRun:
+    """Run the selected cells of a study (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`microlens.studies.load_study`.
+    jobs : int
+        Cells run in parallel (each in its own process, with ``cores / jobs`` threads).
+    only : sequence of str
+        Cell names or shell patterns (``'topology=*'``); default every cell.
+    force : bool
+        Rerun the selected cells even when complete, remaking their datasets and runs.
+    outputs, data : path, optional
+        Roots for results and datasets (default the project's ``outputs/`` and ``data/``).
+    progress : bool
+        A progress bar over cells.
+    echo : callable
+        Where the runner's messages go.
+
+    Returns
+    -------
+    StudyRun
+        The plans, the results of the cells that ran, and the skipped (complete) cells.
+    """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise StudyError(f"jobs must be a positive integer, got {jobs!r}")
+    plans = plan_study(study, outputs=outputs, data=data)
+    selected = select_cells(plans, only)
+    run = StudyRun(study, plans)
+    todo = [p for p in selected if force or p.status != "complete"]
+    run.skipped = [p.cell.name for p in selected if p not in todo]
+    root = study_dir(study.name, outputs)
+    root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(root / "study.json", {
+        "study": study.name, "path": str(study.path), "description": study.description,
+        "notebooks": list(study.notebooks), "grid": study.grid, "grid_keys": study.grid_keys,
+        "cells": [{"cell": p.cell.name, "values": p.cell.values, "sweep": p.cell.sweep,
+                   "key": p.key, "parameters": p.cell.parameters, "artifacts": p.artifacts}
+                  for p in plans]})
+    if run.skipped:
+        echo(f"{len(run.skipped)} cell(s) already complete, skipped (--force reruns them): "
+             f"{', '.join(run.skipped)}")
+    if not todo:
+        return run
+    if force:
+        _remove_artifacts(todo)
+    tasks = [p.task(study.notebooks) for p in todo]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc=f"study {study.name}", unit="cell", disable=not progress)
+
+    def finished(result: dict) -> None:
+        run.results.append(result)
+        bar.update(1)
+        if result["status"] == "failed":
+            bar.write(f"cell {result['cell']} FAILED in {result['notebook']}: {result['error']}")
+        else:
+            bar.write(f"cell {result['cell']} complete ({result['seconds']:.0f} s)")
+
+    try:
+        if jobs == 1 or len(tasks) == 1:
+            for task in tasks:
+                finished(run_cell(task, on_notebook=lambda c, nb: bar.set_postfix_str(
+                    f"{c}: {nb}", refresh=True)))
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                     initializer=_limit_threads, initargs=(threads,)) as pool:
+                futures = [pool.submit(run_cell, task) for task in tasks]
+                for future in as_completed(futures):
+                    finished(future.result())
+    finally:
+        bar.close()
+    return run
+
+
+__all__ = ["CellPlan", "StudyRun", "artifact_dir", "describe_plan", "notebook_parameters",
+           "plan_study", "run_cell", "run_study", "select_cells", "study_dir"]

@@ -1,0 +1,117 @@
+"""Figures of a whole study, drawn from its summary rows and its cells' evaluation summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .evaluation import PEER_COLOR, TRANSFORMER_COLOR
+from .style import TEMPLATE, error_bars
+
+METRICS = (("accuracy", "accuracy"), ("binary_recall", "binary recall"))
+"""Summary columns drawn against the swept parameters: (column, axis title)."""
+
+
+def _number(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value else None  # NaN -> None
+
+
+def study_metrics_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
+    """Accuracy and binary recall of every cell against its swept parameter, the transformer
+    (with its 95 % bootstrap interval) beside the classical peer.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One per finished cell: ``sweep`` (the panel: which parameters that grid entry sweeps),
+        ``x`` (the cell's values of them, the tick label), and the summary columns
+        ``accuracy``, ``accuracy_low``, ``accuracy_high``, ``binary_recall``,
+        ``binary_recall_low``, ``binary_recall_high``, ``peer_accuracy`` and
+        ``peer_binary_recall`` (missing or empty where not measured).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    go.Figure
+        One column per sweep, one row per metric.
+    """
+    sweeps = list(dict.fromkeys(r["sweep"] for r in rows)) or [""]
+    fig = make_subplots(rows=len(METRICS), cols=len(sweeps), shared_yaxes=True,
+                        column_titles=sweeps, horizontal_spacing=0.06, vertical_spacing=0.1)
+    for col, sweep in enumerate(sweeps, start=1):
+        panel = [r for r in rows if r["sweep"] == sweep]
+        x = [str(r["x"]) for r in panel]
+        for row, (metric, label) in enumerate(METRICS, start=1):
+            values = [_number(r.get(metric)) for r in panel]
+            lows = [_number(r.get(f"{metric}_low")) for r in panel]
+            highs = [_number(r.get(f"{metric}_high")) for r in panel]
+            first = row == 1 and col == 1
+            fig.add_trace(go.Scatter(
+                x=x, y=values, mode="lines+markers", name="transformer", legendgroup="model",
+                showlegend=first, line=dict(color=TRANSFORMER_COLOR, width=2),
+                marker=dict(size=9), error_y=error_bars(values, lows, highs)), row=row, col=col)
+            peer = [_number(r.get(f"peer_{metric}")) for r in panel]
+            if any(v is not None for v in peer):
+                fig.add_trace(go.Scatter(
+                    x=x, y=peer, mode="lines+markers", name="classical peer",
+                    legendgroup="peer", showlegend=first,
+                    line=dict(color=PEER_COLOR, dash="dot"),
+                    marker=dict(size=10, symbol="diamond")), row=row, col=col)
+            fig.update_yaxes(range=[0, 1.02], row=row, col=col,
+                             title_text=label if col == 1 else None)
+    fig.update_layout(template=TEMPLATE, height=300 * len(METRICS) + 120,
+                      width=max(520, 360 * len(sweeps) + 160),
+                      title=title or "Test-split accuracy and binary recall across the study",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0))
+    return fig
+
+
+def study_early_detection_figure(curves: Sequence[dict], title: str = "") -> go.Figure:
+    """Early-detection curves of every cell on one plot: the test accuracy after the first
+    fraction of each light curve, with the classical peer's points in the cell's colour.
+
+    Parameters
+    ----------
+    curves : sequence of dict
+        One per finished cell: ``cell`` (its name), ``fraction`` and ``accuracy`` (the
+        transformer, from ``early_detection.by_fraction``), and optionally ``peer_fraction``
+        and ``peer_accuracy``.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    go.Figure
+    """
+    palette = qualitative.Dark24
+    fig = go.Figure()
+    for i, curve in enumerate(curves):
+        color = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=curve["fraction"], y=curve["accuracy"], mode="lines",
+                                 name=curve["cell"], legendgroup=curve["cell"],
+                                 line=dict(color=color, width=2)))
+        if curve.get("peer_fraction"):
+            fig.add_trace(go.Scatter(x=curve["peer_fraction"], y=curve["peer_accuracy"],
+                                     mode="markers", name=f"{curve['cell']} (classical peer)",
+                                     legendgroup=curve["cell"], showlegend=False,
+                                     marker=dict(color=color, size=9, symbol="diamond-open",
+                                                 line=dict(width=2))))
+    if any(c.get("peer_fraction") for c in curves):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="classical peer (◇)",
+                                 marker=dict(color="#555555", size=9, symbol="diamond-open")))
+    fig.update_xaxes(title_text="fraction of the light curve seen", range=[0, 1.02])
+    fig.update_yaxes(title_text="test accuracy", range=[0, 1.02])
+    fig.update_layout(template=TEMPLATE, height=560, width=900,
+                      title=title or "Early detection in every cell (lines: transformer)")
+    return fig
+
+
+__all__ = ["METRICS", "study_early_detection_figure", "study_metrics_figure"]
