@@ -13,7 +13,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = ROOT / "run_all.sh"
-SUBCOMMANDS = ("quick", "test", "lab", "bench", "help")
+SUBCOMMANDS = ("quick", "test", "lab", "bench", "help", "figures", "list", "--jobs", "--processes",
+               "topology", "cadence", "error", "thesis")
 
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
 

@@ -330,7 +330,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     workers : int
         Processes for the peer's fits.
     device : str
-        Inference device.
+        Inference device: ``'auto'`` (the GPU when there is one), ``'cpu'`` or ``'cuda'``.
     progress : bool
         Progress bars.
 
@@ -339,9 +339,11 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     (dict, Predictions)
         The JSON-ready summary and the per-observation test predictions behind it.
     """
+    from .ddp import local_device
     from .model import load_model
     from .predictions import run_dataset, select_test_events
 
+    device = str(local_device(device))  # 'auto' -> the GPU when there is one
     if n_events < 0:
         raise ValueError(f"n_events must be >= 0 (0 means the whole test split), got {n_events}")
     store = run_dataset(run_dir, dataset)

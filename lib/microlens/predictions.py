@@ -219,17 +219,21 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
     :meth:`~microlens.store.LightCurveStore.batch`, and the model runs in eval mode without
     gradients (its previous mode is restored at the end). With no ``forward_options`` the
     outputs are ``{"logits": predict_logits(...)}`` (passes sized for the device); otherwise
-    ``model(..., **forward_options)`` (e.g. ``return_attention=True``).
+    ``model(..., **forward_options)`` (e.g. ``return_attention=True``). ``device`` is a
+    torch.device or ``'auto'`` (the GPU when there is one), ``'cpu'`` or ``'cuda'``.
     """
     import torch
     from tqdm.auto import tqdm
+
+    from .ddp import local_device
 
     rows = require_test_split(store, rows)
     if rows.size == 0:
         raise ValueError("no events to run the model on")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    batch_size, device = int(batch_size), torch.device(device)
+    batch_size = int(batch_size)
+    device = device if isinstance(device, torch.device) else local_device(device)
     model = model.to(device)
     was_training = model.training
     model.eval()

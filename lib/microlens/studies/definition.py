@@ -193,7 +193,8 @@ class Study:
 
 
 def _type_name(value) -> str:
-    return type(value).__name__
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _check_value(notebook: str, name: str, value, where: str) -> None:
@@ -203,8 +204,8 @@ def _check_value(notebook: str, name: str, value, where: str) -> None:
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         ok = True  # 1 for 1.0
     if not ok:
-        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is a {_type_name(value)}, but "
-                         f"the notebook declares a {_type_name(default)} (default "
+        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is {_type_name(value)}, but "
+                         f"the notebook declares {_type_name(default)} (default "
                          f"{default!r})")
     if name in PRESET_CHOICES and value not in PRESET_CHOICES[name]:
         raise StudyError(f"{where}: {notebook}.{name} = {value!r} is not a preset; valid: "

@@ -121,12 +121,16 @@ def read_summary(study_name: str, outputs=None) -> list[dict]:
     path = study_dir(study_name, outputs) / SUMMARY_FILE
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
+    text_columns = {"cell", "status", "error", "cell_dir", "dataset_dir", "run_dir"}
     for row in rows:
         for key, value in row.items():
             if value == "":
                 row[key] = None
-            elif key in HEADLINE_COLUMNS:
-                row[key] = float(value)
+            elif key not in text_columns:
+                try:
+                    row[key] = float(value)
+                except ValueError:
+                    pass  # a text grid value
     return rows
 
 
@@ -190,15 +194,18 @@ def _figure_card(href_base: str, folder: Path, name: str, caption: str) -> str:
     if (folder / f"{name}.png").is_file():
         view = (f'<img loading="lazy" src="{href_base}{quote(name)}.png" '
                 f'alt="{html.escape(name)}">')
-    else:
-        view = f'<iframe loading="lazy" src="{link}" title="{html.escape(name)}"></iframe>'
+    else:  # no static export (no Chromium): the interactive figure, scaled down
+        view = (f'<div class="frame"><iframe loading="lazy" src="{link}" '
+                f'title="{html.escape(name)}"></iframe></div>')
     return (f'<figure><a href="{link}">{view}</a><figcaption><a href="{link}">'
             f"{html.escape(name)}</a> · {caption}</figcaption></figure>")
 
 
 def _format(value) -> str:
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.3f}"
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) > 1 else f"{value:.3f}"
     return html.escape("" if value is None else str(value))
 
 
@@ -207,7 +214,11 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h2{border-bottom:1px solid #ccc;padding-top:.6em}
 .grid{display:flex;flex-wrap:wrap;gap:14px}
 figure{margin:0;width:420px}
-figure img,figure iframe{width:420px;height:300px;object-fit:contain;border:1px solid #ddd}
+figure img,.frame{width:420px;height:300px;object-fit:contain;border:1px solid #ddd}
+.frame{overflow:hidden;position:relative}
+.frame iframe{width:1120px;height:800px;border:0;transform:scale(.375);transform-origin:0 0;
+  pointer-events:none}
+.table{overflow-x:auto}
 figcaption{font-size:.85em;color:#555}
 table{border-collapse:collapse;font-size:.85em}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
@@ -234,7 +245,8 @@ def write_index(study_name: str, outputs=None) -> Path:
              f"<p>{html.escape(record.get('description', ''))}</p>",
              f"<p>Notebooks: {' → '.join(record['notebooks'])}. Table: "
              f'<a href="../{SUMMARY_FILE}">{SUMMARY_FILE}</a>.</p>',
-             f"<table><tr>{head}</tr>{body}</table>", "<h2>Study figures</h2><div class=grid>"]
+             f"<div class=table><table><tr>{head}</tr>{body}</table></div>",
+             "<h2>Study figures</h2><div class=grid>"]
     for path in sorted(figure_dir.glob("*.html")):
         if path.name != "index.html":
             parts.append(_figure_card("", figure_dir, path.stem,

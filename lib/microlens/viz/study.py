@@ -70,7 +70,7 @@ def study_metrics_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     fig.update_layout(template=TEMPLATE, height=300 * len(METRICS) + 120,
                       width=max(520, 360 * len(sweeps) + 160),
                       title=title or "Test-split accuracy and binary recall across the study",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0))
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, x=0))
     return fig
 
 

@@ -1,0 +1,298 @@
+"""The study runner: study files, checks, expansion, resumable cells, summary and figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from microlens.studies import StudyError, load_study, plan_study, run_study
+from microlens.studies.__main__ import main
+from microlens.studies.definition import DATASET, RUN, artifact_key
+from microlens.studies.runner import notebook_parameters, select_cells
+
+TINY_PARAMETERS = {
+    "01_simulate": {"n_per_class": 12, "n_epochs": 120, "gallery_per_class": 1,
+                    "figure_formats": ["html"]},
+    "02_train": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "epochs": 1,
+                 "batch_size": 16, "show_live": False, "figure_formats": ["html"]},
+    "03_evaluate": {"n_bootstrap": 20, "peer_workers": 1, "figure_formats": ["html"]},
+}  # fmt: skip
+TINY_NOTEBOOKS = ["01_simulate", "02_train", "03_evaluate"]
+
+
+def write_study(directory: Path, name: str, **content) -> Path:
+    study = {"notebooks": TINY_NOTEBOOKS, "common": {"show_widgets": False},
+             "parameters": TINY_PARAMETERS, **content}
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Study files, checks and expansion (nothing runs)
+# --------------------------------------------------------------------------------------------
+
+
+def test_shipped_studies_expand_into_named_cells():
+    quick = load_study("quick")
+    assert [c.name for c in quick.cells] == ["base"]
+    assert quick.notebooks == ("01_simulate", "02_train", "03_evaluate", "04_attention",
+                               "05_embedding", "06_u0_analysis")
+    topology = load_study("topology")
+    assert [c.name for c in topology.cells] == [
+        "topology=distinct", "topology=planetary", "topology=stellar", "topology=baseline"]
+    assert topology.cells[1].parameters["01_simulate"]["topology"] == "planetary"
+    assert "topology" not in topology.cells[1].parameters["02_train"]  # 02 does not declare it
+    assert [c.name for c in load_study("cadence").cells][-1] == "cadence=cadence_50"
+    assert [c.name for c in load_study("error").cells][0] == "error=error_003"
+    thesis = load_study("thesis")
+    assert len(thesis.cells) == 12 and {c.sweep for c in thesis.cells} == {0, 1, 2}
+
+
+def test_cells_that_agree_share_datasets_and_runs_across_studies():
+    def keys(study, cell):
+        study = load_study(study)
+        cell = next(c for c in study.cells if c.name == cell)
+        return artifact_key(study, cell, DATASET), artifact_key(study, cell, RUN)
+
+    baseline = keys("topology", "topology=baseline")
+    assert keys("cadence", "cadence=cadence_15") == baseline
+    assert keys("error", "error=error_005") == baseline
+    stellar = keys("topology", "topology=stellar")
+    assert stellar[0] != baseline[0] and stellar[1] != baseline[1]
+
+
+def test_settings_that_do_not_change_an_artifact_keep_its_key(tmp_path):
+    base = load_study(write_study(tmp_path, "a"))
+    shown = load_study(write_study(tmp_path, "a"), {"gallery_per_class": 2, "processes": 2,
+                                                    "03_evaluate.n_bootstrap": 30})
+    trained = load_study(write_study(tmp_path, "a"), {"02_train.epochs": 2})
+    for artifact in (DATASET, RUN):
+        assert artifact_key(shown, shown.cells[0], artifact) == artifact_key(
+            base, base.cells[0], artifact)
+    assert artifact_key(trained, trained.cells[0], DATASET) == artifact_key(
+        base, base.cells[0], DATASET)
+    assert artifact_key(trained, trained.cells[0], RUN) != artifact_key(
+        base, base.cells[0], RUN)
+
+
+def test_grid_products_unions_and_notebook_keys(tmp_path):
+    study = load_study(write_study(tmp_path, "g", grid=[
+        {"topology": ["stellar", "planetary"], "03_evaluate.seed": [0, 1]},
+        {"error": ["error_010"]}]))
+    assert [c.name for c in study.cells] == [
+        "topology=stellar,03_evaluate.seed=0", "topology=stellar,03_evaluate.seed=1",
+        "topology=planetary,03_evaluate.seed=0", "topology=planetary,03_evaluate.seed=1",
+        "error=error_010"]
+    cell = study.cells[1]
+    assert cell.parameters["03_evaluate"]["seed"] == 1
+    assert "seed" not in cell.parameters["01_simulate"]
+    assert "seed" not in cell.parameters["02_train"]
+    everywhere = load_study(write_study(tmp_path, "s", grid={"seed": [5]}))
+    assert {nb for nb, p in everywhere.cells[0].parameters.items() if p.get("seed") == 5} == {
+        "01_simulate", "02_train", "03_evaluate"}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({"grid": {"n_per_clas": [1]}}, "no notebook of the study declares a parameter 'n_per_clas'"),
+    ({"parameters": {"02_train": {"epoch": 1}}}, "02_train declares no parameter 'epoch'"),
+    ({"grid": {"02_train.epochs": [1.5]}}, "is a float, but the notebook declares an int"),
+    ({"grid": {"topology": ["planetry"]}}, "valid: distinct, planetary, stellar, baseline"),
+    ({"parameters": {"02_train": {"run_name": "x"}}}, "set by the study runner"),
+    ({"parameters": {"03_evaluate": {"run_dir": "x"}}}, "set by the study runner"),
+    ({"notebooks": ["01_simulate", "07_nope"]}, "unknown notebook '07_nope'; valid: 01_simulate"),
+    ({"grids": {}}, "unknown key(s) ['grids']"),
+    ({"grid": {"topology": []}}, "non-empty list"),
+    ({"grid": {"04_attention.seed": [1]}}, "which the study does not run"),
+])  # fmt: skip
+def test_invalid_studies_are_rejected_with_the_valid_choices(tmp_path, content, message):
+    with pytest.raises(StudyError) as error:
+        load_study(write_study(tmp_path, "bad", **content))
+    assert message in str(error.value)
+
+
+def test_unknown_study_and_cells_name_the_valid_ones(tmp_path):
+    with pytest.raises(StudyError, match="valid: cadence, error, quick, thesis, topology"):
+        load_study("topologies")
+    plans = plan_study(load_study("topology"), outputs=tmp_path / "o", data=tmp_path / "d")
+    assert [p.cell.name for p in select_cells(plans, ["topology=st*"])] == ["topology=stellar"]
+    with pytest.raises(StudyError, match="matches no cell; cells: topology=distinct"):
+        select_cells(plans, ["topology=nope"])
+
+
+def test_notebooks_are_chained_through_the_runner_paths(tmp_path):
+    study = load_study(write_study(tmp_path, "chain"))
+    plan = plan_study(study, outputs=tmp_path / "o", data=tmp_path / "d")[0]
+    task = plan.task(study.notebooks)
+    dataset, run = Path(plan.artifacts["dataset"]["path"]), Path(plan.artifacts["run"]["path"])
+    assert dataset.parent == tmp_path / "d" / "studies"
+    assert run.parent == tmp_path / "o" / "runs" / "studies"
+    out = tmp_path / "cell"
+    simulate = notebook_parameters(task, "01_simulate", out, {})
+    assert simulate["dataset_dir"] == str(dataset) and simulate["overwrite"] is False
+    assert simulate["output_dir"] == str(out) and simulate["n_per_class"] == 12
+    made = {"dataset": "/made/dataset", "run": "/made/run"}
+    training = notebook_parameters(task, "02_train", out, made)
+    assert training["dataset_dir"] == "/made/dataset"
+    assert (training["runs_dir"], training["run_name"]) == (str(run.parent), run.name)
+    assert training["resume"] is True and training["overwrite"] is False
+    evaluation = notebook_parameters(task, "03_evaluate", out, made)
+    assert evaluation["run_dir"] == "/made/run" and evaluation["dataset_dir"] == "/made/dataset"
+
+
+def test_undeclared_parameter_is_rejected_before_anything_runs(tmp_path, capsys):
+    path = write_study(tmp_path, "typo", grid={"topology": ["stellar"]},
+                       parameters={**TINY_PARAMETERS, "03_evaluate": {"n_bootstrapp": 5}})
+    outputs, data = tmp_path / "outputs", tmp_path / "data"
+    code = main(["run", str(path), "--outputs", str(outputs), "--data", str(data)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "03_evaluate declares no parameter 'n_bootstrapp'" in err and "n_bootstrap" in err
+    assert not outputs.exists() and not data.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Running a tiny study
+# --------------------------------------------------------------------------------------------
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def mtimes(directory: Path, pattern: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in sorted(directory.glob(pattern))}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A two-cell study (stellar and planetary binaries), run once."""
+    root = tmp_path_factory.mktemp("study")
+    path = write_study(root, "tiny", grid={"topology": ["stellar", "planetary"]},
+                       description="two tiny cells")
+    code = main(["run", str(path), "--outputs", str(root / "outputs"),
+                 "--data", str(root / "data"), "--quiet"])
+    assert code == 0
+    return {"path": path, "outputs": root / "outputs", "data": root / "data",
+            "dir": root / "outputs" / "tiny"}
+
+
+def test_both_cells_complete_with_their_outputs(tiny):
+    for cell, topology in (("topology=stellar", "stellar"), ("topology=planetary", "planetary")):
+        folder = tiny["dir"] / cell
+        record = json.loads((folder / "cell.json").read_text())
+        assert record["status"] == "complete" and record["values"] == {"topology": topology}
+        for notebook in TINY_NOTEBOOKS:
+            nbformat.read(folder / f"{notebook}.ipynb", as_version=4)  # executed and saved
+        simulate = json.loads((folder / "simulate_metrics.json").read_text())
+        assert simulate["config"]["topology"] == topology
+        assert simulate["dataset_dir"] == record["artifacts"]["dataset"]["path"]
+        evaluation = json.loads((folder / "evaluation_summary.json").read_text())
+        assert evaluation["run_dir"] == record["artifacts"]["run"]["path"]
+        assert evaluation["dataset"] == simulate["dataset_dir"]
+        assert (folder / "confusion.html").is_file() and (folder / "gallery.html").is_file()
+    assert not list(tiny["dir"].glob("*.partial"))
+
+
+def test_summary_has_one_row_per_cell_with_its_parameters_and_metrics(tiny):
+    rows = read_csv(tiny["dir"] / "summary.csv")
+    assert [(r["cell"], r["topology"], r["status"]) for r in rows] == [
+        ("topology=stellar", "stellar", "complete"),
+        ("topology=planetary", "planetary", "complete")]
+    for row in rows:
+        folder = tiny["dir"] / row["cell"]
+        headline = json.loads((folder / "evaluation_summary.json").read_text())["headline"]
+        for key in ("accuracy", "macro_f1", "binary_precision", "binary_recall", "macro_auc",
+                    "ece_after", "accuracy_at_50pct", "peer_accuracy"):
+            assert float(row[key]) == pytest.approx(headline[key]), key
+        assert float(row["transformer_events_per_second"]) == pytest.approx(
+            1 / headline["transformer_seconds_per_event"])
+        assert int(float(row["n_test_events"])) == 3  # 12 per class, 10 % test split
+
+
+def test_a_rerun_skips_finished_cells(tiny):
+    before = {c: mtimes(tiny["dir"] / c, "*.ipynb") for c in ("topology=stellar",
+                                                               "topology=planetary")}
+    run = run_study(load_study(tiny["path"]), outputs=tiny["outputs"], data=tiny["data"],
+                    progress=False, echo=lambda _: None)
+    assert run.results == [] and run.skipped == ["topology=stellar", "topology=planetary"]
+    assert {c: mtimes(tiny["dir"] / c, "*.ipynb") for c in before} == before
+
+
+def test_changed_parameters_mark_cells_for_a_rerun(tiny):
+    study = load_study(tiny["path"], {"03_evaluate.n_bootstrap": 25})
+    plans = plan_study(study, outputs=tiny["outputs"], data=tiny["data"])
+    assert [p.status for p in plans] == ["changed", "changed"]
+    done = plan_study(load_study(tiny["path"]), outputs=tiny["outputs"], data=tiny["data"])
+    assert [p.artifacts for p in plans] == [p.artifacts for p in done]  # same data and runs
+
+
+def test_figures_are_rebuilt_from_the_outputs_without_running_notebooks(tiny):
+    cell = tiny["dir"] / "topology=stellar"
+    notebooks = mtimes(cell, "*.ipynb")
+    records = mtimes(cell, "*.json")
+    for name in ("confusion.html", "gallery.html", "training_curves.html"):
+        (cell / name).unlink()
+    for path in (tiny["dir"] / "figures").glob("*"):
+        path.unlink()
+    code = main(["figures", "tiny", "--outputs", str(tiny["outputs"]), "--formats", "html",
+                 "--quiet"])
+    assert code == 0
+    for name in ("confusion.html", "gallery.html", "training_curves.html"):
+        assert (cell / name).is_file()
+    assert mtimes(cell, "*.ipynb") == notebooks
+    assert mtimes(cell, "*.json") == records
+    figures = tiny["dir"] / "figures"
+    assert (figures / "study_metrics.html").is_file()
+    assert (figures / "study_early_detection.html").is_file()
+    index = (figures / "index.html").read_text()
+    assert "study_metrics" in index and "study_early_detection" in index
+    for cell_name in ("topology=stellar", "topology=planetary"):
+        assert f"Cell {cell_name}" in index
+        assert f"cell {cell_name}, 03_evaluate" in index
+        assert f"cell {cell_name}, 01_simulate" in index
+    assert "confusion.html" in index
+
+
+def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys):
+    # Both cells share the data set and the run (only the evaluation device differs); with two
+    # jobs they race for them, and the lock makes each once.
+    path = write_study(tmp_path, "failing", grid={"03_evaluate.device": ["cpu", "tpu"]})
+    args = ["run", str(path), "--outputs", str(tmp_path / "o"), "--data", str(tmp_path / "d"),
+            "--jobs", "2", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    study = tmp_path / "o" / "failing"
+    failed = study / "03_evaluate.device=tpu.partial"
+    assert "03_evaluate.device=tpu: 03_evaluate: ValueError: unknown device 'tpu'" in err
+    assert str(failed / "03_evaluate.ipynb") in err
+    executed = nbformat.read(failed / "03_evaluate.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in executed.cells
+               for o in c.get("outputs", []))
+    good = json.loads((study / "03_evaluate.device=cpu" / "cell.json").read_text())
+    bad = json.loads((failed / "cell.json").read_text())
+    assert good["status"] == "complete" and bad["status"] == "failed"
+    for kind in ("dataset", "run"):
+        assert good["artifacts"][kind]["path"] == bad["artifacts"][kind]["path"]
+        made = [good["artifacts"][kind]["made_by_this_cell"],
+                bad["artifacts"][kind]["made_by_this_cell"]]
+        assert sorted(made) == [False, True], kind
+    rows = {r["cell"]: r for r in read_csv(study / "summary.csv")}
+    assert rows["03_evaluate.device=cpu"]["status"] == "complete"
+    assert rows["03_evaluate.device=tpu"]["status"] == "failed"
+    assert "unknown device" in rows["03_evaluate.device=tpu"]["error"]
+
+    # A second run resumes the failed cell at the notebook that failed.
+    kept = mtimes(failed, "0[12]_*.ipynb")
+    run = run_study(load_study(path), outputs=tmp_path / "o", data=tmp_path / "d",
+                    progress=False, echo=lambda _: None)
+    assert run.skipped == ["03_evaluate.device=cpu"] and len(run.failed) == 1
+    assert mtimes(failed, "0[12]_*.ipynb") == kept
+    record = json.loads((failed / "cell.json").read_text())
+    assert [n.get("resumed", False) for n in record["notebooks"]] == [True, True, False]
