@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
 EXPECTED_PARAMETERS = {
     "topology": str, "cadence": str, "error": str, "n_per_class": int, "n_epochs": int,
-    "seed": int, "detectability": bool, "dataset_dir": str, "overwrite": bool, "output_dir": str,
-    "workers": int,
+    "seed": int, "detectability": bool, "dataset_dir": str, "overwrite": bool,
+    "figure_formats": list, "output_dir": str, "workers": int,
     "gallery_per_class": int, "show_widgets": bool,
 }  # fmt: skip
 

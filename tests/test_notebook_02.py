@@ -20,7 +20,7 @@ EXPECTED_PARAMETERS = {
     "n_heads": int, "d_ff": int, "window": int, "dropout": float, "epochs": int,
     "batch_size": int, "learning_rate": float, "patience": int, "processes": int,
     "precision": str, "device": str, "seed": int, "max_train_events": int, "overwrite": bool,
-    "resume": bool, "output_dir": str, "show_live": bool,
+    "resume": bool, "figure_formats": list, "output_dir": str, "show_live": bool,
 }  # fmt: skip
 RUN_FILES = ("config.json", "normalization.json", "best.pt", "last.pt", "history.csv",
              "steps.csv", "metrics.json")

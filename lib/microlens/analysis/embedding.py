@@ -293,13 +293,24 @@ def embedding_metrics(embeddings, labels, *, k: int = 5, folds: int = 5, seed: i
     }
 
 
-def embedding_table(store: LightCurveStore, rows: Sequence[int]):
+def embedding_table(store: LightCurveStore, rows: Sequence[int], predicted=None,
+                    confidence=None):
     """Parameters to colour and label embedded events by, one row per event (a DataFrame).
 
     Columns: the parameter table's (:meth:`microlens.store.LightCurveStore.params_table`), then
     ``label``, ``class``, ``abs_u_0`` (|u_0|; NaN for flat events, whose drawn u_0 has no lens
     behind it), ``log10_q`` (NaN unless binary) and ``log10_dchi2_pspl`` (log10 of
     ``max(dchi2_pspl, 1)``; NaN unless binary or without detectability).
+
+    Parameters
+    ----------
+    store : LightCurveStore
+    rows : sequence of int
+        Test-split store rows.
+    predicted : array ``(E,)`` of int, optional
+        The model's final predicted labels: adds a ``predicted`` column of class names.
+    confidence : array ``(E,)``, optional
+        The model's final probability of its predicted class: adds a ``confidence`` column.
     """
     from ..predictions import require_test_split
 
@@ -313,6 +324,10 @@ def embedding_table(store: LightCurveStore, rows: Sequence[int]):
         table["log10_q"] = np.where(binary, np.log10(table["q"].to_numpy()), np.nan)
         table["log10_dchi2_pspl"] = np.where(
             binary, np.log10(np.maximum(table["dchi2_pspl"].to_numpy(), 1.0)), np.nan)
+    if predicted is not None:
+        table["predicted"] = np.asarray(CLASS_NAMES)[np.asarray(predicted, dtype=int)]
+    if confidence is not None:
+        table["confidence"] = np.asarray(confidence)
     return table
 
 

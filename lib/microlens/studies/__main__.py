@@ -3,6 +3,7 @@
 Examples::
 
     python -m microlens.studies list
+    python -m microlens.studies list thesis          # its cell names, one a line
     python -m microlens.studies run topology --jobs 2
     python -m microlens.studies run cadence --only 'cadence=cadence_50' --dry-run
     python -m microlens.studies run quick --set 01_simulate.n_per_class=50
@@ -56,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="comma-separated formats (default: those each notebook recorded)")
     figures.add_argument("--outputs", default=None, help="results root (default outputs/)")
     figures.add_argument("--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("list", help="list the studies with their cells")
+    listing = sub.add_parser("list", help="list the studies, or one study's cells")
+    listing.add_argument("study", nargs="?", help="print this study's cell names, one a line")
     return parser
 
 
@@ -102,7 +104,10 @@ def _figures(args) -> int:
     return 0
 
 
-def _list() -> int:
+def _list(study: str | None) -> int:
+    if study:
+        print("\n".join(cell.name for cell in load_study(study).cells))
+        return 0
     for name in available_studies():
         study = load_study(name)
         print(f"{name:10s} {len(study.cells):3d} cells  {study.description}  ({study_path(name)})")
@@ -116,7 +121,7 @@ def main(argv=None) -> int:
             return _run(args)
         if args.command == "figures":
             return _figures(args)
-        return _list()
+        return _list(args.study)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

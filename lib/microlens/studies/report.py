@@ -77,9 +77,12 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
     rows = []
     for cell in record["cells"]:
         folder, info = cell_location(root, cell["cell"])
-        row = {"cell": cell["cell"], "status": (info or {}).get("status", "not run")}
+        status = (info or {}).get("status", "not run")
+        if status == "complete" and info.get("key") != cell["key"]:
+            status = "stale"  # finished with parameters the study no longer has
+        row = {"cell": cell["cell"], "status": status}
         row.update({key: cell["values"].get(key, "") for key in record["grid_keys"]})
-        if info is not None and info.get("status") == "complete":
+        if status in ("complete", "stale"):
             evaluation = _read(folder / "evaluation_summary.json") or {}
             headline = evaluation.get("headline", {})
             training = _read(folder / "train_metrics.json") or {}
@@ -96,7 +99,7 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
             row["cell_seconds"] = info.get("seconds")
             row["dataset_dir"] = simulation.get("dataset_dir") or evaluation.get("dataset")
             row["run_dir"] = training.get("run_dir") or evaluation.get("run_dir")
-        elif info is not None and info.get("status") == "failed":
+        elif status == "failed":
             row["error"] = f"{info.get('failed_notebook')}: {info.get('error')}"
         row["cell_dir"] = str(folder)
         rows.append(row)

@@ -67,6 +67,7 @@ from .limits import (  # noqa: F401
     binary_parameter_figure,
     physical_limits_figure,
 )
+from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .style import (  # noqa: F401
     CLASS_COLORS,
     MODEL_COLOR,
@@ -76,7 +77,6 @@ from .style import (  # noqa: F401
     event_title,
     format_value,
 )
-from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .training import (  # noqa: F401
     CURVE_SERIES,
     TRAIN_COLOR,
