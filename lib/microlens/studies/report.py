@@ -263,7 +263,11 @@ def write_index(study_name: str, outputs=None) -> Path:
                      f"</h2><p class=\"{'failed' if status == 'failed' else ''}\">"
                      f"{html.escape(values or BASE_CELL)} · {html.escape(status)}"
                      + (f" · {html.escape(row['error'])}" if row.get("error") else "")
-                     + f" · <a href=\"../{quote(folder.name)}/\">folder</a></p>")
+                     + f" · <a href=\"../{quote(folder.name)}/\">folder</a>"
+                     + "".join(f" · <a href=\"../{quote(folder.name)}/{quote(n['executed'])}\">"
+                               f"{html.escape(n['notebook'])}</a>"
+                               for n in (info or {}).get("notebooks", []))
+                     + "</p>")
         if status != "complete":
             continue
         sources = _figure_sources(folder)
