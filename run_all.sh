@@ -240,7 +240,7 @@ main() {
     setup
     case "$sub" in
         figures) "$PY" -m microlens.studies figures "$@" ;;
-        list) "$PY" -m microlens.studies list ;;
+        list) "$PY" -m microlens.studies list "$@" ;;
         test) cmd_test "$@" ;;
         lab) cmd_lab "$@" ;;
         bench) cmd_bench "$@" ;;

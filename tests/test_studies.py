@@ -109,11 +109,35 @@ def test_grid_products_unions_and_notebook_keys(tmp_path):
     ({"grids": {}}, "unknown key(s) ['grids']"),
     ({"grid": {"topology": []}}, "non-empty list"),
     ({"grid": {"04_attention.seed": [1]}}, "which the study does not run"),
+    ({"grid": {"03_evaluate.device": ["tpu"]}}, "'tpu' is not valid; valid: auto, cpu, cuda"),
+    ({"common": {"figure_formats": ["htm"]}}, "has unknown formats; valid: html, png, pdf"),
+    ({"grid": {"03_evaluate.seed": [0]}, "common": {"figure_formats": "html"}},
+     "is a str, but the notebook declares a list"),
 ])  # fmt: skip
 def test_invalid_studies_are_rejected_with_the_valid_choices(tmp_path, content, message):
     with pytest.raises(StudyError) as error:
         load_study(write_study(tmp_path, "bad", **content))
     assert message in str(error.value)
+
+
+def test_overrides_may_not_change_what_the_grid_sweeps(tmp_path):
+    with pytest.raises(StudyError, match="01_simulate.topology is swept by the study's grid"):
+        load_study("topology", {"topology": "stellar"})
+    changed = load_study("topology", {"02_train.epochs": 2})
+    assert {c.parameters["02_train"]["epochs"] for c in changed.cells} == {2}
+
+
+def test_a_study_file_may_not_take_over_another_studys_outputs(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    outputs = tmp_path / "outputs"
+    (outputs / "same").mkdir(parents=True)
+    (outputs / "same" / "study.json").write_text(json.dumps(
+        {"path": str(write_study(first, "same"))}))
+    with pytest.raises(StudyError, match="holds the outputs of .*a/same.yaml"):
+        run_study(load_study(write_study(second, "same")), outputs=outputs,
+                  data=tmp_path / "data", progress=False)
 
 
 def test_unknown_study_and_cells_name_the_valid_ones(tmp_path):
@@ -260,22 +284,38 @@ def test_figures_are_rebuilt_from_the_outputs_without_running_notebooks(tiny):
     assert "confusion.html" in index
 
 
+def test_force_reruns_the_selected_cell_and_remakes_its_data(tiny):
+    planetary, stellar = tiny["dir"] / "topology=planetary", tiny["dir"] / "topology=stellar"
+    before = mtimes(planetary, "*.ipynb")
+    untouched = mtimes(stellar, "*")
+    run = run_study(load_study(tiny["path"]), only=["topology=planetary"], force=True,
+                    outputs=tiny["outputs"], data=tiny["data"], progress=False,
+                    echo=lambda _: None)
+    assert [r["status"] for r in run.results] == ["complete"]
+    after = mtimes(planetary, "*.ipynb")
+    assert after.keys() == before.keys() and all(after[k] > before[k] for k in before)
+    record = json.loads((planetary / "cell.json").read_text())
+    assert record["artifacts"]["dataset"]["made_by_this_cell"] is True
+    assert record["artifacts"]["run"]["made_by_this_cell"] is True
+    assert mtimes(stellar, "*") == untouched
+
+
 def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys):
-    # Both cells share the data set and the run (only the evaluation device differs); with two
-    # jobs they race for them, and the lock makes each once.
-    path = write_study(tmp_path, "failing", grid={"03_evaluate.device": ["cpu", "tpu"]})
+    # Both cells share the data set and the run (only the evaluation differs); with two jobs
+    # they race for them, and the lock makes each once. n_events -1 fails inside 03_evaluate.
+    path = write_study(tmp_path, "failing", grid={"03_evaluate.n_events": [0, -1]})
     args = ["run", str(path), "--outputs", str(tmp_path / "o"), "--data", str(tmp_path / "d"),
             "--jobs", "2", "--quiet"]
     assert main(args) == 1
     err = capsys.readouterr().err
     study = tmp_path / "o" / "failing"
-    failed = study / "03_evaluate.device=tpu.partial"
-    assert "03_evaluate.device=tpu: 03_evaluate: ValueError: unknown device 'tpu'" in err
+    failed = study / "03_evaluate.n_events=-1.partial"
+    assert "03_evaluate.n_events=-1: 03_evaluate: ValueError: n_events must be >= 0" in err
     assert str(failed / "03_evaluate.ipynb") in err
     executed = nbformat.read(failed / "03_evaluate.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in executed.cells
                for o in c.get("outputs", []))
-    good = json.loads((study / "03_evaluate.device=cpu" / "cell.json").read_text())
+    good = json.loads((study / "03_evaluate.n_events=0" / "cell.json").read_text())
     bad = json.loads((failed / "cell.json").read_text())
     assert good["status"] == "complete" and bad["status"] == "failed"
     for kind in ("dataset", "run"):
@@ -284,15 +324,15 @@ def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys
                 bad["artifacts"][kind]["made_by_this_cell"]]
         assert sorted(made) == [False, True], kind
     rows = {r["cell"]: r for r in read_csv(study / "summary.csv")}
-    assert rows["03_evaluate.device=cpu"]["status"] == "complete"
-    assert rows["03_evaluate.device=tpu"]["status"] == "failed"
-    assert "unknown device" in rows["03_evaluate.device=tpu"]["error"]
+    assert rows["03_evaluate.n_events=0"]["status"] == "complete"
+    assert rows["03_evaluate.n_events=-1"]["status"] == "failed"
+    assert "n_events must be >= 0" in rows["03_evaluate.n_events=-1"]["error"]
 
     # A second run resumes the failed cell at the notebook that failed.
     kept = mtimes(failed, "0[12]_*.ipynb")
     run = run_study(load_study(path), outputs=tmp_path / "o", data=tmp_path / "d",
                     progress=False, echo=lambda _: None)
-    assert run.skipped == ["03_evaluate.device=cpu"] and len(run.failed) == 1
+    assert run.skipped == ["03_evaluate.n_events=0"] and len(run.failed) == 1
     assert mtimes(failed, "0[12]_*.ipynb") == kept
     record = json.loads((failed / "cell.json").read_text())
     assert [n.get("resumed", False) for n in record["notebooks"]] == [True, True, False]

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from .definition import (
+    FIGURE_FORMATS,
     StudyError,
     available_studies,
     load_study,
@@ -81,27 +82,47 @@ def _run(args) -> int:
         return 0
     run = run_study(study, jobs=args.jobs, only=args.only, force=args.force,
                     outputs=args.outputs, data=args.data, progress=not args.quiet)
-    written = build_study_report(study.name, args.outputs)
-    print(f"summary: {written[0]}\nfigures: {written[-1]}")
+    try:
+        written = build_study_report(study.name, args.outputs)
+        print(f"summary: {written[0]}\nfigures: {written[-1]}")
+    finally:
+        _report_failures(run)
+    return 1 if run.failed else 0
+
+
+def _report_failures(run) -> None:
     if run.failed:
         print(f"{len(run.failed)} cell(s) failed:", file=sys.stderr)
         for result in run.failed:
-            print(f"  {result['cell']}: {result['notebook']}: {result['error']}\n"
-                  f"    executed notebook (with the traceback): {result['executed']}",
-                  file=sys.stderr)
-        return 1
-    return 0
+            if result.get("executed"):
+                print(f"  {result['cell']}: {result['notebook']}: {result['error']}\n"
+                      f"    executed notebook (with the traceback): {result['executed']}",
+                      file=sys.stderr)
+            else:
+                print(f"  {result['cell']}: {result['error']} ({result['directory']})",
+                      file=sys.stderr)
 
 
 def _figures(args) -> int:
     names = args.studies or studies_with_outputs(args.outputs)
     if not names:
         raise StudyError("no study has outputs yet; run one first (./run_all.sh)")
-    formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
+    formats = None
+    if args.formats:
+        formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+        unknown = sorted(set(formats) - set(FIGURE_FORMATS))
+        if unknown:
+            raise StudyError(f"--formats {', '.join(unknown)} unknown; valid: "
+                             f"{', '.join(FIGURE_FORMATS)}")
+    failed = False
     for name in names:
-        written = rebuild_study_figures(name, args.outputs, formats, progress=not args.quiet)
+        written, problems = rebuild_study_figures(name, args.outputs, formats,
+                                                  progress=not args.quiet)
         print(f"study {name}: {len(written)} files; index: {written[-1]}")
-    return 0
+        for problem in problems:
+            print(f"  could not rebuild {problem}", file=sys.stderr)
+        failed = failed or bool(problems)
+    return 1 if failed else 0
 
 
 def _list(study: str | None) -> int:

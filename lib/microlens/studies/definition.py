@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from ..presets import CADENCES, ERRORS, TOPOLOGIES
+from ..viz.export import STATIC_FORMATS
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 NOTEBOOK_DIR = REPOSITORY / "notebooks"
@@ -47,9 +48,11 @@ BASE_CELL = "base"
 """The name of the only cell of a study without a grid."""
 
 STUDY_KEYS = ("description", "notebooks", "common", "parameters", "grid")
-PRESET_CHOICES = {"topology": tuple(TOPOLOGIES), "cadence": tuple(CADENCES),
-                  "error": tuple(ERRORS)}
-"""Parameters whose values must name a preset (checked before running, not in the kernel)."""
+VALUE_CHOICES = {"topology": tuple(TOPOLOGIES), "cadence": tuple(CADENCES),
+                 "error": tuple(ERRORS), "device": ("auto", "cpu", "cuda")}
+"""Parameters whose values must be one of a few names (checked before running, not in the
+kernel); every element of ``figure_formats`` must be a figure format."""
+FIGURE_FORMATS = ("html", *STATIC_FORMATS)
 
 
 class StudyError(ValueError):
@@ -207,9 +210,12 @@ def _check_value(notebook: str, name: str, value, where: str) -> None:
         raise StudyError(f"{where}: {notebook}.{name} = {value!r} is {_type_name(value)}, but "
                          f"the notebook declares {_type_name(default)} (default "
                          f"{default!r})")
-    if name in PRESET_CHOICES and value not in PRESET_CHOICES[name]:
-        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is not a preset; valid: "
-                         f"{', '.join(PRESET_CHOICES[name])}")
+    if name in VALUE_CHOICES and value not in VALUE_CHOICES[name]:
+        raise StudyError(f"{where}: {notebook}.{name} = {value!r} is not valid; valid: "
+                         f"{', '.join(VALUE_CHOICES[name])}")
+    if name == "figure_formats" and not set(value) <= set(FIGURE_FORMATS):
+        raise StudyError(f"{where}: {notebook}.{name} = {value!r} has unknown formats; valid: "
+                         f"{', '.join(FIGURE_FORMATS)}")
 
 
 def _targets(study: Study, key: str, where: str) -> list[tuple[str, str]]:
@@ -243,7 +249,7 @@ def _all_declared(study: Study) -> str:
 
 def _format_value(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
-    if re.search(r"[/\\\0\n]", text) or text in ("", ".", ".."):
+    if re.search(r"[/\\\0\n,=]", text) or text in ("", ".", ".."):
         raise StudyError(f"grid value {value!r} cannot be part of a cell (folder) name")
     return text
 
@@ -316,9 +322,14 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
             for nb, param in _targets(study, f"{notebook}.{name}", f"{where} parameters"):
                 _check_value(nb, param, value, f"{where} parameters")
                 fixed[nb][param] = value
+    swept = {pair for block in study.grid for key in block
+             for pair in _targets(study, key, f"{where} grid")}
     for key, value in (overrides or {}).items():
         for notebook, param in _targets(study, key, "override"):
             _check_value(notebook, param, value, "override")
+            if (notebook, param) in swept:
+                raise StudyError(f"override: {notebook}.{param} is swept by the study's grid; "
+                                 "pick cells with --only instead")
     study.cells = _expand(study, fixed, overrides or {}, where)
     return study
 

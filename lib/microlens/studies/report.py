@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,23 +16,17 @@ from urllib.parse import quote
 
 from ..paths import atomic_path, resolve_path
 from .definition import BASE_CELL, StudyError
-from .runner import CELL_RECORD, PARTIAL_SUFFIX, study_dir
+from .runner import CELL_RECORD, PARTIAL_SUFFIX, read_json, study_dir
 
 SUMMARY_FILE = "summary.csv"
 FIGURE_DIR = "figures"
 HEADLINE_COLUMNS = (
     "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "binary_precision",
-    "binary_recall", "binary_recall_low", "binary_recall_high", "macro_auc", "ece_before",
+    "macro_f1_low", "macro_f1_high", "binary_recall", "binary_recall_low",
+    "binary_recall_high", "macro_auc", "ece_before",
     "ece_after", "accuracy_at_50pct", "peer_accuracy", "peer_binary_recall",
 )  # fmt: skip
 """Columns taken from each cell's ``evaluation_summary.json`` ``headline`` block."""
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _per_second(seconds) -> float | None:
@@ -43,10 +36,11 @@ def _per_second(seconds) -> float | None:
 def study_record(study_name: str, outputs=None) -> dict:
     """The ``study.json`` a run wrote (cells, their grid values and parameters)."""
     root = study_dir(study_name, outputs)
-    record = _read(root / "study.json")
+    record = read_json(root / "study.json")
     if record is None:
-        raise StudyError(f"{root / 'study.json'} not found: run the study first "
-                         f"(./run_all.sh {study_name})")
+        ran = ", ".join(studies_with_outputs(outputs)) or "none yet"
+        raise StudyError(f"{root / 'study.json'} not found: study {study_name!r} has no "
+                         f"outputs (studies with outputs: {ran})")
     return record
 
 
@@ -56,13 +50,19 @@ def studies_with_outputs(outputs=None) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/study.json"))
 
 
-def cell_location(root: Path, cell: str) -> tuple[Path, dict | None]:
-    """The folder of a cell (finished, else partial) and its ``cell.json`` (None if never run)."""
-    for folder in (root / cell, root / f"{cell}{PARTIAL_SUFFIX}"):
-        record = _read(folder / CELL_RECORD)
+def cell_location(root: Path, cell: str, key: str | None = None) -> tuple[Path, dict | None]:
+    """The folder of a cell and its ``cell.json`` (None if never run): the finished folder,
+    unless an unfinished one belongs to the current ``key`` and the finished one does not
+    (a changed cell whose rerun failed or is running)."""
+    folders = [root / cell, root / f"{cell}{PARTIAL_SUFFIX}"]
+    records = [read_json(folder / CELL_RECORD) for folder in folders]
+    if records[1] is not None and key is not None and records[1].get("key") == key and (
+            records[0] is None or records[0].get("key") != key):
+        return folders[1], records[1]
+    for folder, record in zip(folders, records, strict=True):
         if record is not None:
             return folder, record
-    return root / cell, None
+    return folders[0], None
 
 
 def summary_rows(study_name: str, outputs=None) -> list[dict]:
@@ -76,17 +76,17 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
     root = study_dir(study_name, outputs)
     rows = []
     for cell in record["cells"]:
-        folder, info = cell_location(root, cell["cell"])
+        folder, info = cell_location(root, cell["cell"], cell["key"])
         status = (info or {}).get("status", "not run")
         if status == "complete" and info.get("key") != cell["key"]:
             status = "stale"  # finished with parameters the study no longer has
         row = {"cell": cell["cell"], "status": status}
         row.update({key: cell["values"].get(key, "") for key in record["grid_keys"]})
         if status in ("complete", "stale"):
-            evaluation = _read(folder / "evaluation_summary.json") or {}
+            evaluation = read_json(folder / "evaluation_summary.json") or {}
             headline = evaluation.get("headline", {})
-            training = _read(folder / "train_metrics.json") or {}
-            simulation = _read(folder / "simulate_metrics.json") or {}
+            training = read_json(folder / "train_metrics.json") or {}
+            simulation = read_json(folder / "simulate_metrics.json") or {}
             row["n_test_events"] = evaluation.get("n_events")
             row.update({key: headline.get(key) for key in HEADLINE_COLUMNS})
             row["transformer_events_per_second"] = _per_second(
@@ -161,7 +161,7 @@ def study_figures(study_name: str, outputs=None) -> dict:
             continue
         sweep, x = _sweep_labels(record, cell)
         metric_rows.append({**row, "sweep": sweep, "x": x})
-        evaluation = _read(root / cell["cell"] / "evaluation_summary.json") or {}
+        evaluation = read_json(root / cell["cell"] / "evaluation_summary.json") or {}
         by_fraction = evaluation.get("early_detection", {}).get("by_fraction")
         if by_fraction:
             peer = sorted((p["fraction"], p["accuracy"]) for p in
@@ -187,7 +187,7 @@ def _figure_sources(folder: Path) -> dict[str, str]:
 
     sources = {}
     for notebook, record_name in NOTEBOOK_RECORDS.items():
-        for name in (_read(folder / record_name) or {}).get("figures", []):
+        for name in (read_json(folder / record_name) or {}).get("figures", []):
             sources[name] = notebook
     return sources
 
@@ -255,8 +255,9 @@ def write_index(study_name: str, outputs=None) -> Path:
             parts.append(_figure_card("", figure_dir, path.stem,
                                       f"study {html.escape(record['study'])}"))
     parts.append("</div>")
+    keys = {cell["cell"]: cell["key"] for cell in record["cells"]}
     for row in rows:
-        folder, info = cell_location(root, row["cell"])
+        folder, info = cell_location(root, row["cell"], keys.get(row["cell"]))
         values = ", ".join(f"{k}={v}" for k, v in (info or {}).get("values", {}).items())
         status = row["status"]
         parts.append(f"<h2 id=\"{html.escape(row['cell'])}\">Cell {html.escape(row['cell'])}"
@@ -302,12 +303,21 @@ def build_study_report(study_name: str, outputs=None,
 
 
 def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] | None = None,
-                          progress: bool = True) -> list[Path]:
+                          progress: bool = True) -> tuple[list[Path], list[str]]:
     """Rebuild every figure of a study from its recorded outputs (``./run_all.sh figures``):
     each finished cell's notebook figures, then the study figures, summary and index.
 
     Nothing is simulated, trained or re-run; cells that did not finish are left as they are.
     ``formats`` None keeps the formats each notebook recorded (study figures: html, png, pdf).
+    A cell whose figures cannot be rebuilt (its data set or run was deleted, say) is reported
+    and the others go on.
+
+    Returns
+    -------
+    written : list of Path
+        The files written; the last is the index.
+    problems : list of str
+        One line per cell that could not be rebuilt.
     """
     from tqdm.auto import tqdm
 
@@ -315,12 +325,15 @@ def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] 
 
     record = study_record(study_name, outputs)
     root = study_dir(study_name, outputs)
-    written = []
+    written, problems = [], []
     finished = [c["cell"] for c in record["cells"]
-                if (_read(root / c["cell"] / CELL_RECORD) or {}).get("status") == "complete"]
+                if (read_json(root / c["cell"] / CELL_RECORD) or {}).get("status") == "complete"]
     for cell in tqdm(finished, desc=f"figures {study_name}", unit="cell", disable=not progress):
-        written += rebuild_figures(root / cell, formats=formats)
-    return written + build_study_report(study_name, outputs, formats)
+        try:
+            written += rebuild_figures(root / cell, formats=formats)
+        except (OSError, KeyError, ValueError) as exc:
+            problems.append(f"{cell}: {type(exc).__name__}: {exc}")
+    return written + build_study_report(study_name, outputs, formats), problems
 
 
 __all__ = ["HEADLINE_COLUMNS", "build_study_report", "read_summary", "rebuild_study_figures",

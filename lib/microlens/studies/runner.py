@@ -34,7 +34,7 @@ from fnmatch import fnmatchcase
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..paths import resolve_path, write_json_atomic
+from ..paths import PROJECT_ROOT, resolve_path, write_json_atomic
 from .definition import (
     ARTIFACTS,
     NOTEBOOK_DIR,
@@ -82,19 +82,29 @@ class CellPlan:
     def partial(self) -> Path:
         return self.directory.with_name(self.directory.name + PARTIAL_SUFFIX)
 
-    def task(self, notebooks: Sequence[str]) -> dict:
+    def task(self, notebooks: Sequence[str], force: bool = False) -> dict:
         """Plain data for :func:`run_cell` (it may run in another process)."""
         return {"study": self.study, "cell": self.cell.name, "values": self.cell.values,
+                "force": force,
                 "notebooks": list(notebooks), "parameters": self.cell.parameters,
                 "artifacts": self.artifacts, "key": self.key,
                 "directory": str(self.directory)}
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+PARALLELISM = frozenset({"processes", "workers", "peer_workers"})
+"""Parameters that set how many processes do the work, not its results: a finished cell stays
+finished when only these change (e.g. ``--processes 2`` on a second run)."""
+
+
+def _results_parameters(parameters: dict) -> dict:
+    return {k: v for k, v in parameters.items() if k not in PARALLELISM}
 
 
 def plan_study(study: Study, *, outputs=None, data=None) -> list[CellPlan]:
@@ -109,14 +119,15 @@ def plan_study(study: Study, *, outputs=None, data=None) -> list[CellPlan]:
                 "key": key, "path": str(artifact_dir(artifact.kind, key, outputs=outputs,
                                                      data=data))}
         key = fingerprint({"notebooks": study.notebooks,
-                           "parameters": {nb: cell.resolved(nb) for nb in study.notebooks},
+                           "parameters": {nb: _results_parameters(cell.resolved(nb))
+                                          for nb in study.notebooks},
                            "artifacts": {k: v["key"] for k, v in artifacts.items()}})
         directory = root / cell.name
         plan = CellPlan(study.name, cell, directory, key, artifacts, "new")
-        record = _read_json(directory / CELL_RECORD)
+        record = read_json(directory / CELL_RECORD)
         if record is not None and record.get("status") == "complete":
             plan.status = "complete" if record.get("key") == key else "changed"
-        elif plan.partial.is_dir():
+        elif (read_json(plan.partial / CELL_RECORD) or {}).get("key") == key:
             plan.status = "partial"
         plans.append(plan)
     return plans
@@ -126,11 +137,15 @@ def select_cells(plans: list[CellPlan], only: Sequence[str] = ()) -> list[CellPl
     """The cells whose name matches one of ``only`` (exact names or shell patterns)."""
     if not only:
         return plans
-    unmatched = [p for p in only if not any(fnmatchcase(c.cell.name, p) for c in plans)]
+
+    def matches(name: str, pattern: str) -> bool:
+        return name == pattern or fnmatchcase(name, pattern)
+
+    unmatched = [p for p in only if not any(matches(c.cell.name, p) for c in plans)]
     if unmatched:
         raise StudyError(f"--only {', '.join(unmatched)} matches no cell; cells: "
                          f"{', '.join(p.cell.name for p in plans)}")
-    return [c for c in plans if any(fnmatchcase(c.cell.name, p) for p in only)]
+    return [c for c in plans if any(matches(c.cell.name, p) for p in only)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,8 +155,8 @@ def select_cells(plans: list[CellPlan], only: Sequence[str] = ()) -> list[CellPl
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock on ``<path>.lock`` (across threads, processes and runners)."""
-    lock = path.with_name(path.name + ".lock")
+    """An exclusive lock on ``.<name>.lock`` beside ``path`` (across processes and runners)."""
+    lock = path.with_name(f".{path.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -149,6 +164,16 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def portable(path: str | os.PathLike) -> str:
+    """``path`` relative to the project root when it lies under it (the notebooks resolve it
+    back), so run configs and records survive a moved checkout or another mount point."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def notebook_parameters(task: dict, notebook: str, output_dir: Path, made: dict) -> dict:
@@ -162,17 +187,17 @@ def notebook_parameters(task: dict, notebook: str, output_dir: Path, made: dict)
         path = Path(task["artifacts"][artifact.kind]["path"])
         if artifact.producer == notebook:
             if artifact.kind == "dataset":
-                parameters.update(dataset_dir=str(path), overwrite=False)
+                parameters.update(dataset_dir=portable(path), overwrite=False)
             else:
-                parameters.update(runs_dir=str(path.parent), run_name=path.name,
+                parameters.update(runs_dir=portable(path.parent), run_name=path.name,
                                   overwrite=False, resume=True)
         elif artifact.kind in made and artifact.consumer_parameter in declared:
-            parameters[artifact.consumer_parameter] = made[artifact.kind]
+            parameters[artifact.consumer_parameter] = portable(made[artifact.kind])
     return {k: v for k, v in parameters.items() if k in declared}
 
 
 def _made_path(artifact, output_dir: Path) -> str:
-    record = _read_json(output_dir / artifact.record)
+    record = read_json(output_dir / artifact.record)
     if record is None or artifact.record_key not in record:
         raise RuntimeError(f"{artifact.producer} did not record {artifact.record_key} in "
                            f"{output_dir / artifact.record}")
@@ -200,6 +225,10 @@ def _error_line(exc: BaseException) -> str:
 def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) -> dict:
     """Run one cell's notebooks in order in ``<cell>.partial`` and rename it when all succeed.
 
+    The cell is locked while it runs, so a second runner given the same cell waits and then
+    finds it finished (status 'skipped'); an error outside the notebooks (a full disk, say) is
+    a failed cell too, not a crash of the study.
+
     Parameters
     ----------
     task : dict
@@ -210,15 +239,45 @@ def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) 
     Returns
     -------
     dict
-        ``cell``, ``status`` ('complete' or 'failed'), ``directory`` (where the cell is now),
+        ``cell``, ``status`` ('complete', 'failed' or 'skipped'), ``directory`` (where the
+        cell is now),
         ``seconds``; for a failure also ``notebook``, ``executed`` (the executed notebook,
         with the traceback) and ``error``.
     """
     final = Path(task["directory"])
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(final):
+        done = read_json(final / CELL_RECORD) or {}
+        if (not task.get("force") and done.get("status") == "complete"
+                and done.get("key") == task["key"]):
+            return {"cell": task["cell"], "status": "skipped", "directory": str(final),
+                    "seconds": 0.0}
+        try:
+            return _run_cell(task, final, on_notebook)
+        except Exception as exc:
+            return _outer_failure(task, final, exc)
+
+
+def _outer_failure(task: dict, final: Path, exc: BaseException) -> dict:
+    """A failure outside the notebooks (a full disk, a killed worker): a failed cell."""
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    error = _error_line(exc)
+    record = read_json(partial / CELL_RECORD)
+    if record is not None:
+        try:
+            write_json_atomic(partial / CELL_RECORD, {**record, "status": "failed",
+                                                      "error": error})
+        except OSError:
+            pass
+    return {"cell": task["cell"], "status": "failed", "directory": str(partial),
+            "notebook": None, "executed": None, "error": error, "seconds": 0.0}
+
+
+def _run_cell(task: dict, final: Path, on_notebook) -> dict:
     partial = final.with_name(final.name + PARTIAL_SUFFIX)
     started = time.time()
-    previous = _read_json(partial / CELL_RECORD)
-    if previous is None or previous.get("key") != task["key"]:
+    previous = read_json(partial / CELL_RECORD)
+    if previous is None or previous.get("key") != task["key"] or task.get("force"):
         shutil.rmtree(partial, ignore_errors=True)
         previous = None
     partial.mkdir(parents=True, exist_ok=True)
@@ -235,10 +294,11 @@ def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) 
         output = partial / f"{notebook}.ipynb"
         entry = {"notebook": notebook, "parameters": parameters, "executed": output.name}
         earlier = done_before.get(notebook)
-        resuming = (resuming and earlier is not None and earlier["parameters"] == parameters
-                    and output.is_file())
         producer = next((a for a in ARTIFACTS if a.producer == notebook
                          and a.kind in task["artifacts"]), None)
+        resuming = (resuming and earlier is not None and earlier["parameters"] == parameters
+                    and output.is_file() and (producer is None or Path(
+                        task["artifacts"][producer.kind]["path"]).exists()))
         try:
             if resuming:
                 entry.update({k: earlier[k] for k in ("seconds", "made_artifact") if k in earlier},
@@ -316,7 +376,8 @@ def _limit_threads(threads: int) -> None:
 
 
 def _remove_artifacts(plans: Sequence[CellPlan]) -> None:
-    """For ``force``: delete the datasets and runs of the cells to rerun (each once)."""
+    """For ``force``: delete the datasets and runs of the cells to rerun (each once, under its
+    lock; the cells' unfinished state is cleared by :func:`run_cell` under the cell's lock)."""
     for path in sorted({info["path"] for p in plans for info in p.artifacts.values()}):
         with _locked(Path(path)):
             shutil.rmtree(path, ignore_errors=True)
@@ -388,6 +449,18 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     todo = [p for p in selected if force or p.status != "complete"]
     run.skipped = [p.cell.name for p in selected if p not in todo]
     root = study_dir(study.name, outputs)
+    recorded = read_json(root / "study.json")
+    if recorded is not None and Path(recorded.get("path", "")) != study.path:
+        raise StudyError(f"{root} holds the outputs of {recorded.get('path')}, not of "
+                         f"{study.path}; rename the study file or pass another --outputs")
+    if force:
+        shared = sorted({p.cell.name for p in plans if p not in todo
+                         for info in p.artifacts.values()
+                         if any(info["path"] == i["path"] for t in todo
+                                for i in t.artifacts.values())})
+        if shared:
+            echo(f"--force remakes data sets or runs that these cells also use (rerun them "
+                 f"too to keep them consistent): {', '.join(shared)}")
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(root / "study.json", {
         "study": study.name, "path": str(study.path), "description": study.description,
@@ -402,7 +475,7 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
         return run
     if force:
         _remove_artifacts(todo)
-    tasks = [p.task(study.notebooks) for p in todo]
+    tasks = [p.task(study.notebooks, force) for p in todo]
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc=f"study {study.name}", unit="cell", disable=not progress)
@@ -411,7 +484,10 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
         run.results.append(result)
         bar.update(1)
         if result["status"] == "failed":
-            bar.write(f"cell {result['cell']} FAILED in {result['notebook']}: {result['error']}")
+            where = f" in {result['notebook']}" if result.get("notebook") else ""
+            bar.write(f"cell {result['cell']} FAILED{where}: {result['error']}")
+        elif result["status"] == "skipped":
+            bar.write(f"cell {result['cell']} was finished meanwhile (by another runner)")
         else:
             bar.write(f"cell {result['cell']} complete ({result['seconds']:.0f} s)")
 
@@ -424,9 +500,14 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
             threads = max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                      initializer=_limit_threads, initargs=(threads,)) as pool:
-                futures = [pool.submit(run_cell, task) for task in tasks]
+                futures = {pool.submit(run_cell, task): task for task in tasks}
                 for future in as_completed(futures):
-                    finished(future.result())
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the worker process died
+                        task = futures[future]
+                        result = _outer_failure(task, Path(task["directory"]), exc)
+                    finished(result)
     finally:
         bar.close()
     return run
