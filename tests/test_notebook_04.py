@@ -35,7 +35,7 @@ def test_committed_notebook_form():
     declared = assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
     assert declared["event_indices"] == [] and declared["dataset_dir"] == ""
     assert declared["run_dir"] == "outputs/runs/quick"
-    assert declared["output_dir"] == "outputs/quick"
+    assert declared["output_dir"] == "outputs/lab"  # hand-run notebooks, not a study folder
 
 
 def run(tmp: Path, run_dir: Path, **parameters) -> dict:

@@ -19,7 +19,7 @@ notebook            record                      what the rebuild reads besides t
 ``06_u0_analysis``  ``u0_report.json``          nothing (the binary points are in the record)
 ==================  ==========================  ==============================================
 
-From the shell: ``python -m microlens.figures outputs/quick [--formats html png]``.
+From the shell: ``python -m microlens.figures outputs/quick/base [--formats html png]``.
 """
 
 from __future__ import annotations

@@ -49,14 +49,14 @@ from .definition import (
 
 CELL_RECORD = "cell.json"
 PARTIAL_SUFFIX = ".partial"
-RESERVED_STUDY_NAMES = ("runs",)  # outputs/runs holds trained runs
+RESERVED_STUDY_NAMES = ("runs", "lab")  # outputs/runs: trained runs; outputs/lab: notebooks by hand
 
 
 def study_dir(study_name: str, outputs: str | os.PathLike | None = None) -> Path:
-    """``outputs/<study>``; the study name may not shadow ``outputs/runs``."""
+    """``outputs/<study>``; the study name may not shadow ``outputs/runs`` or ``outputs/lab``."""
     if study_name in RESERVED_STUDY_NAMES:
-        raise StudyError(f"a study may not be called {study_name!r} (outputs/{study_name} holds "
-                         "trained runs); rename the study file")
+        raise StudyError(f"a study may not be called {study_name!r} (outputs/{study_name} is "
+                         f"taken; reserved: {', '.join(RESERVED_STUDY_NAMES)}); rename the file")
     return resolve_path(outputs or "outputs") / study_name
 
 
