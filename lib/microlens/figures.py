@@ -466,12 +466,14 @@ def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
         if not notebooks:
             raise FileNotFoundError(f"{directory} holds no notebook record (looked for "
                                     f"{', '.join(NOTEBOOK_RECORDS.values())})")
-    built = []  # everything first, so that a broken record stops the rebuild before any write
+    built: dict[tuple, dict] = {}  # formats -> figures; all built before the first write
     for notebook in dict.fromkeys(notebooks):
         record, source = _read_record(directory, notebook)
         used = _field(record, "figure_formats", source) if formats is None else formats
-        built.append((_REBUILDERS[notebook](record, source), used))
-    return [path for figures, used in built for path in save_figures(figures, directory, used)]
+        built.setdefault(tuple(used), {}).update(_REBUILDERS[notebook](record, source))
+    # one save (one kaleido start) per set of formats, not one per notebook
+    return [path for used, figures in built.items()
+            for path in save_figures(figures, directory, used)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,6 +32,17 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
+def project_relative(path: str | os.PathLike) -> str:
+    """The inverse of :func:`resolve_path`: ``path`` relative to the project root when it lies
+    under it (absolute otherwise), so a path handed on survives a moved checkout or another
+    mount point of the same tree."""
+    path = Path(path).expanduser()
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary name beside ``path``; on success rename it onto ``path``.

@@ -322,19 +322,25 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
             for nb, param in _targets(study, f"{notebook}.{name}", f"{where} parameters"):
                 _check_value(nb, param, value, f"{where} parameters")
                 fixed[nb][param] = value
-    swept = {pair for block in study.grid for key in block
-             for pair in _targets(study, key, f"{where} grid")}
+    grid_targets = {key: _targets(study, key, f"{where} grid")
+                    for block in study.grid for key in block}
+    swept = {pair for pairs in grid_targets.values() for pair in pairs}
+    settings = []  # (notebook, parameter) pairs and the value every cell gets after the grid
     for key, value in (overrides or {}).items():
-        for notebook, param in _targets(study, key, "override"):
+        pairs = _targets(study, key, "override")
+        for notebook, param in pairs:
             _check_value(notebook, param, value, "override")
             if (notebook, param) in swept:
                 raise StudyError(f"override: {notebook}.{param} is swept by the study's grid; "
                                  "pick cells with --only instead")
-    study.cells = _expand(study, fixed, overrides or {}, where)
+        settings.append((pairs, value))
+    study.cells = _expand(study, fixed, grid_targets, settings, where)
     return study
 
 
-def _expand(study: Study, fixed: dict, overrides: dict, where: str) -> list[Cell]:
+def _expand(study: Study, fixed: dict, grid_targets: dict, settings: list,
+            where: str) -> list[Cell]:
+    """The cells: each grid entry's product, on top of the fixed values, under the overrides."""
     cells: dict[str, Cell] = {}
     for index, block in enumerate(study.grid):
         keys = list(block)
@@ -342,21 +348,16 @@ def _expand(study: Study, fixed: dict, overrides: dict, where: str) -> list[Cell
             values = block[key]
             if not isinstance(values, list) or not values:
                 raise StudyError(f"{where} grid: {key} must map to a non-empty list of values")
-            targets = _targets(study, key, f"{where} grid")
             for value in values:
-                for notebook, param in targets:
+                for notebook, param in grid_targets[key]:
                     _check_value(notebook, param, value, f"{where} grid")
-        if not keys:
-            combos = [()]
-        else:
-            combos = itertools.product(*(block[k] for k in keys))
-        for combo in combos:
+        for combo in itertools.product(*(block[k] for k in keys)):  # () without keys
             values = dict(zip(keys, combo, strict=True))
             name = (",".join(f"{k}={_format_value(v)}" for k, v in values.items())
                     or BASE_CELL)
             parameters = {nb: dict(fixed[nb]) for nb in study.notebooks}
-            for key, value in [*values.items(), *overrides.items()]:
-                for notebook, param in _targets(study, key, where):
+            for pairs, value in [*((grid_targets[k], v) for k, v in values.items()), *settings]:
+                for notebook, param in pairs:
                     parameters[notebook][param] = value
             cell = Cell(name=name, values=values, sweep=index, parameters=parameters)
             if name in cells and cells[name].parameters != parameters:

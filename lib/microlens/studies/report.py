@@ -16,19 +16,10 @@ from urllib.parse import quote
 
 from ..paths import atomic_path, resolve_path
 from .definition import BASE_CELL, StudyError
-from .runner import CELL_RECORD, PARTIAL_SUFFIX, read_json, study_dir
+from .runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
 
 SUMMARY_FILE = "summary.csv"
 FIGURE_DIR = "figures"
-HEADLINE_COLUMNS = (
-    "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "binary_precision",
-    "macro_f1_low", "macro_f1_high", "binary_recall", "binary_recall_low",
-    "binary_recall_high", "macro_auc", "ece_before",
-    "ece_after", "accuracy_at_50pct", "peer_accuracy", "peer_binary_recall",
-)  # fmt: skip
-"""Columns taken from each cell's ``evaluation_summary.json`` ``headline`` block."""
-
-
 def _per_second(seconds) -> float | None:
     return 1.0 / seconds if isinstance(seconds, (int, float)) and seconds > 0 else None
 
@@ -54,10 +45,10 @@ def cell_location(root: Path, cell: str, key: str | None = None) -> tuple[Path, 
     """The folder of a cell and its ``cell.json`` (None if never run): the finished folder,
     unless an unfinished one belongs to the current ``key`` and the finished one does not
     (a changed cell whose rerun failed or is running)."""
-    folders = [root / cell, root / f"{cell}{PARTIAL_SUFFIX}"]
+    folders = [root / cell, partial_dir(root / cell)]
     records = [read_json(folder / CELL_RECORD) for folder in folders]
-    if records[1] is not None and key is not None and records[1].get("key") == key and (
-            records[0] is None or records[0].get("key") != key):
+    if key is not None and (records[1] or {}).get("key") == key and (
+            (records[0] or {}).get("key") != key):
         return folders[1], records[1]
     for folder, record in zip(folders, records, strict=True):
         if record is not None:
@@ -78,7 +69,7 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
     for cell in record["cells"]:
         folder, info = cell_location(root, cell["cell"], cell["key"])
         status = (info or {}).get("status", "not run")
-        if status == "complete" and info.get("key") != cell["key"]:
+        if status == "complete" and not is_finished(info, cell["key"]):
             status = "stale"  # finished with parameters the study no longer has
         row = {"cell": cell["cell"], "status": status}
         row.update({key: cell["values"].get(key, "") for key in record["grid_keys"]})
@@ -88,10 +79,12 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
             training = read_json(folder / "train_metrics.json") or {}
             simulation = read_json(folder / "simulate_metrics.json") or {}
             row["n_test_events"] = evaluation.get("n_events")
-            row.update({key: headline.get(key) for key in HEADLINE_COLUMNS})
-            row["transformer_events_per_second"] = _per_second(
-                headline.get("transformer_seconds_per_event"))
-            row["peer_events_per_second"] = _per_second(headline.get("peer_seconds_per_event"))
+            for key, value in headline.items():  # microlens.evaluate.headline decides them
+                if key.endswith("_seconds_per_event"):  # as a throughput
+                    row[key.replace("_seconds_per_event", "_events_per_second")] = (
+                        _per_second(value))
+                else:
+                    row[key] = value
             row["binary_detectable_fraction"] = (simulation.get("detectability") or {}).get(
                 "binary_detectable_fraction")
             for key in ("val_accuracy", "epochs_run", "train_events_per_second"):
@@ -336,6 +329,6 @@ def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] 
     return written + build_study_report(study_name, outputs, formats), problems
 
 
-__all__ = ["HEADLINE_COLUMNS", "build_study_report", "read_summary", "rebuild_study_figures",
+__all__ = ["build_study_report", "read_summary", "rebuild_study_figures",
            "studies_with_outputs", "study_figures", "study_record", "summary_rows",
            "write_index", "write_summary"]

@@ -34,7 +34,7 @@ from fnmatch import fnmatchcase
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..paths import PROJECT_ROOT, resolve_path, write_json_atomic
+from ..paths import project_relative, resolve_path, write_json_atomic
 from .definition import (
     ARTIFACTS,
     NOTEBOOK_DIR,
@@ -80,7 +80,7 @@ class CellPlan:
 
     @property
     def partial(self) -> Path:
-        return self.directory.with_name(self.directory.name + PARTIAL_SUFFIX)
+        return partial_dir(self.directory)
 
     def task(self, notebooks: Sequence[str], force: bool = False) -> dict:
         """Plain data for :func:`run_cell` (it may run in another process)."""
@@ -89,6 +89,16 @@ class CellPlan:
                 "notebooks": list(notebooks), "parameters": self.cell.parameters,
                 "artifacts": self.artifacts, "key": self.key,
                 "directory": str(self.directory)}
+
+
+def partial_dir(final: Path) -> Path:
+    """Where a cell runs before it is renamed to ``final``: ``<cell>.partial``."""
+    return final.with_name(final.name + PARTIAL_SUFFIX)
+
+
+def is_finished(record: dict | None, key: str) -> bool:
+    """Whether a ``cell.json`` says the cell finished with the parameters of ``key``."""
+    return bool(record) and record.get("status") == "complete" and record.get("key") == key
 
 
 def read_json(path: Path) -> dict | None:
@@ -125,8 +135,10 @@ def plan_study(study: Study, *, outputs=None, data=None) -> list[CellPlan]:
         directory = root / cell.name
         plan = CellPlan(study.name, cell, directory, key, artifacts, "new")
         record = read_json(directory / CELL_RECORD)
-        if record is not None and record.get("status") == "complete":
-            plan.status = "complete" if record.get("key") == key else "changed"
+        if is_finished(record, key):
+            plan.status = "complete"
+        elif (record or {}).get("status") == "complete":
+            plan.status = "changed"
         elif (read_json(plan.partial / CELL_RECORD) or {}).get("key") == key:
             plan.status = "partial"
         plans.append(plan)
@@ -166,16 +178,6 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def portable(path: str | os.PathLike) -> str:
-    """``path`` relative to the project root when it lies under it (the notebooks resolve it
-    back), so run configs and records survive a moved checkout or another mount point."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def notebook_parameters(task: dict, notebook: str, output_dir: Path, made: dict) -> dict:
     """What papermill passes to ``notebook`` in a cell: the study's values, the cell's output
     folder, and the paths of the artefacts this and earlier notebooks make."""
@@ -187,12 +189,12 @@ def notebook_parameters(task: dict, notebook: str, output_dir: Path, made: dict)
         path = Path(task["artifacts"][artifact.kind]["path"])
         if artifact.producer == notebook:
             if artifact.kind == "dataset":
-                parameters.update(dataset_dir=portable(path), overwrite=False)
+                parameters.update(dataset_dir=project_relative(path), overwrite=False)
             else:
-                parameters.update(runs_dir=portable(path.parent), run_name=path.name,
+                parameters.update(runs_dir=project_relative(path.parent), run_name=path.name,
                                   overwrite=False, resume=True)
         elif artifact.kind in made and artifact.consumer_parameter in declared:
-            parameters[artifact.consumer_parameter] = portable(made[artifact.kind])
+            parameters[artifact.consumer_parameter] = project_relative(made[artifact.kind])
     return {k: v for k, v in parameters.items() if k in declared}
 
 
@@ -247,9 +249,7 @@ def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) 
     final = Path(task["directory"])
     final.parent.mkdir(parents=True, exist_ok=True)
     with _locked(final):
-        done = read_json(final / CELL_RECORD) or {}
-        if (not task.get("force") and done.get("status") == "complete"
-                and done.get("key") == task["key"]):
+        if not task.get("force") and is_finished(read_json(final / CELL_RECORD), task["key"]):
             return {"cell": task["cell"], "status": "skipped", "directory": str(final),
                     "seconds": 0.0}
         try:
@@ -260,7 +260,7 @@ def run_cell(task: dict, on_notebook: Callable[[str, str], None] | None = None) 
 
 def _outer_failure(task: dict, final: Path, exc: BaseException) -> dict:
     """A failure outside the notebooks (a full disk, a killed worker): a failed cell."""
-    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    partial = partial_dir(final)
     error = _error_line(exc)
     record = read_json(partial / CELL_RECORD)
     if record is not None:
@@ -274,7 +274,7 @@ def _outer_failure(task: dict, final: Path, exc: BaseException) -> dict:
 
 
 def _run_cell(task: dict, final: Path, on_notebook) -> dict:
-    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    partial = partial_dir(final)
     started = time.time()
     previous = read_json(partial / CELL_RECORD)
     if previous is None or previous.get("key") != task["key"] or task.get("force"):
@@ -513,5 +513,6 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     return run
 
 
-__all__ = ["CellPlan", "StudyRun", "artifact_dir", "describe_plan", "notebook_parameters",
-           "plan_study", "run_cell", "run_study", "select_cells", "study_dir"]
+__all__ = ["CellPlan", "StudyRun", "artifact_dir", "describe_plan", "is_finished",
+           "notebook_parameters", "partial_dir", "plan_study", "run_cell", "run_study",
+           "select_cells", "study_dir"]
