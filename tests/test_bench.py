@@ -187,3 +187,22 @@ def test_bench_classify_compares_the_peer_and_the_transformer_per_event(capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--events", "2"])
     assert "--events >= 3" in capsys.readouterr().err
+
+
+def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys):
+    from microlens.bench import main
+
+    study = tmp_path / "one.yaml"
+    study.write_text("notebooks: [01_simulate]\ncommon: {show_widgets: false}\nparameters:\n"
+                     "  01_simulate: {n_per_class: 6, n_epochs: 100, gallery_per_class: 1, "
+                     "figure_formats: [html]}\n")
+    assert main(["study", str(study), "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["benchmark"] == "study" and report["study"] == "one"
+    cell = report["cells"]["base"]
+    assert cell["status"] == "complete" and set(cell["notebooks"]) == {"01_simulate"}
+    assert 0 < cell["notebooks"]["01_simulate"] <= cell["seconds"] <= report["seconds"]
+    assert report["figures_seconds"] > 0 and report["figure_problems"] == []
+    with pytest.raises(SystemExit):
+        main(["study", "nosuch"])
+    assert "unknown study 'nosuch'; valid: cadence" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Benchmarks that print JSON: ``python -m microlens.bench {simulate,train,infer,classify}``.
+"""Benchmarks that print JSON: ``python -m microlens.bench {simulate,train,infer,classify,study}``.
 
 Each figure is measured in one run, side by side, so ratios between them are meaningful on a
 noisy machine; ``--help`` after a subcommand lists its options.
@@ -57,6 +57,12 @@ above. ``streaming`` is :func:`microlens.stream.stream_latency`: the mean and 95
 (``mean_ms``, ``p95_ms``; ``raw`` is its whole answer) of the time of one observation update
 over ``--stream-observations`` timed updates, for each ``--stream-events`` count of events
 updated at once (default 1 and 64), on CPU in fp32.
+
+``study`` runs a study end to end (default ``quick``, the default job) from nothing in a
+temporary folder (its data set simulated and its model trained there, so nothing is reused),
+then rebuilds its figures from the outputs: ``seconds`` of the run, per cell and per notebook
+(from each ``cell.json``), and ``figures_seconds`` of ``figures`` (per-cell and study figures,
+summary and index, in the formats the notebooks used).
 
 FLOPs: ``flops_per_event`` counts one event with :class:`torch.utils.flop_counter.FlopCounterMode`
 (matrix products and the fused attention kernel; element-wise work is not counted), forward
@@ -990,12 +996,44 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     }
 
 
+def bench_study(study: str = "quick", overrides: dict | None = None, jobs: int = 1,
+                only=(), progress: bool = True) -> dict:
+    """Wall time of a study from nothing (see the module docstring), and of its figures."""
+    from .studies import load_study, rebuild_study_figures, run_study
+    from .studies.report import build_study_report
+
+    loaded = load_study(study, overrides)
+    load = _load_average()
+    with tempfile.TemporaryDirectory(prefix="microlens-bench-study-") as tmp:
+        outputs, data = Path(tmp) / "outputs", Path(tmp) / "data"
+        start = time.perf_counter()
+        run = run_study(loaded, jobs=jobs, only=only, outputs=outputs, data=data,
+                        progress=progress, echo=lambda _: None)
+        build_study_report(loaded.name, outputs)
+        seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        _, problems = rebuild_study_figures(loaded.name, outputs, progress=False)
+        figures_seconds = time.perf_counter() - start
+        cells = {}
+        for result in run.results:
+            record = json.loads((Path(result["directory"]) / "cell.json").read_text())
+            cells[result["cell"]] = {
+                "status": result["status"], "seconds": _sig(result["seconds"]),
+                "notebooks": {n["notebook"]: n.get("seconds") for n in record["notebooks"]}}
+    return {
+        "benchmark": "study", "study": loaded.name, "overrides": overrides or {},
+        "jobs": jobs, "cells": cells, "seconds": _sig(seconds),
+        "figures_seconds": _sig(figures_seconds), "figure_problems": problems,
+        "machine": _machine("cpu", None, load),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m microlens.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True,
-                                metavar="{simulate,train,infer,classify}")
+                                metavar="{simulate,train,infer,classify,study}")
     sim = sub.add_parser("simulate", help="dataset generation throughput")
     sim.add_argument("--events", type=int, default=6000, help="events in the mixed set")
     sim.add_argument("--workers", type=int, default=None, help="worker processes (default: all)")
@@ -1040,9 +1078,27 @@ def main(argv: list[str] | None = None) -> int:
     cls.add_argument("--batch", type=int, default=64, help="events per transformer pass")
     cls.add_argument("--seed", type=int, default=0)
     cls.add_argument("--quiet", action="store_true", help="no progress bars")
+    stu = sub.add_parser("study", help="a whole study from nothing, then its figures rebuilt")
+    stu.add_argument("study", nargs="?", default="quick", help="study name or .yaml (quick)")
+    stu.add_argument("--set", action="append", default=[], metavar="NOTEBOOK.NAME=VALUE",
+                     help="override a parameter in every cell (as the study runner's --set)")
+    stu.add_argument("--only", action="append", default=[], metavar="CELL",
+                     help="only these cells")
+    stu.add_argument("--jobs", type=int, default=1, help="cells in parallel")
+    stu.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    if args.what == "simulate":
+    if args.what == "study":
+        from .studies import StudyError
+        from .studies.definition import parse_assignment
+
+        try:
+            overrides = dict(parse_assignment(text) for text in args.set)
+            report = bench_study(args.study, overrides, args.jobs, args.only,
+                                 progress=not args.quiet)
+        except StudyError as exc:
+            parser.error(str(exc))
+    elif args.what == "simulate":
         if args.events < 3:
             parser.error(f"--events must be at least 3, got {args.events}")
         if args.workers is not None and args.workers < 1:

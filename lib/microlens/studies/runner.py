@@ -483,13 +483,14 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     def finished(result: dict) -> None:
         run.results.append(result)
         bar.update(1)
+        say = bar.write if progress else echo
         if result["status"] == "failed":
             where = f" in {result['notebook']}" if result.get("notebook") else ""
-            bar.write(f"cell {result['cell']} FAILED{where}: {result['error']}")
+            say(f"cell {result['cell']} FAILED{where}: {result['error']}")
         elif result["status"] == "skipped":
-            bar.write(f"cell {result['cell']} was finished meanwhile (by another runner)")
+            say(f"cell {result['cell']} was finished meanwhile (by another runner)")
         else:
-            bar.write(f"cell {result['cell']} complete ({result['seconds']:.0f} s)")
+            say(f"cell {result['cell']} complete ({result['seconds']:.0f} s)")
 
     try:
         if jobs == 1 or len(tasks) == 1:
