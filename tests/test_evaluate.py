@@ -169,6 +169,7 @@ def test_decision_points_and_sweep():
     assert sweep["decided_fraction"] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
     assert sweep["accuracy"] == [1.0, 1.0]
     assert sweep["median_fraction_seen"] == [pytest.approx((3 / 6 + 5 / 6) / 2), 0.5]
+    assert sweep["median_observation"] == [4.0, 3.0]  # observations 3 and 5; 3
     assert sweep["median_tau_lensing"] == [pytest.approx(1.0), 0.0]
     assert sweep["decided_before_peak_lensing"] == [0.0, 0.0]
     with pytest.raises(ValueError, match="threshold"):

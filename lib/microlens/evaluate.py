@@ -171,7 +171,8 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
     For each threshold, an event is *decided* at the first observation where the calibrated
     top-class probability reaches it, with the class predicted there. Reported per threshold:
     the fraction of events decided, the accuracy of those decisions, the median fraction of the
-    light curve seen at the decision, and, for the lensing events (PSPL and binary), the median
+    light curve seen at the decision and the median (1-based) observation it is made at, and,
+    for the lensing events (PSPL and binary), the median
     ``tau = (t - t_0) / t_E`` of the deciding observation and the fraction decided before the
     peak.
     """
@@ -179,7 +180,8 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
     confidence, classes = confidence_and_class(predictions)
     lensing = predictions.labels > 0
     out = {key: [] for key in ("threshold", "decided_fraction", "accuracy", "median_fraction_seen",
-                               "median_tau_lensing", "decided_before_peak_lensing")}
+                               "median_observation", "median_tau_lensing",
+                               "decided_before_peak_lensing")}
     for threshold in thresholds:
         first = decision_points(predictions, threshold, confidence)
         decided = first >= 0
@@ -193,6 +195,7 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
         out["accuracy"].append(float(np.mean(predicted == predictions.labels[rows]))
                                if rows.size else None)
         out["median_fraction_seen"].append(float(np.median(seen)) if rows.size else None)
+        out["median_observation"].append(float(np.median(first[rows] + 1)) if rows.size else None)
         out["median_tau_lensing"].append(float(np.median(tau[lens])) if lens.any() else None)
         before_peak = decided & (tau_obs[np.arange(len(first)), np.maximum(first, 0)] < 0)
         out["decided_before_peak_lensing"].append(
