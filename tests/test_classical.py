@@ -18,7 +18,8 @@ from microlens.classical import (
     peer_features,
 )
 from microlens.predictions import SplitError
-from microlens.simulate import binary_magnification, pspl_magnification
+from microlens.pspl_fit import pspl_magnification
+from microlens.simulate import binary_magnification
 
 T = np.linspace(0.0, 200.0, 400)
 

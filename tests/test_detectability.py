@@ -1,12 +1,13 @@
-"""Least-squares fits behind the detectability columns."""
+"""Least-squares fits behind the detectability columns (:mod:`microlens.pspl_fit`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from microlens.detectability import detectability, fit_pspl, flat_chi2, pspl_starts
-from microlens.simulate import SimulationConfig, pspl_magnification, simulate_event
+from microlens.detectability import detectability
+from microlens.pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts
+from microlens.simulate import SimulationConfig, simulate_event
 
 
 def noisy(clean, sigma, seed=0):
@@ -67,3 +68,14 @@ def test_fit_that_runs_away_in_t_E_stays_finite():
                           pspl_starts(ev.times, ev.flux, ev.flux_err, (t_0, u_0, t_E)))
     assert np.isfinite(chi2) and all(np.isfinite(v) for v in best.values())
     assert chi2 <= flat_chi2(ev.flux, ev.flux_err) + 1e-6
+
+
+def test_simulator_and_peer_share_the_one_pspl_model():
+    """One PSPL formula: the simulator's name is the fit module's function, not a copy."""
+    from microlens import classical, pspl_fit, simulate
+
+    assert simulate.pspl_magnification is pspl_fit.pspl_magnification
+    assert classical.fit_pspl is pspl_fit.fit_pspl
+    # A(u) at u = 1 is 3 / sqrt(5); far from the peak it tends to 1.
+    a = pspl_fit.pspl_magnification(np.array([0.0, 1e6]), 0.0, 1.0, 10.0)
+    np.testing.assert_allclose(a, [3.0 / np.sqrt(5.0), 1.0], rtol=1e-12)

@@ -2,10 +2,10 @@
 
 For each light curve (or its first part, for early detection) we fit, by weighted least squares,
 
-* a **constant** (the weighted mean, :func:`microlens.detectability.flat_chi2`), and
+* a **constant** (the weighted mean, :func:`microlens.pspl_fit.flat_chi2`), and
 * a **blended PSPL** ``F = f_source A(t; t_0, u_0, t_E) + f_blend``
-  (:func:`microlens.detectability.fit_pspl` from the data-driven starts of
-  :func:`~microlens.detectability.pspl_starts`; the true parameters are never used),
+  (:func:`microlens.pspl_fit.fit_pspl` from the data-driven starts of
+  :func:`~microlens.pspl_fit.pspl_starts`; the true parameters are never used),
 
 and compute per event (:data:`FEATURE_DTYPE`):
 
@@ -62,11 +62,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .detectability import fit_pspl, flat_chi2, pspl_starts
 from .paths import write_json_atomic
 from .predictions import observations_seen
 from .presets import CLASS_NAMES
-from .simulate import pspl_magnification
+from .pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts
 
 PSPL_PARAMETERS = 5
 """Free parameters of the blended PSPL model (t_0, u_0, t_E, f_source, f_blend)."""

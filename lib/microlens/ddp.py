@@ -34,6 +34,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from .devices import DEVICES, local_device  # noqa: F401  (kept importable from here)
+from .runs import read_history
+
 
 def world_size() -> int:
     """Number of processes in the job (1 outside torchrun)."""
@@ -67,21 +70,6 @@ def init_distributed(device: torch.device) -> bool:
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend)
     return True
-
-
-DEVICES = ("auto", "cpu", "cuda")
-"""Device choices: ``auto`` (the GPU when there is one), ``cpu`` or ``cuda``."""
-
-
-def local_device(requested: str = "auto") -> torch.device:
-    """The device this process should use: ``cuda:LOCAL_RANK`` when CUDA is wanted and present."""
-    if requested not in DEVICES:
-        raise ValueError(f"unknown device {requested!r}; valid: {', '.join(DEVICES)}")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use 'auto' or 'cpu'")
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
@@ -141,8 +129,6 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
     LaunchError
         When the job fails; the message carries the end of its output.
     """
-    from .train import read_history
-
     if not isinstance(nproc_per_node, int) or nproc_per_node < 1:
         raise ValueError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
     run_dir = config.run_dir

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from .presets import CLASS_NAMES, get_cadence, get_error, get_topology
+from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
 from .settings import from_known_fields
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
@@ -168,25 +169,6 @@ class SimulationConfig:
 # --------------------------------------------------------------------------------------------
 # Magnification
 # --------------------------------------------------------------------------------------------
-
-
-def pspl_magnification(t: np.ndarray, t_0: float, u_0: float, t_E: float) -> np.ndarray:
-    """Point-source point-lens (Paczynski) magnification.
-
-    Parameters
-    ----------
-    t : ndarray
-        Times [days].
-    t_0, u_0, t_E : float
-        Time of closest approach [days], impact parameter [Einstein radii], Einstein time [days].
-
-    Returns
-    -------
-    ndarray
-        ``A(u) = (u^2 + 2) / (u sqrt(u^2 + 4))`` with ``u^2 = u_0^2 + ((t - t_0) / t_E)^2``.
-    """
-    u2 = u_0 * u_0 + ((np.asarray(t, dtype=np.float64) - t_0) / t_E) ** 2
-    return (u2 + 2.0) / np.sqrt(u2 * (u2 + 4.0))
 
 
 _ENGINES: dict[tuple[str, float], object] = {}

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ddp
+from .devices import DEVICES, local_device
 from .model import (
     CPU_PASS_OBSERVATIONS,
     MicrolensTransformer,
@@ -60,6 +61,7 @@ from .model import (
     final_logits,
 )
 from .paths import atomic_path, resolve_path, write_json_atomic
+from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
 from .settings import from_known_fields
 from .store import open_dataset
 
@@ -124,8 +126,8 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; "
                              f"valid: {', '.join(PRECISIONS)}")
-        if self.device not in ddp.DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(ddp.DEVICES)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
         if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
 
@@ -252,7 +254,7 @@ class _Trainer:
     def __init__(self, config: TrainConfig, progress: bool):
         self.config = config
         self.progress = progress
-        self.device = ddp.local_device(config.device)
+        self.device = local_device(config.device)
         self.distributed = ddp.init_distributed(self.device)
         self.world, self.rank = ddp.world_size(), ddp.rank()
         if config.batch_size % self.world:
@@ -449,30 +451,6 @@ def _write_csv(path: Path, rows: list[dict], columns) -> None:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
 
-def _read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        for key, value in row.items():
-            row[key] = int(value) if key in ("epoch", "step", "skipped_steps") else float(value)
-    return rows
-
-
-def read_history(run_dir: str | os.PathLike) -> list[dict]:
-    """The rows of a run's ``history.csv`` as dicts of numbers (empty if none yet)."""
-    return _read_csv(resolve_path(run_dir) / "history.csv")
-
-
-def read_metrics(run_dir: str | os.PathLike) -> dict:
-    """A finished run's ``metrics.json``."""
-    path = resolve_path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the run has not finished")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
@@ -521,7 +499,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             best = {"val_loss": float(state["best_val_loss"]), "epoch": int(state["best_epoch"]),
                     "bad_epochs": int(state["bad_epochs"])}
             history = read_history(run_dir)[:first_epoch]
-            steps_rows = [r for r in _read_csv(run_dir / "steps.csv") if r["step"] < step]
+            steps_rows = [r for r in read_csv_rows(run_dir / "steps.csv") if r["step"] < step]
         stopped_early = best["bad_epochs"] >= config.patience > 0
         epoch = first_epoch
         done_this_call = 0

@@ -1,0 +1,126 @@
+"""The package's import structure: no cycle among microlens modules, each module imports alone."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import microlens
+
+PACKAGE_DIR = Path(microlens.__file__).resolve().parent
+
+
+def module_files() -> dict[str, tuple[Path, bool]]:
+    """``{dotted module name: (file, is a package __init__)}`` for every module of microlens."""
+    modules = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        modules[".".join(parts)] = (path, is_package)
+    return modules
+
+
+def imported_modules(module: str, is_package: bool, node: ast.AST, known: set[str]) -> list[str]:
+    """The microlens modules one ``import`` / ``from ... import`` statement loads."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name.split(".")[0] == "microlens"]
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if target.split(".")[0] != "microlens":
+        return []
+    # ``from . import viz`` loads the module microlens.viz; ``from .x import f`` loads microlens.x
+    return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target
+            for alias in node.names]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Edges ``module -> modules it imports``, from every import statement in the module,
+    at top level or inside a function (a deferred import still ties the two modules together:
+    deferring it is how a cycle hides)."""
+    files = module_files()
+    known = set(files)
+    graph = {}
+    for module, (path, is_package) in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        graph[module] = {
+            target
+            for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for target in imported_modules(module, is_package, node, known)
+            if target != module
+        }
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or None when it is acyclic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)) is not None:
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)) is not None:
+            return cycle
+    return None
+
+
+def test_graph_builder_sees_relative_deferred_and_package_imports():
+    graph = import_graph()
+    assert "microlens.pspl_fit" in graph["microlens.detectability"]  # top-level, relative
+    assert "microlens.detectability" in graph["microlens.simulate"]  # inside a function
+    assert "microlens.viz" in graph["microlens.widgets"]  # ``from . import viz``
+    assert "microlens.presets" in graph["microlens.studies.definition"]  # ``from ..presets``
+
+
+def test_find_cycle_finds_a_cycle_and_only_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None  # a diamond
+
+
+def test_no_import_cycle_among_microlens_modules():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, f"import cycle among microlens modules: {' -> '.join(cycle)}"
+
+
+def test_every_module_imports_on_its_own():
+    """Each module imported first in a fresh set of microlens modules (third-party libraries
+    stay loaded, to keep this test to seconds): none depends on another having been imported."""
+    modules = sorted(m for m in module_files() if not m.endswith("__main__"))
+    script = (
+        "import importlib, json, sys, traceback\n"
+        "failures = {}\n"
+        f"for name in {modules!r}:\n"
+        "    for loaded in [m for m in sys.modules if m.split('.')[0] == 'microlens']:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        failures[name] = traceback.format_exc(limit=3)\n"
+        "print(json.dumps(failures))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    failures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert failures == {}, "\n".join(f"{name}:\n{text}" for name, text in failures.items())
+    assert len(modules) >= 30  # the walk found the package's modules
