@@ -293,10 +293,13 @@ def test_bad_inputs_name_the_bad_value_and_change_nothing(small_model):
         assert torch.equal(tensor, after[name]) or (
             tensor.dtype.is_floating_point and torch.equal(tensor.isnan(), after[name].isnan())
             and torch.equal(tensor.nan_to_num(), after[name].nan_to_num())), name
-    # equal times are allowed (interval 0, as in the batch model)
+    # a repeated time is refused too, as by the batch checks (microlens.validation)
+    with pytest.raises(ValueError, match=r"times\[0\]=2\.0 for event 1 repeats its previous "
+                                         r"observation's time; times must increase strictly"):
+        stream.update([2.0], [1.0], [0.05], events=[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IntervalRangeWarning)
-        stream.update([2.0], [1.0], [0.05], events=[1])
+        stream.update([2.5], [1.0], [0.05], events=[1])
     assert stream.n_seen.tolist() == [1, 2, 1]
 
 

@@ -58,13 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import IntervalRangeWarning, MicrolensTransformer
-
-
-def _show(value: torch.Tensor) -> str:
-    """A value as its dtype writes it shortest (float32 -0.1 as ``-0.1``, not -0.100000001...)."""
-    if value.dtype == torch.float32:
-        return str(np.float32(value.item()))
-    return repr(value.item())
+from .validation import check_stream_update
 
 
 class StreamingClassifier:
@@ -228,24 +222,9 @@ class StreamingClassifier:
         times = self._vector(times, "times", torch.float64, n)
         fluxes = self._vector(fluxes, "fluxes", torch.float32, n)
         errors = self._vector(errors, "errors", torch.float32, n)
-        for name, values in (("times", times), ("fluxes", fluxes), ("errors", errors)):
-            bad = ~torch.isfinite(values)
-            if bad.any():
-                i = int(bad.nonzero()[0, 0])
-                raise ValueError(f"{name}[{i}] (event {int(idx[i])}) is {_show(values[i])}; "
-                                 "observations must be finite")
-        bad = errors <= 0
-        if bad.any():
-            i = int(bad.nonzero()[0, 0])
-            raise ValueError(f"errors[{i}] (event {int(idx[i])}) is {_show(errors[i])}; flux "
-                             "errors must be positive")
-        last = self._last_time[idx]
-        bad = times < last  # False where last is NaN (no observation yet)
-        if bad.any():
-            i = int(bad.nonzero()[0, 0])
-            raise ValueError(f"times[{i}]={_show(times[i])} for event {int(idx[i])} is before "
-                             f"its previous observation at {_show(last[i])}; times must not "
-                             "decrease within an event")
+        # the batch checks, on [previous observation, new observation] pairs
+        check_stream_update(times.numpy(), fluxes.numpy(), errors.numpy(),
+                            self._last_time[idx].numpy(), idx.tolist())
         return times, fluxes, errors
 
     def _check_intervals(self, idx, dt, seen) -> None:
@@ -272,8 +251,8 @@ class StreamingClassifier:
         ----------
         times, fluxes, errors : array-like ``(E,)``
             Time [days], flux [baseline units] and 1-sigma flux error of the new observation of
-            each listed event (a scalar is one value). Finite; errors positive; times not before
-            the event's previous observation.
+            each listed event (a scalar is one value). Finite; errors positive; times after
+            the event's previous observation (the checks of :mod:`microlens.validation`).
         events : sequence of int, optional
             The event slots these observations belong to, each at most once (default: all
             ``n_events`` slots, in order). Slots not listed are left untouched.
@@ -294,7 +273,8 @@ class StreamingClassifier:
         ------
         ValueError
             For a bad event slot, inputs of the wrong length or shape, a non-finite value, a
-            non-positive error or a time before the event's previous one. Nothing is changed then.
+            non-positive error or a time not after the event's previous one
+            (:class:`~microlens.validation.InvalidLightCurveError`). Nothing is changed then.
         """
         with torch.no_grad():  # not a decorator: warnings must point at the caller
             return self._update(events, times, fluxes, errors, calibrated, check_intervals)
