@@ -12,6 +12,7 @@ from microlens.metrics import (
     classification_metrics,
     confusion_counts,
     expected_calibration_error,
+    f1_from_counts,
     headline_statistics,
     macro_auc,
     negative_log_likelihood,
@@ -49,6 +50,32 @@ def test_classification_metrics_known_answer():
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert m["macro_f1"] == pytest.approx(f1_score(LABELS, PREDICTED, average="macro"))
     assert [per[c]["support"] for c in ("flat", "pspl", "binary")] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("labels, predicted", [
+    ([0, 0, 1, 1], [0, 0, 1, 1]),  # binary absent and never predicted: counts as 0
+    ([0, 0, 1, 1], [0, 2, 1, 1]),  # binary absent but predicted once
+    ([0, 1, 2, 2], [0, 0, 0, 0]),  # present classes never predicted
+    ([2, 2, 2], [2, 2, 2]),  # one class only
+])
+def test_macro_f1_averages_all_three_classes(labels, predicted):
+    """One macro F1: the mean over all classes of the problem, 0 for a class with no events
+    and no predictions, as sklearn with ``labels=[0, 1, 2]`` and ``zero_division=0``."""
+    expected = f1_score(labels, predicted, labels=[0, 1, 2], average="macro", zero_division=0)
+    assert classification_metrics(labels, predicted)["macro_f1"] == pytest.approx(expected)
+    probs = one_hot_probs(predicted, 0.9)
+    assert headline_statistics(np.array(labels), probs)["macro_f1"] == pytest.approx(expected)
+
+
+def test_perfect_predictions_of_two_classes_score_two_thirds():
+    # the old "classes present" definition gave 1.0 here, hiding the missing class
+    assert classification_metrics([0, 1], [0, 1])["macro_f1"] == pytest.approx(2 / 3)
+
+
+def test_f1_from_counts_broadcasts_and_never_divides_by_zero():
+    f1 = f1_from_counts(np.array([[2.0], [0.0]]), np.array([4.0, 0.0]), np.array([[4.0], [0.0]]))
+    assert f1.shape == (2, 2)
+    np.testing.assert_allclose(f1, [[0.5, 1.0], [0.0, 0.0]])  # 2*2/(4+4), 2*2/(0+4); 0/0 -> 0
 
 
 def test_class_never_predicted_has_zero_precision_not_nan():

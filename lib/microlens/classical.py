@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import classification_metrics, f1_from_counts
 from .paths import write_json_atomic
 from .predictions import observations_seen
 from .presets import CLASS_NAMES
@@ -356,14 +357,6 @@ def _threshold_candidates(values: np.ndarray, max_candidates: int) -> np.ndarray
     return np.concatenate([[values[0] - 1.0], inner, [values[-1] + 1.0]])
 
 
-def _f1(true_positive: np.ndarray, predicted: np.ndarray, actual: float) -> np.ndarray:
-    """F1 ``2 TP / (predicted + actual)``, 0 where both are 0 (sklearn's ``zero_division=0``)."""
-    denominator = predicted + actual
-    return np.divide(2.0 * true_positive, denominator,
-                     out=np.zeros(np.broadcast(true_positive, denominator).shape),
-                     where=denominator > 0)
-
-
 @dataclass(frozen=True)
 class ClassicalPeer:
     """Two thresholds on the peer's features that decide flat, PSPL or binary.
@@ -403,7 +396,8 @@ class ClassicalPeer:
         Every pair of candidate thresholds is scored: the candidates are the midpoints between
         consecutive distinct observed values of each feature (at most ``max_candidates`` of
         them, at evenly spaced ranks) plus one below and one above all values. The objective is
-        the unweighted mean over the three classes of the per-class F1 (sklearn's
+        the unweighted mean over the three classes of the per-class F1 (the package's one macro
+        F1, :func:`microlens.metrics.classification_metrics`; sklearn's
         ``f1_score(average='macro', labels=[0, 1, 2], zero_division=0)``), so the rare mistakes
         on one class weigh as much as the common ones. Ties go to the smallest event threshold,
         then the smallest binary threshold.
@@ -460,9 +454,9 @@ class ClassicalPeer:
         flat_tp = actual[0] - declared[0]
         flat_predicted = actual.sum() - declared.sum(axis=0)
         pspl_by_class = declared[:, :, None] - called_binary
-        score = (_f1(flat_tp, flat_predicted, actual[0])[:, None]
-                 + _f1(pspl_by_class[1], pspl_by_class.sum(axis=0), actual[1])
-                 + _f1(called_binary[2], called_binary.sum(axis=0), actual[2])) / 3.0
+        score = (f1_from_counts(flat_tp, flat_predicted, actual[0])[:, None]
+                 + f1_from_counts(pspl_by_class[1], pspl_by_class.sum(axis=0), actual[1])
+                 + f1_from_counts(called_binary[2], called_binary.sum(axis=0), actual[2])) / 3.0
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)  # first maximum
         return cls(float(event_cuts[i]), float(binary_cuts[j]), binary_feature)
 
@@ -554,8 +548,6 @@ class PeerResult:
 
 def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
     """:func:`microlens.metrics.classification_metrics` plus the binary recall at top level."""
-    from .metrics import classification_metrics
-
     metrics = classification_metrics(labels, predicted)
     return {**metrics, "binary_recall": metrics["per_class"]["binary"]["recall"]}
 

@@ -40,11 +40,32 @@ def confusion_counts(labels, predicted, n_classes: int = len(CLASS_NAMES)) -> np
                        minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def f1_from_counts(true_positive, predicted, actual) -> np.ndarray:
+    """Per-class F1 ``2 TP / (predicted + actual)`` from counts, 0 where both are 0.
+
+    The one F1 formula of the package (scikit-learn's ``zero_division=0`` convention: a class
+    never predicted and never present scores 0, not NaN). Broadcasts, so a search over many
+    thresholds (:meth:`microlens.classical.ClassicalPeer.tune`) scores them all at once.
+
+    Parameters
+    ----------
+    true_positive, predicted, actual : array-like
+        Events of the class predicted correctly, events predicted as the class, events of the
+        class.
+    """
+    true_positive = np.asarray(true_positive, np.float64)
+    denominator = np.asarray(predicted, np.float64) + np.asarray(actual, np.float64)
+    return np.divide(2.0 * true_positive, denominator,
+                     out=np.zeros(np.broadcast(true_positive, denominator).shape),
+                     where=denominator > 0)
+
+
 def _scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Accuracy, per-class precision/recall/F1 and macro F1 from (..., C, C) confusion counts.
 
     A class never predicted has precision 0; a class absent from the labels has recall 0 (the
-    scikit-learn ``zero_division=0`` convention).
+    scikit-learn ``zero_division=0`` convention). The macro F1 is the mean over **all** ``C``
+    classes of the problem (see :func:`classification_metrics`).
     """
     counts = counts.astype(np.float64)
     diagonal = np.diagonal(counts, axis1=-2, axis2=-1)
@@ -53,12 +74,10 @@ def _scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(predicted > 0, diagonal / predicted, 0.0)
         recall = np.where(actual > 0, diagonal / actual, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = actual > 0
-    macro_f1 = (f1 * present).sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+    f1 = f1_from_counts(diagonal, predicted, actual)
     accuracy = diagonal.sum(axis=-1) / counts.sum(axis=(-2, -1))
     return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
-            "macro_f1": macro_f1}
+            "macro_f1": f1.mean(axis=-1)}
 
 
 def classification_metrics(labels, predicted, n_classes: int = len(CLASS_NAMES)) -> dict:
@@ -72,7 +91,12 @@ def classification_metrics(labels, predicted, n_classes: int = len(CLASS_NAMES))
     Returns
     -------
     dict
-        ``accuracy``, ``macro_f1`` (mean F1 over the classes present in ``labels``),
+        ``accuracy``, ``macro_f1`` (the unweighted mean of the per-class F1 over all
+        ``n_classes`` classes of the problem; a class absent from ``labels`` and never
+        predicted counts as 0, one present but never predicted as 0: scikit-learn's
+        ``f1_score(labels, predicted, labels=range(n_classes), average='macro',
+        zero_division=0)``; so a subset missing a class scores lower rather than being
+        averaged over fewer classes, and macro F1 values stay comparable across subsets),
         ``per_class`` {name: {precision, recall, f1, support}}, ``confusion`` (counts, rows =
         true class) and ``confusion_normalized`` (each row divided by its class count).
     """
@@ -336,7 +360,7 @@ def bootstrap_intervals(labels, probs, *, n_samples: int = 1000, seed: int = 0,
 
 __all__ = [
     "BINARY", "ECE_BINS", "bootstrap_intervals", "classification_metrics",
-    "confidence_histogram", "confusion_counts", "expected_calibration_error",
+    "confidence_histogram", "confusion_counts", "expected_calibration_error", "f1_from_counts",
     "headline_statistics", "macro_auc", "negative_log_likelihood", "precision_recall_curves",
     "reliability_diagram", "roc_curves", "softmax", "wilson_interval",
 ]  # fmt: skip
