@@ -26,10 +26,11 @@ Model selection uses the validation split only (early stopping on its loss, same
 test split is never read. After training the temperature is fitted on the validation split's
 final predictions (minimum negative log-likelihood) and stored in ``best.pt``.
 
-Reproducibility and resumption. Weights are initialised from ``seed``; each epoch reseeds the
-shuffling and dropout from ``(seed, epoch, rank)``. ``last.pt`` is written after every epoch,
-so a run interrupted at any point resumes from its last finished epoch with ``resume=True``
-(``--resume``) and ends exactly where the uninterrupted run ends.
+Reproducibility and resumption. Every random draw has its own stream of ``seed``
+(:mod:`microlens.seeds`): the initial weights, the event subsets, the shuffling of each epoch
+(``(seed, epoch)``) and its dropout (``(seed, epoch, rank)``). ``last.pt`` is written after
+every epoch, so a run interrupted at any point resumes from its last finished epoch with
+``resume=True`` (``--resume``) and ends exactly where the uninterrupted run ends.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import ddp
+from . import ddp, seeds
 from .devices import DEVICES, local_device
 from .model import (
     CPU_PASS_OBSERVATIONS,
@@ -123,6 +124,8 @@ class TrainConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name} must be in [0, 1], got "
                                  f"{getattr(self, name)!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"TrainConfig.seed must be a non-negative integer, got {self.seed!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; "
                              f"valid: {', '.join(PRECISIONS)}")
@@ -228,23 +231,24 @@ def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None
     return None
 
 
-def _subset(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+def _subset(rows: np.ndarray, limit: int, seed: int, purpose: int) -> np.ndarray:
+    """``limit`` of ``rows`` (all if ``limit`` is 0 or not smaller), drawn from the ``purpose``
+    stream of ``seed`` (:mod:`microlens.seeds`) and returned sorted."""
     if limit and rows.size > limit:
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(rows, size=limit, replace=False))
+        rows = np.sort(seeds.rng(seed, purpose).choice(rows, size=limit, replace=False))
     return rows
 
 
 def _epoch_order(n: int, seed: int, epoch: int, world: int, rank: int) -> np.ndarray:
     """This rank's share of the epoch's permutation (as torch's DistributedSampler).
 
-    The permutation depends on ``(seed, epoch)`` only; rank ``r`` takes every ``world``-th
-    position from ``r``, after padding the permutation (by wrapping) to a multiple of
+    The permutation depends on ``(seed, epoch)`` only (the :data:`microlens.seeds.SHUFFLE`
+    stream of the pair, so seed 1 at epoch 0 is not seed 0 at epoch 1); rank ``r`` takes every
+    ``world``-th position from ``r``, after padding the permutation (by wrapping) to a multiple of
     ``world``. Step ``s`` of every rank together covers positions ``s*B .. s*B+B-1`` of the
     permutation, the same events a single process with the same global batch ``B`` sees.
     """
-    generator = torch.Generator().manual_seed(seed + epoch)
-    order = torch.randperm(n, generator=generator).numpy()
+    order = seeds.rng(seed, seeds.SHUFFLE, epoch).permutation(n)
     total = -(-n // world) * world
     order = np.concatenate([order, order[: total - n]])
     return order[rank::world]
@@ -270,8 +274,10 @@ class _Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        self.train_rows = _subset(self.store.indices("train"), config.max_train_events, config.seed)
-        self.val_rows = _subset(self.store.indices("val"), config.max_val_events, config.seed + 1)
+        self.train_rows = _subset(self.store.indices("train"), config.max_train_events, config.seed,
+                                  seeds.TRAIN_SUBSET)
+        self.val_rows = _subset(self.store.indices("val"), config.max_val_events, config.seed,
+                                seeds.VAL_SUBSET)
         if self.train_rows.size == 0 or self.val_rows.size == 0:
             raise ValueError(f"dataset {self.store.path} needs events in both the train and val "
                              f"splits (has {self.train_rows.size} and {self.val_rows.size})")
@@ -284,13 +290,14 @@ class _Trainer:
     # -- set-up --------------------------------------------------------------------------
 
     def fit_normalization(self) -> Normalization:
-        rows = _subset(self.train_rows, self.config.normalization_events, self.config.seed + 2)
+        rows = _subset(self.train_rows, self.config.normalization_events, self.config.seed,
+                       seeds.NORMALIZATION_EVENTS)
         batch = self.store.batch(rows)
         return Normalization.fit(batch["times"], batch["flux"], batch["flux_err"], batch["mask"],
                                  reference_points=self.config.reference_points)
 
     def build(self, normalization: Normalization):
-        torch.manual_seed(self.config.seed)
+        torch.manual_seed(seeds.torch_seed(self.config.seed, seeds.WEIGHT_INIT))
         model = MicrolensTransformer(self.config.model, normalization).to(self.device)
         self.model = model
         self.module = model
@@ -337,7 +344,7 @@ class _Trainer:
 
     def train_epoch(self, epoch: int, step: int):
         c = self.config
-        torch.manual_seed(c.seed * 1_000_003 + epoch * 1009 + self.rank)
+        torch.manual_seed(seeds.torch_seed(c.seed, seeds.DROPOUT, epoch, self.rank))
         self.model.train()
         order = self.train_rows[_epoch_order(self.train_rows.size, c.seed, epoch, self.world,
                                              self.rank)]
