@@ -45,7 +45,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,7 @@ from .model import (
 )
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
-from .settings import from_known_fields
+from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
 from .store import open_dataset
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -281,6 +281,13 @@ class _Trainer:
         if self.train_rows.size == 0 or self.val_rows.size == 0:
             raise ValueError(f"dataset {self.store.path} needs events in both the train and val "
                              f"splits (has {self.train_rows.size} and {self.val_rows.size})")
+        # Before any run directory exists: one NaN would otherwise skip a step every epoch, or
+        # (in the validation split) end the run without a best.pt.
+        self.store.require_valid(
+            np.concatenate([self.train_rows, self.val_rows]),
+            "training reads the train and val rows it uses",
+            advice="regenerate the dataset (generate_dataset(..., overwrite=True)) or repair "
+                   "those rows; the test split is never read by training")
         self.class_weights = class_weights(np.asarray(self.store.labels[self.train_rows]),
                                            config.model.n_classes).to(self.device)
         per_rank = math.ceil(self.train_rows.size / self.world)
@@ -633,16 +640,6 @@ def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main
 # --------------------------------------------------------------------------------------------
 
 
-def _add_dataclass_options(parser, cls, skip=()):
-    for f in fields(cls):
-        if f.name in skip:
-            continue
-        default = f.default
-        kind = type(default)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind,
-                            default=None, help=f"(default: {default})")
-
-
 def parse_args(argv=None):
     """Command-line options: ``--config JSON`` and any TrainConfig / ModelConfig setting."""
     parser = argparse.ArgumentParser(
@@ -652,14 +649,13 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="start the run again")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    _add_dataclass_options(parser, TrainConfig, skip=("model",))
-    _add_dataclass_options(parser, ModelConfig)
+    add_dataclass_options(parser, TrainConfig, skip=("model",),
+                          choices={"device": DEVICES, "precision": PRECISIONS})
+    add_dataclass_options(parser, ModelConfig)
     args = parser.parse_args(argv)
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    train_over = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                  if f.name != "model" and getattr(args, f.name, None) is not None}
-    model_over = {f.name: getattr(args, f.name) for f in fields(ModelConfig)
-                  if getattr(args, f.name, None) is not None}
+    train_over = dataclass_overrides(args, TrainConfig, skip=("model",))
+    model_over = dataclass_overrides(args, ModelConfig)
     try:
         config = replace(base, model=replace(base.model, **model_over), **train_over)
     except ValueError as exc:
