@@ -11,6 +11,9 @@ import plotly.graph_objects as go
 import pytest
 
 from microlens import SimulationConfig, generate_dataset, open_dataset, viz
+from microlens.analysis import EventAttention
+from microlens.analysis.limits import binned_performance
+from microlens.figures import simulation_figures
 from microlens.paths import write_json_atomic
 from microlens.simulate import binary_light_curve, caustics
 from microlens.summaries import detectability_summary, simulation_metrics
@@ -181,11 +184,29 @@ def test_detectability_figure(store):
     assert f"{100 * frac:.0f}%" in fig.data[0].name
 
 
-def test_detectability_figure_without_detectability():
+def test_detectability_figure_without_detectability_is_none():
     params = _table([0, 1, 2, 2], [np.nan] * 4, [np.nan] * 4)
-    fig = viz.detectability_figure(types.SimpleNamespace(params=params))
-    assert len(fig.data) == 2 and all(len(t.x) == 0 for t in fig.data)
-    assert "not computed" in fig.layout.title.text
+    assert viz.detectability_figure(types.SimpleNamespace(params=params)) is None
+    # one lensing class with values is something to draw
+    some = _table([0, 1, 2, 2], [np.nan, 500.0, np.nan, np.nan], [np.nan] * 4)
+    assert viz.detectability_figure(types.SimpleNamespace(params=some)) is not None
+
+
+def test_simulation_figures_skip_detectability_when_off(tmp_path):
+    cfg = SimulationConfig(n_per_class=2, n_epochs=60, seed=1, detectability=False)
+    store = open_dataset(generate_dataset(cfg, tmp_path / "off", workers=1, progress=False))
+    assert set(simulation_figures(store, per_class=1)) == {"gallery"}
+
+
+def test_flux_axes_say_relative_to_baseline(store):
+    fig = viz.gallery_figure(store, per_class=1)
+    titles = [fig.layout[f"yaxis{'' if i == 1 else i}"].title.text for i in (1, 2, 3)]
+    assert all(t.endswith("flux / baseline flux") for t in titles), titles
+    event = store.event(0)
+    assert viz.light_curve_figure(event).layout.yaxis.title.text == viz.FLUX_TITLE
+    # what the title claims: a flat event's noise-free flux is exactly 1
+    flat = store.event(int(np.flatnonzero(store.labels == 0)[0]))
+    np.testing.assert_allclose(viz.model_curve(flat, n_points=5)[1], 1.0)
 
 
 def test_caustic_figure_traces():
@@ -272,3 +293,179 @@ def test_detectability_summary_matches_numpy_on_dataset(store, tmp_path):
     assert metrics["detectability"] == detectability_summary(store)
     path = write_json_atomic(tmp_path / "m" / "metrics.json", metrics)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
+
+
+# --------------------------------------------------------------------------------------------
+# Figures a thesis can use: decision time, peer comparison, q ticks, attention colours
+# --------------------------------------------------------------------------------------------
+
+THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+
+
+def _decision(x, accuracy, observation=None):
+    n = len(THRESHOLDS)
+    out = {"threshold": THRESHOLDS, "decided_fraction": [1.0] * n, "accuracy": accuracy,
+           "median_fraction_seen": x, "median_tau_lensing": [-3.0] * n,
+           "decided_before_peak_lensing": [1.0] * n}
+    if observation is not None:
+        out["median_observation"] = observation
+    return out
+
+
+def _label_trace(fig):
+    (trace,) = [t for t in fig.data if t.mode == "text"]
+    return trace
+
+
+def test_decision_figure_degenerate_sweep_has_one_label_and_says_first_observation():
+    n = len(THRESHOLDS)
+    fig = viz.decision_figure(_decision([1 / 150] * n, [1 / 3] * n, [1.0] * n))
+    labels = _label_trace(fig)
+    assert list(labels.text) == ["0.5–0.99"]  # seven coinciding points, one label
+    notes = [a.text for a in fig.layout.annotations]
+    assert len(notes) == 1 and "0.5–0.99" in notes[0] and "first observation" in notes[0]
+    first = [t for t in fig.data if t.name and "first observation" in t.name]
+    assert len(first) == 1 and len(first[0].x) == n
+    # an old summary without median_observation: labels still merged, no claim made
+    old = viz.decision_figure(_decision([1 / 150] * n, [1 / 3] * n))
+    assert list(_label_trace(old).text) == ["0.5–0.99"] and not old.layout.annotations
+
+
+def test_decision_figure_labels_never_share_positions():
+    x = [0.0067, 0.02, 0.05, 0.3, 0.32, 0.5, 0.71]
+    y = [0.62, 0.66, 0.7, 0.76, 0.84, 0.9, 0.97]
+    fig = viz.decision_figure(_decision(x, y, [1, 3, 8, 45, 48, 75, 107]))
+    labels = _label_trace(fig)
+    points = np.c_[labels.x, labels.y]
+    gaps = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    assert gaps[np.triu_indices(len(points), 1)].min() >= viz.LABEL_SPACING
+    # every threshold is named once; the two nearest points (0.5, 0.6) share a label
+    named = [v for text in labels.text for v in text.replace("–", ", ").split(", ")]
+    assert sorted(map(float, named)) == THRESHOLDS and "0.5, 0.6" in labels.text
+    notes = [a.text for a in fig.layout.annotations]
+    assert len(notes) == 1 and notes[0].startswith("threshold 0.5:")
+    # thresholds never decided (accuracy None) are left out, not drawn at zero
+    y[-1] = None
+    assert 0.99 not in viz.decision_figure(_decision(x, y)).data[0].customdata[-1]
+
+
+def test_threshold_labels_join_runs_and_lists():
+    labels = viz.threshold_labels([0.0, 0.01, 0.5, 0.02], [0.5, 0.5, 0.5, 0.5], [1, 2, 3, 4])
+    assert [t for *_, t in labels] == ["1, 2, 4", "3"]
+    labels = viz.threshold_labels([0.0] * 3, [0.0] * 3, [0.5, 0.6, 0.7])
+    assert labels == [(0.0, 0.0, "0.5–0.7")]
+
+
+def _peer_summary(transformer_s=3.17e-3, peer_s=7.05e-3):
+    head = {"accuracy": 0.81, "binary_recall": 0.55, "macro_f1": 0.8,
+            "transformer_seconds_per_event": transformer_s}
+    peer = {"accuracy": 0.93, "binary_recall": 0.8, "macro_f1": 0.92,
+            "seconds_per_event": peer_s}
+    return {"headline": head, "classical_peer": peer}
+
+
+def test_peer_comparison_time_axis_is_linear_from_zero_with_ratio():
+    fig = viz.peer_comparison_figure(_peer_summary())
+    axis = fig.layout.yaxis2
+    assert axis.type == "linear" and axis.range[0] == 0 and axis.range[1] > 7.05
+    times = fig.data[-1]
+    np.testing.assert_allclose(times.y, [3.17, 7.05])
+    assert times.texttemplate == "%{y:.2f} ms"
+    titles = " ".join(a.text for a in fig.layout.annotations)
+    assert f"classical peer: {7.05 / 3.17:.2f}× the transformer's time" in titles
+    faster_peer = viz.peer_comparison_figure(_peer_summary(9e-3, 3e-3))
+    assert "transformer: 3.00× the classical peer's time" in " ".join(
+        a.text for a in faster_peer.layout.annotations)
+    alone = viz.peer_comparison_figure({"headline": _peer_summary()["headline"]})
+    assert list(alone.data[-1].x) == ["transformer"]
+    assert "×" not in " ".join(a.text for a in alone.layout.annotations)
+
+
+def test_q_axes_use_power_tick_labels():
+    q = np.array([1e-5, 3e-4, 2e-2, 0.9])
+    s = np.array([0.4, 0.8, 1.5, 3.0])
+    points = {"index": np.arange(4), "s": s, "q": q, "u_0": np.full(4, 0.1),
+              "dchi2_pspl": np.array([10.0, 200.0, 50.0, 1e4]),
+              "correct": np.array([True, False, True, False]),
+              "predicted": np.array(["binary", "pspl", "binary", "flat"])}
+    fig = viz.binary_parameter_figure(points, 100.0)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.exponentformat == "power"
+    assert fig.layout.yaxis.dtick == 1  # one tick per decade: 10⁻⁵ .. 1
+    # s spans less than two decades: plain numbers at 1-2-5 steps, no '4 5 6 7 8 9' labels
+    assert list(fig.layout.xaxis.ticktext) == ["0.2", "0.5", "1", "2", "5"]
+    np.testing.assert_allclose(fig.layout.xaxis.tickvals, [0.2, 0.5, 1, 2, 5])
+    labels = np.array([2, 2, 2, 2])
+    edges = np.geomspace(1e-5, 1.0, 4)
+    table = {**binned_performance(q, labels, labels, points["dchi2_pspl"], edges,
+                                  scale="log"),
+             "scale": "log", "label": "mass ratio q", "classes": ["binary"]}
+    limits = viz.physical_limits_figure({"threshold": 100.0, "bins": {"q": table},
+                                         "binary": {"binary_recall": 1.0,
+                                                    "detectable_fraction": 0.5}})
+    assert limits.layout.xaxis.exponentformat == "power" and limits.layout.xaxis.type == "log"
+
+
+def _attention(event, window=64, ripple=1e-5, seed=0):
+    """Two layers x two heads of (nearly) uniform window weights over one stored event."""
+    rng = np.random.default_rng(seed)
+    n = event["times"].size
+    weights = np.zeros((2, 2, n, window), np.float32)
+    for q in range(n):
+        k = min(q + 1, window)
+        w = 1.0 + ripple * rng.standard_normal((2, 2, k))
+        weights[:, :, q, window - k:] = w / w.sum(axis=-1, keepdims=True)
+    return EventAttention(event=event, weights=weights,
+                          probabilities=np.tile([0.2, 0.5, 0.3], (n, 1)))
+
+
+def test_attention_event_colour_bar_is_relative_to_uniform(store):
+    event = store.event(int(np.flatnonzero(store.labels == 1)[0]))
+    att = _attention(event)
+    assert event["times"].size > 64  # the query below sees a full window
+    query = 100
+    fig = viz.attention_event_figure(att, layer=1, head=None, query=query)
+    marker = fig.data[1].marker
+    bar = marker.colorbar
+    assert "1 = uniform" in bar.title.text and "over the window" in bar.title.text
+    # centred on 1, symmetric in log, and never narrower than 1/2 .. 2
+    assert marker.cmid == 0 and marker.cmin == -marker.cmax and marker.cmax >= np.log10(2) - 1e-12
+    assert "1" in bar.ticktext and 0.0 in bar.tickvals
+    relative = np.asarray(fig.data[1].customdata)[:, 2]
+    weights = att.select(1, None)[query]
+    np.testing.assert_allclose(relative, weights * 64, rtol=1e-6)
+    # 1/64 everywhere (the finding) stays at 1, the centre of the scale: not stretched away
+    np.testing.assert_allclose(relative, 1.0, atol=1e-3)
+    assert np.all(np.abs(marker.color) < 1e-3 * marker.cmax)
+    # small, see-through markers: the light curve under them stays visible
+    assert np.max(marker.size) <= 14 and marker.opacity < 1
+    # early query: uniform over the keys it sees (4 of them) is 1 as well
+    early = viz.attention_event_figure(att, layer=1, head=None, query=3)
+    np.testing.assert_allclose(np.asarray(early.data[1].customdata)[:, 2], 1.0, atol=1e-3)
+
+
+def test_attention_colour_range_grows_to_hold_strong_weights(store):
+    event = store.event(int(np.flatnonzero(store.labels == 1)[0]))
+    att = _attention(event)
+    att.weights[:, :, 80] = 0.0
+    att.weights[:, :, 80, -1] = 0.9  # the query looks at itself: 0.9 x 64 = 57.6 x uniform
+    att.weights[:, :, 80, :-1] = 0.1 / 63
+    fig = viz.attention_event_figure(att, layer=0, head=0, query=80)
+    marker = fig.data[1].marker
+    assert marker.cmax == pytest.approx(np.log10(0.9 * 64), rel=1e-5)
+    assert marker.cmin == -marker.cmax
+
+
+def test_attention_gallery_and_heatmap_centre_on_uniform(store):
+    rows = np.flatnonzero(store.labels >= 1)[:2]
+    maps = [_attention(store.event(int(r)), seed=i) for i, r in enumerate(rows)]
+    gallery = viz.attention_gallery_figure(maps)
+    axis = gallery.layout.coloraxis
+    assert axis.cmid == 0 and axis.cmin == -axis.cmax and "1 = uniform" in axis.colorbar.title.text
+    heat = viz.attention_heatmap_figure(maps[0], 0, None, span=(0, 80))
+    z = np.asarray(heat.data[0].z, dtype=float)
+    band = np.isfinite(z)
+    assert band.sum() == sum(min(k + 1, 64) for k in range(80))  # the causal band only
+    np.testing.assert_allclose(z[band], 0.0, atol=1e-3)  # log10(1): uniform is the centre
+    assert heat.data[0].zmid == 0 and "1 = uniform" in heat.data[0].colorbar.title.text
+    assert np.isfinite(np.asarray(heat.data[0].customdata, dtype=float)).all()
+

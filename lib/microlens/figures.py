@@ -101,10 +101,12 @@ def simulation_figures(store, per_class: int = 3, seed: int = 0) -> dict[str, go
     -------
     dict
         ``gallery`` (light curves by class with their noise-free models) and ``detectability``
-        (histograms of the Δχ² of each lensing class).
+        (histograms of the Δχ² of each lensing class; absent when the dataset has no
+        detectability, rather than an empty figure).
     """
-    return {"gallery": gallery_figure(store, per_class=per_class, seed=seed),
-            "detectability": detectability_figure(store)}
+    figures = {"gallery": gallery_figure(store, per_class=per_class, seed=seed),
+               "detectability": detectability_figure(store)}
+    return {name: fig for name, fig in figures.items() if fig is not None}
 
 
 def training_figures(history: Sequence[dict]) -> dict[str, go.Figure]:

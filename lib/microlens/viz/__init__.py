@@ -26,6 +26,7 @@ from .attention import (  # noqa: F401
 )
 from .embedding import embedding_figure, embedding_traces  # noqa: F401
 from .evaluation import (  # noqa: F401
+    LABEL_SPACING,
     confidence_histogram_figure,
     confusion_figure,
     decision_figure,
@@ -34,6 +35,7 @@ from .evaluation import (  # noqa: F401
     precision_recall_figure,
     reliability_figure,
     roc_figure,
+    threshold_labels,
 )
 from .events import (  # noqa: F401
     MODEL_POINTS,
@@ -70,12 +72,14 @@ from .limits import (  # noqa: F401
 from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .style import (  # noqa: F401
     CLASS_COLORS,
+    FLUX_TITLE,
     MODEL_COLOR,
     TEMPLATE,
     class_name,
     event_table_html,
     event_title,
     format_value,
+    log_ticks,
 )
 from .training import (  # noqa: F401
     CURVE_SERIES,

@@ -24,7 +24,7 @@ from ..analysis import (
 )
 from ..presets import CLASS_NAMES
 from .events import light_curve_traces
-from .style import CLASS_COLORS, TEMPLATE, class_name, event_title
+from .style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_name, event_title
 
 ATTENTION_COLORSCALE = "Viridis"
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -45,6 +45,42 @@ def default_query(attention: EventAttention) -> int:
     """The observation to show a window for by default: the brightest one (the peak)."""
     flux = np.asarray(attention.event["flux"], dtype=np.float64)
     return int(np.argmax(flux)) if flux.size else 0
+
+
+RELATIVE_COLORSCALE = "RdBu_r"
+"""Diverging colours of weights relative to uniform: white at 1, red above, blue below."""
+RELATIVE_TITLE = "weight / uniform<br>(1 = uniform<br>over the window)"
+"""Colour-bar title of the window weights in :func:`attention_event_figure`."""
+RELATIVE_TICKS = (0.01, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
+"""Colour-bar ticks of relative weights (those inside the drawn range are shown)."""
+MIN_RELATIVE_RANGE = 2.0
+"""The colour scale of relative weights spans at least 1/2 .. 2: uniform attention stays white
+instead of being stretched over the whole scale."""
+
+
+def relative_weights(window_weights: np.ndarray) -> np.ndarray:
+    """Attention weights over one query's visible keys relative to uniform attention over them:
+    ``weight * n_keys``, so 1 means uniform (the weights of one query sum to 1)."""
+    window_weights = np.asarray(window_weights, dtype=np.float64)
+    return window_weights * window_weights.size
+
+
+def relative_color_half_range(log_relative: np.ndarray) -> float:
+    """Half-width, in log10, of a colour range symmetric about 1 that holds every value and at
+    least ``1/MIN_RELATIVE_RANGE .. MIN_RELATIVE_RANGE``."""
+    finite = np.abs(np.asarray(log_relative, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    largest = float(finite.max()) if finite.size else 0.0
+    return max(largest, math.log10(MIN_RELATIVE_RANGE))
+
+
+def received_range(received) -> list[float]:
+    """y range of a panel of attention received relative to uniform: from 0 to at least 2, so
+    uniform attention (1) reads as a flat line at 1, not as noise blown up to the full height."""
+    values = np.asarray(received, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    top = float(values.max()) if values.size else 0.0
+    return [0.0, max(MIN_RELATIVE_RANGE, 1.05 * top)]
 
 
 def _check_query(attention: EventAttention, query: int | None) -> int:
@@ -70,20 +106,28 @@ def attention_event_traces(attention: EventAttention, layer: int | None = 0,
     weights = attention.select(layer, head)
     keys = key_positions(attention.n_obs, attention.window)[query]
     seen = keys >= 0
-    window_w = weights[query][seen]
-    size = 5 + 25 * window_w / max(float(window_w.max()), 1e-12)
+    window_w = weights[query][seen].astype(np.float64)
+    relative = relative_weights(window_w)
+    log_rel = np.log10(np.maximum(relative, 1e-12))
+    half = relative_color_half_range(log_rel)
+    ticks = [v for v in RELATIVE_TICKS if abs(math.log10(v)) <= half + 1e-9]
+    size = np.clip(6.0 * np.sqrt(relative), 3.0, 14.0)  # uniform: 6 px, the data stays visible
     data = light_curve_traces(event, model=None, marker_size=3)[0]
-    data.update(marker={"color": "#c8c8c8"}, error_y={"color": "#dddddd"}, name="data")
+    data.update(marker={"color": "#9a9a9a"}, error_y={"color": "#dddddd"}, name="data")
     traces = [
         data,
         go.Scatter(x=times[keys[seen]], y=flux[keys[seen]], mode="markers",
                    name="window weights",
-                   marker={"size": size, "color": window_w, "colorscale": ATTENTION_COLORSCALE,
-                           "cmin": 0.0, "showscale": True, "line": {"width": 0},
-                           "colorbar": {"title": "weight", "len": 0.45, "y": 0.78}},
-                   customdata=keys[seen], hovertemplate=(
-                       "obs %{customdata}<br>t=%{x:.2f} d<br>weight %{marker.color:.3g}"
-                       "<extra></extra>")),
+                   marker={"size": size, "color": log_rel, "colorscale": RELATIVE_COLORSCALE,
+                           "cmin": -half, "cmid": 0.0, "cmax": half, "showscale": True,
+                           "opacity": 0.75, "line": {"width": 0.5, "color": "#555555"},
+                           "colorbar": {"title": {"text": RELATIVE_TITLE, "side": "right"},
+                                        "tickvals": [math.log10(v) for v in ticks],
+                                        "ticktext": [f"{v:g}" for v in ticks],
+                                        "len": 0.5, "y": 0.76}},
+                   customdata=np.c_[keys[seen], window_w, relative], hovertemplate=(
+                       "obs %{customdata[0]}<br>t=%{x:.2f} d<br>weight %{customdata[1]:.4g}"
+                       "<br>weight / uniform %{customdata[2]:.4g}<extra></extra>")),
         go.Scatter(x=[times[query]], y=[flux[query]], mode="markers",
                    name="query",
                    marker={"symbol": "star", "size": 16, "color": "black"}),
@@ -145,9 +189,11 @@ def attention_event_figure(attention: EventAttention, layer: int | None = 0,
                        f"{view_name(layer, head)}; window of observation {query} shaded",
                "font": {"size": 13}},
         legend={"orientation": "h", "y": -0.16}, shapes=[window_shape(attention, query)])
-    fig.update_yaxes(title_text="flux", row=1, col=1)
+    fig.update_yaxes(title_text=FLUX_TITLE, row=1, col=1)
     fig.update_yaxes(title_text="P(class)", range=[0, 1], row=2, col=1)
-    fig.update_yaxes(title_text="received<br>/ uniform", row=3, col=1)
+    received = fig.data[EVENT_TRACES.index("received")].y
+    fig.update_yaxes(title_text="received<br>/ uniform", range=received_range(received),
+                     row=3, col=1)
     fig.update_xaxes(title_text="time [days]", row=3, col=1)
     return fig
 
@@ -171,8 +217,11 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
     """The dense query-by-key attention matrix: the causal window as a band below the diagonal.
 
     Built from the window weights by :func:`microlens.analysis.dense_attention`. Keys a query
-    cannot see (later observations, or more than ``window - 1`` back) are left blank, so the
-    band of width ``window`` on and below the diagonal is the whole receptive field of one layer.
+    cannot see (later observations, or more than ``window - 1`` back) are left blank (grey), so
+    the band of width ``window`` on and below the diagonal is the whole receptive field of one
+    layer. Colours are weights relative to uniform attention over the keys the query sees
+    (weight × their number: 1 = uniform, white), on a diverging scale symmetric in log about 1,
+    so evenly spread attention reads as such instead of being stretched over the scale.
 
     Parameters
     ----------
@@ -187,7 +236,8 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
     Returns
     -------
     go.Figure
-        One heatmap trace; x is the key, y the query (0-based observation indices).
+        One heatmap trace; x is the key, y the query (0-based observation indices), z the
+        log10 of the relative weight (``customdata``: the weight and the relative weight).
     """
     start, stop = heatmap_span(attention, max_obs) if span is None else map(int, span)
     if not 0 <= start < stop <= attention.n_obs:
@@ -196,12 +246,24 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
     dense = dense_attention(attention.select(layer, head).astype(np.float64), fill=np.nan)
     index = np.arange(attention.n_obs)
     z = dense[start:stop, start:stop]
+    # relative to uniform over the keys each query sees (min(k + 1, window) of them)
+    visible = np.minimum(index[start:stop] + 1, attention.window)[:, None]
+    relative = z * visible
+    log_rel = np.log10(np.maximum(relative, 1e-12))
+    half = relative_color_half_range(log_rel)
+    ticks = [v for v in RELATIVE_TICKS if abs(math.log10(v)) <= half + 1e-9]
     fig = go.Figure(go.Heatmap(
-        z=z, x=index[start:stop], y=index[start:stop], colorscale=ATTENTION_COLORSCALE,
-        zmin=0.0, colorbar={"title": "weight"},
-        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3g}<extra></extra>"))
+        z=log_rel, x=index[start:stop], y=index[start:stop], colorscale=RELATIVE_COLORSCALE,
+        zmin=-half, zmid=0.0, zmax=half, hoverongaps=False,
+        # blank cells get no hover; 0 there keeps the data strict JSON for the widget
+        customdata=np.nan_to_num(np.dstack([z, relative]), nan=0.0),
+        colorbar={"title": {"text": RELATIVE_TITLE, "side": "right"},
+                  "tickvals": [math.log10(v) for v in ticks],
+                  "ticktext": [f"{v:g}" for v in ticks]},
+        hovertemplate="query %{y}<br>key %{x}<br>weight %{customdata[0]:.4g}<br>weight / "
+                      "uniform %{customdata[1]:.4g}<extra></extra>"))
     fig.update_layout(
-        template=TEMPLATE, height=560, width=620,
+        template=TEMPLATE, height=560, width=680, plot_bgcolor="#e8e8e8",  # blank: not seen
         title={"text": f"#{attention.row} {class_name(attention.label)}: {view_name(layer, head)}"
                        f"<br>queries attend to the {attention.window} observations ending at "
                        "themselves", "font": {"size": 13}},
@@ -240,7 +302,10 @@ def attention_overview_figure(attention: EventAttention) -> go.Figure:
             x=times, y=received[layer].mean(axis=0),  # received attention is linear in weights
             mode="lines", name="mean of heads", legendgroup="mean", showlegend=layer == 0,
             line={"width": 1.6, "color": "black"}), row=layer + 2, col=1)
-    fig.update_yaxes(title_text="flux", row=1, col=1)
+    fig.update_yaxes(title_text=FLUX_TITLE, row=1, col=1)
+    for layer in range(n_layers):
+        fig.update_yaxes(title_text="/ uniform", range=received_range(received[layer]),
+                         row=layer + 2, col=1)
     fig.update_xaxes(title_text="time [days]", row=n_layers + 1, col=1)
     fig.update_annotations(font_size=12)
     fig.update_layout(template=TEMPLATE, height=280 + 210 * n_layers, margin={"t": 110},
@@ -277,23 +342,31 @@ def attention_gallery_figure(maps: Sequence[EventAttention], cols: int = 3) -> g
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06,
                         vertical_spacing=0.12 if rows > 1 else 0.1)
     values = [attention_received(m.select(None, None), normalize="uniform") for m in maps]
-    top = max(float(np.percentile(np.concatenate(values), 99)), 1.0 + 1e-6)
-    for i, (m, received) in enumerate(zip(maps, values, strict=True)):
+    logs = [np.log10(np.maximum(v, 1e-12)) for v in values]
+    # symmetric in log about 1 (uniform), from the 1st and 99th percentiles: a few starved
+    # observations at the edges must not wash out the rest
+    half = relative_color_half_range(np.percentile(np.concatenate(logs), [1, 99]))
+    ticks = [v for v in RELATIVE_TICKS if abs(math.log10(v)) <= half + 1e-9]
+    for i, (m, received, log_rel) in enumerate(zip(maps, values, logs, strict=True)):
         fig.add_trace(go.Scatter(
             x=m.event["times"], y=m.event["flux"], mode="markers", showlegend=False,
-            name=f"#{m.row}", marker={"size": 4, "color": received, "coloraxis": "coloraxis"},
-            customdata=np.arange(m.n_obs), hovertemplate=(
-                "obs %{customdata}<br>t=%{x:.2f} d<br>flux %{y:.3g}<br>received/uniform "
-                "%{marker.color:.3g}<extra></extra>")), row=i // cols + 1, col=i % cols + 1)
+            name=f"#{m.row}", marker={"size": 5, "color": log_rel, "coloraxis": "coloraxis",
+                                      # uniform (1) is white: an outline keeps it visible
+                                      "line": {"width": 0.5, "color": "#777777"}},
+            customdata=np.c_[np.arange(m.n_obs), received], hovertemplate=(
+                "obs %{customdata[0]}<br>t=%{x:.2f} d<br>flux %{y:.3g} × baseline<br>"
+                "received/uniform %{customdata[1]:.3g}<extra></extra>")),
+            row=i // cols + 1, col=i % cols + 1)
     fig.update_annotations(font_size=10)
     fig.update_xaxes(title_text="time [days]", row=rows)
-    fig.update_yaxes(title_text="flux", col=1)
+    fig.update_yaxes(title_text=FLUX_TITLE, col=1)
     fig.update_layout(
         template=TEMPLATE, height=max(300, 260 * rows), width=max(360 * cols, 700),
         margin={"t": 110},
-        coloraxis={"colorscale": ATTENTION_COLORSCALE, "cmin": min(1.0, *(float(v.min())
-                   for v in values)), "cmax": top,
-                   "colorbar": {"title": "received /<br>uniform"}},
+        coloraxis={"colorscale": RELATIVE_COLORSCALE, "cmin": -half, "cmid": 0.0, "cmax": half,
+                   "colorbar": {"title": "received /<br>uniform<br>(1 = uniform)",
+                                "tickvals": [math.log10(v) for v in ticks],
+                                "ticktext": [f"{v:g}" for v in ticks]}},
         title={"text": "Where the model looks: attention received relative to uniform<br>"
                        "(mean of layers and heads; title: true → predicted class, probability)",
                "font": {"size": 14}})
@@ -361,8 +434,11 @@ def attention_statistics_figure(statistics: dict) -> go.Figure:
 
 
 __all__ = [
-    "ATTENTION_COLORSCALE", "EVENT_TRACES", "SERIES_COLORS", "STATISTIC_PANELS",
+    "ATTENTION_COLORSCALE", "EVENT_TRACES", "MIN_RELATIVE_RANGE", "RELATIVE_COLORSCALE",
+    "RELATIVE_TICKS", "RELATIVE_TITLE", "SERIES_COLORS", "STATISTIC_PANELS",
     "attention_event_figure", "attention_event_traces", "attention_gallery_figure",
     "attention_heatmap_figure", "attention_overview_figure", "attention_statistics_figure",
-    "default_query", "heatmap_span", "view_name", "window_shape",
+    "default_query", "heatmap_span", "received_range", "relative_color_half_range",
+    "relative_weights",
+    "view_name", "window_shape",
 ]  # fmt: skip

@@ -4,6 +4,9 @@ without touching the model)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -181,66 +184,180 @@ def early_detection_figure(early: dict, peer: dict | None = None) -> go.Figure:
     return fig
 
 
+LABEL_SPACING = 0.07
+"""Least distance (in axis units, both axes spanning about 0..1) between two threshold labels of
+:func:`decision_figure`; closer points share one label."""
+
+
+def _threshold_text(thresholds: Sequence[float], members: Sequence[int]) -> str:
+    """``'0.9'``, ``'0.5, 0.8'`` or ``'0.5–0.99'`` (a run of three or more neighbours)."""
+    values = [thresholds[i] for i in members]
+    if len(members) > 2 and list(members) == list(range(members[0], members[-1] + 1)):
+        return f"{values[0]:g}–{values[-1]:g}"
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def threshold_labels(x: Sequence[float], y: Sequence[float], thresholds: Sequence[float],
+                     spacing: float = LABEL_SPACING) -> list[tuple[float, float, str]]:
+    """Labels of the points of a decision sweep that never sit on each other.
+
+    Points are taken in order; a point closer than ``spacing`` to an already labelled point
+    joins that label (``'0.5–0.99'`` when every threshold decides at the same place), so any two
+    labels are at least ``spacing`` apart.
+
+    Returns
+    -------
+    list of (x, y, text)
+        One entry per label, at the first point of its group.
+    """
+    groups: list[list[int]] = []
+    for i in range(len(x)):
+        for group in groups:
+            if math.hypot(x[i] - x[group[0]], y[i] - y[group[0]]) < spacing:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return [(x[g[0]], y[g[0]], _threshold_text(thresholds, g)) for g in groups]
+
+
 def decision_figure(decision: dict) -> go.Figure:
     """Decision-time sweep: accuracy of the decisions against the median fraction of the light
-    curve seen when they are made, one point per confidence threshold."""
+    curve seen when they are made, one point per confidence threshold.
+
+    Each point is labelled with its threshold; points closer than :data:`LABEL_SPACING` share one
+    label (:func:`threshold_labels`), so a degenerate sweep reads ``0.5–0.99`` at one place rather
+    than seven labels on top of each other. When ``decision`` has ``median_observation`` (the
+    1-based observation at which the median decided event is decided), thresholds deciding at the
+    first observation are drawn as red diamonds and a note says so.
+
+    Parameters
+    ----------
+    decision : dict
+        ``summary['decision']`` of :func:`microlens.evaluate.evaluate_run`.
+
+    Returns
+    -------
+    go.Figure
+        The sweep (lines and markers), the threshold labels (text), and, when some thresholds
+        decide at the first observation, one marker trace of those.
+    """
+    thresholds = decision["threshold"]
     keep = [i for i, a in enumerate(decision["accuracy"]) if a is not None]
     x = [decision["median_fraction_seen"][i] for i in keep]
     y = [decision["accuracy"][i] for i in keep]
-    labels = [f"{decision['threshold'][i]:g}" for i in keep]
-    custom = [[decision["decided_fraction"][i], decision["median_tau_lensing"][i]] for i in keep]
+    kept = [thresholds[i] for i in keep]
+    observation = decision.get("median_observation")
+    custom = [[thresholds[i], decision["decided_fraction"][i], decision["median_tau_lensing"][i],
+               observation[i] if observation else None] for i in keep]
+    hover = ("threshold %{customdata[0]:g}<br>median fraction seen %{x:.3f}"
+             + ("<br>median observation %{customdata[3]:g}" if observation else "")
+             + "<br>accuracy %{y:.3f}<br>decided %{customdata[1]:.2f} of events<br>median tau "
+             "(lensing) %{customdata[2]:.2f}<extra></extra>")
     fig = go.Figure(go.Scatter(
-        x=x, y=y, mode="lines+markers+text", text=labels, textposition="top center",
-        marker=dict(size=9, color=TRANSFORMER_COLOR), line=dict(color=TRANSFORMER_COLOR),
-        customdata=custom, name="decisions",
-        hovertemplate="threshold %{text}<br>median fraction seen %{x:.3f}<br>accuracy %{y:.3f}"
-                      "<br>decided %{customdata[0]:.2f} of events<br>median tau (lensing) "
-                      "%{customdata[1]:.2f}<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, height=420, width=620,
-                      title="Decision time: decide when the confidence first reaches a threshold",
+        x=x, y=y, mode="lines+markers", marker=dict(size=9, color=TRANSFORMER_COLOR),
+        line=dict(color=TRANSFORMER_COLOR), customdata=custom, name="decisions",
+        hovertemplate=hover))
+    labels = threshold_labels(x, y, kept)
+    fig.add_trace(go.Scatter(
+        x=[lx for lx, _, _ in labels], y=[ly for _, ly, _ in labels],
+        text=[text for _, _, text in labels], mode="text", name="thresholds", showlegend=False,
+        # off the (rising) line: above-left, or below-right where the left is the axis
+        textposition=["bottom right" if lx < 0.08 else "top left" for lx, _, _ in labels],
+        textfont=dict(size=12), hoverinfo="skip", cliponaxis=False))
+    first = [j for j, i in enumerate(keep) if observation and observation[i] is not None
+             and observation[i] <= 1]
+    if first:
+        fig.add_trace(go.Scatter(
+            x=[x[j] for j in first], y=[y[j] for j in first], mode="markers",
+            marker=dict(size=16, color=CLASS_COLORS[2], symbol="diamond-open",
+                        line=dict(width=2)),
+            name="decided at the first observation (median)", hoverinfo="skip"))
+        text = _threshold_text(kept, first)
+        fig.add_annotation(
+            xref="paper", yref="paper", x=0.98, y=0.04, xanchor="right", yanchor="bottom",
+            align="right", showarrow=False, bgcolor="rgba(255,255,255,0.85)",
+            bordercolor=CLASS_COLORS[2], borderwidth=1,
+            text=(f"threshold{'s' if len(first) > 1 else ''} {text}: the median event is "
+                  "decided at its <b>first observation</b><br>(the confidence reaches the "
+                  "threshold before the light curve can show anything)"))
+    fig.update_layout(template=TEMPLATE, height=460, width=680,
+                      title="Decision time: decide when the confidence first reaches a "
+                            "threshold<br><sup>labels: confidence threshold</sup>",
                       xaxis_title="median fraction of the light curve seen at the decision",
                       yaxis_title="accuracy of the decisions", yaxis_range=[0, 1.05],
-                      xaxis_range=[0, 1.02])
+                      xaxis_range=[0, 1.02], legend=dict(orientation="h", y=-0.18))
     return fig
+
+
+def _time_ratio_text(who: Sequence[str], ms: Sequence[float]) -> str:
+    """``'classical peer: 2.22× the transformer's time'`` (the slower against the faster)."""
+    if len(ms) != 2 or min(ms) <= 0:
+        return ""
+    slow, fast = (0, 1) if ms[0] >= ms[1] else (1, 0)
+    return f"{who[slow]}: {ms[slow] / ms[fast]:.2f}× the {who[fast]}'s time"
 
 
 def peer_comparison_figure(summary: dict) -> go.Figure:
     """The transformer beside the classical PSPL-fit peer on the same test events: accuracy,
-    binary recall and macro F1 (transformer with bootstrap intervals), and time per event."""
+    binary recall and macro F1 (transformer with bootstrap intervals), and time per event.
+
+    Times are drawn on a linear axis from zero, each bar labelled in milliseconds, and the
+    ratio of the two is written above them (a log axis made 7 ms against 3 ms look like 10×).
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`microlens.evaluate.evaluate_run` summary (``headline`` and, when the peer ran,
+        ``classical_peer``).
+
+    Returns
+    -------
+    go.Figure
+        Score bars of the transformer (and the peer), then one trace of times per event.
+    """
     head = summary["headline"]
     peer = summary.get("classical_peer") or {}
     metrics = (("accuracy", "accuracy"), ("binary_recall", "binary recall"),
                ("macro_f1", "macro F1"))
+    who, ms = ["transformer"], [head["transformer_seconds_per_event"] * 1e3]
+    if peer and peer.get("seconds_per_event") is not None:
+        who.append("classical peer")
+        ms.append(peer["seconds_per_event"] * 1e3)
+    ratio = _time_ratio_text(who, ms)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.14,
-                        subplot_titles=("classification (test split)", "time per event (1 core)"))
+                        subplot_titles=("classification (test split)",
+                                        "time per event (1 core)"
+                                        + (f"<br><sup>{ratio}</sup>" if ratio else "")))
     names = [label for _, label in metrics]
     fig.add_trace(go.Bar(x=names, y=[head[m] for m, _ in metrics], name="transformer",
                          marker_color=TRANSFORMER_COLOR,
                          error_y=error_bars([head[m] for m, _ in metrics],
                                             [head.get(f"{m}_low") for m, _ in metrics],
                                             [head.get(f"{m}_high") for m, _ in metrics]),
-                         texttemplate="%{y:.3f}", textposition="inside"), row=1, col=1)
-    seconds = [head["transformer_seconds_per_event"]]
-    who = ["transformer"]
+                         texttemplate="%{y:.3f}", textposition="inside",
+                         insidetextanchor="middle"), row=1, col=1)  # clear of the error bar
     if peer:
         fig.add_trace(go.Bar(x=names, y=[peer.get(m) for m, _ in metrics],
                              name="classical peer (PSPL fit)", marker_color=PEER_COLOR,
-                             texttemplate="%{y:.3f}", textposition="inside"), row=1, col=1)
-        seconds.append(peer.get("seconds_per_event"))
-        who.append("classical peer")
-    fig.add_trace(go.Bar(x=who, y=[s * 1e3 for s in seconds], showlegend=False,
+                             texttemplate="%{y:.3f}", textposition="inside",
+                             insidetextanchor="middle"), row=1, col=1)
+    fig.add_trace(go.Bar(x=who, y=ms, showlegend=False, name="time per event",
                          marker_color=[TRANSFORMER_COLOR, PEER_COLOR][: len(who)],
-                         texttemplate="%{y:.2f} ms", textposition="outside"), row=1, col=2)
+                         texttemplate="%{y:.2f} ms", textposition="outside", cliponaxis=False),
+                  row=1, col=2)
     fig.update_yaxes(range=[0, 1.05], title_text="score", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="milliseconds per event", row=1, col=2)
-    fig.update_layout(template=TEMPLATE, barmode="group", height=440, width=980,
+    fig.update_yaxes(type="linear", range=[0, max(ms) * 1.2], title_text="milliseconds per event",
+                     row=1, col=2)
+    fig.update_layout(template=TEMPLATE, barmode="group", height=460, width=980,
+                      margin={"t": 120},
                       title="Transformer vs the classical peer on the same test events",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
     return fig
 
 
 __all__ = [
-    "confidence_histogram_figure", "confusion_figure", "decision_figure",
+    "LABEL_SPACING", "confidence_histogram_figure", "confusion_figure", "decision_figure",
     "early_detection_figure", "peer_comparison_figure", "precision_recall_figure",
-    "reliability_figure", "roc_figure",
+    "reliability_figure", "roc_figure", "threshold_labels",
 ]  # fmt: skip

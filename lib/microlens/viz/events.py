@@ -1,7 +1,7 @@
 """Figures of simulated events: light curves, galleries, detectability, caustics.
 
 Units follow :mod:`microlens.simulate`: times in days, flux in baseline units, ``s`` and source
-positions in Einstein radii (centre-of-mass frame), ``alpha`` in radians.
+positions in Einstein radii (centre-of-mass frame), ``alpha_rad`` in radians.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ..simulate import caustics, model_flux
 from ..summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
 from .style import (
     CLASS_COLORS,
+    FLUX_TITLE,
     MODEL_COLOR,
     TEMPLATE,
     event_title,
@@ -99,7 +100,7 @@ def light_curve_figure(event: dict, model=None) -> go.Figure:
     fig.update_layout(
         title={"text": event_title(event), "font": {"size": 13}}, template=TEMPLATE, height=440,
         margin={"t": 80},
-        xaxis_title="time [days]", yaxis_title="flux [baseline units]",
+        xaxis_title="time [days]", yaxis_title=FLUX_TITLE,
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
@@ -144,16 +145,16 @@ def gallery_figure(store, per_class: int = 3, seed: int = 0, model: bool = True)
     titles = [_short_title(events[(r, c)]) if (r, c) in events else ""
               for r in range(len(CLASS_NAMES)) for c in range(per_class)]
     fig = make_subplots(rows=len(CLASS_NAMES), cols=per_class, subplot_titles=titles,
-                        horizontal_spacing=0.06, vertical_spacing=0.1)
+                        horizontal_spacing=0.06, vertical_spacing=0.13)
     for (label, col), event in events.items():
         for trace in light_curve_traces(event, model=model or None, marker_size=2.5,
                                         showlegend=False):
             fig.add_trace(trace, row=label + 1, col=col + 1)
     for label, name in enumerate(CLASS_NAMES):
-        fig.update_yaxes(title_text=f"{name}<br>flux", row=label + 1, col=1)
+        fig.update_yaxes(title_text=f"{name}<br>{FLUX_TITLE}", row=label + 1, col=1)
     fig.update_xaxes(title_text="time [days]", row=len(CLASS_NAMES))
     fig.update_annotations(font_size=10)
-    fig.update_layout(template=TEMPLATE, height=260 * len(CLASS_NAMES),
+    fig.update_layout(template=TEMPLATE, height=280 * len(CLASS_NAMES),
                       width=max(330 * per_class, 700), margin={"t": 70},
                       title=f"Light curves by class ({per_class} per class, seed {seed})")
     return fig
@@ -173,21 +174,24 @@ def _percent(fraction: float | None) -> str:
 
 
 def detectability_figure(store, threshold: float = DETECTABILITY_THRESHOLD,
-                         bins: int = 40) -> go.Figure:
+                         bins: int = 40) -> go.Figure | None:
     """Histograms of log10(max(Δχ², 1)): binaries against the best PSPL, PSPL against flat.
 
     A vertical line marks ``threshold``; the legend and title give the detectable fractions
-    (:func:`microlens.summaries.detectability_summary`). A dataset generated without
-    detectability gives empty histograms and a note.
+    (:func:`microlens.summaries.detectability_summary`).
 
     Returns
     -------
-    go.Figure
-        Two histogram traces (binary, PSPL).
+    go.Figure or None
+        Two histogram traces (binary, PSPL); None when there is nothing to draw (a dataset
+        generated without detectability has no Δχ² values), so callers skip the figure
+        instead of saving an empty one.
     """
     summary = detectability_summary(store, threshold)
     binary = _log_dchi2(store, CLASS_NAMES.index("binary"), "dchi2_pspl")
     pspl = _log_dchi2(store, CLASS_NAMES.index("pspl"), "dchi2_flat")
+    if not (binary.size or pspl.size):
+        return None
     log_thr = math.log10(max(threshold, 1.0))
     top = max([log_thr, *(v.max() for v in (binary, pspl) if v.size)]) * 1.02 + 1e-9
     xbins = {"start": 0.0, "end": top, "size": top / max(int(bins), 1)}
@@ -205,8 +209,6 @@ def detectability_figure(store, threshold: float = DETECTABILITY_THRESHOLD,
                   annotation_text=f"Δχ² = {threshold:g}", annotation_position="top right")
     title = (f"Detectability: {_percent(summary['binary_detectable_fraction'])} of binaries "
              f"distinguishable from a single lens (Δχ² > {threshold:g})")
-    if not (binary.size or pspl.size):
-        title = "Detectability was not computed for this dataset"
     fig.update_layout(title=title, barmode="overlay", template=TEMPLATE, height=420,
                       xaxis_title="log10(max(Δχ², 1))", yaxis_title="events",
                       legend={"orientation": "h", "y": -0.25})

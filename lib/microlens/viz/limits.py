@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .evaluation import TRANSFORMER_COLOR as ACCURACY_COLOR
-from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value
+from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value, log_ticks
 
 RECALL_COLOR = CLASS_COLORS[2]
 CEILING_COLOR = "#7f7f7f"
@@ -66,7 +66,8 @@ def physical_limits_figure(report: dict, columns=None) -> go.Figure:
         row, col = i // n_cols + 1, i % n_cols + 1
         table = tables[column]
         add_binned_traces(fig, table, row=row, col=col, show_legend=i == 0)
-        fig.update_xaxes(type=table["scale"], row=row, col=col)
+        ticks = log_ticks(table["low"] + table["high"]) if table["scale"] == "log" else {}
+        fig.update_xaxes(type=table["scale"], row=row, col=col, **ticks)
         fig.update_yaxes(range=[0, 1.05], row=row, col=col)
     binary = report["binary"]
     fig.update_layout(
@@ -113,8 +114,9 @@ def binary_parameter_figure(points: dict, threshold: float) -> go.Figure:
     fig.update_layout(template=TEMPLATE, height=520, width=700,
                       title=f"Binary test events: found or missed (detectable: Δχ² > "
                             f"{format_value(threshold)})",
-                      xaxis=dict(type="log", title="separation s [Einstein radii]"),
-                      yaxis=dict(type="log", title="mass ratio q"))
+                      xaxis=dict(type="log", title="separation s [Einstein radii]",
+                                 **log_ticks(points["s"])),
+                      yaxis=dict(type="log", title="mass ratio q", **log_ticks(points["q"])))
     return fig
 
 

@@ -14,6 +14,9 @@ CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
 """One colour per class label (flat grey, PSPL blue, binary red)."""
 
 MODEL_COLOR = "#111111"
+FLUX_TITLE = "flux / baseline flux"
+"""Axis title of light-curve fluxes: the simulator's flux is ``f_s * A + (1 - f_s)``, the
+observed flux over the unmagnified (baseline) flux of source and blend, so 1 means no event."""
 TEMPLATE = "plotly_white"
 
 
@@ -59,7 +62,7 @@ def event_title(event: dict) -> str:
     if label == 1 and "dchi2_flat" in p:
         lines.append(f"Δχ²(flat)={format_value(p['dchi2_flat'])}")
     if label == 2:
-        second = join(("s", "q", "alpha", "rho"))
+        second = join(("s", "q", "alpha_rad", "rho"))
         if "dchi2_pspl" in p:
             second += f", Δχ²(PSPL)={format_value(p['dchi2_pspl'])}"
         lines.append(second)
@@ -95,3 +98,37 @@ def error_bars(values, lows, highs) -> dict:
 
     return dict(type="data", array=span(values, highs), arrayminus=span(lows, values),
                 visible=True, thickness=1)
+
+
+def log_ticks(values) -> dict:
+    """Tick settings of a log axis over ``values`` that never read like SI prefixes ('100μ').
+
+    Two decades or more: one tick per decade written as a power of ten (10⁻⁴, plotly's
+    ``exponentformat='power'``). Less: ticks at 1, 2 and 5 times powers of ten written as plain
+    numbers (0.5, 1, 2), since plotly's own labels there read '4 5 6 7 8 9 1 2'.
+
+    Parameters
+    ----------
+    values : array-like
+        The positive values the axis must show (non-finite and non-positive ones are ignored).
+
+    Returns
+    -------
+    dict
+        Keyword arguments for ``fig.update_xaxes`` / ``update_yaxes`` (or an axis dict).
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[np.isfinite(values) & (values > 0)]
+    power = {"exponentformat": "power", "showexponent": "all"}
+    if values.size == 0:
+        return power
+    lo, hi = math.log10(values.min()), math.log10(values.max())
+    if hi - lo >= 2.0:
+        return {**power, "dtick": 1}
+    ticks = [m * 10.0 ** k for k in range(math.floor(lo) - 1, math.ceil(hi) + 1)
+             for m in (1, 2, 5)]
+    # one step of margin each side: the drawn range reaches a little past the data
+    inside = [t for t in ticks if lo - 0.35 <= math.log10(t) <= hi + 0.35]
+    return {"tickmode": "array", "tickvals": inside,
+            "ticktext": [f"{t:.6g}" for t in inside]}
+
