@@ -17,8 +17,9 @@ when complete; an interrupted generation resumes from its finished chunks.
 
 Bitwise reproducibility: VBBinaryLensing's polynomial root finder starts from the roots of its
 previous call (function-static state), so a binary magnification depends on the call history at
-the 1e-12 level. Each chunk is therefore simulated in a fresh process (forkserver, one chunk per
-child) and chunk boundaries are fixed by ``chunk_size`` (recorded in the manifest): the same
+the 1e-12 level. Each chunk is therefore simulated in a process with a fresh state (forked from
+a clean worker that never simulates; without fork, a new process per chunk) and chunk
+boundaries are fixed by ``chunk_size`` (recorded in the manifest): the same
 config and chunk size give identical bytes for any number of workers.
 """
 
@@ -30,7 +31,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,40 @@ def _simulate_chunk(config: SimulationConfig, chunk_dir: str, start: int, stop: 
     return stop - start
 
 
+def _simulate_chunk_in_fork(config: SimulationConfig, chunk_dir: str, start: int,
+                            stop: int) -> int:
+    """Worker: simulate one chunk in a child forked from this clean worker.
+
+    The worker itself never computes a magnification, so each forked child starts with the
+    VBBinaryLensing state of a fresh process (see the module docstring), at the cost of a
+    fork (milliseconds) instead of a new process from the start method: that re-imports the
+    parent's ``__main__`` module in every child, seconds per chunk when it imports torch.
+    """
+    import traceback
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: simulate, report a failure through the pipe, never return
+        os.close(read_end)
+        code = 0
+        try:
+            _simulate_chunk(config, chunk_dir, start, stop)
+        except BaseException:  # noqa: BLE001 (everything goes back to the parent as text)
+            code = 1
+            os.write(write_end, traceback.format_exc().encode("utf-8", "replace"))
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"simulating events {start}..{stop - 1} failed in its process "
+                           f"(exit code {code}):\n{report or '(no traceback: killed?)'}")
+    return stop - start
+
+
 def clean_process_context():
     """Process start method whose children carry no VBBinaryLensing state from this process."""
     import multiprocessing as mp
@@ -178,18 +213,40 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
     if not todo:
         bar.close()
         return
-    # One chunk per child process, even with one worker: see the module docstring.
+    # Every chunk starts from a fresh VBBinaryLensing state, even with one worker (see the
+    # module docstring): forked from a clean worker that never simulates, or, without fork,
+    # in a new process per chunk.
     context = clean_process_context()
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
-                             max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_simulate_chunk, config, str(chunk_dir), a, b) for a, b in todo]
+    if hasattr(os, "fork"):
+        task, per_child = _simulate_chunk_in_fork, None
+    else:  # pragma: no cover - Windows
+        task, per_child = _simulate_chunk, 1
+    workers = min(workers, len(todo))
+    queue = iter(todo)
+    # Chunks are handed out as workers free up (one queued beyond the busy ones), so that an
+    # interruption leaves at most workers + 1 chunks to finish, not the whole list.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             max_tasks_per_child=per_child) as pool:
+        running = {}
+
+        def submit_next() -> None:
+            for start, stop in queue:
+                running[pool.submit(task, config, str(chunk_dir), start, stop)] = (start, stop)
+                return
+
         try:
-            for (start, stop), fut in zip(todo, futures, strict=True):
-                bar.update(fut.result())
-                if on_chunk is not None:
-                    on_chunk(start, stop)
+            for _ in range(workers + 1):
+                submit_next()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=running.get):
+                    start, stop = running.pop(fut)
+                    bar.update(fut.result())
+                    submit_next()
+                    if on_chunk is not None:
+                        on_chunk(start, stop)
         except BaseException:
-            for fut in futures:
+            for fut in running:
                 fut.cancel()
             raise
         finally:
