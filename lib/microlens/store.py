@@ -40,7 +40,7 @@ from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the parameter column alpha (radians) is named alpha_rad
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SEQUENCE_ARRAYS = ("times", "flux", "flux_err", "mask")
 EVENT_ARRAYS = ("labels", "split", "params")
