@@ -39,9 +39,9 @@ def pspl_curve(t_0=100.0, u_0=0.3, t_E=15.0, f_s=0.5):
     return f_s * pspl_magnification(T, t_0, u_0, t_E) + (1.0 - f_s)
 
 
-def caustic_curve(alpha=0.6):
+def caustic_curve(alpha_rad=0.6):
     """A stellar binary whose source crosses the caustic (spikes near t = 94 and 103 days)."""
-    return 0.5 * binary_magnification(T, 100.0, 0.05, 20.0, 1e-3, 1.0, 0.3, alpha) + 0.5
+    return 0.5 * binary_magnification(T, 100.0, 0.05, 20.0, 1e-3, 1.0, 0.3, alpha_rad) + 0.5
 
 
 def table(**columns):
@@ -109,9 +109,9 @@ def test_flat_and_pspl_events_separate_and_fit_well():
 
 def test_caustic_crossing_is_called_binary():
     validation = features_of([(flat_curve(), 1), (flat_curve(), 2), (pspl_curve(), 3),
-                              (pspl_curve(t_0=80.0), 4), (caustic_curve(alpha=0.6), 5)])
+                              (pspl_curve(t_0=80.0), 4), (caustic_curve(alpha_rad=0.6), 5)])
     peer = ClassicalPeer.tune(validation, [0, 0, 1, 1, 2])
-    test = features_of([(caustic_curve(alpha=0.6), 50), (pspl_curve(t_0=120.0), 51),
+    test = features_of([(caustic_curve(alpha_rad=0.6), 50), (pspl_curve(t_0=120.0), 51),
                         (flat_curve(), 52)])
     assert np.array_equal(peer.predict(test), [2, 1, 0])
     binary = test[0]

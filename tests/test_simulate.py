@@ -23,7 +23,7 @@ def random_binary_parameters(rng, n):
             t_0=rng.uniform(40, 160), u_0=rng.uniform(0, 1), t_E=math.exp(rng.uniform(1.6, 4.4)),
             rho=math.exp(rng.uniform(math.log(1e-4), math.log(1e-2))),
             s=math.exp(rng.uniform(math.log(0.3), math.log(5))),
-            q=math.exp(rng.uniform(math.log(1e-5), 0)), alpha=rng.uniform(0, 2 * math.pi),
+            q=math.exp(rng.uniform(math.log(1e-5), 0)), alpha_rad=rng.uniform(0, 2 * math.pi),
         )
 
 
@@ -45,19 +45,19 @@ def test_binary_default_tolerance_agrees_with_tight_vbbl():
     for p in random_binary_parameters(np.random.default_rng(1), 25):
         ours = binary_magnification(t, **p)  # default tol 1e-3
         ref = np.asarray(tight.BinaryLightCurve(
-            [math.log(p["s"]), math.log(p["q"]), p["u_0"], p["alpha"], math.log(p["rho"]),
+            [math.log(p["s"]), math.log(p["q"]), p["u_0"], p["alpha_rad"], math.log(p["rho"]),
              math.log(p["t_E"]), p["t_0"]], t)[0])
         np.testing.assert_allclose(ours, ref, rtol=1e-3)
 
 
 def test_binary_conventions_match_mulensmodel_independent_solver():
-    """MulensModel's own point-source solver (not VBBL): alpha [deg] = degrees(alpha [rad])."""
+    """MulensModel's own point-source solver (not VBBL): its alpha [deg] = degrees(alpha_rad)."""
     import MulensModel as mm
     t = np.linspace(0, 200, 400)
     for p in random_binary_parameters(np.random.default_rng(2), 25):
         ours = binary_magnification(t, **{**p, "rho": 1e-6}, tol=1e-5)
         model = mm.Model({"t_0": p["t_0"], "u_0": p["u_0"], "t_E": p["t_E"], "s": p["s"],
-                          "q": p["q"], "alpha": math.degrees(p["alpha"])})
+                          "q": p["q"], "alpha": math.degrees(p["alpha_rad"])})
         model.set_magnification_methods([0.0, "point_source", 200.0])
         np.testing.assert_allclose(ours, model.get_magnification(t), rtol=1e-3)
 
@@ -125,6 +125,26 @@ def test_model_flux_rebuilds_each_class_from_its_parameters():
         np.testing.assert_allclose(model_flux(ev.params, ev.times), ev.clean_flux, rtol=1e-12)
     binary = simulate_event(cfg, 2)
     assert not np.isnan(binary.params["q"]) and np.isnan(simulate_event(cfg, 1).params["q"])
+
+
+def test_trajectory_angle_is_stored_in_radians_under_a_name_that_says_so(tmp_path):
+    """``alpha_rad`` in [0, 2 pi); no radians under MulensModel's ``alpha`` (degrees); a dataset
+    from before the rename (schema 1) is refused with a message to regenerate it."""
+    import json
+
+    from microlens.simulate import PARAM_COLUMNS
+    from microlens.store import DatasetError, generate_dataset, open_dataset
+
+    assert "alpha_rad" in PARAM_COLUMNS and "alpha" not in PARAM_COLUMNS
+    cfg = SimulationConfig(n_per_class=8, n_epochs=60, seed=4, detectability=False)
+    angles = [simulate_event(cfg, i).params["alpha_rad"] for i in range(2, 24, 3)]  # binaries
+    assert all(0.0 <= a < 2.0 * math.pi for a in angles) and max(angles) > 2 * math.pi / 3
+    path = generate_dataset(SimulationConfig(n_per_class=1, n_epochs=40, detectability=False),
+                            tmp_path / "old", workers=1, progress=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}))
+    with pytest.raises(DatasetError, match="schema version 1; .* Regenerate the dataset"):
+        open_dataset(path)
 
 
 def test_binary_parameters_follow_the_topology_priors():

@@ -4,9 +4,12 @@ Units and conventions (MulensModel names):
 
 * ``t_0`` time of closest approach [days], ``u_0`` impact parameter [Einstein radii],
   ``t_E`` Einstein time [days], ``rho`` source radius [Einstein radii], ``s`` lens separation
-  [Einstein radii of the total mass], ``q = m2 / m1`` mass ratio, ``alpha`` trajectory angle
-  [radians, VBBinaryLensing convention: numerically the same angle as MulensModel's ``alpha``
-  in degrees, with the same sign of ``u_0``]; the binary origin is the centre of mass.
+  [Einstein radii of the total mass], ``q = m2 / m1`` mass ratio; the binary origin is the
+  centre of mass.
+* ``alpha_rad`` is the source trajectory angle **in radians** (VBBinaryLensing's unit). It is
+  MulensModel's ``alpha`` (which is in degrees) in other units: MulensModel's
+  ``alpha = degrees(alpha_rad)``, with the same sign of ``u_0``. The ``_rad`` suffix is there so
+  that the parameter table never holds radians under MulensModel's name for degrees.
 * Flux is in units of the baseline flux: ``F = f_s * A + (1 - f_s)``, so ``F = 1`` with no event.
 * Photometric errors follow photon noise: ``sigma_F = sigma_F0 * sqrt(F)``, where ``sigma_F0`` is
   the baseline error converted from magnitudes. The error preset is the baseline error of a star
@@ -39,7 +42,7 @@ MAGNIFICATION_BACKENDS = ("VBBinaryLensing", "VBMicrolensing")
 PARAM_COLUMNS: tuple[str, ...] = (
     "label",
     "t_0", "u_0", "t_E",  # shared by all classes (drawn but unused for the flat class)
-    "rho", "s", "q", "alpha",  # binary lens only (NaN otherwise)
+    "rho", "s", "q", "alpha_rad",  # binary lens only (NaN otherwise); alpha_rad in radians
     "source_mag", "f_s", "baseline_mag", "baseline_mag_error",
     "n_obs", "missing_fraction", "peak_significance", "attempts",
     "dchi2_flat", "dchi2_pspl",  # detectability (NaN when switched off)
@@ -204,16 +207,29 @@ def binary_light_curve(
     rho: float,
     s: float,
     q: float,
-    alpha: float,
+    alpha_rad: float,
     *,
     tol: float = 1e-3,
     backend: str = "VBBinaryLensing",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Finite-source binary-lens magnification and source trajectory.
 
-    Uses ``BinaryLightCurve([ln s, ln q, u_0, alpha, ln rho, ln t_E, t_0], t)`` with
+    Uses ``BinaryLightCurve([ln s, ln q, u_0, alpha_rad, ln rho, ln t_E, t_0], t)`` with
     ``Tol = RelTol = tol``. Coordinates are centred on the lens centre of mass, the lenses on
     the x-axis (lens 1 of mass ``1/(1+q)`` at negative x).
+
+    Parameters
+    ----------
+    t : ndarray
+        Times [days].
+    t_0, u_0, t_E, rho, s, q : float
+        As in the module docstring (days and Einstein radii; ``q = m2 / m1``).
+    alpha_rad : float
+        Trajectory angle [radians]; MulensModel's ``alpha`` [degrees] is
+        ``math.degrees(alpha_rad)``.
+    tol : float
+        VBBinaryLensing ``Tol`` and ``RelTol``.
+    backend : {'VBBinaryLensing', 'VBMicrolensing'}
 
     Returns
     -------
@@ -221,15 +237,17 @@ def binary_light_curve(
         Magnification and source position [Einstein radii] at each time.
     """
     engine = _engine(tol, backend)
-    params = [math.log(s), math.log(q), u_0, alpha, math.log(rho), math.log(t_E), t_0]
+    params = [math.log(s), math.log(q), u_0, alpha_rad, math.log(rho), math.log(t_E), t_0]
     mag, y1, y2 = engine.BinaryLightCurve(params, np.asarray(t, dtype=np.float64))
     return np.asarray(mag), np.asarray(y1), np.asarray(y2)
 
 
-def binary_magnification(t, t_0, u_0, t_E, rho, s, q, alpha, *, tol=1e-3,
+def binary_magnification(t, t_0, u_0, t_E, rho, s, q, alpha_rad, *, tol=1e-3,
                          backend="VBBinaryLensing") -> np.ndarray:
-    """Finite-source binary-lens magnification (see :func:`binary_light_curve`)."""
-    return binary_light_curve(t, t_0, u_0, t_E, rho, s, q, alpha, tol=tol, backend=backend)[0]
+    """Finite-source binary-lens magnification (see :func:`binary_light_curve`; ``alpha_rad``
+    in radians)."""
+    return binary_light_curve(t, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=tol,
+                              backend=backend)[0]
 
 
 def caustics(s: float, q: float, backend: str = "VBBinaryLensing") -> list[np.ndarray]:
@@ -251,7 +269,7 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
     ----------
     params : mapping
         Needs ``label`` and the parameters that class uses (``t_0, u_0, t_E, f_s`` and, for
-        binaries, ``rho, s, q, alpha``).
+        binaries, ``rho, s, q, alpha_rad``; ``alpha_rad`` in radians).
     t : ndarray
         Times [days].
     """
@@ -263,7 +281,7 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
         mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
     elif label == 2:
         mag = binary_magnification(t, params["t_0"], params["u_0"], params["t_E"], params["rho"],
-                                   params["s"], params["q"], params["alpha"], tol=tol,
+                                   params["s"], params["q"], params["alpha_rad"], tol=tol,
                                    backend=backend)
     else:
         raise ValueError(f"unknown label {label!r}; valid: 0 (flat), 1 (pspl), 2 (binary)")
@@ -391,7 +409,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         rho = _log_uniform(rng, cfg.rho_range)
         s = _log_uniform(rng, topo.s_range)
         q = _log_uniform(rng, topo.q_range)
-        alpha = rng.uniform(0.0, 2.0 * math.pi)
+        alpha_rad = rng.uniform(0.0, 2.0 * math.pi)
         times = survey_times(cfg, rng)
         noise = rng.standard_normal(times.size)
 
@@ -412,7 +430,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     elif label == 1:
         clean = single_lens
     else:
-        mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha, tol=cfg.vbbl_tol,
+        mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=cfg.vbbl_tol,
                                    backend=cfg.magnification_backend)
         clean = blended_flux(mag, f_s)
     errors = flux_errors(clean, sigma_m)
@@ -420,7 +438,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
         rho=rho if label == 2 else math.nan, s=s if label == 2 else math.nan,
-        q=q if label == 2 else math.nan, alpha=alpha if label == 2 else math.nan,
+        q=q if label == 2 else math.nan, alpha_rad=alpha_rad if label == 2 else math.nan,
         source_mag=source_mag, f_s=f_s, baseline_mag=baseline_mag, baseline_mag_error=sigma_m,
         n_obs=times.size, missing_fraction=1.0 - times.size / cfg.n_epochs,
         peak_significance=peak_sig, attempts=attempt,

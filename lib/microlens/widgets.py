@@ -3,8 +3,9 @@
 The notebooks only display ``.widget``; all the logic is here and reachable without a browser
 (tests call :meth:`MagnificationExplorer.update`, :meth:`EventBrowser.select` and
 :meth:`AttentionBrowser.select` directly).
-Units follow :mod:`microlens.simulate` (``alpha`` in radians, ``s``, ``u_0``, ``rho`` in
-Einstein radii, ``t_E`` in days).
+Units follow :mod:`microlens.simulate` (the explorer's ``alpha`` slider is in radians, the
+parameter table's ``alpha_rad``, not MulensModel's ``alpha`` in degrees; ``s``, ``u_0``, ``rho``
+in Einstein radii, ``t_E`` in days).
 
 Example::
 
