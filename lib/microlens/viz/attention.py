@@ -159,9 +159,13 @@ def attention_event_figure(attention: EventAttention, layer: int | None = 0,
     """One event: light curve with a query's window, probabilities, attention received.
 
     Top: the light curve (grey) with the window of observation ``query`` (default: the
-    brightest) drawn over it, each key sized and coloured by its weight, and the window shaded
-    on every panel. Middle: the calibrated class probabilities after every observation. Bottom:
-    the attention each observation receives relative to uniform attention
+    brightest) drawn over it, each key sized and coloured by its weight relative to uniform
+    attention over the keys the query sees (:func:`relative_weights`: weight × their number,
+    1 = uniform over the window; a diverging colour scale symmetric in log about 1, at least
+    1/2 .. 2, so evenly spread attention shows as white rather than stretched over the whole
+    scale), and the window shaded on every panel. Middle: the calibrated class probabilities
+    after every observation. Bottom: the attention each observation receives relative to
+    uniform attention
     (:func:`microlens.analysis.attention_received` with ``normalize='uniform'``: 1 = uniform).
 
     Parameters
@@ -323,6 +327,10 @@ def attention_gallery_figure(maps: Sequence[EventAttention], cols: int = 3) -> g
     """Light curves coloured by the attention they receive (mean over layers and heads,
     relative to uniform: > 1 marks observations the model looks at more than a plain average
     over its window would), one panel per event, with the final prediction in the title.
+
+    The shared colour axis is diverging and symmetric in log about 1 (white = uniform), from
+    the 1st and 99th percentiles of all values and at least 1/2 .. 2; marker colours are
+    ``log10(received / uniform)`` with the colour bar labelled in plain ratios.
 
     Returns
     -------

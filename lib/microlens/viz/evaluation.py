@@ -175,7 +175,7 @@ def early_detection_figure(early: dict, peer: dict | None = None) -> go.Figure:
     fig.update_xaxes(title_text="fraction of the light curve seen", range=[0, 1.02], row=1, col=1)
     fig.update_xaxes(title_text="(t − t₀) / t_E", row=1, col=2)
     fig.update_yaxes(title_text="accuracy / recall", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="accuracy / recall", range=[0, 1.02], row=1, col=2)
     fig.update_yaxes(title_text="fraction of events with data", range=[0, 1.02], showgrid=False,
                      row=1, col=2, secondary_y=True)
     fig.update_layout(template=TEMPLATE, height=520, width=1100,
