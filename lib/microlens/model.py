@@ -52,6 +52,7 @@ from torch import nn
 from .paths import write_json_atomic
 from .presets import CLASS_NAMES
 from .settings import from_known_fields
+from .validation import as_model_inputs
 
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
@@ -504,31 +505,43 @@ class MicrolensTransformer(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, times, flux, flux_err, mask=None, *, calibrated: bool = True,
-                      check_intervals: bool = True) -> torch.Tensor:
+                      check_intervals: bool = True, check_inputs: bool = True) -> torch.Tensor:
         """Class probabilities ``(B, N, n_classes)`` after every observation (eval mode).
 
-        With ``calibrated`` the logits are divided by the fitted temperature. Warns
-        (:class:`IntervalRangeWarning`) when intervals fall outside the training range.
+        Inputs are NumPy arrays or tensors ``(B, N)`` as for :meth:`predict_logits` (checked
+        there unless ``check_inputs`` is False). With ``calibrated`` the logits are divided by
+        the fitted temperature. Warns (:class:`IntervalRangeWarning`) when intervals fall
+        outside the training range.
         """
-        if mask is None:
-            mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
+        times, flux, flux_err, mask = as_model_inputs(times, flux, flux_err, mask,
+                                                      device=self._input_device(times),
+                                                      check=check_inputs)
         if check_intervals:
             self.normalization.check_intervals(times.cpu(), mask.cpu())
-        logits = self.predict_logits(times, flux, flux_err, mask)
+        logits = self.predict_logits(times, flux, flux_err, mask, check_inputs=False)
         return (self.calibrate(logits) if calibrated else logits).softmax(dim=-1)
 
     @torch.no_grad()
     def predict_logits(self, times, flux, flux_err, mask=None, *,
-                       chunk_observations: int | None = None) -> torch.Tensor:
+                       chunk_observations: int | None = None,
+                       check_inputs: bool = True) -> torch.Tensor:
         """Uncalibrated logits ``(B, N, n_classes)`` in eval mode, in chunks of events.
+
+        ``times``, ``flux``, ``flux_err`` ``(B, N)`` and the bool ``mask`` (default: all True)
+        are tensors or NumPy arrays (made tensors on the model's device). With
+        ``check_inputs`` they are checked first by
+        :func:`microlens.validation.check_light_curves`: a non-finite value, a non-positive
+        error, unsorted or repeated times, a wrong shape or mask raise
+        :class:`~microlens.validation.InvalidLightCurveError` naming the event and observation.
 
         Each forward pass takes about ``chunk_observations`` observations (at least one event):
         the numbers are the same as one pass. The default is :data:`CPU_PASS_OBSERVATIONS` on
         CPU, where small passes reuse memory instead of page-faulting fresh large blocks (~1.5x
         faster at 64 x 1000, far less memory), and the whole batch in one pass on a GPU.
         """
-        if mask is None:
-            mask = torch.ones(times.shape, dtype=torch.bool, device=times.device)
+        times, flux, flux_err, mask = as_model_inputs(times, flux, flux_err, mask,
+                                                      device=self._input_device(times),
+                                                      check=check_inputs)
         if chunk_observations is None:
             chunk_observations = (CPU_PASS_OBSERVATIONS if times.device.type == "cpu"
                                   else times.numel())
@@ -543,6 +556,10 @@ class MicrolensTransformer(nn.Module):
             self.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
                                                           self.config.n_classes)
+
+    def _input_device(self, times) -> torch.device | None:
+        """Where NumPy inputs go: the model's device (tensors stay where they are)."""
+        return None if isinstance(times, torch.Tensor) else next(self.parameters()).device
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits divided by the fitted temperature."""

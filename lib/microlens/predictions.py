@@ -215,7 +215,10 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
     """Run ``model`` over test events ``rows`` in batches; yield ``(rows, batch, outputs)``.
 
     The one loop behind every model read of the test split (predictions, attention, embeddings):
-    rows are checked by :func:`require_test_split`, each batch comes from
+    rows are checked by :func:`require_test_split` and, before any model runs, by
+    :meth:`~microlens.store.LightCurveStore.require_valid` (non-finite values, non-positive
+    errors, unsorted or repeated times: :class:`~microlens.validation.InvalidLightCurveError`
+    naming the store rows), each batch comes from
     :meth:`~microlens.store.LightCurveStore.batch`, and the model runs in eval mode without
     gradients (its previous mode is restored at the end). With no ``forward_options`` the
     outputs are ``{"logits": predict_logits(...)}`` (passes sized for the device); otherwise
@@ -230,6 +233,7 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
     rows = require_test_split(store, rows)
     if rows.size == 0:
         raise ValueError("no events to run the model on")
+    store.require_valid(rows, f"{desc} reads test events")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     batch_size = int(batch_size)
@@ -245,7 +249,7 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
             inputs = [batch[k].to(device) for k in ("times", "flux", "flux_err", "mask")]
             with torch.no_grad():
                 out = (model(*inputs, **forward_options) if forward_options
-                       else {"logits": model.predict_logits(*inputs)})
+                       else {"logits": model.predict_logits(*inputs, check_inputs=False)})
             yield part, batch, out
     finally:
         model.train(was_training)
@@ -266,6 +270,13 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     device : str or torch.device
     progress : bool
         Show a progress bar.
+
+    Raises
+    ------
+    InvalidLightCurveError
+        When a row holds a non-finite value, a non-positive error or unsorted or repeated
+        times (see :mod:`microlens.validation`), before the model runs; the message names the
+        store rows and observations.
     """
     rows = require_test_split(store, rows)
     lengths = np.asarray(store.mask[rows]).sum(axis=1).astype(np.int64)
@@ -354,6 +365,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     run_dir = resolve_path(run_dir)
     store = run_dataset(run_dir, dataset)
     rows = select_test_events(store) if rows is None else require_test_split(store, rows)
+    store.require_valid(rows, "predictions read test events")  # also before a cached answer
     key = _fingerprint(run_dir, which, store, rows)
     cache_file = run_dir / "predictions" / f"{store.path.name}-{which}-{key}.npz"
     if cache and cache_file.is_file():

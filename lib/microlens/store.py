@@ -39,12 +39,24 @@ import numpy as np
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
+from .validation import (
+    PROBLEMS,
+    InvalidDataWarning,
+    InvalidLightCurveError,
+    find_problems,
+    first_problems,
+    format_problems,
+    rule,
+)
 
 SCHEMA_VERSION = 2  # 2: the parameter column alpha (radians) is named alpha_rad
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SEQUENCE_ARRAYS = ("times", "flux", "flux_err", "mask")
 EVENT_ARRAYS = ("labels", "split", "params")
 MANIFEST = "manifest.json"
+CHECK_CHUNK_OBSERVATIONS = 1_000_000
+"""Observations per chunk of the value checks (~10 MB of temporaries; a 60k x 1000 set took
+0.6-3 s on a loaded 2-core machine, chunks of 0.25-4 M observations alike within that noise)."""
 
 
 class DatasetError(ValueError):
@@ -276,6 +288,12 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
     manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size)
+    # The value checks once, here; open_dataset trusts them while the files are unchanged.
+    invalid = scan_invalid(*(np.load(partial / f"{name}.npy", mmap_mode="r")
+                             for name in SEQUENCE_ARRAYS))
+    manifest["checks"] = {"fingerprint": _fingerprint(partial),
+                          "problems": _problem_counts(invalid, split),
+                          "invalid_events": int(np.unique(invalid["event"]).size)}
     write_json_atomic(partial / MANIFEST, manifest)
 
 
@@ -364,6 +382,61 @@ def _read_manifest(path: Path) -> dict:
     return manifest
 
 
+INVALID_DTYPE = np.dtype([("event", np.int64), ("problem", "U20"), ("observation", np.int64),
+                          ("value", np.float64), ("count", np.int64)])
+
+
+def scan_invalid(times, flux, flux_err, mask, *,
+                 chunk_observations: int = CHECK_CHUNK_OBSERVATIONS) -> np.ndarray:
+    """Every (event, problem) of :data:`microlens.validation.PROBLEMS` in stored arrays.
+
+    The arrays (memory maps) are read in chunks of about ``chunk_observations`` observations and
+    checked by :func:`microlens.validation.find_problems` (vectorised). Returns a structured array
+    of :data:`INVALID_DTYPE` (event, problem, first bad observation, its value, bad observations
+    of that kind), ordered by problem then event.
+    """
+    n, width = mask.shape
+    step = max(1, chunk_observations // max(width, 1))
+    parts = {code: [] for code in PROBLEMS}
+    for start in range(0, n, step):
+        chunk = [np.asarray(a[start : start + step]) for a in (times, flux, flux_err, mask)]
+        for code, (rows, first, counts) in first_problems(find_problems(*chunk)).items():
+            source = chunk[_PROBLEM_ARRAY[code]]
+            part = np.empty(rows.size, INVALID_DTYPE)
+            part["event"], part["problem"] = rows + start, code
+            part["observation"], part["count"] = first, counts
+            part["value"] = source[rows, first]
+            parts[code].append(part)
+    found = [p for code in PROBLEMS for p in parts[code]]
+    return np.concatenate(found) if found else np.empty(0, INVALID_DTYPE)
+
+
+_PROBLEM_ARRAY = {"nonfinite_times": 0, "unsorted_times": 0, "duplicate_times": 0,
+                  "nonfinite_flux": 1, "nonfinite_flux_err": 2, "nonpositive_flux_err": 2,
+                  "no_observations": 3, "mask_not_valid_first": 3}
+
+
+def _problem_counts(invalid: np.ndarray, split: np.ndarray) -> dict:
+    """``{problem: {split name: events}}`` for the problems present."""
+    counts = {}
+    for code in PROBLEMS:
+        events = invalid["event"][invalid["problem"] == code]
+        if events.size:
+            per = np.bincount(np.asarray(split)[events], minlength=len(SPLIT_NAMES))
+            counts[code] = {name: int(c) for name, c in zip(SPLIT_NAMES, per, strict=True) if c}
+    return counts
+
+
+def _fingerprint(path: Path) -> dict:
+    """Size, modification and change times of the arrays the checks depend on: an edit in place
+    or a copy changes them, so the recorded checks are trusted only for the files they saw."""
+    out = {}
+    for name in SEQUENCE_ARRAYS + ("split",):
+        stat = (path / f"{name}.npy").stat()
+        out[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    return out
+
+
 class LightCurveStore:
     """A dataset directory opened read-only, arrays memory-mapped.
 
@@ -402,6 +475,109 @@ class LightCurveStore:
         if not np.array_equal(self.params["label"], self.labels):
             raise DatasetError(f"corrupt dataset {self.path}: labels.npy and the parameter "
                                "table disagree (rows out of alignment)")
+        self._invalid = None
+        self._check_values()
+
+    # -- value checks ----------------------------------------------------------------------
+
+    def _check_values(self) -> None:
+        """Warn (:class:`~microlens.validation.InvalidDataWarning`) about events a model cannot
+        use. The checks recorded at generation are used while the arrays are the files they
+        saw; otherwise (an older dataset, a copy, an edit) the arrays are scanned now."""
+        record = self.manifest.get("checks")
+        try:
+            trusted = bool(record) and record.get("fingerprint") == _fingerprint(self.path)
+        except OSError:
+            trusted = False
+        if trusted:
+            counts, n_invalid = record["problems"], int(record["invalid_events"])
+            if not counts:
+                self._invalid = np.empty(0, INVALID_DTYPE)
+        else:
+            self._invalid = scan_invalid(self.times, self.flux, self.flux_err, self.mask)
+            counts = _problem_counts(self._invalid, self.split)
+            n_invalid = int(np.unique(self._invalid["event"]).size)
+        if counts:
+            listed = "; ".join(
+                f"{PROBLEMS[code]} in {sum(per.values())} "
+                f"({', '.join(f'{k} {v}' for k, v in per.items())})"
+                for code, per in counts.items())
+            warnings.warn(
+                f"{self.path}: {n_invalid} of {len(self)} events have observations a model "
+                f"cannot use: {listed}. store.invalid_events() lists them with the first bad "
+                "observation; training refuses them in the train and val splits and "
+                "predictions refuse them", InvalidDataWarning, stacklevel=3)
+
+    def invalid_events(self, split: str | None = None):
+        """Events a model cannot use, one row per (event, problem), as a pandas DataFrame.
+
+        Parameters
+        ----------
+        split : {'train', 'val', 'test'}, optional
+            Only events of this split (default: all).
+
+        The checks recorded when the dataset was written are used while its arrays are
+        unchanged (same size, modification and change times); otherwise the arrays are scanned
+        once, vectorised and in chunks, when the store is opened.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``event`` (store row), ``split``, ``problem`` (a code of
+            :data:`microlens.validation.PROBLEMS`), ``observation`` (the first bad one, 0-based;
+            for repeated or unsorted times the later of the two), ``value`` (the bad value there),
+            ``count`` (bad observations of that kind in the event) and ``rule`` (what is valid).
+            Empty when every event is usable.
+        """
+        import pandas as pd
+
+        invalid = self._invalid_array()
+        if split is not None:
+            invalid = invalid[np.asarray(self.split)[invalid["event"]] == split_code(split)]
+        invalid = invalid[np.lexsort((invalid["problem"], invalid["event"]))]
+        frame = pd.DataFrame({name: invalid[name] for name in INVALID_DTYPE.names})
+        frame.insert(1, "split", np.asarray(SPLIT_NAMES, dtype=object)[
+            np.asarray(self.split)[invalid["event"]]])
+        frame["rule"] = [rule(code) for code in frame["problem"]]
+        return frame
+
+    def _invalid_array(self) -> np.ndarray:
+        if self._invalid is None:
+            self._invalid = scan_invalid(self.times, self.flux, self.flux_err, self.mask)
+        return self._invalid
+
+    def require_valid(self, rows: Sequence[int], purpose: str, advice: str = "repair or "
+                      "regenerate the dataset, or leave those rows out") -> None:
+        """Raise :class:`~microlens.validation.InvalidLightCurveError` if any of ``rows`` holds
+        observations a model cannot use; ``purpose`` starts the message (what needs them) and
+        ``advice`` ends it (what to do).
+
+        The message gives, per problem, the count, the first few events as
+        ``flux[row, observation] is value`` (store coordinates) and what is valid. Costs nothing
+        for a dataset whose recorded checks found no problem (see :meth:`invalid_events`).
+        """
+        invalid = self._invalid_array()
+        if invalid.size == 0:
+            return
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        used = invalid[np.isin(invalid["event"], rows)]
+        if used.size == 0:
+            return
+        firsts = {}
+        for code in PROBLEMS:
+            of = used[used["problem"] == code]
+            if of.size:
+                firsts[code] = (of["event"], of["observation"])
+        arrays = {"times": self.times, "flux": self.flux, "flux_err": self.flux_err,
+                  "mask": self.mask}
+        names = {k: k for k in arrays}
+        n_bad = np.unique(used["event"]).size
+        lines = format_problems(firsts, rows.size, arrays, names).split("\n  ")
+        detail = "\n  ".join(lines[1:]) if len(lines) > 1 else lines[0]
+        raise InvalidLightCurveError(
+            f"{purpose}: {n_bad} of {rows.size} events of {self.path} hold observations a model "
+            f"cannot use (indices are [store row, observation]):\n  {detail}\n"
+            f"store.invalid_events() lists them all; {advice}")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -573,7 +749,7 @@ def resimulate(store: LightCurveStore, index: int):
 
 
 __all__ = [
-    "DatasetError", "LightCurveDataset", "LightCurveStore", "SCHEMA_VERSION", "SPLIT_NAMES",
-    "collate_light_curves", "generate_dataset", "open_dataset", "resimulate", "split_code",
-    "stratified_split",
+    "DatasetError", "INVALID_DTYPE", "LightCurveDataset", "LightCurveStore", "SCHEMA_VERSION",
+    "SPLIT_NAMES", "collate_light_curves", "generate_dataset", "open_dataset", "resimulate",
+    "scan_invalid", "split_code", "stratified_split",
 ]  # fmt: skip

@@ -227,8 +227,18 @@ def describe(found: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
     ``[previous observation, new observation]``, indexed by row alone.
     """
     total = next(iter(found.values())).shape[0]
+    return format_problems(first_problems(found), total, arrays, names, events=events,
+                           event_label=event_label, stream=stream)
+
+
+def format_problems(firsts: dict, total: int, arrays, names: dict[str, str], *,
+                    events: Sequence | None = None, event_label: str = "event",
+                    stream: bool = False) -> str:
+    """The message of :func:`describe` from ``{code: (rows, first observation, ...)}`` (as
+    :func:`first_problems` gives) over ``total`` events; ``arrays`` only need ``[i, j]``
+    indexing (memory maps do)."""
     lines = []
-    for code, (rows, first, _) in first_problems(found).items():
+    for code, (rows, first, *_) in firsts.items():
         items = [_item(code, int(i), int(j), arrays, names, events, event_label, stream)
                  for i, j in zip(rows[:SHOWN], first[:SHOWN], strict=True)]
         listed = ", ".join(items)
@@ -316,14 +326,17 @@ def as_model_inputs(times, flux, flux_err, mask=None, *, device=None, check: boo
                     names: Sequence[str] = ("times", "flux", "flux_err", "mask")):
     """Checked torch tensors ``(times, flux, flux_err, mask)`` from NumPy or torch inputs.
 
-    NumPy (and list) inputs become tensors of the same dtype on ``device`` (torch inputs keep
-    their device unless ``device`` is given); ``mask=None`` becomes all True. With ``check``,
-    :func:`check_light_curves` runs first (``names`` as there).
+    NumPy (and list) inputs become tensors of the same dtype (integers: float64 times, float32
+    fluxes) on ``device``, or beside the first torch input when ``device`` is None; torch inputs
+    keep their device unless ``device`` is given. ``mask=None`` becomes all True. With
+    ``check``, :func:`check_light_curves` runs first (``names`` as there).
     """
     import torch
 
     if check:
         check_light_curves(times, flux, flux_err, mask, names=names)
+    given = (times, flux, flux_err, mask)
+    beside = next((v.device for v in given if isinstance(v, torch.Tensor)), None)
 
     def tensor(value, name):
         if isinstance(value, torch.Tensor):
@@ -332,7 +345,8 @@ def as_model_inputs(times, flux, flux_err, mask=None, *, device=None, check: boo
         if array.dtype.kind in "biu" and name != names[3]:
             array = array.astype(np.float64 if name == names[0] else np.float32)
         # writable memory for torch (memory-mapped datasets are read-only)
-        return torch.as_tensor(np.require(array, requirements="W"), device=device)
+        return torch.as_tensor(np.require(array, requirements="W"),
+                               device=device if device is not None else beside)
 
     out = [tensor(v, n) for v, n in zip((times, flux, flux_err), names, strict=False)]
     if mask is None:
@@ -373,5 +387,5 @@ def check_stream_update(times, fluxes, errors, previous_times, events: Sequence[
 __all__ = [
     "InvalidDataWarning", "InvalidLightCurveError", "PROBLEMS", "as_model_inputs",
     "check_light_curves", "check_stream_update", "describe", "find_problems", "first_problems",
-    "rule", "show",
+    "format_problems", "rule", "show",
 ]  # fmt: skip
