@@ -342,7 +342,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     (dict, Predictions)
         The JSON-ready summary and the per-observation test predictions behind it.
     """
-    from .ddp import local_device
+    from .devices import local_device
     from .model import load_model
     from .predictions import run_dataset, select_test_events
 

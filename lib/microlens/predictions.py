@@ -228,7 +228,7 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
     import torch
     from tqdm.auto import tqdm
 
-    from .ddp import local_device
+    from .devices import local_device
 
     rows = require_test_split(store, rows)
     if rows.size == 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..devices import DEVICES
 from .definition import (
     FIGURE_FORMATS,
     StudyError,
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="rerun selected cells even when complete (remakes datasets and runs)")
     run.add_argument("--processes", type=int, default=None,
                      help="processes per training (02_train's processes; >1 uses torchrun)")
-    run.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+    run.add_argument("--device", default=None, choices=DEVICES,
                      help="device of every notebook that takes one")
     run.add_argument("--set", action="append", default=[], metavar="NOTEBOOK.NAME=VALUE",
                      help="override a parameter in every cell (value read as YAML; repeatable)")

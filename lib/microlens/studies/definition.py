@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from ..devices import DEVICES
 from ..presets import CADENCES, ERRORS, TOPOLOGIES
 from ..viz.export import STATIC_FORMATS
 
@@ -49,7 +50,7 @@ BASE_CELL = "base"
 
 STUDY_KEYS = ("description", "notebooks", "common", "parameters", "grid")
 VALUE_CHOICES = {"topology": tuple(TOPOLOGIES), "cadence": tuple(CADENCES),
-                 "error": tuple(ERRORS), "device": ("auto", "cpu", "cuda")}
+                 "error": tuple(ERRORS), "device": DEVICES}
 """Parameters whose values must be one of a few names (checked before running, not in the
 kernel); every element of ``figure_formats`` must be a figure format."""
 FIGURE_FORMATS = ("html", *STATIC_FORMATS)
