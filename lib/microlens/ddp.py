@@ -3,7 +3,8 @@
 :func:`launch` runs :mod:`microlens.train` under ``torchrun`` (``torch.distributed.run``) in a
 subprocess, so the same call works from a notebook cell and from the shell. Inside the workers
 :func:`init_distributed` joins the process group (NCCL on GPU, gloo on CPU) and :func:`is_main`
-tells rank 0, the only process that writes files and prints progress.
+tells rank 0, the only process that writes files and prints progress. Which device a process
+uses (``auto``, ``cpu``, ``cuda``) is :mod:`microlens.devices`.
 
 The equivalent shell commands (``cfg.json`` written by ``TrainConfig.save``)::
 
@@ -34,7 +35,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .devices import DEVICES, local_device  # noqa: F401  (kept importable from here)
 from .runs import read_history
 
 
@@ -177,6 +177,6 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
 
 
 __all__ = [
-    "DEVICES", "LaunchError", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "is_main",
-    "launch", "launched_by_torchrun", "local_device", "rank", "torchrun_command", "world_size",
+    "LaunchError", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "is_main", "launch",
+    "launched_by_torchrun", "rank", "torchrun_command", "world_size",
 ]  # fmt: skip
