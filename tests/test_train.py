@@ -109,7 +109,12 @@ def test_the_test_split_is_never_read(train_store, tmp_path):
     assert np.isfinite(read_metrics(dirty)["val_loss"])
 
 
-def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path):
+def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path, monkeypatch):
+    # The trainer refuses such a dataset up front (tests/test_validation.py); switch that
+    # refusal off to test the safety net behind it.
+    from microlens.store import LightCurveStore
+
+    monkeypatch.setattr(LightCurveStore, "require_valid", lambda self, rows, purpose, **kw: None)
     poisoned = copy_dataset(train_store, tmp_path / "poisoned")
     flux = np.load(poisoned / "flux.npy", mmap_mode="r+")
     flux[train_store.indices("train")[:3], 5] = np.nan
