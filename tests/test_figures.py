@@ -223,9 +223,15 @@ def test_clear_errors(outputs, tmp_path):
     record = json.loads((out / "u0_report.json").read_text())
     del record["figure_formats"]
     (out / "u0_report.json").write_text(json.dumps(record))
-    with pytest.raises(KeyError, match="figure_formats"):
+    with pytest.raises(KeyError, match="no 'figure_formats': .*run the notebook again"):
         rebuild_figures(out, notebooks=["06_u0_analysis"])
-    assert rebuild_figures(out, formats=["html"], notebooks=["06_u0_analysis"])
+    with pytest.raises(KeyError, match="figure_formats"):  # records are checked when read
+        rebuild_figures(out, formats=["html"], notebooks=["06_u0_analysis"])
+    record["figure_formats"], record["n_bins"] = ["html"], 3
+    record["threshold"] = "100"
+    (out / "u0_report.json").write_text(json.dumps(record))
+    with pytest.raises(KeyError, match="u0_report.json: threshold = '100' is a str, expected"):
+        rebuild_figures(out, notebooks=["06_u0_analysis"])
 
     with pytest.raises(ValueError, match="unknown notebook"):
         rebuild_figures(out, notebooks=["07_nothing"])

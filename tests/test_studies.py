@@ -336,3 +336,192 @@ def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys
     assert mtimes(failed, "0[12]_*.ipynb") == kept
     record = json.loads((failed / "cell.json").read_text())
     assert [n.get("resumed", False) for n in record["notebooks"]] == [True, True, False]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks of values, the study list, progress, interrupts and stale folders
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--set", "01_simulate.n_per_class=-5"],
+     "cell topology=stellar: 01_simulate would fail: n_per_class must be positive, got -5"),
+    (["--set", "02_train.epochs=0"], "02_train would fail: TrainConfig.epochs must be positive"),
+    (["--set", "02_train.n_heads=3"], "d_model=16 is not divisible by n_heads=3"),
+    (["--processes", "0"], "--processes must be at least 1, got 0"),
+    (["--jobs", "0"], "--jobs must be at least 1 (cells run in parallel), got 0"),
+])  # fmt: skip
+def test_dry_run_checks_values_as_the_run_does(tmp_path, capsys, extra, message):
+    path = write_study(tmp_path, "values", grid={"topology": ["stellar"]})
+    outputs, data = tmp_path / "outputs", tmp_path / "data"
+    for mode in (["--dry-run"], []):
+        code = main(["run", str(path), "--outputs", str(outputs), "--data", str(data),
+                     "--quiet", *mode, *extra])
+        assert code == 2
+        assert message in capsys.readouterr().err
+    assert not outputs.exists() and not data.exists()
+
+
+def test_a_grid_value_that_the_config_refuses_names_its_cell(tmp_path):
+    with pytest.raises(StudyError, match=r"cell 02_train.epochs=0: 02_train would fail: "
+                                         r"TrainConfig.epochs must be positive, got 0"):
+        load_study(write_study(tmp_path, "g", grid={"02_train.epochs": [1, 0]}))
+
+
+def test_list_reports_a_broken_study_file_and_lists_the_others(tmp_path, monkeypatch, capsys):
+    import microlens.studies.definition as definition
+
+    write_study(tmp_path, "good", description="a good one")
+    (tmp_path / "broken.yaml").write_text("notebooks: [01_simulate\n", encoding="utf-8")
+    (tmp_path / "wrong.yaml").write_text("notebooks: [01_simulate]\ngrids: {}\n",
+                                         encoding="utf-8")
+    monkeypatch.setattr(definition, "STUDY_DIR", tmp_path)
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("good         1 cells  a good one") and out.count("\n") == 1
+    assert "broken     INVALID: broken.yaml is not valid YAML" in err
+    assert "wrong      INVALID: wrong.yaml: unknown key(s) ['grids']" in err
+    assert main(["list", "good"]) == 0
+    assert capsys.readouterr().out.strip() == "base"
+    assert main(["list", "broken"]) == 2
+    assert "broken.yaml is not valid YAML" in capsys.readouterr().err
+
+
+def _progress_task(tmp_path: Path, notebook: str, running_since: float) -> dict:
+    from microlens.studies.runner import CELL_RECORD
+
+    run = tmp_path / "run"
+    task = {"cell": "base", "key": "k1", "directory": str(tmp_path / "base"),
+            "notebooks": TINY_NOTEBOOKS, "parameters": {nb: {} for nb in TINY_NOTEBOOKS},
+            "artifacts": {"run": {"key": "r", "path": str(run)}}}
+    task["parameters"]["02_train"]["epochs"] = 5
+    partial = tmp_path / "base.partial"
+    partial.mkdir(exist_ok=True)
+    (partial / CELL_RECORD).write_text(json.dumps(
+        {"key": "k1", "status": "running", "notebooks": [], "running": notebook,
+         "running_since": running_since}))
+    return task
+
+
+def test_progress_shows_the_notebook_and_the_training_epoch_with_the_time_left(tmp_path):
+    from microlens.studies.runner import cell_progress
+
+    task = _progress_task(tmp_path, "02_train", running_since=1000.0)
+    assert cell_progress(task, now=1030.0) == "base: 02_train (2/3), epoch 0/5, 30 s so far"
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / "history.csv", "w", encoding="utf-8") as handle:
+        handle.write("epoch,train_loss,epoch_seconds\n1,0.9,10.0\n2,0.8,20.0\n")
+    # two epochs done at 15 s each on average, three to go
+    assert cell_progress(task, now=1030.0) == "base: 02_train (2/3), epoch 2/5, 45 s left"
+    assert cell_progress(task, since=2000.0) is None  # left by an earlier, interrupted run
+    evaluation = _progress_task(tmp_path, "03_evaluate", running_since=1000.0)
+    assert cell_progress(evaluation, now=1200.0) == "base: 03_evaluate (3/3), 3 min"
+    evaluation["key"] = "another"
+    assert cell_progress(evaluation, now=1200.0) is None
+
+
+def _fake_cells(interrupt):
+    """A run_cell that completes the first cell and interrupts the second."""
+    calls = []
+
+    def run_cell(task, on_notebook=None):
+        calls.append(task["cell"])
+        if len(calls) == 1:
+            return {"cell": task["cell"], "status": "complete", "directory": task["directory"],
+                    "seconds": 1.0}
+        interrupt()
+        raise AssertionError("not interrupted")
+
+    return run_cell
+
+
+def _sigterm():
+    import os
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+
+
+def _sigint():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("interrupt", "name", "code"), [(_sigint, "SIGINT", 130),
+                                                         (_sigterm, "SIGTERM", 143)])
+def test_an_interrupted_study_says_what_finished_and_how_to_resume(
+        tmp_path, monkeypatch, capsys, interrupt, name, code):
+    import signal
+
+    import microlens.studies.runner as runner
+
+    monkeypatch.setattr(runner, "run_cell", _fake_cells(interrupt))
+    handler = signal.getsignal(signal.SIGTERM)
+    path = write_study(tmp_path, "stop", grid={"topology": ["stellar", "planetary", "distinct"]})
+    args = ["run", str(path), "--outputs", str(tmp_path / "o"), "--data", str(tmp_path / "d"),
+            "--quiet"]
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert err.startswith(f"study stop interrupted by {name}: 1 of 3 cell(s) finished "
+                          "(topology=stellar); unfinished: topology=planetary, topology=distinct")
+    assert f"Run the same command again (python -m microlens.studies run {path}" in err
+    assert "to resume" in err
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
+
+
+def test_a_stale_partial_beside_a_finished_cell_is_named_then_removed(tiny, capsys):
+    from microlens.studies.runner import remove_stale_partials
+
+    stale = tiny["dir"] / "topology=stellar.partial"
+    stale.mkdir()
+    (stale / "cell.json").write_text(json.dumps({"key": "old", "status": "failed"}))
+    args = ["run", str(tiny["path"]), "--outputs", str(tiny["outputs"]), "--data",
+            str(tiny["data"]), "--quiet"]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"stale: {stale} (an unfinished run beside the finished cell" in out
+    assert stale.is_dir()
+    # beside a cell finished with other parameters it is the rerun's state: kept
+    changed = plan_study(load_study(tiny["path"], {"03_evaluate.n_bootstrap": 25}),
+                         outputs=tiny["outputs"], data=tiny["data"])
+    assert remove_stale_partials(changed, echo=print) == [] and stale.is_dir()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 stale unfinished folder(s) beside finished cells: " \
+           "topology=stellar.partial" in out
+    assert not stale.exists() and (tiny["dir"] / "topology=stellar" / "cell.json").is_file()
+
+
+def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = write_study(tmp_path, "term", grid={"topology": ["stellar"]})
+    outputs, data = tmp_path / "o", tmp_path / "d"
+    record = outputs / "term" / "topology=stellar.partial" / "cell.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "microlens.studies", "run", str(path), "--outputs", str(outputs),
+         "--data", str(data), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while '"running": "01_simulate"' not in (record.read_text() if record.is_file() else ""):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143
+    assert err.strip() == (
+        "study term interrupted by SIGTERM: none of its 1 cell(s) finished; unfinished: "
+        f"topology=stellar. Run the same command again (python -m microlens.studies run {path} "
+        f"--outputs {outputs} --data {data} --quiet) to resume: finished cells are skipped, "
+        "finished notebooks are not rerun and an interrupted training continues from its last "
+        "epoch.")
+    plans = plan_study(load_study(path), outputs=outputs, data=data)
+    assert [p.status for p in plans] == ["partial"]

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
+from .notebooks import NOTEBOOKS, load_record
 from .paths import atomic_path, resolve_path
 from .presets import CLASS_NAMES
 from .viz import (
@@ -58,15 +59,9 @@ from .viz import (
     training_curves_figure,
 )
 
-NOTEBOOK_RECORDS: dict[str, str] = {
-    "01_simulate": "simulate_metrics.json",
-    "02_train": "train_metrics.json",
-    "03_evaluate": "evaluation_summary.json",
-    "04_attention": "attention_summary.json",
-    "05_embedding": "embedding_summary.json",
-    "06_u0_analysis": "u0_report.json",
-}
-"""Notebook name -> the JSON record it writes into its ``output_dir``."""
+NOTEBOOK_RECORDS: dict[str, str] = {name: nb.record for name, nb in NOTEBOOKS.items()}
+"""Notebook name -> the JSON record it writes into its ``output_dir`` (from the registry,
+:data:`microlens.notebooks.NOTEBOOKS`)."""
 
 PROJECTIONS_FILE = "embedding_projections.npz"
 """What ``05_embedding`` writes beside its record: see :func:`save_projections`."""
@@ -385,19 +380,22 @@ def _limits(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 _REBUILDERS: dict[str, Callable[[dict, Path], dict[str, go.Figure]]] = {
-    "01_simulate": _simulation, "02_train": _training, "03_evaluate": _evaluation,
-    "04_attention": _attention, "05_embedding": _embedding, "06_u0_analysis": _limits,
+    "simulation_figures": _simulation, "training_figures": _training,
+    "evaluation_figures": _evaluation, "attention_figures": _attention,
+    "embedding_figures": _embedding, "limits_figures": _limits,
 }
+"""Figure builder (a registry entry's ``figures``) -> the function that calls it with what a
+notebook recorded."""
+
+
+def _rebuild(notebook: str, record: dict, source: Path) -> dict[str, go.Figure]:
+    return _REBUILDERS[NOTEBOOKS[notebook].figures](record, source)
 
 
 def _read_record(directory: Path, notebook: str) -> tuple[dict, Path]:
-    if notebook not in NOTEBOOK_RECORDS:
-        raise ValueError(f"unknown notebook {notebook!r}; valid: {', '.join(NOTEBOOK_RECORDS)}")
-    source = directory / NOTEBOOK_RECORDS[notebook]
-    if not source.is_file():
-        raise FileNotFoundError(f"{source} is missing: {notebook} has not written its record "
-                                "there")
-    return json.loads(source.read_text(encoding="utf-8")), source
+    if notebook not in NOTEBOOKS:
+        raise ValueError(f"unknown notebook {notebook!r}; valid: {', '.join(NOTEBOOKS)}")
+    return load_record(notebook, directory)
 
 
 def notebook_figures(output_dir, notebook: str) -> dict[str, go.Figure]:
@@ -423,7 +421,7 @@ def notebook_figures(output_dir, notebook: str) -> dict[str, go.Figure]:
         When the record lacks what a rebuild needs (written by an older notebook).
     """
     record, source = _read_record(resolve_path(output_dir), notebook)
-    return _REBUILDERS[notebook](record, source)
+    return _rebuild(notebook, record, source)
 
 
 def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
@@ -472,7 +470,7 @@ def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
     for notebook in dict.fromkeys(notebooks):
         record, source = _read_record(directory, notebook)
         used = _field(record, "figure_formats", source) if formats is None else formats
-        built.setdefault(tuple(used), {}).update(_REBUILDERS[notebook](record, source))
+        built.setdefault(tuple(used), {}).update(_rebuild(notebook, record, source))
     # one save (one kaleido start) per set of formats, not one per notebook
     return [path for used, figures in built.items()
             for path in save_figures(figures, directory, used)]

@@ -10,12 +10,16 @@ Examples::
     python -m microlens.studies figures topology
 
 Exit status: 0 when every selected cell is complete, 1 when a cell failed, 2 for an invalid
-study, option or parameter (reported before anything runs).
+study, option or parameter (reported before anything runs), 130 when interrupted by SIGINT
+(Ctrl-C) and 143 by SIGTERM (one line says which cells finished; the same command resumes).
+``list`` reports a study file it cannot read and lists the others (exit 2 only when that study
+was asked for by name).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from ..devices import DEVICES
@@ -28,7 +32,16 @@ from .definition import (
     study_path,
 )
 from .report import build_study_report, rebuild_study_figures, studies_with_outputs
-from .runner import describe_plan, plan_study, run_study, select_cells
+from .runner import (
+    EXIT_CODES,
+    StudyInterrupted,
+    Terminated,
+    describe_plan,
+    plan_study,
+    run_study,
+    select_cells,
+    terminate_as_interrupt,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +89,8 @@ def _overrides(args) -> dict:
 
 
 def _run(args) -> int:
+    if args.jobs < 1:
+        raise StudyError(f"--jobs must be at least 1 (cells run in parallel), got {args.jobs}")
     study = load_study(args.study, _overrides(args))
     if args.dry_run:
         plans = plan_study(study, outputs=args.outputs, data=args.data)
@@ -131,22 +146,37 @@ def _list(study: str | None) -> int:
         print("\n".join(cell.name for cell in load_study(study).cells))
         return 0
     for name in available_studies():
-        study = load_study(name)
+        try:
+            study = load_study(name)
+        except StudyError as exc:  # one broken file does not hide the others
+            print(f"{name:10s} INVALID: {exc}", file=sys.stderr)
+            continue
         print(f"{name:10s} {len(study.cells):3d} cells  {study.description}  ({study_path(name)})")
     return 0
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    command = shlex.join(["python", "-m", "microlens.studies", *argv])
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "figures":
-            return _figures(args)
-        return _list(args.study)
+        with terminate_as_interrupt():
+            if args.command == "run":
+                return _run(args)
+            if args.command == "figures":
+                return _figures(args)
+            return _list(args.study)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StudyInterrupted as exc:
+        print(exc.message(command), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:  # before or after the cells (SIGTERM: Terminated)
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"interrupted by {name} ({args.command}); no cell was running. Run the same "
+              f"command again ({command}).", file=sys.stderr)
+        return EXIT_CODES[name]
 
 
 if __name__ == "__main__":

@@ -27,23 +27,29 @@ the notebooks of a cell together).
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import yaml
 
 from ..devices import DEVICES
+from ..notebooks import (  # noqa: F401  (the artefacts are part of this module's API)
+    ARTIFACTS,
+    CONFIG_CHECKS,
+    DATASET,
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    RUN,
+    Artifact,
+)
 from ..presets import CADENCES, ERRORS, TOPOLOGIES
 from ..viz.export import STATIC_FORMATS
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-NOTEBOOK_DIR = REPOSITORY / "notebooks"
 STUDY_DIR = REPOSITORY / "studies"
 BASE_CELL = "base"
 """The name of the only cell of a study without a grid."""
@@ -60,68 +66,23 @@ class StudyError(ValueError):
     """A study file, a study name or a runner option is invalid (nothing has run)."""
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """Something a notebook makes that later notebooks of the cell read (a dataset, a run).
-
-    Cells whose producer parameters agree (apart from ``ignored`` ones, which change how it
-    is made or shown, not what it is) share one artefact, made once.
-    """
-
-    kind: str                 # "dataset" or "run": the folder it lives in
-    producer: str             # notebook that makes it
-    record: str               # JSON file the producer writes into its output_dir ...
-    record_key: str           # ... with the artefact's path under this key
-    consumer_parameter: str   # parameter by which later notebooks receive the path
-    managed: tuple[str, ...]  # producer parameters the runner sets
-    ignored: frozenset[str]   # producer parameters that do not change the artefact
-
-
-DATASET = Artifact(
-    kind="dataset", producer="01_simulate", record="simulate_metrics.json",
-    record_key="dataset_dir", consumer_parameter="dataset_dir",
-    managed=("dataset_dir", "overwrite"),
-    ignored=frozenset({"workers", "gallery_per_class", "show_widgets", "figure_formats"}),
-)
-RUN = Artifact(
-    kind="run", producer="02_train", record="train_metrics.json", record_key="run_dir",
-    consumer_parameter="run_dir", managed=("run_name", "runs_dir", "overwrite", "resume"),
-    ignored=frozenset({"processes", "show_live", "figure_formats"}),
-)
-ARTIFACTS = (DATASET, RUN)
-
-
-@cache
-def _declared(path: Path, mtime_ns: int) -> dict:
-    import papermill
-
-    declared = {}
-    for name, info in papermill.inspect_notebook(str(path)).items():
-        try:
-            declared[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError) as exc:
-            raise StudyError(f"{path.name}: parameter {name} = {info['default']} is not a "
-                             "plain literal") from exc
-    return declared
-
-
 def available_notebooks() -> list[str]:
-    """Names of the project's notebooks (``notebooks/*.ipynb`` without the suffix)."""
-    return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+    """Names of the project's notebooks (:data:`microlens.notebooks.NOTEBOOKS`, in order)."""
+    return list(NOTEBOOKS)
 
 
 def notebook_path(name: str) -> Path:
     """The notebook file of ``name``; :class:`StudyError` naming the valid ones otherwise."""
-    path = NOTEBOOK_DIR / f"{name}.ipynb"
-    if not isinstance(name, str) or not path.is_file():
+    if not isinstance(name, str) or name not in NOTEBOOKS:
         raise StudyError(f"unknown notebook {name!r}; valid: {', '.join(available_notebooks())}")
-    return path
+    return NOTEBOOKS[name].path
 
 
 def declared_parameters(name: str) -> dict:
-    """The parameters a notebook declares in its ``parameters`` cell, with their defaults."""
-    path = notebook_path(name)
-    return dict(_declared(path, path.stat().st_mtime_ns))
+    """The parameters a notebook declares, with their defaults (from the registry, which
+    ``tests/test_notebook_registry.py`` holds equal to the notebook's ``parameters`` cell)."""
+    notebook_path(name)
+    return NOTEBOOKS[name].defaults()
 
 
 def available_studies() -> list[str]:
@@ -336,7 +297,30 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
                                  "pick cells with --only instead")
         settings.append((pairs, value))
     study.cells = _expand(study, fixed, grid_targets, settings, where)
+    for cell in study.cells:
+        check_cell(study, cell, where)
     return study
+
+
+def check_cell(study: Study, cell: Cell, where: str = "") -> None:
+    """Build the configs each notebook of the cell builds from its parameters (the same
+    dataclasses, so the same checks as the run: ``n_per_class=-5`` or ``epochs=0`` fail here,
+    before anything runs, also under ``--dry-run``).
+
+    Raises
+    ------
+    StudyError
+        Naming the cell, the notebook and the bad value.
+    """
+    for notebook in study.notebooks:
+        check = CONFIG_CHECKS.get(notebook)
+        if check is None:
+            continue
+        try:
+            check(cell.resolved(notebook))
+        except (ValueError, TypeError) as exc:
+            raise StudyError(f"{where + ': ' if where else ''}cell {cell.name}: {notebook} "
+                             f"would fail: {exc}") from exc
 
 
 def _expand(study: Study, fixed: dict, grid_targets: dict, settings: list,
@@ -400,6 +384,6 @@ def parse_assignment(text: str) -> tuple[str, object]:
 __all__ = [
     "ARTIFACTS", "BASE_CELL", "DATASET", "NOTEBOOK_DIR", "RUN", "STUDY_DIR", "Artifact", "Cell",
     "Study", "StudyError", "artifact_key", "available_notebooks", "available_studies",
-    "declared_parameters", "fingerprint", "load_study", "notebook_path", "parse_assignment",
-    "study_path",
+    "check_cell", "declared_parameters", "fingerprint", "load_study", "notebook_path",
+    "parse_assignment", "study_path",
 ]  # fmt: skip

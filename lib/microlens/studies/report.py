@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from ..notebooks import NOTEBOOKS
 from ..paths import atomic_path, resolve_path
 from .definition import BASE_CELL, StudyError
 from .runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
@@ -74,10 +75,10 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
         row = {"cell": cell["cell"], "status": status}
         row.update({key: cell["values"].get(key, "") for key in record["grid_keys"]})
         if status in ("complete", "stale"):
-            evaluation = read_json(folder / "evaluation_summary.json") or {}
+            evaluation = read_json(folder / NOTEBOOKS["03_evaluate"].record) or {}
             headline = evaluation.get("headline", {})
-            training = read_json(folder / "train_metrics.json") or {}
-            simulation = read_json(folder / "simulate_metrics.json") or {}
+            training = read_json(folder / NOTEBOOKS["02_train"].record) or {}
+            simulation = read_json(folder / NOTEBOOKS["01_simulate"].record) or {}
             row["n_test_events"] = evaluation.get("n_events")
             for key, value in headline.items():  # microlens.evaluate.headline decides them
                 if key.endswith("_seconds_per_event"):  # as a throughput
@@ -154,7 +155,7 @@ def study_figures(study_name: str, outputs=None) -> dict:
             continue
         sweep, x = _sweep_labels(record, cell)
         metric_rows.append({**row, "sweep": sweep, "x": x})
-        evaluation = read_json(root / cell["cell"] / "evaluation_summary.json") or {}
+        evaluation = read_json(root / cell["cell"] / NOTEBOOKS["03_evaluate"].record) or {}
         by_fraction = evaluation.get("early_detection", {}).get("by_fraction")
         if by_fraction:
             peer = sorted((p["fraction"], p["accuracy"]) for p in
@@ -176,12 +177,10 @@ def study_figures(study_name: str, outputs=None) -> dict:
 
 def _figure_sources(folder: Path) -> dict[str, str]:
     """Figure name -> the notebook that drew it, from the records in a cell folder."""
-    from ..figures import NOTEBOOK_RECORDS
-
     sources = {}
-    for notebook, record_name in NOTEBOOK_RECORDS.items():
-        for name in (read_json(folder / record_name) or {}).get("figures", []):
-            sources[name] = notebook
+    for notebook in NOTEBOOKS.values():
+        for name in (read_json(folder / notebook.record) or {}).get("figures", []):
+            sources[name] = notebook.name
     return sources
 
 

@@ -12,19 +12,30 @@ Where things go (``outputs`` and ``data`` are the roots, by default the project'
     outputs/runs/studies/<key>/      trained runs, shared likewise (dataset + 02_train)
 
 A cell is renamed from ``.partial`` only when all its notebooks succeeded, so a folder without
-the suffix is always complete. A finished cell is skipped on the next run unless its
-parameters changed (or ``force``). Within an unfinished cell the notebooks that already
-succeeded with the same parameters are not run again; an interrupted training resumes from
-its last checkpoint. Shared artefacts are made under a file lock, so parallel cells (and
-parallel runners) make each one once.
+the suffix is always complete. A ``<cell>.partial/`` beside a ``<cell>/`` that is finished with
+the current parameters is stale (a failed ``--force`` rerun, or a run of parameters the study
+has since gone back from): ``run`` removes it (``--dry-run`` names it); one beside a cell
+finished with *other* parameters is the resumable rerun and stays. A finished cell is skipped
+on the next run unless its parameters changed (or ``force``). Within an unfinished cell the
+notebooks that already succeeded with the same parameters are not run again; an interrupted
+training resumes from its last checkpoint.
+
+While a cell runs, the progress bar shows its notebook and, during training, the epoch and the
+time left, read from the run's own ``history.csv``. SIGINT and SIGTERM end a study with one line
+(:class:`StudyInterrupted`) saying which cells finished and that the same command resumes.
+Shared artefacts are made under a file lock, so parallel cells (and parallel runners) make
+each one once.
 """
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -166,14 +177,21 @@ def select_cells(plans: list[CellPlan], only: Sequence[str] = ()) -> list[CellPl
 
 
 @contextmanager
-def _locked(path: Path):
-    """An exclusive lock on ``.<name>.lock`` beside ``path`` (across processes and runners)."""
+def _locked(path: Path, wait: bool = True):
+    """An exclusive lock on ``.<name>.lock`` beside ``path`` (across processes and runners).
+
+    Yields True once held; with ``wait=False`` yields False at once when another holds it.
+    """
     lock = path.with_name(f".{path.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -304,6 +322,9 @@ def _run_cell(task: dict, final: Path, on_notebook) -> dict:
                 entry.update({k: earlier[k] for k in ("seconds", "made_artifact") if k in earlier},
                              status="complete", resumed=True)
             else:
+                # what the progress display reads (from this or the runner's process)
+                write_json_atomic(partial / CELL_RECORD, {**record, "running": notebook,
+                                                          "running_since": time.time()})
                 if on_notebook is not None:
                     on_notebook(task["cell"], notebook)
                 tick = time.perf_counter()
@@ -355,6 +376,204 @@ def _swap_into_place(partial: Path, final: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def stale_partials(plans: Sequence[CellPlan]) -> list[CellPlan]:
+    """The cells finished with their current parameters that still have a ``.partial`` folder
+    beside them (left by a failed ``--force`` rerun or by parameters since abandoned)."""
+    return [p for p in plans if p.status == "complete" and p.partial.exists()]
+
+
+def remove_stale_partials(plans: Sequence[CellPlan], echo: Callable[[str], None]) -> list[Path]:
+    """Delete :func:`stale_partials` (each under its cell's lock; one that another runner is
+    working in is left alone) and say so; returns the folders removed."""
+    removed = []
+    for plan in stale_partials(plans):
+        with _locked(plan.directory, wait=False) as held:
+            if held and is_finished(read_json(plan.directory / CELL_RECORD), plan.key):
+                shutil.rmtree(plan.partial, ignore_errors=True)
+                removed.append(plan.partial)
+    if removed:
+        echo(f"removed {len(removed)} stale unfinished folder(s) beside finished cells: "
+             f"{', '.join(p.name for p in removed)}")
+    return removed
+
+
+# --------------------------------------------------------------------------------------------
+# Progress inside a cell
+# --------------------------------------------------------------------------------------------
+
+PROGRESS_INTERVAL = 2.0
+"""Seconds between two readings of the running cells' progress (a few small files)."""
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {round(seconds % 3600 / 60)} min"
+
+
+def _step_rows(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, csv.Error):
+        return []
+
+
+def cell_progress(task: dict, now: float | None = None, since: float = 0.0) -> str | None:
+    """One line on a running cell: its notebook and, while a notebook makes an artefact with a
+    progress file (02_train: the run's ``history.csv``), its step and an estimated time left.
+
+    Parameters
+    ----------
+    task : dict
+        :meth:`CellPlan.task` of a cell that may be running (in this or another process).
+    now : float, optional
+        The current ``time.time()`` (for tests).
+    since : float
+        Ignore a notebook recorded as running before this time (left by an interrupted run).
+
+    Returns
+    -------
+    str or None
+        E.g. ``'base: 02_train (2/6), epoch 3/10, 12 min left'``; None when the cell's
+        ``.partial/cell.json`` does not say that a notebook is running.
+    """
+    now = time.time() if now is None else now
+    record = read_json(partial_dir(Path(task["directory"])) / CELL_RECORD)
+    if (not record or record.get("key") != task["key"] or not record.get("running")
+            or float(record.get("running_since", 0.0)) < since):
+        return None
+    notebook = record["running"]
+    notebooks = task["notebooks"]
+    position = f" ({notebooks.index(notebook) + 1}/{len(notebooks)})" if (
+        notebook in notebooks) else ""
+    text = f"{task['cell']}: {notebook}{position}"
+    elapsed = now - float(record.get("running_since", now))
+    artifact = next((a for a in ARTIFACTS if a.producer == notebook and a.progress
+                     and a.kind in task["artifacts"]), None)
+    if artifact is None:
+        return f"{text}, {_duration(elapsed)}"
+    progress_file, total_parameter = artifact.progress
+    total = {**declared_parameters(notebook), **task["parameters"][notebook]}[total_parameter]
+    rows = _step_rows(Path(task["artifacts"][artifact.kind]["path"]) / progress_file)
+    seconds = []
+    for row in rows:
+        try:
+            seconds.append(float(row["epoch_seconds"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    text = f"{text}, {total_parameter[:-1] if total_parameter.endswith('s') else total_parameter}"
+    text += f" {len(rows)}/{total}"
+    if seconds and len(rows) < total:
+        # an upper bound when early stopping ends the run sooner
+        text += f", {_duration(sum(seconds) / len(seconds) * (total - len(rows)))} left"
+    elif not rows:
+        text += f", {_duration(elapsed)} so far"
+    return text
+
+
+class _ProgressPoller:
+    """A daemon thread that shows :func:`cell_progress` of the running cells in the bar."""
+
+    def __init__(self, bar, tasks: Sequence[dict], interval: float = PROGRESS_INTERVAL):
+        self.bar, self.tasks, self.interval = bar, list(tasks), interval
+        self.done: set[str] = set()
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="study-progress", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def refresh(self) -> None:
+        texts = [t for task in self.tasks if task["cell"] not in self.done
+                 for t in [cell_progress(task, since=self.started)] if t]
+        if texts:
+            self.bar.set_postfix_str("; ".join(texts), refresh=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001  (a display must never end a study)
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# Interrupts
+# --------------------------------------------------------------------------------------------
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+"""The exit status of a study interrupted by each signal (128 + its number)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM (while :func:`terminate_as_interrupt` is active),
+    so that a terminated study unwinds like an interrupted one."""
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """A study stopped by SIGINT or SIGTERM; ``run`` holds what had finished."""
+
+    def __init__(self, run: StudyRun, signal_name: str):
+        super().__init__(signal_name)
+        self.run, self.signal_name = run, signal_name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.signal_name]
+
+    def message(self, command: str | None = None) -> str:
+        """One line: the study was interrupted, which cells finished, how to resume."""
+        run = self.run
+        finished = [*run.skipped, *(r["cell"] for r in run.results
+                                    if r["status"] in ("complete", "skipped"))]
+        unfinished = [p.cell.name for p in run.selected if p.cell.name not in finished]
+        done = (f"{len(finished)} of {len(run.selected)} cell(s) finished "
+                f"({', '.join(finished)})" if finished else
+                f"none of its {len(run.selected)} cell(s) finished")
+        again = f" ({command})" if command else ""
+        return (f"study {run.study.name} interrupted by {self.signal_name}: {done}; "
+                f"unfinished: {', '.join(unfinished) or 'none'}. Run the same command again"
+                f"{again} to resume: finished cells are skipped, finished notebooks are not "
+                "rerun and an interrupted training continues from its last epoch.")
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """While active (in the main thread), SIGTERM raises :class:`Terminated` instead of ending
+    the process silently; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool now: cancel queued cells and terminate the workers running cells (their
+    ``.partial`` folders stay, so the next run resumes them)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
 @dataclass
 class StudyRun:
     """What a call of :func:`run_study` did."""
@@ -363,6 +582,7 @@ class StudyRun:
     plans: list[CellPlan]
     results: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    selected: list[CellPlan] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict]:
@@ -402,6 +622,9 @@ def describe_plan(study: Study, plans: Sequence[CellPlan], selected: Sequence[Ce
         else:
             what = "rerun (--force)" if force else action[plan.status]
         lines.append(f"  {plan.cell.name}: {what}  -> {plan.directory}")
+        if plan in stale_partials([plan]):
+            lines.append(f"      stale: {plan.partial} (an unfinished run beside the finished "
+                         "cell; removed by the next run)")
         for notebook in study.notebooks:
             if plan.cell.parameters[notebook]:
                 values = ", ".join(f"{k}={v!r}" for k, v in plan.cell.parameters[notebook].items())
@@ -412,6 +635,27 @@ def describe_plan(study: Study, plans: Sequence[CellPlan], selected: Sequence[Ce
             note = f", shared by {shared} cells" if shared > 1 else ""
             lines.append(f"      {kind}: {info['path']} ({exists}{note})")
     return "\n".join(lines)
+
+
+def _run_parallel(tasks: list[dict], jobs: int, finished: Callable[[dict], None],
+                  poll: _ProgressPoller) -> None:
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                               initializer=_limit_threads, initargs=(threads,))
+    try:
+        futures = {pool.submit(run_cell, task): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process died
+                result = _outer_failure(task, Path(task["directory"]), exc)
+            poll.done.add(task["cell"])
+            finished(result)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: bool = False,
@@ -445,7 +689,7 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
         raise StudyError(f"jobs must be a positive integer, got {jobs!r}")
     plans = plan_study(study, outputs=outputs, data=data)
     selected = select_cells(plans, only)
-    run = StudyRun(study, plans)
+    run = StudyRun(study, plans, selected=selected)
     todo = [p for p in selected if force or p.status != "complete"]
     run.skipped = [p.cell.name for p in selected if p not in todo]
     root = study_dir(study.name, outputs)
@@ -471,6 +715,7 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     if run.skipped:
         echo(f"{len(run.skipped)} cell(s) already complete, skipped (--force reruns them): "
              f"{', '.join(run.skipped)}")
+    remove_stale_partials([p for p in plans if p not in todo], echo)
     if not todo:
         return run
     if force:
@@ -493,27 +738,24 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
             say(f"cell {result['cell']} complete ({result['seconds']:.0f} s)")
 
     try:
-        if jobs == 1 or len(tasks) == 1:
-            for task in tasks:
-                finished(run_cell(task, on_notebook=lambda c, nb: bar.set_postfix_str(
-                    f"{c}: {nb}", refresh=True)))
-        else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                     initializer=_limit_threads, initargs=(threads,)) as pool:
-                futures = {pool.submit(run_cell, task): task for task in tasks}
-                for future in as_completed(futures):
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # the worker process died
-                        task = futures[future]
-                        result = _outer_failure(task, Path(task["directory"]), exc)
+        with terminate_as_interrupt(), _ProgressPoller(bar, tasks if progress else []) as poll:
+            if jobs == 1 or len(tasks) == 1:
+                for task in tasks:
+                    result = run_cell(task, on_notebook=lambda c, nb: poll.refresh())
+                    poll.done.add(task["cell"])
                     finished(result)
+            else:
+                _run_parallel(tasks, jobs, finished, poll)
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM through terminate_as_interrupt
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        raise StudyInterrupted(run, name) from None
     finally:
         bar.close()
     return run
 
 
-__all__ = ["CellPlan", "StudyRun", "artifact_dir", "describe_plan", "is_finished",
-           "notebook_parameters", "partial_dir", "plan_study", "run_cell", "run_study",
-           "select_cells", "study_dir"]
+__all__ = ["EXIT_CODES", "CellPlan", "StudyInterrupted", "StudyRun", "Terminated",
+           "artifact_dir", "cell_progress", "describe_plan", "is_finished",
+           "notebook_parameters", "partial_dir", "plan_study", "remove_stale_partials",
+           "run_cell", "run_study", "select_cells", "stale_partials", "study_dir",
+           "terminate_as_interrupt"]

@@ -1,0 +1,542 @@
+"""The notebooks' registry: what each numbered notebook takes, records, draws and makes.
+
+One :class:`Notebook` entry per notebook in :data:`NOTEBOOKS`:
+
+* ``parameters``: name, default (its type is the default's) and a one-line description, in the
+  order of the notebook's ``parameters`` cell (``tests/test_notebook_registry.py`` checks that
+  the cell says exactly this, line by line);
+* ``record``: the JSON file the notebook writes into its ``output_dir`` and ``record_type``, a
+  :class:`~typing.TypedDict` of the keys that readers rely on, checked by :func:`save_outputs`
+  and :func:`load_record` (more keys may follow);
+* ``figures``: the builder in :mod:`microlens.figures` that draws the notebook's figures (used
+  by the notebook and by :func:`microlens.figures.rebuild_figures`);
+* ``produces`` / ``consumes``: the artefacts (a dataset, a run directory) it makes, and the
+  parameters by which it reads those of earlier notebooks (the study runner chains cells
+  through them);
+* ``config``: a function that builds the notebook's config dataclasses from its parameters, so
+  the study runner checks values with the same code as the run.
+
+Adding a notebook or a parameter: see ``docs/adding_a_notebook.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = REPOSITORY / "notebooks"
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters and artefacts
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One line of a notebook's ``parameters`` cell: ``name = default  # description``."""
+
+    name: str
+    default: Any
+    description: str
+
+    @property
+    def type(self) -> type:
+        """The type a value must have (the default's; an int is accepted for a float)."""
+        return type(self.default)
+
+
+def _p(name: str, default, description: str) -> Parameter:
+    return Parameter(name, default, description)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Something a notebook makes that later notebooks of a study cell read (a dataset, a run).
+
+    Cells whose producer parameters agree (apart from ``ignored`` ones, which change how it
+    is made or shown, not what it is) share one artefact, made once.
+    """
+
+    kind: str                 # "dataset" or "run": the folder it lives in
+    producer: str             # notebook that makes it
+    record: str               # JSON file the producer writes into its output_dir ...
+    record_key: str           # ... with the artefact's path under this key
+    consumer_parameter: str   # parameter by which later notebooks receive the path
+    managed: tuple[str, ...]  # producer parameters the runner sets
+    ignored: frozenset[str]   # producer parameters that do not change the artefact
+    progress: tuple[str, str] | None = None  # (file in the artefact with one CSV row per
+    #   finished step and its seconds, producer parameter with the number of steps): the
+    #   runner's progress display reads them while the producer runs
+
+
+DATASET = Artifact(
+    kind="dataset", producer="01_simulate", record="simulate_metrics.json",
+    record_key="dataset_dir", consumer_parameter="dataset_dir",
+    managed=("dataset_dir", "overwrite"),
+    ignored=frozenset({"workers", "gallery_per_class", "show_widgets", "figure_formats"}),
+)
+RUN = Artifact(
+    kind="run", producer="02_train", record="train_metrics.json", record_key="run_dir",
+    consumer_parameter="run_dir", managed=("run_name", "runs_dir", "overwrite", "resume"),
+    ignored=frozenset({"processes", "show_live", "figure_formats"}),
+    progress=("history.csv", "epochs"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Records: the keys readers rely on (the studies' summary, the figure rebuild, the tests)
+# --------------------------------------------------------------------------------------------
+
+
+class _Figures(TypedDict):
+    figure_formats: list   # formats the figures were written in (html always)
+    figures: list          # names of the figures written beside the record
+
+
+class SimulationRecord(_Figures):
+    """``simulate_metrics.json`` (:func:`microlens.summaries.simulation_metrics` + gallery)."""
+
+    dataset_dir: str
+    n_events: int
+    class_counts: dict
+    split_counts: dict
+    events_per_second: float | None
+    detectability: dict | None
+    config: dict
+    gallery: dict          # per_class and seed of the gallery's events
+
+
+class TrainingRecord(_Figures):
+    """``train_metrics.json``: the run's ``metrics.json`` plus where the run is and how."""
+
+    run_dir: str
+    n_parameters: int
+    processes: int
+    config: dict
+    val_accuracy: float
+    epochs_run: int
+    train_events_per_second: float
+
+
+class EvaluationRecord(_Figures):
+    """``evaluation_summary.json``: :func:`microlens.evaluate.evaluate_run`'s summary."""
+
+    run_dir: str
+    dataset: str
+    n_events: int
+    class_counts: dict
+    final: dict
+    early_detection: dict
+    decision: dict
+    headline: dict
+
+
+class AttentionRecord(_Figures):
+    """``attention_summary.json``: events, selection and attention statistics."""
+
+    run_dir: str
+    dataset_dir: str
+    selection: dict
+    events: list
+    focus_event: int
+    n_events: int
+    n_queries: int
+    window: int
+    regions: dict
+    uniform_distance_obs: float | None
+    layers: list
+
+
+class EmbeddingRecord(_Figures):
+    """``embedding_summary.json``: :func:`microlens.analysis.embedding_summary` and settings."""
+
+    run_dir: str
+    dataset_dir: str
+    method: str
+    class_counts: dict
+    projections: dict
+
+
+class LimitsRecord(_Figures):
+    """``u0_report.json``: :func:`microlens.analysis.physical_limits` and the binary points."""
+
+    threshold: float
+    n_events: int
+    binary: dict
+    bins: dict
+    binary_points: dict
+
+
+# --------------------------------------------------------------------------------------------
+# Configs built from parameters (the same dataclasses, so the same checks, as the notebooks)
+# --------------------------------------------------------------------------------------------
+
+
+def simulation_config(parameters: dict):
+    """The :class:`~microlens.simulate.SimulationConfig` ``01_simulate`` builds from its
+    parameters (its ``__post_init__`` checks the values, as in the notebook).
+
+    Raises
+    ------
+    ValueError
+        For a value the simulation would refuse, naming it.
+    """
+    from .simulate import SimulationConfig
+
+    p = parameters
+    if not isinstance(p["workers"], int) or p["workers"] < 0:
+        raise ValueError(f"workers must be >= 0 (0 means all cores), got {p['workers']!r}")
+    return SimulationConfig(n_per_class=p["n_per_class"], topology=p["topology"],
+                            cadence=p["cadence"], error=p["error"], seed=p["seed"],
+                            n_epochs=p["n_epochs"], detectability=p["detectability"])
+
+
+def train_config(parameters: dict):
+    """The :class:`~microlens.train.TrainConfig` (with its model config) ``02_train`` builds
+    from its parameters; both dataclasses check their values on construction.
+
+    Raises
+    ------
+    ValueError
+        For a value training would refuse, naming it.
+    """
+    from .model import ModelConfig
+    from .train import TrainConfig
+
+    p = parameters
+    if not isinstance(p["processes"], int) or p["processes"] < 1:
+        raise ValueError(f"processes must be at least 1, got {p['processes']!r}")
+    if p["overwrite"] and p["resume"]:
+        raise ValueError("overwrite and resume are both True; resume needs overwrite False")
+    model = ModelConfig(d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
+                        d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"])
+    return TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
+                       model=model, epochs=p["epochs"], batch_size=p["batch_size"],
+                       learning_rate=p["learning_rate"], patience=p["patience"],
+                       precision=p["precision"], device=p["device"], seed=p["seed"],
+                       max_train_events=p["max_train_events"])
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """What one numbered notebook takes, records, draws and makes (see the module docstring)."""
+
+    name: str
+    parameters: tuple[Parameter, ...]
+    record: str
+    record_type: type
+    figures: str
+    produces: tuple[Artifact, ...] = ()
+    consumes: tuple[str, ...] = ()
+    config: Callable[[dict], Any] | None = field(default=None, compare=False)
+
+    @property
+    def path(self) -> Path:
+        """The ``.ipynb`` file."""
+        return NOTEBOOK_DIR / f"{self.name}.ipynb"
+
+    def defaults(self) -> dict:
+        """``{name: default}`` in the order of the parameters cell (fresh copies)."""
+        return {p.name: json.loads(json.dumps(p.default)) for p in self.parameters}
+
+    def types(self) -> dict[str, type]:
+        """``{name: type}`` of every parameter."""
+        return {p.name: p.type for p in self.parameters}
+
+    def figure_builder(self) -> Callable:
+        """The builder in :mod:`microlens.figures` (imported on first use: plotly)."""
+        from . import figures
+
+        return getattr(figures, self.figures)
+
+
+_FORMATS = _p("figure_formats", ["html", "png", "pdf"],
+              "files written per figure (static ones need Chromium)")
+_DEVICE = _p("device", "auto", "auto (the GPU when there is one), cpu or cuda")
+
+NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
+    Notebook("01_simulate", (
+        _p("topology", "baseline",
+           "binary topology preset: distinct, planetary, stellar, baseline"),
+        _p("cadence", "cadence_15",
+           "cadence preset: cadence_05, cadence_15, cadence_30, cadence_50"),
+        _p("error", "error_005",
+           "photometric error preset: error_003, error_005, error_010, error_015"),
+        _p("n_per_class", 200, "events per class (flat, PSPL, binary)"),
+        _p("n_epochs", 1000,
+           "nominal survey epochs per light curve, before missing ones are removed"),
+        _p("seed", 42, "data-set seed (same seed and config: same events)"),
+        _p("detectability", True,
+           "fit flat and PSPL models to each event (dchi2_flat, dchi2_pspl)"),
+        _p("dataset_dir", "data/quick",
+           "where the data set goes (relative paths: from the project root)"),
+        _p("overwrite", False, "replace an existing data set that was made with another config"),
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures and simulate_metrics.json (relative: from the project root)"),
+        _p("workers", 0, "simulation worker processes (0 means all cores)"),
+        _p("gallery_per_class", 3, "light curves per class in the gallery"),
+        _p("show_widgets", True, "display the interactive explorers at the end"),
+    ), record="simulate_metrics.json", record_type=SimulationRecord,
+       figures="simulation_figures", produces=(DATASET,), config=simulation_config),
+    Notebook("02_train", (
+        _p("dataset_dir", "data/quick",
+           "data set written by 01_simulate (relative: from the project root)"),
+        _p("run_name", "quick", "the run directory is runs_dir/run_name"),
+        _p("runs_dir", "outputs/runs",
+           "where run directories go (relative: from the project root)"),
+        _p("d_model", 128, "width of every hidden state"),
+        _p("n_layers", 4, "transformer blocks"),
+        _p("n_heads", 8, "attention heads per layer (d_model must be divisible by it)"),
+        _p("d_ff", 512, "hidden width of each feed-forward network"),
+        _p("window", 64, "causal attention window in observations (itself included)"),
+        _p("dropout", 0.1, "dropout on the embedding and residual branches"),
+        _p("epochs", 20, "upper bound on epochs (early stopping may end sooner)"),
+        _p("batch_size", 64, "global batch in events (all processes together)"),
+        _p("learning_rate", 1e-3, "peak AdamW learning rate (linear warm-up, cosine decay)"),
+        _p("patience", 5,
+           "stop after this many epochs without a better validation loss (0 never stops)"),
+        _p("processes", 1,
+           "1 trains in this kernel; more launches torchrun with that many processes"),
+        _p("precision", "auto", "auto (bf16 on a capable GPU, else fp32), fp32 or bf16"),
+        _DEVICE,
+        _p("seed", 0, "weights, shuffling and dropout seed"),
+        _p("max_train_events", 0, "train on a random subset of this many events (0 means all)"),
+        _p("overwrite", True, "delete an existing run directory of this name and start again"),
+        _p("resume", False, "continue the run from its last.pt (needs overwrite False)"),
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures and train_metrics.json (relative: from the project root)"),
+        _p("show_live", True, "draw the training curves live, updated after every epoch"),
+    ), record="train_metrics.json", record_type=TrainingRecord, figures="training_figures",
+       produces=(RUN,), consumes=("dataset_dir",), config=train_config),
+    Notebook("03_evaluate", (
+        _p("run_dir", "outputs/runs/quick",
+           "run directory written by 02_train (relative: from the project root)"),
+        _p("dataset_dir", "",
+           "data set whose test split is evaluated; empty means the run's own data set"),
+        _p("n_events", 0,
+           "evaluate a random subset of this many test events (0 means the whole test split)"),
+        _p("batch_size", 64,
+           "events per inference pass (memory only; results do not depend on it)"),
+        _p("n_bootstrap", 1000, "bootstrap resamples for the 95 % intervals"),
+        _p("seed", 0, "seed of the subset and of the bootstrap"),
+        _p("classical_peer", True, "also fit and evaluate the classical PSPL-fit peer"),
+        _p("peer_workers", 2, "processes for the classical peer's fits"),
+        _DEVICE,
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures, evaluation_summary.json and test_predictions.npz"),
+    ), record="evaluation_summary.json", record_type=EvaluationRecord,
+       figures="evaluation_figures", consumes=("run_dir", "dataset_dir")),
+    Notebook("04_attention", (
+        _p("run_dir", "outputs/runs/quick",
+           "trained run directory (relative: from the project root)"),
+        _p("dataset_dir", "",
+           "dataset whose test split is read; empty means the run's own dataset"),
+        _p("event_indices", [],
+           "test events to show (store indices); empty picks per_class of each class"),
+        _p("per_class", 2, "events per class when event_indices is empty"),
+        _p("seed", 0, "seed of the random choice of events"),
+        _DEVICE,
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures and attention_summary.json (relative: from the project root)"),
+        _p("show_widgets", True, "show the interactive attention browser at the end"),
+    ), record="attention_summary.json", record_type=AttentionRecord,
+       figures="attention_figures", consumes=("run_dir", "dataset_dir")),
+    Notebook("05_embedding", (
+        _p("run_dir", "outputs/runs/quick",
+           "trained run directory (relative: from the project root)"),
+        _p("dataset_dir", "",
+           "dataset whose test split is read; empty means the run's own dataset"),
+        _p("n_events", 1000,
+           "test events to embed, drawn at random (0 means the whole test split)"),
+        _p("method", "both", "projection: pca, tsne or both"),
+        _p("seed", 0, "seed of the event draw, the projections and the k-NN folds"),
+        _p("batch_size", 64, "events per forward pass (memory, not results, depends on it)"),
+        _DEVICE,
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures and embedding_summary.json (relative: from the project root)"),
+    ), record="embedding_summary.json", record_type=EmbeddingRecord,
+       figures="embedding_figures", consumes=("run_dir", "dataset_dir")),
+    Notebook("06_u0_analysis", (
+        _p("run_dir", "outputs/runs/quick",
+           "run directory written by 02_train (relative: from the project root)"),
+        _p("dataset_dir", "",
+           "data set whose test split is analysed; empty means the run's own data set"),
+        _p("n_bins", 8,
+           "bins per parameter (linear in u_0; logarithmic in q, s and the detectability)"),
+        _p("detectability_threshold", 100.0,
+           "a binary counts as detectable above this chi-squared difference"),
+        _p("batch_size", 64, "events per inference pass"),
+        _DEVICE,
+        _FORMATS,
+        _p("output_dir", "outputs/lab", "figures and u0_report.json"),
+    ), record="u0_report.json", record_type=LimitsRecord, figures="limits_figures",
+       consumes=("run_dir", "dataset_dir")),
+)}  # fmt: skip
+"""Every numbered notebook, in running order."""
+
+ARTIFACTS: tuple[Artifact, ...] = tuple(a for nb in NOTEBOOKS.values() for a in nb.produces)
+"""Every artefact a notebook makes, in the order of their producers."""
+
+
+def get_notebook(name: str) -> Notebook:
+    """The registry entry of ``name``; :class:`KeyError` naming the valid ones otherwise."""
+    try:
+        return NOTEBOOKS[name]
+    except (KeyError, TypeError):
+        raise KeyError(f"unknown notebook {name!r}; valid: {', '.join(NOTEBOOKS)}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Records on disk
+# --------------------------------------------------------------------------------------------
+
+
+class RecordError(KeyError):
+    """A notebook record lacks a key its readers rely on, or holds a value of the wrong type."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _accepts(kind, value) -> bool:
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return any(_accepts(k, value) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typing.get_origin(kind) or kind)
+
+
+def check_record(notebook: str, record: dict, source: str | Path | None = None) -> dict:
+    """Check a record against its notebook's ``record_type`` and return it.
+
+    Parameters
+    ----------
+    notebook : str
+        A key of :data:`NOTEBOOKS`.
+    record : dict
+        The record (more keys than the type lists are allowed).
+    source : path, optional
+        Where it was read from, for the message.
+
+    Raises
+    ------
+    RecordError
+        Naming the missing key or the key with a value of the wrong type, and the notebook.
+    """
+    entry = get_notebook(notebook)
+    where = f"{source}" if source is not None else f"the record of {notebook}"
+    if not isinstance(record, dict):
+        raise RecordError(f"{where} is not a JSON object")
+    hints = typing.get_type_hints(entry.record_type)
+    missing = [key for key in hints if key not in record]
+    if missing:
+        raise RecordError(f"{where} has no {', '.join(map(repr, missing))}: it was written by "
+                          f"an older or unfinished {notebook}; run the notebook again")
+    for key, kind in hints.items():
+        if not _accepts(kind, record[key]):
+            raise RecordError(f"{where}: {key} = {record[key]!r:.80} is a "
+                              f"{type(record[key]).__name__}, expected "
+                              f"{kind.__name__ if isinstance(kind, type) else kind}")
+    return record
+
+
+def save_outputs(notebook: str, output_dir, figures: dict, figure_formats: Sequence[str],
+                 record: dict) -> list[Path]:
+    """A notebook's save step: its figures, then its record (with the figures' names and
+    formats added), checked against the registry and written atomically.
+
+    Parameters
+    ----------
+    notebook : str
+        A key of :data:`NOTEBOOKS` (it names the record file).
+    output_dir : path
+        The notebook's ``output_dir`` (relative paths: from the project root).
+    figures : dict
+        ``{name: figure}`` from the notebook's figure builder (None values are skipped).
+    figure_formats : sequence of str
+        Formats to write (:func:`microlens.viz.save_figures`; HTML always).
+    record : dict
+        What the notebook records; ``figure_formats`` and ``figures`` are added.
+
+    Returns
+    -------
+    list of Path
+        The figure files, then the record.
+
+    Raises
+    ------
+    RecordError
+        When the record lacks a key of the notebook's ``record_type`` (nothing is written).
+    """
+    from .paths import resolve_path, write_json_atomic
+    from .viz import save_figures
+
+    entry = get_notebook(notebook)
+    drawn = {name: fig for name, fig in figures.items() if fig is not None}
+    full = {**record, "figure_formats": list(figure_formats), "figures": sorted(drawn)}
+    check_record(notebook, json.loads(json.dumps(full)))  # as it will be read back
+    directory = resolve_path(output_dir)
+    written = list(save_figures(drawn, directory, list(figure_formats)))
+    written.append(write_json_atomic(directory / entry.record, full))
+    return written
+
+
+def load_record(notebook: str, output_dir) -> tuple[dict, Path]:
+    """Read and check the record a notebook wrote into ``output_dir``.
+
+    Returns
+    -------
+    record : dict
+    source : Path
+        The record file.
+
+    Raises
+    ------
+    KeyError
+        For an unknown notebook (naming the valid ones); :class:`RecordError` (a KeyError) for
+        a record that lacks what readers rely on.
+    FileNotFoundError
+        When the notebook has not written its record there.
+    """
+    from .paths import resolve_path
+
+    entry = get_notebook(notebook)
+    source = resolve_path(output_dir) / entry.record
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is missing: {notebook} has not written its record "
+                                "there")
+    record = json.loads(source.read_text(encoding="utf-8"))
+    return check_record(notebook, record, source), source
+
+
+CONFIG_CHECKS = {name: nb.config for name, nb in NOTEBOOKS.items() if nb.config is not None}
+"""Notebook -> the function that builds (and so checks) its configs from its parameters."""
+
+
+__all__ = [
+    "ARTIFACTS", "CONFIG_CHECKS", "DATASET", "NOTEBOOKS", "NOTEBOOK_DIR", "RUN", "Artifact",
+    "AttentionRecord", "EmbeddingRecord", "EvaluationRecord", "LimitsRecord", "Notebook",
+    "Parameter", "RecordError", "SimulationRecord", "TrainingRecord", "check_record",
+    "get_notebook", "load_record", "save_outputs", "simulation_config", "train_config",
+]  # fmt: skip
