@@ -361,36 +361,13 @@ class _Trainer:
         bar = _progress(steps, f"epoch {epoch + 1}/{c.epochs}", self.progress and ddp.is_main())
         started = time.perf_counter()
         for start in bar:
-            rows = order[start : start + self.local_batch]
             lr = self.learning_rate(step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-            step_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
-            micro_starts = range(0, rows.size, self.micro_batch)
-            for i, micro_start in enumerate(micro_starts):
-                batch = self._to_device(self.store.batch(rows[micro_start:
-                                                              micro_start + self.micro_batch]))
-                sync = i == len(micro_starts) - 1
-                context = (self.model.no_sync() if self.distributed and not sync
-                           else nullcontext())
-                with context:
-                    logits = self._forward(batch, self.model)
-                    weighted = self._weighted_loss(logits, batch)
-                    loss = weighted / rows.size
-                    loss.backward()
-                step_loss += loss.detach().double()
-                step_totals += self._totals(weighted, logits, batch)
-            # Gradients are identical on every rank after DDP's all-reduce, so the norm, and the
-            # decision to skip a non-finite step, is the same everywhere: no rank skips alone.
-            norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), c.grad_clip)
-            if torch.isfinite(norm):
-                self.optimizer.step()
-                totals += step_totals  # epoch means are over the steps that were applied
+            result = self.train_step(order[start : start + self.local_batch], lr)
+            if result.applied:
+                totals += result.totals  # epoch means are over the steps that were applied
             else:
                 skipped += 1
-            self.optimizer.zero_grad(set_to_none=True)
-            step_log.append((step, step_loss, lr, norm.detach().float()))
+            step_log.append((step, result.loss, lr, result.grad_norm.detach().float()))
             step += 1
         seconds = time.perf_counter() - started
         totals = ddp.all_reduce_sum(totals)
@@ -411,6 +388,18 @@ class _Trainer:
             "train_events_per_second": processed / seconds,
             "skipped_steps": skipped,
         }, steps_rows
+
+    def train_step(self, rows: np.ndarray, learning_rate: float) -> StepResult:
+        """One optimiser step on the events ``rows`` of this rank (see :func:`train_step`)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+        micro_batches = [rows[i : i + self.micro_batch]
+                         for i in range(0, rows.size, self.micro_batch)]
+        return train_step(self.model, self.optimizer, micro_batches,
+                          lambda part: self._to_device(self.store.batch(part)),
+                          n_events=rows.size, class_weights=self.class_weights,
+                          final_weight=self.config.final_weight, grad_clip=self.config.grad_clip,
+                          autocast_dtype=self.autocast_dtype)
 
     @torch.no_grad()
     def evaluate(self, rows: np.ndarray):
@@ -433,6 +422,88 @@ class _Trainer:
                 torch.cat(logits_out) if logits_out
                 else torch.zeros(0, self.config.model.n_classes),
                 torch.cat(labels_out) if labels_out else torch.zeros(0, dtype=torch.long))
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one optimiser step (:func:`train_step`) returns; tensors stay on the device."""
+
+    loss: torch.Tensor  # float64 scalar: the step's loss (weighted sum over its events / events)
+    totals: torch.Tensor  # float64 (3,): weighted loss, correct final answers, events
+    grad_norm: torch.Tensor  # total gradient norm before clipping
+    applied: bool  # False when the norm was not finite and the update was skipped
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_batches,
+               load: Callable[[object], dict], *, n_events: int, class_weights: torch.Tensor,
+               final_weight: float, grad_clip: float,
+               autocast_dtype: torch.dtype | None = None) -> StepResult:
+    """One optimiser step, as :func:`train` takes it (the benchmark times this very function).
+
+    Every micro-batch is loaded, run forward under autocast (``autocast_dtype``; None: fp32),
+    and its class-weighted per-event loss (:func:`event_losses`) divided by ``n_events`` is
+    back-propagated (gradient accumulation, so the step equals one pass over the whole batch);
+    then the gradients are clipped to ``grad_clip`` and, if their norm is finite, the optimiser
+    steps. The gradients are zeroed afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, or its ``DistributedDataParallel`` wrapper (gradients are then
+        all-reduced once, on the last micro-batch).
+    optimizer : torch.optim.Optimizer
+        Its learning rate is the caller's to set.
+    micro_batches : sequence
+        One item per micro-batch, handed to ``load``.
+    load : callable
+        ``load(item)`` gives a batch dict (``times, flux, flux_err, mask, labels``) on the
+        model's device.
+    n_events : int
+        Events in the global step on this process (the loss is a sum over them divided by it).
+    class_weights : torch.Tensor
+        Weight of each class, on the model's device.
+    final_weight, grad_clip : float
+        As in :class:`TrainConfig`.
+    autocast_dtype : torch.dtype, optional
+        Autocast dtype (``torch.bfloat16``), or None for fp32.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    distributed = isinstance(model, DistributedDataParallel)
+    module = model.module if distributed else model
+    step_loss = step_totals = None
+    for i, item in enumerate(micro_batches):
+        batch = load(item)
+        sync = i == len(micro_batches) - 1
+        context = model.no_sync() if distributed and not sync else nullcontext()
+        device = batch["labels"].device
+        if step_loss is None:
+            step_loss = torch.zeros((), dtype=torch.float64, device=device)
+            step_totals = torch.zeros(3, dtype=torch.float64, device=device)
+        with context:
+            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                                enabled=autocast_dtype is not None):
+                logits = model(batch["times"], batch["flux"], batch["flux_err"],
+                               batch["mask"])["logits"]
+            losses = event_losses(logits, batch["labels"], batch["mask"], final_weight)
+            weighted = (class_weights[batch["labels"]] * losses).sum()
+            loss = weighted / n_events
+            loss.backward()
+        step_loss += loss.detach().double()
+        correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1)
+                   == batch["labels"]).sum()
+        count = torch.full((), batch["labels"].numel(), dtype=torch.float64, device=device)
+        step_totals += torch.stack([weighted.detach().double(), correct.double(), count])
+    if step_loss is None:
+        raise ValueError("train_step needs at least one micro-batch")
+    # Under DDP the gradients are identical on every rank after the all-reduce, so the norm, and
+    # the decision to skip a non-finite step, is the same everywhere: no rank skips alone.
+    norm = torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    applied = bool(torch.isfinite(norm))
+    if applied:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss=step_loss, totals=step_totals, grad_norm=norm, applied=applied)
 
 
 def _progress(iterable, desc: str, enabled: bool):

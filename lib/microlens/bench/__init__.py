@@ -1,0 +1,32 @@
+"""Benchmarks that print JSON: ``python -m microlens.bench {simulate,train,infer,classify,study}``.
+
+Each figure is measured in one run, side by side, so ratios between them are meaningful on a
+noisy machine; ``--help`` after a subcommand lists its options.
+
+One module per program: :mod:`~microlens.bench.simulate`, :mod:`~microlens.bench.train`,
+:mod:`~microlens.bench.infer`, :mod:`~microlens.bench.classify` and
+:mod:`~microlens.bench.study`; the pieces that ``train`` and ``infer`` share (synthetic light
+curves, the full-attention baseline, FLOP counts, worker processes) in
+:mod:`~microlens.bench.models`, the machine description in :mod:`~microlens.bench.common`, the
+command line in :mod:`~microlens.bench.cli`. Each module's docstring says what its figures
+mean (also ``python -m microlens.bench SUBCOMMAND --help``).
+"""
+
+from __future__ import annotations
+
+from .classify import bench_classify
+from .cli import main
+from .common import cpu_bf16_support
+from .infer import INFER_CONFIGS, bench_infer
+from .infer import _measure_infer as _measure_infer  # in-process measurements (tests)
+from .infer import _measure_stream as _measure_stream
+from .models import _model_config as _model_config
+from .models import count_flops, full_attention_baseline, synthetic_light_curves
+from .simulate import bench_simulate
+from .study import bench_study
+from .train import TRAIN_CONFIGS, bench_train
+from .train import _measure_train as _measure_train
+
+__all__ = ["INFER_CONFIGS", "TRAIN_CONFIGS", "bench_classify", "bench_infer", "bench_simulate",
+           "bench_study", "bench_train", "count_flops", "cpu_bf16_support",
+           "full_attention_baseline", "main", "synthetic_light_curves"]
