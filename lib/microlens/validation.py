@@ -370,6 +370,14 @@ def check_stream_update(times, fluxes, errors, previous_times, events: Sequence[
     stream asks exactly what the batch checks ask.
     """
     times = np.asarray(times)
+    previous_times = np.asarray(previous_times)
+    # Fast path, the same questions on the 1-D values (a stream update costs ~1 ms in all, and
+    # building the pairs costs ~0.1 ms): only a failing update goes on to find_problems.
+    with np.errstate(invalid="ignore"):
+        if (np.isfinite(times).all() and np.isfinite(fluxes).all()
+                and np.isfinite(errors).all() and (np.asarray(errors) > 0).all()
+                and not (times <= previous_times).any()):  # False where previous is NaN
+            return
     pair_times = np.stack([np.asarray(previous_times, dtype=times.dtype), times], axis=1)
     had = ~np.isnan(pair_times[:, 0])
     mask = np.stack([had, np.ones_like(had)], axis=1)
