@@ -242,7 +242,10 @@ def test_attention_figures(maps):
     assert len(fig.data) == len(EVENT_TRACES)
     np.testing.assert_array_equal(fig.data[0].y, binary.event["flux"])
     assert len(fig.data[1].x) == binary.window  # query 30 sees a full window
-    np.testing.assert_allclose(fig.data[1].marker.color, binary.weights[1, 0, 30])
+    weights = binary.weights[1, 0, 30]  # drawn relative to uniform: weight x window
+    custom = np.asarray(fig.data[1].customdata, dtype=float)
+    np.testing.assert_allclose(custom[:, 1], weights, rtol=1e-6)
+    np.testing.assert_allclose(custom[:, 2], weights * binary.window, rtol=1e-6)
     heat = attention_heatmap_figure(binary, layer=0, head=None, span=(10, 60))
     z = np.asarray(heat.data[0].z, dtype=float)
     assert z.shape == (50, 50)
@@ -390,7 +393,8 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
     np.testing.assert_array_equal(browser.fig.data[0].y, eval_store.event(other.row)["flux"])
     # layer, head and query
     browser.set_view(layer=1, head=2, query=20)
-    np.testing.assert_allclose(browser.fig.data[1].marker.color, other.weights[1, 2, 20])
+    np.testing.assert_allclose(np.asarray(browser.fig.data[1].customdata, dtype=float)[:, 1],
+                               other.weights[1, 2, 20], rtol=1e-6)
     assert "layer 1, head 2" in browser.fig.layout.title.text
     browser.set_view(head=None)
     assert "mean of heads" in browser.fig.layout.title.text
