@@ -95,7 +95,7 @@ def test_configs_are_built_from_the_defaults_and_refuse_bad_values():
 
 def test_figure_builders_artefacts_and_records_are_declared_once():
     for entry in NOTEBOOKS.values():
-        assert callable(entry.figure_builder()) and entry.figures in figures._REBUILDERS
+        assert callable(getattr(figures, entry.figures)) and entry.figures in figures._REBUILDERS
         assert figures.NOTEBOOK_RECORDS[entry.name] == entry.record
         for parameter in entry.consumes:
             assert parameter in entry.defaults(), (entry.name, parameter)

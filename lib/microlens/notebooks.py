@@ -255,12 +255,6 @@ class Notebook:
         """``{name: type}`` of every parameter."""
         return {p.name: p.type for p in self.parameters}
 
-    def figure_builder(self) -> Callable:
-        """The builder in :mod:`microlens.figures` (imported on first use: plotly)."""
-        from . import figures
-
-        return getattr(figures, self.figures)
-
 
 _FORMATS = _p("figure_formats", ["html", "png", "pdf"],
               "files written per figure (static ones need Chromium)")
