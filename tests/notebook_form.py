@@ -1,4 +1,8 @@
-"""Checks every notebook test shares: the committed form and the parameters papermill sees."""
+"""Checks every notebook test shares: the committed form, running a notebook, its figures.
+
+The parameters themselves are checked against the registry (microlens.notebooks) in
+``test_notebook_registry.py``, with what papermill parses.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,6 @@ import papermill
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PARAM_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*) = (?P<value>.+?)  # (?P<comment>\S.*)$")
-
-
-def assert_papermill_sees(notebook: Path, expected: dict[str, type]) -> None:
-    """papermill parses exactly the expected parameter names.
-
-    papermill skips (with a warning) lines it cannot parse, e.g. an "=" inside the comment.
-    """
-    assert set(papermill.inspect_notebook(str(notebook))) == set(expected)
 
 
 def assert_committed_form(notebook: Path, expected: dict[str, type]) -> dict:
