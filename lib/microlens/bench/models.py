@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..devices import DEVICES
+from ..devices import DEVICES, resolve_device_name
 from .common import _load_average, _sig, cpu_bf16_support
 
 LONG = 1000  # the full-batch and baseline runs are skipped above this length by default
@@ -286,14 +286,6 @@ def _model_config(tiny: bool) -> dict:
     return config.to_dict()
 
 
-def _resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
 def _figure(configs: dict, name: str, length: int, key: str):
     entry = (configs.get(name) or {}).get("results") or {}
     return (entry.get(str(length)) or {}).get(key)
@@ -353,7 +345,7 @@ def _bench_start(device: str, threads: int | None, tiny: bool):
     import torch
 
     started, load_at_start = time.perf_counter(), _load_average()
-    device = _resolve_device(device)
+    device = resolve_device_name(device)
     if threads:
         torch.set_num_threads(threads)
     return started, load_at_start, device, _model_config(tiny)
