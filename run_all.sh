@@ -40,7 +40,9 @@ Subcommands:
                      existing outputs, without re-simulating or retraining (default: every study
                      run so far); --formats html,png,pdf
   list               the studies with their cells
-  test [ARGS...]     set up, then run python -m pytest ARGS...
+  test [ARGS...]     set up, then run the whole suite (python -m pytest ARGS...), as CI does
+  test fast [ARGS]   set up, then run the fast tier only (pytest -m "not slow" ARGS...): unit
+                     tests without notebooks, studies, torchrun or figure rebuilds
   lab [ARGS...]      set up, then start JupyterLab in notebooks/ with the project's kernel
   bench [ARGS...]    set up, then run python -m microlens.bench ARGS...
                      (simulate | train | infer | classify; e.g. ./run_all.sh bench train)
@@ -188,6 +190,10 @@ cmd_study() {
 
 cmd_test() {
     local rc=0
+    if [[ "${1:-}" == "fast" ]]; then
+        shift
+        set -- -m "not slow" "$@"
+    fi
     log "running python -m pytest${*:+ $*}"
     "$PY" -m pytest "$@" || rc=$?
     if [[ $rc -eq 5 ]]; then

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import copy_dataset
 
 from microlens.ddp import LaunchError, launch, torchrun_command
 from microlens.model import ModelConfig
@@ -19,15 +18,25 @@ def step_column(run_dir, column: str = "loss") -> np.ndarray:
         return np.array([float(row[column]) for row in csv.DictReader(handle)])
 
 
+# What DDP guarantees: every rank applies the same all-reduced gradient, which equals the
+# single-process gradient of the same global batch up to the order of the float32 sums (one
+# process adds four micro-batches in turn; two ranks add two each, then all-reduce). So the
+# first step, taken from identical weights, agrees to float32 rounding, and later steps drift
+# apart only as far as AdamW carries that rounding. Measured with this configuration (seeds 3
+# and 4, 8 steps): relative differences of at most 5e-8 in the loss and 3.2e-7 in the gradient
+# norm. (The earlier version of this test put a NaN event in the set; after the skipped step the
+# drift grew to 2.5e-4 by step 8 and broke its 1e-4 tolerance. The trainer now refuses such
+# events before training.) The tolerances below leave a 30x (first step) to 300x (later steps)
+# margin for rounding and still fail on any real fault: a mean where a sum belongs (2x), a
+# dropped micro-batch or another data order (percent-level differences).
+FIRST_STEP_RTOL = 1e-5
+LATER_STEPS_RTOL = 1e-4
+
+
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(train_store, tmp_path):
-    # One poisoned training event: its step must be skipped on both ranks alike (no hang).
-    poisoned = copy_dataset(train_store, tmp_path / "poisoned")
-    flux = np.load(poisoned / "flux.npy", mmap_mode="r+")
-    flux[train_store.indices("train")[0], 3] = np.nan
-    flux.flush()
-    del flux
     model = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, dropout=0.0)
-    single = TrainConfig(dataset=str(poisoned), runs_dir=str(tmp_path / "runs"),
+    single = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name="single", model=model, epochs=2, batch_size=32,
                          micro_batch_size=8, max_train_events=128, seed=3, patience=0)
     seen = []
@@ -43,18 +52,21 @@ def test_two_gloo_processes_match_one_process(train_store, tmp_path):
     assert read_metrics(run_ddp)["world_size"] == 2
     assert [row["epoch"] for row in seen] == [1, 2]  # live rows reached the caller
 
-    a, b = step_column(run_single), step_column(run_ddp)
-    assert a.shape == b.shape == (8,)
-    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, equal_nan=True)
-    norms_single = step_column(run_single, "grad_norm")
-    norms_ddp = step_column(run_ddp, "grad_norm")
-    assert np.isnan(norms_ddp).sum() == 2  # the poisoned event, once per epoch
-    np.testing.assert_allclose(norms_ddp, norms_single, rtol=1e-4, equal_nan=True)
+    loss_single, loss_ddp = step_column(run_single), step_column(run_ddp)
+    norm_single = step_column(run_single, "grad_norm")
+    norm_ddp = step_column(run_ddp, "grad_norm")
+    assert loss_single.shape == loss_ddp.shape == (8,)
+    assert np.isfinite(loss_ddp).all() and np.isfinite(norm_ddp).all()
+    np.testing.assert_allclose(loss_ddp[0], loss_single[0], rtol=FIRST_STEP_RTOL)
+    np.testing.assert_allclose(norm_ddp[0], norm_single[0], rtol=FIRST_STEP_RTOL)
+    np.testing.assert_allclose(loss_ddp, loss_single, rtol=LATER_STEPS_RTOL)
+    np.testing.assert_allclose(norm_ddp, norm_single, rtol=LATER_STEPS_RTOL)
     first_single, first_ddp = read_history(run_single)[0], read_history(run_ddp)[0]
-    assert first_ddp["train_loss"] == pytest.approx(first_single["train_loss"], rel=1e-4)
-    assert first_ddp["skipped_steps"] == first_single["skipped_steps"] == 1
+    assert first_ddp["train_loss"] == pytest.approx(first_single["train_loss"],
+                                                    rel=LATER_STEPS_RTOL)
+    assert first_ddp["skipped_steps"] == first_single["skipped_steps"] == 0
     assert read_metrics(run_ddp)["val_loss"] == pytest.approx(read_metrics(run_single)["val_loss"],
-                                                              rel=1e-3)
+                                                              rel=LATER_STEPS_RTOL)
 
 
 def test_launch_reports_a_failed_job(tmp_path):

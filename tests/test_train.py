@@ -141,22 +141,43 @@ def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
     assert out.returncode != 0 and "unknown precision 'fp8'" in out.stderr
 
 
+# The command line run, with one change: after each epoch's files are written, on_epoch stops the
+# process (SIGSTOP). The test waits for that stop, a real signal, then kills the process without a
+# chance to clean up: the kill lands after exactly one finished epoch, never racing the training.
+STOP_AFTER_EACH_EPOCH = """
+import os, signal, sys
+import microlens.train as command_line
+
+run = command_line.train
+
+def train_and_stop_after_each_epoch(config, **options):
+    options["on_epoch"] = lambda row: os.kill(os.getpid(), signal.SIGSTOP)
+    return run(config, **options)
+
+command_line.train = train_and_stop_after_each_epoch
+sys.exit(command_line.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
 def test_a_killed_command_line_run_resumes_to_the_same_result(train_store, tmp_path):
     import os
     import signal
-    import time
 
     cfg = tiny_config(train_store, tmp_path, run_name="killed", epochs=5)
     config_path = cfg.save(tmp_path / "cfg.json")
-    command = [sys.executable, "-m", "microlens.train", "--config", str(config_path), "--quiet"]
-    process = subprocess.Popen(command, start_new_session=True)
-    deadline = time.time() + 120
-    while not read_history(cfg.run_dir) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
-    process.wait()
-    assert 1 <= len(read_history(cfg.run_dir)) < 5, "kill the run after its first epoch"
+    arguments = ["--config", str(config_path), "--quiet"]
+    process = subprocess.Popen([sys.executable, "-c", STOP_AFTER_EACH_EPOCH, *arguments],
+                               start_new_session=True)
+    try:
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the run ended (status {status}) instead of stopping"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+        process.wait()
+    assert len(read_history(cfg.run_dir)) == 1
     assert not (cfg.run_dir / "metrics.json").exists()
+    command = [sys.executable, "-m", "microlens.train", *arguments]
     subprocess.run([*command, "--resume"], check=True, timeout=300)
     whole = train(replace(cfg, run_name="whole"), progress=False)
     assert history_without_timing(cfg.run_dir) == history_without_timing(whole)
