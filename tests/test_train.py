@@ -129,6 +129,20 @@ def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path, monkeyp
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_a_diverged_validation_loss_ends_with_a_clear_error(train_store, tmp_path, monkeypatch):
+    from microlens import train as training
+
+    def diverged(self, rows):
+        return float("nan"), 0.0, torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)
+
+    monkeypatch.setattr(training._Trainer, "evaluate", diverged)
+    cfg = tiny_config(train_store, tmp_path, epochs=1, max_train_events=16)
+    with pytest.raises(training.TrainingDivergedError,
+                       match=r"validation loss is nan after epoch 1 .*lower learning_rate"):
+        train(cfg, progress=False)
+    assert not (cfg.run_dir / "metrics.json").exists()
+
+
 def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
     with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, fp32, bf16"):
         tiny_config(train_store, tmp_path, precision="fp8")

@@ -156,6 +156,10 @@ class TrainConfig:
         return cls.from_dict(data.get("train", data))
 
 
+class TrainingDivergedError(RuntimeError):
+    """The validation loss became non-finite: the weights diverged."""
+
+
 class RunExistsError(FileExistsError):
     """The run directory exists and neither resume nor overwrite was asked for."""
 
@@ -593,6 +597,12 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 return run_dir
             step, row, new_steps = trainer.train_epoch(epoch, step)
             val_loss, val_accuracy, _, _ = trainer.evaluate(trainer.val_rows)
+            if not math.isfinite(val_loss):
+                raise TrainingDivergedError(
+                    f"validation loss is {val_loss} after epoch {epoch + 1} of {run_dir}: the "
+                    f"model diverged (the validation events were checked before training, so "
+                    f"the weights are at fault). Train again with a lower learning_rate (now "
+                    f"{config.learning_rate:g}) or precision='fp32' (now {config.precision!r}).")
             epoch += 1
             done_this_call += 1
             row = {"epoch": epoch, **row, "val_loss": val_loss, "val_accuracy": val_accuracy}
