@@ -730,8 +730,9 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="start the run again")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_dataclass_options(parser, TrainConfig, skip=("model",),
-                          choices={"device": DEVICES, "precision": PRECISIONS})
+    # no argparse choices: TrainConfig's own check names the bad value and the valid ones, the
+    # same message as from Python
+    add_dataclass_options(parser, TrainConfig, skip=("model",))
     add_dataclass_options(parser, ModelConfig)
     args = parser.parse_args(argv)
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
