@@ -206,3 +206,59 @@ def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["study", "nosuch"])
     assert "unknown study 'nosuch'; valid: cadence" in capsys.readouterr().err
+
+
+def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
+    import microlens.train
+    from microlens.bench import _measure_train, _model_config
+
+    calls = []
+    real = microlens.train.train_step
+
+    def counting(model, optimizer, micro_batches, load, **kwargs):
+        calls.append((len(micro_batches), kwargs["n_events"]))
+        return real(model, optimizer, micro_batches, load, **kwargs)
+
+    monkeypatch.setattr(microlens.train, "train_step", counting)
+    spec = {"task": "train", "model": "ours", "precision": "fp32", "batch": 5, "micro_batch": 2,
+            "length": 24, "steps": 2, "seed": 0, "threads": 1, "device": "cpu",
+            "model_config": _model_config(tiny=True)}
+    _measure_train(spec)
+    assert calls == [(1, 2), (3, 5), (3, 5)]  # the warm-up micro-batch, then two whole steps
+
+
+def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
+    import torch
+
+    from microlens.bench import synthetic_light_curves
+    from microlens.model import MicrolensTransformer, ModelConfig, Normalization
+    from microlens.train import train_step
+
+    data = synthetic_light_curves(6, 40, seed=3)
+    normalization = Normalization.fit(data["times"], data["flux"], data["flux_err"], data["mask"])
+    weights = torch.tensor([0.5, 1.0, 1.5])
+    results, states = [], []
+    for parts in ([slice(0, 6)], [slice(0, 4), slice(4, 6)], [slice(i, i + 1) for i in range(6)]):
+        torch.manual_seed(0)
+        model = MicrolensTransformer(ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32,
+                                                 window=8, dropout=0.0), normalization)
+        initial = [p.detach().clone() for p in model.parameters()]  # the same every time
+        # plain SGD: the weights move linearly in the gradient (Adam's first step is about
+        # lr * sign(g), which float noise can flip where g is about 0)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        results.append(train_step(model, optimizer, parts,
+                                  lambda part: {k: v[part] for k, v in data.items()},
+                                  n_events=6, class_weights=weights, final_weight=0.5,
+                                  grad_clip=1.0))
+        states.append([p.detach().clone() for p in model.parameters()])
+        assert all(p.grad is None for p in model.parameters())  # zeroed after the step
+    for result, state in zip(results[1:], states[1:], strict=True):
+        assert result.applied
+        # float32 sums in another order: equal to ~1e-7 relative, far below a step's size
+        torch.testing.assert_close(result.loss, results[0].loss, rtol=1e-6, atol=0)
+        torch.testing.assert_close(result.grad_norm, results[0].grad_norm, rtol=1e-5, atol=0)
+        assert result.totals[1:].tolist() == results[0].totals[1:].tolist()  # correct, events
+        for p, q in zip(state, states[0], strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+    moved = max(float((p - q).abs().max()) for p, q in zip(states[0], initial, strict=True))
+    assert moved > 1e-4  # the step did change the weights
