@@ -26,6 +26,11 @@ Model selection uses the validation split only (early stopping on its loss, same
 test split is never read. After training the temperature is fitted on the validation split's
 final predictions (minimum negative log-likelihood) and stored in ``best.pt``.
 
+Labels. ``label_policy`` (:mod:`microlens.labels`) decides the class each training and validation
+event is taught as: ``physical`` (the stored truth) or ``observable`` (binaries whose binarity
+Δχ² is at most ``observable_threshold`` count as PSPL). Loss, class weights, early stopping and
+the temperature all see the policy's labels; the dataset keeps the physical ones.
+
 Reproducibility and resumption. Every random draw has its own stream of ``seed``
 (:mod:`microlens.seeds`): the initial weights, the event subsets, the shuffling of each epoch
 (``(seed, epoch)``) and its dropout (``(seed, epoch, rank)``). ``last.pt`` is written after
@@ -54,6 +59,7 @@ import torch.nn.functional as F
 
 from . import ddp, seeds
 from .devices import DEVICES, local_device
+from .labels import check_label_policy, check_threshold, training_labels
 from .model import (
     CPU_PASS_OBSERVATIONS,
     MicrolensTransformer,
@@ -65,6 +71,7 @@ from .paths import atomic_path, resolve_path, write_json_atomic
 from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
 from .store import open_dataset
+from .summaries import DETECTABILITY_THRESHOLD
 
 PRECISIONS = ("auto", "fp32", "bf16")
 CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
@@ -106,6 +113,8 @@ class TrainConfig:
     max_val_events: int = 0  # 0: the whole validation split
     reference_points: int = 20  # observations that set each event's baseline (Normalization)
     normalization_events: int = 2000  # training events used to fit the normalisation
+    label_policy: str = "physical"  # physical, or observable: binaries of Δχ² <= threshold as PSPL
+    observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
 
     def __post_init__(self):
         if isinstance(self.model, dict):
@@ -131,6 +140,8 @@ class TrainConfig:
                              f"valid: {', '.join(PRECISIONS)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
+        check_label_policy(self.label_policy)
+        check_threshold(self.observable_threshold)
         if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
 
@@ -292,7 +303,13 @@ class _Trainer:
             "training reads the train and val rows it uses",
             advice="regenerate the dataset (generate_dataset(..., overwrite=True)) or repair "
                    "those rows; the test split is never read by training")
-        self.class_weights = class_weights(np.asarray(self.store.labels[self.train_rows]),
+        # The store keeps the physical labels; training, validation and the temperature fit
+        # read the policy's labels (microlens.labels) through self.batch.
+        self.labels = np.asarray(self.store.labels, np.int64).copy()
+        used = np.concatenate([self.train_rows, self.val_rows])
+        self.labels[used] = training_labels(self.store, used, config.label_policy,
+                                            config.observable_threshold)
+        self.class_weights = class_weights(self.labels[self.train_rows],
                                            config.model.n_classes).to(self.device)
         per_rank = math.ceil(self.train_rows.size / self.world)
         self.steps_per_epoch = math.ceil(per_rank / self.local_batch)
@@ -328,6 +345,12 @@ class _Trainer:
         progress = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
         floor = c.min_lr_fraction
         return c.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def batch(self, rows: np.ndarray) -> dict:
+        """The store's batch of ``rows`` with the label policy's labels."""
+        batch = self.store.batch(rows)
+        batch["labels"] = torch.from_numpy(self.labels[np.asarray(rows, np.int64)])
+        return batch
 
     def _to_device(self, batch: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -400,7 +423,7 @@ class _Trainer:
         micro_batches = [rows[i : i + self.micro_batch]
                          for i in range(0, rows.size, self.micro_batch)]
         return train_step(self.model, self.optimizer, micro_batches,
-                          lambda part: self._to_device(self.store.batch(part)),
+                          lambda part: self._to_device(self.batch(part)),
                           n_events=rows.size, class_weights=self.class_weights,
                           final_weight=self.config.final_weight, grad_clip=self.config.grad_clip,
                           autocast_dtype=self.autocast_dtype)
@@ -415,7 +438,7 @@ class _Trainer:
         logits_out, labels_out = [], []
         size = self.micro_batch if self.device.type == "cpu" else max(self.micro_batch, 256)
         for start in range(0, mine.size, size):
-            batch = self._to_device(self.store.batch(mine[start : start + size]))
+            batch = self._to_device(self.batch(mine[start : start + size]))
             logits = self._forward(batch, model)
             totals += self._totals(self._weighted_loss(logits, batch), logits, batch)
             logits_out.append(final_logits(logits, batch["mask"]).float().cpu())
