@@ -57,6 +57,9 @@ from .validation import as_model_inputs
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
 
+TIME_ENCODINGS = ("none", "rotary")
+"""Valid :attr:`ModelConfig.time_encoding` values."""
+
 CPU_PASS_OBSERVATIONS = 16_384
 """Observations per forward pass on CPU (16 events of 1000), for inference and as training's
 micro-batch: passes this small keep every activation below the allocator's large-block
@@ -81,6 +84,15 @@ class ModelConfig:
     window: int = 64  # observation k attends to k - window + 1 .. k (itself included)
     dropout: float = 0.1  # on the embedding and on each residual branch (not on attention)
     n_classes: int = len(CLASS_NAMES)  # 0 flat, 1 PSPL, 2 binary
+    # "rotary": queries and keys are rotated by the observation time (days since the event's
+    # first observation) at head_dim / 2 log-spaced periods, so attention scores depend on
+    # t_k - t_j; "none" (the default): attention has no order or time within its window.
+    time_encoding: str = "none"
+    rotary_min_period: float = 0.1  # shortest rotary period [days]
+    rotary_max_period: float = 1000.0  # longest rotary period [days]
+    # > 0: a causal Conv1d(d_model, d_model, kernel) over the last `kernel` embedded
+    # observations, added (after a GELU) to each token before the attention blocks; 0: none.
+    conv_stem_kernel: int = 0
 
     def __post_init__(self):
         for name in ("d_model", "n_heads", "n_layers", "d_ff", "window", "n_classes"):
@@ -92,6 +104,25 @@ class ModelConfig:
                              f"n_heads={self.n_heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.time_encoding not in TIME_ENCODINGS:
+            raise ValueError(f"unknown ModelConfig.time_encoding {self.time_encoding!r}; "
+                             f"valid: {', '.join(TIME_ENCODINGS)}")
+        if self.time_encoding == "rotary" and (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"time_encoding='rotary' needs an even head dimension, got "
+                             f"d_model / n_heads = {self.d_model // self.n_heads}")
+        for name in ("rotary_min_period", "rotary_max_period"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 < value < math.inf):
+                raise ValueError(f"ModelConfig.{name} must be a positive finite number of "
+                                 f"days, got {value!r}")
+        if self.rotary_min_period > self.rotary_max_period:
+            raise ValueError(f"ModelConfig.rotary_min_period={self.rotary_min_period} exceeds "
+                             f"rotary_max_period={self.rotary_max_period}")
+        kernel = self.conv_stem_kernel
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 0:
+            raise ValueError(f"ModelConfig.conv_stem_kernel must be a non-negative integer "
+                             f"(0: no stem), got {kernel!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -318,7 +349,8 @@ class SlidingWindowAttention(nn.Module):
         self.key_value = nn.Linear(config.d_model, 2 * config.d_model)
         self.out = nn.Linear(config.d_model, config.d_model)
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor, return_weights: bool = False):
+    def forward(self, z: torch.Tensor, mask: torch.Tensor, return_weights: bool = False,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Attend within the window.
 
         Parameters
@@ -333,8 +365,15 @@ class SlidingWindowAttention(nn.Module):
         w, h, dh = self.window, self.n_heads, self.head_dim
         blocks = batch * (n // w)
         flat = z.reshape(batch * n, d)
-        q = self.query(flat).view(blocks, w, h, dh).transpose(1, 2)  # (blocks, h, W, dh)
-        k, v = self._block_keys_values(self.key_value(flat), blocks)  # (blocks, h, 2W, dh)
+        q = self.query(flat)
+        kv = self.key_value(flat)
+        if rotary is not None:
+            q = apply_rotary(q.view(batch * n, h, dh), *rotary).view(batch * n, d)
+            kv = kv.view(batch * n, 2, h, dh)
+            kv = torch.stack([apply_rotary(kv[:, 0], *rotary), kv[:, 1]], dim=1)
+            kv = kv.view(batch * n, 2 * d)
+        q = q.view(blocks, w, h, dh).transpose(1, 2)  # (blocks, h, W, dh)
+        k, v = self._block_keys_values(kv, blocks)  # (blocks, h, 2W, dh)
         weights = None
         if return_weights:
             scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(dh) + mask
@@ -386,8 +425,8 @@ class Block(nn.Module):
                                           nn.Linear(config.d_ff, config.d_model))
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, mask, return_weights: bool = False):
-        y, weights = self.attention(self.norm1(x), mask, return_weights)
+    def forward(self, x, mask, return_weights: bool = False, rotary=None):
+        y, weights = self.attention(self.norm1(x), mask, return_weights, rotary)
         x = x + self.dropout(y)
         x = x + self.dropout(self.feed_forward(self.norm2(x)))
         return x, weights
@@ -430,20 +469,80 @@ class MicrolensTransformer(nn.Module):
 
     # -- pieces (shared with the streaming classifier) -----------------------------------
 
-    def encode(self, features: torch.Tensor, return_attention: bool = False):
+    def encode(self, features: torch.Tensor, return_attention: bool = False, *,
+               times: torch.Tensor | None = None, mask: torch.Tensor | None = None):
         """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``, before pooling.
 
-        Returns ``(states, attention)``; ``attention`` is a list with one ``(B, heads, N,
-        window)`` tensor per layer when requested, else None.
+        ``times`` ``(B, N)`` [days] (and the ``mask`` of valid observations) are needed with
+        ``time_encoding="rotary"`` only. Returns ``(states, attention)``; ``attention`` is a
+        list with one ``(B, heads, N, window)`` tensor per layer when requested, else None.
         """
         batch, n, _ = features.shape
         w = self.config.window
         padded = -(-max(n, 1) // w) * w
         x = self.embed_dropout(self.embed(F.pad(features, (0, 0, 0, padded - n))))
-        mask = window_mask(batch, padded // w, w, device=features.device)
+        if self.stem is not None:
+            x = self.stem(x)
+        rotary = (self.rotary_angles(times, mask, padded)
+                  if self.config.time_encoding == "rotary" else None)
+        band = window_mask(batch, padded // w, w, device=features.device)
         attention = [] if return_attention else None
         for block in self.blocks:
-            x, weights = block(x, mask, return_attention)
+            x, weights = block(x, band, return_attention, rotary)
+def rotary_periods(config: ModelConfig, device=None) -> torch.Tensor:
+    """The ``head_dim / 2`` rotary periods [days], log-spaced from ``rotary_min_period`` to
+    ``rotary_max_period`` (float64)."""
+    n = (config.d_model // config.n_heads) // 2
+    return torch.logspace(math.log10(config.rotary_min_period),
+                          math.log10(config.rotary_max_period), n, dtype=torch.float64,
+                          device=device)
+
+
+def rotary_angles(relative_times: torch.Tensor, periods: torch.Tensor):
+    """``(cos, sin)`` float32, shape ``relative_times.shape + (len(periods),)``.
+
+    ``relative_times`` [days] are times since the event's first observation. The phase
+    ``2 pi t / P`` is reduced modulo ``2 pi`` in float64 before the cast, so a period of 0.1 d
+    keeps its precision after thousands of days (float32 would lose ~1e-2 rad there).
+    """
+    phase = torch.remainder(relative_times.double()[..., None] / periods, 1.0) * (2 * math.pi)
+    return phase.cos().float(), phase.sin().float()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the pairs ``(x[..., i], x[..., i + dh/2])`` of ``x (..., dh)`` by the angles
+    whose cosines and sines are ``cos, sin (..., dh/2)`` (broadcast); keeps ``x``'s dtype.
+
+    A query rotated by ``t_k`` and a key by ``t_j`` have a dot product that depends on
+    ``t_k - t_j`` only, so the attention sees time differences, never absolute times.
+    """
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half].float(), x[..., half:].float()
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+class CausalConvStem(nn.Module):
+    """``x + GELU(Conv1d(x))`` where the convolution at observation ``k`` reads the embedded
+    observations ``k - kernel + 1 .. k`` (zeros before the first): order and shape within
+    ``kernel`` observations, before any attention."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.kernel = config.conv_stem_kernel
+        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
+        y = self.conv(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)))
+        return x + F.gelu(y).transpose(1, 2).to(x.dtype)
+
+    def step(self, history: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One new token per event, ``x (E, d)``, after ``history (E, kernel - 1, d)``: the
+        previous embedded observations, oldest first (zeros where none)."""
+        window = torch.cat([history, x[:, None]], dim=1).transpose(1, 2)  # (E, d, kernel)
+        return x + F.gelu(self.conv(window)[..., 0]).to(x.dtype)
+
+
             if return_attention:
                 attention.append(weights[:, :, :n])
         return self.norm(x[:, :n]), attention
@@ -466,6 +565,9 @@ class MicrolensTransformer(nn.Module):
     def forward(self, times, flux, flux_err, mask=None, *, return_attention: bool = False,
                 return_embedding: bool = False) -> dict:
         """Logits after every observation.
+        rotary : (cos, sin), optional
+            Each ``(B * N, 1, head_dim / 2)`` from :func:`rotary_angles`: queries and keys are
+            rotated by their observation's time (:func:`apply_rotary`) before the scores.
 
         Parameters
         ----------
@@ -494,7 +596,7 @@ class MicrolensTransformer(nn.Module):
                 and bool((mask[:, 1:] > mask[:, :-1]).any())):
             raise ValueError("mask must put valid observations first (padding at the end)")
         features = self.normalization.features(times, flux, flux_err, mask)
-        states, attention = self.encode(features, return_attention)
+        states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
         out = {"logits": self.classify(pooled)}
         if return_attention:
@@ -555,6 +657,8 @@ class MicrolensTransformer(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
+        # Absent at the defaults, so checkpoints from before these options load unchanged.
+        self.stem = CausalConvStem(c) if c.conv_stem_kernel else None
                                                           self.config.n_classes)
 
     def _input_device(self, times) -> torch.device | None:
@@ -586,6 +690,25 @@ def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 WEIGHT_FILES = {"best": "best.pt", "last": "last.pt"}
 
 
+    def rotary_angles(self, times, mask=None, length: int | None = None):
+        """``(cos, sin)``, each ``(B * length, 1, head_dim / 2)``, for :func:`apply_rotary`.
+
+        Angles come from ``times - times[:, :1]`` in float64 (the event's first observation is
+        time 0), so a constant added to every time changes nothing; padded observations (mask
+        False, and the ``length - N`` added to fill the last window block) get angle 0.
+        """
+        if times is None:
+            raise ValueError("time_encoding='rotary' needs the observation times: call "
+                             "encode(features, times=times, mask=mask)")
+        times = torch.as_tensor(times).double()
+        relative = times - times[:, :1]
+        if mask is not None:
+            relative = torch.where(torch.as_tensor(mask, device=times.device), relative, 0.0)
+        n = times.shape[1]
+        relative = F.pad(relative, (0, (length or n) - n))
+        cos, sin = rotary_angles(relative, rotary_periods(self.config, relative.device))
+        return cos.reshape(-1, 1, cos.shape[-1]), sin.reshape(-1, 1, sin.shape[-1])
+
 def load_model(run_dir: str | os.PathLike, which: str = "best",
                map_location: str | torch.device = "cpu") -> MicrolensTransformer:
     """Rebuild a trained model from a run directory (``config.json``, ``normalization.json``,
@@ -610,6 +733,8 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
 
 
 __all__ = [
-    "Block", "IntervalRangeWarning", "MicrolensTransformer", "ModelConfig", "N_FEATURES",
-    "Normalization", "SlidingWindowAttention", "final_logits", "load_model", "window_mask",
+    "BASELINE_METHODS", "baseline_level", "baseline_update",
+    "Block", "CausalConvStem", "IntervalRangeWarning", "MicrolensTransformer", "ModelConfig",
+    "N_FEATURES", "Normalization", "SlidingWindowAttention", "TIME_ENCODINGS", "apply_rotary",
+    "final_logits", "load_model", "rotary_angles", "rotary_periods", "window_mask",
 ]  # fmt: skip
