@@ -228,3 +228,197 @@ def test_runs_in_bfloat16_autocast(model):
     with torch.no_grad():
         reference = model(times, flux, err)["logits"]
     assert np.corrcoef(logits.flatten().numpy(), reference.flatten().numpy())[0, 1] > 0.99
+
+
+# --------------------------------------------------------------------------------------------
+# Order and time inside the window: rotary time encoding and the causal convolution stem
+# --------------------------------------------------------------------------------------------
+
+ENCODERS = {
+    "today": {},
+    "rotary": {"time_encoding": "rotary"},
+    "stem": {"conv_stem_kernel": 5},
+    "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 5},
+}
+
+
+def _randomised(config, normalization, seed=0):
+    """A model whose weights are spread beyond the small initialisation, so every part shows."""
+    torch.manual_seed(seed)
+    net = MicrolensTransformer(config, normalization)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return net.eval()
+
+
+@pytest.fixture(scope="module", params=list(ENCODERS))
+def encoder_model(request):
+    times, flux, err = synthetic_events(8, 150, seed=1)
+    norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
+    config = ModelConfig(**{**SMALL.to_dict(), **ENCODERS[request.param]})
+    return request.param, _randomised(config, norm)
+
+
+def test_every_encoder_option_is_causal(encoder_model):
+    name, net = encoder_model
+    times, flux, err = synthetic_events(3, 100, seed=2)
+    times = times.double() + 100.0
+    k = 57
+    with torch.no_grad():
+        before = net(times, flux, err)["logits"]
+        changed_flux, later_times = flux.clone(), times.clone()
+        changed_flux[:, k + 1 :] += torch.randn(3, 100 - k - 1) * 5
+        later_times[:, k + 1 :] += 7.0
+        after = net(later_times, changed_flux, err)["logits"]
+    assert torch.equal(after[:, : k + 1], before[:, : k + 1]), name
+    assert not torch.allclose(after[:, k + 1 :], before[:, k + 1 :])
+
+
+def test_every_encoder_option_ignores_a_constant_added_to_all_times(encoder_model):
+    """Julian dates (2,450,000 + days) give the numbers of days since any origin: the rotary
+    angles come from times relative to the event's first observation, in float64."""
+    name, net = encoder_model
+    times, flux, err = synthetic_events(3, 100, seed=11)
+    times = times.double()
+    mask = torch.arange(100)[None, :] < torch.tensor([[100], [80], [53]])
+    with torch.no_grad():
+        near = net(times, flux, err, mask)["logits"]
+        far = net(times + 2_450_000.0, flux, err, mask)["logits"]
+    assert not torch.allclose(near, near.mean(dim=1, keepdim=True))  # the outputs move
+    torch.testing.assert_close(far[mask], near[mask], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def _swap_effect(config):
+    """Largest change of the one-layer encoder state at observation ``k`` when the fluxes of
+    two evenly spaced observations ``i < j < k`` inside its window (past the reference points)
+    are swapped; also the change at ``i`` itself, which shows the swap is real."""
+    n, i, j, k = 48, 26, 31, 40
+    times = (torch.arange(n, dtype=torch.float64) * 0.5 + 3.0)[None].expand(2, n)
+    g = torch.Generator().manual_seed(5)
+    flux = 1.0 + torch.rand(2, n, generator=g)
+    flux[:, i], flux[:, j] = 4.0, 2.0  # distinct values, a rise then a fall
+    err = torch.full((2, n), 0.05)
+    norm = Normalization.fit(times, flux, err, torch.ones(2, n, dtype=torch.bool))
+    assert i >= norm.reference_points and k - config.window < i  # both inside k's window
+    net = _randomised(config, norm)
+    swapped = flux.clone()
+    swapped[:, [i, j]] = flux[:, [j, i]]
+    with torch.no_grad():
+        states = [net.encode(norm.features(times, f, err), times=times)[0] for f in (flux, swapped)]
+    return ((states[1][:, k] - states[0][:, k]).abs().max().item(),
+            (states[1][:, i] - states[0][:, i]).abs().max().item())
+
+
+@pytest.mark.parametrize("name", list(ENCODERS))
+def test_swapping_two_observations_in_the_window_changes_the_state(name):
+    """Today's encoder sees its window as a bag of tokens: at an even cadence two observations
+    with their fluxes swapped are the same set, and the state at a later observation whose
+    window holds both changes by float rounding only (measured: ~1e-7). Rotary time and the
+    convolution stem must both make the order visible."""
+    config = ModelConfig(d_model=32, n_heads=4, n_layers=1, d_ff=64, window=16, dropout=0.0,
+                         **ENCODERS[name])
+    at_k, at_i = _swap_effect(config)
+    assert at_i > 1e-2  # the swapped observation's own state changes under every option
+    if name == "today":
+        assert at_k < 1e-6
+    else:
+        assert at_k > 1e-3, (name, at_k)
+
+
+@pytest.mark.parametrize("name", ["rotary", "rotary+stem"])
+def test_rotary_attention_matches_a_dense_reference(name):
+    """Block attention with rotated queries and keys equals dense masked attention whose
+    scores use q_k R(t_k) . k_j R(t_j), in the training and the inference paths."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=4, dropout=0.0,
+                      **ENCODERS[name])
+    net = _randomised(cfg, Normalization(), seed=1)
+    attn = net.blocks[0].attention
+    times = torch.cumsum(torch.rand(3, 12, dtype=torch.float64) * 3, dim=1) + 50.0
+    rotary = net.rotary_angles(times, None, 12)
+    z = torch.randn(3, 12, 16, requires_grad=True)
+    y, _ = attn(z, window_mask(3, 3, 4), rotary=rotary)
+    with torch.no_grad():
+        y_view, _ = attn(z, window_mask(3, 3, 4), rotary=rotary)
+    torch.testing.assert_close(y_view, y.detach())
+    relative = (times - times[:, :1])[..., None]
+    angle = 2 * math.pi * relative / torch.logspace(-1, 3, 4, dtype=torch.float64)
+    cos, sin = angle.cos().float()[:, None], angle.sin().float()[:, None]  # (3, 1, 12, 4)
+
+    def rotate(x):
+        return torch.cat([x[..., :4] * cos - x[..., 4:] * sin,
+                          x[..., :4] * sin + x[..., 4:] * cos], dim=-1)
+
+    q = rotate(attn.query(z).view(3, 12, 2, 8).transpose(1, 2))
+    k, v = attn.key_value(z).view(3, 12, 2, 2, 8).permute(2, 0, 3, 1, 4)
+    k = rotate(k)
+    i, j = torch.arange(12)[:, None], torch.arange(12)[None, :]
+    allowed = (j <= i) & (j > i - 4)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(8)
+    dense = scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+    expected = attn.out(dense.transpose(1, 2).reshape(3, 12, 16))
+    torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+    # and the rotation matters: without it the same block gives other numbers
+    plain, _ = attn(z, window_mask(3, 3, 4))
+    assert (plain - y).abs().max() > 1e-3
+
+
+def test_checkpoints_from_before_the_encoder_options_load_unchanged(tmp_path):
+    """A config.json without the new fields and weights without a stem: the same model."""
+    old_keys = {"d_model", "n_heads", "n_layers", "d_ff", "window", "dropout", "n_classes"}
+    old_config = {key: value for key, value in SMALL.to_dict().items() if key in old_keys}
+    assert len(old_config) < len(SMALL.to_dict())  # the new fields really are missing
+    times, flux, err = synthetic_events(2, 40, seed=12)
+    norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
+    net = _randomised(SMALL, norm)
+    state = net.state_dict()
+    assert not any(key.startswith("stem") for key in state)  # nothing new in the weights
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": old_config}))
+    norm.save(run / "normalization.json")
+    torch.save(state, run / "best.pt")
+    loaded = load_model(run)
+    assert loaded.config == SMALL and loaded.config.time_encoding == "none"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(times, flux, err)["logits"],
+                                   net(times, flux, err)["logits"], atol=0, rtol=0)
+    # a model with both options round-trips too
+    both = ModelConfig(**{**SMALL.to_dict(), **ENCODERS["rotary+stem"]})
+    net = _randomised(both, norm)
+    (run / "config.json").write_text(json.dumps({"model": both.to_dict()}))
+    torch.save(net.state_dict(), run / "best.pt")
+    loaded = load_model(run)
+    assert loaded.config == both
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(times, flux, err)["logits"],
+                                   net(times, flux, err)["logits"], atol=0, rtol=0)
+
+
+def test_the_options_add_what_they_say():
+    base = MicrolensTransformer(ModelConfig()).n_parameters
+    assert MicrolensTransformer(ModelConfig(time_encoding="rotary")).n_parameters == base
+    d, kernel = 128, 7
+    with_stem = MicrolensTransformer(ModelConfig(conv_stem_kernel=kernel)).n_parameters
+    assert with_stem - base == d * d * kernel + d  # one Conv1d(d, d, kernel) with its bias
+
+
+def test_bad_encoder_options_name_the_value_and_the_choices():
+    with pytest.raises(ValueError, match="unknown ModelConfig.time_encoding 'alibi'; valid: "
+                                         "none, rotary"):
+        ModelConfig(time_encoding="alibi")
+    with pytest.raises(ValueError, match="even head dimension, got d_model / n_heads = 3"):
+        ModelConfig(d_model=24, n_heads=8, time_encoding="rotary")
+    with pytest.raises(ValueError, match="rotary_min_period must be a positive finite number "
+                                         "of days, got 0"):
+        ModelConfig(rotary_min_period=0)
+    with pytest.raises(ValueError, match="rotary_min_period=10.0 exceeds rotary_max_period=1.0"):
+        ModelConfig(rotary_min_period=10.0, rotary_max_period=1.0)
+    with pytest.raises(ValueError, match="conv_stem_kernel must be a non-negative integer "
+                                         r"\(0: no stem\), got -1"):
+        ModelConfig(conv_stem_kernel=-1)
+    net = MicrolensTransformer(ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16,
+                                           window=4, time_encoding="rotary"))
+    with pytest.raises(ValueError, match="time_encoding='rotary' needs the observation times"):
+        net.encode(torch.zeros(1, 5, 3))
