@@ -337,6 +337,60 @@ def window_mask(batch: int, n_blocks: int, window: int, device=None) -> torch.Te
     return mask.view(batch * n_blocks, 1, window, 2 * window)
 
 
+def rotary_periods(config: ModelConfig, device=None) -> torch.Tensor:
+    """The ``head_dim / 2`` rotary periods [days], log-spaced from ``rotary_min_period`` to
+    ``rotary_max_period`` (float64)."""
+    n = (config.d_model // config.n_heads) // 2
+    return torch.logspace(math.log10(config.rotary_min_period),
+                          math.log10(config.rotary_max_period), n, dtype=torch.float64,
+                          device=device)
+
+
+def rotary_angles(relative_times: torch.Tensor, periods: torch.Tensor):
+    """``(cos, sin)`` float32, shape ``relative_times.shape + (len(periods),)``.
+
+    ``relative_times`` [days] are times since the event's first observation. The phase
+    ``2 pi t / P`` is reduced modulo ``2 pi`` in float64 before the cast, so a period of 0.1 d
+    keeps its precision after thousands of days (float32 would lose ~1e-2 rad there).
+    """
+    phase = torch.remainder(relative_times.double()[..., None] / periods, 1.0) * (2 * math.pi)
+    return phase.cos().float(), phase.sin().float()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the pairs ``(x[..., i], x[..., i + dh/2])`` of ``x (..., dh)`` by the angles
+    whose cosines and sines are ``cos, sin (..., dh/2)`` (broadcast); keeps ``x``'s dtype.
+
+    A query rotated by ``t_k`` and a key by ``t_j`` have a dot product that depends on
+    ``t_k - t_j`` only, so the attention sees time differences, never absolute times.
+    """
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half].float(), x[..., half:].float()
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+class CausalConvStem(nn.Module):
+    """``x + GELU(Conv1d(x))`` where the convolution at observation ``k`` reads the embedded
+    observations ``k - kernel + 1 .. k`` (zeros before the first): order and shape within
+    ``kernel`` observations, before any attention."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.kernel = config.conv_stem_kernel
+        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
+        y = self.conv(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)))
+        return x + F.gelu(y).transpose(1, 2).to(x.dtype)
+
+    def step(self, history: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One new token per event, ``x (E, d)``, after ``history (E, kernel - 1, d)``: the
+        previous embedded observations, oldest first (zeros where none)."""
+        window = torch.cat([history, x[:, None]], dim=1).transpose(1, 2)  # (E, d, kernel)
+        return x + F.gelu(self.conv(window)[..., 0]).to(x.dtype)
+
+
 class SlidingWindowAttention(nn.Module):
     """Multi-head causal attention over the last ``window`` observations (itself included)."""
 
@@ -360,6 +414,9 @@ class SlidingWindowAttention(nn.Module):
         return_weights : bool
             Also return the weights ``(B, heads, N, window)``; entry ``[..., k, j]`` is the
             weight of observation ``k - window + 1 + j`` (``j = window - 1`` is ``k`` itself).
+        rotary : (cos, sin), optional
+            Each ``(B * N, 1, head_dim / 2)`` from :func:`rotary_angles`: queries and keys are
+            rotated by their observation's time (:func:`apply_rotary`) before the scores.
         """
         batch, n, d = z.shape
         w, h, dh = self.window, self.n_heads, self.head_dim
@@ -456,6 +513,8 @@ class MicrolensTransformer(nn.Module):
         self.embed = nn.Sequential(nn.Linear(N_FEATURES, c.d_model), nn.GELU(),
                                    nn.Linear(c.d_model, c.d_model))
         self.embed_dropout = nn.Dropout(c.dropout)
+        # Absent at the defaults, so checkpoints from before these options load unchanged.
+        self.stem = CausalConvStem(c) if c.conv_stem_kernel else None
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Linear(2 * c.d_model, c.d_model),
@@ -489,63 +548,28 @@ class MicrolensTransformer(nn.Module):
         attention = [] if return_attention else None
         for block in self.blocks:
             x, weights = block(x, band, return_attention, rotary)
-def rotary_periods(config: ModelConfig, device=None) -> torch.Tensor:
-    """The ``head_dim / 2`` rotary periods [days], log-spaced from ``rotary_min_period`` to
-    ``rotary_max_period`` (float64)."""
-    n = (config.d_model // config.n_heads) // 2
-    return torch.logspace(math.log10(config.rotary_min_period),
-                          math.log10(config.rotary_max_period), n, dtype=torch.float64,
-                          device=device)
-
-
-def rotary_angles(relative_times: torch.Tensor, periods: torch.Tensor):
-    """``(cos, sin)`` float32, shape ``relative_times.shape + (len(periods),)``.
-
-    ``relative_times`` [days] are times since the event's first observation. The phase
-    ``2 pi t / P`` is reduced modulo ``2 pi`` in float64 before the cast, so a period of 0.1 d
-    keeps its precision after thousands of days (float32 would lose ~1e-2 rad there).
-    """
-    phase = torch.remainder(relative_times.double()[..., None] / periods, 1.0) * (2 * math.pi)
-    return phase.cos().float(), phase.sin().float()
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the pairs ``(x[..., i], x[..., i + dh/2])`` of ``x (..., dh)`` by the angles
-    whose cosines and sines are ``cos, sin (..., dh/2)`` (broadcast); keeps ``x``'s dtype.
-
-    A query rotated by ``t_k`` and a key by ``t_j`` have a dot product that depends on
-    ``t_k - t_j`` only, so the attention sees time differences, never absolute times.
-    """
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half].float(), x[..., half:].float()
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
-
-
-class CausalConvStem(nn.Module):
-    """``x + GELU(Conv1d(x))`` where the convolution at observation ``k`` reads the embedded
-    observations ``k - kernel + 1 .. k`` (zeros before the first): order and shape within
-    ``kernel`` observations, before any attention."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.kernel = config.conv_stem_kernel
-        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
-        y = self.conv(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)))
-        return x + F.gelu(y).transpose(1, 2).to(x.dtype)
-
-    def step(self, history: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """One new token per event, ``x (E, d)``, after ``history (E, kernel - 1, d)``: the
-        previous embedded observations, oldest first (zeros where none)."""
-        window = torch.cat([history, x[:, None]], dim=1).transpose(1, 2)  # (E, d, kernel)
-        return x + F.gelu(self.conv(window)[..., 0]).to(x.dtype)
-
-
             if return_attention:
                 attention.append(weights[:, :, :n])
         return self.norm(x[:, :n]), attention
+
+    def rotary_angles(self, times, mask=None, length: int | None = None):
+        """``(cos, sin)``, each ``(B * length, 1, head_dim / 2)``, for :func:`apply_rotary`.
+
+        Angles come from ``times - times[:, :1]`` in float64 (the event's first observation is
+        time 0), so a constant added to every time changes nothing; padded observations (mask
+        False, and the ``length - N`` added to fill the last window block) get angle 0.
+        """
+        if times is None:
+            raise ValueError("time_encoding='rotary' needs the observation times: call "
+                             "encode(features, times=times, mask=mask)")
+        times = torch.as_tensor(times).double()
+        relative = times - times[:, :1]
+        if mask is not None:
+            relative = torch.where(torch.as_tensor(mask, device=times.device), relative, 0.0)
+        n = times.shape[1]
+        relative = F.pad(relative, (0, (length or n) - n))
+        cos, sin = rotary_angles(relative, rotary_periods(self.config, relative.device))
+        return cos.reshape(-1, 1, cos.shape[-1]), sin.reshape(-1, 1, sin.shape[-1])
 
     @staticmethod
     def pool(states: torch.Tensor) -> torch.Tensor:
@@ -565,9 +589,6 @@ class CausalConvStem(nn.Module):
     def forward(self, times, flux, flux_err, mask=None, *, return_attention: bool = False,
                 return_embedding: bool = False) -> dict:
         """Logits after every observation.
-        rotary : (cos, sin), optional
-            Each ``(B * N, 1, head_dim / 2)`` from :func:`rotary_angles`: queries and keys are
-            rotated by their observation's time (:func:`apply_rotary`) before the scores.
 
         Parameters
         ----------
@@ -657,8 +678,6 @@ class CausalConvStem(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
-        # Absent at the defaults, so checkpoints from before these options load unchanged.
-        self.stem = CausalConvStem(c) if c.conv_stem_kernel else None
                                                           self.config.n_classes)
 
     def _input_device(self, times) -> torch.device | None:
@@ -689,25 +708,6 @@ def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 WEIGHT_FILES = {"best": "best.pt", "last": "last.pt"}
 
-
-    def rotary_angles(self, times, mask=None, length: int | None = None):
-        """``(cos, sin)``, each ``(B * length, 1, head_dim / 2)``, for :func:`apply_rotary`.
-
-        Angles come from ``times - times[:, :1]`` in float64 (the event's first observation is
-        time 0), so a constant added to every time changes nothing; padded observations (mask
-        False, and the ``length - N`` added to fill the last window block) get angle 0.
-        """
-        if times is None:
-            raise ValueError("time_encoding='rotary' needs the observation times: call "
-                             "encode(features, times=times, mask=mask)")
-        times = torch.as_tensor(times).double()
-        relative = times - times[:, :1]
-        if mask is not None:
-            relative = torch.where(torch.as_tensor(mask, device=times.device), relative, 0.0)
-        n = times.shape[1]
-        relative = F.pad(relative, (0, (length or n) - n))
-        cos, sin = rotary_angles(relative, rotary_periods(self.config, relative.device))
-        return cos.reshape(-1, 1, cos.shape[-1]), sin.reshape(-1, 1, sin.shape[-1])
 
 def load_model(run_dir: str | os.PathLike, which: str = "best",
                map_location: str | torch.device = "cpu") -> MicrolensTransformer:
