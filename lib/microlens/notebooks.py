@@ -221,7 +221,7 @@ def train_config(parameters: dict):
                        model=model, epochs=p["epochs"], batch_size=p["batch_size"],
                        learning_rate=p["learning_rate"], patience=p["patience"],
                        precision=p["precision"], device=p["device"], seed=p["seed"],
-                       max_train_events=p["max_train_events"])
+                       max_train_events=p["max_train_events"], label_policy=p["label_policy"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,6 +308,8 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _DEVICE,
         _p("seed", 0, "weights, shuffling and dropout seed"),
         _p("max_train_events", 0, "train on a random subset of this many events (0 means all)"),
+        _p("label_policy", "physical",
+           "physical (every binary is binary) or observable (binaries of Δχ² at most 100 as PSPL)"),
         _p("overwrite", True, "delete an existing run directory of this name and start again"),
         _p("resume", False, "continue the run from its last.pt (needs overwrite False)"),
         _FORMATS,
