@@ -16,8 +16,13 @@ State per event slot
 * Per layer, the keys and values of the previous ``window - 1`` observations, in fixed
   ``(n_events, heads, window - 1, head_dim)`` ring buffers. Observation ``n`` (0-based) writes
   slot ``n % (window - 1)``, overwriting observation ``n - window + 1``, which has just left every
-  later query's window; slot ``j`` is valid when ``j < n_seen``. Slot order does not matter: the
-  model has no position encoding, and attention is a weighted sum over a set of keys.
+  later query's window; slot ``j`` is valid when ``j < n_seen``. Slot order does not matter:
+  attention is a weighted sum over a set of keys. With ``time_encoding="rotary"`` the cached keys
+  are already rotated by their own observation's time, and the new query by its own, from times
+  relative to the event's first observation (kept per slot, float64) exactly as the batch model
+  computes them, so the cache stays exact.
+* With a convolution stem (``conv_stem_kernel = K > 0``), the embedded previous ``K - 1``
+  observations, oldest first (zeros before the first, as the batch stem's left padding).
 * The running sum (float64, as the CPU ``cumsum`` of :meth:`MicrolensTransformer.pool`
   accumulates) and running maximum of the final normalised encoder states, whose
   ``[sum / n_seen, max]`` is the pooled embedding the head classifies.
@@ -57,7 +62,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import IntervalRangeWarning, MicrolensTransformer
+from .model import (
+    IntervalRangeWarning,
+    MicrolensTransformer,
+    apply_rotary,
+    rotary_angles,
+    rotary_periods,
+)
 from .validation import check_stream_update
 
 
@@ -124,6 +135,11 @@ class StreamingClassifier:
                                    device=self.device)
         self._n_seen = torch.zeros(n_events, dtype=torch.int64)
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
+        self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
+        self.rotary_periods = (rotary_periods(model.config)
+                               if model.config.time_encoding == "rotary" else None)
+        self.stem_history = (None if model.stem is None else torch.zeros(
+            n_events, model.stem.kernel - 1, d_model, dtype=dtype, device=self.device))
         self.logits: torch.Tensor | None = None
 
     # -- state -----------------------------------------------------------------------------
@@ -146,8 +162,11 @@ class StreamingClassifier:
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor of the streaming state by name (for inspection; all fixed-size)."""
         state = {"n_seen": self._n_seen, "last_time": self._last_time,
+                 "first_time": self._first_time,
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
                  "pool_sum": self.pool_sum, "pool_max": self.pool_max}
+        if self.stem_history is not None:
+            state["stem_history"] = self.stem_history
         for layer, (k, v) in enumerate(zip(self.key_cache, self.value_cache, strict=True)):
             state[f"key_cache.{layer}"] = k
             state[f"value_cache.{layer}"] = v
@@ -165,6 +184,9 @@ class StreamingClassifier:
         dev = idx.to(self.device)
         self._n_seen[idx] = 0
         self._last_time[idx] = math.nan
+        self._first_time[idx] = math.nan
+        if self.stem_history is not None:
+            self.stem_history[dev] = 0
         self.reference_flux[idx] = math.nan
         self.reference_err[idx] = math.nan
         for k, v in zip(self.key_cache, self.value_cache, strict=True):
@@ -298,6 +320,11 @@ class StreamingClassifier:
         base = ref_flux.nanmedian(dim=1).values  # lower median, as torch.median
         scale = ref_err.nanmedian(dim=1).values
         features = norm.transform(fluxes, errors, base, scale, dt).to(self.device)
+        first_time = torch.where(seen, self._first_time[idx], times)
+        rotary = None
+        if self.rotary_periods is not None:  # float64 times since the first, as the batch model
+            cos, sin = rotary_angles(times - first_time, self.rotary_periods)
+            rotary = (cos[:, None].to(self.device), sin[:, None].to(self.device))  # (E, 1, dh/2)
 
         dev_idx = idx.to(self.device)
         everything = events is None
@@ -312,10 +339,14 @@ class StreamingClassifier:
             model.eval()
         try:
             x = model.embed(features)  # (E, d); the dropout modules are skipped (eval semantics)
+            if self.stem_history is not None:
+                history = self.stem_history if everything else self.stem_history[dev_idx]
+                new_history = torch.cat([history, x[:, None]], dim=1)[:, 1:]
+                x = model.stem.step(history, x)
             new_keys, new_values = [], []
             for layer, block in enumerate(model.blocks):
                 x, k_new, v_new = self._block_step(block, x, layer, dev_idx, everything,
-                                                   valid if width else None)
+                                                   valid if width else None, rotary)
                 new_keys.append(k_new)
                 new_values.append(v_new)
             state = model.norm(x).float()
@@ -336,6 +367,9 @@ class StreamingClassifier:
                                           strict=True):
                 k[dev_idx, :, slot] = k_new
                 v[dev_idx, :, slot] = v_new
+        if self.stem_history is not None:
+            self.stem_history[dev_idx] = new_history
+        self._first_time[idx] = first_time
         self.reference_flux[idx] = ref_flux
         self.reference_err[idx] = ref_err
         if everything:
@@ -348,14 +382,18 @@ class StreamingClassifier:
         self.logits = logits
         return probs
 
-    def _block_step(self, block, x, layer, dev_idx, everything, valid):
-        """One pre-norm block on one token per event; returns ``(x, new key, new value)``."""
+    def _block_step(self, block, x, layer, dev_idx, everything, valid, rotary=None):
+        """One pre-norm block on one token per event; returns ``(x, new key, new value)``; the
+        key is rotated by the observation's time when ``rotary`` (cos, sin) is given."""
         attention = block.attention
         e, d = x.shape
         h, dh = self.n_heads, self.head_dim
         z = block.norm1(x)
-        q = attention.query(z).view(e, h, 1, dh)
+        q = attention.query(z).view(e, h, dh)
         k_new, v_new = attention.key_value(z).view(e, 2, h, dh).unbind(dim=1)  # (E, h, dh)
+        if rotary is not None:
+            q, k_new = apply_rotary(q, *rotary), apply_rotary(k_new, *rotary)
+        q = q.view(e, h, 1, dh)
         if valid is None:  # window 1: only itself
             y = v_new
         else:
