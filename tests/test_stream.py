@@ -340,3 +340,82 @@ def test_stream_latency_reports_per_observation_seconds(small_model):
     assert report["torch_threads"] == 2 and torch.get_num_threads() == 1  # restored
     with pytest.raises(ValueError, match="n_observations must be a positive integer, got 0"):
         stream_latency(small_model, n_observations=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Order and time in the encoder: rotary time encoding and the causal convolution stem
+# --------------------------------------------------------------------------------------------
+
+ENCODER_OPTIONS = {
+    "rotary": {"time_encoding": "rotary"},
+    "stem": {"conv_stem_kernel": 5},
+    "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 5},
+    "rotary+stem, kernel 1, window 1": {"time_encoding": "rotary", "conv_stem_kernel": 1,
+                                        "window": 1},
+}
+
+
+@pytest.fixture(scope="module", params=list(ENCODER_OPTIONS))
+def option_model(request):
+    config = ModelConfig(**{**SMALL.to_dict(), **ENCODER_OPTIONS[request.param]})
+    return request.param, _model(config, reference_points=12)
+
+
+def test_every_encoder_option_streams_the_batch_numbers(option_model):
+    """Lockstep and interleaved updates, a reset mid-stream, Julian-date times in float64."""
+    name, model = option_model
+    times, flux, err, mask = _events()
+    times = times.double() + 2_460_000.0  # the rotary angles come from times since the first
+    expected = _batch_probs(model, times, flux, err, mask)
+    model.train()  # the stream must not use dropout
+    try:
+        stream = StreamingClassifier(model, n_events=len(LENGTHS))
+        streamed = _stream_lockstep(stream, times, flux, err, LENGTHS)
+    finally:
+        model.eval()
+    for i, n in enumerate(LENGTHS):
+        torch.testing.assert_close(streamed[i], expected[i, :n], atol=ATOL, rtol=0, msg=name)
+    if model.stem is not None:
+        k = model.stem.kernel
+        assert stream.state_tensors()["stem_history"].shape == (len(LENGTHS), k - 1,
+                                                                SMALL.d_model)
+    # interleaved: event 3 in slot 1 after a reset, while event 0 carries on in slot 0
+    stream = StreamingClassifier(model, n_events=2)
+    for k in range(40):
+        stream.update(times[:2, k], flux[:2, k], err[:2, k])
+    stream.reset(events=[1])
+    for k in range(40, 100):
+        probs = stream.update(times[[0, 3], [k, k - 40]], flux[[0, 3], [k, k - 40]],
+                              err[[0, 3], [k, k - 40]], events=[0, 1])
+        torch.testing.assert_close(probs[0], expected[0, k], atol=ATOL, rtol=0)
+        torch.testing.assert_close(probs[1], expected[3, k - 40], atol=ATOL, rtol=0)
+    assert (expected[0, :120].max(0).values - expected[0, :120].min(0).values).max() > 0.02
+
+
+def test_rotary_keys_are_cached_rotated_by_their_own_time():
+    """The ring buffer holds rotated keys: the same observation's key at another time differs,
+    and the cached key equals the batch projection rotated by its time since the first."""
+    from microlens.model import apply_rotary, rotary_angles, rotary_periods
+
+    config = ModelConfig(**{**SMALL.to_dict(), "time_encoding": "rotary"})
+    model = _model(config, reference_points=12)
+    times, flux, err, _ = _events()
+    n, w, h, dh = 30, SMALL.window, SMALL.n_heads, SMALL.d_model // SMALL.n_heads
+    stream = StreamingClassifier(model)
+    for k in range(n):
+        stream.update(times[0, k], flux[0, k], err[0, k])
+    captured = []
+    hook = model.blocks[0].attention.key_value.register_forward_hook(
+        lambda module, args, output: captured.append(output))
+    try:
+        with torch.no_grad():
+            model(times[:1, :n], flux[:1, :n], err[:1, :n])
+    finally:
+        hook.remove()
+    keys = captured[0].view(1, -1, 2, h, dh)[0, :n, 0]  # (n, heads, head_dim), unrotated
+    cos, sin = rotary_angles((times[0, :n] - times[0, 0]).double(), rotary_periods(config))
+    rotated = apply_rotary(keys, cos[:, None], sin[:, None])
+    for i in range(n - w + 1, n):
+        torch.testing.assert_close(stream.key_cache[0][0, :, i % (w - 1)], rotated[i],
+                                   atol=1e-5, rtol=1e-5)
+    assert (rotated - keys).abs().max() > 1e-2  # the rotation is not the identity
