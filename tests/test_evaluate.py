@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -206,3 +207,66 @@ def test_evaluate_run_summary(eval_run, eval_store):
     assert sub["n_events"] == 9 and math.isfinite(sub["headline"]["accuracy"])
     with pytest.raises(ValueError, match="n_events"):
         evaluate_run(eval_run, n_events=-1)
+
+
+# -- both label sets, Δχ² bins and the shortcut probe ---------------------------------------
+
+
+def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run, eval_store):
+    from scipy.stats import spearmanr
+
+    from microlens.labels import observable_labels
+    from microlens.probe import ShortcutWarning, peak_significance
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary, predictions = evaluate_run(eval_run, n_bootstrap=0, peer=True)
+    assert summary["label_policy"] == "physical"
+    labels, final = predictions.labels, predictions.final()
+    predicted = final.argmax(axis=1)
+    params = eval_store.params[predictions.rows]
+    observable = observable_labels(labels, params["dchi2_pspl"])
+    sets = summary["label_sets"]
+    assert sets["physical"]["accuracy"]["value"] == pytest.approx(summary["headline"]["accuracy"])
+    assert sets["observable"]["accuracy"]["value"] == pytest.approx(
+        np.mean(predicted == observable))
+    assert sets["n_relabelled"] == int(np.sum(observable != labels)) > 0
+    detectable = (labels == 2) & (params["dchi2_pspl"] > 100)
+    assert summary["headline"]["observable_binary_recall"] == pytest.approx(
+        np.mean(predicted[detectable] == 2))
+    assert sum(summary["dchi2_bins"]["n_binary"]) == int(np.sum(labels == 2))
+    probe = summary["probe"]
+    pspl = labels == 1
+    expected = spearmanr(final[pspl, 2], params["t_E"][pspl]).statistic
+    assert probe["correlation"]["t_E"]["pspl"]["rho"] == pytest.approx(expected)
+    assert summary["headline"]["probe_rho_t_E_pspl"] == pytest.approx(expected)
+    rows = predictions.rows[pspl]
+    significance = peak_significance(eval_store.flux[rows], eval_store.flux_err[rows],
+                                     eval_store.mask[rows])
+    assert probe["correlation"]["peak_significance"]["pspl"]["rho"] == pytest.approx(
+        spearmanr(final[pspl, 2], significance).statistic)
+    shortcut = [w for w in caught if issubclass(w.category, ShortcutWarning)]
+    peer = summary["classical_peer"]
+    assert len(shortcut) == len(probe["warnings"]) + len(peer["probe"]["warnings"])
+    # the peer: the same label sets and probe, on its own final answers and statistic
+    assert peer["label_sets"]["physical"]["accuracy"]["value"] == pytest.approx(peer["accuracy"])
+    assert peer["probe"]["score"] == "peer anomaly statistic"
+    assert summary["headline"]["peer_auc_detectable_vs_pspl"] == peer["probe"]["auc"][
+        "detectable_vs_pspl"]["auc"]
+    json.dumps(summary, allow_nan=True)
+
+
+def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path):
+    from microlens.model import ModelConfig
+    from microlens.train import TrainConfig, train
+
+    config = TrainConfig(dataset=str(eval_store.path), run_name="observable",
+                         runs_dir=str(tmp_path), label_policy="observable", epochs=1,
+                         batch_size=16, max_train_events=32, max_val_events=16,
+                         model=ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32,
+                                           window=8, dropout=0.0))
+    run = train(config, progress=False)
+    assert json.loads((run / "metrics.json").read_text())["n_val_events"] == 16
+    summary, _ = evaluate_run(run, n_bootstrap=0, peer=False, n_events=12)
+    assert summary["label_policy"] == "observable"
+    assert summary["label_sets"]["observable"] is not None

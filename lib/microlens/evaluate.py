@@ -14,6 +14,15 @@
   decision comes.
 * **The classical peer** (:mod:`microlens.classical`): constant and blended-PSPL least-squares fits
   with chi-squared thresholds tuned on the validation split, evaluated on the same test events.
+* **Both label sets** (:func:`label_set_metrics`): the final answers scored against the physical
+  labels and, where the dataset has detectability, against the observable ones (binaries of
+  binarity Δχ² <= 100 count as PSPL, :mod:`microlens.labels`), whatever policy the run was
+  trained with; and binary recall in Δχ² bins with Wilson intervals
+  (:func:`microlens.analysis.limits.recall_by_dchi2`), so the physical ceiling stays visible.
+* **The shortcut probe** (:mod:`microlens.probe`): the rank correlation of the binary score with
+  t_E, u_0 and the peak significance among PSPL events and among binaries, and the AUC of
+  detectable and undetectable binaries against PSPL; a :class:`~microlens.probe.ShortcutWarning`
+  when the score follows t_E or u_0 among PSPL events. The same for the classical peer.
 
 :func:`evaluate_run` puts it all together into the JSON summary that ``03_evaluate`` writes.
 """
@@ -22,11 +31,14 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from .labels import PSPL, observable_labels
 from .metrics import (
+    BINARY,
     bootstrap_intervals,
     classification_metrics,
     confidence_histogram,
@@ -36,6 +48,7 @@ from .metrics import (
     reliability_diagram,
     roc_curves,
     softmax,
+    wilson_interval,
 )
 from .predictions import (
     EVALUATION_SPLIT,
@@ -45,6 +58,8 @@ from .predictions import (
     run_predictions,
 )
 from .presets import CLASS_NAMES
+from .probe import ShortcutWarning, probe_headline, probe_quantities, shortcut_probe
+from .summaries import DETECTABILITY_THRESHOLD
 
 FRACTIONS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2).tolist())
 """Default fractions of each light curve seen (5 %, 10 %, ..., 100 %)."""
@@ -204,8 +219,163 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
 
 
 # --------------------------------------------------------------------------------------------
+# Both label sets, Δχ² bins and the shortcut probe
+# --------------------------------------------------------------------------------------------
+
+
+def _proportion(hits: int, trials: int, level: float = 0.95) -> dict:
+    """A rate with its Wilson interval: ``value`` (None for no trials), ``low``, ``high``, ``n``."""
+    low, high = wilson_interval(hits, trials, level)
+    return {"value": hits / trials if trials else None, "low": low, "high": high, "n": trials}
+
+
+def label_set_scores(labels, predicted) -> dict:
+    """Final answers scored against one label set.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``binary_recall`` and ``pspl_called_binary`` (the share of the set's PSPL
+        events predicted binary), each ``{value, low, high, n}`` with a 95 % Wilson interval;
+        ``macro_f1``, ``binary_precision``, ``per_class`` and ``confusion`` as
+        :func:`~microlens.metrics.classification_metrics`; ``class_counts``.
+    """
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    classification = classification_metrics(labels, predicted)
+    binary, pspl = labels == BINARY, labels == PSPL
+    return {
+        "accuracy": _proportion(int(np.sum(predicted == labels)), labels.size),
+        "macro_f1": classification["macro_f1"],
+        "binary_precision": classification["per_class"]["binary"]["precision"],
+        "binary_recall": _proportion(int(np.sum(predicted[binary] == BINARY)), int(binary.sum())),
+        "pspl_called_binary": _proportion(int(np.sum(predicted[pspl] == BINARY)), int(pspl.sum())),
+        "class_counts": {name: int(np.sum(labels == c)) for c, name in enumerate(CLASS_NAMES)},
+        "per_class": classification["per_class"],
+        "confusion": classification["confusion"],
+    }
+
+
+def label_set_metrics(labels, predicted, dchi2_pspl=None, *,
+                      threshold: float = DETECTABILITY_THRESHOLD) -> dict:
+    """Final answers against the physical labels and, with detectability, the observable ones.
+
+    Parameters
+    ----------
+    labels : ``(E,)`` int
+        Physical classes (as stored).
+    predicted : ``(E,)`` int
+        Predicted classes.
+    dchi2_pspl : ``(E,)``, optional
+        Binarity Δχ² of each event. Without a finite value for every binary the observable set
+        is None and ``observable_unavailable`` says why.
+    threshold : float
+        Binaries with Δχ² <= threshold are PSPL in the observable set.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``physical`` and ``observable`` (each :func:`label_set_scores` or None),
+        ``n_relabelled`` (binaries that are PSPL in the observable set).
+    """
+    labels = np.asarray(labels, np.int64)
+    out = {"threshold": float(threshold), "physical": label_set_scores(labels, predicted),
+           "observable": None, "n_relabelled": None}
+    binary = labels == BINARY
+    dchi2 = None if dchi2_pspl is None else np.asarray(dchi2_pspl, np.float64)
+    if dchi2 is None or not np.isfinite(dchi2[binary]).all():
+        out["observable_unavailable"] = ("the dataset has no binarity Δχ² (dchi2_pspl) for its "
+                                         "binaries (generated with detectability=False)")
+        return out
+    observable = observable_labels(labels, dchi2, threshold)
+    out["observable"] = label_set_scores(observable, predicted)
+    out["n_relabelled"] = int(np.sum(observable != labels))
+    return out
+
+
+def read_against_labels(score, labels, predicted, quantities: dict, dchi2_pspl=None, *,
+                        threshold: float = DETECTABILITY_THRESHOLD,
+                        score_name: str = "p_binary") -> dict:
+    """Both label sets, binary recall in Δχ² bins and the shortcut probe of one classifier.
+
+    Parameters
+    ----------
+    score : ``(E,)``
+        The classifier's binary score (higher: more binary).
+    labels, predicted : ``(E,)`` int
+        Physical and predicted classes.
+    quantities : dict
+        Probe quantities (:func:`microlens.probe.probe_quantities`).
+    dchi2_pspl : ``(E,)``, optional
+    threshold : float
+    score_name : str
+
+    Returns
+    -------
+    dict
+        ``label_sets`` (:func:`label_set_metrics`), ``dchi2_bins``
+        (:func:`~microlens.analysis.limits.recall_by_dchi2`, None without detectability) and
+        ``probe`` (:func:`~microlens.probe.shortcut_probe`).
+    """
+    from .analysis.limits import recall_by_dchi2
+
+    label_sets = label_set_metrics(labels, predicted, dchi2_pspl, threshold=threshold)
+    has_dchi2 = label_sets["observable"] is not None
+    return {
+        "label_sets": label_sets,
+        "dchi2_bins": recall_by_dchi2(labels, predicted, dchi2_pspl) if has_dchi2 else None,
+        "probe": shortcut_probe(score, labels, quantities, dchi2_pspl if has_dchi2 else None,
+                                threshold=threshold, score_name=score_name),
+    }
+
+
+def _peer_score(features: np.ndarray, feature: str) -> np.ndarray:
+    """The peer's binarity statistic as a score; NaN (no PSPL fit: the peer calls such events
+    not binary) ranks below every finite value."""
+    values = np.asarray(features[feature], np.float64)
+    finite = np.isfinite(values)
+    return np.where(finite, values, (values[finite].min() - 1.0) if finite.any() else 0.0)
+
+
+def _run_label_policy(run_dir) -> str:
+    """The label policy a run was trained with (runs from before the policy: physical)."""
+    from pathlib import Path
+
+    from .train import TrainConfig
+
+    path = Path(run_dir) / "config.json"
+    return TrainConfig.load(path).label_policy if path.exists() else "physical"
+
+
+def _emit_probe_warnings(probe: dict, who: str) -> None:
+    for message in probe["warnings"]:
+        warnings.warn(f"{who}: {message}", ShortcutWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
 # Whole evaluation
 # --------------------------------------------------------------------------------------------
+
+
+CALIBRATION_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+"""Fractions of each curve at which :func:`calibration_by_fraction` reads the ECE."""
+
+
+def calibration_by_fraction(predictions: Predictions,
+                            fractions: Sequence[float] = CALIBRATION_FRACTIONS) -> dict:
+    """Expected calibration error of the answers after ``fractions`` of each curve, before and
+    after the run's temperature (its curve over observations seen, when it has one).
+
+    The fraction only picks which answers are scored (``ceil(f n)`` observations of an event of
+    ``n``); the temperature applied to each depends on its count of observations, as in a
+    stream. Returns ``{"fraction": [...], "before": [...], "after": [...]}``.
+    """
+    out = {"fraction": [float(f) for f in fractions], "before": [], "after": []}
+    for fraction in fractions:
+        positions = positions_at_fraction(predictions.lengths, fraction)
+        for key, calibrated in (("before", False), ("after", True)):
+            out[key].append(expected_calibration_error(
+                predictions.labels, predictions.at(positions, calibrated=calibrated)))
+    return out
 
 
 def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: int = 0,
@@ -294,11 +464,39 @@ def headline(summary: dict) -> dict:
         if name in intervals:
             out[f"{name}_low"] = intervals[name]["low"]
             out[f"{name}_high"] = intervals[name]["high"]
+    out.update(_label_headline(summary))
     peer = summary.get("classical_peer")
     if peer:
         out["peer_accuracy"] = peer["accuracy"]
         out["peer_binary_recall"] = peer["binary_recall"]
         out["peer_seconds_per_event"] = peer["seconds_per_event"]
+        out.update(_label_headline(peer, "peer_"))
+    return out
+
+
+def _label_headline(summary: dict, prefix: str = "") -> dict:
+    """Flat numbers of :func:`read_against_labels`'s keys in ``summary`` (none if absent):
+    PSPL called binary; the observable label set's accuracy, binary recall (the recall of the
+    detectable binaries) and PSPL called binary with their intervals; recall per Δχ² bin; the
+    probe's correlations, detectability AUCs and warning count."""
+    out = {}
+    sets = summary.get("label_sets")
+    if sets:
+        out[f"{prefix}pspl_called_binary"] = sets["physical"]["pspl_called_binary"]["value"]
+        observable = sets.get("observable")
+        if observable:
+            out[f"{prefix}observable_macro_f1"] = observable["macro_f1"]
+            for name in ("accuracy", "binary_recall", "pspl_called_binary"):
+                entry = observable[name]
+                out[f"{prefix}observable_{name}"] = entry["value"]
+                out[f"{prefix}observable_{name}_low"] = entry["low"]
+                out[f"{prefix}observable_{name}_high"] = entry["high"]
+    bins = summary.get("dchi2_bins")
+    if bins:
+        for name, recall in zip(bins["bin"], bins["recall"], strict=True):
+            out[f"{prefix}binary_recall_dchi2_{name}"] = recall
+    if summary.get("probe"):
+        out.update(probe_headline(summary["probe"], prefix))
     return out
 
 
@@ -373,24 +571,43 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
                                progress=progress),
         "early_detection": {"by_fraction": accuracy_by_fraction(predictions, fractions),
                             "accuracy_at_50pct": at_half, "ece_at_50pct": ece_half,
+                            "ece_by_fraction": calibration_by_fraction(predictions),
                             "by_tau": accuracy_by_tau(predictions, t_0, t_E, taus)},
         "decision": decision_sweep(predictions, t_0, t_E, thresholds),
         "timing": {"transformer": time_model(load_model(run_dir), store, predictions.rows,
                                              batch_size=batch_size, device=device)},
+        "label_policy": _run_label_policy(run_dir),
     }
+    dchi2 = np.asarray(params["dchi2_pspl"], np.float64)
+    quantities = probe_quantities(store, predictions.rows)
+    final = predictions.final(calibrated=True)
+    summary.update(read_against_labels(final[:, BINARY], predictions.labels, final.argmax(axis=1),
+                                       quantities, dchi2,
+                                       score_name="calibrated final p_binary"))
+    _emit_probe_warnings(summary["probe"], "transformer")
     if peer:
         from .classical import evaluate_peer
 
-        summary["classical_peer"] = evaluate_peer(store, predictions.rows,
-                                                  fractions=peer_fractions, workers=workers,
-                                                  progress=progress).summary
+        result = evaluate_peer(store, predictions.rows, fractions=peer_fractions,
+                               workers=workers, progress=progress)
+        if not np.array_equal(result.rows, predictions.rows):
+            raise RuntimeError("the classical peer's rows are not aligned with the predictions")
+        feature = result.peer.binary_feature
+        full = result.fractions.index(1.0)
+        summary["classical_peer"] = result.summary
+        result.summary.update(read_against_labels(
+            _peer_score(result.features[:, full], feature), result.labels, result.final,
+            quantities, dchi2, score_name=f"peer {feature} statistic"))
+        _emit_probe_warnings(result.summary["probe"], "classical peer")
     summary["headline"] = headline(summary)
     return summary, predictions
 
 
 __all__ = [
-    "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction", "accuracy_by_tau",
+    "CALIBRATION_FRACTIONS", "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction",
+    "accuracy_by_tau", "calibration_by_fraction",
     "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
-    "final_metrics", "headline", "positions_at_fraction", "tau_of_observations",
+    "final_metrics", "headline", "label_set_metrics", "label_set_scores", "positions_at_fraction",
+    "read_against_labels", "tau_of_observations",
     "time_inference", "time_model",
 ]  # fmt: skip

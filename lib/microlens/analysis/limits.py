@@ -133,6 +133,74 @@ def binned_performance(values, labels, predicted, dchi2_pspl, edges, *,
     return out
 
 
+DCHI2_EDGES = (25.0, 100.0, 1000.0)
+"""Inner edges of the binarity Δχ² bins of :func:`recall_by_dchi2`: ``<= 25`` (no trace),
+``25-100`` (a hint below the detectability threshold), ``100-1000`` (detectable) and ``> 1000``
+(obvious). Bins are closed on the right, so Δχ² = 100 falls with the undetectable binaries, as
+the strict ``>`` of the detectability threshold says."""
+
+
+def _bin_names(edges: Sequence[float]) -> list[str]:
+    def fmt(x: float) -> str:
+        return f"{x:g}"
+
+    names = [f"le{fmt(edges[0])}"]
+    names += [f"{fmt(lo)}to{fmt(hi)}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return names + [f"gt{fmt(edges[-1])}"]
+
+
+def recall_by_dchi2(labels, predicted, dchi2_pspl, edges: Sequence[float] = DCHI2_EDGES, *,
+                    level: float = 0.95) -> dict:
+    """Binary recall in bins of the binarity Δχ², with Wilson intervals.
+
+    Parameters
+    ----------
+    labels, predicted : ``(E,)`` int
+        Physical and predicted classes (only the binaries are read).
+    dchi2_pspl : ``(E,)``
+        Each event's binarity Δχ²; binaries without a finite value are left out (counted in
+        ``n_unknown``).
+    edges : sequence of float
+        Increasing inner edges; ``len(edges) + 1`` bins ``(-inf, e_0], (e_0, e_1], ...,
+        (e_last, inf)``.
+    level : float
+        Coverage of the Wilson intervals.
+
+    Returns
+    -------
+    dict
+        ``edges``, ``level``, ``n_unknown`` and per bin (lists, in order) ``bin`` (a name such as
+        ``le25``, ``25to100``, ``gt1000``), ``low``/``high`` (edges, None at infinity),
+        ``n_binary``, ``recall`` and ``recall_low``/``recall_high`` (None for an empty bin).
+    """
+    edges = np.asarray(edges, np.float64)
+    if edges.ndim != 1 or edges.size == 0 or not np.all(np.isfinite(edges)) or np.any(
+            np.diff(edges) <= 0):
+        raise ValueError(f"edges must be a non-empty increasing sequence of finite numbers, got "
+                         f"{edges.tolist()}")
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    dchi2 = np.asarray(dchi2_pspl, np.float64)
+    if not labels.shape == predicted.shape == dchi2.shape:
+        raise ValueError(f"labels {labels.shape}, predicted {predicted.shape} and dchi2_pspl "
+                         f"{dchi2.shape} must have the same shape")
+    binary = labels == BINARY
+    known = binary & np.isfinite(dchi2)
+    which = np.searchsorted(edges, dchi2, side="left")  # right-closed bins
+    bounds = [None, *edges.tolist(), None]
+    out = {"edges": edges.tolist(), "level": level, "n_unknown": int((binary & ~known).sum()),
+           "bin": _bin_names(edges.tolist()), "low": bounds[:-1], "high": bounds[1:],
+           "n_binary": [], "recall": [], "recall_low": [], "recall_high": []}
+    for b in range(edges.size + 1):
+        here = known & (which == b)
+        hits = int(np.sum(predicted[here] == BINARY))
+        low, high = wilson_interval(hits, int(here.sum()), level)
+        out["n_binary"].append(int(here.sum()))
+        out["recall"].append(hits / int(here.sum()) if here.any() else None)
+        out["recall_low"].append(low)
+        out["recall_high"].append(high)
+    return out
+
+
 def physical_limits(store, predictions, *, n_bins: int = 8,
                     threshold: float = DETECTABILITY_THRESHOLD,
                     columns: Sequence[str] = tuple(BIN_COLUMNS)) -> dict:
@@ -213,4 +281,5 @@ def binary_points(store, predictions) -> dict[str, np.ndarray]:
             "predicted": np.asarray(CLASS_NAMES)[predicted]}
 
 
-__all__ = ["BIN_COLUMNS", "bin_edges", "binary_points", "binned_performance", "physical_limits"]
+__all__ = ["BIN_COLUMNS", "DCHI2_EDGES", "bin_edges", "binary_points", "binned_performance",
+           "physical_limits", "recall_by_dchi2"]
