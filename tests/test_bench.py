@@ -262,3 +262,26 @@ def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
     moved = max(float((p - q).abs().max()) for p, q in zip(states[0], initial, strict=True))
     assert moved > 1e-4  # the step did change the weights
+
+
+def test_stream_encoders_compare_one_event_latency_with_todays_encoder():
+    from microlens.bench.infer import STREAM_ENCODERS, _measure_stream, bench_infer
+    from microlens.bench.models import _model_config
+
+    spec = {"task": "stream", "seed": 0, "threads": 1, "model_config": _model_config(tiny=True),
+            "n_observations": 5, "events": [1], "encoders": ["rotary+stem", "stem"],
+            "rounds": 2}
+    report = _measure_stream(spec)
+    compared = report["encoders"]
+    assert list(compared) == ["today", "rotary+stem", "stem"]
+    for name, figures in compared.items():
+        assert figures["options"] == STREAM_ENCODERS[name]
+        assert len(figures["mean_ms_per_round"]) == 2 and figures["median_ms"] > 0
+        assert figures["ratio_to_today"] > 0
+    assert compared["today"]["ratio_to_today"] == 1
+    assert compared["stem"]["n_parameters"] > compared["today"]["n_parameters"]
+    with pytest.raises(ValueError, match=r"unknown stream encoder\(s\) \['alibi'\]; valid: "
+                                         "today, rotary, stem, rotary\\+stem"):
+        bench_infer(stream_encoders=["alibi"])
+    with pytest.raises(ValueError, match="stream_rounds must be a positive integer, got 0"):
+        bench_infer(stream_encoders=["rotary"], stream_rounds=0)

@@ -10,7 +10,7 @@ from ..train import CPU_MICRO_BATCH_OBSERVATIONS
 from . import __doc__ as OVERVIEW
 from . import classify, infer, simulate, study, train
 from .classify import bench_classify
-from .infer import INFER_CONFIGS, bench_infer
+from .infer import INFER_CONFIGS, STREAM_ENCODERS, bench_infer
 from .models import _add_model_bench_options, _check_model_bench_args
 from .simulate import bench_simulate
 from .study import bench_study
@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     inf.add_argument("--stream-events", type=int, nargs="+", default=[1, 64], metavar="K",
                      help="events streamed at once, one measurement each (default: 1 64)")
     inf.add_argument("--no-stream", action="store_true", help="skip the streaming latency")
+    inf.add_argument("--stream-encoders", nargs="+", choices=list(STREAM_ENCODERS), default=[],
+                     metavar="NAME", help="also compare one-event streaming latency of these "
+                                          "encoder options with today's "
+                                          f"({', '.join(STREAM_ENCODERS)})")
+    inf.add_argument("--stream-rounds", type=int, default=3,
+                     help="alternating rounds of the --stream-encoders comparison (default: 3)")
     cls = sub.add_parser("classify", help="per-event cost: classical peer vs transformer",
                          description=classify.__doc__, formatter_class=RAW)
     cls.add_argument("--events", type=int, default=90, help="simulated events (default: 90)")
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         report = bench_infer(args.lengths, args.batch, args.steps, args.gpu_batch, args.device,
                              args.threads, args.configs, not args.no_stream,
                              args.stream_observations, args.stream_events, args.tiny, args.seed,
-                             progress=not args.quiet)
+                             progress=not args.quiet, stream_encoders=args.stream_encoders,
+                             stream_rounds=args.stream_rounds)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -9,7 +9,11 @@ configuration in a fresh process: ``seconds_per_batch``, ``events_per_second``, 
 above. ``streaming`` is :func:`microlens.stream.stream_latency`: the mean and 95th percentile
 (``mean_ms``, ``p95_ms``; ``raw`` is its whole answer) of the time of one observation update
 over ``--stream-observations`` timed updates, for each ``--stream-events`` count of events
-updated at once (default 1 and 64), on CPU in fp32.
+updated at once (default 1 and 64), on CPU in fp32. With ``--stream-encoders`` the same
+latency is measured in the same process for each named encoder option of
+:data:`STREAM_ENCODERS` beside today's encoder (``streaming.encoders``: parameters, mean and
+95th percentile ms per observation for one event, ratio to today's; the options take turns in
+``--stream-rounds`` rounds so that machine load falls on all of them alike).
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ from .models import (
 INFER_CONFIGS = ("ours_fp32", "ours_bf16")
 
 
+STREAM_ENCODERS = {
+    "today": {},
+    "rotary": {"time_encoding": "rotary"},
+    "stem": {"conv_stem_kernel": 7},
+    "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 7},
+}
+"""Encoder options (:class:`~microlens.model.ModelConfig` overrides) whose streaming latency
+``--stream-encoders`` compares with today's encoder."""
+
 INFER_TARGETS = {"gpu_events_per_second_1000": 100_000, "stream_ms_one_event_cpu": 1.0}
 
 
@@ -63,6 +76,7 @@ def _measure_infer(spec: dict) -> dict:
 
 def _measure_stream(spec: dict) -> dict:
     """Streaming latency per observation from :func:`microlens.stream.stream_latency`."""
+    import numpy as np
     import torch
 
     from ..model import MicrolensTransformer, ModelConfig, Normalization
@@ -79,14 +93,46 @@ def _measure_stream(spec: dict) -> dict:
         raw = _jsonable(stream_latency(model, spec["n_observations"], n_events=n_events))
         results[str(n_events)] = {"mean_ms": _sig(1e3 * raw["mean_s"]),
                                   "p95_ms": _sig(1e3 * raw["p95_s"]), "raw": raw}
-    return {"results": results}
+    encoders = spec.get("encoders") or []
+    if not encoders:
+        return {"results": results}
+    names = ["today", *[name for name in encoders if name != "today"]]
+    models = {}
+    for name in names:
+        torch.manual_seed(spec["seed"])
+        config = ModelConfig(**{**spec["model_config"], **STREAM_ENCODERS[name]})
+        models[name] = MicrolensTransformer(config, normalization).eval()
+    seconds = {name: [] for name in names}
+    for round_ in range(spec.get("rounds", 3)):
+        for name, net in models.items():
+            raw = stream_latency(net, spec["n_observations"], n_events=1, seed=round_)
+            seconds[name].append(raw["mean_s"])
+    today = float(np.median(seconds["today"]))
+    compared = {name: {"n_parameters": models[name].n_parameters,
+                       "options": STREAM_ENCODERS[name],
+                       "mean_ms_per_round": [_sig(1e3 * s) for s in seconds[name]],
+                       "median_ms": _sig(1e3 * float(np.median(seconds[name]))),
+                       "ratio_to_today": _sig(float(np.median(seconds[name])) / today)}
+                for name in names}
+    return {"results": results, "encoders": compared}
 
 
 def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch: int = 1024,
                 device: str = "auto", threads: int | None = None, configs=INFER_CONFIGS,
                 stream: bool = True, stream_observations: int = 1000, stream_events=(1, 64),
-                tiny: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Batch inference throughput, memory and streaming latency; see the module docstring."""
+                tiny: bool = False, seed: int = 0, progress: bool = True,
+                stream_encoders=(), stream_rounds: int = 3) -> dict:
+    """Batch inference throughput, memory and streaming latency; see the module docstring.
+
+    ``stream_encoders`` names options of :data:`STREAM_ENCODERS` whose one-event streaming
+    latency is compared with today's encoder, over ``stream_rounds`` alternating rounds.
+    """
+    unknown = [name for name in stream_encoders if name not in STREAM_ENCODERS]
+    if unknown:
+        raise ValueError(f"unknown stream encoder(s) {unknown}; valid: "
+                         f"{', '.join(STREAM_ENCODERS)}")
+    if not isinstance(stream_rounds, int) or stream_rounds < 1:
+        raise ValueError(f"stream_rounds must be a positive integer, got {stream_rounds!r}")
     started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
     base = {"task": "infer", "steps": steps, "seed": seed, "threads": threads,
             "device": device, "model_config": model_config, "model": "ours"}
@@ -107,7 +153,8 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
     streaming = None
     if stream:
         spec = {"task": "stream", "seed": seed, "threads": threads, "model_config": model_config,
-                "n_observations": stream_observations, "events": list(stream_events)}
+                "n_observations": stream_observations, "events": list(stream_events),
+                "encoders": list(stream_encoders), "rounds": stream_rounds}
         streaming = {"device": "cpu", "precision": "fp32",
                      "n_observations": stream_observations,
                      **_spawn(spec, "stream latency", progress)}
