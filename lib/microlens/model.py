@@ -21,6 +21,18 @@ through one fused ``scaled_dot_product_attention`` call with a band mask, so tim
 as ``O(N * window)``; no ``N x N`` matrix is ever formed. The receptive field after ``L`` layers
 is ``L * (window - 1)`` observations back.
 
+At the defaults the attention has no order or time inside its window: at an even cadence it sees
+a bag of tokens (the interval feature is then constant). Two opt-in options give it both, without
+absolute time or observation index:
+
+* ``time_encoding="rotary"``: queries and keys are rotated by the observation time in days since
+  the event's first observation (phases reduced in float64, then cast), at ``head_dim / 2``
+  periods log-spaced from ``rotary_min_period`` to ``rotary_max_period``. A score then depends on
+  ``t_k - t_j`` only, so adding a constant to all times changes nothing and the streaming cache
+  (keys stored already rotated) stays exact. No parameters are added.
+* ``conv_stem_kernel=K``: ``x + GELU(Conv1d(x))`` over the last ``K`` embedded observations
+  (left padding only) before the blocks; the stream keeps the last ``K - 1`` embeddings.
+
 Pooling is causal too: the running mean and running max of the encoder states up to ``k``, then
 a small head gives class logits at every observation. The prediction after observation ``k``
 therefore uses observations ``1..k`` only, and streaming (:mod:`microlens.stream`) is the same
@@ -364,8 +376,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     A query rotated by ``t_k`` and a key by ``t_j`` have a dot product that depends on
     ``t_k - t_j`` only, so the attention sees time differences, never absolute times.
     """
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half].float(), x[..., half:].float()
+    x1, x2 = x.float().chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
