@@ -391,8 +391,8 @@ class StreamingClassifier:
         z = block.norm1(x)
         q = attention.query(z).view(e, h, dh)
         k_new, v_new = attention.key_value(z).view(e, 2, h, dh).unbind(dim=1)  # (E, h, dh)
-        if rotary is not None:
-            q, k_new = apply_rotary(q, *rotary), apply_rotary(k_new, *rotary)
+        if rotary is not None:  # one rotation for both (fewer small kernels per observation)
+            q, k_new = apply_rotary(torch.cat([q, k_new], dim=1), *rotary).split(h, dim=1)
         q = q.view(e, h, 1, dh)
         if valid is None:  # window 1: only itself
             y = v_new
