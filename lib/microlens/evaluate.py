@@ -156,9 +156,11 @@ def confidence_and_class(predictions: Predictions, chunk: int = 1024
     the confidence is 0 past each event's end)."""
     confidence = np.zeros(predictions.logits.shape[:2], np.float32)
     predicted = np.zeros(predictions.logits.shape[:2], np.int8)
+    # one temperature per observation count (a curve, or the scalar repeated)
+    temperatures = predictions.temperatures(np.arange(predictions.logits.shape[1]))[:, None]
     for start in range(0, len(predictions), chunk):
         part = slice(start, start + chunk)
-        probs = softmax(predictions.logits[part], predictions.temperature)
+        probs = softmax(predictions.logits[part], temperatures)
         valid = np.arange(probs.shape[1]) < predictions.lengths[part, None]
         confidence[part] = np.where(valid, probs.max(axis=-1), 0.0)
         predicted[part] = probs.argmax(axis=-1)
@@ -398,6 +400,8 @@ def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: in
         calibration[key] = {"ece": diagram["ece"], "nll": negative_log_likelihood(labels, probs),
                             "reliability": diagram}
     calibration["temperature"] = predictions.temperature
+    if predictions.temperature_curve:
+        calibration["temperature_curve"] = predictions.temperature_curve
     calibration["temperature_fitted_on"] = "validation split (microlens.train)"
     return {
         "classification": classification_metrics(labels, calibrated.argmax(axis=1)),

@@ -159,6 +159,18 @@ class Normalization:
         The baseline level ``b`` (median flux) and scatter ``s`` (median flux error) of an event
         come from its first ``reference_points`` observations (from the ones seen so far while
         fewer have arrived). Medians are robust to a few outliers and to a peak that has begun.
+    baseline_method : str
+        ``"first"`` (the default): ``b`` and ``s`` stay those of the first ``reference_points``
+        observations for the rest of the curve, even when the event was already in progress
+        then. ``"robust"``: they start the same way, then every later block of
+        ``reference_points`` observations updates them causally (see :meth:`reference`): the
+        level follows the lowest significantly different block level seen so far (lensing only
+        brightens), averaging the blocks consistent with it, so an event in progress at the
+        start no longer sets the baseline once its curve comes down.
+    baseline_tolerance : float
+        ``"robust"`` only: a block whose median lies within this many combined standard errors
+        of the current level is the same level (averaged in); lower by more starts a new level,
+        higher by more (the event) is ignored.
     dt_scale : float
         Interval unit [days] of the feature ``log(1 + dt / dt_scale)``: the training set's median
         interval. The first observation has interval 0.
@@ -171,6 +183,8 @@ class Normalization:
     """
 
     reference_points: int = 20
+    baseline_method: str = "first"
+    baseline_tolerance: float = 2.0
     dt_scale: float = 1.0
     err_mean: float = 0.0
     err_std: float = 1.0
@@ -182,6 +196,13 @@ class Normalization:
     def __post_init__(self):
         if self.reference_points < 1:
             raise ValueError(f"reference_points must be >= 1, got {self.reference_points}")
+        if self.baseline_method not in BASELINE_METHODS:
+            raise ValueError(f"unknown Normalization.baseline_method {self.baseline_method!r}; "
+                             f"valid: {', '.join(BASELINE_METHODS)}")
+        if not (isinstance(self.baseline_tolerance, (int, float))
+                and math.isfinite(self.baseline_tolerance) and self.baseline_tolerance > 0):
+            raise ValueError(f"Normalization.baseline_tolerance must be a positive number, got "
+                             f"{self.baseline_tolerance!r}")
         for name in ("dt_scale", "err_std", "log_dt_std"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Normalization.{name} must be positive, got "
@@ -212,7 +233,8 @@ class Normalization:
     # -- fitting -------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, times, flux, flux_err, mask, reference_points: int = 20) -> Normalization:
+    def fit(cls, times, flux, flux_err, mask, reference_points: int = 20,
+            baseline_method: str = "first", baseline_tolerance: float = 2.0) -> Normalization:
         """Learn the standardisation from training events (tensors ``(B, N)``, valid first)."""
         times, flux, flux_err = (torch.as_tensor(a, dtype=torch.float64)
                                  for a in (times, flux, flux_err))
@@ -223,7 +245,8 @@ class Normalization:
         dts = dt[later] if later.any() else torch.ones(1, dtype=torch.float64)
         dt_scale = max(float(dts.median()), 1e-6)
         # The unstandardised features, from the same transform the model applies.
-        raw = cls(reference_points=reference_points, dt_scale=dt_scale)
+        raw = cls(reference_points=reference_points, baseline_method=baseline_method,
+                  baseline_tolerance=baseline_tolerance, dt_scale=dt_scale)
         features = raw.transform(flux, flux_err, *raw.reference(flux, flux_err), dt)
         log_err = features[..., 1][mask]
         log_err = log_err[torch.isfinite(log_err)]  # a corrupt point must not poison the fit
@@ -231,7 +254,8 @@ class Normalization:
             raise ValueError("cannot fit a normalisation: fewer than 2 finite observations")
         log_dt = features[..., 2][later]
         return cls(
-            reference_points=reference_points, dt_scale=dt_scale,
+            reference_points=reference_points, baseline_method=baseline_method,
+            baseline_tolerance=baseline_tolerance, dt_scale=dt_scale,
             err_mean=float(log_err.mean()), err_std=max(float(log_err.std()), 1e-6),
             log_dt_mean=float(log_dt.mean()), log_dt_std=max(float(log_dt.std()), 1e-6),
             dt_min=float(dts.min()), dt_max=float(dts.max()),
@@ -244,6 +268,12 @@ class Normalization:
 
         Observation ``k`` (0-based) uses the medians of observations ``0..min(k, R-1)`` with
         ``R = reference_points`` (torch's lower median for even counts, as the stream does).
+
+        With ``baseline_method="robust"`` the curve is cut into blocks of ``R`` observations;
+        block ``j`` (observations ``jR .. jR + R - 1``) ends at observation ``(j + 1) R - 1`` and
+        updates the level used from there on (:func:`baseline_update`): observation ``k >= R - 1``
+        uses the blocks ended at or before it, so ``b`` and ``s`` stay causal, and up to
+        observation ``2R - 2`` they equal those of ``"first"``.
         """
         n = flux.shape[1]
         r = min(self.reference_points, n)
@@ -256,7 +286,80 @@ class Normalization:
             medians = windows.nanmedian(dim=-1).values
             return torch.cat([medians, medians[:, -1:].expand(-1, n - r)], dim=1)
 
-        return prefix_medians(flux), prefix_medians(flux_err)
+        base, scale = prefix_medians(flux), prefix_medians(flux_err)
+        if self.baseline_method == "first" or n < 2 * self.reference_points:
+            return base, scale
+        return self._block_reference(flux, flux_err, base, scale)
+
+    def _block_reference(self, flux, flux_err, base, scale):
+        """``"robust"``: the block levels from observation ``R - 1`` on (see :meth:`reference`)."""
+        r = self.reference_points
+        batch, n = flux.shape
+        blocks = n // r
+        block_flux = flux[:, : blocks * r].reshape(batch, blocks, r).median(dim=-1).values
+        block_err = flux_err[:, : blocks * r].reshape(batch, blocks, r).median(dim=-1).values
+        state = torch.zeros(batch, 4, dtype=torch.float64, device=flux.device)
+        levels, scales = [], []
+        for j in range(blocks):  # a recursion over n / R blocks, as the stream runs it
+            state = baseline_update(state, block_flux[:, j], block_err[:, j], r,
+                                    self.baseline_tolerance)
+            level, spread = baseline_level(state)
+            levels.append(level)
+            scales.append(spread)
+        # observation k >= R - 1 takes the level after block (k + 1) // R - 1
+        which = torch.arange(r, n + 1, device=flux.device) // r - 1
+        levels = torch.stack(levels, dim=1).to(flux.dtype)[:, which]
+        scales = torch.stack(scales, dim=1).to(flux_err.dtype)[:, which]
+        return (torch.cat([base[:, : r - 1], levels], dim=1),
+                torch.cat([scale[:, : r - 1], scales], dim=1))
+
+    def stream_reference(self, ref_flux: torch.Tensor, ref_err: torch.Tensor,
+                         state: torch.Tensor, n_seen: torch.Tensor, flux: torch.Tensor,
+                         flux_err: torch.Tensor):
+        """One streaming step of :meth:`reference` for ``E`` events; the same numbers.
+
+        Parameters
+        ----------
+        ref_flux, ref_err : Tensor ``(E, reference_points)``
+            The events' reference buffers (NaN where empty), updated in place: the first
+            ``reference_points`` observations (``"first"``) or the current block
+            (``"robust"``, emptied when a new block starts).
+        state : Tensor ``(E, 4)`` float64
+            The events' block state (:func:`baseline_update`; zeros before the first block
+            ends), updated in place. Unused by ``"first"``.
+        n_seen : Tensor ``(E,)`` int64
+            Observations each event had before this one.
+        flux, flux_err : Tensor ``(E,)``
+            The new observations.
+
+        Returns
+        -------
+        (Tensor, Tensor)
+            Baseline ``b`` and scatter ``s`` of the new observations, ``(E,)``.
+        """
+        r = self.reference_points
+        rows = torch.arange(n_seen.shape[0])
+        robust = self.baseline_method == "robust"
+        slot = n_seen % r if robust else n_seen
+        if robust:
+            restart = (slot == 0) & (n_seen > 0)
+            ref_flux[restart] = math.nan
+            ref_err[restart] = math.nan
+        filling = slot < r
+        ref_flux[rows[filling], slot[filling]] = flux[filling]
+        ref_err[rows[filling], slot[filling]] = flux_err[filling]
+        base = ref_flux.nanmedian(dim=1).values  # lower median, as torch.median
+        scale = ref_err.nanmedian(dim=1).values
+        if robust:
+            ended = slot == r - 1
+            if ended.any():
+                state[ended] = baseline_update(state[ended], base[ended], scale[ended], r,
+                                               self.baseline_tolerance)
+            level, spread = baseline_level(state)
+            later = n_seen >= r - 1
+            base = torch.where(later, level.to(base.dtype), base)
+            scale = torch.where(later, spread.to(scale.dtype), scale)
+        return base, scale
 
     def transform(self, flux, flux_err, base, scale, dt) -> torch.Tensor:
         """The three inputs ``(..., 3)`` from observations, their causal baseline ``b`` and
@@ -310,6 +413,41 @@ class Normalization:
 
 class IntervalRangeWarning(UserWarning):
     """Inference met observation intervals outside the training set's range."""
+
+
+BASELINE_METHODS = ("first", "robust")
+"""Choices of :attr:`Normalization.baseline_method`."""
+
+
+def baseline_update(state: torch.Tensor, block_flux: torch.Tensor, block_err: torch.Tensor,
+                    points: int, tolerance: float) -> torch.Tensor:
+    """The ``"robust"`` baseline state after one more block of ``points`` observations.
+
+    ``state`` ``(E, 4)`` float64 holds ``[sum w m, sum w, sum e, count]`` over the blocks of
+    the current level (zeros: no block yet), where a block has median flux ``m``, median error
+    ``e`` and weight ``w = points / (pi/2 e^2)``, the inverse variance of the median of
+    ``points`` Gaussian values. A new block whose median differs from the level
+    ``sum w m / sum w`` by at most ``tolerance`` combined standard errors joins the level; one
+    lower by more starts a new level (lensing only brightens, so a lower level is nearer the
+    baseline); one higher by more is the event, and is ignored. Batch and stream both call this,
+    element by element, so they agree exactly.
+    """
+    m = block_flux.double()
+    e = block_err.double().clamp_min(1e-12)
+    w = points / (math.pi / 2 * e * e)
+    block = torch.stack([w * m, w, e, torch.ones_like(m)], dim=-1)
+    fresh = state[:, 3] == 0
+    diff = m - state[:, 0] / state[:, 1]  # NaN for a fresh state: neither test below holds
+    allowed = tolerance * torch.sqrt(1 / w + 1 / state[:, 1])
+    lower = fresh | (diff < -allowed)
+    same = diff.abs() <= allowed
+    return torch.where(lower[:, None], block, torch.where(same[:, None], state + block, state))
+
+
+def baseline_level(state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Baseline ``b`` (weighted mean of the level's block medians) and scatter ``s`` (mean of
+    their median errors) of a :func:`baseline_update` state, float64 ``(E,)`` each."""
+    return state[:, 0] / state[:, 1], state[:, 2] / state[:, 3]
 
 
 def _later_intervals(times, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -531,6 +669,11 @@ class MicrolensTransformer(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Linear(2 * c.d_model, c.d_model),
                                   nn.GELU(), nn.Linear(c.d_model, c.n_classes))
         self.register_buffer("temperature", torch.ones(()))
+        # A temperature per number of observations seen (microlens.calibration), empty unless
+        # fitted: then the scalar applies, as in checkpoints from before the curve.
+        self.register_buffer("temperature_counts", torch.zeros(0, dtype=torch.float64))
+        self.register_buffer("temperature_curve", torch.zeros(0, dtype=torch.float64))
+        self.register_load_state_dict_pre_hook(_temperature_curve_hook)
         self.apply(_init_weights)
 
     @property
@@ -695,9 +838,65 @@ class MicrolensTransformer(nn.Module):
         """Where NumPy inputs go: the model's device (tensors stay where they are)."""
         return None if isinstance(times, torch.Tensor) else next(self.parameters()).device
 
-    def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits divided by the fitted temperature."""
-        return logits / self.temperature
+    def calibrate(self, logits: torch.Tensor, counts=None) -> torch.Tensor:
+        """Logits divided by the fitted temperature.
+
+        Parameters
+        ----------
+        logits : Tensor ``(..., N, C)`` or ``(E, C)``
+            Answers after every observation (position ``k`` has seen ``k + 1``), or one answer
+            per event with ``counts``.
+        counts : Tensor ``(E,)``, optional
+            Observations seen behind each row of 2-D ``logits`` (the stream's answers).
+
+        With a fitted curve (``temperature_counts`` non-empty) the temperature depends on the
+        observations seen (:func:`microlens.calibration.temperature_at_torch`), else the scalar
+        ``temperature`` applies to every answer.
+        """
+        if self.temperature_counts.numel() == 0:
+            return logits / self.temperature
+        return logits / self.temperature_at(
+            torch.arange(1, logits.shape[-2] + 1) if counts is None else counts
+        ).to(logits.device, logits.dtype).unsqueeze(-1)
+
+    def temperature_at(self, counts) -> torch.Tensor:
+        """Temperature (float64, shape of ``counts``) after ``counts`` observations seen."""
+        counts = torch.as_tensor(counts, dtype=torch.float64)
+        if self.temperature_counts.numel() == 0:
+            return self.temperature.double().cpu().expand(counts.shape)
+        from .calibration import temperature_at_torch
+
+        return temperature_at_torch(counts.cpu(), self.temperature_counts.cpu(),
+                                    self.temperature_curve.cpu().log())
+
+    def set_temperature_curve(self, counts, temperatures) -> None:
+        """Store a temperature curve (knots ``counts``, ``temperatures``; both 1-D, same
+        length; empty: back to the scalar ``temperature``)."""
+        counts = torch.as_tensor(counts, dtype=torch.float64).reshape(-1)
+        temperatures = torch.as_tensor(temperatures, dtype=torch.float64).reshape(-1)
+        if counts.shape != temperatures.shape:
+            raise ValueError(f"temperature curve needs as many counts as temperatures, got "
+                             f"{counts.numel()} and {temperatures.numel()}")
+        if counts.numel() and (bool((counts < 1).any()) or bool((counts.diff() <= 0).any())):
+            raise ValueError(f"temperature curve counts must be increasing and >= 1, got "
+                             f"{counts.tolist()}")
+        if not bool((torch.isfinite(temperatures) & (temperatures > 0)).all()):
+            raise ValueError(f"temperatures must be positive and finite, got "
+                             f"{temperatures.tolist()}")
+        device = self.temperature.device
+        self.temperature_counts = counts.to(device)
+        self.temperature_curve = temperatures.to(device)
+
+
+def _temperature_curve_hook(module, state_dict, prefix, *args) -> None:
+    """Before loading weights: size the temperature-curve buffers as the checkpoint's, and give
+    a checkpoint from before the curve (no such keys) an empty one (its scalar applies)."""
+    for name in ("temperature_counts", "temperature_curve"):
+        key = prefix + name
+        if key not in state_dict:
+            state_dict[key] = torch.zeros(0, dtype=torch.float64)
+        setattr(module, name, torch.empty_like(state_dict[key], dtype=torch.float64,
+                                               device=module.temperature.device))
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -146,6 +146,10 @@ class Predictions:
         The run's fitted temperature (calibrated logits are ``logits / temperature``).
     info : dict
         Where the predictions came from (run, dataset, checkpoint, ...).
+    temperature_curve : dict, optional
+        ``{"counts": [...], "temperatures": [...]}`` when the run fitted a temperature per number
+        of observations seen (:mod:`microlens.calibration`): then the answer after ``k``
+        observations is divided by the curve's temperature at ``k``, not by ``temperature``.
     """
 
     rows: np.ndarray
@@ -155,6 +159,7 @@ class Predictions:
     logits: np.ndarray
     temperature: float = 1.0
     info: dict | None = None
+    temperature_curve: dict | None = None
 
     def __len__(self) -> int:
         return int(self.rows.size)
@@ -170,7 +175,18 @@ class Predictions:
         if np.any(positions < 0) or np.any(positions >= self.lengths):
             raise IndexError("positions must lie within each event's observations")
         logits = self.logits[np.arange(len(self)), positions]
-        return softmax(logits, self.temperature if calibrated else 1.0)
+        return softmax(logits, self.temperatures(positions)[:, None] if calibrated else 1.0)
+
+    def temperatures(self, positions) -> np.ndarray:
+        """Temperature (float64, shape of ``positions``) of the answers at 0-based
+        ``positions``: the curve's at ``position + 1`` observations seen, else the scalar."""
+        positions = np.asarray(positions)
+        if not self.temperature_curve:
+            return np.full(positions.shape, float(self.temperature))
+        from .calibration import temperature_at
+
+        return temperature_at(positions + 1, self.temperature_curve["counts"],
+                              self.temperature_curve["temperatures"])
 
     def classes_at(self, positions: np.ndarray) -> np.ndarray:
         """Predicted class ``(E,)`` at one observation per event (the temperature does not change
@@ -185,14 +201,15 @@ class Predictions:
         """The predictions of some events (boolean mask or positions), still aligned."""
         return Predictions(self.rows[keep], self.labels[keep], self.lengths[keep],
                            self.times[keep], self.logits[keep], self.temperature,
-                           dict(self.info or {}))
+                           dict(self.info or {}), self.temperature_curve)
 
     # -- files -----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write an ``.npz`` (arrays + a JSON header), atomically."""
         path = Path(path)
-        header = {"temperature": self.temperature, "info": self.info or {}}
+        header = {"temperature": self.temperature, "info": self.info or {},
+                  "temperature_curve": self.temperature_curve}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, rows=self.rows, labels=self.labels, lengths=self.lengths,
@@ -206,7 +223,8 @@ class Predictions:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())
             return cls(data["rows"], data["labels"], data["lengths"], data["times"],
-                       data["logits"], float(header["temperature"]), header["info"])
+                       data["logits"], float(header["temperature"]), header["info"],
+                       header.get("temperature_curve"))
 
 
 def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
@@ -291,7 +309,16 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     times = np.asarray(store.times[rows, : logits.shape[1]], dtype=np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
                        lengths=lengths, times=times, logits=logits,
-                       temperature=float(model.temperature), info={})
+                       temperature=float(model.temperature), info={},
+                       temperature_curve=_temperature_curve(model))
+
+
+def _temperature_curve(model) -> dict | None:
+    """A model's temperature curve as JSON-ready lists (None when it has only the scalar)."""
+    if model.temperature_counts.numel() == 0:
+        return None
+    return {"counts": model.temperature_counts.cpu().tolist(),
+            "temperatures": model.temperature_curve.cpu().tolist()}
 
 
 def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.ndarray) -> str:

@@ -12,7 +12,10 @@ State per event slot
   the last one, for the interval feature ``log(1 + dt / dt_scale)`` (``dt = 0`` for the first).
 * The first ``reference_points`` fluxes and errors (a fixed ``(n_events, R)`` buffer, NaN where
   not yet filled): the baseline ``b`` and scatter ``s`` of every observation are the lower
-  medians of those seen so far among them, as in :meth:`Normalization.reference`.
+  medians of those seen so far among them, as in :meth:`Normalization.reference`. With
+  ``baseline_method="robust"`` the buffer holds the current block of ``R`` observations instead,
+  and ``baseline_state`` ``(n_events, 4)`` the level of the blocks so far
+  (:meth:`Normalization.stream_reference`).
 * Per layer, the keys and values of the previous ``window - 1`` observations, in fixed
   ``(n_events, heads, window - 1, head_dim)`` ring buffers. Observation ``n`` (0-based) writes
   slot ``n % (window - 1)``, overwriting observation ``n - window + 1``, which has just left every
@@ -93,7 +96,11 @@ class StreamingClassifier:
     key_cache, value_cache : list of Tensor ``(n_events, heads, window - 1, head_dim)``
         Per-layer ring buffers of the previous observations' keys and values.
     reference_flux, reference_err : Tensor ``(n_events, reference_points)`` float32
-        The first fluxes and errors of each event (NaN where none yet).
+        The first fluxes and errors of each event (NaN where none yet); with
+        ``baseline_method="robust"``, those of its current block of ``reference_points``.
+    baseline_state : Tensor ``(n_events, 4)`` float64
+        The ``"robust"`` baseline's block state (zeros before a block ends; unused by
+        ``"first"``).
     pool_sum : Tensor ``(n_events, d_model)`` float64
         Running sum of the final encoder states.
     pool_max : Tensor ``(n_events, d_model)`` float32
@@ -130,6 +137,8 @@ class StreamingClassifier:
         r = self.normalization.reference_points
         self.reference_flux = torch.full((n_events, r), math.nan, dtype=torch.float32)
         self.reference_err = torch.full((n_events, r), math.nan, dtype=torch.float32)
+        # the "robust" baseline's block state (Normalization.stream_reference); unused by "first"
+        self.baseline_state = torch.zeros(n_events, 4, dtype=torch.float64)
         self.pool_sum = torch.zeros(n_events, d_model, dtype=torch.float64, device=self.device)
         self.pool_max = torch.full((n_events, d_model), -math.inf, dtype=torch.float32,
                                    device=self.device)
@@ -164,6 +173,7 @@ class StreamingClassifier:
         state = {"n_seen": self._n_seen, "last_time": self._last_time,
                  "first_time": self._first_time,
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
+                 "baseline_state": self.baseline_state,
                  "pool_sum": self.pool_sum, "pool_max": self.pool_max}
         if self.stem_history is not None:
             state["stem_history"] = self.stem_history
@@ -189,6 +199,7 @@ class StreamingClassifier:
             self.stem_history[dev] = 0
         self.reference_flux[idx] = math.nan
         self.reference_err[idx] = math.nan
+        self.baseline_state[idx] = 0
         for k, v in zip(self.key_cache, self.value_cache, strict=True):
             k[dev] = 0
             v[dev] = 0
@@ -311,14 +322,11 @@ class StreamingClassifier:
         if check_intervals:
             self._check_intervals(idx, dt, seen)
 
-        # Normalisation: the reference buffer takes the observation while it has room.
-        rows = torch.arange(idx.shape[0])
+        # Normalisation: the reference buffer and block state (copies, committed below).
         ref_flux, ref_err = self.reference_flux[idx], self.reference_err[idx]
-        filling = n_seen < norm.reference_points
-        ref_flux[rows[filling], n_seen[filling]] = fluxes[filling]
-        ref_err[rows[filling], n_seen[filling]] = errors[filling]
-        base = ref_flux.nanmedian(dim=1).values  # lower median, as torch.median
-        scale = ref_err.nanmedian(dim=1).values
+        baseline_state = self.baseline_state[idx]
+        base, scale = norm.stream_reference(ref_flux, ref_err, baseline_state, n_seen, fluxes,
+                                            errors)
         features = norm.transform(fluxes, errors, base, scale, dt).to(self.device)
         first_time = torch.where(seen, self._first_time[idx], times)
         rotary = None
@@ -356,7 +364,8 @@ class StreamingClassifier:
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
-            probs = (model.calibrate(logits) if calibrated else logits).softmax(dim=-1)
+            probs = (model.calibrate(logits, n_seen + 1) if calibrated
+                     else logits).softmax(dim=-1)
         finally:
             if was_training:
                 model.train(True)
@@ -372,6 +381,7 @@ class StreamingClassifier:
         self._first_time[idx] = first_time
         self.reference_flux[idx] = ref_flux
         self.reference_err[idx] = ref_err
+        self.baseline_state[idx] = baseline_state
         if everything:
             self.pool_sum, self.pool_max = pool_sum, pool_max
         else:

@@ -58,9 +58,11 @@ import torch
 import torch.nn.functional as F
 
 from . import ddp, seeds
+from .calibration import check_temperature_fit
 from .devices import DEVICES, local_device
 from .labels import check_label_policy, check_threshold, training_labels
 from .model import (
+    BASELINE_METHODS,
     CPU_PASS_OBSERVATIONS,
     MicrolensTransformer,
     ModelConfig,
@@ -113,6 +115,12 @@ class TrainConfig:
     max_val_events: int = 0  # 0: the whole validation split
     reference_points: int = 20  # observations that set each event's baseline (Normalization)
     normalization_events: int = 2000  # training events used to fit the normalisation
+    # the causal baseline of each event (Normalization.baseline_method): "first" (its first
+    # reference_points observations) or "robust" (follows the lowest block level seen so far)
+    baseline_method: str = "first"
+    # "final": one temperature fitted on final answers; "by_count": a temperature curve over the
+    # number of observations seen (microlens.calibration), so early answers are calibrated too
+    temperature_fit: str = "final"
     label_policy: str = "physical"  # physical, or observable: binaries of Δχ² <= threshold as PSPL
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
 
@@ -142,6 +150,10 @@ class TrainConfig:
             raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
         check_label_policy(self.label_policy)
         check_threshold(self.observable_threshold)
+        if self.baseline_method not in BASELINE_METHODS:
+            raise ValueError(f"unknown baseline_method {self.baseline_method!r}; "
+                             f"valid: {', '.join(BASELINE_METHODS)}")
+        check_temperature_fit(self.temperature_fit)
         if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
 
@@ -322,7 +334,8 @@ class _Trainer:
                        seeds.NORMALIZATION_EVENTS)
         batch = self.store.batch(rows)
         return Normalization.fit(batch["times"], batch["flux"], batch["flux_err"], batch["mask"],
-                                 reference_points=self.config.reference_points)
+                                 reference_points=self.config.reference_points,
+                                 baseline_method=self.config.baseline_method)
 
     def build(self, normalization: Normalization):
         torch.manual_seed(seeds.torch_seed(self.config.seed, seeds.WEIGHT_INIT))
@@ -714,6 +727,9 @@ def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main
         labels = torch.cat([g[1] for g in gathered])
     temperature = fit_temperature(logits, labels)
     trainer.module.temperature.fill_(temperature)
+    curve = None
+    if trainer.config.temperature_fit == "by_count":
+        curve = _fit_temperature_curve(trainer, temperature)
     if main:
         _save_torch(trainer.module.state_dict(), run_dir / "best.pt")
         nll_before = float(F.cross_entropy(logits.double(), labels))
@@ -729,6 +745,8 @@ def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main
             "val_nll_final_before_temperature": nll_before,
             "val_nll_final_after_temperature": nll_after,
             "temperature": temperature,
+            "temperature_fit": trainer.config.temperature_fit,
+            **({"temperature_curve": curve} if curve is not None else {}),
             "n_val_events": int(labels.numel()),
             "n_train_events": int(trainer.train_rows.size),
             "skipped_steps": int(sum(r["skipped_steps"] for r in history)),
@@ -737,6 +755,49 @@ def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main
             "device": str(trainer.device),
             "n_parameters": trainer.module.n_parameters,
         })
+
+
+def _fit_temperature_curve(trainer: _Trainer, temperature: float) -> dict:
+    """Fit and store the temperature over observations seen (``temperature_fit="by_count"``)
+    on the validation split's answers at log-spaced counts of every event
+    (:func:`microlens.calibration.count_positions`); returns its JSON record."""
+    from .calibration import count_positions, fit_temperature_curve, temperature_knots
+
+    model = trainer.module
+    model.eval()
+    mine = trainer.val_rows[trainer.rank :: trainer.world]
+    logits_out, labels_out, counts_out = [], [], []
+    size = trainer.micro_batch if trainer.device.type == "cpu" else max(trainer.micro_batch, 256)
+    with torch.no_grad():
+        for start in range(0, mine.size, size):
+            batch = trainer._to_device(trainer.batch(mine[start : start + size]))
+            logits = trainer._forward(batch, model).float()
+            events, positions = count_positions(batch["mask"].sum(dim=1).cpu().numpy())
+            logits_out.append(logits[torch.as_tensor(events, device=logits.device),
+                                     torch.as_tensor(positions, device=logits.device)].cpu())
+            labels_out.append(batch["labels"].cpu()[events])
+            counts_out.append(positions + 1)
+    logits = torch.cat(logits_out)
+    labels = torch.cat(labels_out)
+    counts = np.concatenate(counts_out)
+    if trainer.world > 1:  # the same curve on every rank
+        import torch.distributed as dist
+
+        gathered = [None] * trainer.world
+        dist.all_gather_object(gathered, (logits, labels, counts))
+        logits = torch.cat([g[0] for g in gathered])
+        labels = torch.cat([g[1] for g in gathered])
+        counts = np.concatenate([g[2] for g in gathered])
+    knots = temperature_knots(int(trainer.store.manifest["n_epochs"]))
+    temperatures = fit_temperature_curve(logits, labels, counts, knots, start=temperature)
+    model.set_temperature_curve(knots, temperatures)
+    curve_t = model.temperature_at(counts)[:, None]
+    return {
+        "counts": knots.tolist(), "temperatures": temperatures.tolist(),
+        "n_answers": int(counts.size),
+        "val_nll_sampled_scalar": float(F.cross_entropy(logits.double() / temperature, labels)),
+        "val_nll_sampled_curve": float(F.cross_entropy(logits.double() / curve_t, labels)),
+    }
 
 
 # --------------------------------------------------------------------------------------------
