@@ -35,7 +35,7 @@ from microlens.viz import StaticExportWarning, find_browser
 FIGURES = {
     "01_simulate": ["detectability", "gallery"],
     "02_train": ["training_curves"],
-    "03_evaluate": ["confidence", "confusion", "decision_time", "early_detection",
+    "03_evaluate": ["confidence", "confusion", "dchi2_recall", "decision_time", "early_detection",
                     "peer_comparison", "precision_recall", "reliability", "roc"],
     "04_attention": ["attention_band", "attention_event", "attention_gallery", "attention_layers",
                      "attention_statistics"],

@@ -19,7 +19,7 @@ from microlens.predictions import Predictions
 NOTEBOOK = NOTEBOOKS / "03_evaluate.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["03_evaluate"].types()  # one list: microlens.notebooks
 FIGURES = ("confusion", "roc", "precision_recall", "reliability", "confidence",
-           "early_detection", "decision_time", "peer_comparison")
+           "early_detection", "decision_time", "peer_comparison", "dchi2_recall")
 
 
 
@@ -53,6 +53,17 @@ def test_summary_records_the_test_split_metrics(executed, eval_store):
     assert head["peer_accuracy"] == peer["accuracy"]
     fractions = summary["early_detection"]["by_fraction"]
     assert fractions["accuracy"][-1] == pytest.approx(accuracy)
+    # both label sets, the Δχ² bins and the shortcut probe, for both classifiers
+    assert summary["label_policy"] == "physical"
+    for part in (summary, peer):
+        assert part["label_sets"]["physical"]["accuracy"]["value"] == pytest.approx(
+            part["headline"]["accuracy"] if part is summary else part["accuracy"])
+        assert part["label_sets"]["observable"] is not None
+        assert sum(part["dchi2_bins"]["n_binary"]) == summary["class_counts"]["binary"]
+        assert set(part["probe"]["correlation"]) == {"t_E", "u_0", "peak_significance"}
+    assert head["probe_warnings"] == len(summary["probe"]["warnings"])
+    executed_nb = (executed / "03_evaluate.executed.ipynb").read_text()
+    assert "trained with label_policy = 'physical'" in executed_nb
 
 
 def test_figures_are_written(executed):

@@ -152,3 +152,28 @@ def test_label_set_metrics_against_physical_and_observable_labels():
     read = read_against_labels(predicted == 2, labels, predicted, {"t_E": np.arange(8.0)},
                                np.full(8, np.nan))
     assert read["dchi2_bins"] is None and read["probe"]["auc"]["detectable_vs_pspl"]["auc"] is None
+
+
+def test_tables_and_figure_of_the_label_sets_and_probe():
+    from microlens.evaluate import label_set_rows, probe_rows
+    from microlens.viz import dchi2_recall_figure
+
+    labels = np.array([0, 1, 1, 1, 2, 2, 2, 2])
+    dchi2 = np.array([np.nan, np.nan, np.nan, np.nan, 5.0, 80.0, 300.0, 1e4])
+    predicted = np.array([0, 1, 2, 1, 1, 1, 2, 1])
+    quantities = {"t_E": np.arange(8.0)}
+    summary = read_against_labels(predicted / 2, labels, predicted, quantities, dchi2)
+    summary["classical_peer"] = read_against_labels(labels / 2, labels, labels, quantities, dchi2)
+    rows = label_set_rows(summary)
+    assert [(r["classifier"], r["labels"]) for r in rows] == [
+        ("transformer", "physical"), ("transformer", "observable"),
+        ("classical peer", "physical"), ("classical peer", "observable")]
+    assert rows[1]["accuracy"] == pytest.approx(6 / 8) and rows[2]["accuracy"] == 1.0
+    probe = {(r["classifier"], r["measure"]): r for r in probe_rows(summary)}
+    assert probe[("classical peer", "AUC detectable_vs_pspl")]["value"] == 1.0
+    assert probe[("transformer", "rho(score, t_E) among pspl")]["n"] == 3
+    fig = dchi2_recall_figure(summary)
+    assert [t.name for t in fig.data] == ["transformer", "classical peer (PSPL fit)"]
+    assert list(fig.data[0].y) == [0.0, 0.0, 1.0, 0.0] and list(fig.data[1].y) == [1.0] * 4
+    assert list(fig.data[0].x)[0] == "Δχ² ≤ 25" and list(fig.data[0].x)[-1] == "Δχ² > 1000"
+    assert dchi2_recall_figure({"dchi2_bins": None}) is None

@@ -348,6 +348,50 @@ def _run_label_policy(run_dir) -> str:
     return TrainConfig.load(path).label_policy if path.exists() else "physical"
 
 
+def _classifiers(summary: dict) -> list[tuple[str, dict]]:
+    peer = summary.get("classical_peer")
+    return [("transformer", summary)] + ([("classical peer", peer)] if peer else [])
+
+
+def label_set_rows(summary: dict) -> list[dict]:
+    """One row per classifier and label set of an evaluation summary (a table for 03):
+    accuracy, binary recall and PSPL called binary with their 95 % Wilson intervals, macro F1."""
+    rows = []
+    for who, part in _classifiers(summary):
+        for name, scores in (part.get("label_sets") or {}).items():
+            if not isinstance(scores, dict) or "accuracy" not in scores:
+                continue  # threshold, counts, or an unavailable set
+            row = {"classifier": who, "labels": name}
+            for key in ("accuracy", "binary_recall", "pspl_called_binary"):
+                entry = scores[key]
+                row[key] = entry["value"]
+                row[f"{key} 95 %"] = (None if entry["low"] is None
+                                      else f"[{entry['low']:.3f}, {entry['high']:.3f}]")
+            row["macro_f1"] = scores["macro_f1"]
+            rows.append(row)
+    return rows
+
+
+def probe_rows(summary: dict) -> list[dict]:
+    """The shortcut probe of each classifier as table rows: ``classifier``, ``measure``
+    (e.g. ``rho(score, t_E) among pspl``, ``AUC detectable_vs_pspl``), ``value``, ``n`` and
+    ``p_value`` (correlations only)."""
+    rows = []
+    for who, part in _classifiers(summary):
+        probe = part.get("probe")
+        if not probe:
+            continue
+        for name, groups in probe["correlation"].items():
+            for group, entry in groups.items():
+                rows.append({"classifier": who, "measure": f"rho(score, {name}) among {group}",
+                             "value": entry["rho"], "n": entry["n"],
+                             "p_value": entry["p_value"]})
+        for name, entry in probe["auc"].items():
+            rows.append({"classifier": who, "measure": f"AUC {name}", "value": entry["auc"],
+                         "n": entry["n_positive"] + entry["n_negative"], "p_value": None})
+    return rows
+
+
 def _emit_probe_warnings(probe: dict, who: str) -> None:
     for message in probe["warnings"]:
         warnings.warn(f"{who}: {message}", ShortcutWarning, stacklevel=3)
@@ -611,7 +655,7 @@ __all__ = [
     "CALIBRATION_FRACTIONS", "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction",
     "accuracy_by_tau", "calibration_by_fraction",
     "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
-    "final_metrics", "headline", "label_set_metrics", "label_set_scores", "positions_at_fraction",
-    "read_against_labels", "tau_of_observations",
+    "final_metrics", "headline", "label_set_metrics", "label_set_rows", "label_set_scores",
+    "positions_at_fraction", "probe_rows", "read_against_labels", "tau_of_observations",
     "time_inference", "time_model",
 ]  # fmt: skip

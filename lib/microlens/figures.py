@@ -45,6 +45,7 @@ from .viz import (
     binary_parameter_figure,
     confidence_histogram_figure,
     confusion_figure,
+    dchi2_recall_figure,
     decision_figure,
     detectability_figure,
     early_detection_figure,
@@ -132,11 +133,12 @@ def evaluation_figures(summary: dict) -> dict[str, go.Figure]:
     -------
     dict
         ``confusion``, ``roc``, ``precision_recall``, ``reliability``, ``confidence``,
-        ``early_detection`` (with the classical peer when it ran), ``decision_time`` and
-        ``peer_comparison``.
+        ``early_detection`` (with the classical peer when it ran), ``decision_time``,
+        ``peer_comparison`` and, when the data set has detectability, ``dchi2_recall`` (binary
+        recall by binarity Δχ²).
     """
     final = summary["final"]
-    return {
+    figures = {
         "confusion": confusion_figure(final["classification"]),
         "roc": roc_figure(final["roc"]),
         "precision_recall": precision_recall_figure(final["precision_recall"]),
@@ -146,7 +148,9 @@ def evaluation_figures(summary: dict) -> dict[str, go.Figure]:
                                                   summary.get("classical_peer")),
         "decision_time": decision_figure(summary["decision"]),
         "peer_comparison": peer_comparison_figure(summary),
+        "dchi2_recall": dchi2_recall_figure(summary),
     }
+    return {name: fig for name, fig in figures.items() if fig is not None}
 
 
 def attention_focus(maps: Sequence):

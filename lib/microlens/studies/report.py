@@ -80,6 +80,10 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
             training = read_json(folder / NOTEBOOKS["02_train"].record) or {}
             simulation = read_json(folder / NOTEBOOKS["01_simulate"].record) or {}
             row["n_test_events"] = evaluation.get("n_events")
+            # the labels the model was trained with (runs from before the policy: physical);
+            # the headline scores it against both label sets whatever it was
+            row["label_policy"] = ((training.get("config") or {}).get("label_policy")
+                                   or evaluation.get("label_policy") or "physical")
             for key, value in headline.items():  # microlens.evaluate.headline decides them
                 if key.endswith("_seconds_per_event"):  # as a throughput
                     row[key.replace("_seconds_per_event", "_events_per_second")] = (

@@ -29,6 +29,7 @@ from .evaluation import (  # noqa: F401
     LABEL_SPACING,
     confidence_histogram_figure,
     confusion_figure,
+    dchi2_recall_figure,
     decision_figure,
     early_detection_figure,
     peer_comparison_figure,

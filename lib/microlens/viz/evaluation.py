@@ -356,8 +356,58 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
     return fig
 
 
+def _dchi2_bin_label(low, high) -> str:
+    if low is None:
+        return f"Δχ² ≤ {high:g}"
+    if high is None:
+        return f"Δχ² > {low:g}"
+    return f"{low:g} < Δχ² ≤ {high:g}"
+
+
+def dchi2_recall_figure(summary: dict) -> go.Figure | None:
+    """Binary recall in bins of the binarity Δχ² (95 % Wilson intervals), the transformer
+    beside the classical peer; binaries of Δχ² at most 100 cannot be told from a single lens in
+    their data, so recall there is not expected (the physical ceiling).
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`microlens.evaluate.evaluate_run` summary (``dchi2_bins`` and, when the peer ran,
+        ``classical_peer.dchi2_bins``).
+
+    Returns
+    -------
+    go.Figure or None
+        None when the summary has no Δχ² bins (a dataset without detectability, or an older
+        summary).
+    """
+    table = summary.get("dchi2_bins")
+    if not table:
+        return None
+    names = [_dchi2_bin_label(lo, hi) for lo, hi in zip(table["low"], table["high"], strict=True)]
+    fig = go.Figure()
+    peer = (summary.get("classical_peer") or {}).get("dchi2_bins")
+    for who, rows, color in (("transformer", table, TRANSFORMER_COLOR),
+                             ("classical peer (PSPL fit)", peer, PEER_COLOR)):
+        if not rows:
+            continue
+        fig.add_trace(go.Bar(
+            x=names, y=rows["recall"], name=who, marker_color=color,
+            error_y=error_bars(rows["recall"], rows["recall_low"], rows["recall_high"]),
+            customdata=rows["n_binary"],
+            hovertemplate="%{x}<br>recall %{y:.3f}<br>%{customdata} binaries<extra></extra>"))
+    fig.update_xaxes(title_text="binarity Δχ² (best single-lens fit minus truth); "
+                                "n = " + ", ".join(str(n) for n in table["n_binary"]))
+    fig.update_yaxes(range=[0, 1.05], title_text="binary recall")
+    fig.update_layout(template=TEMPLATE, barmode="group", height=420, width=820,
+                      title="Binary recall by detectability (Δχ² ≤ 100: indistinguishable "
+                            "from a single lens)")
+    return fig
+
+
 __all__ = [
-    "LABEL_SPACING", "confidence_histogram_figure", "confusion_figure", "decision_figure",
+    "LABEL_SPACING", "confidence_histogram_figure", "confusion_figure", "dchi2_recall_figure",
+    "decision_figure",
     "early_detection_figure", "peer_comparison_figure", "precision_recall_figure",
     "reliability_figure", "roc_figure", "threshold_labels",
 ]  # fmt: skip
