@@ -419,3 +419,22 @@ def test_rotary_keys_are_cached_rotated_by_their_own_time():
         torch.testing.assert_close(stream.key_cache[0][0, :, i % (w - 1)], rotated[i],
                                    atol=1e-5, rtol=1e-5)
     assert (rotated - keys).abs().max() > 1e-2  # the rotation is not the identity
+
+
+def test_encoder_options_stream_exactly_with_the_robust_baseline():
+    """The options combine with the other opt-in features of the stream (robust baseline)."""
+    config = ModelConfig(**{**SMALL.to_dict(), "time_encoding": "rotary", "conv_stem_kernel": 4})
+    torch.manual_seed(0)
+    times, flux, err, mask = _events()
+    norm = Normalization.fit(times, flux, err, mask, reference_points=6,
+                             baseline_method="robust")
+    model = MicrolensTransformer(config, norm)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    model.eval()
+    expected = _batch_probs(model, times, flux, err, mask)
+    streamed = _stream_lockstep(StreamingClassifier(model, n_events=len(LENGTHS)), times, flux,
+                                err, LENGTHS)
+    for i, n in enumerate(LENGTHS):
+        torch.testing.assert_close(streamed[i], expected[i, :n], atol=ATOL, rtol=0)
