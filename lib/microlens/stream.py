@@ -105,6 +105,9 @@ class StreamingClassifier:
         Running sum of the final encoder states.
     pool_max : Tensor ``(n_events, d_model)`` float32
         Running maximum of the final encoder states (``-inf`` before the first observation).
+    stem_history : Tensor ``(n_events, conv_stem_kernel - 1, d_model)`` or None
+        The previous embedded observations of each event, oldest first, for the convolution
+        stem (None without one).
 
     Examples
     --------
