@@ -16,6 +16,17 @@ def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
                for name in a.dtype.names)
 
 
+def pytest_report_header(config):
+    """Say up front whether static figure export (PNG, PDF) is tested on this machine."""
+    from microlens.viz import find_browser
+
+    browser = find_browser()
+    if browser is None:
+        return ("static figure export: NO Chromium found, PNG/PDF checks are skipped "
+                "(./run_all.sh installs chromium when run as root)")
+    return f"static figure export: Chromium at {browser}"
+
+
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
     return SimulationConfig(n_per_class=30, n_epochs=300, seed=11, topology="distinct",

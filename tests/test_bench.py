@@ -47,6 +47,7 @@ def _positive(result: dict, *keys: str) -> None:
         assert isinstance(result[key], float | int) and result[key] > 0, (key, result)
 
 
+@pytest.mark.slow
 def test_bench_train_prints_figures_ratios_and_targets():
     report = _run_bench("train", "--tiny", "--lengths", "64", "1100", "--batch", "4",
                         "--micro-batch", "2", "--steps", "1", "--configs", "ours_fp32",
@@ -87,6 +88,7 @@ def test_bench_train_prints_figures_ratios_and_targets():
     assert isinstance(machine["cpu_bf16"]["supported"], bool) and machine["cpu_bf16"]["reason"]
 
 
+@pytest.mark.slow
 def test_bench_infer_prints_throughput_flops_and_streaming_latency():
     report = _run_bench("infer", "--tiny", "--lengths", "64", "128", "--batch", "4", "--steps",
                         "2", "--configs", "ours_fp32", "--stream-observations", "30",
@@ -189,6 +191,7 @@ def test_bench_classify_compares_the_peer_and_the_transformer_per_event(capsys):
     assert "--events >= 3" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys):
     from microlens.bench import main
 

@@ -12,6 +12,8 @@ from microlens.ddp import LaunchError, launch, torchrun_command
 from microlens.model import ModelConfig
 from microlens.train import TrainConfig, read_history, read_metrics, train
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 
 def step_column(run_dir, column: str = "loss") -> np.ndarray:
     with open(run_dir / "steps.csv", newline="") as handle:
@@ -33,7 +35,6 @@ FIRST_STEP_RTOL = 1e-5
 LATER_STEPS_RTOL = 1e-4
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(train_store, tmp_path):
     model = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, dropout=0.0)
     single = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),

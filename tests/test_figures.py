@@ -32,6 +32,8 @@ from microlens.figures import (
 from microlens.predictions import run_predictions, select_test_events
 from microlens.viz import StaticExportWarning, find_browser
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 FIGURES = {
     "01_simulate": ["detectability", "gallery"],
     "02_train": ["training_curves"],

@@ -11,6 +11,8 @@ from notebook_form import assert_committed_form, execute_without_errors
 from microlens import open_dataset
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["01_simulate"].types()  # one list: microlens.notebooks

@@ -14,6 +14,8 @@ from microlens import SimulationConfig, generate_dataset
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_train.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["02_train"].types()  # one list: microlens.notebooks

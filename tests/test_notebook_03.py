@@ -16,6 +16,8 @@ from notebook_form import (
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import Predictions
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 NOTEBOOK = NOTEBOOKS / "03_evaluate.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["03_evaluate"].types()  # one list: microlens.notebooks
 FIGURES = ("confusion", "roc", "precision_recall", "reliability", "confidence",

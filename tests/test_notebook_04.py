@@ -18,6 +18,8 @@ from microlens import CLASS_NAMES
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import select_test_events
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 NOTEBOOK = NOTEBOOKS / "04_attention.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["04_attention"].types()  # one list: microlens.notebooks
 FIGURES = ("attention_gallery", "attention_event", "attention_layers", "attention_band",

@@ -18,6 +18,8 @@ from microlens import CLASS_NAMES
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import run_predictions, select_test_events
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 NOTEBOOK = NOTEBOOKS / "05_embedding.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["05_embedding"].types()  # one list: microlens.notebooks
 N_EVENTS, SEED = 30, 2

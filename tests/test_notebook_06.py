@@ -16,6 +16,8 @@ from notebook_form import (
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import run_predictions
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 NOTEBOOK = NOTEBOOKS / "06_u0_analysis.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["06_u0_analysis"].types()  # one list: microlens.notebooks
 

@@ -16,6 +16,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 CHANCE = 1 / 3
 MARGIN = 0.035  # ~4 standard errors of a 3,000-event accuracy
 

@@ -166,6 +166,7 @@ def test_every_lensing_event_passes_the_one_detection_cut():
         assert ev.params["peak_significance"] >= cfg.detection_sigma
 
 
+@pytest.mark.slow
 def test_dataset_bytes_do_not_depend_on_the_worker_count(tmp_path):
     """Workers 1, 2 and 3 write byte-identical arrays, although one worker then runs several
     chunks and this process holds VBBinaryLensing state of its own. Detectability is on: its

@@ -15,6 +15,8 @@ from microlens.studies.__main__ import main
 from microlens.studies.definition import DATASET, RUN, artifact_key
 from microlens.studies.runner import notebook_parameters, select_cells
 
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
 TINY_PARAMETERS = {
     "01_simulate": {"n_per_class": 12, "n_epochs": 120, "gallery_per_class": 1,
                     "figure_formats": ["html"]},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import types
 import warnings
 
@@ -233,11 +232,11 @@ def test_save_figure_writes_html_and_png(tmp_path):
     assert html in written and "<html>" in html.read_text()[:200].lower()
     assert not list((tmp_path / "sub").glob("*.tmp*"))
     static = [w for w in caught if issubclass(w.category, viz.StaticExportWarning)]
-    if shutil.which("chromium"):
-        png = tmp_path / "sub" / "caustic.png"
-        assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    else:
-        assert static
+    if viz.find_browser() is None:
+        assert static  # the warning path is checked; the PNG itself cannot be
+        pytest.skip("no Chromium on this machine: PNG export untested (./run_all.sh installs it)")
+    png = tmp_path / "sub" / "caustic.png"
+    assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_save_figure_without_browser_warns_once(tmp_path, monkeypatch):
