@@ -27,6 +27,18 @@ def pytest_report_header(config):
     return f"static figure export: Chromium at {browser}"
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Give every test the process's torch thread count back: some measure on one thread in
+    process (bench workers), and the count changes the order of sums in the last bits."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
     return SimulationConfig(n_per_class=30, n_epochs=300, seed=11, topology="distinct",
