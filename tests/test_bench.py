@@ -9,6 +9,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow
 def test_bench_simulate_prints_json_figures():
     out = subprocess.run([sys.executable, "-m", "microlens.bench", "simulate", "--events", "60",
                           "--workers", "1", "--epochs", "100"], capture_output=True, text=True,
@@ -20,6 +21,7 @@ def test_bench_simulate_prints_json_figures():
     assert report["mixed"]["events"] == 60 and report["binary_only"]["events"] == 20
 
 
+@pytest.mark.slow
 def test_bench_rejects_bad_arguments_with_the_choices():
     out = subprocess.run([sys.executable, "-m", "microlens.bench", "simulate", "--topology",
                           "wide"], capture_output=True, text=True, timeout=120)

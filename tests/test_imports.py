@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import microlens
 
 PACKAGE_DIR = Path(microlens.__file__).resolve().parent
@@ -109,6 +111,7 @@ def test_no_import_cycle_among_microlens_modules():
     assert cycle is None, f"import cycle among microlens modules: {' -> '.join(cycle)}"
 
 
+@pytest.mark.slow
 def test_every_module_imports_on_its_own():
     """Each module imported first in a fresh set of microlens modules (third-party libraries
     stay loaded, to keep this test to seconds): none depends on another having been imported."""

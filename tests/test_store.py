@@ -60,6 +60,7 @@ def test_stored_event_resimulates_from_its_parameters_and_seed(small_store):
                                    rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_arrays_for_any_worker_count(tmp_path, small_store,
                                                                small_config):
     from microlens.simulate import simulate_range
@@ -72,6 +73,7 @@ def test_same_seed_gives_identical_arrays_for_any_worker_count(tmp_path, small_s
     assert params_equal(np.asarray(one.params), np.asarray(small_store.params))
 
 
+@pytest.mark.slow
 def test_other_chunk_sizes_agree_to_numerical_precision(tmp_path, small_store, small_config):
     other = open_dataset(generate_dataset(small_config, tmp_path / "seven", workers=2,
                                           chunk_size=7, progress=False))

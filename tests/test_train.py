@@ -49,6 +49,7 @@ def test_observation_weights_sum_to_one_and_favour_the_end():
     assert only_final[0, 4] == 1 and only_final[0, :4].sum() == 0
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_the_three_classes(train_store, tmp_path):
     cfg = tiny_config(train_store, tmp_path, model=replace(TINY, dropout=0.0), epochs=8,
                       max_train_events=0)

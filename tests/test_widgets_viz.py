@@ -223,6 +223,7 @@ def test_caustic_figure_traces():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_save_figure_writes_html_and_png(tmp_path):
     fig = viz.caustic_figure(1.0, 0.1)
     with warnings.catch_warnings(record=True) as caught:
