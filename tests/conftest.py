@@ -39,6 +39,14 @@ def _restore_torch_threads():
         torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread (restored by ``_restore_torch_threads``)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
     return SimulationConfig(n_per_class=30, n_epochs=300, seed=11, topology="distinct",
