@@ -201,7 +201,7 @@ def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys
     study.write_text("notebooks: [01_simulate]\ncommon: {show_widgets: false}\nparameters:\n"
                      "  01_simulate: {n_per_class: 6, n_epochs: 100, gallery_per_class: 1, "
                      "figure_formats: [html]}\n")
-    assert main(["study", str(study), "--quiet"]) == 0
+    assert main(["study", str(study)]) == 0  # with the progress bar: stdout is the JSON alone
     report = json.loads(capsys.readouterr().out)
     assert report["benchmark"] == "study" and report["study"] == "one"
     cell = report["cells"]["base"]

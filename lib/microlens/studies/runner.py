@@ -728,7 +728,8 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     def finished(result: dict) -> None:
         run.results.append(result)
         bar.update(1)
-        say = bar.write if progress else echo
+        # beside the bar (stderr), so stdout stays clean for callers that print JSON there
+        say = (lambda text: bar.write(text, file=bar.fp)) if progress else echo
         if result["status"] == "failed":
             where = f" in {result['notebook']}" if result.get("notebook") else ""
             say(f"cell {result['cell']} FAILED{where}: {result['error']}")
