@@ -95,6 +95,19 @@ def _stream_lockstep(stream, times, flux, err, lengths, slots=None):
     return [torch.stack(rows) for rows in out]
 
 
+def layer0_key_values(model, times, flux, err):
+    """The first block's key/value projections in a batch forward (captured by a hook)."""
+    captured = []
+    hook = model.blocks[0].attention.key_value.register_forward_hook(
+        lambda module, args, output: captured.append(output))
+    try:
+        with torch.no_grad():
+            model(times, flux, err)
+    finally:
+        hook.remove()
+    return captured[0]
+
+
 @pytest.mark.parametrize("which", ["small", "default"])
 def test_lockstep_stream_equals_batch_predictions(which, small_model, default_model):
     model = small_model if which == "small" else default_model
@@ -236,14 +249,7 @@ def test_state_has_a_fixed_size_and_the_cache_holds_the_last_window(small_model)
     assert stream.cache_valid.all()
     # The ring holds exactly the keys/values of observations n - w + 1 .. n - 1 (layer 0), slot
     # i % (w - 1) for observation i: compare with the batch encoder's own projections.
-    captured = []
-    hook = model.blocks[0].attention.key_value.register_forward_hook(
-        lambda module, args, output: captured.append(output))
-    try:
-        with torch.no_grad():
-            model(times[:1, :n], flux[:1, :n], err[:1, :n])
-    finally:
-        hook.remove()
+    captured = [layer0_key_values(model, times[:1, :n], flux[:1, :n], err[:1, :n])]
     kv = captured[0].view(1, -1, 2, h, dh)[0, :n]  # (n, 2, heads, head_dim)
     for i in range(n - w + 1, n):
         torch.testing.assert_close(stream.key_cache[0][0, :, i % (w - 1)], kv[i, 0],
@@ -406,14 +412,7 @@ def test_rotary_keys_are_cached_rotated_by_their_own_time():
     stream = StreamingClassifier(model)
     for k in range(n):
         stream.update(times[0, k], flux[0, k], err[0, k])
-    captured = []
-    hook = model.blocks[0].attention.key_value.register_forward_hook(
-        lambda module, args, output: captured.append(output))
-    try:
-        with torch.no_grad():
-            model(times[:1, :n], flux[:1, :n], err[:1, :n])
-    finally:
-        hook.remove()
+    captured = [layer0_key_values(model, times[:1, :n], flux[:1, :n], err[:1, :n])]
     keys = captured[0].view(1, -1, 2, h, dh)[0, :n, 0]  # (n, heads, head_dim), unrotated
     cos, sin = rotary_angles((times[0, :n] - times[0, 0]).double(), rotary_periods(config))
     rotated = apply_rotary(keys, cos[:, None], sin[:, None])
