@@ -283,6 +283,15 @@ def test_event_embeddings_equal_the_unpadded_single_event_embedding(model, eval_
     proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
     final = proba[np.arange(7), batch["lengths"] - 1].numpy()
     np.testing.assert_allclose(embedding_probabilities(model, emb), final, rtol=1e-4, atol=1e-5)
+    # ... also with a temperature curve over observations seen, given each event's length
+    model.set_temperature_curve([1.0, 50.0, 1000.0], [3.0, 1.5, 0.7])
+    proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+    final = proba[np.arange(7), batch["lengths"] - 1].numpy()
+    with pytest.raises(ValueError, match="pass counts"):
+        embedding_probabilities(model, emb)
+    np.testing.assert_allclose(embedding_probabilities(model, emb, batch["lengths"]), final,
+                               rtol=1e-4, atol=1e-5)
+    model.set_temperature_curve([], [])
 
 
 def test_project_embeddings_shapes_determinism_and_errors():

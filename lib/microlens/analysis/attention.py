@@ -115,12 +115,12 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     from ..predictions import forward_batches
 
     maps = []
-    temperature = float(model.temperature)
     for part, batch, out in forward_batches(model, store, rows, batch_size=batch_size,
                                             device=device, desc="attention", progress=progress,
                                             return_attention=True):
         weights = torch.stack(out["attention"], dim=1).float().cpu().numpy()  # (B,L,H,N,W)
-        probs = softmax(out["logits"].float().cpu().numpy(), temperature)
+        # the model's own calibration: its temperature curve over observations seen, if fitted
+        probs = softmax(model.calibrate(out["logits"].float()).cpu().numpy())
         for i, row in enumerate(part):
             n = int(batch["lengths"][i])
             maps.append(EventAttention(event=store.event(int(row)),

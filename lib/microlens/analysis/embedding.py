@@ -64,9 +64,20 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     return np.concatenate(parts)
 
 
-def embedding_probabilities(model, embeddings) -> np.ndarray:
+def embedding_probabilities(model, embeddings, counts=None) -> np.ndarray:
     """Calibrated class probabilities ``(E, n_classes)`` from final embeddings: the model's head
-    applied to them (logits / temperature, softmax), i.e. its final prediction for each event."""
+    applied to them, calibrated (:meth:`~microlens.model.MicrolensTransformer.calibrate`) and
+    passed through a softmax, i.e. its final prediction for each event.
+
+    Parameters
+    ----------
+    model : MicrolensTransformer
+    embeddings : array ``(E, 2 * d_model)``
+        From :func:`event_embeddings`.
+    counts : array ``(E,)`` of int, optional
+        Observations behind each embedding (the events' lengths). Needed only when the model
+        has a temperature curve over observations seen (``temperature_fit="by_count"``).
+    """
     import torch
 
     from ..metrics import softmax
@@ -74,8 +85,17 @@ def embedding_probabilities(model, embeddings) -> np.ndarray:
     with torch.no_grad():  # the head has no dropout: train/eval mode does not matter
         x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32,
                             device=model.temperature.device)
-        logits = model.classify(x).float().cpu().numpy()
-    return softmax(logits, float(model.temperature))
+        logits = model.classify(x).float()
+        if model.temperature_counts.numel() and counts is None:
+            raise ValueError("this model's temperature depends on the observations seen: pass "
+                             "counts (the events' lengths) to embedding_probabilities")
+        if counts is not None:
+            counts = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
+            if counts.shape != logits.shape[:1]:
+                raise ValueError(f"counts has shape {tuple(counts.shape)}, expected "
+                                 f"({logits.shape[0]},): one per embedding")
+        calibrated = model.calibrate(logits, counts)  # counts None: the scalar temperature
+    return softmax(calibrated.cpu().numpy())
 
 
 def standardize(embeddings) -> np.ndarray:
