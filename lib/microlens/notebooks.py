@@ -216,12 +216,16 @@ def train_config(parameters: dict):
     if p["overwrite"] and p["resume"]:
         raise ValueError("overwrite and resume are both True; resume needs overwrite False")
     model = ModelConfig(d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
-                        d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"])
+                        d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"],
+                        time_encoding=p["time_encoding"],
+                        conv_stem_kernel=p["conv_stem_kernel"])
     return TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
                        model=model, epochs=p["epochs"], batch_size=p["batch_size"],
                        learning_rate=p["learning_rate"], patience=p["patience"],
                        precision=p["precision"], device=p["device"], seed=p["seed"],
-                       max_train_events=p["max_train_events"], label_policy=p["label_policy"])
+                       max_train_events=p["max_train_events"], label_policy=p["label_policy"],
+                       baseline_method=p["baseline_method"],
+                       temperature_fit=p["temperature_fit"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +301,10 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("d_ff", 512, "hidden width of each feed-forward network"),
         _p("window", 64, "causal attention window in observations (itself included)"),
         _p("dropout", 0.1, "dropout on the embedding and residual branches"),
+        _p("time_encoding", 'none',
+           "rotary (attention scores depend on time differences) or none (no order in a window)"),
+        _p("conv_stem_kernel", 0,
+           "observations read by the causal convolution stem before attention (0 means none)"),
         _p("epochs", 20, "upper bound on epochs (early stopping may end sooner)"),
         _p("batch_size", 64, "global batch in events (all processes together)"),
         _p("learning_rate", 1e-3, "peak AdamW learning rate (linear warm-up, cosine decay)"),
@@ -310,6 +318,10 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("max_train_events", 0, "train on a random subset of this many events (0 means all)"),
         _p("label_policy", "physical",
            "physical (every binary is binary) or observable (binaries of Δχ² at most 100 as PSPL)"),
+        _p("baseline_method", 'first',
+           "robust (follows the lowest block level seen) or first (the first 20 observations)"),
+        _p("temperature_fit", 'final',
+           "by_count (temperature per observations seen) or final (one, on final answers)"),
         _p("overwrite", True, "delete an existing run directory of this name and start again"),
         _p("resume", False, "continue the run from its last.pt (needs overwrite False)"),
         _FORMATS,
