@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from microlens.model import (
+    SAVED_BEFORE_FIELD,
     IntervalRangeWarning,
     MicrolensTransformer,
     ModelConfig,
@@ -239,6 +240,8 @@ ENCODERS = {
     "rotary": {"time_encoding": "rotary"},
     "stem": {"conv_stem_kernel": 5},
     "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 5},
+    "rotary+dilated stem": {"time_encoding": "rotary", "conv_stem_kernel": 3,
+                            "conv_stem_layers": 3, "pool_norm": False},
 }
 
 
@@ -369,9 +372,11 @@ def test_checkpoints_from_before_the_encoder_options_load_unchanged(tmp_path):
     old_keys = {"d_model", "n_heads", "n_layers", "d_ff", "window", "dropout", "n_classes"}
     old_config = {key: value for key, value in SMALL.to_dict().items() if key in old_keys}
     assert len(old_config) < len(SMALL.to_dict())  # the new fields really are missing
+    # what the model was then, whatever today's defaults are
+    legacy = ModelConfig(**{**old_config, **SAVED_BEFORE_FIELD})
     times, flux, err = synthetic_events(2, 40, seed=12)
     norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
-    net = _randomised(SMALL, norm)
+    net = _randomised(legacy, norm)
     state = net.state_dict()
     assert not any(key.startswith("stem") for key in state)  # nothing new in the weights
     run = tmp_path / "old"
@@ -380,7 +385,8 @@ def test_checkpoints_from_before_the_encoder_options_load_unchanged(tmp_path):
     norm.save(run / "normalization.json")
     torch.save(state, run / "best.pt")
     loaded = load_model(run)
-    assert loaded.config == SMALL and loaded.config.time_encoding == "none"
+    assert loaded.config == legacy and loaded.config.time_encoding == "none"
+    assert loaded.config.pool_norm and loaded.config.conv_stem_kernel == 0
     with torch.no_grad():
         torch.testing.assert_close(loaded(times, flux, err)["logits"],
                                    net(times, flux, err)["logits"], atol=0, rtol=0)
@@ -397,11 +403,35 @@ def test_checkpoints_from_before_the_encoder_options_load_unchanged(tmp_path):
 
 
 def test_the_options_add_what_they_say():
-    base = MicrolensTransformer(ModelConfig()).n_parameters
-    assert MicrolensTransformer(ModelConfig(time_encoding="rotary")).n_parameters == base
+    plain = {"time_encoding": "none", "conv_stem_kernel": 0}
+    base = MicrolensTransformer(ModelConfig(**plain)).n_parameters
+    assert MicrolensTransformer(ModelConfig(time_encoding="rotary")).n_parameters == (
+        MicrolensTransformer(ModelConfig(time_encoding="none")).n_parameters)
     d, kernel = 128, 7
-    with_stem = MicrolensTransformer(ModelConfig(conv_stem_kernel=kernel)).n_parameters
-    assert with_stem - base == d * d * kernel + d  # one Conv1d(d, d, kernel) with its bias
+    for layers in (1, 3):
+        with_stem = MicrolensTransformer(ModelConfig(
+            time_encoding="none", conv_stem_kernel=kernel, conv_stem_layers=layers)).n_parameters
+        assert with_stem - base == layers * (d * d * kernel + d)  # Conv1d(d, d, kernel) + bias
+    # pool_norm only decides whether two LayerNorms (2 * (d + 2d) numbers) are there
+    with_norm = MicrolensTransformer(ModelConfig(**plain, pool_norm=True)).n_parameters
+    without = MicrolensTransformer(ModelConfig(**plain, pool_norm=False)).n_parameters
+    assert with_norm - without == 2 * d + 4 * d
+
+
+def test_the_dilated_stem_reads_exactly_its_receptive_field():
+    """Layer i reads its inputs 2**i apart: the output at k depends on observations
+    k - receptive_field + 1 .. k and on none before."""
+    config = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=4, dropout=0.0,
+                         conv_stem_kernel=3, conv_stem_layers=3)
+    stem = MicrolensTransformer(config).stem
+    assert stem.receptive_field == 1 + 2 * (1 + 2 + 4) == 15
+    assert stem.history_lengths == (2, 4, 8)
+    x = torch.randn(1, 40, 16, requires_grad=True)
+    k = 30
+    stem(x)[0, k].sum().backward()
+    reached = x.grad[0].abs().sum(dim=1) > 0
+    assert reached[k - 14: k + 1].all() and not reached[: k - 14].any()
+    assert not reached[k + 1:].any()  # causal
 
 
 def test_bad_encoder_options_name_the_value_and_the_choices():
@@ -415,6 +445,11 @@ def test_bad_encoder_options_name_the_value_and_the_choices():
         ModelConfig(rotary_min_period=0)
     with pytest.raises(ValueError, match="rotary_min_period=10.0 exceeds rotary_max_period=1.0"):
         ModelConfig(rotary_min_period=10.0, rotary_max_period=1.0)
+    with pytest.raises(ValueError, match="conv_stem_layers must be an integer from 1 to 12, "
+                                         "got 0"):
+        ModelConfig(conv_stem_layers=0)
+    with pytest.raises(ValueError, match="pool_norm must be True or False, got 'no'"):
+        ModelConfig(pool_norm="no")
     with pytest.raises(ValueError, match="conv_stem_kernel must be a non-negative integer "
                                          r"\(0: no stem\), got -1"):
         ModelConfig(conv_stem_kernel=-1)

@@ -360,6 +360,9 @@ ENCODER_OPTIONS = {
     "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 5},
     "rotary+stem, kernel 1, window 1": {"time_encoding": "rotary", "conv_stem_kernel": 1,
                                         "window": 1},
+    "rotary+3-layer dilated stem, no pool norm": {
+        "time_encoding": "rotary", "conv_stem_kernel": 3, "conv_stem_layers": 3,
+        "pool_norm": False},
 }
 
 
@@ -384,8 +387,9 @@ def test_every_encoder_option_streams_the_batch_numbers(option_model):
     for i, n in enumerate(LENGTHS):
         torch.testing.assert_close(streamed[i], expected[i, :n], atol=ATOL, rtol=0, msg=name)
     if model.stem is not None:
-        k = model.stem.kernel
-        assert stream.state_tensors()["stem_history"].shape == (len(LENGTHS), k - 1,
+        # each layer keeps (kernel - 1) * dilation previous inputs: a fixed size
+        held = sum((model.stem.kernel - 1) * 2 ** i for i in range(model.config.conv_stem_layers))
+        assert stream.state_tensors()["stem_history"].shape == (len(LENGTHS), held,
                                                                 SMALL.d_model)
     # interleaved: event 3 in slot 1 after a reset, while event 0 carries on in slot 0
     stream = StreamingClassifier(model, n_events=2)

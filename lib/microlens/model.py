@@ -105,6 +105,13 @@ class ModelConfig:
     # > 0: a causal Conv1d(d_model, d_model, kernel) over the last `kernel` embedded
     # observations, added (after a GELU) to each token before the attention blocks; 0: none.
     conv_stem_kernel: int = 0
+    # dilated layers of the convolution stem (dilations 1, 2, 4, ...): it reads the last
+    # 1 + (kernel - 1) * (2**layers - 1) observations
+    conv_stem_layers: int = 1
+    # True: encoder states are layer-normalised before the causal pooling and the pooled vector
+    # again in the head; False: both are left as they are, so the running maximum keeps how
+    # strongly a feature fired (a caustic crossing), not only its direction
+    pool_norm: bool = True
 
     def __post_init__(self):
         for name in ("d_model", "n_heads", "n_layers", "d_ff", "window", "n_classes"):
@@ -135,6 +142,13 @@ class ModelConfig:
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 0:
             raise ValueError(f"ModelConfig.conv_stem_kernel must be a non-negative integer "
                              f"(0: no stem), got {kernel!r}")
+        layers = self.conv_stem_layers
+        if not isinstance(layers, int) or isinstance(layers, bool) or not 1 <= layers <= 12:
+            raise ValueError(f"ModelConfig.conv_stem_layers must be an integer from 1 to 12, "
+                             f"got {layers!r}")
+        if not isinstance(self.pool_norm, bool):
+            raise ValueError(f"ModelConfig.pool_norm must be True or False, got "
+                             f"{self.pool_norm!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,6 +156,18 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         return from_known_fields(cls, data, "ModelConfig settings")
+
+    @classmethod
+    def from_saved(cls, data: dict) -> ModelConfig:
+        """A config read from a run directory: a field it lacks was written before the field
+        existed, so it takes the value that reproduces the model of that time
+        (:data:`SAVED_BEFORE_FIELD`), not today's default."""
+        return cls.from_dict({**SAVED_BEFORE_FIELD, **data})
+
+
+SAVED_BEFORE_FIELD = {"time_encoding": "none", "conv_stem_kernel": 0, "conv_stem_layers": 1,
+                      "pool_norm": True}
+"""The behaviour of models saved before these :class:`ModelConfig` fields existed."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,25 +545,53 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class CausalConvStem(nn.Module):
-    """``x + GELU(Conv1d(x))`` where the convolution at observation ``k`` reads the embedded
-    observations ``k - kernel + 1 .. k`` (zeros before the first): order and shape within
-    ``kernel`` observations, before any attention."""
+    """A causal temporal-convolution stack: ``conv_stem_layers`` residual layers
+    ``x + GELU(Conv1d_dilated(x))`` with dilations 1, 2, 4, ...; the convolution of layer
+    ``i`` at observation ``k`` reads its inputs at ``k - j * 2**i`` for ``j = 0 .. kernel - 1``
+    (zeros before the first observation). Order and local shape over
+    :attr:`receptive_field` observations, before any attention."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.kernel = config.conv_stem_kernel
-        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel)
+        self.dilations = tuple(2 ** i for i in range(config.conv_stem_layers))
+        self.convs = nn.ModuleList(nn.Conv1d(config.d_model, config.d_model, self.kernel,
+                                             dilation=dilation) for dilation in self.dilations)
+
+    @property
+    def receptive_field(self) -> int:
+        """Observations (the current one included) that the stem's output at ``k`` reads."""
+        return 1 + (self.kernel - 1) * sum(self.dilations)
+
+    @property
+    def history_lengths(self) -> tuple[int, ...]:
+        """Previous inputs each layer needs in streaming: ``(kernel - 1) * dilation``."""
+        return tuple((self.kernel - 1) * dilation for dilation in self.dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
-        y = self.conv(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)))
-        return x + F.gelu(y).transpose(1, 2).to(x.dtype)
+        for conv, history in zip(self.convs, self.history_lengths, strict=True):
+            y = conv(F.pad(x.transpose(1, 2), (history, 0)))
+            x = x + F.gelu(y).transpose(1, 2).to(x.dtype)
+        return x
 
-    def step(self, history: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """One new token per event, ``x (E, d)``, after ``history (E, kernel - 1, d)``: the
-        previous embedded observations, oldest first (zeros where none)."""
-        window = torch.cat([history, x[:, None]], dim=1).transpose(1, 2)  # (E, d, kernel)
-        return x + F.gelu(self.conv(window)[..., 0]).to(x.dtype)
+    def step(self, history: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One new token per event, ``x (E, d)``.
+
+        ``history (E, sum(history_lengths), d)`` holds, layer after layer, the previous
+        inputs of each layer, oldest first (zeros where none). Returns the stem's output
+        ``(E, d)`` and the history that includes this observation.
+        """
+        parts, start = [], 0
+        for conv, length, dilation in zip(self.convs, self.history_lengths, self.dilations,
+                                          strict=True):
+            seen = torch.cat([history[:, start:start + length], x[:, None]], dim=1)
+            window = seen[:, ::dilation].transpose(1, 2)  # (E, d, kernel)
+            # the slice already spaces the inputs by the dilation: an undilated product
+            x = x + F.gelu(F.conv1d(window, conv.weight, conv.bias)[..., 0]).to(x.dtype)
+            parts.append(seen[:, 1:])
+            start += length
+        return x, torch.cat(parts, dim=1)
 
 
 class SlidingWindowAttention(nn.Module):
@@ -665,16 +719,20 @@ class MicrolensTransformer(nn.Module):
         # Absent at the defaults, so checkpoints from before these options load unchanged.
         self.stem = CausalConvStem(c) if c.conv_stem_kernel else None
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
-        self.norm = nn.LayerNorm(c.d_model)
-        self.head = nn.Sequential(nn.LayerNorm(2 * c.d_model), nn.Linear(2 * c.d_model, c.d_model),
-                                  nn.GELU(), nn.Linear(c.d_model, c.n_classes))
+        # identities without pool_norm (no parameters, so the weights' keys stay the same)
+        self.norm = nn.LayerNorm(c.d_model) if c.pool_norm else nn.Identity()
+        self.head = nn.Sequential(
+            nn.LayerNorm(2 * c.d_model) if c.pool_norm else nn.Identity(),
+            nn.Linear(2 * c.d_model, c.d_model), nn.GELU(), nn.Linear(c.d_model, c.n_classes))
         self.register_buffer("temperature", torch.ones(()))
         # A temperature per number of observations seen (microlens.calibration), empty unless
         # fitted: then the scalar applies, as in checkpoints from before the curve.
         self.register_buffer("temperature_counts", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("temperature_curve", torch.zeros(0, dtype=torch.float64))
         self.register_load_state_dict_pre_hook(_temperature_curve_hook)
-        self.apply(_init_weights)
+        # PyTorch's default initialisation (uniform, ~1/sqrt(fan_in)) throughout: the GPT-style
+        # N(0, 0.02) used before kept the residual stream near LayerNorm's epsilon and the
+        # model at chance on PSPL versus binary (docs/model.md, "Encoder ablation")
 
     @property
     def n_parameters(self) -> int:
@@ -899,12 +957,6 @@ def _temperature_curve_hook(module, state_dict, prefix, *args) -> None:
                                                device=module.temperature.device))
 
 
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, std=0.02)
-        nn.init.zeros_(module.bias)
-
-
 def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-observation values ``(B, N, X)`` (logits, embeddings) after each event's last
     observation: ``(B, X)``."""
@@ -933,7 +985,7 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    model = MicrolensTransformer(ModelConfig.from_dict(config["model"]),
+    model = MicrolensTransformer(ModelConfig.from_saved(config["model"]),
                                  Normalization.load(run_dir / "normalization.json"))
     state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
     if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint

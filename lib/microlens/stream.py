@@ -105,9 +105,9 @@ class StreamingClassifier:
         Running sum of the final encoder states.
     pool_max : Tensor ``(n_events, d_model)`` float32
         Running maximum of the final encoder states (``-inf`` before the first observation).
-    stem_history : Tensor ``(n_events, conv_stem_kernel - 1, d_model)`` or None
-        The previous embedded observations of each event, oldest first, for the convolution
-        stem (None without one).
+    stem_history : Tensor ``(n_events, H, d_model)`` or None
+        The convolution stem's previous inputs of each event, layer after layer, oldest first
+        (``H = sum(model.stem.history_lengths)``; None without a stem).
 
     Examples
     --------
@@ -151,7 +151,7 @@ class StreamingClassifier:
         self.rotary_periods = (rotary_periods(model.config)
                                if model.config.time_encoding == "rotary" else None)
         self.stem_history = (None if model.stem is None else torch.zeros(
-            n_events, model.stem.kernel - 1, d_model, dtype=dtype, device=self.device))
+            n_events, sum(model.stem.history_lengths), d_model, dtype=dtype, device=self.device))
         self.logits: torch.Tensor | None = None
 
     # -- state -----------------------------------------------------------------------------
@@ -352,8 +352,7 @@ class StreamingClassifier:
             x = model.embed(features)  # (E, d); the dropout modules are skipped (eval semantics)
             if self.stem_history is not None:
                 history = self.stem_history if everything else self.stem_history[dev_idx]
-                new_history = torch.cat([history, x[:, None]], dim=1)[:, 1:]
-                x = model.stem.step(history, x)
+                x, new_history = model.stem.step(history, x)
             new_keys, new_values = [], []
             for layer, block in enumerate(model.blocks):
                 x, k_new, v_new = self._block_step(block, x, layer, dev_idx, everything,

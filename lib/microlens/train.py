@@ -175,8 +175,19 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a saved config; a field it lacks was written before the field existed and
+        takes the value of that time (:data:`TRAIN_SAVED_BEFORE_FIELD`,
+        :meth:`ModelConfig.from_saved`), so an old run resumes and evaluates as it was."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls.from_dict(data.get("train", data))
+        data = {**TRAIN_SAVED_BEFORE_FIELD, **data.get("train", data)}
+        if isinstance(data.get("model"), dict):
+            data["model"] = ModelConfig.from_saved(data["model"])
+        return cls.from_dict(data)
+
+
+TRAIN_SAVED_BEFORE_FIELD = {"baseline_method": "first", "temperature_fit": "final",
+                            "label_policy": "physical"}
+"""The behaviour of runs saved before these :class:`TrainConfig` fields existed."""
 
 
 class TrainingDivergedError(RuntimeError):
