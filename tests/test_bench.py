@@ -269,7 +269,7 @@ def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
     assert moved > 1e-4  # the step did change the weights
 
 
-def test_stream_encoders_compare_one_event_latency_with_todays_encoder():
+def test_stream_encoders_compare_one_event_latency_with_the_encoder_before_the_stem():
     from microlens.bench.infer import STREAM_ENCODERS, _measure_stream, bench_infer
     from microlens.bench.models import _model_config
 
@@ -278,15 +278,15 @@ def test_stream_encoders_compare_one_event_latency_with_todays_encoder():
             "rounds": 2}
     report = _measure_stream(spec)
     compared = report["encoders"]
-    assert list(compared) == ["today", "rotary+stem", "stem"]
+    assert list(compared) == ["before", "rotary+stem", "stem"]
     for name, figures in compared.items():
         assert figures["options"] == STREAM_ENCODERS[name]
         assert len(figures["mean_ms_per_round"]) == 2 and figures["median_ms"] > 0
-        assert figures["ratio_to_today"] > 0
-    assert compared["today"]["ratio_to_today"] == 1
-    assert compared["stem"]["n_parameters"] > compared["today"]["n_parameters"]
+        assert figures["ratio_to_before"] > 0
+    assert compared["before"]["ratio_to_before"] == 1
+    assert compared["stem"]["n_parameters"] > compared["before"]["n_parameters"]
     with pytest.raises(ValueError, match=r"unknown stream encoder\(s\) \['alibi'\]; valid: "
-                                         "today, rotary, stem, rotary\\+stem"):
+                                         "before, rotary, stem, rotary\\+stem"):
         bench_infer(stream_encoders=["alibi"])
     with pytest.raises(ValueError, match="stream_rounds must be a positive integer, got 0"):
         bench_infer(stream_encoders=["rotary"], stream_rounds=0)

@@ -85,7 +85,8 @@ def test_detectable_and_undetectable_aucs():
     score = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.95, 0.1, 0.2, 0.3])
     dchi2 = np.array([np.nan] * 4 + [500, 101, 2e4, 100, 3.0, 50])
     probe = shortcut_probe(score, labels, {}, dchi2)
-    assert probe["auc"]["detectable_vs_pspl"] == {"auc": 1.0, "n_positive": 3, "n_negative": 4}
+    assert probe["auc"]["detectable_vs_pspl"] == {"auc": 1.0, "low": 1.0, "high": 1.0,
+                                                  "n_positive": 3, "n_negative": 4}
     # the undetectable binaries (100 included) score like three of the PSPL events: with ties
     # counting one half, AUC = (0 + 1 + 2 + 0.5 * 3) / 12 ... computed by hand below
     pairs = [(b > p) + 0.5 * (b == p) for b in (0.1, 0.2, 0.3) for p in (0.1, 0.2, 0.3, 0.4)]
@@ -95,8 +96,37 @@ def test_detectable_and_undetectable_aucs():
     assert head["peer_auc_detectable_vs_pspl"] == 1.0 and head["peer_probe_warnings"] == 0
 
 
+def test_auc_agrees_with_sklearn_and_its_interval_covers_it_and_shrinks_with_events():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (50, 800):
+        pos, neg = rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)
+        pos[:5] = neg[:5]  # ties count one half, as in sklearn
+        entry = auc(pos, neg, seed=1)
+        truth = np.r_[np.ones(n), np.zeros(n)]
+        assert entry["auc"] == pytest.approx(roc_auc_score(truth, np.r_[pos, neg]), abs=1e-12)
+        assert entry["low"] < entry["auc"] < entry["high"]
+        assert auc(pos, neg, seed=1) == entry  # the recorded seed gives the same interval
+        widths.append(entry["high"] - entry["low"])
+    # the bootstrap width follows the standard error, ~1/sqrt(n): 4x narrower for 16x events
+    assert 2.5 < widths[0] / widths[1] < 6.5
+
+
+def test_spearman_interval_is_fishers_z():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    entry = spearman(x, x + rng.normal(size=200))
+    half = 1.96 * np.sqrt(1.06 / 197)
+    assert entry["low"] == pytest.approx(np.tanh(np.arctanh(entry["rho"]) - half))
+    assert entry["high"] == pytest.approx(np.tanh(np.arctanh(entry["rho"]) + half))
+    assert spearman(x[:4], x[:4] ** 3)["low"] is None  # too few pairs for an interval
+
+
 def test_spearman_handles_too_few_and_non_finite_pairs():
-    assert spearman([1.0, 2.0], [3.0, 4.0]) == {"rho": None, "p_value": None, "n": 2}
+    assert spearman([1.0, 2.0], [3.0, 4.0]) == {"rho": None, "p_value": None, "low": None,
+                                                "high": None, "n": 2}
     assert spearman([1.0, 2.0, 3.0, np.nan], [1.0, 2.0, 3.0, 4.0])["n"] == 3
     assert spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])["rho"] is None
     with pytest.raises(ValueError, match="same length"):

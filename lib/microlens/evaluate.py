@@ -374,8 +374,8 @@ def label_set_rows(summary: dict) -> list[dict]:
 
 def probe_rows(summary: dict) -> list[dict]:
     """The shortcut probe of each classifier as table rows: ``classifier``, ``measure``
-    (e.g. ``rho(score, t_E) among pspl``, ``AUC detectable_vs_pspl``), ``value``, ``n`` and
-    ``p_value`` (correlations only)."""
+    (e.g. ``rho(score, t_E) among pspl``, ``AUC detectable_vs_pspl``), ``value``, its 95 %
+    interval ``low`` and ``high``, ``n`` and ``p_value`` (correlations only)."""
     rows = []
     for who, part in _classifiers(summary):
         probe = part.get("probe")
@@ -384,10 +384,12 @@ def probe_rows(summary: dict) -> list[dict]:
         for name, groups in probe["correlation"].items():
             for group, entry in groups.items():
                 rows.append({"classifier": who, "measure": f"rho(score, {name}) among {group}",
-                             "value": entry["rho"], "n": entry["n"],
+                             "value": entry["rho"], "low": entry.get("low"),
+                             "high": entry.get("high"), "n": entry["n"],
                              "p_value": entry["p_value"]})
         for name, entry in probe["auc"].items():
             rows.append({"classifier": who, "measure": f"AUC {name}", "value": entry["auc"],
+                         "low": entry.get("low"), "high": entry.get("high"),
                          "n": entry["n_positive"] + entry["n_negative"], "p_value": None})
     return rows
 

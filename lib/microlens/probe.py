@@ -112,8 +112,10 @@ def spearman(score, quantity) -> dict:
     Returns
     -------
     dict
-        ``rho``, ``p_value`` (two-sided) and ``n`` (pairs used); ``rho`` and ``p_value`` are None
-        with fewer than 3 pairs or a constant array.
+        ``rho``, ``p_value`` (two-sided), ``low`` and ``high`` (95 % interval from Fisher's z
+        with the Spearman standard error ``sqrt(1.06 / (n - 3))`` of Fieller, Hartley & Pearson
+        1957) and ``n`` (pairs used); all but ``n`` are None with fewer than 3 pairs or a
+        constant array (the interval also with fewer than 5).
     """
     from scipy.stats import spearmanr
 
@@ -123,29 +125,52 @@ def spearman(score, quantity) -> dict:
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"rho": None, "p_value": None, "n": int(x.size)}
+        return {"rho": None, "p_value": None, "low": None, "high": None, "n": int(x.size)}
     result = spearmanr(x, y)
-    return {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": int(x.size)}
+    rho = float(result.statistic)
+    low = high = None
+    if x.size >= 5:
+        z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), 1.96 * np.sqrt(1.06 / (x.size - 3))
+        low, high = float(np.tanh(z - half)), float(np.tanh(z + half))
+    return {"rho": rho, "p_value": float(result.pvalue), "low": low, "high": high,
+            "n": int(x.size)}
 
 
-def auc(positive_scores, negative_scores) -> dict:
+AUC_BOOTSTRAP = 1000
+"""Resamples behind the AUC interval of :func:`auc`."""
+
+
+def _rank_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """AUCs of rows of positive and negative scores (Mann-Whitney, ties one half)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg], axis=-1), axis=-1)
+    n_pos, n_neg = pos.shape[-1], neg.shape[-1]
+    return (ranks[..., :n_pos].sum(axis=-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auc(positive_scores, negative_scores, *, seed: int = 0) -> dict:
     """ROC AUC of ``positive_scores`` against ``negative_scores`` (ties count one half;
-    non-finite scores are left out and not counted).
+    non-finite scores are left out and not counted), with a 95 % bootstrap interval.
 
     Returns
     -------
     dict
-        ``auc`` (None when either side is empty), ``n_positive`` and ``n_negative``.
+        ``auc``, ``low`` and ``high`` (percentiles of :data:`AUC_BOOTSTRAP` resamples of each
+        side, drawn with ``seed``; all None when either side is empty), ``n_positive`` and
+        ``n_negative``.
     """
-    from sklearn.metrics import roc_auc_score
-
     pos = np.asarray(positive_scores, np.float64)
     neg = np.asarray(negative_scores, np.float64)
     pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
-    out = {"auc": None, "n_positive": int(pos.size), "n_negative": int(neg.size)}
+    out = {"auc": None, "low": None, "high": None, "n_positive": int(pos.size),
+           "n_negative": int(neg.size)}
     if pos.size and neg.size:
-        truth = np.r_[np.ones(pos.size), np.zeros(neg.size)]
-        out["auc"] = float(roc_auc_score(truth, np.r_[pos, neg]))
+        out["auc"] = float(_rank_auc(pos, neg))
+        rng = np.random.default_rng(seed)
+        resampled = _rank_auc(pos[rng.integers(0, pos.size, (AUC_BOOTSTRAP, pos.size))],
+                              neg[rng.integers(0, neg.size, (AUC_BOOTSTRAP, neg.size))])
+        out["low"], out["high"] = (float(v) for v in np.percentile(resampled, [2.5, 97.5]))
     return out
 
 
@@ -236,14 +261,17 @@ def probe_headline(probe: dict, prefix: str = "") -> dict:
         for group, entry in groups.items():
             out[f"{prefix}probe_rho_{name}_{group}"] = entry["rho"]
     for key in ("detectable_vs_pspl", "undetectable_vs_pspl"):
-        out[f"{prefix}auc_{key}"] = probe["auc"][key]["auc"]
+        entry = probe["auc"][key]
+        out[f"{prefix}auc_{key}"] = entry["auc"]
+        out[f"{prefix}auc_{key}_low"] = entry.get("low")
+        out[f"{prefix}auc_{key}_high"] = entry.get("high")
     out[f"{prefix}probe_warnings"] = len(probe["warnings"])
     return out
 
 
 __all__ = [
     "QUANTITIES", "SHARED_QUANTITIES", "ShortcutWarning", "WARN_AT", "WARN_MIN_EVENTS",
-    "WARN_P_VALUE", "auc",
+    "WARN_P_VALUE", "AUC_BOOTSTRAP", "auc",
     "peak_significance", "probe_headline", "probe_quantities", "shortcut_probe", "spearman",
     "store_peak_significance",
 ]  # fmt: skip

@@ -117,10 +117,11 @@ class TrainConfig:
     normalization_events: int = 2000  # training events used to fit the normalisation
     # the causal baseline of each event (Normalization.baseline_method): "first" (its first
     # reference_points observations) or "robust" (follows the lowest block level seen so far)
-    baseline_method: str = "first"
-    # "final": one temperature fitted on final answers; "by_count": a temperature curve over the
-    # number of observations seen (microlens.calibration), so early answers are calibrated too
-    temperature_fit: str = "final"
+    baseline_method: str = "robust"
+    # "by_count": a temperature curve over the number of observations seen
+    # (microlens.calibration), so early answers are calibrated too; "final": one temperature
+    # fitted on final answers only
+    temperature_fit: str = "by_count"
     label_policy: str = "physical"  # physical, or observable: binaries of Δχ² <= threshold as PSPL
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
 

@@ -11,8 +11,9 @@ above. ``streaming`` is :func:`microlens.stream.stream_latency`: the mean and 95
 over ``--stream-observations`` timed updates, for each ``--stream-events`` count of events
 updated at once (default 1 and 64), on CPU in fp32. With ``--stream-encoders`` the same
 latency is measured in the same process for each named encoder option of
-:data:`STREAM_ENCODERS` beside today's encoder (``streaming.encoders``: parameters, mean and
-95th percentile ms per observation for one event, ratio to today's; the options take turns in
+:data:`STREAM_ENCODERS` beside the encoder from before the convolution stem
+(``streaming.encoders``: parameters, mean and 95th percentile ms per observation for one
+event, ratio to ``before``'s; the options take turns in
 ``--stream-rounds`` rounds so that machine load falls on all of them alike).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import sys
 import time
 
+from ..model import SAVED_BEFORE_FIELD
 from .common import _jsonable, _machine, _sig
 from .models import (
     _add_flops,
@@ -45,13 +47,16 @@ INFER_CONFIGS = ("ours_fp32", "ours_bf16")
 
 
 STREAM_ENCODERS = {
-    "today": {},
-    "rotary": {"time_encoding": "rotary"},
-    "stem": {"conv_stem_kernel": 7},
-    "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 7},
+    "before": dict(SAVED_BEFORE_FIELD),
+    "rotary": {**SAVED_BEFORE_FIELD, "time_encoding": "rotary"},
+    "stem": {},
+    "rotary+stem": {"time_encoding": "rotary"},
 }
-"""Encoder options (:class:`~microlens.model.ModelConfig` overrides) whose streaming latency
-``--stream-encoders`` compares with today's encoder."""
+"""Encoder options (:class:`~microlens.model.ModelConfig` overrides of the benchmark's model)
+whose one-event streaming latency ``--stream-encoders`` compares: ``before`` is the
+attention-only encoder of the project before the convolution stem (the reference of the
+ratios), ``stem`` today's default (dilated convolution stem, no pool norm), and each with
+rotary time encoding."""
 
 INFER_TARGETS = {"gpu_events_per_second_1000": 100_000, "stream_ms_one_event_cpu": 1.0}
 
@@ -96,7 +101,7 @@ def _measure_stream(spec: dict) -> dict:
     encoders = spec.get("encoders") or []
     if not encoders:
         return {"results": results}
-    names = ["today", *[name for name in encoders if name != "today"]]
+    names = ["before", *[name for name in encoders if name != "before"]]
     models = {}
     for name in names:
         torch.manual_seed(spec["seed"])
@@ -107,12 +112,12 @@ def _measure_stream(spec: dict) -> dict:
         for name, net in models.items():
             raw = stream_latency(net, spec["n_observations"], n_events=1, seed=round_)
             seconds[name].append(raw["mean_s"])
-    today = float(np.median(seconds["today"]))
+    before = float(np.median(seconds["before"]))
     compared = {name: {"n_parameters": models[name].n_parameters,
                        "options": STREAM_ENCODERS[name],
                        "mean_ms_per_round": [_sig(1e3 * s) for s in seconds[name]],
                        "median_ms": _sig(1e3 * float(np.median(seconds[name]))),
-                       "ratio_to_today": _sig(float(np.median(seconds[name])) / today)}
+                       "ratio_to_before": _sig(float(np.median(seconds[name])) / before)}
                 for name in names}
     return {"results": results, "encoders": compared}
 
