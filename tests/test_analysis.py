@@ -278,20 +278,27 @@ def test_event_embeddings_equal_the_unpadded_single_event_embedding(model, eval_
         np.testing.assert_allclose(emb[i], pooled.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(event_embeddings(model, eval_store, rows, batch_size=64), emb,
                                rtol=1e-5, atol=1e-6)
-    # the head on the final embedding is the model's final calibrated prediction
+    # the head on the final embedding is the model's final calibrated prediction, with the
+    # model's own calibration: a temperature curve over observations seen (needs the lengths),
+    # or one temperature
     batch = eval_store.batch(rows)
-    proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
-    final = proba[np.arange(7), batch["lengths"] - 1].numpy()
-    np.testing.assert_allclose(embedding_probabilities(model, emb), final, rtol=1e-4, atol=1e-5)
-    # ... also with a temperature curve over observations seen, given each event's length
-    model.set_temperature_curve([1.0, 50.0, 1000.0], [3.0, 1.5, 0.7])
-    proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
-    final = proba[np.arange(7), batch["lengths"] - 1].numpy()
-    with pytest.raises(ValueError, match="pass counts"):
-        embedding_probabilities(model, emb)
-    np.testing.assert_allclose(embedding_probabilities(model, emb, batch["lengths"]), final,
-                               rtol=1e-4, atol=1e-5)
-    model.set_temperature_curve([], [])
+    fitted = (model.temperature_counts.clone(), model.temperature_curve.clone())
+    try:
+        for knots, temperatures in (([1.0, 50.0, 1000.0], [3.0, 1.5, 0.7]), ([], [])):
+            model.set_temperature_curve(knots, temperatures)
+            proba = model.predict_proba(batch["times"], batch["flux"], batch["flux_err"],
+                                        batch["mask"])
+            final = proba[np.arange(7), batch["lengths"] - 1].numpy()
+            np.testing.assert_allclose(embedding_probabilities(model, emb, batch["lengths"]),
+                                       final, rtol=1e-4, atol=1e-5)
+            if knots:
+                with pytest.raises(ValueError, match="pass counts"):
+                    embedding_probabilities(model, emb)
+            else:
+                np.testing.assert_allclose(embedding_probabilities(model, emb), final,
+                                           rtol=1e-4, atol=1e-5)
+    finally:
+        model.set_temperature_curve(*fitted)
 
 
 def test_project_embeddings_shapes_determinism_and_errors():

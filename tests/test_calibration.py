@@ -164,7 +164,7 @@ def test_predictions_apply_and_keep_the_curve(tmp_path):
 
 
 def test_train_config_temperature_fit():
-    assert TrainConfig().temperature_fit == "final"
+    assert TrainConfig().temperature_fit == "by_count"
     with pytest.raises(ValueError, match="unknown temperature_fit 'fraction'; valid: final, "
                                          "by_count"):
         TrainConfig(temperature_fit="fraction")

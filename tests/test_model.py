@@ -20,7 +20,9 @@ from microlens.model import (
     window_mask,
 )
 
-SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropout=0.0)
+# a short stem (receptive field 1 + 2 * (1 + 2) = 7 observations) keeps reach tests small
+SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropout=0.0,
+                    conv_stem_kernel=3, conv_stem_layers=2)
 
 
 def synthetic_events(batch=4, n=120, seed=0, spike=True):
@@ -44,9 +46,15 @@ def model():
     return MicrolensTransformer(SMALL, norm).eval()
 
 
-def test_default_size_is_about_point_eight_million_parameters():
-    n = MicrolensTransformer(ModelConfig()).n_parameters
-    assert 0.75e6 < n < 0.9e6, n
+def test_default_size_is_the_thesis_transformer_plus_the_convolution_stem():
+    """The attention encoder keeps the thesis size (about 0.8 M at d_model 128, 4 layers, 8
+    heads); the default stem (6 dilated layers, kernel 5) adds 6 x (128 x 128 x 5 + 128)."""
+    default = ModelConfig()
+    assert (default.d_model, default.n_layers, default.n_heads) == (128, 4, 8)
+    without_stem = MicrolensTransformer(ModelConfig(conv_stem_kernel=0)).n_parameters
+    assert 0.75e6 < without_stem < 0.9e6, without_stem
+    stem = default.conv_stem_layers * (128 * 128 * default.conv_stem_kernel + 128)
+    assert MicrolensTransformer(default).n_parameters == without_stem + stem
 
 
 def test_predictions_are_causal(model):
@@ -65,7 +73,8 @@ def test_predictions_are_causal(model):
 
 def test_encoder_sees_only_window_times_layers_back(model):
     times, flux, err = synthetic_events(2, 150, seed=3, spike=False)
-    reach = SMALL.n_layers * (SMALL.window - 1)  # receptive field of the encoder
+    # receptive field of the encoder: the stem's, then window - 1 more per attention layer
+    reach = model.stem.receptive_field - 1 + SMALL.n_layers * (SMALL.window - 1)
     k = 140
     j = k - reach - 1  # just outside (after the reference points, which set every feature)
     assert j >= model.normalization.reference_points
@@ -236,10 +245,10 @@ def test_runs_in_bfloat16_autocast(model):
 # --------------------------------------------------------------------------------------------
 
 ENCODERS = {
-    "today": {},
-    "rotary": {"time_encoding": "rotary"},
-    "stem": {"conv_stem_kernel": 5},
-    "rotary+stem": {"time_encoding": "rotary", "conv_stem_kernel": 5},
+    "before": dict(SAVED_BEFORE_FIELD),  # attention only: no order inside the window
+    "rotary": {**SAVED_BEFORE_FIELD, "time_encoding": "rotary"},
+    "stem": {**SAVED_BEFORE_FIELD, "conv_stem_kernel": 5},
+    "rotary+stem": {**SAVED_BEFORE_FIELD, "time_encoding": "rotary", "conv_stem_kernel": 5},
     "rotary+dilated stem": {"time_encoding": "rotary", "conv_stem_kernel": 3,
                             "conv_stem_layers": 3, "pool_norm": False},
 }
@@ -315,7 +324,8 @@ def _swap_effect(config):
 
 @pytest.mark.parametrize("name", list(ENCODERS))
 def test_swapping_two_observations_in_the_window_changes_the_state(name):
-    """Today's encoder sees its window as a bag of tokens: at an even cadence two observations
+    """The attention-only encoder (before the stem) sees its window as a bag of tokens: at an
+    even cadence two observations
     with their fluxes swapped are the same set, and the state at a later observation whose
     window holds both changes by float rounding only (measured: ~1e-7). Rotary time and the
     convolution stem must both make the order visible."""
@@ -323,7 +333,7 @@ def test_swapping_two_observations_in_the_window_changes_the_state(name):
                          **ENCODERS[name])
     at_k, at_i = _swap_effect(config)
     assert at_i > 1e-2  # the swapped observation's own state changes under every option
-    if name == "today":
+    if name == "before":
         assert at_k < 1e-6
     else:
         assert at_k > 1e-3, (name, at_k)

@@ -162,10 +162,27 @@ def test_bad_baseline_settings_are_named(kwargs, message):
 
 
 def test_train_config_takes_the_baseline_method():
-    assert TrainConfig().baseline_method == "first"
-    assert TrainConfig(baseline_method="robust").baseline_method == "robust"
+    assert TrainConfig().baseline_method == "robust"
+    assert TrainConfig(baseline_method="first").baseline_method == "first"
     with pytest.raises(ValueError, match="unknown baseline_method 'median'; valid: first, robust"):
         TrainConfig(baseline_method="median")
+
+
+def test_a_config_saved_before_the_new_fields_loads_as_it_ran_then(tmp_path):
+    """Fields a saved config lacks take the behaviour of the time it was written, not today's
+    defaults: the first-points baseline, one temperature, physical labels, no stem."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"train": {"dataset": "data/x", "epochs": 3,
+                                          "model": {"d_model": 32, "n_heads": 4}}}))
+    config = TrainConfig.load(path)
+    assert (config.baseline_method, config.temperature_fit, config.label_policy) == (
+        "first", "final", "physical")
+    assert config.epochs == 3 and config.model.d_model == 32
+    assert (config.model.conv_stem_kernel, config.model.pool_norm,
+            config.model.time_encoding) == (0, True, "none")
+    # a config that names them keeps them
+    path.write_text(json.dumps({"train": {**config.to_dict(), "baseline_method": "robust"}}))
+    assert TrainConfig.load(path).baseline_method == "robust"
 
 
 def test_baseline_error_measurement_on_a_constructed_case():

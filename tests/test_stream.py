@@ -49,10 +49,11 @@ def _model(config, reference_points):
     norm = Normalization.fit(times, flux, err, mask, reference_points=reference_points)
     assert norm.err_mean != 0.0 and norm.log_dt_mean != 0.0  # non-trivial standardisation
     model = MicrolensTransformer(config, norm)
-    # Randomise the weights beyond the small default initialisation so that every part matters.
+    # Randomise the weights (LayerNorm gains, zero biases too) so that every part matters, by
+    # little enough that the probabilities still move instead of saturating at 0 or 1.
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+            p.add_(0.05 * torch.randn_like(p))
     model.temperature.fill_(TEMPERATURE)
     return model.eval()
 
