@@ -102,8 +102,10 @@ def test_numpy_input_works_and_equals_torch_input(model):
     assert torch.equal(got, expected)
     assert torch.equal(model.predict_logits(times, flux, err, mask),
                        model.predict_logits(*as_torch))
-    # without a mask every observation counts (the full-length first event)
-    assert torch.equal(model.predict_proba(times[:1], flux[:1], err[:1]), expected[:1])
+    # without a mask every observation counts (the full-length first event); a batch of one
+    # may take another convolution kernel than a batch of B: equal up to float32 rounding
+    torch.testing.assert_close(model.predict_proba(times[:1], flux[:1], err[:1]), expected[:1],
+                               rtol=1e-5, atol=1e-6)
     assert torch.isfinite(expected[torch.from_numpy(mask)]).all()
 
 
