@@ -23,8 +23,11 @@ count almost nothing). Events are weighted by inverse class frequency of the tra
 step's gradient is the same whether the batch is split into micro-batches or over processes.
 
 Model selection uses the validation split only (early stopping on its loss, same weighting); the
-test split is never read. After training the temperature is fitted on the validation split's
-final predictions (minimum negative log-likelihood) and stored in ``best.pt``.
+test split is never read. After training the calibration is fitted on the validation split
+(minimum negative log-likelihood) and stored in ``best.pt``: with ``temperature_fit="by_count"``
+(the default) a temperature curve over the number of observations seen
+(:mod:`microlens.calibration`), so that early answers are calibrated too, and the scalar on
+final answers beside it; with ``"final"`` the scalar only.
 
 Labels. ``label_policy`` (:mod:`microlens.labels`) decides the class each training and validation
 event is taught as: ``physical`` (the stored truth) or ``observable`` (binaries whose binarity

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     inf.add_argument("--no-stream", action="store_true", help="skip the streaming latency")
     inf.add_argument("--stream-encoders", nargs="+", choices=list(STREAM_ENCODERS), default=[],
                      metavar="NAME", help="also compare one-event streaming latency of these "
-                                          "encoder options with today's "
+                                          "encoder options with the encoder from before the stem "
                                           f"({', '.join(STREAM_ENCODERS)})")
     inf.add_argument("--stream-rounds", type=int, default=3,
                      help="alternating rounds of the --stream-encoders comparison (default: 3)")
