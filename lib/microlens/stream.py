@@ -24,8 +24,9 @@ State per event slot
   are already rotated by their own observation's time, and the new query by its own, from times
   relative to the event's first observation (kept per slot, float64) exactly as the batch model
   computes them, so the cache stays exact.
-* With a convolution stem (``conv_stem_kernel = K > 0``), the embedded previous ``K - 1``
-  observations, oldest first (zeros before the first, as the batch stem's left padding).
+* With a convolution stem (``conv_stem_kernel = K > 0``, the default), each stem layer's last
+  ``(K - 1) * dilation`` inputs, oldest first (zeros before the first, as the batch stem's left
+  padding): 4 * (1 + 2 + ... + 32) = 252 vectors at the defaults, a fixed size.
 * The running sum (float64, as the CPU ``cumsum`` of :meth:`MicrolensTransformer.pool`
   accumulates) and running maximum of the final normalised encoder states, whose
   ``[sum / n_seen, max]`` is the pooled embedding the head classifies.
