@@ -241,8 +241,8 @@ def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run
     assert probe["correlation"]["t_E"]["pspl"]["rho"] == pytest.approx(expected)
     assert summary["headline"]["probe_rho_t_E_pspl"] == pytest.approx(expected)
     rows = predictions.rows[pspl]
-    significance = peak_significance(eval_store.flux[rows], eval_store.flux_err[rows],
-                                     eval_store.mask[rows])
+    arrays = eval_store.padded(rows)
+    significance = peak_significance(arrays["flux"], arrays["flux_err"], arrays["mask"])
     assert probe["correlation"]["peak_significance"]["pspl"]["rho"] == pytest.approx(
         spearmanr(final[pspl, 2], significance).statistic)
     shortcut = [w for w in caught if issubclass(w.category, ShortcutWarning)]

@@ -62,7 +62,7 @@ def test_records_per_class_test_events(per_class_run, eval_store, eval_run):
     assert summary["selection"] == {"event_indices": [], "per_class": 2, "seed": 4}
     for event in summary["events"]:
         assert event["label"] == int(eval_store.labels[event["row"]])
-        assert event["n_obs"] == int(np.asarray(eval_store.mask[event["row"]]).sum())
+        assert event["n_obs"] == int(eval_store.lengths[event["row"]])
         assert sum(event["final_probabilities"]) == pytest.approx(1.0, abs=1e-5)
         assert event["predicted"] in CLASS_NAMES
     focus = summary["focus_event"]

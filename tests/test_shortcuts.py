@@ -24,9 +24,8 @@ MARGIN = 0.035  # ~4 standard errors of a 3,000-event accuracy
 
 def shared_features(store) -> np.ndarray:
     p = store.params
-    times, mask = np.asarray(store.times), np.asarray(store.mask)
-    n_obs = mask.sum(axis=1)
-    first, last = times[:, 0], times[np.arange(len(store)), n_obs - 1]
+    times, n_obs = np.asarray(store.observations["times"]), store.lengths
+    first, last = times[store.offsets[:-1]], times[store.offsets[1:] - 1]
     return np.column_stack([p["t_0"], p["u_0"], p["t_E"], p["source_mag"], p["f_s"],
                             p["baseline_mag_error"], n_obs, p["missing_fraction"], first, last])
 

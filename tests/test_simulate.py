@@ -183,7 +183,7 @@ def test_dataset_bytes_do_not_depend_on_the_worker_count(tmp_path):
         path = generate_dataset(cfg, tmp_path / f"workers{workers}", workers=workers,
                                 chunk_size=3, progress=False)
         arrays[workers] = {p.name: p.read_bytes() for p in sorted(path.glob("*.npy"))}
-    names = {"times.npy", "flux.npy", "flux_err.npy", "mask.npy", "labels.npy", "split.npy",
+    names = {"times.npy", "flux.npy", "flux_err.npy", "offsets.npy", "labels.npy", "split.npy",
              "params.npy"}
     assert set(arrays[1]) == names
     for workers in (2, 3):

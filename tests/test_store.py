@@ -28,15 +28,22 @@ def test_layout_manifest_and_alignment(small_store, small_config):
     assert m["config"] == small_config.to_dict()
     assert m["versions"]["VBBinaryLensing"] and m["versions"]["numpy"]
     assert m["magnification"]["tol"] == 1e-3
-    assert isinstance(store.flux, np.memmap)
+    assert isinstance(store.observations["flux"], np.memmap)
+    assert store.observations["times"].dtype == np.float64
+    assert m["reference_epoch"] == store.reference_epoch == 0.0
     np.testing.assert_array_equal(store.params["label"], store.labels)
-    n_obs = store.mask.sum(axis=1)
-    np.testing.assert_array_equal(n_obs, store.params["n_obs"])
-    # valid points first, times increasing
+    np.testing.assert_array_equal(store.lengths, store.params["n_obs"])
+    # curves stored one after another: no padding, times increasing within each
+    assert store.observations["flux"].size == store.lengths.sum() == m["n_observations"]
+    assert m["max_observations"] == store.lengths.max()
     for i in range(len(store)):
-        k = n_obs[i]
-        assert store.mask[i, :k].all() and not store.mask[i, k:].any()
-        assert np.all(np.diff(store.times[i, :k]) > 0)
+        assert np.all(np.diff(store.event(i)["times"]) > 0)
+    padded = store.padded([3, 0, 7])
+    for row, i in enumerate([3, 0, 7]):
+        k = store.lengths[i]
+        assert padded["mask"][row, :k].all() and not padded["mask"][row, k:].any()
+        np.testing.assert_array_equal(padded["flux"][row, :k], store.event(i)["flux"])
+        assert (padded["flux"][row, k:] == 0).all()
 
 
 def test_split_is_stratified_and_fixed(small_store):
@@ -77,7 +84,8 @@ def test_same_seed_gives_identical_arrays_for_any_worker_count(tmp_path, small_s
 def test_other_chunk_sizes_agree_to_numerical_precision(tmp_path, small_store, small_config):
     other = open_dataset(generate_dataset(small_config, tmp_path / "seven", workers=2,
                                           chunk_size=7, progress=False))
-    np.testing.assert_allclose(other.flux, small_store.flux, rtol=1e-6)
+    np.testing.assert_allclose(other.observations["flux"], small_store.observations["flux"],
+                               rtol=1e-6)
     for name in ("t_0", "u_0", "q", "s", "dchi2_flat"):
         np.testing.assert_allclose(other.params[name], small_store.params[name], rtol=1e-9)
     # the PSPL fit stops at a 1e-5 tolerance, so tiny input differences move chi2 by ~1e-3
@@ -111,7 +119,7 @@ def test_interrupted_generation_resumes_from_finished_chunks(tmp_path):
     resumed = open_dataset(generate_dataset(cfg, target, workers=1, chunk_size=5, progress=False,
                                             on_chunk=lambda a, b: computed.append(a)))
     assert sorted(computed + on_disk) == [0, 5, 10, 15, 20, 25]  # only missing chunks ran
-    np.testing.assert_array_equal(resumed.flux, reference.flux)
+    np.testing.assert_array_equal(resumed.observations["flux"], reference.observations["flux"])
     assert params_equal(np.asarray(resumed.params), np.asarray(reference.params))
     assert not target.with_name("resumed.partial").exists()
 
@@ -164,7 +172,7 @@ def test_missing_corrupt_and_foreign_schema_datasets_are_refused(tmp_path, small
         open_dataset(path)
     (path / "manifest.json").write_text(json.dumps(manifest))
     good_flux = np.load(path / "flux.npy")
-    np.save(path / "flux.npy", np.zeros((3, 7), np.float32))
+    np.save(path / "flux.npy", np.zeros(7, np.float32))
     with pytest.raises(DatasetError, match="flux.npy has shape"):
         open_dataset(path)
     np.save(path / "flux.npy", good_flux)

@@ -216,10 +216,12 @@ def test_stream_and_batch_state_the_same_rule(model):
 def _corrupt(store, destination, changes):
     """A copy of ``store`` with ``{array name: [(row, observation, value), ...]}`` written."""
     path = copy_dataset(store, destination)
+    offsets = store.offsets
     for name, edits in changes.items():
         array = np.load(path / f"{name}.npy", mmap_mode="r+")
         for row, obs, value in edits:
-            array[row, obs] = array[row, obs - 1] if value == "previous" else value
+            at = offsets[row] + obs
+            array[at] = array[at - 1] if value == "previous" else value
         array.flush()
         del array
     return path
@@ -242,7 +244,7 @@ def test_a_clean_dataset_opens_silently_from_its_recorded_checks(small_store, mo
 
 def test_open_dataset_reports_bad_values_per_problem_and_split(small_store, tmp_path):
     train, val, test = (small_store.indices(s) for s in ("train", "val", "test"))
-    n_obs = np.asarray(small_store.mask).sum(axis=1)
+    n_obs = small_store.lengths
     path = _corrupt(small_store, tmp_path / "bad", {
         "flux": [(train[0], 3, np.nan), (train[1], 0, np.inf), (test[0], 5, np.nan)],
         "flux_err": [(val[0], 2, 0.0), (val[1], 4, -0.25)],
@@ -269,7 +271,7 @@ def test_open_dataset_reports_bad_values_per_problem_and_split(small_store, tmp_
     assert (bad["count"] == 1).all()
     assert set(store.invalid_events("val")["event"]) == {val[0], val[1]}
     # the warning's counts come from the same scan as a fresh one over the arrays
-    fresh = scan_invalid(store.times, store.flux, store.flux_err, store.mask)
+    fresh = scan_invalid(*store.observations.values(), store.offsets)
     assert sorted(fresh["event"].tolist()) == sorted(bad["event"].tolist())
 
 
@@ -278,7 +280,7 @@ def test_the_scan_is_chunked_without_changing_its_answer(small_store, tmp_path):
                                                              (89, 0, np.inf)]})
     with pytest.warns(InvalidDataWarning):
         store = open_dataset(path)
-    arrays = (store.times, store.flux, store.flux_err, store.mask)
+    arrays = (*store.observations.values(), store.offsets)
     whole = scan_invalid(*arrays, chunk_observations=10**9)
     assert whole["event"].tolist() == [0, 59, 89]
     for chunk in (1, 300 * 7, 300 * 30):  # one event per chunk, 7 and 30 events per chunk

@@ -297,7 +297,7 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
         store rows and observations.
     """
     rows = require_test_split(store, rows)
-    lengths = np.asarray(store.mask[rows]).sum(axis=1).astype(np.int64)
+    lengths = np.asarray(store.lengths[rows], dtype=np.int64)
     logits = np.zeros((rows.size, max(int(lengths.max(initial=1)), 1), model.config.n_classes),
                       np.float32)
     done = 0
@@ -306,7 +306,7 @@ def predict_events(model, store: LightCurveStore, rows: Sequence[int], *, batch_
         values = out["logits"].float().cpu().numpy()
         logits[done : done + part.size, : values.shape[1]] = values
         done += part.size
-    times = np.asarray(store.times[rows, : logits.shape[1]], dtype=np.float64)
+    times = store.padded(rows, logits.shape[1], names=("times",))["times"].astype(np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),
                        lengths=lengths, times=times, logits=logits,
                        temperature=float(model.temperature), info={},

@@ -101,8 +101,9 @@ def store_peak_significance(store, rows: Sequence[int], chunk: int = 2048) -> np
     out = np.empty(rows.size, np.float64)
     for start in range(0, rows.size, chunk):
         part = rows[start : start + chunk]
-        out[start : start + chunk] = peak_significance(store.flux[part], store.flux_err[part],
-                                                       store.mask[part])
+        arrays = store.padded(part, names=("flux", "flux_err"))
+        out[start : start + chunk] = peak_significance(arrays["flux"], arrays["flux_err"],
+                                                       arrays["mask"])
     return out
 
 

@@ -155,6 +155,11 @@ class SimulationConfig:
                 object.__setattr__(self, f.name, tuple(value))
 
     @property
+    def reference_epoch(self) -> float:
+        """Full Julian date of time 0 of the simulated times (0.0: abstract days)."""
+        return 0.0
+
+    @property
     def n_events(self) -> int:
         """Total number of events, ``3 * n_per_class``."""
         return len(CLASS_NAMES) * self.n_per_class
@@ -457,39 +462,34 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
 
 
 # --------------------------------------------------------------------------------------------
-# Many events: padded arrays, in parallel
+# Many events: concatenated arrays, in parallel
 # --------------------------------------------------------------------------------------------
 
 
 def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Simulate events ``start .. stop-1`` into padded arrays.
+    """Simulate events ``start .. stop-1`` into concatenated (ragged) arrays.
 
     Returns
     -------
     dict
-        ``times, flux, flux_err`` (float32, shape ``(n, n_epochs)``, valid points first),
-        ``mask`` (bool), ``labels`` (int8) and ``params`` (structured array, :data:`PARAM_COLUMNS`).
+        ``times`` (float64, days since the data set's reference epoch), ``flux``, ``flux_err``
+        (float32): every event's observations one after the other, in event order;
+        ``lengths`` (int64, observations per event), ``labels`` (int8) and ``params``
+        (structured array, :data:`PARAM_COLUMNS`).
     """
-    n, width = stop - start, cfg.n_epochs
-    out = {
-        "times": np.zeros((n, width), np.float32),
-        "flux": np.zeros((n, width), np.float32),
-        "flux_err": np.zeros((n, width), np.float32),
-        "mask": np.zeros((n, width), bool),
-        "labels": np.zeros(n, np.int8),
-        "params": np.zeros(n, dtype=params_dtype()),
+    events = [simulate_event(cfg, index) for index in range(start, stop)]
+    params = np.zeros(len(events), dtype=params_dtype())
+    for row, ev in enumerate(events):
+        for name in params.dtype.names:
+            params[name][row] = ev.params[name]
+    return {
+        "times": np.concatenate([ev.times for ev in events]).astype(np.float64),
+        "flux": np.concatenate([ev.flux for ev in events]).astype(np.float32),
+        "flux_err": np.concatenate([ev.flux_err for ev in events]).astype(np.float32),
+        "lengths": np.array([ev.times.size for ev in events], np.int64),
+        "labels": params["label"].astype(np.int8),
+        "params": params,
     }
-    for row, index in enumerate(range(start, stop)):
-        ev = simulate_event(cfg, index)
-        k = ev.times.size
-        out["times"][row, :k] = ev.times
-        out["flux"][row, :k] = ev.flux
-        out["flux_err"][row, :k] = ev.flux_err
-        out["mask"][row, :k] = True
-        out["labels"][row] = ev.params["label"]
-        for name in PARAM_COLUMNS:
-            out["params"][name][row] = ev.params[name]
-    return out
 
 
 def params_dtype() -> np.dtype:

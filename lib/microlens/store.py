@@ -2,15 +2,24 @@
 
 A dataset is a directory::
 
-    manifest.json   config, seed, schema and package versions, counts, split sizes, and the
-                    value checks of the arrays (``checks``: problems per split, file stamps)
-    times.npy       float32 (N, n_epochs)   observation times [days], valid points first
-    flux.npy        float32 (N, n_epochs)   flux in baseline units
-    flux_err.npy    float32 (N, n_epochs)   1-sigma flux errors
-    mask.npy        bool    (N, n_epochs)   True where an observation exists
-    labels.npy      int8    (N,)            0 flat, 1 PSPL, 2 binary
-    split.npy       int8    (N,)            0 train, 1 val, 2 test (stratified, fixed at generation)
-    params.npy      structured (N,)         parameter table, row i belongs to event i
+    manifest.json   config, seed, schema and package versions, counts, split sizes, the
+                    reference epoch, and the value checks of the arrays (``checks``: problems
+                    per split, file stamps)
+    times.npy       float64 (M,)    observation times [days since ``reference_epoch``]
+    flux.npy        float32 (M,)    flux in baseline units
+    flux_err.npy    float32 (M,)    1-sigma flux errors
+    offsets.npy     int64   (N+1,)  event i's observations are ``[offsets[i], offsets[i+1])``
+    labels.npy      int8    (N,)    0 no event, 1 PSPL, 2 binary
+    split.npy       int8    (N,)    0 train, 1 val, 2 test (stratified, fixed at generation)
+    params.npy      structured (N,) parameter table, row i belongs to event i
+
+Curves of any length sit one after another (M observations in all), so a set that mixes
+100-point and 20,000-point curves costs the observations it holds, not ``N x`` the longest.
+Times are stored relative to the manifest's ``reference_epoch`` (a full Julian date; 0 for the
+``thesis`` survey, whose times are abstract days) so that an HJD keeps its precision in the
+float32 that models read (float32 holds an HJD of 2.46e6 only to 0.25 d).
+:meth:`LightCurveStore.batch` and :meth:`LightCurveStore.padded` pad a handful of events to the
+longest among them.
 
 Arrays are plain ``.npy`` files opened memory-mapped, so a dataset larger than memory is never
 read whole. Opening warns (:class:`~microlens.validation.InvalidDataWarning`) about events a model
@@ -49,15 +58,15 @@ from .validation import (
     InvalidDataWarning,
     InvalidLightCurveError,
     find_problems,
-    first_problems,
     format_problems,
     rule,
 )
 
-SCHEMA_VERSION = 2  # 2: the parameter column alpha (radians) is named alpha_rad
+SCHEMA_VERSION = 3  # 2: alpha_rad; 3: concatenated curves with offsets, a reference epoch
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
-SEQUENCE_ARRAYS = ("times", "flux", "flux_err", "mask")
-EVENT_ARRAYS = ("labels", "split", "params")
+SEQUENCE_ARRAYS = ("times", "flux", "flux_err")
+EVENT_ARRAYS = ("offsets", "labels", "split", "params")
+SEQUENCE_DTYPES = {"times": np.float64, "flux": np.float32, "flux_err": np.float32}
 MANIFEST = "manifest.json"
 CHECK_CHUNK_OBSERVATIONS = 1_000_000
 """Observations per chunk of the value checks (~10 MB of temporaries; a 60k x 1000 set took
@@ -272,30 +281,35 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
 
 def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed,
               chunk_size) -> None:
-    n, width = config.n_events, config.n_epochs
-    dtypes = {"times": np.float32, "flux": np.float32, "flux_err": np.float32, "mask": bool}
-    maps = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+",
-                                            dtype=dtypes[name], shape=(n, width))
-            for name in SEQUENCE_ARRAYS}
+    n = config.n_events
     labels = np.empty(n, np.int8)
     params = np.empty(n, params_dtype())
+    lengths = np.empty(n, np.int64)
+    for start, stop in bounds:
+        with np.load(_chunk_path(chunk_dir, start), allow_pickle=False) as chunk:
+            lengths[start:stop] = chunk["lengths"]
+            labels[start:stop] = chunk["labels"]
+            params[start:stop] = chunk["params"]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    maps = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+",
+                                            dtype=SEQUENCE_DTYPES[name], shape=(int(offsets[-1]),))
+            for name in SEQUENCE_ARRAYS}
     for start, stop in bounds:
         with np.load(_chunk_path(chunk_dir, start), allow_pickle=False) as chunk:
             for name in SEQUENCE_ARRAYS:
-                maps[name][start:stop] = chunk[name]
-            labels[start:stop] = chunk["labels"]
-            params[start:stop] = chunk["params"]
+                maps[name][offsets[start] : offsets[stop]] = chunk[name]
     for array in maps.values():
         array.flush()
     del maps
     split = stratified_split(labels, config.split_fractions, config.seed)
+    np.save(partial / "offsets.npy", offsets)
     np.save(partial / "labels.npy", labels)
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
-    manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size)
+    manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths)
     # The value checks once, here; open_dataset trusts them while the files are unchanged.
     invalid = scan_invalid(*(np.load(partial / f"{name}.npy", mmap_mode="r")
-                             for name in SEQUENCE_ARRAYS))
+                             for name in SEQUENCE_ARRAYS), offsets)
     manifest["checks"] = {"fingerprint": _fingerprint(partial),
                           "problems": _problem_counts(invalid, split),
                           "invalid_events": int(np.unique(invalid["event"]).size)}
@@ -320,7 +334,7 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
     return split
 
 
-def _manifest(config, labels, split, params, workers, elapsed, chunk_size) -> dict:
+def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths) -> dict:
     counts = {name: int(np.sum(labels == i)) for i, name in enumerate(CLASS_NAMES)}
     split_counts = {
         s: {name: int(np.sum((split == j) & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
@@ -333,6 +347,9 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size) -> di
         "seed": config.seed,
         "n_events": int(labels.size),
         "n_epochs": config.n_epochs,
+        "reference_epoch": config.reference_epoch,
+        "n_observations": int(lengths.sum()),
+        "max_observations": int(lengths.max(initial=0)),
         "class_names": list(CLASS_NAMES),
         "class_counts": counts,
         "split_names": list(SPLIT_NAMES),
@@ -391,34 +408,56 @@ INVALID_DTYPE = np.dtype([("event", np.int64), ("problem", "U20"), ("observation
                           ("value", np.float64), ("count", np.int64)])
 
 
-def scan_invalid(times, flux, flux_err, mask, *,
+def scan_invalid(times, flux, flux_err, offsets, *,
                  chunk_observations: int = CHECK_CHUNK_OBSERVATIONS) -> np.ndarray:
     """Every (event, problem) of :data:`microlens.validation.PROBLEMS` in stored arrays.
 
-    The arrays (memory maps) are read in chunks of about ``chunk_observations`` observations and
-    checked by :func:`microlens.validation.find_problems` (vectorised). Returns a structured array
-    of :data:`INVALID_DTYPE` (event, problem, first bad observation, its value, bad observations
-    of that kind), ordered by problem then event.
+    ``times, flux, flux_err`` are the concatenated observations (memory maps) and ``offsets``
+    the event boundaries (see the module docstring). They are read in chunks of whole events of
+    about ``chunk_observations`` observations and checked by
+    :func:`microlens.validation.find_problems` (vectorised); the time order is checked within
+    events only. Returns a structured array of :data:`INVALID_DTYPE` (event, problem, first bad
+    observation, its value, bad observations of that kind), ordered by problem then event.
     """
-    n, width = mask.shape
-    step = max(1, chunk_observations // max(width, 1))
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = offsets.size - 1
     parts = {code: [] for code in PROBLEMS}
-    for start in range(0, n, step):
-        chunk = [np.asarray(a[start : start + step]) for a in (times, flux, flux_err, mask)]
-        for code, (rows, first, counts) in first_problems(find_problems(*chunk)).items():
-            source = chunk[_PROBLEM_ARRAY[code]]
-            part = np.empty(rows.size, INVALID_DTYPE)
-            part["event"], part["problem"] = rows + start, code
-            part["observation"], part["count"] = first, counts
-            part["value"] = source[rows, first]
+    empty = np.flatnonzero(np.diff(offsets) == 0)
+    if empty.size:
+        part = np.zeros(empty.size, INVALID_DTYPE)
+        part["event"], part["problem"], part["value"], part["count"] = empty, "no_observations", \
+            np.nan, 1
+        parts["no_observations"].append(part)
+    start = 0
+    while start < n:
+        stop = int(np.searchsorted(offsets, offsets[start] + chunk_observations, side="right")) - 1
+        stop = min(max(stop, start + 1), n)
+        lo, hi = int(offsets[start]), int(offsets[stop])
+        chunk = [np.asarray(a[lo:hi])[None, :] for a in (times, flux, flux_err)]
+        found = find_problems(*chunk, check_mask_order=False)
+        firsts_of_events = offsets[start:stop] - lo
+        for code in ("unsorted_times", "duplicate_times"):  # not across event boundaries
+            if code in found:
+                found[code][0, firsts_of_events[firsts_of_events < hi - lo]] = False
+        for code, where in found.items():
+            position = np.flatnonzero(where[0])
+            if position.size == 0:
+                continue
+            event = np.searchsorted(offsets, position + lo, side="right") - 1
+            events, first, counts = np.unique(event, return_index=True, return_counts=True)
+            part = np.empty(events.size, INVALID_DTYPE)
+            part["event"], part["problem"] = events, code
+            part["observation"] = position[first] + lo - offsets[events]
+            part["count"] = counts
+            part["value"] = chunk[_PROBLEM_ARRAY[code]][0, position[first]]
             parts[code].append(part)
+        start = stop
     found = [p for code in PROBLEMS for p in parts[code]]
     return np.concatenate(found) if found else np.empty(0, INVALID_DTYPE)
 
 
 _PROBLEM_ARRAY = {"nonfinite_times": 0, "unsorted_times": 0, "duplicate_times": 0,
-                  "nonfinite_flux": 1, "nonfinite_flux_err": 2, "nonpositive_flux_err": 2,
-                  "no_observations": 3, "mask_not_valid_first": 3}
+                  "nonfinite_flux": 1, "nonfinite_flux_err": 2, "nonpositive_flux_err": 2}
 
 
 def _problem_counts(invalid: np.ndarray, split: np.ndarray) -> dict:
@@ -436,7 +475,7 @@ def _fingerprint(path: Path) -> dict:
     """Size, modification and change times of the arrays the checks depend on: an edit in place
     or a copy changes them, so the recorded checks are trusted only for the files they saw."""
     out = {}
-    for name in SEQUENCE_ARRAYS + ("split",):
+    for name in SEQUENCE_ARRAYS + ("offsets", "split"):
         stat = (path / f"{name}.npy").stat()
         out[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
     return out
@@ -450,7 +489,15 @@ class LightCurveStore:
     path : Path
     manifest : dict
     config : SimulationConfig
-    times, flux, flux_err, mask : np.memmap, shape (N, n_epochs)
+    reference_epoch : float
+        Full Julian date of time 0 (0.0 for the ``thesis`` survey's abstract days).
+    observations : dict of np.memmap, shape (M,)
+        ``times`` (float64), ``flux``, ``flux_err`` (float32), every event's observations one
+        after the other; use :meth:`event`, :meth:`batch` or :meth:`padded` to read events.
+    offsets : ndarray, shape (N + 1,)
+        Event ``i`` is ``observations[name][offsets[i]:offsets[i + 1]]``.
+    lengths : ndarray, shape (N,)
+        Observations per event.
     labels, split : ndarray, shape (N,)
     params : structured memmap, shape (N,), row ``i`` belongs to event ``i``
     """
@@ -459,7 +506,9 @@ class LightCurveStore:
         self.path = resolve_path(path)
         self.manifest = _read_manifest(self.path)
         self.config = SimulationConfig.from_dict(self.manifest["config"])
-        n, width = self.manifest["n_events"], self.manifest["n_epochs"]
+        self.reference_epoch = float(self.manifest.get("reference_epoch", 0.0))
+        n, total = self.manifest["n_events"], self.manifest["n_observations"]
+        self.observations = {}
         for name in SEQUENCE_ARRAYS + EVENT_ARRAYS:
             file = self.path / f"{name}.npy"
             try:
@@ -468,13 +517,23 @@ class LightCurveStore:
                 raise DatasetError(f"{self.path} is incomplete: {file.name} is missing") from None
             except ValueError as exc:
                 raise DatasetError(f"corrupt array {file}: {exc}") from None
-            expected = (n, width) if name in SEQUENCE_ARRAYS else (n,)
+            expected = ((total,) if name in SEQUENCE_ARRAYS
+                        else (n + 1,) if name == "offsets" else (n,))
             if array.shape != expected:
                 raise DatasetError(
                     f"corrupt dataset {self.path}: {file.name} has shape {array.shape}, "
                     f"manifest says {expected}"
                 )
-            setattr(self, name, array)
+            if name in SEQUENCE_ARRAYS:
+                self.observations[name] = array
+            else:
+                setattr(self, name, array)
+        self.offsets = np.asarray(self.offsets, dtype=np.int64)
+        if (self.offsets[0] != 0 or self.offsets[-1] != total
+                or np.any(np.diff(self.offsets) < 0)):
+            raise DatasetError(f"corrupt dataset {self.path}: offsets.npy does not run from 0 "
+                               f"to {total} without decreasing")
+        self.lengths = np.diff(self.offsets)
         if self.params.dtype.names != tuple(self.manifest["param_columns"]):
             raise DatasetError(f"corrupt dataset {self.path}: parameter columns do not match")
         if not np.array_equal(self.params["label"], self.labels):
@@ -499,7 +558,7 @@ class LightCurveStore:
             if not counts:
                 self._invalid = np.empty(0, INVALID_DTYPE)
         else:
-            self._invalid = scan_invalid(self.times, self.flux, self.flux_err, self.mask)
+            self._invalid = self._scan()
             counts = _problem_counts(self._invalid, self.split)
             n_invalid = int(np.unique(self._invalid["event"]).size)
         if counts:
@@ -546,9 +605,12 @@ class LightCurveStore:
         frame["rule"] = [rule(code) for code in frame["problem"]]
         return frame
 
+    def _scan(self) -> np.ndarray:
+        return scan_invalid(*(self.observations[name] for name in SEQUENCE_ARRAYS), self.offsets)
+
     def _invalid_array(self) -> np.ndarray:
         if self._invalid is None:
-            self._invalid = scan_invalid(self.times, self.flux, self.flux_err, self.mask)
+            self._invalid = self._scan()
         return self._invalid
 
     def require_valid(self, rows: Sequence[int], purpose: str, advice: str = "repair or "
@@ -573,9 +635,9 @@ class LightCurveStore:
             of = used[used["problem"] == code]
             if of.size:
                 firsts[code] = (of["event"], of["observation"])
-        arrays = {"times": self.times, "flux": self.flux, "flux_err": self.flux_err,
-                  "mask": self.mask}
-        names = {k: k for k in arrays}
+        arrays = {name: _EventIndexer(self.observations[name], self.offsets)
+                  for name in SEQUENCE_ARRAYS}
+        names = {k: k for k in (*arrays, "mask")}
         n_bad = np.unique(used["event"]).size
         lines = format_problems(firsts, rows.size, arrays, names).split("\n  ")
         detail = "\n  ".join(lines[1:]) if len(lines) > 1 else lines[0]
@@ -598,45 +660,60 @@ class LightCurveStore:
         return np.flatnonzero(self.split == split_code(split))
 
     def event(self, index: int) -> dict:
-        """One event: its valid observations, label, split and parameter row as a dict."""
+        """One event: its observations (float64; times since ``reference_epoch``), label, split
+        and parameter row as a dict."""
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"event index {index} out of range for {len(self)} events")
-        valid = np.asarray(self.mask[index])
+        lo, hi = self.offsets[index], self.offsets[index + 1]
         row = self.params[index]
-        return {
-            "index": index,
-            "label": int(self.labels[index]),
-            "split": SPLIT_NAMES[int(self.split[index])],
-            "times": np.asarray(self.times[index][valid], dtype=np.float64),
-            "flux": np.asarray(self.flux[index][valid], dtype=np.float64),
-            "flux_err": np.asarray(self.flux_err[index][valid], dtype=np.float64),
-            "params": {name: row[name].item() for name in row.dtype.names},
-        }
+        out = {"index": index, "label": int(self.labels[index]),
+               "split": SPLIT_NAMES[int(self.split[index])]}
+        for name in SEQUENCE_ARRAYS:
+            out[name] = np.asarray(self.observations[name][lo:hi], dtype=np.float64)
+        out["params"] = {name: row[name].item() for name in row.dtype.names}
+        return out
+
+    def padded(self, rows: Sequence[int], width: int | None = None,
+               names: Sequence[str] = SEQUENCE_ARRAYS) -> dict:
+        """Events ``rows`` as padded NumPy arrays ``(len(rows), width)`` plus ``mask``.
+
+        Parameters
+        ----------
+        rows : sequence of int
+            Store rows.
+        width : int, optional
+            Columns (default: the longest of these events); longer events are cut.
+        names : sequence of str
+            Which of ``times, flux, flux_err`` to read.
+
+        Returns
+        -------
+        dict
+            The named arrays (their stored dtypes, zero where padded), ``mask`` (bool, valid
+            observations first) and ``lengths`` (int64, before any cut).
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"event indices must lie in [0, {len(self)}), got "
+                             f"[{rows.min()}, {rows.max()}]")
+        return pad_events(self.observations, self.offsets, rows, width, names)
 
     def batch(self, rows: Sequence[int]) -> dict:
-        """Events ``rows`` as padded torch tensors, the layout of :func:`collate_light_curves`.
-
-        Reads the rows straight from the memory maps (much faster than item-by-item collation)
-        and trims the padding to the longest event of the batch.
-        """
+        """Events ``rows`` as padded torch tensors, the layout of :func:`collate_light_curves`
+        (``times`` as float32 days since ``reference_epoch``), padded to the longest of them."""
         import torch
 
         rows = np.asarray(rows, dtype=np.int64)
         if rows.ndim != 1 or rows.size == 0:
             raise ValueError("rows must be a non-empty 1-D sequence of event indices")
-        if rows.min() < 0 or rows.max() >= len(self):
-            raise IndexError(f"event indices must lie in [0, {len(self)}), got "
-                             f"[{rows.min()}, {rows.max()}]")
-        mask = np.asarray(self.mask[rows])
-        lengths = mask.sum(axis=1)
-        width = max(int(lengths.max()), 1)
-        batch = {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name)[rows, :width]))
-                 for name in ("times", "flux", "flux_err")}
-        batch["mask"] = torch.from_numpy(np.ascontiguousarray(mask[:, :width]))
+        arrays = self.padded(rows)
+        batch = {name: torch.from_numpy(arrays[name].astype(np.float32, copy=False))
+                 for name in SEQUENCE_ARRAYS}
+        batch["mask"] = torch.from_numpy(arrays["mask"])
         batch["labels"] = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
         batch["index"] = torch.from_numpy(rows.copy())
-        batch["lengths"] = torch.from_numpy(lengths.astype(np.int64))
+        batch["lengths"] = torch.from_numpy(arrays["lengths"])
         return batch
 
     def params_table(self, indices: Sequence[int] | None = None):
@@ -648,6 +725,50 @@ class LightCurveStore:
         frame.insert(0, "split", np.asarray(SPLIT_NAMES)[self.split[idx]])
         frame.index = pd.Index(idx, name="event")
         return frame
+
+
+class _EventIndexer:
+    """``[event, observation]`` indexing of concatenated observations (for error messages)."""
+
+    def __init__(self, flat, offsets):
+        self.flat, self.offsets = flat, offsets
+
+    def __getitem__(self, key):
+        event, observation = key
+        return self.flat[self.offsets[event] + observation]
+
+
+def pad_events(observations: dict, offsets: np.ndarray, rows: Sequence[int],
+               width: int | None = None, names: Sequence[str] = SEQUENCE_ARRAYS) -> dict:
+    """Pad events ``rows`` of concatenated ``observations`` (cut at ``offsets``) into
+    ``(len(rows), width)`` arrays; see :meth:`LightCurveStore.padded`."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    if width is None:
+        width = max(int(lengths.max(initial=0)), 1)
+    position = np.arange(width)
+    mask = position[None, :] < lengths[:, None]
+    out = {"mask": mask, "lengths": lengths.astype(np.int64)}
+    if not mask.any():
+        for name in names:
+            out[name] = np.zeros(mask.shape, observations[name].dtype)
+        return out
+    lo = int(starts[lengths > 0].min())
+    hi = int((starts + np.minimum(lengths, width)).max())
+    index = np.where(mask, starts[:, None] + position[None, :] - lo, 0)
+    for name in names:
+        # One contiguous read when the rows are close together (a shuffled batch of a large
+        # store reads its rows one by one instead).
+        flat = observations[name]
+        if hi - lo <= 4 * int(mask.sum()) + 4096:
+            block = np.asarray(flat[lo:hi])
+            values = block[index]
+        else:
+            values = np.asarray(flat)[index + lo]
+        out[name] = np.where(mask, values, 0).astype(flat.dtype, copy=False)
+    return out
 
 
 def open_dataset(path: str | os.PathLike) -> LightCurveStore:
@@ -702,15 +823,11 @@ class LightCurveDataset:
 
     def __getitem__(self, i: int) -> dict:
         row = int(self.rows[i])
-        valid = np.asarray(self.store.mask[row])
-        n = int(valid.sum())  # valid points are stored first
-        return {
-            "times": np.array(self.store.times[row, :n]),
-            "flux": np.array(self.store.flux[row, :n]),
-            "flux_err": np.array(self.store.flux_err[row, :n]),
-            "label": int(self.store.labels[row]),
-            "index": row,
-        }
+        lo, hi = self.store.offsets[row], self.store.offsets[row + 1]
+        out = {name: np.array(self.store.observations[name][lo:hi], dtype=np.float32)
+               for name in SEQUENCE_ARRAYS}
+        out.update(label=int(self.store.labels[row]), index=row)
+        return out
 
     @property
     def labels(self) -> np.ndarray:
@@ -755,6 +872,7 @@ def resimulate(store: LightCurveStore, index: int):
 
 __all__ = [
     "DatasetError", "INVALID_DTYPE", "LightCurveDataset", "LightCurveStore", "SCHEMA_VERSION",
-    "SPLIT_NAMES", "collate_light_curves", "generate_dataset", "open_dataset", "resimulate",
+    "SPLIT_NAMES", "collate_light_curves", "generate_dataset", "open_dataset", "pad_events",
+    "resimulate",
     "scan_invalid", "split_code", "stratified_split",
 ]  # fmt: skip

@@ -88,6 +88,33 @@ the same step as one pass."""
 def cpu_micro_batch(n_observations: int) -> int:
     """Events per forward pass on CPU for sequences of ``n_observations``."""
     return max(1, CPU_MICRO_BATCH_OBSERVATIONS // max(1, int(n_observations)))
+
+
+def plan_micro_batches(rows: np.ndarray, lengths: np.ndarray, max_events: int,
+                       max_observations: int | None = None) -> list[np.ndarray]:
+    """Split one step's ``rows`` into forward passes.
+
+    With ``max_observations`` (CPU, automatic size) the rows are ordered by length and grouped
+    so that each pass pads to at most ``max_observations`` (events x longest of them): curves
+    of 100 and 20,000 points then share no pass. The loss of the step is a sum over events, so
+    the grouping changes only the rounding of the sum. Without it, consecutive groups of
+    ``max_events``.
+    """
+    rows = np.asarray(rows)
+    if max_observations is None:
+        return [rows[i : i + max_events] for i in range(0, rows.size, max_events)]
+    ordered = rows[np.argsort(np.asarray(lengths)[rows], kind="stable")]
+    out, start = [], 0
+    sizes = np.maximum(np.asarray(lengths)[ordered], 1)
+    while start < ordered.size:
+        # sizes ascend, so the pass's padded size is its count times its last length
+        stop = start + 1
+        while (stop < ordered.size and stop - start < max_events
+               and (stop - start + 1) * sizes[stop] <= max_observations):
+            stop += 1
+        out.append(ordered[start:stop])
+        start = stop
+    return out
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                    "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
@@ -308,9 +335,14 @@ class _Trainer:
                              f"processes ({self.world})")
         self.local_batch = config.batch_size // self.world
         self.store = open_dataset(config.dataset)
-        micro = config.micro_batch_size or (cpu_micro_batch(self.store.manifest["n_epochs"])
+        typical = int(np.median(self.store.lengths)) if len(self.store) else 1
+        micro = config.micro_batch_size or (cpu_micro_batch(typical)
                                             if self.device.type == "cpu" else self.local_batch)
         self.micro_batch = min(micro, self.local_batch)
+        # CPU with an automatic size: passes are grouped by padded observations (see
+        # plan_micro_batches), so that long curves do not set the size for short ones.
+        self.micro_observations = (CPU_MICRO_BATCH_OBSERVATIONS if self.device.type == "cpu"
+                                   and not config.micro_batch_size else None)
         self.autocast_dtype = _precision_dtype(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -448,8 +480,9 @@ class _Trainer:
         """One optimiser step on the events ``rows`` of this rank (see :func:`train_step`)."""
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        micro_batches = [rows[i : i + self.micro_batch]
-                         for i in range(0, rows.size, self.micro_batch)]
+        micro_batches = plan_micro_batches(rows, self.store.lengths, self.local_batch
+                                           if self.micro_observations else self.micro_batch,
+                                           self.micro_observations)
         return train_step(self.model, self.optimizer, micro_batches,
                           lambda part: self._to_device(self.batch(part)),
                           n_events=rows.size, class_weights=self.class_weights,
@@ -711,7 +744,8 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
     write_json_atomic(run_dir / "config.json", {
         "train": config.to_dict(), "model": config.model.to_dict(),
         "dataset_manifest": {k: trainer.store.manifest.get(k) for k in
-                             ("n_events", "n_epochs", "class_counts", "split_counts", "config")},
+                             ("n_events", "n_epochs", "reference_epoch", "n_observations",
+                              "max_observations", "class_counts", "split_counts", "config")},
         "world_size": trainer.world, "device": str(trainer.device),
         "precision": str(trainer.autocast_dtype or torch.float32).replace("torch.", ""),
         "micro_batch_size": trainer.micro_batch,
@@ -803,7 +837,7 @@ def _fit_temperature_curve(trainer: _Trainer, temperature: float) -> dict:
         logits = torch.cat([g[0] for g in gathered])
         labels = torch.cat([g[1] for g in gathered])
         counts = np.concatenate([g[2] for g in gathered])
-    knots = temperature_knots(int(trainer.store.manifest["n_epochs"]))
+    knots = temperature_knots(int(max(trainer.store.lengths.max(initial=1), 1)))
     temperatures = fit_temperature_curve(logits, labels, counts, knots, start=temperature)
     model.set_temperature_curve(knots, temperatures)
     curve_t = model.temperature_at(counts)[:, None]

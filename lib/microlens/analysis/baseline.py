@@ -144,7 +144,11 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
 
     cfg = SimulationConfig(n_per_class=n_per_class, topology=topology, seed=seed,
                            detectability=False, **simulation)
+    from ..store import pad_events
+
     data = simulate_range(cfg, 0, cfg.n_events)
+    offsets = np.concatenate([[0], np.cumsum(data["lengths"])])
+    data.update(pad_events(data, offsets, np.arange(cfg.n_events), names=("flux", "flux_err")))
     sigma = baseline_sigma(data["params"])
     labels = np.asarray(data["labels"])
     result = {"n_events": int(cfg.n_events), "topology": topology, "seed": seed,
