@@ -13,13 +13,15 @@ from microlens.classical import (
     FEATURE_DTYPE,
     ClassicalPeer,
     anomaly_statistic,
+    clip_isolated,
+    error_scale,
     evaluate_peer,
     light_curve_features,
     peer_features,
 )
 from microlens.metrics import classification_metrics
 from microlens.predictions import SplitError
-from microlens.pspl_fit import pspl_magnification
+from microlens.pspl_fit import pspl_magnification, pspl_starts
 from microlens.simulate import binary_magnification
 
 T = np.linspace(0.0, 200.0, 400)
@@ -300,3 +302,176 @@ def test_evaluate_peer_on_held_out_events(eval_store):
     assert np.mean((one.final > 0) == lensing) > 0.9
     assert s["per_class"]["flat"]["recall"] > 0.9
     assert s["accuracy"] > 0.6
+
+
+# -- real photometry: underestimated errors, outliers, long gappy curves -----------------------
+
+RAW = dict(error_rescaling="none", outlier_clip=None)
+ROBUST = dict(error_rescaling="pspl", outlier_clip=4.0)
+T2K = np.linspace(0.0, 200.0, 2000)
+
+
+def survey_event(t, clean, seed, under=1.0, outliers=0.0):
+    """Photometry whose errors are ``under`` times too small, with a share of 5-20 sigma
+    outliers of either sign."""
+    rng = np.random.default_rng(seed)
+    err = 0.01 * np.sqrt(clean)
+    flux = clean + under * err * rng.standard_normal(t.size)
+    hit = rng.random(t.size) < outliers
+    flux[hit] += under * err[hit] * rng.choice([-1.0, 1.0], hit.sum()) * rng.uniform(5, 20,
+                                                                                     hit.sum())
+    return t, flux, err
+
+
+def pspl_2k(t_0=100.0):
+    return 0.5 * pspl_magnification(T2K, t_0, 0.3, 15.0) + 0.5
+
+
+def planet_2k(amplitude=0.03):
+    """A PSPL with a bump over 20 of its 2,000 points (3 %: about 3 sigma each)."""
+    bump = (T2K > 110.0) & (T2K < 112.0)
+    assert bump.sum() == 20
+    return pspl_2k() * (1.0 + amplitude * bump)
+
+
+def test_error_scale_is_robust_to_a_localised_anomaly():
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(2000)
+    # correct errors: k is 1 within its sampling scatter (~1.1 / sqrt(n) = 0.025)
+    assert error_scale(r) < 1.08
+    assert error_scale(1.5 * r) == pytest.approx(1.5, abs=0.08)
+    assert error_scale(0.5 * r) == 1.0  # never shrinks
+    assert error_scale(r[:5]) == 1.0  # no residual degree of freedom
+    bumped = r.copy()
+    bumped[1000:1020] += 10.0  # 20 points among 2,000 at 10 sigma
+    assert error_scale(bumped) < 1.08  # the median barely moves ...
+    assert math.sqrt(np.sum(bumped**2) / (2000 - 5)) > 1.3  # ... chi2 / dof would hide it
+
+
+def test_clip_isolated_removes_lone_outliers_but_keeps_runs():
+    r = np.zeros(40)
+    r[[3, 10, 11, 20, 39]] = [30.0, 25.0, -25.0, 12.0, 50.0]  # lone, a pair, lone, at the edge
+    r[30:33] = 8.0  # a run of three: a real deviation
+    out = clip_isolated(r, 4.0)
+    assert np.all(out[[3, 10, 11, 20, 39]] == 0.0)
+    assert np.array_equal(out[30:33], r[30:33])
+    assert np.array_equal(clip_isolated(r, None), r)
+    assert anomaly_statistic(out)[0] == pytest.approx(144.0)  # (3 * 8)^2 / 4: the run alone
+    noise = np.random.default_rng(1).standard_normal(10_000)
+    assert np.sum(clip_isolated(noise, 4.0) != noise) < 10  # ~3 expected
+
+
+def test_rescaling_and_clipping_stop_false_binaries_on_survey_photometry():
+    """PSPL events with 1.5x underestimated errors and 2 % outliers: binary by thresholds tuned
+    on correct Gaussian errors without the robust options, PSPL with them; a planet's 20-point
+    anomaly stays binary either way."""
+    def features(curves, options):
+        rows = [light_curve_features(*survey_event(T2K, c, s, u, o), **options)
+                for c, s, u, o in curves]
+        return table(**{name: [r[name] for r in rows] for name in rows[0]})
+
+    clean = [(np.ones_like(T2K), s, 1.0, 0.0) for s in range(3)]
+    clean += [(pspl_2k(70.0 + 20 * s), 10 + s, 1.0, 0.0) for s in range(3)]
+    clean += [(planet_2k(), 20 + s, 1.0, 0.0) for s in range(3)]
+    labels = [0] * 3 + [1] * 3 + [2] * 3
+    bad = [(pspl_2k(60.0 + 15 * s), 30 + s, 1.5, 0.02) for s in range(5)]
+    # with 1.5x larger real errors the same planet would be 2 sigma a point: make it 4.5
+    planets = [(planet_2k(), 40, 1.0, 0.0), (planet_2k(0.06), 41, 1.5, 0.02)]
+    for options, bad_class in ((RAW, 2), (ROBUST, 1)):
+        tuned = ClassicalPeer.tune(features(clean, options), labels, **options)
+        # the binary call is under test: a low event threshold (the tuned midpoint, ~3e5, sits
+        # above the rescaled Δχ² of these events, which divides by k^2 = 2.25)
+        peer = ClassicalPeer(100.0, tuned.binary_threshold, **options)
+        bad_features = features(bad, options)
+        assert np.all(peer.predict(bad_features) == bad_class), (options, bad_features["anomaly"])
+        got = features(planets, options)
+        if options is ROBUST:
+            assert np.all(peer.predict(got) == 2)
+            # the rescaling measured the truth and the anomaly stands far above the noise
+            assert np.all(np.abs(bad_features["error_scale"] - 1.5) < 0.1)
+            assert np.all(bad_features["anomaly"] < 40) and np.all(got["anomaly"] > 80)
+            assert np.all(bad_features["outliers"] > 10)
+        else:
+            assert np.all(bad_features["anomaly"] > 150)  # outliers and small errors
+            assert got[0]["anomaly"] > 80 and peer.predict(got)[0] == 2
+
+
+def test_robust_options_keep_a_caustic_crossing_binary():
+    raw = light_curve_features(*noisy_event(caustic_curve(), 5), **RAW)
+    robust = light_curve_features(*noisy_event(caustic_curve(), 5), **ROBUST)
+    assert robust["anomaly"] > 300 and robust["dchi2_event"] > 1000
+    assert robust["error_scale"] < 1.5 < math.sqrt(raw["chi2_pspl"] / (T.size - 5))
+    assert 90 < robust["anomaly_t"] < 108
+
+
+def test_old_peer_files_keep_their_old_behaviour(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"classical_peer": {"event_threshold": 40.0,
+                                                   "binary_threshold": 30.0,
+                                                   "binary_feature": "anomaly"}}))
+    old = ClassicalPeer.load(path)
+    assert old.error_rescaling == "none" and old.outlier_clip is None
+    new = ClassicalPeer(40.0, 30.0)
+    assert new.options == dict(error_rescaling="pspl", outlier_clip=4.0)  # the new default
+    assert ClassicalPeer.load(new.save(tmp_path / "new.json")) == new
+    f = old.features(*noisy_event(pspl_curve(), 3))
+    assert f["error_scale"] == 1.0 and f["outliers"] == 0
+    with pytest.raises(ValueError, match="error_rescaling"):
+        ClassicalPeer(1.0, 1.0, error_rescaling="mad")
+    with pytest.raises(ValueError, match="outlier_clip"):
+        ClassicalPeer(1.0, 1.0, outlier_clip=-1.0)
+    rescaled = table(dchi2_event=[1.0, 2.0], anomaly=[0.0, 1.0], error_scale=[1.0, 1.3])
+    with pytest.raises(ValueError, match="error_scale"):
+        ClassicalPeer.tune(rescaled, [0, 1], error_rescaling="none")
+
+
+def survey_times(n, seed=0):
+    """A 15-minute cadence, 8-hour nights, 30 % of nights lost, 240-day seasons then 125-day
+    yearly gaps: the first ``n`` observations."""
+    rng = np.random.default_rng(seed)
+    nights = np.array([d for d in range(4000) if d % 365 < 240 and rng.random() > 0.3], float)
+    return (nights[:, None] + np.arange(32)[None, :] / 96.0).ravel()[:n]
+
+
+def survey_pspl(t, t_0, t_E=20.0, seed=1):
+    clean = 0.5 * pspl_magnification(t, t_0, 0.2, t_E) + 0.5
+    return survey_event(t, clean, seed, 1.5, 0.02)
+
+
+def test_long_gappy_survey_curve():
+    t = survey_times(20_000)
+    assert t.size == 20_000 and np.diff(t).max() > 120  # yearly gaps
+    f = light_curve_features(*survey_pspl(t, 400.0))
+    assert f["n"] == 20_000
+    assert abs(f["t_0"] - 400.0) < 0.1 and abs(f["t_E"] / 20.0 - 1) < 0.05
+    assert abs(f["error_scale"] - 1.5) < 0.05 and f["anomaly"] < 40 and abs(f["excess"]) < 10
+
+
+def test_curves_that_start_after_the_peak_or_peak_in_a_gap():
+    t = survey_times(8000)
+    for t_0 in (t[0] - 5.0, t[0] - 15.0):  # t_0 before the first observation
+        f = light_curve_features(*survey_pspl(t, t_0))
+        assert abs(f["t_0"] - t_0) < 3.0 and abs(f["t_E"] / 20.0 - 1) < 0.2
+        assert f["dchi2_event"] > 1e4 and f["anomaly"] < 40 and abs(f["excess"]) < 10
+    gap = int(np.argmax(np.diff(t)))
+    assert t[gap + 1] - t[gap] > 100
+    for t_0 in (t[gap] + 20.0, t[gap + 1] - 20.0):  # t_0 in the seasonal gap
+        f = light_curve_features(*survey_pspl(t, t_0, t_E=40.0))
+        assert abs(f["t_0"] - t_0) < 5.0 and f["dchi2_event"] > 1e4
+        assert f["anomaly"] < 40 and abs(f["excess"]) < 10
+    # t_0 mid-gap: only the wings are seen; the fit is degenerate but must still fit
+    f = light_curve_features(*survey_pspl(t, 0.5 * (t[gap] + t[gap + 1]), t_E=40.0))
+    assert f["dchi2_event"] > 1e3 and f["anomaly"] < 40 and abs(f["excess"]) < 10
+
+
+def test_pspl_starts_reach_the_edge_and_the_event_duration():
+    t = survey_times(3000)
+    _, flux, err = survey_pspl(t, t[0] - 5.0)
+    starts = pspl_starts(t, flux, err)
+    assert any(s[0] <= t[0] for s in starts)  # an edge start
+    t_0 = t[1500]
+    _, flux, err = survey_pspl(t, t_0)
+    starts = pspl_starts(t, flux, err)
+    assert not any(s[0] <= t[0] for s in starts)
+    # a duration-based t_E within a factor 3 of the truth
+    assert any(abs(s[0] - t_0) < 2 and 1 / 3 < s[2] / 20.0 < 3 for s in starts)

@@ -41,7 +41,24 @@ that is the objective's best trade, not a fitting failure.
 
 Light curves with fewer than :data:`MIN_OBSERVATIONS` points are not fitted: they carry no
 evidence (``chi2_pspl = chi2_flat``, ``dchi2_event = excess = anomaly = 0``, parameters NaN).
-One 1000-observation event takes ~3 ms (p95 ~5 ms) on one core of these machines.
+Real survey photometry (:func:`light_curve_features` options, stored in :class:`ClassicalPeer`):
+pipeline error bars are typically 1.2-2x too small (Skowron et al. 2016, Acta Astron. 66, 1) and
+a few per cent of points are outliers, so thresholds tuned on correct Gaussian errors call most
+real events binary. ``error_rescaling='pspl'`` scales the errors by a *robust* factor from the
+median squared PSPL residual (:func:`error_scale`; a real anomaly does not inflate it and hide
+itself, as it would ``chi2 / dof``), and ``outlier_clip`` drops isolated outliers (a Hampel
+filter, :func:`clip_isolated`) from the fit and the chi-squareds, refits once, and gives them
+their running median in the anomaly scan, so a real deviation must span >= 3 observations.
+Both are the default for new peers; peers saved before they existed load without them. On
+simulated stellar binaries with correct errors (300 events, half tuned, half tested) the robust
+options scored 0.92 vs 0.91 accuracy at 1000 epochs and 0.86 vs 0.90 at 200 (within the noise of
+150 test events), while on 2,000-point PSPL curves with 1.5x small errors and 2 % outliers
+without them every event's anomaly was > 150 (called binary), with them < 40.
+
+Windows are in observations, not days: at a 15-minute cadence the widest (256) spans ~3 days of
+data, so week-long deviations are scanned in parts (the excess still sees them whole), and a
+window may straddle a seasonal gap. Per event, with the robust options, on one core: ~0.06 s for
+1,000 and 5,000 observations and ~0.5 s for 20,000 (memory O(N)).
 
 Usage::
 
@@ -66,7 +83,7 @@ from .metrics import classification_metrics, f1_from_counts
 from .paths import write_json_atomic
 from .predictions import observations_seen
 from .presets import CLASS_NAMES
-from .pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts
+from .pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts, running_median
 
 PSPL_PARAMETERS = 5
 """Free parameters of the blended PSPL model (t_0, u_0, t_E, f_source, f_blend)."""
@@ -80,6 +97,22 @@ ANOMALY_WIDTHS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
 BINARY_FEATURES: tuple[str, ...] = ("anomaly", "excess")
 """Features that :class:`ClassicalPeer` can use as its binarity statistic."""
 
+ERROR_RESCALINGS: tuple[str, ...] = ("none", "pspl")
+"""Error-bar treatments: ``none`` trusts the errors; ``pspl`` scales them up by
+:func:`error_scale` of the PSPL fit's residuals (see the module docstring)."""
+
+CHI2_1_MEDIAN = 0.45493642311957283
+"""Median of the chi-squared distribution with one degree of freedom (``scipy.stats.chi2(1)``)."""
+
+OUTLIER_WINDOW = 5
+"""Observations in the running median that :func:`clip_isolated` measures deviations from."""
+
+DEFAULT_OUTLIER_CLIP = 4.0
+"""Default largest deviation [sigma] of a residual from its running median (robust mode)."""
+
+LEGACY_OPTIONS = {"error_rescaling": "none", "outlier_clip": None}
+"""What a saved peer without these fields used: trusted errors and no clipping."""
+
 FEATURE_DTYPE = np.dtype([
     ("row", np.int64),  # store row (event index)
     ("fraction", np.float64),  # share of the event's observations used
@@ -91,6 +124,8 @@ FEATURE_DTYPE = np.dtype([
     ("anomaly", np.float64),  # best top-hat bump/dip Δχ² in the PSPL residuals
     ("anomaly_t", np.float64),  # mid time of that window [days]
     ("anomaly_width", np.int64),  # its length [observations]
+    ("error_scale", np.float64),  # factor the flux errors were scaled by (1: not rescaled)
+    ("outliers", np.int64),  # isolated outliers left out of the fit and chi-squareds
     ("t_0", np.float64),  # fitted PSPL time of closest approach [days]
     ("u_0", np.float64),  # fitted impact parameter [Einstein radii]
     ("t_E", np.float64),  # fitted Einstein time [days]
@@ -141,21 +176,116 @@ def anomaly_statistic(residuals: np.ndarray,
     return best, best_start, best_width
 
 
-def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray) -> dict:
+def error_scale(residuals: np.ndarray, n_parameters: int = PSPL_PARAMETERS) -> float:
+    """Robust factor by which the flux errors are too small: ``sqrt(median(r^2) / m)``, >= 1.
+
+    ``r`` are a fit's normalised residuals ``(flux - model) / flux_err`` and ``m`` is the median
+    of ``r^2`` expected for correct Gaussian errors: :data:`CHI2_1_MEDIAN` times
+    ``(n - n_parameters) / n``, the mean share of the variance a least-squares fit leaves in the
+    residuals. The result is never below 1 (errors are scaled up, never down) and is 1 for
+    fewer than ``n_parameters + 1`` residuals.
+
+    Why the median and not ``chi2 / dof`` (the usual rescaling): the median ignores the largest
+    half of the squared residuals, so a binary's localised anomaly (a planet's 20 deviant points
+    among 2,000, a caustic crossing) and a few per cent of outliers leave it almost unchanged,
+    whereas ``chi2 / dof`` grows with every deviant point: a caustic crossing with an excess of
+    hundreds of sigma would scale its own errors up until the anomaly vanished. Its price is a
+    larger sampling scatter: about ``1.1 / sqrt(n)`` in ``k`` against ``0.7 / sqrt(n)``.
+    """
+    r = np.asarray(residuals, dtype=np.float64)
+    n = r.size
+    if n <= n_parameters:
+        return 1.0
+    expected = CHI2_1_MEDIAN * (n - n_parameters) / n
+    return max(1.0, math.sqrt(float(np.median(r * r)) / expected))
+
+
+def clip_isolated(residuals: np.ndarray, clip: float | None) -> np.ndarray:
+    """Residuals with isolated outliers replaced by their running median (a Hampel filter).
+
+    Each ``r_i`` that lies more than ``clip`` from ``m_i``, the median of the
+    :data:`OUTLIER_WINDOW` (5) residuals centred on it, is replaced by ``m_i``. A run of three
+    or more consecutive deviant points of one sign (a real anomaly, a caustic crossing) carries
+    the running median with it and is kept (only its sharpest points are pulled to their
+    neighbours' level); one or two deviant points among normal ones (cosmic rays, bad pixels,
+    satellite trails) are replaced by about the local noise level, and so cannot trigger the
+    anomaly scan, even two outliers of one sign close together. Gaussian noise is almost
+    untouched: for ``clip = 4`` about 3 points in 10,000 are replaced. Replacing rather than
+    clipping to ``m_i +- clip`` matters: clipped outliers still add ``+-clip`` each, and two of
+    one sign a few points apart made a window of 4 with a Δχ² of ~50 at a 2 % outlier rate.
+    ``clip=None`` returns the residuals unchanged.
+
+    The consequence: a real deviation must span at least three observations to count, the usual
+    requirement of survey anomaly finders; a caustic crossing caught by one or two points of a
+    sparse curve is treated as an outlier.
+    """
+    r = np.asarray(residuals, dtype=np.float64)
+    if clip is None or r.size == 0:
+        return r
+    m = running_median(r, OUTLIER_WINDOW)
+    return np.where(np.abs(r - m) > clip, m, r)
+
+
+def _isolated_inliers(residuals: np.ndarray, clip: float | None) -> np.ndarray:
+    """Boolean mask: True where :func:`clip_isolated` would keep the residual."""
+    if clip is None:
+        return np.ones(residuals.size, bool)
+    return np.abs(residuals - running_median(residuals, OUTLIER_WINDOW)) <= clip
+
+
+def _residuals(times, flux, err, best: dict) -> np.ndarray:
+    model = best["f_source"] * pspl_magnification(times, best["t_0"], best["u_0"],
+                                                  best["t_E"]) + best["f_blend"]
+    return (flux - model) / err
+
+
+def _check_error_rescaling(value) -> str:
+    if value not in ERROR_RESCALINGS:
+        raise ValueError(f"unknown error_rescaling {value!r}; valid choices: "
+                         f"{', '.join(ERROR_RESCALINGS)}")
+    return value
+
+
+def _check_outlier_clip(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"outlier_clip must be None (no clipping) or a finite number > 0 "
+                         f"[sigma], got {value!r}")
+    return float(value)
+
+
+def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray, *,
+                         error_rescaling: str = "pspl",
+                         outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> dict:
     """The peer's features of one light curve (the fields of :data:`FEATURE_DTYPE`).
 
     Parameters
     ----------
     times, flux, flux_err : ndarray
         Observations in time order [days, baseline flux units, 1-sigma flux errors].
+    error_rescaling : {'pspl', 'none'}
+        ``pspl``: after the PSPL fit, multiply the errors by ``k =`` :func:`error_scale` of its
+        residuals (``k >= 1``) and compute every statistic with the rescaled errors
+        (``chi2_flat``, ``chi2_pspl`` and ``dchi2_event`` divided by ``k^2``, ``excess`` from
+        them, the anomaly scan on ``r / k``); ``k`` is recorded as ``error_scale``. The fitted
+        parameters do not change (a common factor on all errors leaves the fit alone).
+        ``none``: trust the errors (``error_scale = 1``).
+    outlier_clip : float or None
+        Clip isolated outliers of the (rescaled) residuals before the anomaly scan
+        (:func:`clip_isolated`, in sigma); None: no clipping. ``excess`` and the chi-squareds
+        are not clipped.
 
     Returns
     -------
     dict
-        ``n, chi2_flat, chi2_pspl, dchi2_event, excess, anomaly, anomaly_t, anomaly_width, t_0,
-        u_0, t_E, f_source, f_blend, seconds`` (no ``row`` or ``fraction``).
+        ``n, chi2_flat, chi2_pspl, dchi2_event, excess, anomaly, anomaly_t, anomaly_width,
+        error_scale, t_0, u_0, t_E, f_source, f_blend, seconds`` (no ``row`` or ``fraction``).
     """
     started = time.perf_counter()
+    _check_error_rescaling(error_rescaling)
+    outlier_clip = _check_outlier_clip(outlier_clip)
     times, flux, err = (np.asarray(a, dtype=np.float64).reshape(-1)
                         for a in (times, flux, flux_err))
     if not times.size == flux.size == err.size:
@@ -167,8 +297,9 @@ def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarr
         raise ValueError("flux_err must be finite and positive at every observation")
     n = int(times.size)
     out = dict(n=n, chi2_flat=flat_chi2(flux, err), chi2_pspl=math.nan, dchi2_event=0.0,
-               excess=0.0, anomaly=0.0, anomaly_t=math.nan, anomaly_width=0, t_0=math.nan,
-               u_0=math.nan, t_E=math.nan, f_source=math.nan, f_blend=math.nan)
+               excess=0.0, anomaly=0.0, anomaly_t=math.nan, anomaly_width=0, error_scale=1.0,
+               outliers=0,
+               t_0=math.nan, u_0=math.nan, t_E=math.nan, f_source=math.nan, f_blend=math.nan)
     chi2, best = math.nan, {}
     if n >= MIN_OBSERVATIONS:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -176,25 +307,45 @@ def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarr
     if not math.isfinite(chi2):  # too few points, or every start failed: no evidence
         out["chi2_pspl"] = out["chi2_flat"]
     else:
-        dof = max(n - PSPL_PARAMETERS, 1)
-        model = best["f_source"] * pspl_magnification(times, best["t_0"], best["u_0"],
-                                                      best["t_E"]) + best["f_blend"]
-        anomaly, start, width = anomaly_statistic((flux - model) / err)
+        residuals = _residuals(times, flux, err, best)
+        k = error_scale(residuals) if error_rescaling == "pspl" else 1.0
+        kept = _isolated_inliers(residuals / k, outlier_clip)
+        n_out = int(n - kept.sum())
+        if n_out and kept.sum() >= MIN_OBSERVATIONS:  # refit without the outliers
+            start_at = (best["t_0"], best["u_0"], best["t_E"])
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                chi2_kept, refit = fit_pspl(times[kept], flux[kept], err[kept], [start_at])
+            if math.isfinite(chi2_kept):
+                best = refit
+                residuals = _residuals(times, flux, err, best)
+                k = error_scale(residuals[kept]) if error_rescaling == "pspl" else 1.0
+            chi2 = float(np.sum(residuals[kept] ** 2))
+            out["chi2_flat"] = flat_chi2(flux[kept], err[kept])
+        else:
+            n_out, kept = 0, np.ones(n, bool)
+        dof = max(n - n_out - PSPL_PARAMETERS, 1)
+        if k > 1.0:
+            residuals /= k
+            chi2 /= k * k
+            out["chi2_flat"] /= k * k
+        if n_out:  # outliers take their running median's value in the scan
+            residuals = np.where(kept, residuals, running_median(residuals, OUTLIER_WINDOW))
+        anomaly, start, width = anomaly_statistic(residuals)
         out.update({name: float(value) for name, value in best.items()})
         out.update(chi2_pspl=chi2, dchi2_event=out["chi2_flat"] - chi2,
                    excess=(chi2 - dof) / math.sqrt(2.0 * dof), anomaly=anomaly,
                    anomaly_t=float(times[start:start + width].mean()) if width else math.nan,
-                   anomaly_width=width)
+                   anomaly_width=width, error_scale=k, outliers=n_out)
     out["seconds"] = time.perf_counter() - started
     return out
 
 
-def _event_entries(times, flux, err, fractions: tuple[float, ...]) -> np.ndarray:
+def _event_entries(times, flux, err, fractions: tuple[float, ...], options: dict) -> np.ndarray:
     """Worker: the features of one event at every fraction, ``(len(fractions),)``."""
     out = np.zeros(len(fractions), FEATURE_DTYPE)
     for j, fraction in enumerate(fractions):
         k = int(observations_seen(times.size, fraction))
-        values = light_curve_features(times[:k], flux[:k], err[:k])
+        values = light_curve_features(times[:k], flux[:k], err[:k], **options)
         out["fraction"][j] = fraction
         for name, value in values.items():
             out[name][j] = value
@@ -202,8 +353,8 @@ def _event_entries(times, flux, err, fractions: tuple[float, ...]) -> np.ndarray
 
 
 def _chunk_entries(events: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   fractions: tuple[float, ...]) -> np.ndarray:
-    return np.stack([_event_entries(*event, fractions) for event in events])
+                   fractions: tuple[float, ...], options: dict) -> np.ndarray:
+    return np.stack([_event_entries(*event, fractions, options) for event in events])
 
 
 def check_fractions(fractions) -> tuple[float, ...]:
@@ -248,7 +399,8 @@ def _check_rows(store, rows, what: str = "rows") -> np.ndarray:
 
 
 def peer_features(store, rows: Sequence[int], *, fractions: Sequence[float] = (1.0,),
-                  workers: int = 1, progress: bool = False) -> np.ndarray:
+                  workers: int = 1, progress: bool = False, error_rescaling: str = "pspl",
+                  outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> np.ndarray:
     """Features of events ``rows`` on the first ``ceil(fraction * n)`` observations of each.
 
     Parameters
@@ -264,6 +416,8 @@ def peer_features(store, rows: Sequence[int], *, fractions: Sequence[float] = (1
         ``seconds`` (a wall time) is identical for any number of workers.
     progress : bool
         Show a tqdm progress bar.
+    error_rescaling, outlier_clip
+        As :func:`light_curve_features`.
 
     Returns
     -------
@@ -275,6 +429,8 @@ def peer_features(store, rows: Sequence[int], *, fractions: Sequence[float] = (1
     fractions = check_fractions(fractions)
     workers = _check_workers(workers)
     rows = _check_rows(store, rows)
+    options = dict(error_rescaling=_check_error_rescaling(error_rescaling),
+                   outlier_clip=_check_outlier_clip(outlier_clip))
     out = np.zeros((rows.size, len(fractions)), FEATURE_DTYPE)
     bar = tqdm(total=rows.size, desc="classical peer", unit="ev", disable=not progress)
 
@@ -285,17 +441,17 @@ def peer_features(store, rows: Sequence[int], *, fractions: Sequence[float] = (1
     try:
         if workers == 1:
             for i, row in enumerate(rows):
-                out[i] = _event_entries(*load(row), fractions)
+                out[i] = _event_entries(*load(row), fractions, options)
                 bar.update(1)
         else:
-            _parallel_entries(load, rows, fractions, workers, out, bar)
+            _parallel_entries(load, rows, fractions, options, workers, out, bar)
     finally:
         bar.close()
     out["row"] = rows[:, None]
     return out
 
 
-def _parallel_entries(load, rows, fractions, workers, out, bar) -> None:
+def _parallel_entries(load, rows, fractions, options, workers, out, bar) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from .store import clean_process_context
@@ -306,7 +462,8 @@ def _parallel_entries(load, rows, fractions, workers, out, bar) -> None:
     # forkserver: no fork of a parent that may hold torch or OpenMP threads.
     with ProcessPoolExecutor(max_workers=min(workers, len(bounds)),
                              mp_context=clean_process_context()) as pool:
-        futures = {pool.submit(_chunk_entries, [load(r) for r in rows[a:b]], fractions): (a, b)
+        futures = {pool.submit(_chunk_entries, [load(r) for r in rows[a:b]], fractions,
+                               options): (a, b)
                    for a, b in bounds}
         try:
             for future in as_completed(futures):
@@ -373,11 +530,20 @@ class ClassicalPeer:
         Value of the binarity statistic above which a declared event is called binary.
     binary_feature : {'anomaly', 'excess'}
         The binarity statistic (see the module docstring).
+    error_rescaling : {'pspl', 'none'}
+        How the features the thresholds belong to were computed
+        (:func:`light_curve_features`); :meth:`features` computes them so. Saved peers without
+        this field (written before it existed) load as ``'none'``.
+    outlier_clip : float or None
+        Likewise: the isolated-outlier clipping of the anomaly scan [sigma]; saved peers
+        without it load as None (no clipping).
     """
 
     event_threshold: float
     binary_threshold: float
     binary_feature: str = "anomaly"
+    error_rescaling: str = "pspl"
+    outlier_clip: float | None = DEFAULT_OUTLIER_CLIP
 
     def __post_init__(self) -> None:
         for name in ("event_threshold", "binary_threshold"):
@@ -387,10 +553,22 @@ class ClassicalPeer:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
             object.__setattr__(self, name, float(value))
         _check_binary_feature(self.binary_feature)
+        _check_error_rescaling(self.error_rescaling)
+        object.__setattr__(self, "outlier_clip", _check_outlier_clip(self.outlier_clip))
+
+    @property
+    def options(self) -> dict:
+        """The feature options (``error_rescaling, outlier_clip``) for :func:`peer_features`."""
+        return dict(error_rescaling=self.error_rescaling, outlier_clip=self.outlier_clip)
+
+    def features(self, times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray) -> dict:
+        """:func:`light_curve_features` of one light curve with this peer's options."""
+        return light_curve_features(times, flux, flux_err, **self.options)
 
     @classmethod
     def tune(cls, features, labels: Sequence[int], *, binary_feature: str = "anomaly",
-             max_candidates: int = 512) -> ClassicalPeer:
+             max_candidates: int = 512, error_rescaling: str = "pspl",
+             outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> ClassicalPeer:
         """Thresholds that maximise the macro F1 on labelled (validation) events.
 
         Every pair of candidate thresholds is scored: the candidates are the midpoints between
@@ -411,6 +589,10 @@ class ClassicalPeer:
         binary_feature : {'anomaly', 'excess'}
         max_candidates : int
             Cap on the candidate thresholds per feature (memory grows as its square).
+        error_rescaling, outlier_clip
+            The options the features were computed with (:func:`light_curve_features`),
+            recorded in the peer. Features with an ``error_scale`` other than 1 under
+            ``error_rescaling='none'`` are a ValueError (they were rescaled).
 
         Returns
         -------
@@ -418,6 +600,13 @@ class ClassicalPeer:
         """
         features = _as_features(features).reshape(-1)
         _check_binary_feature(binary_feature)
+        _check_error_rescaling(error_rescaling)
+        outlier_clip = _check_outlier_clip(outlier_clip)
+        if error_rescaling == "none" and "error_scale" in (features.dtype.names or ()) \
+                and np.any(features["error_scale"] > 1.0):
+            raise ValueError("features have error_scale > 1 (computed with error_rescaling="
+                             "'pspl') but error_rescaling='none' was given; pass the options "
+                             "the features were computed with")
         labels = np.asarray(labels).reshape(-1)
         if labels.size != features.size:
             raise ValueError(f"labels has {labels.size} entries but features has "
@@ -458,7 +647,8 @@ class ClassicalPeer:
                  + f1_from_counts(pspl_by_class[1], pspl_by_class.sum(axis=0), actual[1])
                  + f1_from_counts(called_binary[2], called_binary.sum(axis=0), actual[2])) / 3.0
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)  # first maximum
-        return cls(float(event_cuts[i]), float(binary_cuts[j]), binary_feature)
+        return cls(float(event_cuts[i]), float(binary_cuts[j]), binary_feature,
+                   error_rescaling=error_rescaling, outlier_clip=outlier_clip)
 
     def predict(self, features) -> np.ndarray:
         """Classes (int64, 0 flat, 1 PSPL, 2 binary) of feature entries, same shape."""
@@ -475,10 +665,14 @@ class ClassicalPeer:
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassicalPeer:
-        """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys.
+
+        A missing ``error_rescaling`` or ``outlier_clip`` (a peer saved before they existed)
+        takes its old behaviour (:data:`LEGACY_OPTIONS`), not the current default.
+        """
         from .settings import from_known_fields
 
-        return from_known_fields(cls, data, "ClassicalPeer field(s)")
+        return from_known_fields(cls, {**LEGACY_OPTIONS, **data}, "ClassicalPeer field(s)")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the thresholds as JSON, atomically."""
@@ -554,7 +748,8 @@ def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
 
 def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | None = None,
                   fractions: Sequence[float] = (1.0,), binary_feature: str = "anomaly",
-                  workers: int = 1, progress: bool = False) -> PeerResult:
+                  workers: int = 1, progress: bool = False, error_rescaling: str = "pspl",
+                  outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> PeerResult:
     """Tune the peer on the validation split, then evaluate it on test events.
 
     Parameters
@@ -571,8 +766,8 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         the full curves (1.0) are always evaluated. Tuning always uses the full curves.
     binary_feature : {'anomaly', 'excess'}
         The binarity statistic.
-    workers, progress
-        As :func:`peer_features`.
+    workers, progress, error_rescaling, outlier_clip
+        As :func:`peer_features` (the same options for the validation and the test events).
 
     Returns
     -------
@@ -593,6 +788,8 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         fractions = (*fractions, 1.0)
     _check_workers(workers)
     _check_binary_feature(binary_feature)
+    options = dict(error_rescaling=_check_error_rescaling(error_rescaling),
+                   outlier_clip=_check_outlier_clip(outlier_clip))
     test_rows = require_test_split(store, test_rows)
     if test_rows.size == 0:
         raise ValueError("test_rows is empty; choose rows from store.indices('test')")
@@ -602,13 +799,14 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         raise ValueError(f"{getattr(store, 'path', 'the store')} has no validation events to "
                          "tune the peer on")
 
-    val_features = peer_features(store, val_rows, workers=workers, progress=progress)[:, 0]
+    val_features = peer_features(store, val_rows, workers=workers, progress=progress,
+                                 **options)[:, 0]
     val_labels = np.asarray(store.labels[val_rows], dtype=np.int64)
-    peer = ClassicalPeer.tune(val_features, val_labels, binary_feature=binary_feature)
+    peer = ClassicalPeer.tune(val_features, val_labels, binary_feature=binary_feature, **options)
     val_f1 = _metrics(val_labels, peer.predict(val_features))["macro_f1"]
 
     features = peer_features(store, test_rows, fractions=fractions, workers=workers,
-                             progress=progress)
+                             progress=progress, **peer.options)
     labels = np.asarray(store.labels[test_rows], dtype=np.int64)
     predicted = peer.predict(features)
     full = fractions.index(1.0)
@@ -639,7 +837,8 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
 
 
 __all__ = [
-    "ANOMALY_WIDTHS", "BINARY_FEATURES", "FEATURE_DTYPE", "MIN_OBSERVATIONS", "ClassicalPeer",
-    "PeerResult", "anomaly_statistic", "check_fractions", "evaluate_peer",
-    "light_curve_features", "peer_features",
+    "ANOMALY_WIDTHS", "BINARY_FEATURES", "CHI2_1_MEDIAN", "DEFAULT_OUTLIER_CLIP",
+    "ERROR_RESCALINGS", "FEATURE_DTYPE", "LEGACY_OPTIONS", "MIN_OBSERVATIONS", "OUTLIER_WINDOW",
+    "ClassicalPeer", "PeerResult", "anomaly_statistic", "check_fractions", "clip_isolated",
+    "error_scale", "evaluate_peer", "light_curve_features", "peer_features",
 ]  # fmt: skip

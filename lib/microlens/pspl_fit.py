@@ -115,17 +115,86 @@ def _physical(p) -> tuple[float, float, float]:
 Start = tuple[float, float, float]
 
 
+def running_median(x: np.ndarray, width: int) -> np.ndarray:
+    """Median of each point and its ``width // 2`` neighbours on either side (odd ``width``).
+
+    The ends are padded by reflection (without repeating the end point), so an isolated spike at
+    the first or last observation is not copied into its own window. Series shorter than the
+    window get their overall median everywhere. Memory is ``O(width * N)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    half = width // 2
+    if x.size <= 2 * half:
+        return np.full(x.size, np.median(x) if x.size else math.nan)
+    padded = np.pad(x, half, mode="reflect")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+
+
+EDGE_FRACTION = 0.1
+"""A smoothed peak within this share of the observations of either end adds an edge start."""
+
+
 def pspl_starts(times: np.ndarray, flux: np.ndarray, err: np.ndarray,
                 guess: Start | None = None) -> list[Start]:
-    """Starting points for :func:`fit_pspl`: the guess (if any) and one at the data's peak.
+    """Starting points for :func:`fit_pspl`, from the data (and the guess, if any).
 
-    The peak start matters for binaries whose brightest feature is not at the guessed ``t_0``.
+    With a guess: the guess and one at the data's brightest point (for binaries whose brightest
+    feature is not at the guessed ``t_0``). Without one:
+
+    * two at the brightest point with ``t_E`` a twentieth and an eighth of the span (the original
+      starts; good for events a few per cent of a short span long);
+    * two at the peak of the 5-point running median of the significance (so a single outlier
+      does not pick the peak) with ``t_E`` from the duration ``d`` over which the smoothed excess
+      flux stays above half its peak: ``t_E = 3 d`` (``u_0 = 0.1``) and ``t_E = 0.9 d``
+      (``u_0 = 0.5``), the half-maximum widths of PSPL curves with those impact parameters
+      (independent of blending). On long, multi-season curves the span-based ``t_E`` is far too
+      long, and these starts are what reach the event;
+    * when that peak lies within :data:`EDGE_FRACTION` of the observations of an end (the curve
+      starts bright and declining, or ends rising), one at the end observation and one half a
+      duration beyond it, so that a ``t_0`` outside the data is within reach.
+
+    A peak next to a seasonal gap needs no special start: the fit moves ``t_0`` into the gap.
     """
-    peak = float(times[np.argmax((flux - np.median(flux)) / err)])
-    if guess is None:
-        span = float(times[-1] - times[0]) if times.size > 1 else 1.0
-        return [(peak, 0.1, span / 20), (peak, 0.5, span / 8)]
-    return [guess, (peak, guess[1], guess[2])]
+    times, flux, err = (np.asarray(a, dtype=np.float64) for a in (times, flux, err))
+    significance = (flux - np.median(flux)) / err
+    peak = float(times[np.argmax(significance)])
+    if guess is not None:
+        return [guess, (peak, guess[1], guess[2])]
+    span = float(times[-1] - times[0]) if times.size > 1 else 1.0
+    starts = [(peak, 0.1, span / 20), (peak, 0.5, span / 8)]
+    if times.size < 5:
+        return starts
+    smooth = running_median(significance, 5)
+    i = int(np.argmax(smooth))
+    excess = running_median(flux, 5) - np.median(flux)
+    half = 0.5 * excess[i]
+    below = np.flatnonzero(excess <= half)
+    left, right = below[below < i], below[below > i]
+    t_left = times[left[-1]] if left.size else None
+    t_right = times[right[0]] if right.size else None
+    step = float(np.median(np.diff(times)))
+    if t_left is None and t_right is None:
+        duration = span
+    elif t_left is None:
+        duration = 2.0 * (t_right - times[i])
+    elif t_right is None:
+        duration = 2.0 * (times[i] - t_left)
+    else:
+        duration = float(t_right - t_left)
+    duration = min(max(duration, 2.0 * step, 1e-2), 1e4)
+    t_peak = float(times[i])
+    starts += [(t_peak, 0.1, 3.0 * duration), (t_peak, 0.5, 0.9 * duration)]
+    edge = max(1, int(EDGE_FRACTION * times.size))
+    if i < edge:
+        starts += [(float(times[0]), 0.3, duration), (float(times[0]) - 0.5 * duration, 0.3,
+                                                      duration)]
+    elif i >= times.size - edge:
+        starts += [(float(times[-1]), 0.3, duration), (float(times[-1]) + 0.5 * duration, 0.3,
+                                                       duration)]
+    return starts
 
 
-__all__ = ["Start", "fit_pspl", "flat_chi2", "pspl_magnification", "pspl_starts"]
+__all__ = [
+    "EDGE_FRACTION", "Start", "fit_pspl", "flat_chi2", "pspl_magnification", "pspl_starts",
+    "running_median",
+]
