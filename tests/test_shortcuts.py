@@ -49,3 +49,43 @@ def test_shared_quantities_do_not_reveal_the_class(tmp_path, topology, error):
 
     with_shape = np.column_stack([features, np.log10(np.maximum(store.params["dchi2_flat"], 1))])
     assert cv_accuracy(with_shape, store.labels) > 0.6  # the same test sees a real signal
+
+
+# events per class: the long-curve surveys (kmtnet ~3,000 points, roman 6,912) take fewer so
+# that each case stays within ~30 s on 2 cores
+SURVEY_PER_CLASS = {"ogle": 500, "kmtnet": 350, "moa": 500, "roman": 300}
+
+
+def chance_margin(n_events: int) -> float:
+    """Four standard errors of a chance-level (1/3) accuracy measured on ``n_events``."""
+    return 4 * np.sqrt(CHANCE * (1 - CHANCE) / n_events)
+
+
+def survey_features(store) -> np.ndarray:
+    """The shared quantities of a survey preset's events, plus what the survey draws per event
+    (field cadence, error underestimate, outliers) and the sampling itself (span, gaps)."""
+    p = store.params
+    times = np.asarray(store.observations["times"])
+    first, last = times[store.offsets[:-1]], times[store.offsets[1:] - 1]
+    largest_gap = np.array([np.diff(store.event(i)["times"]).max(initial=0)
+                            for i in range(len(store))])
+    features = np.column_stack([shared_features(store), p["cadence_per_hour"], p["error_scale"],
+                                p["n_outliers"], last - first, largest_gap])
+    return features[:, np.isfinite(features).any(axis=0)]  # missing_fraction is NaN here
+
+
+# each case well under 30 s on 2 cores (no detectability fits: the shared columns suffice)
+@pytest.mark.parametrize("survey", ["ogle", "kmtnet", "moa", "roman"])
+def test_survey_presets_keep_the_shared_quantities_uninformative(tmp_path, survey):
+    cfg = SimulationConfig(n_per_class=SURVEY_PER_CLASS[survey], survey=survey,
+                           topology="stellar", seed=11, detectability=False)
+    store = open_dataset(generate_dataset(cfg, tmp_path / "set", progress=False))
+    assert (store.params["variable_kind"][store.labels == 0] > 0).any()  # variables included
+    features = survey_features(store)
+    accuracy = cv_accuracy(features, store.labels)
+    assert abs(accuracy - CHANCE) < chance_margin(len(store)), (
+        f"{survey}: shared quantities predict the class: {accuracy:.3f}")
+    # the same test sees the signal once a summary of the curve itself is added
+    excess = np.array([np.percentile((e["flux"] - 1) / e["flux_err"], [50, 90, 99])
+                       for e in map(store.event, range(len(store)))])
+    assert cv_accuracy(np.column_stack([features, excess]), store.labels) > 0.5

@@ -30,9 +30,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .presets import CLASS_NAMES, get_cadence, get_error, get_topology
+from .presets import CLASS_NAMES, get_cadence, get_error, get_survey, get_topology
 from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
 from .settings import from_known_fields
+from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
 """d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m."""
@@ -41,13 +42,24 @@ MAGNIFICATION_BACKENDS = ("VBBinaryLensing", "VBMicrolensing")
 
 PARAM_COLUMNS: tuple[str, ...] = (
     "label",
-    "t_0", "u_0", "t_E",  # shared by all classes (drawn but unused for the flat class)
+    "t_0", "u_0", "t_E",  # shared by all classes (drawn but unused for the no-event class)
     "rho", "s", "q", "alpha_rad",  # binary lens only (NaN otherwise); alpha_rad in radians
     "source_mag", "f_s", "baseline_mag", "baseline_mag_error",
     "n_obs", "missing_fraction", "peak_significance", "attempts",
     "dchi2_flat", "dchi2_pspl",  # detectability (NaN when switched off)
+    # survey presets: the event's field cadence [per hour and site], the factor by which the
+    # reported errors are too small, the outliers (thesis: NaN, 1, 0)
+    "cadence_per_hour", "error_scale", "n_outliers",
+    *VARIABLE_COLUMNS,  # the no-event class's variable star (variable_kind 0: constant)
 )  # fmt: skip
 """Columns of the per-event parameter table, in storage order."""
+
+DEFAULT_CADENCE, DEFAULT_ERROR = "cadence_15", "error_005"
+"""The cadence and error presets of the ``thesis`` survey when none is named."""
+
+SURVEY_VARIABLE_FRACTION = 0.5
+"""Share of the no-event class that is a variable star on a survey preset when
+``variable_fraction`` is not given (0 on ``thesis``, which keeps its constant stars)."""
 
 
 def _check_range(name: str, value, *, positive: bool = False) -> tuple[float, float]:
@@ -71,18 +83,31 @@ class SimulationConfig:
     Parameters
     ----------
     n_per_class : int
-        Events per class (flat, PSPL, binary); the set holds ``3 * n_per_class`` events.
-    topology, cadence, error : str
-        Preset names (see :mod:`microlens.presets`).
+        Events per class (no event, PSPL, binary); the set holds ``3 * n_per_class`` events.
+    topology : str
+        Binary topology preset (see :mod:`microlens.presets`).
+    survey : str
+        Observing pattern and photometry: ``thesis`` (the evenly spread epochs below, shaped by
+        the cadence and error presets) or a real survey (``ogle``, ``kmtnet``, ``moa``,
+        ``roman``: :mod:`microlens.survey`), which sets cadence and errors itself.
+    cadence, error : str or None
+        Cadence and error presets of the ``thesis`` survey (None: ``cadence_15``,
+        ``error_005``); naming one with another survey is an error.
+    variable_fraction : float or None
+        Share of the no-event class that is a variable star (:mod:`microlens.variables`)
+        rather than a constant one; None: 0 on ``thesis``, :data:`SURVEY_VARIABLE_FRACTION`
+        on the other surveys.
     seed : int
         Data-set seed; event ``i`` uses a generator derived from ``(seed, i)``.
     """
 
     n_per_class: int = 1000
     topology: str = "baseline"
-    cadence: str = "cadence_15"
-    error: str = "error_005"
+    cadence: str | None = None
+    error: str | None = None
     seed: int = 0
+    survey: str = "thesis"
+    variable_fraction: float | None = None
     n_epochs: int = 1000  # nominal survey epochs before missing ones are removed
     survey_days: float = 200.0  # length of the survey window [days]
     time_jitter: float = 0.3  # epoch jitter as a fraction of the nominal spacing (irregularity)
@@ -114,8 +139,24 @@ class SimulationConfig:
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed!r}")
         get_topology(self.topology)
-        get_cadence(self.cadence)
-        get_error(self.error)
+        survey = get_survey(self.survey)
+        if not survey.is_thesis:
+            named = [f"{k}={v!r}" for k, v in (("cadence", self.cadence), ("error", self.error))
+                     if v is not None]
+            if named:
+                raise ValueError(
+                    f"survey {self.survey!r} sets cadence and errors itself, so it cannot be "
+                    f"combined with {' and '.join(named)}; leave cadence and error unset "
+                    "(None), or use survey='thesis' with the cadence and error presets")
+        get_cadence(self.cadence_preset)
+        get_error(self.error_preset)
+        if self.variable_fraction is not None and not (
+                isinstance(self.variable_fraction, (int, float))
+                and not isinstance(self.variable_fraction, bool)
+                and 0 <= self.variable_fraction <= 1):
+            raise ValueError(f"variable_fraction must be a number in [0, 1] (share of the "
+                             f"no-event class that is a variable star) or None, got "
+                             f"{self.variable_fraction!r}")
         if self.magnification_backend not in MAGNIFICATION_BACKENDS:
             raise ValueError(
                 f"unknown magnification_backend {self.magnification_backend!r}; "
@@ -155,9 +196,29 @@ class SimulationConfig:
                 object.__setattr__(self, f.name, tuple(value))
 
     @property
+    def cadence_preset(self) -> str:
+        """The cadence preset in force (``thesis`` survey only)."""
+        return self.cadence or DEFAULT_CADENCE
+
+    @property
+    def error_preset(self) -> str:
+        """The error preset in force (``thesis`` survey only)."""
+        return self.error or DEFAULT_ERROR
+
+    @property
+    def variable_share(self) -> float:
+        """Share of the no-event class that is a variable star (``variable_fraction``
+        resolved)."""
+        if self.variable_fraction is not None:
+            return float(self.variable_fraction)
+        return 0.0 if get_survey(self.survey).is_thesis else SURVEY_VARIABLE_FRACTION
+
+    @property
     def reference_epoch(self) -> float:
-        """Full Julian date of time 0 of the simulated times (0.0: abstract days)."""
-        return 0.0
+        """Full Julian date of time 0 of the simulated times (0.0: the ``thesis`` survey's
+        abstract days)."""
+        survey = get_survey(self.survey)
+        return 0.0 if survey.is_thesis else float(survey.reference_epoch)
 
     @property
     def n_events(self) -> int:
@@ -281,6 +342,8 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
     label = int(params["label"])
     t = np.asarray(t, dtype=np.float64)
     if label == 0:
+        if "variable_kind" in params and int(params["variable_kind"]) != 0:
+            return variable_flux(params, t)
         return np.ones_like(t)
     if label == 1:
         mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
@@ -310,7 +373,7 @@ def survey_times(cfg: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
     nominal = (np.arange(n) + 0.5) * dt
     times = nominal + rng.uniform(-cfg.time_jitter, cfg.time_jitter, n) * dt
 
-    missing = get_cadence(cfg.cadence).missing_fraction
+    missing = get_cadence(cfg.cadence_preset).missing_fraction
     f_gap = cfg.gap_share * missing
     f_iso = 1.0 - (1.0 - missing) / (1.0 - f_gap) if f_gap < 1 else 0.0
     keep = rng.random(n) >= f_iso
@@ -342,7 +405,7 @@ def _gap_mask(n: int, coverage: float, mean_gap: float, rng: np.random.Generator
 def baseline_error_mag(cfg: SimulationConfig, baseline_mag: float) -> float:
     """Baseline photometric error [mag] for an event of the given baseline magnitude."""
     scale = 10 ** (0.2 * (baseline_mag - cfg.reference_mag))
-    return get_error(cfg.error).baseline_mag_error * scale
+    return get_error(cfg.error_preset).baseline_mag_error * scale
 
 
 def flux_errors(true_flux: np.ndarray, baseline_mag_error: float) -> np.ndarray:
@@ -393,35 +456,39 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     """Simulate event ``index`` of the data set described by ``cfg`` (deterministic).
 
     Every class consumes the random stream identically: the shared parameters, the binary
-    parameters, the cadence and the noise are drawn in the same order whatever the class. The
-    detection cut is evaluated on the single-lens signal that the shared parameters imply, for
-    every class alike, so the selected shared parameters have one distribution for all classes.
-    (A cut on each event's own curve lets caustics pass binaries at larger ``u_0``: measured on
-    stellar binaries at 0.15 mag, a classifier on the shared parameters alone then reached 37 %
-    instead of 33 %.) How visible each event's own signal is, is recorded by the detectability
-    columns instead.
+    parameters, the variable star, the cadence and the noise are drawn in the same order
+    whatever the class. The detection cut is evaluated on the single-lens signal that the
+    shared parameters imply, for every class alike, so the selected shared parameters have one
+    distribution for all classes. (A cut on each event's own curve lets caustics pass binaries
+    at larger ``u_0``: measured on stellar binaries at 0.15 mag, a classifier on the shared
+    parameters alone then reached 37 % instead of 33 %.) How visible each event's own signal
+    is, is recorded by the detectability columns instead.
+
+    On a survey preset (:mod:`microlens.survey`) the baseline magnitude, blending, field
+    cadence and error underestimate come from the survey, the peak ``t_0`` may fall outside
+    the observations (partially covered events), the errors follow the survey's error curve at
+    the current magnitude, a few points are outliers, and the reported errors are the true ones
+    divided by ``error_scale``. The variable star is drawn only when ``variable_share > 0`` (so
+    ``thesis`` sets without variables keep their random stream, event for event).
     """
     label = event_label(index)
     rng = event_rng(cfg.seed, index)
     topo = get_topology(cfg.topology)
-    window = cfg.survey_days
+    survey = get_survey(cfg.survey)
+    with_variables = cfg.variable_share > 0
     for attempt in range(1, cfg.max_attempts + 1):  # noqa: B007 (recorded after the loop)
-        t_0 = window * rng.uniform(*cfg.t_0_range)
-        u_0 = rng.uniform(*cfg.u_0_range)
-        t_E = _log_uniform(rng, cfg.t_E_range)
-        source_mag = rng.uniform(*cfg.source_mag_range)
-        f_s = rng.uniform(*cfg.f_s_range)
-        rho = _log_uniform(rng, cfg.rho_range)
-        s = _log_uniform(rng, topo.s_range)
-        q = _log_uniform(rng, topo.q_range)
-        alpha_rad = rng.uniform(0.0, 2.0 * math.pi)
-        times = survey_times(cfg, rng)
-        noise = rng.standard_normal(times.size)
-
-        baseline_mag = source_mag + 2.5 * math.log10(f_s)  # blend light makes the baseline brighter
-        sigma_m = baseline_error_mag(cfg, baseline_mag)
-        single_lens = blended_flux(pspl_magnification(times, t_0, u_0, t_E), f_s)
-        passed, peak_sig = passes_detection_cut(single_lens, flux_errors(single_lens, sigma_m), cfg)
+        if survey.is_thesis:
+            draws = _thesis_draws(cfg, topo, rng)
+        else:
+            draws = _survey_draws(cfg, survey, topo, rng)
+        variable = (draw_variable(rng, _span(draws["times"])) if with_variables
+                    else _no_variable())
+        is_variable = rng.random() < cfg.variable_share if with_variables else False
+        times, f_s = draws["times"], draws["f_s"]
+        single_lens = blended_flux(pspl_magnification(times, draws["t_0"], draws["u_0"],
+                                                      draws["t_E"]), f_s)
+        passed, peak_sig = passes_detection_cut(single_lens, draws["errors_of"](single_lens),
+                                                cfg)
         if passed:
             break
     else:
@@ -430,30 +497,100 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
             "loosen detection_sigma / detection_min_points or widen the priors"
         )
 
+    t_0, u_0, t_E = draws["t_0"], draws["u_0"], draws["t_E"]
+    rho, s, q, alpha_rad = draws["rho"], draws["s"], draws["q"], draws["alpha_rad"]
     if label == 0:
-        clean = np.ones_like(times)
+        if not (label == 0 and is_variable):
+            variable = _no_variable()
+        clean = variable_flux(variable, times)
     elif label == 1:
         clean = single_lens
     else:
         mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=cfg.vbbl_tol,
                                    backend=cfg.magnification_backend)
         clean = blended_flux(mag, f_s)
-    errors = flux_errors(clean, sigma_m)
-    flux = clean + errors * noise
+    if label != 0:
+        variable = _no_variable()
+    true_errors = draws["errors_of"](clean)
+    if survey.is_thesis:
+        errors, outliers = true_errors, 0
+        flux = clean + errors * draws["noise"]
+    else:
+        from .survey import observe
+
+        flux, errors, is_outlier = observe(survey, clean, true_errors, draws["error_scale"], rng)
+        outliers = int(is_outlier.sum())
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
         rho=rho if label == 2 else math.nan, s=s if label == 2 else math.nan,
         q=q if label == 2 else math.nan, alpha_rad=alpha_rad if label == 2 else math.nan,
-        source_mag=source_mag, f_s=f_s, baseline_mag=baseline_mag, baseline_mag_error=sigma_m,
-        n_obs=times.size, missing_fraction=1.0 - times.size / cfg.n_epochs,
+        source_mag=draws["source_mag"], f_s=f_s, baseline_mag=draws["baseline_mag"],
+        baseline_mag_error=draws["baseline_mag_error"],
+        n_obs=times.size, missing_fraction=draws["missing_fraction"],
         peak_significance=peak_sig, attempts=attempt,
         dchi2_flat=math.nan, dchi2_pspl=math.nan,
+        cadence_per_hour=draws["cadence_per_hour"], error_scale=draws["error_scale"],
+        n_outliers=outliers, **variable,
     )  # fmt: skip
     if cfg.detectability:
         from .detectability import detectability
 
         params.update(detectability(times, flux, errors, clean, (t_0, u_0, t_E)))
     return SimulatedEvent(times=times, flux=flux, flux_err=errors, clean_flux=clean, params=params)
+
+
+def _thesis_draws(cfg: SimulationConfig, topo, rng: np.random.Generator) -> dict:
+    """One attempt's draws on the ``thesis`` survey (the order of the original simulator)."""
+    t_0 = cfg.survey_days * rng.uniform(*cfg.t_0_range)
+    u_0 = rng.uniform(*cfg.u_0_range)
+    t_E = _log_uniform(rng, cfg.t_E_range)
+    source_mag = rng.uniform(*cfg.source_mag_range)
+    f_s = rng.uniform(*cfg.f_s_range)
+    rho = _log_uniform(rng, cfg.rho_range)
+    s = _log_uniform(rng, topo.s_range)
+    q = _log_uniform(rng, topo.q_range)
+    alpha_rad = rng.uniform(0.0, 2.0 * math.pi)
+    times = survey_times(cfg, rng)
+    noise = rng.standard_normal(times.size)
+    baseline_mag = source_mag + 2.5 * math.log10(f_s)  # blend light makes the baseline brighter
+    sigma_m = baseline_error_mag(cfg, baseline_mag)
+    return dict(t_0=t_0, u_0=u_0, t_E=t_E, source_mag=source_mag, f_s=f_s, rho=rho, s=s, q=q,
+                alpha_rad=alpha_rad, times=times, noise=noise, baseline_mag=baseline_mag,
+                baseline_mag_error=sigma_m, errors_of=lambda flux: flux_errors(flux, sigma_m),
+                missing_fraction=1.0 - times.size / cfg.n_epochs, cadence_per_hour=math.nan,
+                error_scale=1.0)
+
+
+def _survey_draws(cfg: SimulationConfig, survey, topo, rng: np.random.Generator) -> dict:
+    """One attempt's draws on a survey preset (:mod:`microlens.survey`)."""
+    from .survey import draw_photometry, draw_t_0, observation_times, true_mag_error
+    from .survey import flux_errors as survey_flux_errors
+
+    u_0 = rng.uniform(*cfg.u_0_range)
+    t_E = _log_uniform(rng, cfg.t_E_range)
+    rho = _log_uniform(rng, cfg.rho_range)
+    s = _log_uniform(rng, topo.s_range)
+    q = _log_uniform(rng, topo.q_range)
+    alpha_rad = rng.uniform(0.0, 2.0 * math.pi)
+    phot = draw_photometry(survey, rng)
+    times = observation_times(survey, rng, field=phot["field"])
+    t_0 = draw_t_0(survey, times, t_E, rng)
+    baseline_mag = phot["baseline_mag"]
+    return dict(t_0=t_0, u_0=u_0, t_E=t_E, source_mag=phot["source_mag"], f_s=phot["f_s"],
+                rho=rho, s=s, q=q, alpha_rad=alpha_rad, times=times, baseline_mag=baseline_mag,
+                baseline_mag_error=float(true_mag_error(survey, baseline_mag)),
+                errors_of=lambda flux: survey_flux_errors(survey, flux, baseline_mag),
+                missing_fraction=math.nan, cadence_per_hour=phot["cadence_per_hour"],
+                error_scale=phot["error_scale"])
+
+
+def _span(times: np.ndarray) -> float:
+    return float(times[-1] - times[0]) if times.size > 1 else 1.0
+
+
+def _no_variable() -> dict:
+    """The variable-star columns of a constant star (and of every lensing event)."""
+    return {name: (0 if name in VARIABLE_DTYPES else math.nan) for name in VARIABLE_COLUMNS}
 
 
 def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -494,7 +631,8 @@ def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np
 
 def params_dtype() -> np.dtype:
     """Structured dtype of the parameter table (float64 columns, integer label and counts)."""
-    ints = {"label": np.int8, "n_obs": np.int32, "attempts": np.int32}
+    ints = {"label": np.int8, "n_obs": np.int32, "attempts": np.int32, "n_outliers": np.int32,
+            **VARIABLE_DTYPES}
     return np.dtype([(name, ints.get(name, np.float64)) for name in PARAM_COLUMNS])
 
 
