@@ -270,3 +270,24 @@ def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path
     summary, _ = evaluate_run(run, n_bootstrap=0, peer=False, n_events=12)
     assert summary["label_policy"] == "observable"
     assert summary["label_sets"]["observable"] is not None
+
+
+def test_contamination_counts_each_kind_of_no_event_star_and_missed_lensing():
+    from microlens.evaluate import contamination
+
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
+    kinds = np.array([0, 0, 1, 1, 3, 0, 0, 0, 0, 0])  # constant x2, cataclysmic x2, eclipsing
+    predicted = np.array([0, 1, 2, 0, 1, 0, 1, 2, 0, 0])
+    found = contamination(labels, predicted, kinds)
+    assert found["no_event_called_lensing"]["value"] == pytest.approx(3 / 5)
+    assert found["by_kind"]["constant"]["value"] == pytest.approx(1 / 2)
+    assert found["by_kind"]["cataclysmic"]["value"] == pytest.approx(1 / 2)
+    assert found["by_kind"]["eclipsing"] == {**found["by_kind"]["eclipsing"], "value": 1.0, "n": 1}
+    assert set(found["by_kind"]) == {"constant", "cataclysmic", "eclipsing"}  # kinds present
+    assert found["lensing_called_no_event"]["value"] == pytest.approx(3 / 5)
+    assert found["pspl_called_no_event"]["value"] == pytest.approx(1 / 2)
+    assert found["binary_called_no_event"]["value"] == pytest.approx(2 / 3)
+    entry = found["lensing_called_no_event"]
+    assert entry["low"] < entry["value"] < entry["high"] and entry["n"] == 5
+    # without a kind column every no-event star counts as constant
+    assert set(contamination(labels, predicted)["by_kind"]) == {"constant"}

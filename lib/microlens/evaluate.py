@@ -257,6 +257,49 @@ def label_set_scores(labels, predicted) -> dict:
     }
 
 
+def contamination(labels, predicted, variable_kind=None) -> dict:
+    """The two errors a survey search cares most about, with 95 % Wilson intervals.
+
+    Parameters
+    ----------
+    labels, predicted : ``(E,)`` int
+        True and predicted classes.
+    variable_kind : ``(E,)`` int, optional
+        :data:`microlens.variables.VARIABLE_KINDS` code of each event (0: constant star;
+        lensing events 0). Absent in data sets written before variables existed.
+
+    Returns
+    -------
+    dict
+        ``no_event_called_lensing`` (the share of the no-event class called PSPL or binary) and
+        ``by_kind`` (the same per kind of no-event star present: constant, cataclysmic, ...);
+        ``lensing_called_no_event`` (the share of PSPL and binary events called no event) and
+        the same for ``pspl_called_no_event`` and ``binary_called_no_event``. Each
+        ``{value, low, high, n}``.
+    """
+    from .variables import VARIABLE_KINDS
+
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    none, lensing = labels == 0, labels > 0
+    out = {
+        "no_event_called_lensing": _proportion(int(np.sum(predicted[none] > 0)), int(none.sum())),
+        "lensing_called_no_event": _proportion(int(np.sum(predicted[lensing] == 0)),
+                                               int(lensing.sum())),
+        "pspl_called_no_event": _proportion(int(np.sum(predicted[labels == PSPL] == 0)),
+                                            int(np.sum(labels == PSPL))),
+        "binary_called_no_event": _proportion(int(np.sum(predicted[labels == BINARY] == 0)),
+                                              int(np.sum(labels == BINARY))),
+        "by_kind": {},
+    }
+    kinds = (np.zeros(labels.size, np.int64) if variable_kind is None
+             else np.asarray(variable_kind, np.int64))
+    for code, name in enumerate(VARIABLE_KINDS):
+        of = none & (kinds == code)
+        if of.any():
+            out["by_kind"][name] = _proportion(int(np.sum(predicted[of] > 0)), int(of.sum()))
+    return out
+
+
 def label_set_metrics(labels, predicted, dchi2_pspl=None, *,
                       threshold: float = DETECTABILITY_THRESHOLD) -> dict:
     """Final answers against the physical labels and, with detectability, the observable ones.
@@ -515,12 +558,30 @@ def headline(summary: dict) -> dict:
             out[f"{name}_low"] = intervals[name]["low"]
             out[f"{name}_high"] = intervals[name]["high"]
     out.update(_label_headline(summary))
+    out.update(_contamination_headline(summary))
     peer = summary.get("classical_peer")
     if peer:
         out["peer_accuracy"] = peer["accuracy"]
         out["peer_binary_recall"] = peer["binary_recall"]
         out["peer_seconds_per_event"] = peer["seconds_per_event"]
         out.update(_label_headline(peer, "peer_"))
+        out.update(_contamination_headline(peer, "peer_"))
+    return out
+
+
+def _contamination_headline(summary: dict, prefix: str = "") -> dict:
+    """Flat numbers of :func:`contamination` (none for summaries written before it)."""
+    found = summary.get("contamination")
+    if not found:
+        return {}
+    out = {}
+    entries = {"no_event_called_lensing": found["no_event_called_lensing"],
+               "lensing_called_no_event": found["lensing_called_no_event"],
+               **{f"{kind}_called_lensing": entry for kind, entry in found["by_kind"].items()}}
+    for name, entry in entries.items():
+        out[f"{prefix}{name}"] = entry["value"]
+        out[f"{prefix}{name}_low"] = entry["low"]
+        out[f"{prefix}{name}_high"] = entry["high"]
     return out
 
 
@@ -635,6 +696,9 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
                                        quantities, dchi2,
                                        score_name="calibrated final p_binary"))
     _emit_probe_warnings(summary["probe"], "transformer")
+    kinds = (np.asarray(params["variable_kind"]) if "variable_kind" in params.dtype.names
+             else None)
+    summary["contamination"] = contamination(predictions.labels, final.argmax(axis=1), kinds)
     if peer:
         from .classical import evaluate_peer
 
@@ -649,13 +713,14 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
             _peer_score(result.features[:, full], feature), result.labels, result.final,
             quantities, dchi2, score_name=f"peer {feature} statistic"))
         _emit_probe_warnings(result.summary["probe"], "classical peer")
+        result.summary["contamination"] = contamination(result.labels, result.final, kinds)
     summary["headline"] = headline(summary)
     return summary, predictions
 
 
 __all__ = [
     "CALIBRATION_FRACTIONS", "FRACTIONS", "TAUS", "THRESHOLDS", "accuracy_by_fraction",
-    "accuracy_by_tau", "calibration_by_fraction",
+    "accuracy_by_tau", "calibration_by_fraction", "contamination",
     "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
     "final_metrics", "headline", "label_set_metrics", "label_set_rows", "label_set_scores",
     "positions_at_fraction", "probe_rows", "read_against_labels", "tau_of_observations",
