@@ -24,7 +24,7 @@ def test_layout_manifest_and_alignment(small_store, small_config):
     store = small_store
     assert len(store) == small_config.n_events == 90
     m = store.manifest
-    assert m["class_counts"] == {"flat": 30, "pspl": 30, "binary": 30}
+    assert m["class_counts"] == {"no_event": 30, "pspl": 30, "binary": 30}
     assert m["config"] == small_config.to_dict()
     assert m["versions"]["VBBinaryLensing"] and m["versions"]["numpy"]
     assert m["magnification"]["tol"] == 1e-3
@@ -48,9 +48,9 @@ def test_layout_manifest_and_alignment(small_store, small_config):
 
 def test_split_is_stratified_and_fixed(small_store):
     counts = small_store.manifest["split_counts"]
-    assert counts["train"] == {"flat": 24, "pspl": 24, "binary": 24}
-    assert counts["val"] == {"flat": 3, "pspl": 3, "binary": 3}
-    assert counts["test"] == {"flat": 3, "pspl": 3, "binary": 3}
+    assert counts["train"] == {"no_event": 24, "pspl": 24, "binary": 24}
+    assert counts["val"] == {"no_event": 3, "pspl": 3, "binary": 3}
+    assert counts["test"] == {"no_event": 3, "pspl": 3, "binary": 3}
     for name in ("train", "val", "test"):
         idx = small_store.indices(name)
         assert np.bincount(small_store.labels[idx], minlength=3).tolist() == list(
@@ -65,6 +65,36 @@ def test_stored_event_resimulates_from_its_parameters_and_seed(small_store):
         np.testing.assert_allclose(again.flux, event["flux"], rtol=1e-6)  # float32 storage
         np.testing.assert_allclose(model_flux(event["params"], again.times), again.clean_flux,
                                    rtol=1e-5)
+
+
+def test_survey_store_keeps_curves_of_any_length_times_since_its_epoch_and_variables(
+        tmp_path):
+    from microlens.presets import get_survey
+    from microlens.variables import VARIABLE_KINDS
+
+    cfg = SimulationConfig(n_per_class=8, survey="ogle", topology="stellar", seed=5,
+                           variable_fraction=1.0, detectability=False)
+    store = open_dataset(generate_dataset(cfg, tmp_path / "ogle", workers=1, progress=False))
+    assert store.reference_epoch == store.manifest["reference_epoch"] == \
+        get_survey("ogle").reference_epoch
+    assert len(set(store.lengths.tolist())) > 5  # lengths differ: no padding to the longest
+    assert store.observations["flux"].size == store.lengths.sum()
+    times = store.event(0)["times"]
+    assert times.max() < 3 * 365.25  # days since the epoch, not full HJDs
+    no_event = np.flatnonzero(store.labels == 0)
+    kinds = store.params["variable_kind"][no_event]
+    assert (kinds > 0).all()  # variable_fraction=1: every no-event star varies
+    assert (store.params["variable_kind"][store.labels > 0] == 0).all()
+    for index in no_event[:4]:
+        event = store.event(index)
+        again = resimulate(store, index)
+        np.testing.assert_allclose(again.flux, event["flux"], rtol=1e-6)  # float32 storage
+        np.testing.assert_allclose(again.times, event["times"], rtol=0, atol=0)  # float64
+        np.testing.assert_allclose(model_flux(event["params"], again.times), again.clean_flux,
+                                   rtol=1e-9)
+        assert VARIABLE_KINDS[int(event["params"]["variable_kind"])] != "constant"
+    batch = store.batch(no_event[:3])
+    assert batch["times"].shape[1] == store.lengths[no_event[:3]].max()
 
 
 @pytest.mark.slow
