@@ -398,7 +398,7 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
     proba = model.predict_proba(*tensors)[0].numpy()  # calibrated, this event alone
     for label in range(3):
         trace = browser.fig.data[3 + label]
-        assert trace.name == f"P({['flat', 'pspl', 'binary'][label]})"
+        assert trace.name == f"P({['no event', 'single lens (PSPL)', 'binary lens'][label]})"
         np.testing.assert_allclose(trace.y, proba[:, label], rtol=1e-5, atol=1e-6)
     z = browser.heatmap.data[0].z  # strict JSON for the widget: blanks are None, not NaN
     assert any(v is None for line in z for v in line)

@@ -147,7 +147,7 @@ def test_accuracy_by_fraction_and_tau_on_hand_made_predictions():
     curve = accuracy_by_fraction(predictions, [0.5, 0.6, 0.7, 1.0])
     assert curve["accuracy"] == [0.0, 0.0, 1.0, 1.0]
     assert curve["recall"]["pspl"] == [0.0, 0.0, 1.0, 1.0]
-    assert curve["recall"]["flat"] == [None] * 4
+    assert curve["recall"]["no_event"] == [None] * 4
     # times 0..9, peaks at t_0 = 4 and 8 with t_E = 2: event 0 spans tau -2..2.5, event 1
     # spans -4..0.5. tau -3: only event 1 has data (up to t = 2, wrong); tau -1.5: t <= 1 and
     # t <= 5, both wrong; tau 1: t <= 6 and all of event 1, both right

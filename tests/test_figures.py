@@ -261,7 +261,7 @@ def test_projections_round_trip_without_pickle(tmp_path, eval_store):
     assert np.array_equal(loaded[0].coords, projections[0].coords)
     assert loaded[0].info == projections[0].info
     table = embedding_table(eval_store, loaded_rows, predicted, confidence)
-    assert table["predicted"].tolist() == ["flat", "pspl", "binary", "flat", "pspl", "binary"]
+    assert table["predicted"].tolist() == ["no_event", "pspl", "binary"] * 2
 
 
 def test_binary_points_as_arrays_or_json_draw_the_same(eval_run):

@@ -43,13 +43,13 @@ def test_classification_metrics_known_answer():
     assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert m["confusion_normalized"][2] == [0.5, 0.0, 0.5]
     per = m["per_class"]
-    assert (per["flat"]["precision"], per["flat"]["recall"]) == (0.5, 0.5)
+    assert (per["no_event"]["precision"], per["no_event"]["recall"]) == (0.5, 0.5)
     assert per["pspl"]["precision"] == pytest.approx(2 / 3) and per["pspl"]["recall"] == 1.0
     assert (per["binary"]["precision"], per["binary"]["recall"]) == (1.0, 0.5)
     assert per["pspl"]["f1"] == pytest.approx(0.8)
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert m["macro_f1"] == pytest.approx(f1_score(LABELS, PREDICTED, average="macro"))
-    assert [per[c]["support"] for c in ("flat", "pspl", "binary")] == [2, 2, 2]
+    assert [per[c]["support"] for c in ("no_event", "pspl", "binary")] == [2, 2, 2]
 
 
 @pytest.mark.parametrize("labels, predicted", [

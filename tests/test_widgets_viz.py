@@ -14,8 +14,10 @@ from microlens.analysis import EventAttention
 from microlens.analysis.limits import binned_performance
 from microlens.figures import simulation_figures
 from microlens.paths import write_json_atomic
+from microlens.presets import CLASS_LABELS
 from microlens.simulate import binary_light_curve, caustics
 from microlens.summaries import detectability_summary, simulation_metrics
+from microlens.variables import describe_variable
 from microlens.widgets import EventBrowser, MagnificationExplorer
 
 N_PER_CLASS = 4
@@ -25,6 +27,25 @@ N_PER_CLASS = 4
 def store(tmp_path_factory):
     cfg = SimulationConfig(n_per_class=N_PER_CLASS, n_epochs=150, seed=3, detectability=True)
     path = generate_dataset(cfg, tmp_path_factory.mktemp("viz") / "tiny", workers=1,
+                            progress=False)
+    return open_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def variable_store(tmp_path_factory):
+    """Thesis curves whose no-event class is half variable stars."""
+    cfg = SimulationConfig(n_per_class=8, n_epochs=120, seed=4, detectability=False,
+                           variable_fraction=0.5)
+    path = generate_dataset(cfg, tmp_path_factory.mktemp("var") / "tiny", workers=1,
+                            progress=False)
+    return open_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def survey_store(tmp_path_factory):
+    """OGLE-like curves: seasons, yearly gaps, thousands of points, a reference epoch."""
+    cfg = SimulationConfig(n_per_class=4, survey="ogle", seed=1, detectability=False)
+    path = generate_dataset(cfg, tmp_path_factory.mktemp("ogle") / "tiny", workers=1,
                             progress=False)
     return open_dataset(path)
 
@@ -115,7 +136,7 @@ def test_event_browser_select_shows_that_event(store):
     np.testing.assert_array_equal(np.asarray(browser.fig.data[0].y, dtype=float), truth["flux"])
     assert len(browser.fig.data) == 2  # data and noise-free model
     html = browser.table.value
-    assert f">{truth['index']}<" in html and ">binary<" in html
+    assert f">{truth['index']}<" in html and ">binary lens<" in html
     for key in ("t_E", "u_0", "q", "s", "dchi2_pspl"):
         assert viz.format_value(truth["params"][key]) in html
     assert browser.class_dropdown.value == 2 and browser.slider.value == 1
@@ -130,7 +151,7 @@ def test_event_browser_split_and_class_controls(store):
     browser.class_dropdown.value = 0  # user switches class: first flat training event
     assert browser.event["label"] == 0 and browser.event["split"] == "train"
     with pytest.raises(IndexError):
-        browser.select("flat", 99)
+        browser.select("no_event", 99)
     with pytest.raises(ValueError, match="unknown class"):
         browser.select("planet", 0)
     empty = [s for s in ("val", "test") if not np.any(store.labels[store.indices(s)] == 0)]
@@ -140,9 +161,91 @@ def test_event_browser_split_and_class_controls(store):
         assert len(browser.fig.data[0].x) == 0
 
 
+def _no_events(store):
+    """Indices of the constant and of the variable no-event stars."""
+    zero = np.flatnonzero(store.labels == 0)
+    kinds = store.params["variable_kind"][zero]
+    return zero[kinds == 0], zero[kinds != 0]
+
+
+def test_event_browser_says_which_star_a_no_event_curve_is(variable_store):
+    constant, variable = _no_events(variable_store)
+    assert constant.size and variable.size
+    browser = EventBrowser(variable_store, label="no event")  # display names work too
+    assert browser.class_dropdown.value == 0
+    assert [name for name, _ in browser.class_dropdown.options] == list(CLASS_LABELS)
+    zero = list(browser.selection)
+    event = browser.select("no_event", zero.index(int(variable[0])))
+    kind = describe_variable(event["params"])
+    assert kind != "constant star"
+    assert f"no event: {kind}" in browser.fig.layout.title.text
+    assert f"no event: {kind}" in browser.info.value and f"no event: {kind}" in browser.table.value
+    model = np.asarray(browser.fig.data[1].y, dtype=float)
+    assert np.nanstd(model) > 0  # the variable star's own light curve, not a constant line
+    browser.select(0, zero.index(int(constant[0])))
+    assert "no event: constant star" in browser.fig.layout.title.text
+
+
+def test_event_browser_on_long_survey_curves(survey_store):
+    browser = EventBrowser(survey_store, label="pspl")
+    assert survey_store.reference_epoch > 2.4e6
+    epoch = f"days since JD {survey_store.reference_epoch:.1f}"
+    for position, row in enumerate(browser.selection):  # long and short curves, in turn
+        event = browser.select("pspl", position)
+        assert event["index"] == row and len(browser.fig.data) == 2
+        n = len(event["times"])
+        expected = go.Scattergl if n > viz.WEBGL_POINTS else go.Scatter
+        assert isinstance(browser.fig.data[0], expected), n
+        np.testing.assert_array_equal(np.asarray(browser.fig.data[0].x, dtype=float),
+                                      event["times"])
+        assert browser.fig.data[0].mode == "markers"
+        assert epoch in browser.fig.layout.xaxis.title.text
+        assert f"{n} observations" in browser.info.value
+
+
 # --------------------------------------------------------------------------------------------
 # Figure builders
 # --------------------------------------------------------------------------------------------
+
+
+def test_gallery_shows_constant_and_variable_no_event_stars(variable_store):
+    constant, variable = _no_events(variable_store)
+    picked = viz.pick_events(variable_store, per_class=3, seed=0)
+    zero = picked[0]
+    assert np.isin(zero, constant).sum() >= 1 and np.isin(zero, variable).sum() >= 1
+    fig = viz.gallery_figure(variable_store, per_class=3, seed=0)
+    titles = [a.text.replace("<br>", " ") for a in fig.layout.annotations]
+    assert any("no event: constant star" in t for t in titles)
+    for i in zero[np.isin(zero, variable)]:
+        kind = describe_variable(variable_store.event(int(i))["params"])
+        assert any(f"#{i} no event: {kind}" in t for t in titles), (kind, titles)
+    axes = [fig.layout[f"yaxis{'' if i == 1 else i}"].title.text for i in (1, 4, 7)]
+    assert [t.split("<br>")[0] for t in axes] == list(CLASS_LABELS)
+    # a single event per class is a variable star; with no variables nothing changes
+    assert np.isin(viz.pick_events(variable_store, per_class=1, seed=0)[0], variable).all()
+
+
+def test_survey_gallery_and_model_lines_break_at_gaps(survey_store):
+    fig = viz.gallery_figure(survey_store, per_class=2, seed=0)
+    assert fig.layout.xaxis5.title.text == (
+        f"time [days since JD {survey_store.reference_epoch:.1f}]")
+    for trace in fig.data[::2]:
+        assert trace.mode == "markers"
+        assert isinstance(trace, go.Scattergl) == (len(trace.x) > viz.WEBGL_POINTS)
+    longest = int(np.argmax(survey_store.lengths))
+    event = survey_store.event(longest)
+    seasons = viz.season_bounds(event["times"])
+    assert len(seasons) >= 2  # yearly gaps
+    t, flux = viz.model_curve(event)
+    assert np.isnan(t).sum() == len(seasons) - 1  # one break per gap, no line across it
+    finite = np.isfinite(t)
+    for a, b in zip(t[finite][:-1], t[finite][1:], strict=True):
+        assert b - a <= viz.GAP_DAYS or any(
+            np.isclose(a, s1) and np.isclose(b, s0)
+            for (_, s1), (s0, _) in zip(seasons[:-1], seasons[1:], strict=True))
+    assert viz.time_title(0.0) == "time [days]"
+
+
 
 
 def test_light_curve_figure_traces_and_title(store):
@@ -289,7 +392,7 @@ def test_detectability_summary_matches_numpy_on_dataset(store, tmp_path):
     assert summary["binary_median_dchi2_pspl"] == pytest.approx(np.median(binary))
     metrics = simulation_metrics(store)
     assert metrics["n_events"] == 3 * N_PER_CLASS
-    assert metrics["class_counts"] == {"flat": 4, "pspl": 4, "binary": 4}
+    assert metrics["class_counts"] == {"no_event": 4, "pspl": 4, "binary": 4}
     assert metrics["detectability"] == detectability_summary(store)
     path = write_json_atomic(tmp_path / "m" / "metrics.json", metrics)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
@@ -387,7 +490,7 @@ def test_q_axes_use_power_tick_labels():
     points = {"index": np.arange(4), "s": s, "q": q, "u_0": np.full(4, 0.1),
               "dchi2_pspl": np.array([10.0, 200.0, 50.0, 1e4]),
               "correct": np.array([True, False, True, False]),
-              "predicted": np.array(["binary", "pspl", "binary", "flat"])}
+              "predicted": np.array(["binary", "pspl", "binary", "no_event"])}
     fig = viz.binary_parameter_figure(points, 100.0)
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.exponentformat == "power"
     assert fig.layout.yaxis.dtick == 1  # one tick per decade: 10⁻⁵ .. 1

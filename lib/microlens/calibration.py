@@ -1,7 +1,7 @@
 """Temperature as a function of the number of observations seen.
 
 A single temperature fitted on final answers leaves early answers miscalibrated (after one
-observation a trained model said ~99.9 % "flat" to every event). With
+observation a trained model said ~99.9 % "no event" to every event). With
 ``TrainConfig.temperature_fit = "by_count"`` the trainer fits ``log T`` at knots ``n = 1, 2, 4,
 ..., 2^m`` observations seen, piecewise linear in ``log n`` between knots and constant beyond the
 first and last, on the validation split's answers after log-spaced numbers of observations of each

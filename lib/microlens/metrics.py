@@ -7,7 +7,7 @@ of times.
 
 Conventions: ``labels`` is ``(E,)`` int, ``probs`` is ``(E, C)`` with rows summing to one, and the
 predicted class is ``argmax(probs)``. Per-class entries are keyed by class name
-(``flat``, ``pspl``, ``binary``).
+(``no_event``, ``pspl``, ``binary``).
 """
 
 from __future__ import annotations

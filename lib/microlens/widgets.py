@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import viz
-from .presets import CLASS_NAMES
+from .presets import CLASS_LABELS, CLASS_NAMES
 from .simulate import binary_light_curve, caustics, pspl_magnification
 from .store import SPLIT_NAMES
 
@@ -228,16 +228,24 @@ class EventBrowser:
     store : LightCurveStore
         An opened dataset (:func:`microlens.open_dataset`).
     label : int or str
-        Initial class (0/'flat', 1/'pspl', 2/'binary').
+        Initial class: 0, 1, 2, a key (``'no_event'``, ``'pspl'``, ``'binary'``) or a display
+        name (``'no event'``, ``'single lens (PSPL)'``, ``'binary lens'``).
     split : str
         Initial split: ``'all'``, ``'train'``, ``'val'`` or ``'test'``.
+
+    The title says what the event is; a no-event curve says which star it is (``no event:
+    constant star``, ``no event: eclipsing binary (detached), P = 2.31 d, depth 0.80 mag``),
+    also in the line beside the slider. Times are days since the data set's
+    ``reference_epoch`` (stated in the x-axis title); long survey curves are drawn with WebGL.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
         What to display.
     fig : plotly.graph_objects.FigureWidget
-        Two traces: the data (with error bars) and the noise-free model.
+        Two traces: the data (with error bars) and the noise-free model (``go.Scatter``, or
+        ``go.Scattergl`` for curves of more than :data:`microlens.viz.events.WEBGL_POINTS`
+        points).
     table : ipywidgets.HTML
         The event's parameter-table row.
     event : dict or None
@@ -251,7 +259,7 @@ class EventBrowser:
         self.event: dict | None = None
         self._syncing = False
         self.class_dropdown = ipw.Dropdown(
-            options=[(name, i) for i, name in enumerate(CLASS_NAMES)],
+            options=[(name, i) for i, name in enumerate(CLASS_LABELS)],
             value=self._label_code(label), description="class")
         self.split_dropdown = ipw.Dropdown(options=list(self.SPLITS), value=self._split(split),
                                            description="split")
@@ -272,8 +280,11 @@ class EventBrowser:
     @staticmethod
     def _label_code(label: int | str) -> int:
         if isinstance(label, str):
+            if label in CLASS_LABELS:
+                return CLASS_LABELS.index(label)
             if label not in CLASS_NAMES:
-                raise ValueError(f"unknown class {label!r}; valid: {', '.join(CLASS_NAMES)}")
+                raise ValueError(f"unknown class {label!r}; valid: {', '.join(CLASS_NAMES)} "
+                                 f"(or {', '.join(repr(n) for n in CLASS_LABELS)})")
             return CLASS_NAMES.index(label)
         code = int(label)
         if not 0 <= code < len(CLASS_NAMES):
@@ -286,13 +297,17 @@ class EventBrowser:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(self.SPLITS)}")
         return split
 
-    @staticmethod
-    def _blank_figure() -> go.Figure:
+    def _blank_figure(self) -> go.Figure:
         fig = go.Figure([go.Scatter(mode="markers"), go.Scatter(mode="lines")])  # named by show()
         fig.update_layout(template=viz.TEMPLATE, height=440, margin={"t": 80},
-                          xaxis_title="time [days]", yaxis_title="flux [baseline units]",
-                          legend={"orientation": "h", "y": -0.2})
+                          xaxis_title=viz.time_title(self.reference_epoch),
+                          yaxis_title=viz.FLUX_TITLE, legend={"orientation": "h", "y": -0.2})
         return fig
+
+    @property
+    def reference_epoch(self) -> float:
+        """Full Julian date of time 0 of the data set's times (0 for the ``thesis`` survey)."""
+        return float(getattr(self.store, "reference_epoch", 0.0) or 0.0)
 
     @property
     def selection(self) -> np.ndarray:
@@ -337,7 +352,7 @@ class EventBrowser:
             self.split_dropdown.value = split
         n = len(self.selection)
         if not 0 <= int(position) < n:
-            raise IndexError(f"position {position} out of range: {n} {CLASS_NAMES[code]} "
+            raise IndexError(f"position {position} out of range: {n} {CLASS_LABELS[code]} "
                              f"event(s) in split {split!r}")
         self._refresh_selection()
         with _quietly(self):
@@ -348,7 +363,7 @@ class EventBrowser:
     def show(self) -> None:
         """Draw the event at the slider's position (or an empty plot for an empty selection)."""
         selection = self.selection
-        name, split = CLASS_NAMES[self.class_dropdown.value], self.split_dropdown.value
+        name, split = CLASS_LABELS[self.class_dropdown.value], self.split_dropdown.value
         if len(selection) == 0:
             self.event = None
             with self.fig.batch_update():
@@ -360,12 +375,18 @@ class EventBrowser:
             return
         position = min(int(self.slider.value), len(selection) - 1)
         self.event = self.store.event(int(selection[position]))
-        new = viz.light_curve_figure(self.event, model=True)
+        new = viz.light_curve_figure(self.event, model=True, reference_epoch=self.reference_epoch)
+        if [t.type for t in self.fig.data] != [t.type for t in new.data]:
+            # a long survey curve switches to WebGL (or back): new traces of the new type
+            self.fig.data = ()
+            self.fig.add_traces(new.data)
         with self.fig.batch_update():
             _copy_traces(self.fig.data, new.data)
             self.fig.layout.title = new.layout.title
+            self.fig.layout.xaxis.title = new.layout.xaxis.title
         self.info.value = (f"event #{self.event['index']} ({position + 1} of {len(selection)} "
-                           f"{name} in {split})")
+                           f"{name} in {split}, {len(self.event['times'])} observations): "
+                           f"{viz.event_kind(self.event)}")
         self.table.value = viz.event_table_html(self.event)
 
 
@@ -422,7 +443,7 @@ class AttentionBrowser:
         self._syncing = False
         config = model.config
         self.class_dropdown = ipw.Dropdown(
-            options=[(name, i) for i, name in enumerate(CLASS_NAMES)],
+            options=[(name, i) for i, name in enumerate(CLASS_LABELS)],
             value=EventBrowser._label_code(label), description="class")
         self.event_dropdown = ipw.Dropdown(description="event", layout=ipw.Layout(width="260px"))
         self.layer_dropdown = ipw.Dropdown(options=list(range(config.n_layers)), value=0,
@@ -524,7 +545,7 @@ class AttentionBrowser:
         if row is None:
             if not 0 <= int(position) < selection.size:
                 raise IndexError(f"position {position} out of range: {selection.size} "
-                                 f"{CLASS_NAMES[code]} event(s) browsed")
+                                 f"{CLASS_LABELS[code]} event(s) browsed")
             row = int(selection[int(position)])
         with _quietly(self):
             self.event_dropdown.value = row
@@ -570,7 +591,7 @@ class AttentionBrowser:
             with self.fig.batch_update():
                 for trace in self.fig.data:
                     trace.x, trace.y = [], []
-                self.fig.layout.title.text = (f"no {CLASS_NAMES[self.class_dropdown.value]} "
+                self.fig.layout.title.text = (f"no {CLASS_LABELS[self.class_dropdown.value]} "
                                               "events among the browsed test events")
                 self.fig.layout.shapes = []
             self.heatmap.data[0].z = None
@@ -610,8 +631,8 @@ class AttentionBrowser:
         final = att.probabilities[-1]
         predicted = int(np.argmax(final))
         self.info.value = (
-            f"event #{att.row} ({CLASS_NAMES[att.label]}, {att.n_obs} observations): final "
-            f"prediction {CLASS_NAMES[predicted]} ({final[predicted]:.2f}); query {query} at "
+            f"event #{att.row} ({viz.event_kind(att.event)}, {att.n_obs} observations): final "
+            f"prediction {CLASS_LABELS[predicted]} ({final[predicted]:.2f}); query {query} at "
             f"t = {att.times[query]:.2f} d sees observations {max(0, query - att.window + 1)}"
             f"..{query}")
 

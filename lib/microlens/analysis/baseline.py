@@ -136,7 +136,7 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
     -------
     dict
         The settings and, per method, :func:`baseline_error_summary` over all events and per
-        class (``{"all": ..., "flat": ..., ...}``).
+        class (``{"all": ..., "no_event": ..., ...}``).
     """
     from ..model import BASELINE_METHODS, Normalization
     from ..presets import CLASS_NAMES

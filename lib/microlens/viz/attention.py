@@ -22,15 +22,15 @@ from ..analysis import (
     dense_attention,
     key_positions,
 )
-from ..presets import CLASS_NAMES
+from ..presets import CLASS_LABELS
 from .events import light_curve_traces
-from .style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_name, event_title
+from .style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_label, event_title
 
 ATTENTION_COLORSCALE = "Viridis"
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                  "#bcbd22")
 """Colours of numbered series (heads, layers)."""
-EVENT_TRACES = ("data", "window", "query", *(f"P({name})" for name in CLASS_NAMES), "received")
+EVENT_TRACES = ("data", "window", "query", *(f"P({name})" for name in CLASS_LABELS), "received")
 """Trace order of :func:`attention_event_figure` (the widget updates them in place)."""
 
 
@@ -132,7 +132,7 @@ def attention_event_traces(attention: EventAttention, layer: int | None = 0,
                    name="query",
                    marker={"symbol": "star", "size": 16, "color": "black"}),
     ]
-    for label, name in enumerate(CLASS_NAMES):
+    for label, name in enumerate(CLASS_LABELS):
         traces.append(go.Scatter(x=times, y=attention.probabilities[:, label], mode="lines",
                                  name=f"P({name})", line={"color": CLASS_COLORS[label]},
                                  xaxis="x2", yaxis="y2"))
@@ -268,7 +268,8 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
                       "uniform %{customdata[1]:.4g}<extra></extra>"))
     fig.update_layout(
         template=TEMPLATE, height=560, width=680, plot_bgcolor="#e8e8e8",  # blank: not seen
-        title={"text": f"#{attention.row} {class_name(attention.label)}: {view_name(layer, head)}"
+        title={"text": f"#{attention.row} {class_label(attention.label)}: "
+                       f"{view_name(layer, head)}"
                        f"<br>queries attend to the {attention.window} observations ending at "
                        "themselves", "font": {"size": 13}},
         xaxis={"title": "key (observation attended to)", "constrain": "domain"},
@@ -345,7 +346,7 @@ def attention_gallery_figure(maps: Sequence[EventAttention], cols: int = 3) -> g
     for m in maps:
         final = m.probabilities[-1]
         predicted = int(np.argmax(final))
-        titles.append(f"#{m.row} {class_name(m.label)} → {class_name(predicted)} "
+        titles.append(f"#{m.row} {class_label(m.label)} → {class_label(predicted)} "
                       f"({final[predicted]:.2f})")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06,
                         vertical_spacing=0.12 if rows > 1 else 0.1)

@@ -2,7 +2,7 @@
 
 The coordinates come from :func:`microlens.analysis.project_embeddings`, the colours and hover
 text from :func:`microlens.analysis.embedding_table`; events without a value for a colouring
-(``q`` and the detectability exist for binaries only, ``u_0`` has no meaning for flat events)
+(``q`` and the detectability exist for binaries only, ``u_0`` has no meaning without a lens)
 are drawn in grey as "no value".
 """
 
@@ -13,13 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..presets import CLASS_NAMES
-from .style import CLASS_COLORS, TEMPLATE, format_value
+from ..presets import CLASS_LABELS
+from .style import CLASS_COLORS, TEMPLATE, class_label, format_value
 
 MISSING_COLOR = "#d0d0d0"
 COLOR_OPTIONS: dict[str, tuple[str, str, str]] = {
     "class": ("class", "class", ""),
-    "u_0": ("abs_u_0", "|u₀| [θ_E]", "no u₀ (flat)"),
+    "u_0": ("abs_u_0", "|u₀| [θ_E]", "no u₀ (no event)"),
     "q": ("log10_q", "log₁₀ q", "no q (not binary)"),
     "detectability": ("log10_dchi2_pspl", "log₁₀ Δχ²(PSPL)", "no Δχ²(PSPL) (not binary)"),
 }
@@ -42,12 +42,13 @@ def hover_text(table) -> list[str]:
     has_prediction = {"predicted", "confidence"} <= set(table.columns)
     for event, row in table.iterrows():
         label = int(row["label"])
-        lines = [f"#{event} {CLASS_NAMES[label]}"]
+        lines = [f"#{event} {CLASS_LABELS[label]}"]
         keys = [k for k in HOVER_COLUMNS[: 2 if label == 1 else None] if k in row.index]
         if label >= 1 and keys:
             lines.append(", ".join(f"{k}={format_value(row[k])}" for k in keys))
         if has_prediction:
-            lines.append(f"predicted {row['predicted']} ({format_value(row['confidence'])})")
+            lines.append(f"predicted {class_label(row['predicted'])} "
+                         f"({format_value(row['confidence'])})")
         texts.append("<br>".join(lines))
     return texts
 
@@ -76,7 +77,7 @@ def embedding_traces(coords, table, color_by: str = "class") -> list[go.Scatter]
                            text=text[labels == c], customdata=events[labels == c],
                            marker={"size": 6, "color": CLASS_COLORS[c], "opacity": 0.8},
                            legendgroup=color_by, **common)
-                for c, name in enumerate(CLASS_NAMES)]
+                for c, name in enumerate(CLASS_LABELS)]
     values = table[column].to_numpy(dtype=np.float64)
     has = np.isfinite(values)
     return [

@@ -11,8 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_NAMES
-from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value
+from ..presets import CLASS_LABELS, CLASS_NAMES
+from .style import CLASS_COLORS, TEMPLATE, class_label, error_bars, format_value
 
 TRANSFORMER_COLOR = "#2ca02c"
 PEER_COLOR = "#9467bd"
@@ -30,7 +30,7 @@ def confusion_figure(classification: dict) -> go.Figure:
     diagonal)."""
     counts = np.asarray(classification["confusion"])
     normalized = np.asarray(classification["confusion_normalized"])
-    names = list(CLASS_NAMES[: counts.shape[0]])
+    names = list(CLASS_LABELS[: counts.shape[0]])
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15,
                         subplot_titles=("counts", "fraction of each true class"))
     for col, (values, text, scale) in enumerate(
@@ -58,7 +58,8 @@ def roc_figure(roc: dict) -> go.Figure:
         if name in roc:
             fig.add_trace(go.Scatter(x=roc[name]["fpr"], y=roc[name]["tpr"], mode="lines",
                                      line=dict(color=_class_color(name), width=2),
-                                     name=f"{name} vs rest (AUC {roc[name]['auc']:.3f})"))
+                                     name=f"{class_label(name)} vs rest "
+                                          f"(AUC {roc[name]['auc']:.3f})"))
     fig.update_layout(template=TEMPLATE, height=450, width=520,
                       title=f"ROC, one vs rest (macro AUC {format_value(roc['macro_auc'])})",
                       xaxis_title="false positive rate", yaxis_title="true positive rate",
@@ -76,10 +77,11 @@ def precision_recall_figure(curves: dict) -> go.Figure:
         color = _class_color(name)
         fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines",
                                  line=dict(color=color, width=2, shape="hv"),
-                                 name=f"{name} (AP {c['average_precision']:.3f})"))
+                                 name=f"{class_label(name)} (AP {c['average_precision']:.3f})"))
         fig.add_trace(go.Scatter(x=[0, 1], y=[c["prevalence"]] * 2, mode="lines",
                                  line=dict(color=color, dash="dot", width=1),
-                                 name=f"{name} no skill", showlegend=False, hoverinfo="skip"))
+                                 name=f"{class_label(name)} no skill", showlegend=False,
+                                 hoverinfo="skip"))
     fig.update_layout(template=TEMPLATE, height=450, width=520,
                       title="Precision-recall, one vs rest", xaxis_title="recall",
                       yaxis_title="precision", yaxis_range=[0, 1.02])
@@ -158,7 +160,7 @@ def early_detection_figure(early: dict, peer: dict | None = None) -> go.Figure:
         for col, curve, x in ((1, frac, "fraction"), (2, tau, "tau")):
             fig.add_trace(go.Scatter(x=curve[x], y=curve["recall"][name], mode="lines",
                                      line=dict(color=_class_color(name), dash="dash", width=1.5),
-                                     name=f"{name} recall", legendgroup=name,
+                                     name=f"{class_label(name)} recall", legendgroup=name,
                                      showlegend=col == 1), row=1, col=col)
     x_peer, y_peer = _peer_points(peer)
     if x_peer:

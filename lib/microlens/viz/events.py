@@ -1,7 +1,14 @@
 """Figures of simulated events: light curves, galleries, detectability, caustics.
 
-Units follow :mod:`microlens.simulate`: times in days, flux in baseline units, ``s`` and source
-positions in Einstein radii (centre-of-mass frame), ``alpha_rad`` in radians.
+Units follow :mod:`microlens.simulate`: times in days (since the data set's
+``reference_epoch``, a full Julian date, or since the start of the ``thesis`` survey window when
+it is 0), flux in baseline units, ``s`` and source positions in Einstein radii (centre-of-mass
+frame), ``alpha_rad`` in radians.
+
+Survey light curves are long (up to ~14,000 points over several seasons with yearly gaps): the
+data are drawn as markers (never a line across a gap), the noise-free model line breaks at every
+gap longer than :data:`GAP_DAYS`, and a trace of more than :data:`WEBGL_POINTS` points is drawn
+with WebGL (``go.Scattergl``) where the caller allows it.
 """
 
 from __future__ import annotations
@@ -13,18 +20,22 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_NAMES
+from ..presets import CLASS_LABELS, CLASS_NAMES
 from ..simulate import caustics, model_flux
 from ..summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
+from ..variables import VARIABLE_KINDS
 from .style import (
     CLASS_COLORS,
     FLUX_TITLE,
     MODEL_COLOR,
     TEMPLATE,
+    event_kind,
     event_title,
 )
 
 MODEL_POINTS = 2000  # samples of the noise-free model line over the observed time span
+GAP_DAYS = 20.0  # the model line breaks across gaps between observations longer than this [d]
+WEBGL_POINTS = 3000  # traces with more points than this are drawn with WebGL (go.Scattergl)
 
 
 # --------------------------------------------------------------------------------------------
@@ -32,23 +43,87 @@ MODEL_POINTS = 2000  # samples of the noise-free model line over the observed ti
 # --------------------------------------------------------------------------------------------
 
 
-def model_curve(event: dict, n_points: int = MODEL_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-free flux of an event on an even grid spanning its observations.
+def time_title(reference_epoch: float = 0.0) -> str:
+    """Axis title of times: ``'time [days since JD 2455260.0]'``, or ``'time [days]'`` when the
+    reference epoch is 0 (the ``thesis`` survey's own time axis)."""
+    epoch = float(reference_epoch or 0.0)
+    return f"time [days since JD {epoch:.1f}]" if epoch else "time [days]"
+
+
+def season_bounds(times, gap_days: float = GAP_DAYS) -> list[tuple[float, float]]:
+    """``(first, last)`` time of each run of observations without a gap longer than
+    ``gap_days`` (the observing seasons of a survey curve; one run for a thesis curve)."""
+    t = np.sort(np.asarray(times, dtype=np.float64))
+    t = t[np.isfinite(t)]
+    if t.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(t) > gap_days)
+    starts = np.r_[0, cuts + 1]
+    stops = np.r_[cuts, t.size - 1]
+    return [(float(t[a]), float(t[b])) for a, b in zip(starts, stops, strict=True)]
+
+
+def _with_breaks(t: np.ndarray, flux: np.ndarray, gap_days: float):
+    """NaN between observations (sorted ``t``) more than ``gap_days`` apart: a line breaks."""
+    cuts = np.flatnonzero(np.diff(t) > gap_days) + 1
+    if cuts.size == 0:
+        return t, flux
+    return np.insert(t, cuts, np.nan), np.insert(flux, cuts, np.nan)
+
+
+def _model_times(event: dict, n_points: int, gap_days: float) -> np.ndarray:
+    times = np.asarray(event["times"], dtype=np.float64)
+    times = np.sort(times[np.isfinite(times)])
+    p, label = event["params"], int(event["label"])
+    kind = p.get("variable_kind", 0) if label == 0 else 0
+    if label == 0 and np.isfinite(kind) and VARIABLE_KINDS[int(kind)] == "stochastic":
+        return times  # a damped random walk is one realisation per set of times: the observed
+    seasons = season_bounds(times, gap_days)
+    total = sum(b - a for a, b in seasons) or 1.0
+    grids = [np.linspace(a, b, max(int(round(n_points * (b - a) / total)), 2))
+             for a, b in seasons]
+    if label >= 1 and np.isfinite(p.get("t_0", np.nan)) and np.isfinite(p.get("t_E", np.nan)):
+        # the peak at a resolution of its own, however long the whole curve is
+        peak = np.linspace(p["t_0"] - 2 * p["t_E"], p["t_0"] + 2 * p["t_E"], n_points // 2)
+        inside = np.zeros(peak.size, dtype=bool)
+        for a, b in seasons:
+            inside |= (peak >= a) & (peak <= b)
+        grids.append(peak[inside])
+    return np.unique(np.concatenate(grids)) if grids else times
+
+
+def model_curve(event: dict, n_points: int = MODEL_POINTS,
+                gap_days: float = GAP_DAYS) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free flux of an event on a grid over its observing seasons.
+
+    About ``n_points`` times spread over the runs of observations (:func:`season_bounds`), plus
+    ``n_points / 2`` over ``t_0 ± 2 t_E`` of a lensing event inside them; NaN separates the
+    seasons, so the line breaks at every gap longer than ``gap_days`` instead of crossing it.
+    A damped-random-walk variable star is evaluated at its observed times (its realisation
+    depends on the times: :func:`microlens.variables.variable_flux`).
 
     Returns
     -------
     t, flux : ndarray
-        ``n_points`` times [days] and the model flux [baseline units] there.
+        Times [days] and the model flux [baseline units] there (both NaN at the breaks).
     """
-    times = np.asarray(event["times"], dtype=np.float64)
-    if times.size == 0:
+    t = _model_times(event, int(n_points), gap_days)
+    if t.size == 0:
         return np.empty(0), np.empty(0)
-    t = np.linspace(times.min(), times.max(), int(n_points))
-    return t, model_flux(event["params"], t)
+    flux = model_flux(event["params"], t)
+    starts = np.array([a for a, _ in season_bounds(event["times"], gap_days)])
+    season = np.searchsorted(starts, t, side="right")
+    cuts = np.flatnonzero(np.diff(season) != 0) + 1  # where the next season begins
+    return np.insert(t, cuts, np.nan), np.insert(flux, cuts, np.nan)
+
+
+def _scatter_class(n_points: int, webgl: bool | None):
+    use_gl = bool(webgl) if webgl is not None else n_points > WEBGL_POINTS
+    return go.Scattergl if use_gl else go.Scatter
 
 
 def light_curve_traces(event: dict, model=None, *, marker_size: float = 4,
-                       showlegend: bool = True) -> list[go.Scatter]:
+                       showlegend: bool = True, webgl: bool | None = False) -> list:
     """Traces of one light curve: the data with error bars, then (optionally) the model line.
 
     Parameters
@@ -58,11 +133,17 @@ def light_curve_traces(event: dict, model=None, *, marker_size: float = 4,
         ``params``).
     model : None, bool or array-like
         None/False: data only. True: add the noise-free model (:func:`model_curve`) on a dense
-        grid. Array: add it as the model flux at the event's own times.
+        grid. Array: add it as the model flux at the event's own times (the line breaks at
+        gaps longer than :data:`GAP_DAYS`).
+    webgl : bool or None
+        False (default): ``go.Scatter``; True: ``go.Scattergl``; None: WebGL for a trace of
+        more than :data:`WEBGL_POINTS` points (fast and readable for survey curves).
     """
     color = CLASS_COLORS[int(event["label"])]
-    traces = [go.Scatter(
-        x=np.asarray(event["times"]), y=np.asarray(event["flux"]), mode="markers",
+    times = np.asarray(event["times"])
+    data = _scatter_class(times.size, webgl)
+    traces = [data(
+        x=times, y=np.asarray(event["flux"]), mode="markers",
         name="data", showlegend=showlegend,
         marker={"size": marker_size, "color": color},
         error_y={"type": "data", "array": np.asarray(event["flux_err"]), "visible": True,
@@ -76,12 +157,17 @@ def light_curve_traces(event: dict, model=None, *, marker_size: float = 4,
         t, flux = np.asarray(event["times"]), np.asarray(model, dtype=np.float64)
         if flux.shape != t.shape:
             raise ValueError(f"model has shape {flux.shape}, the event's times {t.shape}")
-    traces.append(go.Scatter(x=t, y=flux, mode="lines", name="noise-free model",
-                             showlegend=showlegend, line={"color": MODEL_COLOR, "width": 1.5}))
+        order = np.argsort(t, kind="stable")
+        t, flux = _with_breaks(t[order], flux[order], GAP_DAYS)
+    line = _scatter_class(t.size, webgl)
+    traces.append(line(x=t, y=flux, mode="lines", name="noise-free model",
+                       showlegend=showlegend, line={"color": MODEL_COLOR, "width": 1.5},
+                       connectgaps=False))
     return traces
 
 
-def light_curve_figure(event: dict, model=None) -> go.Figure:
+def light_curve_figure(event: dict, model=None, *, reference_epoch: float = 0.0,
+                       webgl: bool | None = None) -> go.Figure:
     """Flux with error bars against time, titled with the class and key parameters.
 
     Parameters
@@ -90,37 +176,92 @@ def light_curve_figure(event: dict, model=None) -> go.Figure:
         One event (``LightCurveStore.event``).
     model : None, bool or array-like
         Optional noise-free model line (see :func:`light_curve_traces`).
+    reference_epoch : float
+        Full Julian date of time 0 (``store.reference_epoch``), stated in the axis title.
+    webgl : bool or None
+        See :func:`light_curve_traces` (default: WebGL above :data:`WEBGL_POINTS` points).
 
     Returns
     -------
     go.Figure
         One trace (data) or two (data, model).
     """
-    fig = go.Figure(light_curve_traces(event, model))
+    fig = go.Figure(light_curve_traces(event, model, webgl=webgl,
+                                       marker_size=4 if len(event["times"]) <= WEBGL_POINTS
+                                       else 3))
     fig.update_layout(
         title={"text": event_title(event), "font": {"size": 13}}, template=TEMPLATE, height=440,
         margin={"t": 80},
-        xaxis_title="time [days]", yaxis_title=FLUX_TITLE,
+        xaxis_title=time_title(reference_epoch), yaxis_title=FLUX_TITLE,
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
 
 
+def _kinds(store, idx: np.ndarray) -> np.ndarray:
+    """Variable-star kind codes of events ``idx`` (0 for all when the data set has none)."""
+    params = store.params
+    names = getattr(getattr(params, "dtype", None), "names", None) or ()
+    if "variable_kind" not in names:
+        return np.zeros(idx.size, dtype=np.int64)
+    kinds = np.asarray(params["variable_kind"][idx], dtype=np.float64)
+    return np.where(np.isfinite(kinds), kinds, 0).astype(np.int64)
+
+
 def pick_events(store, per_class: int = 3, seed: int = 0) -> dict[int, np.ndarray]:
-    """Reproducible choice of up to ``per_class`` events of each class (sorted indices)."""
+    """Reproducible choice of up to ``per_class`` events of each class (sorted indices).
+
+    When the no-event class holds variable stars, its events are spread over the kinds present
+    (:data:`microlens.variables.VARIABLE_KINDS`): a constant star first, then one variable
+    star of each kind in a seeded random order, round after round, so the gallery shows both
+    constant and variable stars (a single event is a variable star).
+    """
     rng = np.random.default_rng(seed)
     labels = np.asarray(store.labels)
     picked = {}
     for label in range(len(CLASS_NAMES)):
         idx = np.flatnonzero(labels == label)
         take = min(int(per_class), idx.size)
+        kinds = _kinds(store, idx) if label == 0 and take else None
+        if kinds is not None and np.any(kinds != 0):
+            picked[label] = _spread_over_kinds(rng, idx, kinds, take)
+            continue
         picked[label] = np.sort(rng.choice(idx, size=take, replace=False)) if take else idx[:0]
     return picked
+
+
+def _spread_over_kinds(rng, idx: np.ndarray, kinds: np.ndarray, take: int) -> np.ndarray:
+    variable = [int(k) for k in np.unique(kinds) if k != 0]
+    order = [variable[i] for i in rng.permutation(len(variable))]
+    if np.any(kinds == 0):
+        order = order[:1] + [0] + order[1:] if take == 1 else [0] + order
+    pools = {k: list(rng.permutation(idx[kinds == k])) for k in order}
+    chosen: list[int] = []
+    while len(chosen) < take:
+        for k in order:
+            if pools[k] and len(chosen) < take:
+                chosen.append(int(pools[k].pop()))
+    return np.sort(np.asarray(chosen, dtype=idx.dtype))
+
+
+def _wrap(text: str, width: int = 44) -> str:
+    """Break a subplot title at ``', '`` into lines of about ``width`` characters."""
+    lines, line = [], ""
+    for part in text.split(", "):
+        candidate = f"{line}, {part}" if line else part
+        if line and len(candidate) > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    return "<br>".join([*lines, line])
 
 
 def _short_title(event: dict) -> str:
     p, label = event["params"], event["label"]
     text = f"#{event['index']}"
+    if label == 0:
+        return _wrap(f"{text} {event_kind(event)}")
     if label >= 1:
         text += f" u₀={p['u_0']:.2f} t_E={p['t_E']:.0f}d"
     if label == 2:
@@ -131,7 +272,11 @@ def _short_title(event: dict) -> str:
 def gallery_figure(store, per_class: int = 3, seed: int = 0, model: bool = True) -> go.Figure:
     """A grid of light curves: one row per class, ``per_class`` events per row.
 
-    Events are drawn with :func:`pick_events` (same ``seed``, same events).
+    Events are drawn with :func:`pick_events` (same ``seed``, same events; the no-event row
+    spreads over constant and variable stars and its titles say which, e.g. ``no event:
+    eclipsing binary (detached), P = 2.31 d, depth 0.80 mag``). Times are days since the data
+    set's ``reference_epoch`` (in the x-axis title); curves of more than
+    :data:`WEBGL_POINTS` points are drawn with WebGL.
 
     Returns
     -------
@@ -145,17 +290,20 @@ def gallery_figure(store, per_class: int = 3, seed: int = 0, model: bool = True)
     titles = [_short_title(events[(r, c)]) if (r, c) in events else ""
               for r in range(len(CLASS_NAMES)) for c in range(per_class)]
     fig = make_subplots(rows=len(CLASS_NAMES), cols=per_class, subplot_titles=titles,
-                        horizontal_spacing=0.06, vertical_spacing=0.13)
+                        horizontal_spacing=0.06, vertical_spacing=0.15)
     for (label, col), event in events.items():
-        for trace in light_curve_traces(event, model=model or None, marker_size=2.5,
-                                        showlegend=False):
+        long = len(event["times"]) > WEBGL_POINTS
+        for trace in light_curve_traces(event, model=model or None,
+                                        marker_size=1.8 if long else 2.5,
+                                        showlegend=False, webgl=None):
             fig.add_trace(trace, row=label + 1, col=col + 1)
-    for label, name in enumerate(CLASS_NAMES):
+    for label, name in enumerate(CLASS_LABELS):
         fig.update_yaxes(title_text=f"{name}<br>{FLUX_TITLE}", row=label + 1, col=1)
-    fig.update_xaxes(title_text="time [days]", row=len(CLASS_NAMES))
+    fig.update_xaxes(title_text=time_title(getattr(store, "reference_epoch", 0.0)),
+                     row=len(CLASS_NAMES))
     fig.update_annotations(font_size=10)
-    fig.update_layout(template=TEMPLATE, height=280 * len(CLASS_NAMES),
-                      width=max(330 * per_class, 700), margin={"t": 70},
+    fig.update_layout(template=TEMPLATE, height=300 * len(CLASS_NAMES),
+                      width=max(360 * per_class, 700), margin={"t": 80},
                       title=f"Light curves by class ({per_class} per class, seed {seed})")
     return fig
 

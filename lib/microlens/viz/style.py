@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..presets import CLASS_NAMES
+from ..presets import CLASS_LABELS, CLASS_NAMES
+from ..variables import describe_variable
 
 CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
-"""One colour per class label (flat grey, PSPL blue, binary red)."""
+"""One colour per class label (no event grey, PSPL blue, binary red)."""
 
 MODEL_COLOR = "#111111"
 FLUX_TITLE = "flux / baseline flux"
@@ -43,15 +44,48 @@ def format_value(value) -> str:
 
 
 def class_name(label: int) -> str:
-    """``'flat'``, ``'pspl'`` or ``'binary'`` for labels 0, 1, 2."""
+    """The class key, ``'no_event'``, ``'pspl'`` or ``'binary'``, of labels 0, 1, 2."""
     return CLASS_NAMES[int(label)]
+
+
+def class_label(label) -> str:
+    """The display name (:data:`~microlens.presets.CLASS_LABELS`) of a label (0, 1, 2) or of a
+    class key (``'no_event'``, ...): ``'no event'``, ``'single lens (PSPL)'``, ``'binary
+    lens'``. Anything else is returned as text unchanged."""
+    if isinstance(label, str):
+        return CLASS_LABELS[CLASS_NAMES.index(label)] if label in CLASS_NAMES else label
+    return CLASS_LABELS[int(label)]
+
+
+def star_kind(params) -> str:
+    """What a no-event light curve is: ``'constant star'`` or the variable star's one-line
+    description (:func:`microlens.variables.describe_variable`, e.g. ``'eclipsing binary
+    (detached), P = 2.31 d, depth 0.80 mag'``). Parameter rows without the variable-star
+    columns (data sets made before them) are constant stars."""
+    try:
+        kind = params["variable_kind"]
+    except (KeyError, ValueError, IndexError):
+        return "constant star"
+    if not np.isfinite(float(kind)) or int(kind) == 0:
+        return "constant star"
+    return describe_variable(params)
+
+
+def event_kind(event: dict) -> str:
+    """The class of an event as a person reads it: ``'no event: constant star'``, ``'no event:
+    eclipsing binary (detached), P = 2.31 d, depth 0.80 mag'``, ``'single lens (PSPL)'`` or
+    ``'binary lens'``."""
+    label = int(event["label"])
+    if label == 0:
+        return f"{class_label(0)}: {star_kind(event['params'])}"
+    return class_label(label)
 
 
 def event_title(event: dict) -> str:
     """Title: index, class and split, then the parameters that matter for the class (the binary
     lens parameters and the detectability on a second line, joined by ``<br>``)."""
     p, label = event["params"], int(event["label"])
-    head = f"#{event['index']} {class_name(label)}"
+    head = f"#{event['index']} {event_kind(event)}"
     if event.get("split"):
         head += f" ({event['split']})"
 
@@ -82,7 +116,7 @@ def event_table_html(event: dict, columns: Sequence[str] | None = None) -> str:
     p = event["params"]
     columns = list(p) if columns is None else list(columns)
     head = ["event", "class", "split"] + columns
-    row = [str(event["index"]), class_name(event["label"]), str(event.get("split", ""))]
+    row = [str(event["index"]), event_kind(event), str(event.get("split", ""))]
     row += [format_value(p[c]) for c in columns]
     cell = "padding:2px 6px;border:1px solid #ddd;text-align:right"
     th = "".join(f'<th style="{cell}">{html.escape(h)}</th>' for h in head)
