@@ -155,6 +155,8 @@ def test_bench_workers_measure_bf16_and_the_baseline_in_process():
     (["infer", "--stream-events", "1", "0"], "--stream-events must be positive, got 0"),
     (["infer", "--stream-observations", "0"], "--stream-observations must be positive, got 0"),
     (["infer", "--lengths", "abc"], "invalid int value: 'abc'"),
+    (["infer", "--stream-lengths", "1000", "0"], "--stream-lengths must be positive, got 0"),
+    (["infer", "--stream-block", "0"], "--stream-block must be positive, got 0"),
 ])
 def test_bench_train_and_infer_name_bad_arguments(args, message, capsys):
     from microlens.bench import main
@@ -290,3 +292,140 @@ def test_stream_encoders_compare_one_event_latency_with_the_encoder_before_the_s
         bench_infer(stream_encoders=["alibi"])
     with pytest.raises(ValueError, match="stream_rounds must be a positive integer, got 0"):
         bench_infer(stream_encoders=["rotary"], stream_rounds=0)
+
+
+# --------------------------------------------------------------------------------------------
+# survey presets in bench simulate; long curves in bench infer (behaviour, never speed)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("survey", ["bad", "OGLE"])
+def test_bench_simulate_refuses_a_bad_survey_with_the_valid_choices(survey, capsys):
+    from microlens.bench import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--survey", survey, "--events", "3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (f"unknown survey preset {survey!r}; valid choices: thesis, ogle, kmtnet, moa, roman "
+            "(or 'all': each in turn)") in err
+
+
+def test_bench_simulate_all_checks_every_config_before_running(monkeypatch, capsys):
+    import microlens.bench.simulate as sim
+    from microlens.bench import main
+
+    monkeypatch.setattr(sim, "_bench_one", lambda *a: pytest.fail("ran before checking"))
+    with pytest.raises(SystemExit):
+        main(["simulate", "--survey", "all", "--topology", "wide"])
+    assert "unknown topology preset 'wide'" in capsys.readouterr().err
+
+
+def test_bench_simulate_reports_a_survey_with_observation_counts(capsys):
+    from microlens.bench import main
+
+    assert main(["simulate", "--survey", "moa", "--events", "3", "--workers", "1",
+                 "--epochs", "50"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["survey"] == "moa" and report["n_epochs"] is None  # moa ignores --epochs
+    assert "--epochs is ignored" in report["n_epochs_note"]
+    for key in ("mixed", "mixed_with_detectability"):
+        figures = report[key]
+        _positive(figures, "events_per_second", "observations_per_second")
+        counts = figures["observations"]
+        assert set(counts) == {"all", "no_event", "pspl", "binary"}
+        assert counts["all"]["events"] == figures["events"] == 3
+        assert 100 <= counts["all"]["min"] <= counts["all"]["median"] <= counts["all"]["max"]
+        assert counts["all"]["min"] <= counts["all"]["mean"] <= counts["all"]["max"] <= 14_000
+        assert counts["all"]["median"] <= counts["all"]["p95"] <= counts["all"]["max"]
+    assert set(report["per_class"]) == {"no_event", "pspl", "binary"}
+    for figures in report["per_class"].values():
+        _positive(figures, "ms_per_event", "events_per_second", "observations_per_second",
+                  "mean_observations")
+    assert report["binary_single_core_ms_per_event"] == report["per_class"]["binary"][
+        "ms_per_event"]
+    assert report["binary_only"]["events"] == 1 and report["machine"]["cores_available"] >= 1
+
+
+def test_bench_simulate_all_runs_each_survey_with_ratios_to_thesis(monkeypatch, capsys):
+    import microlens.bench.simulate as sim
+    from microlens.bench import main
+
+    seen = []
+
+    def fake(cfg, workers):  # one figure per survey, in a known proportion
+        seen.append((cfg.survey, cfg.n_events, workers))
+        scale = {"thesis": 1.0, "roman": 0.25}.get(cfg.survey, 0.5)
+        run = {"events_per_second": 100 * scale, "observations_per_second": 9e4,
+               "observations": {"all": {"mean": 900 / scale}}}
+        return {"survey": cfg.survey, "mixed": run, "mixed_with_detectability": run,
+                "binary_only": {"events_per_second": 0.0}}
+
+    monkeypatch.setattr(sim, "_bench_one", fake)
+    assert main(["simulate", "--survey", "all", "--events", "30", "--workers", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [s for s, _, _ in seen] == ["thesis", "ogle", "kmtnet", "moa", "roman"]
+    assert all(n == 30 and w == 1 for _, n, w in seen)
+    assert report["survey"] == "all" and list(report["surveys"]) == [s for s, _, _ in seen]
+    ratios = report["ratios_to_thesis"]
+    assert ratios["thesis"]["mixed_events_per_second"] == 1
+    assert ratios["roman"]["mixed_events_per_second"] == 0.25
+    assert ratios["roman"]["mixed_mean_observations"] == 4
+    assert ratios["ogle"]["detectability_observations_per_second"] == 1
+    assert ratios["ogle"]["binary_only_events_per_second"] is None  # 0 / 0: no ratio
+
+
+def test_observation_stats_count_each_class():
+    from microlens.bench.simulate import observation_stats
+
+    stats = observation_stats([100, 200, 300, 400, 14_000, 600], [0, 1, 2, 0, 1, 2])
+    assert stats["all"] == {"events": 6, "mean": 2600.0, "median": 350.0, "p95": 10650.0,
+                            "min": 100, "max": 14_000}
+    assert stats["pspl"]["mean"] == 7100.0 and stats["no_event"]["max"] == 400
+
+
+def test_long_curve_figures_are_per_event_and_per_observation():
+    from microlens.bench.infer import _long_curves, _per_observation
+
+    short = {"seconds_per_batch": 2.0, "peak_increase_gb": 0.5}
+    long = {"seconds_per_batch": 40.0, "peak_increase_gb": 1.0}
+    _per_observation(short, 1000, 64, "cpu")  # 16 events per pass of 16,384 observations
+    _per_observation(long, 20_000, 64, "cpu")  # one event per pass
+    assert short["events_per_pass"] == 16 and long["events_per_pass"] == 1
+    assert short["us_per_observation"] == pytest.approx(1e6 * 2 / 64_000, rel=1e-3)
+    assert long["peak_increase_mb_per_event"] == 1024
+    out = {"ours_fp32": {"results": {"1000": short, "20000": long}}}
+    streaming = {"at_lengths": {"results": {"1000": {"mean_ms": 2.0, "p50_ms": 1.0},
+                                            "20000": {"mean_ms": 2.2, "p50_ms": 1.0}}}}
+    ratios = _long_curves(out, [1000, 20_000], streaming)
+    assert ratios["batch"]["from_length"] == 1000 and ratios["batch"]["to_length"] == 20_000
+    assert ratios["batch"]["ours_fp32"]["us_per_observation"] == 1
+    assert ratios["batch"]["ours_fp32"]["peak_increase_kb_per_observation"] == pytest.approx(
+        1024 / 20_000 / (512 / 16 / 1000), rel=1e-3)
+    assert ratios["stream_one_event"] == {"from_length": 1000, "to_length": 20_000,
+                                          "ms_per_observation": 1.1,
+                                          "p50_ms_per_observation": 1,
+                                          "ratio_to_fresh_at_longest": None}
+    assert _long_curves(out, [1000], None) is None
+
+
+def test_bench_infer_accepts_long_curves_and_streams_to_each_length():
+    report = _run_bench("infer", "--tiny", "--lengths", "16", "20000", "--batch", "1",
+                        "--steps", "1", "--configs", "ours_fp32", "--stream-observations", "3",
+                        "--stream-events", "1", "--stream-lengths", "10", "300",
+                        "--stream-block", "5", "--device", "cpu")
+    results = report["configurations"]["ours_fp32"]["results"]
+    for length in ("16", "20000"):
+        _positive(results[length], "seconds_per_batch", "ms_per_event", "us_per_observation")
+        assert results[length]["events_per_pass"] == 1
+        assert results[length]["peak_increase_kb_per_observation"] >= 0
+    at = report["streaming"]["at_lengths"]
+    assert at["block"] == 5 and at["window"] == 16 and at["state_kb_per_event"] > 0
+    assert at["results"]["10"]["timed_updates"] == 5 == at["results"]["300"]["timed_updates"]
+    _positive(at["results"]["300"], "mean_ms", "p50_ms", "p95_ms", "fresh_mean_ms",
+              "ratio_to_fresh")
+    long_curves = report["ratios"]["long_curves"]
+    assert long_curves["batch"]["to_length"] == 20_000
+    assert long_curves["batch"]["ours_fp32"]["us_per_observation"] > 0
+    assert long_curves["stream_one_event"]["to_length"] == 300
+    assert long_curves["stream_one_event"]["ms_per_observation"] > 0

@@ -12,7 +12,7 @@ from . import classify, infer, simulate, study, train
 from .classify import bench_classify
 from .infer import INFER_CONFIGS, STREAM_ENCODERS, bench_infer
 from .models import _add_model_bench_options, _check_model_bench_args
-from .simulate import bench_simulate
+from .simulate import ALL_SURVEYS, bench_simulate, survey_names
 from .study import bench_study
 from .train import TRAIN_CONFIGS, bench_train
 
@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
                          description=simulate.__doc__, formatter_class=RAW)
     sim.add_argument("--events", type=int, default=6000, help="events in the mixed set")
     sim.add_argument("--workers", type=int, default=None, help="worker processes (default: all)")
-    sim.add_argument("--epochs", type=int, default=1000, help="nominal epochs per light curve")
+    sim.add_argument("--epochs", type=int, default=1000,
+                     help="nominal epochs per light curve (thesis survey only)")
+    sim.add_argument("--survey", default="thesis", metavar="NAME",
+                     help=f"survey preset: {', '.join(survey_names())}, or {ALL_SURVEYS} (each "
+                          "in turn, with ratios to thesis) (default: thesis)")
     sim.add_argument("--topology", default="baseline", help="binary topology preset")
     sim.add_argument("--seed", type=int, default=0)
 
@@ -65,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     inf.add_argument("--stream-events", type=int, nargs="+", default=[1, 64], metavar="K",
                      help="events streamed at once, one measurement each (default: 1 64)")
     inf.add_argument("--no-stream", action="store_true", help="skip the streaming latency")
+    inf.add_argument("--stream-lengths", type=int, nargs="+", default=[], metavar="N",
+                     help="also stream one event for max(N) observations and time the updates "
+                          "ending at each N (e.g. 1000 5000 20000: cost per observation vs "
+                          "history; default: none)")
+    inf.add_argument("--stream-block", type=int, default=200,
+                     help="timed updates ending at each --stream-lengths N (default: 200)")
     inf.add_argument("--stream-encoders", nargs="+", choices=list(STREAM_ENCODERS), default=[],
                      metavar="NAME", help="also compare one-event streaming latency of these "
                                           "encoder options with the encoder from before the stem "
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--workers must be positive, got {args.workers}")
         try:
             report = bench_simulate(args.events, args.workers, args.epochs, args.topology,
-                                    args.seed)
+                                    args.seed, survey=args.survey)
         except ValueError as exc:  # bad preset names and the like
             parser.error(str(exc))
     elif args.what == "train":
@@ -132,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                              args.threads, args.configs, not args.no_stream,
                              args.stream_observations, args.stream_events, args.tiny, args.seed,
                              progress=not args.quiet, stream_encoders=args.stream_encoders,
-                             stream_rounds=args.stream_rounds)
+                             stream_rounds=args.stream_rounds,
+                             stream_lengths=args.stream_lengths, stream_block=args.stream_block)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -15,14 +15,28 @@ latency is measured in the same process for each named encoder option of
 (``streaming.encoders``: parameters, mean and 95th percentile ms per observation for one
 event, ratio to ``before``'s; the options take turns in
 ``--stream-rounds`` rounds so that machine load falls on all of them alike).
+
+Long curves: every batch result also gives its cost per event and per observation
+(``ms_per_event``, ``us_per_observation``; ``events_per_pass``, the events in memory at once,
+and ``peak_increase_mb_per_event``, ``peak_increase_kb_per_observation``: the peak increase
+over the events of one pass). ``--stream-lengths N ...`` streams one event for ``max(N)``
+observations and reports, at each ``N``, the time per new observation over the
+``--stream-block`` updates that end at observation ``N`` (``streaming.at_lengths``; the
+streaming state is a fixed ring buffer, ``state_kb_per_event``), and over as many updates of a
+fresh stream timed right after (``ratio_to_fresh``: the same load on both).
+``ratios.long_curves`` divides the per-observation figures at the longest length by those at
+the shortest: about 1 when the cost is O(N * window), i.e. constant per observation
+(``python -m microlens.bench infer --lengths 1000 5000 20000 --stream-lengths 1000 5000
+20000``).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
-from ..model import SAVED_BEFORE_FIELD
+from ..model import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
 from .common import _jsonable, _machine, _sig
 from .models import (
     _add_flops,
@@ -98,9 +112,13 @@ def _measure_stream(spec: dict) -> dict:
         raw = _jsonable(stream_latency(model, spec["n_observations"], n_events=n_events))
         results[str(n_events)] = {"mean_ms": _sig(1e3 * raw["mean_s"]),
                                   "p95_ms": _sig(1e3 * raw["p95_s"]), "raw": raw}
+    extra = {}
+    if spec.get("at_lengths"):
+        extra["at_lengths"] = stream_at_lengths(model, spec["at_lengths"],
+                                                spec.get("block", 200), seed=spec["seed"])
     encoders = spec.get("encoders") or []
     if not encoders:
-        return {"results": results}
+        return {"results": results, **extra}
     names = ["before", *[name for name in encoders if name != "before"]]
     models = {}
     for name in names:
@@ -119,19 +137,130 @@ def _measure_stream(spec: dict) -> dict:
                        "median_ms": _sig(1e3 * float(np.median(seconds[name]))),
                        "ratio_to_before": _sig(float(np.median(seconds[name])) / before)}
                 for name in names}
-    return {"results": results, "encoders": compared}
+    return {"results": results, **extra, "encoders": compared}
+
+
+def stream_at_lengths(model, lengths, block: int = 200, seed: int = 0) -> dict:
+    """One event streamed for ``max(lengths)`` observations on one thread, every update timed;
+    per length ``N`` the mean, median and 95th percentile ms of the ``block`` updates ending at
+    observation ``N``, and the bytes of the streaming state (fixed: the key/value ring buffers).
+    Right after observation ``N`` a fresh stream takes the first ``block`` observations, timed
+    (``fresh_mean_ms``): ``ratio_to_fresh`` is the cost after ``N`` observations over the cost
+    at the start, measured under the same machine load.
+
+    The synthetic observations are drawn as :func:`microlens.stream.stream_latency` draws them
+    (intervals inside the normalisation's range), with a bump in the middle of the stream.
+    """
+    import numpy as np
+    import torch
+
+    from ..stream import StreamingClassifier
+
+    lengths = sorted(int(n) for n in lengths)
+    if not lengths or lengths[0] < 1 or block < 1:
+        raise ValueError(f"need positive lengths and block, got {lengths} and {block}")
+    total = lengths[-1]
+    stream = StreamingClassifier(model, n_events=1)
+    norm = model.normalization
+    rng = np.random.default_rng(seed)
+    low = norm.dt_min if norm.dt_min > 0 else 1e-2
+    high = norm.dt_max if math.isfinite(norm.dt_max) and norm.dt_max > low else 10 * low
+    times = np.cumsum(np.clip(np.exp(rng.uniform(math.log(low), math.log(high), total)),
+                              low, high))[:, None]
+    phase = (times - times[-1, 0] / 2) / max(float(times[-1, 0]) / 20, 1e-6)
+    flux = 1 + 2 / (1 + phase**2) + 0.01 * rng.standard_normal((total, 1))
+    err = np.full((total, 1), 0.01)
+    seconds = np.empty(total)
+    fresh = {}  # per length: a fresh stream's first updates, timed right after (load drift)
+    fresh_stream = StreamingClassifier(model, n_events=1)
+    checkpoints = set(lengths)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as stream_latency: one thread suits single-token steps
+    started = time.perf_counter()
+    try:
+        for step in range(total):
+            start = time.perf_counter()
+            stream.update(times[step], flux[step], err[step], check_intervals=False)
+            seconds[step] = time.perf_counter() - start
+            if step + 1 in checkpoints:
+                fresh_stream.reset()
+                first = np.empty(min(block, step + 1))
+                for i in range(first.size):
+                    start = time.perf_counter()
+                    fresh_stream.update(times[i], flux[i], err[i], check_intervals=False)
+                    first[i] = time.perf_counter() - start
+                fresh[step + 1] = first
+    finally:
+        torch.set_num_threads(before)
+    state = sum(t.numel() * t.element_size() for t in stream.state_tensors().values())
+    out = {}
+    for n in lengths:
+        part = seconds[max(0, n - block):n]
+        out[str(n)] = {"timed_updates": int(part.size), "mean_ms": _sig(1e3 * part.mean()),
+                       "p50_ms": _sig(1e3 * np.median(part)),
+                       "p95_ms": _sig(1e3 * np.percentile(part, 95)),
+                       "fresh_mean_ms": _sig(1e3 * fresh[n].mean()),
+                       "ratio_to_fresh": _sig(part.mean() / fresh[n].mean())}
+    return {"n_events": 1, "block": block, "threads": 1, "window": stream.window,
+            "state_kb_per_event": _sig(state / 1024), "seconds": _sig(time.perf_counter()
+                                                                      - started),
+            "results": out}
+
+
+def _per_observation(result: dict, length: int, batch: int, device: str) -> None:
+    """Add a batch result's cost per event and per observation (in place)."""
+    seconds = result.get("seconds_per_batch")
+    if not seconds:
+        return
+    per_pass = batch if device == "cuda" else min(batch, max(1, CPU_PASS_OBSERVATIONS // length))
+    result["ms_per_event"] = _sig(1e3 * seconds / batch)
+    result["us_per_observation"] = _sig(1e6 * seconds / (batch * length))
+    result["events_per_pass"] = per_pass
+    increase = result.get("peak_increase_gb")
+    if increase is not None:
+        result["peak_increase_mb_per_event"] = _sig(1024 * increase / per_pass)
+        result["peak_increase_kb_per_observation"] = _sig(1024**2 * increase
+                                                          / (per_pass * length))
+
+
+def _long_curves(out: dict, lengths, streaming: dict | None) -> dict | None:
+    """Per-observation figures at the longest length over the shortest (batch and stream)."""
+    ratios = {}
+    if len(set(lengths)) > 1:
+        short, long = min(lengths), max(lengths)
+        ratios["batch"] = {"from_length": short, "to_length": long}
+        for name in INFER_CONFIGS:
+            figures = {key: _ratio(_figure(out, name, long, key), _figure(out, name, short, key))
+                       for key in ("us_per_observation", "peak_increase_kb_per_observation")}
+            if any(v is not None for v in figures.values()):
+                ratios["batch"][name] = figures
+    at = ((streaming or {}).get("at_lengths") or {}).get("results") or {}
+    if len(at) > 1:
+        short, long = min(at, key=int), max(at, key=int)
+        ratios["stream_one_event"] = {
+            "from_length": int(short), "to_length": int(long),
+            "ms_per_observation": _ratio(at[long]["mean_ms"], at[short]["mean_ms"]),
+            "p50_ms_per_observation": _ratio(at[long]["p50_ms"], at[short]["p50_ms"]),
+            "ratio_to_fresh_at_longest": at[long].get("ratio_to_fresh")}
+    return ratios or None
 
 
 def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch: int = 1024,
                 device: str = "auto", threads: int | None = None, configs=INFER_CONFIGS,
                 stream: bool = True, stream_observations: int = 1000, stream_events=(1, 64),
                 tiny: bool = False, seed: int = 0, progress: bool = True,
-                stream_encoders=(), stream_rounds: int = 3) -> dict:
+                stream_encoders=(), stream_rounds: int = 3, stream_lengths=(),
+                stream_block: int = 200) -> dict:
     """Batch inference throughput, memory and streaming latency; see the module docstring.
 
     ``stream_encoders`` names options of :data:`STREAM_ENCODERS` whose one-event streaming
     latency is compared with today's encoder, over ``stream_rounds`` alternating rounds.
+    ``stream_lengths`` times one-event streaming updates after that many observations
+    (``stream_block`` updates ending at each; :func:`stream_at_lengths`).
     """
+    if any(not isinstance(n, int) or n < 1 for n in stream_lengths) or stream_block < 1:
+        raise ValueError(f"stream_lengths and stream_block must be positive, got "
+                         f"{list(stream_lengths)} and {stream_block}")
     unknown = [name for name in stream_encoders if name not in STREAM_ENCODERS]
     if unknown:
         raise ValueError(f"unknown stream encoder(s) {unknown}; valid: "
@@ -152,14 +281,16 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
         for name, config in out.items():
             if config.get("results") is not None:
                 spec = {**base, **plan[name], "length": length}
-                config["results"][str(length)] = _spawn(spec, f"infer {name} N={length}",
-                                                        progress)
+                result = _spawn(spec, f"infer {name} N={length}", progress)
+                _per_observation(result, length, plan[name]["batch"], device)
+                config["results"][str(length)] = result
 
     streaming = None
     if stream:
         spec = {"task": "stream", "seed": seed, "threads": threads, "model_config": model_config,
                 "n_observations": stream_observations, "events": list(stream_events),
-                "encoders": list(stream_encoders), "rounds": stream_rounds}
+                "encoders": list(stream_encoders), "rounds": stream_rounds,
+                "at_lengths": list(stream_lengths), "block": stream_block}
         streaming = {"device": "cpu", "precision": "fp32",
                      "n_observations": stream_observations,
                      **_spawn(spec, "stream latency", progress)}
@@ -175,6 +306,7 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
     }
     ratios = {k: {n: v for n, v in d.items() if v is not None} for k, d in ratios.items()}
     ratios["growth"] = _growth(out, INFER_CONFIGS, list(lengths), "seconds_per_batch")
+    ratios["long_curves"] = _long_curves(out, list(lengths), streaming)
 
     one_event = (((streaming or {}).get("results") or {}).get("1") or {}).get("mean_ms")
     targets = {

@@ -404,7 +404,8 @@ def _add_model_bench_options(parser, lengths_help: str) -> None:
 def _check_model_bench_args(parser, args) -> None:
     import torch
 
-    for name in ("steps", "batch", "gpu_batch", "micro_batch", "threads", "stream_observations"):
+    for name in ("steps", "batch", "gpu_batch", "micro_batch", "threads", "stream_observations",
+                 "stream_block"):
         value = getattr(args, name, None)
         if name == "micro_batch" and value is not None and value < 0:
             parser.error(f"--micro-batch must be >= 0 (0: automatic), got {value}")
@@ -416,9 +417,10 @@ def _check_model_bench_args(parser, args) -> None:
     repeated = sorted({n for n in args.lengths if args.lengths.count(n) > 1})
     if repeated:
         parser.error(f"--lengths repeats {repeated[0]}")
-    for n in getattr(args, "stream_events", None) or []:
-        if n < 1:
-            parser.error(f"--stream-events must be positive, got {n}")
+    for option in ("stream_events", "stream_lengths"):
+        for n in getattr(args, option, None) or []:
+            if n < 1:
+                parser.error(f"--{option.replace('_', '-')} must be positive, got {n}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available on this machine (use auto or cpu)")
 

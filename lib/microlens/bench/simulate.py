@@ -1,12 +1,23 @@
 """Dataset generation throughput: ``python -m microlens.bench simulate``.
 
-``simulate`` reports events per second on light curves of ``--epochs`` nominal epochs for
+``simulate`` reports events per second on the light curves of ``--survey`` (default ``thesis``:
+``--epochs`` nominal epochs; a real survey, ``ogle``, ``kmtnet``, ``moa`` or ``roman``, sets its
+own observing pattern and ignores ``--epochs``) for
 
 * ``mixed``: the three-class set as a training set is made (detectability off), end to end
-  through :func:`microlens.store.generate_dataset` (simulation, chunk files, assembly);
+  through :func:`microlens.store.generate_dataset` (simulation, chunk files, assembly), with
+  the observations per event (``observations``: mean, median, 95th percentile, max, overall and
+  per class) and ``observations_per_second``;
 * ``binary_only``: binary-lens events alone (the VBBinaryLensing-bound part), simulated in the
   same worker layout without disk I/O, plus the single-core time per binary event;
-* ``mixed_with_detectability``: the mixed set with the flat and PSPL least-squares fits on.
+* ``per_class``: single-core milliseconds per event, events per second and observations per
+  second of each class (no event, PSPL, binary) on up to 200 events of that class, in process;
+* ``mixed_with_detectability``: the mixed set (a third of ``--events``) with the flat and PSPL
+  least-squares fits on, its observation counts and observations per second.
+
+``--survey all`` runs every survey one after another in one process (``surveys``) and adds
+``ratios_to_thesis``: each survey's figures over the ``thesis`` survey's of the same run, so
+they can be compared on a loaded machine. A bad survey name is refused with the valid choices.
 """
 
 from __future__ import annotations
@@ -17,7 +28,33 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ..simulate import SimulationConfig, default_workers
+
+ALL_SURVEYS = "all"
+"""The ``--survey`` value that runs every survey preset in turn."""
+
+PER_CLASS_SAMPLE = 200
+"""Events per class timed on one core for ``per_class``."""
+
+RATIO_FIGURES = {
+    "mixed_events_per_second": ("mixed", "events_per_second"),
+    "mixed_observations_per_second": ("mixed", "observations_per_second"),
+    "mixed_mean_observations": ("mixed", "observations", "all", "mean"),
+    "detectability_events_per_second": ("mixed_with_detectability", "events_per_second"),
+    "detectability_observations_per_second": ("mixed_with_detectability",
+                                              "observations_per_second"),
+    "binary_only_events_per_second": ("binary_only", "events_per_second"),
+}
+"""The figures ``ratios_to_thesis`` divides (key path in a survey's report)."""
+
+
+def survey_names() -> list[str]:
+    """The survey presets, ``thesis`` first (the reference of the ratios)."""
+    from ..presets import SURVEYS
+
+    return ["thesis", *[name for name in SURVEYS if name != "thesis"]]
 
 
 def _timed_generation(cfg: SimulationConfig, workers: int, root: Path, name: str,
@@ -29,8 +66,62 @@ def _timed_generation(cfg: SimulationConfig, workers: int, root: Path, name: str
     return time.perf_counter() - started
 
 
+def _count_stats(lengths: np.ndarray) -> dict:
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return {"events": 0}
+    return {"events": int(lengths.size), "mean": round(float(lengths.mean()), 1),
+            "median": round(float(np.median(lengths)), 1),
+            "p95": round(float(np.percentile(lengths, 95)), 1),
+            "min": int(lengths.min()), "max": int(lengths.max())}
+
+
+def observation_stats(lengths, labels) -> dict:
+    """Observations per event: ``all`` and per class name (mean, median, p95, min, max)."""
+    from ..presets import CLASS_NAMES
+
+    lengths, labels = np.asarray(lengths), np.asarray(labels)
+    stats = {"all": _count_stats(lengths)}
+    for label, name in enumerate(CLASS_NAMES):
+        stats[name] = _count_stats(lengths[labels == label])
+    return stats
+
+
+def _generation_figures(cfg: SimulationConfig, workers: int, root: Path, name: str,
+                        chunk: int) -> dict:
+    from ..store import open_dataset
+
+    seconds = _timed_generation(cfg, workers, root, name, chunk)
+    store = open_dataset(root / name)
+    lengths, labels = np.asarray(store.lengths), np.asarray(store.labels)
+    return {"events": cfg.n_events, "seconds": round(seconds, 3),
+            "events_per_second": round(cfg.n_events / seconds, 1),
+            "observations_per_second": round(float(lengths.sum()) / seconds),
+            "observations": observation_stats(lengths, labels)}
+
+
+def _per_class(cfg: SimulationConfig, per_class: int) -> dict:
+    """Single-core time per event of each class, in this process."""
+    from ..presets import CLASS_NAMES
+    from ..simulate import simulate_event
+
+    sample = min(per_class, PER_CLASS_SAMPLE)
+    out = {}
+    for label, name in enumerate(CLASS_NAMES):
+        observations = 0
+        started = time.perf_counter()
+        for i in range(sample):
+            observations += simulate_event(cfg, len(CLASS_NAMES) * i + label).times.size
+        seconds = time.perf_counter() - started
+        out[name] = {"events": sample, "ms_per_event": round(1e3 * seconds / sample, 3),
+                     "events_per_second": round(sample / seconds, 1),
+                     "observations_per_second": round(observations / seconds),
+                     "mean_observations": round(observations / sample, 1)}
+    return out
+
+
 def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int = 1000,
-                   topology: str = "baseline", seed: int = 0) -> dict:
+                   topology: str = "baseline", seed: int = 0, survey: str = "thesis") -> dict:
     """Events per second of dataset generation; see the module docstring.
 
     Parameters
@@ -40,50 +131,97 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
     workers : int, optional
         Worker processes (default: all cores).
     epochs : int
-        Nominal epochs per light curve.
-    """
-    from ..simulate import simulate_event
+        Nominal epochs per light curve (``thesis`` survey only; the others ignore it).
+    survey : str
+        A survey preset (``thesis``, ``ogle``, ``kmtnet``, ``moa``, ``roman``) or ``all``: every
+        one in turn, side by side, with ratios to ``thesis``.
 
+    Raises
+    ------
+    ValueError
+        An unknown survey or topology, with the valid choices.
+    """
     workers = default_workers() if workers is None else workers
+    if survey == ALL_SURVEYS:
+        names = survey_names()
+    else:
+        names = [survey]
+    if survey != ALL_SURVEYS:
+        from ..presets import get_survey
+
+        try:
+            get_survey(survey)
+        except ValueError as exc:  # the config's own message, naming the valid choices
+            raise ValueError(f"{exc} (or {ALL_SURVEYS!r}: each in turn)") from None
     per_class = max(1, events // 3)
-    base = SimulationConfig(n_per_class=per_class, n_epochs=epochs, topology=topology, seed=seed,
-                            detectability=False)
+    configs = {name: SimulationConfig(n_per_class=per_class, n_epochs=epochs, topology=topology,
+                                      seed=seed, detectability=False, survey=name)
+               for name in names}  # every name checked before anything runs
+    machine = {"python": platform.python_version(), "processor": platform.machine(),
+               "cores_available": default_workers()}
+    reports = {name: _bench_one(cfg, workers) for name, cfg in configs.items()}
+    if survey != ALL_SURVEYS:
+        return {**reports[survey], "machine": machine}
+    return {"benchmark": "simulate", "survey": ALL_SURVEYS, "workers": workers,
+            "topology": topology, "events": configs["thesis"].n_events,
+            "surveys": reports, "ratios_to_thesis": _ratios_to_thesis(reports),
+            "machine": machine}
+
+
+def _bench_one(base: SimulationConfig, workers: int) -> dict:
+    from ..presets import get_survey
+
+    per_class = base.n_per_class
+    thesis = get_survey(base.survey).is_thesis
     chunk = max(50, min(500, per_class * 3 // (4 * workers)))  # >= 4 chunks per worker
+    started = time.perf_counter()
     results = {}
     with tempfile.TemporaryDirectory(prefix="microlens-bench-") as tmp:
         root = Path(tmp)
-        seconds = _timed_generation(base, workers, root, "mixed", chunk)
-        results["mixed"] = {"events": base.n_events, "seconds": round(seconds, 3),
-                            "events_per_second": round(base.n_events / seconds, 1)}
-
+        results["mixed"] = _generation_figures(base, workers, root, "mixed", chunk)
         small = replace(base, n_per_class=max(1, per_class // 3), detectability=True)
-        seconds = _timed_generation(small, workers, root, "detect", chunk)
-        results["mixed_with_detectability"] = {
-            "events": small.n_events, "seconds": round(seconds, 3),
-            "events_per_second": round(small.n_events / seconds, 1)}
+        results["mixed_with_detectability"] = _generation_figures(small, workers, root,
+                                                                  "detect", chunk)
 
     # Binary events alone, in the same worker pool layout (the magnification-bound case).
     binary_indices = [3 * i + 2 for i in range(per_class)]
     seconds = _parallel_events(base, binary_indices, workers)
     results["binary_only"] = {"events": len(binary_indices), "seconds": round(seconds, 3),
                               "events_per_second": round(len(binary_indices) / seconds, 1)}
-    start = time.perf_counter()
-    for index in binary_indices[:200]:
-        simulate_event(base, index)
-    single = (time.perf_counter() - start) / min(200, len(binary_indices))
-    results["binary_single_core_ms_per_event"] = round(1e3 * single, 3)
+    results["per_class"] = _per_class(base, per_class)
+    results["binary_single_core_ms_per_event"] = results["per_class"]["binary"]["ms_per_event"]
 
     return {
         "benchmark": "simulate",
+        "survey": base.survey,
         "workers": workers,
-        "n_epochs": epochs,
-        "topology": topology,
+        "n_epochs": base.n_epochs if thesis else None,
+        "n_epochs_note": None if thesis else f"survey {base.survey!r} sets its own observing "
+                                             "pattern: --epochs is ignored",
+        "topology": base.topology,
         "vbbl_tol": base.vbbl_tol,
         "target_mixed_events_per_second": 1000,
         **results,
-        "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                    "cores_available": default_workers()},
+        "wall_seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _dig(report: dict, path: tuple[str, ...]):
+    for key in path:
+        report = (report or {}).get(key)
+    return report
+
+
+def _ratios_to_thesis(reports: dict) -> dict:
+    """Each survey's :data:`RATIO_FIGURES` over the ``thesis`` survey's of the same run."""
+    reference = reports["thesis"]
+    ratios = {}
+    for name, report in reports.items():
+        ratios[name] = {}
+        for figure, path in RATIO_FIGURES.items():
+            top, bottom = _dig(report, path), _dig(reference, path)
+            ratios[name][figure] = round(top / bottom, 3) if top and bottom else None
+    return ratios
 
 
 def _simulate_indices(cfg: SimulationConfig, indices: list[int]) -> int:
@@ -105,4 +243,3 @@ def _parallel_events(cfg: SimulationConfig, indices: list[int], workers: int) ->
         started = time.perf_counter()
         list(pool.map(_simulate_indices, [cfg] * workers, parts))
         return time.perf_counter() - started
-
