@@ -43,6 +43,7 @@ FIGURES = {
                      "attention_statistics"],
     "05_embedding": ["embedding_pca", "embedding_tsne"],
     "06_u0_analysis": ["binary_parameters", "physical_limits"],
+    "07_real_events": ["real_event_OB03235", "real_events_table"],
 }
 NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[0-9a-f-]+",\s*')
 
@@ -108,6 +109,7 @@ def outputs(tmp_path_factory, eval_store, eval_run):
         "05_embedding": {"run_dir": str(eval_run), "n_events": 20, "method": "both", "seed": 1,
                          "batch_size": 8},
         "06_u0_analysis": {"run_dir": str(eval_run), "n_bins": 3},
+        "07_real_events": {"run_dir": str(eval_run), "events": ["OB03235"], "peer_workers": 1},
     }
     for notebook, params in parameters.items():
         execute_without_errors(NOTEBOOKS / f"{notebook}.ipynb",
@@ -152,7 +154,8 @@ def test_rebuild_gives_back_identical_figures(outputs):
     assert sorted(out.glob("*.html")) == figures
     original = {path: figure_json(path) for path in figures}
     kept = sorted([*outputs.glob("*.executed.ipynb"), *(out / r for r in NOTEBOOK_RECORDS.values()),
-                   out / PROJECTIONS_FILE, out / "test_predictions.npz"])
+                   out / PROJECTIONS_FILE, out / "test_predictions.npz",
+                   out / "real_events_series.npz"])
     mtimes = {path: path.stat().st_mtime_ns for path in kept}
     for path in figures:
         path.unlink()

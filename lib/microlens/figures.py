@@ -3,9 +3,10 @@
 Each numbered notebook draws its figures through one builder here and records in its
 ``output_dir`` what that builder needs: its JSON record (:data:`NOTEBOOK_RECORDS`, which also
 lists the figures and the formats written) and, for ``05_embedding``, the projected coordinates
-(:data:`PROJECTIONS_FILE`). :func:`rebuild_figures` reads those records back and writes the same
-figures again, byte for byte up to plotly's random element ids, without re-running a notebook,
-simulating or training:
+(:data:`PROJECTIONS_FILE`), for ``07_real_events`` the light curves and probabilities
+(:data:`microlens.real_events.SERIES_FILE`). :func:`rebuild_figures` reads those records back
+and writes the same figures again, byte for byte up to plotly's random element ids, without
+re-running a notebook, simulating or training:
 
 ==================  ==========================  ==============================================
 notebook            record                      what the rebuild reads besides the record
@@ -17,6 +18,8 @@ notebook            record                      what the rebuild reads besides t
                                                 pass over the recorded events
 ``05_embedding``    ``embedding_summary.json``  ``embedding_projections.npz`` and the dataset
 ``06_u0_analysis``  ``u0_report.json``          nothing (the binary points are in the record)
+``07_real_events``  ``real_events.json``        ``real_events_series.npz`` (light curves and
+                                                the probabilities after every observation)
 ==================  ==========================  ==============================================
 
 From the shell: ``python -m microlens.figures outputs/quick/base [--formats html png]``.
@@ -54,6 +57,8 @@ from .viz import (
     peer_comparison_figure,
     physical_limits_figure,
     precision_recall_figure,
+    real_event_figure,
+    real_events_table_figure,
     reliability_figure,
     roc_figure,
     save_figures,
@@ -246,6 +251,33 @@ def limits_figures(report: dict, points: dict) -> dict[str, go.Figure]:
             "binary_parameters": binary_parameter_figure(typed, report["threshold"])}
 
 
+def real_events_figures(record: dict, series: dict, time_axis: str = "peak"
+                        ) -> dict[str, go.Figure]:
+    """The figures of ``07_real_events``.
+
+    Parameters
+    ----------
+    record : dict
+        :func:`microlens.real_events.classify_events`' record (``real_events.json``).
+    series : dict
+        Its arrays per event name (:func:`microlens.real_events.load_series` of
+        ``real_events_series.npz``).
+    time_axis : {'peak', 'hjd'}
+        Days from each event's peak, or HJD − 2450000.
+
+    Returns
+    -------
+    dict
+        ``real_events_table`` (the summary) and ``real_event_<slug>`` per event (its light
+        curve over its class probabilities after every observation).
+    """
+    figures = {"real_events_table": real_events_table_figure(record["summary"])}
+    for event in record["events"]:
+        figures[f"real_event_{event['slug']}"] = real_event_figure(
+            event, series[event["name"]], time_axis=time_axis)
+    return figures
+
+
 # --------------------------------------------------------------------------------------------
 # What the notebooks record beyond their metrics
 # --------------------------------------------------------------------------------------------
@@ -383,10 +415,20 @@ def _limits(record: dict, source: Path) -> dict[str, go.Figure]:
     return limits_figures(record, _field(record, "binary_points", source))
 
 
+def _real_events(record: dict, source: Path) -> dict[str, go.Figure]:
+    from .real_events import SERIES_FILE, load_series
+
+    name = _field(record, "series_file", source) or SERIES_FILE
+    series = load_series(_existing(source.parent / name, "the light curves and probabilities",
+                                   source))
+    return real_events_figures(record, series, time_axis=record.get("time_axis", "peak"))
+
+
 _REBUILDERS: dict[str, Callable[[dict, Path], dict[str, go.Figure]]] = {
     "simulation_figures": _simulation, "training_figures": _training,
     "evaluation_figures": _evaluation, "attention_figures": _attention,
     "embedding_figures": _embedding, "limits_figures": _limits,
+    "real_events_figures": _real_events,
 }
 """Figure builder (a registry entry's ``figures``) -> the function that calls it with what a
 notebook recorded."""
@@ -496,7 +538,8 @@ __all__ = [
     "ATTENTION_STATISTICS_KEYS", "BINARY_POINT_TYPES", "NOTEBOOK_RECORDS", "PROJECTIONS_FILE",
     "attention_figures", "attention_focus", "embedding_figures", "evaluation_figures",
     "limits_figures", "load_projections", "notebook_figures", "points_record",
-    "rebuild_figures", "save_projections", "simulation_figures", "training_figures",
+    "real_events_figures", "rebuild_figures", "save_projections", "simulation_figures",
+    "training_figures",
 ]  # fmt: skip
 
 

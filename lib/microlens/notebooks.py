@@ -174,28 +174,73 @@ class LimitsRecord(_Figures):
     binary_points: dict
 
 
+class RealEventsRecord(_Figures):
+    """``real_events.json``: :func:`microlens.real_events.classify_events`' record (the arrays
+    behind its figures are in ``series_file`` beside it)."""
+
+    run_dir: str
+    dataset_dir: str
+    confidence: float
+    class_names: list
+    peer: dict | None
+    series_file: str
+    n_events: int
+    n_correct: int
+    events: list
+    summary: list
+
+
 # --------------------------------------------------------------------------------------------
 # Configs built from parameters (the same dataclasses, so the same checks, as the notebooks)
 # --------------------------------------------------------------------------------------------
+
+
+VARIABLE_FRACTION_DEFAULT = -1.0
+"""``01_simulate``'s ``variable_fraction`` meaning "the survey's default" (papermill parameters
+are plain literals, so no None): :data:`microlens.simulate.SURVEY_VARIABLE_FRACTION` on a real
+survey, 0 on ``thesis``."""
 
 
 def simulation_config(parameters: dict):
     """The :class:`~microlens.simulate.SimulationConfig` ``01_simulate`` builds from its
     parameters (its ``__post_init__`` checks the values, as in the notebook).
 
+    The notebook's literals map onto the config's "unset" values: ``cadence = ""`` and
+    ``error = ""`` are None (the ``thesis`` survey's ``cadence_15`` and ``error_005``; nothing
+    on another survey, which sets its own), ``variable_fraction = -1.0``
+    (:data:`VARIABLE_FRACTION_DEFAULT`) is None (the survey's default share of variable stars).
+    ``n_epochs`` shapes the ``thesis`` survey only; another survey with an ``n_epochs`` other
+    than the default is refused rather than silently ignored.
+
     Raises
     ------
     ValueError
-        For a value the simulation would refuse, naming it.
+        For a value the simulation would refuse, naming it (a real survey with a cadence or
+        error preset: :class:`~microlens.simulate.SimulationConfig`'s message names both).
     """
     from .simulate import SimulationConfig
 
     p = parameters
     if not isinstance(p["workers"], int) or p["workers"] < 0:
         raise ValueError(f"workers must be >= 0 (0 means all cores), got {p['workers']!r}")
+    fraction = p.get("variable_fraction", VARIABLE_FRACTION_DEFAULT)
+    if fraction == VARIABLE_FRACTION_DEFAULT and not isinstance(fraction, bool):
+        fraction = None
+    elif not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not (
+            0 <= fraction <= 1):
+        raise ValueError(f"variable_fraction must be in [0, 1] (share of the no-event class "
+                         f"that is a variable star), or -1 for the survey's default; got "
+                         f"{fraction!r}")
+    survey = p.get("survey", "thesis")
+    default_epochs = SimulationConfig.__dataclass_fields__["n_epochs"].default
+    if survey != "thesis" and p["n_epochs"] != default_epochs:
+        raise ValueError(f"n_epochs shapes the thesis survey only; survey {survey!r} sets its own "
+                         f"epochs, so leave n_epochs at {default_epochs} (got {p['n_epochs']!r})")
     return SimulationConfig(n_per_class=p["n_per_class"], topology=p["topology"],
-                            cadence=p["cadence"], error=p["error"], seed=p["seed"],
-                            n_epochs=p["n_epochs"], detectability=p["detectability"])
+                            survey=survey, cadence=p["cadence"] or None,
+                            error=p["error"] or None, variable_fraction=fraction,
+                            seed=p["seed"], n_epochs=p["n_epochs"],
+                            detectability=p["detectability"])
 
 
 def train_config(parameters: dict):
@@ -269,13 +314,17 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
     Notebook("01_simulate", (
         _p("topology", "baseline",
            "binary topology preset: distinct, planetary, stellar, baseline"),
-        _p("cadence", "cadence_15",
-           "cadence preset: cadence_05, cadence_15, cadence_30, cadence_50"),
-        _p("error", "error_005",
-           "photometric error preset: error_003, error_005, error_010, error_015"),
-        _p("n_per_class", 200, "events per class (flat, PSPL, binary)"),
+        _p("survey", "thesis",
+           "survey preset: thesis (cadence and error presets), ogle, kmtnet, moa, roman"),
+        _p("cadence", "",
+           "thesis only; empty: cadence_15 (cadence_05, cadence_15, cadence_30, cadence_50)"),
+        _p("error", "",
+           "thesis only; empty: error_005 (error_003, error_005, error_010, error_015)"),
+        _p("variable_fraction", -1.0,
+           "share of no-event stars that vary, 0-1 (-1: thesis 0, surveys 0.5)"),
+        _p("n_per_class", 200, "events per class (no event, PSPL, binary)"),
         _p("n_epochs", 1000,
-           "nominal survey epochs per light curve, before missing ones are removed"),
+           "thesis only: nominal epochs per light curve, before missing ones are removed"),
         _p("seed", 42, "data-set seed (same seed and config: same events)"),
         _p("detectability", True,
            "fit flat and PSPL models to each event (dchi2_flat, dchi2_pspl)"),
@@ -400,6 +449,24 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("output_dir", "outputs/lab", "figures and u0_report.json"),
     ), record="u0_report.json", record_type=LimitsRecord, figures="limits_figures",
        consumes=("run_dir", "dataset_dir")),
+    Notebook("07_real_events", (
+        _p("run_dir", "outputs/runs/quick",
+           "run directory written by 02_train (relative: from the project root)"),
+        _p("shipped", True, "classify the real events MulensModel ships (those named in events)"),
+        _p("events", [], "shipped events to classify by name (e.g. OB05086); empty means all six"),
+        _p("photometry_files", [],
+           "your own events: each a file or a folder of one event's files (one per observatory)"),
+        _p("confidence", 0.9, "probability at which a class counts as reached"),
+        _p("classical_peer", True,
+           "also classify with the classical peer, tuned on the run's data set"),
+        _p("peer_workers", 2, "processes for tuning the classical peer"),
+        _p("time_axis", "peak", "time axis of the figures: peak (days from the peak) or hjd"),
+        _DEVICE,
+        _FORMATS,
+        _p("output_dir", "outputs/lab",
+           "figures, real_events.json and real_events_series.npz"),
+    ), record="real_events.json", record_type=RealEventsRecord,
+       figures="real_events_figures", consumes=("run_dir",)),
 )}  # fmt: skip
 """Every numbered notebook, in running order."""
 
@@ -549,6 +616,7 @@ CONFIG_CHECKS = {name: nb.config for name, nb in NOTEBOOKS.items() if nb.config 
 __all__ = [
     "ARTIFACTS", "CONFIG_CHECKS", "DATASET", "NOTEBOOKS", "NOTEBOOK_DIR", "RUN", "Artifact",
     "AttentionRecord", "EmbeddingRecord", "EvaluationRecord", "LimitsRecord", "Notebook",
-    "Parameter", "RecordError", "SimulationRecord", "TrainingRecord", "check_record",
-    "get_notebook", "load_record", "save_outputs", "simulation_config", "train_config",
+    "Parameter", "RealEventsRecord", "RecordError", "SimulationRecord", "TrainingRecord",
+    "check_record", "get_notebook", "load_record", "save_outputs", "simulation_config",
+    "train_config",
 ]  # fmt: skip

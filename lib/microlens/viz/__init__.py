@@ -11,6 +11,7 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.limits`: performance in bins of u_0, q, s and detectability beside the ceiling;
 * :mod:`.attention`: attention over light curves, the causal band, per layer and head;
 * :mod:`.embedding`: 2-D maps of the final embeddings coloured by class and parameters;
+* :mod:`.real_events`: real light curves with the class probabilities after every observation;
 * :mod:`.study`: a study's metrics against its swept parameters, early detection of all cells;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
 """
@@ -39,7 +40,9 @@ from .evaluation import (  # noqa: F401
     threshold_labels,
 )
 from .events import (  # noqa: F401
+    GAP_DAYS,
     MODEL_POINTS,
+    WEBGL_POINTS,
     caustic_figure,
     caustic_topology,
     caustic_traces,
@@ -54,7 +57,9 @@ from .events import (  # noqa: F401
     light_curve_traces,
     model_curve,
     pick_events,
+    season_bounds,
     split_curves,
+    time_title,
 )
 from .export import (  # noqa: F401
     BROWSER_NAMES,
@@ -70,13 +75,16 @@ from .limits import (  # noqa: F401
     binary_parameter_figure,
     physical_limits_figure,
 )
+from .real_events import real_event_figure, real_events_table_figure  # noqa: F401
 from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .style import (  # noqa: F401
     CLASS_COLORS,
     FLUX_TITLE,
     MODEL_COLOR,
     TEMPLATE,
+    class_label,
     class_name,
+    event_kind,
     event_table_html,
     event_title,
     format_value,

@@ -1,0 +1,61 @@
+"""Notebook 07_real_events: the shipped real events through a tiny trained run and its peer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from notebook_form import (
+    NOTEBOOKS,
+    assert_committed_form,
+    assert_figures_written,
+    execute_without_errors,
+)
+
+from microlens.figures import notebook_figures
+from microlens.notebooks import NOTEBOOKS as REGISTRY
+from microlens.photometry import read_shipped_event, shipped_events
+from microlens.real_events import SERIES_FILE, load_series
+
+pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+
+NOTEBOOK = NOTEBOOKS / "07_real_events.ipynb"
+EXPECTED_PARAMETERS = REGISTRY["07_real_events"].types()  # one list: microlens.notebooks
+
+
+def test_committed_notebook_form():
+    declared = assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
+    assert declared["events"] == [] and declared["photometry_files"] == []
+
+
+def test_shipped_events_record_and_figures(eval_run, tmp_path):
+    execute_without_errors(NOTEBOOK, tmp_path / "07.executed.ipynb", {
+        "run_dir": str(eval_run), "peer_workers": 1, "output_dir": str(tmp_path),
+        "figure_formats": ["html", "png"]})
+    record = json.loads((tmp_path / "real_events.json").read_text())
+    catalogue = shipped_events()
+    assert record["n_events"] == len(catalogue) == 6
+    assert [e["name"] for e in record["events"]] == list(catalogue)
+    assert [row["event"] for row in record["summary"]] == list(catalogue)
+    assert record["peer"] is not None and record["peer"]["n_val"] > 0
+    series = load_series(tmp_path / SERIES_FILE)
+    assert list(series) == list(catalogue)
+    for entry, row in zip(record["events"], record["summary"], strict=True):
+        shipped = catalogue[entry["name"]]
+        assert entry["published_class"] == shipped.published_class
+        assert entry["reference"] == shipped.reference and entry["source"] == "shipped"
+        n = len(read_shipped_event(entry["name"]))
+        assert entry["n_points"] == n
+        proba = series[entry["name"]]["probabilities"]
+        assert proba.shape == (n, 3)
+        np.testing.assert_allclose(proba[-1], entry["model"]["at_end"]["probabilities"],
+                                   atol=1e-6)
+        assert entry["model"]["at_end"]["class"] == int(np.argmax(proba[-1]))
+        assert entry["peer"]["at_end"]["n"] == n
+        assert row["correct"] == (entry["model"]["at_end"]["class"] == shipped.published_class)
+    assert record["n_correct"] == sum(row["correct"] for row in record["summary"])
+    names = ["real_events_table", *(f"real_event_{e['slug']}" for e in record["events"])]
+    assert sorted(record["figures"]) == sorted(names)
+    assert_figures_written(tmp_path, names)
+    assert sorted(notebook_figures(tmp_path, "07_real_events")) == sorted(names)  # rebuilt
