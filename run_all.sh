@@ -23,7 +23,7 @@ usage() {
 Usage: ./run_all.sh [SUBCOMMAND] [ARGS...]
 
 Subcommands:
-  quick (default)    set up .venv, then run the quick study: notebooks 01_simulate ... 06_u0_analysis
+  quick (default)    set up .venv, then run the quick study: notebooks 01_simulate ... 07_real_events
                      on a small data set and model (CPU, a few minutes) -> outputs/quick/
   STUDY [OPTIONS]    set up, then run a study of studies/ ($(study_names)):
                        --jobs N           cells in parallel (each gets cores/N threads)
