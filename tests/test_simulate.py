@@ -189,3 +189,30 @@ def test_dataset_bytes_do_not_depend_on_the_worker_count(tmp_path):
     for workers in (2, 3):
         different = [name for name in names if arrays[workers][name] != arrays[1][name]]
         assert not different, f"workers={workers} changed {different}"
+
+
+def test_survey_events_carry_the_presets_photometry_and_sampling():
+    from microlens.presets import get_survey
+    from microlens.survey import flux_errors as survey_flux_errors
+
+    preset = get_survey("ogle")
+    cfg = SimulationConfig(n_per_class=20, survey="ogle", topology="stellar", seed=3,
+                           detectability=False)
+    events = [simulate_event(cfg, i) for i in range(cfg.n_events)]
+    n_obs = n_outliers = 0
+    for ev in events:
+        p = ev.params
+        low, high = preset.error_underestimate_range
+        assert low <= p["error_scale"] <= high
+        assert p["cadence_per_hour"] in preset.field_cadences_per_hour
+        true_errors = survey_flux_errors(preset, ev.clean_flux, p["baseline_mag"])
+        np.testing.assert_allclose(ev.flux_err * p["error_scale"], true_errors, rtol=1e-12)
+        assert np.all(np.diff(ev.times) > 0) and ev.times[-1] < preset.n_seasons * 365.25
+        n_obs, n_outliers = n_obs + ev.times.size, n_outliers + p["n_outliers"]
+    # outliers: binomial with the preset's rate, 5 standard deviations
+    rate = preset.outlier_fraction
+    assert abs(n_outliers - rate * n_obs) < 5 * np.sqrt(n_obs * rate * (1 - rate))
+    # two seasons: the largest interval of a curve spanning both is the season gap
+    spanning = [ev.times for ev in events if ev.times[-1] - ev.times[0] > 365.25]
+    gap = 365.25 - preset.season_days
+    assert spanning and all(np.diff(t).max() >= gap - 1 for t in spanning)
