@@ -340,3 +340,13 @@ def test_observe_is_deterministic_and_validates():
         survey.observe(p, clean, err, 0.0, np.random.default_rng(4))
     with pytest.raises(ValueError, match="equal length"):
         survey.observe(p, clean, err[:-1], 1.0, np.random.default_rng(4))
+
+
+def test_overlapping_sites_never_put_two_observations_within_one_exposure():
+    from microlens.survey import MIN_SEPARATION_DAYS
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        times = survey.observation_times("kmtnet", rng)
+        assert np.diff(times).min() > MIN_SEPARATION_DAYS
+        assert np.all(np.diff(times.astype(np.float32)) > 0)  # what a model reads

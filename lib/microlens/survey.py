@@ -41,6 +41,13 @@ OBSERVE_DRAWS_PER_POINT = 4
 
 HOURS_PER_DAY = 24.0
 
+MIN_SEPARATION_DAYS = 60.0 / 86400.0
+"""Shortest interval kept between two observations: one exposure (KMTNet's I-band exposures
+are 60 s, Kim S.-L. et al. 2016). Sites whose nights overlap can observe within seconds of
+each other; such a pair is one measurement for a classifier, and keeping both would put two
+times closer than float32 resolves at a few hundred days (~5 s), which models refuse as
+repeated times. The later of two closer observations is dropped."""
+
 
 def _preset(preset: SurveyPreset | str) -> SurveyPreset:
     p = get_survey(preset) if isinstance(preset, str) else preset
@@ -212,12 +219,12 @@ def observation_times(
         times = np.concatenate(pieces)
         if len(pieces) > 1:
             times.sort()
-    if times.size > 1:  # exact ties between sites have probability zero; keep it strict anyway
-        strict = np.empty(times.size, dtype=bool)
-        strict[0] = True
-        np.greater(times[1:], times[:-1], out=strict[1:])
-        if not strict.all():
-            times = times[strict]
+    if times.size > 1:  # sites observing within one exposure of each other: keep the first
+        apart = np.empty(times.size, dtype=bool)
+        apart[0] = True
+        np.greater(np.diff(times), MIN_SEPARATION_DAYS, out=apart[1:])
+        if not apart.all():
+            times = times[apart]
     return times.astype(np.float64, copy=False)
 
 
