@@ -92,6 +92,7 @@ def test_notebook_runs_a_survey_preset_with_variable_stars(tmp_path):
     params = {
         "survey": "ogle", "variable_fraction": 1.0, "n_per_class": 3, "detectability": False,
         "workers": 1, "seed": 2, "gallery_per_class": 2, "show_widgets": True,
+        "figure_formats": ["html"],
         "dataset_dir": str(tmp_path / "data"), "output_dir": str(tmp_path / "out"),
     }
     execute_without_errors(NOTEBOOK, tmp_path / "01_ogle.executed.ipynb", params)

@@ -225,6 +225,17 @@ class SimulationConfig:
         """Total number of events, ``3 * n_per_class``."""
         return len(CLASS_NAMES) * self.n_per_class
 
+    def canonical_dict(self) -> dict:
+        """:meth:`to_dict` with the presets in force written out (``cadence``/``error`` of the
+        ``thesis`` survey, ``variable_fraction``): two configs that simulate the same events
+        give the same dict (a study's data-set key)."""
+        out = self.to_dict()
+        thesis = get_survey(self.survey).is_thesis
+        out["cadence"] = self.cadence_preset if thesis else None
+        out["error"] = self.error_preset if thesis else None
+        out["variable_fraction"] = self.variable_share
+        return out
+
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -362,8 +362,14 @@ def artifact_key(study: Study, cell: Cell, artifact: Artifact) -> str:
     """The key of the artefact a cell makes: its producer's parameters (defaults included,
     ignored ones and runner-set paths left out) and the keys of the artefacts it reads."""
     managed = set(study.managed(artifact.producer))
-    parameters = {k: v for k, v in cell.resolved(artifact.producer).items()
+    resolved = cell.resolved(artifact.producer)
+    parameters = {k: v for k, v in resolved.items()
                   if k not in artifact.ignored and k not in managed}
+    config = NOTEBOOKS[artifact.producer].config
+    made = config(resolved) if config is not None else None
+    if hasattr(made, "canonical_dict"):  # a data set: what it simulates, however it was said
+        parameters = {k: v for k, v in parameters.items() if k not in made.to_dict()}
+        parameters["config"] = made.canonical_dict()
     upstream = {a.kind: artifact_key(study, cell, a) for a in study.artifacts()
                 if study.notebooks.index(a.producer) < study.notebooks.index(artifact.producer)}
     return fingerprint({"notebook": artifact.producer, "parameters": parameters,
