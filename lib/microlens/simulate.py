@@ -33,6 +33,7 @@ import numpy as np
 from .presets import CLASS_NAMES, get_cadence, get_error, get_survey, get_topology
 from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
 from .settings import from_known_fields
+from .survey import alternating_runs
 from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
@@ -402,15 +403,7 @@ def _gap_mask(n: int, coverage: float, mean_gap: float, rng: np.random.Generator
     runs = rng.geometric(1.0 / max(mean_run, 1.0), n_pairs)
     gaps = rng.geometric(1.0 / mean_gap, n_pairs)
     start_in_gap = rng.random() < coverage
-    lengths = np.empty(2 * n_pairs, dtype=np.int64)
-    states = np.empty(2 * n_pairs, dtype=bool)
-    first, second = (gaps, runs) if start_in_gap else (runs, gaps)
-    lengths[0::2], lengths[1::2] = first, second
-    states[0::2], states[1::2] = start_in_gap, not start_in_gap
-    mask = np.repeat(states, lengths)
-    if mask.size < n:  # astronomically rare: pad with observed epochs
-        mask = np.concatenate([mask, np.zeros(n - mask.size, dtype=bool)])
-    return mask[:n]
+    return alternating_runs(n, start_in_gap, gaps, runs)
 
 
 def baseline_error_mag(cfg: SimulationConfig, baseline_mag: float) -> float:
@@ -510,9 +503,9 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
 
     t_0, u_0, t_E = draws["t_0"], draws["u_0"], draws["t_E"]
     rho, s, q, alpha_rad = draws["rho"], draws["s"], draws["q"], draws["alpha_rad"]
+    if label != 0 or not is_variable:
+        variable = _no_variable()
     if label == 0:
-        if not (label == 0 and is_variable):
-            variable = _no_variable()
         clean = variable_flux(variable, times)
     elif label == 1:
         clean = single_lens
@@ -520,8 +513,6 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=cfg.vbbl_tol,
                                    backend=cfg.magnification_backend)
         clean = blended_flux(mag, f_s)
-    if label != 0:
-        variable = _no_variable()
     true_errors = draws["errors_of"](clean)
     if survey.is_thesis:
         errors, outliers = true_errors, 0

@@ -141,15 +141,25 @@ def _weather_lost(n_nights: int, p: SurveyPreset, rng: np.random.Generator) -> n
     lost = rng.geometric(1.0 / mean_lost, n_pairs)
     # Stationary from night 0: the first state is lost with probability f, and since the
     # geometric law is memoryless a fresh run is exactly the residual of the run in progress.
-    lengths = np.empty(2 * n_pairs, dtype=np.int64)
-    states = np.empty(2 * n_pairs, dtype=bool)
-    first, second = (lost, clear) if start_lost else (clear, lost)
+    return alternating_runs(n_nights, start_lost, lost, clear)
+
+
+def alternating_runs(n: int, start_on: bool, on_runs: np.ndarray,
+                     off_runs: np.ndarray) -> np.ndarray:
+    """Boolean mask of ``n`` steps made of alternating runs: ``on_runs[0]`` True steps then
+    ``off_runs[0]`` False ones when ``start_on`` (else the other way round), and so on; padded
+    with False if the runs end before ``n`` (astronomically rare for the callers' run counts).
+    The weather of :func:`observation_times` and the thesis survey's gaps
+    (:func:`microlens.simulate.survey_times`) are both such masks."""
+    lengths = np.empty(2 * on_runs.size, dtype=np.int64)
+    states = np.empty(2 * on_runs.size, dtype=bool)
+    first, second = (on_runs, off_runs) if start_on else (off_runs, on_runs)
     lengths[0::2], lengths[1::2] = first, second
-    states[0::2], states[1::2] = start_lost, not start_lost
+    states[0::2], states[1::2] = start_on, not start_on
     mask = np.repeat(states, lengths)
-    if mask.size < n_nights:  # astronomically rare: pad with clear nights
-        mask = np.concatenate([mask, np.zeros(n_nights - mask.size, dtype=bool)])
-    return mask[:n_nights]
+    if mask.size < n:
+        mask = np.concatenate([mask, np.zeros(n - mask.size, dtype=bool)])
+    return mask[:n]
 
 
 def draw_field(preset: SurveyPreset | str, u: float) -> int:
