@@ -76,6 +76,10 @@ N_FEATURES = 3
 TIME_ENCODINGS = ("none", "rotary")
 """Valid :attr:`ModelConfig.time_encoding` values."""
 
+MODEL_KINDS = ("transformer", "cnn", "gru", "features")
+"""Valid :attr:`ModelConfig.kind` values (the registry with descriptions:
+:data:`microlens.model_kinds.KINDS`)."""
+
 CPU_PASS_OBSERVATIONS = 16_384
 """Observations per forward pass on CPU (16 events of 1000), for inference and as training's
 micro-batch: passes this small keep every activation below the allocator's large-block
@@ -91,9 +95,29 @@ as sequences grow); results equal those of one pass."""
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of :class:`MicrolensTransformer` (defaults: 1.34 M parameters, 0.49 M of
-    them in the convolution stem; 0.84 M without it)."""
+    """Architecture of a classifier: its ``kind`` (:data:`MODEL_KINDS`) and sizes.
 
+    The transformer's defaults give 1.34 M parameters (0.49 M of them in the convolution stem,
+    0.84 M without it). What each field means for each kind:
+
+    ==================  ==========================================================================
+    kind                fields used
+    ==================  ==========================================================================
+    ``transformer``     all but ``kernel_size``
+    ``cnn``             ``d_model`` channels, ``n_layers`` residual causal convolution blocks of
+                        kernel ``kernel_size`` and dilations 1, 2, 4, ... (each followed by a
+                        feed-forward network of width ``d_ff``), ``dropout``, ``pool_norm``
+    ``gru``             ``d_model`` hidden units, ``n_layers`` stacked GRU layers, ``dropout``
+                        (between layers and on the embedding), ``pool_norm``
+    ``features``        none: summary and PSPL-fit statistics of the curve so far, classified
+                        by gradient boosting (:mod:`microlens.feature_model`)
+    ==================  ==========================================================================
+
+    Every neural kind shares the input features (:class:`Normalization`), the embedding, the
+    causal pooling (running mean and maximum) and the head (:class:`CausalClassifier`).
+    """
+
+    kind: str = "transformer"  # transformer, cnn, gru or features (microlens.model_kinds)
     d_model: int = 128  # width of every hidden state
     n_heads: int = 8  # attention heads per layer (d_model must divide by it)
     n_layers: int = 4  # transformer blocks
@@ -117,8 +141,20 @@ class ModelConfig:
     # again in the head; False (the default): both are left as they are, so the running maximum
     # keeps how strongly a feature fired (a caustic crossing), not only its direction
     pool_norm: bool = False
+    # cnn only: the kernel of every causal convolution (the receptive field is
+    # 1 + (kernel_size - 1) * (2**n_layers - 1) observations)
+    kernel_size: int = 5
 
     def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown ModelConfig.kind {self.kind!r}; valid: "
+                             f"{', '.join(MODEL_KINDS)}")
+        kernel = self.kernel_size
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 2:
+            raise ValueError(f"ModelConfig.kernel_size must be an integer >= 2, got {kernel!r}")
+        if self.kind == "cnn" and self.n_layers > 16:
+            raise ValueError(f"ModelConfig.n_layers={self.n_layers} is too deep for kind 'cnn' "
+                             "(dilations 2**layer): at most 16")
         for name in ("d_model", "n_heads", "n_layers", "d_ff", "window", "n_classes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -171,7 +207,7 @@ class ModelConfig:
 
 
 SAVED_BEFORE_FIELD = {"time_encoding": "none", "conv_stem_kernel": 0, "conv_stem_layers": 1,
-                      "pool_norm": True}
+                      "pool_norm": True, "kind": "transformer", "kernel_size": 5}
 """The behaviour of models saved before these :class:`ModelConfig` fields existed."""
 
 
@@ -702,8 +738,14 @@ class Block(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-class MicrolensTransformer(nn.Module):
-    """Causal sliding-window transformer giving class logits after every observation.
+class CausalClassifier(nn.Module):
+    """What every neural kind shares: inputs, embedding, causal pooling, head, calibration.
+
+    A kind (:mod:`microlens.model_kinds`) subclasses this and implements :meth:`encode`, which
+    turns the embedded observations ``(B, N, d)`` into encoder states ``(B, N, d)`` such that
+    state ``k`` depends on observations ``1..k`` only; the rest (features, pooling, head,
+    temperature, batched inference) is here, so every kind answers after every observation and
+    streams (:mod:`microlens.stream`) the same way.
 
     Parameters
     ----------
@@ -712,18 +754,25 @@ class MicrolensTransformer(nn.Module):
         Input standardisation learned from the training set (saved as JSON with the model).
     """
 
+    kind = ""
+    """The :attr:`ModelConfig.kind` a subclass implements."""
+    has_attention = False
+    """Whether ``forward(..., return_attention=True)`` gives attention maps."""
+
     def __init__(self, config: ModelConfig | None = None,
                  normalization: Normalization | None = None):
         super().__init__()
-        self.config = config or ModelConfig()
+        self.config = config or ModelConfig(kind=self.kind or "transformer")
+        if self.kind and self.config.kind != self.kind:
+            raise ValueError(f"{type(self).__name__} is kind {self.kind!r}, but the config says "
+                             f"kind={self.config.kind!r}; build models with "
+                             "microlens.model_kinds.build_model(config)")
         self.normalization = normalization or Normalization()
         c = self.config
         self.embed = nn.Sequential(nn.Linear(N_FEATURES, c.d_model), nn.GELU(),
                                    nn.Linear(c.d_model, c.d_model))
         self.embed_dropout = nn.Dropout(c.dropout)
-        # Absent at the defaults, so checkpoints from before these options load unchanged.
-        self.stem = CausalConvStem(c) if c.conv_stem_kernel else None
-        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.build_encoder(c)
         # identities without pool_norm (no parameters, so the weights' keys stay the same)
         self.norm = nn.LayerNorm(c.d_model) if c.pool_norm else nn.Identity()
         self.head = nn.Sequential(
@@ -739,54 +788,18 @@ class MicrolensTransformer(nn.Module):
         # N(0, 0.02) used before kept the residual stream near LayerNorm's epsilon and the
         # model at chance on PSPL versus binary (docs/model.md, "Encoder ablation")
 
-    @property
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    # -- pieces (shared with the streaming classifier) -----------------------------------
+    def build_encoder(self, config: ModelConfig) -> None:
+        """Create the kind's encoder modules (called by ``__init__`` after the embedding)."""
+        raise NotImplementedError
 
     def encode(self, features: torch.Tensor, return_attention: bool = False, *,
                times: torch.Tensor | None = None, mask: torch.Tensor | None = None):
-        """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``, before pooling.
+        """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``: ``(states, attention)``."""
+        raise NotImplementedError
 
-        ``times`` ``(B, N)`` [days] (and the ``mask`` of valid observations) are needed with
-        ``time_encoding="rotary"`` only. Returns ``(states, attention)``; ``attention`` is a
-        list with one ``(B, heads, N, window)`` tensor per layer when requested, else None.
-        """
-        batch, n, _ = features.shape
-        w = self.config.window
-        padded = -(-max(n, 1) // w) * w
-        x = self.embed_dropout(self.embed(F.pad(features, (0, 0, 0, padded - n))))
-        if self.stem is not None:
-            x = self.stem(x)
-        rotary = (self.rotary_angles(times, mask, padded)
-                  if self.config.time_encoding == "rotary" else None)
-        band = window_mask(batch, padded // w, w, device=features.device)
-        attention = [] if return_attention else None
-        for block in self.blocks:
-            x, weights = block(x, band, return_attention, rotary)
-            if return_attention:
-                attention.append(weights[:, :, :n])
-        return self.norm(x[:, :n]), attention
-
-    def rotary_angles(self, times, mask=None, length: int | None = None):
-        """``(cos, sin)``, each ``(B * length, 1, head_dim / 2)``, for :func:`apply_rotary`.
-
-        Angles come from ``times - times[:, :1]`` in float64 (the event's first observation is
-        time 0), so a constant added to every time changes nothing; padded observations (mask
-        False, and the ``length - N`` added to fill the last window block) get angle 0.
-        """
-        if times is None:
-            raise ValueError("time_encoding='rotary' needs the observation times: call "
-                             "encode(features, times=times, mask=mask)")
-        times = torch.as_tensor(times).double()
-        relative = times - times[:, :1]
-        if mask is not None:
-            relative = torch.where(torch.as_tensor(mask, device=times.device), relative, 0.0)
-        n = times.shape[1]
-        relative = F.pad(relative, (0, (length or n) - n))
-        cos, sin = rotary_angles(relative, rotary_periods(self.config, relative.device))
-        return cos.reshape(-1, 1, cos.shape[-1]), sin.reshape(-1, 1, sin.shape[-1])
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
     @staticmethod
     def pool(states: torch.Tensor) -> torch.Tensor:
@@ -833,6 +846,9 @@ class MicrolensTransformer(nn.Module):
         if (mask is not None and mask.device.type == "cpu" and mask.shape[1] > 1
                 and bool((mask[:, 1:] > mask[:, :-1]).any())):
             raise ValueError("mask must put valid observations first (padding at the end)")
+        if return_attention and not self.has_attention:
+            raise ValueError(f"a {self.config.kind!r} model has no attention maps; only kind "
+                             "'transformer' does")
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
@@ -951,6 +967,69 @@ class MicrolensTransformer(nn.Module):
         self.temperature_curve = temperatures.to(device)
 
 
+class MicrolensTransformer(CausalClassifier):
+    """Causal sliding-window transformer giving class logits after every observation (kind
+    ``"transformer"``; see the module docstring).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    normalization : Normalization
+        Input standardisation learned from the training set (saved as JSON with the model).
+    """
+
+    kind = "transformer"
+    has_attention = True
+
+    def build_encoder(self, config: ModelConfig) -> None:
+        # Absent at the defaults, so checkpoints from before these options load unchanged.
+        self.stem = CausalConvStem(config) if config.conv_stem_kernel else None
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+
+    def encode(self, features: torch.Tensor, return_attention: bool = False, *,
+               times: torch.Tensor | None = None, mask: torch.Tensor | None = None):
+        """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``, before pooling.
+
+        ``times`` ``(B, N)`` [days] (and the ``mask`` of valid observations) are needed with
+        ``time_encoding="rotary"`` only. Returns ``(states, attention)``; ``attention`` is a
+        list with one ``(B, heads, N, window)`` tensor per layer when requested, else None.
+        """
+        batch, n, _ = features.shape
+        w = self.config.window
+        padded = -(-max(n, 1) // w) * w
+        x = self.embed_dropout(self.embed(F.pad(features, (0, 0, 0, padded - n))))
+        if self.stem is not None:
+            x = self.stem(x)
+        rotary = (self.rotary_angles(times, mask, padded)
+                  if self.config.time_encoding == "rotary" else None)
+        band = window_mask(batch, padded // w, w, device=features.device)
+        attention = [] if return_attention else None
+        for block in self.blocks:
+            x, weights = block(x, band, return_attention, rotary)
+            if return_attention:
+                attention.append(weights[:, :, :n])
+        return self.norm(x[:, :n]), attention
+
+    def rotary_angles(self, times, mask=None, length: int | None = None):
+        """``(cos, sin)``, each ``(B * length, 1, head_dim / 2)``, for :func:`apply_rotary`.
+
+        Angles come from ``times - times[:, :1]`` in float64 (the event's first observation is
+        time 0), so a constant added to every time changes nothing; padded observations (mask
+        False, and the ``length - N`` added to fill the last window block) get angle 0.
+        """
+        if times is None:
+            raise ValueError("time_encoding='rotary' needs the observation times: call "
+                             "encode(features, times=times, mask=mask)")
+        times = torch.as_tensor(times).double()
+        relative = times - times[:, :1]
+        if mask is not None:
+            relative = torch.where(torch.as_tensor(mask, device=times.device), relative, 0.0)
+        n = times.shape[1]
+        relative = F.pad(relative, (0, (length or n) - n))
+        cos, sin = rotary_angles(relative, rotary_periods(self.config, relative.device))
+        return cos.reshape(-1, 1, cos.shape[-1]), sin.reshape(-1, 1, sin.shape[-1])
+
+
 def _temperature_curve_hook(module, state_dict, prefix, *args) -> None:
     """Before loading weights: size the temperature-curve buffers as the checkpoint's, and give
     a checkpoint from before the curve (no such keys) an empty one (its scalar applies)."""
@@ -977,9 +1056,13 @@ WEIGHT_FILES = {"best": "best.pt", "last": "last.pt"}
 
 
 def load_model(run_dir: str | os.PathLike, which: str = "best",
-               map_location: str | torch.device = "cpu") -> MicrolensTransformer:
-    """Rebuild a trained model from a run directory (``config.json``, ``normalization.json``,
-    ``best.pt`` or ``last.pt``), in eval mode. Weights load with ``weights_only=True``.
+               map_location: str | torch.device = "cpu"):
+    """Rebuild a trained model of any kind from a run directory, in eval mode.
+
+    A neural kind (``config.json``, ``normalization.json``, ``best.pt`` or ``last.pt``) comes
+    back as its :class:`CausalClassifier` subclass, weights loaded with ``weights_only=True``;
+    a ``features`` run as a :class:`microlens.feature_model.FeatureClassifier` (its own files,
+    no pickle).
     """
     from .paths import resolve_path
 
@@ -990,8 +1073,14 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    model = MicrolensTransformer(ModelConfig.from_saved(config["model"]),
-                                 Normalization.load(run_dir / "normalization.json"))
+    model_config = ModelConfig.from_saved(config["model"])
+    if model_config.kind == "features":
+        from .feature_model import load_feature_model
+
+        return load_feature_model(run_dir)
+    from .model_kinds import build_model
+
+    model = build_model(model_config, Normalization.load(run_dir / "normalization.json"))
     state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
     if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
         state = state["model"]
@@ -1001,7 +1090,7 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
 
 __all__ = [
     "BASELINE_METHODS", "baseline_level", "baseline_update",
-    "Block", "CausalConvStem", "IntervalRangeWarning", "MicrolensTransformer", "ModelConfig",
+    "Block", "CausalClassifier", "CausalConvStem", "IntervalRangeWarning", "MODEL_KINDS", "MicrolensTransformer", "ModelConfig",
     "N_FEATURES", "Normalization", "SlidingWindowAttention", "TIME_ENCODINGS", "apply_rotary",
     "final_logits", "load_model", "rotary_angles", "rotary_periods", "window_mask",
 ]  # fmt: skip

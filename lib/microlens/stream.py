@@ -1,6 +1,7 @@
 """Streaming classification: one new observation at a time, the same numbers as the batch model.
 
-:class:`StreamingClassifier` wraps a trained :class:`~microlens.model.MicrolensTransformer` and
+:class:`StreamingClassifier` wraps a trained neural classifier of any kind
+(:mod:`microlens.model_kinds`: transformer, cnn, gru) and
 keeps, for each of ``n_events`` event slots, just enough state to turn the next observation of
 that event into calibrated class probabilities, ``softmax(logits / model.temperature)``, equal
 (to float32 rounding) to what :meth:`MicrolensTransformer.predict_proba` gives for that
@@ -30,6 +31,12 @@ State per event slot
 * The running sum (float64, as the CPU ``cumsum`` of :meth:`MicrolensTransformer.pool`
   accumulates) and running maximum of the final normalised encoder states, whose
   ``[sum / n_seen, max]`` is the pooled embedding the head classifies.
+
+The other kinds keep their own fixed-size encoder state instead of the key/value cache and
+stem history (:data:`ENCODER_STREAMS`): the ``cnn`` each convolution block's last
+``(kernel_size - 1) * dilation`` normalised inputs, the ``gru`` its hidden state per layer. The
+normalisation, pooling, head and calibration are the same code for every kind. The ``features``
+kind cannot stream (it refits a PSPL model to the curve so far) and is refused with that reason.
 
 Why an observation costs ``O(window)``
 --------------------------------------
@@ -67,8 +74,8 @@ import torch
 import torch.nn.functional as F
 
 from .model import (
+    CausalClassifier,
     IntervalRangeWarning,
-    MicrolensTransformer,
     apply_rotary,
     rotary_angles,
     rotary_periods,
@@ -81,8 +88,8 @@ class StreamingClassifier:
 
     Parameters
     ----------
-    model : MicrolensTransformer
-        A trained model. It is used as it is: later changes to its weights or temperature show
+    model : CausalClassifier
+        A trained neural model of any streaming kind (transformer, cnn, gru). It is used as it is: later changes to its weights or temperature show
         in later updates, but the cached keys and values were made with the old weights.
     n_events : int
         Event slots streamed side by side; each update takes one observation for some or all of
@@ -118,26 +125,26 @@ class StreamingClassifier:
     torch.Size([3, 3])
     """
 
-    def __init__(self, model: MicrolensTransformer, n_events: int = 1):
-        if not isinstance(model, MicrolensTransformer):
-            raise TypeError(f"model must be a MicrolensTransformer, got {type(model).__name__}")
+    def __init__(self, model: CausalClassifier, n_events: int = 1):
+        if not isinstance(model, CausalClassifier):
+            kind = getattr(getattr(model, "config", None), "kind", None)
+            if kind == "features":
+                raise TypeError(
+                    "a 'features' model cannot stream observation by observation: it refits a "
+                    "PSPL model to the curve so far (~3 ms per fit) and answers at fixed "
+                    "fractions of the curve; use microlens.feature_model.predict_feature_events "
+                    "or a neural kind (transformer, cnn, gru)")
+            raise TypeError(f"model must be a neural classifier (a CausalClassifier of kind "
+                            f"transformer, cnn or gru), got {type(model).__name__}")
         if not isinstance(n_events, int) or isinstance(n_events, bool) or n_events < 1:
             raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
         self.model = model
         self.device = next(model.parameters()).device
         self.n_events = n_events
         self.normalization = model.normalization
-        attention = model.blocks[0].attention
-        self.window = attention.window
-        self.n_heads = attention.n_heads
-        self.head_dim = attention.head_dim
         d_model = model.config.d_model
-        cache = (n_events, self.n_heads, self.window - 1, self.head_dim)
         dtype = next(model.parameters()).dtype
-        self.key_cache = [torch.zeros(cache, dtype=dtype, device=self.device)
-                          for _ in model.blocks]
-        self.value_cache = [torch.zeros(cache, dtype=dtype, device=self.device)
-                            for _ in model.blocks]
+        self.encoder = ENCODER_STREAMS[model.config.kind](model, n_events, dtype, self.device)
         r = self.normalization.reference_points
         self.reference_flux = torch.full((n_events, r), math.nan, dtype=torch.float32)
         self.reference_err = torch.full((n_events, r), math.nan, dtype=torch.float32)
@@ -149,11 +156,36 @@ class StreamingClassifier:
         self._n_seen = torch.zeros(n_events, dtype=torch.int64)
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
-        self.rotary_periods = (rotary_periods(model.config)
-                               if model.config.time_encoding == "rotary" else None)
-        self.stem_history = (None if model.stem is None else torch.zeros(
-            n_events, sum(model.stem.history_lengths), d_model, dtype=dtype, device=self.device))
         self.logits: torch.Tensor | None = None
+
+    # -- the transformer's encoder state (kept as attributes for inspection) --------------
+
+    @property
+    def key_cache(self) -> list[torch.Tensor]:
+        """Transformer only: per-layer key ring buffers ``(n_events, heads, window - 1,
+        head_dim)``."""
+        return self._transformer_state().key_cache
+
+    @property
+    def value_cache(self) -> list[torch.Tensor]:
+        """Transformer only: per-layer value ring buffers."""
+        return self._transformer_state().value_cache
+
+    @property
+    def stem_history(self) -> torch.Tensor | None:
+        """Transformer only: the convolution stem's previous inputs (None without a stem)."""
+        return self._transformer_state().stem_history
+
+    @property
+    def window(self) -> int:
+        """Transformer only: the attention window."""
+        return self._transformer_state().window
+
+    def _transformer_state(self) -> _TransformerStream:
+        if not isinstance(self.encoder, _TransformerStream):
+            raise AttributeError(f"a {self.model.config.kind!r} model has no attention cache; "
+                                 "its encoder state is in state_tensors()")
+        return self.encoder
 
     # -- state -----------------------------------------------------------------------------
 
@@ -169,7 +201,8 @@ class StreamingClassifier:
 
     @property
     def cache_valid(self) -> torch.Tensor:
-        """Which ring-buffer slots hold a previous observation, ``(n_events, window - 1)`` bool."""
+        """Transformer only: which ring-buffer slots hold a previous observation,
+        ``(n_events, window - 1)`` bool."""
         return torch.arange(self.window - 1)[None, :] < self._n_seen[:, None]
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -179,11 +212,7 @@ class StreamingClassifier:
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
                  "baseline_state": self.baseline_state,
                  "pool_sum": self.pool_sum, "pool_max": self.pool_max}
-        if self.stem_history is not None:
-            state["stem_history"] = self.stem_history
-        for layer, (k, v) in enumerate(zip(self.key_cache, self.value_cache, strict=True)):
-            state[f"key_cache.{layer}"] = k
-            state[f"value_cache.{layer}"] = v
+        state.update(self.encoder.tensors())
         return state
 
     def reset(self, events=None) -> None:
@@ -199,14 +228,10 @@ class StreamingClassifier:
         self._n_seen[idx] = 0
         self._last_time[idx] = math.nan
         self._first_time[idx] = math.nan
-        if self.stem_history is not None:
-            self.stem_history[dev] = 0
+        self.encoder.reset(dev)
         self.reference_flux[idx] = math.nan
         self.reference_err[idx] = math.nan
         self.baseline_state[idx] = 0
-        for k, v in zip(self.key_cache, self.value_cache, strict=True):
-            k[dev] = 0
-            v[dev] = 0
         self.pool_sum[dev] = 0
         self.pool_max[dev] = -math.inf
         self.logits = None
@@ -333,33 +358,14 @@ class StreamingClassifier:
                                             errors)
         features = norm.transform(fluxes, errors, base, scale, dt).to(self.device)
         first_time = torch.where(seen, self._first_time[idx], times)
-        rotary = None
-        if self.rotary_periods is not None:  # float64 times since the first, as the batch model
-            cos, sin = rotary_angles(times - first_time, self.rotary_periods)
-            rotary = (cos[:, None].to(self.device), sin[:, None].to(self.device))  # (E, 1, dh/2)
-
         dev_idx = idx.to(self.device)
         everything = events is None
-        width = self.window - 1
-        if width:
-            valid = torch.arange(width)[None, :] < n_seen[:, None]
-            valid = torch.cat([valid, torch.ones(len(idx), 1, dtype=torch.bool)], dim=1)
-            valid = valid.to(self.device)[:, None, None, :]  # (E, 1, 1, window)
-            slot = (n_seen % width).to(self.device)
         was_training = model.training
         if was_training:
             model.eval()
         try:
             x = model.embed(features)  # (E, d); the dropout modules are skipped (eval semantics)
-            if self.stem_history is not None:
-                history = self.stem_history if everything else self.stem_history[dev_idx]
-                x, new_history = model.stem.step(history, x)
-            new_keys, new_values = [], []
-            for layer, block in enumerate(model.blocks):
-                x, k_new, v_new = self._block_step(block, x, layer, dev_idx, everything,
-                                                   valid if width else None, rotary)
-                new_keys.append(k_new)
-                new_values.append(v_new)
+            x, commit = self.encoder.step(x, dev_idx, everything, n_seen, times - first_time)
             state = model.norm(x).float()
             pool_sum = (self.pool_sum if everything else self.pool_sum[dev_idx]) + state.double()
             pool_max = torch.maximum(self.pool_max if everything else self.pool_max[dev_idx],
@@ -374,13 +380,7 @@ class StreamingClassifier:
                 model.train(True)
 
         # Commit the new state (nothing above changed it).
-        if width:
-            for k, v, k_new, v_new in zip(self.key_cache, self.value_cache, new_keys, new_values,
-                                          strict=True):
-                k[dev_idx, :, slot] = k_new
-                v[dev_idx, :, slot] = v_new
-        if self.stem_history is not None:
-            self.stem_history[dev_idx] = new_history
+        commit()
         self._first_time[idx] = first_time
         self.reference_flux[idx] = ref_flux
         self.reference_err[idx] = ref_err
@@ -394,6 +394,95 @@ class StreamingClassifier:
         self._last_time[idx] = times
         self.logits = logits
         return probs
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder states, one class per neural kind
+# --------------------------------------------------------------------------------------------
+
+
+class _EncoderStream:
+    """The fixed-size encoder state of one neural kind for ``n_events`` slots.
+
+    :meth:`step` runs the encoder on one embedded token per listed event and returns its
+    output with a ``commit`` callable that writes the new state; nothing changes before
+    ``commit`` is called (an update that fails leaves the stream as it was).
+    """
+
+    def __init__(self, model, n_events: int, dtype: torch.dtype, device: torch.device):
+        self.model = model
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def reset(self, dev_idx: torch.Tensor) -> None:
+        for tensor in self.tensors().values():
+            tensor[dev_idx] = 0
+
+    def step(self, x, dev_idx, everything, n_seen, relative_times):
+        raise NotImplementedError
+
+
+class _TransformerStream(_EncoderStream):
+    """Stem history and per-layer key/value ring buffers (see the module docstring)."""
+
+    def __init__(self, model, n_events, dtype, device):
+        super().__init__(model, n_events, dtype, device)
+        attention = model.blocks[0].attention
+        self.window = attention.window
+        self.n_heads = attention.n_heads
+        self.head_dim = attention.head_dim
+        self.device = device
+        cache = (n_events, self.n_heads, self.window - 1, self.head_dim)
+        self.key_cache = [torch.zeros(cache, dtype=dtype, device=device) for _ in model.blocks]
+        self.value_cache = [torch.zeros(cache, dtype=dtype, device=device) for _ in model.blocks]
+        self.rotary_periods = (rotary_periods(model.config)
+                               if model.config.time_encoding == "rotary" else None)
+        self.stem_history = (None if model.stem is None else torch.zeros(
+            n_events, sum(model.stem.history_lengths), model.config.d_model, dtype=dtype,
+            device=device))
+
+    def tensors(self):
+        state = {} if self.stem_history is None else {"stem_history": self.stem_history}
+        for layer, (k, v) in enumerate(zip(self.key_cache, self.value_cache, strict=True)):
+            state[f"key_cache.{layer}"] = k
+            state[f"value_cache.{layer}"] = v
+        return state
+
+    def step(self, x, dev_idx, everything, n_seen, relative_times):
+        model = self.model
+        rotary = None
+        if self.rotary_periods is not None:  # float64 times since the first, as the batch model
+            cos, sin = rotary_angles(relative_times, self.rotary_periods)
+            rotary = (cos[:, None].to(self.device), sin[:, None].to(self.device))  # (E, 1, dh/2)
+        width = self.window - 1
+        valid = slot = None
+        if width:
+            valid = torch.arange(width)[None, :] < n_seen[:, None]
+            valid = torch.cat([valid, torch.ones(len(n_seen), 1, dtype=torch.bool)], dim=1)
+            valid = valid.to(self.device)[:, None, None, :]  # (E, 1, 1, window)
+            slot = (n_seen % width).to(self.device)
+        new_history = None
+        if self.stem_history is not None:
+            history = self.stem_history if everything else self.stem_history[dev_idx]
+            x, new_history = model.stem.step(history, x)
+        new_keys, new_values = [], []
+        for layer, block in enumerate(model.blocks):
+            x, k_new, v_new = self._block_step(block, x, layer, dev_idx, everything, valid,
+                                               rotary)
+            new_keys.append(k_new)
+            new_values.append(v_new)
+
+        def commit():
+            if width:
+                for k, v, k_new, v_new in zip(self.key_cache, self.value_cache, new_keys,
+                                              new_values, strict=True):
+                    k[dev_idx, :, slot] = k_new
+                    v[dev_idx, :, slot] = v_new
+            if new_history is not None:
+                self.stem_history[dev_idx] = new_history
+
+        return x, commit
 
     def _block_step(self, block, x, layer, dev_idx, everything, valid, rotary=None):
         """One pre-norm block on one token per event; returns ``(x, new key, new value)``; the
@@ -423,12 +512,61 @@ class StreamingClassifier:
         return x, k_new, v_new
 
 
+class _ConvStream(_EncoderStream):
+    """Kind ``cnn``: each block's last ``(kernel - 1) * dilation`` normalised inputs."""
+
+    def __init__(self, model, n_events, dtype, device):
+        super().__init__(model, n_events, dtype, device)
+        self.histories = [torch.zeros(n_events, block.history, model.config.d_model,
+                                      dtype=dtype, device=device) for block in model.blocks]
+
+    def tensors(self):
+        return {f"conv_history.{i}": h for i, h in enumerate(self.histories)}
+
+    def step(self, x, dev_idx, everything, n_seen, relative_times):
+        new = []
+        for block, history in zip(self.model.blocks, self.histories, strict=True):
+            x, updated = block.step(history if everything else history[dev_idx], x)
+            new.append(updated)
+
+        def commit():
+            for history, updated in zip(self.histories, new, strict=True):
+                history[dev_idx] = updated
+
+        return x, commit
+
+
+class _RecurrentStream(_EncoderStream):
+    """Kind ``gru``: the hidden state of every layer, ``(n_events, n_layers, d_model)``."""
+
+    def __init__(self, model, n_events, dtype, device):
+        super().__init__(model, n_events, dtype, device)
+        self.hidden = torch.zeros(n_events, model.config.n_layers, model.config.d_model,
+                                  dtype=torch.float32, device=device)
+
+    def tensors(self):
+        return {"hidden": self.hidden}
+
+    def step(self, x, dev_idx, everything, n_seen, relative_times):
+        x, hidden = self.model.step(self.hidden if everything else self.hidden[dev_idx], x)
+
+        def commit():
+            self.hidden[dev_idx] = hidden
+
+        return x, commit
+
+
+ENCODER_STREAMS = {"transformer": _TransformerStream, "cnn": _ConvStream,
+                   "gru": _RecurrentStream}
+"""The streaming state of each neural kind (:data:`microlens.model_kinds.KINDS`)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Benchmark
 # --------------------------------------------------------------------------------------------
 
 
-def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_events: int = 1,
+def stream_latency(model: CausalClassifier, n_observations: int = 1000, n_events: int = 1,
                    warmup: int = 20, seed: int = 0,
                    threads: int | None = 1) -> dict:
     """Seconds per :meth:`StreamingClassifier.update` on synthetic observations.
@@ -439,7 +577,7 @@ def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_ev
 
     Parameters
     ----------
-    model : MicrolensTransformer
+    model : CausalClassifier
     n_observations : int
         Timed updates.
     n_events : int
@@ -495,10 +633,11 @@ def stream_latency(model: MicrolensTransformer, n_observations: int = 1000, n_ev
                 seconds[step - warmup] = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
-    w = min(stream.window, n_observations)
+    w = min(model.config.window, n_observations)
     return {
         "n_observations": n_observations, "n_events": n_events, "warmup": warmup,
-        "window": stream.window, "n_layers": len(model.blocks), "d_model": model.config.d_model,
+        "kind": model.config.kind, "window": model.config.window,
+        "n_layers": model.config.n_layers, "d_model": model.config.d_model,
         "device": str(stream.device), "torch_threads": used,
         "mean_s": float(seconds.mean()), "p50_s": float(np.percentile(seconds, 50)),
         "p95_s": float(np.percentile(seconds, 95)), "max_s": float(seconds.max()),

@@ -67,11 +67,11 @@ from .labels import check_label_policy, check_threshold, training_labels
 from .model import (
     BASELINE_METHODS,
     CPU_PASS_OBSERVATIONS,
-    MicrolensTransformer,
     ModelConfig,
     Normalization,
     final_logits,
 )
+from .model_kinds import build_model, count_parameters
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
@@ -386,7 +386,7 @@ class _Trainer:
 
     def build(self, normalization: Normalization):
         torch.manual_seed(seeds.torch_seed(self.config.seed, seeds.WEIGHT_INIT))
-        model = MicrolensTransformer(self.config.model, normalization).to(self.device)
+        model = build_model(self.config.model, normalization).to(self.device)
         self.model = model
         self.module = model
         if self.distributed:
@@ -632,7 +632,12 @@ def _write_csv(path: Path, rows: list[dict], columns) -> None:
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
           progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
           stop_after_epochs: int | None = None) -> Path:
-    """Train a classifier; returns the run directory.
+    """Train a classifier of any kind (``config.model.kind``); returns the run directory.
+
+    The neural kinds (:func:`microlens.model_kinds.neural_kinds`) share this loop: the same
+    loss, AMP, early stopping, resumption and DDP. The ``features`` kind is fitted by
+    :func:`microlens.feature_model.train_features` into a run directory of the same layout
+    (``on_epoch`` and ``stop_after_epochs`` do not apply to it).
 
     Parameters
     ----------
@@ -652,6 +657,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
+    if config.model.kind == "features":  # fitted by scikit-learn, not by this loop
+        from .feature_model import train_features
+
+        return train_features(config, resume=resume, overwrite=overwrite, progress=progress)
     run_dir = config.run_dir
     try:
         trainer = _Trainer(config, progress)
@@ -749,7 +758,7 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
         "world_size": trainer.world, "device": str(trainer.device),
         "precision": str(trainer.autocast_dtype or torch.float32).replace("torch.", ""),
         "micro_batch_size": trainer.micro_batch,
-        "n_parameters": MicrolensTransformer(config.model).n_parameters,
+        "n_parameters": count_parameters(config.model),
         "torch_version": torch.__version__,
     })
     trainer.fit_normalization().save(run_dir / "normalization.json")

@@ -1,0 +1,229 @@
+"""The registry of model kinds: which classifiers exist, how each is built, what each can do.
+
+Every kind reads the same observations and is trained, evaluated and compared on the same data
+(``studies/models.yaml``); :attr:`ModelConfig.kind <microlens.model.ModelConfig.kind>` names
+it, checkpoints record it, and :func:`microlens.model.load_model` rebuilds any of them.
+
+==============  ==================================================================================
+kind            what it is
+==============  ==================================================================================
+transformer     the causal sliding-window transformer with its convolution stem (the thesis model;
+                :class:`microlens.model.MicrolensTransformer`)
+cnn             causal dilated 1-D convolutions over the observation sequence (temporal
+                convolution network), per-observation logits: the thesis's predecessor, a
+                TimeDistributed CNN classifying after every observation (:class:`CausalCNN`)
+gru             a causal recurrent network (stacked GRU) over the same inputs (:class:`CausalGRU`)
+features        summary and PSPL-fit statistics of the curve so far, classified by gradient
+                boosting (:mod:`microlens.feature_model`); answers at fixed fractions of the
+                curve and cannot stream observation by observation
+==============  ==================================================================================
+
+The three neural kinds share everything but the encoder (:class:`microlens.model.CausalClassifier`):
+the input features and their normalisation, the embedding, the causal pooling (running mean
+and maximum of the encoder states) and the head, so a difference between them is a difference
+of encoders. Each encoder is causal (state ``k`` reads observations ``1..k``) and streams at a
+fixed cost per observation (:mod:`microlens.stream`).
+
+Quick use::
+
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model, KINDS
+
+    model = build_model(ModelConfig(kind="gru", d_model=64, n_layers=2), normalization)
+    KINDS["gru"].streams      # True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .model import (
+    MODEL_KINDS,
+    CausalClassifier,
+    MicrolensTransformer,
+    ModelConfig,
+    Normalization,
+)
+
+# --------------------------------------------------------------------------------------------
+# Encoders
+# --------------------------------------------------------------------------------------------
+
+
+class ConvBlock(nn.Module):
+    """Pre-norm residual block of a temporal convolution network: ``x + GELU(conv(LN(x)))``
+    with a causal dilated convolution, then ``x + FFN(LN(x))``."""
+
+    def __init__(self, config: ModelConfig, dilation: int):
+        super().__init__()
+        self.kernel = config.kernel_size
+        self.dilation = dilation
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel, dilation=dilation)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.feed_forward = nn.Sequential(nn.Linear(config.d_model, config.d_ff), nn.GELU(),
+                                          nn.Linear(config.d_ff, config.d_model))
+        self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def history(self) -> int:
+        """Previous inputs the convolution reads: ``(kernel - 1) * dilation``."""
+        return (self.kernel - 1) * self.dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
+        z = self.norm1(x).transpose(1, 2)
+        y = self.conv(F.pad(z, (self.history, 0))).transpose(1, 2)
+        x = x + self.dropout(F.gelu(y).to(x.dtype))
+        return x + self.dropout(self.feed_forward(self.norm2(x)))
+
+    def step(self, history: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One new token per event ``x (E, d)``; ``history (E, self.history, d)`` holds the
+        previous normalised inputs, oldest first (zeros before the first). Returns the output
+        ``(E, d)`` and the history including this observation."""
+        seen = torch.cat([history, self.norm1(x)[:, None]], dim=1)
+        window = seen[:, :: self.dilation].transpose(1, 2)  # (E, d, kernel), already dilated
+        y = F.conv1d(window, self.conv.weight, self.conv.bias)[..., 0]
+        x = x + F.gelu(y).to(x.dtype)
+        return x + self.feed_forward(self.norm2(x)), seen[:, 1:]
+
+
+class CausalCNN(CausalClassifier):
+    """Kind ``"cnn"``: ``n_layers`` residual causal convolution blocks (:class:`ConvBlock`) of
+    kernel ``kernel_size`` and dilations 1, 2, 4, ..., over the embedded observations.
+
+    The state after observation ``k`` reads observations ``k - R + 1 .. k`` with the receptive
+    field ``R = 1 + (kernel_size - 1) * (2**n_layers - 1)``; the causal pooling then carries
+    everything before that.
+    """
+
+    kind = "cnn"
+
+    def build_encoder(self, config: ModelConfig) -> None:
+        self.blocks = nn.ModuleList(ConvBlock(config, 2 ** i) for i in range(config.n_layers))
+
+    @property
+    def receptive_field(self) -> int:
+        """Observations (the current one included) that one encoder state reads."""
+        return 1 + sum(block.history for block in self.blocks)
+
+    def encode(self, features, return_attention: bool = False, *, times=None, mask=None):
+        x = self.embed_dropout(self.embed(features))
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x), None
+
+
+class CausalGRU(CausalClassifier):
+    """Kind ``"gru"``: a stacked GRU (``n_layers`` layers of ``d_model`` units, dropout between
+    layers) over the embedded observations; the state after observation ``k`` summarises
+    observations ``1..k``. Time enters, as for every kind, through the interval feature."""
+
+    kind = "gru"
+
+    def build_encoder(self, config: ModelConfig) -> None:
+        self.gru = nn.GRU(config.d_model, config.d_model, num_layers=config.n_layers,
+                          batch_first=True,
+                          dropout=config.dropout if config.n_layers > 1 else 0.0)
+
+    def encode(self, features, return_attention: bool = False, *, times=None, mask=None):
+        x = self.embed_dropout(self.embed(features))
+        # cuDNN and the CPU kernel run in float32; autocast would otherwise pick the dtype
+        with torch.autocast(x.device.type, enabled=False):
+            states, _ = self.gru(x.float())
+        return self.norm(states), None
+
+    def step(self, hidden: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One new token per event ``x (E, d)``; ``hidden (E, n_layers, d)``. Returns the top
+        layer's output ``(E, d)`` and the new hidden state."""
+        out, new = self.gru(x.float()[:, None], hidden.transpose(0, 1).contiguous())
+        return out[:, 0], new.transpose(0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One entry of :data:`KINDS`."""
+
+    name: str
+    description: str
+    neural: bool  # trained by microlens.train's loop (gradient descent, AMP, DDP, resume)
+    streams: bool  # microlens.stream.StreamingClassifier updates it one observation at a time
+    attention: bool  # forward(..., return_attention=True) gives attention maps (04_attention)
+    model_class: type | None = None  # the CausalClassifier subclass of a neural kind
+
+
+KINDS: dict[str, ModelKind] = {
+    "transformer": ModelKind(
+        "transformer", "causal sliding-window transformer with a convolution stem (the thesis "
+        "model)", neural=True, streams=True, attention=True, model_class=MicrolensTransformer),
+    "cnn": ModelKind(
+        "cnn", "causal dilated 1-D convolutions (temporal convolution network), the thesis's "
+        "TimeDistributed-CNN predecessor", neural=True, streams=True, attention=False,
+        model_class=CausalCNN),
+    "gru": ModelKind(
+        "gru", "causal recurrent network (stacked GRU)", neural=True, streams=True,
+        attention=False, model_class=CausalGRU),
+    "features": ModelKind(
+        "features", "summary and PSPL-fit statistics of the curve so far + gradient boosting "
+        "(scikit-learn); answers at fixed fractions of the curve", neural=False, streams=False,
+        attention=False),
+}
+"""Every model kind, by :attr:`ModelConfig.kind <microlens.model.ModelConfig.kind>` name."""
+
+assert tuple(KINDS) == MODEL_KINDS, "model.MODEL_KINDS and the registry must agree"
+
+
+def model_kind(name: str) -> ModelKind:
+    """The registry entry of kind ``name``; a clear error naming the valid kinds otherwise."""
+    if name not in KINDS:
+        raise ValueError(f"unknown model kind {name!r}; valid: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def neural_kinds() -> tuple[str, ...]:
+    """The kinds trained by gradient descent (:func:`microlens.train.train`)."""
+    return tuple(name for name, kind in KINDS.items() if kind.neural)
+
+
+def build_model(config: ModelConfig | None = None,
+                normalization: Normalization | None = None) -> CausalClassifier:
+    """A new (untrained) neural classifier of ``config.kind``.
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+        Architecture; its ``kind`` picks the class (default: the transformer).
+    normalization : Normalization, optional
+        Input standardisation (default: the identity-like defaults).
+
+    Raises
+    ------
+    ValueError
+        For the ``features`` kind, which is fitted by :func:`microlens.feature_model.train_features`
+        rather than built as a network.
+    """
+    config = config or ModelConfig()
+    entry = model_kind(config.kind)
+    if entry.model_class is None:
+        raise ValueError(f"kind {config.kind!r} is not a neural network: train it with "
+                         "microlens.train.train (which calls microlens.feature_model."
+                         "train_features) and load it with microlens.model.load_model")
+    return entry.model_class(config, normalization)
+
+
+def count_parameters(config: ModelConfig) -> int:
+    """Parameters of a neural kind at ``config`` (built on the CPU, then dropped)."""
+    return build_model(config).n_parameters
+
+
+__all__ = ["KINDS", "CausalCNN", "CausalGRU", "ConvBlock", "ModelKind", "build_model",
+           "count_parameters", "model_kind", "neural_kinds"]
