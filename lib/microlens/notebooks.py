@@ -260,11 +260,12 @@ def train_config(parameters: dict):
         raise ValueError(f"processes must be at least 1, got {p['processes']!r}")
     if p["overwrite"] and p["resume"]:
         raise ValueError("overwrite and resume are both True; resume needs overwrite False")
-    model = ModelConfig(d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
+    model = ModelConfig(kind=p["model_kind"], d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
                         d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"],
                         time_encoding=p["time_encoding"],
                         conv_stem_kernel=p["conv_stem_kernel"],
-                        conv_stem_layers=p["conv_stem_layers"], pool_norm=p["pool_norm"])
+                        conv_stem_layers=p["conv_stem_layers"], pool_norm=p["pool_norm"],
+                        kernel_size=p["kernel_size"])
     return TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
                        model=model, epochs=p["epochs"], batch_size=p["batch_size"],
                        learning_rate=p["learning_rate"], patience=p["patience"],
@@ -345,8 +346,10 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("run_name", "quick", "the run directory is runs_dir/run_name"),
         _p("runs_dir", "outputs/runs",
            "where run directories go (relative: from the project root)"),
+        _p("model_kind", "transformer",
+           "transformer, cnn, gru or features (microlens.model_kinds.KINDS)"),
         _p("d_model", 128, "width of every hidden state"),
-        _p("n_layers", 4, "transformer blocks"),
+        _p("n_layers", 4, "transformer blocks (cnn: convolution blocks; gru: GRU layers)"),
         _p("n_heads", 8, "attention heads per layer (d_model must be divisible by it)"),
         _p("d_ff", 512, "hidden width of each feed-forward network"),
         _p("window", 64, "causal attention window in observations (itself included)"),
@@ -358,6 +361,7 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("conv_stem_layers", 6,
            "dilated stem layers (dilations 1, 2, 4, ...; 6 read the last 253 observations)"),
         _p("pool_norm", False, "layer-normalise the encoder states before pooling"),
+        _p("kernel_size", 5, "cnn only: kernel of every dilated causal convolution"),
         _p("epochs", 20, "upper bound on epochs (early stopping may end sooner)"),
         _p("batch_size", 64, "global batch in events (all processes together)"),
         _p("learning_rate", 1e-3, "peak AdamW learning rate (linear warm-up, cosine decay)"),
