@@ -537,6 +537,28 @@ def time_model(model, store, rows: Sequence[int], *, batch_size: int = 64, threa
             "device": str(device)}
 
 
+def model_timing(model, store, rows: Sequence[int], *, batch_size: int = 64,
+                 device: str = "cpu") -> dict:
+    """Time per test event of a model of any kind: ``{"kind", "model": {...}}``, plus the same
+    record under ``"transformer"`` for a transformer (the key older readers use).
+
+    Neural kinds: :func:`time_model` (one batched pass over up to ``batch_size`` events); the
+    ``features`` kind: :func:`microlens.feature_model.time_feature_model` (feature extraction at
+    every update fraction plus the trees, per event, on up to 16 events), both on one core.
+    """
+    kind = getattr(model, "kind", "") or "transformer"
+    if kind == "features":
+        from .feature_model import time_feature_model
+
+        record = time_feature_model(model, store, rows, max_events=min(16, batch_size))
+    else:
+        record = time_model(model, store, rows, batch_size=batch_size, device=device)
+    out = {"kind": kind, "model": record}
+    if kind == "transformer":
+        out["transformer"] = record
+    return out
+
+
 def headline(summary: dict) -> dict:
     """The flat dict of numbers a study table wants from an evaluation summary."""
     final = summary["final"]
@@ -551,8 +573,14 @@ def headline(summary: dict) -> dict:
         "ece_before": final["calibration"]["before"]["ece"],
         "ece_after": final["calibration"]["after"]["ece"],
         "accuracy_at_50pct": summary["early_detection"]["accuracy_at_50pct"],
-        "transformer_seconds_per_event": summary["timing"]["transformer"]["seconds_per_event"],
     }
+    timing = summary["timing"]
+    model_time = timing.get("model", timing.get("transformer"))  # older summaries: no "model"
+    out["model_kind"] = timing.get("kind", "transformer")
+    out["model_seconds_per_event"] = model_time["seconds_per_event"]
+    # the evaluated model's time under its first name (any kind), which figures and study
+    # tables read
+    out["transformer_seconds_per_event"] = model_time["seconds_per_event"]
     for name in ("accuracy", "macro_f1", "binary_recall"):
         if name in intervals:
             out[f"{name}_low"] = intervals[name]["low"]
@@ -661,7 +689,9 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     store = run_dataset(run_dir, dataset)
     rows = select_test_events(store, n_events or None, seed=seed)
     predictions, store = run_predictions(run_dir, store, rows=rows, batch_size=batch_size,
-                                         device=device, progress=progress)
+                                         device=device, progress=progress, workers=workers)
+    model = load_model(run_dir)
+    kind = getattr(model, "kind", "") or "transformer"
     params = store.params[predictions.rows]
     t_0, t_E = np.asarray(params["t_0"]), np.asarray(params["t_E"])
     half = positions_at_fraction(predictions.lengths, 0.5)
@@ -685,8 +715,9 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
                             "ece_by_fraction": calibration_by_fraction(predictions),
                             "by_tau": accuracy_by_tau(predictions, t_0, t_E, taus)},
         "decision": decision_sweep(predictions, t_0, t_E, thresholds),
-        "timing": {"transformer": time_model(load_model(run_dir), store, predictions.rows,
-                                             batch_size=batch_size, device=device)},
+        "model_kind": kind,
+        "timing": model_timing(model, store, predictions.rows, batch_size=batch_size,
+                               device=device),
         "label_policy": _run_label_policy(run_dir),
     }
     dchi2 = np.asarray(params["dchi2_pspl"], np.float64)
@@ -695,7 +726,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     summary.update(read_against_labels(final[:, BINARY], predictions.labels, final.argmax(axis=1),
                                        quantities, dchi2,
                                        score_name="calibrated final p_binary"))
-    _emit_probe_warnings(summary["probe"], "transformer")
+    _emit_probe_warnings(summary["probe"], kind)
     kinds = (np.asarray(params["variable_kind"]) if "variable_kind" in params.dtype.names
              else None)
     summary["contamination"] = contamination(predictions.labels, final.argmax(axis=1), kinds)
@@ -723,6 +754,7 @@ __all__ = [
     "accuracy_by_tau", "calibration_by_fraction", "contamination",
     "confidence_and_class", "decision_points", "decision_sweep", "evaluate_run",
     "final_metrics", "headline", "label_set_metrics", "label_set_rows", "label_set_scores",
+    "model_timing",
     "positions_at_fraction", "probe_rows", "read_against_labels", "tau_of_observations",
     "time_inference", "time_model",
 ]  # fmt: skip

@@ -1069,15 +1069,18 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     run_dir = resolve_path(run_dir)
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
-    for name in ("config.json", "normalization.json", WEIGHT_FILES[which]):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a complete run directory: config.json is "
+                                "missing")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     model_config = ModelConfig.from_saved(config["model"])
-    if model_config.kind == "features":
+    if model_config.kind == "features":  # its own files (microlens.feature_model)
         from .feature_model import load_feature_model
 
-        return load_feature_model(run_dir)
+        return load_feature_model(run_dir, which)
+    for name in ("normalization.json", WEIGHT_FILES[which]):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
     from .model_kinds import build_model
 
     model = build_model(model_config, Normalization.load(run_dir / "normalization.json"))

@@ -117,7 +117,8 @@ class TrainingRecord(_Figures):
     """``train_metrics.json``: the run's ``metrics.json`` plus where the run is and how."""
 
     run_dir: str
-    n_parameters: int
+    model_kind: str        # ModelConfig.kind (microlens.model_kinds.KINDS)
+    n_parameters: int | None  # learned weights of a neural kind; None for ``features``
     processes: int
     config: dict
     val_accuracy: float
@@ -129,6 +130,7 @@ class EvaluationRecord(_Figures):
     """``evaluation_summary.json``: :func:`microlens.evaluate.evaluate_run`'s summary."""
 
     run_dir: str
+    model_kind: str
     dataset: str
     n_events: int
     class_counts: dict
@@ -139,16 +141,24 @@ class EvaluationRecord(_Figures):
 
 
 class AttentionRecord(_Figures):
-    """``attention_summary.json``: events, selection and attention statistics."""
+    """``attention_summary.json``: events, selection and attention statistics.
+
+    A model without attention maps (``attention`` False: every kind but the transformer) has
+    ``reason`` saying why, and nothing measured: no events, no layers, ``focus_event``,
+    ``window`` and ``uniform_distance_obs`` None (:func:`microlens.analysis.no_attention_record`).
+    """
 
     run_dir: str
     dataset_dir: str
+    model_kind: str
+    attention: bool        # False: the model has no attention maps (nothing below is measured)
+    reason: str | None     # why not, when attention is False
     selection: dict
     events: list
-    focus_event: int
+    focus_event: int | None
     n_events: int
     n_queries: int
-    window: int
+    window: int | None
     regions: dict
     uniform_distance_obs: float | None
     layers: list
@@ -159,6 +169,8 @@ class EmbeddingRecord(_Figures):
 
     run_dir: str
     dataset_dir: str
+    model_kind: str
+    embedding: str         # "pooled" (a neural kind's pooled states) or "features" (curve features)
     method: str
     class_counts: dict
     projections: dict
@@ -260,6 +272,11 @@ def train_config(parameters: dict):
         raise ValueError(f"processes must be at least 1, got {p['processes']!r}")
     if p["overwrite"] and p["resume"]:
         raise ValueError("overwrite and resume are both True; resume needs overwrite False")
+    from .model_kinds import model_kind
+
+    if p["processes"] > 1 and not model_kind(p["model_kind"]).neural:
+        raise ValueError(f"model_kind {p['model_kind']!r} is fitted by scikit-learn in one "
+                         f"process; set processes = 1 (got {p['processes']})")
     model = ModelConfig(kind=p["model_kind"], d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
                         d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"],
                         time_encoding=p["time_encoding"],
@@ -305,6 +322,22 @@ class Notebook:
     def types(self) -> dict[str, type]:
         """``{name: type}`` of every parameter."""
         return {p.name: p.type for p in self.parameters}
+
+    def values(self, namespace: dict) -> dict:
+        """``{name: value}`` of every parameter, read from ``namespace`` (a notebook's
+        ``globals()`` after its parameters cell and papermill's injected one), in the order of
+        the parameters cell.
+
+        Raises
+        ------
+        KeyError
+            Naming the parameters ``namespace`` lacks.
+        """
+        missing = [p.name for p in self.parameters if p.name not in namespace]
+        if missing:
+            raise KeyError(f"{self.name}'s parameters {', '.join(missing)} are not defined: run "
+                           "the parameters cell first")
+        return {p.name: namespace[p.name] for p in self.parameters}
 
 
 _FORMATS = _p("figure_formats", ["html", "png", "pdf"],

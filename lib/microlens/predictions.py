@@ -321,18 +321,38 @@ def _temperature_curve(model) -> dict | None:
             "temperatures": model.temperature_curve.cpu().tolist()}
 
 
+def run_kind(run_dir: str | os.PathLike) -> str:
+    """The model kind of a run directory (``config.json``'s ``model.kind``; runs saved before
+    kinds existed are ``"transformer"``, :meth:`~microlens.model.ModelConfig.from_saved`)."""
+    from .model import ModelConfig
+
+    config_file = resolve_path(run_dir) / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: config.json "
+                                "is missing")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    return ModelConfig.from_saved(config["model"]).kind
+
+
 def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.ndarray) -> str:
-    """A key that changes when the weights, the dataset or the chosen events change."""
+    """A key that changes when the weights, the dataset or the chosen events change (for a
+    ``features`` run: its trees and their metadata, which holds the temperature)."""
     from .model import WEIGHT_FILES
 
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
-    weights = run_dir / WEIGHT_FILES[which]
-    if not weights.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a complete run directory: {weights.name} is "
-                                "missing")
+    if run_kind(run_dir) == "features":
+        from .feature_model import META_FILE, MODEL_FILE
+
+        files = [run_dir / MODEL_FILE, run_dir / META_FILE]
+    else:
+        files = [run_dir / WEIGHT_FILES[which]]
     digest = hashlib.sha256()
-    digest.update(weights.read_bytes())
+    for weights in files:
+        if not weights.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {weights.name} "
+                                    "is missing")
+        digest.update(weights.read_bytes())
     digest.update(json.dumps(store.manifest, sort_keys=True).encode())
     digest.update(rows.tobytes())
     return digest.hexdigest()[:16]
@@ -364,8 +384,8 @@ def run_dataset(run_dir: str | os.PathLike,
 
 def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None, *,
                     rows: Sequence[int] | None = None, which: str = "best", batch_size: int = 64,
-                    device: str = "cpu", cache: bool = True,
-                    progress: bool = False) -> tuple[Predictions, LightCurveStore]:
+                    device: str = "cpu", cache: bool = True, progress: bool = False,
+                    workers: int = 1) -> tuple[Predictions, LightCurveStore]:
     """Test-split predictions of a trained run, computed once and cached beside the run.
 
     Parameters
@@ -379,7 +399,10 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     which : {'best', 'last'}
         Checkpoint.
     batch_size, device, progress
-        As :func:`predict_events`.
+        As :func:`predict_events` (``batch_size`` and ``device`` do not apply to a
+        ``features`` run, which runs :func:`microlens.feature_model.predict_feature_events`).
+    workers : int
+        Processes for a ``features`` run's feature extraction (unused by the neural kinds).
     cache : bool
         Reuse ``<run>/predictions/<key>.npz`` when the weights, dataset and rows are unchanged.
 
@@ -397,9 +420,17 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     cache_file = run_dir / "predictions" / f"{store.path.name}-{which}-{key}.npz"
     if cache and cache_file.is_file():
         return Predictions.load(cache_file), store
-    predictions = predict_events(load_model(run_dir, which), store, rows,
-                                 batch_size=batch_size, device=device, progress=progress)
-    predictions.info = {"run_dir": str(run_dir), "dataset": str(store.path), "checkpoint": which,
+    model = load_model(run_dir, which)
+    if getattr(model, "kind", "") == "features":
+        from .feature_model import predict_feature_events
+
+        predictions = predict_feature_events(model, store, rows, workers=workers,
+                                             progress=progress)
+    else:
+        predictions = predict_events(model, store, rows, batch_size=batch_size, device=device,
+                                     progress=progress)
+    predictions.info = {**(predictions.info or {}), "run_dir": str(run_dir),
+                        "dataset": str(store.path), "checkpoint": which,
                         "split": EVALUATION_SPLIT, "key": key}
     if cache:
         predictions.save(cache_file)
@@ -410,5 +441,5 @@ __all__ = [
     "EVALUATION_SPLIT", "Predictions", "SplitError", "forward_batches", "observations_seen",
     "predict_events",
     "require_split", "require_test_split",
-    "run_dataset", "run_predictions", "select_test_events",
+    "run_dataset", "run_kind", "run_predictions", "select_test_events",
 ]  # fmt: skip

@@ -105,25 +105,31 @@ def full_attention_baseline(config, normalization):
 
 
 def _build_model(spec: dict, normalization, device):
+    """The spec's model: the full-attention baseline, or the neural kind that
+    ``spec["model_config"]["kind"]`` names (default: the transformer), seeded."""
     import torch
 
-    from ..model import MicrolensTransformer, ModelConfig
+    from ..model import ModelConfig
+    from ..model_kinds import build_model
 
     torch.manual_seed(spec["seed"])
     config = ModelConfig(**spec["model_config"])
     if spec["model"] == "baseline":
         return full_attention_baseline(config, normalization).to(device)
-    return MicrolensTransformer(config, normalization).to(device)
+    return build_model(config, normalization).to(device)
 
 
 def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
     """FLOPs of one event of ``length`` observations (fp32, CPU), counted by
-    :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products and attention kernels.
+    :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products, convolutions and
+    attention kernels (the GRU's recurrences run as matrix products on the CPU and count too).
+    ``model_config`` may name any neural ``kind``.
     """
     import torch
     from torch.utils import flop_counter
 
-    from ..model import MicrolensTransformer, ModelConfig
+    from ..model import ModelConfig
+    from ..model_kinds import build_model
 
     aten = torch.ops.aten
     custom = {}
@@ -137,7 +143,7 @@ def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
         custom = {aten._scaled_dot_product_flash_attention_for_cpu: forward_count,
                   aten._scaled_dot_product_flash_attention_for_cpu_backward: backward_count}
     torch.manual_seed(0)
-    model = MicrolensTransformer(ModelConfig(**model_config))
+    model = build_model(ModelConfig(**model_config))  # any neural kind (``kind`` field)
     data = synthetic_light_curves(1, length)
     with flop_counter.FlopCounterMode(display=False, custom_mapping=custom) as counter:
         logits = model(data["times"], data["flux"], data["flux_err"], data["mask"])["logits"]
@@ -382,9 +388,111 @@ def _public(spec: dict) -> dict:
 
 
 def _n_parameters(model_config: dict) -> int:
-    from ..model import MicrolensTransformer, ModelConfig
+    from ..model import ModelConfig
+    from ..model_kinds import count_parameters
 
-    return MicrolensTransformer(ModelConfig(**model_config)).n_parameters
+    return count_parameters(ModelConfig(**model_config))
+
+
+# --------------------------------------------------------------------------------------------
+# Model kinds (--kinds): each neural kind at the benchmark's sizes, compared with the transformer
+# --------------------------------------------------------------------------------------------
+
+REFERENCE_KIND = "transformer"
+
+
+def bench_kinds() -> tuple[str, ...]:
+    """The kinds ``--kinds`` accepts: the neural kinds of :mod:`microlens.model_kinds`."""
+    from ..model_kinds import neural_kinds
+
+    return neural_kinds()
+
+
+def check_kinds(kinds) -> list[str]:
+    """``kinds`` checked and ordered for a benchmark: the transformer first (always measured:
+    it is the reference of every ``vs_transformer`` ratio), then the others as given, each once.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind (naming the valid ones) and for ``features``, which is not a
+        neural network and is timed elsewhere.
+    """
+    from ..model_kinds import KINDS
+
+    valid = bench_kinds()
+    out = [REFERENCE_KIND]
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r} in --kinds; valid: {', '.join(valid)}")
+        if kind not in valid:
+            raise ValueError(
+                f"kind {kind!r} is not a neural network, so bench infer/train cannot time it: "
+                "its per-event prediction time (feature extraction at each update fraction "
+                "plus the trees) is measured by the models study (studies/models.yaml) with "
+                "microlens.feature_model.time_feature_model on a trained features run; "
+                f"valid --kinds: {', '.join(valid)}")
+        if kind not in out:
+            out.append(kind)
+    return out
+
+
+def receptive_field(model_config: dict) -> int | None:
+    """Observations (the current one included) that one encoder state reads before the causal
+    pooling: the transformer's convolution stem plus ``window - 1`` per attention layer, the
+    cnn's dilated blocks; None for the gru (its state reads every observation so far)."""
+    kind = model_config.get("kind", REFERENCE_KIND)
+    if kind == "transformer":
+        kernel, layers = model_config["conv_stem_kernel"], model_config["conv_stem_layers"]
+        stem = 1 + (kernel - 1) * (2**layers - 1) if kernel else 1
+        return stem + model_config["n_layers"] * (model_config["window"] - 1)
+    if kind == "cnn":
+        return 1 + (model_config["kernel_size"] - 1) * (2 ** model_config["n_layers"] - 1)
+    return None
+
+
+CNN_MAX_LAYERS = 16  # ModelConfig's limit for kind "cnn" (dilations 2**layer)
+
+
+def kind_model_config(kind: str, model_config: dict) -> dict:
+    """The benchmark's model config for ``kind``: the registry's ``ModelConfig(kind=...)``
+    with the benchmark's ``d_model``, ``d_ff``, ``dropout``, ``n_classes`` and ``pool_norm``.
+    The gru keeps the transformer's ``n_layers`` (stacked GRU layers); the cnn gets the number
+    of blocks whose receptive field ``1 + (kernel_size - 1) * (2**n_layers - 1)`` is closest
+    (in ratio; ties to the larger) to the transformer's :func:`receptive_field` (7 blocks, 509
+    observations, against 505 at the default sizes). The transformer's config is returned as it
+    is."""
+    import math
+
+    from ..model import ModelConfig
+
+    if kind == REFERENCE_KIND:
+        return dict(model_config)
+    shared = {k: model_config[k] for k in ("d_model", "d_ff", "dropout", "n_classes",
+                                            "pool_norm") if k in model_config}
+    config = {**shared, "kind": kind, "n_layers": model_config["n_layers"]}
+    if kind == "cnn":
+        target = receptive_field({**model_config, "kind": REFERENCE_KIND})
+        kernel = ModelConfig(kind="cnn").kernel_size
+        config["n_layers"] = min(
+            range(1, CNN_MAX_LAYERS + 1),
+            key=lambda n: (abs(math.log(receptive_field(
+                {"kind": "cnn", "kernel_size": kernel, "n_layers": n}) / target)), -n))
+    # heads must divide d_model for every kind (ModelConfig checks it); they are unused here
+    n_heads = model_config.get("n_heads", 1)
+    config["n_heads"] = n_heads if config["d_model"] % n_heads == 0 else 1
+    return ModelConfig(**config).to_dict()
+
+
+def kind_description(kind: str, model_config: dict) -> dict:
+    """What ``kinds.<kind>`` starts with: its config, parameters and receptive field."""
+    return {"model_config": model_config, "n_parameters": _n_parameters(model_config),
+            "receptive_field": receptive_field(model_config)}
+
+
+def vs_reference(figures: dict, reference: dict, keys) -> dict:
+    """``figures[key] / reference[key]`` for each key (None where either is missing or 0)."""
+    return {key: _ratio(figures.get(key), reference.get(key)) for key in keys}
 
 
 def _add_model_bench_options(parser, lengths_help: str) -> None:
@@ -399,11 +507,20 @@ def _add_model_bench_options(parser, lengths_help: str) -> None:
                         help=f"a tiny model ({TINY_MODEL}) for quick checks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--kinds", nargs="+", default=[REFERENCE_KIND], metavar="KIND",
+                        help="model kinds to measure at the same shapes, in the same run "
+                             "(transformer, cnn, gru; the transformer is always measured: "
+                             "each other kind's figures come with ratios to it, "
+                             "kinds.<kind>.vs_transformer) (default: transformer)")
 
 
 def _check_model_bench_args(parser, args) -> None:
     import torch
 
+    try:
+        args.kinds = check_kinds(args.kinds)
+    except ValueError as exc:
+        parser.error(str(exc))
     for name in ("steps", "batch", "gpu_batch", "micro_batch", "threads", "stream_observations",
                  "stream_block"):
         value = getattr(args, name, None)
