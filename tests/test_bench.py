@@ -429,3 +429,162 @@ def test_bench_infer_accepts_long_curves_and_streams_to_each_length():
     assert long_curves["batch"]["ours_fp32"]["us_per_observation"] > 0
     assert long_curves["stream_one_event"]["to_length"] == 300
     assert long_curves["stream_one_event"]["ms_per_observation"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# --kinds: every neural kind at the transformer's shapes (in process: figures' shape, not speed)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def in_process_workers(monkeypatch):
+    """Run the benchmark workers in this process (no fresh interpreter per figure): the
+    figures' shape is what these tests check, and each fresh process costs seconds."""
+    import torch
+
+    import microlens.bench.infer as infer
+    import microlens.bench.train as train
+
+    specs, threads = [], torch.get_num_threads()
+
+    def spawn(spec, label, progress):
+        specs.append(spec)
+        task = {"train": train._measure_train, "infer": infer._measure_infer,
+                "stream": infer._measure_stream}[spec["task"]]
+        return json.loads(json.dumps(task(spec)))
+
+    monkeypatch.setattr(infer, "_spawn", spawn)
+    monkeypatch.setattr(train, "_spawn", spawn)
+    yield specs
+    torch.set_num_threads(threads)  # the workers set --threads for the whole process
+
+
+def _check_kinds_report(report: dict, configuration: str, length: str, time_key: str) -> None:
+    kinds = report["kinds"]
+    assert list(kinds) == ["transformer", "cnn", "gru"]
+    assert kinds["transformer"]["configurations"] == report["configurations"]
+    assert kinds["transformer"]["model_config"] == {k: v for k, v in report["model"].items()
+                                                    if k != "n_parameters"}
+    for kind, entry in kinds.items():
+        assert entry["model_config"]["kind"] == kind
+        assert entry["model_config"]["d_model"] == report["model"]["d_model"]
+        _positive(entry, "n_parameters")
+        _positive(entry["flops_per_event"][length], "forward")
+        result = entry["configurations"][configuration]["results"][length]
+        _positive(result, time_key, "events_per_second", "peak_rss_gb", "achieved_tflops")
+        assert result["n_parameters"] == entry["n_parameters"]
+    assert kinds["gru"]["receptive_field"] is None
+    assert kinds["gru"]["model_config"]["n_layers"] == report["model"]["n_layers"]
+    for kind in ("cnn", "gru"):
+        vs = kinds[kind]["vs_transformer"]
+        _positive(vs, "n_parameters")
+        _positive(vs["configurations"][configuration][length], time_key, "peak_rss_gb")
+        assert vs["configurations"][configuration][length][time_key] == pytest.approx(
+            kinds[kind]["configurations"][configuration]["results"][length][time_key]
+            / report["configurations"][configuration]["results"][length][time_key], rel=1e-3)
+    assert "vs_transformer" not in kinds["transformer"]
+
+
+def test_bench_infer_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
+                                                                         capsys):
+    from microlens.bench import main
+
+    assert main(["infer", "--tiny", "--lengths", "24", "--batch", "2", "--steps", "1",
+                 "--configs", "ours_fp32", "--stream-observations", "4", "--stream-events",
+                 "1", "2", "--stream-rounds", "2", "--threads", "1", "--device", "cpu",
+                 "--quiet", "--kinds", "transformer", "cnn", "gru"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    _check_kinds_report(report, "ours_fp32", "24", "seconds_per_batch")
+    kinds = report["kinds"]
+    # the cnn's blocks reach about as far back as the transformer's stem and attention
+    transformer_field = kinds["transformer"]["receptive_field"]
+    assert transformer_field == 253 + 2 * 15  # tiny: stem 253, 2 layers of window 16
+    assert kinds["cnn"]["receptive_field"] == 253 and kinds["cnn"]["model_config"][
+        "n_layers"] == 6
+    batch = [s for s in in_process_workers if s["task"] == "infer"]
+    assert [s["model_config"]["kind"] for s in batch] == ["transformer", "cnn", "gru"]
+    assert all(s["batch"] == 2 and s["length"] == 24 and s["precision"] == "fp32"
+               for s in batch)
+    for kind, entry in kinds.items():
+        stream = entry["streaming"]
+        assert stream["rounds"] == 2 and stream["n_observations"] == 4
+        for events in ("1", "2"):
+            figures = stream["results"][events]
+            assert len(figures["mean_ms_per_round"]) == 2
+            _positive(figures, "median_ms", "p95_ms", "vs_transformer")
+        if kind != "transformer":
+            assert entry["vs_transformer"]["streaming_ms_per_observation"] == {
+                n: stream["results"][n]["vs_transformer"] for n in ("1", "2")}
+    assert kinds["transformer"]["streaming"]["results"]["1"]["vs_transformer"] == 1
+    assert "kinds" not in report["streaming"]  # moved under kinds.<kind>.streaming
+    _positive(report["streaming"]["results"]["1"], "mean_ms")
+
+
+def test_bench_train_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
+                                                                         capsys):
+    from microlens.bench import main
+
+    assert main(["train", "--tiny", "--lengths", "24", "--batch", "2", "--micro-batch", "1",
+                 "--steps", "1", "--configs", "ours_fp32", "baseline", "--threads", "1",
+                 "--device", "cpu", "--quiet", "--kinds", "gru", "cnn", "gru"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["kinds"]) == ["transformer", "gru", "cnn"]  # transformer first, once each
+    report["kinds"] = {k: report["kinds"][k] for k in ("transformer", "cnn", "gru")}
+    _check_kinds_report(report, "ours_fp32", "24", "seconds_per_step")
+    for kind in ("cnn", "gru"):
+        entry = report["kinds"][kind]
+        assert "baseline" not in entry["configurations"]  # the transformer's comparison only
+        assert entry["configurations"]["ours_fp32"]["results"]["24"]["micro_batch"] == 1
+        _positive(entry["flops_per_event"]["24"], "forward_backward")
+    assert [(s["model"], s["model_config"]["kind"]) for s in in_process_workers] == [
+        ("ours", "transformer"), ("ours", "gru"), ("ours", "cnn"), ("baseline", "transformer")]
+
+
+def test_bench_without_kinds_reports_the_transformer_alone(in_process_workers, capsys):
+    from microlens.bench import main
+
+    assert main(["infer", "--tiny", "--lengths", "16", "--batch", "1", "--steps", "1",
+                 "--configs", "ours_fp32", "--no-stream", "--threads", "1", "--device", "cpu",
+                 "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "kinds" not in report
+    assert [s["model_config"]["kind"] for s in in_process_workers] == ["transformer"]
+
+
+@pytest.mark.parametrize("what", ["infer", "train"])
+@pytest.mark.parametrize("kinds, message", [
+    (["cnn", "lstm"], "unknown model kind 'lstm' in --kinds; valid: transformer, cnn, gru"),
+    (["features"], "kind 'features' is not a neural network, so bench infer/train cannot time "
+                   "it: its per-event prediction time"),
+])
+def test_bench_kinds_refuses_unknown_and_non_neural_kinds(what, kinds, message, capsys):
+    from microlens.bench import bench_infer, bench_train, main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([what, "--kinds", *kinds])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if "features" in kinds:
+        assert "models study" in err and "time_feature_model" in err
+    bench = {"infer": bench_infer, "train": bench_train}[what]
+    with pytest.raises(ValueError, match=message.split(";")[0].replace("(", r"\(")):
+        bench(kinds=kinds)
+
+
+def test_each_kinds_benchmark_config_keeps_the_benchmarks_dimensions():
+    from microlens.bench.models import _model_config, kind_model_config, receptive_field
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import count_parameters
+
+    default = _model_config(tiny=False)
+    assert receptive_field(default) == 253 + 4 * 63  # stem + 4 layers of window 64
+    cnn = kind_model_config("cnn", default)
+    gru = kind_model_config("gru", default)
+    assert kind_model_config("transformer", default) == default
+    assert (cnn["n_layers"], receptive_field(cnn)) == (7, 509)  # closest to 505
+    assert gru["n_layers"] == default["n_layers"] == 4 and receptive_field(gru) is None
+    for config in (cnn, gru):
+        assert config["d_model"] == default["d_model"] and config["d_ff"] == default["d_ff"]
+        assert config["dropout"] == default["dropout"]
+        assert count_parameters(ModelConfig(**config)) > 0

@@ -35,11 +35,16 @@ FIRST_STEP_RTOL = 1e-5
 LATER_STEPS_RTOL = 1e-4
 
 
-def test_two_gloo_processes_match_one_process(train_store, tmp_path):
-    model = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, dropout=0.0)
+EVENTS = {"transformer": 128, "gru": 64}  # the recurrent kind is the slow one on CPU
+
+
+@pytest.mark.parametrize("kind", list(EVENTS))  # one loop trains every neural kind
+def test_two_gloo_processes_match_one_process(kind, train_store, tmp_path):
+    model = ModelConfig(kind=kind, d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16,
+                        dropout=0.0)
     single = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name="single", model=model, epochs=2, batch_size=32,
-                         micro_batch_size=8, max_train_events=128, seed=3, patience=0)
+                         micro_batch_size=8, max_train_events=EVENTS[kind], seed=3, patience=0)
     seen = []
     run_ddp = launch(replace(single, run_name="ddp"), nproc_per_node=2, echo=False,
                      on_epoch=seen.append, poll_seconds=0.2)
@@ -56,7 +61,7 @@ def test_two_gloo_processes_match_one_process(train_store, tmp_path):
     loss_single, loss_ddp = step_column(run_single), step_column(run_ddp)
     norm_single = step_column(run_single, "grad_norm")
     norm_ddp = step_column(run_ddp, "grad_norm")
-    assert loss_single.shape == loss_ddp.shape == (8,)
+    assert loss_single.shape == loss_ddp.shape == (2 * EVENTS[kind] // 32,)
     assert np.isfinite(loss_ddp).all() and np.isfinite(norm_ddp).all()
     np.testing.assert_allclose(loss_ddp[0], loss_single[0], rtol=FIRST_STEP_RTOL)
     np.testing.assert_allclose(norm_ddp[0], norm_single[0], rtol=FIRST_STEP_RTOL)

@@ -22,8 +22,8 @@ Two groups of features (:data:`FEATURE_NAMES`, in that order):
   median relative error.
 
 Time enters only as differences: every feature is computed with times counted from the last
-observation, so adding a constant to all times changes no feature (up to the rounding of that
-subtraction). The event duration enters only as the curve shows it (the span and count of the
+observation and rounded to 1e-6 days (:data:`TIME_DECIMALS`), so adding a constant to all times
+gives the same features, bit for bit, unless the float64 sum itself loses more than that. The event duration enters only as the curve shows it (the span and count of the
 observations seen, the fitted ``t_E``); nothing reads the simulator's parameters.
 
 **Missing values.** A feature that is undefined for a curve (no PSPL fit below
@@ -97,6 +97,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 N_FEATURES = len(FEATURE_NAMES)
 
+TIME_DECIMALS = 6
+"""Times are counted from the last observation and rounded to ``10**-TIME_DECIMALS`` days
+(0.09 s), far below any cadence."""
+
 RECENT_POINTS = 5
 """Latest observations behind ``recent_excess_sigma``."""
 
@@ -164,7 +168,10 @@ def curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray) ->
                         for a in (times, flux, flux_err))
     if times.size == 0:
         raise ValueError("a light curve needs at least one observation, got none")
-    times = times - times[-1]  # days before the last observation: no absolute time
+    # days before the last observation, on a grid of TIME_RESOLUTION: no absolute time, and
+    # the rounding of the subtraction cannot steer the fit (a flat curve's PSPL fit is
+    # degenerate, so bits of difference in the times would otherwise move its parameters)
+    times = np.round(times - times[-1], TIME_DECIMALS)
     n = int(times.size)
     out = dict.fromkeys(FEATURE_NAMES, math.nan)
 
@@ -312,4 +319,7 @@ def _parallel_features(load, rows, fractions, workers, out, bar) -> None:
             raise
 
 
-__all__ = ["FEATURE_NAMES", "N_FEATURES", "RECENT_POINTS", "curve_features", "prefix_features"]
+__all__ = [
+    "FEATURE_NAMES", "N_FEATURES", "RECENT_POINTS", "TIME_DECIMALS", "curve_features",
+    "prefix_features",
+]  # fmt: skip

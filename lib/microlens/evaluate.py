@@ -650,7 +650,8 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     Parameters
     ----------
     run_dir : path
-        Run directory of :func:`microlens.train.train`.
+        Run directory of :func:`microlens.train.train` or, for the ``features`` kind,
+        :func:`microlens.feature_model.train_features`.
     dataset : path, optional
         Dataset whose test split is evaluated (default: the run's own).
     n_events : int
@@ -668,7 +669,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     peer_fractions : sequence of float
         Fractions of each curve the peer is evaluated at (its early-detection points).
     workers : int
-        Processes for the peer's fits.
+        Processes for the peer's fits and for a ``features`` run's feature extraction.
     device : str
         Inference device: ``'auto'`` (the GPU when there is one), ``'cpu'`` or ``'cuda'``.
     progress : bool
@@ -677,7 +678,8 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
     Returns
     -------
     (dict, Predictions)
-        The JSON-ready summary and the per-observation test predictions behind it.
+        The JSON-ready summary and the per-observation test predictions behind it. The
+        summary records the run's ``model_kind`` and its ``timing`` (:func:`model_timing`).
     """
     from .devices import local_device
     from .model import load_model

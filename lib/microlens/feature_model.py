@@ -25,7 +25,8 @@ weighted by the inverse frequency of its class in the training split (mean weigh
 :func:`microlens.train.class_weights`). Early stopping reads the **validation split** (its
 events at the same fractions, the same class weights) through scikit-learn's ``X_val``: training
 stops after :attr:`BoostingSettings.n_iter_no_change` iterations without a lower validation log
-loss, and the model keeps the iterations up to the lowest one (the ``best`` model; all of them
+loss (the fit runs on one OpenMP thread, so the trees do not depend on the machine's core
+count), and the model keeps the iterations up to the lowest one (the ``best`` model; all of them
 are saved, and ``which="last"`` loads the lot). A random ``validation_fraction`` of the training
 rows is not used: the prefixes of one event would fall on both sides. A scalar temperature is
 then fitted on the validation split's final answers (:func:`microlens.train.fit_temperature`,
@@ -760,8 +761,11 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
         A kind other than ``features``; no events in the train or val split; a class missing
         from the training split; both ``resume`` and ``overwrite``.
     """
+    import inspect
+
     import torch
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
     from . import seeds
     from .labels import training_labels
@@ -774,6 +778,11 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
         raise ValueError(f"train_features trains ModelConfig(kind={KIND!r}), got "
                          f"kind={config.model.kind!r}; train the neural kinds with "
                          "microlens.train.train")
+    if "X_val" not in inspect.signature(HistGradientBoostingClassifier.fit).parameters:
+        import sklearn
+
+        raise ImportError(f"train_features needs scikit-learn >= 1.7 (early stopping on the "
+                          f"validation split through fit(X_val=...)); found {sklearn.__version__}")
     settings = settings if settings is not None else BoostingSettings()
     if not isinstance(settings, BoostingSettings):
         raise ValueError(f"settings must be a BoostingSettings, got {type(settings).__name__}")
@@ -819,7 +828,11 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
         early_stopping=True, scoring="loss", n_iter_no_change=settings.n_iter_no_change,
         random_state=_random_state(config.seed))
     fit_started = time.perf_counter()
-    clf.fit(X, y, sample_weight=w, X_val=X_val, y_val=y_val, sample_weight_val=w_val)
+    # one OpenMP thread: sklearn sums gradients in parallel, so the trees could otherwise
+    # differ in the last bits (and then in a split) between machines with different core
+    # counts; the fit costs little beside the feature extraction
+    with threadpool_limits(limits=1, user_api="openmp"):
+        clf.fit(X, y, sample_weight=w, X_val=X_val, y_val=y_val, sample_weight_val=w_val)
     fit_seconds = time.perf_counter() - fit_started
     trees = BoostedTrees.from_sklearn(clf)
     if not np.array_equal(clf.classes_, np.arange(n_classes)):

@@ -15,7 +15,8 @@ notebook            record                      what the rebuild reads besides t
 ``02_train``        ``train_metrics.json``      the run's ``history.csv``
 ``03_evaluate``     ``evaluation_summary.json`` nothing
 ``04_attention``    ``attention_summary.json``  the run's model and the dataset: one forward
-                                                pass over the recorded events
+                                                pass over the recorded events (nothing for a
+                                                model without attention maps)
 ``05_embedding``    ``embedding_summary.json``  ``embedding_projections.npz`` and the dataset
 ``06_u0_analysis``  ``u0_report.json``          nothing (the binary points are in the record)
 ``07_real_events``  ``real_events.json``        ``real_events_series.npz`` (light curves and
@@ -150,7 +151,8 @@ def evaluation_figures(summary: dict) -> dict[str, go.Figure]:
         "reliability": reliability_figure(final["calibration"]),
         "confidence": confidence_histogram_figure(final["confidence_histogram"]),
         "early_detection": early_detection_figure(summary["early_detection"],
-                                                  summary.get("classical_peer")),
+                                                  summary.get("classical_peer"),
+                                                  summary.get("model_kind")),
         "decision_time": decision_figure(summary["decision"]),
         "peer_comparison": peer_comparison_figure(summary),
         "dchi2_recall": dchi2_recall_figure(summary),
@@ -188,11 +190,15 @@ def attention_figures(maps: Sequence, statistics: dict) -> dict[str, go.Figure]:
     Returns
     -------
     dict
+        Empty when there are no maps (a model without attention:
+        :func:`microlens.analysis.no_attention_reason`). Otherwise
         ``attention_gallery`` (every event coloured by the attention it receives), for the
         :func:`attention_focus` event ``attention_event`` (last layer, head mean),
         ``attention_layers`` (every layer and head) and ``attention_band`` (first layer's
         query-by-key matrix), and ``attention_statistics`` (per layer and head).
     """
+    if not maps:  # a model without attention maps (04_attention records why)
+        return {}
     focus = attention_focus(maps)
     return {
         "attention_gallery": attention_gallery_figure(maps),
@@ -394,6 +400,8 @@ def _attention(record: dict, source: Path) -> dict[str, go.Figure]:
     from .analysis import attention_maps
     from .model import load_model
 
+    if not _field(record, "attention", source):  # a model without attention maps: no figures
+        return {}
     run_dir = _existing(_field(record, "run_dir", source), "the run directory", source)
     store = _open_dataset(record, "dataset_dir", source)
     rows = [event["row"] for event in _field(record, "events", source)]

@@ -277,9 +277,9 @@ def train_config(parameters: dict):
     if p["processes"] > 1 and not model_kind(p["model_kind"]).neural:
         raise ValueError(f"model_kind {p['model_kind']!r} is fitted by scikit-learn in one "
                          f"process; set processes = 1 (got {p['processes']})")
-    model = ModelConfig(kind=p["model_kind"], d_model=p["d_model"], n_layers=p["n_layers"], n_heads=p["n_heads"],
-                        d_ff=p["d_ff"], window=p["window"], dropout=p["dropout"],
-                        time_encoding=p["time_encoding"],
+    model = ModelConfig(kind=p["model_kind"], d_model=p["d_model"], n_layers=p["n_layers"],
+                        n_heads=p["n_heads"], d_ff=p["d_ff"], window=p["window"],
+                        dropout=p["dropout"], time_encoding=p["time_encoding"],
                         conv_stem_kernel=p["conv_stem_kernel"],
                         conv_stem_layers=p["conv_stem_layers"], pool_norm=p["pool_norm"],
                         kernel_size=p["kernel_size"])
@@ -332,11 +332,19 @@ class Notebook:
         ------
         KeyError
             Naming the parameters ``namespace`` lacks.
+        TypeError
+            Naming a parameter whose value is not of its type (an int is accepted for a float),
+            e.g. one an import has overwritten.
         """
         missing = [p.name for p in self.parameters if p.name not in namespace]
         if missing:
             raise KeyError(f"{self.name}'s parameters {', '.join(missing)} are not defined: run "
                            "the parameters cell first")
+        for p in self.parameters:
+            if not _accepts(p.type, namespace[p.name]):
+                raise TypeError(f"{self.name}'s parameter {p.name} = {namespace[p.name]!r:.80} "
+                                f"is a {type(namespace[p.name]).__name__}, expected "
+                                f"{p.type.__name__}")
         return {p.name: namespace[p.name] for p in self.parameters}
 
 

@@ -404,6 +404,8 @@ class AttentionBrowser:
     Parameters
     ----------
     model : MicrolensTransformer
+        A model with attention maps (kind ``transformer``); another kind raises ValueError
+        saying why (:func:`microlens.analysis.no_attention_reason`).
     store : LightCurveStore
     rows : sequence of int, optional
         Test events to browse (default: the whole test split); others raise
@@ -430,8 +432,12 @@ class AttentionBrowser:
 
     def __init__(self, model, store, rows=None, *, label: int | str = "binary",
                  heatmap_obs: int = 160, maps=()):
+        from .analysis import no_attention_reason
         from .predictions import require_test_split, select_test_events
 
+        reason = no_attention_reason(model)
+        if reason is not None:
+            raise ValueError(f"AttentionBrowser: {reason}")
         self.model, self.store = model, store
         self.rows = select_test_events(store) if rows is None else require_test_split(store, rows)
         if self.rows.size == 0:

@@ -17,7 +17,13 @@ subject, all re-exported here:
 * :mod:`.limits` (``06_u0_analysis``): accuracy and binary recall in bins of u_0, q, s and the
   detectability, beside the fraction of binaries that are detectable at all
   (:func:`physical_limits`).
-* :func:`run_dataset` (from :mod:`microlens.predictions`): the dataset a run was trained on.
+* :func:`run_dataset` (from :mod:`microlens.predictions`): the dataset a run was trained on;
+  :func:`run_model_kind`: the model kind a run holds.
+
+Every model kind (:data:`microlens.model_kinds.KINDS`) is read: attention only where the model
+has it (:func:`no_attention_reason` says why not), embeddings of the neural kinds from their
+pooled states and of the ``features`` kind from its standardised curve features
+(:func:`embed_run`).
 
 torch is imported inside the functions that run a model, so the figure modules built on the array
 functions here import quickly.
@@ -39,20 +45,27 @@ from .attention import (  # noqa: F401
     dense_attention,
     event_records,
     key_positions,
+    no_attention_reason,
+    no_attention_record,
     signal_region,
     uniform_distance,
     uniform_window_weights,
     visible_keys,
 )
+from .common import run_model_kind  # noqa: F401
 from .embedding import (  # noqa: F401
+    EMBEDDING_SOURCES,
     PROJECTION_METHODS,
     Projection,
+    RunEmbeddings,
     binary_neighbourhood,
+    embed_run,
     embedding_metrics,
     embedding_probabilities,
     embedding_summary,
     embedding_table,
     event_embeddings,
+    feature_embeddings,
     knn_accuracy,
     project_embeddings,
     projection_methods,

@@ -86,6 +86,45 @@ class EventAttention:
         return w.mean(axis=0) if head is None else w[int(head)]
 
 
+def no_attention_reason(model) -> str | None:
+    """Why ``model`` has no attention maps to draw, or None when it has them.
+
+    Only kind ``transformer`` attends (:attr:`~microlens.model.CausalClassifier.has_attention`);
+    the other kinds (:data:`microlens.model_kinds.KINDS`: ``cnn``, ``gru``, ``features``) are
+    read by the kind-independent notebooks (``03_evaluate``, ``05_embedding``,
+    ``06_u0_analysis``) instead.
+
+    Parameters
+    ----------
+    model
+        A loaded model of any kind (:func:`microlens.model.load_model`).
+
+    Returns
+    -------
+    str or None
+    """
+    if getattr(model, "has_attention", False):
+        return None
+    from ..model_kinds import KINDS
+
+    kind = getattr(getattr(model, "config", None), "kind", None)
+    entry = KINDS.get(kind)
+    what = (f"a {kind!r} model ({entry.description})" if entry is not None
+            else f"a {type(model).__name__}")
+    return (f"{what} has no attention maps: only kind 'transformer' attends to earlier "
+            "observations; 03_evaluate, 05_embedding and 06_u0_analysis read every kind")
+
+
+def no_attention_record(reason: str) -> dict:
+    """The measured part of ``attention_summary.json`` for a model without attention maps:
+    ``attention`` False, the ``reason`` (:func:`no_attention_reason`), and nothing measured
+    (no events, no layers; ``focus_event``, ``window`` and ``uniform_distance_obs`` None), so the
+    record keeps the keys of :class:`microlens.notebooks.AttentionRecord`."""
+    return {"attention": False, "reason": str(reason), "events": [], "focus_event": None,
+            "n_events": 0, "n_queries": 0, "window": None, "regions": {},
+            "uniform_distance_obs": None, "layers": []}
+
+
 def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 16,
                    device="cpu",
                    progress: bool = False) -> list[EventAttention]:
@@ -94,6 +133,8 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     Parameters
     ----------
     model : MicrolensTransformer
+        A model with attention maps (kind ``transformer``; others raise ValueError, with
+        :func:`no_attention_reason`).
     store : LightCurveStore
     rows : sequence of int
         Test-split store rows (others raise :class:`microlens.predictions.SplitError`).
@@ -114,6 +155,9 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     from ..metrics import softmax
     from ..predictions import forward_batches
 
+    reason = no_attention_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
     maps = []
     for part, batch, out in forward_batches(model, store, rows, batch_size=batch_size,
                                             device=device, desc="attention", progress=progress,

@@ -1,9 +1,11 @@
-"""Embeddings of a trained classifier: the pooled embedding behind each final prediction,
-2-D projections (PCA, t-SNE) and how well the classes separate in it."""
+"""Embeddings of a trained classifier: the pooled embedding behind each final prediction (the
+standardised curve features for the ``features`` kind, which learns none), 2-D projections
+(PCA, t-SNE) and how well the classes separate in it."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +41,9 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
 
     Parameters
     ----------
-    model : MicrolensTransformer
+    model : CausalClassifier
+        A neural model of any kind (transformer, cnn, gru); the ``features`` kind learns no
+        embedding (:func:`feature_embeddings`, :func:`embed_run`).
     store : LightCurveStore
     rows : sequence of int
         Test-split store rows (others raise :class:`microlens.predictions.SplitError`).
@@ -56,12 +60,139 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     from ..model import final_logits
     from ..predictions import forward_batches
 
+    if getattr(getattr(model, "config", None), "kind", None) == "features":
+        raise ValueError("the 'features' kind learns no embedding: use feature_embeddings (its "
+                         "standardised curve features) or embed_run")
     parts = [final_logits(out["embedding"], batch["mask"].to(out["embedding"].device))
              .float().cpu().numpy()
              for _, batch, out in forward_batches(model, store, rows, batch_size=batch_size,
                                                   device=device, desc="embed", progress=progress,
                                                   return_embedding=True)]
     return np.concatenate(parts)
+
+
+EMBEDDING_SOURCES = ("pooled", "features")
+"""What an embedding is made of: ``pooled`` (a neural kind's running mean and maximum of its
+encoder states, :func:`event_embeddings`) or ``features`` (the ``features`` kind's curve
+features, standardised, :func:`feature_embeddings`)."""
+
+
+def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: int = 1,
+                       progress: bool = False) -> np.ndarray:
+    """The curve features of each test event's whole light curve, standardised: the
+    embedding of the ``features`` kind, which has no learned one.
+
+    The features are those the ``features`` kind classifies
+    (:data:`microlens.curve_features.FEATURE_NAMES`, PSPL-fit and summary statistics) at its
+    final update, the whole curve (:func:`microlens.curve_features.prefix_features` at fraction
+    1). Each feature is standardised over the events (:func:`standardize`); a value that is
+    undefined for an event (NaN: no PSPL fit, too few points) is then set to 0, the mean, so it
+    pulls the event neither way.
+
+    Parameters
+    ----------
+    store : LightCurveStore
+    rows : sequence of int
+        Test-split store rows (others raise :class:`microlens.predictions.SplitError`).
+    workers : int
+        Processes for the fits (results do not depend on it).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ndarray ``(len(rows), len(FEATURE_NAMES))`` float64, in the order of ``rows``.
+    """
+    from ..curve_features import prefix_features
+    from ..predictions import require_test_split
+
+    rows = require_test_split(store, rows)
+    values = prefix_features(store, rows, (1.0,), workers=workers, progress=progress)[:, 0]
+    values = np.where(np.isfinite(values), values, np.nan)
+    with warnings.catch_warnings():  # a feature undefined for every event is all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    with np.errstate(invalid="ignore"):
+        scaled = (values - mean) / np.where(std > 0, std, 1.0)
+    return np.where(np.isfinite(scaled), scaled, 0.0)
+
+
+@dataclass
+class RunEmbeddings:
+    """Final embeddings of test events and the model's final answers for them
+    (:func:`embed_run`).
+
+    Attributes
+    ----------
+    values : ndarray ``(E, D)``
+        One embedding per event, in the order of the rows given.
+    probabilities : ndarray ``(E, n_classes)``
+        The model's calibrated final class probabilities of the same events.
+    model_kind : str
+        The run's model kind.
+    source : str
+        :data:`EMBEDDING_SOURCES`: ``pooled`` or ``features``.
+    description : str
+        What the embedding is, in words (for the notebook).
+    """
+
+    values: np.ndarray
+    probabilities: np.ndarray
+    model_kind: str
+    source: str
+    description: str
+
+
+def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
+              device="cpu", workers: int = 1, progress: bool = False) -> RunEmbeddings:
+    """Final embeddings of a run's model over test events, for any model kind.
+
+    * A neural kind (transformer, cnn, gru): the pooled embedding behind each final prediction
+      (:func:`event_embeddings`), and the final probabilities from the model's head applied to
+      it (:func:`embedding_probabilities`).
+    * ``features``: the standardised curve features of each whole curve
+      (:func:`feature_embeddings`; the kind learns no embedding), and its final probabilities
+      from its test predictions (:func:`microlens.predictions.run_predictions`).
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory of :func:`microlens.train.train`.
+    store : LightCurveStore
+        The dataset whose test events are embedded.
+    rows : sequence of int
+        Test-split store rows.
+    batch_size, device
+        Events per forward pass and where the model runs.
+    workers : int
+        Processes for the ``features`` kind's fits.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    RunEmbeddings
+    """
+    from ..model import load_model
+    from ..predictions import require_test_split, run_predictions
+    from .common import run_model_kind
+
+    rows = require_test_split(store, rows)
+    kind = run_model_kind(run_dir)
+    if kind == "features":
+        values = feature_embeddings(store, rows, workers=workers, progress=progress)
+        predictions, _ = run_predictions(run_dir, store, rows=rows, batch_size=batch_size,
+                                         device=device, progress=progress)
+        return RunEmbeddings(values, predictions.final(calibrated=True), kind, "features",
+                             f"standardised curve features ({values.shape[1]} numbers: "
+                             "PSPL-fit and summary statistics of the whole curve)")
+    model = load_model(run_dir)
+    values = event_embeddings(model, store, rows, batch_size=batch_size, device=device,
+                              progress=progress)
+    lengths = np.asarray(store.lengths[rows], dtype=np.int64)  # observations behind each answer
+    return RunEmbeddings(values, embedding_probabilities(model, values, lengths), kind, "pooled",
+                         f"pooled {kind} states (running mean and maximum, 2 x d_model = "
+                         f"{values.shape[1]} numbers)")
 
 
 def embedding_probabilities(model, embeddings, counts=None) -> np.ndarray:
@@ -71,7 +202,8 @@ def embedding_probabilities(model, embeddings, counts=None) -> np.ndarray:
 
     Parameters
     ----------
-    model : MicrolensTransformer
+    model : CausalClassifier
+        A neural model of any kind.
     embeddings : array ``(E, 2 * d_model)``
         From :func:`event_embeddings`.
     counts : array ``(E,)`` of int, optional

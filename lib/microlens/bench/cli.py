@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                                           "encoder options with the encoder from before the stem "
                                           f"({', '.join(STREAM_ENCODERS)})")
     inf.add_argument("--stream-rounds", type=int, default=3,
-                     help="alternating rounds of the --stream-encoders comparison (default: 3)")
+                     help="alternating rounds of the --stream-encoders and --kinds streaming "
+                          "comparisons (default: 3)")
     cls = sub.add_parser("classify", help="per-event cost: classical peer vs transformer",
                          description=classify.__doc__, formatter_class=RAW)
     cls.add_argument("--events", type=int, default=90, help="simulated events (default: 90)")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         report = bench_train(args.lengths, args.batch, args.steps, args.micro_batch,
                              args.gpu_batch, args.device, args.threads, configs,
                              args.baseline_4000, args.full_batch_4000, args.tiny, args.seed,
-                             progress=not args.quiet)
+                             progress=not args.quiet, kinds=args.kinds)
     elif args.what == "classify":
         if args.events < 3 or args.batch < 1 or args.epochs < 10:
             parser.error(f"need --events >= 3, --batch >= 1, --epochs >= 10; got "
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                              args.stream_observations, args.stream_events, args.tiny, args.seed,
                              progress=not args.quiet, stream_encoders=args.stream_encoders,
                              stream_rounds=args.stream_rounds,
-                             stream_lengths=args.stream_lengths, stream_block=args.stream_block)
+                             stream_lengths=args.stream_lengths, stream_block=args.stream_block,
+                             kinds=args.kinds)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

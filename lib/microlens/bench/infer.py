@@ -39,6 +39,7 @@ import time
 from ..model import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
 from .common import _jsonable, _machine, _sig
 from .models import (
+    REFERENCE_KIND,
     _add_flops,
     _autocast,
     _bench_start,
@@ -47,13 +48,17 @@ from .models import (
     _figure,
     _gpu_target,
     _growth,
+    _kind_label,
     _n_parameters,
     _ratio,
     _setup,
     _spawn,
     _target,
     _timed,
+    check_kinds,
     count_flops,
+    kind_model_config,
+    kinds_report,
     synthetic_light_curves,
 )
 
@@ -94,11 +99,14 @@ def _measure_infer(spec: dict) -> dict:
 
 
 def _measure_stream(spec: dict) -> dict:
-    """Streaming latency per observation from :func:`microlens.stream.stream_latency`."""
+    """Streaming latency per observation from :func:`microlens.stream.stream_latency`; with
+    ``spec["kinds"]`` (kind -> model config) also each kind's, alternating kinds in rounds
+    (:func:`_compare_kinds`)."""
     import numpy as np
     import torch
 
-    from ..model import MicrolensTransformer, ModelConfig, Normalization
+    from ..model import ModelConfig, Normalization
+    from ..model_kinds import build_model
     from ..stream import stream_latency
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -106,7 +114,7 @@ def _measure_stream(spec: dict) -> dict:
     normalization = Normalization.fit(data["times"], data["flux"], data["flux_err"],
                                       data["mask"])
     torch.manual_seed(spec["seed"])
-    model = MicrolensTransformer(ModelConfig(**spec["model_config"]), normalization).eval()
+    model = build_model(ModelConfig(**spec["model_config"]), normalization).eval()
     results = {}
     for n_events in spec["events"]:
         raw = _jsonable(stream_latency(model, spec["n_observations"], n_events=n_events))
@@ -116,6 +124,8 @@ def _measure_stream(spec: dict) -> dict:
     if spec.get("at_lengths"):
         extra["at_lengths"] = stream_at_lengths(model, spec["at_lengths"],
                                                 spec.get("block", 200), seed=spec["seed"])
+    if spec.get("kinds"):
+        extra["kinds"] = _compare_kinds(spec, normalization)
     encoders = spec.get("encoders") or []
     if not encoders:
         return {"results": results, **extra}
@@ -124,7 +134,7 @@ def _measure_stream(spec: dict) -> dict:
     for name in names:
         torch.manual_seed(spec["seed"])
         config = ModelConfig(**{**spec["model_config"], **STREAM_ENCODERS[name]})
-        models[name] = MicrolensTransformer(config, normalization).eval()
+        models[name] = build_model(config, normalization).eval()
     seconds = {name: [] for name in names}
     for round_ in range(spec.get("rounds", 3)):
         for name, net in models.items():
@@ -138,6 +148,49 @@ def _measure_stream(spec: dict) -> dict:
                        "ratio_to_before": _sig(float(np.median(seconds[name])) / before)}
                 for name in names}
     return {"results": results, **extra, "encoders": compared}
+
+
+def _compare_kinds(spec: dict, normalization) -> dict:
+    """Streaming latency of each kind of ``spec["kinds"]`` (kind -> model config, the
+    transformer first), in ``spec["rounds"]`` rounds; in each round every ``spec["events"]``
+    count is streamed by every kind in turn (same synthetic observations: the round's seed), so
+    machine load falls on all kinds alike. Per kind and event count: the mean ms per
+    observation of each round, their median (``median_ms``), the median of the rounds' 95th
+    percentiles (``p95_ms``), and ``vs_transformer``: the median over rounds of the kind's mean
+    over the transformer's mean in the same round."""
+    import numpy as np
+    import torch
+
+    from ..model import ModelConfig
+    from ..model_kinds import build_model
+    from ..stream import stream_latency
+
+    models = {}
+    for kind, config in spec["kinds"].items():
+        torch.manual_seed(spec["seed"])
+        models[kind] = build_model(ModelConfig(**config), normalization).eval()
+    means = {kind: {n: [] for n in spec["events"]} for kind in models}
+    p95 = {kind: {n: [] for n in spec["events"]} for kind in models}
+    for round_ in range(spec.get("rounds", 3)):
+        for n_events in spec["events"]:
+            for kind, net in models.items():
+                raw = stream_latency(net, spec["n_observations"], n_events=n_events,
+                                     seed=round_)
+                means[kind][n_events].append(raw["mean_s"])
+                p95[kind][n_events].append(raw["p95_s"])
+    reference = means[next(iter(models))]
+    out = {}
+    for kind, net in models.items():
+        results = {}
+        for n_events in spec["events"]:
+            mine = np.array(means[kind][n_events])
+            results[str(n_events)] = {
+                "mean_ms_per_round": [_sig(1e3 * s) for s in mine],
+                "median_ms": _sig(1e3 * float(np.median(mine))),
+                "p95_ms": _sig(1e3 * float(np.median(p95[kind][n_events]))),
+                "vs_transformer": _sig(float(np.median(mine / np.array(reference[n_events]))))}
+        out[kind] = {"n_parameters": net.n_parameters, "results": results}
+    return {"rounds": spec.get("rounds", 3), "threads": 1, "kinds": out}
 
 
 def stream_at_lengths(model, lengths, block: int = 200, seed: int = 0) -> dict:
@@ -250,13 +303,16 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
                 stream: bool = True, stream_observations: int = 1000, stream_events=(1, 64),
                 tiny: bool = False, seed: int = 0, progress: bool = True,
                 stream_encoders=(), stream_rounds: int = 3, stream_lengths=(),
-                stream_block: int = 200) -> dict:
+                stream_block: int = 200, kinds=(REFERENCE_KIND,)) -> dict:
     """Batch inference throughput, memory and streaming latency; see the module docstring.
 
     ``stream_encoders`` names options of :data:`STREAM_ENCODERS` whose one-event streaming
     latency is compared with today's encoder, over ``stream_rounds`` alternating rounds.
     ``stream_lengths`` times one-event streaming updates after that many observations
-    (``stream_block`` updates ending at each; :func:`stream_at_lengths`).
+    (``stream_block`` updates ending at each; :func:`stream_at_lengths`). ``kinds`` adds each
+    named neural kind at the same shapes (``kinds`` in the report,
+    :func:`~microlens.bench.models.kinds_report`); their streaming latency is compared over
+    ``stream_rounds`` alternating rounds.
     """
     if any(not isinstance(n, int) or n < 1 for n in stream_lengths) or stream_block < 1:
         raise ValueError(f"stream_lengths and stream_block must be positive, got "
@@ -267,7 +323,9 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
                          f"{', '.join(STREAM_ENCODERS)}")
     if not isinstance(stream_rounds, int) or stream_rounds < 1:
         raise ValueError(f"stream_rounds must be a positive integer, got {stream_rounds!r}")
+    kinds = check_kinds(kinds)
     started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
+    kind_configs = {kind: kind_model_config(kind, model_config) for kind in kinds}
     base = {"task": "infer", "steps": steps, "seed": seed, "threads": threads,
             "device": device, "model_config": model_config, "model": "ours"}
     bf16_ok, bf16_why = _bf16_support(device)
@@ -276,29 +334,46 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
     else:
         plan = {"ours_fp32": {"precision": "fp32", "batch": batch},
                 "ours_bf16": {"precision": "bf16", "batch": batch}}
-    out = _configurations(INFER_CONFIGS, plan, configs, bf16_ok, bf16_why)
+    # one set of configurations per kind; the transformer's is the report's own
+    per_kind = {kind: _configurations(INFER_CONFIGS, plan, configs, bf16_ok, bf16_why)
+                for kind in kinds}
+    out = per_kind[REFERENCE_KIND]
     for length in lengths:
         for name, config in out.items():
-            if config.get("results") is not None:
-                spec = {**base, **plan[name], "length": length}
-                result = _spawn(spec, f"infer {name} N={length}", progress)
+            if config.get("results") is None:
+                continue
+            for kind in kinds:  # the kinds take turns at every configuration and length
+                spec = {**base, **plan[name], "length": length,
+                        "model_config": kind_configs[kind]}
+                result = _spawn(spec, f"infer {name}{_kind_label(kind)} N={length}", progress)
                 _per_observation(result, length, plan[name]["batch"], device)
-                config["results"][str(length)] = result
+                per_kind[kind][name]["results"][str(length)] = result
 
-    streaming = None
+    streaming, stream_kinds = None, None
     if stream:
         spec = {"task": "stream", "seed": seed, "threads": threads, "model_config": model_config,
                 "n_observations": stream_observations, "events": list(stream_events),
                 "encoders": list(stream_encoders), "rounds": stream_rounds,
-                "at_lengths": list(stream_lengths), "block": stream_block}
+                "at_lengths": list(stream_lengths), "block": stream_block,
+                "kinds": kind_configs if len(kinds) > 1 else {}}
         streaming = {"device": "cpu", "precision": "fp32",
                      "n_observations": stream_observations,
                      **_spawn(spec, "stream latency", progress)}
+        compared = streaming.pop("kinds", None)
+        if len(kinds) > 1:
+            stream_kinds = {kind: (
+                {"device": "cpu", "precision": "fp32", "n_observations": stream_observations,
+                 "rounds": compared["rounds"], "threads": compared["threads"],
+                 **compared["kinds"][kind]} if compared else
+                {"error": streaming.get("error", "not measured")}) for kind in kinds}
 
     if progress:
         print("[bench] counting FLOPs", file=sys.stderr, flush=True)
-    flops = {str(n): {"forward": count_flops(model_config, n)} for n in lengths}
-    _add_flops(out, flops, "forward")
+    flops_by_kind = {kind: {str(n): {"forward": count_flops(kind_configs[kind], n)}
+                            for n in lengths} for kind in kinds}
+    for kind in kinds:
+        _add_flops(per_kind[kind], flops_by_kind[kind], "forward")
+    flops = flops_by_kind[REFERENCE_KIND]
     ratios = {
         "ours_bf16_over_ours_fp32_events_per_second": {
             str(n): _ratio(_figure(out, "ours_bf16", n, "events_per_second"),
@@ -332,6 +407,8 @@ def bench_infer(lengths=(1000, 4000), batch: int = 64, steps: int = 3, gpu_batch
         "streaming": streaming,
         "ratios": ratios,
         "targets": targets,
+        **({"kinds": kinds_report(kind_configs, per_kind, flops_by_kind, "seconds_per_batch",
+                                  stream_kinds if stream else None)} if len(kinds) > 1 else {}),
         "machine": _machine(device, threads, load_at_start),
         "wall_seconds": _sig(time.perf_counter() - started),
     }

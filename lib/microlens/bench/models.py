@@ -490,9 +490,52 @@ def kind_description(kind: str, model_config: dict) -> dict:
             "receptive_field": receptive_field(model_config)}
 
 
-def vs_reference(figures: dict, reference: dict, keys) -> dict:
-    """``figures[key] / reference[key]`` for each key (None where either is missing or 0)."""
-    return {key: _ratio(figures.get(key), reference.get(key)) for key in keys}
+MEMORY_KEYS = ("peak_increase_gb", "peak_rss_gb", "peak_allocated_gb")
+
+
+def _kind_label(kind: str) -> str:
+    """How progress lines name a kind: nothing for the transformer (as before ``--kinds``)."""
+    return "" if kind == REFERENCE_KIND else f" {kind}"
+
+
+def kinds_report(kind_configs: dict, configurations: dict, flops: dict, time_key: str,
+                 streaming: dict | None = None) -> dict | None:
+    """The ``kinds`` section of a report: per kind (the transformer first) its config,
+    parameters, receptive field, FLOPs per event, ``configurations`` (the shape of the report's
+    own, at the same batch, lengths, precision and threads) and, from ``bench infer``,
+    ``streaming``; every other kind adds ``vs_transformer``: its figure over the
+    transformer's, per configuration and length (``time_key`` and the memory figures),
+    parameters, and streaming ms per observation per event count. None with one kind."""
+    if len(kind_configs) < 2:
+        return None
+    report = {}
+    reference = configurations[REFERENCE_KIND]
+    for kind, model_config in kind_configs.items():
+        entry = {**kind_description(kind, model_config), "flops_per_event": flops[kind],
+                 "configurations": configurations[kind]}
+        stream = (streaming or {}).get(kind)
+        if streaming is not None:
+            entry["streaming"] = stream
+        if kind != REFERENCE_KIND:
+            vs = {"n_parameters": _ratio(entry["n_parameters"],
+                                         report[REFERENCE_KIND]["n_parameters"]),
+                  "configurations": {}}
+            for name, config in configurations[kind].items():
+                per_length = {}
+                for length, result in (config.get("results") or {}).items():
+                    base = ((reference.get(name) or {}).get("results") or {}).get(length) or {}
+                    figures = {key: _ratio(result.get(key), base.get(key))
+                               for key in (time_key, *MEMORY_KEYS) if key in result}
+                    if figures:
+                        per_length[length] = figures
+                if per_length:
+                    vs["configurations"][name] = per_length
+            if stream and stream.get("results"):
+                vs["streaming_ms_per_observation"] = {
+                    n: figures.get("vs_transformer") for n, figures in stream["results"].items()}
+            entry["vs_transformer"] = vs
+        report[kind] = entry
+    return report
 
 
 def _add_model_bench_options(parser, lengths_help: str) -> None:

@@ -45,6 +45,7 @@ import time
 from .common import _machine, _sig
 from .models import (
     LONG,
+    REFERENCE_KIND,
     _add_flops,
     _bench_start,
     _bf16_support,
@@ -52,14 +53,18 @@ from .models import (
     _figure,
     _gpu_target,
     _growth,
+    _kind_label,
     _n_parameters,
     _ratio,
     _setup,
     _spawn,
     _target,
     _timed,
+    check_kinds,
     count_flops,
     full_attention_baseline,
+    kind_model_config,
+    kinds_report,
 )
 
 TRAIN_CONFIGS = ("ours_fp32", "ours_bf16", "ours_fp32_full_batch", "baseline")
@@ -99,9 +104,14 @@ def _measure_train(spec: dict) -> dict:
 def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_batch: int = 0,
                 gpu_batch: int = 256, device: str = "auto", threads: int | None = None,
                 configs=TRAIN_CONFIGS, baseline_long: bool = False, full_batch_long: bool = False,
-                tiny: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Training-step throughput and memory; see the module docstring."""
+                tiny: bool = False, seed: int = 0, progress: bool = True,
+                kinds=(REFERENCE_KIND,)) -> dict:
+    """Training-step throughput and memory; see the module docstring. ``kinds`` adds each
+    named neural kind's steps at the same shapes (``kinds`` in the report,
+    :func:`~microlens.bench.models.kinds_report`); the baseline is the transformer's only."""
+    kinds = check_kinds(kinds)
     started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
+    kind_configs = {kind: kind_model_config(kind, model_config) for kind in kinds}
     base = {"task": "train", "steps": steps, "seed": seed, "threads": threads,
             "device": device, "model_config": model_config}
     bf16_ok, bf16_why = _bf16_support(device)
@@ -117,30 +127,42 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
         }
         for spec in plan.values():
             spec["batch"] = batch
-    out = _configurations(TRAIN_CONFIGS, plan, configs, bf16_ok, bf16_why)
+    # one set of configurations per kind (the baseline only for the transformer, whose set is
+    # the report's own)
+    per_kind = {kind: _configurations(TRAIN_CONFIGS, plan, configs, bf16_ok, bf16_why)
+                for kind in kinds}
+    for kind in kinds[1:]:
+        del per_kind[kind]["baseline"]
+    out = per_kind[REFERENCE_KIND]
     for length in lengths:
         for name, config in out.items():
             if config.get("results") is None:
                 continue
+            skipped = None
             if length > LONG and name == "baseline" and not baseline_long:
-                config["results"][str(length)] = {"skipped": (
-                    f"full attention does N^2 work per layer ({(length / LONG) ** 2:.0f}x the "
-                    f"attention work at {LONG}); pass --baseline-4000 to run it")}
-                continue
+                skipped = (f"full attention does N^2 work per layer ({(length / LONG) ** 2:.0f}x "
+                           f"the attention work at {LONG}); pass --baseline-4000 to run it")
             if length > LONG and name == "ours_fp32_full_batch" and not full_batch_long:
-                config["results"][str(length)] = {"skipped": (
-                    f"the micro-batching effect is shown at {LONG} and below (this one is "
-                    "slow); pass --full-batch-4000 to run it")}
-                continue
-            spec = {**base, **plan[name], "length": length}
-            config["results"][str(length)] = _spawn(spec, f"train {name} N={length}", progress)
+                skipped = (f"the micro-batching effect is shown at {LONG} and below (this one "
+                           "is slow); pass --full-batch-4000 to run it")
+            for kind in kinds if name != "baseline" else [REFERENCE_KIND]:  # kinds take turns
+                if skipped:
+                    per_kind[kind][name]["results"][str(length)] = {"skipped": skipped}
+                    continue
+                spec = {**base, **plan[name], "length": length,
+                        "model_config": kind_configs[kind]}
+                per_kind[kind][name]["results"][str(length)] = _spawn(
+                    spec, f"train {name}{_kind_label(kind)} N={length}", progress)
 
     if progress:
         print("[bench] counting FLOPs", file=sys.stderr, flush=True)
-    flops = {str(n): {"forward": count_flops(model_config, n),
-                      "forward_backward": count_flops(model_config, n, backward=True)}
-             for n in lengths}
-    _add_flops(out, flops, "forward_backward")
+    flops_by_kind = {kind: {str(n): {"forward": count_flops(kind_configs[kind], n),
+                                     "forward_backward": count_flops(kind_configs[kind], n,
+                                                                     backward=True)}
+                            for n in lengths} for kind in kinds}
+    for kind in kinds:
+        _add_flops(per_kind[kind], flops_by_kind[kind], "forward_backward")
+    flops = flops_by_kind[REFERENCE_KIND]
     ratios = {}
     for name in ("ours_fp32", "ours_bf16"):
         ratios[f"baseline_over_{name}_seconds_per_step"] = {
@@ -203,6 +225,8 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
         "configurations": out,
         "ratios": ratios,
         "targets": targets,
+        **({"kinds": kinds_report(kind_configs, per_kind, flops_by_kind, "seconds_per_step")}
+           if len(kinds) > 1 else {}),
         "machine": _machine(device, threads, load_at_start),
         "wall_seconds": _sig(time.perf_counter() - started),
     }

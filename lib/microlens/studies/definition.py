@@ -19,6 +19,20 @@ cadence, then error, each around the same defaults). A study without a grid has 
 ``base``. Cells are named by their grid values, ``topology=planetary`` or
 ``cadence=cadence_30,error=error_010``.
 
+``cells`` gives some cells settings of their own, keyed by grid values (a selector
+``key=value``, or several joined by commas, all of which must hold)::
+
+    grid:
+      model_kind: [transformer, cnn, gru]
+    cells:                    # per-cell settings, applied after `parameters`
+      model_kind=cnn: {02_train: {n_layers: 6}}
+      model_kind=gru: {02_train: {d_model: 96}}
+
+A selector's keys must be grid keys (as written in ``grid``) and its values values of them; it
+must match at least one cell; its settings are checked like ``parameters`` and may not set a
+parameter that the grid sweeps. Two selectors that match one cell may not give one parameter
+different values. The runner's ``--set`` overrides still apply to every cell, after these.
+
 Everything is checked before anything runs: unknown keys, notebooks, and parameter names that
 a notebook does not declare (papermill itself only warns), values whose type differs from the
 notebook's default, unknown presets, and parameters the runner sets itself (paths that chain
@@ -31,6 +45,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +69,7 @@ STUDY_DIR = REPOSITORY / "studies"
 BASE_CELL = "base"
 """The name of the only cell of a study without a grid."""
 
-STUDY_KEYS = ("description", "notebooks", "common", "parameters", "grid")
+STUDY_KEYS = ("description", "notebooks", "common", "parameters", "grid", "cells")
 VALUE_CHOICES = {"topology": tuple(TOPOLOGIES), "cadence": tuple(CADENCES),
                  "error": tuple(ERRORS), "device": DEVICES}
 """Parameters whose values must be one of a few names (checked before running, not in the
@@ -134,6 +149,7 @@ class Study:
     common: dict
     parameters: dict
     grid: list[dict]
+    cell_settings: dict = field(default_factory=dict)  # the file's `cells`: selector -> settings
     cells: list[Cell] = field(default_factory=list)
 
     @property
@@ -268,7 +284,8 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
     study = Study(name=path.stem, path=path, description=str(raw.get("description", "")),
                   notebooks=tuple(notebooks), common=_mapping(raw.get("common"), "common"),
                   parameters=_mapping(raw.get("parameters"), "parameters"),
-                  grid=[_mapping(b, "grid entry") for b in blocks])
+                  grid=[_mapping(b, "grid entry") for b in blocks],
+                  cell_settings=_mapping(raw.get("cells"), f"{where} cells"))
 
     fixed = {nb: {} for nb in study.notebooks}
     for name, value in study.common.items():
@@ -287,6 +304,8 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
     grid_targets = {key: _targets(study, key, f"{where} grid")
                     for block in study.grid for key in block}
     swept = {pair for pairs in grid_targets.values() for pair in pairs}
+    _check_grid_lists(study, where)
+    selected = _cell_settings(study, grid_targets, swept, where)
     settings = []  # (notebook, parameter) pairs and the value every cell gets after the grid
     for key, value in (overrides or {}).items():
         pairs = _targets(study, key, "override")
@@ -296,7 +315,7 @@ def load_study(name_or_path: str, overrides: dict | None = None) -> Study:
                 raise StudyError(f"override: {notebook}.{param} is swept by the study's grid; "
                                  "pick cells with --only instead")
         settings.append((pairs, value))
-    study.cells = _expand(study, fixed, grid_targets, settings, where)
+    study.cells = _expand(study, fixed, grid_targets, settings, where, selected)
     for cell in study.cells:
         check_cell(study, cell, where)
     return study
@@ -323,17 +342,88 @@ def check_cell(study: Study, cell: Cell, where: str = "") -> None:
                              f"would fail: {exc}") from exc
 
 
+def _check_grid_lists(study: Study, where: str) -> None:
+    for block in study.grid:
+        for key, values in block.items():
+            if not isinstance(values, list) or not values:
+                raise StudyError(f"{where} grid: {key} must map to a non-empty list of values")
+
+
+@dataclass(frozen=True)
+class _CellSetting:
+    """One entry of a study's ``cells``: which cells it selects and what it sets there."""
+
+    selector: str                      # as written, e.g. "model_kind=cnn"
+    conditions: tuple[tuple[str, str], ...]  # (grid key, value as in cell names)
+    values: tuple[tuple[str, str, object], ...]  # (notebook, parameter, value)
+
+    def matches(self, cell_values: dict) -> bool:
+        return all(key in cell_values and _format_value(cell_values[key]) == text
+                   for key, text in self.conditions)
+
+
+def _cell_settings(study: Study, grid_targets: dict, swept: set,
+                   where: str) -> list[_CellSetting]:
+    """Parse and check the study's ``cells`` (per-cell settings keyed by grid values)."""
+    context = f"{where} cells"
+    if study.cell_settings and not study.grid_keys:
+        raise StudyError(f"{context}: the study has no grid, so there are no cells to select; "
+                         "put the settings under `parameters`")
+    grid_values: dict[str, list[str]] = {}
+    for block in study.grid:
+        for key, values in block.items():
+            known = grid_values.setdefault(key, [])
+            known += [t for t in map(_format_value, values) if t not in known]
+    example = next(f"{k}={v[0]}" for k, v in grid_values.items())
+    out = []
+    for selector, body in study.cell_settings.items():
+        here = f"{context}: {selector}"
+        conditions = []
+        for part in str(selector).split(","):
+            key, sep, text = (s.strip() for s in part.partition("="))
+            if not sep or not key or not text:
+                raise StudyError(f"{context}: selector {selector!r} must be GRID_KEY=VALUE, or "
+                                 f"several joined by commas (e.g. {example})")
+            if key not in grid_values:
+                raise StudyError(f"{here}: {key!r} is not a grid key; grid keys: "
+                                 f"{', '.join(grid_values)}")
+            if text not in grid_values[key]:
+                raise StudyError(f"{here}: {text!r} is not a value of the grid's {key}; its "
+                                 f"values: {', '.join(grid_values[key])}")
+            if any(k == key for k, _ in conditions):
+                raise StudyError(f"{here}: {key} is named twice")
+            conditions.append((key, text))
+        body = _mapping(body, f"{here} (a mapping of notebook to parameters)")
+        if not body:
+            raise StudyError(f"{here}: no settings; give {{notebook: {{name: value}}}}")
+        values = []
+        for notebook, params in body.items():
+            if notebook not in study.notebooks:
+                notebook_path(notebook)  # unknown notebook: names the valid ones
+                raise StudyError(f"{here}: {notebook} is not among the study's notebooks "
+                                 f"({', '.join(study.notebooks)})")
+            params = _mapping(params, f"{here}: {notebook}")
+            for name, value in params.items():
+                for nb, param in _targets(study, f"{notebook}.{name}", here):
+                    _check_value(nb, param, value, here)
+                    if (nb, param) in swept:
+                        raise StudyError(f"{here}: {nb}.{param} is swept by the study's grid; "
+                                         "each cell takes its grid value")
+                    values.append((nb, param, value))
+        out.append(_CellSetting(str(selector), tuple(conditions), tuple(values)))
+    return out
+
+
 def _expand(study: Study, fixed: dict, grid_targets: dict, settings: list,
-            where: str) -> list[Cell]:
-    """The cells: each grid entry's product, on top of the fixed values, under the overrides."""
+            where: str, selected: Sequence[_CellSetting] = ()) -> list[Cell]:
+    """The cells: each grid entry's product, on top of the fixed values and the per-cell
+    settings, under the overrides."""
     cells: dict[str, Cell] = {}
+    used: set[str] = set()
     for index, block in enumerate(study.grid):
         keys = list(block)
         for key in keys:
-            values = block[key]
-            if not isinstance(values, list) or not values:
-                raise StudyError(f"{where} grid: {key} must map to a non-empty list of values")
-            for value in values:
+            for value in block[key]:
                 for notebook, param in grid_targets[key]:
                     _check_value(notebook, param, value, f"{where} grid")
         for combo in itertools.product(*(block[k] for k in keys)):  # () without keys
@@ -341,6 +431,20 @@ def _expand(study: Study, fixed: dict, grid_targets: dict, settings: list,
             name = (",".join(f"{k}={_format_value(v)}" for k, v in values.items())
                     or BASE_CELL)
             parameters = {nb: dict(fixed[nb]) for nb in study.notebooks}
+            by: dict[tuple[str, str], tuple[str, object]] = {}
+            for setting in selected:
+                if not setting.matches(values):
+                    continue
+                used.add(setting.selector)
+                for notebook, param, value in setting.values:
+                    earlier = by.get((notebook, param))
+                    if earlier is not None and earlier[1] != value:
+                        raise StudyError(
+                            f"{where} cells: {earlier[0]} and {setting.selector} both match "
+                            f"cell {name} and set {notebook}.{param} differently "
+                            f"({earlier[1]!r}, {value!r})")
+                    by[(notebook, param)] = (setting.selector, value)
+                    parameters[notebook][param] = value
             for pairs, value in [*((grid_targets[k], v) for k, v in values.items()), *settings]:
                 for notebook, param in pairs:
                     parameters[notebook][param] = value
@@ -349,6 +453,10 @@ def _expand(study: Study, fixed: dict, grid_targets: dict, settings: list,
                 raise StudyError(f"{where}: two grid entries make cell {name} with different "
                                  "parameters")
             cells.setdefault(name, cell)
+    unused = [s.selector for s in selected if s.selector not in used]
+    if unused:
+        raise StudyError(f"{where} cells: {', '.join(unused)} matches no cell; cells: "
+                         f"{', '.join(cells)}")
     return list(cells.values())
 
 

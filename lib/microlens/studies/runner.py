@@ -709,6 +709,7 @@ def run_study(study: Study, *, jobs: int = 1, only: Sequence[str] = (), force: b
     write_json_atomic(root / "study.json", {
         "study": study.name, "path": str(study.path), "description": study.description,
         "notebooks": list(study.notebooks), "grid": study.grid, "grid_keys": study.grid_keys,
+        "cell_settings": study.cell_settings,
         "cells": [{"cell": p.cell.name, "values": p.cell.values, "sweep": p.cell.sweep,
                    "key": p.key, "parameters": p.cell.parameters, "artifacts": p.artifacts}
                   for p in plans]})

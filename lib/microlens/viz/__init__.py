@@ -33,6 +33,7 @@ from .evaluation import (  # noqa: F401
     dchi2_recall_figure,
     decision_figure,
     early_detection_figure,
+    model_label,
     peer_comparison_figure,
     precision_recall_figure,
     reliability_figure,

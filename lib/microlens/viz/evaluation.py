@@ -21,6 +21,27 @@ AFTER_COLOR = "#1f77b4"
 DIAGONAL = dict(color="#999999", dash="dot", width=1)
 
 
+MODEL_LABELS = {"transformer": "transformer", "cnn": "CNN", "gru": "GRU",
+                "features": "feature model"}
+"""How the figures name each model kind (:data:`microlens.model_kinds.KINDS`)."""
+
+
+def model_label(kind: str | None = None) -> str:
+    """The name the figures give a model of ``kind`` (an unknown kind is named as it is;
+    None, a summary written before kinds existed, is the transformer)."""
+    kind = kind or "transformer"
+    return MODEL_LABELS.get(kind, str(kind))
+
+
+def model_seconds_per_event(head: dict) -> float | None:
+    """The model's inference time per event from an evaluation headline (None when it was not
+    timed)."""
+    for key in ("model_seconds_per_event", "transformer_seconds_per_event"):
+        if head.get(key) is not None:
+            return float(head[key])
+    return None
+
+
 def _class_color(name: str) -> str:
     return CLASS_COLORS[CLASS_NAMES.index(name)]
 
@@ -143,24 +164,27 @@ def _peer_points(peer: dict | None) -> tuple[list[float], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def early_detection_figure(early: dict, peer: dict | None = None) -> go.Figure:
+def early_detection_figure(early: dict, peer: dict | None = None,
+                           model_kind: str | None = None) -> go.Figure:
     """Accuracy (and per-class recall) against the fraction of the light curve seen, and against
-    time relative to the peak, ``(t - t_0) / t_E``, from one causal forward pass per event."""
+    time relative to the peak, ``(t - t_0) / t_E``, from one causal forward pass per event;
+    the model's curve is named by its ``model_kind`` (:func:`model_label`)."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, specs=[[{}, {"secondary_y": True}]],
                         subplot_titles=("vs the fraction of observations seen",
                                         "vs time from the peak"))
     frac, tau = early["by_fraction"], early["by_tau"]
+    name = model_label(model_kind)
     fig.add_trace(go.Scatter(x=frac["fraction"], y=frac["accuracy"], mode="lines+markers",
                              line=dict(color=TRANSFORMER_COLOR, width=3),
-                             name="transformer accuracy", legendgroup="acc"), row=1, col=1)
+                             name=f"{name} accuracy", legendgroup="acc"), row=1, col=1)
     fig.add_trace(go.Scatter(x=tau["tau"], y=tau["accuracy"], mode="lines+markers",
                              line=dict(color=TRANSFORMER_COLOR, width=3), showlegend=False,
-                             name="transformer accuracy", legendgroup="acc"), row=1, col=2)
-    for name in CLASS_NAMES:
+                             name=f"{name} accuracy", legendgroup="acc"), row=1, col=2)
+    for cls in CLASS_NAMES:
         for col, curve, x in ((1, frac, "fraction"), (2, tau, "tau")):
-            fig.add_trace(go.Scatter(x=curve[x], y=curve["recall"][name], mode="lines",
-                                     line=dict(color=_class_color(name), dash="dash", width=1.5),
-                                     name=f"{class_label(name)} recall", legendgroup=name,
+            fig.add_trace(go.Scatter(x=curve[x], y=curve["recall"][cls], mode="lines",
+                                     line=dict(color=_class_color(cls), dash="dash", width=1.5),
+                                     name=f"{class_label(cls)} recall", legendgroup=cls,
                                      showlegend=col == 1), row=1, col=col)
     x_peer, y_peer = _peer_points(peer)
     if x_peer:
@@ -301,8 +325,10 @@ def _time_ratio_text(who: Sequence[str], ms: Sequence[float]) -> str:
 
 
 def peer_comparison_figure(summary: dict) -> go.Figure:
-    """The transformer beside the classical PSPL-fit peer on the same test events: accuracy,
-    binary recall and macro F1 (transformer with bootstrap intervals), and time per event.
+    """The model beside the classical PSPL-fit peer on the same test events: accuracy,
+    binary recall and macro F1 (the model with bootstrap intervals), and time per event. The
+    model is named by the summary's ``model_kind`` (:func:`model_label`; the transformer when
+    absent); a model without a time per event gets no time bar.
 
     Times are drawn on a linear axis from zero, each bar labelled in milliseconds, and the
     ratio of the two is written above them (a log axis made 7 ms against 3 ms look like 10×).
@@ -322,17 +348,22 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
     peer = summary.get("classical_peer") or {}
     metrics = (("accuracy", "accuracy"), ("binary_recall", "binary recall"),
                ("macro_f1", "macro F1"))
-    who, ms = ["transformer"], [head["transformer_seconds_per_event"] * 1e3]
+    model = model_label(summary.get("model_kind"))
+    seconds = model_seconds_per_event(head)
+    who, ms, colors = [], [], []
+    if seconds is not None:
+        who, ms, colors = [model], [seconds * 1e3], [TRANSFORMER_COLOR]
     if peer and peer.get("seconds_per_event") is not None:
         who.append("classical peer")
         ms.append(peer["seconds_per_event"] * 1e3)
+        colors.append(PEER_COLOR)
     ratio = _time_ratio_text(who, ms)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.14,
                         subplot_titles=("classification (test split)",
                                         "time per event (1 core)"
                                         + (f"<br><sup>{ratio}</sup>" if ratio else "")))
     names = [label for _, label in metrics]
-    fig.add_trace(go.Bar(x=names, y=[head[m] for m, _ in metrics], name="transformer",
+    fig.add_trace(go.Bar(x=names, y=[head[m] for m, _ in metrics], name=model,
                          marker_color=TRANSFORMER_COLOR,
                          error_y=error_bars([head[m] for m, _ in metrics],
                                             [head.get(f"{m}_low") for m, _ in metrics],
@@ -345,15 +376,16 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
                              texttemplate="%{y:.3f}", textposition="inside",
                              insidetextanchor="middle"), row=1, col=1)
     fig.add_trace(go.Bar(x=who, y=ms, showlegend=False, name="time per event",
-                         marker_color=[TRANSFORMER_COLOR, PEER_COLOR][: len(who)],
+                         marker_color=colors,
                          texttemplate="%{y:.2f} ms", textposition="outside", cliponaxis=False),
                   row=1, col=2)
     fig.update_yaxes(range=[0, 1.05], title_text="score", row=1, col=1)
-    fig.update_yaxes(type="linear", range=[0, max(ms) * 1.2], title_text="milliseconds per event",
-                     row=1, col=2)
+    fig.update_yaxes(type="linear", range=[0, max(ms, default=1.0) * 1.2],
+                     title_text="milliseconds per event", row=1, col=2)
     fig.update_layout(template=TEMPLATE, barmode="group", height=460, width=980,
                       margin={"t": 120},
-                      title="Transformer vs the classical peer on the same test events",
+                      title=f"{model[:1].upper()}{model[1:]} vs the classical peer on the "
+                            "same test events",
                       legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
     return fig
 
@@ -367,9 +399,10 @@ def _dchi2_bin_label(low, high) -> str:
 
 
 def dchi2_recall_figure(summary: dict) -> go.Figure | None:
-    """Binary recall in bins of the binarity Δχ² (95 % Wilson intervals), the transformer
-    beside the classical peer; binaries of Δχ² at most 100 cannot be told from a single lens in
-    their data, so recall there is not expected (the physical ceiling).
+    """Binary recall in bins of the binarity Δχ² (95 % Wilson intervals), the model (named by
+    the summary's ``model_kind``, :func:`model_label`) beside the classical peer; binaries of
+    Δχ² at most 100 cannot be told from a single lens in their data, so recall there is not
+    expected (the physical ceiling).
 
     Parameters
     ----------
@@ -389,7 +422,7 @@ def dchi2_recall_figure(summary: dict) -> go.Figure | None:
     names = [_dchi2_bin_label(lo, hi) for lo, hi in zip(table["low"], table["high"], strict=True)]
     fig = go.Figure()
     peer = (summary.get("classical_peer") or {}).get("dchi2_bins")
-    for who, rows, color in (("transformer", table, TRANSFORMER_COLOR),
+    for who, rows, color in ((model_label(summary.get("model_kind")), table, TRANSFORMER_COLOR),
                              ("classical peer (PSPL fit)", peer, PEER_COLOR)):
         if not rows:
             continue
@@ -408,8 +441,9 @@ def dchi2_recall_figure(summary: dict) -> go.Figure | None:
 
 
 __all__ = [
-    "LABEL_SPACING", "confidence_histogram_figure", "confusion_figure", "dchi2_recall_figure",
-    "decision_figure",
-    "early_detection_figure", "peer_comparison_figure", "precision_recall_figure",
+    "LABEL_SPACING", "MODEL_LABELS", "confidence_histogram_figure", "confusion_figure",
+    "dchi2_recall_figure", "decision_figure",
+    "early_detection_figure", "model_label", "model_seconds_per_event", "peer_comparison_figure",
+    "precision_recall_figure",
     "reliability_figure", "roc_figure", "threshold_labels",
 ]  # fmt: skip
