@@ -23,8 +23,9 @@ Two groups of features (:data:`FEATURE_NAMES`, in that order):
 
 Time enters only as differences: every feature is computed with times counted from the last
 observation and rounded to 1e-6 days (:data:`TIME_DECIMALS`), so adding a constant to all times
-gives the same features, bit for bit, unless the float64 sum itself loses more than that. The event duration enters only as the curve shows it (the span and count of the
-observations seen, the fitted ``t_E``); nothing reads the simulator's parameters.
+gives the same features, bit for bit, unless the float64 sum itself loses more than that. The
+event duration enters only as the curve shows it (the span and count of the observations seen,
+the fitted ``t_E``); nothing reads the simulator's parameters.
 
 **Missing values.** A feature that is undefined for a curve (no PSPL fit below
 :data:`~microlens.classical.MIN_OBSERVATIONS` points or when every start failed, a statistic of

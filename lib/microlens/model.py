@@ -1093,7 +1093,8 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
 
 __all__ = [
     "BASELINE_METHODS", "baseline_level", "baseline_update",
-    "Block", "CausalClassifier", "CausalConvStem", "IntervalRangeWarning", "MODEL_KINDS", "MicrolensTransformer", "ModelConfig",
+    "Block", "CausalClassifier", "CausalConvStem", "IntervalRangeWarning", "MODEL_KINDS",
+    "MicrolensTransformer", "ModelConfig",
     "N_FEATURES", "Normalization", "SlidingWindowAttention", "TIME_ENCODINGS", "apply_rotary",
     "final_logits", "load_model", "rotary_angles", "rotary_periods", "window_mask",
 ]  # fmt: skip

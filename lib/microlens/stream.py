@@ -89,8 +89,9 @@ class StreamingClassifier:
     Parameters
     ----------
     model : CausalClassifier
-        A trained neural model of any streaming kind (transformer, cnn, gru). It is used as it is: later changes to its weights or temperature show
-        in later updates, but the cached keys and values were made with the old weights.
+        A trained neural model of any kind (transformer, cnn, gru). It is used as it is:
+        later changes to its weights or temperature show in later updates, but the cached
+        encoder state was made with the old weights.
     n_events : int
         Event slots streamed side by side; each update takes one observation for some or all of
         them.
