@@ -104,6 +104,95 @@ def test_grid_products_unions_and_notebook_keys(tmp_path):
         "01_simulate", "02_train", "03_evaluate"}
 
 
+def test_the_models_study_trains_every_kind_on_one_data_set():
+    from microlens.model_kinds import KINDS, count_parameters
+    from microlens.notebooks import train_config
+
+    study = load_study("models")
+    assert study.notebooks == ("01_simulate", "02_train", "03_evaluate")
+    assert [c.name for c in study.cells] == [f"model_kind={k}" for k in KINDS]
+    datasets = {artifact_key(study, c, DATASET) for c in study.cells}
+    runs = {artifact_key(study, c, RUN) for c in study.cells}
+    assert len(datasets) == 1 and len(runs) == len(KINDS)  # 01_simulate runs once
+    topology = load_study("topology")
+    stellar = next(c for c in topology.cells if c.name == "topology=stellar")
+    assert datasets == {artifact_key(topology, stellar, DATASET)}  # shared with that study
+    simulate = study.cells[0].resolved("01_simulate")
+    assert (simulate["topology"], simulate["n_per_class"], simulate["seed"]) == (
+        "stellar", 1000, 1)
+    sizes = {}
+    for cell in study.cells:
+        training = cell.resolved("02_train")
+        assert training["label_policy"] == "physical" and training["epochs"] == 2
+        assert training["model_kind"] == cell.values["model_kind"]
+        model = train_config(training).model
+        if KINDS[model.kind].neural:
+            sizes[model.kind] = count_parameters(model)
+    assert study.cells[1].parameters["02_train"]["n_layers"] == 6  # cnn: its own depth
+    assert study.cells[2].parameters["02_train"]["d_model"] == 96  # gru: its own width
+    assert study.cells[0].parameters["02_train"]["n_layers"] == 2
+    assert all(100_000 < n < 300_000 for n in sizes.values()), sizes  # comparable sizes
+
+
+def test_per_cell_settings_reach_the_cells_they_select(tmp_path):
+    path = write_study(tmp_path, "c", grid={"topology": ["stellar", "planetary"],
+                                             "02_train.seed": [0, 1]},
+                       cells={"topology=planetary": {"02_train": {"epochs": 2}},
+                              "topology=planetary,02_train.seed=1": {
+                                  "03_evaluate": {"n_bootstrap": 7}},
+                              "02_train.seed=0": {"02_train": {"d_model": 8}}})
+    study = load_study(path)
+    by_name = {c.name: c.parameters for c in study.cells}
+    assert by_name["topology=stellar,02_train.seed=0"]["02_train"]["epochs"] == 1
+    assert by_name["topology=planetary,02_train.seed=0"]["02_train"]["epochs"] == 2
+    assert by_name["topology=planetary,02_train.seed=1"]["03_evaluate"]["n_bootstrap"] == 7
+    assert by_name["topology=planetary,02_train.seed=0"]["03_evaluate"]["n_bootstrap"] == 20
+    assert [p["02_train"]["d_model"] for p in by_name.values()] == [8, 16, 8, 16]
+    plans = plan_study(study, outputs=tmp_path / "o", data=tmp_path / "d")
+    assert len({p.artifacts["dataset"]["key"] for p in plans}) == 2  # per topology
+    assert len({p.artifacts["run"]["key"] for p in plans}) == 4
+    # the runner's --set still applies to every cell, after the per-cell settings
+    overridden = load_study(path, {"02_train.epochs": 3})
+    assert {c.parameters["02_train"]["epochs"] for c in overridden.cells} == {3}
+
+
+@pytest.mark.parametrize(("cells", "message"), [
+    ({"model=cnn": {"02_train": {"epochs": 2}}}, "'model' is not a grid key; grid keys: topology"),
+    ({"topology=planetry": {"02_train": {"epochs": 2}}},
+     "'planetry' is not a value of the grid's topology; its values: stellar, planetary"),
+    ({"stellar": {"02_train": {"epochs": 2}}}, "must be GRID_KEY=VALUE"),
+    ({"topology=stellar": {"01_simulate": {"topology": "baseline"}}},
+     "01_simulate.topology is swept by the study's grid"),
+    ({"topology=stellar": {"02_train": {"epoch": 2}}}, "02_train declares no parameter 'epoch'"),
+    ({"topology=stellar": {"02_train": {"epochs": 2.5}}},
+     "is a float, but the notebook declares an int"),
+    ({"topology=stellar": {"04_attention": {"seed": 1}}}, "is not among the study's notebooks"),
+    ({"topology=stellar": {"02_train": {"run_name": "x"}}}, "set by the study runner"),
+    ({"topology=stellar": {}}, "no settings"),
+    ({"topology=stellar": ["epochs"]}, "must be a mapping"),
+    ({"topology=stellar": {"02_train": {"epochs": 0}}},
+     "cell topology=stellar,03_evaluate.seed=0: 02_train would fail"),
+    ({"topology=stellar": {"02_train": {"epochs": 2}},
+      "topology=stellar,03_evaluate.seed=0": {"02_train": {"epochs": 3}}},
+     "both match cell topology=stellar,03_evaluate.seed=0 and set 02_train.epochs differently"),
+])  # fmt: skip
+def test_invalid_per_cell_settings_are_rejected_clearly(tmp_path, cells, message):
+    grid = {"topology": ["stellar", "planetary"], "03_evaluate.seed": [0]}
+    with pytest.raises(StudyError) as error:
+        load_study(write_study(tmp_path, "bad", grid=grid, cells=cells))
+    assert message in str(error.value)
+
+
+def test_per_cell_settings_need_a_cell_to_select(tmp_path):
+    with pytest.raises(StudyError, match="the study has no grid"):
+        load_study(write_study(tmp_path, "a", cells={"topology=stellar": {"02_train": {
+            "epochs": 2}}}))
+    union = [{"topology": ["stellar"]}, {"02_train.seed": [1]}]
+    with pytest.raises(StudyError, match="topology=stellar,02_train.seed=1 matches no cell"):
+        load_study(write_study(tmp_path, "b", grid=union, cells={
+            "topology=stellar,02_train.seed=1": {"02_train": {"epochs": 2}}}))
+
+
 @pytest.mark.parametrize(("content", "message"), [
     ({"grid": {"n_per_clas": [1]}}, "no notebook of the study declares a parameter 'n_per_clas'"),
     ({"parameters": {"02_train": {"epoch": 1}}}, "02_train declares no parameter 'epoch'"),
@@ -147,7 +236,8 @@ def test_a_study_file_may_not_take_over_another_studys_outputs(tmp_path):
 
 
 def test_unknown_study_and_cells_name_the_valid_ones(tmp_path):
-    with pytest.raises(StudyError, match="valid: cadence, error, quick, survey, thesis, topology"):
+    with pytest.raises(StudyError,
+                       match="valid: cadence, error, models, quick, survey, thesis, topology"):
         load_study("topologies")
     plans = plan_study(load_study("topology"), outputs=tmp_path / "o", data=tmp_path / "d")
     assert [p.cell.name for p in select_cells(plans, ["topology=st*"])] == ["topology=stellar"]

@@ -758,6 +758,8 @@ class CausalClassifier(nn.Module):
     """The :attr:`ModelConfig.kind` a subclass implements."""
     has_attention = False
     """Whether ``forward(..., return_attention=True)`` gives attention maps."""
+    cpu_pass_observations = CPU_PASS_OBSERVATIONS
+    """Observations per forward pass on CPU (inference chunks and training micro-batches)."""
 
     def __init__(self, config: ModelConfig | None = None,
                  normalization: Normalization | None = None):
@@ -891,7 +893,7 @@ class CausalClassifier(nn.Module):
         :class:`~microlens.validation.InvalidLightCurveError` naming the event and observation.
 
         Each forward pass takes about ``chunk_observations`` observations (at least one event):
-        the numbers are the same as one pass. The default is :data:`CPU_PASS_OBSERVATIONS` on
+        the numbers are the same as one pass. The default is :attr:`cpu_pass_observations` on
         CPU, where small passes reuse memory instead of page-faulting fresh large blocks (~1.5x
         faster at 64 x 1000, far less memory), and the whole batch in one pass on a GPU.
         """
@@ -899,7 +901,7 @@ class CausalClassifier(nn.Module):
                                                       device=self._input_device(times),
                                                       check=check_inputs)
         if chunk_observations is None:
-            chunk_observations = (CPU_PASS_OBSERVATIONS if times.device.type == "cpu"
+            chunk_observations = (self.cpu_pass_observations if times.device.type == "cpu"
                                   else times.numel())
         per_pass = max(1, chunk_observations // max(1, times.shape[1]))
         was_training = self.training

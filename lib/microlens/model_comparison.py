@@ -419,7 +419,7 @@ def format_value(row: dict, column: str) -> str:
     """A cell of the markdown table: ``0.901 [0.883, 0.916]``, ``n/a`` where not applicable."""
     value = _number(row.get(column))
     if value is None:
-        return "n/a" if column not in ("model",) else str(row.get(column, ""))
+        return str(row.get(column) or "") if column in ("model", "cell") else "n/a"
     if column == "n_parameters":
         return f"{value / 1e6:.2f} M" if value >= 1e4 else f"{int(value)}"
     if column in ("train_events_per_second", "inference_events_per_second"):
@@ -440,9 +440,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
     rule = "|" + "---|" * len(MARKDOWN_COLUMNS)
     lines = [head, rule]
     for row in rows:
-        lines.append("| " + " | ".join(
-            str(row.get("model", "")) if c == "model" else format_value(row, c)
-            for c, _ in MARKDOWN_COLUMNS) + " |")
+        lines.append("| " + " | ".join(format_value(row, c) for c, _ in MARKDOWN_COLUMNS)
+                     + " |")
     return "\n".join(lines)
 
 

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .model import (
+    CPU_PASS_OBSERVATIONS,
     MODEL_KINDS,
     CausalClassifier,
     MicrolensTransformer,
@@ -124,6 +125,9 @@ class CausalGRU(CausalClassifier):
     observations ``1..k``. Time enters, as for every kind, through the interval feature."""
 
     kind = "gru"
+    # A recurrence costs per time step, whatever the batch: four times the events per CPU pass
+    # halve a training step (measured 2.2 s instead of 3.8 s at 32 x 1000 on one thread)
+    cpu_pass_observations = 4 * CPU_PASS_OBSERVATIONS
 
     def build_encoder(self, config: ModelConfig) -> None:
         self.gru = nn.GRU(config.d_model, config.d_model, num_layers=config.n_layers,

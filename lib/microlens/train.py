@@ -71,7 +71,7 @@ from .model import (
     Normalization,
     final_logits,
 )
-from .model_kinds import build_model, count_parameters
+from .model_kinds import build_model, count_parameters, model_kind
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
@@ -85,9 +85,11 @@ CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
 the same step as one pass."""
 
 
-def cpu_micro_batch(n_observations: int) -> int:
-    """Events per forward pass on CPU for sequences of ``n_observations``."""
-    return max(1, CPU_MICRO_BATCH_OBSERVATIONS // max(1, int(n_observations)))
+def cpu_micro_batch(n_observations: int, pass_observations: int = CPU_MICRO_BATCH_OBSERVATIONS
+                    ) -> int:
+    """Events per forward pass on CPU for sequences of ``n_observations`` (``pass_observations``
+    per pass: the kind's :attr:`~microlens.model.CausalClassifier.cpu_pass_observations`)."""
+    return max(1, int(pass_observations) // max(1, int(n_observations)))
 
 
 def plan_micro_batches(rows: np.ndarray, lengths: np.ndarray, max_events: int,
@@ -336,12 +338,14 @@ class _Trainer:
         self.local_batch = config.batch_size // self.world
         self.store = open_dataset(config.dataset)
         typical = int(np.median(self.store.lengths)) if len(self.store) else 1
-        micro = config.micro_batch_size or (cpu_micro_batch(typical)
+        per_pass = (model_kind(config.model.kind).model_class.cpu_pass_observations
+                    if model_kind(config.model.kind).neural else CPU_MICRO_BATCH_OBSERVATIONS)
+        micro = config.micro_batch_size or (cpu_micro_batch(typical, per_pass)
                                             if self.device.type == "cpu" else self.local_batch)
         self.micro_batch = min(micro, self.local_batch)
         # CPU with an automatic size: passes are grouped by padded observations (see
         # plan_micro_batches), so that long curves do not set the size for short ones.
-        self.micro_observations = (CPU_MICRO_BATCH_OBSERVATIONS if self.device.type == "cpu"
+        self.micro_observations = (per_pass if self.device.type == "cpu"
                                    and not config.micro_batch_size else None)
         self.autocast_dtype = _precision_dtype(config.precision, self.device)
         if self.device.type == "cuda":

@@ -28,6 +28,19 @@ fresh stream timed right after (``ratio_to_fresh``: the same load on both).
 the shortest: about 1 when the cost is O(N * window), i.e. constant per observation
 (``python -m microlens.bench infer --lengths 1000 5000 20000 --stream-lengths 1000 5000
 20000``).
+
+Model kinds: ``--kinds transformer cnn gru`` measures each neural kind of
+:mod:`microlens.model_kinds` at the transformer's shapes (batch, lengths, precision, threads)
+in the same run, the kinds taking turns at every configuration and length, each in a fresh
+process (:func:`~microlens.bench.models.kind_model_config` sizes them: the benchmark's
+``d_model``, ``d_ff``, ``dropout``; the gru the transformer's ``n_layers``, the cnn the number
+of blocks whose receptive field is closest to the transformer's). ``kinds.<kind>`` holds each
+kind's config, parameters, receptive field, FLOPs, ``configurations`` and ``streaming`` (one and
+``--stream-events`` events, alternating kinds in ``--stream-rounds`` rounds in one process: the
+mean ms per observation of each round, their median, the median 95th percentile);
+``kinds.<kind>.vs_transformer`` the kind's seconds per batch, peak memory, parameters and
+streaming ms per observation over the transformer's. The ``features`` kind is not a network and
+is refused (the models study times it).
 """
 
 from __future__ import annotations

@@ -35,6 +35,13 @@ batch, fp32). The full-batch and baseline runs are skipped above 1000 observatio
 per step over ours, full batch over micro-batches, fp32 over bf16, and the growth of per-event
 time and of peak memory from the shortest to the longest length; ``targets`` the goals with
 the measured values beside them.
+
+Model kinds: ``--kinds transformer cnn gru`` also times each other neural kind's training steps
+(:func:`microlens.train.train_step`, the same micro-batches, precision and threads) in every
+configuration but ``baseline``, the kinds taking turns at every configuration and length;
+``kinds.<kind>`` holds its config, parameters, FLOPs and ``configurations``,
+``kinds.<kind>.vs_transformer`` its seconds per step and peak memory over the transformer's
+(see :mod:`~microlens.bench.infer` for how the kinds are sized).
 """
 
 from __future__ import annotations

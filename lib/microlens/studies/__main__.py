@@ -101,6 +101,9 @@ def _run(args) -> int:
     try:
         written = build_study_report(study.name, args.outputs)
         print(f"summary: {written[0]}\nfigures: {written[-1]}")
+        for path in written:
+            if path.name.endswith(".md"):  # a study that compares model kinds
+                print(f"model comparison: {path}")
     finally:
         _report_failures(run)
     return 1 if run.failed else 0

@@ -374,7 +374,7 @@ def _cell_settings(study: Study, grid_targets: dict, swept: set,
         for key, values in block.items():
             known = grid_values.setdefault(key, [])
             known += [t for t in map(_format_value, values) if t not in known]
-    example = next(f"{k}={v[0]}" for k, v in grid_values.items())
+    example = next((f"{k}={v[0]}" for k, v in grid_values.items()), "KEY=VALUE")
     out = []
     for selector, body in study.cell_settings.items():
         here = f"{context}: {selector}"

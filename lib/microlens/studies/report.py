@@ -3,6 +3,13 @@
 Everything here reads what the cells recorded (``cell.json`` and the notebooks' JSON files), so
 it runs after a study and again on its own (``python -m microlens.studies figures``) without
 re-simulating or retraining.
+
+A study whose cells train different model kinds (``02_train``'s ``model_kind``, as
+``studies/models.yaml``) also gets the model comparison (:mod:`microlens.model_comparison`):
+``model_comparison.csv``, ``.json`` and ``.md`` (one row per kind and one for the classical
+peer), the figure ``model_comparison`` and the table on the index page. Its inference and
+streaming costs are measured here, on one thread, the first time (then kept in each cell's
+``model_costs.json``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from .runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
 
 SUMMARY_FILE = "summary.csv"
 FIGURE_DIR = "figures"
+COMPARISON_STEM = "model_comparison"
+"""``model_comparison.{csv,json,md}`` in the study folder (studies that compare model kinds)."""
+
+
 def _per_second(seconds) -> float | None:
     return 1.0 / seconds if isinstance(seconds, (int, float)) and seconds > 0 else None
 
@@ -135,6 +146,82 @@ def read_summary(study_name: str, outputs=None) -> list[dict]:
     return rows
 
 
+def cell_kinds(record: dict) -> dict[str, str]:
+    """Cell name -> the model kind its ``02_train`` trains (empty for a study without it)."""
+    if "02_train" not in record.get("notebooks", []):
+        return {}
+    default = NOTEBOOKS["02_train"].defaults().get("model_kind", "transformer")
+    return {c["cell"]: (c.get("parameters", {}).get("02_train") or {}).get("model_kind", default)
+            for c in record["cells"]}
+
+
+def compares_models(record: dict) -> bool:
+    """Whether a study's cells train more than one model kind and evaluate them (03)."""
+    return "03_evaluate" in record.get("notebooks", []) and len(
+        set(cell_kinds(record).values())) > 1
+
+
+def model_comparison_rows(study_name: str, outputs=None, measure: bool = True
+                          ) -> tuple[list[dict], dict]:
+    """The comparison rows of a study that compares model kinds: one per finished cell (in the
+    study's order), then the classical peer's (from the first finished cell that evaluated it;
+    every cell evaluates it on the same test events).
+
+    Returns
+    -------
+    rows : list of dict
+        :func:`microlens.model_comparison.comparison_row` and
+        :func:`~microlens.model_comparison.peer_row`.
+    extra : dict
+        ``study``, ``peer_cell`` (where the peer row comes from), ``peer_accuracy_by_cell``
+        (the same number in every cell unless something differs), ``skipped`` (cells not
+        finished with the study's current parameters, or whose row could not be read).
+    """
+    from ..model_comparison import comparison_row, peer_row
+
+    record = study_record(study_name, outputs)
+    root = study_dir(study_name, outputs)
+    rows, peer, peer_accuracy, skipped = [], None, {}, []
+    for cell in record["cells"]:
+        folder, info = cell_location(root, cell["cell"], cell["key"])
+        if not is_finished(info, cell["key"]):
+            skipped.append(cell["cell"])
+            continue
+        try:
+            rows.append(comparison_row(folder, cell=cell["cell"], measure=measure))
+        except (OSError, KeyError, ValueError) as exc:
+            skipped.append(f"{cell['cell']} ({type(exc).__name__}: {exc})")
+            continue
+        evaluation = read_json(folder / NOTEBOOKS["03_evaluate"].record) or {}
+        found = peer_row(evaluation, cell["cell"])
+        if found is not None:
+            peer_accuracy[cell["cell"]] = found["accuracy"]
+            peer = peer or found
+    if peer is not None:
+        rows.append(peer)
+    return rows, {"study": study_name, "peer_cell": peer["cell"] if peer else None,
+                  "peer_accuracy_by_cell": peer_accuracy, "skipped": skipped}
+
+
+def write_model_comparison(study_name: str, outputs=None, measure: bool = True) -> list[Path]:
+    """``model_comparison.{csv,json,md}`` of a study that compares model kinds (nothing for
+    another study, or before any cell finished); returns the files written."""
+    from ..model_comparison import write_comparison
+
+    if not compares_models(study_record(study_name, outputs)):
+        return []
+    rows, extra = model_comparison_rows(study_name, outputs, measure=measure)
+    if not rows:
+        return []
+    return write_comparison(rows, study_dir(study_name, outputs), COMPARISON_STEM, extra)
+
+
+def read_model_comparison(study_name: str, outputs=None) -> list[dict]:
+    """The rows of ``model_comparison.json`` (empty when the study has none)."""
+    found = read_json(study_dir(study_name, outputs) / f"{COMPARISON_STEM}.json")
+    return list((found or {}).get("rows", []))
+
+
 def _sweep_labels(record: dict, cell: dict) -> tuple[str, str]:
     """The panel (keys of the grid entry that made the cell) and tick label (their values)."""
     grid = record["grid"][cell["sweep"]] if record["grid"] else {}
@@ -147,7 +234,11 @@ def _sweep_labels(record: dict, cell: dict) -> tuple[str, str]:
 def study_figures(study_name: str, outputs=None) -> dict:
     """The study figures: metrics against the swept parameters, and early detection of every
     finished cell (from ``summary.csv`` and the cells' evaluation summaries)."""
-    from ..viz.study import study_early_detection_figure, study_metrics_figure
+    from ..viz.study import (
+        model_comparison_figure,
+        study_early_detection_figure,
+        study_metrics_figure,
+    )
 
     record = study_record(study_name, outputs)
     root = study_dir(study_name, outputs)
@@ -171,12 +262,20 @@ def study_figures(study_name: str, outputs=None) -> dict:
     if not metric_rows:
         return {}
     name = record["study"]
-    return {
+    comparing = compares_models(record)
+    figures = {
         "study_metrics": study_metrics_figure(
-            metric_rows, title=f"Study {name}: test accuracy and binary recall"),
+            metric_rows, title=f"Study {name}: test accuracy and binary recall",
+            model_label="model" if comparing else "transformer"),
         "study_early_detection": study_early_detection_figure(
             curves, title=f"Study {name}: early detection in every cell"),
     }
+    comparison = read_model_comparison(study_name, outputs) if comparing else []
+    if comparison:
+        figures["model_comparison"] = model_comparison_figure(
+            comparison, title=f"Study {name}: model kinds on one data set, beside the "
+                              "classical peer")
+    return figures
 
 
 def _figure_sources(folder: Path) -> dict[str, str]:
@@ -229,6 +328,24 @@ INDEX_COLUMNS = ("cell", "status", "n_test_events", "accuracy", "binary_recall",
                  "peer_binary_recall", "binary_detectable_fraction")
 
 
+def _comparison_html(study_name: str, outputs=None) -> list[str]:
+    """The model comparison table of the index page (nothing for a study without one)."""
+    from ..model_comparison import MARKDOWN_COLUMNS, format_value, table_notes
+
+    rows = read_model_comparison(study_name, outputs)
+    if not rows:
+        return []
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in MARKDOWN_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(format_value(row, c))}</td>"
+                         for c, _ in MARKDOWN_COLUMNS) + "</tr>" for row in rows)
+    files = ", ".join(f'<a href="../{COMPARISON_STEM}.{ext}">{COMPARISON_STEM}.{ext}</a>'
+                      for ext in ("csv", "json", "md"))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table_notes(rows))
+    return [f"<h2>Model comparison</h2><p>{files}</p>",
+            f"<div class=table><table><tr>{head}</tr>{body}</table></div><ul>{notes}</ul>"]
+
+
 def write_index(study_name: str, outputs=None) -> Path:
     """Write ``outputs/<study>/figures/index.html``: the summary table, the study figures and
     every cell's figures (a PNG preview where there is one), each captioned with its source."""
@@ -245,6 +362,7 @@ def write_index(study_name: str, outputs=None) -> Path:
              f"<p>Notebooks: {' → '.join(record['notebooks'])}. Table: "
              f'<a href="../{SUMMARY_FILE}">{SUMMARY_FILE}</a>.</p>',
              f"<div class=table><table><tr>{head}</tr>{body}</table></div>",
+             *_comparison_html(study_name, outputs),
              "<h2>Study figures</h2><div class=grid>"]
     for path in sorted(figure_dir.glob("*.html")):
         if path.name != "index.html":
@@ -290,6 +408,7 @@ def build_study_report(study_name: str, outputs=None,
     from ..viz.export import DEFAULT_FORMATS, save_figures
 
     written = [write_summary(study_name, outputs)]
+    written += write_model_comparison(study_name, outputs)
     figures = study_figures(study_name, outputs)
     if figures:
         written += save_figures(figures, study_dir(study_name, outputs) / FIGURE_DIR,
@@ -332,6 +451,7 @@ def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] 
     return written + build_study_report(study_name, outputs, formats), problems
 
 
-__all__ = ["build_study_report", "read_summary", "rebuild_study_figures",
-           "studies_with_outputs", "study_figures", "study_record", "summary_rows",
-           "write_index", "write_summary"]
+__all__ = ["COMPARISON_STEM", "build_study_report", "cell_kinds", "compares_models",
+           "model_comparison_rows", "read_model_comparison", "read_summary",
+           "rebuild_study_figures", "studies_with_outputs", "study_figures", "study_record",
+           "summary_rows", "write_index", "write_model_comparison", "write_summary"]

@@ -23,8 +23,9 @@ def _number(value) -> float | None:
     return value if value == value else None  # NaN -> None
 
 
-def study_metrics_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
-    """Accuracy and binary recall of every cell against its swept parameter, the transformer
+def study_metrics_figure(rows: Sequence[dict], title: str = "",
+                         model_label: str = "transformer") -> go.Figure:
+    """Accuracy and binary recall of every cell against its swept parameter, the model
     (with its 95 % bootstrap interval) beside the classical peer.
 
     Parameters
@@ -37,6 +38,8 @@ def study_metrics_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
         ``peer_binary_recall`` (missing or empty where not measured).
     title : str
         Figure title.
+    model_label : str
+        Legend name of the cells' model (``model`` when the cells differ in model kind).
 
     Returns
     -------
@@ -55,7 +58,7 @@ def study_metrics_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
             highs = [_number(r.get(f"{metric}_high")) for r in panel]
             first = row == 1 and col == 1
             fig.add_trace(go.Scatter(
-                x=x, y=values, mode="lines+markers", name="transformer", legendgroup="model",
+                x=x, y=values, mode="lines+markers", name=model_label, legendgroup="model",
                 showlegend=first, line=dict(color=TRANSFORMER_COLOR, width=2),
                 marker=dict(size=9), error_y=error_bars(values, lows, highs)), row=row, col=col)
             peer = [_number(r.get(f"peer_{metric}")) for r in panel]
@@ -114,4 +117,84 @@ def study_early_detection_figure(curves: Sequence[dict], title: str = "") -> go.
     return fig
 
 
-__all__ = ["METRICS", "study_early_detection_figure", "study_metrics_figure"]
+COMPARISON_QUALITY = (
+    ("accuracy", "accuracy"),
+    ("detectable_binary_recall", "recall, binaries Δχ² > 100"),
+    ("other_binary_recall", "recall, binaries Δχ² ≤ 100"),
+    ("pspl_called_binary", "PSPL called binary"),
+    ("accuracy_at_50pct", "accuracy at 50 % of the curve"),
+)
+"""Rates of the model comparison's quality panel: (column, legend name)."""
+COMPARISON_COST = (
+    ("train_events_per_second", "training"),
+    ("inference_events_per_second", "inference (1 thread)"),
+)
+"""Throughputs of its cost panel (events per second): (column, legend name)."""
+
+
+def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
+    """The model comparison of a study (:mod:`microlens.model_comparison`): quality with 95 %
+    intervals per model and the classical peer, training and inference throughput, and the
+    streaming cost per observation (n/a where a model cannot stream).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The comparison rows (``model`` names the x position; the columns of
+        :data:`COMPARISON_QUALITY` with ``_low`` and ``_high``, those of
+        :data:`COMPARISON_COST` and ``stream_ms_per_observation``; None where not measured).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    go.Figure
+        Three panels side by side: quality, throughput (log axis), streaming ms (log axis).
+    """
+    models = [str(r.get("model", "")) for r in rows]
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.28, 0.22],
+                        horizontal_spacing=0.08,
+                        subplot_titles=("quality on the test split (95 % intervals)",
+                                        "events per second", "streaming ms per observation"))
+    palette = qualitative.D3
+    for i, (column, label) in enumerate(COMPARISON_QUALITY):
+        values = [_number(r.get(column)) for r in rows]
+        lows = [_number(r.get(f"{column}_low")) for r in rows]
+        highs = [_number(r.get(f"{column}_high")) for r in rows]
+        fig.add_trace(go.Scatter(
+            x=models, y=values, mode="markers", name=label, legendgroup="quality",
+            offsetgroup=str(i),  # the metrics of one model side by side around its tick
+            marker=dict(size=10, color=palette[i % len(palette)],
+                        symbol="diamond" if column == "pspl_called_binary" else "circle"),
+            error_y=error_bars(values, lows, highs),
+            hovertemplate=f"%{{x}}<br>{label}: %{{y:.3f}}<extra></extra>"), row=1, col=1)
+    fig.update_layout(scattermode="group", scattergap=0.4)
+    fig.update_yaxes(range=[0, 1.02], title_text="rate", row=1, col=1)
+    for i, (column, label) in enumerate(COMPARISON_COST):
+        values = [_number(r.get(column)) for r in rows]
+        fig.add_trace(go.Bar(x=models, y=values, name=label, legendgroup="cost",
+                             marker_color=[TRANSFORMER_COLOR, PEER_COLOR][i % 2],
+                             text=["n/a" if v is None else f"{v:,.0f}" if v >= 100 else
+                                   f"{v:.1f}" for v in values], textposition="outside"),
+                      row=1, col=2)
+    fig.update_yaxes(type="log", title_text="events / s", row=1, col=2)
+    stream = [_number(r.get("stream_ms_per_observation")) for r in rows]
+    fig.add_trace(go.Bar(x=models, y=stream, name="streaming update", showlegend=False,
+                         marker_color="#555555",
+                         text=["n/a" if v is None else f"{v:.2f}" for v in stream],
+                         textposition="outside"), row=1, col=3)
+    for model, value in zip(models, stream, strict=True):
+        if value is None:  # a visible "n/a" where there is no bar
+            fig.add_annotation(x=model, y=0.02, xref="x3", yref="y3 domain", text="n/a",
+                               showarrow=False, yanchor="bottom",
+                               font=dict(color="#777777"))
+    fig.update_yaxes(type="log", title_text="ms", row=1, col=3)
+    fig.update_layout(template=TEMPLATE, height=520, width=max(1100, 170 * len(models) + 600),
+                      barmode="group",
+                      title=title or "Model kinds on one data set, beside the classical peer",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+    return fig
+
+
+__all__ = ["COMPARISON_COST", "COMPARISON_QUALITY", "METRICS", "model_comparison_figure",
+           "study_early_detection_figure", "study_metrics_figure"]
