@@ -75,7 +75,7 @@ COLUMNS: dict[str, str] = {
     "ece_after": "expected calibration error of the final answers after the temperature",
     "accuracy_at_50pct": "accuracy after the first 50 % of each curve (95 % Wilson)",
     "n_parameters": "trainable parameters",
-    "train_minutes": "training wall time (sum of epochs; the features kind: its fit)",
+    "train_minutes": "training wall time (sum of epochs; features: feature extraction + fit)",
     "train_events_per_second": "training events per second (median over epochs)",
     "inference_events_per_second": "batch inference, one CPU thread (peer: its fits)",
     "stream_ms_per_observation": "streaming update per observation, one event, one CPU thread",
@@ -235,14 +235,16 @@ def training_cost(run_dir) -> dict:
     run_dir = resolve_path(run_dir)
     metrics, config = _read_json(run_dir / "metrics.json"), _read_json(run_dir / "config.json")
     seconds = None
-    try:
-        with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
-            seconds = sum(float(r["epoch_seconds"]) for r in csv.DictReader(handle))
-    except (OSError, KeyError, ValueError, TypeError):
-        for key in ("train_seconds", "fit_seconds", "seconds"):
-            if isinstance(metrics.get(key), (int, float)):
-                seconds = float(metrics[key])
-                break
+    parts = [metrics.get(k) for k in ("feature_seconds", "fit_seconds")]
+    if any(isinstance(v, (int, float)) for v in parts):  # features: extraction + boosting
+        seconds = sum(float(v) for v in parts if isinstance(v, (int, float)))
+    else:  # a network: its epochs
+        try:
+            with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
+                seconds = sum(float(r["epoch_seconds"]) for r in csv.DictReader(handle))
+        except (OSError, KeyError, ValueError, TypeError):
+            if isinstance(metrics.get("train_seconds"), (int, float)):
+                seconds = float(metrics["train_seconds"])
     return {"n_parameters": metrics.get("n_parameters", config.get("n_parameters")),
             "train_minutes": None if seconds is None else seconds / 60,
             "train_events_per_second": metrics.get("train_events_per_second")}
@@ -423,7 +425,7 @@ def format_value(row: dict, column: str) -> str:
     if column == "n_parameters":
         return f"{value / 1e6:.2f} M" if value >= 1e4 else f"{int(value)}"
     if column in ("train_events_per_second", "inference_events_per_second"):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+        return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
     if column in ("stream_ms_per_observation", "train_minutes"):
         return f"{value:.2f}" if value < 10 else f"{value:.1f}"
     text = f"{value:.2f}" if column.startswith("probe_rho") else f"{value:.3f}"
@@ -457,7 +459,7 @@ def table_notes(rows: Sequence[dict]) -> list[str]:
         "final p_binary; the peer's binarity statistic). Recall of binaries split at the "
         "binarity Δχ² of 100 against the best PSPL fit.",
         "Inference and streaming measured on one CPU thread after the study ran (inference: "
-        "answers after every observation of 64 test events; the peer: its fits, one answer "
+        "answers after every observation of up to 64 test events; the peer: its fits, one answer "
         "per event); training events/s as measured by the training, with the cell's threads. "
         "n/a: not applicable (the features kind and the peer do not stream; the peer has no "
         "probabilities, parameters or training loop).",

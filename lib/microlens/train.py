@@ -664,7 +664,10 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     if config.model.kind == "features":  # fitted by scikit-learn, not by this loop
         from .feature_model import train_features
 
-        return train_features(config, resume=resume, overwrite=overwrite, progress=progress)
+        # the prefix fits run in processes (results do not depend on how many)
+        workers = max(1, min(4, len(os.sched_getaffinity(0))))
+        return train_features(config, workers=workers, resume=resume, overwrite=overwrite,
+                              progress=progress)
     run_dir = config.run_dir
     try:
         trainer = _Trainer(config, progress)

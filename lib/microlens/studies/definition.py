@@ -26,7 +26,7 @@ cadence, then error, each around the same defaults). A study without a grid has 
       model_kind: [transformer, cnn, gru]
     cells:                    # per-cell settings, applied after `parameters`
       model_kind=cnn: {02_train: {n_layers: 6}}
-      model_kind=gru: {02_train: {d_model: 96}}
+      model_kind=gru: {02_train: {d_model: 80}}
 
 A selector's keys must be grid keys (as written in ``grid``) and its values values of them; it
 must match at least one cell; its settings are checked like ``parameters`` and may not set a

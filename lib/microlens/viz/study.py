@@ -130,6 +130,7 @@ COMPARISON_COST = (
     ("inference_events_per_second", "inference (1 thread)"),
 )
 """Throughputs of its cost panel (events per second): (column, legend name)."""
+COST_COLORS = ("#8c564b", "#17becf")
 
 
 def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
@@ -149,7 +150,7 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     Returns
     -------
     go.Figure
-        Three panels side by side: quality, throughput (log axis), streaming ms (log axis).
+        Three panels side by side: quality, throughput (log axis), streaming ms.
     """
     models = [str(r.get("model", "")) for r in rows]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.28, 0.22],
@@ -173,8 +174,8 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     for i, (column, label) in enumerate(COMPARISON_COST):
         values = [_number(r.get(column)) for r in rows]
         fig.add_trace(go.Bar(x=models, y=values, name=label, legendgroup="cost",
-                             marker_color=[TRANSFORMER_COLOR, PEER_COLOR][i % 2],
-                             text=["n/a" if v is None else f"{v:,.0f}" if v >= 100 else
+                             marker_color=COST_COLORS[i % len(COST_COLORS)],
+                             text=["n/a" if v is None else f"{v:,.0f}" if v >= 10 else
                                    f"{v:.1f}" for v in values], textposition="outside"),
                       row=1, col=2)
     fig.update_yaxes(type="log", title_text="events / s", row=1, col=2)
@@ -183,12 +184,8 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
                          marker_color="#555555",
                          text=["n/a" if v is None else f"{v:.2f}" for v in stream],
                          textposition="outside"), row=1, col=3)
-    for model, value in zip(models, stream, strict=True):
-        if value is None:  # a visible "n/a" where there is no bar
-            fig.add_annotation(x=model, y=0.02, xref="x3", yref="y3 domain", text="n/a",
-                               showarrow=False, yanchor="bottom",
-                               font=dict(color="#777777"))
-    fig.update_yaxes(type="log", title_text="ms", row=1, col=3)
+    # where a model cannot stream, the bar is empty and its text says n/a
+    fig.update_yaxes(rangemode="tozero", title_text="ms", row=1, col=3)
     fig.update_layout(template=TEMPLATE, height=520, width=max(1100, 170 * len(models) + 600),
                       barmode="group",
                       title=title or "Model kinds on one data set, beside the classical peer",
