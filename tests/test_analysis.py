@@ -419,3 +419,97 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
     not_browsed = int(np.setdiff1d(eval_store.indices("test"), rows)[0])
     with pytest.raises(ValueError, match="not among"):
         browser.select(not_browsed)
+
+
+# --------------------------------------------------------------------------------------------
+# Model kinds: attention only where there is some, embeddings of every kind
+# --------------------------------------------------------------------------------------------
+
+
+def test_only_the_transformer_has_attention_maps(model, eval_store, rows):
+    from microlens.analysis import no_attention_reason, no_attention_record
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
+    from microlens.notebooks import check_record
+
+    assert no_attention_reason(model) is None
+    gru = build_model(ModelConfig(kind="gru", d_model=8, n_layers=1, d_ff=16))
+    reason = no_attention_reason(gru)
+    assert reason.startswith("a 'gru' model (causal recurrent network") and "no attention" in reason
+    with pytest.raises(ValueError, match="'gru' model .* has no attention maps"):
+        attention_maps(gru, eval_store, rows)
+    with pytest.raises(ValueError, match="AttentionBrowser: a 'gru' model"):
+        AttentionBrowser(gru, eval_store, rows)
+    # the record of 04_attention for such a model passes the registry's checks
+    record = {"run_dir": "r", "dataset_dir": "d", "model_kind": "gru", "selection": {},
+              "figure_formats": ["html"], "figures": [], **no_attention_record(reason)}
+    assert check_record("04_attention", record)["attention"] is False
+
+
+def test_embeddings_of_a_neural_kind_other_than_the_transformer(eval_store):
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
+
+    cnn = build_model(ModelConfig(kind="cnn", d_model=8, n_layers=2, d_ff=16, kernel_size=3))
+    rows = select_test_events(eval_store, n=5, seed=2)
+    emb = event_embeddings(cnn, eval_store, rows, batch_size=2)
+    assert emb.shape == (5, 16) and np.isfinite(emb).all()
+    proba = embedding_probabilities(cnn.eval(), emb)
+    batch = eval_store.batch(rows)
+    final = cnn.predict_proba(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+    np.testing.assert_allclose(proba, final[np.arange(5), batch["lengths"] - 1].numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_embed_run_of_a_transformer_run(eval_run, eval_store, model):
+    from microlens.analysis import embed_run, run_model_kind
+    from microlens.predictions import run_predictions
+
+    assert run_model_kind(eval_run) == "transformer"
+    rows = select_test_events(eval_store, n=6, seed=5)
+    embedded = embed_run(eval_run, eval_store, rows, batch_size=4)
+    assert (embedded.model_kind, embedded.source) == ("transformer", "pooled")
+    np.testing.assert_allclose(embedded.values, event_embeddings(model, eval_store, rows),
+                               rtol=1e-5, atol=1e-6)
+    final = run_predictions(eval_run, rows=rows, cache=False)[0].final()
+    np.testing.assert_allclose(embedded.probabilities, final, rtol=1e-4, atol=1e-5)
+    with pytest.raises(SplitError):
+        embed_run(eval_run, eval_store, eval_store.indices("train")[:2])
+
+
+def test_run_model_kind_of_runs_saved_before_kinds(tmp_path):
+    import json
+
+    from microlens.analysis import run_model_kind
+
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"d_model": 8}}))
+    assert run_model_kind(tmp_path) == "transformer"
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"kind": "cnn"}}))
+    assert run_model_kind(tmp_path) == "cnn"
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        run_model_kind(tmp_path / "nothing")
+
+
+def test_feature_embeddings_are_standardised_with_undefined_values_at_the_mean(
+        eval_store, monkeypatch):
+    import microlens.curve_features as curve_features
+    from microlens.analysis import feature_embeddings
+
+    rows = select_test_events(eval_store, n=4, seed=0)
+    raw = np.array([[1.0, np.nan, 5.0, np.nan], [3.0, 2.0, 5.0, np.nan],
+                    [5.0, np.inf, 5.0, np.nan], [7.0, 4.0, 5.0, np.nan]])
+    seen = {}
+
+    def fake(store, chosen, fractions, *, workers=1, progress=False):
+        seen.update(rows=list(chosen), fractions=tuple(fractions), workers=workers)
+        return raw[:, None, :]
+
+    monkeypatch.setattr(curve_features, "prefix_features", fake)
+    emb = feature_embeddings(eval_store, rows, workers=2)
+    assert seen == {"rows": rows.tolist(), "fractions": (1.0,), "workers": 2}
+    expected_first = (raw[:, 0] - 4.0) / np.std(raw[:, 0])
+    np.testing.assert_allclose(emb[:, 0], expected_first)
+    np.testing.assert_allclose(emb[:, 1], [0.0, -1.0, 0.0, 1.0])  # NaN and inf: the mean, 0
+    np.testing.assert_allclose(emb[:, 2:], 0.0)  # constant, and undefined for every event
+    with pytest.raises(SplitError):
+        feature_embeddings(eval_store, eval_store.indices("val")[:2])

@@ -484,6 +484,31 @@ def test_peer_comparison_time_axis_is_linear_from_zero_with_ratio():
     assert "×" not in " ".join(a.text for a in alone.layout.annotations)
 
 
+def test_evaluation_figures_name_the_model_kind():
+    summary = _peer_summary()
+    assert viz.model_label() == viz.model_label("transformer") == "transformer"
+    assert viz.model_label("gru") == "GRU" and viz.model_label("new_kind") == "new_kind"
+    fig = viz.peer_comparison_figure({**summary, "model_kind": "gru"})
+    assert fig.data[0].name == "GRU" and list(fig.data[-1].x) == ["GRU", "classical peer"]
+    assert "GRU vs the classical peer" in fig.layout.title.text
+    assert "classical peer: 2.22× the GRU's time" in " ".join(
+        a.text for a in fig.layout.annotations)
+    # the kind-neutral key of the evaluation headline first
+    head = {**summary["headline"], "model_seconds_per_event": 1e-3}
+    fig = viz.peer_comparison_figure({"headline": head, "model_kind": "features"})
+    assert list(fig.data[-1].x) == ["feature model"] and list(fig.data[-1].y) == [1.0]
+    # a model that was not timed gets no time bar
+    untimed = {k: v for k, v in head.items() if not k.endswith("seconds_per_event")}
+    fig = viz.peer_comparison_figure({**summary, "headline": untimed, "model_kind": "cnn"})
+    assert list(fig.data[-1].x) == ["classical peer"]
+    curve = {"fraction": [0.5, 1.0], "accuracy": [0.5, 0.8],
+             "recall": {name: [0.5, 0.8] for name in ("no_event", "pspl", "binary")}}
+    early = {"by_fraction": curve, "by_tau": {**curve, "tau": [0.0, 1.0],
+                                              "coverage": [0.5, 1.0]}}
+    assert viz.early_detection_figure(early, None, "cnn").data[0].name == "CNN accuracy"
+    assert viz.early_detection_figure(early).data[0].name == "transformer accuracy"
+
+
 def test_q_axes_use_power_tick_labels():
     q = np.array([1e-5, 3e-4, 2e-2, 0.9])
     s = np.array([0.4, 0.8, 1.5, 3.0])

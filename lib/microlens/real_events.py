@@ -1,13 +1,15 @@
-"""Real light curves through the trained transformer and the classical peer (notebook 07).
+"""Real light curves through a trained model and the classical peer (notebook 07).
 
 A model trained on simulations meets survey photometry here: the real events MulensModel ships
 (:func:`microlens.photometry.shipped_events`, with their published classes) or a user's own
 files (:func:`microlens.photometry.read_event`). For each event:
 
-* the transformer runs **once** over the whole curve (:func:`classify_event`). It is causal, so
-  its answer after observation ``k`` uses observations ``1..k`` only: the per-observation
-  output of that one pass *is* the streaming replay (what it would have said in real time), at
-  a cost of ``O(N * window)`` for a curve of ``N`` points (OB161195 has 10,216);
+* the model (any kind of :data:`microlens.model_kinds.KINDS`) runs **once** over the whole
+  curve (:func:`classify_event`). It is causal, so its answer after observation ``k`` uses
+  observations ``1..k`` only: the per-observation output of that one pass *is* the streaming
+  replay (what it would have said in real time), at a cost of ``O(N * window)`` for a
+  transformer and a curve of ``N`` points (OB161195 has 10,216). The ``features`` kind answers
+  at its update fractions of the curve, each answer held until the next;
 * the **peak** is the brightest point of a 5-point running median of the flux (robust to
   single outliers); the model's answer after that observation and the peer's on the curve cut
   there say what each knew when the event peaked;
@@ -170,9 +172,18 @@ def model_inputs(photometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.asarray(photometry.flux_err, np.float32)[None, :])
 
 
+def _is_features(model) -> bool:
+    return getattr(model, "kind", None) == "features"
+
+
 def _probabilities(model, times, flux, flux_err) -> np.ndarray:
     from .model import IntervalRangeWarning
 
+    if _is_features(model):  # answers at its update fractions, held until the next
+        from .metrics import softmax
+
+        logits = model.predict_curve(times[0], flux[0], flux_err[0])
+        return softmax(logits, model.temperature).astype(np.float32)
     with warnings.catch_warnings():  # counted by the caller instead
         warnings.simplefilter("ignore", IntervalRangeWarning)
         proba = model.predict_proba(times, flux, flux_err, check_intervals=False)
@@ -183,6 +194,9 @@ def _outside_intervals(model, times: np.ndarray) -> dict:
     import torch
 
     dt = np.diff(np.asarray(times, dtype=np.float64))
+    if _is_features(model):  # no interval normalisation, so no training range to leave
+        return {"count": None, "fraction": None, "n_intervals": int(dt.size),
+                "training_range_days": None}
     if dt.size == 0:
         return {"count": 0, "fraction": 0.0, "n_intervals": 0,
                 "training_range_days": _training_range(model)}
@@ -212,8 +226,10 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
 
     Parameters
     ----------
-    model : MicrolensTransformer
-        A trained model (:func:`microlens.model.load_model`), on any device.
+    model : CausalClassifier or FeatureClassifier
+        A trained model of any kind (:func:`microlens.model.load_model`), on any device. The
+        ``features`` kind answers at its update fractions (its probabilities hold from one
+        update to the next, uniform before the first).
     photometry : Photometry
         The light curve (:func:`microlens.photometry.read_event` and friends): ``times``
         [days after ``reference_epoch``], ``flux`` [baseline units], ``flux_err``.
@@ -244,7 +260,8 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
           ``n, dchi2_event, excess, anomaly, error_scale, outliers, t_0, u_0, t_E``;
         * ``outside_training_intervals``: ``count``, ``fraction`` and ``n_intervals`` of the
           intervals between consecutive observations outside the model's training range,
-          ``training_range_days``.
+          ``training_range_days`` (``count``, ``fraction`` and the range None for the
+          ``features`` kind, which has no such range).
 
     Raises
     ------
@@ -419,7 +436,9 @@ def classify_events(run_dir, events: Iterable | None = None, confidence: float =
     from .predictions import run_dataset
 
     run_dir = resolve_path(run_dir)
-    model = load_model(run_dir, which).to(local_device(device))
+    model = load_model(run_dir, which)
+    if not _is_features(model):  # the features kind runs on the CPU, in numpy
+        model = model.to(local_device(device))
     dataset_dir = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["train"][
         "dataset"]
     if events is None:

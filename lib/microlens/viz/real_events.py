@@ -141,13 +141,14 @@ def real_event_figure(event: Mapping, series: Mapping[str, np.ndarray],
     model = event["model"]
     head = (f"<b>{event['name']}</b>: published class "
             f"{'unknown' if published is None else CLASS_LABELS[int(published)]}")
-    outside = event.get("outside_training_intervals") or {}
+    outside = (event.get("outside_training_intervals") or {}).get("fraction", 0.0)
     sub = (f"model: at the peak <b>{_answer_text(model['at_peak'])}</b>, after the last point "
            f"<b>{_answer_text(model['at_end'])}</b><br>{event['n_points']} points over "
            f"{format_value(event['span_days'])} d from {len(observatories)} observator"
-           f"{'y' if len(observatories) == 1 else 'ies'}; "
-           f"{format_value(100 * outside.get('fraction', 0.0))} % of the intervals outside the "
-           "model's training range")
+           f"{'y' if len(observatories) == 1 else 'ies'}"
+           + ("" if outside is None else  # the features kind has no training range
+              f"; {format_value(100 * outside)} % of the intervals outside the model's "
+              "training range"))
     fig.update_xaxes(title_text=title, row=2, col=1)
     fig.update_yaxes(title_text=FLUX_TITLE, row=1, col=1)
     fig.update_yaxes(title_text="probability", range=[-0.02, 1.02], row=2, col=1)
