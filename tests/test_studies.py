@@ -331,8 +331,8 @@ def test_summary_has_one_row_per_cell_with_its_parameters_and_metrics(tiny):
         for key in ("accuracy", "macro_f1", "binary_precision", "binary_recall", "macro_auc",
                     "ece_after", "accuracy_at_50pct", "peer_accuracy"):
             assert float(row[key]) == pytest.approx(headline[key]), key
-        assert float(row["transformer_events_per_second"]) == pytest.approx(
-            1 / headline["transformer_seconds_per_event"])
+        assert float(row["model_events_per_second"]) == pytest.approx(
+            1 / headline["model_seconds_per_event"])
         assert int(float(row["n_test_events"])) == 3  # 12 per class, 10 % test split
 
 

@@ -578,9 +578,8 @@ def headline(summary: dict) -> dict:
     model_time = timing.get("model", timing.get("transformer"))  # older summaries: no "model"
     out["model_kind"] = timing.get("kind", "transformer")
     out["model_seconds_per_event"] = model_time["seconds_per_event"]
-    # the evaluated model's time under its first name (any kind), which figures and study
-    # tables read
-    out["transformer_seconds_per_event"] = model_time["seconds_per_event"]
+    if out["model_kind"] == "transformer":  # the key of summaries before model kinds
+        out["transformer_seconds_per_event"] = model_time["seconds_per_event"]
     for name in ("accuracy", "macro_f1", "binary_recall"):
         if name in intervals:
             out[f"{name}_low"] = intervals[name]["low"]
