@@ -154,9 +154,9 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     """
     models = [str(r.get("model", "")) for r in rows]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.28, 0.22],
-                        horizontal_spacing=0.08,
+                        horizontal_spacing=0.09,
                         subplot_titles=("quality on the test split (95 % intervals)",
-                                        "events per second", "streaming ms per observation"))
+                                        "events / s", "streaming ms / obs"))
     palette = qualitative.D3
     for i, (column, label) in enumerate(COMPARISON_QUALITY):
         values = [_number(r.get(column)) for r in rows]
@@ -178,7 +178,8 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
                              text=["n/a" if v is None else f"{v:,.0f}" if v >= 10 else
                                    f"{v:.1f}" for v in values], textposition="outside"),
                       row=1, col=2)
-    fig.update_yaxes(type="log", title_text="events / s", row=1, col=2)
+    # decades labelled 1, 10, 100, ... (plotly's default labels every digit in between)
+    fig.update_yaxes(type="log", dtick=1, title_text="events / s", row=1, col=2)
     stream = [_number(r.get("stream_ms_per_observation")) for r in rows]
     fig.add_trace(go.Bar(x=models, y=stream, name="streaming update", showlegend=False,
                          marker_color="#555555",
@@ -189,7 +190,8 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     fig.update_layout(template=TEMPLATE, height=520, width=max(1100, 170 * len(models) + 600),
                       barmode="group",
                       title=title or "Model kinds on one data set, beside the classical peer",
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    fig.update_xaxes(tickangle=-45)
     return fig
 
 
