@@ -33,7 +33,7 @@ from microlens.analysis import (
     uniform_distance,
     uniform_window_weights,
 )
-from microlens.model import load_model
+from microlens.model_kinds import load_model
 from microlens.predictions import SplitError, select_test_events
 from microlens.viz.attention import (
     EVENT_TRACES,

@@ -171,7 +171,7 @@ def test_train_config_temperature_fit():
 
 
 def test_training_fits_and_stores_the_curve(tmp_path, train_store):
-    from microlens.model import load_model
+    from microlens.model_kinds import load_model
     from microlens.runs import read_metrics
     from microlens.train import train
 

@@ -18,7 +18,7 @@ from microlens.evaluate import (
     evaluate_run,
     positions_at_fraction,
 )
-from microlens.model import load_model
+from microlens.model_kinds import load_model
 from microlens.predictions import (
     Predictions,
     SplitError,

@@ -190,7 +190,7 @@ def test_piecewise_logits_are_causal_steps():
 
 
 def test_train_features_writes_a_run_that_load_model_reads(features_run):
-    from microlens.model import load_model
+    from microlens.model_kinds import load_model
     from microlens.train import HISTORY_COLUMNS, RunExistsError, read_history, read_metrics
 
     config, settings, run_dir = features_run

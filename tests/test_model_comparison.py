@@ -12,7 +12,6 @@ import pytest
 from microlens.evaluate import evaluate_run
 from microlens.labels import observable_labels
 from microlens.metrics import wilson_interval
-from microlens.model import load_model
 from microlens.model_comparison import (
     COSTS_FILE,
     PEER,
@@ -23,6 +22,7 @@ from microlens.model_comparison import (
     peer_row,
     write_comparison,
 )
+from microlens.model_kinds import load_model
 from microlens.studies.report import build_study_report, read_model_comparison
 
 BINARY, PSPL = 2, 1

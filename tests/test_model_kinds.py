@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.model import MODEL_KINDS, ModelConfig, Normalization, load_model
+from microlens.model import MODEL_KINDS, ModelConfig, Normalization
 from microlens.model_kinds import (
     KINDS,
     CausalCNN,
     CausalGRU,
     build_model,
+    load_model,
     model_kind,
     neural_kinds,
 )

@@ -173,7 +173,7 @@ def test_features_kind_trains_and_evaluates(eval_store, tmp_path):
     pytest.importorskip("microlens.feature_model")
     from microlens.analysis import attention_maps, embed_run, no_attention_reason
     from microlens.curve_features import N_FEATURES
-    from microlens.model import load_model
+    from microlens.model_kinds import load_model
 
     # each update of each event is a PSPL fit: few events, and 8 of them timed (batch_size)
     evaluate = ("03_evaluate", {**CHAIN[0][1], "n_events": 24, "batch_size": 8})

@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import copy_dataset
 
-from microlens.model import ModelConfig, load_model
+from microlens.model import ModelConfig
+from microlens.model_kinds import load_model
 from microlens.train import (
     RunExistsError,
     TrainConfig,

@@ -18,7 +18,8 @@ import torch
 from conftest import copy_dataset
 
 from microlens import open_dataset
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization, load_model
+from microlens.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.model_kinds import load_model
 from microlens.predictions import predict_events, run_predictions
 from microlens.store import scan_invalid
 from microlens.stream import StreamingClassifier

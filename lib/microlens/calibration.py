@@ -145,3 +145,19 @@ __all__ = [
     "POSITIONS_PER_EVENT", "TEMPERATURE_FITS", "check_temperature_fit", "count_positions",
     "fit_temperature_curve", "temperature_at", "temperature_at_torch", "temperature_knots",
 ]  # fmt: skip
+
+
+def fit_temperature(logits, labels) -> float:
+    """Temperature minimising the negative log-likelihood of ``softmax(logits / T)``
+    (``logits`` ``(E, C)`` and ``labels`` ``(E,)`` tensors)."""
+    import torch.nn.functional as F
+    from scipy.optimize import minimize_scalar
+
+    logits = logits.double()
+
+    def nll(log_t: float) -> float:
+        return float(F.cross_entropy(logits / math.exp(log_t), labels))
+
+    result = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded",
+                             options={"xatol": 1e-4})
+    return float(math.exp(result.x))

@@ -79,9 +79,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .holdout import observations_seen
 from .metrics import classification_metrics, f1_from_counts
 from .paths import write_json_atomic
-from .predictions import observations_seen
 from .presets import CLASS_NAMES
 from .pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts, running_median
 
@@ -781,7 +781,7 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         record per evaluated fraction with ``fraction, accuracy, macro_f1, binary_recall,
         mean_observations``.
     """
-    from .predictions import require_split, require_test_split
+    from .holdout import require_split, require_test_split
 
     fractions = check_fractions(fractions)
     if 1.0 not in fractions:

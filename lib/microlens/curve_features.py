@@ -56,7 +56,7 @@ from .classical import (
     clip_isolated,
     light_curve_features,
 )
-from .predictions import observations_seen
+from .holdout import observations_seen
 from .pspl_fit import pspl_magnification, running_median
 
 FEATURE_NAMES: tuple[str, ...] = (

@@ -681,7 +681,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
         summary records the run's ``model_kind`` and its ``timing`` (:func:`model_timing`).
     """
     from .devices import local_device
-    from .model import load_model
+    from .model_kinds import load_model
     from .predictions import run_dataset, select_test_events
 
     device = str(local_device(device))  # 'auto' -> the GPU when there is one

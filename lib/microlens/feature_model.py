@@ -66,7 +66,7 @@ Usage::
     from microlens.feature_model import train_features, load_feature_model
     run_dir = train_features(TrainConfig(dataset="data/quick", run_name="gbt",
                                          model=ModelConfig(kind="features")), workers=2)
-    model = load_feature_model(run_dir)        # or microlens.model.load_model(run_dir)
+    model = load_feature_model(run_dir)        # or microlens.model_kinds.load_model(run_dir)
     predictions, store = run_predictions(run_dir)   # dispatches on the kind
 """
 
@@ -84,12 +84,8 @@ import numpy as np
 
 from .classical import check_fractions
 from .curve_features import FEATURE_NAMES, N_FEATURES, _event_features, prefix_features
+from .holdout import Predictions, observations_seen, require_test_split
 from .paths import atomic_path, resolve_path, write_json_atomic
-from .predictions import (
-    Predictions,
-    observations_seen,
-    require_test_split,
-)
 
 KIND = "features"
 """The :attr:`microlens.model.ModelConfig.kind` of this module's models."""
@@ -568,7 +564,7 @@ def load_feature_model(run_dir: str | os.PathLike, which: str = "best") -> Featu
     model_config = ModelConfig.from_saved(config["model"])
     if model_config.kind != KIND:
         raise ValueError(f"{run_dir} is a {model_config.kind!r} run, not a {KIND!r} one; load "
-                         "it with microlens.model.load_model")
+                         "it with microlens.model_kinds.load_model")
     meta = json.loads((run_dir / META_FILE).read_text(encoding="utf-8"))
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{run_dir / META_FILE} has format version "
@@ -707,7 +703,7 @@ def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite
     """Create or check the run directory; True when a complete run of this config is there."""
     import shutil
 
-    from .train import RunExistsError
+    from .runs import RunExistsError
 
     run_dir = config.run_dir
     if run_dir.exists() and overwrite:
@@ -768,9 +764,11 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
     from threadpoolctl import threadpool_limits
 
     from . import seeds
-    from .labels import training_labels
+    from .calibration import fit_temperature
+    from .labels import class_weights, training_labels
+    from .runs import HISTORY_COLUMNS, write_csv
+    from .seeds import subset_rows
     from .store import open_dataset
-    from .train import HISTORY_COLUMNS, _subset, _write_csv, class_weights, fit_temperature
 
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
@@ -792,9 +790,9 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
     if _prepare_run_dir(config, settings, resume, overwrite):
         return run_dir
 
-    train = _Split(_subset(store.indices("train"), config.max_train_events, config.seed,
+    train = _Split(subset_rows(store.indices("train"), config.max_train_events, config.seed,
                            seeds.TRAIN_SUBSET), np.zeros(0, np.int64))
-    val = _Split(_subset(store.indices("val"), config.max_val_events, config.seed,
+    val = _Split(subset_rows(store.indices("val"), config.max_val_events, config.seed,
                          seeds.VAL_SUBSET), np.zeros(0, np.int64))
     if train.rows.size == 0 or val.rows.size == 0:
         raise ValueError(f"dataset {store.path} needs events in both the train and val splits "
@@ -869,7 +867,7 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
            for name, t in (("before", 1.0), ("after", temperature))}
 
     model.save(run_dir, best_iteration=best)
-    _write_csv(run_dir / "history.csv", history, HISTORY_COLUMNS)
+    write_csv(run_dir / "history.csv", history, HISTORY_COLUMNS)
     write_json_atomic(run_dir / "config.json",
                       _saved_config(config, settings, store, model.n_parameters))
     write_json_atomic(run_dir / "metrics.json", {  # last: marks the run complete

@@ -398,7 +398,7 @@ def _evaluation(record: dict, source: Path) -> dict[str, go.Figure]:
 
 def _attention(record: dict, source: Path) -> dict[str, go.Figure]:
     from .analysis import attention_maps
-    from .model import load_model
+    from .model_kinds import load_model
 
     if not _field(record, "attention", source):  # a model without attention maps: no figures
         return {}

@@ -129,3 +129,16 @@ __all__ = [
     "LABEL_POLICIES", "check_label_policy", "check_threshold", "has_detectability",
     "observable_labels", "training_labels",
 ]  # fmt: skip
+
+
+def class_weights(labels: np.ndarray, n_classes: int):
+    """Inverse class frequencies, scaled so that the mean weight over ``labels`` is 1 (a
+    float32 tensor)."""
+    import torch
+
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if (counts == 0).any():
+        missing = [int(c) for c in np.flatnonzero(counts == 0)]
+        raise ValueError(f"the training split has no events of class(es) {missing}")
+    weights = counts.sum() / (n_classes * counts)
+    return torch.tensor(weights, dtype=torch.float32)

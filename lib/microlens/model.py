@@ -1057,46 +1057,10 @@ def final_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 WEIGHT_FILES = {"best": "best.pt", "last": "last.pt"}
 
 
-def load_model(run_dir: str | os.PathLike, which: str = "best",
-               map_location: str | torch.device = "cpu"):
-    """Rebuild a trained model of any kind from a run directory, in eval mode.
-
-    A neural kind (``config.json``, ``normalization.json``, ``best.pt`` or ``last.pt``) comes
-    back as its :class:`CausalClassifier` subclass, weights loaded with ``weights_only=True``;
-    a ``features`` run as a :class:`microlens.feature_model.FeatureClassifier` (its own files,
-    no pickle).
-    """
-    from .paths import resolve_path
-
-    run_dir = resolve_path(run_dir)
-    if which not in WEIGHT_FILES:
-        raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
-    if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a complete run directory: config.json is "
-                                "missing")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    model_config = ModelConfig.from_saved(config["model"])
-    if model_config.kind == "features":  # its own files (microlens.feature_model)
-        from .feature_model import load_feature_model
-
-        return load_feature_model(run_dir, which)
-    for name in ("normalization.json", WEIGHT_FILES[which]):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
-    from .model_kinds import build_model
-
-    model = build_model(model_config, Normalization.load(run_dir / "normalization.json"))
-    state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
-    if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
-        state = state["model"]
-    model.load_state_dict(state)
-    return model.eval()
-
-
 __all__ = [
     "BASELINE_METHODS", "baseline_level", "baseline_update",
     "Block", "CausalClassifier", "CausalConvStem", "IntervalRangeWarning", "MODEL_KINDS",
     "MicrolensTransformer", "ModelConfig",
     "N_FEATURES", "Normalization", "SlidingWindowAttention", "TIME_ENCODINGS", "apply_rotary",
-    "final_logits", "load_model", "rotary_angles", "rotary_periods", "window_mask",
+    "final_logits", "rotary_angles", "rotary_periods", "window_mask",
 ]  # fmt: skip

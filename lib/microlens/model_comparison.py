@@ -273,8 +273,7 @@ def measure_costs(run_dir, dataset, *, threads: int = 1, events: int = INFERENCE
         cannot stream), ``stream_p95_ms`` and the settings.
     """
     from .evaluate import time_model
-    from .model import load_model
-    from .model_kinds import model_kind
+    from .model_kinds import load_model, model_kind
     from .store import open_dataset
 
     model = load_model(run_dir)

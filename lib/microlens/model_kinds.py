@@ -2,7 +2,7 @@
 
 Every kind reads the same observations and is trained, evaluated and compared on the same data
 (``studies/models.yaml``); :attr:`ModelConfig.kind <microlens.model.ModelConfig.kind>` names
-it, checkpoints record it, and :func:`microlens.model.load_model` rebuilds any of them.
+it, checkpoints record it, and :func:`microlens.model_kinds.load_model` rebuilds any of them.
 
 ==============  ==================================================================================
 kind            what it is
@@ -35,15 +35,19 @@ Quick use::
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .feature_model import load_feature_model
 from .model import (
     CPU_PASS_OBSERVATIONS,
     MODEL_KINDS,
+    WEIGHT_FILES,
     CausalClassifier,
     MicrolensTransformer,
     ModelConfig,
@@ -220,7 +224,7 @@ def build_model(config: ModelConfig | None = None,
     if entry.model_class is None:
         raise ValueError(f"kind {config.kind!r} is not a neural network: train it with "
                          "microlens.train.train (which calls microlens.feature_model."
-                         "train_features) and load it with microlens.model.load_model")
+                         "train_features) and load it with microlens.model_kinds.load_model")
     return entry.model_class(config, normalization)
 
 
@@ -229,5 +233,37 @@ def count_parameters(config: ModelConfig) -> int:
     return build_model(config).n_parameters
 
 
-__all__ = ["KINDS", "CausalCNN", "CausalGRU", "ConvBlock", "ModelKind", "build_model",
+def load_model(run_dir: str | os.PathLike, which: str = "best",
+               map_location: str | torch.device = "cpu"):
+    """Rebuild a trained model of any kind from a run directory, in eval mode.
+
+    A neural kind (``config.json``, ``normalization.json``, ``best.pt`` or ``last.pt``) comes
+    back as its :class:`CausalClassifier` subclass, weights loaded with ``weights_only=True``;
+    a ``features`` run as a :class:`microlens.feature_model.FeatureClassifier` (its own files,
+    no pickle).
+    """
+    from .paths import resolve_path
+
+    run_dir = resolve_path(run_dir)
+    if which not in WEIGHT_FILES:
+        raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a complete run directory: config.json is "
+                                "missing")
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    model_config = ModelConfig.from_saved(config["model"])
+    if model_config.kind == "features":  # its own files (microlens.feature_model)
+        return load_feature_model(run_dir, which)
+    for name in ("normalization.json", WEIGHT_FILES[which]):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
+    model = build_model(model_config, Normalization.load(run_dir / "normalization.json"))
+    state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
+    if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
+        state = state["model"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+__all__ = ["KINDS", "CausalCNN", "CausalGRU", "ConvBlock", "ModelKind", "build_model", "load_model",
            "count_parameters", "model_kind", "neural_kinds"]

@@ -227,7 +227,7 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
     Parameters
     ----------
     model : CausalClassifier or FeatureClassifier
-        A trained model of any kind (:func:`microlens.model.load_model`), on any device. The
+        A trained model of any kind (:func:`microlens.model_kinds.load_model`), on any device. The
         ``features`` kind answers at its update fractions (its probabilities hold from one
         update to the next, uniform before the first).
     photometry : Photometry
@@ -431,7 +431,7 @@ def classify_events(run_dir, events: Iterable | None = None, confidence: float =
         (:data:`SERIES_FIELDS`) per event name.
     """
     from .devices import local_device
-    from .model import load_model
+    from .model_kinds import load_model
     from .photometry import shipped_events
     from .predictions import run_dataset
 

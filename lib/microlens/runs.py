@@ -8,11 +8,12 @@ Kept apart from :mod:`microlens.train` so that readers of a run (the torchrun la
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
 
-from .paths import resolve_path
+from .paths import atomic_path, resolve_path
 
 INTEGER_COLUMNS = ("epoch", "step", "skipped_steps")
 """Columns of ``history.csv`` read as integers; every other column is read as a float."""
@@ -58,3 +59,23 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
 
 
 __all__ = ["INTEGER_COLUMNS", "read_csv_rows", "read_history", "read_metrics"]
+
+
+STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                   "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
+"""Columns of a run's ``steps.csv`` and ``history.csv`` (every kind writes the same)."""
+
+
+class RunExistsError(FileExistsError):
+    """The run directory exists and neither resume nor overwrite was asked for."""
+
+
+def write_csv(path: Path, rows: list[dict], columns) -> None:
+    """Write ``rows`` (dicts) as CSV with ``columns``, atomically (extra keys are ignored)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")

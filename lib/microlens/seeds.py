@@ -88,3 +88,11 @@ __all__ = [
     "DROPOUT", "NORMALIZATION_EVENTS", "PURPOSES", "SHUFFLE", "TRAIN_SUBSET", "VAL_SUBSET",
     "WEIGHT_INIT", "rng", "seed_sequence", "torch_seed",
 ]  # fmt: skip
+
+
+def subset_rows(rows: np.ndarray, limit: int, seed: int, purpose: int) -> np.ndarray:
+    """``limit`` of ``rows`` (all if ``limit`` is 0 or not smaller), drawn from the ``purpose``
+    stream of ``seed`` (:mod:`microlens.seeds`) and returned sorted."""
+    if limit and rows.size > limit:
+        rows = np.sort(rng(seed, purpose).choice(rows, size=limit, replace=False))
+    return rows

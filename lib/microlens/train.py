@@ -44,8 +44,6 @@ every epoch, so a run interrupted at any point resumes from its last finished ep
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import os
@@ -61,9 +59,17 @@ import torch
 import torch.nn.functional as F
 
 from . import ddp, seeds
-from .calibration import check_temperature_fit
+from .calibration import (
+    check_temperature_fit,
+    fit_temperature,  # noqa: F401  (re-exported)
+)
 from .devices import DEVICES, local_device
-from .labels import check_label_policy, check_threshold, training_labels
+from .labels import (
+    check_label_policy,
+    check_threshold,
+    class_weights,  # noqa: F401  (re-exported)
+    training_labels,
+)
 from .model import (
     BASELINE_METHODS,
     CPU_PASS_OBSERVATIONS,
@@ -73,7 +79,16 @@ from .model import (
 )
 from .model_kinds import build_model, count_parameters, model_kind
 from .paths import atomic_path, resolve_path, write_json_atomic
-from .runs import read_csv_rows, read_history, read_metrics  # noqa: F401  (re-exported)
+from .runs import (  # noqa: F401  (re-exported)
+    HISTORY_COLUMNS,
+    STEP_COLUMNS,
+    RunExistsError,
+    read_csv_rows,
+    read_history,
+    read_metrics,
+    write_csv,
+)
+from .seeds import subset_rows
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
 from .store import open_dataset
 from .summaries import DETECTABILITY_THRESHOLD
@@ -117,9 +132,6 @@ def plan_micro_batches(rows: np.ndarray, lengths: np.ndarray, max_events: int,
         out.append(ordered[start:stop])
         start = stop
     return out
-STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                   "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
 
 
 @dataclass(frozen=True)
@@ -227,10 +239,6 @@ class TrainingDivergedError(RuntimeError):
     """The validation loss became non-finite: the weights diverged."""
 
 
-class RunExistsError(FileExistsError):
-    """The run directory exists and neither resume nor overwrite was asked for."""
-
-
 # --------------------------------------------------------------------------------------------
 # Loss and metrics
 # --------------------------------------------------------------------------------------------
@@ -252,30 +260,6 @@ def event_losses(logits, labels, mask, final_weight: float) -> torch.Tensor:
                               labels[:, None].expand(-1, logits.shape[1]), reduction="none")
     weights = observation_weights(mask, final_weight)
     return (torch.where(mask, per_obs, 0.0) * weights).sum(dim=1)
-
-
-def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse class frequencies, scaled so that the mean weight over ``labels`` is 1."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    if (counts == 0).any():
-        missing = [int(c) for c in np.flatnonzero(counts == 0)]
-        raise ValueError(f"the training split has no events of class(es) {missing}")
-    weights = counts.sum() / (n_classes * counts)
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Temperature minimising the negative log-likelihood of ``softmax(logits / T)``."""
-    from scipy.optimize import minimize_scalar
-
-    logits = logits.double()
-
-    def nll(log_t: float) -> float:
-        return float(F.cross_entropy(logits / math.exp(log_t), labels))
-
-    result = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded",
-                             options={"xatol": 1e-4})
-    return float(math.exp(result.x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,14 +284,6 @@ def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None
     if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
-
-
-def _subset(rows: np.ndarray, limit: int, seed: int, purpose: int) -> np.ndarray:
-    """``limit`` of ``rows`` (all if ``limit`` is 0 or not smaller), drawn from the ``purpose``
-    stream of ``seed`` (:mod:`microlens.seeds`) and returned sorted."""
-    if limit and rows.size > limit:
-        rows = np.sort(seeds.rng(seed, purpose).choice(rows, size=limit, replace=False))
-    return rows
 
 
 def _epoch_order(n: int, seed: int, epoch: int, world: int, rank: int) -> np.ndarray:
@@ -352,9 +328,9 @@ class _Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        self.train_rows = _subset(self.store.indices("train"), config.max_train_events, config.seed,
-                                  seeds.TRAIN_SUBSET)
-        self.val_rows = _subset(self.store.indices("val"), config.max_val_events, config.seed,
+        self.train_rows = subset_rows(self.store.indices("train"), config.max_train_events,
+                                      config.seed, seeds.TRAIN_SUBSET)
+        self.val_rows = subset_rows(self.store.indices("val"), config.max_val_events, config.seed,
                                 seeds.VAL_SUBSET)
         if self.train_rows.size == 0 or self.val_rows.size == 0:
             raise ValueError(f"dataset {self.store.path} needs events in both the train and val "
@@ -381,7 +357,7 @@ class _Trainer:
     # -- set-up --------------------------------------------------------------------------
 
     def fit_normalization(self) -> Normalization:
-        rows = _subset(self.train_rows, self.config.normalization_events, self.config.seed,
+        rows = subset_rows(self.train_rows, self.config.normalization_events, self.config.seed,
                        seeds.NORMALIZATION_EVENTS)
         batch = self.store.batch(rows)
         return Normalization.fit(batch["times"], batch["flux"], batch["flux_err"], batch["mask"],
@@ -619,15 +595,6 @@ def _save_torch(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _write_csv(path: Path, rows: list[dict], columns) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-
-
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
@@ -722,8 +689,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                              "step": step, "best_val_loss": best["val_loss"],
                              "best_epoch": best["epoch"], "bad_epochs": best["bad_epochs"]},
                             run_dir / "last.pt")
-                _write_csv(run_dir / "history.csv", history, HISTORY_COLUMNS)
-                _write_csv(run_dir / "steps.csv", steps_rows, STEP_COLUMNS)
+                write_csv(run_dir / "history.csv", history, HISTORY_COLUMNS)
+                write_csv(run_dir / "steps.csv", steps_rows, STEP_COLUMNS)
                 if progress:
                     print(f"epoch {epoch}/{config.epochs}  train loss {row['train_loss']:.4f} "
                           f"acc {row['train_accuracy']:.3f}  val loss {val_loss:.4f} "

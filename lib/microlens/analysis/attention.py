@@ -97,7 +97,7 @@ def no_attention_reason(model) -> str | None:
     Parameters
     ----------
     model
-        A loaded model of any kind (:func:`microlens.model.load_model`).
+        A loaded model of any kind (:func:`microlens.model_kinds.load_model`).
 
     Returns
     -------

@@ -173,7 +173,7 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     -------
     RunEmbeddings
     """
-    from ..model import load_model
+    from ..model_kinds import load_model
     from ..predictions import require_test_split, run_predictions
     from .common import run_model_kind
 
