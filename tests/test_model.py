@@ -16,9 +16,9 @@ from microlens.model import (
     ModelConfig,
     Normalization,
     final_logits,
-    load_model,
     window_mask,
 )
+from microlens.model_kinds import load_model
 
 # a short stem (receptive field 1 + 2 * (1 + 2) = 7 observations) keeps reach tests small
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropout=0.0,

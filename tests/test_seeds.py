@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from microlens import seeds
-from microlens.train import TrainConfig, _epoch_order, _subset
+from microlens.seeds import subset_rows
+from microlens.train import TrainConfig, _epoch_order
 
 
 def test_seed_1_epoch_0_is_not_seed_0_epoch_1():
@@ -58,11 +59,11 @@ def test_epoch_order_ranks_cover_the_permutation(n, world):
 
 def test_subsets_of_train_and_validation_use_different_streams():
     rows = np.arange(1000)
-    train = _subset(rows, 50, 0, seeds.TRAIN_SUBSET)
-    val = _subset(rows, 50, 0, seeds.VAL_SUBSET)
+    train = subset_rows(rows, 50, 0, seeds.TRAIN_SUBSET)
+    val = subset_rows(rows, 50, 0, seeds.VAL_SUBSET)
     assert train.size == val.size == 50 and np.all(np.diff(train) > 0)
     assert not np.array_equal(train, val)
-    assert np.array_equal(_subset(rows, 0, 0, seeds.TRAIN_SUBSET), rows)  # 0: all rows
+    assert np.array_equal(subset_rows(rows, 0, 0, seeds.TRAIN_SUBSET), rows)  # 0: all rows
 
 
 @pytest.mark.parametrize("args, message", [
