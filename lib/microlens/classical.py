@@ -444,14 +444,23 @@ def peer_features(store, rows: Sequence[int], *, fractions: Sequence[float] = (1
                 out[i] = _event_entries(*load(row), fractions, options)
                 bar.update(1)
         else:
-            _parallel_entries(load, rows, fractions, options, workers, out, bar)
+            parallel_row_chunks(_chunk_entries, load, rows, (fractions, options), workers,
+                                out, bar)
     finally:
         bar.close()
     out["row"] = rows[:, None]
     return out
 
 
-def _parallel_entries(load, rows, fractions, options, workers, out, bar) -> None:
+def parallel_row_chunks(chunk_function, load, rows, args: tuple, workers: int, out,
+                        bar) -> None:
+    """Fill ``out[i]`` with the result for ``rows[i]`` on ``workers`` processes.
+
+    ``chunk_function(events, *args)`` (a module-level function) maps a list of loaded events
+    (``load(row)`` each) to their results, one per event; the peer's fits and the
+    ``features`` kind's prefix features both run through here, so results never depend on the
+    worker count (every chunk lands at its own rows).
+    """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from .store import clean_process_context
@@ -462,8 +471,7 @@ def _parallel_entries(load, rows, fractions, options, workers, out, bar) -> None
     # forkserver: no fork of a parent that may hold torch or OpenMP threads.
     with ProcessPoolExecutor(max_workers=min(workers, len(bounds)),
                              mp_context=clean_process_context()) as pool:
-        futures = {pool.submit(_chunk_entries, [load(r) for r in rows[a:b]], fractions,
-                               options): (a, b)
+        futures = {pool.submit(chunk_function, [load(r) for r in rows[a:b]], *args): (a, b)
                    for a, b in bounds}
         try:
             for future in as_completed(futures):

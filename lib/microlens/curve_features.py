@@ -55,6 +55,7 @@ from .classical import (
     check_fractions,
     clip_isolated,
     light_curve_features,
+    parallel_row_chunks,
 )
 from .holdout import observations_seen
 from .pspl_fit import pspl_magnification, running_median
@@ -290,34 +291,10 @@ def prefix_features(store, rows: Sequence[int], fractions: Sequence[float], *,
                 out[i] = _event_features(*load(row), fractions)
                 bar.update(1)
         else:
-            _parallel_features(load, rows, fractions, workers, out, bar)
+            parallel_row_chunks(_chunk_features, load, rows, (fractions,), workers, out, bar)
     finally:
         bar.close()
     return out
-
-
-def _parallel_features(load, rows, fractions, workers, out, bar) -> None:
-    """The peer's scheme (:func:`microlens.classical.peer_features`): a few chunks per worker,
-    each a few events, on a forkserver pool; every chunk's result lands at its own rows."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from .store import clean_process_context
-
-    size = max(1, min(64, math.ceil(rows.size / (4 * workers))))
-    bounds = [(s, min(s + size, rows.size)) for s in range(0, rows.size, size)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)),
-                             mp_context=clean_process_context()) as pool:
-        futures = {pool.submit(_chunk_features, [load(r) for r in rows[a:b]], fractions): (a, b)
-                   for a, b in bounds}
-        try:
-            for future in as_completed(futures):
-                a, b = futures[future]
-                out[a:b] = future.result()
-                bar.update(b - a)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 __all__ = [
