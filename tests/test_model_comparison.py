@@ -178,3 +178,76 @@ def test_a_study_of_model_kinds_gets_the_comparison_table_and_figure(evaluated, 
         (PEER, "model_kind=transformer")]
     index = (root / "figures" / "index.html").read_text()
     assert "Model comparison" in index and "streaming ms/obs" in index
+
+
+def _fake_cell(evaluated, root, name: str, kind: str, labelled: int, accuracy: float,
+               pretrained=None) -> dict:
+    """A finished cell of a learning-curve study: the tiny run's evaluation, its kind and
+    accuracy changed (and, for ``masked``, a pretraining run that took 90 s)."""
+    run = root / "runs" / name
+    shutil.copytree(evaluated["run"], run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["kind"] = kind
+    if pretrained is not None:
+        config["model"]["pretrained"] = str(pretrained)
+    (run / "config.json").write_text(json.dumps(config))
+    cell = root / name
+    cell.mkdir(parents=True)
+    summary = json.loads(json.dumps(evaluated["summary"]))
+    summary["run_dir"] = str(run)
+    n = summary["label_sets"]["physical"]["accuracy"]["n"]
+    low, high = wilson_interval(round(accuracy * n), n)
+    summary["label_sets"]["physical"]["accuracy"] = {"value": accuracy, "low": low,
+                                                     "high": high, "n": n}
+    (cell / "evaluation_summary.json").write_text(json.dumps(summary))
+    (cell / "cell.json").write_text(json.dumps({"status": "complete", "key": name,
+                                                "notebooks": []}))
+    train = {"model_kind": kind, "max_train_events": labelled}
+    return {"cell": name, "sweep": 0, "key": name, "artifacts": {},
+            "values": {"model_kind": kind, "max_train_events": labelled},
+            "parameters": {"02_train": train}}
+
+
+@pytest.mark.slow  # writes the study figures
+def test_a_learning_curve_study_gets_its_table_and_figure(evaluated, tmp_path):
+    """Kinds transformer and masked at several label counts: one row per arm and count, the
+    pretraining's cost on the pretrained rows, the gain, the peer once, and the figure."""
+    from microlens.learning_curve import is_learning_curve, read_learning_curve
+
+    outputs = tmp_path / "outputs"
+    root = outputs / "fewlabels"
+    pretraining = tmp_path / "pretrain"
+    pretraining.mkdir()
+    (pretraining / "metrics.json").write_text(json.dumps({"seconds": 90.0}))
+    split = sum(json.loads((evaluated["run"] / "config.json").read_text())[
+        "dataset_manifest"]["split_counts"]["train"].values())
+    few = max(1, split // 4)
+    cells = [_fake_cell(evaluated, root, f"model_kind={k},max_train_events={n}", k, n, acc,
+                        pretraining if k == "masked" else None)
+             for k, n, acc in (("transformer", few, 0.50), ("transformer", 0, 0.80),
+                               ("masked", few, 0.60), ("masked", 0, 0.81))]
+    record = {"study": "fewlabels", "path": "fewlabels.yaml", "description": "few labels",
+              "notebooks": ["01_simulate", "02_train", "03_evaluate"],
+              "grid": [{"model_kind": ["transformer", "masked"], "max_train_events": [few, 0]}],
+              "grid_keys": ["model_kind", "max_train_events"], "cells": cells}
+    (root / "study.json").write_text(json.dumps(record))
+    assert is_learning_curve(record)
+    assert not is_learning_curve({**record, "cells": cells[:2]})  # one arm only
+    written = build_study_report("fewlabels", outputs, formats=["html"])
+    assert {"learning_curve.csv", "learning_curve.json", "learning_curve.md",
+            "learning_curve.html"} <= {p.name for p in written}
+    rows, peer = read_learning_curve(root)
+    assert [(r["arm"], r["labelled_events"]) for r in rows] == [
+        ("from scratch", few), ("from scratch", split), ("pretrained", few),
+        ("pretrained", split)]
+    assert [r["label_fraction"] for r in rows] == pytest.approx([few / split, 1.0] * 2)
+    assert [r["accuracy"] for r in rows] == [0.50, 0.80, 0.60, 0.81]
+    assert all(r["accuracy_low"] < r["accuracy"] < r["accuracy_high"] for r in rows)
+    assert [r["pretrain_minutes"] for r in rows] == [None, None, 1.5, 1.5]
+    assert peer["model"] == PEER and peer["cell"] == cells[0]["cell"]
+    gain = json.loads((root / "learning_curve.json").read_text())["pretraining_gain"]
+    assert [g["labelled_events"] for g in gain] == [few, split]
+    assert [g["accuracy_gain"] for g in gain] == pytest.approx([0.10, 0.01])
+    table = (root / "learning_curve.md").read_text()
+    assert "| pretrained | " in table and f"| {PEER} | 0 | none |" in table
+    assert "0.600 [" in table and "| 1.5 |" in table

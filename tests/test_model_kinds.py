@@ -27,6 +27,10 @@ SIZES = {
                         conv_stem_layers=2),
     "cnn": dict(d_model=32, n_heads=4, n_layers=4, d_ff=64, kernel_size=3),
     "gru": dict(d_model=32, n_heads=4, n_layers=2),
+    "rnn_vae": dict(d_model=32, n_heads=4, n_layers=2, latent_dim=8),
+    "deepsets": dict(d_model=32, n_heads=4, d_ff=64, window=8),
+    "set_transformer": dict(d_model=32, n_heads=4, n_layers=1, d_ff=64, window=8),
+    "masked": dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8, conv_stem_layers=2),
 }
 
 
@@ -58,10 +62,15 @@ def net(request):
 
 
 def test_the_registry_lists_every_kind_once_with_what_it_can_do():
-    assert tuple(KINDS) == MODEL_KINDS == ("transformer", "cnn", "gru", "features")
-    assert neural_kinds() == ("transformer", "cnn", "gru")
-    assert [k for k, v in KINDS.items() if v.attention] == ["transformer"]
+    assert tuple(KINDS) == MODEL_KINDS == ("transformer", "cnn", "gru", "features", "rnn_vae",
+                                           "deepsets", "set_transformer", "masked")
+    assert neural_kinds() == ("transformer", "cnn", "gru", "rnn_vae", "deepsets",
+                              "set_transformer", "masked")
+    assert [k for k, v in KINDS.items() if v.attention] == ["transformer", "masked"]
     assert not KINDS["features"].streams and not KINDS["features"].neural
+    for name, kind in KINDS.items():  # every neural kind streams, and its class says its kind
+        assert kind.streams == kind.neural, name
+        assert kind.model_class is None or kind.model_class.kind == name
     assert isinstance(build_model(ModelConfig(kind="cnn")), CausalCNN)
     assert isinstance(build_model(ModelConfig(kind="gru")), CausalGRU)
     with pytest.raises(ValueError, match=r"unknown model kind 'lstm'; valid: transformer, cnn"):
@@ -193,9 +202,12 @@ def test_every_kind_runs_under_bfloat16_autocast_with_gradients(kind):
     net = randomised(kind).train()
     times, flux, err = synthetic(2, 64, seed=8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = net(times, flux, err)["logits"]
+        out = net(times, flux, err)
+    logits = out["logits"]
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
-    logits.sum().backward()
+    # a kind with an unsupervised loss (the rnn_vae's decoder) is trained through it too
+    objective = logits.sum() + out.get("auxiliary_loss", torch.zeros(1)).sum()
+    objective.backward()
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 

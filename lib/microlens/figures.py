@@ -18,6 +18,8 @@ notebook            record                      what the rebuild reads besides t
                                                 pass over the recorded events (nothing for a
                                                 model without attention maps)
 ``05_embedding``    ``embedding_summary.json``  ``embedding_projections.npz`` and the dataset
+                                                (a model with a decoder: also the run's model,
+                                                one pass over the reconstructed examples)
 ``06_u0_analysis``  ``u0_report.json``          nothing (the binary points are in the record)
 ``07_real_events``  ``real_events.json``        ``real_events_series.npz`` (light curves and
                                                 the probabilities after every observation)
@@ -60,6 +62,7 @@ from .viz import (
     precision_recall_figure,
     real_event_figure,
     real_events_table_figure,
+    reconstruction_figures,
     reliability_figure,
     roc_figure,
     save_figures,
@@ -416,7 +419,22 @@ def _embedding(record: dict, source: Path) -> dict[str, go.Figure]:
     projections_file = _existing(source.parent / PROJECTIONS_FILE, "the projections", source)
     store = _open_dataset(record, "dataset_dir", source)
     rows, projections, predicted, confidence = load_projections(projections_file)
-    return embedding_figures(projections, embedding_table(store, rows, predicted, confidence))
+    figures = embedding_figures(projections, embedding_table(store, rows, predicted, confidence))
+    reconstruction = record.get("reconstruction") or {}
+    if reconstruction.get("available"):  # a model with a decoder (rnn_vae)
+        figures.update(_reconstruction(record, reconstruction, store, source))
+    return figures
+
+
+def _reconstruction(record: dict, summary: dict, store, source: Path) -> dict[str, go.Figure]:
+    from .analysis import reconstruction_examples
+    from .model_kinds import load_model
+
+    run_dir = _existing(_field(record, "run_dir", source), "the run directory", source)
+    examples = reconstruction_examples(load_model(run_dir), store,
+                                       _field(summary, "example_rows", source))
+    return reconstruction_figures(examples, summary,
+                                  reference_epoch=getattr(store, "reference_epoch", 0.0))
 
 
 def _limits(record: dict, source: Path) -> dict[str, go.Figure]:

@@ -76,7 +76,8 @@ N_FEATURES = 3
 TIME_ENCODINGS = ("none", "rotary")
 """Valid :attr:`ModelConfig.time_encoding` values."""
 
-MODEL_KINDS = ("transformer", "cnn", "gru", "features")
+MODEL_KINDS = ("transformer", "cnn", "gru", "features", "rnn_vae", "deepsets", "set_transformer",
+               "masked")
 """Valid :attr:`ModelConfig.kind` values (the registry with descriptions:
 :data:`microlens.model_kinds.KINDS`)."""
 
@@ -103,7 +104,7 @@ class ModelConfig:
     ==================  ==========================================================================
     kind                fields used
     ==================  ==========================================================================
-    ``transformer``     all but ``kernel_size``
+    ``transformer``     all but ``kernel_size``, ``latent_dim``, the loss weights, ``pretrained``
     ``cnn``             ``d_model`` channels, ``n_layers`` residual causal convolution blocks of
                         kernel ``kernel_size`` and dilations 1, 2, 4, ... (each followed by a
                         feed-forward network of width ``d_ff``), ``dropout``, ``pool_norm``
@@ -111,13 +112,21 @@ class ModelConfig:
                         (between layers and on the embedding), ``pool_norm``
     ``features``        none: summary and PSPL-fit statistics of the curve so far, classified
                         by gradient boosting (:mod:`microlens.feature_model`)
+    ``rnn_vae``         ``d_model`` GRU units, ``n_layers`` GRU layers (encoder and decoder),
+                        ``latent_dim``, ``reconstruction_weight``, ``kl_weight``, ``dropout``
+    ``deepsets``        ``d_model``, ``d_ff``, ``window`` (the newest points in each set),
+                        ``dropout``, ``pool_norm``
+    ``set_transformer`` ``d_model``, ``n_heads``, ``n_layers`` set-attention blocks, ``d_ff``,
+                        ``window``, ``dropout``, ``pool_norm``
+    ``masked``          the transformer's fields, and ``pretrained`` (the pretraining run of
+                        :mod:`microlens.pretrain` whose encoder it starts from)
     ==================  ==========================================================================
 
     Every neural kind shares the input features (:class:`Normalization`), the embedding, the
     causal pooling (running mean and maximum) and the head (:class:`CausalClassifier`).
     """
 
-    kind: str = "transformer"  # transformer, cnn, gru or features (microlens.model_kinds)
+    kind: str = "transformer"  # one of MODEL_KINDS (microlens.model_kinds.KINDS)
     d_model: int = 128  # width of every hidden state
     n_heads: int = 8  # attention heads per layer (d_model must divide by it)
     n_layers: int = 4  # transformer blocks
@@ -144,6 +153,16 @@ class ModelConfig:
     # cnn only: the kernel of every causal convolution (the receptive field is
     # 1 + (kernel_size - 1) * (2**n_layers - 1) observations)
     kernel_size: int = 5
+    # rnn_vae only: size of the Gaussian latent the classifier and the decoder read
+    latent_dim: int = 16
+    # rnn_vae only: weight of the flux reconstruction loss (per event: mean squared error of
+    # the normalised flux over its observations) beside the classification loss
+    reconstruction_weight: float = 1.0
+    # rnn_vae only: weight of the KL divergence of the latent from N(0, 1) (per event)
+    kl_weight: float = 0.01
+    # masked only: the pretraining run (microlens.pretrain) whose encoder initialises the
+    # classifier; "" starts from random weights (then it is the transformer)
+    pretrained: str = ""
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -187,6 +206,18 @@ class ModelConfig:
         if not isinstance(layers, int) or isinstance(layers, bool) or not 1 <= layers <= 12:
             raise ValueError(f"ModelConfig.conv_stem_layers must be an integer from 1 to 12, "
                              f"got {layers!r}")
+        latent = self.latent_dim
+        if not isinstance(latent, int) or isinstance(latent, bool) or latent < 1:
+            raise ValueError(f"ModelConfig.latent_dim must be a positive integer, got {latent!r}")
+        for name in ("reconstruction_weight", "kl_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 <= value < math.inf):
+                raise ValueError(f"ModelConfig.{name} must be a finite number >= 0, got "
+                                 f"{value!r}")
+        if not isinstance(self.pretrained, str):
+            raise ValueError(f"ModelConfig.pretrained must be a path (str), got "
+                             f"{self.pretrained!r}")
         if not isinstance(self.pool_norm, bool):
             raise ValueError(f"ModelConfig.pool_norm must be True or False, got "
                              f"{self.pool_norm!r}")
@@ -207,7 +238,9 @@ class ModelConfig:
 
 
 SAVED_BEFORE_FIELD = {"time_encoding": "none", "conv_stem_kernel": 0, "conv_stem_layers": 1,
-                      "pool_norm": True, "kind": "transformer", "kernel_size": 5}
+                      "pool_norm": True, "kind": "transformer", "kernel_size": 5,
+                      "latent_dim": 16, "reconstruction_weight": 1.0, "kl_weight": 0.01,
+                      "pretrained": ""}
 """The behaviour of models saved before these :class:`ModelConfig` fields existed."""
 
 
@@ -799,6 +832,28 @@ class CausalClassifier(nn.Module):
         """Encoder states ``(B, N, d)`` from features ``(B, N, 3)``: ``(states, attention)``."""
         raise NotImplementedError
 
+    def auxiliary_loss(self, features: torch.Tensor, states: torch.Tensor, *,
+                       times: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The kind's unsupervised loss per event ``(B,)``, already weighted by its documented
+        weights (e.g. the ``rnn_vae``'s reconstruction and KL terms), or None (the default).
+
+        :func:`microlens.train.train_step` adds it, not class-weighted, to the class-weighted
+        classification loss of each event; model selection (the validation loss) reads the
+        classification loss only.
+        """
+        return None
+
+    @classmethod
+    def pretrained_normalization(cls, config: ModelConfig) -> Normalization | None:
+        """The input normalisation of the pretraining run ``config`` starts from (the
+        ``masked`` kind), which training must keep; None (the default): fit one."""
+        return None
+
+    def load_pretrained(self) -> None:
+        """Initialise weights from a pretraining run before training starts (the ``masked``
+        kind); the default does nothing. Not called when a run resumes (its checkpoint has
+        the weights)."""
+
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -819,7 +874,7 @@ class CausalClassifier(nn.Module):
     # -- forward -------------------------------------------------------------------------
 
     def forward(self, times, flux, flux_err, mask=None, *, return_attention: bool = False,
-                return_embedding: bool = False) -> dict:
+                return_embedding: bool = False, return_auxiliary: bool = False) -> dict:
         """Logits after every observation.
 
         Parameters
@@ -835,6 +890,9 @@ class CausalClassifier(nn.Module):
         return_embedding : bool
             Add ``"embedding"``: the pooled embedding ``(B, N, 2 * d_model)`` behind each
             prediction.
+        return_auxiliary : bool
+            Add ``"auxiliary_loss"`` in eval mode too (it is always there in training mode for
+            a kind with an unsupervised loss, :meth:`auxiliary_loss`).
 
         Returns
         -------
@@ -855,6 +913,10 @@ class CausalClassifier(nn.Module):
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
         out = {"logits": self.classify(pooled)}
+        if self.training or return_auxiliary:
+            auxiliary = self.auxiliary_loss(features, states, times=times, mask=mask)
+            if auxiliary is not None:
+                out["auxiliary_loss"] = auxiliary
         if return_attention:
             out["attention"] = attention
         if return_embedding:

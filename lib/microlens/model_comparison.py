@@ -77,6 +77,7 @@ COLUMNS: dict[str, str] = {
     "n_parameters": "trainable parameters",
     "train_minutes": "training wall time (sum of epochs; features: feature extraction + fit)",
     "train_events_per_second": "training events per second (median over epochs)",
+    "pretrain_minutes": "self-supervised pretraining wall time the run started from (masked)",
     "inference_events_per_second": "batch inference, one CPU thread (peer: its fits)",
     "stream_ms_per_observation": "streaming update per observation, one event, one CPU thread",
     "run_dir": "the run directory",
@@ -247,7 +248,18 @@ def training_cost(run_dir) -> dict:
                 seconds = float(metrics["train_seconds"])
     return {"n_parameters": metrics.get("n_parameters", config.get("n_parameters")),
             "train_minutes": None if seconds is None else seconds / 60,
-            "train_events_per_second": metrics.get("train_events_per_second")}
+            "train_events_per_second": metrics.get("train_events_per_second"),
+            "pretrain_minutes": pretraining_minutes(config)}
+
+
+def pretraining_minutes(config: dict) -> float | None:
+    """Wall time of the pretraining run a ``masked`` run started from (its ``metrics.json``
+    ``seconds``), in minutes; None for a run without one (or one that did not record it)."""
+    pretrained = (config.get("model") or {}).get("pretrained")
+    if not pretrained:
+        return None
+    seconds = _read_json(resolve_path(pretrained) / "metrics.json").get("seconds")
+    return float(seconds) / 60 if isinstance(seconds, (int, float)) else None
 
 
 def _recorded_inference(evaluation: dict, kind: str) -> float | None:
@@ -403,6 +415,7 @@ MARKDOWN_COLUMNS = (
     ("probe_rho_u_0_binary", "ρ(score, u_0) binary"),
     ("ece_after", "ECE after T"), ("accuracy_at_50pct", "accuracy at 50 %"),
     ("n_parameters", "parameters"), ("train_minutes", "training min"),
+    ("pretrain_minutes", "pretraining min"),
     ("train_events_per_second", "training events/s"),
     ("inference_events_per_second", "inference events/s"),
     ("stream_ms_per_observation", "streaming ms/obs"),
@@ -425,7 +438,7 @@ def format_value(row: dict, column: str) -> str:
         return f"{value / 1e6:.2f} M" if value >= 1e4 else f"{int(value)}"
     if column in ("train_events_per_second", "inference_events_per_second"):
         return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
-    if column in ("stream_ms_per_observation", "train_minutes"):
+    if column in ("stream_ms_per_observation", "train_minutes", "pretrain_minutes"):
         return f"{value:.2f}" if value < 10 else f"{value:.1f}"
     text = f"{value:.2f}" if column.startswith("probe_rho") else f"{value:.3f}"
     low, high = _number(row.get(f"{column}_low")), _number(row.get(f"{column}_high"))
@@ -491,7 +504,7 @@ def write_comparison(rows: Sequence[dict], directory, stem: str = "model_compari
 __all__ = [
     "COLUMNS", "COSTS_FILE", "MARKDOWN_COLUMNS", "PEER", "binary_recall_split",
     "cached_costs", "comparison_row", "csv_columns", "format_value", "markdown_table",
-    "measure_costs", "peer_row", "run_kind", "table_notes", "training_cost",
+    "measure_costs", "peer_row", "pretraining_minutes", "run_kind", "table_notes", "training_cost",
     "write_comparison",
 ]  # fmt: skip
 

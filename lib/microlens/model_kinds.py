@@ -4,9 +4,9 @@ Every kind reads the same observations and is trained, evaluated and compared on
 (``studies/models.yaml``); :attr:`ModelConfig.kind <microlens.model.ModelConfig.kind>` names
 it, checkpoints record it, and :func:`microlens.model_kinds.load_model` rebuilds any of them.
 
-==============  ==================================================================================
+=============== ==================================================================================
 kind            what it is
-==============  ==================================================================================
+=============== ==================================================================================
 transformer     the causal sliding-window transformer with its convolution stem (the thesis model;
                 :class:`microlens.model.MicrolensTransformer`)
 cnn             causal dilated 1-D convolutions over the observation sequence (temporal
@@ -16,7 +16,17 @@ gru             a causal recurrent network (stacked GRU) over the same inputs (:
 features        summary and PSPL-fit statistics of the curve so far, classified by gradient
                 boosting (:mod:`microlens.feature_model`); answers at fixed fractions of the
                 curve and cannot stream observation by observation
-==============  ==================================================================================
+rnn_vae         a recurrent variational autoencoder: a GRU encoder to a Gaussian latent, a
+                decoder reconstructing the flux at the observed times, the classifier on the
+                latent (:class:`microlens.latent_models.RecurrentVAE`)
+deepsets        the curve as a set of points (flux, error, time relative to the newest point),
+                pooled symmetrically (:class:`microlens.set_models.DeepSets`)
+set_transformer the same sets through attention among the points and pooling by attention
+                (:class:`microlens.set_models.SetTransformer`)
+masked          the transformer, its encoder first pretrained without labels by reconstructing
+                masked fluxes (:mod:`microlens.pretrain`), then fine-tuned
+                (:class:`microlens.masked_model.MaskedTransformer`)
+=============== ==================================================================================
 
 The three neural kinds share everything but the encoder (:class:`microlens.model.CausalClassifier`):
 the input features and their normalisation, the embedding, the causal pooling (running mean
@@ -44,6 +54,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .feature_model import load_feature_model
+from .latent_models import RecurrentVAE
+from .masked_model import MaskedTransformer
 from .model import (
     CPU_PASS_OBSERVATIONS,
     MODEL_KINDS,
@@ -53,6 +65,7 @@ from .model import (
     ModelConfig,
     Normalization,
 )
+from .set_models import DeepSets, SetTransformer
 
 # --------------------------------------------------------------------------------------------
 # Encoders
@@ -184,6 +197,22 @@ KINDS: dict[str, ModelKind] = {
         "features", "summary and PSPL-fit statistics of the curve so far + gradient boosting "
         "(scikit-learn); answers at fixed fractions of the curve", neural=False, streams=False,
         attention=False),
+    "rnn_vae": ModelKind(
+        "rnn_vae", "recurrent variational autoencoder: GRU encoder to a Gaussian latent, flux "
+        "decoder, classifier on the latent", neural=True, streams=True, attention=False,
+        model_class=RecurrentVAE),
+    "deepsets": ModelKind(
+        "deepsets", "set of points (flux, error, time before the newest point) pooled "
+        "symmetrically (DeepSets)", neural=True, streams=True, attention=False,
+        model_class=DeepSets),
+    "set_transformer": ModelKind(
+        "set_transformer", "set of points through attention among them and pooling by "
+        "attention (Set Transformer)", neural=True, streams=True, attention=False,
+        model_class=SetTransformer),
+    "masked": ModelKind(
+        "masked", "the transformer with its encoder pretrained by masked-flux reconstruction "
+        "on unlabelled curves, then fine-tuned", neural=True, streams=True, attention=True,
+        model_class=MaskedTransformer),
 }
 """Every model kind, by :attr:`ModelConfig.kind <microlens.model.ModelConfig.kind>` name."""
 

@@ -282,14 +282,24 @@ def train_config(parameters: dict):
                         dropout=p["dropout"], time_encoding=p["time_encoding"],
                         conv_stem_kernel=p["conv_stem_kernel"],
                         conv_stem_layers=p["conv_stem_layers"], pool_norm=p["pool_norm"],
-                        kernel_size=p["kernel_size"])
-    return TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
+                        kernel_size=p["kernel_size"], latent_dim=p["latent_dim"],
+                        reconstruction_weight=p["reconstruction_weight"],
+                        kl_weight=p["kl_weight"])
+    config = TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
                        model=model, epochs=p["epochs"], batch_size=p["batch_size"],
                        learning_rate=p["learning_rate"], patience=p["patience"],
                        precision=p["precision"], device=p["device"], seed=p["seed"],
                        max_train_events=p["max_train_events"], label_policy=p["label_policy"],
                        baseline_method=p["baseline_method"],
                        temperature_fit=p["temperature_fit"])
+    if p["model_kind"] == "masked" and not p["pretrained_run"]:  # check the pretraining too
+        from .pretrain import pretrain_config_for
+
+        pretrain_config_for(config, epochs=p["pretrain_epochs"],
+                            mask_fraction=p["pretrain_mask_fraction"],
+                            batch_size=p["pretrain_batch_size"],
+                            learning_rate=p["pretrain_learning_rate"])
+    return config
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,7 +398,8 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _p("runs_dir", "outputs/runs",
            "where run directories go (relative: from the project root)"),
         _p("model_kind", "transformer",
-           "transformer, cnn, gru or features (microlens.model_kinds.KINDS)"),
+           "transformer, cnn, gru, features, rnn_vae, deepsets, set_transformer or masked "
+           "(microlens.model_kinds.KINDS)"),
         _p("d_model", 128, "width of every hidden state"),
         _p("n_layers", 4, "transformer blocks (cnn: convolution blocks; gru: GRU layers)"),
         _p("n_heads", 8, "attention heads per layer (d_model must be divisible by it)"),
@@ -403,6 +414,20 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
            "dilated stem layers (dilations 1, 2, 4, ...; 6 read the last 253 observations)"),
         _p("pool_norm", False, "layer-normalise the encoder states before pooling"),
         _p("kernel_size", 5, "cnn only: kernel of every dilated causal convolution"),
+        _p("latent_dim", 16, "rnn_vae only: size of the Gaussian latent"),
+        _p("reconstruction_weight", 1.0,
+           "rnn_vae only: weight of the flux reconstruction loss beside classification"),
+        _p("kl_weight", 0.01, "rnn_vae only: weight of the latent's KL divergence from N(0, 1)"),
+        _p("pretrained_run", "",
+           "masked only: a pretraining run directory; empty pretrains one on dataset_dir's "
+           "training split with the pretrain_ settings, or reuses it if it exists"),
+        _p("pretrain_epochs", 10,
+           "masked only: epochs of the masked-flux pretraining (early stopping may end sooner)"),
+        _p("pretrain_mask_fraction", 0.15,
+           "masked only: share of each curve's observations whose flux is hidden and predicted"),
+        _p("pretrain_batch_size", 64, "masked only: pretraining batch in events"),
+        _p("pretrain_learning_rate", 1e-3,
+           "masked only: peak AdamW learning rate of the pretraining"),
         _p("epochs", 20, "upper bound on epochs (early stopping may end sooner)"),
         _p("batch_size", 64, "global batch in events (all processes together)"),
         _p("learning_rate", 1e-3, "peak AdamW learning rate (linear warm-up, cosine decay)"),

@@ -32,11 +32,18 @@ SHUFFLE = 5
 """The order of the training events in one epoch (keys: epoch)."""
 DROPOUT = 6
 """Dropout and any other torch draw during one epoch's steps (keys: epoch, rank)."""
+PRETRAIN_MASK = 7
+"""Which observations of a training event masked pretraining hides (keys: epoch, event row;
+:mod:`microlens.pretrain`)."""
+PRETRAIN_VAL_MASK = 8
+"""Which observations of a validation event masked pretraining hides, the same every epoch
+(keys: event row)."""
 
 PURPOSES: dict[str, int] = {
     "train_subset": TRAIN_SUBSET, "val_subset": VAL_SUBSET,
     "normalization_events": NORMALIZATION_EVENTS, "weight_init": WEIGHT_INIT,
-    "shuffle": SHUFFLE, "dropout": DROPOUT,
+    "shuffle": SHUFFLE, "dropout": DROPOUT, "pretrain_mask": PRETRAIN_MASK,
+    "pretrain_val_mask": PRETRAIN_VAL_MASK,
 }  # fmt: skip
 """Every purpose by name; a new kind of draw gets a new number here, never a reused one."""
 
@@ -85,8 +92,8 @@ def torch_seed(seed: int, purpose: int, *keys: int) -> int:
 
 
 __all__ = [
-    "DROPOUT", "NORMALIZATION_EVENTS", "PURPOSES", "SHUFFLE", "TRAIN_SUBSET", "VAL_SUBSET",
-    "WEIGHT_INIT", "rng", "seed_sequence", "torch_seed",
+    "DROPOUT", "NORMALIZATION_EVENTS", "PRETRAIN_MASK", "PRETRAIN_VAL_MASK", "PURPOSES",
+    "SHUFFLE", "TRAIN_SUBSET", "VAL_SUBSET", "WEIGHT_INIT", "rng", "seed_sequence", "torch_seed",
 ]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Streaming classification: one new observation at a time, the same numbers as the batch model.
 
 :class:`StreamingClassifier` wraps a trained neural classifier of any kind
-(:mod:`microlens.model_kinds`: transformer, cnn, gru) and
+(every neural kind of :data:`microlens.model_kinds.KINDS`) and
 keeps, for each of ``n_events`` event slots, just enough state to turn the next observation of
 that event into calibrated class probabilities, ``softmax(logits / model.temperature)``, equal
 (to float32 rounding) to what :meth:`MicrolensTransformer.predict_proba` gives for that
@@ -34,7 +34,10 @@ State per event slot
 
 The other kinds keep their own fixed-size encoder state instead of the key/value cache and
 stem history (:data:`ENCODER_STREAMS`): the ``cnn`` each convolution block's last
-``(kernel_size - 1) * dilation`` normalised inputs, the ``gru`` its hidden state per layer. The
+``(kernel_size - 1) * dilation`` normalised inputs, the ``gru`` its hidden state per layer, the
+set kinds (``deepsets``, ``set_transformer``) a ring buffer of the last ``window - 1`` points'
+flux and error features and times (float64, since the event's first observation), from which
+each update forms the set of the new point (:class:`_SetStream`). The
 normalisation, pooling, head and calibration are the same code for every kind. The ``features``
 kind cannot stream (it refits a PSPL model to the curve so far) and is refused with that reason.
 
@@ -80,6 +83,7 @@ from .model import (
     rotary_angles,
     rotary_periods,
 )
+from .set_models import POINT_FEATURES
 from .validation import check_stream_update
 
 
@@ -89,7 +93,7 @@ class StreamingClassifier:
     Parameters
     ----------
     model : CausalClassifier
-        A trained neural model of any kind (transformer, cnn, gru). It is used as it is:
+        A trained model of any neural kind (:data:`ENCODER_STREAMS`). It is used as it is:
         later changes to its weights or temperature show in later updates, but the cached
         encoder state was made with the old weights.
     n_events : int
@@ -134,9 +138,9 @@ class StreamingClassifier:
                     "a 'features' model cannot stream observation by observation: it refits a "
                     "PSPL model to the curve so far (~3 ms per fit) and answers at fixed "
                     "fractions of the curve; use microlens.feature_model.predict_feature_events "
-                    "or a neural kind (transformer, cnn, gru)")
+                    f"or a neural kind ({', '.join(ENCODER_STREAMS)})")
             raise TypeError(f"model must be a neural classifier (a CausalClassifier of kind "
-                            f"transformer, cnn or gru), got {type(model).__name__}")
+                            f"{', '.join(ENCODER_STREAMS)}), got {type(model).__name__}")
         if not isinstance(n_events, int) or isinstance(n_events, bool) or n_events < 1:
             raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
         self.model = model
@@ -557,8 +561,53 @@ class _RecurrentStream(_EncoderStream):
         return x, commit
 
 
+class _SetStream(_EncoderStream):
+    """Kinds ``deepsets`` and ``set_transformer``: the last ``window - 1`` points of each event.
+
+    A ring buffer of their flux and error features ``(n_events, window - 1, 2)`` and their times
+    relative to the event's first observation ``(n_events, window - 1)`` (float64, as the batch
+    model subtracts them). Observation ``n`` (0-based) writes slot ``n % (window - 1)``; slot
+    ``j`` is valid when ``j < n_seen``. The token ``x`` these kinds' ``embed`` gives is the new
+    point's raw features (:class:`microlens.set_models.PointFeatures`), so the new state is
+    :meth:`~microlens.set_models.SetClassifier.encode_set` of the buffered points and the new
+    one, with ages measured from the new one's time: the set of the batch model, in another
+    order, which a set does not have.
+    """
+
+    def __init__(self, model, n_events, dtype, device):
+        super().__init__(model, n_events, dtype, device)
+        self.width = model.config.window - 1
+        self.points = torch.zeros(n_events, self.width, POINT_FEATURES, dtype=torch.float32,
+                                  device=device)
+        self.times = torch.zeros(n_events, self.width, dtype=torch.float64, device=device)
+
+    def tensors(self):
+        return {"set_points": self.points, "set_times": self.times}
+
+    def step(self, x, dev_idx, everything, n_seen, relative_times):
+        now = relative_times.to(x.device, torch.float64)
+        points = (self.points if everything else self.points[dev_idx]).to(x.dtype)
+        times = self.times if everything else self.times[dev_idx]
+        valid = (torch.arange(self.width)[None, :] < n_seen[:, None]).to(x.device)
+        itself = torch.ones(len(n_seen), 1, dtype=torch.bool, device=x.device)
+        members = torch.cat([points, x[:, None]], dim=1)  # (E, window, 2)
+        state = self.model.encode_set(members[..., 0], members[..., 1],
+                                      torch.cat([times, now[:, None]], dim=1),
+                                      torch.cat([valid, itself], dim=1), now, check=False)
+
+        def commit():
+            if self.width:
+                slot = (n_seen % self.width).to(x.device)
+                self.points[dev_idx, slot] = x.float()
+                self.times[dev_idx, slot] = now
+
+        return state, commit
+
+
 ENCODER_STREAMS = {"transformer": _TransformerStream, "cnn": _ConvStream,
-                   "gru": _RecurrentStream}
+                   "gru": _RecurrentStream, "rnn_vae": _RecurrentStream,
+                   "deepsets": _SetStream, "set_transformer": _SetStream,
+                   "masked": _TransformerStream}
 """The streaming state of each neural kind (:data:`microlens.model_kinds.KINDS`)."""
 
 

@@ -357,6 +357,11 @@ class _Trainer:
     # -- set-up --------------------------------------------------------------------------
 
     def fit_normalization(self) -> Normalization:
+        entry = model_kind(self.config.model.kind)
+        if entry.model_class is not None:  # a pretrained encoder keeps its own normalisation
+            pretrained = entry.model_class.pretrained_normalization(self.config.model)
+            if pretrained is not None:
+                return pretrained
         rows = subset_rows(self.train_rows, self.config.normalization_events, self.config.seed,
                        seeds.NORMALIZATION_EVENTS)
         batch = self.store.batch(rows)
@@ -509,10 +514,12 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_b
     """One optimiser step, as :func:`train` takes it (the benchmark times this very function).
 
     Every micro-batch is loaded, run forward under autocast (``autocast_dtype``; None: fp32),
-    and its class-weighted per-event loss (:func:`event_losses`) divided by ``n_events`` is
-    back-propagated (gradient accumulation, so the step equals one pass over the whole batch);
-    then the gradients are clipped to ``grad_clip`` and, if their norm is finite, the optimiser
-    steps. The gradients are zeroed afterwards.
+    and its class-weighted per-event loss (:func:`event_losses`), plus the kind's unsupervised
+    per-event loss where it has one (``"auxiliary_loss"``, e.g. the ``rnn_vae``'s
+    reconstruction and KL terms), divided by ``n_events`` is back-propagated (gradient
+    accumulation, so the step equals one pass over the whole batch); then the gradients are
+    clipped to ``grad_clip`` and, if their norm is finite, the optimiser steps. The gradients
+    are zeroed afterwards.
 
     Parameters
     ----------
@@ -551,11 +558,14 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_b
         with context:
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                 enabled=autocast_dtype is not None):
-                logits = model(batch["times"], batch["flux"], batch["flux_err"],
-                               batch["mask"])["logits"]
+                out = model(batch["times"], batch["flux"], batch["flux_err"], batch["mask"])
+            logits = out["logits"]
             losses = event_losses(logits, batch["labels"], batch["mask"], final_weight)
             weighted = (class_weights[batch["labels"]] * losses).sum()
-            loss = weighted / n_events
+            objective = weighted
+            if "auxiliary_loss" in out:  # a kind's unsupervised loss, not class-weighted
+                objective = objective + out["auxiliary_loss"].float().sum()
+            loss = objective / n_events
             loss.backward()
         step_loss += loss.detach().double()
         correct = (final_logits(logits.detach(), batch["mask"]).argmax(-1)
@@ -648,7 +658,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         history, steps_rows = [], []
         first_epoch, step = 0, 0
         best = {"val_loss": math.inf, "epoch": 0, "bad_epochs": 0}
-        if state is not None:
+        if state is None:
+            trainer.module.load_pretrained()
+        else:
             trainer.module.load_state_dict(state["model"])
             trainer.optimizer.load_state_dict(state["optimizer"])
             first_epoch, step = int(state["epoch"]), int(state["step"])
@@ -723,6 +735,7 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
         for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
             stale.unlink()
         return _read_state(run_dir, resume=True)
+    normalization = trainer.fit_normalization()  # a bad pretraining fails before any file
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", {
         "train": config.to_dict(), "model": config.model.to_dict(),
@@ -735,7 +748,7 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
         "n_parameters": count_parameters(config.model),
         "torch_version": torch.__version__,
     })
-    trainer.fit_normalization().save(run_dir / "normalization.json")
+    normalization.save(run_dir / "normalization.json")
     return None
 
 

@@ -14,6 +14,11 @@ subject, all re-exported here:
 * :mod:`.embedding` (``05_embedding``): the pooled embedding behind each event's final prediction
   (:func:`event_embeddings`), 2-D projections (:func:`project_embeddings`, PCA or t-SNE) and
   separability numbers (:func:`embedding_metrics`, :func:`embedding_summary`).
+* :mod:`.reconstruction` (``05_embedding``, latent kinds): the ``rnn_vae`` decoder's
+  reconstruction error by class and as an anomaly score (:func:`reconstruction_summary`), the
+  reconstructions of a few events per class (:func:`reconstruction_examples`), the latent
+  means used as the embedding (:func:`event_latents`), and why another kind has none
+  (:func:`no_decoder_reason`).
 * :mod:`.limits` (``06_u0_analysis``): accuracy and binary recall in bins of u_0, q, s and the
   detectability, beside the fraction of binaries that are detectable at all
   (:func:`physical_limits`).
@@ -79,4 +84,16 @@ from .limits import (  # noqa: F401
     binary_points,
     binned_performance,
     physical_limits,
+)
+from .reconstruction import (  # noqa: F401
+    AUC_PAIRS,
+    ERROR_DESCRIPTION,
+    anomaly_auc,
+    event_latents,
+    event_reconstruction_errors,
+    example_rows,
+    no_decoder_reason,
+    reconstruction_examples,
+    reconstruction_report,
+    reconstruction_summary,
 )

@@ -71,10 +71,11 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     return np.concatenate(parts)
 
 
-EMBEDDING_SOURCES = ("pooled", "features")
+EMBEDDING_SOURCES = ("pooled", "features", "latent")
 """What an embedding is made of: ``pooled`` (a neural kind's running mean and maximum of its
-encoder states, :func:`event_embeddings`) or ``features`` (the ``features`` kind's curve
-features, standardised, :func:`feature_embeddings`)."""
+encoder states, :func:`event_embeddings`), ``features`` (the ``features`` kind's curve
+features, standardised, :func:`feature_embeddings`) or ``latent`` (the ``rnn_vae``'s latent
+mean after the last observation, :func:`microlens.analysis.event_latents`)."""
 
 
 def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: int = 1,
@@ -131,7 +132,7 @@ class RunEmbeddings:
     model_kind : str
         The run's model kind.
     source : str
-        :data:`EMBEDDING_SOURCES`: ``pooled`` or ``features``.
+        :data:`EMBEDDING_SOURCES`: ``pooled``, ``features`` or ``latent``.
     description : str
         What the embedding is, in words (for the notebook).
     """
@@ -153,6 +154,9 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     * ``features``: the standardised curve features of each whole curve
       (:func:`feature_embeddings`; the kind learns no embedding), and its final probabilities
       from its test predictions (:func:`microlens.predictions.run_predictions`).
+    * ``rnn_vae``: the latent mean ``mu`` after each event's last observation (``latent_dim``
+      numbers, :func:`microlens.analysis.event_latents`), which the classifier and the decoder
+      read, and the model's calibrated final probabilities.
 
     Parameters
     ----------
@@ -186,6 +190,14 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
         return RunEmbeddings(values, predictions.final(calibrated=True), kind, "features",
                              f"standardised curve features ({values.shape[1]} numbers: "
                              "PSPL-fit and summary statistics of the whole curve)")
+    if kind == "rnn_vae":  # a latent kind: its Gaussian latent is the embedding
+        from .reconstruction import event_latents
+
+        values, probabilities = event_latents(run_dir, store, rows, batch_size=batch_size,
+                                              device=device, progress=progress)
+        return RunEmbeddings(values, probabilities, kind, "latent",
+                             f"latent mean (latent_dim = {values.shape[1]} numbers) after the "
+                             "last observation")
     model = load_model(run_dir)
     values = event_embeddings(model, store, rows, batch_size=batch_size, device=device,
                               progress=progress)

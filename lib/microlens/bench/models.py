@@ -440,7 +440,8 @@ def check_kinds(kinds) -> list[str]:
 def receptive_field(model_config: dict) -> int | None:
     """Observations (the current one included) that one encoder state reads before the causal
     pooling: the transformer's convolution stem plus ``window - 1`` per attention layer, the
-    cnn's dilated blocks; None for the gru (its state reads every observation so far)."""
+    cnn's dilated blocks, the set kinds' ``window`` newest points; None for the gru and the
+    rnn_vae (their state reads every observation so far)."""
     kind = model_config.get("kind", REFERENCE_KIND)
     if kind == "transformer":
         kernel, layers = model_config["conv_stem_kernel"], model_config["conv_stem_layers"]
@@ -448,6 +449,10 @@ def receptive_field(model_config: dict) -> int | None:
         return stem + model_config["n_layers"] * (model_config["window"] - 1)
     if kind == "cnn":
         return 1 + (model_config["kernel_size"] - 1) * (2 ** model_config["n_layers"] - 1)
+    if kind == "masked":
+        return receptive_field({**model_config, "kind": "transformer"})
+    if kind in ("deepsets", "set_transformer"):  # the newest `window` points
+        return model_config["window"]
     return None
 
 
@@ -468,8 +473,10 @@ def kind_model_config(kind: str, model_config: dict) -> dict:
 
     if kind == REFERENCE_KIND:
         return dict(model_config)
+    if kind == "masked":  # the transformer itself (a benchmark has no pretraining run)
+        return {**model_config, "kind": kind}
     shared = {k: model_config[k] for k in ("d_model", "d_ff", "dropout", "n_classes",
-                                            "pool_norm") if k in model_config}
+                                            "pool_norm", "window") if k in model_config}
     config = {**shared, "kind": kind, "n_layers": model_config["n_layers"]}
     if kind == "cnn":
         target = receptive_field({**model_config, "kind": REFERENCE_KIND})

@@ -216,6 +216,25 @@ def write_model_comparison(study_name: str, outputs=None, measure: bool = True) 
     return write_comparison(rows, study_dir(study_name, outputs), COMPARISON_STEM, extra)
 
 
+def write_study_learning_curve(study_name: str, outputs=None) -> list[Path]:
+    """``learning_curve.{csv,json,md}`` of a study whose cells form a few-label learning curve
+    (:func:`microlens.learning_curve.is_learning_curve`: kinds ``transformer`` and ``masked`` at
+    several ``max_train_events``); nothing for another study or before a cell finished."""
+    from ..learning_curve import is_learning_curve, learning_curve_rows, write_learning_curve
+
+    record = study_record(study_name, outputs)
+    if not is_learning_curve(record):
+        return []
+    root = study_dir(study_name, outputs)
+    finished = []
+    for cell in record["cells"]:
+        folder, info = cell_location(root, cell["cell"], cell["key"])
+        if is_finished(info, cell["key"]):
+            finished.append((folder, cell))
+    rows, peer = learning_curve_rows(finished)
+    return write_learning_curve(rows, peer, root) if rows else []
+
+
 def read_model_comparison(study_name: str, outputs=None) -> list[dict]:
     """The rows of ``model_comparison.json`` (empty when the study has none)."""
     found = read_json(study_dir(study_name, outputs) / f"{COMPARISON_STEM}.json")
@@ -234,7 +253,9 @@ def _sweep_labels(record: dict, cell: dict) -> tuple[str, str]:
 def study_figures(study_name: str, outputs=None) -> dict:
     """The study figures: metrics against the swept parameters, and early detection of every
     finished cell (from ``summary.csv`` and the cells' evaluation summaries)."""
+    from ..learning_curve import read_learning_curve
     from ..viz.study import (
+        learning_curve_figure,
         model_comparison_figure,
         study_early_detection_figure,
         study_metrics_figure,
@@ -275,6 +296,11 @@ def study_figures(study_name: str, outputs=None) -> dict:
         figures["model_comparison"] = model_comparison_figure(
             comparison, title=f"Study {name}: model kinds on one data set, beside the "
                               "classical peer")
+    curve, peer = read_learning_curve(root)
+    if curve:
+        figures["learning_curve"] = learning_curve_figure(
+            curve, peer, title=f"Study {name}: pretrained encoder against training from "
+                               "scratch, by labelled events")
     return figures
 
 
@@ -409,6 +435,7 @@ def build_study_report(study_name: str, outputs=None,
 
     written = [write_summary(study_name, outputs)]
     written += write_model_comparison(study_name, outputs)
+    written += write_study_learning_curve(study_name, outputs)
     figures = study_figures(study_name, outputs)
     if figures:
         written += save_figures(figures, study_dir(study_name, outputs) / FIGURE_DIR,
@@ -454,4 +481,5 @@ def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] 
 __all__ = ["COMPARISON_STEM", "build_study_report", "cell_kinds", "compares_models",
            "model_comparison_rows", "read_model_comparison", "read_summary",
            "rebuild_study_figures", "studies_with_outputs", "study_figures", "study_record",
-           "summary_rows", "write_index", "write_model_comparison", "write_summary"]
+           "summary_rows", "write_index", "write_model_comparison", "write_study_learning_curve",
+           "write_summary"]

@@ -11,6 +11,8 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.limits`: performance in bins of u_0, q, s and detectability beside the ceiling;
 * :mod:`.attention`: attention over light curves, the causal band, per layer and head;
 * :mod:`.embedding`: 2-D maps of the final embeddings coloured by class and parameters;
+* :mod:`.reconstruction`: a latent model's reconstructed light curves and its reconstruction
+  error by class;
 * :mod:`.real_events`: real light curves with the class probabilities after every observation;
 * :mod:`.study`: a study's metrics against its swept parameters, early detection of all cells;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
@@ -77,6 +79,11 @@ from .limits import (  # noqa: F401
     physical_limits_figure,
 )
 from .real_events import real_event_figure, real_events_table_figure  # noqa: F401
+from .reconstruction import (  # noqa: F401
+    reconstruction_error_figure,
+    reconstruction_examples_figure,
+    reconstruction_figures,
+)
 from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
 from .style import (  # noqa: F401
     CLASS_COLORS,

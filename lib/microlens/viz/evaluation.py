@@ -22,7 +22,8 @@ DIAGONAL = dict(color="#999999", dash="dot", width=1)
 
 
 MODEL_LABELS = {"transformer": "transformer", "cnn": "CNN", "gru": "GRU",
-                "features": "feature model"}
+                "features": "feature model", "rnn_vae": "RNN-VAE", "deepsets": "DeepSets",
+                "set_transformer": "Set Transformer", "masked": "pretrained transformer"}
 """How the figures name each model kind (:data:`microlens.model_kinds.KINDS`)."""
 
 

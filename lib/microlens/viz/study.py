@@ -195,5 +195,77 @@ def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     return fig
 
 
-__all__ = ["COMPARISON_COST", "COMPARISON_QUALITY", "METRICS", "model_comparison_figure",
+LEARNING_CURVE_METRICS = (("accuracy", "accuracy"),
+                          ("detectable_binary_recall", "recall of binaries, Δχ² > 100"),
+                          ("pspl_called_binary", "PSPL called binary"))
+"""The panels of :func:`learning_curve_figure`: (column, title)."""
+ARM_COLORS = {"from scratch": "#7f7f7f", "pretrained": TRANSFORMER_COLOR}
+
+
+def learning_curve_figure(rows: Sequence[dict], peer: dict | None = None,
+                          title: str = "") -> go.Figure:
+    """The few-label learning curve (:mod:`microlens.learning_curve`): each rate against the
+    labelled training events (log axis), pretrained against from scratch, with 95 % Wilson
+    intervals, and the classical peer (which uses no labels) as a dotted line with its band.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Points of the curve: ``arm``, ``labelled_events`` and the columns of
+        :data:`LEARNING_CURVE_METRICS` with ``_low`` and ``_high``.
+    peer : dict, optional
+        The peer's row (the same columns).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    go.Figure
+        One panel per metric.
+    """
+    fig = make_subplots(rows=1, cols=len(LEARNING_CURVE_METRICS), horizontal_spacing=0.07,
+                        subplot_titles=[t for _, t in LEARNING_CURVE_METRICS])
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    labels = sorted({r["labelled_events"] for r in rows if r.get("labelled_events")})
+    for col, (metric, name) in enumerate(LEARNING_CURVE_METRICS, start=1):
+        for arm in arms:
+            points = sorted((r for r in rows if r["arm"] == arm and r.get("labelled_events")),
+                            key=lambda r: r["labelled_events"])
+            values = [_number(r.get(metric)) for r in points]
+            fig.add_trace(go.Scatter(
+                x=[r["labelled_events"] for r in points], y=values, mode="lines+markers",
+                name=arm, legendgroup=arm, showlegend=col == 1,
+                line=dict(color=ARM_COLORS.get(arm)), marker=dict(size=9),
+                error_y=error_bars(values, [_number(r.get(f"{metric}_low")) for r in points],
+                                   [_number(r.get(f"{metric}_high")) for r in points]),
+                hovertemplate=f"{arm}<br>%{{x}} labelled events<br>{name}: %{{y:.3f}}"
+                              "<extra></extra>"), row=1, col=col)
+        value = _number((peer or {}).get(metric))
+        if value is not None and labels:
+            low = _number(peer.get(f"{metric}_low"))
+            high = _number(peer.get(f"{metric}_high"))
+            span = [labels[0], labels[-1]]
+            if low is not None and high is not None:
+                fig.add_trace(go.Scatter(
+                    x=span + span[::-1], y=[high, high, low, low], fill="toself",
+                    fillcolor="rgba(148,103,189,0.15)", line=dict(width=0), hoverinfo="skip",
+                    showlegend=False, legendgroup="peer"), row=1, col=col)
+            fig.add_trace(go.Scatter(
+                x=span, y=[value, value], mode="lines", name="classical peer (no labels)",
+                legendgroup="peer", showlegend=col == 1,
+                line=dict(color=PEER_COLOR, dash="dot"),
+                hovertemplate=f"classical peer<br>{name}: {value:.3f}<extra></extra>"),
+                row=1, col=col)
+        fig.update_xaxes(type="log", title_text="labelled training events",
+                         tickvals=labels, ticktext=[f"{n:,}" for n in labels], row=1, col=col)
+        fig.update_yaxes(range=[0, 1.02], row=1, col=col)
+    fig.update_layout(template=TEMPLATE, height=460, width=1200,
+                      title=title or "Few labels: pretrained encoder against training from "
+                                     "scratch",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+    return fig
+
+
+__all__ = ["ARM_COLORS", "COMPARISON_COST", "COMPARISON_QUALITY", "LEARNING_CURVE_METRICS",
+           "METRICS", "learning_curve_figure", "model_comparison_figure",
            "study_early_detection_figure", "study_metrics_figure"]
