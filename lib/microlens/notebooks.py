@@ -289,7 +289,8 @@ def train_config(parameters: dict):
                        model=model, epochs=p["epochs"], batch_size=p["batch_size"],
                        learning_rate=p["learning_rate"], patience=p["patience"],
                        precision=p["precision"], device=p["device"], seed=p["seed"],
-                       max_train_events=p["max_train_events"], label_policy=p["label_policy"],
+                       max_train_events=p["max_train_events"],
+                       max_val_events=p["max_val_events"], label_policy=p["label_policy"],
                        baseline_method=p["baseline_method"],
                        temperature_fit=p["temperature_fit"])
     if p["model_kind"] == "masked" and not p["pretrained_run"]:  # check the pretraining too
@@ -439,6 +440,9 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _DEVICE,
         _p("seed", 0, "weights, shuffling and dropout seed"),
         _p("max_train_events", 0, "train on a random subset of this many events (0 means all)"),
+        _p("max_val_events", 0,
+           "validate (early stopping, temperature) on a random subset of this many events "
+           "(0 means all)"),
         _p("label_policy", "physical",
            "physical (every binary is binary) or observable (binaries of Δχ² at most 100 as PSPL)"),
         _p("baseline_method", "robust",

@@ -23,7 +23,8 @@ order in which the points arrived, which a set does not have.
 What a set is, and what is symmetric
 ------------------------------------
 The set of observation ``k`` (0-based) is its newest ``W = window`` points, ``j = max(0, k - W +
-1) .. k`` (fewer at the start of a curve, and only valid ones: padding is never a member).
+1) .. k`` (fewer at the start of a curve; padding is never a member of a valid observation's
+set; a padded position, whose answer nobody reads, counts itself a member, so no set is empty).
 Encoder state ``k`` is a function of that set which is symmetric: permuting its points (each
 carrying its own flux, error and age) leaves the state unchanged, up to the order of float
 summations. :meth:`SetClassifier.set_state` computes it for one set given in any order;
@@ -53,7 +54,31 @@ Each of the ``N`` observations of an event reads ``W`` points, so a batch forms 
 width)`` pair tensors: time and memory grow as ``O(N * W)`` (the set transformer's attention as
 ``O(N * W^2)``), never ``O(N^2)``. These tensors dominate the cost, so a CPU forward pass takes
 few observations (:attr:`DeepSets.cpu_pass_observations`,
-:attr:`SetTransformer.cpu_pass_observations`).
+:attr:`SetTransformer.cpu_pass_observations`). The set transformer runs a whole transformer
+layer on ``N * W`` tokens: at ``d_model`` 64, one layer and ``W = 8`` a training step costs
+twice that of the models study's sliding-window transformer (two layers, ``W = 64``, its
+convolution stem). On CPU its attention is ``heads * N`` tiny problems, so fewer heads are
+faster (2 rather than 4 heads: ~13 % less time at ``d_model`` 32, ``W`` 8).
+Training cost on one CPU thread, seconds per 1,000-point event (forward and backward, the
+best of three interleaved runs on a shared machine; the transformer of the models study, 0.050,
+makes 21-24 events/s on two quiet cores):
+
+=================================================  =============  ==========
+kind and sizes                                     s per event    parameters
+=================================================  =============  ==========
+deepsets ``d_model`` 64, ``d_ff`` 64, ``W`` 16     0.033          25 k
+deepsets ``d_model`` 64, ``d_ff`` 128, ``W`` 16    0.043          42 k
+deepsets ``d_model`` 64, ``d_ff`` 64, ``W`` 32     0.058          25 k
+deepsets ``d_model`` 64, ``d_ff`` 128, ``W`` 64    0.34           42 k
+set_transformer 32/64, 1 layer, 2 heads, ``W`` 8   0.039          20 k
+set_transformer 32/64, 1 layer, 4 heads, ``W`` 8   0.045          20 k
+set_transformer 48/96, 1 layer, 2 heads, ``W`` 8   0.052          45 k
+set_transformer 32/64, 2 layers, 2 heads, ``W`` 8  0.063          29 k
+set_transformer 32/64, 1 layer, 2 heads, ``W`` 16  0.063          20 k
+set_transformer 64/128, 1 layer, 4 heads, ``W`` 8  0.10           80 k
+=================================================  =============  ==========
+
+(``d_model``/``d_ff`` for the set transformer.)
 
 Embedding and streaming
 -----------------------
@@ -268,8 +293,9 @@ class DeepSets(SetClassifier):
     """
 
     kind = "deepsets"
-    # A pass of P observations holds ~3 (P, window, d_ff) float32 pair tensors for the backward:
-    # 2,048 observations (two curves of 1000) at window 64 and d_ff 128 peak at ~0.3 GB.
+    # The (P, window, d_ff) and (P, window, d_model) pair tensors of a pass of P observations
+    # dominate memory. Measured for a training pass at d_model 64, d_ff 128 (peak RSS increase):
+    # ~0.15 GB at window 16, ~0.3 GB at 32, ~0.4 GB at 64; speed barely depends on P here.
     cpu_pass_observations = 2_048
 
     def build_sets(self, config: ModelConfig) -> None:
@@ -365,10 +391,12 @@ class SetTransformer(SetClassifier):
     """
 
     kind = "set_transformer"
-    # A pass of P observations holds ~(8 + 6 n_layers) (P, window, d_model) tensors and the
-    # attention's (P, heads, window, window) for the backward: 1,024 observations (one curve of
-    # 1000) at window 64, d_model 64, 2 layers peak at ~0.4 GB.
-    cpu_pass_observations = 1_024
+    # Every point of every set is a token: a pass of P observations holds P * window tokens of
+    # every layer for the backward. Measured for a training pass of 1,024 observations (peak
+    # RSS increase): ~0.05 GB at window 8, d_model 32, one layer; ~0.17 GB at window 16,
+    # d_model 64, one layer; ~0.95 GB at window 64, d_model 64, two layers; twice that at 2,048,
+    # which was ~10 % faster than 1,024 at window 8, d_model 32 (fewer, larger kernels).
+    cpu_pass_observations = 2_048
 
     def build_sets(self, config: ModelConfig) -> None:
         self.first = nn.Linear(POINT_FEATURES + 1, config.d_model)
