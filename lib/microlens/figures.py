@@ -221,7 +221,8 @@ def embedding_figures(projections: Sequence, table) -> dict[str, go.Figure]:
         :func:`microlens.analysis.project_embeddings` results (or :func:`load_projections`).
     table : DataFrame
         :func:`microlens.analysis.embedding_table` of the same events in the same order, with
-        the ``predicted`` and ``confidence`` columns for the hover text.
+        the ``predicted`` and ``confidence`` columns for the hover text (without them, e.g.
+        for a pretrained encoder that makes no predictions, the hover text has none).
 
     Returns
     -------
@@ -314,19 +315,26 @@ def save_projections(path, rows, projections: Sequence, predicted, confidence) -
     projections : sequence of Projection
         One per method: its ``coords`` go in as ``coords_<method>``, its ``info`` as the JSON
         string ``info_<method>`` and its ``seed`` as ``seed_<method>``; ``methods`` lists them.
-    predicted : array ``(E,)`` of int
-        The model's final predicted label of each event.
-    confidence : array ``(E,)``
-        The model's final probability of that label.
+    predicted : array ``(E,)`` of int, or None
+        The model's final predicted label of each event; None for a model without predictions
+        (a pretrained encoder): then neither it nor ``confidence`` is written.
+    confidence : array ``(E,)``, or None
+        The model's final probability of that label (None exactly when ``predicted`` is).
 
     Returns
     -------
     Path
     """
+    if (predicted is None) != (confidence is None):
+        raise ValueError("predicted and confidence go together: give both (a model's final "
+                         "predictions) or neither (a model without predictions), got "
+                         f"predicted={'None' if predicted is None else 'an array'} and "
+                         f"confidence={'None' if confidence is None else 'an array'}")
     arrays = {"rows": np.asarray(rows, dtype=np.int64),
-              "predicted": np.asarray(predicted, dtype=np.int64),
-              "confidence": np.asarray(confidence),
               "methods": np.asarray([p.method for p in projections], dtype=np.str_)}
+    if predicted is not None:
+        arrays.update({"predicted": np.asarray(predicted, dtype=np.int64),
+                       "confidence": np.asarray(confidence)})
     for p in projections:
         arrays[f"coords_{p.method}"] = np.asarray(p.coords)
         arrays[f"info_{p.method}"] = np.asarray(json.dumps(p.info))
@@ -337,15 +345,16 @@ def save_projections(path, rows, projections: Sequence, predicted, confidence) -
     return path
 
 
-def load_projections(path) -> tuple[np.ndarray, list, np.ndarray, np.ndarray]:
+def load_projections(path) -> tuple[np.ndarray, list, np.ndarray | None, np.ndarray | None]:
     """Read :func:`save_projections`'s file (``allow_pickle=False``).
 
     Returns
     -------
     rows : ndarray of int64
     projections : list of Projection
-    predicted : ndarray of int64
-    confidence : ndarray
+    predicted : ndarray of int64, or None
+        None when the embedded model made no predictions (a pretrained encoder).
+    confidence : ndarray, or None
     """
     from .analysis import Projection
 
@@ -353,6 +362,8 @@ def load_projections(path) -> tuple[np.ndarray, list, np.ndarray, np.ndarray]:
         projections = [Projection(data[f"coords_{m}"], str(m), int(data[f"seed_{m}"]),
                                   json.loads(str(data[f"info_{m}"])))
                        for m in data["methods"]]
+        if "predicted" not in data:
+            return data["rows"], projections, None, None
         return data["rows"], projections, data["predicted"], data["confidence"]
 
 

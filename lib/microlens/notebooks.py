@@ -165,12 +165,17 @@ class AttentionRecord(_Figures):
 
 
 class EmbeddingRecord(_Figures):
-    """``embedding_summary.json``: :func:`microlens.analysis.embedding_summary` and settings."""
+    """``embedding_summary.json``: :func:`microlens.analysis.embedding_summary` and settings.
+
+    ``run_dir`` is a training run or a masked pretraining run; ``embedding`` says what was
+    embedded (:data:`microlens.analysis.EMBEDDING_SOURCES`): ``"pretrained_encoder"`` for a
+    pretraining run, whose encoder never saw a label and makes no predictions, so its
+    ``model_accuracy`` is None."""
 
     run_dir: str
     dataset_dir: str
     model_kind: str
-    embedding: str         # "pooled" (a neural kind's pooled states) or "features" (curve features)
+    embedding: str         # "pooled", "features", "latent" or "pretrained_encoder"
     method: str
     class_counts: dict
     projections: dict

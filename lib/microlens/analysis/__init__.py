@@ -13,7 +13,9 @@ subject, all re-exported here:
   entropy and weight on the peak and the wings of the signal (:func:`attention_statistics`).
 * :mod:`.embedding` (``05_embedding``): the pooled embedding behind each event's final prediction
   (:func:`event_embeddings`), 2-D projections (:func:`project_embeddings`, PCA or t-SNE) and
-  separability numbers (:func:`embedding_metrics`, :func:`embedding_summary`).
+  separability numbers (:func:`embedding_metrics`, :func:`embedding_summary`); a masked
+  pretraining run's encoder, which never saw a label, embeds the same way without predictions
+  (:func:`embed_pretrained`, :func:`embedding_dataset`).
 * :mod:`.reconstruction` (``05_embedding``, latent kinds): the ``rnn_vae`` decoder's
   reconstruction error by class and as an anomaly score (:func:`reconstruction_summary`), the
   reconstructions of a few events per class (:func:`reconstruction_examples`), the latent
@@ -60,18 +62,23 @@ from .attention import (  # noqa: F401
 from .common import run_model_kind  # noqa: F401
 from .embedding import (  # noqa: F401
     EMBEDDING_SOURCES,
+    NO_LABELS_REASON,
     PROJECTION_METHODS,
     Projection,
     RunEmbeddings,
     binary_neighbourhood,
+    embed_pretrained,
     embed_run,
+    embedding_dataset,
     embedding_metrics,
     embedding_probabilities,
     embedding_summary,
     embedding_table,
     event_embeddings,
     feature_embeddings,
+    is_pretraining_run,
     knn_accuracy,
+    load_pretrained_encoder,
     project_embeddings,
     projection_methods,
     silhouette,

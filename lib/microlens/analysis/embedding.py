@@ -1,6 +1,8 @@
 """Embeddings of a trained classifier: the pooled embedding behind each final prediction (the
 standardised curve features for the ``features`` kind, which learns none), 2-D projections
-(PCA, t-SNE) and how well the classes separate in it."""
+(PCA, t-SNE) and how well the classes separate in it. A masked pretraining run
+(:mod:`microlens.pretrain`) is embedded too: the pooled states of its encoder, which never saw a
+label, with no predictions beside them."""
 
 from __future__ import annotations
 
@@ -71,11 +73,13 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     return np.concatenate(parts)
 
 
-EMBEDDING_SOURCES = ("pooled", "features", "latent")
+EMBEDDING_SOURCES = ("pooled", "features", "latent", "pretrained_encoder")
 """What an embedding is made of: ``pooled`` (a neural kind's running mean and maximum of its
 encoder states, :func:`event_embeddings`), ``features`` (the ``features`` kind's curve
-features, standardised, :func:`feature_embeddings`) or ``latent`` (the ``rnn_vae``'s latent
-mean after the last observation, :func:`microlens.analysis.event_latents`)."""
+features, standardised, :func:`feature_embeddings`), ``latent`` (the ``rnn_vae``'s latent
+mean after the last observation, :func:`microlens.analysis.event_latents`) or
+``pretrained_encoder`` (the pooled states of a masked pretraining run's encoder, trained
+without labels: :func:`embed_pretrained`)."""
 
 
 def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: int = 1,
@@ -118,6 +122,14 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
     return np.where(np.isfinite(scaled), scaled, 0.0)
 
 
+NO_LABELS_REASON = ("the pretrained encoder was never trained with labels (masked flux "
+                    "reconstruction only): its classification head is untrained, so there are "
+                    "no model predictions; fine-tune it (02_train with model_kind 'masked' and "
+                    "this run as pretrained_run) for some")
+"""Why a pretraining run's embeddings come without predictions (:attr:`RunEmbeddings.
+no_predictions_reason`)."""
+
+
 @dataclass
 class RunEmbeddings:
     """Final embeddings of test events and the model's final answers for them
@@ -127,21 +139,162 @@ class RunEmbeddings:
     ----------
     values : ndarray ``(E, D)``
         One embedding per event, in the order of the rows given.
-    probabilities : ndarray ``(E, n_classes)``
-        The model's calibrated final class probabilities of the same events.
+    probabilities : ndarray ``(E, n_classes)`` or None
+        The model's calibrated final class probabilities of the same events; None when the
+        model makes none (a pretraining run's encoder, whose head never saw a label).
     model_kind : str
         The run's model kind.
     source : str
-        :data:`EMBEDDING_SOURCES`: ``pooled``, ``features`` or ``latent``.
+        :data:`EMBEDDING_SOURCES`: ``pooled``, ``features``, ``latent`` or
+        ``pretrained_encoder``.
     description : str
         What the embedding is, in words (for the notebook).
+    no_predictions_reason : str or None
+        Why ``probabilities`` is None (:data:`NO_LABELS_REASON`); None when there are some.
     """
 
     values: np.ndarray
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     model_kind: str
     source: str
     description: str
+    no_predictions_reason: str | None = None
+
+    @property
+    def predicted(self) -> np.ndarray | None:
+        """The final predicted label of each event ``(E,)``, or None without predictions."""
+        return None if self.probabilities is None else self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray | None:
+        """The final probability of each event's predicted label ``(E,)``, or None without
+        predictions."""
+        return None if self.probabilities is None else self.probabilities.max(axis=1)
+
+
+def _saved_config(run_dir) -> dict | None:
+    """A run directory's ``config.json``, or None when it has none."""
+    import json
+
+    from ..paths import resolve_path
+
+    config_file = resolve_path(run_dir) / "config.json"
+    if not config_file.is_file():
+        return None
+    return json.loads(config_file.read_text(encoding="utf-8"))
+
+
+def is_pretraining_run(run_dir) -> bool:
+    """Whether ``run_dir`` is a masked pretraining run (:func:`microlens.pretrain.pretrain`):
+    its ``config.json`` has a ``"pretrain"`` section. False for a training run of
+    :func:`microlens.train.train` and for a directory without ``config.json``."""
+    saved = _saved_config(run_dir)
+    return saved is not None and "pretrain" in saved
+
+
+def embedding_dataset(run_dir, dataset="") -> LightCurveStore:
+    """The dataset whose test split ``05_embedding`` reads: ``dataset`` when given, otherwise
+    the run's own (:func:`microlens.predictions.run_dataset` for a training run; for a
+    pretraining run the dataset it pretrained on, whose test split it never read).
+
+    Parameters
+    ----------
+    run_dir : path
+        A training or pretraining run directory.
+    dataset : path or LightCurveStore, optional
+        Another dataset; ``""`` or None means the run's own.
+    """
+    from ..predictions import run_dataset
+    from ..store import open_dataset
+
+    if isinstance(dataset, LightCurveStore) or (dataset is not None and str(dataset) != ""):
+        return run_dataset(run_dir, dataset)
+    if is_pretraining_run(run_dir):
+        return open_dataset(_saved_config(run_dir)["pretrain"]["dataset"])
+    return run_dataset(run_dir, dataset)
+
+
+def load_pretrained_encoder(run_dir, map_location="cpu"):
+    """The encoder of a finished masked pretraining run, in eval mode.
+
+    A :class:`microlens.masked_model.MaskedTransformer` built from the run's ``config.json``
+    (``"model"``) and ``normalization.json``, its weights read from ``encoder.pt`` with
+    ``weights_only=True`` (the best epoch's). Its classification head was never trained: use
+    its encoder states (:func:`event_embeddings`), not its predictions.
+
+    Parameters
+    ----------
+    run_dir : path
+        A pretraining run directory.
+    map_location : str or torch.device
+
+    Raises
+    ------
+    FileNotFoundError
+        When the run is missing or unfinished (naming the missing files).
+    ValueError
+        When ``run_dir`` is not a pretraining run (a training run's directory).
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from ..masked_model import MaskedTransformer, pretraining_run
+    from ..model import ModelConfig, Normalization
+    from ..paths import resolve_path
+
+    run = resolve_path(run_dir)
+    saved = _saved_config(run)
+    if saved is None:
+        raise FileNotFoundError(f"{run} is not a pretraining run directory: config.json is "
+                                "missing")
+    if "pretrain" not in saved or "model" not in saved:
+        raise ValueError(f"{run} is not a pretraining run: its config.json has no 'pretrain' "
+                         "section (a training run? embed it with embed_run)")
+    config = ModelConfig.from_saved(saved["model"])
+    pretraining_run(replace(config, pretrained=str(run)))  # finished, with this encoder
+    model = MaskedTransformer(config, Normalization.load(run / "normalization.json"))
+    state = torch.load(run / "encoder.pt", map_location=map_location, weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def embed_pretrained(run_dir, store: LightCurveStore, rows: Sequence[int], *,
+                     batch_size: int = 64, device="cpu",
+                     progress: bool = False) -> RunEmbeddings:
+    """Final embeddings of test events from a masked pretraining run's encoder.
+
+    The pooled states (running mean and maximum, ``2 * d_model`` numbers) after each event's
+    last observation (:func:`event_embeddings`) of :func:`load_pretrained_encoder`. The encoder
+    learned by masked flux reconstruction and never saw a label, so how the classes separate
+    here is what pretraining alone taught it; its head is untrained, so there are no
+    predictions (``probabilities`` None, ``no_predictions_reason`` :data:`NO_LABELS_REASON`).
+
+    Parameters
+    ----------
+    run_dir : path
+        A pretraining run directory (:func:`microlens.pretrain.pretrain`).
+    store : LightCurveStore
+    rows : sequence of int
+        Test-split store rows.
+    batch_size, device, progress
+        As :func:`event_embeddings`.
+
+    Returns
+    -------
+    RunEmbeddings
+        ``source`` ``"pretrained_encoder"``, ``model_kind`` ``"masked"``.
+    """
+    from ..predictions import require_test_split
+
+    rows = require_test_split(store, rows)
+    model = load_pretrained_encoder(run_dir)
+    values = event_embeddings(model, store, rows, batch_size=batch_size, device=device,
+                              progress=progress)
+    return RunEmbeddings(values, None, model.config.kind, "pretrained_encoder",
+                         f"pooled states of the pretrained encoder (running mean and maximum; "
+                         f"no labels seen; 2 x d_model = {values.shape[1]} numbers)",
+                         NO_LABELS_REASON)
 
 
 def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
@@ -157,11 +310,14 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     * ``rnn_vae``: the latent mean ``mu`` after each event's last observation (``latent_dim``
       numbers, :func:`microlens.analysis.event_latents`), which the classifier and the decoder
       read, and the model's calibrated final probabilities.
+    * A masked pretraining run (:func:`is_pretraining_run`): the pooled states of its encoder,
+      which never saw a label, and no probabilities (:func:`embed_pretrained`).
 
     Parameters
     ----------
     run_dir : path
-        A run directory of :func:`microlens.train.train`.
+        A run directory of :func:`microlens.train.train`, or of
+        :func:`microlens.pretrain.pretrain`.
     store : LightCurveStore
         The dataset whose test events are embedded.
     rows : sequence of int
@@ -182,6 +338,9 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     from .common import run_model_kind
 
     rows = require_test_split(store, rows)
+    if is_pretraining_run(run_dir):
+        return embed_pretrained(run_dir, store, rows, batch_size=batch_size, device=device,
+                                progress=progress)
     kind = run_model_kind(run_dir)
     if kind == "features":
         values = feature_embeddings(store, rows, workers=workers, progress=progress)
@@ -508,7 +667,9 @@ def embedding_summary(embeddings, table, projections: Sequence[Projection], *, s
     seed, k, folds
         As :func:`knn_accuracy`.
     predicted : array ``(E,)``, optional
-        The model's final predicted labels, for ``model_accuracy`` beside the k-NN accuracy.
+        The model's final predicted labels, for ``model_accuracy`` beside the k-NN accuracy
+        (None without predictions, e.g. a pretrained encoder: ``model_accuracy`` is then None
+        and every other number is computed as usual).
 
     Returns
     -------
