@@ -248,6 +248,42 @@ def test_a_learning_curve_study_gets_its_table_and_figure(evaluated, tmp_path):
     gain = json.loads((root / "learning_curve.json").read_text())["pretraining_gain"]
     assert [g["labelled_events"] for g in gain] == [few, split]
     assert [g["accuracy_gain"] for g in gain] == pytest.approx([0.10, 0.01])
+    # the fake cells share one run: paired, the answers are the same event by event
+    for g in gain:
+        assert g["paired"]["difference"] == g["paired"]["low"] == g["paired"]["high"] == 0
+        assert g["paired"]["only_a"] == g["paired"]["only_b"] == 0
+        assert g["paired"]["mcnemar_p"] == 1.0 and g["pspl_called_binary_change"] == 0
     table = (root / "learning_curve.md").read_text()
     assert "| pretrained | " in table and f"| {PEER} | 0 | none |" in table
     assert "0.600 [" in table and "| 1.5 |" in table
+    assert f"| {few} | +0.100 | [+0.000, +0.000] | 1 | 0 / 0 | +0.000 |" in table
+
+
+def test_the_paired_difference_counts_the_events_each_run_gets_right(monkeypatch):
+    """Two runs' answers on the same events: the difference, the discordant counts, McNemar's
+    exact p, a bootstrap interval around the difference; other events are refused."""
+    from microlens import learning_curve
+    from microlens.holdout import Predictions
+
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    right = np.eye(3)[labels][:, None, :]  # (E, 1, 3): one answer per event
+    wrong = np.eye(3)[(labels + 1) % 3][:, None, :]
+    # a gets every event right; b gets the first 7 right and the last 3 wrong
+    answers = {"a": right, "b": np.concatenate([right[:7], wrong[7:]])}
+
+    def fake(run_dir, *args, **kwargs):
+        logits = answers[str(run_dir)]
+        rows = np.arange(labels.size) if str(run_dir) != "c" else np.arange(1, 11)
+        return Predictions(rows=rows, labels=labels, lengths=np.ones(labels.size, np.int64),
+                           times=np.zeros((labels.size, 1)), logits=np.log(logits + 1e-3),
+                           temperature=1.0), None
+
+    monkeypatch.setattr("microlens.predictions.run_predictions", fake)
+    out = learning_curve.paired_difference("a", "b", n_bootstrap=500, seed=1)
+    assert out["difference"] == pytest.approx(0.3) and out["n_events"] == 10
+    assert (out["only_a"], out["only_b"]) == (3, 0)
+    assert out["mcnemar_p"] == pytest.approx(0.25)  # two-sided binomial, 3 of 3
+    assert 0 <= out["low"] <= 0.3 <= out["high"] <= 0.7
+    answers["c"] = right
+    with pytest.raises(ValueError, match="not scored on the same test events"):
+        learning_curve.paired_difference("a", "c")

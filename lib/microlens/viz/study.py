@@ -247,7 +247,8 @@ def learning_curve_figure(rows: Sequence[dict], peer: dict | None = None,
             span = [labels[0], labels[-1]]
             if low is not None and high is not None:
                 fig.add_trace(go.Scatter(
-                    x=span + span[::-1], y=[high, high, low, low], fill="toself",
+                    x=span + span[::-1], y=[high, high, low, low], mode="lines",
+                    fill="toself",
                     fillcolor="rgba(148,103,189,0.15)", line=dict(width=0), hoverinfo="skip",
                     showlegend=False, legendgroup="peer"), row=1, col=col)
             fig.add_trace(go.Scatter(
