@@ -115,10 +115,17 @@ from .masked_model import (  # noqa: F401  (the kind, re-exported)
     pretraining_run,
 )
 from .model import BASELINE_METHODS, ModelConfig, Normalization
-from .paths import atomic_path, project_relative, resolve_path, write_json_atomic
+from .paths import project_relative, resolve_path, write_json_atomic
 from .runs import RunExistsError, read_history, write_csv
 from .seeds import subset_rows
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
+from .train import (
+    PRECISIONS,
+    _read_state,
+    _save_torch,
+    make_optimizer,
+    scheduled_learning_rate,
+)
 
 PRETRAIN_RUNS_DIR = "outputs/pretrain"
 """Where pretraining runs go by default (relative: from the project root)."""
@@ -127,7 +134,6 @@ PRETRAIN_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "learning_rate", 
                             "events_per_second")
 """Columns of a pretraining run's ``history.csv``."""
 
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,28 +385,6 @@ def default_pretrain_name(dataset: str | os.PathLike, model_config: ModelConfig,
 # --------------------------------------------------------------------------------------------
 
 
-def make_optimizer(module: nn.Module, config: PretrainConfig,
-                   device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters, weight decay on weight matrices only (as
-    :func:`microlens.train.make_optimizer`)."""
-    trainable = [p for p in module.parameters() if p.requires_grad]
-    return torch.optim.AdamW([
-        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(0.9, 0.95), fused=device.type == "cuda")
-
-
-def learning_rate_at(config: PretrainConfig, step: int, total_steps: int) -> float:
-    """Linear warm-up to the peak, then cosine decay to ``min_lr_fraction`` of it (the schedule
-    of :mod:`microlens.train`)."""
-    warmup = max(1, round(config.warmup_fraction * total_steps))
-    if step < warmup:
-        return config.learning_rate * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    floor = config.min_lr_fraction
-    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 class _Pretrainer:
     """One process's share of a pretraining run (data, model, optimiser, steps)."""
 
@@ -504,7 +488,7 @@ class _Pretrainer:
                         self.progress and ddp.is_main())
         started = time.perf_counter()
         for start in bar:
-            lr = learning_rate_at(c, step, self.total_steps)
+            lr = scheduled_learning_rate(c, step, self.total_steps)
             rows = order[start : start + self.local_batch]
             loss_sum, applied = self.train_step(rows, epoch, lr)
             if applied:
@@ -568,17 +552,6 @@ class _Pretrainer:
 
 class PretrainingDivergedError(RuntimeError):
     """The validation loss became non-finite: the weights diverged."""
-
-
-def _save_torch(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _read_state(run_dir: Path, resume: bool):
-    if not resume or not (run_dir / "last.pt").is_file():
-        return None
-    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
 
 
 def _config_differences(saved: dict, config: PretrainConfig) -> list[str]:

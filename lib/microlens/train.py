@@ -269,13 +269,29 @@ def event_losses(logits, labels, mask, final_weight: float) -> torch.Tensor:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig,
                    device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on the weight matrices only (not on biases and norms)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW over the trainable parameters, with weight decay on the weight matrices only (not
+    on biases and norms); ``config`` is any settings with ``weight_decay`` and
+    ``learning_rate`` (:class:`TrainConfig`, :class:`microlens.pretrain.PretrainConfig`)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim >= 2]
+    no_decay = [p for p in trainable if p.ndim < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
                              lr=config.learning_rate, betas=(0.9, 0.95),
                              fused=device.type == "cuda")
+
+
+def scheduled_learning_rate(config, step: int, total_steps: int) -> float:
+    """The learning rate of ``step`` of ``total_steps``: linear warm-up over
+    ``warmup_fraction`` of the steps to ``learning_rate``, then cosine decay to
+    ``min_lr_fraction`` of it (``config``: :class:`TrainConfig` or
+    :class:`microlens.pretrain.PretrainConfig`)."""
+    warmup = max(1, round(config.warmup_fraction * total_steps))
+    if step < warmup:
+        return config.learning_rate * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    floor = config.min_lr_fraction
+    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -383,13 +399,7 @@ class _Trainer:
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up to the peak, then cosine decay to ``min_lr_fraction`` of it."""
-        c = self.config
-        warmup = max(1, round(c.warmup_fraction * self.total_steps))
-        if step < warmup:
-            return c.learning_rate * (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
-        floor = c.min_lr_fraction
-        return c.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+        return scheduled_learning_rate(self.config, step, self.total_steps)
 
     def batch(self, rows: np.ndarray) -> dict:
         """The store's batch of ``rows`` with the label policy's labels."""
