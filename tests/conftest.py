@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
+
+# Property-based tests: the default profile ("fast") is derandomized and small, so the fast tier
+# stays within seconds and passes the same way on every run; HYPOTHESIS_PROFILE=thorough draws
+# many more (random) examples for a longer search.
+settings.register_profile("fast", max_examples=25, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("thorough", max_examples=400, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 def params_equal(a: np.ndarray, b: np.ndarray) -> bool:

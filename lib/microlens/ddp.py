@@ -134,10 +134,10 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
     run_dir = config.run_dir
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
-    if overwrite and run_dir.exists():
-        import shutil
+    if overwrite:
+        from .removal import remove_project_dir
 
-        shutil.rmtree(run_dir)  # here, so on_epoch never sees the old run's history
+        remove_project_dir(run_dir, "run")  # here, so on_epoch never sees the old run's history
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="microlens-launch-") as tmp:
         config_path = config.save(Path(tmp) / "train_config.json")

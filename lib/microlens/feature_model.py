@@ -701,14 +701,13 @@ def _complete(run_dir: Path) -> bool:
 
 def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite: bool) -> bool:
     """Create or check the run directory; True when a complete run of this config is there."""
-    import shutil
-
+    from .removal import holds_files, mark_project_dir, remove_project_dir
     from .runs import RunExistsError
 
     run_dir = config.run_dir
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if overwrite:
+        remove_project_dir(run_dir, "run")
+    if holds_files(run_dir):
         if not resume:
             raise RunExistsError(f"run directory {run_dir} exists; pass resume=True to keep a "
                                  "finished run (or finish an interrupted one) or overwrite=True "
@@ -724,7 +723,7 @@ def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite
         for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
             stale.unlink()
         return _complete(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    mark_project_dir(run_dir, "run")
     return False
 
 

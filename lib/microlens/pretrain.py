@@ -116,6 +116,7 @@ from .masked_model import (  # noqa: F401  (the kind, re-exported)
 )
 from .model import BASELINE_METHODS, ModelConfig, Normalization
 from .paths import project_relative, resolve_path, write_json_atomic
+from .removal import holds_files, mark_project_dir, remove_project_dir
 from .runs import RunExistsError, read_history, write_csv
 from .seeds import subset_rows
 from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
@@ -567,11 +568,9 @@ def _config_differences(saved: dict, config: PretrainConfig) -> list[str]:
 def _prepare_run_dir(config: PretrainConfig, run_dir: Path, resume: bool, overwrite: bool,
                      trainer: _Pretrainer):
     """Create or check the run directory on rank 0; returns the checkpoint to resume or None."""
-    import shutil
-
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if overwrite:
+        remove_project_dir(run_dir, "run")
+    if holds_files(run_dir):
         if not resume:
             raise RunExistsError(f"pretraining run {run_dir} exists; pass resume=True "
                                  "(--resume) to continue it or overwrite=True (--overwrite) to "
@@ -584,7 +583,7 @@ def _prepare_run_dir(config: PretrainConfig, run_dir: Path, resume: bool, overwr
             stale.unlink()
         return _read_state(run_dir, resume=True)
     normalization = trainer.fit_normalization()  # before the directory: a failure leaves none
-    run_dir.mkdir(parents=True, exist_ok=True)
+    mark_project_dir(run_dir, "run")
     write_json_atomic(run_dir / "config.json", {
         "pretrain": config.to_dict(), "model": config.model.to_dict(),
         "dataset_manifest": {k: trainer.store.manifest.get(k) for k in
@@ -762,7 +761,7 @@ def _ensure_pretrained(config: PretrainConfig, progress: bool,
                              "microlens.pretrain.default_pretrain_name(...)) or delete it")
         if (run_dir / "metrics.json").is_file():
             return run_dir, False
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif holds_files(run_dir):
         raise ValueError(f"{run_dir} exists but is not a pretraining run (no config.json); "
                          "choose another run_name or delete it")
     if processes > 1:

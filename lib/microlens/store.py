@@ -52,6 +52,7 @@ import numpy as np
 
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
+from .removal import check_removable, mark_project_dir, remove_project_dir
 from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
 from .validation import (
     PROBLEMS,
@@ -126,10 +127,14 @@ def generate_dataset(
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if int(chunk_size) <= 0:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if str(out_dir).strip() == "":
+        raise ValueError("out_dir is empty; name the data set's directory (e.g. 'data/quick')")
     out = resolve_path(out_dir)
-    if out.exists():
+    partial = out.with_name(out.name + ".partial")
+    if out.exists() or out.is_symlink():
         if overwrite:
-            shutil.rmtree(out)
+            check_removable(partial, "generation")  # refuse before deleting anything
+            remove_project_dir(out, "dataset")
         else:
             existing = _read_manifest(out)
             if existing["config"] != config.to_dict():
@@ -142,7 +147,6 @@ def generate_dataset(
             open_dataset(out)  # integrity check
             return out
 
-    partial = out.with_name(out.name + ".partial")
     chunk_dir = partial / "chunks"
     plan = {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "chunk_size": chunk_size}
     plan_file = partial / "plan.json"
@@ -152,9 +156,11 @@ def generate_dataset(
         except (OSError, json.JSONDecodeError):
             same = False
         if not same:
+            check_removable(partial, "generation")  # a user's folder of that name stays
             warnings.warn(f"discarding the unfinished generation in {partial}: it was started "
                           "with another config or chunk size", stacklevel=2)
-            shutil.rmtree(partial)
+            remove_project_dir(partial, "generation")
+    mark_project_dir(partial, "generation")
     chunk_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_file, plan)
 
@@ -169,6 +175,7 @@ def generate_dataset(
               chunk_size=chunk_size)
     shutil.rmtree(chunk_dir)
     plan_file.unlink()
+    mark_project_dir(partial, "dataset", relabel=True)
     partial.rename(out)
     return out
 

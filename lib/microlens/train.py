@@ -79,6 +79,7 @@ from .model import (
 )
 from .model_kinds import build_model, count_parameters, model_kind
 from .paths import atomic_path, resolve_path, write_json_atomic
+from .removal import holds_files, mark_project_dir, remove_project_dir
 from .runs import (  # noqa: F401  (re-exported)
     HISTORY_COLUMNS,
     STEP_COLUMNS,
@@ -729,11 +730,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
 def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, trainer):
     """Create or check the run directory on rank 0; returns the checkpoint to resume or None."""
-    import shutil
-
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if overwrite:
+        remove_project_dir(run_dir, "run")
+    if holds_files(run_dir):
         if not resume:
             raise RunExistsError(f"run directory {run_dir} exists; pass resume=True (--resume) "
                                  "to continue it or overwrite=True (--overwrite) to start again")
@@ -746,7 +745,7 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
             stale.unlink()
         return _read_state(run_dir, resume=True)
     normalization = trainer.fit_normalization()  # a bad pretraining fails before any file
-    run_dir.mkdir(parents=True, exist_ok=True)
+    mark_project_dir(run_dir, "run")
     write_json_atomic(run_dir / "config.json", {
         "train": config.to_dict(), "model": config.model.to_dict(),
         "dataset_manifest": {k: trainer.store.manifest.get(k) for k in

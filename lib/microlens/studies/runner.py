@@ -33,7 +33,6 @@ import csv
 import fcntl
 import json
 import os
-import shutil
 import signal
 import threading
 import time
@@ -46,6 +45,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..paths import project_relative, resolve_path, write_json_atomic
+from ..removal import UnsafeDeleteError, check_removable, mark_project_dir, remove_project_dir
 from .definition import (
     ARTIFACTS,
     NOTEBOOK_DIR,
@@ -296,9 +296,9 @@ def _run_cell(task: dict, final: Path, on_notebook) -> dict:
     started = time.time()
     previous = read_json(partial / CELL_RECORD)
     if previous is None or previous.get("key") != task["key"] or task.get("force"):
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_project_dir(partial, "cell")
         previous = None
-    partial.mkdir(parents=True, exist_ok=True)
+    mark_project_dir(partial, "cell")
     done_before = {n["notebook"]: n for n in (previous or {}).get("notebooks", [])
                    if n.get("status") == "complete"}
     record = {"study": task["study"], "cell": task["cell"], "values": task["values"],
@@ -364,11 +364,12 @@ def _swap_into_place(partial: Path, final: Path) -> None:
     """Rename the finished ``partial`` folder onto ``final`` (replacing an older result)."""
     old = None
     if final.exists():
+        check_removable(final, "cell")  # a user's folder in the cell's place stays
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
     os.replace(partial, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_project_dir(old, "cell")
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,7 +390,11 @@ def remove_stale_partials(plans: Sequence[CellPlan], echo: Callable[[str], None]
     for plan in stale_partials(plans):
         with _locked(plan.directory, wait=False) as held:
             if held and is_finished(read_json(plan.directory / CELL_RECORD), plan.key):
-                shutil.rmtree(plan.partial, ignore_errors=True)
+                try:
+                    remove_project_dir(plan.partial, "cell")
+                except UnsafeDeleteError as exc:
+                    echo(f"left alone: {exc}")
+                    continue
                 removed.append(plan.partial)
     if removed:
         echo(f"removed {len(removed)} stale unfinished folder(s) beside finished cells: "
@@ -600,8 +605,8 @@ def _remove_artifacts(plans: Sequence[CellPlan]) -> None:
     lock; the cells' unfinished state is cleared by :func:`run_cell` under the cell's lock)."""
     for path in sorted({info["path"] for p in plans for info in p.artifacts.values()}):
         with _locked(Path(path)):
-            shutil.rmtree(path, ignore_errors=True)
-            shutil.rmtree(path + PARTIAL_SUFFIX, ignore_errors=True)
+            remove_project_dir(path, ("dataset", "run"))
+            remove_project_dir(path + PARTIAL_SUFFIX, "generation")
 
 
 def describe_plan(study: Study, plans: Sequence[CellPlan], selected: Sequence[CellPlan],
