@@ -16,8 +16,18 @@ prediction). :func:`predict_feature_events` turns the answers into per-observati
 are **piecewise constant and causal**: the logits at observation ``p`` are those of the latest
 update whose prefix ends at or before ``p`` (the prefix at fraction ``f`` of ``n`` observations
 is the first ``ceil(f n)``, :func:`microlens.predictions.observations_seen`), and zeros (a
-uniform answer: none yet) before the first update. Every downstream evaluation (final metrics,
-early detection, decision time) then works unchanged and reads no observation too early.
+uniform answer: none yet) before the first update. An update whose prefix holds fewer than
+:data:`~microlens.classical.MIN_OBSERVATIONS` observations (too few for the PSPL fit) answers
+uniformly too, so a curve of a few points is never called anything. Every downstream
+evaluation (final metrics, early detection, decision time) then works unchanged and reads no
+observation too early.
+
+**One input contract.** :meth:`FeatureClassifier.predict_proba` and
+:meth:`~FeatureClassifier.predict_logits` take the padded batches ``(B, N)`` every neural kind
+takes, checked by the same :func:`microlens.validation.check_light_curves` (the same
+:class:`~microlens.validation.InvalidLightCurveError`, naming the event and observation), and
+return a ``(B, N, n_classes)`` float32 torch tensor as they do; :meth:`~FeatureClassifier.
+predict_curve` reads one 1-D curve, checked the same way.
 
 **Training** (:func:`train_features`): every training event contributes one row per update
 fraction, labelled by the event's class under ``label_policy`` (:mod:`microlens.labels`) and
@@ -82,7 +92,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classical import check_fractions
+from .classical import MIN_OBSERVATIONS, check_fractions
 from .curve_features import FEATURE_NAMES, N_FEATURES, _event_features, prefix_features
 from .holdout import Predictions, observations_seen, require_test_split
 from .paths import atomic_path, resolve_path, write_json_atomic
@@ -481,16 +491,107 @@ class FeatureClassifier:
             logits = logits / self.temperature
         return np.exp(_log_softmax(logits))
 
-    def predict_curve(self, times: np.ndarray, flux: np.ndarray,
+    def curve_answers(self, times: np.ndarray, flux: np.ndarray,
                       flux_err: np.ndarray) -> np.ndarray:
-        """Per-observation logits ``(n, n_classes)`` float32 of one light curve: piecewise
-        constant from each update on, zeros before the first (see the module docstring)."""
-        self._require_curve_features()
-        times, flux, flux_err = (np.asarray(a, dtype=np.float64).reshape(-1)
-                                 for a in (times, flux, flux_err))
+        """Uncalibrated log-probabilities ``(len(update_fractions), n_classes)`` of one checked
+        curve at each update fraction; zeros (the uniform answer) for an update whose prefix
+        holds fewer than :data:`~microlens.classical.MIN_OBSERVATIONS` observations, too few
+        for the PSPL fit most features come from (the trees would otherwise answer from the
+        few statistics left, e.g. call a single point binary)."""
         features = _event_features(times, flux, flux_err, self.update_fractions)
-        answers = self.predict_log_proba_features(features)[None]
+        answers = self.predict_log_proba_features(features)
+        answers[_too_short(np.array([times.size]), self.update_fractions)[0]] = 0.0
+        return answers
+
+    def predict_curve(self, times, flux, flux_err) -> np.ndarray:
+        """Per-observation logits ``(n, n_classes)`` float32 of one light curve: piecewise
+        constant from each update on, zeros (uniform) before the first and for updates of
+        fewer than :data:`~microlens.classical.MIN_OBSERVATIONS` observations (see
+        :meth:`curve_answers` and the module docstring).
+
+        ``times``, ``flux``, ``flux_err`` are 1-D, checked as every model's inputs
+        (:func:`microlens.validation.check_light_curves`: finite, positive errors, strictly
+        increasing times); a batch ``(B, N)`` goes to :meth:`predict_proba`.
+
+        Raises
+        ------
+        InvalidLightCurveError
+            For a shape other than 1-D (naming it) or unusable observations (naming the
+            observation and value).
+        """
+        from .validation import InvalidLightCurveError, _numpy_view, check_light_curves
+
+        self._require_curve_features()
+        arrays = [_numpy_view(a, name) for a, name in
+                  ((times, "times"), (flux, "flux"), (flux_err, "flux_err"))]
+        for name, array in zip(("times", "flux", "flux_err"), arrays, strict=True):
+            if array.ndim != 1:
+                raise InvalidLightCurveError(
+                    f"predict_curve reads one light curve: {name} must be 1-D, got shape "
+                    f"{tuple(array.shape)}; for a batch (events, observations) use "
+                    "predict_proba(times, flux, flux_err, mask)")
+        check_light_curves(*(a[None] for a in arrays))
+        times, flux, flux_err = (a.astype(np.float64) for a in arrays)
+        answers = self.curve_answers(times, flux, flux_err)[None]
         return piecewise_logits(np.array([times.size]), answers, self.update_fractions)[0]
+
+    def predict_logits(self, times, flux, flux_err, mask=None, *, check_inputs: bool = True):
+        """Uncalibrated logits ``(B, N, n_classes)``, a float32 torch tensor on the CPU, after
+        every observation: the answers of :meth:`predict_curve` for each event of a padded
+        batch; positions after an event's last observation hold its final answer.
+
+        Inputs are those of every kind's ``predict_logits`` (NumPy arrays, tensors or lists
+        ``(B, N)``, the bool ``mask`` True where an observation exists, valid observations
+        first); with ``check_inputs`` they are checked first by
+        :func:`microlens.validation.check_light_curves`, which raises
+        :class:`~microlens.validation.InvalidLightCurveError` naming the event and observation.
+        """
+        import torch
+
+        from .validation import _numpy_view, check_light_curves
+
+        self._require_curve_features()
+        if check_inputs:
+            check_light_curves(times, flux, flux_err, mask)
+        times, flux, flux_err = (_numpy_view(a, name).astype(np.float64) for a, name in
+                                 ((times, "times"), (flux, "flux"), (flux_err, "flux_err")))
+        batch, width = times.shape
+        lengths = (np.full(batch, width, np.int64) if mask is None else
+                   _numpy_view(mask, "mask").sum(axis=1).astype(np.int64))
+        out = np.zeros((batch, width, self.n_classes), np.float32)
+        for i, n in enumerate(lengths):
+            if n == 0:  # only without check_inputs; nothing seen: the uniform answer
+                continue
+            answers = self.curve_answers(times[i, :n], flux[i, :n], flux_err[i, :n])[None]
+            logits = piecewise_logits(np.array([n]), answers, self.update_fractions)[0]
+            out[i, :n] = logits
+            out[i, n:] = logits[-1]
+        return torch.from_numpy(out)
+
+    def predict_proba(self, times, flux, flux_err, mask=None, *, calibrated: bool = True,
+                      check_intervals: bool = True, check_inputs: bool = True):
+        """Class probabilities ``(B, N, n_classes)`` after every observation, as every kind's
+        ``predict_proba``: a float32 torch tensor (on the CPU), so callers treat all kinds
+        alike.
+
+        The update rule: the model answers after its :attr:`update_fractions` of each curve
+        (the first ``ceil(f n)`` observations of ``n``), and each answer holds until the next;
+        before the first update, and for updates of fewer than
+        :data:`~microlens.classical.MIN_OBSERVATIONS` observations, the probabilities are
+        uniform (``1 / n_classes`` each). With ``calibrated`` the logits are divided by
+        :attr:`temperature` first. ``check_intervals`` is accepted for the common signature
+        and does nothing: this kind has no interval normalisation, so no interval range.
+
+        Raises
+        ------
+        InvalidLightCurveError
+            As every kind (:func:`microlens.validation.check_light_curves`): a non-finite
+            value, a non-positive error, unsorted or repeated times, a wrong shape or mask.
+        """
+        logits = self.predict_logits(times, flux, flux_err, mask, check_inputs=check_inputs)
+        if calibrated:
+            logits = logits / self.temperature
+        return logits.softmax(dim=-1)
 
     # -- files -----------------------------------------------------------------------------
 
@@ -515,6 +616,14 @@ class FeatureClassifier:
             "settings": self.settings.to_dict(),
         })
         return run_dir
+
+
+def _too_short(lengths: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
+    """``(E, len(fractions))`` bool: updates whose prefix holds too few observations to fit
+    (fewer than :data:`~microlens.classical.MIN_OBSERVATIONS`); they answer uniformly."""
+    lengths = np.maximum(np.asarray(lengths, np.int64), 1)
+    return np.stack([observations_seen(lengths, f) < MIN_OBSERVATIONS for f in fractions],
+                    axis=1)
 
 
 def piecewise_logits(lengths: np.ndarray, answers: np.ndarray,
@@ -551,26 +660,50 @@ def load_feature_model(run_dir: str | os.PathLike, which: str = "best") -> Featu
         ``best``: the iterations up to the lowest validation loss; ``last``: every iteration
         fitted (until early stopping or ``max_iter``).
     """
-    from .model import ModelConfig
+    import zipfile
 
-    run_dir = resolve_path(run_dir)
+    from .model import ModelConfig
+    from .runs import RunFileError, read_json, require_run_dir
+
     if which not in WHICH:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WHICH)}")
+    run_dir = require_run_dir(run_dir)
     for name in ("config.json", MODEL_FILE, META_FILE):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a complete features run directory: "
                                     f"{name} is missing")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_json(run_dir / "config.json")
+    if not isinstance(config.get("model"), dict):
+        raise RunFileError(f"{run_dir / 'config.json'} has no \"model\" object: restore it or "
+                           "train again")
     model_config = ModelConfig.from_saved(config["model"])
     if model_config.kind != KIND:
         raise ValueError(f"{run_dir} is a {model_config.kind!r} run, not a {KIND!r} one; load "
                          "it with microlens.model_kinds.load_model")
-    meta = json.loads((run_dir / META_FILE).read_text(encoding="utf-8"))
+    meta = read_json(run_dir / META_FILE, remedy="train the run again")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{run_dir / META_FILE} has format version "
                          f"{meta.get('format_version')!r}; this code reads {FORMAT_VERSION}")
-    with np.load(run_dir / MODEL_FILE, allow_pickle=False) as data:
-        trees = BoostedTrees.from_arrays({name: data[name] for name in data.files})
+    missing = [k for k in ("best_iteration", "feature_names", "update_fractions",
+                           "temperature", "settings") if k not in meta]
+    if missing:
+        raise RunFileError(f"{run_dir / META_FILE} lacks {', '.join(missing)}: train the run "
+                           "again")
+    model_file = run_dir / MODEL_FILE
+    size = model_file.stat().st_size
+    if size == 0 or not zipfile.is_zipfile(model_file):  # an .npz keeps its directory at the end
+        state = "empty" if size == 0 else "truncated or not an .npz archive"
+        raise RunFileError(f"{model_file} is {state} ({size} bytes): train the run again or "
+                           "restore the file")
+    try:
+        with np.load(model_file, allow_pickle=False) as data:
+            trees = BoostedTrees.from_arrays({name: data[name] for name in data.files})
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise RunFileError(f"{model_file} is corrupt ({size} bytes; {exc}): train the run "
+                           "again or restore the file") from None
+    except ValueError as exc:  # pickled objects refused, or trees that do not hold together
+        raise RunFileError(f"{model_file} does not hold valid trees: {exc}; train the run "
+                           "again") from None
     return FeatureClassifier(
         trees, n_iterations=meta["best_iteration"] if which == "best" else None,
         feature_names=meta["feature_names"], update_fractions=meta["update_fractions"],
@@ -617,6 +750,7 @@ def predict_feature_events(model: FeatureClassifier, store, rows: Sequence[int],
     features = prefix_features(store, rows, model.update_fractions, workers=workers,
                                progress=progress)
     answers = model.predict_log_proba_features(features)
+    answers[_too_short(lengths, model.update_fractions)] = 0.0  # uniform, as curve_answers
     logits = piecewise_logits(lengths, answers, model.update_fractions)
     times = store.padded(rows, logits.shape[1], names=("times",))["times"].astype(np.float64)
     return Predictions(rows=rows, labels=np.asarray(store.labels[rows], dtype=np.int64),

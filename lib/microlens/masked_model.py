@@ -10,13 +10,11 @@ kind without the pretraining loop, which imports :mod:`microlens.train`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import torch
 
 from .model import MicrolensTransformer, ModelConfig, Normalization
 from .paths import resolve_path
+from .runs import load_torch, read_json
 
 ENCODER_FIELDS = ("d_model", "n_heads", "n_layers", "d_ff", "window", "time_encoding",
                   "rotary_min_period", "rotary_max_period", "conv_stem_kernel",
@@ -95,7 +93,7 @@ def pretraining_run(config: ModelConfig) -> Path:
             "(metrics.json is written last); finish it with microlens.pretrain.pretrain(config, "
             "resume=True) or python -m microlens.pretrain --config "
             f"{run / 'config.json'} --resume")
-    saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    saved = read_json(run / "config.json")
     if "pretrain" not in saved or "model" not in saved:
         raise ValueError(f"{run} is not a pretraining run: its config.json has no 'pretrain' "
                          "section (a training run's directory?)")
@@ -152,8 +150,8 @@ class MaskedTransformer(MicrolensTransformer):
             raise ValueError(f"this model's input normalisation is not that of its pretraining "
                              f"run {run} (build it with "
                              "MaskedTransformer.pretrained_normalization(config))")
-        state = torch.load(run / "encoder.pt", map_location=self.temperature.device,
-                           weights_only=True)
+        state = load_torch(run / "encoder.pt", map_location=self.temperature.device,
+                           remedy="pretrain again or restore it")
         encoder = {k: v for k, v in state.items() if is_encoder_key(k)}
         expected = {k for k in self.state_dict() if is_encoder_key(k)}
         if set(encoder) != expected:

@@ -54,7 +54,6 @@ Quick use::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -328,7 +327,9 @@ class Normalization:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Normalization:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        from .runs import read_json
+
+        return cls.from_dict(read_json(path))
 
     # -- fitting -------------------------------------------------------------------------
 

@@ -45,7 +45,6 @@ Quick use::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -269,17 +268,32 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     A neural kind (``config.json``, ``normalization.json``, ``best.pt`` or ``last.pt``) comes
     back as its :class:`CausalClassifier` subclass, weights loaded with ``weights_only=True``;
     a ``features`` run as a :class:`microlens.feature_model.FeatureClassifier` (its own files,
-    no pickle).
-    """
-    from .paths import resolve_path
+    no pickle). Every kind answers ``predict_proba(times, flux, flux_err, mask)`` the same way.
 
-    run_dir = resolve_path(run_dir)
+    Raises
+    ------
+    FileNotFoundError
+        When the run directory does not exist (similar names beside it are listed) or lacks
+        one of its files (named).
+    microlens.runs.RunFileError
+        When a file is there but broken: an empty or truncated checkpoint, a ``config.json``
+        that is not valid JSON (line and column named) or lacks its ``"model"`` entry.
+    ValueError
+        For an unknown ``which``.
+    """
+    from .runs import RunFileError, load_torch, read_json, require_run_dir
+
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
+    run_dir = require_run_dir(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a complete run directory: config.json is "
                                 "missing")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_json(run_dir / "config.json")
+    if not isinstance(config.get("model"), dict):
+        raise RunFileError(f"{run_dir / 'config.json'} has no \"model\" object (keys: "
+                           f"{', '.join(config) or 'none'}): not a training run's config, or "
+                           "written by hand; restore it or run again")
     model_config = ModelConfig.from_saved(config["model"])
     if model_config.kind == "features":  # its own files (microlens.feature_model)
         return load_feature_model(run_dir, which)
@@ -287,7 +301,7 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
     model = build_model(model_config, Normalization.load(run_dir / "normalization.json"))
-    state = torch.load(run_dir / WEIGHT_FILES[which], map_location=map_location, weights_only=True)
+    state = load_torch(run_dir / WEIGHT_FILES[which], map_location=map_location)
     if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
         state = state["model"]
     model.load_state_dict(state)

@@ -36,6 +36,7 @@ from .holdout import (  # re-exported: the public names of this module before th
     select_test_events,
 )
 from .paths import resolve_path
+from .runs import read_json
 from .store import LightCurveStore, open_dataset
 
 
@@ -142,7 +143,7 @@ def run_kind(run_dir: str | os.PathLike) -> str:
     if not config_file.is_file():
         raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: config.json "
                                 "is missing")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = read_json(config_file)
     return ModelConfig.from_saved(config["model"]).kind
 
 
@@ -190,7 +191,7 @@ def run_dataset(run_dir: str | os.PathLike,
         if not config_file.is_file():
             raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: "
                                     "config.json is missing")
-        dataset = json.loads(config_file.read_text(encoding="utf-8"))["train"]["dataset"]
+        dataset = read_json(config_file)["train"]["dataset"]
     return open_dataset(dataset)
 
 

@@ -355,7 +355,9 @@ class PretrainConfig:
     def load(cls, path: str | os.PathLike) -> PretrainConfig:
         """Read a saved config: a run's ``config.json`` (its "pretrain" section) or the file
         :meth:`save` writes."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        from .runs import read_json
+
+        data = dict(read_json(path))
         data = dict(data.get("pretrain", data))
         if isinstance(data.get("model"), dict):
             data["model"] = ModelConfig.from_saved(data["model"])

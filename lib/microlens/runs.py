@@ -1,4 +1,10 @@
-"""Reading a training run's directory: ``history.csv`` and ``metrics.json``.
+"""Reading a training run's directory: ``history.csv``, ``metrics.json`` and the readers every
+loader of a run uses.
+
+:func:`read_json`, :func:`load_torch` and :func:`require_run_dir` turn a broken run directory
+(a truncated or empty checkpoint, a ``config.json`` cut short, a directory that does not exist)
+into one :class:`RunFileError` or ``FileNotFoundError`` naming the file and what is wrong with
+it, instead of a parser's message without a path.
 
 Kept apart from :mod:`microlens.train` so that readers of a run (the torchrun launcher in
 :mod:`microlens.ddp`, the figures) need not import the trainer, and the trainer can import
@@ -8,9 +14,12 @@ Kept apart from :mod:`microlens.train` so that readers of a run (the torchrun la
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 from .paths import atomic_path, resolve_path
@@ -55,10 +64,122 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
     path = resolve_path(run_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the run has not finished")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
-__all__ = ["INTEGER_COLUMNS", "read_csv_rows", "read_history", "read_metrics"]
+# --------------------------------------------------------------------------------------------
+# Reading a run's files with errors that name them
+# --------------------------------------------------------------------------------------------
+
+
+class RunFileError(ValueError):
+    """A file of a run directory exists but cannot be read (empty, truncated, not its format).
+
+    The message names the file, its size or the place of the fault, and the remedy.
+    """
+
+
+def _size(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size} bytes"
+    except OSError:
+        return "size unknown"
+
+
+def read_json(path: str | os.PathLike, *, remedy: str = "restore it or run again") -> dict:
+    """The JSON object in ``path`` (a run's ``config.json``, ``metrics.json``, ...).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist (naming it).
+    RunFileError
+        When the file is empty, not UTF-8, not valid JSON (naming the line and column) or
+        holds something other than a JSON object; ``remedy`` ends the message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{path} {what}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunFileError(f"{path} is not UTF-8 text ({_size(path)}; byte {exc.start} cannot "
+                           f"be decoded): {remedy}") from None
+    if not text.strip():
+        raise RunFileError(f"{path} is empty ({_size(path)}): {remedy}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFileError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column "
+                           f"{exc.colno} ({_size(path)}; truncated or edited by hand?): "
+                           f"{remedy}") from None
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} holds a JSON {type(data).__name__}, expected an object "
+                           f"({{...}}): {remedy}")
+    return data
+
+
+def load_torch(path: str | os.PathLike, map_location="cpu", *,
+               remedy: str = "retrain or restore it"):
+    """``torch.load(path, weights_only=True)`` with errors that name the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    RunFileError
+        When the file is empty, truncated (a checkpoint is a zip archive whose directory sits at
+        the end, so a cut-short file is no archive), or not a weights file; ``remedy`` ends the
+        message. Other failures (e.g. a CUDA checkpoint on a machine without CUDA) keep torch's
+        own exception.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{path} {what}")
+    if path.stat().st_size == 0:
+        raise RunFileError(f"{path} is empty (0 bytes): {remedy}")
+    if not zipfile.is_zipfile(path):
+        raise RunFileError(f"{path} is truncated or not a PyTorch checkpoint ({_size(path)}, "
+                           f"no zip directory at its end): {remedy}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunFileError(f"{path} cannot be read as a weights file ({_size(path)}): {first}; "
+                           f"{remedy}") from None
+    except RuntimeError as exc:
+        if "zip archive" not in str(exc) and "PytorchStreamReader" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[0]
+        raise RunFileError(f"{path} is truncated or corrupt ({_size(path)}): {first}; "
+                           f"{remedy}") from None
+
+
+def require_run_dir(run_dir: str | os.PathLike, what: str = "run directory") -> Path:
+    """``run_dir`` resolved (:func:`~microlens.paths.resolve_path`), or FileNotFoundError saying
+    it does not exist (listing up to five similar names beside it) or is not a directory."""
+    run_dir = resolve_path(run_dir)
+    if run_dir.is_dir():
+        return run_dir
+    if run_dir.exists():
+        raise NotADirectoryError(f"{what} {run_dir} is a file, not a directory")
+    parent = run_dir.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{what} {run_dir} does not exist (nor does {parent})")
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+    close = difflib.get_close_matches(run_dir.name, names, n=5, cutoff=0.5)
+    hint = (f"; similar names in {parent}: {', '.join(close)}" if close else
+            f"; {parent} holds {len(names)} other directories" if names else
+            f"; {parent} holds no directories")
+    raise FileNotFoundError(f"{what} {run_dir} does not exist{hint}")
+
+
+__all__ = ["INTEGER_COLUMNS", "RunFileError", "load_torch", "read_csv_rows", "read_history",
+           "read_json", "read_metrics", "require_run_dir"]
 
 
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")

@@ -224,7 +224,9 @@ class TrainConfig:
         """Read a saved config; a field it lacks was written before the field existed and
         takes the value of that time (:data:`TRAIN_SAVED_BEFORE_FIELD`,
         :meth:`ModelConfig.from_saved`), so an old run resumes and evaluates as it was."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        from .runs import read_json
+
+        data = read_json(path)
         data = {**TRAIN_SAVED_BEFORE_FIELD, **data.get("train", data)}
         if isinstance(data.get("model"), dict):
             data["model"] = ModelConfig.from_saved(data["model"])
@@ -764,7 +766,10 @@ def _prepare_run_dir(config, run_dir: Path, resume: bool, overwrite: bool, train
 def _read_state(run_dir: Path, resume: bool):
     if not resume or not (run_dir / "last.pt").is_file():
         return None
-    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    from .runs import load_torch
+
+    return load_torch(run_dir / "last.pt", map_location="cpu",
+                      remedy="delete it to start the run again (overwrite=True) or restore it")
 
 
 def _finish(trainer: _Trainer, run_dir: Path, history, best, stopped_early, main) -> None:
