@@ -33,12 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 
+from .cli import add_traceback_option, command_line
 from .notebooks import NOTEBOOKS, load_record
 from .paths import atomic_path, resolve_path
 from .presets import CLASS_NAMES
@@ -559,16 +561,20 @@ def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
             for path in save_figures(figures, directory, used)]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m microlens.figures OUTPUT_DIR [--formats ...] [--notebooks ...]``."""
+@command_line
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m microlens.figures OUTPUT_DIR [--formats ...] [--notebooks ...]``; an input
+    error is one line on stderr, exit status 2 (:mod:`microlens.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.figures",
                                      description=rebuild_figures.__doc__.splitlines()[0])
+    add_traceback_option(parser)
     parser.add_argument("output_dir", help="a notebooks' output_dir")
     parser.add_argument("--formats", nargs="+", help="default: the formats each notebook used")
     parser.add_argument("--notebooks", nargs="+", choices=list(NOTEBOOK_RECORDS),
                         help="default: every notebook that left a record")
     args = parser.parse_args(argv)
     print(*rebuild_figures(args.output_dir, args.formats, args.notebooks), sep="\n")
+    return 0
 
 
 __all__ = [
@@ -581,4 +587,4 @@ __all__ = [
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -103,6 +103,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ddp, seeds
+from .cli import add_traceback_option, command_line
 from .devices import DEVICES, local_device
 from .masked_model import (  # noqa: F401  (the kind, re-exported)
     ENCODER_FIELDS,
@@ -922,6 +923,7 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="start the run again")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_traceback_option(parser)
     add_dataclass_options(parser, PretrainConfig, skip=("model",))
     add_dataclass_options(parser, ModelConfig, skip=("kind", "pretrained"))
     args = parser.parse_args(argv)
@@ -935,7 +937,10 @@ def parse_args(argv=None):
     return config, args
 
 
+@command_line
 def main(argv=None) -> int:
+    """``python -m microlens.pretrain``: an input error is one line on stderr, exit status 2
+    (:mod:`microlens.cli`; ``--traceback`` shows the traceback)."""
     config, args = parse_args(argv)
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_dir = pretrain(config, resume=args.resume, overwrite=args.overwrite,

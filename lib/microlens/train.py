@@ -63,6 +63,7 @@ from .calibration import (
     check_temperature_fit,
     fit_temperature,  # noqa: F401  (re-exported)
 )
+from .cli import add_traceback_option, command_line
 from .devices import DEVICES, local_device
 from .labels import (
     check_label_policy,
@@ -873,6 +874,7 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="start the run again")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_traceback_option(parser)
     # no argparse choices: TrainConfig's own check names the bad value and the valid ones, the
     # same message as from Python
     add_dataclass_options(parser, TrainConfig, skip=("model",))
@@ -888,7 +890,10 @@ def parse_args(argv=None):
     return config, args
 
 
+@command_line
 def main(argv=None) -> int:
+    """``python -m microlens.train``: an input error is one line on stderr, exit status 2
+    (:mod:`microlens.cli`; ``--traceback`` shows the traceback)."""
     config, args = parse_args(argv)
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_dir = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..cli import add_traceback_option, command_line
+
 PERCENTILES = (50, 90, 99)
 """Percentiles over events reported by :func:`baseline_error_summary`."""
 
@@ -167,9 +169,13 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
     return result
 
 
+@command_line
 def main(argv=None) -> int:
+    """``python -m microlens.analysis.baseline``; an input error is one line on stderr, exit
+    status 2 (:mod:`microlens.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.analysis.baseline",
                                      description=__doc__.split("\n\n")[0])
+    add_traceback_option(parser)
     parser.add_argument("--n-per-class", type=int, default=1000)
     parser.add_argument("--topology", default="stellar")
     parser.add_argument("--seed", type=int, default=0)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..cli import add_traceback_option, command_line
 from ..train import CPU_MICRO_BATCH_OBSERVATIONS
 from . import __doc__ as OVERVIEW
 from . import classify, infer, simulate, study, train
@@ -19,10 +20,13 @@ from .train import TRAIN_CONFIGS, bench_train
 RAW = argparse.RawDescriptionHelpFormatter
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; prints one JSON object."""
+    """Command-line entry point; prints one JSON object (an input error: one line on stderr,
+    exit status 2, :mod:`microlens.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.bench", description=OVERVIEW,
                                      formatter_class=RAW)
+    add_traceback_option(parser)
     sub = parser.add_subparsers(dest="what", required=True,
                                 metavar="{simulate,train,infer,classify,study}")
     sim = sub.add_parser("simulate", help="dataset generation throughput",

@@ -22,6 +22,7 @@ import argparse
 import shlex
 import sys
 
+from ..cli import add_traceback_option, command_line
 from ..devices import DEVICES
 from .definition import (
     FIGURE_FORMATS,
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m microlens.studies", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_traceback_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a study's cells (skipping finished ones)")
     run.add_argument("study", help=f"a study ({', '.join(available_studies())}) or a .yaml path")
@@ -158,7 +160,10 @@ def _list(study: str | None) -> int:
     return 0
 
 
+@command_line
 def main(argv=None) -> int:
+    """``python -m microlens.studies``; input errors outside a cell are one line on stderr,
+    exit status 2 (:mod:`microlens.cli`; ``--traceback`` shows the traceback)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     command = shlex.join(["python", "-m", "microlens.studies", *argv])
