@@ -26,11 +26,22 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .presets import CLASS_NAMES, get_cadence, get_error, get_survey, get_topology
+from .presets import (
+    CADENCES,
+    CLASS_NAMES,
+    ERRORS,
+    SURVEYS,
+    TOPOLOGIES,
+    get_cadence,
+    get_error,
+    get_survey,
+    get_topology,
+)
 from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
 from .settings import from_known_fields
 from .survey import alternating_runs
@@ -63,18 +74,129 @@ SURVEY_VARIABLE_FRACTION = 0.5
 ``variable_fraction`` is not given (0 on ``thesis``, which keeps its constant stars)."""
 
 
-def _check_range(name: str, value, *, positive: bool = False) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)):
+MAG_LIMITS: tuple[float, float] = (10.0, 30.0)
+"""Magnitudes that ``reference_mag`` and ``source_mag_range`` may take. Brighter than 10 mag
+saturates the detectors of every microlensing survey; fainter than 30 mag lies beyond even
+Roman's reach (the survey presets' baselines span 15-24 mag). The error presets scale from
+``reference_mag`` as photon noise, which means nothing far outside this range."""
+
+MAX_VBBL_TOL = 0.1
+"""Loosest magnification tolerance accepted: VBBinaryLensing's ``Tol``/``RelTol`` is an
+accuracy, so 0.1 is already a 10 % error (the default, 1e-3, agrees with 1e-6 to 1e-3)."""
+
+MIN_EPOCHS = 2
+"""Fewest nominal epochs of the ``thesis`` survey: :func:`survey_times` keeps at least two
+epochs of every curve, which needs two to choose from."""
+
+THESIS_ONLY_FIELDS: tuple[str, ...] = (
+    "n_epochs", "survey_days", "time_jitter", "gap_share", "gap_mean_epochs", "t_0_range",
+    "source_mag_range", "f_s_range", "reference_mag",
+)  # fmt: skip
+"""Settings that only the ``thesis`` survey uses: a survey preset sets its own epochs, peak
+times, magnitudes, blending and errors (:mod:`microlens.survey`)."""
+
+
+class IgnoredSettingWarning(UserWarning):
+    """A :class:`SimulationConfig` setting was changed from its default although the chosen
+    survey does not use it (see :data:`THESIS_ONLY_FIELDS`)."""
+
+
+def _describe(value) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _plain(value):
+    """A NumPy scalar as the Python number it holds (so that configs stay JSON-ready)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def _check_integer(name: str, value, minimum: int, why: str = "") -> int:
+    """An int (NumPy integers too, never a bool or a float) of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {_describe(value)}")
+    value = int(value)
+    if value < minimum:
+        bound = ("positive (at least 1)" if minimum == 1 else "non-negative" if minimum == 0
+                 else f"at least {minimum}")
+        raise ValueError(f"{name} must be {bound}, got {value!r}{why}")
+    return value
+
+
+def _check_number(name: str, value, low: float, high: float, *, low_open: bool = False,
+                  high_open: bool = False, what: str = ""):
+    """A finite real number (NumPy scalars too, never a bool or a string) within bounds."""
+    interval = _interval(low, high, low_open, high_open)
+    if not _is_number(value):
+        raise ValueError(f"{name} must be a number in {interval}{what}, got {_describe(value)}")
+    value = _plain(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number in {interval}{what}, got {value!r}")
+    if (value < low or (low_open and value == low) or value > high
+            or (high_open and value == high)):
+        raise ValueError(f"{name} must lie in {interval}{what}, got {value!r}")
+    return value
+
+
+def _check_range(name: str, value, low: float = -math.inf, high: float = math.inf, *,
+                 positive: bool = False, what: str = "") -> tuple:
+    """A ``(low, high)`` pair of finite numbers, ``low <= high``, within ``[low, high]`` (or
+    positive, for a log-uniform prior); returned as a tuple of Python numbers."""
+    if (isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray))
+            or len(value) != 2 or not all(_is_number(v) for v in value)):
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}")
+    pair = tuple(_plain(v) for v in value)
+    if not all(math.isfinite(v) for v in pair):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    if low > high:
+    if pair[0] > pair[1]:
         raise ValueError(f"{name} has low > high: {value!r}; give (low, high) with low <= high")
-    if positive and low <= 0:
+    if positive and pair[0] <= 0:
         raise ValueError(f"{name} must be positive (log-uniform prior), got {value!r}")
-    return low, high
+    if pair[0] < low or pair[1] > high:
+        raise ValueError(f"{name} must lie within {_interval(low, high, False, False)}{what}, "
+                         f"got {value!r}")
+    return pair
+
+
+def _check_choice(name: str, value, choices, lookup=None, *, optional: bool = False):
+    """A string naming one of ``choices`` (``lookup`` raises the preset registry's message)."""
+    valid = ", ".join(choices)
+    if optional and value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string{' or None' if optional else ''}, got "
+                         f"{_describe(value)}; valid choices: {valid}")
+    if lookup is not None:
+        lookup(value)
+    elif value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {valid}")
+    return str(value)
+
+
+def _check_split_fractions(value) -> tuple:
+    """Three positive finite numbers (train, val, test) that sum to 1."""
+    rule = ("split_fractions must be three positive numbers (train, val, test) summing to 1: "
+            "every split needs a share, since training validates on val and evaluation reads "
+            "test")
+    if (isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray))
+            or len(value) != 3 or not all(_is_number(v) for v in value)):
+        raise ValueError(f"{rule}; got {value!r}")
+    shares = tuple(_plain(v) for v in value)
+    if not all(math.isfinite(v) and v > 0 for v in shares):
+        empty = [name for name, v in zip(("train", "val", "test"), shares, strict=True)
+                 if not (math.isfinite(v) and v > 0)]
+        raise ValueError(f"{rule}; got {value!r} ({', '.join(empty)} not a positive number)")
+    if not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
+        raise ValueError(f"{rule}; got {value!r}, which sums to {sum(shares):g}")
+    return shares
 
 
 @dataclass(frozen=True)
@@ -100,6 +222,43 @@ class SimulationConfig:
         on the other surveys.
     seed : int
         Data-set seed; event ``i`` uses a generator derived from ``(seed, i)``.
+
+    The other fields are described where they are declared (below).
+
+    Notes
+    -----
+    Every field is checked when the config is made; bad input raises a ValueError that names
+    the field, the value and what is valid:
+
+    * integers are ints (NumPy integers too; never a bool or a float): ``n_per_class >= 1``,
+      ``seed >= 0``, ``max_attempts >= 1``, ``detection_min_points >= 1``, and
+      ``n_epochs >= 2`` (:data:`MIN_EPOCHS`: the survey keeps at least two epochs per curve);
+    * numbers are finite ints or floats (NumPy scalars too; never a bool or a string):
+      ``survey_days > 0``, ``0 <= time_jitter < 0.5``, ``0 <= gap_share <= 1``,
+      ``gap_mean_epochs >= 1``, ``detection_sigma > 0``, ``0 < vbbl_tol <= 0.1``
+      (:data:`MAX_VBBL_TOL`), ``reference_mag`` within :data:`MAG_LIMITS` (10-30 mag),
+      ``variable_fraction`` in [0, 1] or None;
+    * ranges are ``(low, high)`` pairs of finite numbers with ``low <= high``: ``t_0_range``
+      within [0, 1], ``u_0_range`` non-negative, ``t_E_range`` and ``rho_range`` positive
+      (log-uniform priors), ``source_mag_range`` within :data:`MAG_LIMITS`, ``f_s_range``
+      within (0, 1];
+    * ``split_fractions`` are three positive numbers summing to 1 (every split gets a share;
+      the split is stratified and rounded per class, so a very small set may still leave a
+      split without events of some class: a few events per class need ``n_per_class`` of at
+      least about ``1 / min(split_fractions)``);
+    * names are strings among the presets' choices (``topology``, ``survey``,
+      ``magnification_backend``; ``cadence`` and ``error`` may be None), ``detectability``
+      is True or False;
+    * combinations: on the ``thesis`` survey ``detection_min_points <= n_epochs`` (a curve has
+      at most ``n_epochs`` observations); on a survey preset ``detection_min_points`` is at
+      most the preset's most observations per curve, ``cadence`` and ``error`` must be
+      None, and a setting of :data:`THESIS_ONLY_FIELDS` changed from its default has no
+      effect, which an :class:`IgnoredSettingWarning` says (it is not an error, so studies
+      that set such fields for every survey keep running).
+
+    The checks bound what a config may say, not whether every event can pass the detection
+    cut: priors that rarely make a detectable event still fail at generation, naming the
+    event and ``max_attempts``.
     """
 
     n_per_class: int = 1000
@@ -130,16 +289,69 @@ class SimulationConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / val / test
 
     def __post_init__(self) -> None:
-        for name in ("n_per_class", "n_epochs", "detection_min_points", "max_attempts", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
-        for name in ("n_per_class", "n_epochs", "max_attempts"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be non-negative, got {self.seed!r}")
-        get_topology(self.topology)
+        """Check every field (see the class docstring): a ValueError names the field, the
+        value and what is valid. NumPy scalars become the Python numbers they hold and lists
+        become tuples, so that configs stay JSON-ready and equal configs compare equal."""
+        checked = {
+            "n_per_class": _check_integer("n_per_class", self.n_per_class, 1),
+            "seed": _check_integer("seed", self.seed, 0),
+            "n_epochs": _check_integer(
+                "n_epochs", self.n_epochs, MIN_EPOCHS,
+                "; the thesis survey keeps at least two epochs of every curve"),
+            "detection_min_points": _check_integer(
+                "detection_min_points", self.detection_min_points, 1,
+                ": it counts the significant points an event needs to pass the detection cut"),
+            "max_attempts": _check_integer("max_attempts", self.max_attempts, 1),
+            "topology": _check_choice("topology", self.topology, TOPOLOGIES, get_topology),
+            "survey": _check_choice("survey", self.survey, SURVEYS, get_survey),
+            "cadence": _check_choice("cadence", self.cadence, CADENCES, get_cadence,
+                                     optional=True),
+            "error": _check_choice("error", self.error, ERRORS, get_error, optional=True),
+            "magnification_backend": _check_choice(
+                "magnification_backend", self.magnification_backend, MAGNIFICATION_BACKENDS),
+            "variable_fraction": None if self.variable_fraction is None else _check_number(
+                "variable_fraction", self.variable_fraction, 0.0, 1.0,
+                what=" (share of the no-event class that is a variable star) or None"),
+            "survey_days": _check_number("survey_days", self.survey_days, 0.0, math.inf,
+                                         low_open=True, high_open=True, what=" days"),
+            "time_jitter": _check_number(
+                "time_jitter", self.time_jitter, 0.0, 0.5, high_open=True,
+                what=" (a fraction of the epoch spacing; below 0.5 keeps epochs ordered)"),
+            "gap_share": _check_number("gap_share", self.gap_share, 0.0, 1.0,
+                                       what=" (share of the missing epochs in gaps)"),
+            "gap_mean_epochs": _check_number(
+                "gap_mean_epochs", self.gap_mean_epochs, 1.0, math.inf, high_open=True,
+                what=" epochs (a gap lasts at least one epoch)"),
+            "reference_mag": _check_number("reference_mag", self.reference_mag, *MAG_LIMITS,
+                                           what=" mag"),
+            "detection_sigma": _check_number("detection_sigma", self.detection_sigma, 0.0,
+                                             math.inf, low_open=True, high_open=True),
+            "vbbl_tol": _check_number(
+                "vbbl_tol", self.vbbl_tol, 0.0, MAX_VBBL_TOL, low_open=True,
+                what=" (the magnification's absolute and relative accuracy)"),
+            "t_0_range": _check_range("t_0_range", self.t_0_range, 0.0, 1.0,
+                                      what=" (a fraction of the survey window)"),
+            "u_0_range": _check_range("u_0_range", self.u_0_range, 0.0,
+                                      what=" (Einstein radii, non-negative)"),
+            "t_E_range": _check_range("t_E_range", self.t_E_range, positive=True),
+            "rho_range": _check_range("rho_range", self.rho_range, positive=True),
+            "source_mag_range": _check_range("source_mag_range", self.source_mag_range,
+                                             *MAG_LIMITS, what=" mag"),
+            "f_s_range": _check_range("f_s_range", self.f_s_range, positive=True),
+            "split_fractions": _check_split_fractions(self.split_fractions),
+        }
+        if checked["f_s_range"][1] > 1:
+            raise ValueError(f"f_s_range must lie in (0, 1] (the source's share of the "
+                             f"baseline flux), got {self.f_s_range!r}")
+        if not isinstance(self.detectability, (bool, np.bool_)):
+            raise ValueError(f"detectability must be True or False, got "
+                             f"{_describe(self.detectability)}")
+        checked["detectability"] = bool(self.detectability)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
         survey = get_survey(self.survey)
         if not survey.is_thesis:
             named = [f"{k}={v!r}" for k, v in (("cadence", self.cadence), ("error", self.error))
@@ -149,52 +361,29 @@ class SimulationConfig:
                     f"survey {self.survey!r} sets cadence and errors itself, so it cannot be "
                     f"combined with {' and '.join(named)}; leave cadence and error unset "
                     "(None), or use survey='thesis' with the cadence and error presets")
-        get_cadence(self.cadence_preset)
-        get_error(self.error_preset)
-        if self.variable_fraction is not None and not (
-                isinstance(self.variable_fraction, (int, float))
-                and not isinstance(self.variable_fraction, bool)
-                and 0 <= self.variable_fraction <= 1):
-            raise ValueError(f"variable_fraction must be a number in [0, 1] (share of the "
-                             f"no-event class that is a variable star) or None, got "
-                             f"{self.variable_fraction!r}")
-        if self.magnification_backend not in MAGNIFICATION_BACKENDS:
+            from .survey import max_points
+
+            most = max_points(survey)
+            if self.detection_min_points > most:
+                raise ValueError(
+                    f"detection_min_points={self.detection_min_points} exceeds the "
+                    f"{most} observations survey {self.survey!r} can ever give a curve, so no "
+                    f"event could pass the detection cut; give detection_min_points <= {most}")
+            changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                       if f.name in THESIS_ONLY_FIELDS and getattr(self, f.name) != f.default]
+            if changed:
+                warnings.warn(
+                    f"survey {self.survey!r} sets its own epochs, peak times, magnitudes, "
+                    f"blending and errors, so {', '.join(changed)} ha"
+                    f"{'s' if len(changed) == 1 else 've'} no effect; leave "
+                    f"{'it' if len(changed) == 1 else 'them'} at the default or use "
+                    "survey='thesis'", IgnoredSettingWarning, stacklevel=4)
+        elif self.detection_min_points > self.n_epochs:
             raise ValueError(
-                f"unknown magnification_backend {self.magnification_backend!r}; "
-                f"valid choices: {', '.join(MAGNIFICATION_BACKENDS)}"
-            )
-        for name in ("survey_days", "gap_mean_epochs", "vbbl_tol", "detection_sigma"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not 0 <= self.time_jitter < 0.5:
-            raise ValueError(f"time_jitter must be in [0, 0.5) to keep epochs ordered, got "
-                             f"{self.time_jitter!r}")
-        if not 0 <= self.gap_share <= 1:
-            raise ValueError(f"gap_share must be in [0, 1], got {self.gap_share!r}")
-        t0 = _check_range("t_0_range", self.t_0_range)
-        if not (0 <= t0[0] and t0[1] <= 1):
-            raise ValueError(f"t_0_range is a fraction of the survey window in [0, 1], got {t0}")
-        u0 = _check_range("u_0_range", self.u_0_range)
-        if u0[0] < 0:
-            raise ValueError(f"u_0_range must be non-negative, got {u0}")
-        _check_range("t_E_range", self.t_E_range, positive=True)
-        _check_range("rho_range", self.rho_range, positive=True)
-        _check_range("source_mag_range", self.source_mag_range)
-        fs = _check_range("f_s_range", self.f_s_range, positive=True)
-        if fs[1] > 1:
-            raise ValueError(f"f_s_range must lie in (0, 1], got {fs}")
-        split = tuple(float(f) for f in self.split_fractions)
-        if len(split) != 3 or min(split) < 0 or not math.isclose(sum(split), 1.0, abs_tol=1e-9):
-            raise ValueError(
-                f"split_fractions must be three non-negative numbers (train, val, test) summing "
-                f"to 1, got {self.split_fractions!r}"
-            )
-        # JSON round trips give lists; store tuples so equal configs compare equal.
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, list):
-                object.__setattr__(self, f.name, tuple(value))
+                f"detection_min_points={self.detection_min_points} exceeds "
+                f"n_epochs={self.n_epochs}: a curve has at most n_epochs observations, so no "
+                "event could pass the detection cut; give n_epochs >= detection_min_points "
+                "(or lower detection_min_points)")
 
     @property
     def cadence_preset(self) -> str:
@@ -242,9 +431,30 @@ class SimulationConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> SimulationConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys."""
-        return from_known_fields(cls, data, "simulation setting(s)")
+    def from_dict(cls, data: dict, *, warn_ignored: bool = True) -> SimulationConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names the valid keys.
+
+        Lists (JSON's arrays) become tuples. ``warn_ignored=False`` leaves out the
+        :class:`IgnoredSettingWarning` (a saved config, warned about when it was made).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"simulation settings must be a dict of field values, got "
+                             f"{_describe(data)}")
+        if warn_ignored:
+            return from_known_fields(cls, data, "simulation setting(s)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IgnoredSettingWarning)
+            return from_known_fields(cls, data, "simulation setting(s)")
+
+    @classmethod
+    def _unchecked(cls, data: dict) -> SimulationConfig:
+        """A config holding ``data`` as it is, without the checks (a saved manifest that
+        today's checks refuse; :func:`microlens.store.open_dataset` warns about it)."""
+        config = object.__new__(cls)
+        for f in fields(cls):
+            value = data.get(f.name, f.default)
+            object.__setattr__(config, f.name, tuple(value) if isinstance(value, list) else value)
+        return config
 
 
 # --------------------------------------------------------------------------------------------
