@@ -10,14 +10,24 @@ from hypothesis import HealthCheck, settings
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
 
-# Property-based tests: the default profile ("fast") is derandomized and small, so the fast tier
-# stays within seconds and passes the same way on every run; HYPOTHESIS_PROFILE=thorough draws
-# many more (random) examples for a longer search.
-settings.register_profile("fast", max_examples=25, derandomize=True, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
-settings.register_profile("thorough", max_examples=400, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+# Property-based tests (hypothesis) run in the fast tier with the "fast" profile: derandomized, a
+# few dozen examples, seconds, the same examples on every run. The slow tier runs them all again
+# with "thorough" (derandomized too, many more examples; tests/test_properties_thorough.py), so
+# both tiers pass or fail the same way on every clone. HYPOTHESIS_PROFILE=explore draws fresh
+# random examples for a bug hunt by hand. A profile applies when the test module is imported.
+_PROFILE_OPTIONS = {"deadline": None, "print_blob": True,
+                    "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("fast", max_examples=25, derandomize=True, **_PROFILE_OPTIONS)
+settings.register_profile("thorough", max_examples=300, derandomize=True, **_PROFILE_OPTIONS)
+settings.register_profile("explore", max_examples=1000, **_PROFILE_OPTIONS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every hypothesis test ``property`` (what the thorough run selects)."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
 
 
 def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
