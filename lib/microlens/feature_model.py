@@ -878,7 +878,8 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
         A finished run of the same config is returned as it is; an unfinished one (no
         ``metrics.json``: interrupted) is trained again in place. Its config must match.
     overwrite : bool
-        Delete an existing run directory of the same name first.
+        Delete an existing run directory of the same name first: only one the project made
+        (see :mod:`microlens.removal`; anything else raises ``UnsafeDeleteError``).
     progress : bool
         Progress bars and a summary line.
 

@@ -109,7 +109,9 @@ def generate_dataset(
         PSPL-fit Δχ² to ~1e-3, the fit's own tolerance).
     overwrite : bool
         Replace an existing dataset (otherwise an existing one with the same config is returned
-        as it is, and one with a different config is an error).
+        as it is, and one with a different config is an error). Only a directory the project
+        made as a data set, or an empty one, is ever deleted (:mod:`microlens.removal`): a
+        folder holding anything else raises ``UnsafeDeleteError`` naming what is in it.
     progress : bool
         Show a tqdm progress bar.
     on_chunk : callable, optional

@@ -640,7 +640,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     resume : bool
         Continue the run in ``config.run_dir`` from its ``last.pt`` (its config must match).
     overwrite : bool
-        Delete an existing run directory of the same name first.
+        Delete an existing run directory of the same name first: only one the project made
+        (see :mod:`microlens.removal`; anything else raises ``UnsafeDeleteError``).
     progress : bool
         Progress bars and one line per epoch (rank 0).
     on_epoch : callable, optional
