@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from microlens.photometry import read_file
 from microlens.pspl_fit import pspl_magnification, running_median
 from microlens.real_events import (
     SERIES_FIELDS,
+    TrainingRangeWarning,
     classify_event,
     classify_events,
     load_series,
@@ -28,6 +30,7 @@ from microlens.real_events import (
     save_series,
     tune_peer,
 )
+from microlens.validation import InvalidLightCurveError
 from microlens.viz import real_event_figure, real_events_table_figure
 
 N_POINTS = 300
@@ -132,16 +135,25 @@ def test_first_confident_observations_follow_the_probabilities(curve):
         classify_event(model, curve, confidence=0.0)
 
 
-def test_intervals_outside_the_training_range_are_counted_not_warned(curve, recwarn):
+def test_intervals_outside_the_training_range_are_counted_and_warned_once(curve):
     dt = np.diff(curve.times)
     low, high = np.quantile(dt, [0.25, 0.75])
-    result = classify_event(tiny_model(dt_min=low, dt_max=high), curve)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = classify_event(tiny_model(dt_min=low, dt_max=high), curve)
     outside = result["outside_training_intervals"]
     expected = int(np.sum((dt < low * (1 - 1e-3)) | (dt > high * (1 + 1e-3))))
     assert outside["count"] == expected and outside["n_intervals"] == N_POINTS - 1
     assert outside["fraction"] == pytest.approx(expected / (N_POINTS - 1))
     assert outside["training_range_days"] == [pytest.approx(low), pytest.approx(high)]
-    assert not [w for w in recwarn if "training" in str(w.message)]
+    # one warning for the event (not one per point), naming it, the numbers and the remedy
+    ranged = [w for w in caught if issubclass(w.category, TrainingRangeWarning)]
+    assert len(ranged) == 1 and len(caught) == 1, [str(w.message) for w in caught]
+    message = str(ranged[0].message)
+    assert message.startswith("sim lies outside the model's training range")
+    assert f"{expected} of {N_POINTS - 1} intervals" in message
+    assert f"[{low:.4g}, {high:.4g}] days" in message and "extrapolations" in message
+    assert "all of them" not in message  # only some intervals are outside
 
 
 def test_times_stay_float64_only_when_float32_would_merge_observations(curve):
@@ -211,3 +223,56 @@ def test_tune_peer_on_the_validation_split(small_store):
     assert legacy.binary_feature == "excess" and legacy.outlier_clip is None
     with pytest.raises(ValueError, match="unknown tune_peer option"):
         tune_peer(small_store, workers=1, fractions=(0.5,))
+
+
+# -- arguments and the training range ----------------------------------------------------------
+
+
+def test_classify_event_refuses_arguments_it_cannot_use(curve, tmp_path):
+    model = tiny_model()
+    with pytest.raises(TypeError, match=r"confidence must be a number in \(0, 1\], got True"):
+        classify_event(model, curve, confidence=True)
+    result = classify_event(model, curve, confidence=np.float32(0.9))  # NumPy numbers are numbers
+    assert result["confidence"] == pytest.approx(0.9) and isinstance(result["confidence"], float)
+    with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\], got nan"):
+        classify_event(model, curve, confidence=float("nan"))
+    with pytest.raises(TypeError, match=r"model must be a loaded model, got the path .*"
+                                        r"use microlens.model_kinds.load_model\(path\)"):
+        classify_event(str(tmp_path), curve)
+    with pytest.raises(TypeError, match="model must be a loaded model of a kind"):
+        classify_event(object(), curve)
+    with pytest.raises(TypeError, match=r"photometry must be a Photometry .* got dict "
+                                        r"without times, flux, flux_err"):
+        classify_event(model, {"times": curve.times, "flux": curve.flux})
+    with pytest.raises(TypeError, match="peer must be a ClassicalPeer .* got dict"):
+        classify_event(model, curve, peer={"event_threshold": 50.0})
+
+
+def test_an_unusable_curve_is_named_by_its_event(curve):
+    flux = curve.flux.copy()
+    flux[7] = np.nan
+    broken = dataclasses.replace(curve, flux=flux)
+    with pytest.raises(InvalidLightCurveError, match=r"flux\[0, 7\] \(event sim\) is nan"):
+        classify_event(tiny_model(), broken)
+
+
+def test_times_in_years_and_long_or_noisy_curves_warn_once_each(curve):
+    model = tiny_model(dt_min=0.05, dt_max=30.0)  # a survey's intervals, in days
+    years = dataclasses.replace(curve, times=curve.times / 365.25 / 50)  # every interval tiny
+    with pytest.warns(TrainingRangeWarning, match=r"all of them: are the times in days") as got:
+        classify_event(model, years)
+    assert len(got) == 1
+    model.dataset_manifest = {"max_observations": 200}
+    model.normalization = Normalization(dt_min=0.0, dt_max=math.inf, err_mean=math.log(0.02),
+                                        err_std=0.1)
+    noisy = dataclasses.replace(curve, flux_err=curve.flux_err * 5)
+    with pytest.warns(TrainingRangeWarning) as got:
+        classify_event(model, noisy)
+    assert len(got) == 1
+    message = str(got[0].message)
+    assert f"{N_POINTS} observations, beyond the longest training curve (200)" in message
+    assert "median relative error 0.1 lies" in message and "baseline-flux units" in message
+    model.dataset_manifest = {"max_observations": 1000}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the range: no warning at all
+        classify_event(model, curve)

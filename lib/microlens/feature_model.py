@@ -422,6 +422,9 @@ class FeatureClassifier:
 
     kind = KIND
     has_attention = False
+    dataset_manifest: dict = {}
+    """The training set's summary from the run's ``config.json`` (set by
+    :func:`load_feature_model`; empty otherwise)."""
 
     def __init__(self, trees: BoostedTrees, *, n_iterations: int | None = None,
                  feature_names: Sequence[str] = FEATURE_NAMES,
@@ -704,11 +707,13 @@ def load_feature_model(run_dir: str | os.PathLike, which: str = "best") -> Featu
     except ValueError as exc:  # pickled objects refused, or trees that do not hold together
         raise RunFileError(f"{model_file} does not hold valid trees: {exc}; train the run "
                            "again") from None
-    return FeatureClassifier(
+    model = FeatureClassifier(
         trees, n_iterations=meta["best_iteration"] if which == "best" else None,
         feature_names=meta["feature_names"], update_fractions=meta["update_fractions"],
         temperature=meta["temperature"], config=model_config,
         settings=BoostingSettings.from_dict(meta["settings"]))
+    model.dataset_manifest = dict(config.get("dataset_manifest") or {})
+    return model
 
 
 # --------------------------------------------------------------------------------------------

@@ -269,6 +269,8 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     back as its :class:`CausalClassifier` subclass, weights loaded with ``weights_only=True``;
     a ``features`` run as a :class:`microlens.feature_model.FeatureClassifier` (its own files,
     no pickle). Every kind answers ``predict_proba(times, flux, flux_err, mask)`` the same way.
+    The model's ``dataset_manifest`` attribute holds the training set's summary from
+    ``config.json`` (``max_observations``, ``config``, ...; empty when the run lacks it).
 
     Raises
     ------
@@ -296,7 +298,7 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
                            "written by hand; restore it or run again")
     model_config = ModelConfig.from_saved(config["model"])
     if model_config.kind == "features":  # its own files (microlens.feature_model)
-        return load_feature_model(run_dir, which)
+        return load_feature_model(run_dir, which)  # attaches dataset_manifest too
     for name in ("normalization.json", WEIGHT_FILES[which]):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a complete run directory: {name} is missing")
@@ -305,6 +307,9 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     if "model" in state and isinstance(state["model"], dict):  # a full training checkpoint
         state = state["model"]
     model.load_state_dict(state)
+    # what the training set was (length of its longest curve, ...): real_events reads it to
+    # say when a curve lies outside the training range
+    model.dataset_manifest = dict(config.get("dataset_manifest") or {})
     return model.eval()
 
 

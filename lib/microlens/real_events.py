@@ -179,12 +179,9 @@ def _is_features(model) -> bool:
 def _probabilities(model, times, flux, flux_err) -> np.ndarray:
     from .model import IntervalRangeWarning
 
-    if _is_features(model):  # answers at its update fractions, held until the next
-        from .metrics import softmax
-
-        logits = model.predict_curve(times[0], flux[0], flux_err[0])
-        return softmax(logits, model.temperature).astype(np.float32)
-    with warnings.catch_warnings():  # counted by the caller instead
+    # every kind answers predict_proba alike (the features kind at its update fractions, each
+    # answer held until the next); the training range is reported once by the caller
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", IntervalRangeWarning)
         proba = model.predict_proba(times, flux, flux_err, check_intervals=False)
     return proba[0].float().cpu().numpy()
@@ -218,6 +215,90 @@ def _peer_answer(peer: ClassicalPeer, times, flux, flux_err) -> dict:
         row[key] = features[key]
     label = int(peer.predict(row)[0])
     return {**_class(label), **{k: _plain(features[k]) for k in _PEER_FIELDS}}
+
+
+class TrainingRangeWarning(UserWarning):
+    """A real light curve lies outside what the model was trained on (intervals between
+    observations, number of observations, error bars): its answers there are extrapolations.
+
+    :func:`classify_event` emits at most one per event, naming the event, what is outside (with
+    the numbers) and the remedy.
+    """
+
+
+ERROR_SPREAD_LIMIT = 4.0
+"""How many training standard deviations the median log relative error of a curve may lie from
+the training mean before :func:`training_range_problems` reports it."""
+
+
+def training_range_problems(model, times: np.ndarray, flux_err: np.ndarray) -> list[str]:
+    """What of one curve lies outside the model's training range, one phrase each (empty: none).
+
+    Checked where the model records the range: the intervals between observations against
+    the normalisation's ``[dt_min, dt_max]`` (neural kinds; when every interval is outside, the
+    times are probably in another unit than days), the number of observations against the
+    training set's longest curve (``dataset_manifest.max_observations`` of the run's
+    ``config.json``, which :func:`microlens.model_kinds.load_model` attaches), and the median
+    log relative error against the training spread (``err_mean``, ``err_std`` of a fitted
+    normalisation, not the defaults; :data:`ERROR_SPREAD_LIMIT` standard deviations).
+    """
+    import torch
+
+    problems = []
+    times = np.asarray(times, dtype=np.float64)
+    norm = getattr(model, "normalization", None)
+    dt = np.diff(times)
+    if norm is not None and dt.size:
+        outside = model.normalization.outside_training_intervals(torch.as_tensor(dt)).numpy()
+        if outside.any():
+            text = (f"{int(outside.sum())} of {dt.size} intervals between observations "
+                    f"(from {dt.min():.4g} to {dt.max():.4g} days) lie outside the training "
+                    f"range [{norm.dt_min:.4g}, {norm.dt_max:.4g}] days")
+            if outside.all():
+                text += (" (all of them: are the times in days? years or seconds read as days "
+                         "put every interval outside)")
+            problems.append(text)
+    manifest = getattr(model, "dataset_manifest", None) or {}
+    longest = manifest.get("max_observations")
+    if isinstance(longest, (int, np.integer)) and longest > 0 and times.size > longest:
+        problems.append(f"{times.size} observations, beyond the longest training curve "
+                        f"({int(longest)})")
+    fitted = norm is not None and (norm.err_mean, norm.err_std) != (0.0, 1.0)  # not defaults
+    if fitted and np.isfinite(norm.err_std) and norm.err_std > 0:
+        typical = float(np.median(np.log(np.asarray(flux_err, dtype=np.float64))))
+        spread = (typical - norm.err_mean) / norm.err_std
+        if abs(spread) > ERROR_SPREAD_LIMIT:
+            problems.append(f"the median relative error {math.exp(typical):.3g} lies "
+                            f"{abs(spread):.1f} training standard deviations from the training "
+                            f"median ({math.exp(norm.err_mean):.3g}); are the errors in "
+                            "baseline-flux units?")
+    return problems
+
+
+def _check_arguments(model, photometry, peer, confidence) -> None:
+    """TypeError / ValueError for arguments :func:`classify_event` cannot use."""
+    if isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a loaded model, got the path {str(model)!r}: use "
+                        "microlens.model_kinds.load_model(path)")
+    if not callable(getattr(model, "predict_proba", None)):
+        raise TypeError(f"model must be a loaded model of a kind in microlens.model_kinds.KINDS "
+                        f"(with predict_proba), got {type(model).__name__}: use "
+                        "microlens.model_kinds.load_model(run_dir)")
+    missing = [a for a in ("times", "flux", "flux_err") if not hasattr(photometry, a)]
+    if missing:
+        raise TypeError(f"photometry must be a Photometry (times, flux, flux_err), got "
+                        f"{type(photometry).__name__} without {', '.join(missing)}: read files "
+                        "with microlens.photometry.read_event(path)")
+    if peer is not None and not isinstance(peer, ClassicalPeer):
+        raise TypeError(f"peer must be a ClassicalPeer (microlens.real_events.tune_peer) or "
+                        f"None, got {type(peer).__name__}")
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, (int, float,
+                                                                               np.integer,
+                                                                               np.floating)):
+        raise TypeError(f"confidence must be a number in (0, 1], got {confidence!r} "
+                        f"({type(confidence).__name__})")
+    if not 0 < float(confidence) <= 1:  # NaN fails too
+        raise ValueError(f"confidence must lie in (0, 1], got {confidence!r}")
 
 
 def classify_event(model, photometry, peer: ClassicalPeer | None = None,
@@ -265,18 +346,42 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
 
     Raises
     ------
+    TypeError
+        For a path or anything else in place of a loaded model (load it with
+        :func:`microlens.model_kinds.load_model`), a ``photometry`` without ``times``, ``flux``
+        and ``flux_err``, a ``peer`` that is not a :class:`ClassicalPeer`, a ``confidence``
+        that is not a number (``True`` included; NumPy numbers are numbers).
     ValueError
         For a ``confidence`` outside (0, 1]; :class:`~microlens.validation.InvalidLightCurveError`
-        for unusable observations.
+        for unusable observations, naming the event and the observation.
+
+    Warns
+    -----
+    TrainingRangeWarning
+        Once per call, when the curve lies outside the model's training range
+        (:func:`training_range_problems`: intervals, length, error bars), naming the event,
+        what is outside with its numbers, and the remedy.
     """
-    if not isinstance(confidence, int | float) or not 0 < confidence <= 1:
-        raise ValueError(f"confidence must lie in (0, 1], got {confidence!r}")
+    from .validation import check_light_curves
+
+    _check_arguments(model, photometry, peer, confidence)
+    confidence = float(confidence)
+    label = str(getattr(photometry, "name", "") or "the light curve")
     times = np.asarray(photometry.times, dtype=np.float64)
     flux = np.asarray(photometry.flux, dtype=np.float64)
     flux_err = np.asarray(photometry.flux_err, dtype=np.float64)
     n = int(times.size)
-    if n == 0:
-        raise ValueError(f"{getattr(photometry, 'name', 'the light curve')} has no observations")
+    if n == 0 or times.ndim != 1:
+        raise ValueError(f"{label} has no observations" if n == 0 else
+                         f"{label}: times must be 1-D, got shape {times.shape}")
+    check_light_curves(times[None], flux[None], flux_err[None], events=[label])
+    problems = training_range_problems(model, times, flux_err)
+    if problems:
+        warnings.warn(f"{label} lies outside the model's training range: "
+                      f"{'; '.join(problems)}. Its answers there are extrapolations: check the "
+                      "units, or classify it with a model trained on a data set that covers "
+                      "such curves (survey preset, cadence, length)", TrainingRangeWarning,
+                      stacklevel=2)
     epoch = float(getattr(photometry, "reference_epoch", 0.0))
     proba = _probabilities(model, *model_inputs(photometry))
     predicted = proba.argmax(axis=1)
@@ -549,7 +654,7 @@ def load_series(path) -> dict[str, dict[str, np.ndarray]]:
 
 
 __all__ = [
-    "PEAK_WINDOW", "SERIES_FIELDS", "SERIES_FILE", "Classified",
-    "classify_event", "classify_events", "load_series", "model_inputs",
-    "peak_index", "save_series", "tune_peer",
+    "ERROR_SPREAD_LIMIT", "PEAK_WINDOW", "SERIES_FIELDS", "SERIES_FILE", "Classified",
+    "TrainingRangeWarning", "classify_event", "classify_events", "load_series", "model_inputs",
+    "peak_index", "save_series", "training_range_problems", "tune_peer",
 ]  # fmt: skip
