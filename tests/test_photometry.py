@@ -177,7 +177,11 @@ def test_columns_by_name_and_index(tmp_path):
 def test_kind_rule():
     v = np.linspace(15, 19, 50)
     assert ph.infer_kind(v, np.full(50, 0.02)) == "mag"
-    assert ph.infer_kind(v, np.full(50, 0.9)) == "flux"  # errors too large for magnitudes
+    # values in the magnitude range are not overruled by large errors: magnitudes (a faint
+    # source) up to a median error of 2; beyond, both readings are plausible: refused
+    assert ph.infer_kind(v, np.full(50, 0.9)) == "mag"
+    with pytest.raises(ValueError, match=r"cannot tell magnitudes from flux.*kind='mag'"):
+        ph.infer_kind(v, np.full(50, 3.0), source="faint.dat")
     assert ph.infer_kind(v * 100, np.full(50, 0.02)) == "flux"
     assert ph.infer_kind(v, np.full(50, 0.02), column_name="Relative_Flux") == "flux"
     assert ph.infer_kind(v * 100, np.full(50, 9.0), units="mag") == "mag"

@@ -71,7 +71,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import numbers
+import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -81,10 +84,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "DEFAULT_REFERENCE_EPOCH", "DROP_REASONS", "KINDS", "TIME_SYSTEMS", "FileSummary",
-    "Photometry", "ShippedEvent", "estimate_baseline_flux", "from_mulens_data", "infer_kind",
-    "infer_time_system", "read_event", "read_file", "read_shipped_event", "shipped_data_dir",
-    "shipped_events",
+    "DEFAULT_REFERENCE_EPOCH", "DROP_REASONS", "DROP_WARNING_FRACTION", "KINDS", "MAG_RANGE",
+    "TIME_SYSTEMS", "FileSummary", "Photometry", "PhotometryWarning", "ShippedEvent",
+    "estimate_baseline_flux", "from_mulens_data", "infer_kind", "infer_time_system",
+    "read_event", "read_file", "read_shipped_event", "shipped_data_dir", "shipped_events",
 ]  # fmt: skip
 
 DEFAULT_REFERENCE_EPOCH = 2450000.0
@@ -124,6 +127,33 @@ _JD_RANGE = (2_400_000.0, 2_500_000.0)
 _NULLS = {"", "null", "nan", "none", "na", "n/a"}
 _KNOWN_SUFFIXES = {".txt", ".tbl", ".dat", ".csv", ".pysis", ".phot", ".lc"}
 _SKIP_FILE = re.compile(r"readme|^\.", re.IGNORECASE)
+_NUMBER_START = re.compile(r"[+-]?\.?\d")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+MAG_RANGE = (0.0, 40.0)
+"""Magnitudes accepted: a baseline_mag, and the median of a magnitude column, lie within this."""
+MAG_VALUE_RANGE = (5.0, 30.0)
+"""Inference: values whose 5th-95th percentiles lie within this range read as magnitudes."""
+MAG_ERROR_LARGE = 0.5
+"""Inference: a median magnitude error from here to MAG_ERROR_LIMIT is read as magnitudes with
+a warning (faint sources)."""
+MAG_ERROR_LIMIT = 2.0
+"""Inference: values in MAG_VALUE_RANGE with a median error above this are refused (kind=)."""
+MAG_MAX_DEVIATION = 25.0
+"""A magnitude this far from the median one is not a magnitude (placeholders such as 99.999)."""
+DROP_WARNING_FRACTION = 0.05
+"""A file whose dropped points exceed this share of its data lines warns (names reasons)."""
+_WARNED_DROPS = ("bad_line", "non_finite", "non_positive_error", "duplicate_time")
+_YEARS = (1900.0, 2100.0)
+_YEAR_MAX_SPAN = 200.0
+_YEAR_REMEDY = (
+    "convert them to JD (JD = 2451545.0 + 365.25 * (year - 2000.0) for Julian years; "
+    "calendar-year fractions differ by under a day) and give time_system='JD'"
+)
+
+
+class PhotometryWarning(UserWarning):
+    """Something in a photometry source the reader handled but the user should know about."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +167,7 @@ class FileSummary:
 
     ``baseline`` is in the source's own units (a magnitude for ``kind="mag"``, a flux for
     ``kind="flux"``, after ``flux_offset``); ``n_points`` counts the points kept from it.
+    ``choices`` says what the reader chose and why (columns, time system, kind, baseline).
     """
 
     source: str
@@ -152,6 +183,7 @@ class FileSummary:
     dropped: dict[str, int]
     n_reordered: int
     notes: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
 
     @property
     def baseline_mag(self) -> float:
@@ -196,6 +228,9 @@ class Photometry:
         Sources read or found but not used, with the reason.
     notes : tuple of str
         Human-readable notes (exclusions, policies applied).
+    choices : tuple of str
+        What was chosen for each source and why (columns, time system, kind, baseline, sorting),
+        each prefixed with the observatory name.
     """
 
     times: np.ndarray
@@ -216,6 +251,7 @@ class Photometry:
     files: tuple[FileSummary, ...] = ()
     excluded: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.times.size)
@@ -274,6 +310,10 @@ class ShippedEvent:
 # --------------------------------------------------------------------------------------------
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, PhotometryWarning, stacklevel=4)
+
+
 def _canonical_system(name: str) -> str | None:
     key = re.sub(r"\s+", "", str(name)).upper()
     key = key.replace("−", "-")
@@ -283,18 +323,148 @@ def _canonical_system(name: str) -> str | None:
     return key if key in TIME_SYSTEMS else None
 
 
-def _check_time_system(name: str) -> str:
+def _check_time_system(name: Any, where: str = "") -> str:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"time_system{where} must be a str such as 'HJD' or 'HJD-2450000'; got {name!r} "
+            f"({type(name).__name__})"
+        )
     canon = _canonical_system(name)
     if canon is None:
         valid = ", ".join([*TIME_SYSTEMS, *_ALIASES])
-        raise ValueError(f"unknown time_system {name!r}; valid: {valid}")
+        hint = ""
+        if re.search(r"year|yr", name, re.IGNORECASE):
+            hint = f" (decimal years are not read: {_YEAR_REMEDY})"
+        raise ValueError(f"unknown time_system{where} {name!r}; valid: {valid}{hint}")
     return canon
 
 
 def _check_choice(what: str, value: Any, valid: Sequence[str]) -> str:
-    if value not in valid:
+    if not isinstance(value, str) or value not in valid:
         raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(repr, valid))}")
     return value
+
+
+def _check_bool(what: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{what} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def _check_number(
+    what: str, value: Any, *, low: float | None = None, high: float | None = None,
+    positive: bool = False, why: str = "",
+) -> float:
+    """A finite real number (not a bool, not a string) within ``low..high`` (or > 0)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{what} must be a number (int or float); got {value!r} ({type(value).__name__})"
+        )
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{what}={value!r} must be a finite number")
+    if positive and not x > 0:
+        raise ValueError(f"{what}={value!r} must be > 0{why}")
+    if (low is not None and x < low) or (high is not None and x > high):
+        raise ValueError(f"{what}={value!r} is outside the valid {low:g}..{high:g}{why}")
+    return x
+
+
+def _check_min_points(value: Any) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"min_points must be an int; got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"min_points={value!r} must be >= 1")
+    return int(value)
+
+
+def _check_optional_str(what: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None; got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _check_columns(columns: Any, where: str = "") -> tuple[int | str, ...] | None:
+    """``None`` (use the header or positions) or 3 distinct indices / header names."""
+    if columns is None:
+        return None
+    if isinstance(columns, str | bytes | Mapping) or not isinstance(columns, Sequence):
+        raise TypeError(
+            f"columns{where} must be 3 items (time, value, error), indices or header names, "
+            f"e.g. columns=(0, 1, 2) or columns=('HJD', 'mag', 'mag_err'); got {columns!r}"
+        )
+    if len(columns) != 3:
+        raise ValueError(
+            f"columns{where} must be 3 items (time, value, error), indices or header names; "
+            f"got {columns!r}"
+        )
+    for c in columns:
+        if isinstance(c, bool | np.bool_) or not isinstance(c, numbers.Integral | str):
+            raise TypeError(
+                f"columns{where}: column {c!r} must be an int index or a header name (str)"
+            )
+        if not isinstance(c, str) and c < 0:
+            raise ValueError(f"columns{where}: column index {c} must be >= 0")
+    keys = [c.lower() if isinstance(c, str) else int(c) for c in columns]
+    if len(set(keys)) != 3:
+        raise ValueError(
+            f"columns{where}={tuple(columns)!r} must name 3 different columns (time, value, "
+            "error)"
+        )
+    return tuple(c if isinstance(c, str) else int(c) for c in columns)
+
+
+@dataclass(frozen=True)
+class _FileOptions:
+    """Options of one source, checked."""
+
+    columns: tuple[int | str, ...] | None
+    time_system: str | None
+    kind: str | None
+    baseline_mag: float | None
+    baseline_flux: float | None
+    flux_offset: float
+
+
+def _check_file_options(
+    *, columns: Any, time_system: Any, kind: Any, baseline_mag: Any, baseline_flux: Any,
+    flux_offset: Any, where: str = "",
+) -> _FileOptions:
+    """Check the per-source options (types, finiteness, ranges, combinations)."""
+    system = _check_time_system(time_system, where) if time_system is not None else None
+    if kind is not None:
+        if not isinstance(kind, str):
+            raise TypeError(f"kind{where} must be 'mag', 'flux' or None; got {kind!r}")
+        _check_choice(f"kind{where}", kind, KINDS)
+    if baseline_mag is not None:
+        baseline_mag = _check_number(
+            f"baseline_mag{where}", baseline_mag, low=MAG_RANGE[0], high=MAG_RANGE[1],
+            why=" (a magnitude; instrumental magnitudes: shift them by a constant, only "
+            "differences matter)",
+        )  # fmt: skip
+    if baseline_flux is not None:
+        baseline_flux = _check_number(
+            f"baseline_flux{where}", baseline_flux, positive=True,
+            why=" (the flux at baseline, in the file's units after flux_offset)",
+        )  # fmt: skip
+    if baseline_mag is not None and baseline_flux is not None:
+        raise ValueError(f"give baseline_mag{where} or baseline_flux{where}, not both")
+    if baseline_mag is not None and kind == "flux":
+        raise ValueError(f"kind='flux'{where} takes baseline_flux=, not baseline_mag=")
+    if baseline_flux is not None and kind == "mag":
+        raise ValueError(f"kind='mag'{where} takes baseline_mag=, not baseline_flux=")
+    offset = _check_number(f"flux_offset{where}", flux_offset)
+    return _FileOptions(
+        columns=_check_columns(columns, where), time_system=system, kind=kind,
+        baseline_mag=baseline_mag, baseline_flux=baseline_flux, flux_offset=offset,
+    )  # fmt: skip
+
+
+def _check_reference_epoch(value: Any) -> float:
+    return _check_number(
+        "reference_epoch", value, low=0.0, high=_JD_RANGE[1],
+        why=" (a full Julian date, e.g. 2450000.0)",
+    )  # fmt: skip
 
 
 def _frame_hint(text: str | None) -> str | None:
@@ -311,6 +481,58 @@ def _frame_hint(text: str | None) -> str | None:
     if "JD" in up or "JULIAN" in up or "GEOCENTRIC" in up:
         return "JD"
     return None
+
+
+def _span_text(times: np.ndarray) -> str:
+    return f"{np.min(times):.6g}..{np.max(times):.6g} (median {np.median(times):.6g})"
+
+
+def _infer_time_system_why(
+    times: np.ndarray, hint: str | None, source: str
+) -> tuple[str, str]:
+    """The time system by the documented rule, and why (a sentence for ``choices``)."""
+    t = float(np.median(times))
+    span = float(np.max(times) - np.min(times))
+    if hint is not None and (exact := _canonical_system(hint)) is not None:
+        if _JD_RANGE[0] <= t + TIME_SYSTEMS[exact] <= _JD_RANGE[1]:
+            return exact, f"the time column name {hint!r} names the system"
+    if hint is not None and re.search(r"year|\byr\b", hint, re.IGNORECASE):
+        raise ValueError(
+            f"{source}: the time column {hint!r} holds decimal years ({_span_text(times)}); "
+            f"decimal years are not read: {_YEAR_REMEDY}"
+        )
+    frame = _frame_hint(hint)
+    frame_why = f"frame {frame} from {hint!r}" if frame else "frame HJD by convention (no hint)"
+    jd_frame = "JD" if frame in ("JD", "MJD") else (frame or "HJD")
+    could_be_years = _YEARS[0] <= t <= _YEARS[1] and span < _YEAR_MAX_SPAN
+    if t > 2_400_000:
+        return jd_frame, f"median time {t:.6g} > 2,400,000 (a full date), {frame_why}"
+    if 2_000 <= t <= 12_000 and not (could_be_years and frame is None):
+        return (
+            f"{jd_frame}-2450000",
+            f"median time {t:.6g} within 2,000..12,000 (days after JD 2450000), {frame_why}",
+        )
+    if 40_000 <= t <= 70_000:
+        if frame in ("HJD", "BJD"):
+            return f"{frame}-2400000", f"median time {t:.6g} within 40,000..70,000, {frame_why}"
+        return "MJD", (
+            f"median time {t:.6g} within 40,000..70,000: MJD (JD - 2400000.5) by convention; "
+            "give time_system='HJD-2400000' if they are JD - 2400000"
+        )
+    if could_be_years:
+        readings = "decimal years" + (
+            " or HJD-2450000 (days)" if 2_000 <= t <= 12_000 else ""
+        )
+        raise ValueError(
+            f"{source}: times {_span_text(times)} spanning {span:.4g} could be {readings}; "
+            "both readings are plausible, so nothing is guessed. Days after JD 2450000: give "
+            f"time_system='HJD-2450000'. Decimal years are not read: {_YEAR_REMEDY}"
+        )
+    raise ValueError(
+        f"{source}: cannot infer the time system from times {_span_text(times)}; the rule knows "
+        "> 2,400,000 (full JD/HJD/BJD), 2,000-12,000 (minus 2450000) and 40,000-70,000 (MJD); "
+        f"give time_system= one of {', '.join(TIME_SYSTEMS)}"
+    )
 
 
 def infer_time_system(times: np.ndarray, hint: str | None = None, source: str = "data") -> str:
@@ -334,29 +556,47 @@ def infer_time_system(times: np.ndarray, hint: str | None = None, source: str = 
     Raises
     ------
     ValueError
-        When the median time is in none of the ranges of the rule (module docstring).
+        When the median time is in none of the ranges of the rule, or the times could be
+        decimal years as well as days (module docstring); the message names ``time_system=``.
     """
-    t = float(np.median(times))
-    if hint is not None and (exact := _canonical_system(hint)) is not None:
-        if _JD_RANGE[0] <= t + TIME_SYSTEMS[exact] <= _JD_RANGE[1]:
-            return exact  # e.g. a column named "HJD-2450000"; "HJD" over 8171.2 is a frame hint
-    frame = _frame_hint(hint)
-    if t > 2_400_000:
-        return "JD" if frame in ("JD", "MJD") else (frame or "HJD")
-    if 2_000 <= t <= 12_000:
-        return f"{'JD' if frame in ('JD', 'MJD') else (frame or 'HJD')}-2450000"
-    if 40_000 <= t <= 70_000:
-        return f"{frame}-2400000" if frame in ("HJD", "BJD") else "MJD"
+    return _infer_time_system_why(np.asarray(times, dtype=np.float64), hint, source)[0]
+
+
+def _infer_kind_why(
+    values: np.ndarray, errors: np.ndarray, column_name: str | None, units: str | None,
+    source: str,
+) -> tuple[str, str]:
+    """``"mag"``/``"flux"`` by the documented rule, and why (a sentence for ``choices``)."""
+    for text, what in ((column_name, "value column name"), (units, "units keyword")):
+        low = (text or "").lower()
+        if "mag" in low:
+            return "mag", f"the {what} {text!r} says magnitudes"
+        if "flux" in low or "count" in low:
+            return "flux", f"the {what} {text!r} says flux"
+    lo, hi = np.percentile(values, [5, 95])
+    med_err = float(np.median(errors))
+    where = f"values 5th-95th percentiles {lo:.4g}..{hi:.4g}"
+    if not (MAG_VALUE_RANGE[0] <= lo and hi <= MAG_VALUE_RANGE[1]):
+        return "flux", f"{where} outside {MAG_VALUE_RANGE[0]:g}..{MAG_VALUE_RANGE[1]:g}"
+    inside = f"{where} within {MAG_VALUE_RANGE[0]:g}..{MAG_VALUE_RANGE[1]:g} (magnitudes)"
+    if med_err < MAG_ERROR_LARGE:
+        return "mag", f"{inside}, median error {med_err:.3g} < {MAG_ERROR_LARGE:g}"
+    if med_err < MAG_ERROR_LIMIT:
+        return "mag", (
+            f"{inside}; the median error {med_err:.3g} is large for magnitudes (a faint source) "
+            f"but below {MAG_ERROR_LIMIT:g}"
+        )
     raise ValueError(
-        f"{source}: cannot infer the time system from times {np.min(times):.6g}..."
-        f"{np.max(times):.6g} (median {t:.6g}); the rule knows > 2,400,000 (full JD/HJD/BJD), "
-        f"2,000-12,000 (minus 2450000) and 40,000-70,000 (MJD); give time_system= one of "
-        f"{', '.join(TIME_SYSTEMS)}"
+        f"{source}: cannot tell magnitudes from flux: the {where} lie in the magnitude range "
+        f"{MAG_VALUE_RANGE[0]:g}..{MAG_VALUE_RANGE[1]:g}, but the median error {med_err:.3g} "
+        f"is >= {MAG_ERROR_LIMIT:g} (several magnitudes, or a flux with errors of that size); "
+        "both readings are plausible, so nothing is guessed: give kind='mag' or kind='flux'"
     )
 
 
 def infer_kind(
-    values: np.ndarray, errors: np.ndarray, column_name: str | None = None, units: str | None = None
+    values: np.ndarray, errors: np.ndarray, column_name: str | None = None,
+    units: str | None = None, source: str = "data",
 ) -> str:
     """Infer ``"mag"`` or ``"flux"`` by the documented rule (column name, units, values).
 
@@ -368,20 +608,23 @@ def infer_kind(
         Header name of the value column.
     units : str, optional
         IPAC value units keyword.
+    source : str
+        Name used in error messages.
 
     Returns
     -------
     str
         ``"mag"`` or ``"flux"``.
+
+    Raises
+    ------
+    ValueError
+        Values within the magnitude range with a median error of 2 or more: both readings are
+        plausible; the message names ``kind=``.
     """
-    for text in (column_name, units):
-        low = (text or "").lower()
-        if "mag" in low:
-            return "mag"
-        if "flux" in low or "count" in low:
-            return "flux"
-    lo, hi = np.percentile(values, [5, 95])
-    return "mag" if 5.0 <= lo and hi <= 30.0 and float(np.median(errors)) < 0.5 else "flux"
+    v = np.asarray(values, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    return _infer_kind_why(v, e, column_name, units, source)[0]
 
 
 def _robust_scatter(flux: np.ndarray) -> float:
@@ -433,9 +676,14 @@ def estimate_baseline_flux(flux: np.ndarray, times: np.ndarray | None = None) ->
     return b
 
 
+
 # --------------------------------------------------------------------------------------------
 # Text parsing
 # --------------------------------------------------------------------------------------------
+
+
+class _NotATable(ValueError):
+    """The file is not a photometry table at all (binary, or no data line)."""
 
 
 def _split(line: str) -> list[str]:
@@ -453,12 +701,40 @@ def _to_float(tok: str) -> float | None:
         return None
 
 
+def _starts_data(tokens: list[str]) -> bool:
+    """A line whose first cell is a number (or starts like one: ``2019-03-01T...``) is data."""
+    first = tokens[0] if tokens else ""
+    try:
+        float(first)
+        return True
+    except ValueError:
+        return bool(_NUMBER_START.match(first))
+
+
 @dataclass
 class _Table:
     names: list[str] | None
     meta: dict[str, str]
     rows: list[tuple[int, str, list[str]]]  # (line number, raw line, tokens)
     pipes: list[int] | None
+    text_lines: list[tuple[int, str]]  # non-comment lines before the data (headers, titles)
+    ends_with_newline: bool
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse a directory, a missing file or binary content with a message saying which."""
+    source = str(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{source} is a directory: use read_event for a folder")
+    if not path.is_file():
+        raise FileNotFoundError(f"photometry file not found: {source}")
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if head.startswith(b"\x1f\x8b"):
+        raise _NotATable(f"{source} is not a text table (gzip-compressed): decompress it first")
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    if b"\x00" in head or control > 0.1 * max(len(head), 1):
+        raise _NotATable(f"{source} is not a text table (binary content)")
 
 
 def _parse_text(path: Path) -> _Table:
@@ -466,9 +742,12 @@ def _parse_text(path: Path) -> _Table:
     comment_names: list[str] | None = None
     meta: dict[str, str] = {}
     rows: list[tuple[int, str, list[str]]] = []
+    text_lines: list[tuple[int, str]] = []
     pipes: list[int] | None = None
+    ends_with_newline = True
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            ends_with_newline = raw.endswith(("\n", "\r"))
             line = raw.rstrip("\r\n")
             stripped = line.strip()
             if not stripped:
@@ -488,44 +767,166 @@ def _parse_text(path: Path) -> _Table:
                     names = [c.strip() for c in stripped.strip("|").split("|")]
                 continue
             tokens = _split(stripped)
-            if not rows and pipes is None and _to_float(tokens[0]) is None:
-                names = tokens  # text header line (the last one before the data wins)
-                comment_names = None
+            if not rows and not _starts_data(tokens):
+                text_lines.append((lineno, stripped))
+                if pipes is None:
+                    names = tokens  # text header line (the last one before the data wins)
+                    comment_names = None
                 continue
             rows.append((lineno, line, tokens))
     if names is None and comment_names is not None and rows:
         if len(comment_names) == len(rows[0][2]):
             names = comment_names
-    return _Table(names, meta, rows, pipes)
+    return _Table(names, meta, rows, pipes, text_lines, ends_with_newline)
+
+
+def _no_data_message(table: _Table, source: str) -> str:
+    if table.text_lines:
+        n, first = table.text_lines[0]
+        return (
+            f"{source} is not a photometry table: no data line (a line starting with a number) "
+            f"among its {len(table.text_lines)} text lines (line {n}: {first[:60]!r})"
+        )
+    return f"{source} holds no data lines (only comments, keywords or blank lines)"
+
+
+# Header names -> roles. Errors are tested first ("mag_err" is an error, not a magnitude).
+_ERROR_NAME = re.compile(r"err|sigma|uncert|^sig_|^e_|^e(mag|flux)$|_unc$|^unc", re.IGNORECASE)
+_TIME_NAME = re.compile(
+    r"^(?:[hbmr]?jd|bjd_?tdb|time|date|t|epoch|days?|year|yr)(?![a-z])", re.IGNORECASE
+)
+
+
+def _clean_name(name: str) -> str:
+    return name.strip().lstrip("\\").strip()
+
+
+def _role(name: str) -> str | None:
+    """``time``, ``mag``, ``flux``, ``err_mag``, ``err_flux``, ``err`` or None (other)."""
+    n = _clean_name(name).lower()
+    if not n:
+        return None
+    kind = "mag" if "mag" in n else "flux" if ("flux" in n or "count" in n) else None
+    if _ERROR_NAME.search(n):
+        return f"err_{kind}" if kind else "err"
+    if _TIME_NAME.match(n):
+        return "time"
+    return kind
+
+
+def _describe(idx: Sequence[int], names: Sequence[str]) -> str:
+    return ", ".join(
+        f"{what} {names[i]!r} (column {i})" if i < len(names) else f"{what} column {i}"
+        for what, i in zip(("time", "value", "error"), idx, strict=True)
+    )
+
+
+def _columns_from_header(
+    names: list[str], source: str, choices: list[str]
+) -> tuple[int, int, int] | None:
+    """Time, value and error columns chosen from the header names by the documented rule.
+
+    None when the header names none of the roles (the columns are then taken by position).
+    """
+    roles = [_role(n) for n in names]
+    if not any(roles):
+        return None
+    shown = [_clean_name(n) for n in names]
+    times = [i for i, r in enumerate(roles) if r == "time"]
+    mags = [i for i, r in enumerate(roles) if r == "mag"]
+    fluxes = [i for i, r in enumerate(roles) if r == "flux"]
+    remedy = "give columns=(time, value, error) as indices or header names"
+    if not times:
+        raise ValueError(
+            f"{source}: the header {shown} names no time column (names such as HJD, JD, MJD, "
+            f"BJD, HJD-2450000, time, date); {remedy}"
+        )
+    if not mags and not fluxes:
+        raise ValueError(
+            f"{source}: the header {shown} names no value column (names containing mag, "
+            f"magnitude, flux or counts); {remedy}"
+        )
+    value_kind = "mag" if mags else "flux"
+    values = mags or fluxes
+    value = values[0]
+    errors = [i for i, r in enumerate(roles) if r == f"err_{value_kind}"]
+    errors = errors or [i for i, r in enumerate(roles) if r == "err"]
+    if not errors:
+        other = "flux" if value_kind == "mag" else "magnitude"
+        raise ValueError(
+            f"{source}: the header {shown} names no error column for the {value_kind} column "
+            f"{shown[value]!r} (names such as err, error, sigma, e_mag, mag_err, flux_err, "
+            f"uncertainty; a {other} error does not fit); {remedy}"
+        )
+    after = [i for i in errors if i > value]
+    error = after[0] if after else errors[0]
+    time = times[0]
+    why = [f"columns from the header names: {_describe((time, value, error), shown)}"]
+    if mags and fluxes:
+        why.append(
+            f"magnitude column preferred over flux {[shown[i] for i in fluxes]} (the rule: "
+            "magnitudes need no reference flux)"
+        )
+    ambiguous = [
+        f"{len(group)} {what} columns {[shown[i] for i in group]}"
+        for what, group in (("time", times), (value_kind, values), ("error", errors))
+        if len(group) > 1
+    ]
+    choices.append("; ".join(why))
+    if ambiguous:
+        read = _describe((time, value, error), shown)
+        _warn(
+            f"{source}: the header names {', '.join(ambiguous)}; read {read} (first time "
+            f"column; first {value_kind} column; its error column next to it). Give columns= "
+            "to choose others"
+        )
+    return time, value, error
 
 
 def _resolve_columns(
-    columns: Sequence[int | str], names: list[str] | None, source: str
-) -> list[int]:
-    if isinstance(columns, str | bytes) or len(columns) != 3:
-        raise ValueError(
-            f"{source}: columns must be 3 items (time, value, error), indices or header names; "
-            f"got {columns!r}"
-        )
+    columns: tuple[int | str, ...] | None, names: list[str] | None, source: str,
+    choices: list[str],
+) -> tuple[list[int], bool]:
+    """Column indices (time, value, error) and whether they were given by the caller."""
+    if columns is None:
+        chosen = _columns_from_header(names, source, choices) if names else None
+        if chosen is not None:
+            return list(chosen), False
+        if names:
+            choices.append(f"columns 0, 1, 2 by position (no role in the header {names})")
+        else:
+            choices.append("columns 0, 1, 2 by position (no header line)")
+        return [0, 1, 2], False
     out = []
     for c in columns:
-        if isinstance(c, bool) or not isinstance(c, int | np.integer | str):
-            raise ValueError(f"{source}: column {c!r} must be an int index or a header name")
         if isinstance(c, str):
             if not names:
                 raise ValueError(
                     f"{source}: column {c!r} requested by name but the file has no header line "
                     "naming its columns; give column indices"
                 )
-            low = [n.lower() for n in names]
-            if c.lower() not in low:
+            low = [_clean_name(n).lower() for n in names]
+            if _clean_name(c).lower() not in low:
                 raise ValueError(f"{source}: no column named {c!r}; columns are {names}")
-            out.append(low.index(c.lower()))
+            out.append(low.index(_clean_name(c).lower()))
         else:
-            if c < 0:
-                raise ValueError(f"{source}: column index {c} must be >= 0")
             out.append(int(c))
-    return out
+    if len(set(out)) != 3:
+        raise ValueError(f"{source}: columns={columns!r} name the same column twice")
+    if names:
+        allowed = {"time": ("time",), "value": ("mag", "flux"), "error": ("err", "err_mag",
+                                                                          "err_flux")}
+        for what, i in zip(("time", "value", "error"), out, strict=True):
+            role = _role(names[i]) if i < len(names) else None
+            if role is not None and role not in allowed[what]:
+                raise ValueError(
+                    f"{source}: columns={columns!r} takes column {i} {names[i]!r} as the {what}, "
+                    f"but its header name says it is a {role.replace('err_', 'error of ')} "
+                    f"column; the header is {names}: give the columns by name, or leave "
+                    "columns= out to choose them from the header"
+                )
+    choices.append(f"columns given: {_describe(out, names or [])}")
+    return out, True
 
 
 def _cells(row: tuple[int, str, list[str]], n_names: int, pipes: list[int] | None) -> list[str]:
@@ -536,6 +937,16 @@ def _cells(row: tuple[int, str, list[str]], n_names: int, pipes: list[int] | Non
     return [c.strip() for c in cells]
 
 
+def _not_a_number(what: str, ci: int, cell: str) -> str:
+    text = (
+        f"{what} column {ci} holds {cell!r}, not a number; data lines must hold numbers "
+        "(comment lines start with '#')"
+    )
+    if _ISO_DATE.match(cell.strip()):
+        text += "; ISO dates are not read: convert them to JD (e.g. astropy Time(...).jd)"
+    return text
+
+
 def _table_arrays(
     table: _Table, idx: list[int], source: str, on_bad_line: str, dropped: Counter
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -543,6 +954,7 @@ def _table_arrays(
     what = ("time", "value", "error")
     out: list[tuple[float, float, float]] = []
     lines: list[int] = []
+    first_problem: str | None = None
     for row in table.rows:
         lineno = row[0]
         cells = _cells(row, n_names, table.pipes)
@@ -557,21 +969,39 @@ def _table_arrays(
                 break
             v = _to_float(cells[ci])
             if v is None:
-                problem = (
-                    f"{k} column {ci} holds {cells[ci]!r}, not a number; data lines must hold "
-                    "numbers (comment lines start with '#')"
-                )
+                problem = _not_a_number(k, ci, cells[ci])
                 break
             vals.append(v)
         if problem is not None:
+            where = f"line {lineno}" + (" (the first data line)" if not lines and not
+                                        dropped["bad_line"] else "")
+            message = f"{source}, {where}: {problem}"
             if on_bad_line == "drop":
                 dropped["bad_line"] += 1
+                first_problem = first_problem or message
                 continue
-            raise ValueError(f"{source}, line {lineno}: {problem} (or on_bad_line='drop')")
+            raise ValueError(f"{message} (or on_bad_line='drop')")
         out.append((vals[0], vals[1], vals[2]))
         lines.append(lineno)
+    if not out and first_problem is not None:
+        raise ValueError(f"{first_problem}: no data line of the file could be read")
+    if out and not table.ends_with_newline and len(table.rows) > 1:
+        last, before = table.rows[-1][2], table.rows[-2][2]
+        if len(last) != len(before) or any(
+            _decimals(a) < _decimals(b) for a, b in zip(last, before, strict=False)
+        ):
+            _warn(
+                f"{source}, line {table.rows[-1][0]}: the last line has no line end and is "
+                f"shorter than the one before ({' '.join(last)!r} after {' '.join(before)!r}): "
+                "the file looks truncated; check it (or remove the line)"
+            )
     arr = np.asarray(out, dtype=np.float64).reshape(-1, 3)
     return arr[:, 0], arr[:, 1], arr[:, 2], np.asarray(lines, dtype=np.int64)
+
+
+def _decimals(token: str) -> int:
+    head, dot, tail = token.partition(".")
+    return len(re.match(r"\d*", tail).group()) if dot else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -597,6 +1027,68 @@ def _observatory_name(path: Path) -> str:
             return name
 
 
+def _check_layout(v: np.ndarray, e: np.ndarray, columns: tuple[str, ...], source: str) -> None:
+    """Refuse a value column that looks like errors (positive, below its 'errors')."""
+    ok = np.isfinite(v) & np.isfinite(e)
+    if ok.sum() < 3:
+        return
+    v, e = v[ok], e[ok]
+    if np.all(v > 0) and float(np.median(v)) < float(np.median(e)):
+        lo, hi = np.percentile(e, [5, 95])
+        looks = " and the error column like magnitudes" if (
+            MAG_VALUE_RANGE[0] <= lo and hi <= MAG_VALUE_RANGE[1]) else ""
+        raise ValueError(
+            f"{source}: the value column {columns[1]!r} (median {np.median(v):.4g}, all "
+            f"positive) is below its error column {columns[2]!r} (median {np.median(e):.4g}): "
+            f"it looks like an error column{looks}, i.e. the file may be laid out time, error, "
+            "value. Give columns= explicitly (e.g. columns=(0, 2, 1) for time, error, value); "
+            "explicit columns are read as given"
+        )
+
+
+def _check_magnitudes(
+    v: np.ndarray, e: np.ndarray, where: np.ndarray, *, source: str, label: str, why: str
+) -> None:
+    """Refuse values that cannot be magnitudes; warn about errors too large for magnitudes."""
+    med = float(np.median(v))
+    if not MAG_RANGE[0] <= med <= MAG_RANGE[1]:
+        lo, hi = np.percentile(v, [5, 95])
+        raise ValueError(
+            f"{source}: the values (5th-95th percentiles {lo:.4g}..{hi:.4g}, median {med:.4g}) "
+            f"cannot be magnitudes (median must lie within {MAG_RANGE[0]:g}..{MAG_RANGE[1]:g}), "
+            f"but {why}: give kind='flux' if they are fluxes, or the right columns=; "
+            "instrumental magnitudes must be shifted by a constant into that range"
+        )
+    far = np.flatnonzero(np.abs(v - med) > MAG_MAX_DEVIATION)
+    if far.size:
+        i = int(far[0])
+        raise ValueError(
+            f"{source}, {label} {where[i]}: value {float(v[i])!r} is {abs(v[i] - med):.4g} mag "
+            f"from the median magnitude {med:.4g} (more than {MAG_MAX_DEVIATION:g}: not a "
+            f"magnitude, e.g. a placeholder such as 99.999; {far.size} such points); write nan "
+            "for a missing value (dropped as non_finite) or remove the lines"
+        )
+    med_err = float(np.median(e))
+    if med_err >= MAG_ERROR_LIMIT:
+        _warn(
+            f"{source}: median magnitude error {med_err:.3g} >= {MAG_ERROR_LIMIT:g} mag "
+            f"({why}): check that the error column holds magnitude errors (columns=, kind=)"
+        )
+
+
+def _warn_drops(source: str, dropped: Counter, n_read: int) -> None:
+    lost = {r: int(dropped[r]) for r in _WARNED_DROPS if dropped.get(r)}
+    n_lost = sum(lost.values())
+    if n_read and n_lost > DROP_WARNING_FRACTION * n_read:
+        counts = ", ".join(f"{r} {n}" for r, n in lost.items())
+        _warn(
+            f"{source}: dropped {n_lost} of {n_read} points ({n_lost / n_read:.0%}, more than "
+            f"{DROP_WARNING_FRACTION:.0%}): {counts}. Fix those lines in the file, or pass "
+            "strict=True to make non-finite values and errors <= 0 an error (on_bad_line= and "
+            "on_duplicate= 'error' for the others)"
+        )
+
+
 def _normalise(
     t: np.ndarray,
     v: np.ndarray,
@@ -607,30 +1099,28 @@ def _normalise(
     label: str,
     observatory: str,
     columns: tuple[str, ...],
+    columns_given: bool,
+    choices: list[str],
     dropped: Counter,
     time_hint: str | None,
     value_name: str | None,
     units: str | None,
-    time_system: str | None,
-    kind: str | None,
-    baseline_mag: float | None,
-    baseline_flux: float | None,
-    flux_offset: float,
+    options: _FileOptions,
     reference_epoch: float,
     strict: bool,
     on_duplicate: str,
     min_points: int,
 ) -> _Part:
-    _check_choice("on_duplicate", on_duplicate, _ON_DUPLICATE)
-    if kind is not None:
-        _check_choice("kind", kind, KINDS)
-    system = _check_time_system(time_system) if time_system is not None else None
-    if baseline_mag is not None and baseline_flux is not None:
-        raise ValueError(f"{source}: give baseline_mag or baseline_flux, not both")
+    system = options.time_system
+    kind = options.kind
+    baseline_mag, baseline_flux = options.baseline_mag, options.baseline_flux
+    n_read = int(t.size) + int(dropped.get("bad_line", 0))
 
     def loc(i: int) -> str:
         return f"{source}, {label} {where[i]}"
 
+    if not columns_given:
+        _check_layout(v, e, columns, source)
     for reason, valid in (("non_finite", "finite numbers"), ("non_positive_error", "errors > 0")):
         if reason == "non_finite":
             bad = ~(np.isfinite(t) & np.isfinite(v) & np.isfinite(e))
@@ -664,16 +1154,22 @@ def _normalise(
         keep[dup + 1] = False
         dropped["duplicate_time"] += int(dup.size)
         t, v, e, where = t[keep], v[keep], e[keep], where[keep]
+    if n_reordered:
+        choices.append(f"times sorted ({n_reordered} out-of-order steps)")
 
     if t.size < min_points:
         lost = f" after dropping {dict(dropped)}" if dropped else ""
         raise ValueError(
             f"{source}: {t.size} usable points{lost}, fewer than min_points={min_points}"
         )
+    _warn_drops(source, dropped, n_read)
 
     system_inferred = system is None
     if system is None:
-        system = infer_time_system(t, time_hint, source)
+        system, why = _infer_time_system_why(t, time_hint, source)
+        choices.append(f"time_system {system!r}: {why}")
+    else:
+        choices.append(f"time_system {system!r} given")
     offset = TIME_SYSTEMS[system]
     lo, hi = float(t[0]) + offset, float(t[-1]) + offset
     if lo < _JD_RANGE[0] or hi > _JD_RANGE[1]:
@@ -685,13 +1181,33 @@ def _normalise(
     times = t + (offset - reference_epoch) if offset != reference_epoch else t.copy()
 
     kind_inferred = kind is None
-    if kind is None:
-        kind = "mag" if baseline_mag is not None else "flux" if baseline_flux is not None else None
-        kind = kind or infer_kind(v, e, value_name, units)
+    if kind is not None:
+        kind_why = f"kind={kind!r} was given"
+        choices.append(f"kind {kind!r} given")
+    elif baseline_mag is not None or baseline_flux is not None:
+        kind = "mag" if baseline_mag is not None else "flux"
+        kind_why = f"baseline_{kind}= was given"
+        choices.append(f"kind {kind!r}: baseline_{kind}= was given")
+    else:
+        kind, why = _infer_kind_why(v, e, value_name, units, source)
+        kind_why = f"the kind was inferred as 'mag' ({why})"
+        choices.append(f"kind {kind!r}: {why}")
+        if kind == "mag" and "large for magnitudes" in why:
+            _warn(
+                f"{source}: read as magnitudes ({why}); if the file holds flux, give "
+                "kind='flux'"
+            )
     notes: list[str] = []
     if kind == "mag":
         if baseline_flux is not None:
             raise ValueError(f"{source}: magnitude input takes baseline_mag, not baseline_flux")
+        _check_magnitudes(v, e, where, source=source, label=label, why=kind_why)
+        if options.flux_offset != 0.0:
+            _warn(
+                f"{source}: flux_offset={options.flux_offset!r} has no effect on magnitudes "
+                f"(kind 'mag': {kind_why}); leave it out, or give kind='flux' and the columns "
+                "of a flux"
+            )
         baseline_inferred = baseline_mag is None
         if baseline_mag is None:
             m_med = float(np.median(v))
@@ -703,7 +1219,7 @@ def _normalise(
     else:
         if baseline_mag is not None:
             raise ValueError(f"{source}: flux input takes baseline_flux, not baseline_mag")
-        f = v + flux_offset
+        f = v + options.flux_offset
         baseline_inferred = baseline_flux is None
         if baseline_flux is None:
             baseline_flux = estimate_baseline_flux(f)
@@ -716,11 +1232,20 @@ def _normalise(
                     "flux_offset= (the reference flux) or baseline_flux=, or kind='mag' if the "
                     "column holds magnitudes"
                 )
-        if not baseline_flux > 0:
-            raise ValueError(f"{source}: baseline_flux={baseline_flux!r} must be > 0")
         flux = f / baseline_flux
         flux_err = e / baseline_flux
         baseline = float(baseline_flux)
+    choices.append(
+        f"baseline {baseline:.6g} {'estimated (faint-side mode)' if baseline_inferred else 'given'}"
+    )
+    broken = ~(np.isfinite(flux) & np.isfinite(flux_err) & (flux_err > 0))
+    if broken.any():
+        i = int(np.flatnonzero(broken)[0])
+        raise ValueError(
+            f"{loc(i)}: value {float(v[i])!r} with error {float(e[i])!r} gives flux "
+            f"{float(flux[i])!r} +- {float(flux_err[i])!r} (overflow or underflow) for the "
+            f"baseline {baseline:.6g} ({kind}); check kind=, columns= and the baseline"
+        )
     if baseline_inferred:
         near = np.abs(flux - 1.0) < 2.0 * np.maximum(flux_err, 1e-12)
         if near.mean() < 0.2:
@@ -734,6 +1259,7 @@ def _normalise(
         time_system_inferred=system_inferred, kind=kind, kind_inferred=kind_inferred,
         baseline=baseline, baseline_inferred=baseline_inferred, columns=columns,
         dropped=dict(dropped), n_reordered=n_reordered, notes=tuple(notes),
+        choices=tuple(choices),
     )  # fmt: skip
     return _Part(times, flux, flux_err, summary)
 
@@ -823,7 +1349,9 @@ def _combine(
         dropped={k: int(v) for k, v in dropped.items() if v}, n_reordered=sum(
             s.n_reordered for s in summaries), name=name, files=summaries,
         excluded=tuple(excluded), notes=tuple(notes),
+        choices=tuple(f"{s.observatory}: {c}" for s in summaries for c in s.choices),
     )  # fmt: skip
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -834,12 +1362,7 @@ def _combine(
 def _read_part(
     path: Path,
     *,
-    columns: Sequence[int | str],
-    time_system: str | None,
-    kind: str | None,
-    baseline_mag: float | None,
-    baseline_flux: float | None,
-    flux_offset: float,
+    options: _FileOptions,
     reference_epoch: float,
     strict: bool,
     on_bad_line: str,
@@ -847,12 +1370,13 @@ def _read_part(
     min_points: int,
     observatory: str | None = None,
 ) -> _Part:
-    _check_choice("on_bad_line", on_bad_line, _ON_BAD_LINE)
     source = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"photometry file not found: {source}")
+    _check_text_file(path)
     table = _parse_text(path)
-    idx = _resolve_columns(columns, table.names, source)
+    if not table.rows:
+        raise _NotATable(_no_data_message(table, source))
+    choices: list[str] = []
+    idx, given = _resolve_columns(options.columns, table.names, source, choices)
     dropped: Counter = Counter()
     t, v, e, lines = _table_arrays(table, idx, source, on_bad_line, dropped)
     names = table.names or []
@@ -862,18 +1386,40 @@ def _read_part(
     units = meta.get("VALUE_UNITS") or meta.get("MAXIMUM_VALUE_UNITS")
     return _normalise(
         t, v, e, lines, source=source, label="line",
-        observatory=observatory or _observatory_name(path), columns=col_names, dropped=dropped,
-        time_hint=time_hint, value_name=col_names[1] if table.names else None, units=units,
-        time_system=time_system, kind=kind, baseline_mag=baseline_mag,
-        baseline_flux=baseline_flux, flux_offset=flux_offset, reference_epoch=reference_epoch,
-        strict=strict, on_duplicate=on_duplicate, min_points=min_points,
+        observatory=observatory or _observatory_name(path), columns=col_names,
+        columns_given=given, choices=choices, dropped=dropped, time_hint=time_hint,
+        value_name=col_names[1] if table.names else None, units=units, options=options,
+        reference_epoch=reference_epoch, strict=strict, on_duplicate=on_duplicate,
+        min_points=min_points,
     )  # fmt: skip
+
+
+def _check_common(
+    *, reference_epoch: Any, strict: Any, on_bad_line: Any, on_duplicate: Any, min_points: Any,
+    name: Any,
+) -> tuple[float, bool, int]:
+    _check_choice("on_bad_line", on_bad_line, _ON_BAD_LINE)
+    _check_choice("on_duplicate", on_duplicate, _ON_DUPLICATE)
+    _check_optional_str("name", name)
+    return (
+        _check_reference_epoch(reference_epoch), _check_bool("strict", strict),
+        _check_min_points(min_points),
+    )
+
+
+def _no_mapping(**options: Any) -> None:
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            raise TypeError(
+                f"read_file: {key}= is a mapping; per-file mappings are for read_event (one "
+                "file takes one value)"
+            )
 
 
 def read_file(
     path: str | Path,
     *,
-    columns: Sequence[int | str] = (0, 1, 2),
+    columns: Sequence[int | str] | None = None,
     time_system: str | None = None,
     kind: str | None = None,
     baseline_mag: float | None = None,
@@ -892,17 +1438,20 @@ def read_file(
     ----------
     path : str or Path
         Text, CSV or IPAC table file.
-    columns : sequence of 3 int or str
-        Time, value and error columns: indices, or names from the header line.
+    columns : sequence of 3 int or str, optional
+        Time, value and error columns: indices, or names from the header line. When omitted,
+        chosen from the header names by the documented rule (module docstring), else columns
+        0, 1, 2; what was chosen and why is in ``choices``.
     time_system : str, optional
         A key of :data:`TIME_SYSTEMS` (or alias ``HJD'``, ``BJD_TDB``); inferred when omitted.
     kind : {"mag", "flux"}, optional
         Inferred when omitted (see :func:`infer_kind`).
     baseline_mag, baseline_flux : float, optional
-        Known baseline (magnitude, or flux in the file's units after ``flux_offset``); estimated
-        with :func:`estimate_baseline_flux` when omitted.
+        Known baseline (magnitude within 0..40, or flux > 0 in the file's units after
+        ``flux_offset``); estimated with :func:`estimate_baseline_flux` when omitted.
     flux_offset : float
-        Added to flux values first (e.g. the reference flux of difference photometry).
+        Added to flux values first (e.g. the reference flux of difference photometry); a
+        :class:`PhotometryWarning` says when it has no effect (magnitudes).
     reference_epoch : float
         Full Julian date of output time 0.
     strict : bool
@@ -910,7 +1459,7 @@ def read_file(
     on_bad_line, on_duplicate : {"error", "drop"}
         What to do with non-numeric data lines and repeated times.
     min_points : int
-        Fewest usable points accepted.
+        Fewest usable points accepted (>= 1).
     name : str, optional
         Result name (default: the observatory name taken from the file name).
 
@@ -923,20 +1472,47 @@ def read_file(
     ------
     FileNotFoundError
         The file does not exist.
+    IsADirectoryError
+        The path is a folder (:func:`read_event` reads folders).
+    TypeError
+        An option of the wrong type (the message names it and the expected type).
     ValueError
         Bad content or options; the message names the file, line and valid choices.
+
+    Warns
+    -----
+    PhotometryWarning
+        More than 5 % of the points dropped, an ambiguous header, an option without effect,
+        magnitudes with large errors, a file that looks truncated.
     """
-    path = Path(path)
-    part = _read_part(
-        path, columns=columns, time_system=time_system, kind=kind, baseline_mag=baseline_mag,
-        baseline_flux=baseline_flux, flux_offset=flux_offset, reference_epoch=reference_epoch,
-        strict=strict, on_bad_line=on_bad_line, on_duplicate=on_duplicate,
-        min_points=min_points,
+    _no_mapping(columns=columns, time_system=time_system, kind=kind, baseline_mag=baseline_mag,
+                baseline_flux=baseline_flux, flux_offset=flux_offset)
+    options = _check_file_options(
+        columns=columns, time_system=time_system, kind=kind, baseline_mag=baseline_mag,
+        baseline_flux=baseline_flux, flux_offset=flux_offset,
     )  # fmt: skip
+    reference_epoch, strict, min_points = _check_common(
+        reference_epoch=reference_epoch, strict=strict, on_bad_line=on_bad_line,
+        on_duplicate=on_duplicate, min_points=min_points, name=name,
+    )  # fmt: skip
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"read_file: path must be a str or Path; got {path!r}")
+    path = Path(path)
+    try:
+        part = _read_part(
+            path, options=options, reference_epoch=reference_epoch, strict=strict,
+            on_bad_line=on_bad_line, on_duplicate=on_duplicate, min_points=min_points,
+        )  # fmt: skip
+    except _NotATable as exc:
+        raise ValueError(str(exc)) from None
     return _combine(
         [part], name=name or part.summary.observatory, combine="all", main=None,
         reference_epoch=reference_epoch, excluded=[], notes=[],
     )  # fmt: skip
+
+
+_PER_FILE_OPTIONS = ("columns", "time_system", "kind", "baseline_mag", "baseline_flux",
+                     "flux_offset")
 
 
 def _per_file(value: Any, path: Path, observatory: str) -> Any:
@@ -948,16 +1524,73 @@ def _per_file(value: Any, path: Path, observatory: str) -> Any:
     return value
 
 
-def _list_sources(paths_or_directory: str | Path | Iterable[str | Path]) -> list[Path]:
-    if isinstance(paths_or_directory, str | Path):
+def _check_mapping_keys(option: str, value: Any, paths: Sequence[Path]) -> None:
+    """Every key of a per-file mapping must name one of the files (or be ``"*"``)."""
+    if not isinstance(value, Mapping):
+        return
+    known = {"*"}
+    for p in paths:
+        known.update((p.name, _observatory_name(p), str(p)))
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        files = ", ".join(p.name for p in paths)
+        raise ValueError(
+            f"{option}= has key(s) {unknown} matching none of the files ({files}); keys are "
+            "file names, observatory names (file name without suffixes) or '*' for the rest"
+        )
+
+
+def _list_sources(
+    paths_or_directory: str | Path | Iterable[str | Path],
+) -> tuple[list[Path], bool]:
+    """The source paths, and whether they come from listing a directory."""
+    if paths_or_directory is None or isinstance(paths_or_directory, bytes):
+        raise TypeError(
+            "read_event: paths_or_directory must be a folder, a file or a list of files (str "
+            f"or Path); got {paths_or_directory!r}"
+        )
+    if isinstance(paths_or_directory, str | os.PathLike):
         p = Path(paths_or_directory)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.is_file() and not _SKIP_FILE.search(f.name))
             if not files:
                 raise FileNotFoundError(f"no photometry files in directory {p}")
-            return files
-        return [p]
-    return [Path(p) for p in paths_or_directory]
+            return files, True
+        return [p], False
+    if not isinstance(paths_or_directory, Iterable):
+        raise TypeError(
+            "read_event: paths_or_directory must be a folder, a file or a list of files (str "
+            f"or Path); got {type(paths_or_directory).__name__}"
+        )
+    paths = list(paths_or_directory)
+    for item in paths:
+        if not isinstance(item, str | os.PathLike):
+            raise TypeError(f"read_event: each file must be a str or Path; got {item!r}")
+    if not paths:
+        raise ValueError("read_event: no files given (an empty list)")
+    return [Path(p) for p in paths], False
+
+
+def _check_space(space: Any) -> tuple[str, ...]:
+    if isinstance(space, str | bytes) or not isinstance(space, Iterable):
+        raise TypeError(
+            f"space must be a list of file or observatory names; got {space!r} (write "
+            f"space=[{space!r}] for one name)"
+        )
+    names = tuple(space)
+    for s in names:
+        if not isinstance(s, str):
+            raise TypeError(f"space: each name must be a str; got {s!r}")
+    return names
+
+
+def _check_main(main: Any, combine: str) -> None:
+    _check_optional_str("main", main)
+    if main is not None and combine != "main":
+        _warn(
+            f"main={main!r} has no effect with combine={combine!r} (every observatory is "
+            "kept); give combine='main' to keep only that one"
+        )
 
 
 def read_event(
@@ -969,7 +1602,7 @@ def read_event(
     space: Iterable[str] = (),
     name: str | None = None,
     reference_epoch: float = DEFAULT_REFERENCE_EPOCH,
-    columns: Sequence[int | str] | Mapping[str, Sequence[int | str]] = (0, 1, 2),
+    columns: Sequence[int | str] | Mapping[str, Sequence[int | str]] | None = None,
     time_system: str | Mapping[str, str] | None = None,
     kind: str | Mapping[str, str] | None = None,
     baseline_mag: float | Mapping[str, float] | None = None,
@@ -985,12 +1618,14 @@ def read_event(
     Parameters
     ----------
     paths_or_directory : path or iterable of paths
-        A directory (every file except README* and hidden ones, in name order) or files.
+        A directory (every file except README* and hidden ones, in name order; files that are
+        not photometry tables are skipped with a warning) or files (each must be a table).
     combine : {"all", "main"}
         ``"all"``: every point, sorted by time, ``observatory`` code per point; ``"main"``: the
         file with the most usable points (first in order on ties) or the one named by ``main``.
     main : str, optional
-        Observatory name (file name without suffixes) or file name kept by ``combine="main"``.
+        Observatory name (file name without suffixes) or file name kept by ``combine="main"``
+        (a :class:`PhotometryWarning` says it has no effect with ``combine="all"``).
     include_space : bool
         Include space-based files (name containing ``spitzer`` or listed in ``space``).
     space : iterable of str
@@ -1001,7 +1636,8 @@ def read_event(
         Full Julian date of output time 0.
     columns, time_system, kind, baseline_mag, baseline_flux, flux_offset
         As in :func:`read_file`; each may be a mapping from file name or observatory name (or
-        ``"*"`` for the rest) to the value for that file.
+        ``"*"`` for the rest) to the value for that file. A key that matches no file is an
+        error listing the files.
     strict, on_bad_line, on_duplicate, min_points
         As in :func:`read_file`, for every file.
 
@@ -1011,11 +1647,36 @@ def read_event(
         Each file normalised to its own baseline; exclusions in ``excluded`` and ``notes``.
     """
     _check_choice("combine", combine, _COMBINE)
-    paths = _list_sources(paths_or_directory)
+    _check_main(main, combine)
+    include_space = _check_bool("include_space", include_space)
+    space = _check_space(space)
+    reference_epoch, strict, min_points = _check_common(
+        reference_epoch=reference_epoch, strict=strict, on_bad_line=on_bad_line,
+        on_duplicate=on_duplicate, min_points=min_points, name=name,
+    )  # fmt: skip
+    paths, listed = _list_sources(paths_or_directory)
+    per_file = dict(columns=columns, time_system=time_system, kind=kind,
+                    baseline_mag=baseline_mag, baseline_flux=baseline_flux,
+                    flux_offset=flux_offset)  # fmt: skip
+    for option, value in per_file.items():
+        _check_mapping_keys(option, value, paths)
+    options = {}
+    for path in paths:
+        obs = _observatory_name(path)
+        chosen = {k: _per_file(v, path, obs) for k, v in per_file.items()}
+        if chosen["flux_offset"] is None:
+            chosen["flux_offset"] = 0.0
+        where = f" for {path.name}" if any(isinstance(v, Mapping) for v in per_file.values()) \
+            else ""
+        options[path] = _check_file_options(**chosen, where=where)
+    for p in paths:
+        if p.is_dir():
+            raise IsADirectoryError(
+                f"{p} is a directory: give a folder alone (read_event(folder)), or files"
+            )
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"photometry file(s) not found: {', '.join(missing)}")
-    space = tuple(space)
     parts: list[_Part] = []
     excluded: list[tuple[str, str]] = []
     notes: list[str] = []
@@ -1026,20 +1687,25 @@ def read_event(
             excluded.append((str(path), why))
             notes.append(f"{path.name}: excluded as {why}")
             continue
-        parts.append(
-            _read_part(
-                path, columns=_per_file(columns, path, obs) or (0, 1, 2),
-                time_system=_per_file(time_system, path, obs), kind=_per_file(kind, path, obs),
-                baseline_mag=_per_file(baseline_mag, path, obs),
-                baseline_flux=_per_file(baseline_flux, path, obs),
-                flux_offset=_per_file(flux_offset, path, obs) or 0.0,
-                reference_epoch=reference_epoch, strict=strict, on_bad_line=on_bad_line,
-                on_duplicate=on_duplicate, min_points=min_points, observatory=obs,
-            )
-        )  # fmt: skip
+        try:
+            parts.append(
+                _read_part(
+                    path, options=options[path], reference_epoch=reference_epoch,
+                    strict=strict, on_bad_line=on_bad_line, on_duplicate=on_duplicate,
+                    min_points=min_points, observatory=obs,
+                )
+            )  # fmt: skip
+        except _NotATable as exc:
+            if not listed:
+                raise ValueError(str(exc)) from None
+            why = f"not a photometry table ({exc})"
+            excluded.append((str(path), why))
+            notes.append(f"{path.name}: skipped, {why}")
+            _warn(f"skipped {exc}; pass the files as a list to choose them yourself")
     if name is None:
         src = paths_or_directory
-        name = Path(src).name if isinstance(src, str | Path) and Path(src).is_dir() else None
+        name = Path(src).name if isinstance(src, str | os.PathLike) and Path(src).is_dir() \
+            else None
         name = name or (_observatory_name(paths[0]) if paths else "event")
     return _combine(
         parts, name=name, combine=combine, main=main, reference_epoch=reference_epoch,
@@ -1089,7 +1755,8 @@ def from_mulens_data(
     time_system : str, optional
         Default: inferred from the values (MulensModel times are usually full HJD).
     baseline_mag, baseline_flux : float, optional
-        Known baseline (applies to every dataset); estimated per dataset when omitted.
+        Known baseline (applies to every dataset of that kind); estimated per dataset when
+        omitted.
     reference_epoch, strict, on_duplicate, min_points : as in :func:`read_file`
 
     Returns
@@ -1097,6 +1764,20 @@ def from_mulens_data(
     Photometry
         One observatory per dataset used; ``source_files`` hold the datasets' names.
     """
+    _check_choice("combine", combine, _COMBINE)
+    _check_main(main, combine)
+    include_space = _check_bool("include_space", include_space)
+    include_bad = _check_bool("include_bad", include_bad)
+    reference_epoch, strict, min_points = _check_common(
+        reference_epoch=reference_epoch, strict=strict, on_bad_line="error",
+        on_duplicate=on_duplicate, min_points=min_points, name=name,
+    )  # fmt: skip
+    checked = _check_file_options(
+        columns=None, time_system=time_system, kind=None, baseline_mag=baseline_mag,
+        baseline_flux=None, flux_offset=0.0,
+    )  # fmt: skip
+    if baseline_flux is not None:  # with baseline_mag too: each applies to its kind
+        baseline_flux = _check_number("baseline_flux", baseline_flux, positive=True)
     datasets = list(data) if isinstance(data, list | tuple) else [data]
     if not datasets:
         raise ValueError("from_mulens_data: no MulensData given")
@@ -1123,13 +1804,16 @@ def from_mulens_data(
         if bad.any() and not include_bad:
             dropped["bad_flag"] += int(bad.sum())
             t, v, e, where = t[~bad], v[~bad], e[~bad], where[~bad]
+        options = replace(
+            checked, kind=fmt, baseline_mag=checked.baseline_mag if fmt == "mag" else None,
+            baseline_flux=baseline_flux if fmt == "flux" else None,
+        )  # fmt: skip
         parts.append(
             _normalise(
                 t, v, e, where, source=source, label="point", observatory=label,
-                columns=("time", fmt, f"err_{fmt}"), dropped=dropped, time_hint=None,
-                value_name=fmt, units=None, time_system=time_system, kind=fmt,
-                baseline_mag=baseline_mag if fmt == "mag" else None,
-                baseline_flux=baseline_flux if fmt == "flux" else None, flux_offset=0.0,
+                columns=("time", fmt, f"err_{fmt}"), columns_given=True,
+                choices=[f"MulensData with input_fmt {fmt!r}"], dropped=dropped,
+                time_hint=None, value_name=fmt, units=None, options=options,
                 reference_epoch=reference_epoch, strict=strict, on_duplicate=on_duplicate,
                 min_points=min_points,
             )
@@ -1276,6 +1960,8 @@ def read_shipped_event(name: str, **kw: Any) -> Photometry:
     Photometry
         ``excluded`` also lists the event's ``excluded_files`` with why.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"read_shipped_event: name must be a str; got {name!r}")
     events = shipped_events()
     if name not in events:
         raise ValueError(f"unknown shipped event {name!r}; valid: {', '.join(events)}")
