@@ -35,17 +35,27 @@ the 1e-12 level. Each chunk is therefore simulated in a process with a fresh sta
 a clean worker that never simulates; without fork, a new process per chunk) and chunk
 boundaries are fixed by ``chunk_size`` (recorded in the manifest): the same
 config and chunk size give identical bytes for any number of workers.
+
+The workers are new interpreters started on this module alone (not :mod:`multiprocessing`
+children, which re-import the caller's ``__main__``), so generation runs the same from a
+script file (with or without an ``if __name__ == "__main__":`` guard), a script on standard
+input (``python - < script.py``), ``python -c``, IPython and notebooks.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -200,8 +210,7 @@ def _simulate_chunk_in_fork(config: SimulationConfig, chunk_dir: str, start: int
 
     The worker itself never computes a magnification, so each forked child starts with the
     VBBinaryLensing state of a fresh process (see the module docstring), at the cost of a
-    fork (milliseconds) instead of a new process from the start method: that re-imports the
-    parent's ``__main__`` module in every child, seconds per chunk when it imports torch.
+    fork (milliseconds) instead of a new interpreter per chunk.
     """
     import traceback
 
@@ -239,6 +248,139 @@ def clean_process_context():
     return mp.get_context("spawn")
 
 
+_WORKER_COMMAND = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+                   "from microlens.store import _serve_chunks; _serve_chunks()")
+"""What a chunk worker runs: the caller's import path, then :func:`_serve_chunks`."""
+
+_ERROR_TAIL_LINES = 40
+"""Lines of a worker's error output quoted when it ends without an answer."""
+
+
+def _serve_chunks() -> None:
+    """Body of a chunk worker process (started by :func:`_run_chunks`).
+
+    Reads tasks from standard input, one JSON line each (``config``, ``chunk_dir``, ``start``,
+    ``stop``), and answers each with one JSON line, ``{"done": events}`` or ``{"error":
+    traceback}``, until standard input ends. The worker never simulates itself: each chunk
+    runs in a child forked from it (without fork, the worker takes one chunk and ends), so
+    every chunk starts from a fresh VBBinaryLensing state. Its standard output carries the
+    answers only: anything else printed, by C code too, goes to standard error.
+    """
+    import traceback
+
+    from . import detectability  # noqa: F401  (imported once here, not in every chunk)
+
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    can_fork = hasattr(os, "fork")
+    for line in sys.stdin:
+        try:
+            task = json.loads(line)
+            config = SimulationConfig.from_dict(task["config"], warn_ignored=False)
+            simulate = _simulate_chunk_in_fork if can_fork else _simulate_chunk
+            answer = {"done": simulate(config, task["chunk_dir"], task["start"], task["stop"])}
+        except Exception:  # noqa: BLE001 (everything goes back to the caller as text)
+            answer = {"error": traceback.format_exc()}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+        if not can_fork:  # pragma: no cover - Windows: one chunk per fresh process
+            break
+
+
+class _ChunkWorker:
+    """One chunk worker process, with threads that forward its answers to a queue and keep
+    the tail of its error output (also written to this process's ``sys.stderr``).
+
+    The worker is the running interpreter started on :func:`_serve_chunks` (in a session of
+    its own on POSIX, so that stopping it stops its forked child too). It never imports the
+    caller's ``__main__``: a start method of :mod:`multiprocessing` would re-run it in every
+    worker, which fails for a script read from standard input (``python - < script.py``, a
+    ``__main__`` of ``<stdin>`` that no file holds) and re-runs a script without an
+    ``if __name__ == "__main__":`` guard.
+    """
+
+    def __init__(self, answers: queue.Queue):
+        if not sys.executable:
+            raise RuntimeError("cannot start simulation workers: sys.executable is empty (an "
+                               "embedded interpreter); generate the dataset from a Python "
+                               "process started as a program")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_COMMAND, json.dumps(sys.path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            encoding="utf-8", errors="replace", start_new_session=os.name == "posix")
+        self.task: tuple[int, int] | None = None
+        self.error_tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL_LINES)
+        self._readers = [threading.Thread(target=target, daemon=True)
+                         for target in (lambda: self._forward_answers(answers),
+                                        self._forward_errors)]
+        for reader in self._readers:
+            reader.start()
+
+    def _forward_answers(self, answers: queue.Queue) -> None:
+        for line in self.process.stdout:
+            answers.put((self, line))
+        answers.put((self, None))
+
+    def _forward_errors(self) -> None:
+        for line in self.process.stderr:
+            self.error_tail.append(line)
+            try:
+                sys.stderr.write(line)
+            except (OSError, ValueError):  # pragma: no cover - stderr closed
+                pass
+
+    def give(self, start: int, stop: int, payload: dict, *, last: bool) -> None:
+        """Send one chunk; ``last``: no more after it (the worker ends when it is done)."""
+        try:
+            self.process.stdin.write(json.dumps({**payload, "start": start, "stop": stop}) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise RuntimeError(self.ended(f"before it could take events {start}..{stop - 1}")) \
+                from None
+        self.task = (start, stop)
+        if last:
+            self.finish()
+
+    def finish(self) -> None:
+        """No more tasks: close standard input, so the worker ends after its current chunk."""
+        try:
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def ended(self, when: str) -> str:
+        """The message for a worker that ended ``when`` (with its exit code and error tail)."""
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = "unknown: still running"
+        for reader in self._readers[1:]:
+            reader.join(timeout=5)
+        tail = "".join(self.error_tail).rstrip() or "(no error output: killed?)"
+        return (f"a simulation worker process ended {when} (exit code {code}); its error "
+                f"output ends:\n{tail}")
+
+    def stop(self) -> None:
+        """End the worker now, with the chunk it is simulating (which leaves no file)."""
+        if self.process.poll() is None:
+            try:
+                if os.name == "posix":
+                    os.killpg(self.process.pid, signal.SIGTERM)
+                else:  # pragma: no cover
+                    self.process.kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.finish()
+
+    def join(self) -> None:
+        self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout=5)
+        for stream in (self.process.stdout, self.process.stderr):
+            stream.close()
+
+
 def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
     from tqdm.auto import tqdm
 
@@ -249,43 +391,60 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
         bar.close()
         return
     # Every chunk starts from a fresh VBBinaryLensing state, even with one worker (see the
-    # module docstring): forked from a clean worker that never simulates, or, without fork,
-    # in a new process per chunk.
-    context = clean_process_context()
-    if hasattr(os, "fork"):
-        task, per_child = _simulate_chunk_in_fork, None
-    else:  # pragma: no cover - Windows
-        task, per_child = _simulate_chunk, 1
-    workers = min(workers, len(todo))
-    queue = iter(todo)
-    # Chunks are handed out as workers free up (one queued beyond the busy ones), so that an
-    # interruption leaves at most workers + 1 chunks to finish, not the whole list.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             max_tasks_per_child=per_child) as pool:
-        running = {}
+    # module docstring): forked from a worker process that never simulates, or, without
+    # fork, in a new worker process per chunk. Chunks are handed out one per worker as workers
+    # free up, so that an interruption loses at most one chunk per worker.
+    one_per_process = not hasattr(os, "fork")
+    payload = {"config": config.to_dict(), "chunk_dir": str(chunk_dir)}
+    tasks = list(reversed(todo))
+    answers: queue.Queue = queue.Queue()
+    started: list[_ChunkWorker] = []
 
-        def submit_next() -> None:
-            for start, stop in queue:
-                running[pool.submit(task, config, str(chunk_dir), start, stop)] = (start, stop)
-                return
+    def hand_out(worker: _ChunkWorker | None) -> None:
+        if not tasks:
+            if worker is not None:
+                worker.finish()
+            return
+        if worker is None or one_per_process:
+            worker = _ChunkWorker(answers)
+            started.append(worker)
+        start, stop = tasks.pop()
+        worker.give(start, stop, payload, last=one_per_process or not tasks)
 
-        try:
-            for _ in range(workers + 1):
-                submit_next()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=running.get):
-                    start, stop = running.pop(fut)
-                    bar.update(fut.result())
-                    submit_next()
-                    if on_chunk is not None:
-                        on_chunk(start, stop)
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
-        finally:
-            bar.close()
+    try:
+        for _ in range(min(workers, len(todo))):
+            hand_out(None)
+        busy = len(todo) - len(tasks)
+        while busy:
+            try:
+                worker, line = answers.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
+            except queue.Empty:
+                continue
+            if worker.task is None:  # the end of a worker with nothing left to do
+                continue
+            (start, stop), worker.task = worker.task, None
+            busy -= 1
+            if line is None:
+                raise RuntimeError(worker.ended(f"while simulating events {start}..{stop - 1}"))
+            answer = json.loads(line)
+            if "error" in answer:
+                raise RuntimeError(f"simulating events {start}..{stop - 1} failed in a worker "
+                                   f"process:\n{answer['error']}")
+            if tasks:
+                busy += 1
+            hand_out(worker)
+            bar.update(answer["done"])
+            if on_chunk is not None:
+                on_chunk(start, stop)
+    except BaseException:
+        for worker in started:
+            worker.stop()
+        raise
+    finally:
+        bar.close()
+        for worker in started:
+            worker.finish()
+            worker.join()
 
 
 def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed,
