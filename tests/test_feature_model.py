@@ -278,3 +278,82 @@ def test_evaluate_run_on_a_features_run(features_run, eval_store):
     # the cache is keyed on the trees: asking again reads it
     again, _ = run_predictions(run_dir, rows=predictions.rows)
     np.testing.assert_array_equal(again.logits, predictions.logits)
+
+
+# -- the common input contract -----------------------------------------------------------------
+
+
+def test_predict_curve_checks_its_one_curve_and_answers_short_curves_uniformly(features_run,
+                                                                              eval_store):
+    import torch
+
+    from microlens.validation import InvalidLightCurveError
+
+    *_, run_dir = features_run
+    model = load_feature_model(run_dir)
+    times, flux, err = _curve(eval_store, eval_store.indices("test")[0])
+    with pytest.raises(InvalidLightCurveError, match=r"times must be 1-D, got shape \(2, \d+\); "
+                                                     r"for a batch .* use predict_proba"):
+        model.predict_curve(np.stack([times, times]), np.stack([flux, flux]),
+                            np.stack([err, err]))
+    bad = flux.copy()
+    bad[4] = np.nan
+    with pytest.raises(InvalidLightCurveError, match=r"flux\[0, 4\] is nan"):
+        model.predict_curve(times, bad, err)
+    with pytest.raises(InvalidLightCurveError, match=r"times\[0, 1\]=.* is before"):
+        model.predict_curve(times[::-1], flux, err)
+    with pytest.raises(InvalidLightCurveError, match=r"flux_err\[0, 2\] is inf"):
+        model.predict_curve(times, flux, np.r_[err[:2], np.inf, err[3:]])
+    # fewer observations than a PSPL fit needs: the uniform answer (zero logits), never a class
+    for n in (1, 2, 5):
+        np.testing.assert_array_equal(model.predict_curve(times[:n], flux[:n], err[:n]), 0.0)
+        proba = model.predict_proba(times[None, :n], flux[None, :n], err[None, :n])
+        torch.testing.assert_close(proba, torch.full((1, n, 3), 1 / 3))
+    assert np.any(model.predict_curve(times[:12], flux[:12], err[:12]) != 0)
+
+
+def test_predict_proba_is_predict_curve_per_event_as_a_padded_batch(features_run, eval_store):
+    import torch
+
+    *_, run_dir = features_run
+    model = load_feature_model(run_dir)
+    rows = eval_store.indices("test")[:3]
+    events = [_curve(eval_store, row) for row in rows]
+    lengths = [min(len(t), n) for (t, _, _), n in zip(events, (80, 40, 60), strict=True)]
+    width = max(lengths)
+    padded = [np.zeros((3, width)) for _ in range(3)]
+    mask = np.arange(width)[None, :] < np.array(lengths)[:, None]
+    for i, (event, n) in enumerate(zip(events, lengths, strict=True)):
+        for array, values in zip(padded, event, strict=True):
+            array[i, :n] = values[:n]
+    logits = model.predict_logits(*padded, mask)
+    proba = model.predict_proba(*padded, mask)
+    assert isinstance(proba, torch.Tensor) and tuple(proba.shape) == (3, width, 3)
+    for i, ((times, flux, err), n) in enumerate(zip(events, lengths, strict=True)):
+        curve = model.predict_curve(times[:n], flux[:n], err[:n])
+        np.testing.assert_allclose(logits[i, :n].numpy(), curve, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(logits[i, n:].numpy(), np.broadcast_to(curve[-1], (width - n,
+                                                                                    3)))
+        expected = torch.softmax(torch.from_numpy(curve) / model.temperature, dim=-1)
+        torch.testing.assert_close(proba[i, :n], expected)
+    uncalibrated = model.predict_proba(*padded, mask, calibrated=False)
+    torch.testing.assert_close(uncalibrated, logits.softmax(-1))
+
+
+def test_broken_features_files_name_the_file(features_run, tmp_path):
+    import shutil
+
+    from microlens.runs import RunFileError
+
+    *_, run_dir = features_run
+    copy = tmp_path / "gbt"
+    shutil.copytree(run_dir, copy)
+    trees = (copy / MODEL_FILE).read_bytes()
+    (copy / MODEL_FILE).write_bytes(trees[: len(trees) // 2])
+    with pytest.raises(RunFileError, match=rf"{copy / MODEL_FILE} is truncated or not an .npz "
+                                           rf"archive \({len(trees) // 2} bytes\)"):
+        load_feature_model(copy)
+    (copy / MODEL_FILE).write_bytes(trees)
+    (copy / META_FILE).write_text('{"format_version": 1,')
+    with pytest.raises(RunFileError, match=rf"{copy / META_FILE} is not valid JSON"):
+        load_feature_model(copy)

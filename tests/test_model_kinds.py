@@ -234,3 +234,68 @@ def test_every_neural_kind_trains_saves_and_loads(kind, train_store, tmp_path):
                                               batch["mask"])
     torch.testing.assert_close(probs, again, atol=0, rtol=0)
     torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
+
+
+# -- broken run directories --------------------------------------------------------------------
+
+
+def _saved_run(run_dir, kind: str = "gru"):
+    """A run directory as load_model reads it, from a tiny untrained model."""
+    model = randomised(kind)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"model": model.config.to_dict(),
+                                                     "dataset_manifest": {
+                                                         "max_observations": 321}}))
+    model.normalization.save(run_dir / "normalization.json")
+    torch.save(model.state_dict(), run_dir / "best.pt")
+    return model
+
+
+def test_a_saved_run_loads_with_its_training_manifest(tmp_path):
+    model = _saved_run(tmp_path / "run")
+    loaded = load_model(tmp_path / "run")
+    assert loaded.dataset_manifest == {"max_observations": 321}
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_broken_run_directories_name_the_file_and_the_fault(tmp_path):
+    from microlens.runs import RunFileError
+
+    run = tmp_path / "gru_run"
+    _saved_run(run)
+    with pytest.raises(FileNotFoundError, match=r"run directory .*gru_rnu does not exist; "
+                                                r"similar names in .*: gru_run"):
+        load_model(tmp_path / "gru_rnu")
+    with pytest.raises(FileNotFoundError, match=r"run directory .*no/such does not exist \(nor "
+                                                r"does .*no\)"):
+        load_model(tmp_path / "no" / "such")
+
+    weights = (run / "best.pt").read_bytes()
+    (run / "best.pt").write_bytes(weights[:123])
+    with pytest.raises(RunFileError, match=rf"{run / 'best.pt'} is truncated or not a PyTorch "
+                                           r"checkpoint \(123 bytes.*retrain or restore it"):
+        load_model(run)
+    (run / "best.pt").write_bytes(b"")
+    with pytest.raises(RunFileError, match=r"best.pt is empty \(0 bytes\)"):
+        load_model(run)
+    (run / "best.pt").write_bytes(weights)
+
+    config = (run / "config.json").read_text()
+    (run / "config.json").write_text(config[:40])
+    with pytest.raises(RunFileError, match=rf"{run / 'config.json'} is not valid JSON: .* at "
+                                           r"line 1, column \d+"):
+        load_model(run)
+    (run / "config.json").write_text("")
+    with pytest.raises(RunFileError, match=r"config.json is empty \(0 bytes\)"):
+        load_model(run)
+    (run / "config.json").write_text('{"train": {}}')
+    with pytest.raises(RunFileError, match=r"config.json has no \"model\" object \(keys: train\)"):
+        load_model(run)
+    (run / "config.json").write_text(config)
+    (run / "normalization.json").write_text('{"dt_scale": ')
+    with pytest.raises(RunFileError, match=r"normalization.json is not valid JSON"):
+        load_model(run)
+    (run / "normalization.json").unlink()
+    with pytest.raises(FileNotFoundError, match="normalization.json is missing"):
+        load_model(run)
