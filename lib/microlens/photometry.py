@@ -1664,8 +1664,8 @@ def read_event(
     for path in paths:
         obs = _observatory_name(path)
         chosen = {k: _per_file(v, path, obs) for k, v in per_file.items()}
-        if chosen["flux_offset"] is None:
-            chosen["flux_offset"] = 0.0
+        if chosen["flux_offset"] is None and isinstance(flux_offset, Mapping):
+            chosen["flux_offset"] = 0.0  # a mapping without this file (nor "*")
         where = f" for {path.name}" if any(isinstance(v, Mapping) for v in per_file.values()) \
             else ""
         options[path] = _check_file_options(**chosen, where=where)
