@@ -561,7 +561,8 @@ def test_header_naming_the_columns_is_used(tmp_path):
     np.testing.assert_allclose(p.flux * p.files[0].baseline, f, rtol=1e-12)
     assert any("columns from the header names" in c for c in p.choices)
     # suffixed and case-varied names, columns in any order
-    rows = [f"{c:.5f} {float(b)!r} {a - 2450000:.6f}" for a, b, c in zip(jd, flux, fe / 2000, strict=True)]
+    rows = [f"{c:.5f} {float(b)!r} {a - 2450000:.6f}"
+            for a, b, c in zip(jd, flux, fe / 2000, strict=True)]
     q = ph.read_file(_table(tmp_path, "suffix.dat", "# SIGMA Mag HJD-2450000", rows),
                      kind="flux")
     assert q.files[0].columns == ("HJD-2450000", "Mag", "SIGMA")
@@ -805,7 +806,8 @@ def test_messages_say_what_the_file_looks_like(tmp_path):
     iso = _table(tmp_path, "iso.csv", "date,mag,err",
                  [f"2019-03-{k + 1:02d}T02:03:04, 17.2, 0.01" for k in range(12)])
     with pytest.raises(ValueError, match=r"iso\.csv, line 2 \(the first data line\): time column "
-                       r"0 holds '2019-03-01T02:03:04'.*ISO dates are not read: convert them to JD"):
+                       r"0 holds '2019-03-01T02:03:04'.*ISO dates are not read: convert them "
+                       r"to JD"):
         ph.read_file(iso)
     with pytest.raises(ValueError, match=r"iso\.csv, line 2 \(the first data line\).*no data line "
                        r"of the file could be read"):
