@@ -290,3 +290,201 @@ def test_unfinished_generation_with_another_plan_is_discarded_with_a_warning(tmp
         store = open_dataset(generate_dataset(cfg, tmp_path / "d", workers=1, chunk_size=4,
                                               progress=False))
     assert len(store) == 12 and store.manifest["generation"]["chunk_size"] == 4
+
+
+# --------------------------------------------------------------------------------------------
+# Generation from any script: workers never import the caller's __main__
+# --------------------------------------------------------------------------------------------
+
+SCRIPT_CONFIG = dict(n_per_class=8, n_epochs=40, seed=6, topology="stellar", detectability=False)
+"""A few dozen events on few epochs (about a second). The fresh VBBinaryLensing state of each
+chunk is checked by the slow worker-count tests, whose Δχ² columns show it."""
+
+GENERATION_SCRIPT = """\
+import sys
+from microlens import SimulationConfig, generate_dataset
+config = SimulationConfig(**{config!r})
+for workers in {workers!r}:
+    generate_dataset(config, sys.argv[1] + f"/workers{{workers}}", workers=workers,
+                     chunk_size=6, progress=False)
+print("generated")
+"""
+
+
+def _stored_bytes(path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(path.glob("*.npy"))}
+
+
+def _run_script(how: str, script: str, out_dir, tmp_path):
+    import subprocess
+    import sys
+
+    if how == "stdin":
+        command, stdin = [sys.executable, "-", str(out_dir)], script
+    elif how == "-c":
+        command, stdin = [sys.executable, "-c", script, str(out_dir)], None
+    else:  # a file without an `if __name__ == "__main__":` guard
+        file = tmp_path / "generate.py"
+        file.write_text(script)
+        command, stdin = [sys.executable, str(file), str(out_dir)], None
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def in_process_bytes(tmp_path_factory):
+    """The script's data set generated from this process."""
+    config = SimulationConfig(**SCRIPT_CONFIG)
+    path = generate_dataset(config, tmp_path_factory.mktemp("in_process") / "set", workers=1,
+                            chunk_size=6, progress=False)
+    return _stored_bytes(path)
+
+
+def test_generation_from_a_script_on_standard_input_matches_in_process_bytes(
+        tmp_path, in_process_bytes):
+    """`python - < script.py` used to die with BrokenProcessPool: multiprocessing's children
+    re-import a __main__ of '<stdin>', which no file holds. One and two workers now give the
+    bytes of a generation in this process."""
+    out_dir = tmp_path / "out"
+    script = GENERATION_SCRIPT.format(config=SCRIPT_CONFIG, workers=(1, 2))
+    result = _run_script("stdin", script, out_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "BrokenProcessPool" not in result.stderr and "generated" in result.stdout
+    for workers in (1, 2):
+        written = _stored_bytes(out_dir / f"workers{workers}")
+        assert set(written) == set(in_process_bytes)
+        different = [name for name in written if written[name] != in_process_bytes[name]]
+        assert not different, f"workers={workers} from stdin changed {different}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["-c", "file without a main guard"])
+def test_generation_from_python_c_and_unguarded_files_matches_in_process_bytes(
+        how, tmp_path, in_process_bytes):
+    out_dir = tmp_path / "out"
+    result = _run_script(how, GENERATION_SCRIPT.format(config=SCRIPT_CONFIG, workers=(2,)),
+                         out_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _stored_bytes(out_dir / "workers2") == in_process_bytes
+
+
+def test_a_chunk_that_fails_names_its_events_and_the_cause(tmp_path):
+    # u_0 of 50-60 Einstein radii: no event can pass the detection cut in one attempt
+    cfg = SimulationConfig(n_per_class=2, n_epochs=40, u_0_range=(50.0, 60.0), max_attempts=1,
+                           detectability=False)
+    with pytest.raises(RuntimeError, match=r"(?s)simulating events 0\.\.2 failed in a worker "
+                       r"process.*event 0 did not pass the detection cut in 1 attempts"):
+        generate_dataset(cfg, tmp_path / "hopeless", workers=1, chunk_size=3, progress=False)
+    assert not (tmp_path / "hopeless").exists()
+
+
+def test_a_worker_that_dies_is_reported_with_its_exit_code_and_error_output(
+        tmp_path, monkeypatch):
+    from microlens import store
+
+    monkeypatch.setattr(store, "_WORKER_COMMAND",
+                        "import sys; sys.stderr.write('worker cannot start\\n'); sys.exit(3)")
+    cfg = SimulationConfig(n_per_class=2, n_epochs=40, detectability=False)
+    with pytest.raises(RuntimeError, match=r"(?s)simulation worker process ended .*"
+                       r"\(exit code 3\).*worker cannot start"):
+        generate_dataset(cfg, tmp_path / "dead", workers=2, chunk_size=3, progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Broken data sets: one clear error naming the file and what is wrong
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_set(tmp_path):
+    cfg = SimulationConfig(n_per_class=2, n_epochs=40, detectability=False)
+    return generate_dataset(cfg, tmp_path / "tiny", workers=1, progress=False)
+
+
+def test_a_missing_directory_or_a_file_is_not_a_dataset(tmp_path):
+    with pytest.raises(DatasetError, match="no dataset at .*nothing: the directory does not "
+                       "exist"):
+        open_dataset(tmp_path / "nothing")
+    (tmp_path / "file.npy").write_bytes(b"x")
+    with pytest.raises(DatasetError, match="file.npy: it is a file, not a data set's directory"):
+        open_dataset(tmp_path / "file.npy")
+
+
+def test_a_broken_manifest_names_the_file_and_the_line(tiny_set):
+    manifest_file = tiny_set / "manifest.json"
+    text = manifest_file.read_text()
+    manifest_file.write_text(text[:200])  # cut inside line 10
+    line = text[:200].count("\n") + 1
+    with pytest.raises(DatasetError, match=rf"corrupt manifest .*manifest.json: not valid JSON "
+                       rf"at line {line} column \d+ .*overwrite=True"):
+        open_dataset(tiny_set)
+    manifest_file.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DatasetError, match="manifest.json: not UTF-8 text"):
+        open_dataset(tiny_set)
+    manifest = json.loads(text)
+    del manifest["n_observations"], manifest["param_columns"]
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="manifest.json: n_observations, param_columns "
+                       "missing; regenerate"):
+        open_dataset(tiny_set)
+    manifest_file.write_text(json.dumps({**json.loads(text), "n_events": "12"}))
+    with pytest.raises(DatasetError, match="n_events is '12', not a count"):
+        open_dataset(tiny_set)
+    manifest_file.write_text(json.dumps({**json.loads(text), "config": [1, 2]}))
+    with pytest.raises(DatasetError, match="config is \\[1, 2\\], not a dict"):
+        open_dataset(tiny_set)
+    future = json.loads(text)
+    future["config"]["lens_count"] = 3
+    manifest_file.write_text(json.dumps(future))
+    with pytest.raises(DatasetError, match="settings this version of microlens does not know: "
+                       "lens_count"):
+        open_dataset(tiny_set)
+
+
+@pytest.mark.parametrize("keep, problem", [
+    (-10, r"truncated: (\d+) bytes, but its header describes \d+ \(float32 of shape"),
+    (40, r"40 bytes that do not start with a whole .npy header"),
+    (0, r"0 bytes that do not start with a whole .npy header"),
+])
+def test_a_truncated_array_names_the_file_its_size_and_the_remedy(tiny_set, keep, problem):
+    data = (tiny_set / "flux.npy").read_bytes()
+    (tiny_set / "flux.npy").write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    with pytest.raises(DatasetError, match=r"corrupt array .*flux.npy: " + problem) as info:
+        open_dataset(tiny_set)
+    assert "generate_dataset(config, path, overwrite=True)" in str(info.value)
+    if keep < 0:
+        assert f"{len(data) + keep} bytes, but its header describes {len(data)}" in \
+            str(info.value)
+
+
+def test_an_array_of_another_dtype_is_refused(tiny_set):
+    np.save(tiny_set / "labels.npy", np.load(tiny_set / "labels.npy").astype(np.int64))
+    with pytest.raises(DatasetError, match="labels.npy holds int64, the layout stores int8"):
+        open_dataset(tiny_set)
+
+
+def test_a_saved_config_that_todays_checks_refuse_still_opens_with_a_warning(tiny_set):
+    """Data sets made before the checks (here with an empty test split and a string for a
+    bool) keep opening as saved; the warning says why they cannot be made again as they are."""
+    manifest_file = tiny_set / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["config"].update(split_fractions=[1.0, 0.0, 0.0], detectability="no")
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match=r"manifest.json: its simulation config fails today's "
+                      r"checks \(split_fractions must be three positive numbers"):
+        store = open_dataset(tiny_set)
+    assert store.config.split_fractions == (1.0, 0.0, 0.0) and store.config.detectability == "no"
+    assert len(store) == 6
+
+
+def test_a_survey_set_with_thesis_only_settings_opens_quietly(tmp_path):
+    import warnings
+
+    from microlens.simulate import IgnoredSettingWarning
+
+    with pytest.warns(IgnoredSettingWarning, match="n_epochs=60 has no effect"):
+        cfg = SimulationConfig(n_per_class=1, survey="moa", n_epochs=60, detectability=False)
+    path = generate_dataset(cfg, tmp_path / "moa", workers=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredSettingWarning)
+        assert open_dataset(path).config == cfg

@@ -45,6 +45,7 @@ input (``python - < script.py``), ``python -c``, IPython and notebooks.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import queue
@@ -549,27 +550,121 @@ def _versions() -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+REGENERATE = "regenerate the data set with generate_dataset(config, path, overwrite=True)"
+"""The remedy a message about a broken data set ends with."""
+
+MANIFEST_KEYS = ("config", "n_events", "n_observations", "param_columns", "class_counts")
+"""Manifest entries that opening a data set reads (beside ``schema_version``)."""
+
+ARRAY_DTYPES = {**SEQUENCE_DTYPES, "offsets": np.int64, "labels": np.int8, "split": np.int8}
+"""Stored dtype of every array but ``params`` (whose columns are checked by name)."""
+
+
 def _read_manifest(path: Path) -> dict:
     manifest_file = path / MANIFEST
     if not path.is_dir():
         partial = path.with_name(path.name + ".partial")
-        hint = (f" (an unfinished generation is in {partial}; run generate_dataset again to "
-                "resume it)") if partial.exists() else ""
+        if partial.exists():
+            hint = (f"; an unfinished generation is in {partial}: run generate_dataset again "
+                    "to resume it")
+        elif path.exists():
+            hint = ": it is a file, not a data set's directory"
+        else:
+            hint = ": the directory does not exist (generate_dataset writes one)"
         raise DatasetError(f"no dataset at {path}{hint}")
     if not manifest_file.is_file():
-        raise DatasetError(f"{path} is not a dataset: {MANIFEST} is missing")
+        raise DatasetError(f"{path} is not a dataset: {MANIFEST} is missing (every data set "
+                           f"that generate_dataset writes has one); {REGENERATE}")
     try:
-        manifest = json.loads(manifest_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"corrupt manifest {manifest_file}: {exc}") from None
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"corrupt manifest {manifest_file}: not valid JSON at line "
+                           f"{exc.lineno} column {exc.colno} ({exc.msg}); {REGENERATE}") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"corrupt manifest {manifest_file}: not UTF-8 text (byte "
+                           f"{exc.start}); {REGENERATE}") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read {manifest_file}: {exc}") from None
     if not isinstance(manifest, dict) or "schema_version" not in manifest:
-        raise DatasetError(f"corrupt manifest {manifest_file}: no schema_version")
+        raise DatasetError(f"corrupt manifest {manifest_file}: no schema_version; {REGENERATE}")
     if manifest["schema_version"] != SCHEMA_VERSION:
         raise DatasetError(
             f"{path} has dataset schema version {manifest['schema_version']!r}; this version of "
             f"microlens reads schema {SCHEMA_VERSION}. Regenerate the dataset."
         )
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise DatasetError(f"corrupt manifest {manifest_file}: {', '.join(missing)} "
+                           f"missing; {REGENERATE}")
+    for key in ("n_events", "n_observations"):
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DatasetError(f"corrupt manifest {manifest_file}: {key} is {value!r}, not a "
+                               f"count; {REGENERATE}")
     return manifest
+
+
+def _manifest_config(manifest: dict, manifest_file: Path) -> SimulationConfig:
+    """The manifest's simulation config. One that today's checks refuse (saved by an earlier
+    version) still opens, with a warning: the data set is what it is."""
+    from .simulate import IgnoredSettingWarning
+
+    data = manifest["config"]
+    if not isinstance(data, dict):
+        raise DatasetError(f"corrupt manifest {manifest_file}: config is {data!r}, not a dict "
+                           f"of simulation settings; {REGENERATE}")
+    known = {f.name for f in dataclasses.fields(SimulationConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise DatasetError(f"{manifest_file} holds simulation settings this version of "
+                           f"microlens does not know: {', '.join(unknown)} (written by a newer "
+                           f"version?); update microlens or {REGENERATE}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IgnoredSettingWarning)
+            return SimulationConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        warnings.warn(f"{manifest_file}: its simulation config fails today's checks ({exc}); "
+                      "the data set opens as saved, but generate_dataset refuses these "
+                      "settings, so it cannot be made again from them: regenerate it with valid "
+                      "settings (generate_dataset(config, path, overwrite=True)) to make it "
+                      "reproducible", UserWarning, stacklevel=4)
+        return SimulationConfig._unchecked(data)
+
+
+def _load_array(file: Path) -> np.ndarray:
+    """``np.load(file, mmap_mode="r")``; a file that is not a whole ``.npy`` array is a
+    :class:`DatasetError` naming it, its size and what is wrong."""
+    try:
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise DatasetError(f"{file.parent} is incomplete: {file.name} is missing; "
+                           f"{REGENERATE}") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"corrupt array {file}: {_npy_problem(file, exc)}; "
+                           f"{REGENERATE}") from None
+
+
+def _npy_problem(file: Path, exc: Exception) -> str:
+    """What is wrong with a ``.npy`` file that NumPy could not open."""
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return str(exc)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(file, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            shape, _, dtype = readers[version](handle)
+            expected = handle.tell() + int(np.prod(shape)) * dtype.itemsize
+    except (ValueError, OSError, EOFError, KeyError):
+        return (f"{size} bytes that do not start with a whole .npy header (truncated or not "
+                f"a NumPy array file; {exc})")
+    if size < expected:
+        return (f"truncated: {size} bytes, but its header describes {expected} "
+                f"({dtype} of shape {shape}); an interrupted write or copy?")
+    return f"{size} bytes: {exc}"
 
 
 INVALID_DTYPE = np.dtype([("event", np.int64), ("problem", "U20"), ("observation", np.int64),
@@ -673,25 +768,24 @@ class LightCurveStore:
     def __init__(self, path: str | os.PathLike):
         self.path = resolve_path(path)
         self.manifest = _read_manifest(self.path)
-        self.config = SimulationConfig.from_dict(self.manifest["config"])
+        self.config = _manifest_config(self.manifest, self.path / MANIFEST)
         self.reference_epoch = float(self.manifest.get("reference_epoch", 0.0))
         n, total = self.manifest["n_events"], self.manifest["n_observations"]
         self.observations = {}
         for name in SEQUENCE_ARRAYS + EVENT_ARRAYS:
             file = self.path / f"{name}.npy"
-            try:
-                array = np.load(file, mmap_mode="r", allow_pickle=False)
-            except FileNotFoundError:
-                raise DatasetError(f"{self.path} is incomplete: {file.name} is missing") from None
-            except ValueError as exc:
-                raise DatasetError(f"corrupt array {file}: {exc}") from None
+            array = _load_array(file)
             expected = ((total,) if name in SEQUENCE_ARRAYS
                         else (n + 1,) if name == "offsets" else (n,))
             if array.shape != expected:
                 raise DatasetError(
                     f"corrupt dataset {self.path}: {file.name} has shape {array.shape}, "
-                    f"manifest says {expected}"
+                    f"manifest says {expected}; {REGENERATE}"
                 )
+            if name in ARRAY_DTYPES and array.dtype != ARRAY_DTYPES[name]:
+                raise DatasetError(
+                    f"corrupt dataset {self.path}: {file.name} holds {array.dtype}, the "
+                    f"layout stores {np.dtype(ARRAY_DTYPES[name])}; {REGENERATE}")
             if name in SEQUENCE_ARRAYS:
                 self.observations[name] = array
             else:
