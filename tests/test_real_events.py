@@ -276,3 +276,21 @@ def test_times_in_years_and_long_or_noisy_curves_warn_once_each(curve):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # inside the range: no warning at all
         classify_event(model, curve)
+
+
+def test_the_features_kind_goes_through_the_same_checks_and_range(curve):
+    from test_contract_properties import tiny_features_model
+
+    model = tiny_features_model()
+    model.dataset_manifest = {"max_observations": 100}
+    with pytest.warns(TrainingRangeWarning, match=r"300 observations, beyond the longest "
+                                                  r"training curve \(100\)") as got:
+        result = classify_event(model, cut(curve, N_POINTS))
+    assert len(got) == 1
+    proba = np.asarray(result["probabilities"])
+    np.testing.assert_allclose(proba[: N_POINTS // 2 - 1], 1 / 3, atol=1e-6)  # before the first
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert result["outside_training_intervals"]["count"] is None  # no interval range to leave
+    reversed_times = dataclasses.replace(curve, times=curve.times[::-1].copy())
+    with pytest.raises(InvalidLightCurveError, match=r"times\[0, 1\]=.* \(event sim\)"):
+        classify_event(model, reversed_times)
