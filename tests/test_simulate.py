@@ -216,3 +216,123 @@ def test_survey_events_carry_the_presets_photometry_and_sampling():
     spanning = [ev.times for ev in events if ev.times[-1] - ev.times[0] > 365.25]
     gap = 365.25 - preset.season_days
     assert spanning and all(np.diff(t).max() >= gap - 1 for t in spanning)
+
+
+# --------------------------------------------------------------------------------------------
+# SimulationConfig: every field checked at construction
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # each names the field, the value and what is valid
+    ({"reference_mag": math.nan}, r"reference_mag must be a finite number in \[10, 30\] mag, "
+                                  r"got nan"),
+    ({"reference_mag": "19"}, r"reference_mag must be a number in \[10, 30\] mag, got '19' "
+                              r"\(str\)"),
+    ({"reference_mag": 45.0}, r"reference_mag must lie in \[10, 30\] mag, got 45.0"),
+    ({"n_epochs": 1}, r"n_epochs must be at least 2, got 1; the thesis survey keeps at least "
+                      r"two epochs"),
+    ({"n_epochs": 3}, r"detection_min_points=5 exceeds n_epochs=3: .* give n_epochs >= "
+                      r"detection_min_points"),
+    ({"n_epochs": 100.0}, r"n_epochs must be an integer, got 100.0 \(float\)"),
+    ({"n_epochs": True}, r"n_epochs must be an integer, got True \(bool\)"),
+    ({"detection_min_points": -1}, r"detection_min_points must be positive \(at least 1\), "
+                                   r"got -1"),
+    ({"detection_min_points": 0}, r"detection_min_points must be positive"),
+    ({"detection_min_points": 5000}, r"detection_min_points=5000 exceeds n_epochs=1000"),
+    ({"survey": "ogle", "detection_min_points": 10**8},
+     r"detection_min_points=100000000 exceeds the \d+ observations survey 'ogle' can ever"),
+    ({"source_mag_range": (-50, -40)}, r"source_mag_range must lie within \[10, 30\] mag, "
+                                       r"got \(-50, -40\)"),
+    ({"source_mag_range": (21.0, 18.0)}, r"source_mag_range has low > high"),
+    ({"source_mag_range": (18.0, math.inf)}, r"source_mag_range must be finite"),
+    ({"vbbl_tol": 10}, r"vbbl_tol must lie in \(0, 0.1\] .*got 10"),
+    ({"vbbl_tol": 0.0}, r"vbbl_tol must lie in \(0, 0.1\]"),
+    ({"split_fractions": (1, 0, 0)}, r"split_fractions must be three positive numbers .*got "
+                                     r"\(1, 0, 0\) \(val, test not a positive number\)"),
+    ({"split_fractions": (0.8, 0.1)}, r"split_fractions must be three positive numbers"),
+    ({"split_fractions": (0.8, 0.1, 0.2)}, r"split_fractions .* sums to 1.1"),
+    ({"split_fractions": ("0.8", 0.1, 0.1)}, r"split_fractions must be three positive"),
+    ({"detectability": "no"}, r"detectability must be True or False, got 'no' \(str\)"),
+    ({"detectability": 1}, r"detectability must be True or False, got 1 \(int\)"),
+    ({"time_jitter": "0.3"}, r"time_jitter must be a number in \[0, 0.5\) .*got '0.3' \(str\)"),
+    ({"time_jitter": 0.5}, r"time_jitter must lie in \[0, 0.5\)"),
+    ({"gap_mean_epochs": 0.5}, r"gap_mean_epochs must lie in \[1, inf\) epochs"),
+    ({"gap_share": -0.1}, r"gap_share must lie in \[0, 1\]"),
+    ({"survey_days": 0}, r"survey_days must lie in \(0, inf\) days, got 0"),
+    ({"survey_days": math.inf}, r"survey_days must be a finite number"),
+    ({"detection_sigma": math.nan}, r"detection_sigma must be a finite number"),
+    ({"max_attempts": 0}, r"max_attempts must be positive"),
+    ({"seed": -1}, r"seed must be non-negative, got -1"),
+    ({"seed": 1.0}, r"seed must be an integer, got 1.0 \(float\)"),
+    ({"variable_fraction": True}, r"variable_fraction must be a number in \[0, 1\] .*got True"),
+    ({"variable_fraction": 1.5}, r"variable_fraction must lie in \[0, 1\]"),
+    ({"topology": 3}, r"topology must be a string, got 3 \(int\); valid choices: distinct, "
+                      r"planetary, stellar, baseline"),
+    ({"survey": None}, r"survey must be a string, got None .*valid choices: thesis, ogle"),
+    ({"survey": "lsst"}, r"unknown survey preset 'lsst'; valid choices: thesis, ogle"),
+    ({"cadence": 15}, r"cadence must be a string or None, got 15 \(int\); valid choices: "
+                      r"cadence_05"),
+    ({"magnification_backend": b"VBBinaryLensing"}, r"magnification_backend must be a string"),
+    ({"t_0_range": (0.2, 1.5)}, r"t_0_range must lie within \[0, 1\] \(a fraction of the "
+                                r"survey window\)"),
+    ({"t_0_range": 0.5}, r"t_0_range must be a \(low, high\) pair of numbers, got 0.5"),
+    ({"t_0_range": "01"}, r"t_0_range must be a \(low, high\) pair of numbers, got '01'"),
+    ({"u_0_range": (-0.5, 1.0)}, r"u_0_range must lie within \[0, inf\]"),
+    ({"t_E_range": (True, 80.0)}, r"t_E_range must be a \(low, high\) pair of numbers"),
+    ({"f_s_range": (0.5, 1.5)}, r"f_s_range must lie in \(0, 1\]"),
+])
+def test_every_reported_bad_value_is_refused_naming_field_value_and_range(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SimulationConfig(**kwargs)
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    import json
+
+    cfg = SimulationConfig(n_per_class=np.int64(4), n_epochs=np.int32(300),
+                           survey_days=np.float32(150.0), reference_mag=np.float64(19.5),
+                           t_E_range=np.array([5.0, 80.0]), detectability=np.bool_(False),
+                           split_fractions=[np.float64(0.6), 0.2, 0.2])
+    assert type(cfg.n_per_class) is int and type(cfg.n_epochs) is int
+    assert type(cfg.survey_days) is float and type(cfg.reference_mag) is float
+    assert cfg.t_E_range == (5.0, 80.0) and all(type(v) is float for v in cfg.t_E_range)
+    assert cfg.detectability is False and cfg.split_fractions == (0.6, 0.2, 0.2)
+    again = SimulationConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and isinstance(again.t_E_range, tuple)
+
+
+def test_survey_presets_warn_about_thesis_only_settings_they_ignore():
+    import warnings
+
+    from microlens.simulate import IgnoredSettingWarning
+
+    with pytest.warns(IgnoredSettingWarning, match=r"survey 'ogle' sets its own .* so "
+                      r"n_epochs=300, reference_mag=18.0 have no effect; leave them at the "
+                      r"default or use survey='thesis'"):
+        SimulationConfig(survey="ogle", n_epochs=300, reference_mag=18.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredSettingWarning)
+        SimulationConfig(survey="ogle", t_E_range=(2.0, 50.0))  # used by every survey
+        SimulationConfig(n_epochs=300, reference_mag=18.0)  # thesis uses them
+        SimulationConfig.from_dict({"survey": "kmtnet", "n_epochs": 300}, warn_ignored=False)
+
+
+def test_a_config_at_the_edges_of_the_bounds_generates(tmp_path):
+    """The bounds are what the simulator handles: two epochs, one significant point, the
+    loosest tolerance, the extreme magnitudes, jitter just below half a spacing, every missing
+    epoch in one-epoch gaps and the smallest splits all give a data set."""
+    from microlens.simulate import MAG_LIMITS, MAX_VBBL_TOL, MIN_EPOCHS
+    from microlens.store import generate_dataset, open_dataset
+
+    cfg = SimulationConfig(n_per_class=3, n_epochs=MIN_EPOCHS, detection_min_points=1,
+                           time_jitter=0.4999, gap_share=1.0, gap_mean_epochs=1.0,
+                           vbbl_tol=MAX_VBBL_TOL, reference_mag=MAG_LIMITS[1],
+                           source_mag_range=MAG_LIMITS, t_0_range=(0.0, 1.0),
+                           f_s_range=(1.0, 1.0), split_fractions=(0.98, 0.01, 0.01),
+                           detectability=True)
+    store = open_dataset(generate_dataset(cfg, tmp_path / "edges", workers=1,
+                                          progress=False))
+    assert len(store) == 9 and store.config == cfg
+    assert np.all((store.lengths >= 2) & (store.lengths <= MIN_EPOCHS))
+    assert np.all(store.params["peak_significance"] >= cfg.detection_sigma)
