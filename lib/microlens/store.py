@@ -306,8 +306,9 @@ class _ChunkWorker:
             raise RuntimeError("cannot start simulation workers: sys.executable is empty (an "
                                "embedded interpreter); generate the dataset from a Python "
                                "process started as a program")
+        import_path = json.dumps([str(entry) for entry in sys.path])  # Path entries too
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_COMMAND, json.dumps(sys.path)],
+            [sys.executable, "-c", _WORKER_COMMAND, import_path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             encoding="utf-8", errors="replace", start_new_session=os.name == "posix")
         self.task: tuple[int, int] | None = None
