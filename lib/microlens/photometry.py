@@ -1033,6 +1033,14 @@ def _check_layout(v: np.ndarray, e: np.ndarray, columns: tuple[str, ...], source
     if ok.sum() < 3:
         return
     v, e = v[ok], e[ok]
+    if (v.size >= 10 and np.all(np.diff(v) > 0) and _JD_RANGE[0] <= v[0]
+            and v[-1] <= _JD_RANGE[1]):
+        raise ValueError(
+            f"{source}: the value column {columns[1]!r} holds values {v[0]:.10g}..{v[-1]:.10g} "
+            "increasing line by line, like full Julian dates: the columns may be in another "
+            f"order than {columns} (time, value, error). Give columns= explicitly; explicit "
+            "columns are read as given"
+        )
     if np.all(v > 0) and float(np.median(v)) < float(np.median(e)):
         lo, hi = np.percentile(e, [5, 95])
         looks = " and the error column like magnitudes" if (
