@@ -13,15 +13,36 @@ Formats
     comment lines, a text header line naming the columns (a non-numeric line before the first
     data line; failing that, a ``#`` comment line just before the data with as many words as the
     data has columns), and IPAC tables (``\\KEY = value`` keyword lines, ``|name|name|`` header
-    lines, then data; rows with blank cells are cut at the ``|`` positions). Columns 0, 1, 2 are
-    time, value and error by default; ``columns=`` takes indices or header names. Extra columns
+    lines, then data; rows with blank cells are cut at the ``|`` positions). A line before the
+    data whose first cell does not start like a number is a header or title line; the first
+    line starting with a number (``2019-03-01T...`` included) starts the data. Extra columns
     are ignored. ``null``/``nan``/empty cells read as NaN (then dropped as ``non_finite``).
+    Binary or compressed files, and files with no data line, are refused saying so.
+
+Columns, when ``columns=`` is not given (what was chosen is in ``choices``)
+    A header naming the columns is used (case-insensitive, suffixes allowed): error names
+    first (``err``, ``error``, ``sigma``, ``uncertainty``, ``e_mag``, ``mag_err``,
+    ``flux_err`` ...), then time names (``HJD``, ``JD``, ``MJD``, ``BJD``, ``HJD-2450000``,
+    ``time``, ``t``, ``date`` ...), then values (a name containing ``mag`` -> magnitude;
+    ``flux``/``count`` -> flux). The first time column is the time; a magnitude column is
+    preferred over flux columns (magnitudes need no reference flux: KMTNet files carry both);
+    the error is the error column of the value's kind (else a generic one) nearest after the
+    value. Several candidates of one role warn. A header naming no role at all, or no header:
+    columns 0, 1, 2. Explicit ``columns=`` are read as given, but one that contradicts its
+    header name (a ``flux`` column as the time) is an error. Without explicit columns, a value
+    column that is all positive with a median below its errors' (a ``time, error, mag``
+    layout), or that increases line by line through full Julian dates, is refused (give
+    ``columns=``).
 
 Kind (magnitudes or flux), when not given
     1. the value column's name: containing ``mag`` -> ``"mag"``; containing ``flux`` or
        ``count`` -> ``"flux"``; 2. an IPAC ``VALUE_UNITS``/``MAXIMUM_VALUE_UNITS`` keyword
-       (``mag`` or ``counts``/``flux``); 3. the values: 5th-95th percentiles within 5..30 and a
-       median error below 0.5 -> ``"mag"``, otherwise ``"flux"``.
+       (``mag`` or ``counts``/``flux``); 3. the values: 5th-95th percentiles outside 5..30 ->
+       ``"flux"``; within, a median error below 0.5 -> ``"mag"``; 0.5 up to 2 -> ``"mag"`` with
+       a warning (a faint source; large errors do not overrule the values); 2 or more -> an
+       error naming ``kind=`` (both readings plausible). Magnitudes, however the kind was
+       decided, must have a median within :data:`MAG_RANGE` (0..40) and no value more than 25
+       mag from it (placeholders such as 99.999), else an error naming ``kind=``.
 
 Time systems (:data:`TIME_SYSTEMS`), when not given
     The frame (JD, HJD or BJD) comes from an IPAC ``TIME_REFERENCE_FRAME`` keyword, else from
@@ -30,7 +51,12 @@ Time systems (:data:`TIME_SYSTEMS`), when not given
     offset comes from the median time: > 2,400,000 -> full date (``HJD``, ``JD``, ``BJD``);
     2,000-12,000 -> ``<frame>-2450000`` (``HJD'``); 40,000-70,000 -> ``MJD`` (or
     ``HJD-2400000``/``BJD-2400000`` when the frame hint says HJD/BJD); anything else is an
-    error asking for ``time_system=``. Absolute times must fall within JD 2,400,000-2,500,000.
+    error asking for ``time_system=``. Decimal years: times with a median within 1900-2100
+    spanning under 200 could be years as well as HJD' days (a survey's years, or a follow-up
+    night's days), so without a frame in the header they are refused, naming
+    ``time_system=`` and how to convert years (not read: ``JD = 2451545.0 + 365.25 (year -
+    2000)``); a time column named ``year`` is refused the same way. What was inferred and
+    why is in ``choices``. Absolute times must fall within JD 2,400,000-2,500,000.
     JD, HJD and BJD differ by up to ~8 minutes (light travel time across the Earth's orbit, plus
     TDB-UTC for BJD): they are treated as the same time axis and **no barycentric or
     heliocentric correction is computed**.
@@ -53,12 +79,28 @@ Drops (counted per reason in :attr:`Photometry.dropped`)
     with ``on_duplicate="drop"``, keeps the first; error by default), ``bad_flag`` (points
     flagged bad in MulensData), ``duplicate_time_across_files`` (combining: a point at exactly
     the time of a point of an earlier-listed file is dropped). Unsorted times are sorted and the
-    number of out-of-order steps is reported in :attr:`Photometry.n_reordered`.
+    number of out-of-order steps is reported in :attr:`Photometry.n_reordered`. A file losing
+    more than :data:`DROP_WARNING_FRACTION` (5 %) of its data lines to the first four reasons
+    gives a :class:`PhotometryWarning` naming the file, the counts and the remedy
+    (``strict=True``); fewer stay counted in ``dropped`` only. A last line without a line end
+    that is shorter than the one before warns (the file looks truncated).
+
+Options
+    Every option is checked: types (bools must be bools, numbers must be finite real numbers,
+    ``min_points`` an int >= 1), ranges (``baseline_mag`` within 0..40, ``baseline_flux`` > 0,
+    ``reference_epoch`` within 0..2,500,000), ``columns`` 3 distinct items; a wrong type is a
+    ``TypeError`` naming the option and the expected type. Options without effect warn
+    (``flux_offset`` on magnitudes, ``main=`` without ``combine="main"``). Keys of per-file
+    mappings must match a file (or be ``"*"``), else an error listing the files.
 
 Several files (:func:`read_event`)
     Each file is normalised to its own baseline, then ``combine="all"`` merges every point sorted
     by time (``observatory`` codes index ``observatories``) and ``combine="main"`` keeps the file
-    with the most usable points (or the one named by ``main=``). Space-based files (a name
+    with the most usable points (or the one named by ``main=``). In a folder, files that are
+    not photometry tables (binary, or no line starting with a number: ``notes.txt``) are
+    skipped with a warning and listed in ``excluded``; named explicitly they are an error. A
+    folder passed to :func:`read_file` is an error pointing to :func:`read_event`. Space-based
+    files (a name
     containing ``spitzer``, or listed in ``space=``) see the event from elsewhere (parallax):
     excluded by default with a note, included with ``include_space=True``. Per-file
     normalisation keeps each observatory's own blending: curves from different bands are not a
