@@ -125,7 +125,7 @@ def _check_integer(name: str, value, minimum: int, why: str = "") -> int:
         raise ValueError(f"{name} must be an integer, got {_describe(value)}")
     value = int(value)
     if value < minimum:
-        bound = ("positive (at least 1)" if minimum == 1 else "non-negative" if minimum == 0
+        bound = ("positive" if minimum == 1 else "non-negative" if minimum == 0
                  else f"at least {minimum}")
         raise ValueError(f"{name} must be {bound}, got {value!r}{why}")
     return value
