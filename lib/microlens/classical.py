@@ -461,16 +461,16 @@ def parallel_row_chunks(chunk_function, load, rows, args: tuple, workers: int, o
     ``features`` kind's prefix features both run through here, so results never depend on the
     worker count (every chunk lands at its own rows).
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from .store import clean_process_context
+    from .processes import clean_process_pool
 
     # A few chunks per worker balance the load; each chunk is a few events, so little is pickled.
     size = max(1, min(64, math.ceil(rows.size / (4 * workers))))
     bounds = [(s, min(s + size, rows.size)) for s in range(0, rows.size, size)]
-    # forkserver: no fork of a parent that may hold torch or OpenMP threads.
-    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)),
-                             mp_context=clean_process_context()) as pool:
+    # forkserver: no fork of a parent that may hold torch or OpenMP threads; works from any
+    # script (standard input, no main guard) since the children never import __main__.
+    with clean_process_pool(min(workers, len(bounds))) as pool:
         futures = {pool.submit(chunk_function, [load(r) for r in rows[a:b]], *args): (a, b)
                    for a, b in bounds}
         try:

@@ -238,17 +238,6 @@ def _simulate_chunk_in_fork(config: SimulationConfig, chunk_dir: str, start: int
     return stop - start
 
 
-def clean_process_context():
-    """Process start method whose children carry no VBBinaryLensing state from this process."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["microlens.simulate", "microlens.detectability"])
-        return ctx
-    return mp.get_context("spawn")
-
-
 _WORKER_COMMAND = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
                    "from microlens.store import _serve_chunks; _serve_chunks()")
 """What a chunk worker runs: the caller's import path, then :func:`_serve_chunks`."""

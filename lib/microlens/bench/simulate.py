@@ -236,12 +236,10 @@ def _simulate_indices(cfg: SimulationConfig, indices: list[int]) -> int:
 
 
 def _parallel_events(cfg: SimulationConfig, indices: list[int], workers: int) -> float:
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..store import clean_process_context
+    from ..processes import clean_process_pool
 
     parts = [indices[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers, mp_context=clean_process_context()) as pool:
+    with clean_process_pool(workers) as pool:
         list(pool.map(_simulate_indices, [cfg] * workers, [[parts[0][0]]] * workers))  # warm up
         started = time.perf_counter()
         list(pool.map(_simulate_indices, [cfg] * workers, parts))
