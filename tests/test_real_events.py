@@ -184,6 +184,9 @@ def test_classify_events_on_a_run_directory_and_user_files(tmp_path, curve, peer
     for entry, row in zip(record["events"], record["summary"], strict=True):
         assert "probabilities" not in entry and entry["published_class"] is None
         assert row["event"] == entry["name"] and row["correct"] is None
+        # the record says how each file was read (columns, time system, kind, baseline)
+        assert any("column" in line for line in entry["read_as"])
+        assert any("time_system" in line for line in entry["read_as"])
         assert row["model_at_end"] == entry["model"]["at_end"]["display"]
         arrays = series[entry["name"]]
         assert set(arrays) == set(SERIES_FIELDS)

@@ -343,6 +343,9 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
           intervals between consecutive observations outside the model's training range,
           ``training_range_days`` (``count``, ``fraction`` and the range None for the
           ``features`` kind, which has no such range).
+        * ``read_as``: how the reader read the file(s) and why (columns, time system, kind,
+          baseline, sorting: :attr:`microlens.photometry.Photometry.choices`; empty for
+          arrays that did not come from a file).
 
     Raises
     ------
@@ -424,6 +427,7 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
             "at_end": _peer_answer(peer, times, flux, flux_err),
         },
         "outside_training_intervals": _outside_intervals(model, times),
+        "read_as": [str(c) for c in getattr(photometry, "choices", ())],
     }
 
 
