@@ -30,14 +30,14 @@ Quick use::
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from .model_comparison import PEER, comparison_row, peer_row
 from .notebooks import NOTEBOOKS
-from .paths import atomic_path, resolve_path, write_json_atomic
+from .paths import resolve_path
+from .tables import write_table
 
 LEARNING_CURVE_STEM = "learning_curve"
 """``learning_curve.{csv,json,md}`` in the study folder."""
@@ -267,15 +267,8 @@ def gain_table(gain: Sequence[dict]) -> str:
 
 def write_learning_curve(rows: Sequence[dict], peer: dict | None, directory) -> list[Path]:
     """``learning_curve.{csv,json,md}`` in ``directory``; returns the three paths."""
-    directory = resolve_path(directory)
     columns = [c for name in COLUMNS for c in
                ((name, f"{name}_low", f"{name}_high") if name in RATES else (name,))]
-    csv_path = directory / f"{LEARNING_CURVE_STEM}.csv"
-    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     notes = [
         "Both arms train the same network on the same labelled subset (drawn from the run's "
         "seed); the pretrained arm's encoder first learned to reconstruct masked fluxes of the "
@@ -284,15 +277,13 @@ def write_learning_curve(rows: Sequence[dict], peer: dict | None, directory) -> 
         "them); the gains below also pair the two arms' answers event by event.",
     ]
     gain = pretraining_gain(rows)
-    json_path = write_json_atomic(directory / f"{LEARNING_CURVE_STEM}.json", {
-        "rows": list(rows), "peer": peer, "pretraining_gain": gain, "notes": notes})
-    md_path = directory / f"{LEARNING_CURVE_STEM}.md"
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(markdown_table(rows, peer) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-                       + "\n\nWhat pretraining changed (pretrained minus from scratch; paired: "
-                       "the same test events, bootstrap interval and McNemar's exact test):\n\n"
-                       + gain_table(gain) + "\n", encoding="utf-8")
-    return [csv_path, json_path, md_path]
+    return write_table(
+        directory, LEARNING_CURVE_STEM, rows, columns,
+        json={"rows": list(rows), "peer": peer, "pretraining_gain": gain, "notes": notes},
+        markdown=markdown_table(rows, peer) + "\n\n" + "\n".join(f"- {n}" for n in notes)
+        + "\n\nWhat pretraining changed (pretrained minus from scratch; paired: the same "
+        "test events, bootstrap interval and McNemar's exact test):\n\n"
+        + gain_table(gain) + "\n")
 
 
 def read_learning_curve(directory) -> tuple[list[dict], dict | None]:

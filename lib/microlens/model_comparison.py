@@ -41,9 +41,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .metrics import wilson_interval
-from .paths import atomic_path, resolve_path, write_json_atomic
+from .paths import resolve_path, write_json_atomic
 from .probe import QUANTITIES
 from .summaries import DETECTABILITY_THRESHOLD
+from .tables import write_table
 
 EVALUATION_RECORD = "evaluation_summary.json"
 COSTS_FILE = "model_costs.json"
@@ -483,22 +484,12 @@ def write_comparison(rows: Sequence[dict], directory, stem: str = "model_compari
                      extra: dict | None = None) -> list[Path]:
     """``<stem>.csv``, ``<stem>.json`` (rows, column descriptions, notes) and ``<stem>.md``
     in ``directory``; returns the three paths."""
-    directory = resolve_path(directory)
     columns = csv_columns() + sorted({k for r in rows for k in r} - set(csv_columns()))
-    csv_path = directory / f"{stem}.csv"
-    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     notes = table_notes(rows)
-    json_path = write_json_atomic(directory / f"{stem}.json", {
-        "rows": list(rows), "columns": COLUMNS, "notes": notes, **(extra or {})})
-    md_path = directory / f"{stem}.md"
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(markdown_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-                       + "\n", encoding="utf-8")
-    return [csv_path, json_path, md_path]
+    return write_table(
+        directory, stem, rows, columns,
+        json={"rows": list(rows), "columns": COLUMNS, "notes": notes, **(extra or {})},
+        markdown=markdown_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
 
 
 __all__ = [

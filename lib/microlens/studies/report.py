@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from ..notebooks import NOTEBOOKS
 from ..paths import atomic_path, resolve_path
+from ..tables import write_table
 from .definition import BASE_CELL, StudyError
 from .runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
 
@@ -119,13 +120,8 @@ def write_summary(study_name: str, outputs=None) -> Path:
     """Write ``outputs/<study>/summary.csv`` (one row per cell; empty where not measured)."""
     rows = summary_rows(study_name, outputs)
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    path = study_dir(study_name, outputs) / SUMMARY_FILE
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return path
+    return write_table(study_dir(study_name, outputs), Path(SUMMARY_FILE).stem, rows,
+                       columns)[0]
 
 
 def read_summary(study_name: str, outputs=None) -> list[dict]:
