@@ -20,13 +20,17 @@ from notebook_form import PARAM_LINE, assert_committed_form
 from microlens import figures
 from microlens.notebooks import (
     ARTIFACTS,
+    CONFIG_MODULES,
     NOTEBOOKS,
     RecordError,
     check_record,
+    config_arguments,
     get_notebook,
     load_record,
+    mirrored_field,
     save_outputs,
 )
+from microlens.settings import NOT_LITERAL, declared_fields
 from microlens.studies import available_notebooks, declared_parameters
 
 MODEL_NOTEBOOKS = ("02_train", "03_evaluate", "04_attention", "05_embedding", "06_u0_analysis")
@@ -107,6 +111,119 @@ def test_figure_builders_artefacts_and_records_are_declared_once():
         assert set(artifact.managed) | set(artifact.ignored) <= set(producer.defaults())
     with pytest.raises(KeyError, match="unknown notebook '07_x'; valid: 01_simulate"):
         get_notebook("07_x")
+
+
+NOTEBOOK_OWN_DEFAULTS = {("01_simulate", "n_per_class"): 200, ("01_simulate", "seed"): 42}
+"""The only parameters whose default differs from the config field they set."""
+
+
+def _config_class(name: str):
+    import importlib
+
+    return getattr(importlib.import_module(CONFIG_MODULES[name]), name)
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_every_parameter_has_its_fields_default_type_and_help_or_its_own(name):
+    import dataclasses
+    import typing
+
+    for p in NOTEBOOKS[name].parameters:
+        assert p.description, (name, p.name)
+        if not p.field:  # the notebook's own: no config field of that name it should set
+            assert mirrored_field(name, p.name) == "", (name, p.name)
+            continue
+        owner, _, field_name = p.field.partition(".")
+        cls = _config_class(owner)
+        field = {f.name: f for f in dataclasses.fields(cls)}[field_name]
+        declared = declared_fields(CONFIG_MODULES[owner], owner)[field_name]
+        assert declared.default is not NOT_LITERAL and declared.default == field.default
+        assert declared.help and p.description.startswith(declared.help), (name, p.name)
+        annotation = typing.get_type_hints(cls)[field_name]
+        members = typing.get_args(annotation) or (annotation,)
+        assert p.type in members or (p.type is int and float in members), (name, p.name)
+        expected = NOTEBOOK_OWN_DEFAULTS.get((name, p.name), field.default)
+        assert p.config_value(p.default) == expected, (name, p.name)
+        if field.default is None:
+            assert p.unset is not None and p.default == p.unset, (name, p.name)
+    own_defaults = {(name, p.name) for p in NOTEBOOKS[name].parameters if p.field and (
+        p.config_value(p.default) != _config_class(p.field.split(".")[0]).__dataclass_fields__[
+            p.field.split(".")[1]].default)}
+    assert own_defaults == {k for k in NOTEBOOK_OWN_DEFAULTS if k[0] == name}
+
+
+def test_every_parameter_that_sets_a_field_reaches_it():
+    from microlens.pretrain import pretrain_config_for
+
+    simulation = NOTEBOOKS["01_simulate"]
+    changed = {"topology": "stellar", "cadence": "cadence_50", "error": "error_010",
+               "variable_fraction": 0.5, "n_per_class": 10, "n_epochs": 500, "seed": 3,
+               "detectability": False}
+    assert set(changed) == {p.name for p in simulation.parameters if p.field} - {"survey"}
+    cfg = simulation.config({**simulation.defaults(), **changed})
+    for key, value in changed.items():
+        assert getattr(cfg, key) == value, key
+    assert simulation.config({**simulation.defaults(), "survey": "ogle"}).survey == "ogle"
+
+    train = NOTEBOOKS["02_train"]
+    changed = {"dataset_dir": "data/other", "run_name": "r", "runs_dir": "outputs/x",
+               "model_kind": "masked", "d_model": 96, "n_layers": 3, "n_heads": 4, "d_ff": 192,
+               "window": 32, "dropout": 0.2, "time_encoding": "rotary", "conv_stem_kernel": 3,
+               "conv_stem_layers": 2, "pool_norm": True, "kernel_size": 3, "latent_dim": 8,
+               "reconstruction_weight": 0.5, "kl_weight": 0.02, "pretrain_epochs": 4,
+               "pretrain_mask_fraction": 0.3, "pretrain_batch_size": 16,
+               "pretrain_learning_rate": 2e-3, "epochs": 3, "batch_size": 16,
+               "learning_rate": 5e-4, "patience": 1, "precision": "fp32", "device": "cpu",
+               "seed": 7, "max_train_events": 100, "max_val_events": 50,
+               "label_policy": "observable", "baseline_method": "first",
+               "temperature_fit": "final"}
+    assert set(changed) == {p.name for p in train.parameters if p.field}
+    parameters = {**train.defaults(), **changed}
+    config = train.config(parameters)
+    pretrain = pretrain_config_for(config, **config_arguments("02_train", "PretrainConfig",
+                                                              parameters))
+    targets = {"TrainConfig": config, "ModelConfig": config.model, "PretrainConfig": pretrain}
+    for p in train.parameters:
+        if p.field:
+            owner, _, field_name = p.field.partition(".")
+            assert getattr(targets[owner], field_name) == changed[p.name], p.name
+
+
+def test_the_model_kind_help_names_every_kind():
+    from microlens.model_kinds import KINDS
+
+    description = NOTEBOOKS["02_train"].types() and next(
+        p.description for p in NOTEBOOKS["02_train"].parameters if p.name == "model_kind")
+    for kind in KINDS:
+        assert re.search(rf"\b{kind}\b", description), kind
+
+
+def test_declared_fields_read_help_continuations_bases_and_computed_defaults(
+        tmp_path, monkeypatch):
+    package = tmp_path / "declared_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text(
+        "from dataclasses import dataclass\n\n@dataclass\nclass Base:\n"
+        "    seed: int = 0  # the seed\n")
+    (package / "settings.py").write_text(
+        "import math\nfrom dataclasses import dataclass\n\nfrom .base import Base\n\n\n"
+        "@dataclass\nclass Config(Base):\n"
+        "    # a block comment above is not the help text\n"
+        "    size: int = 3  # how many,\n    #   continued here\n"
+        "    # the next field's block comment is not a continuation\n"
+        "    scale: float = math.pi\n"
+        "    name: str | None = None  # a name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fields = declared_fields("declared_pkg.settings", "Config")
+    assert list(fields) == ["seed", "size", "scale", "name"]
+    assert fields["seed"].help == "the seed" and fields["seed"].default == 0
+    assert fields["size"].help == "how many, continued here"
+    assert fields["scale"].help == "" and fields["scale"].default is NOT_LITERAL
+    assert (fields["name"].annotation, fields["name"].default) == ("str | None", None)
+    with pytest.raises(LookupError, match="declared_pkg.settings has no class 'Other'; its "
+                                          "classes: Config"):
+        declared_fields("declared_pkg.settings", "Other")
 
 
 def _limits_record() -> dict:

@@ -125,10 +125,11 @@ class ModelConfig:
     causal pooling (running mean and maximum) and the head (:class:`CausalClassifier`).
     """
 
-    kind: str = "transformer"  # one of MODEL_KINDS (microlens.model_kinds.KINDS)
+    kind: str = "transformer"  # transformer, cnn, gru, features, rnn_vae, deepsets,
+    #   set_transformer or masked (MODEL_KINDS: microlens.model_kinds.KINDS)
     d_model: int = 128  # width of every hidden state
     n_heads: int = 8  # attention heads per layer (d_model must divide by it)
-    n_layers: int = 4  # transformer blocks
+    n_layers: int = 4  # transformer blocks (cnn: convolution blocks; gru: GRU layers)
     d_ff: int = 512  # hidden width of each block's feed-forward network
     window: int = 64  # observation k attends to k - window + 1 .. k (itself included)
     dropout: float = 0.1  # on the embedding and on each residual branch (not on attention)
@@ -136,29 +137,29 @@ class ModelConfig:
     # "rotary": queries and keys are rotated by the observation time (days since the event's
     # first observation) at head_dim / 2 log-spaced periods, so attention scores depend on
     # t_k - t_j; "none" (the default): order reaches the attention through the stem only
-    time_encoding: str = "none"
+    time_encoding: str = "none"  # rotary (scores see time differences) or none (order via the stem)
     rotary_min_period: float = 0.1  # shortest rotary period [days]
     rotary_max_period: float = 1000.0  # longest rotary period [days]
     # > 0: a causal convolution stem of this kernel over the embedded observations, added
     # (after a GELU) to each token before the attention blocks; 0: none
-    conv_stem_kernel: int = 5
+    conv_stem_kernel: int = 5  # kernel of the causal convolution stem (0: no stem)
     # dilated layers of the convolution stem (dilations 1, 2, 4, ...): it reads the last
     # 1 + (kernel - 1) * (2**layers - 1) observations (253 at the defaults)
-    conv_stem_layers: int = 6
+    conv_stem_layers: int = 6  # dilated stem layers (6 read the last 253 observations)
     # True: encoder states are layer-normalised before the causal pooling and the pooled vector
     # again in the head; False (the default): both are left as they are, so the running maximum
     # keeps how strongly a feature fired (a caustic crossing), not only its direction
-    pool_norm: bool = False
+    pool_norm: bool = False  # layer-normalise the encoder states before pooling
     # cnn only: the kernel of every causal convolution (the receptive field is
     # 1 + (kernel_size - 1) * (2**n_layers - 1) observations)
-    kernel_size: int = 5
+    kernel_size: int = 5  # cnn only: kernel of every dilated causal convolution
     # rnn_vae only: size of the Gaussian latent the classifier and the decoder read
-    latent_dim: int = 16
+    latent_dim: int = 16  # rnn_vae only: size of the Gaussian latent
     # rnn_vae only: weight of the flux reconstruction loss (per event: mean squared error of
     # the normalised flux over its observations) beside the classification loss
-    reconstruction_weight: float = 1.0
+    reconstruction_weight: float = 1.0  # rnn_vae only: weight of the flux reconstruction loss
     # rnn_vae only: weight of the KL divergence of the latent from N(0, 1) (per event)
-    kl_weight: float = 0.01
+    kl_weight: float = 0.01  # rnn_vae only: weight of the latent's KL divergence from N(0, 1)
     # masked only: the pretraining run (microlens.pretrain) whose encoder initialises the
     # classifier; "" starts from random weights (then it is the transformer)
     pretrained: str = ""

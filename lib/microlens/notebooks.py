@@ -21,6 +21,7 @@ Adding a notebook or a parameter: see ``docs/adding_a_notebook.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -40,20 +41,108 @@ NOTEBOOK_DIR = REPOSITORY / "notebooks"
 
 @dataclass(frozen=True)
 class Parameter:
-    """One line of a notebook's ``parameters`` cell: ``name = default  # description``."""
+    """One line of a notebook's ``parameters`` cell: ``name = default  # description``.
+
+    A parameter that sets a field of a config dataclass (``field``, e.g.
+    ``"SimulationConfig.n_per_class"``) takes that field's help text as its description and,
+    unless the notebook says otherwise, its default (:func:`mirrored`); one of the notebook's
+    own has its own (:func:`own`).
+    """
 
     name: str
     default: Any
     description: str
+    field: str = ""    # "Config.field" the value goes to; "" for a parameter of the notebook's own
+    unset: Any = None  # the literal that stands for the field's None (papermill has no None)
 
     @property
     def type(self) -> type:
         """The type a value must have (the default's; an int is accepted for a float)."""
         return type(self.default)
 
+    def config_value(self, value):
+        """``value`` as its config field takes it: the ``unset`` literal becomes None."""
+        if self.unset is not None and value == self.unset and not isinstance(value, bool):
+            return None
+        return value
 
-def _p(name: str, default, description: str) -> Parameter:
+
+CONFIG_MODULES = {"SimulationConfig": "microlens.simulate", "ModelConfig": "microlens.model",
+                  "TrainConfig": "microlens.train", "PretrainConfig": "microlens.pretrain"}
+"""Config dataclasses whose fields notebooks' parameters set, and where each is declared."""
+
+NOTEBOOK_CONFIGS = {"01_simulate": ("SimulationConfig",),
+                    "02_train": ("TrainConfig", "ModelConfig")}
+"""Notebook -> the configs it builds: a parameter named like one of their fields sets it."""
+
+RENAMED = {"02_train": {
+    "dataset_dir": "TrainConfig.dataset",
+    "model_kind": "ModelConfig.kind",
+    "pretrain_epochs": "PretrainConfig.epochs",
+    "pretrain_mask_fraction": "PretrainConfig.mask_fraction",
+    "pretrain_batch_size": "PretrainConfig.batch_size",
+    "pretrain_learning_rate": "PretrainConfig.learning_rate",
+}}
+"""Notebook -> parameters that set a config field of another name (the only hand mapping)."""
+
+
+@functools.cache
+def config_fields(config: str) -> dict:
+    """The fields of one of :data:`CONFIG_MODULES`' configs as declared in its source
+    (:func:`microlens.settings.declared_fields`: default and help text, no import)."""
+    from .settings import declared_fields
+
+    if config not in CONFIG_MODULES:
+        raise KeyError(f"unknown config {config!r}; valid: {', '.join(CONFIG_MODULES)}")
+    return declared_fields(CONFIG_MODULES[config], config)
+
+
+def mirrored_field(notebook: str, name: str) -> str:
+    """``"Config.field"`` that ``notebook``'s parameter ``name`` sets (:data:`RENAMED`, else
+    the field of that name of one of :data:`NOTEBOOK_CONFIGS`), or "" for none."""
+    if name in RENAMED.get(notebook, {}):
+        return RENAMED[notebook][name]
+    owners = [c for c in NOTEBOOK_CONFIGS.get(notebook, ()) if name in config_fields(c)]
+    if len(owners) > 1:
+        raise ValueError(f"{notebook}'s parameter {name} is a field of {' and '.join(owners)}; "
+                         "name the one it sets in RENAMED")
+    return f"{owners[0]}.{name}" if owners else ""
+
+
+_FIELD_DEFAULT = object()
+
+
+def mirrored(notebook: str, name: str, *, default=_FIELD_DEFAULT, unset=None) -> Parameter:
+    """The parameter ``name`` of ``notebook`` that sets a config field: the field's help text,
+    and its default unless ``default`` is given (a notebook's own choice, e.g. a smaller data
+    set); ``unset`` is the literal that stands for a field default of None."""
+    target = mirrored_field(notebook, name)
+    if not target:
+        raise ValueError(f"{notebook}'s parameter {name} sets no field of "
+                         f"{', '.join(NOTEBOOK_CONFIGS.get(notebook, ())) or 'any config'}")
+    config, _, field_name = target.partition(".")
+    declared = config_fields(config)[field_name]
+    if default is _FIELD_DEFAULT:
+        default = unset if declared.default is None else declared.default
+    description = declared.help + (f"; {json.dumps(unset)} here means None"
+                                   if unset is not None else "")
+    return Parameter(name, default, description, field=target, unset=unset)
+
+
+def own(name: str, default, description: str) -> Parameter:
+    """A parameter of the notebook's own (it sets no config field)."""
     return Parameter(name, default, description)
+
+
+def config_arguments(notebook: str, config: str, parameters: dict) -> dict:
+    """``{field: value}`` for ``config`` from ``notebook``'s parameters that set its fields
+    (a parameter missing from ``parameters`` takes the notebook's default)."""
+    out = {}
+    for p in get_notebook(notebook).parameters:
+        owner, _, field_name = p.field.partition(".")
+        if owner == config:
+            out[field_name] = p.config_value(parameters.get(p.name, p.default))
+    return out
 
 
 @dataclass(frozen=True)
@@ -241,23 +330,19 @@ def simulation_config(parameters: dict):
     if not isinstance(p["workers"], int) or p["workers"] < 0:
         raise ValueError(f"workers must be >= 0 (0 means all cores), got {p['workers']!r}")
     fraction = p.get("variable_fraction", VARIABLE_FRACTION_DEFAULT)
-    if fraction == VARIABLE_FRACTION_DEFAULT and not isinstance(fraction, bool):
-        fraction = None
-    elif not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not (
-            0 <= fraction <= 1):
+    if (fraction != VARIABLE_FRACTION_DEFAULT or isinstance(fraction, bool)) and (
+            not isinstance(fraction, (int, float)) or isinstance(fraction, bool)
+            or not 0 <= fraction <= 1):
         raise ValueError(f"variable_fraction must be in [0, 1] (share of the no-event class "
                          f"that is a variable star), or -1 for the survey's default; got "
                          f"{fraction!r}")
-    survey = p.get("survey", "thesis")
+    arguments = config_arguments("01_simulate", "SimulationConfig", p)
     default_epochs = SimulationConfig.__dataclass_fields__["n_epochs"].default
-    if survey != "thesis" and p["n_epochs"] != default_epochs:
-        raise ValueError(f"n_epochs shapes the thesis survey only; survey {survey!r} sets its own "
-                         f"epochs, so leave n_epochs at {default_epochs} (got {p['n_epochs']!r})")
-    return SimulationConfig(n_per_class=p["n_per_class"], topology=p["topology"],
-                            survey=survey, cadence=p["cadence"] or None,
-                            error=p["error"] or None, variable_fraction=fraction,
-                            seed=p["seed"], n_epochs=p["n_epochs"],
-                            detectability=p["detectability"])
+    if arguments["survey"] != "thesis" and arguments["n_epochs"] != default_epochs:
+        raise ValueError(f"n_epochs shapes the thesis survey only; survey "
+                         f"{arguments['survey']!r} sets its own epochs, so leave n_epochs at "
+                         f"{default_epochs} (got {arguments['n_epochs']!r})")
+    return SimulationConfig(**arguments)
 
 
 def train_config(parameters: dict):
@@ -282,29 +367,12 @@ def train_config(parameters: dict):
     if p["processes"] > 1 and not model_kind(p["model_kind"]).neural:
         raise ValueError(f"model_kind {p['model_kind']!r} is fitted by scikit-learn in one "
                          f"process; set processes = 1 (got {p['processes']})")
-    model = ModelConfig(kind=p["model_kind"], d_model=p["d_model"], n_layers=p["n_layers"],
-                        n_heads=p["n_heads"], d_ff=p["d_ff"], window=p["window"],
-                        dropout=p["dropout"], time_encoding=p["time_encoding"],
-                        conv_stem_kernel=p["conv_stem_kernel"],
-                        conv_stem_layers=p["conv_stem_layers"], pool_norm=p["pool_norm"],
-                        kernel_size=p["kernel_size"], latent_dim=p["latent_dim"],
-                        reconstruction_weight=p["reconstruction_weight"],
-                        kl_weight=p["kl_weight"])
-    config = TrainConfig(dataset=p["dataset_dir"], run_name=p["run_name"], runs_dir=p["runs_dir"],
-                       model=model, epochs=p["epochs"], batch_size=p["batch_size"],
-                       learning_rate=p["learning_rate"], patience=p["patience"],
-                       precision=p["precision"], device=p["device"], seed=p["seed"],
-                       max_train_events=p["max_train_events"],
-                       max_val_events=p["max_val_events"], label_policy=p["label_policy"],
-                       baseline_method=p["baseline_method"],
-                       temperature_fit=p["temperature_fit"])
+    model = ModelConfig(**config_arguments("02_train", "ModelConfig", p))
+    config = TrainConfig(**config_arguments("02_train", "TrainConfig", p), model=model)
     if p["model_kind"] == "masked" and not p["pretrained_run"]:  # check the pretraining too
         from .pretrain import pretrain_config_for
 
-        pretrain_config_for(config, epochs=p["pretrain_epochs"],
-                            mask_fraction=p["pretrain_mask_fraction"],
-                            batch_size=p["pretrain_batch_size"],
-                            learning_rate=p["pretrain_learning_rate"])
+        pretrain_config_for(config, **config_arguments("02_train", "PretrainConfig", p))
     return config
 
 
@@ -364,186 +432,145 @@ class Notebook:
         return {p.name: namespace[p.name] for p in self.parameters}
 
 
-_FORMATS = _p("figure_formats", ["html", "png", "pdf"],
+_FORMATS = own("figure_formats", ["html", "png", "pdf"],
               "files written per figure (static ones need Chromium)")
-_DEVICE = _p("device", "auto", "auto (the GPU when there is one), cpu or cuda")
+_DEVICE = own("device", "auto", "auto (the GPU when there is one), cpu or cuda")
+
+_simulate = functools.partial(mirrored, "01_simulate")
+_train = functools.partial(mirrored, "02_train")
 
 NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
     Notebook("01_simulate", (
-        _p("topology", "baseline",
-           "binary topology preset: distinct, planetary, stellar, baseline"),
-        _p("survey", "thesis",
-           "survey preset: thesis (cadence and error presets), ogle, kmtnet, moa, roman"),
-        _p("cadence", "",
-           "thesis only; empty: cadence_15 (cadence_05, cadence_15, cadence_30, cadence_50)"),
-        _p("error", "",
-           "thesis only; empty: error_005 (error_003, error_005, error_010, error_015)"),
-        _p("variable_fraction", -1.0,
-           "share of no-event stars that vary, 0-1 (-1: thesis 0, surveys 0.5)"),
-        _p("n_per_class", 200, "events per class (no event, PSPL, binary)"),
-        _p("n_epochs", 1000,
-           "thesis only: nominal epochs per light curve, before missing ones are removed"),
-        _p("seed", 42, "data-set seed (same seed and config: same events)"),
-        _p("detectability", True,
-           "fit flat and PSPL models to each event (dchi2_flat, dchi2_pspl)"),
-        _p("dataset_dir", "data/quick",
-           "where the data set goes (relative paths: from the project root)"),
-        _p("overwrite", False, "replace an existing data set that was made with another config"),
+        _simulate("topology"),
+        _simulate("survey"),
+        _simulate("cadence", unset=""),
+        _simulate("error", unset=""),
+        _simulate("variable_fraction", unset=VARIABLE_FRACTION_DEFAULT),
+        _simulate("n_per_class", default=200),  # a data set that makes and trains in minutes
+        _simulate("n_epochs"),
+        _simulate("seed", default=42),
+        _simulate("detectability"),
+        own("dataset_dir", "data/quick",
+            "where the data set goes (relative paths: from the project root)"),
+        own("overwrite", False, "replace an existing data set that was made with another config"),
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures and simulate_metrics.json (relative: from the project root)"),
-        _p("workers", 0, "simulation worker processes (0 means all cores)"),
-        _p("gallery_per_class", 3, "light curves per class in the gallery"),
-        _p("show_widgets", True, "display the interactive explorers at the end"),
+        own("output_dir", "outputs/lab",
+            "figures and simulate_metrics.json (relative: from the project root)"),
+        own("workers", 0, "simulation worker processes (0 means all cores)"),
+        own("gallery_per_class", 3, "light curves per class in the gallery"),
+        own("show_widgets", True, "display the interactive explorers at the end"),
     ), record="simulate_metrics.json", record_type=SimulationRecord,
        figures="simulation_figures", produces=(DATASET,), config=simulation_config),
     Notebook("02_train", (
-        _p("dataset_dir", "data/quick",
-           "data set written by 01_simulate (relative: from the project root)"),
-        _p("run_name", "quick", "the run directory is runs_dir/run_name"),
-        _p("runs_dir", "outputs/runs",
-           "where run directories go (relative: from the project root)"),
-        _p("model_kind", "transformer",
-           "transformer, cnn, gru, features, rnn_vae, deepsets, set_transformer or masked "
-           "(microlens.model_kinds.KINDS)"),
-        _p("d_model", 128, "width of every hidden state"),
-        _p("n_layers", 4, "transformer blocks (cnn: convolution blocks; gru: GRU layers)"),
-        _p("n_heads", 8, "attention heads per layer (d_model must be divisible by it)"),
-        _p("d_ff", 512, "hidden width of each feed-forward network"),
-        _p("window", 64, "causal attention window in observations (itself included)"),
-        _p("dropout", 0.1, "dropout on the embedding and residual branches"),
-        _p("time_encoding", "none",
-           "rotary (attention scores depend on time differences) or none (order from the stem)"),
-        _p("conv_stem_kernel", 5,
-           "kernel of the causal convolution stem before attention (0 means no stem)"),
-        _p("conv_stem_layers", 6,
-           "dilated stem layers (dilations 1, 2, 4, ...; 6 read the last 253 observations)"),
-        _p("pool_norm", False, "layer-normalise the encoder states before pooling"),
-        _p("kernel_size", 5, "cnn only: kernel of every dilated causal convolution"),
-        _p("latent_dim", 16, "rnn_vae only: size of the Gaussian latent"),
-        _p("reconstruction_weight", 1.0,
-           "rnn_vae only: weight of the flux reconstruction loss beside classification"),
-        _p("kl_weight", 0.01, "rnn_vae only: weight of the latent's KL divergence from N(0, 1)"),
-        _p("pretrained_run", "",
-           "masked only: a pretraining run directory; empty pretrains one on dataset_dir's "
-           "training split with the pretrain_ settings, or reuses it if it exists"),
-        _p("pretrain_epochs", 10,
-           "masked only: epochs of the masked-flux pretraining (early stopping may end sooner)"),
-        _p("pretrain_mask_fraction", 0.15,
-           "masked only: share of each curve's observations whose flux is hidden and predicted"),
-        _p("pretrain_batch_size", 64, "masked only: pretraining batch in events"),
-        _p("pretrain_learning_rate", 1e-3,
-           "masked only: peak AdamW learning rate of the pretraining"),
-        _p("epochs", 20, "upper bound on epochs (early stopping may end sooner)"),
-        _p("batch_size", 64, "global batch in events (all processes together)"),
-        _p("learning_rate", 1e-3, "peak AdamW learning rate (linear warm-up, cosine decay)"),
-        _p("patience", 5,
-           "stop after this many epochs without a better validation loss (0 never stops)"),
-        _p("processes", 1,
-           "1 trains in this kernel; more launches torchrun with that many processes"),
-        _p("precision", "auto", "auto (bf16 on a capable GPU, else fp32), fp32 or bf16"),
-        _DEVICE,
-        _p("seed", 0, "weights, shuffling and dropout seed"),
-        _p("max_train_events", 0, "train on a random subset of this many events (0 means all)"),
-        _p("max_val_events", 0,
-           "validate (early stopping, temperature) on a random subset of this many events "
-           "(0 means all)"),
-        _p("label_policy", "physical",
-           "physical (every binary is binary) or observable (binaries of Δχ² at most 100 as PSPL)"),
-        _p("baseline_method", "robust",
-           "robust (follows the lowest block level seen) or first (the first 20 observations)"),
-        _p("temperature_fit", "by_count",
-           "by_count (temperature per observations seen) or final (one, on final answers)"),
-        _p("overwrite", True, "delete an existing run directory of this name and start again"),
-        _p("resume", False, "continue the run from its last.pt (needs overwrite False)"),
+        _train("dataset_dir"),
+        _train("run_name"),
+        _train("runs_dir"),
+        _train("model_kind"),
+        *(_train(name) for name in (
+            "d_model", "n_layers", "n_heads", "d_ff", "window", "dropout", "time_encoding",
+            "conv_stem_kernel", "conv_stem_layers", "pool_norm", "kernel_size", "latent_dim",
+            "reconstruction_weight", "kl_weight")),
+        own("pretrained_run", "",
+            "masked only: a pretraining run directory; empty pretrains one on dataset_dir's "
+            "training split with the pretrain_ settings, or reuses it if it exists"),
+        *(_train(name) for name in ("pretrain_epochs", "pretrain_mask_fraction",
+                                    "pretrain_batch_size", "pretrain_learning_rate")),
+        *(_train(name) for name in ("epochs", "batch_size", "learning_rate", "patience")),
+        own("processes", 1,
+            "1 trains in this kernel; more launches torchrun with that many processes"),
+        *(_train(name) for name in (
+            "precision", "device", "seed", "max_train_events", "max_val_events", "label_policy",
+            "baseline_method", "temperature_fit")),
+        own("overwrite", True, "delete an existing run directory of this name and start again"),
+        own("resume", False, "continue the run from its last.pt (needs overwrite False)"),
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures and train_metrics.json (relative: from the project root)"),
-        _p("show_live", True, "draw the training curves live, updated after every epoch"),
+        own("output_dir", "outputs/lab",
+            "figures and train_metrics.json (relative: from the project root)"),
+        own("show_live", True, "draw the training curves live, updated after every epoch"),
     ), record="train_metrics.json", record_type=TrainingRecord, figures="training_figures",
        produces=(RUN,), consumes=("dataset_dir",), config=train_config),
     Notebook("03_evaluate", (
-        _p("run_dir", "outputs/runs/quick",
-           "run directory written by 02_train (relative: from the project root)"),
-        _p("dataset_dir", "",
-           "data set whose test split is evaluated; empty means the run's own data set"),
-        _p("n_events", 0,
-           "evaluate a random subset of this many test events (0 means the whole test split)"),
-        _p("batch_size", 64,
-           "events per inference pass (memory only; results do not depend on it)"),
-        _p("n_bootstrap", 1000, "bootstrap resamples for the 95 % intervals"),
-        _p("seed", 0, "seed of the subset and of the bootstrap"),
-        _p("classical_peer", True, "also fit and evaluate the classical PSPL-fit peer"),
-        _p("peer_workers", 2, "processes for the classical peer's fits"),
+        own("run_dir", "outputs/runs/quick",
+            "run directory written by 02_train (relative: from the project root)"),
+        own("dataset_dir", "",
+            "data set whose test split is evaluated; empty means the run's own data set"),
+        own("n_events", 0,
+            "evaluate a random subset of this many test events (0 means the whole test split)"),
+        own("batch_size", 64,
+            "events per inference pass (memory only; results do not depend on it)"),
+        own("n_bootstrap", 1000, "bootstrap resamples for the 95 % intervals"),
+        own("seed", 0, "seed of the subset and of the bootstrap"),
+        own("classical_peer", True, "also fit and evaluate the classical PSPL-fit peer"),
+        own("peer_workers", 2, "processes for the classical peer's fits"),
         _DEVICE,
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures, evaluation_summary.json and test_predictions.npz"),
+        own("output_dir", "outputs/lab",
+            "figures, evaluation_summary.json and test_predictions.npz"),
     ), record="evaluation_summary.json", record_type=EvaluationRecord,
        figures="evaluation_figures", consumes=("run_dir", "dataset_dir")),
     Notebook("04_attention", (
-        _p("run_dir", "outputs/runs/quick",
-           "trained run directory (relative: from the project root)"),
-        _p("dataset_dir", "",
-           "dataset whose test split is read; empty means the run's own dataset"),
-        _p("event_indices", [],
-           "test events to show (store indices); empty picks per_class of each class"),
-        _p("per_class", 2, "events per class when event_indices is empty"),
-        _p("seed", 0, "seed of the random choice of events"),
+        own("run_dir", "outputs/runs/quick",
+            "trained run directory (relative: from the project root)"),
+        own("dataset_dir", "",
+            "dataset whose test split is read; empty means the run's own dataset"),
+        own("event_indices", [],
+            "test events to show (store indices); empty picks per_class of each class"),
+        own("per_class", 2, "events per class when event_indices is empty"),
+        own("seed", 0, "seed of the random choice of events"),
         _DEVICE,
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures and attention_summary.json (relative: from the project root)"),
-        _p("show_widgets", True, "show the interactive attention browser at the end"),
+        own("output_dir", "outputs/lab",
+            "figures and attention_summary.json (relative: from the project root)"),
+        own("show_widgets", True, "show the interactive attention browser at the end"),
     ), record="attention_summary.json", record_type=AttentionRecord,
        figures="attention_figures", consumes=("run_dir", "dataset_dir")),
     Notebook("05_embedding", (
-        _p("run_dir", "outputs/runs/quick",
-           "trained run directory (relative: from the project root)"),
-        _p("dataset_dir", "",
-           "dataset whose test split is read; empty means the run's own dataset"),
-        _p("n_events", 1000,
-           "test events to embed, drawn at random (0 means the whole test split)"),
-        _p("method", "both", "projection: pca, tsne or both"),
-        _p("seed", 0, "seed of the event draw, the projections and the k-NN folds"),
-        _p("batch_size", 64, "events per forward pass (memory, not results, depends on it)"),
+        own("run_dir", "outputs/runs/quick",
+            "trained run directory (relative: from the project root)"),
+        own("dataset_dir", "",
+            "dataset whose test split is read; empty means the run's own dataset"),
+        own("n_events", 1000,
+            "test events to embed, drawn at random (0 means the whole test split)"),
+        own("method", "both", "projection: pca, tsne or both"),
+        own("seed", 0, "seed of the event draw, the projections and the k-NN folds"),
+        own("batch_size", 64, "events per forward pass (memory, not results, depends on it)"),
         _DEVICE,
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures and embedding_summary.json (relative: from the project root)"),
+        own("output_dir", "outputs/lab",
+            "figures and embedding_summary.json (relative: from the project root)"),
     ), record="embedding_summary.json", record_type=EmbeddingRecord,
        figures="embedding_figures", consumes=("run_dir", "dataset_dir")),
     Notebook("06_u0_analysis", (
-        _p("run_dir", "outputs/runs/quick",
-           "run directory written by 02_train (relative: from the project root)"),
-        _p("dataset_dir", "",
-           "data set whose test split is analysed; empty means the run's own data set"),
-        _p("n_bins", 8,
-           "bins per parameter (linear in u_0; logarithmic in q, s and the detectability)"),
-        _p("detectability_threshold", 100.0,
-           "a binary counts as detectable above this chi-squared difference"),
-        _p("batch_size", 64, "events per inference pass"),
+        own("run_dir", "outputs/runs/quick",
+            "run directory written by 02_train (relative: from the project root)"),
+        own("dataset_dir", "",
+            "data set whose test split is analysed; empty means the run's own data set"),
+        own("n_bins", 8,
+            "bins per parameter (linear in u_0; logarithmic in q, s and the detectability)"),
+        own("detectability_threshold", 100.0,
+            "a binary counts as detectable above this chi-squared difference"),
+        own("batch_size", 64, "events per inference pass"),
         _DEVICE,
         _FORMATS,
-        _p("output_dir", "outputs/lab", "figures and u0_report.json"),
+        own("output_dir", "outputs/lab", "figures and u0_report.json"),
     ), record="u0_report.json", record_type=LimitsRecord, figures="limits_figures",
        consumes=("run_dir", "dataset_dir")),
     Notebook("07_real_events", (
-        _p("run_dir", "outputs/runs/quick",
-           "run directory written by 02_train (relative: from the project root)"),
-        _p("shipped", True, "classify the real events MulensModel ships (those named in events)"),
-        _p("events", [], "shipped events to classify by name (e.g. OB05086); empty means all six"),
-        _p("photometry_files", [],
-           "your own events: each a file or a folder of one event's files (one per observatory)"),
-        _p("confidence", 0.9, "probability at which a class counts as reached"),
-        _p("classical_peer", True,
-           "also classify with the classical peer, tuned on the run's data set"),
-        _p("peer_workers", 2, "processes for tuning the classical peer"),
-        _p("time_axis", "peak", "time axis of the figures: peak (days from the peak) or hjd"),
+        own("run_dir", "outputs/runs/quick",
+            "run directory written by 02_train (relative: from the project root)"),
+        own("shipped", True, "classify the real events MulensModel ships (those named in events)"),
+        own("events", [], "shipped events to classify by name (e.g. OB05086); empty means all six"),
+        own("photometry_files", [],
+            "your own events: each a file or a folder of one event's files (one per observatory)"),
+        own("confidence", 0.9, "probability at which a class counts as reached"),
+        own("classical_peer", True,
+            "also classify with the classical peer, tuned on the run's data set"),
+        own("peer_workers", 2, "processes for tuning the classical peer"),
+        own("time_axis", "peak", "time axis of the figures: peak (days from the peak) or hjd"),
         _DEVICE,
         _FORMATS,
-        _p("output_dir", "outputs/lab",
-           "figures, real_events.json and real_events_series.npz"),
+        own("output_dir", "outputs/lab",
+            "figures, real_events.json and real_events_series.npz"),
     ), record="real_events.json", record_type=RealEventsRecord,
        figures="real_events_figures", consumes=("run_dir",)),
 )}  # fmt: skip

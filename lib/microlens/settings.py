@@ -130,3 +130,93 @@ def dataclass_overrides(args: argparse.Namespace, cls, *, skip: Iterable[str] = 
 
 __all__ = ["SUPPORTED_TYPES", "add_dataclass_options", "dataclass_overrides",
            "from_known_fields"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclaredField:
+    """A dataclass field as its source declares it: ``name: annotation = default  # help``."""
+
+    name: str
+    annotation: str            # as written, e.g. ``"str | None"``
+    default: typing.Any        # the literal default; :data:`NOT_LITERAL` when it is computed
+    help: str                  # the trailing comment (with its continuation lines); "" if none
+
+
+NOT_LITERAL = object()
+""":attr:`DeclaredField.default` of a field whose default is not a plain literal."""
+
+
+def declared_fields(module: str, class_name: str) -> dict[str, DeclaredField]:
+    """The fields of a settings dataclass, read from its source without importing its module.
+
+    Each field's help text is its trailing comment; comment-only lines right below it whose
+    text starts with more than one space (``#   more``) continue it. Fields of base classes
+    (defined in the same module or imported into it by name) come first, as in the dataclass.
+    Reading the source keeps a registry built from the help texts (e.g. the notebooks') free of
+    the heavy imports of the modules that declare the settings (torch).
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``"microlens.simulate"``.
+    class_name : str
+        A class defined at the top level of that module.
+
+    Raises
+    ------
+    LookupError
+        When the module has no such class.
+    """
+    import ast
+    import importlib.util
+    import io
+    import tokenize
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"no module {module!r}")
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    if class_name not in classes:
+        raise LookupError(f"{module} has no class {class_name!r}; its classes: "
+                          f"{', '.join(classes) or 'none'}")
+    comments: dict[int, tuple[bool, str]] = {}  # line -> (comment-only line, text after '#')
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            alone = not token.line[:token.start[1]].strip()
+            comments[token.start[0]] = (alone, token.string[1:])
+
+    out: dict[str, DeclaredField] = {}
+    for base in classes[class_name].bases:
+        if not isinstance(base, ast.Name):
+            continue
+        if base.id in classes:
+            out.update(declared_fields(module, base.id))
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and any(a.name == base.id and a.asname is None
+                                                        for a in node.names):
+                package = module.rpartition(".")[0] if node.level else ""
+                for _ in range(max(node.level - 1, 0)):
+                    package = package.rpartition(".")[0]
+                origin = ".".join(p for p in (package, node.module or "") if p)
+                out.update(declared_fields(origin, base.id))
+    for node in classes[class_name].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        alone, text = comments.get(node.end_lineno, (True, ""))
+        parts = [] if alone else [text.strip()]
+        line = node.end_lineno + 1
+        while parts and line in comments and comments[line][0] \
+                and comments[line][1].startswith("  "):
+            parts.append(comments[line][1].strip())
+            line += 1
+        try:
+            default = ast.literal_eval(node.value) if node.value is not None else NOT_LITERAL
+        except ValueError:
+            default = NOT_LITERAL
+        out[node.target.id] = DeclaredField(node.target.id, ast.unparse(node.annotation),
+                                            default, " ".join(parts))
+    return out

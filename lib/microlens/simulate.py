@@ -261,14 +261,17 @@ class SimulationConfig:
     event and ``max_attempts``.
     """
 
-    n_per_class: int = 1000
-    topology: str = "baseline"
-    cadence: str | None = None
-    error: str | None = None
-    seed: int = 0
-    survey: str = "thesis"
-    variable_fraction: float | None = None
-    n_epochs: int = 1000  # nominal survey epochs before missing ones are removed
+    n_per_class: int = 1000  # events per class (no event, PSPL, binary)
+    topology: str = "baseline"  # binary topology preset: distinct, planetary, stellar, baseline
+    cadence: str | None = None  # thesis only; None: cadence_15 (cadence_05, cadence_15,
+    #   cadence_30, cadence_50)
+    error: str | None = None  # thesis only; None: error_005 (error_003, error_005, error_010,
+    #   error_015)
+    seed: int = 0  # data-set seed (same seed and config: same events)
+    survey: str = "thesis"  # thesis (cadence and error presets), ogle, kmtnet, moa, roman
+    variable_fraction: float | None = None  # share of no-event stars that vary, 0-1 (None:
+    #   thesis 0, surveys 0.5)
+    n_epochs: int = 1000  # thesis only: nominal epochs per curve before missing ones are removed
     survey_days: float = 200.0  # length of the survey window [days]
     time_jitter: float = 0.3  # epoch jitter as a fraction of the nominal spacing (irregularity)
     gap_share: float = 0.5  # share of the missing epochs that fall in contiguous gaps (weather)

@@ -142,7 +142,7 @@ class TrainConfig:
 
     dataset: str = "data/quick"  # dataset directory written by 01_simulate / generate_dataset
     run_name: str = "quick"  # the run directory is <runs_dir>/<run_name>
-    runs_dir: str = "outputs/runs"
+    runs_dir: str = "outputs/runs"  # where run directories go (relative: from the project root)
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 20  # upper bound; early stopping may end sooner
     batch_size: int = 64  # global batch: all processes together
@@ -154,21 +154,21 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the global gradient norm
     patience: int = 5  # stop after this many epochs without a better validation loss
     final_weight: float = 0.5  # share of each event's loss on its final prediction
-    precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
+    precision: str = "auto"  # auto (bf16 on a CUDA GPU that supports it, else fp32), fp32, bf16
     device: str = "auto"  # auto, cpu or cuda
-    seed: int = 0
+    seed: int = 0  # weights, shuffling and dropout seed
     max_train_events: int = 0  # 0: the whole training split; else a fixed random subset
     max_val_events: int = 0  # 0: the whole validation split
     reference_points: int = 20  # observations that set each event's baseline (Normalization)
     normalization_events: int = 2000  # training events used to fit the normalisation
     # the causal baseline of each event (Normalization.baseline_method): "first" (its first
     # reference_points observations) or "robust" (follows the lowest block level seen so far)
-    baseline_method: str = "robust"
+    baseline_method: str = "robust"  # robust (lowest block level yet) or first (first observations)
     # "by_count": a temperature curve over the number of observations seen
     # (microlens.calibration), so early answers are calibrated too; "final": one temperature
     # fitted on final answers only
-    temperature_fit: str = "by_count"
-    label_policy: str = "physical"  # physical, or observable: binaries of Δχ² <= threshold as PSPL
+    temperature_fit: str = "by_count"  # by_count (per observations seen) or final (one temperature)
+    label_policy: str = "physical"  # physical, or observable: binaries of Δχ² up to threshold as PSPL
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
 
     def __post_init__(self):
