@@ -168,7 +168,7 @@ class TrainConfig:
     # (microlens.calibration), so early answers are calibrated too; "final": one temperature
     # fitted on final answers only
     temperature_fit: str = "by_count"  # by_count (per observations seen) or final (one temperature)
-    label_policy: str = "physical"  # physical, or observable: binaries of Δχ² up to threshold as PSPL
+    label_policy: str = "physical"  # physical, or observable: binaries of Δχ² ≤ threshold as PSPL
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
 
     def __post_init__(self):
