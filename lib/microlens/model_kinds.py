@@ -28,11 +28,12 @@ masked          the transformer, its encoder first pretrained without labels by 
                 (:class:`microlens.masked_model.MaskedTransformer`)
 =============== ==================================================================================
 
-The three neural kinds share everything but the encoder (:class:`microlens.model.CausalClassifier`):
-the input features and their normalisation, the embedding, the causal pooling (running mean
-and maximum of the encoder states) and the head, so a difference between them is a difference
-of encoders. Each encoder is causal (state ``k`` reads observations ``1..k``) and streams at a
-fixed cost per observation (:mod:`microlens.stream`).
+The seven neural kinds (all but ``features``) share everything but the encoder
+(:class:`microlens.model.CausalClassifier`): the input features and their normalisation, the
+embedding, the causal pooling (running mean and maximum of the encoder states) and the head, so
+a difference between them is a difference of encoders. Each encoder is causal (state ``k``
+reads observations ``1..k``) and streams at a fixed cost per observation
+(:mod:`microlens.stream`).
 
 Quick use::
 

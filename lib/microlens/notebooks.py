@@ -232,9 +232,10 @@ class EvaluationRecord(_Figures):
 class AttentionRecord(_Figures):
     """``attention_summary.json``: events, selection and attention statistics.
 
-    A model without attention maps (``attention`` False: every kind but the transformer) has
-    ``reason`` saying why, and nothing measured: no events, no layers, ``focus_event``,
-    ``window`` and ``uniform_distance_obs`` None (:func:`microlens.analysis.no_attention_record`).
+    A model without attention maps (``attention`` False: every kind but ``transformer`` and
+    ``masked``, :data:`microlens.model_kinds.KINDS`) has ``reason`` saying why, and nothing
+    measured: no events, no layers, ``focus_event``, ``window`` and ``uniform_distance_obs``
+    None (:func:`microlens.analysis.no_attention_record`).
     """
 
     run_dir: str

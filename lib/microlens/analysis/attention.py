@@ -89,10 +89,10 @@ class EventAttention:
 def no_attention_reason(model) -> str | None:
     """Why ``model`` has no attention maps to draw, or None when it has them.
 
-    Only kind ``transformer`` attends (:attr:`~microlens.model.CausalClassifier.has_attention`);
-    the other kinds (:data:`microlens.model_kinds.KINDS`: ``cnn``, ``gru``, ``features``) are
-    read by the kind-independent notebooks (``03_evaluate``, ``05_embedding``,
-    ``06_u0_analysis``) instead.
+    Only kinds ``transformer`` and ``masked`` have attention maps over the observations
+    (:attr:`~microlens.model.CausalClassifier.has_attention`); the other kinds
+    (:data:`microlens.model_kinds.KINDS`) are read by the kind-independent notebooks
+    (``03_evaluate``, ``05_embedding``, ``06_u0_analysis``) instead.
 
     Parameters
     ----------
