@@ -4,7 +4,9 @@ One :class:`Notebook` entry per notebook in :data:`NOTEBOOKS`:
 
 * ``parameters``: name, default (its type is the default's) and a one-line description, in the
   order of the notebook's ``parameters`` cell (``tests/test_notebook_registry.py`` checks that
-  the cell says exactly this, line by line);
+  the cell says exactly this, line by line); a parameter that sets a config field
+  (:func:`mirrored`) takes the field's default and help text (its trailing comment), the
+  others are the notebook's own (:func:`own`);
 * ``record``: the JSON file the notebook writes into its ``output_dir`` and ``record_type``, a
   :class:`~typing.TypedDict` of the keys that readers rely on, checked by :func:`save_outputs`
   and :func:`load_record` (more keys may follow);
@@ -724,6 +726,7 @@ __all__ = [
     "ARTIFACTS", "CONFIG_CHECKS", "DATASET", "NOTEBOOKS", "NOTEBOOK_DIR", "RUN", "Artifact",
     "AttentionRecord", "EmbeddingRecord", "EvaluationRecord", "LimitsRecord", "Notebook",
     "Parameter", "RealEventsRecord", "RecordError", "SimulationRecord", "TrainingRecord",
-    "check_record", "get_notebook", "load_record", "save_outputs", "simulation_config",
-    "train_config",
+    "CONFIG_MODULES", "NOTEBOOK_CONFIGS", "RENAMED", "check_record", "config_arguments",
+    "config_fields", "get_notebook", "load_record", "mirrored", "mirrored_field", "own",
+    "save_outputs", "simulation_config", "train_config",
 ]  # fmt: skip
