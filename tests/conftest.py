@@ -114,11 +114,44 @@ def eval_store(tmp_path_factory):
 def eval_run(tmp_path_factory, eval_store):
     """A tiny model trained for a few epochs on ``eval_store`` (a run directory)."""
     from microlens.model import ModelConfig
-    from microlens.train import TrainConfig, train
+    from microlens.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="tiny",
                          runs_dir=str(tmp_path_factory.mktemp("runs")),
                          model=ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16,
                                            dropout=0.0),
                          epochs=4, batch_size=32, learning_rate=3e-3, patience=0, seed=1)
-    return train(config, progress=False)
+    return train_on_one_thread(config)
+
+
+def train_on_one_thread(config):
+    """``train(config)`` on one torch thread (the count restored after): tiny models gain
+    nothing from two, and two threads on a busy two-core machine cost several times more."""
+    import torch
+
+    from microlens.train import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train(config, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def notebook_chain(tmp_path_factory, eval_store, eval_run):
+    """Notebooks 01-07 with tiny parameters, each run once per session when first asked for
+    (``chain.ran("03_evaluate")``); see ``tests/chain.py``."""
+    from chain import Chain
+
+    return Chain(tmp_path_factory.mktemp("chain"), eval_store.path, eval_run)
+
+
+@pytest.fixture(scope="session")
+def kind_chains(tmp_path_factory, eval_store):
+    """02_train and the notebooks after it for each model kind on ``eval_store``, each run
+    once per session when first asked for (``kind_chains.ran("gru", "04_attention")``)."""
+    from chain import KindChains
+
+    return KindChains(tmp_path_factory.mktemp("kinds"), eval_store)

@@ -53,13 +53,20 @@ def execute_without_errors(notebook: Path, output: Path, parameters: dict):
     return nb
 
 
-def assert_figures_written(directory: Path, names) -> None:
-    """HTML for every figure, PNG too when kaleido has a browser, and no temporary files."""
+def assert_figures_written(directory: Path, names, formats=("html",)) -> None:
+    """Every figure in each of ``formats`` (PNG and PDF when kaleido has a browser) and in no
+    other format, and no temporary files."""
     from microlens.viz import find_browser
 
     static = find_browser() is not None  # conftest's report header says when it is not
+    magic = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF"}
     for name in names:
         assert (directory / f"{name}.html").is_file(), name
-        if static:
-            assert (directory / f"{name}.png").stat().st_size > 1000, name
+        for fmt, start in magic.items():
+            path = directory / f"{name}.{fmt}"
+            if fmt in formats and static:
+                assert path.stat().st_size > 1000, path
+                assert path.read_bytes()[:len(start)] == start, path
+            elif fmt not in formats:
+                assert not path.exists(), f"{path} written but not asked for"
     assert not list(directory.glob(".*tmp*")) and not list(directory.glob("*.tmp*"))

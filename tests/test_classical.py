@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import ArrayStore
 from sklearn.metrics import f1_score
 
 from microlens.classical import (
@@ -58,20 +59,6 @@ def table(**columns):
 def features_of(curves_and_seeds):
     rows = [light_curve_features(*noisy_event(curve, seed)) for curve, seed in curves_and_seeds]
     return table(**{name: [r[name] for r in rows] for name in rows[0]})
-
-
-class FakeStore:
-    """Just enough of a LightCurveStore for peer_features: len() and event(row)."""
-
-    def __init__(self, events):
-        self.events = events
-
-    def __len__(self):
-        return len(self.events)
-
-    def event(self, row):
-        times, flux, err = self.events[row]
-        return {"times": times, "flux": flux, "flux_err": err}
 
 
 def same_but_seconds(a, b):
@@ -138,7 +125,7 @@ def test_too_few_observations_carry_no_evidence():
 def test_fractions_use_only_the_first_part_of_the_curve():
     late = noisy_event(pspl_curve(t_0=150.0, u_0=0.2, t_E=10.0), seed=7)
     early = noisy_event(pspl_curve(t_0=40.0, u_0=0.2, t_E=10.0), seed=8)
-    store = FakeStore([late, early])
+    store = ArrayStore([late, early])
     features = peer_features(store, [0, 1, 0], fractions=(0.3, 1.0))
     assert features.shape == (3, 2)
     assert np.array_equal(features["row"], [[0, 0], [1, 1], [0, 0]])
@@ -152,12 +139,12 @@ def test_fractions_use_only_the_first_part_of_the_curve():
     # the late event has not started in its first 30 %; the early one has peaked
     assert np.array_equal(peer.predict(features), [[0, 1], [1, 1], [0, 1]])
     # ceil(fraction * n) without float noise: 0.55 * 100 is 55.00000000000001 in binary
-    short = FakeStore([tuple(a[:100] for a in late)])
+    short = ArrayStore([tuple(a[:100] for a in late)])
     assert peer_features(short, [0], fractions=(0.55, 0.001))["n"].tolist() == [[55, 1]]
 
 
 def test_peer_features_refuse_bad_input():
-    store = FakeStore([noisy_event(flat_curve(), 0)])
+    store = ArrayStore([noisy_event(flat_curve(), 0)])
     for bad in (0, 1.5, -0.2, math.nan, (), ("half",), (True,)):
         with pytest.raises(ValueError, match="fraction"):
             peer_features(store, [0], fractions=bad)

@@ -127,7 +127,7 @@ def test_05_embedding_runs_on_a_pretraining_run(pretrained_run, train_store, tmp
     nb = execute_without_errors(
         NOTEBOOKS / "05_embedding.ipynb", tmp_path / "05.ipynb",
         {"run_dir": str(pretrained_run), "n_events": N_EVENTS, "method": "both", "seed": SEED,
-         "batch_size": 8, "device": "cpu", "figure_formats": ["html", "png"],
+         "batch_size": 8, "device": "cpu", "figure_formats": ["html"],
          "output_dir": str(out)})
     summary = json.loads((out / "embedding_summary.json").read_text())
     rows = select_test_events(train_store, n=N_EVENTS, seed=SEED)

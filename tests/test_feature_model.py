@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import ArrayStore
 from threadpoolctl import threadpool_limits
 
 from microlens.curve_features import FEATURE_NAMES, curve_features, prefix_features
@@ -27,20 +28,6 @@ from microlens.feature_model import (
 from microlens.predictions import SplitError, observations_seen
 
 FRACTIONS = (0.5, 1.0)
-
-
-class ArrayStore:
-    """The part of a LightCurveStore that prefix_features reads: len() and event(row)."""
-
-    def __init__(self, events):
-        self.events = events
-
-    def __len__(self):
-        return len(self.events)
-
-    def event(self, row):
-        times, flux, err = self.events[row]
-        return {"times": times, "flux": flux, "flux_err": err}
 
 
 def _curve(store, row):

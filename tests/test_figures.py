@@ -1,21 +1,22 @@
 """microlens.figures: every notebook figure rebuilt from what the notebook recorded.
 
-The notebooks 01-06 run once (tiny parameters, HTML only) into one output directory; their
-figures are then deleted and rebuilt from the records alone, and must come back identical.
+The notebooks 01-07 run once per session (the notebook chain of ``tests/chain.py``, tiny
+parameters, HTML only, shared with the notebook tests); a copy of their output directory has
+its figures deleted and rebuilt from the records alone, and they must come back identical.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from notebook_form import NOTEBOOKS, execute_without_errors
+from chain import CHAIN_NOTEBOOKS, EMBEDDING, SIMULATE
+from helpers import figure_json
+from notebook_form import NOTEBOOKS, assert_figures_written
 
 from microlens.analysis import Projection, binary_points, embedding_table, physical_limits
 from microlens.figures import (
@@ -43,33 +44,10 @@ FIGURES = {
                      "attention_statistics"],
     "05_embedding": ["embedding_pca", "embedding_tsne"],
     "06_u0_analysis": ["binary_parameters", "physical_limits"],
-    "07_real_events": ["real_event_OB03235", "real_events_table"],
+    "07_real_events": ["real_event_MB08310", "real_event_OB03235", "real_event_OB05086",
+                       "real_event_OB08092", "real_event_OB140939", "real_event_OB161195",
+                       "real_events_table"],
 }
-NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[0-9a-f-]+",\s*')
-
-
-def figure_json(path: Path) -> tuple:
-    """The data and layout a figure's HTML hands to ``Plotly.newPlot`` (binary arrays decoded)."""
-    text = path.read_text(encoding="utf-8")
-    start = NEW_PLOT.search(text).end()
-    decoder = json.JSONDecoder()
-    data, end = decoder.raw_decode(text, start)
-    layout, _ = decoder.raw_decode(text, text.index("{", end))
-    return decode_arrays(data), decode_arrays(layout)
-
-
-def decode_arrays(value):
-    if isinstance(value, dict):
-        if set(value) >= {"dtype", "bdata"}:
-            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-            shape = value.get("shape")  # "rows, cols" for 2-D arrays
-            return array.reshape([int(n) for n in str(shape).split(",")]) if shape else array
-        return {k: decode_arrays(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_arrays(v) for v in value]
-    return value
-
-
 def assert_same_figure(a, b, where: str = "") -> None:
     """Equal structure and values; floats to 1e-9 relative (a binary model curve depends on
     VBBinaryLensing's call history in the last digits, see microlens.store)."""
@@ -88,32 +66,15 @@ def assert_same_figure(a, b, where: str = "") -> None:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory, eval_store, eval_run):
-    """Notebooks 01-06 executed with tiny parameters into one output directory (HTML only):
-    01 on its own tiny dataset, 02 a tiny run on ``eval_store``, 03-06 on ``eval_run``."""
+def outputs(tmp_path_factory, notebook_chain):
+    """A copy of the session's notebook chain (01-07, HTML only: tests/chain.py): its output
+    directory ``out`` and the executed notebooks, which these tests may delete and rebuild in.
+    01 ran on its own tiny data set, 02 a tiny run on ``eval_store``, 03-07 on ``eval_run``."""
+    chain = notebook_chain.ran()
     tmp = tmp_path_factory.mktemp("figures")
-    out = tmp / "out"
-    common = {"output_dir": str(out), "figure_formats": ["html"]}
-    parameters = {
-        "01_simulate": {"n_per_class": 6, "n_epochs": 200, "workers": 1, "seed": 5,
-                        "gallery_per_class": 1, "dataset_dir": str(tmp / "data"),
-                        "show_widgets": False},
-        "02_train": {"dataset_dir": str(eval_store.path), "runs_dir": str(tmp / "runs"),
-                     "run_name": "tiny", "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32,
-                     "window": 16, "epochs": 1, "batch_size": 16, "max_train_events": 32,
-                     "show_live": False},
-        "03_evaluate": {"run_dir": str(eval_run), "n_events": 24, "n_bootstrap": 20,
-                        "peer_workers": 1},
-        "04_attention": {"run_dir": str(eval_run), "per_class": 1, "seed": 3,
-                         "show_widgets": False},
-        "05_embedding": {"run_dir": str(eval_run), "n_events": 20, "method": "both", "seed": 1,
-                         "batch_size": 8},
-        "06_u0_analysis": {"run_dir": str(eval_run), "n_bins": 3},
-        "07_real_events": {"run_dir": str(eval_run), "events": ["OB03235"], "peer_workers": 1},
-    }
-    for notebook, params in parameters.items():
-        execute_without_errors(NOTEBOOKS / f"{notebook}.ipynb",
-                               tmp / f"{notebook}.executed.ipynb", {**common, **params})
+    shutil.copytree(chain.out, tmp / "out")
+    for notebook in CHAIN_NOTEBOOKS:
+        shutil.copy2(chain.executed(notebook), tmp)
     return tmp
 
 
@@ -125,7 +86,8 @@ def test_records_list_their_figures_and_formats(outputs):
         assert data["figures"] == FIGURES[notebook], notebook
         assert data["figure_formats"] == ["html"], notebook
     simulate = json.loads((out / "simulate_metrics.json").read_text())
-    assert simulate["gallery"] == {"per_class": 1, "seed": 5}
+    assert simulate["gallery"] == {"per_class": SIMULATE["gallery_per_class"],
+                                   "seed": SIMULATE["seed"]}
     report = json.loads((out / "u0_report.json").read_text())
     assert set(report["binary_points"]) == {"index", "s", "q", "u_0", "dchi2_pspl", "correct",
                                             "predicted"}
@@ -137,12 +99,13 @@ def test_embedding_projections_file(outputs, eval_store):
     rows, projections, predicted, confidence = load_projections(
         outputs / "out" / PROJECTIONS_FILE)
     summary = json.loads((outputs / "out" / "embedding_summary.json").read_text())
-    assert np.array_equal(rows, select_test_events(eval_store, n=20, seed=1))
+    n_events, seed = EMBEDDING["n_events"], EMBEDDING["seed"]
+    assert np.array_equal(rows, select_test_events(eval_store, n=n_events, seed=seed))
     assert [p.method for p in projections] == ["pca", "tsne"]
     for p in projections:
-        assert p.coords.shape == (20, 2) and p.seed == 1
+        assert p.coords.shape == (n_events, 2) and p.seed == seed
         assert p.info.items() <= summary["projections"][p.method].items()
-    assert predicted.shape == confidence.shape == (20,)
+    assert predicted.shape == confidence.shape == (n_events,)
     assert np.all((confidence >= 1 / 3) & (confidence <= 1))
     assert np.mean(predicted == eval_store.labels[rows]) == pytest.approx(
         summary["model_accuracy"])
@@ -183,14 +146,19 @@ def test_rebuild_honours_formats_and_notebooks(outputs, tmp_path):
     assert sorted(p.name for p in written) == ["binary_parameters.html", "physical_limits.html"]
     assert sorted(p.name for p in out.glob("*.html")) == sorted(p.name for p in written)
 
+    # the one test of static export (PNG and PDF through Chromium); HTML everywhere else
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = rebuild_figures(out, formats=["html", "png"], notebooks=["06_u0_analysis"])
+        written = rebuild_figures(out, formats=["html", "png", "pdf"],
+                                  notebooks=["06_u0_analysis"])
     names = sorted(p.name for p in written)
     if find_browser() is not None:
-        assert names == ["binary_parameters.html", "binary_parameters.png",
-                         "physical_limits.html", "physical_limits.png"]
+        assert names == ["binary_parameters.html", "binary_parameters.pdf",
+                         "binary_parameters.png", "physical_limits.html", "physical_limits.pdf",
+                         "physical_limits.png"]
         assert all(p.stat().st_size > 1000 for p in written)
+        assert_figures_written(out, ["binary_parameters", "physical_limits"],
+                               formats=("html", "png", "pdf"))  # and PNG, PDF signatures
     else:
         assert names == ["binary_parameters.html", "physical_limits.html"]
         assert all(issubclass(w.category, StaticExportWarning) for w in caught)

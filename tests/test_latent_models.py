@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import bump_curves, spread_model
 
 from microlens.latent_models import (
     LOGVAR_RANGE,
@@ -22,35 +23,24 @@ from microlens.model import ModelConfig, Normalization
 from microlens.model_kinds import build_model, load_model
 from microlens.stream import StreamingClassifier
 
+# Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
+# kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = dict(d_model=16, n_layers=1, latent_dim=4, dropout=0.0)
 SMALL = dict(d_model=24, n_layers=2, latent_dim=6, dropout=0.0)
 
 
 def synthetic(batch: int, n: int, seed: int):
     """Irregular times (float64), a bump of random height and centre, errors of 1-3 %."""
-    g = torch.Generator().manual_seed(seed)
-    times = torch.cumsum(0.05 + torch.rand(batch, n, generator=g, dtype=torch.float64), dim=1)
-    span = times[:, -1:] - times[:, :1]
-    centre = times[:, :1] + (0.3 + 0.4 * torch.rand(batch, 1, generator=g,
-                                                    dtype=torch.float64)) * span
-    height = 4 * torch.rand(batch, 1, generator=g, dtype=torch.float64)
-    flux = (1 + height / (1 + ((times - centre) / 2) ** 2)).float()
-    err = 0.01 + 0.02 * torch.rand(batch, n, generator=g)
-    return times, flux + err * torch.randn(batch, n, generator=g), err
+    return bump_curves(batch, n, seed, random_bump=True)
 
 
 def vae(seed: int = 0, spread: float = 0.0, data_seed: int = 1, **sizes) -> RecurrentVAE:
     """An ``rnn_vae`` with a normalisation fitted to synthetic curves; ``spread`` adds noise
     to the weights so that the outputs move (an untrained net is nearly constant)."""
-    times, flux, err = synthetic(6, 120, seed=data_seed)
-    norm = Normalization.fit(times, flux, err, torch.ones_like(flux, dtype=torch.bool))
-    torch.manual_seed(seed)
-    net = build_model(ModelConfig(kind="rnn_vae", **{**SMALL, **sizes}), norm)
-    if spread:
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(spread * torch.randn_like(p))
-    return net.eval()
+    return spread_model("rnn_vae", {**SMALL, **sizes}, seed, scale=spread, data_seed=data_seed,
+                        random_bump=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import spiked_events, spread_weights
 
 from microlens.model import (
     SAVED_BEFORE_FIELD,
@@ -25,23 +26,10 @@ SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropou
                     conv_stem_kernel=3, conv_stem_layers=2)
 
 
-def synthetic_events(batch=4, n=120, seed=0, spike=True):
-    """Light curves with irregular times, a Paczynski-like bump and (optionally) a spike."""
-    g = torch.Generator().manual_seed(seed)
-    times = torch.cumsum(torch.rand(batch, n, generator=g, dtype=torch.float64) * 0.4 + 0.02, 1)
-    t0 = times[:, n // 2 : n // 2 + 1]
-    bump = 1 + 3 / (1 + ((times - t0) / 2.0) ** 2)
-    flux = bump + 0.05 * torch.randn(batch, n, generator=g, dtype=torch.float64)
-    if spike:
-        flux[:, n // 2 + 5] += 400.0  # a caustic-crossing-like spike
-    flux_err = 0.05 * torch.sqrt(bump)
-    return times.float(), flux.float(), flux_err.float()
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    times, flux, err = synthetic_events(8, 150, seed=1)
+    times, flux, err = spiked_events(8, 150, seed=1)
     norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
     return MicrolensTransformer(SMALL, norm).eval()
 
@@ -58,7 +46,7 @@ def test_default_size_is_the_thesis_transformer_plus_the_convolution_stem():
 
 
 def test_predictions_are_causal(model):
-    times, flux, err = synthetic_events(3, 100, seed=2)
+    times, flux, err = spiked_events(3, 100, seed=2)
     k = 57
     before = model(times, flux, err)["logits"]
     changed_flux, changed_err = flux.clone(), err.clone()
@@ -72,7 +60,7 @@ def test_predictions_are_causal(model):
 
 
 def test_encoder_sees_only_window_times_layers_back(model):
-    times, flux, err = synthetic_events(2, 150, seed=3, spike=False)
+    times, flux, err = spiked_events(2, 150, seed=3, spikes="none")
     # receptive field of the encoder: the stem's, then window - 1 more per attention layer
     reach = model.stem.receptive_field - 1 + SMALL.n_layers * (SMALL.window - 1)
     k = 140
@@ -92,7 +80,7 @@ def test_encoder_sees_only_window_times_layers_back(model):
 
 
 def test_attention_weights_live_in_the_causal_window(model):
-    times, flux, err = synthetic_events(2, 40, seed=4)
+    times, flux, err = spiked_events(2, 40, seed=4)
     out = model(times, flux, err, return_attention=True, return_embedding=True)
     assert len(out["attention"]) == SMALL.n_layers
     weights = out["attention"][0]
@@ -127,14 +115,14 @@ def test_attention_matches_a_dense_masked_reference():
     expected = attn.out(dense.transpose(1, 2).reshape(3, 12, 16))
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     # chunked inference gives the same numbers as one pass
-    times, flux, err = synthetic_events(5, 40, seed=10)
+    times, flux, err = spiked_events(5, 40, seed=10)
     with torch.no_grad():
         whole = net(times, flux, err)["logits"]
     torch.testing.assert_close(net.predict_logits(times, flux, err, chunk_observations=80), whole)
 
 
 def test_padding_at_the_end_does_not_change_valid_predictions(model):
-    times, flux, err = synthetic_events(1, 70, seed=5)
+    times, flux, err = spiked_events(1, 70, seed=5)
     alone = model(times, flux, err)["logits"]
     pad = 45
     padded = [torch.cat([a, torch.zeros(1, pad)], 1) for a in (times, flux, err)]
@@ -158,7 +146,7 @@ def test_pooling_is_running_mean_and_max():
 
 
 def test_normalisation_keeps_the_peak_and_is_causal():
-    times, flux, err = synthetic_events(2, 120, seed=6)
+    times, flux, err = spiked_events(2, 120, seed=6)
     norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
     feats = norm.features(times, flux, err)
     peak = 120 // 2 + 5
@@ -178,7 +166,7 @@ def test_normalisation_keeps_the_peak_and_is_causal():
 
 
 def test_normalisation_json_round_trip_and_interval_warning(tmp_path):
-    times, flux, err = synthetic_events(3, 50, seed=7)
+    times, flux, err = spiked_events(3, 50, seed=7)
     mask = torch.ones_like(times, dtype=torch.bool)
     norm = Normalization.fit(times, flux, err, mask)
     path = norm.save(tmp_path / "normalization.json")
@@ -205,7 +193,7 @@ def test_bad_configs_name_the_problem():
 
 
 def test_temperature_calibrates_probabilities_and_persists(model, tmp_path):
-    times, flux, err = synthetic_events(2, 30, seed=8)
+    times, flux, err = spiked_events(2, 30, seed=8)
     model.temperature.fill_(2.5)
     try:
         logits = model(times, flux, err)["logits"]
@@ -231,7 +219,7 @@ def test_temperature_calibrates_probabilities_and_persists(model, tmp_path):
 
 
 def test_runs_in_bfloat16_autocast(model):
-    times, flux, err = synthetic_events(2, 64, seed=9)
+    times, flux, err = spiked_events(2, 64, seed=9)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         logits = model(times, flux, err)["logits"]
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
@@ -257,16 +245,12 @@ ENCODERS = {
 def _randomised(config, normalization, seed=0):
     """A model whose weights are spread beyond the small initialisation, so every part shows."""
     torch.manual_seed(seed)
-    net = MicrolensTransformer(config, normalization)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.2 * torch.randn_like(p))
-    return net.eval()
+    return spread_weights(MicrolensTransformer(config, normalization))
 
 
 @pytest.fixture(scope="module", params=list(ENCODERS))
 def encoder_model(request):
-    times, flux, err = synthetic_events(8, 150, seed=1)
+    times, flux, err = spiked_events(8, 150, seed=1)
     norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
     config = ModelConfig(**{**SMALL.to_dict(), **ENCODERS[request.param]})
     return request.param, _randomised(config, norm)
@@ -274,7 +258,7 @@ def encoder_model(request):
 
 def test_every_encoder_option_is_causal(encoder_model):
     name, net = encoder_model
-    times, flux, err = synthetic_events(3, 100, seed=2)
+    times, flux, err = spiked_events(3, 100, seed=2)
     times = times.double() + 100.0
     k = 57
     with torch.no_grad():
@@ -291,7 +275,7 @@ def test_every_encoder_option_ignores_a_constant_added_to_all_times(encoder_mode
     """Julian dates (2,450,000 + days) give the numbers of days since any origin: the rotary
     angles come from times relative to the event's first observation, in float64."""
     name, net = encoder_model
-    times, flux, err = synthetic_events(3, 100, seed=11)
+    times, flux, err = spiked_events(3, 100, seed=11)
     times = times.double()
     mask = torch.arange(100)[None, :] < torch.tensor([[100], [80], [53]])
     with torch.no_grad():
@@ -384,7 +368,7 @@ def test_checkpoints_from_before_the_encoder_options_load_unchanged(tmp_path):
     assert len(old_config) < len(SMALL.to_dict())  # the new fields really are missing
     # what the model was then, whatever today's defaults are
     legacy = ModelConfig(**{**old_config, **SAVED_BEFORE_FIELD})
-    times, flux, err = synthetic_events(2, 40, seed=12)
+    times, flux, err = spiked_events(2, 40, seed=12)
     norm = Normalization.fit(times, flux, err, torch.ones_like(times, dtype=torch.bool))
     net = _randomised(legacy, norm)
     state = net.state_dict()

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import bump_curves, spread_model
 
-from microlens.model import MODEL_KINDS, ModelConfig, Normalization
+from microlens.model import MODEL_KINDS, ModelConfig
 from microlens.model_kinds import (
     KINDS,
     CausalCNN,
@@ -21,6 +22,10 @@ from microlens.model_kinds import (
 )
 from microlens.stream import StreamingClassifier
 from microlens.train import TrainConfig, read_metrics, train
+
+# Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
+# kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIZES = {
     "transformer": dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8,
@@ -34,26 +39,9 @@ SIZES = {
 }
 
 
-def synthetic(batch: int, n: int, seed: int):
-    """Irregular times (float64), a bump in the flux, errors of 1-3 %."""
-    g = torch.Generator().manual_seed(seed)
-    times = torch.cumsum(0.05 + torch.rand(batch, n, generator=g, dtype=torch.float64), dim=1)
-    centre = times[:, n // 2 : n // 2 + 1]
-    flux = (1 + 3 / (1 + ((times - centre) / 2) ** 2)).float()
-    err = 0.01 + 0.02 * torch.rand(batch, n, generator=g)
-    return times, flux + err * torch.randn(batch, n, generator=g), err
-
-
 def randomised(kind: str, seed: int = 0, **overrides):
     """A model of ``kind`` whose weights are spread beyond the initialisation."""
-    times, flux, err = synthetic(6, 120, seed=1)
-    norm = Normalization.fit(times, flux, err, torch.ones_like(flux, dtype=torch.bool))
-    torch.manual_seed(seed)
-    net = build_model(ModelConfig(kind=kind, dropout=0.0, **{**SIZES[kind], **overrides}), norm)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.2 * torch.randn_like(p))
-    return net.eval()
+    return spread_model(kind, SIZES[kind], seed, **overrides)
 
 
 @pytest.fixture(scope="module", params=neural_kinds())
@@ -91,7 +79,7 @@ def test_a_config_saved_before_kinds_is_a_transformer():
 
 
 def test_every_kind_is_causal(net):
-    times, flux, err = synthetic(3, 100, seed=2)
+    times, flux, err = bump_curves(3, 100, seed=2)
     k = 57
     with torch.no_grad():
         before = net(times, flux, err)["logits"]
@@ -104,7 +92,7 @@ def test_every_kind_is_causal(net):
 
 
 def test_every_kind_ignores_a_constant_added_to_all_times(net):
-    times, flux, err = synthetic(3, 100, seed=11)
+    times, flux, err = bump_curves(3, 100, seed=11)
     mask = torch.arange(100)[None, :] < torch.tensor([[100], [80], [53]])
     with torch.no_grad():
         near = net(times, flux, err, mask)["logits"]
@@ -114,7 +102,7 @@ def test_every_kind_ignores_a_constant_added_to_all_times(net):
 
 
 def test_padding_at_the_end_changes_no_valid_answer(net):
-    times, flux, err = synthetic(2, 90, seed=3)
+    times, flux, err = bump_curves(2, 90, seed=3)
     with torch.no_grad():
         alone = net(times[:1, :60], flux[:1, :60], err[:1, :60])["logits"]
         mask = torch.ones(2, 90, dtype=torch.bool)
@@ -126,7 +114,7 @@ def test_padding_at_the_end_changes_no_valid_answer(net):
 def test_every_kind_reads_the_order_of_its_observations(net):
     """Swapping two earlier fluxes changes the answer after a later observation: the encoder
     is not a bag of tokens."""
-    times, flux, err = synthetic(1, 80, seed=4)
+    times, flux, err = bump_curves(1, 80, seed=4)
     swapped = flux.clone()
     swapped[:, [45, 50]] = flux[:, [50, 45]]
     with torch.no_grad():
@@ -136,7 +124,7 @@ def test_every_kind_reads_the_order_of_its_observations(net):
 
 
 def test_every_kind_streams_the_batch_numbers_with_unequal_updates(net):
-    times, flux, err = synthetic(3, 70, seed=5)
+    times, flux, err = bump_curves(3, 70, seed=5)
     lengths = [70, 41, 55]
     mask = torch.arange(70)[None, :] < torch.tensor(lengths)[:, None]
     batch = net.predict_proba(times, flux, err, mask, check_intervals=False)
@@ -165,7 +153,7 @@ def test_every_kind_streams_the_batch_numbers_with_unequal_updates(net):
 def test_only_the_transformer_has_attention_maps():
     for kind in ("cnn", "gru"):
         net = randomised(kind)
-        times, flux, err = synthetic(1, 20, seed=6)
+        times, flux, err = bump_curves(1, 20, seed=6)
         with pytest.raises(ValueError, match=f"a '{kind}' model has no attention maps"):
             net(times, flux, err, return_attention=True)
         assert net(times, flux, err, return_embedding=True)["embedding"].shape == (1, 20, 64)
@@ -185,7 +173,7 @@ def test_the_cnn_reads_exactly_its_receptive_field():
     net = randomised("cnn")
     reach = net.receptive_field  # 1 + 2 * (1 + 2 + 4 + 8) = 31 at kernel 3, 4 blocks
     assert reach == 31
-    times, flux, err = synthetic(1, 100, seed=7)
+    times, flux, err = bump_curves(1, 100, seed=7)
     features = net.normalization.features(times, flux, err)
     k = 80
     changed = features.clone()
@@ -200,7 +188,7 @@ def test_the_cnn_reads_exactly_its_receptive_field():
 @pytest.mark.parametrize("kind", neural_kinds())
 def test_every_kind_runs_under_bfloat16_autocast_with_gradients(kind):
     net = randomised(kind).train()
-    times, flux, err = synthetic(2, 64, seed=8)
+    times, flux, err = bump_curves(2, 64, seed=8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(times, flux, err)
     logits = out["logits"]

@@ -8,13 +8,13 @@ import math
 from pathlib import Path
 
 import pytest
+from chain import TRAIN
 from notebook_form import assert_committed_form, execute_without_errors
 
-from microlens import SimulationConfig, generate_dataset
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
 
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_train.ipynb"
@@ -42,26 +42,18 @@ def test_training_curves_figure_adds_each_epoch_once():
     assert "waiting" in training_curves_figure().layout.title.text
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    cfg = SimulationConfig(n_per_class=20, n_epochs=200, seed=3, detectability=False)
-    return generate_dataset(cfg, tmp_path_factory.mktemp("nb02-data") / "data", workers=1,
-                            chunk_size=30, progress=False)
-
-
-def execute(tmp: Path, dataset: Path, **overrides):
-    """Run the notebook with tiny parameters; returns the executed notebook."""
-    params = {
-        "dataset_dir": str(dataset), "runs_dir": str(tmp / "runs"), "run_name": "smoke",
-        "output_dir": str(tmp / "out"), "d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32,
-        "window": 16, "epochs": 2, "batch_size": 16, "processes": 1, "show_live": False,
-        **overrides,
-    }
+def execute_two_processes(tmp: Path, dataset: Path):
+    """02_train as the chain runs it (tests/chain.py), but with two processes: torchrun with
+    two CPU processes (gloo), device cpu, so a one-GPU machine runs it too."""
+    params = {**TRAIN, "dataset_dir": str(dataset), "runs_dir": str(tmp / "runs"),
+              "output_dir": str(tmp / "out"), "figure_formats": ["html"], "processes": 2,
+              "device": "cpu"}
     return execute_without_errors(NOTEBOOK, tmp / "02_train.executed.ipynb", params)
 
 
 def check_run(tmp: Path, processes: int) -> dict:
-    """The checks shared by the one- and two-process runs; returns train_metrics.json."""
+    """The checks shared by the one- and two-process runs (outputs under ``tmp``: ``out/``,
+    ``runs/smoke/``); returns train_metrics.json."""
     metrics_path = tmp / "out" / "train_metrics.json"
     assert metrics_path.is_file()
     metrics = json.loads(metrics_path.read_text())
@@ -86,12 +78,12 @@ def check_run(tmp: Path, processes: int) -> dict:
     return metrics
 
 
-def test_notebook_trains_and_records_metrics(dataset, tmp_path):
-    execute(tmp_path, dataset)
-    check_run(tmp_path, processes=1)
+@slow
+def test_notebook_trains_and_records_metrics(notebook_chain):
+    check_run(notebook_chain.ran("02_train").root, processes=1)
 
 
-def test_notebook_trains_with_two_processes(dataset, tmp_path):
-    # torchrun with two CPU processes (gloo): device cpu, so a one-GPU machine runs it too
-    execute(tmp_path, dataset, processes=2, device="cpu")
+@slow
+def test_notebook_trains_with_two_processes(eval_store, tmp_path):
+    execute_two_processes(tmp_path, eval_store.path)
     check_run(tmp_path, processes=2)

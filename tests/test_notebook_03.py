@@ -10,13 +10,12 @@ from notebook_form import (
     NOTEBOOKS,
     assert_committed_form,
     assert_figures_written,
-    execute_without_errors,
 )
 
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import Predictions
 
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "03_evaluate.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["03_evaluate"].types()  # one list: microlens.notebooks
@@ -31,14 +30,13 @@ def test_committed_notebook_form():
 
 
 @pytest.fixture(scope="module")
-def executed(eval_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("nb03")
-    execute_without_errors(NOTEBOOK, out / "03_evaluate.executed.ipynb", {
-        "run_dir": str(eval_run), "n_bootstrap": 30, "peer_workers": 1, "output_dir": str(out),
-        "figure_formats": ["html", "png"]})
-    return out
+def executed(notebook_chain):
+    """The chain's output directory after 03 ran on ``eval_run`` (every test event,
+    n_bootstrap 30: tests/chain.py)."""
+    return notebook_chain.ran("03_evaluate").out
 
 
+@slow
 def test_summary_records_the_test_split_metrics(executed, eval_store):
     summary = json.loads((executed / "evaluation_summary.json").read_text())
     test_rows = eval_store.indices("test")
@@ -64,9 +62,10 @@ def test_summary_records_the_test_split_metrics(executed, eval_store):
         assert sum(part["dchi2_bins"]["n_binary"]) == summary["class_counts"]["binary"]
         assert set(part["probe"]["correlation"]) == {"t_E", "u_0", "peak_significance"}
     assert head["probe_warnings"] == len(summary["probe"]["warnings"])
-    executed_nb = (executed / "03_evaluate.executed.ipynb").read_text()
+    executed_nb = (executed.parent / "03_evaluate.executed.ipynb").read_text()
     assert "trained with label_policy = 'physical'" in executed_nb
 
 
+@slow
 def test_figures_are_written(executed):
     assert_figures_written(executed, FIGURES)

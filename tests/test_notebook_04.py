@@ -17,7 +17,7 @@ from microlens import CLASS_NAMES
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import select_test_events
 
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "04_attention.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["04_attention"].types()  # one list: microlens.notebooks
@@ -36,18 +36,19 @@ def test_committed_notebook_form():
 def run(tmp: Path, run_dir: Path, **parameters) -> dict:
     """Execute the notebook with tiny parameters; returns attention_summary.json."""
     params = {"run_dir": str(run_dir), "output_dir": str(tmp / "out"), "show_widgets": False,
-              "figure_formats": ["html", "png"],
-              **parameters}
+              "figure_formats": ["html"], **parameters}
     execute_without_errors(NOTEBOOK, tmp / "04_attention.executed.ipynb", params)
     return json.loads((tmp / "out" / "attention_summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def per_class_run(tmp_path_factory, eval_run):
-    tmp = tmp_path_factory.mktemp("nb04")
-    return tmp, run(tmp, eval_run, per_class=2, seed=4, show_widgets=True)
+def per_class_run(notebook_chain):
+    """The chain's root and 04's summary (per_class 2, seed 4, widgets shown: tests/chain.py)."""
+    chain = notebook_chain.ran("04_attention")
+    return chain.root, json.loads((chain.out / "attention_summary.json").read_text())
 
 
+@slow
 def test_records_per_class_test_events(per_class_run, eval_store, eval_run):
     tmp, summary = per_class_run
     rows = [event["row"] for event in summary["events"]]
@@ -68,6 +69,7 @@ def test_records_per_class_test_events(per_class_run, eval_store, eval_run):
     assert focus in rows and eval_store.labels[focus] == CLASS_NAMES.index("binary")
 
 
+@slow
 def test_records_attention_numbers(per_class_run):
     _, summary = per_class_run
     model = summary["model"]
@@ -86,12 +88,14 @@ def test_records_attention_numbers(per_class_run):
                 assert 0 < region["uniform"] <= 1 and region["enrichment"] > 0
 
 
+@slow
 def test_writes_the_figures(per_class_run):
     tmp, summary = per_class_run
     assert summary["figures"] == sorted(FIGURES)
     assert_figures_written(tmp / "out", FIGURES)
 
 
+@slow
 def test_explicit_event_indices(tmp_path, eval_run, eval_store):
     chosen = eval_store.indices("test")[[0, 5, 9]].tolist()
     summary = run(tmp_path, eval_run, event_indices=chosen)

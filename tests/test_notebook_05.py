@@ -7,22 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chain import EMBEDDING
 from notebook_form import (
     NOTEBOOKS,
     assert_committed_form,
     assert_figures_written,
-    execute_without_errors,
 )
 
 from microlens import CLASS_NAMES
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import run_predictions, select_test_events
 
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "05_embedding.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["05_embedding"].types()  # one list: microlens.notebooks
-N_EVENTS, SEED = 30, 2
+N_EVENTS, SEED = EMBEDDING["n_events"], EMBEDDING["seed"]  # 30 and 2: tests/chain.py
 
 
 
@@ -32,15 +32,13 @@ def test_committed_notebook_form():
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory, eval_run):
-    tmp = tmp_path_factory.mktemp("nb05")
-    params = {"run_dir": str(eval_run), "n_events": N_EVENTS, "method": "both", "seed": SEED,
-              "figure_formats": ["html", "png"],
-              "batch_size": 8, "output_dir": str(tmp / "out")}
-    execute_without_errors(NOTEBOOK, tmp / "05_embedding.executed.ipynb", params)
-    return tmp, json.loads((tmp / "out" / "embedding_summary.json").read_text())
+def executed(notebook_chain):
+    """The chain's root and 05's summary (N_EVENTS test events, SEED, both projections)."""
+    chain = notebook_chain.ran("05_embedding")
+    return chain.root, json.loads((chain.out / "embedding_summary.json").read_text())
 
 
+@slow
 def test_records_embedding_numbers(executed, eval_store, eval_run):
     _, summary = executed
     rows = select_test_events(eval_store, n=N_EVENTS, seed=SEED)
@@ -73,6 +71,7 @@ def test_records_embedding_numbers(executed, eval_store, eval_run):
     assert summary["model_accuracy"] == pytest.approx(np.mean(predicted == labels))
 
 
+@slow
 def test_writes_the_figures(executed):
     tmp, summary = executed
     assert summary["figures"] == ["embedding_pca", "embedding_tsne"]

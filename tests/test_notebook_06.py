@@ -10,13 +10,10 @@ from notebook_form import (
     NOTEBOOKS,
     assert_committed_form,
     assert_figures_written,
-    execute_without_errors,
 )
 
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.predictions import run_predictions
-
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "06_u0_analysis.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["06_u0_analysis"].types()  # one list: microlens.notebooks
@@ -27,11 +24,10 @@ def test_committed_notebook_form():
     assert_committed_form(NOTEBOOK, EXPECTED_PARAMETERS)
 
 
-def test_report_and_figures(eval_run, eval_store, tmp_path):
-    execute_without_errors(NOTEBOOK, tmp_path / "06.executed.ipynb", {
-        "run_dir": str(eval_run), "n_bins": 4, "detectability_threshold": 50.0,
-        "output_dir": str(tmp_path), "figure_formats": ["html", "png"]})
-    report = json.loads((tmp_path / "u0_report.json").read_text())
+@pytest.mark.slow  # a notebook run; the fast tier: ./run_all.sh test fast
+def test_report_and_figures(eval_run, eval_store, notebook_chain):
+    out = notebook_chain.ran("06_u0_analysis").out  # n_bins 4, threshold 50: tests/chain.py
+    report = json.loads((out / "u0_report.json").read_text())
     assert report["threshold"] == 50.0
     test = eval_store.indices("test")
     params = eval_store.params[test]
@@ -45,4 +41,4 @@ def test_report_and_figures(eval_run, eval_store, tmp_path):
     u0 = report["bins"]["u_0"]
     assert len(u0["n"]) == 4 and sum(u0["n"]) == int(np.sum(params["label"] > 0))
     assert sum(report["bins"]["q"]["n_binary"]) == int(binary.sum())
-    assert_figures_written(tmp_path, ("physical_limits", "binary_parameters"))
+    assert_figures_written(out, ("physical_limits", "binary_parameters"))

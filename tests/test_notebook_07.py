@@ -10,15 +10,12 @@ from notebook_form import (
     NOTEBOOKS,
     assert_committed_form,
     assert_figures_written,
-    execute_without_errors,
 )
 
 from microlens.figures import notebook_figures
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.photometry import read_shipped_event, shipped_events
 from microlens.real_events import SERIES_FILE, load_series
-
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "07_real_events.ipynb"
 EXPECTED_PARAMETERS = REGISTRY["07_real_events"].types()  # one list: microlens.notebooks
@@ -29,17 +26,16 @@ def test_committed_notebook_form():
     assert declared["events"] == [] and declared["photometry_files"] == []
 
 
-def test_shipped_events_record_and_figures(eval_run, tmp_path):
-    execute_without_errors(NOTEBOOK, tmp_path / "07.executed.ipynb", {
-        "run_dir": str(eval_run), "peer_workers": 1, "output_dir": str(tmp_path),
-        "figure_formats": ["html", "png"]})
-    record = json.loads((tmp_path / "real_events.json").read_text())
+@pytest.mark.slow  # a notebook run; the fast tier: ./run_all.sh test fast
+def test_shipped_events_record_and_figures(notebook_chain):
+    out = notebook_chain.ran("07_real_events").out  # every shipped event, with the peer
+    record = json.loads((out / "real_events.json").read_text())
     catalogue = shipped_events()
     assert record["n_events"] == len(catalogue) == 6
     assert [e["name"] for e in record["events"]] == list(catalogue)
     assert [row["event"] for row in record["summary"]] == list(catalogue)
     assert record["peer"] is not None and record["peer"]["n_val"] > 0
-    series = load_series(tmp_path / SERIES_FILE)
+    series = load_series(out / SERIES_FILE)
     assert list(series) == list(catalogue)
     for entry, row in zip(record["events"], record["summary"], strict=True):
         shipped = catalogue[entry["name"]]
@@ -57,5 +53,5 @@ def test_shipped_events_record_and_figures(eval_run, tmp_path):
     assert record["n_correct"] == sum(row["correct"] for row in record["summary"])
     names = ["real_events_table", *(f"real_event_{e['slug']}" for e in record["events"])]
     assert sorted(record["figures"]) == sorted(names)
-    assert_figures_written(tmp_path, names)
-    assert sorted(notebook_figures(tmp_path, "07_real_events")) == sorted(names)  # rebuilt
+    assert_figures_written(out, names)
+    assert sorted(notebook_figures(out, "07_real_events")) == sorted(names)  # rebuilt

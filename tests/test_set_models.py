@@ -10,8 +10,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import bump_curves, spread_model
 
-from microlens.model import ModelConfig, Normalization
+from microlens.model import ModelConfig
 from microlens.model_kinds import KINDS, build_model, load_model
 from microlens.set_models import (
     DeepSets,
@@ -22,32 +23,19 @@ from microlens.set_models import (
 from microlens.stream import StreamingClassifier
 from microlens.train import TrainConfig, read_metrics, train
 
+# Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
+# kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KINDS_HERE = ("deepsets", "set_transformer")
 WINDOW = 12
 SIZES = {"deepsets": dict(d_model=16, d_ff=32, window=WINDOW),
          "set_transformer": dict(d_model=16, n_heads=4, n_layers=2, d_ff=32, window=WINDOW)}
 
 
-def synthetic(batch: int, n: int, seed: int):
-    """Irregular times (float64), a bump in the flux, errors of 1-3 %."""
-    g = torch.Generator().manual_seed(seed)
-    times = torch.cumsum(0.05 + torch.rand(batch, n, generator=g, dtype=torch.float64), dim=1)
-    centre = times[:, n // 2 : n // 2 + 1]
-    flux = (1 + 3 / (1 + ((times - centre) / 2) ** 2)).float()
-    err = 0.01 + 0.02 * torch.rand(batch, n, generator=g)
-    return times, flux + err * torch.randn(batch, n, generator=g), err
-
-
 def spread(kind: str, seed: int = 0, **overrides):
     """A model of ``kind`` in eval mode whose weights are spread beyond the initialisation."""
-    times, flux, err = synthetic(4, 100, seed=1)
-    norm = Normalization.fit(times, flux, err, torch.ones_like(flux, dtype=torch.bool))
-    torch.manual_seed(seed)
-    net = build_model(ModelConfig(kind=kind, dropout=0.0, **{**SIZES[kind], **overrides}), norm)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.2 * torch.randn_like(p))
-    return net.eval()
+    return spread_model(kind, SIZES[kind], seed, curves=(4, 100), **overrides)
 
 
 @pytest.fixture(scope="module", params=KINDS_HERE)
@@ -86,7 +74,7 @@ def shuffled_set(features, times, k: int, window: int, seed: int, padding: int =
 
 @pytest.mark.parametrize("k", [0, 5, WINDOW - 1, WINDOW, 47, 79])
 def test_a_state_is_a_symmetric_function_of_the_window_and_the_forward_computes_it(net, k):
-    times, flux, err = synthetic(2, 80, seed=2)
+    times, flux, err = bump_curves(2, 80, seed=2)
     features = net.normalization.features(times, flux, err)
     with torch.no_grad():
         states, _ = net.encode(features, times=times)
@@ -100,7 +88,7 @@ def test_a_state_is_a_symmetric_function_of_the_window_and_the_forward_computes_
 
 
 def test_many_sets_at_once_equal_one_at_a_time(net):
-    times, flux, err = synthetic(1, 40, seed=3)
+    times, flux, err = bump_curves(1, 40, seed=3)
     features = net.normalization.features(times, flux, err)
     parts = [shuffled_set(features, times, k, WINDOW, seed=k, padding=WINDOW - min(k + 1, WINDOW))
              for k in (3, 20, 39)]  # every set padded to WINDOW entries
@@ -114,7 +102,7 @@ def test_many_sets_at_once_equal_one_at_a_time(net):
 
 
 def test_a_state_reads_exactly_the_newest_window_points(net):
-    times, flux, err = synthetic(1, 90, seed=4)
+    times, flux, err = bump_curves(1, 90, seed=4)
     k = 70
     with torch.no_grad():
         base = net(times, flux, err)["logits"]
@@ -136,7 +124,7 @@ def test_a_state_reads_exactly_the_newest_window_points(net):
 
 
 def test_only_time_differences_matter(net):
-    times, flux, err = synthetic(3, 100, seed=5)
+    times, flux, err = bump_curves(3, 100, seed=5)
     mask = torch.arange(100)[None, :] < torch.tensor([[100], [64], [9]])
     with torch.no_grad():
         near = net(times, flux, err, mask)["logits"]
@@ -152,7 +140,7 @@ def test_only_time_differences_matter(net):
 
 
 def test_the_stream_keeps_a_buffer_of_points_and_gives_the_batch_numbers(net):
-    times, flux, err = synthetic(2, 40, seed=6)
+    times, flux, err = bump_curves(2, 40, seed=6)
     batch = net.predict_proba(times, flux, err, check_intervals=False)
     stream = StreamingClassifier(net, n_events=2)
     state = stream.state_tensors()
@@ -169,7 +157,7 @@ def test_the_stream_keeps_a_buffer_of_points_and_gives_the_batch_numbers(net):
 
 def test_a_one_point_window_streams_too():
     net = spread("deepsets", window=1)
-    times, flux, err = synthetic(1, 12, seed=7)
+    times, flux, err = bump_curves(1, 12, seed=7)
     batch = net.predict_proba(times, flux, err, check_intervals=False)
     stream = StreamingClassifier(net)
     for i in range(12):
@@ -193,7 +181,7 @@ def test_bad_sets_and_missing_times_are_refused_clearly(net):
     with pytest.raises(ValueError, match=f"a '{net.kind}' model needs the observation times"):
         net.encode(torch.zeros(1, 5, 3))
     with pytest.raises(ValueError, match=f"a '{net.kind}' model has no attention maps"):
-        t, f, e = synthetic(1, 10, seed=8)
+        t, f, e = bump_curves(1, 10, seed=8)
         net(t, f, e, return_attention=True)
 
 

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import spiked_events
 
 from microlens.model import IntervalRangeWarning, MicrolensTransformer, ModelConfig, Normalization
 from microlens.stream import StreamingClassifier, stream_latency
@@ -17,28 +18,11 @@ TEMPERATURE = 1.7
 ATOL = 1e-5
 
 
-def synthetic_events(batch=4, n=120, seed=0):
-    """Irregular times, a Paczynski-like bump, a caustic-like spike in some events, noise."""
-    g = torch.Generator().manual_seed(seed)
-    times = torch.cumsum(torch.rand(batch, n, generator=g, dtype=torch.float64) * 0.4 + 0.02, 1)
-    t0 = times[:, n // 2 : n // 2 + 1]
-    bump = 1 + 3 / (1 + ((times - t0) / 2.0) ** 2)
-    flux = bump + 0.05 * torch.randn(batch, n, generator=g, dtype=torch.float64)
-    flux[0, n // 2 + 5] += 400.0  # a spike well after the reference points
-    if batch > 2:
-        flux[2, 3] += 50.0  # a spike among the reference points
-        flux[2, n - 10] -= 30.0  # and a deep dip
-    if batch > 3:
-        flux[3] -= 3.0  # a negative baseline (as difference fluxes can have)
-    flux_err = 0.05 * torch.sqrt(bump)
-    return times.float(), flux.float(), flux_err.float()
-
-
 LENGTHS = [120, 97, 130, 61]  # all longer than window * layers = 16 for SMALL, but unequal
 
 
 def _events():
-    times, flux, err = synthetic_events(len(LENGTHS), max(LENGTHS), seed=3)
+    times, flux, err = spiked_events(len(LENGTHS), max(LENGTHS), seed=3, spikes="varied")
     mask = torch.arange(max(LENGTHS))[None, :] < torch.tensor(LENGTHS)[:, None]
     return times, flux, err, mask
 

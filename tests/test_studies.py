@@ -15,7 +15,9 @@ from microlens.studies.__main__ import main
 from microlens.studies.definition import DATASET, RUN, artifact_key
 from microlens.studies.runner import notebook_parameters, select_cells
 
-pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
+# Reading, checking and planning studies is quick (the fast tier); the tests that run notebooks
+# through the runner are marked slow (the fast tier: ./run_all.sh test fast).
+slow = pytest.mark.slow
 
 TINY_PARAMETERS = {
     "01_simulate": {"n_per_class": 12, "n_epochs": 120, "gallery_per_class": 1,
@@ -323,6 +325,7 @@ def tiny(tmp_path_factory):
             "dir": root / "outputs" / "tiny"}
 
 
+@slow
 def test_both_cells_complete_with_their_outputs(tiny):
     for cell, topology in (("topology=stellar", "stellar"), ("topology=planetary", "planetary")):
         folder = tiny["dir"] / cell
@@ -340,6 +343,7 @@ def test_both_cells_complete_with_their_outputs(tiny):
     assert not list(tiny["dir"].glob("*.partial"))
 
 
+@slow
 def test_summary_has_one_row_per_cell_with_its_parameters_and_metrics(tiny):
     rows = read_csv(tiny["dir"] / "summary.csv")
     assert [(r["cell"], r["topology"], r["status"]) for r in rows] == [
@@ -356,6 +360,7 @@ def test_summary_has_one_row_per_cell_with_its_parameters_and_metrics(tiny):
         assert int(float(row["n_test_events"])) == 3  # 12 per class, 10 % test split
 
 
+@slow
 def test_a_rerun_skips_finished_cells(tiny):
     before = {c: mtimes(tiny["dir"] / c, "*.ipynb") for c in ("topology=stellar",
                                                                "topology=planetary")}
@@ -365,6 +370,7 @@ def test_a_rerun_skips_finished_cells(tiny):
     assert {c: mtimes(tiny["dir"] / c, "*.ipynb") for c in before} == before
 
 
+@slow
 def test_changed_parameters_mark_cells_for_a_rerun(tiny):
     study = load_study(tiny["path"], {"03_evaluate.n_bootstrap": 25})
     plans = plan_study(study, outputs=tiny["outputs"], data=tiny["data"])
@@ -373,6 +379,7 @@ def test_changed_parameters_mark_cells_for_a_rerun(tiny):
     assert [p.artifacts for p in plans] == [p.artifacts for p in done]  # same data and runs
 
 
+@slow
 def test_figures_are_rebuilt_from_the_outputs_without_running_notebooks(tiny):
     cell = tiny["dir"] / "topology=stellar"
     notebooks = mtimes(cell, "*.ipynb")
@@ -400,6 +407,7 @@ def test_figures_are_rebuilt_from_the_outputs_without_running_notebooks(tiny):
     assert "confusion.html" in index
 
 
+@slow
 def test_force_reruns_the_selected_cell_and_remakes_its_data(tiny):
     planetary, stellar = tiny["dir"] / "topology=planetary", tiny["dir"] / "topology=stellar"
     before = mtimes(planetary, "*.ipynb")
@@ -416,6 +424,7 @@ def test_force_reruns_the_selected_cell_and_remakes_its_data(tiny):
     assert mtimes(stellar, "*") == untouched
 
 
+@slow
 def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys):
     # Both cells share the data set and the run (only the evaluation differs); with two jobs
     # they race for them, and the lock makes each once. n_events -1 fails inside 03_evaluate.
@@ -587,6 +596,7 @@ def test_an_interrupted_study_says_what_finished_and_how_to_resume(
     assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
+@slow
 def test_a_stale_partial_beside_a_finished_cell_is_named_then_removed(tiny, capsys):
     from microlens.studies.runner import remove_stale_partials
 
@@ -610,6 +620,7 @@ def test_a_stale_partial_beside_a_finished_cell_is_named_then_removed(tiny, caps
     assert not stale.exists() and (tiny["dir"] / "topology=stellar" / "cell.json").is_file()
 
 
+@slow
 def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(tmp_path):
     import signal
     import subprocess
