@@ -1,10 +1,19 @@
 """Training: ``train(TrainConfig) -> run directory``; also ``python -m microlens.train``.
 
+One driver, nanoGPT style: the same command starts a run from scratch, resumes it
+(``--resume``), fine-tunes a ``masked`` model from its pretraining (``--kind masked
+--pretrained RUN``) or pretrains one (``--objective pretrain``, :mod:`microlens.pretrain`). The
+loop, run directory, launcher and settings checks are shared by every objective
+(:mod:`microlens.training_loop`, :func:`microlens.runs.prepare_run_dir`,
+:func:`microlens.ddp.launch`, :class:`microlens.training_settings.TrainingSettings`); this
+module holds the supervised objective: its settings, loss, step and calibration.
+
 A run directory ``outputs/runs/<run_name>/`` holds::
 
     config.json          the TrainConfig (model settings under "model") and the dataset manifest id
     normalization.json   the input normalisation learned from the training split
-    history.csv          one row per epoch: losses, accuracies, learning rate, throughput
+    history.csv          one row per epoch: losses, accuracies, learning rate, epoch seconds
+                         (training and validation), training events per second
     steps.csv            one row per optimiser step: loss, learning rate, gradient norm
     best.pt              state_dict of the epoch with the lowest validation loss (+ temperature)
     last.pt              the full checkpoint of the last finished epoch (resume from it)
