@@ -1,6 +1,8 @@
 """Self-supervised masked pretraining of the causal encoder, and the ``masked`` model kind.
 
-``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.pretrain``. A
+``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.train --objective
+pretrain`` (or its alias ``python -m microlens.pretrain``): the loop, run directory, launcher and
+settings checks are training's (:mod:`microlens.training_loop`), the objective is this module's. A
 ``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
 <microlens.model.ModelConfig.pretrained>` naming such a run) is the transformer whose encoder
 starts from the pretrained weights and whose input normalisation is the pretraining's; it is
@@ -62,7 +64,8 @@ A pretraining run directory ``outputs/pretrain/<run_name>/`` holds::
 
     config.json          {"pretrain": PretrainConfig, "model": ModelConfig, ...}
     normalization.json   the input normalisation, fitted on training events (the classifier's)
-    history.csv          epoch, train_loss, val_loss, learning_rate, seconds, events_per_second
+    history.csv          the columns of every run (microlens.runs.HISTORY_COLUMNS), accuracies NaN
+    steps.csv            one row per optimiser step: loss, learning rate, gradient norm
     last.pt              the full checkpoint after every epoch (resume from it)
     encoder.pt           the MaskedTransformer state dict of the best epoch (lowest val loss)
     metrics.json         written last: best epoch, best val loss, seconds (present: finished)
