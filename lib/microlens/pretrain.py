@@ -330,6 +330,7 @@ class MaskedObjective(Objective):
     label = "pretrain "
     what = "pretraining run"
     best_file = "encoder.pt"
+    has_accuracy = False
     diverged_error = PretrainingDivergedError
     retry_advice = "Pretrain again"
     reads = "pretraining reads the train and val rows it uses"

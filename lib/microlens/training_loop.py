@@ -200,6 +200,7 @@ class Objective:
     label = ""  # prefix of progress lines ("pretrain ")
     what = "run directory"  # how messages name the run directory
     best_file = "best.pt"
+    has_accuracy = True  # False: no classes (the history's accuracies are NaN)
     diverged_error: type[Exception] = RuntimeError
     retry_advice = "Train again"
     reads = "training reads the train and val rows it uses"
@@ -345,7 +346,8 @@ class Objective:
         applied = float(totals[2])  # events in applied (finite) steps, all ranks
         return step, {
             "train_loss": float(totals[0]) / applied if applied else float("nan"),
-            "train_accuracy": float(totals[1]) / applied if applied else float("nan"),
+            "train_accuracy": (float(totals[1]) / applied if applied and self.has_accuracy
+                               else float("nan")),
             "learning_rate": step_log[-1][2] if step_log else float("nan"),
             "train_events_per_second": order.size * self.world / seconds,
             "skipped_steps": skipped,
