@@ -88,3 +88,7 @@ def test_torchrun_command_is_the_documented_one():
     command = torchrun_command("cfg.json", 4, resume=True)
     assert command[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4",
                            "-m", "microlens.train", "--config", "cfg.json", "--resume"]
+    # one launcher for every objective: masked pretraining is the same command, its objective named
+    pretraining = torchrun_command("cfg.json", 2, objective="pretrain", quiet=True)
+    assert pretraining[6:] == ["-m", "microlens.train", "--config", "cfg.json", "--objective",
+                               "pretrain", "--quiet"]

@@ -16,7 +16,6 @@ from conftest import copy_dataset
 
 import microlens.train as training
 from microlens import seeds
-from microlens.ddp import LaunchError
 from microlens.model import MicrolensTransformer, ModelConfig, Normalization
 from microlens.model_kinds import build_model, load_model
 from microlens.pretrain import (
@@ -37,11 +36,12 @@ from microlens.pretrain import (
     prepare_masked,
     pretrain,
 )
-from microlens.runs import RunExistsError, read_history, read_metrics
+from microlens.runs import RunExistsError, read_csv_rows, read_history, read_metrics
 from microlens.train import TrainConfig, train
 
 ENCODER = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, conv_stem_layers=3)
-TIMING = ("seconds", "events_per_second")
+TIMING = ("epoch_seconds", "train_events_per_second")
+NO_CLASSES = ("train_accuracy", "val_accuracy")  # NaN in a pretraining history
 
 
 def encoder_model(**overrides) -> ModelConfig:
@@ -58,7 +58,8 @@ def tiny_pretrain(store, tmp_path, **overrides) -> PretrainConfig:
 
 
 def without_timing(run_dir) -> list[dict]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in read_history(run_dir)]
+    return [{k: v for k, v in row.items() if k not in TIMING + NO_CLASSES}
+            for row in read_history(run_dir)]
 
 
 def state_equal(a: dict, b: dict) -> bool:
@@ -181,7 +182,13 @@ def test_pretraining_lowers_the_masked_loss(pretrained, train_store):
     metrics = read_metrics(run_dir)
     assert [r["epoch"] for r in history] == list(range(1, 7)) and metrics["epochs_run"] == 6
     assert list(history[0]) == list(PRETRAIN_HISTORY_COLUMNS)
-    assert all(np.isfinite(r["train_loss"]) and r["events_per_second"] > 0 for r in history)
+    assert all(np.isfinite(r["train_loss"]) and r["train_events_per_second"] > 0
+               for r in history)
+    assert all(np.isnan(r[key]) for r in history for key in NO_CLASSES)  # no classes here
+    steps = read_csv_rows(run_dir / "steps.csv")  # one row per step, as in training
+    assert [r["step"] for r in steps] == list(range(6 * 96 // 16))
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["grad_norm"]) for r in steps)
+    assert np.mean([r["loss"] for r in steps[:6]]) == pytest.approx(history[0]["train_loss"])
     # a clear drop (measured 1.22 -> 0.76 in validation), and far below predicting the baseline
     assert history[-1]["val_loss"] < 0.8 * history[0]["val_loss"]
     assert history[-1]["train_loss"] < 0.75 * history[0]["train_loss"]
@@ -197,7 +204,7 @@ def test_pretraining_lowers_the_masked_loss(pretrained, train_store):
     assert metrics["best_val_loss"] < 0.6 * predict_zero
     best = min(history, key=lambda r: r["val_loss"])
     assert metrics["best_epoch"] == best["epoch"] and metrics["val_loss"] == best["val_loss"]
-    assert metrics["seconds"] == pytest.approx(sum(r["seconds"] for r in history))
+    assert metrics["seconds"] == pytest.approx(sum(r["epoch_seconds"] for r in history))
     assert metrics["n_train_events"] == 96 and metrics["n_val_events"] == rows.size
     saved = json.loads((run_dir / "config.json").read_text())
     assert PretrainConfig.from_dict({**saved["pretrain"],
@@ -257,8 +264,6 @@ def test_two_gloo_processes_match_one_process(train_store, tmp_path, monkeypatch
     b = torch.load(run_ddp / "encoder.pt", weights_only=True)
     for key in a:
         torch.testing.assert_close(b[key], a[key], atol=2e-3, rtol=0, msg=key)
-    with pytest.raises(LaunchError, match="missing"):
-        launch(replace(single, dataset=str(tmp_path / "missing")), nproc_per_node=1, echo=False)
 
 
 def test_neither_labels_nor_the_test_split_are_read(train_store, tmp_path, monkeypatch):
@@ -402,6 +407,26 @@ def test_bad_settings_are_refused_with_the_value_and_the_choices(tmp_path):
     assert args.resume
     with pytest.raises(SystemExit):
         parse_args(["--precision", "fp16"])
+    # one command line: python -m microlens.train --objective pretrain is the same
+    from microlens.train import parse_args as train_parse_args
+
+    same, _ = train_parse_args(["--objective", "pretrain", "--config", str(tmp_path / "cfg.json"),
+                                "--mask-fraction", "0.3", "--d-model", "64"])
+    assert same == parsed
+    # one validation with training: no bool for an integer, no non-finite number
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got True"):
+        PretrainConfig(seed=True)
+    with pytest.raises(ValueError, match="grad_clip must be a positive finite number, got nan"):
+        PretrainConfig(grad_clip=float("nan"))
+
+
+def test_an_old_pretraining_history_reads_under_todays_column_names(tmp_path):
+    (tmp_path / "history.csv").write_text(
+        "epoch,train_loss,val_loss,learning_rate,seconds,events_per_second\n"
+        "1,0.9,0.8,0.001,2.5,40.0\n")
+    assert read_history(tmp_path) == [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.8,
+                                       "learning_rate": 0.001, "epoch_seconds": 2.5,
+                                       "train_events_per_second": 40.0}]
 
 
 # --------------------------------------------------------------------------------------------

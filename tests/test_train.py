@@ -149,8 +149,16 @@ def test_a_diverged_validation_loss_ends_with_a_clear_error(train_store, tmp_pat
 def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
     with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, fp32, bf16"):
         tiny_config(train_store, tmp_path, precision="fp8")
-    with pytest.raises(ValueError, match="batch_size must be positive"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         tiny_config(train_store, tmp_path, batch_size=0)
+    # one validation with pretraining: no bool for an integer, no non-finite number
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got True"):
+        tiny_config(train_store, tmp_path, epochs=True)
+    with pytest.raises(ValueError, match="learning_rate must be a positive finite number, "
+                                         "got inf"):
+        tiny_config(train_store, tmp_path, learning_rate=float("inf"))
+    with pytest.raises(ValueError, match=r"final_weight must be in \[0, 1\], got nan"):
+        tiny_config(train_store, tmp_path, final_weight=float("nan"))
     with pytest.raises(ValueError, match="unknown TrainConfig settings"):
         TrainConfig.from_dict({"epoch": 3})
     out = subprocess.run([sys.executable, "-m", "microlens.train", "--precision", "fp8"],

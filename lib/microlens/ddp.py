@@ -1,12 +1,14 @@
 """Distributed training: the torchrun launcher and the rank helpers.
 
-:func:`launch` runs :mod:`microlens.train` under ``torchrun`` (``torch.distributed.run``) in a
+:func:`launch` runs :mod:`microlens.train` (any objective: supervised training, fine-tuning,
+masked pretraining) under ``torchrun`` (``torch.distributed.run``) in a
 subprocess, so the same call works from a notebook cell and from the shell. Inside the workers
 :func:`init_distributed` joins the process group (NCCL on GPU, gloo on CPU) and :func:`is_main`
 tells rank 0, the only process that writes files and prints progress. Which device a process
 uses (``auto``, ``cpu``, ``cuda``) is :mod:`microlens.devices`.
 
-The equivalent shell commands (``cfg.json`` written by ``TrainConfig.save``)::
+The equivalent shell commands (``cfg.json`` written by ``TrainConfig.save``; add
+``--objective pretrain`` for a ``PretrainConfig``)::
 
     # one machine, 4 processes (GPUs, or CPU processes with gloo)
     torchrun --standalone --nproc_per_node 4 -m microlens.train --config cfg.json
@@ -90,30 +92,39 @@ def cleanup() -> None:
 
 
 class LaunchError(RuntimeError):
-    """A torchrun training job exited with an error."""
+    """A torchrun training or pretraining job exited with an error."""
 
 
 def torchrun_command(config_path: str | os.PathLike, nproc_per_node: int, *,
-                     resume: bool = False, overwrite: bool = False) -> list[str]:
-    """The ``python -m torch.distributed.run`` command line that :func:`launch` runs."""
+                     resume: bool = False, overwrite: bool = False, quiet: bool = False,
+                     objective: str = "supervised") -> list[str]:
+    """The ``python -m torch.distributed.run`` command line that :func:`launch` runs:
+    ``python -m microlens.train`` of ``objective`` (``--objective pretrain`` for masked
+    pretraining) with the settings in ``config_path``."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node", str(nproc_per_node), "-m", "microlens.train",
                "--config", str(config_path)]
+    if objective != "supervised":
+        command += ["--objective", objective]
     if resume:
         command.append("--resume")
     if overwrite:
         command.append("--overwrite")
+    if quiet:
+        command.append("--quiet")
     return command
 
 
 def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: bool = False,
            on_epoch: Callable[[dict], None] | None = None, echo: bool = True,
            poll_seconds: float = 1.0) -> Path:
-    """Train ``config`` with ``nproc_per_node`` processes under torchrun; returns the run dir.
+    """Run ``config`` with ``nproc_per_node`` processes under torchrun; returns the run dir.
 
     Parameters
     ----------
-    config : microlens.train.TrainConfig
+    config : microlens.train.TrainConfig or microlens.pretrain.PretrainConfig
+        Training (or fine-tuning) settings, or masked pretraining settings: the objective
+        follows from their type.
     nproc_per_node : int
         Processes on this machine (one per GPU; on CPU each process uses one core).
     resume, overwrite : bool
@@ -129,7 +140,8 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
     LaunchError
         When the job fails; the message carries the end of its output.
     """
-    if not isinstance(nproc_per_node, int) or nproc_per_node < 1:
+    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) \
+            or nproc_per_node < 1:
         raise ValueError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
     run_dir = config.run_dir
     if resume and overwrite:
@@ -140,9 +152,10 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
         remove_project_dir(run_dir, "run")  # here, so on_epoch never sees the old run's history
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="microlens-launch-") as tmp:
-        config_path = config.save(Path(tmp) / "train_config.json")
+        objective = "pretrain" if config.SECTION == "pretrain" else "supervised"
+        config_path = config.save(Path(tmp) / f"{config.SECTION}_config.json")
         command = torchrun_command(config_path, nproc_per_node, resume=resume,
-                                   overwrite=overwrite)
+                                   overwrite=overwrite, quiet=not echo, objective=objective)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc_per_node)))
         env["PYTHONUNBUFFERED"] = "1"

@@ -82,7 +82,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -839,30 +838,22 @@ def _complete(run_dir: Path) -> bool:
 
 
 def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite: bool) -> bool:
-    """Create or check the run directory; True when a complete run of this config is there."""
-    from .removal import holds_files, mark_project_dir, remove_project_dir
-    from .runs import RunExistsError
+    """Create or check the run directory (:func:`microlens.runs.prepare_run_dir`, the routine of
+    every kind); True when a complete run of this config is there."""
+    from .runs import prepare_run_dir, start_run_dir
 
     run_dir = config.run_dir
-    if overwrite:
-        remove_project_dir(run_dir, "run")
-    if holds_files(run_dir):
-        if not resume:
-            raise RunExistsError(f"run directory {run_dir} exists; pass resume=True to keep a "
-                                 "finished run (or finish an interrupted one) or overwrite=True "
-                                 "to start again")
-        config_file = run_dir / "config.json"
-        if config_file.is_file():
-            saved = json.loads(config_file.read_text(encoding="utf-8"))
-            mine = {**config.to_dict(), "features": settings.to_dict()}
-            theirs = {**saved.get("train", {}), "features": saved.get("features")}
-            if theirs != mine:
-                differ = sorted(k for k in mine if theirs.get(k) != mine[k])
-                raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
-        for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
-            stale.unlink()
+    mine = {**config.to_dict(), "features": settings.to_dict()}
+
+    def differences(saved: dict) -> list[str]:
+        theirs = {**saved.get("train", {}), "features": saved.get("features")}
+        return sorted(k for k in mine if theirs.get(k) != mine[k])
+
+    # a run killed before its config.json trains again in place
+    if prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, differences=differences,
+                       config_required=False):
         return _complete(run_dir)
-    mark_project_dir(run_dir, "run")
+    start_run_dir(run_dir)
     return False
 
 

@@ -1,6 +1,8 @@
 """Self-supervised masked pretraining of the causal encoder, and the ``masked`` model kind.
 
-``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.pretrain``. A
+``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.train --objective
+pretrain`` (or its alias ``python -m microlens.pretrain``): the loop, run directory, launcher and
+settings checks are training's (:mod:`microlens.training_loop`), the objective is this module's. A
 ``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
 <microlens.model.ModelConfig.pretrained>` naming such a run) is the transformer whose encoder
 starts from the pretrained weights and whose input normalisation is the pretraining's; it is
@@ -62,7 +64,8 @@ A pretraining run directory ``outputs/pretrain/<run_name>/`` holds::
 
     config.json          {"pretrain": PretrainConfig, "model": ModelConfig, ...}
     normalization.json   the input normalisation, fitted on training events (the classifier's)
-    history.csv          epoch, train_loss, val_loss, learning_rate, seconds, events_per_second
+    history.csv          the columns of every run (microlens.runs.HISTORY_COLUMNS), accuracies NaN
+    steps.csv            one row per optimiser step: loss, learning rate, gradient norm
     last.pt              the full checkpoint after every epoch (resume from it)
     encoder.pt           the MaskedTransformer state dict of the best epoch (lowest val loss)
     metrics.json         written last: best epoch, best val loss, seconds (present: finished)
@@ -85,16 +88,14 @@ Quick use::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +104,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ddp, seeds
-from .cli import add_traceback_option, command_line
-from .devices import DEVICES, local_device
+from .cli import command_line
 from .masked_model import (  # noqa: F401  (the kind, re-exported)
     ENCODER_FIELDS,
     FINISHED_FILES,
@@ -115,26 +115,20 @@ from .masked_model import (  # noqa: F401  (the kind, re-exported)
     is_encoder_key,
     pretraining_run,
 )
-from .model import BASELINE_METHODS, ModelConfig, Normalization
+from .model import ModelConfig, Normalization
 from .paths import project_relative, resolve_path, write_json_atomic
-from .removal import holds_files, mark_project_dir, remove_project_dir
-from .runs import RunExistsError, read_history, write_csv
+from .removal import holds_files
+from .runs import HISTORY_COLUMNS, RunExistsError, read_history  # noqa: F401  (re-exported)
 from .seeds import subset_rows
-from .settings import add_dataclass_options, dataclass_overrides, from_known_fields
-from .train import (
-    PRECISIONS,
-    _read_state,
-    _save_torch,
-    make_optimizer,
-    scheduled_learning_rate,
-)
+from .training_loop import Objective, StepResult, clip_and_step, run
+from .training_settings import TrainingSettings
 
 PRETRAIN_RUNS_DIR = "outputs/pretrain"
 """Where pretraining runs go by default (relative: from the project root)."""
 
-PRETRAIN_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "learning_rate", "seconds",
-                            "events_per_second")
-"""Columns of a pretraining run's ``history.csv``."""
+PRETRAIN_HISTORY_COLUMNS = HISTORY_COLUMNS
+"""Columns of a pretraining run's ``history.csv``: those of every run
+(:data:`microlens.runs.HISTORY_COLUMNS`), the accuracies NaN (no classes here)."""
 
 
 
@@ -256,8 +250,12 @@ class MaskedPretrainer(nn.Module):
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """Everything a pretraining run depends on (saved in ``config.json`` under "pretrain")."""
+class PretrainConfig(TrainingSettings):
+    """Everything a pretraining run depends on (saved in ``config.json`` under "pretrain");
+    the checks it shares with training are
+    :class:`~microlens.training_settings.TrainingSettings`'s."""
+
+    SECTION = "pretrain"
 
     dataset: str = "data/quick"  # any dataset directory: its train split, labels never read
     run_name: str = "quick"  # the run directory is <runs_dir>/<run_name>
@@ -282,87 +280,18 @@ class PretrainConfig:
     baseline_method: str = "robust"  # Normalization.baseline_method: robust or first
     normalization_events: int = 2000  # training events used to fit the normalisation
 
-    def __post_init__(self):
-        if isinstance(self.model, dict):
-            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
-        if not isinstance(self.model, ModelConfig):
-            raise ValueError(f"PretrainConfig.model must be a ModelConfig, got {self.model!r}")
+    def check(self) -> None:
         if self.model.kind != "masked":
             raise ValueError(f"PretrainConfig.model.kind must be 'masked' (the encoder of a "
                              f"'masked' classifier), got {self.model.kind!r}")
         if self.model.pretrained:
             raise ValueError(f"PretrainConfig.model.pretrained must be '' (pretraining starts "
                              f"from random weights), got {self.model.pretrained!r}")
-        for name in ("epochs", "batch_size", "reference_points", "normalization_events"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PretrainConfig.{name} must be a positive integer, got "
-                                 f"{value!r}")
-        for name in ("micro_batch_size", "max_train_events", "max_val_events", "patience",
-                     "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"PretrainConfig.{name} must be an integer >= 0, got "
-                                 f"{value!r}")
-        for name in ("learning_rate", "grad_clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    0 < value < math.inf):
-                raise ValueError(f"PretrainConfig.{name} must be a positive number, got "
-                                 f"{value!r}")
-        if isinstance(self.weight_decay, bool) or not isinstance(
-                self.weight_decay, (int, float)) or not 0 <= self.weight_decay < math.inf:
-            raise ValueError(f"PretrainConfig.weight_decay must be a number >= 0, got "
-                             f"{self.weight_decay!r}")
-        for name in ("warmup_fraction", "min_lr_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    0.0 <= value <= 1.0):
-                raise ValueError(f"PretrainConfig.{name} must be in [0, 1], got {value!r}")
         fraction = self.mask_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
                 0.0 < fraction < 1.0):
             raise ValueError(f"PretrainConfig.mask_fraction must be in (0, 1) (the share of "
                              f"each curve's observations hidden), got {fraction!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; valid: "
-                             f"{', '.join(PRECISIONS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
-        if self.baseline_method not in BASELINE_METHODS:
-            raise ValueError(f"unknown baseline_method {self.baseline_method!r}; valid: "
-                             f"{', '.join(BASELINE_METHODS)}")
-        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
-            raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
-
-    @property
-    def run_dir(self) -> Path:
-        return resolve_path(self.runs_dir) / self.run_name
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["model"] = self.model.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PretrainConfig:
-        return from_known_fields(cls, data, "PretrainConfig settings")
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write as JSON (atomically)."""
-        return write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> PretrainConfig:
-        """Read a saved config: a run's ``config.json`` (its "pretrain" section) or the file
-        :meth:`save` writes."""
-        from .runs import read_json
-
-        data = dict(read_json(path))
-        data = dict(data.get("pretrain", data))
-        if isinstance(data.get("model"), dict):
-            data["model"] = ModelConfig.from_saved(data["model"])
-        return cls.from_dict(data)
 
 
 def default_pretrain_name(dataset: str | os.PathLike, model_config: ModelConfig,
@@ -385,53 +314,31 @@ def default_pretrain_name(dataset: str | os.PathLike, model_config: ModelConfig,
 
 
 # --------------------------------------------------------------------------------------------
-# The loop
+# The objective (the loop is microlens.training_loop's)
 # --------------------------------------------------------------------------------------------
 
 
-class _Pretrainer:
-    """One process's share of a pretraining run (data, model, optimiser, steps)."""
+class PretrainingDivergedError(RuntimeError):
+    """The validation loss became non-finite: the weights diverged."""
+
+
+class MaskedObjective(Objective):
+    """Masked pretraining: a batch costs the masked flux reconstruction loss (module
+    docstring); validation measures it with fixed masks; ``encoder.pt`` keeps the best
+    encoder; a finished run records its cost in ``metrics.json``. Reads no label."""
+
+    label = "pretrain "
+    what = "pretraining run"
+    best_file = "encoder.pt"
+    has_accuracy = False
+    diverged_error = PretrainingDivergedError
+    retry_advice = "Pretrain again"
+    reads = "pretraining reads the train and val rows it uses"
+    repair_advice = ("regenerate the dataset or repair those rows; the test split is never "
+                     "read by pretraining")
 
     def __init__(self, config: PretrainConfig, progress: bool):
-        from .store import open_dataset
-        from .train import _precision_dtype, cpu_micro_batch
-
-        self.config = config
-        self.progress = progress
-        self.device = local_device(config.device)
-        self.distributed = ddp.init_distributed(self.device)
-        self.world, self.rank = ddp.world_size(), ddp.rank()
-        if config.batch_size % self.world:
-            raise ValueError(f"batch_size={config.batch_size} must be divisible by the number of "
-                             f"processes ({self.world})")
-        self.local_batch = config.batch_size // self.world
-        self.store = open_dataset(config.dataset)
-        per_pass = MaskedTransformer.cpu_pass_observations
-        typical = int(np.median(self.store.lengths)) if len(self.store) else 1
-        micro = config.micro_batch_size or (cpu_micro_batch(typical, per_pass)
-                                            if self.device.type == "cpu" else self.local_batch)
-        self.micro_batch = min(micro, self.local_batch)
-        self.micro_observations = (per_pass if self.device.type == "cpu"
-                                   and not config.micro_batch_size else None)
-        self.autocast_dtype = _precision_dtype(config.precision, self.device)
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        self.train_rows = subset_rows(self.store.indices("train"), config.max_train_events,
-                                      config.seed, seeds.TRAIN_SUBSET)
-        self.val_rows = subset_rows(self.store.indices("val"), config.max_val_events,
-                                    config.seed, seeds.VAL_SUBSET)
-        if self.train_rows.size == 0 or self.val_rows.size == 0:
-            raise ValueError(f"dataset {self.store.path} needs events in both the train and val "
-                             f"splits (has {self.train_rows.size} and {self.val_rows.size})")
-        self.store.require_valid(
-            np.concatenate([self.train_rows, self.val_rows]),
-            "pretraining reads the train and val rows it uses",
-            advice="regenerate the dataset or repair those rows; the test split is never read "
-                   "by pretraining")
-        per_rank = math.ceil(self.train_rows.size / self.world)
-        self.steps_per_epoch = math.ceil(per_rank / self.local_batch)
-        self.total_steps = self.steps_per_epoch * config.epochs
+        super().__init__(config, progress, MaskedTransformer.cpu_pass_observations)
 
     def fit_normalization(self) -> Normalization:
         """The input normalisation from training events (as :mod:`microlens.train` fits it)."""
@@ -444,16 +351,25 @@ class _Pretrainer:
                                  reference_points=c.reference_points,
                                  baseline_method=c.baseline_method)
 
-    def build(self, normalization: Normalization) -> None:
-        torch.manual_seed(seeds.torch_seed(self.config.seed, seeds.WEIGHT_INIT))
-        self.module = MaskedPretrainer(self.config.model, normalization).to(self.device)
-        self.model = self.module
-        if self.distributed:
-            from torch.nn.parallel import DistributedDataParallel
+    def build_module(self, normalization: Normalization) -> nn.Module:
+        return MaskedPretrainer(self.config.model, normalization).to(self.device)
 
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = DistributedDataParallel(self.module, device_ids=device_ids)
-        self.optimizer = make_optimizer(self.module, self.config, self.device)
+    def best_state(self) -> dict:
+        return self.module.encoder.state_dict()
+
+    def config_record(self) -> dict:
+        config = self.config
+        return {
+            "pretrain": config.to_dict(), "model": config.model.to_dict(),
+            "dataset_manifest": {k: self.store.manifest.get(k) for k in
+                                 ("n_events", "n_observations", "max_observations",
+                                  "split_counts", "config")},
+            "world_size": self.world, "device": str(self.device),
+            "precision": str(self.autocast_dtype or torch.float32).replace("torch.", ""),
+            "micro_batch_size": self.micro_batch,
+            "n_parameters": MaskedTransformer(config.model).n_parameters,
+            "torch_version": torch.__version__,
+        }
 
     def load(self, rows: np.ndarray, epoch: int | None) -> dict:
         """Events ``rows`` as tensors on the device, with the observations to hide (the
@@ -466,62 +382,19 @@ class _Pretrainer:
         return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
                 for k, v in batch.items()}
 
-    def _plan(self, rows: np.ndarray, max_events: int) -> list[np.ndarray]:
-        from .train import plan_micro_batches
-
-        return plan_micro_batches(rows, self.store.lengths, max_events, self.micro_observations)
-
     def _losses(self, model, batch: dict) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                            enabled=self.autocast_dtype is not None):
+        with self.autocast():
             return model(batch["times"], batch["flux"], batch["flux_err"], batch["mask"],
                          batch["hidden"])
 
-    def train_epoch(self, epoch: int, step: int) -> tuple[int, dict]:
-        from .train import _epoch_order, _progress
-
-        c = self.config
-        torch.manual_seed(seeds.torch_seed(c.seed, seeds.DROPOUT, epoch, self.rank))
-        self.model.train()
-        order = self.train_rows[_epoch_order(self.train_rows.size, c.seed, epoch, self.world,
-                                             self.rank)]
-        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss sum, events
-        skipped, lr = 0, float("nan")
-        steps = range(0, order.size, self.local_batch)
-        bar = _progress(steps, f"pretrain epoch {epoch + 1}/{c.epochs}",
-                        self.progress and ddp.is_main())
-        started = time.perf_counter()
-        for start in bar:
-            lr = scheduled_learning_rate(c, step, self.total_steps)
-            rows = order[start : start + self.local_batch]
-            loss_sum, applied = self.train_step(rows, epoch, lr)
-            if applied:
-                totals += torch.stack([loss_sum, torch.full_like(loss_sum, rows.size)])
-            else:
-                skipped += 1
-            step += 1
-        seconds = time.perf_counter() - started
-        totals = ddp.all_reduce_sum(totals)
-        applied_events = float(totals[1])
-        return step, {
-            "train_loss": float(totals[0]) / applied_events if applied_events else float("nan"),
-            "learning_rate": lr,
-            "train_seconds": seconds,
-            "events_per_second": order.size * self.world / seconds,
-            "skipped_steps": skipped,
-        }
-
-    def train_step(self, rows: np.ndarray, epoch: int, learning_rate: float):
+    def train_step(self, rows: np.ndarray, epoch: int, learning_rate: float) -> StepResult:
         """One optimiser step on this rank's ``rows``: the summed per-event losses over the
         global batch's events are back-propagated micro-batch by micro-batch; the gradient is
-        clipped and applied if finite. Returns (this rank's loss sum, applied)."""
+        clipped and applied if finite."""
         from torch.nn.parallel import DistributedDataParallel
 
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate
-        parts = self._plan(rows, self.local_batch if self.micro_observations
-                           else self.micro_batch)
         distributed = isinstance(self.model, DistributedDataParallel)
+        parts = self.plan(rows)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         for i, part in enumerate(parts):
             batch = self.load(part, epoch)
@@ -531,81 +404,55 @@ class _Pretrainer:
                 (losses.float().sum() / rows.size).backward()
             loss_sum += losses.detach().double().sum()
         trainable = [p for p in self.module.parameters() if p.requires_grad]
-        norm = torch.nn.utils.clip_grad_norm_(trainable, self.config.grad_clip)
-        applied = bool(torch.isfinite(norm))  # the same on every rank (all-reduced gradients)
-        if applied:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum, applied
+        norm, applied = clip_and_step(trainable, self.optimizer, self.config.grad_clip)
+        return StepResult(loss=loss_sum / rows.size,
+                          totals=torch.stack([loss_sum, torch.zeros_like(loss_sum),
+                                              torch.full_like(loss_sum, rows.size)]),
+                          grad_norm=norm, applied=applied)
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """The validation split's masked loss (fixed masks), mean over events, all ranks."""
+    def validate(self) -> dict:
+        """The validation split's masked loss (fixed masks), mean over events, all ranks; no
+        accuracy (NaN): pretraining has no classes."""
         self.module.eval()
         mine = self.val_rows[self.rank :: self.world]
         totals = torch.zeros(2, dtype=torch.float64, device=self.device)
-        size = self.micro_batch if self.device.type == "cpu" else max(self.micro_batch, 256)
-        for part in self._plan(mine, size):
+        for part in self.plan(mine, self.eval_size()):
             losses = self._losses(self.module, self.load(part, None))
             totals += torch.stack([losses.double().sum(),
                                    torch.tensor(float(part.size), dtype=torch.float64,
                                                 device=self.device)])
         totals = ddp.all_reduce_sum(totals)
-        return float(totals[0]) / float(totals[1])
+        return {"val_loss": float(totals[0]) / float(totals[1]), "val_accuracy": math.nan}
 
-
-class PretrainingDivergedError(RuntimeError):
-    """The validation loss became non-finite: the weights diverged."""
-
-
-def _config_differences(saved: dict, config: PretrainConfig) -> list[str]:
-    """The fields in which a run's saved "pretrain" section differs from ``config`` (a model
-    field saved before it existed takes its old value, :meth:`ModelConfig.from_saved`)."""
-    saved = dict(saved)
-    if isinstance(saved.get("model"), dict):
-        saved["model"] = ModelConfig.from_saved(saved["model"]).to_dict()
-    now = config.to_dict()
-    return sorted(k for k in set(now) | set(saved) if saved.get(k) != now.get(k))
-
-
-def _prepare_run_dir(config: PretrainConfig, run_dir: Path, resume: bool, overwrite: bool,
-                     trainer: _Pretrainer):
-    """Create or check the run directory on rank 0; returns the checkpoint to resume or None."""
-    if overwrite:
-        remove_project_dir(run_dir, "run")
-    if holds_files(run_dir):
-        if not resume:
-            raise RunExistsError(f"pretraining run {run_dir} exists; pass resume=True "
-                                 "(--resume) to continue it or overwrite=True (--overwrite) to "
-                                 "start again")
-        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        differ = _config_differences(saved.get("pretrain", {}), config)
-        if differ:
-            raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
-        for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
-            stale.unlink()
-        return _read_state(run_dir, resume=True)
-    normalization = trainer.fit_normalization()  # before the directory: a failure leaves none
-    mark_project_dir(run_dir, "run")
-    write_json_atomic(run_dir / "config.json", {
-        "pretrain": config.to_dict(), "model": config.model.to_dict(),
-        "dataset_manifest": {k: trainer.store.manifest.get(k) for k in
-                             ("n_events", "n_observations", "max_observations", "split_counts",
-                              "config")},
-        "world_size": trainer.world, "device": str(trainer.device),
-        "precision": str(trainer.autocast_dtype or torch.float32).replace("torch.", ""),
-        "micro_batch_size": trainer.micro_batch,
-        "n_parameters": MaskedTransformer(config.model).n_parameters,
-        "torch_version": torch.__version__,
-    })
-    normalization.save(run_dir / "normalization.json")
-    return None
+    def finish(self, run_dir: Path, history, best, stopped_early, main) -> None:
+        if not main:
+            return
+        speeds = [r["train_events_per_second"] for r in history]
+        write_json_atomic(run_dir / "metrics.json", {
+            "run_dir": str(run_dir),
+            "best_epoch": best["epoch"],
+            "best_val_loss": best["val_loss"],
+            "val_loss": best["val_loss"],
+            "final_val_loss": history[-1]["val_loss"] if history else None,
+            "epochs_run": len(history),
+            "stopped_early": bool(stopped_early),
+            "seconds": float(sum(r["epoch_seconds"] for r in history)),
+            "events_per_second": float(np.median(speeds)) if speeds else None,
+            "n_train_events": int(self.train_rows.size),
+            "n_val_events": int(self.val_rows.size),
+            "mask_fraction": self.config.mask_fraction,
+            "world_size": self.world,
+            "device": str(self.device),
+            "n_parameters": self.module.encoder.n_parameters,
+        })
 
 
 def pretrain(config: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
-             progress: bool = True, stop_after_epochs: int | None = None) -> Path:
+             progress: bool = True, on_epoch=None, stop_after_epochs: int | None = None) -> Path:
     """Pretrain an encoder by masked flux reconstruction (module docstring); returns the run
-    directory.
+    directory. The loop, run directory and resumption are those of training
+    (:func:`microlens.training_loop.run`).
 
     Parameters
     ----------
@@ -617,6 +464,8 @@ def pretrain(config: PretrainConfig, *, resume: bool = False, overwrite: bool = 
         (see :mod:`microlens.removal`; anything else raises ``UnsafeDeleteError``).
     progress : bool
         Progress bars and one line per epoch (rank 0).
+    on_epoch : callable, optional
+        Called on rank 0 with each epoch's history row.
     stop_after_epochs : int, optional
         End this call after that many epochs, leaving a resumable run.
 
@@ -624,86 +473,9 @@ def pretrain(config: PretrainConfig, *, resume: bool = False, overwrite: bool = 
     """
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
-    run_dir = config.run_dir
     try:
-        trainer = _Pretrainer(config, progress)
-        main = ddp.is_main()
-        state = _prepare_run_dir(config, run_dir, resume, overwrite, trainer) if main else None
-        ddp.barrier()
-        if not main:
-            state = _read_state(run_dir, resume)
-        trainer.build(Normalization.load(run_dir / "normalization.json"))
-        history, epoch, step = [], 0, 0
-        best = {"val_loss": math.inf, "epoch": 0, "bad_epochs": 0}
-        if state is not None:
-            trainer.module.load_state_dict(state["model"])
-            trainer.optimizer.load_state_dict(state["optimizer"])
-            epoch, step = int(state["epoch"]), int(state["step"])
-            best = {"val_loss": float(state["best_val_loss"]), "epoch": int(state["best_epoch"]),
-                    "bad_epochs": int(state["bad_epochs"])}
-            history = read_history(run_dir)[:epoch]
-        stopped_early = best["bad_epochs"] >= config.patience > 0
-        done_this_call = 0
-        while epoch < config.epochs and not stopped_early:
-            if stop_after_epochs is not None and done_this_call >= stop_after_epochs:
-                return run_dir
-            started = time.perf_counter()
-            step, row = trainer.train_epoch(epoch, step)
-            val_loss = trainer.evaluate()
-            if not math.isfinite(val_loss):
-                raise PretrainingDivergedError(
-                    f"validation loss is {val_loss} after epoch {epoch + 1} of {run_dir}: the "
-                    f"weights diverged. Pretrain again with a lower learning_rate (now "
-                    f"{config.learning_rate:g}) or precision='fp32' (now {config.precision!r})")
-            epoch += 1
-            done_this_call += 1
-            row = {"epoch": epoch, "train_loss": row["train_loss"], "val_loss": val_loss,
-                   "learning_rate": row["learning_rate"],
-                   "seconds": time.perf_counter() - started,
-                   "events_per_second": row["events_per_second"]}
-            history.append(row)
-            improved = val_loss < best["val_loss"]
-            if improved:
-                best = {"val_loss": val_loss, "epoch": epoch, "bad_epochs": 0}
-            else:
-                best["bad_epochs"] += 1
-            stopped_early = config.patience > 0 and best["bad_epochs"] >= config.patience
-            if main:
-                if improved:
-                    _save_torch(trainer.module.encoder.state_dict(), run_dir / "encoder.pt")
-                _save_torch({"model": trainer.module.state_dict(),
-                             "optimizer": trainer.optimizer.state_dict(), "epoch": epoch,
-                             "step": step, "best_val_loss": best["val_loss"],
-                             "best_epoch": best["epoch"], "bad_epochs": best["bad_epochs"]},
-                            run_dir / "last.pt")
-                write_csv(run_dir / "history.csv", history, PRETRAIN_HISTORY_COLUMNS)
-                if progress:
-                    print(f"pretrain epoch {epoch}/{config.epochs}  train loss "
-                          f"{row['train_loss']:.4f}  val loss {val_loss:.4f}  lr "
-                          f"{row['learning_rate']:.2e}  {row['events_per_second']:.0f} events/s",
-                          flush=True)
-            ddp.barrier()
-        if main:
-            speeds = [r["events_per_second"] for r in history]
-            write_json_atomic(run_dir / "metrics.json", {
-                "run_dir": str(run_dir),
-                "best_epoch": best["epoch"],
-                "best_val_loss": best["val_loss"],
-                "val_loss": best["val_loss"],
-                "final_val_loss": history[-1]["val_loss"] if history else None,
-                "epochs_run": len(history),
-                "stopped_early": bool(stopped_early),
-                "seconds": float(sum(r["seconds"] for r in history)),
-                "events_per_second": float(np.median(speeds)) if speeds else None,
-                "n_train_events": int(trainer.train_rows.size),
-                "n_val_events": int(trainer.val_rows.size),
-                "mask_fraction": config.mask_fraction,
-                "world_size": trainer.world,
-                "device": str(trainer.device),
-                "n_parameters": trainer.module.encoder.n_parameters,
-            })
-        ddp.barrier()
-        return run_dir
+        return run(MaskedObjective(config, progress), resume=resume, overwrite=overwrite,
+                   on_epoch=on_epoch, stop_after_epochs=stop_after_epochs)
     finally:
         ddp.cleanup()
 
@@ -758,7 +530,7 @@ def _ensure_pretrained(config: PretrainConfig, progress: bool,
     resume = config_file.is_file()
     if resume:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
-        differ = _config_differences(saved.get("pretrain", {}), config)
+        differ = config.saved_differences(saved.get("pretrain", {}))
         if differ:
             raise ValueError(f"the pretraining run {run_dir} was made with another config "
                              f"(differs in {differ}); choose another run_name (e.g. "
@@ -866,95 +638,46 @@ def prepare_masked(train_config, pretrained_run: str = "", *, epochs: int = 10,
 def torchrun_command(config_path: str | os.PathLike, nproc_per_node: int, *,
                      resume: bool = False, overwrite: bool = False,
                      quiet: bool = False) -> list[str]:
-    """The ``python -m torch.distributed.run`` command line that :func:`launch` runs."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", str(nproc_per_node), "-m", "microlens.pretrain",
-               "--config", str(config_path)]
-    return command + (["--resume"] if resume else []) + (["--overwrite"] if overwrite else []) \
-        + (["--quiet"] if quiet else [])
+    """The command line that :func:`launch` runs: :func:`microlens.ddp.torchrun_command` of
+    the pretraining objective."""
+    return ddp.torchrun_command(config_path, nproc_per_node, resume=resume, overwrite=overwrite,
+                                quiet=quiet, objective="pretrain")
 
 
 def launch(config: PretrainConfig, nproc_per_node: int = 2, *, resume: bool = False,
            overwrite: bool = False, echo: bool = True) -> Path:
-    """Pretrain ``config`` with ``nproc_per_node`` processes under torchrun (as
-    :func:`microlens.ddp.launch` trains), printing rank 0's lines as they come with ``echo``;
-    returns the run directory.
+    """Pretrain ``config`` with ``nproc_per_node`` processes under torchrun
+    (:func:`microlens.ddp.launch`, the launcher of every objective), printing rank 0's lines as
+    they come with ``echo``; returns the run directory.
 
     Raises
     ------
     microlens.ddp.LaunchError
         When the job fails; the message carries the end of its output.
     """
-    import subprocess
-    import tempfile
-    from collections import deque
-
-    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) \
-            or nproc_per_node < 1:
-        raise ValueError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
-    if resume and overwrite:
-        raise ValueError("choose resume or overwrite, not both")
-    with tempfile.TemporaryDirectory(prefix="microlens-pretrain-") as tmp:
-        path = config.save(Path(tmp) / "pretrain_config.json")
-        command = torchrun_command(path, nproc_per_node, resume=resume, overwrite=overwrite,
-                                   quiet=not echo)
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc_per_node)))
-        env["PYTHONUNBUFFERED"] = "1"
-        tail: deque[str] = deque(maxlen=60)
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env, bufsize=1) as process:
-            for line in process.stdout:
-                tail.append(line.rstrip("\n"))
-                if echo:
-                    print(line, end="", flush=True)
-        if process.returncode != 0:
-            raise ddp.LaunchError(f"torchrun exited with code {process.returncode}: "
-                                  f"{' '.join(command)}\n" + "\n".join(tail))
-    return config.run_dir
+    return ddp.launch(config, nproc_per_node, resume=resume, overwrite=overwrite, echo=echo)
 
 
 def parse_args(argv=None):
-    """Command-line options: ``--config JSON`` and any PretrainConfig / ModelConfig setting."""
-    parser = argparse.ArgumentParser(
-        prog="python -m microlens.pretrain", description=__doc__.split("\n\n")[0],
-        epilog="Under torchrun: torchrun --standalone --nproc_per_node N -m microlens.pretrain "
-               "...")
-    parser.add_argument("--config", help="a PretrainConfig JSON file (e.g. a run's config.json)")
-    parser.add_argument("--resume", action="store_true", help="continue from last.pt")
-    parser.add_argument("--overwrite", action="store_true", help="start the run again")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_traceback_option(parser)
-    add_dataclass_options(parser, PretrainConfig, skip=("model",))
-    add_dataclass_options(parser, ModelConfig, skip=("kind", "pretrained"))
-    args = parser.parse_args(argv)
-    base = PretrainConfig.load(args.config) if args.config else PretrainConfig()
-    pretrain_over = dataclass_overrides(args, PretrainConfig, skip=("model",))
-    model_over = dataclass_overrides(args, ModelConfig, skip=("kind", "pretrained"))
-    try:
-        config = replace(base, model=replace(base.model, **model_over), **pretrain_over)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return config, args
+    """The options of ``python -m microlens.train --objective pretrain``
+    (:func:`microlens.train.parse_args`)."""
+    from .train import parse_args as parse
+
+    return parse(argv, "pretrain")
 
 
 @command_line
 def main(argv=None) -> int:
-    """``python -m microlens.pretrain``: an input error is one line on stderr, exit status 2
-    (:mod:`microlens.cli`; ``--traceback`` shows the traceback)."""
-    config, args = parse_args(argv)
-    main_process = int(os.environ.get("RANK", "0")) == 0
-    run_dir = pretrain(config, resume=args.resume, overwrite=args.overwrite,
-                       progress=not args.quiet)
-    if main_process and not args.quiet:
-        print(f"pretraining run directory: {run_dir}")
-    return 0
+    """``python -m microlens.pretrain``: ``python -m microlens.train --objective pretrain``."""
+    from .train import run_command
+
+    return run_command(argv, "pretrain")
 
 
 __all__ = [
     "ENCODER_FIELDS", "FINISHED_FILES", "MaskedPretrainer", "MaskedTransformer",
     "PRETRAIN_HISTORY_COLUMNS", "PRETRAIN_RUNS_DIR", "PretrainConfig",
-    "PretrainingDivergedError", "default_pretrain_name", "encoder_config",
+    "MaskedObjective", "PretrainingDivergedError", "default_pretrain_name", "encoder_config",
     "encoder_differences", "ensure_pretrained", "hide_flux", "is_encoder_key", "launch",
     "masked_count", "masked_losses", "masked_positions", "prepare_masked", "pretrain",
     "pretrain_config_for", "pretraining_run", "read_pretrain_metrics", "torchrun_command",

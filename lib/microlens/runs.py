@@ -43,14 +43,16 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict]:
 
 
 def read_history(run_dir: str | os.PathLike) -> list[dict]:
-    """The rows of a run's ``history.csv`` as dicts of numbers (empty if none yet).
+    """The rows of a run's ``history.csv`` as dicts of numbers (empty if none yet); an old
+    pretraining history's columns come under today's names (:data:`OLD_HISTORY_NAMES`).
 
     Parameters
     ----------
     run_dir : str or path
         The run directory (relative paths are resolved against the project root).
     """
-    return read_csv_rows(resolve_path(run_dir) / "history.csv")
+    rows = read_csv_rows(resolve_path(run_dir) / "history.csv")
+    return [{OLD_HISTORY_NAMES.get(k, k): v for k, v in row.items()} for row in rows]
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict:
@@ -178,14 +180,17 @@ def require_run_dir(run_dir: str | os.PathLike, what: str = "run directory") -> 
     raise FileNotFoundError(f"{what} {run_dir} does not exist{hint}")
 
 
-__all__ = ["INTEGER_COLUMNS", "RunFileError", "load_torch", "read_csv_rows", "read_history",
-           "read_json", "read_metrics", "require_run_dir"]
 
 
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                    "learning_rate", "epoch_seconds", "train_events_per_second", "skipped_steps")
-"""Columns of a run's ``steps.csv`` and ``history.csv`` (every kind writes the same)."""
+"""Columns of a run's ``steps.csv`` and ``history.csv``: every kind and every objective
+writes the same (masked pretraining, which has no classes, writes NaN accuracies)."""
+
+OLD_HISTORY_NAMES = {"seconds": "epoch_seconds", "events_per_second": "train_events_per_second"}
+"""Columns of pretraining histories written before the columns were unified, and their names
+now; :func:`read_history` reads them under the new names."""
 
 
 class RunExistsError(FileExistsError):
@@ -200,3 +205,88 @@ def write_csv(path: Path, rows: list[dict], columns) -> None:
     writer.writerows(rows)
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# The run directory: one routine for every kind and objective
+# --------------------------------------------------------------------------------------------
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool,
+                    differences, what: str = "run directory",
+                    config_required: bool = True) -> bool:
+    """Check or clear a run directory before a run writes to it (rank 0 only).
+
+    Parameters
+    ----------
+    run_dir : path
+        The run directory.
+    resume : bool
+        Continue a run found there; its ``config.json`` must match (``differences``).
+    overwrite : bool
+        Delete a run found there first: only a directory the project made
+        (:func:`microlens.removal.remove_project_dir`; anything else raises
+        ``UnsafeDeleteError``).
+    differences : callable
+        ``differences(saved)`` gives the names of the settings in which the saved
+        ``config.json`` (a dict) differs from this run's; any makes resuming a ValueError.
+    what : str
+        How messages name the directory ("run directory", "pretraining run").
+    config_required : bool
+        Whether resuming needs a ``config.json`` (a run killed before writing its first file
+        has none; a kind that trains in one go can start again in place).
+
+    Returns
+    -------
+    bool
+        True when a run of this config is there to resume; False when the directory holds
+        nothing (create it with :func:`start_run_dir`).
+
+    Raises
+    ------
+    RunExistsError
+        The directory holds files and neither ``resume`` nor ``overwrite`` was given.
+    """
+    from .removal import holds_files, remove_project_dir
+
+    if resume and overwrite:
+        raise ValueError("choose resume or overwrite, not both")
+    run_dir = Path(run_dir)
+    if overwrite:
+        remove_project_dir(run_dir, "run")
+    if not holds_files(run_dir):
+        return False
+    if not resume:
+        raise RunExistsError(f"{what} {run_dir} exists; pass resume=True (--resume) to continue "
+                             "it or overwrite=True (--overwrite) to start again")
+    config_file = run_dir / "config.json"
+    if config_file.is_file():
+        differ = differences(read_json(config_file))
+        if differ:
+            raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
+    elif config_required:
+        raise FileNotFoundError(f"cannot resume {run_dir}: it has no config.json (not a run "
+                                "this project wrote, or one killed before it began); pass "
+                                "overwrite=True (--overwrite) to start again")
+    for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
+        stale.unlink()
+    return True
+
+
+def start_run_dir(run_dir: str | os.PathLike, config_record: dict | None = None) -> Path:
+    """Create a fresh run directory, marked as the project's (so that ``overwrite`` may delete
+    it), and write ``config_record`` as its ``config.json`` if given."""
+    from .paths import write_json_atomic
+    from .removal import mark_project_dir
+
+    run_dir = Path(run_dir)
+    mark_project_dir(run_dir, "run")
+    if config_record is not None:
+        write_json_atomic(run_dir / "config.json", config_record)
+    return run_dir
+
+
+__all__ = ["HISTORY_COLUMNS", "INTEGER_COLUMNS", "OLD_HISTORY_NAMES", "RunExistsError",
+           "RunFileError", "STEP_COLUMNS", "load_torch", "prepare_run_dir", "read_csv_rows",
+           "read_history", "read_json", "read_metrics", "require_run_dir", "start_run_dir",
+           "write_csv"]
