@@ -153,6 +153,7 @@ class KindChains:
         import pytest
 
         tmp = self.directory(kind)
+        tmp.mkdir(parents=True, exist_ok=True)
         common = {"output_dir": str(tmp / "out"), "figure_formats": ["html"], "device": "cpu"}
         training = {**(NEURAL_TRAINING if KINDS[kind].neural else {}), **KIND_TRAINING[kind]}
         with pytest.MonkeyPatch.context() as patch:
