@@ -409,16 +409,11 @@ def test_long_curve_figures_are_per_event_and_per_observation():
     assert _long_curves(out, [1000], None) is None
 
 
-def test_bench_infer_accepts_long_curves_and_streams_to_each_length(in_process_workers, capsys):
-    from microlens.bench import main
-
-    # in process (in_process_workers): the figures' shape is checked, and the command line
-    # with its fresh worker processes is run by the other bench infer tests
-    assert main(["infer", "--tiny", "--lengths", "16", "20000", "--batch", "1", "--steps", "1",
-                 "--configs", "ours_fp32", "--stream-observations", "3", "--stream-events",
-                 "1", "--stream-lengths", "10", "300", "--stream-block", "5", "--device", "cpu",
-                 "--quiet"]) == 0
-    report = json.loads(capsys.readouterr().out)
+def test_bench_infer_accepts_long_curves_and_streams_to_each_length():
+    report = _run_bench("infer", "--tiny", "--lengths", "16", "20000", "--batch", "1",
+                        "--steps", "1", "--configs", "ours_fp32", "--stream-observations", "3",
+                        "--stream-events", "1", "--stream-lengths", "10", "300",
+                        "--stream-block", "5", "--device", "cpu")
     results = report["configurations"]["ours_fp32"]["results"]
     for length in ("16", "20000"):
         _positive(results[length], "seconds_per_batch", "ms_per_event", "us_per_observation")
