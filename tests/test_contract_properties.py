@@ -22,6 +22,10 @@ from microlens.model import ModelConfig, Normalization
 from microlens.model_kinds import KINDS, build_model
 from microlens.validation import InvalidLightCurveError
 
+# Small models on one torch thread: on a busy two-core machine a recurrent kernel on two
+# OpenMP threads costs several times more (see test_model_kinds.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {
     "transformer": dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8,
                         conv_stem_layers=1),
