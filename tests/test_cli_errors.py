@@ -26,9 +26,11 @@ def _mains():
     from microlens.analysis.baseline import main as baseline
     from microlens.bench.cli import main as bench
     from microlens.figures import main as figures
-    from microlens.pretrain import main as pretrain
     from microlens.studies.__main__ import main as studies
     from microlens.train import main as train
+
+    def pretrain(argv):  # what `python -m microlens.pretrain ARGS` runs
+        return train(["--objective", "pretrain", *argv])
 
     return {"train": train, "pretrain": pretrain, "bench": bench, "studies": studies,
             "figures": figures, "baseline": baseline}

@@ -32,12 +32,11 @@ from microlens.pretrain import (
     masked_count,
     masked_losses,
     masked_positions,
-    parse_args,
     prepare_masked,
     pretrain,
 )
 from microlens.runs import RunExistsError, read_csv_rows, read_history, read_metrics
-from microlens.train import TrainConfig, train
+from microlens.train import TrainConfig, parse_args, train
 
 ENCODER = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, conv_stem_layers=3)
 TIMING = ("epoch_seconds", "train_events_per_second")
@@ -402,19 +401,17 @@ def test_bad_settings_are_refused_with_the_value_and_the_choices(tmp_path):
     assert PretrainConfig.load(cfg.save(tmp_path / "cfg.json")) == cfg
     # the command line: every setting, checked by the same dataclasses
     parsed, args = parse_args(["--config", str(tmp_path / "cfg.json"), "--mask-fraction", "0.3",
-                               "--d-model", "64", "--resume"])
+                               "--d-model", "64", "--resume"], "pretrain")
     assert parsed == replace(cfg, mask_fraction=0.3, model=replace(cfg.model, d_model=64))
     assert args.resume
     with pytest.raises(SystemExit):
-        parse_args(["--precision", "fp16"])
+        parse_args(["--precision", "fp16"], "pretrain")
     # one command line: python -m microlens.train --objective pretrain is the same
-    from microlens.train import parse_args as train_parse_args
-
-    same, _ = train_parse_args(["--objective", "pretrain", "--config", str(tmp_path / "cfg.json"),
+    same, _ = parse_args(["--objective", "pretrain", "--config", str(tmp_path / "cfg.json"),
                                 "--mask-fraction", "0.3", "--d-model", "64"])
     assert same == parsed
     # one validation with training: no bool for an integer, no non-finite number
-    with pytest.raises(ValueError, match="seed must be an integer >= 0, got True"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got True"):
         PretrainConfig(seed=True)
     with pytest.raises(ValueError, match="grad_clip must be a positive finite number, got nan"):
         PretrainConfig(grad_clip=float("nan"))

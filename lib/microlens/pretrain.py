@@ -104,7 +104,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ddp, seeds
-from .cli import command_line
 from .masked_model import (  # noqa: F401  (the kind, re-exported)
     ENCODER_FIELDS,
     FINISHED_FILES,
@@ -658,22 +657,6 @@ def launch(config: PretrainConfig, nproc_per_node: int = 2, *, resume: bool = Fa
     return ddp.launch(config, nproc_per_node, resume=resume, overwrite=overwrite, echo=echo)
 
 
-def parse_args(argv=None):
-    """The options of ``python -m microlens.train --objective pretrain``
-    (:func:`microlens.train.parse_args`)."""
-    from .train import parse_args as parse
-
-    return parse(argv, "pretrain")
-
-
-@command_line
-def main(argv=None) -> int:
-    """``python -m microlens.pretrain``: ``python -m microlens.train --objective pretrain``."""
-    from .train import run_command
-
-    return run_command(argv, "pretrain")
-
-
 __all__ = [
     "ENCODER_FIELDS", "FINISHED_FILES", "MaskedPretrainer", "MaskedTransformer",
     "PRETRAIN_HISTORY_COLUMNS", "PRETRAIN_RUNS_DIR", "PretrainConfig",
@@ -685,7 +668,9 @@ __all__ = [
 
 
 if __name__ == "__main__":
-    # run the package's module, not this file's second copy (microlens.model_kinds imports it)
-    from microlens.pretrain import main as _main
+    # An alias of the one command line, `python -m microlens.train --objective pretrain`. Run as
+    # a program (runpy), not imported: this module stays below microlens.train, which uses it.
+    import runpy
 
-    sys.exit(_main())
+    sys.argv[1:1] = ["--objective", "pretrain"]  # a later --objective still wins
+    runpy.run_module("microlens.train", run_name="__main__", alter_sys=True)

@@ -63,7 +63,7 @@ class TrainingSettings:
         for field in self.NON_NEGATIVE_INTEGERS:
             value = getattr(self, field)
             if not _is_integer(value) or value < 0:
-                raise ValueError(f"{name}.{field} must be an integer >= 0, got {value!r}")
+                raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
         for field in self.POSITIVE_NUMBERS:
             value = getattr(self, field)
             if not _is_finite_number(value) or value <= 0:
