@@ -90,7 +90,7 @@ def test_configs_are_built_from_the_defaults_and_refuse_bad_values():
     for entry, change, message in (
             (simulation, {"n_per_class": -5}, "n_per_class must be positive, got -5"),
             (simulation, {"workers": -1}, "workers must be >= 0 (0 means all cores), got -1"),
-            (train, {"epochs": 0}, "TrainConfig.epochs must be positive, got 0"),
+            (train, {"epochs": 0}, "TrainConfig.epochs must be a positive integer, got 0"),
             (train, {"processes": 0}, "processes must be at least 1, got 0"),
             (train, {"resume": True}, "overwrite and resume are both True")):
         with pytest.raises(ValueError, match=re.escape(message)):

@@ -471,7 +471,8 @@ def test_a_failing_cell_is_reported_and_does_not_stop_the_other(tmp_path, capsys
 @pytest.mark.parametrize(("extra", "message"), [
     (["--set", "01_simulate.n_per_class=-5"],
      "cell topology=stellar: 01_simulate would fail: n_per_class must be positive, got -5"),
-    (["--set", "02_train.epochs=0"], "02_train would fail: TrainConfig.epochs must be positive"),
+    (["--set", "02_train.epochs=0"],
+     "02_train would fail: TrainConfig.epochs must be a positive integer"),
     (["--set", "02_train.n_heads=3"], "d_model=16 is not divisible by n_heads=3"),
     (["--processes", "0"], "--processes must be at least 1, got 0"),
     (["--jobs", "0"], "--jobs must be at least 1 (cells run in parallel), got 0"),
@@ -489,7 +490,7 @@ def test_dry_run_checks_values_as_the_run_does(tmp_path, capsys, extra, message)
 
 def test_a_grid_value_that_the_config_refuses_names_its_cell(tmp_path):
     with pytest.raises(StudyError, match=r"cell 02_train.epochs=0: 02_train would fail: "
-                                         r"TrainConfig.epochs must be positive, got 0"):
+                                         r"TrainConfig.epochs must be a positive integer, got 0"):
         load_study(write_study(tmp_path, "g", grid={"02_train.epochs": [1, 0]}))
 
 
