@@ -18,7 +18,7 @@ from microlens import SimulationConfig, generate_dataset, open_dataset
 _PROFILE_OPTIONS = {"deadline": None, "print_blob": True,
                     "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("fast", max_examples=25, derandomize=True, **_PROFILE_OPTIONS)
-settings.register_profile("thorough", max_examples=300, derandomize=True, **_PROFILE_OPTIONS)
+settings.register_profile("thorough", max_examples=100, derandomize=True, **_PROFILE_OPTIONS)
 settings.register_profile("explore", max_examples=1000, **_PROFILE_OPTIONS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 

@@ -14,7 +14,7 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.mark.slow
 def test_every_property_holds_on_the_thorough_profile():
-    """Runs the fast tier's hypothesis tests with the ``thorough`` profile (300 derandomized
+    """Runs the fast tier's hypothesis tests with the ``thorough`` profile (100 derandomized
     examples each instead of 25) in a fresh process, so the profile applies when they are
     defined; a failure prints hypothesis's reproduction blob."""
     env = {**os.environ, "HYPOTHESIS_PROFILE": "thorough"}

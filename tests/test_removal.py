@@ -112,7 +112,7 @@ def test_directories_of_earlier_versions_are_recognised(tmp_path):
         "dataset": ("manifest.json", {"schema_version": 3, "config": {}}),
         "generation": ("plan.json", {"schema_version": 3, "config": {}, "chunk_size": 500}),
         "run": ("config.json", {"train": {}, "model": {}}),
-        "cell": ("cell.json", {"study": "quick", "cell": "base", "key": "k"}),
+        "cell": ("cell.json", {"study": "quick", "cell": "base", "key": "k", "status": "failed"}),
     }
     for kind, (name, content) in layouts.items():
         folder = tmp_path / kind

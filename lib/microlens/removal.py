@@ -12,7 +12,8 @@ directory only when
   never deletes a training run), or
 * it was made by an earlier version of the project, recognised by its own files (a data set's
   ``manifest.json`` with ``schema_version`` and ``config``, a generation's ``plan.json``, a run's
-  ``config.json`` with its ``train`` or ``pretrain`` section, a study cell's ``cell.json``), or
+  ``config.json`` with its ``train`` or ``pretrain`` section, a study cell's ``cell.json``
+  record with its ``key`` and ``status``), or
 * it is empty;
 
 and never the filesystem root, a home directory, the project root, the working directory or a
@@ -128,7 +129,7 @@ def project_kind(path: str | os.PathLike) -> str | None:
     if isinstance(config, dict) and ("train" in config or "pretrain" in config):
         return "run"
     cell = _read_json(path / "cell.json")
-    if isinstance(cell, dict) and {"study", "cell", "key"} <= cell.keys():
+    if isinstance(cell, dict) and {"key", "status"} <= cell.keys():
         return "cell"
     return None
 
