@@ -3,8 +3,9 @@
 The simulator draws the parameters shared by all classes (``t_E``, ``u_0``, source brightness,
 blending, cadence, noise) from the same priors for every class, so none of them carries class
 information. A model that learned the binary anomaly gives every PSPL event a low binary score
-whatever its ``t_E`` or ``u_0``; a model that learned a shortcut (the measured case of issue 12:
-the transformer's binary score followed ``t_E`` with Spearman -0.89) ranks PSPL events by it.
+whatever its ``t_E`` or ``u_0``; a model that learned a shortcut (the measured case of the
+encoder ablation: the transformer's binary score followed ``t_E`` with Spearman -0.89) ranks PSPL
+events by it.
 
 The probe reports, for a binary score (the transformer's calibrated final ``p_binary``, or the
 classical peer's binarity statistic):
