@@ -56,27 +56,21 @@ class TrainingSettings:
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
         if not isinstance(self.model, ModelConfig):
             raise ValueError(f"{name}.model must be a ModelConfig, got {self.model!r}")
-        for field in self.POSITIVE_INTEGERS:
-            value = getattr(self, field)
-            if not _is_integer(value) or value < 1:
-                raise ValueError(f"{name}.{field} must be a positive integer, got {value!r}")
-        for field in self.NON_NEGATIVE_INTEGERS:
-            value = getattr(self, field)
-            if not _is_integer(value) or value < 0:
-                raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
-        for field in self.POSITIVE_NUMBERS:
-            value = getattr(self, field)
-            if not _is_finite_number(value) or value <= 0:
-                raise ValueError(f"{name}.{field} must be a positive finite number, got "
-                                 f"{value!r}")
-        for field in self.NON_NEGATIVE_NUMBERS:
-            value = getattr(self, field)
-            if not _is_finite_number(value) or value < 0:
-                raise ValueError(f"{name}.{field} must be a finite number >= 0, got {value!r}")
-        for field in self.FRACTIONS:
-            value = getattr(self, field)
-            if not _is_finite_number(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}.{field} must be in [0, 1], got {value!r}")
+        rules = (
+            (self.POSITIVE_INTEGERS, _is_integer, lambda v: v >= 1, "a positive integer"),
+            (self.NON_NEGATIVE_INTEGERS, _is_integer, lambda v: v >= 0,
+             "a non-negative integer"),
+            (self.POSITIVE_NUMBERS, _is_finite_number, lambda v: v > 0,
+             "a positive finite number"),
+            (self.NON_NEGATIVE_NUMBERS, _is_finite_number, lambda v: v >= 0,
+             "a finite number >= 0"),
+            (self.FRACTIONS, _is_finite_number, lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+        )
+        for names, right_type, in_range, rule in rules:
+            for field in names:
+                value = getattr(self, field)
+                if not right_type(value) or not in_range(value):
+                    raise ValueError(f"{name}.{field} must be {rule}, got {value!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; "
                              f"valid: {', '.join(PRECISIONS)}")
