@@ -1,0 +1,591 @@
+"""Folders of real events in the OGLE Early Warning System (EWS) layout: events, OGLE's own
+point-lens fits, the segments an alert stream had seen, the shipped subset and the download.
+
+A folder in the EWS layout holds ``photometry/<name>_phot.dat`` (columns ``HJD I_mag I_mag_err
+seeing sky``, full HJD) and, optionally, ``params/<name>_params.dat`` (OGLE's point-lens fit:
+``Field``, ``StarNo``, ``RA(J2000.0)`` hh:mm:ss.ss, ``Dec(J2000.0)`` dd:mm:ss.s, then rows
+``Tmax tau umin Amax Dmag fbl I_bl I0``, each ``value error``). This is how the EWS pages
+publish each event (Udalski 2003, AcA 53, 291: the EWS; Udalski et al. 2015, AcA 65, 1: the
+OGLE-IV survey); ``docs/real_data.md`` repeats the rules below.
+
+Rules (what every user of a folder should know)
+    * **No params file**: the event has no fit (``fit is None``); it has no peak time, so it
+      has no event segment rule other than its whole curve (:func:`event_end`) and no baseline
+      segment (:func:`baseline_end` is 0).
+    * **Degenerate fits**: ``umin <= 0``, ``Amax >= 99999`` or ``tau <= 0`` (OGLE writes
+      ``umin = 0``, ``Amax = 99999`` where its fit did not converge): ``fit.degenerate``; such a
+      fit predicts nothing usable, so :func:`baseline_end` is 0.
+    * **Blending**: OGLE fixed ``fbl = 1.000 +- 0.000`` for most events (``fit.fbl_fixed``): it
+      is then an assumption, not a measurement. OGLE's ``I0`` is the magnitude of the *source*
+      and ``I_bl`` that of the whole baseline (source and blend): ``I0 = I_bl - 2.5 log10(fbl)``
+      holds on every file of the 2025 season to 0.01 mag. :attr:`EwsFit.baseline_mag` is
+      ``I_bl``; :attr:`EwsFit.source_mag` is ``I0``.
+    * **Peak after the last observation**: some fits put ``Tmax`` after the last point of the
+      file (the event was still rising when the page was copied): :func:`peaks_after_data`.
+    * **Duplicate stars**: OGLE's fields overlap, so one star can be two events in two fields
+      (same coordinates and ``Tmax``). A star is identified by its coordinates: events within
+      :data:`STAR_MATCH_ARCSEC` of each other are one star; every event of a star after the
+      first (by name) has ``duplicate_of`` set to that first event's name.
+    * **Segments**: the event segment is the curve up to ``Tmax + 2 tau``
+      (:func:`event_end`); a baseline segment ends before OGLE's fit predicts a detectable
+      signal (:func:`baseline_end`: cumulative S/N < 2), never at a fixed multiple of ``tau``
+      (a PSPL magnification is still ~1.017 at ``Tmax - 3 tau``).
+
+All times here are full HJD unless a name says otherwise. No pickle: folders are text, the
+shipped subset is a ``tar.xz`` archive of the same text files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .photometry import Photometry, estimate_baseline_flux, read_file
+
+__all__ = [
+    "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "STAR_MATCH_ARCSEC", "EwsEvent", "EwsFit",
+    "baseline_end", "event_end", "exclusion_reasons", "median_interval", "parse_params",
+    "peaks_after_data", "points_in", "points_per_night", "read_folder", "read_photometry",
+    "segment",
+]  # fmt: skip
+
+EWS_COLUMNS = ("HJD", "I_mag", "I_mag_err", "seeing", "sky")
+"""The columns of an EWS ``phot.dat`` file (the first three are read)."""
+
+FIT_ROWS = ("Tmax", "tau", "umin", "Amax", "Dmag", "fbl", "I_bl", "I0")
+"""The rows of OGLE's point-lens fit in a ``params.dat`` file, each ``value error``."""
+
+DEGENERATE_AMAX = 99999.0
+"""OGLE's ``Amax`` where its fit did not converge (with ``umin = 0``)."""
+
+STAR_MATCH_ARCSEC = 1.0
+"""Events whose coordinates lie within this many arcseconds are one star."""
+
+_PHOT_SUFFIX = "_phot.dat"
+_PARAMS_SUFFIX = "_params.dat"
+_HEADER_KEYS = {"Field": "field", "StarNo": "star_no", "RA(J2000.0)": "ra",
+                "Dec(J2000.0)": "dec", "Remarks": "remarks"}
+
+
+# --------------------------------------------------------------------------------------------
+# OGLE's fit and one event
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EwsFit:
+    """OGLE's own point-source point-lens (PSPL) fit of one event, as its ``params.dat`` says.
+
+    Attributes
+    ----------
+    tmax : float
+        Full HJD of the peak (``Tmax``).
+    tau : float
+        Einstein time t_E [days] (``tau``).
+    umin : float
+        Impact parameter u_0 [Einstein radii] (``umin``).
+    amax : float
+        Peak magnification (``Amax``).
+    fbl : float
+        Source flux fraction of the baseline (1 = unblended).
+    fbl_fixed : bool
+        True where OGLE fixed ``fbl`` (its error is 0.000): an assumption, not a fit.
+    i0 : float
+        OGLE's ``I0``: the I magnitude of the **source** (equal to the baseline magnitude
+        ``i_bl`` only when ``fbl = 1``; ``I0 = I_bl - 2.5 log10(fbl)``).
+    degenerate : bool
+        ``umin <= 0``, ``Amax >= 99999`` or ``tau <= 0``: the fit is not usable.
+    i_bl : float
+        OGLE's ``I_bl``: the I magnitude of the whole baseline (source and blend).
+    dmag : float
+        OGLE's ``Dmag``: the peak brightening [mag].
+    errors : dict
+        Row name (:data:`FIT_ROWS`) -> its error as written.
+    """
+
+    tmax: float
+    tau: float
+    umin: float
+    amax: float
+    fbl: float
+    fbl_fixed: bool
+    i0: float
+    degenerate: bool
+    i_bl: float = math.nan
+    dmag: float = math.nan
+    errors: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def baseline_mag(self) -> float:
+        """I magnitude of the baseline (source and blend): OGLE's ``I_bl``."""
+        return self.i_bl
+
+    @property
+    def source_mag(self) -> float:
+        """I magnitude of the source alone: OGLE's ``I0``."""
+        return self.i0
+
+    def magnification(self, hjd: np.ndarray) -> np.ndarray:
+        """PSPL magnification ``A(u) = (u^2 + 2) / (u sqrt(u^2 + 4))`` at full HJD ``hjd``.
+
+        ``u(t) = sqrt(umin^2 + ((t - tmax) / tau)^2)``. A degenerate fit (``umin = 0``) gives
+        infinity at ``t = tmax``.
+        """
+        t = np.asarray(hjd, dtype=np.float64)
+        u2 = self.umin**2 + ((t - self.tmax) / self.tau) ** 2
+        with np.errstate(divide="ignore"):
+            return (u2 + 2.0) / np.sqrt(u2 * (u2 + 4.0))
+
+
+@dataclass(frozen=True)
+class EwsEvent:
+    """One event of an EWS folder.
+
+    Attributes
+    ----------
+    name : str
+        The file stem, e.g. ``"blg-0001"``.
+    photometry_file : Path
+        Its ``photometry/<name>_phot.dat``.
+    params_file : Path or None
+        Its ``params/<name>_params.dat``, None when the folder has none.
+    fit : EwsFit or None
+        OGLE's fit; None without a params file.
+    ra_deg, dec_deg : float or None
+        J2000 coordinates [degrees] from the params file.
+    field, star_no : str / int or None
+        OGLE field (``BLG573.32``) and star number in it.
+    star : str
+        The star's identity: the coordinates of the first event (by name) of that star,
+        ``f"{ra:.5f}{dec:+.5f}"`` (e.g. ``"269.93617-27.72261"``); the name without coordinates.
+    duplicate_of : str or None
+        The name of the first event (by name) of the same star, None for that first one.
+    """
+
+    name: str
+    photometry_file: Path
+    params_file: Path | None
+    fit: EwsFit | None
+    ra_deg: float | None
+    dec_deg: float | None
+    field: str | None
+    star_no: int | None
+    star: str
+    duplicate_of: str | None = None
+
+
+def _sexagesimal(text: str, *, hours: bool, where: str) -> float:
+    """``hh:mm:ss.ss`` (hours, -> degrees) or ``[+-]dd:mm:ss.s`` (degrees) to degrees."""
+    m = re.fullmatch(r"([+-]?)(\d{1,3}):(\d{1,2}):(\d{1,2}(?:\.\d*)?)", text.strip())
+    if m is None:
+        form = "hh:mm:ss.ss" if hours else "[+-]dd:mm:ss.s"
+        raise ValueError(f"{where}: {text!r} is not a sexagesimal coordinate ({form})")
+    sign = -1.0 if m.group(1) == "-" else 1.0
+    a, b, c = float(m.group(2)), float(m.group(3)), float(m.group(4))
+    if b >= 60 or c >= 60 or (hours and (a >= 24 or sign < 0)) or (not hours and a > 90):
+        raise ValueError(f"{where}: {text!r} is out of range for "
+                         f"{'right ascension' if hours else 'declination'}")
+    value = sign * (a + b / 60.0 + c / 3600.0)
+    if not hours and abs(value) > 90:
+        raise ValueError(f"{where}: {text!r} is out of range for declination")
+    return value * 15.0 if hours else value
+
+
+def parse_params(path: str | os.PathLike) -> tuple[EwsFit, dict]:
+    """Read one ``params.dat`` file.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    tuple
+        ``(fit, header)``: :class:`EwsFit`, and a dict with ``field`` (str or None),
+        ``star_no`` (int or None), ``ra_deg``, ``dec_deg`` (float or None).
+
+    Raises
+    ------
+    ValueError
+        A malformed file: the message names the file and line, and the rows expected
+        (:data:`FIT_ROWS`, each ``name value error``).
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (an EWS params.dat is text)") from None
+    header: dict = {"field": None, "star_no": None, "ra_deg": None, "dec_deg": None}
+    rows: dict[str, tuple[float, float]] = {}
+    for number, line in enumerate(lines, start=1):
+        where = f"{path}, line {number}"
+        words = line.split()
+        if not words:
+            continue
+        key = words[0]
+        if key in _HEADER_KEYS:
+            value = " ".join(words[1:])
+            if key == "Field":
+                header["field"] = value or None
+            elif key == "StarNo" and value:
+                if not re.fullmatch(r"\d+", value):
+                    raise ValueError(f"{where}: StarNo {value!r} is not a whole number")
+                header["star_no"] = int(value)
+            elif key == "RA(J2000.0)" and value:
+                header["ra_deg"] = _sexagesimal(value, hours=True, where=where)
+            elif key == "Dec(J2000.0)" and value:
+                header["dec_deg"] = _sexagesimal(value, hours=False, where=where)
+            continue
+        if key in FIT_ROWS:
+            if key in rows:
+                raise ValueError(f"{where}: row {key!r} given twice")
+            try:
+                if len(words) != 3:
+                    raise ValueError
+                value, error = float(words[1]), float(words[2])
+            except ValueError:
+                raise ValueError(f"{where}: expected '{key} value error' (two numbers); got "
+                                 f"{line.strip()!r}") from None
+            if not (math.isfinite(value) and math.isfinite(error)):
+                raise ValueError(f"{where}: {key} must be finite; got {line.strip()!r}")
+            rows[key] = (value, error)
+            continue
+        if number == 1 or key.upper().startswith("OGLE-"):
+            continue  # the title line: OGLE-2025-BLG-0001
+        raise ValueError(f"{where}: unknown row {key!r}; valid rows: "
+                         f"{', '.join([*_HEADER_KEYS, *FIT_ROWS])}")
+    missing = [k for k in FIT_ROWS if k not in rows]
+    if missing:
+        raise ValueError(f"{path}: missing fit row(s) {', '.join(missing)}; an EWS params.dat "
+                         f"has rows {', '.join(FIT_ROWS)}, each 'name value error'")
+    if (header["ra_deg"] is None) != (header["dec_deg"] is None):
+        raise ValueError(f"{path}: gives only one of RA(J2000.0), Dec(J2000.0)")
+    v = {k: rows[k][0] for k in FIT_ROWS}
+    fit = EwsFit(
+        tmax=v["Tmax"], tau=v["tau"], umin=v["umin"], amax=v["Amax"], fbl=v["fbl"],
+        fbl_fixed=rows["fbl"][1] == 0.0, i0=v["I0"],
+        degenerate=v["umin"] <= 0 or v["Amax"] >= DEGENERATE_AMAX or v["tau"] <= 0,
+        i_bl=v["I_bl"], dmag=v["Dmag"], errors={k: rows[k][1] for k in FIT_ROWS},
+    )  # fmt: skip
+    return fit, header
+
+
+# --------------------------------------------------------------------------------------------
+# A folder
+# --------------------------------------------------------------------------------------------
+
+
+def _star_label(ra: float, dec: float) -> str:
+    return f"{ra:.5f}{dec:+.5f}"
+
+
+def _assign_stars(events: list[EwsEvent]) -> list[EwsEvent]:
+    """Set ``star`` and ``duplicate_of``: events within STAR_MATCH_ARCSEC are one star."""
+    firsts: list[EwsEvent] = []
+    ra = np.empty(0)
+    dec = np.empty(0)
+    out = []
+    limit = STAR_MATCH_ARCSEC / 3600.0
+    for ev in events:  # sorted by name
+        if ev.ra_deg is None:
+            out.append(replace(ev, star=ev.name, duplicate_of=None))
+            continue
+        if ra.size:
+            dra = (ra - ev.ra_deg + 180.0) % 360.0 - 180.0
+            sep = np.hypot(dra * math.cos(math.radians(ev.dec_deg)), dec - ev.dec_deg)
+            hit = int(np.argmin(sep))
+            if sep[hit] <= limit:
+                first = firsts[hit]
+                out.append(replace(ev, star=first.star, duplicate_of=first.name))
+                continue
+        ev = replace(ev, star=_star_label(ev.ra_deg, ev.dec_deg), duplicate_of=None)
+        firsts.append(ev)
+        ra = np.append(ra, ev.ra_deg)
+        dec = np.append(dec, ev.dec_deg)
+        out.append(ev)
+    return out
+
+
+def read_folder(path: str | os.PathLike) -> list[EwsEvent]:
+    """The events of a folder in the EWS layout, sorted by name.
+
+    Parameters
+    ----------
+    path : path
+        A folder holding ``photometry/<name>_phot.dat`` and optionally
+        ``params/<name>_params.dat``.
+
+    Returns
+    -------
+    list of EwsEvent
+        One per photometry file; ``fit`` None where there is no params file; ``star`` and
+        ``duplicate_of`` from the coordinates (see the module docstring).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder does not exist.
+    ValueError
+        The folder is not in the EWS layout (no ``photometry/`` folder, no ``*_phot.dat`` file
+        in it, a params file without its photometry file), or a params file is malformed (the
+        message names the file and line).
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"read_folder: path must be a str or Path; got {path!r}")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"EWS folder {root} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"{root} is a file, not a folder in the EWS layout "
+                         f"(photometry/<name>{_PHOT_SUFFIX}, params/<name>{_PARAMS_SUFFIX})")
+    phot_dir, params_dir = root / "photometry", root / "params"
+    if not phot_dir.is_dir():
+        found = ", ".join(sorted(p.name for p in root.iterdir())[:8]) or "nothing"
+        raise ValueError(f"{root} is not in the EWS layout: it has no photometry/ folder (it "
+                         f"holds {found}); expected photometry/<name>{_PHOT_SUFFIX} and "
+                         f"optionally params/<name>{_PARAMS_SUFFIX}")
+    names = sorted(p.name[: -len(_PHOT_SUFFIX)] for p in phot_dir.iterdir()
+                   if p.name.endswith(_PHOT_SUFFIX) and p.is_file())
+    if not names:
+        raise ValueError(f"{phot_dir} holds no <name>{_PHOT_SUFFIX} file (the EWS layout)")
+    params = {}
+    if params_dir.is_dir():
+        params = {p.name[: -len(_PARAMS_SUFFIX)]: p for p in params_dir.iterdir()
+                  if p.name.endswith(_PARAMS_SUFFIX) and p.is_file()}
+    orphans = sorted(set(params) - set(names))
+    if orphans:
+        raise ValueError(f"{params_dir}: params file(s) without a photometry file: "
+                         f"{', '.join(orphans[:8])}{' ...' if len(orphans) > 8 else ''}")
+    events = []
+    for name in names:
+        fit, header = None, {"field": None, "star_no": None, "ra_deg": None, "dec_deg": None}
+        if name in params:
+            fit, header = parse_params(params[name])
+        events.append(EwsEvent(
+            name=name, photometry_file=phot_dir / f"{name}{_PHOT_SUFFIX}",
+            params_file=params.get(name), fit=fit, ra_deg=header["ra_deg"],
+            dec_deg=header["dec_deg"], field=header["field"], star_no=header["star_no"],
+            star=name,
+        ))  # fmt: skip
+    return _assign_stars(events)
+
+
+def read_photometry(event: EwsEvent, **kw) -> Photometry:
+    """The event's light curve: :func:`microlens.photometry.read_file` with the EWS columns.
+
+    Columns 0, 1, 2 (``HJD I_mag I_mag_err``), ``time_system="HJD"``, ``kind="mag"``, named
+    after the event; the flux is in units of the baseline the reader estimates
+    (``Photometry.baseline_mag``), so the reader's checks and ``choices`` apply.
+
+    Parameters
+    ----------
+    event : EwsEvent
+        From :func:`read_folder`.
+    **kw
+        Other :func:`~microlens.photometry.read_file` options (``on_duplicate``,
+        ``min_points``, ``baseline_mag`` ...).
+    """
+    if not isinstance(event, EwsEvent):
+        raise TypeError(f"read_photometry: expected an EwsEvent; got {type(event).__name__}")
+    kw.setdefault("name", event.name)
+    return read_file(event.photometry_file, columns=(0, 1, 2), time_system="HJD", kind="mag",
+                     **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# Segments
+# --------------------------------------------------------------------------------------------
+
+
+def _check_photometry(photometry) -> Photometry:
+    if not isinstance(photometry, Photometry):
+        raise TypeError(f"expected a Photometry; got {type(photometry).__name__}")
+    return photometry
+
+
+def event_end(event: EwsEvent, photometry: Photometry) -> int:
+    """Number of leading points with HJD <= ``Tmax + 2 tau``: what a stream had seen by then.
+
+    Without a fit, the whole curve (``len(photometry)``). A degenerate fit still has its
+    ``Tmax`` and ``tau`` and is used as it is (``tau <= 0`` gives the points up to ``Tmax``).
+    """
+    _check_photometry(photometry)
+    if event.fit is None:
+        return len(photometry)
+    end = event.fit.tmax + 2.0 * max(event.fit.tau, 0.0)
+    return int(np.searchsorted(photometry.absolute_times(), end, side="right"))
+
+
+def source_flux(event: EwsEvent, photometry: Photometry) -> float:
+    """The flux of the fit's source in the photometry's flux units (its baseline = 1).
+
+    ``F_s = 10**(-0.4 (I0 - m_b)) = fbl * 10**(-0.4 (I_bl - m_b))`` with ``m_b`` the
+    photometry's own baseline magnitude (``Photometry.baseline_mag``) and OGLE's ``I0`` the
+    source magnitude. NaN without a fit.
+    """
+    _check_photometry(photometry)
+    if event.fit is None:
+        return math.nan
+    zp = float(photometry.baseline_mag[0])
+    return 10.0 ** (-0.4 * (event.fit.i0 - zp))
+
+
+def predicted_snr(event: EwsEvent, photometry: Photometry) -> np.ndarray:
+    """Cumulative S/N of the signal OGLE's fit predicts, after each point.
+
+    Per point ``s_i = F_s (A(t_i) - 1) / sigma_F,i`` (``F_s``: :func:`source_flux`;
+    ``sigma_F,i``: the point's flux error); returned ``sqrt(cumsum(s_i**2))``. Zeros without
+    a fit or with a degenerate one (it predicts nothing usable).
+    """
+    _check_photometry(photometry)
+    if event.fit is None or event.fit.degenerate:
+        return np.zeros(len(photometry))
+    excess = event.fit.magnification(photometry.absolute_times()) - 1.0
+    s = source_flux(event, photometry) * excess / photometry.flux_err
+    return np.sqrt(np.cumsum(s * s))
+
+
+def baseline_end(event: EwsEvent, photometry: Photometry, max_snr: float = 2.0) -> int:
+    """Number of leading points over which OGLE's fit predicts a cumulative S/N below
+    ``max_snr``: the end of the event-free baseline segment.
+
+    See :func:`predicted_snr` for the S/N; the segment is the longest prefix whose cumulative
+    S/N is ``< max_snr`` (one more point reaches it). 0 for degenerate fits and events without a
+    fit: nothing says where their event starts.
+
+    Parameters
+    ----------
+    event : EwsEvent
+    photometry : Photometry
+        The event's curve (:func:`read_photometry`).
+    max_snr : float
+        The S/N the segment stays below (> 0).
+    """
+    if isinstance(max_snr, bool) or not isinstance(max_snr, int | float) \
+            or not math.isfinite(max_snr) or max_snr <= 0:
+        raise ValueError(f"max_snr must be a finite number > 0; got {max_snr!r}")
+    _check_photometry(photometry)
+    if event.fit is None or event.fit.degenerate:
+        return 0
+    cum = predicted_snr(event, photometry)
+    return int(np.searchsorted(cum, max_snr, side="left"))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=a.dtype, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def segment(photometry: Photometry, n: int, name_suffix: str) -> Photometry:
+    """The first ``n`` points, renormalised to the segment's own baseline.
+
+    Flux and flux errors of each observatory are divided by the baseline
+    :func:`~microlens.photometry.estimate_baseline_flux` finds on the segment's points of that
+    observatory, so the segment looks like a file a stream had at that time;
+    ``baseline_mag`` (and each file summary's baseline) moves with it. The name gets
+    ``name_suffix``.
+
+    Parameters
+    ----------
+    photometry : Photometry
+    n : int
+        Points kept, ``1 <= n <= len(photometry)``.
+    name_suffix : str
+        Appended to the name, e.g. ``"_baseline"``.
+    """
+    _check_photometry(photometry)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"segment: n must be an int; got {n!r} ({type(n).__name__})")
+    if not 1 <= n <= len(photometry):
+        raise ValueError(f"segment: n={n} must be within 1..{len(photometry)} (the points of "
+                         f"{photometry.name})")
+    if not isinstance(name_suffix, str):
+        raise TypeError(f"segment: name_suffix must be a str; got {name_suffix!r}")
+    n = int(n)
+    times = photometry.times[:n]
+    flux = photometry.flux[:n].copy()
+    err = photometry.flux_err[:n].copy()
+    obs = photometry.observatory[:n]
+    mags = list(photometry.baseline_mag)
+    files = list(photometry.files)
+    for code in np.unique(obs):
+        sel = obs == code
+        b = estimate_baseline_flux(flux[sel], times[sel])
+        if not b > 0:
+            raise ValueError(f"segment: the baseline of the first {n} points of "
+                             f"{photometry.name} is {b!r} (not > 0): cannot renormalise")
+        flux[sel] /= b
+        err[sel] /= b
+        shift = -2.5 * math.log10(b)
+        mags[code] = mags[code] + shift
+        if code < len(files):
+            f = files[code]
+            base = f.baseline + shift if f.kind == "mag" else f.baseline * b
+            files[code] = replace(f, baseline=base, n_points=int(sel.sum()))
+    return replace(
+        photometry, times=_readonly(times), flux=_readonly(flux), flux_err=_readonly(err),
+        observatory=_readonly(obs), baseline_mag=tuple(mags), files=tuple(files),
+        name=f"{photometry.name}{name_suffix}",
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# What the benchmark asks of each event
+# --------------------------------------------------------------------------------------------
+
+
+def points_in(photometry: Photometry, lo: float, hi: float) -> int:
+    """Number of points with full HJD in ``[lo, hi]`` (e.g. ``Tmax - tau, Tmax``)."""
+    t = _check_photometry(photometry).absolute_times()
+    return int(np.searchsorted(t, hi, side="right") - np.searchsorted(t, lo, side="left"))
+
+
+def peaks_after_data(event: EwsEvent, photometry: Photometry) -> bool:
+    """Whether the fit's ``Tmax`` lies after the last observation (False without a fit)."""
+    t = _check_photometry(photometry).absolute_times()
+    return event.fit is not None and event.fit.tmax > float(t[-1])
+
+
+def points_per_night(photometry: Photometry, n: int | None = None) -> float:
+    """Median number of points per observed night over the first ``n`` points (all: None).
+
+    A night is one Julian day (``floor(HJD)``): JD days start at noon UT, morning in Chile, so
+    no observing night at Las Campanas straddles two. Nights without points are not counted.
+    """
+    t = _check_photometry(photometry).absolute_times()[: n if n is not None else None]
+    if t.size == 0:
+        return math.nan
+    _, counts = np.unique(np.floor(t), return_counts=True)
+    return float(np.median(counts))
+
+
+def median_interval(photometry: Photometry, n: int | None = None) -> float:
+    """Median time between consecutive points [days] over the first ``n`` points (all: None);
+    NaN with fewer than two."""
+    t = _check_photometry(photometry).times[: n if n is not None else None]
+    return float(np.median(np.diff(t))) if t.size >= 2 else math.nan
+
+
+def exclusion_reasons(event: EwsEvent, photometry: Photometry | None = None) -> tuple[str, ...]:
+    """Why an event may be left out of a benchmark, by the module's rules (empty: none).
+
+    ``"no params file"``, ``"degenerate fit"``, ``"duplicate of <name>"`` and, with its
+    photometry, ``"peak after the last observation"``. The caller decides which apply.
+    """
+    out = []
+    if event.fit is None:
+        out.append("no params file")
+    elif event.fit.degenerate:
+        out.append("degenerate fit")
+    if event.duplicate_of is not None:
+        out.append(f"duplicate of {event.duplicate_of}")
+    if photometry is not None and peaks_after_data(event, photometry):
+        out.append("peak after the last observation")
+    return tuple(out)
