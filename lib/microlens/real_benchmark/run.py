@@ -1,0 +1,490 @@
+"""One benchmark run: the events of an EWS folder through a trained run and the classical peer.
+
+See the package docstring (:mod:`microlens.real_benchmark`) for the rules; this module reads
+the folder, applies them (:func:`plan_events`), classifies the segments
+(:mod:`.answers`) and writes the record (:func:`run_benchmark`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..classical import ClassicalPeer
+from ..paths import project_relative, resolve_path
+from .answers import Segment, is_features, model_answers, peer_answers
+from .summary import BIN_EDGES, lensing, summarise
+
+MIN_SEGMENT_POINTS = 20
+"""Fewest observations a segment needs to be scored (shorter ones are skipped and counted)."""
+
+ALERT_THRESHOLD = 0.9
+"""P(lensing) = P(PSPL) + P(binary) at which the stream raises an alert."""
+
+MAX_BASELINE_SNR = 2.0
+"""The baseline segment ends before OGLE's fit predicts this cumulative S/N
+(:func:`microlens.ews.baseline_end`)."""
+
+EVENT_END_TAU = 2.0
+"""The event segment ends at ``Tmax + EVENT_END_TAU * tau`` (:func:`microlens.ews.event_end`)."""
+
+TIMING_MIN_POINTS = 5
+"""Fewest observations in ``[Tmax - tau, Tmax]`` for an event to be timed."""
+
+CITATION = ("OGLE-IV Early Warning System photometry and fits: Udalski et al. 2015, AcA 65, 1 "
+            "(the OGLE-IV survey); Udalski 2003, AcA 53, 291 (the EWS)")
+"""Whom to cite for results on EWS folders."""
+
+UNTIMED_REASON = ("the features kind answers only at fixed fractions of a curve (its update "
+                  "fractions), not after every observation: when it would first have alerted "
+                  "is not measured")
+
+EXCLUSIONS = ("not_selected", "unreadable", "no_params", "duplicate_star", "event_too_short",
+              "baseline_degenerate_fit", "baseline_too_short")
+"""The counts of events (or segments) left out, in the record's ``counts``: not asked for
+(``events`` / ``stars``), photometry that could not be read, no params file (no segment),
+a duplicate star (no segment), an event segment below the minimum, no baseline segment for a
+degenerate fit, a baseline segment below the minimum."""
+
+
+@dataclass
+class EventPlan:
+    """One scored star: its event, photometry and the segment ends (0: no such segment)."""
+
+    event: object  # microlens.ews.EwsEvent
+    photometry: object  # microlens.photometry.Photometry
+    n_event: int
+    n_baseline: int
+    signal_start: int | None  # first point where the fit predicts S/N >= 2; None: not timed
+    n_near_peak: int | None
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------------
+
+
+def _check_count(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
+            or not 0 < float(value) <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def read_stars(path) -> list[str]:
+    """Star identities from a file: one per line (``#`` starts a comment), or a JSON list of
+    strings, or a JSON object with a ``"stars"`` list.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a file that is not there.
+    ValueError
+        For a JSON file that is neither form, naming the file.
+    """
+    import json
+
+    path = resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"stars file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON (line {error.lineno}, column "
+                             f"{error.colno}): {error.msg}") from None
+        stars = data.get("stars") if isinstance(data, dict) else data
+        if not isinstance(stars, list) or not all(isinstance(s, str) for s in stars):
+            raise ValueError(f"{path} must hold a JSON list of star identities (strings) or "
+                             "an object with a \"stars\" list")
+        return stars
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()
+            if line.split("#", 1)[0].strip()]
+
+
+def _select(events: list, names, stars) -> tuple[list, int]:
+    """The events asked for, and how many were not."""
+    chosen = events
+    if names is not None:
+        if isinstance(names, int | np.integer) and not isinstance(names, bool):
+            chosen = chosen[: _check_count("events", names)]
+        else:
+            if isinstance(names, str):
+                names = [names]
+            wanted = list(names)
+            known = {e.name for e in events}
+            unknown = [n for n in wanted if n not in known]
+            if unknown:
+                raise ValueError(f"events {', '.join(map(repr, unknown[:5]))} are not in the "
+                                 f"folder; valid names look like {events[0].name!r} (the "
+                                 "photometry file stems)")
+            wanted = set(wanted)
+            chosen = [e for e in chosen if e.name in wanted]
+    if stars is not None:
+        if isinstance(stars, str | os.PathLike):
+            stars = read_stars(stars)
+        stars = set(stars)
+        chosen = [e for e in chosen if e.star in stars]
+    return chosen, len(events) - len(chosen)
+
+
+def _load_model(run_dir, which: str, device: str):
+    from ..devices import local_device
+    from ..model_kinds import load_model
+
+    if run_dir is None:
+        return None, None
+    if callable(getattr(run_dir, "predict_proba", None)):  # a loaded model
+        return run_dir, None
+    path = resolve_path(run_dir)
+    model = load_model(path, which)
+    if not is_features(model):
+        model = model.to(local_device(device))
+    return model, path
+
+
+def _peer(peer, run_path, workers: int, progress: bool) -> tuple[ClassicalPeer | None, dict]:
+    from ..real_events import tune_peer
+
+    if peer is None or (isinstance(peer, str) and peer == "none"):
+        return None, {}
+    if isinstance(peer, ClassicalPeer):
+        return peer, {"source": "given"}
+    if isinstance(peer, str) and peer == "tune":
+        if run_path is None:
+            raise ValueError("peer='tune' tunes the classical peer on the run's data set, but "
+                             "no run directory was given: give run_dir, a ClassicalPeer, a "
+                             "peer JSON file or peer=None")
+        from ..predictions import run_dataset
+
+        store = run_dataset(run_path)
+        tuned = tune_peer(store, workers=workers, progress=progress)
+        return tuned, {"source": "tuned", "tuned_on": project_relative(store.path),
+                       "n_val": int(np.size(store.indices("val")))}
+    if isinstance(peer, str | os.PathLike):
+        path = resolve_path(peer)
+        if not path.is_file():
+            raise FileNotFoundError(f"peer file {path} does not exist; valid peers: 'tune', "
+                                    "'none' or a JSON file written by ClassicalPeer.save")
+        return ClassicalPeer.load(path), {"source": project_relative(path)}
+    raise TypeError(f"peer must be None, 'tune', 'none', a ClassicalPeer or a peer JSON file, "
+                    f"got {type(peer).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# The events and their segments
+# --------------------------------------------------------------------------------------------
+
+
+def plan_events(events: list, min_points: int, max_snr: float = MAX_BASELINE_SNR,
+                timing_min_points: int = TIMING_MIN_POINTS
+                ) -> tuple[list[EventPlan], dict, list[dict]]:
+    """Apply the rules to the selected events: which segments each scores.
+
+    Returns
+    -------
+    plans : list of EventPlan
+        The stars with at least one segment, by name.
+    counts : dict
+        Events or segments left out, per reason of :data:`EXCLUSIONS`.
+    excluded : list of dict
+        ``{"name", "reason"}`` per exclusion (a star may have two: one per segment).
+    """
+    from .. import ews
+    from ..photometry import PhotometryWarning
+
+    counts = dict.fromkeys(EXCLUSIONS, 0)
+    excluded: list[dict] = []
+    plans = []
+
+    def leave_out(name: str, reason: str, detail: str = "") -> None:
+        counts[reason] += 1
+        excluded.append({"name": name, "reason": reason, **({"detail": detail} if detail
+                                                            else {})})
+
+    import warnings
+
+    for event in events:
+        if event.fit is None:
+            leave_out(event.name, "no_params")
+            continue
+        if event.duplicate_of is not None:
+            leave_out(event.name, "duplicate_star", f"same star as {event.duplicate_of}")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PhotometryWarning)
+                photometry = ews.read_photometry(event)
+        except ValueError as error:
+            leave_out(event.name, "unreadable", str(error).splitlines()[0])
+            continue
+        n_event = ews.event_end(event, photometry)
+        if n_event < min_points:
+            leave_out(event.name, "event_too_short", f"{n_event} points")
+            n_event = 0
+        signal_start = n_near = None
+        n_baseline = 0
+        if event.fit.degenerate:
+            leave_out(event.name, "baseline_degenerate_fit")
+        else:
+            signal_start = ews.baseline_end(event, photometry, max_snr)
+            n_baseline = signal_start
+            if n_baseline < min_points:
+                leave_out(event.name, "baseline_too_short", f"{n_baseline} points")
+                n_baseline = 0
+            fit = event.fit
+            n_near = ews.points_in(photometry, fit.tmax - fit.tau, fit.tmax)
+        if n_event or n_baseline:
+            plans.append(EventPlan(event, photometry, n_event, n_baseline, signal_start,
+                                   n_near))
+    return plans, counts, excluded
+
+
+def _fit_row(fit) -> dict:
+    return {"tmax": fit.tmax, "tau": fit.tau, "umin": fit.umin, "i0": fit.i0,
+            "i_bl": None if not math.isfinite(fit.i_bl) else fit.i_bl, "fbl": fit.fbl,
+            "fbl_fixed": bool(fit.fbl_fixed), "degenerate": bool(fit.degenerate)}
+
+
+def _segments(plans: list[EventPlan]) -> tuple[list[Segment], list[tuple[int, str]]]:
+    from .. import ews
+
+    segments, where = [], []
+    for i, plan in enumerate(plans):
+        for part, n in (("event", plan.n_event), ("baseline", plan.n_baseline)):
+            if n:
+                piece = ews.segment(plan.photometry, int(n), f"_{part}")
+                segments.append(Segment(piece.times, piece.flux, piece.flux_err))
+                where.append((i, part))
+    return segments, where
+
+
+def _timing(plan: EventPlan, series: np.ndarray, alert: float, min_points: int) -> dict | None:
+    """When the stream of the event segment first alerted after the event-free part."""
+    if plan.signal_start is None or plan.n_near_peak is None or plan.n_near_peak < min_points:
+        return None
+    p_lens = series[:, 1] + series[:, 2]
+    start = min(int(plan.signal_start), len(p_lens))
+    later = np.flatnonzero(p_lens[start:] >= alert)
+    fit = plan.event.fit
+    out = {"n_near_peak": int(plan.n_near_peak), "signal_start": int(plan.signal_start),
+           "earlier_alert": bool(np.any(p_lens[:start] >= alert)), "alert_index": None,
+           "alert_hjd": None, "lead_days": None, "lead_tau": None}
+    if later.size:
+        k = start + int(later[0])
+        hjd = float(plan.photometry.reference_epoch + plan.photometry.times[k])
+        out.update(alert_index=k, alert_hjd=hjd, lead_days=fit.tmax - hjd,
+                   lead_tau=(fit.tmax - hjd) / fit.tau)
+    return out
+
+
+def _answer(series: np.ndarray | None, peer: dict | None) -> dict:
+    out = {"n": None if series is None else int(series.shape[0]), "final": None,
+           "max_lensing": None, "peer": peer}
+    if series is not None:
+        out["final"] = [float(p) for p in series[-1]]
+        out["max_lensing"] = float(np.max(series[:, 1] + series[:, 2]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark
+# --------------------------------------------------------------------------------------------
+
+
+def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=None,
+                  threshold: float | None = None, alert_threshold: float = ALERT_THRESHOLD,
+                  min_segment_points: int = MIN_SEGMENT_POINTS, workers: int = 1,
+                  device: str = "auto", which: str = "best", progress: bool = False) -> dict:
+    """Classify the real events of an EWS folder with a trained run and the classical peer.
+
+    For every usable event (the rules: :mod:`microlens.real_benchmark`) the **event segment**
+    (its curve up to ``Tmax + 2 tau``) and the **baseline segment** (up to where OGLE's fit
+    predicts a cumulative S/N of 2), each renormalised to its own baseline, go through the
+    model (its probabilities after every observation) and the peer (at the end of each
+    segment).
+
+    Parameters
+    ----------
+    folder : path, optional
+        A folder in the EWS layout (:func:`microlens.ews.read_folder`); None: the shipped
+        subset (:func:`microlens.ews.shipped_subset`).
+    run_dir : path or loaded model, optional
+        A trained run of any kind (:func:`microlens.model_kinds.load_model`), or a model
+        already loaded; None scores the peer alone.
+    peer : {'tune', 'none'}, ClassicalPeer, path or None
+        ``'tune'``: tune the classical peer on the run's data set
+        (:func:`microlens.real_events.tune_peer`); a :class:`ClassicalPeer` or a JSON file of
+        one (:meth:`ClassicalPeer.save`): use it; None or ``'none'``: no peer.
+    events : int or iterable of str, optional
+        Only the first ``events`` events of the folder by name, or the events of these names.
+    stars : iterable of str or path, optional
+        Only events of these stars (:attr:`microlens.ews.EwsEvent.star`; a path: a file of
+        them, :func:`read_stars`): score a fold of stars with the model that never saw them.
+    threshold : float, optional
+        A threshold on the final P(lensing) chosen elsewhere (on validation stars): the record
+        adds the events found and baselines called lensing at it. Never fitted here.
+    alert_threshold : float
+        P(lensing) at which the stream alerts (false alerts, timing).
+    min_segment_points : int
+        Fewest observations a segment needs.
+    workers : int
+        Processes for the peer's fits (tuning and scoring) and the ``features`` kind.
+    device : {'auto', 'cpu', 'cuda'}
+        Where a neural model runs.
+    which : {'best', 'last'}
+        Checkpoint.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``folder``, ``run_dir``, ``model_kind``, ``answers`` (when the model
+        answers), ``peer`` (thresholds and where they came from), ``rules``, ``counts``
+        (``events_in_folder``, ``selected``, ``scored_stars``, ``event_segments``,
+        ``baseline_segments``, ``timed_events`` and each exclusion of :data:`EXCLUSIONS`),
+        ``excluded`` (name and reason each), ``metrics`` (``model`` and ``peer``: the
+        headline shares of :data:`~microlens.real_benchmark.summary.HEADLINE`, each
+        ``{count, of, share, interval}``), ``bins``, ``timing``, ``threshold_curve``,
+        ``operating_point``, ``events`` (one row per scored star: its fit, cadence and each
+        segment's answers), ``seconds`` and ``citation``.
+
+    Raises
+    ------
+    ValueError
+        For a folder not in the EWS layout, unknown event names, bad numbers (naming them),
+        ``peer='tune'`` without a run, or nothing left to score.
+    FileNotFoundError
+        For a folder, run or peer file that is not there.
+    """
+    from .. import ews
+
+    started = time.perf_counter()
+    alert_threshold = _check_probability("alert_threshold", alert_threshold)
+    if threshold is not None:
+        threshold = _check_probability("threshold", threshold)
+    min_segment_points = _check_count("min_segment_points", min_segment_points, 2)
+    workers = _check_count("workers", workers)
+    if folder is None:
+        folder = ews.shipped_subset()
+    folder = resolve_path(folder)
+    everything = ews.read_folder(folder)
+    selected, not_selected = _select(everything, events, stars)
+    model, run_path = _load_model(run_dir, which, device)
+    if model is None and (peer is None or peer == "none"):
+        raise ValueError("nothing to score: give a run directory, a peer, or both")
+    classical, peer_source = _peer(peer, run_path, workers, progress)
+    tuned = time.perf_counter()
+
+    plans, counts, excluded = plan_events(selected, min_segment_points)
+    counts["not_selected"] = not_selected
+    segments, where = _segments(plans)
+    if not segments:
+        left = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+        raise ValueError(f"no segment of {folder} is left to score ({len(selected)} events "
+                         f"selected; left out: {left})")
+    read = time.perf_counter()
+    series = model_answers(model, segments, workers=workers, progress=progress) \
+        if model is not None else [None] * len(segments)
+    modelled = time.perf_counter()
+    answers = peer_answers(classical, segments, workers=workers, progress=progress) \
+        if classical is not None else [None] * len(segments)
+    peered = time.perf_counter()
+
+    features = model is not None and is_features(model)
+    rows = []
+    for i, plan in enumerate(plans):
+        parts = {part: (series[j], answers[j]) for j, (k, part) in enumerate(where) if k == i}
+        event_part = parts.get("event")
+        row = {"name": plan.event.name, "star": plan.event.star,
+               "fit": _fit_row(plan.event.fit),
+               "cadence_days": ews.median_interval(plan.photometry),
+               "n_points": len(plan.photometry), "event": None, "baseline": None}
+        if event_part is not None:
+            row["event"] = _answer(*event_part)
+            row["event"]["n"] = plan.n_event
+            row["event"]["timing"] = None if (event_part[0] is None or features) else \
+                _timing(plan, event_part[0], alert_threshold, TIMING_MIN_POINTS)
+        if "baseline" in parts:
+            row["baseline"] = _answer(*parts["baseline"])
+            row["baseline"]["n"] = plan.n_baseline
+        rows.append(row)
+
+    rules = {
+        "event_segment": f"every observation up to Tmax + {EVENT_END_TAU:g} tau (OGLE's fit)",
+        "baseline_segment": ("the observations before OGLE's fit predicts a cumulative S/N of "
+                             f"{MAX_BASELINE_SNR:g} (microlens.ews.baseline_end)"),
+        "event_end_tau": EVENT_END_TAU, "max_baseline_snr": MAX_BASELINE_SNR,
+        "min_segment_points": min_segment_points, "alert_threshold": alert_threshold,
+        "timing_min_points": TIMING_MIN_POINTS, "bin_edges": {k: list(v) for k, v in
+                                                             BIN_EDGES.items()},
+        "threshold": threshold, "timed": not features,
+        "untimed_reason": UNTIMED_REASON if features else None,
+        "called_lensing": "top class of the final answer is PSPL or binary",
+        "no_params": "no segment (no fit: no peak time, no predicted signal)",
+        "degenerate_fit": ("event segment kept (Tmax and tau end it), no baseline segment and "
+                           "not timed (the fit predicts no usable signal)"),
+        "duplicate_star": "only the first event of a star by name counts",
+        "timing": (f"events with >= {TIMING_MIN_POINTS} points in [Tmax - tau, Tmax]: the first "
+                   f"observation with P(lensing) >= {alert_threshold:g} from where OGLE's fit "
+                   "predicts a signal (cumulative S/N >= 2); lead = Tmax minus its time"),
+    }
+    if model is not None and not features:
+        answered = "after every observation"
+    elif features:
+        answered = f"at update fractions {list(model.update_fractions)}"
+    else:
+        answered = None
+    record = {
+        "benchmark": "real",
+        "folder": project_relative(folder),
+        "run_dir": None if run_path is None else project_relative(run_path),
+        "model_kind": None if model is None else (getattr(model, "kind", None) or
+                                                   model.config.kind),
+        "answers": answered,
+        "peer": None if classical is None else {**classical.to_dict(), **peer_source},
+        "rules": rules,
+        "counts": {"events_in_folder": len(everything), "selected": len(selected),
+                   "scored_stars": len(rows),
+                   "event_segments": sum(r["event"] is not None for r in rows),
+                   "baseline_segments": sum(r["baseline"] is not None for r in rows),
+                   "timed_events": sum(bool(r["event"] and r["event"].get("timing"))
+                                       for r in rows), **counts},
+        "excluded": excluded,
+        **summarise(rows, rules),
+        "events": rows,
+        "seconds": {"setup": tuned - started, "read": read - tuned,
+                    "model": modelled - read, "peer": peered - modelled,
+                    "total": time.perf_counter() - started},
+        "citation": CITATION,
+    }
+    return record
+
+
+def summary_view(record: dict) -> dict:
+    """The record without its per-event rows and exclusion list (what the CLI prints)."""
+    return {k: v for k, v in record.items() if k not in ("events", "excluded")}
+
+
+def final_lensing(row: dict, part: str = "event") -> float | None:
+    """The final P(lensing) of one row's segment (None without it)."""
+    answer = row.get(part)
+    return None if not answer or answer.get("final") is None else lensing(answer["final"])
+
+
+__all__ = ["ALERT_THRESHOLD", "CITATION", "EVENT_END_TAU", "EXCLUSIONS", "EventPlan",
+           "MAX_BASELINE_SNR", "MIN_SEGMENT_POINTS", "TIMING_MIN_POINTS", "UNTIMED_REASON",
+           "final_lensing", "plan_events", "read_stars", "run_benchmark", "summary_view"]
+
