@@ -37,21 +37,31 @@ shipped subset is a ``tar.xz`` archive of the same text files.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import os
 import re
+import shutil
+import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from .ews_download import OGLE_EWS_URL, DownloadError, download_season
+from .paths import PROJECT_ROOT, atomic_path
 from .photometry import Photometry, estimate_baseline_flux, read_file
+from .removal import MARKER, mark_project_dir, remove_project_dir
 
 __all__ = [
-    "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "STAR_MATCH_ARCSEC", "EwsEvent", "EwsFit",
-    "baseline_end", "event_end", "exclusion_reasons", "median_interval", "parse_params",
-    "peaks_after_data", "points_in", "points_per_night", "read_folder", "read_photometry",
-    "segment",
+    "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "OGLE_EWS_URL", "STAR_MATCH_ARCSEC",
+    "SUBSET_ARCHIVE", "SUBSET_FOLDER", "DownloadError", "EwsEvent", "EwsFit", "baseline_end",
+    "download_season", "event_end", "exclusion_reasons", "extract_subset", "make_subset",
+    "median_interval", "parse_params", "peaks_after_data", "points_in", "points_per_night",
+    "predicted_snr", "read_folder", "read_photometry", "segment", "shipped_subset",
+    "source_flux",
 ]  # fmt: skip
 
 EWS_COLUMNS = ("HJD", "I_mag", "I_mag_err", "seeing", "sky")
@@ -589,3 +599,212 @@ def exclusion_reasons(event: EwsEvent, photometry: Photometry | None = None) -> 
     if photometry is not None and peaks_after_data(event, photometry):
         out.append("peak after the last observation")
     return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped subset
+# --------------------------------------------------------------------------------------------
+
+SUBSET_ARCHIVE = "data/real/ogle_ews_2025_subset.tar.xz"
+"""The subset of the 2025 season shipped with the project (relative to the project root)."""
+
+SUBSET_FOLDER = "outputs/real/ogle_ews_2025_subset"
+"""Where :func:`shipped_subset` extracts it (relative to the project root)."""
+
+SUBSET_RECORD = "SUBSET.json"
+"""The record inside a subset: source, seed, events and why each required one is there."""
+
+_EXTRACTED = ".extracted.json"
+_MAX_SUBSET_BYTES = 5_000_000
+
+
+def _required_events(events: list[EwsEvent]) -> dict[str, str]:
+    """Name -> why, for the events a subset keeps first: one duplicate-star pair, one
+    degenerate fit, one event without params (the first of each by name)."""
+    need: dict[str, str] = {}
+    dup = next((e for e in events if e.duplicate_of is not None), None)
+    if dup is not None:
+        need[dup.duplicate_of] = f"duplicate-star pair with {dup.name}"
+        need[dup.name] = f"duplicate of {dup.duplicate_of}"
+    degenerate = next((e for e in events if e.fit is not None and e.fit.degenerate), None)
+    if degenerate is not None:
+        need.setdefault(degenerate.name, "degenerate fit")
+    bare = next((e for e in events if e.fit is None), None)
+    if bare is not None:
+        need.setdefault(bare.name, "no params file")
+    return need
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def make_subset(source: str | os.PathLike, destination: str | os.PathLike, n: int, seed: int,
+                *, max_bytes: int = _MAX_SUBSET_BYTES) -> dict:
+    """Draw ``n`` events of an EWS folder into a reproducible ``.tar.xz`` archive.
+
+    The first duplicate-star pair, the first degenerate fit and the first event without a
+    params file (by name) are kept first, as far as ``n`` allows; the rest are drawn without
+    replacement from the other events with ``numpy.random.default_rng(seed)``. The archive
+    holds one folder named after it (``<stem>/photometry``, ``<stem>/params`` and
+    :data:`SUBSET_RECORD`), with fixed member times and owners: the same source, ``n`` and
+    ``seed`` give the same bytes.
+
+    Parameters
+    ----------
+    source : path
+        A folder in the EWS layout (:func:`read_folder`).
+    destination : path
+        The archive to write, ending in ``.tar.xz`` (written atomically).
+    n : int
+        Events in the subset (1 .. the events in ``source``).
+    seed : int
+        The seed of the draw (>= 0), recorded in the archive.
+    max_bytes : int
+        The largest archive accepted; a larger one is not written (ValueError: choose a smaller
+        ``n``).
+
+    Returns
+    -------
+    dict
+        The record written as :data:`SUBSET_RECORD` plus ``bytes`` (the archive's size).
+    """
+    destination = Path(destination)
+    if not destination.name.endswith(".tar.xz"):
+        raise ValueError(f"make_subset: destination {destination} must end in .tar.xz")
+    events = read_folder(source)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(events):
+        raise ValueError(f"make_subset: n={n!r} must be an int within 1..{len(events)} (the "
+                         f"events of {source})")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"make_subset: seed={seed!r} must be an int >= 0")
+    need = _required_events(events)
+    chosen = list(need)[:n]
+    rest = [e.name for e in events if e.name not in need]
+    rng = np.random.default_rng(seed)
+    chosen += [rest[i] for i in rng.choice(len(rest), size=n - len(chosen), replace=False)]
+    chosen = sorted(chosen)
+    by_name = {e.name: e for e in events}
+    stem = destination.name[: -len(".tar.xz")]
+    record = {
+        "source": Path(source).name, "n": n, "seed": seed, "events": chosen,
+        "required": {k: v for k, v in need.items() if k in chosen},
+        "drawn_with": "numpy.random.default_rng(seed).choice over the other events by name",
+        "made_by": "microlens.ews.make_subset",
+    }  # fmt: skip
+    with atomic_path(destination) as tmp:
+        with tarfile.open(tmp, "w:xz", preset=9) as tar:
+            _tar_add(tar, f"{stem}/{SUBSET_RECORD}",
+                     (json.dumps(record, indent=2) + "\n").encode())
+            for name in chosen:
+                ev = by_name[name]
+                _tar_add(tar, f"{stem}/photometry/{ev.photometry_file.name}",
+                         ev.photometry_file.read_bytes())
+                if ev.params_file is not None:
+                    _tar_add(tar, f"{stem}/params/{ev.params_file.name}",
+                             ev.params_file.read_bytes())
+        size = tmp.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"make_subset: {n} events make {size:,} bytes, over max_bytes="
+                             f"{max_bytes:,}; choose a smaller n (nothing was written)")
+    return {**record, "bytes": size}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_extracted(folder: Path, digest: str) -> bool:
+    try:
+        stamp = json.loads((folder / _EXTRACTED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(stamp, dict) and stamp.get("archive_sha256") == digest \
+        and (folder / MARKER).is_file()
+
+
+def _unpack(archive: Path, into: Path) -> None:
+    """Write the archive's regular files into ``into``, without their top folder; refuses
+    absolute names, ``..`` and anything but files and folders."""
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if member.name.startswith("/") or ".." in parts or not (member.isfile()
+                                                                     or member.isdir()):
+                raise ValueError(f"{archive}: member {member.name!r} is not a plain file or "
+                                 "folder inside the archive's folder; not extracted")
+            if member.isdir() or len(parts) < 2:
+                continue
+            target = into.joinpath(*parts[1:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def extract_subset(archive: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Extract a subset archive (:func:`make_subset`) into ``destination`` once.
+
+    A ``destination`` extracted from the same archive (same SHA-256, recorded in
+    ``.extracted.json``) is reused as it is. Otherwise the archive is unpacked into a temporary
+    folder beside it (marked as the project's with :func:`microlens.removal.mark_project_dir`
+    before anything is written), and that folder is renamed onto ``destination``; an older or
+    half-written ``destination`` is first deleted, but only if the project made it
+    (:func:`microlens.removal.remove_project_dir`: a folder of the user's is refused, not
+    deleted).
+
+    Returns
+    -------
+    Path
+        ``destination``: a folder in the EWS layout.
+    """
+    archive, destination = Path(archive), Path(destination)
+    if not archive.is_file():
+        raise FileNotFoundError(f"subset archive {archive} not found")
+    digest = _sha256(archive)
+    if _is_extracted(destination, digest):
+        return destination
+    tmp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    remove_project_dir(tmp, "dataset")  # a leftover of this process id
+    try:
+        mark_project_dir(tmp, "dataset")
+        _unpack(archive, tmp)
+        (tmp / _EXTRACTED).write_text(json.dumps({"archive": archive.name,
+                                                  "archive_sha256": digest}) + "\n")
+        if _is_extracted(destination, digest):  # another process finished first
+            return destination
+        remove_project_dir(destination, "dataset")
+        try:
+            os.rename(tmp, destination)
+        except OSError:
+            if not _is_extracted(destination, digest):  # not another process's same result
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return destination
+
+
+def shipped_subset(destination: str | os.PathLike | None = None) -> Path:
+    """The shipped subset of the OGLE EWS 2025 season, extracted once; a folder in the EWS
+    layout.
+
+    :data:`SUBSET_ARCHIVE` (``data/real/README.md`` says how it was drawn; cite Udalski et al.
+    2015, AcA 65, 1 and Udalski 2003, AcA 53, 291 where you show results on it) is extracted
+    with :func:`extract_subset` into ``destination`` (default :data:`SUBSET_FOLDER` under the
+    project root); later calls reuse it.
+    """
+    archive = PROJECT_ROOT / SUBSET_ARCHIVE
+    if not archive.is_file():
+        raise FileNotFoundError(f"the shipped subset {archive} is missing: it is part of the "
+                                "repository (git checkout it), or download a season with "
+                                "microlens.ews.download_season")
+    return extract_subset(archive, PROJECT_ROOT / SUBSET_FOLDER if destination is None
+                          else Path(destination))
