@@ -644,7 +644,7 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def make_subset(source: str | os.PathLike, destination: str | os.PathLike, n: int, seed: int,
-                *, max_bytes: int = _MAX_SUBSET_BYTES) -> dict:
+                *, max_bytes: int = _MAX_SUBSET_BYTES, preset: int = 9) -> dict:
     """Draw ``n`` events of an EWS folder into a reproducible ``.tar.xz`` archive.
 
     The first duplicate-star pair, the first degenerate fit and the first event without a
@@ -667,6 +667,9 @@ def make_subset(source: str | os.PathLike, destination: str | os.PathLike, n: in
     max_bytes : int
         The largest archive accepted; a larger one is not written (ValueError: choose a smaller
         ``n``).
+    preset : int
+        The xz compression preset (0..9; the shipped subset used 9). The same preset gives the
+        same bytes.
 
     Returns
     -------
@@ -682,6 +685,8 @@ def make_subset(source: str | os.PathLike, destination: str | os.PathLike, n: in
                          f"events of {source})")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"make_subset: seed={seed!r} must be an int >= 0")
+    if isinstance(preset, bool) or preset not in range(10):
+        raise ValueError(f"make_subset: preset={preset!r} must be an int within 0..9")
     need = _required_events(events)
     chosen = list(need)[:n]
     rest = [e.name for e in events if e.name not in need]
@@ -697,7 +702,7 @@ def make_subset(source: str | os.PathLike, destination: str | os.PathLike, n: in
         "made_by": "microlens.ews.make_subset",
     }  # fmt: skip
     with atomic_path(destination) as tmp:
-        with tarfile.open(tmp, "w:xz", preset=9) as tar:
+        with tarfile.open(tmp, "w:xz", preset=preset) as tar:
             _tar_add(tar, f"{stem}/{SUBSET_RECORD}",
                      (json.dumps(record, indent=2) + "\n").encode())
             for name in chosen:
