@@ -389,3 +389,16 @@ def test_download_index_fallback_and_errors(tmp_path, capsys):
         ews.download_season(2025, tmp_path / "g", base_url=url, events=["OGLE-2024-BLG-0001"])
     with pytest.raises(ValueError, match="year must be a season such as 2025"):
         ews.download_season("2025", tmp_path / "h", base_url=url)
+
+
+def test_summarize_folder_and_command_line(folder, capsys):
+    got = ews.summarize_folder(folder)
+    assert (got["events"], got["no_params"], got["degenerate"], got["duplicates"]) == (4, 1, 1, 1)
+    assert got["usable_fits"] == 2 and got["points"] == 240
+    assert got["baseline_ge_50"] == 2  # 60 flat points long before Tmax
+    assert ews.main([str(folder)]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 4
+    from microlens.cli import command_line
+
+    assert command_line(ews.main)([str(folder / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err

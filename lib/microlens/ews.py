@@ -813,3 +813,82 @@ def shipped_subset(destination: str | os.PathLike | None = None) -> Path:
                                 "microlens.ews.download_season")
     return extract_subset(archive, PROJECT_ROOT / SUBSET_FOLDER if destination is None
                           else Path(destination))
+
+
+# --------------------------------------------------------------------------------------------
+# What a folder holds
+# --------------------------------------------------------------------------------------------
+
+MIN_BASELINE_POINTS = 50
+"""The baseline segments :func:`summarize_folder` counts as long enough to use."""
+
+
+def summarize_folder(path: str | os.PathLike, max_snr: float = 2.0) -> dict:
+    """Count what the module's rules find in a folder, and how long its baseline segments are.
+
+    Returns
+    -------
+    dict
+        ``events``, ``points`` (all files), ``no_params``, ``degenerate``, ``fbl_fixed``,
+        ``duplicates`` (events whose star is an earlier event's), ``peak_after_data`` and
+        ``no_points_before_peak`` (no point in ``[Tmax - tau, Tmax]``) among usable fits,
+        ``baseline_ge_50`` (usable fits whose baseline segment has at least
+        :data:`MIN_BASELINE_POINTS` points), ``baseline_gap_tau``: percentiles (0, 5, 25, 50,
+        75, 95, 100) of ``(Tmax - t_last) / tau`` with ``t_last`` the last point of each
+        non-empty baseline segment, ``points_per_night`` and ``baseline_interval_days``:
+        medians over events of :func:`points_per_night` (whole curve) and of
+        :func:`median_interval` of the baseline segment, and ``read_seconds``.
+    """
+    import time
+
+    start = time.perf_counter()
+    events = read_folder(path)
+    phots = [read_photometry(e) for e in events]
+    read_seconds = time.perf_counter() - start
+    usable = [(e, p) for e, p in zip(events, phots, strict=True)
+              if e.fit is not None and not e.fit.degenerate]
+    ends = [baseline_end(e, p, max_snr) for e, p in usable]
+    gaps = [(e.fit.tmax - float(p.absolute_times()[n - 1])) / e.fit.tau
+            for (e, p), n in zip(usable, ends, strict=True) if n > 0]
+    intervals = [median_interval(p, n) for (_, p), n in zip(usable, ends, strict=True) if n > 1]
+    q = (0, 5, 25, 50, 75, 95, 100)
+    return {
+        "folder": str(path), "events": len(events), "points": sum(len(p) for p in phots),
+        "no_params": sum(e.fit is None for e in events),
+        "degenerate": sum(e.fit is not None and e.fit.degenerate for e in events),
+        "fbl_fixed": sum(e.fit is not None and e.fit.fbl_fixed for e in events),
+        "duplicates": sum(e.duplicate_of is not None for e in events),
+        "usable_fits": len(usable),
+        "peak_after_data": sum(peaks_after_data(e, p) for e, p in usable),
+        "no_points_before_peak": sum(points_in(p, e.fit.tmax - e.fit.tau, e.fit.tmax) == 0
+                                     for e, p in usable),
+        "max_snr": max_snr,
+        "baseline_ge_50": sum(n >= MIN_BASELINE_POINTS for n in ends),
+        "baseline_gap_tau": dict(zip(map(str, q), np.percentile(gaps, q).round(2).tolist(),
+                                     strict=True)) if gaps else {},
+        "points_per_night": float(np.median([points_per_night(p) for p in phots])),
+        "baseline_interval_days": float(np.median(intervals)) if intervals else math.nan,
+        "read_seconds": round(read_seconds, 2),
+    }  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    """``python -m microlens.ews [FOLDER] [--max-snr 2.0]``: print :func:`summarize_folder` as
+    JSON (default folder: the shipped subset)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m microlens.ews", description=main.__doc__)
+    parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
+    parser.add_argument("--max-snr", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    folder = args.folder if args.folder is not None else shipped_subset()
+    print(json.dumps(summarize_folder(folder, args.max_snr), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .cli import command_line
+
+    sys.exit(command_line(main)())
