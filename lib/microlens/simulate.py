@@ -95,6 +95,19 @@ THESIS_ONLY_FIELDS: tuple[str, ...] = (
 """Settings that only the ``thesis`` survey uses: a survey preset sets its own epochs, peak
 times, magnitudes, blending and errors (:mod:`microlens.survey`)."""
 
+INJECTION_FIELDS: tuple[str, ...] = ("windows_per_star", "injection_f_s_range", "min_window_points")
+"""Settings that only injection into real baselines uses (``baselines`` set;
+:mod:`microlens.injection`)."""
+
+SYNTHETIC_ONLY_FIELDS: tuple[str, ...] = (
+    "n_epochs", "time_jitter", "gap_share", "gap_mean_epochs", "source_mag_range", "f_s_range",
+    "reference_mag", "variable_fraction", "cadence", "error",
+)  # fmt: skip
+"""Settings that injection into real baselines does not use: the real windows bring their own
+times, magnitudes, errors and variability, and the injected source flux fraction has its own
+prior (``injection_f_s_range``). On the ``thesis`` survey ``survey_days`` (the window length)
+and ``t_0_range`` still apply."""
+
 
 class IgnoredSettingWarning(UserWarning):
     """A :class:`SimulationConfig` setting was changed from its default although the chosen
@@ -199,6 +212,20 @@ def _check_split_fractions(value) -> tuple:
     return shares
 
 
+def _check_folder(name: str, value) -> str | None:
+    """None, or a non-empty path given as a string (a Path becomes its string, so that configs
+    stay JSON-ready). Whether the folder exists is checked when a data set is generated: a
+    saved config must open on a machine without it."""
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a folder path (a non-empty string) or None, got "
+                         f"{_describe(value)}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """Everything that determines a simulated data set; stored verbatim in its manifest.
@@ -222,6 +249,11 @@ class SimulationConfig:
         on the other surveys.
     seed : int
         Data-set seed; event ``i`` uses a generator derived from ``(seed, i)``.
+    baselines : str or None
+        None: synthetic curves. A folder of real curves in the OGLE EWS layout: events are
+        injected into windows of the real stars' baselines instead (:mod:`microlens.injection`;
+        ``windows_per_star``, ``injection_f_s_range`` and ``min_window_points`` apply). The
+        survey still sets the window length, the peak-time placement and the lens priors.
 
     The other fields are described where they are declared (below).
 
@@ -255,6 +287,12 @@ class SimulationConfig:
       None, and a setting of :data:`THESIS_ONLY_FIELDS` changed from its default has no
       effect, which an :class:`IgnoredSettingWarning` says (it is not an error, so studies
       that set such fields for every survey keep running).
+    * injection (``baselines`` a non-empty path; whether the folder exists is checked when a
+      data set is generated): ``windows_per_star >= 1``, ``min_window_points >= 2`` and at
+      least ``detection_min_points``, ``injection_f_s_range`` within (0, 1] (log-uniform);
+      the settings of :data:`SYNTHETIC_ONLY_FIELDS` (and on a survey preset ``survey_days``
+      and ``t_0_range``) have no effect there, and those of :data:`INJECTION_FIELDS` none on
+      synthetic curves: changed from their defaults, an :class:`IgnoredSettingWarning` says so.
 
     The checks bound what a config may say, not whether every event can pass the detection
     cut: priors that rarely make a detectable event still fail at generation, naming the
@@ -290,6 +328,12 @@ class SimulationConfig:
     magnification_backend: str = "VBBinaryLensing"  # or "VBMicrolensing" (same API and numbers)
     detectability: bool = True  # fit flat and PSPL models to every event (off: faster)
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / val / test
+    baselines: str | None = None  # injection: EWS-layout folder of real curves whose
+    #   baselines carry the events (relative: from the project root); None: synthetic curves
+    windows_per_star: int = 4  # injection: most windows of one star in each class
+    injection_f_s_range: tuple[float, float] = (0.1, 1.0)  # injection: log-uniform prior on
+    #   the injected source's share of the baseline flux
+    min_window_points: int = 50  # injection: fewest baseline points a window holds
 
     def __post_init__(self) -> None:
         """Check every field (see the class docstring): a ValueError names the field, the
@@ -342,7 +386,17 @@ class SimulationConfig:
                                              *MAG_LIMITS, what=" mag"),
             "f_s_range": _check_range("f_s_range", self.f_s_range, positive=True),
             "split_fractions": _check_split_fractions(self.split_fractions),
+            "baselines": _check_folder("baselines", self.baselines),
+            "windows_per_star": _check_integer("windows_per_star", self.windows_per_star, 1),
+            "injection_f_s_range": _check_range("injection_f_s_range", self.injection_f_s_range,
+                                                positive=True),
+            "min_window_points": _check_integer(
+                "min_window_points", self.min_window_points, MIN_EPOCHS,
+                ": a window needs two points to be a light curve"),
         }
+        if checked["injection_f_s_range"][1] > 1:
+            raise ValueError(f"injection_f_s_range must lie in (0, 1] (the injected source's "
+                             f"share of the baseline flux), got {self.injection_f_s_range!r}")
         if checked["f_s_range"][1] > 1:
             raise ValueError(f"f_s_range must lie in (0, 1] (the source's share of the "
                              f"baseline flux), got {self.f_s_range!r}")
@@ -356,6 +410,16 @@ class SimulationConfig:
 
     def _check_combinations(self) -> None:
         survey = get_survey(self.survey)
+        if self.baselines is not None:
+            self._check_injection(survey)
+            return
+        changed = self._changed(INJECTION_FIELDS)
+        if changed:
+            warnings.warn(
+                f"{', '.join(changed)} only appl{'ies' if len(changed) == 1 else 'y'} to "
+                "injection into real baselines, and baselines is None (synthetic curves): "
+                f"leave {'it' if len(changed) == 1 else 'them'} at the default or set "
+                "baselines to a folder of real curves", IgnoredSettingWarning, stacklevel=4)
         if not survey.is_thesis:
             named = [f"{k}={v!r}" for k, v in (("cadence", self.cadence), ("error", self.error))
                      if v is not None]
@@ -388,6 +452,43 @@ class SimulationConfig:
                 "event could pass the detection cut; give n_epochs >= detection_min_points "
                 "(or lower detection_min_points)")
 
+    def _changed(self, names) -> list[str]:
+        return [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                if f.name in names and getattr(self, f.name) != f.default]
+
+    def _check_injection(self, survey) -> None:
+        """Injection into real baselines: the real windows bring times, magnitudes and errors,
+        so the synthetic settings have no effect (a warning), and a window must be able to
+        hold the points the detection cut asks for (an error)."""
+        if not survey.is_thesis:
+            named = [f"{k}={v!r}" for k, v in (("cadence", self.cadence), ("error", self.error))
+                     if v is not None]
+            if named:
+                raise ValueError(
+                    f"survey {self.survey!r} sets cadence and errors itself, so it cannot be "
+                    f"combined with {' and '.join(named)}; leave cadence and error unset (None)")
+        if self.detection_min_points > self.min_window_points:
+            raise ValueError(
+                f"detection_min_points={self.detection_min_points} exceeds "
+                f"min_window_points={self.min_window_points}: a window of a real baseline may "
+                "hold only min_window_points points, too few to pass the detection cut; give "
+                "min_window_points >= detection_min_points")
+        ignored = SYNTHETIC_ONLY_FIELDS if survey.is_thesis else (
+            *SYNTHETIC_ONLY_FIELDS, "survey_days", "t_0_range")
+        changed = self._changed(ignored)
+        if changed:
+            warnings.warn(
+                f"injection into real baselines (baselines={self.baselines!r}) takes times, "
+                f"magnitudes, errors and variability from the real curves, so "
+                f"{', '.join(changed)} ha{'s' if len(changed) == 1 else 've'} no effect; "
+                f"leave {'it' if len(changed) == 1 else 'them'} at the default or set "
+                "baselines=None", IgnoredSettingWarning, stacklevel=5)
+
+    @property
+    def is_injection(self) -> bool:
+        """True when events are injected into real baselines (``baselines`` set)."""
+        return self.baselines is not None
+
     @property
     def cadence_preset(self) -> str:
         """The cadence preset in force (``thesis`` survey only)."""
@@ -411,7 +512,9 @@ class SimulationConfig:
         """Full Julian date of time 0 of the simulated times (0.0: the ``thesis`` survey's
         abstract days)."""
         survey = get_survey(self.survey)
-        return 0.0 if survey.is_thesis else float(survey.reference_epoch)
+        if survey.is_thesis or self.baselines is not None:  # injection: days since the window
+            return 0.0
+        return float(survey.reference_epoch)
 
     @property
     def n_events(self) -> int:
@@ -657,6 +760,7 @@ class SimulatedEvent:
     flux_err: np.ndarray
     clean_flux: np.ndarray
     params: dict = field(default_factory=dict)
+    origin: dict | None = None  # injection: the real star and window (microlens.injection)
 
 
 def event_rng(seed: int, index: int) -> np.random.Generator:
@@ -688,6 +792,10 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     divided by ``error_scale``. The variable star is drawn only when ``variable_share > 0`` (so
     ``thesis`` sets without variables keep their random stream, event for event).
     """
+    if cfg.baselines is not None:  # injection into real baselines
+        from .injection import inject_event
+
+        return inject_event(cfg, index)
     label = event_label(index)
     rng = event_rng(cfg.seed, index)
     topo = get_topology(cfg.topology)
@@ -827,8 +935,13 @@ def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np
         ``times`` (float64, days since the data set's reference epoch), ``flux``, ``flux_err``
         (float32): every event's observations one after the other, in event order;
         ``lengths`` (int64, observations per event), ``labels`` (int8) and ``params``
-        (structured array, :data:`PARAM_COLUMNS`).
+        (structured array, :data:`PARAM_COLUMNS`); with ``baselines`` set also ``origin``
+        (:func:`microlens.injection.inject_range`: the real star and window of each event).
     """
+    if cfg.baselines is not None:
+        from .injection import inject_range
+
+        return inject_range(cfg, start, stop)
     events = [simulate_event(cfg, index) for index in range(start, stop)]
     params = np.zeros(len(events), dtype=params_dtype())
     for row, ev in enumerate(events):

@@ -12,6 +12,8 @@ A dataset is a directory::
     labels.npy      int8    (N,)    0 no event, 1 PSPL, 2 binary
     split.npy       int8    (N,)    0 train, 1 val, 2 test (stratified, fixed at generation)
     params.npy      structured (N,) parameter table, row i belongs to event i
+    origin.npy      structured (N,) only for events injected into real baselines: the star and
+                    window of each event (:data:`microlens.injection.ORIGIN_DTYPE`)
 
 Curves of any length sit one after another (M observations in all), so a set that mixes
 100-point and 20,000-point curves costs the observations it holds, not ``N x`` the longest.
@@ -144,6 +146,9 @@ def generate_dataset(
         raise ValueError("out_dir is empty; name the data set's directory (e.g. 'data/quick')")
     out = resolve_path(out_dir)
     partial = out.with_name(out.name + ".partial")
+    catalogue = None  # injection: the folder's errors come before anything is written
+    if overwrite or not (out.exists() or out.is_symlink()):
+        catalogue = _baselines_catalogue(config)
     if out.exists() or out.is_symlink():
         if overwrite:
             check_removable(partial, "generation")  # refuse before deleting anything
@@ -176,21 +181,41 @@ def generate_dataset(
     mark_project_dir(partial, "generation")
     chunk_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_file, plan)
+    extra = {}
+    if catalogue is not None:  # the workers read the baselines from here, not the folder
+        from .injection import CATALOGUE_FILE, save_catalogue
+
+        extra["catalogue"] = str(save_catalogue(catalogue, partial / CATALOGUE_FILE))
 
     bounds = [(s, min(s + chunk_size, config.n_events))
               for s in range(0, config.n_events, chunk_size)]
     todo = [b for b in bounds if not _chunk_path(chunk_dir, b[0]).exists()]
     started = time.perf_counter()
-    _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk)
+    _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk, extra)
     elapsed = time.perf_counter() - started
 
     _assemble(config, partial, chunk_dir, bounds, workers=workers, elapsed=elapsed,
-              chunk_size=chunk_size)
+              chunk_size=chunk_size, catalogue=catalogue)
     shutil.rmtree(chunk_dir)
     plan_file.unlink()
+    if "catalogue" in extra:
+        Path(extra["catalogue"]).unlink()
     mark_project_dir(partial, "dataset", relabel=True)
     partial.rename(out)
     return out
+
+
+def _baselines_catalogue(config: SimulationConfig):
+    """Injection into real baselines: the folder's usable stars, checked against the config
+    (clear errors for a missing folder, one without usable baselines, too few stars); None for
+    synthetic curves."""
+    if config.baselines is None:
+        return None
+    from .injection import catalogue_for, check_capacity
+
+    catalogue = catalogue_for(config)
+    check_capacity(config, len(catalogue))
+    return catalogue
 
 
 def _chunk_path(chunk_dir: Path, start: int) -> Path:
@@ -268,6 +293,10 @@ def _serve_chunks() -> None:
         try:
             task = json.loads(line)
             config = SimulationConfig.from_dict(task["config"], warn_ignored=False)
+            if task.get("catalogue"):  # real baselines: read once here, shared by the forks
+                from .injection import load_catalogue
+
+                load_catalogue(task["catalogue"])
             simulate = _simulate_chunk_in_fork if can_fork else _simulate_chunk
             answer = {"done": simulate(config, task["chunk_dir"], task["start"], task["stop"])}
         except Exception:  # noqa: BLE001 (everything goes back to the caller as text)
@@ -372,7 +401,7 @@ class _ChunkWorker:
             stream.close()
 
 
-def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
+def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk, extra=None):
     from tqdm.auto import tqdm
 
     remaining = sum(stop - start for start, stop in todo)
@@ -386,7 +415,7 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
     # fork, in a new worker process per chunk. Chunks are handed out one per worker as workers
     # free up, so that an interruption loses at most one chunk per worker.
     one_per_process = not hasattr(os, "fork")
-    payload = {"config": config.to_dict(), "chunk_dir": str(chunk_dir)}
+    payload = {"config": config.to_dict(), "chunk_dir": str(chunk_dir), **(extra or {})}
     tasks = list(reversed(todo))
     answers: queue.Queue = queue.Queue()
     started: list[_ChunkWorker] = []
@@ -439,16 +468,23 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk):
 
 
 def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed,
-              chunk_size) -> None:
+              chunk_size, catalogue=None) -> None:
     n = config.n_events
     labels = np.empty(n, np.int8)
     params = np.empty(n, params_dtype())
     lengths = np.empty(n, np.int64)
+    origin = None
+    if catalogue is not None:
+        from .injection import ORIGIN_DTYPE
+
+        origin = np.empty(n, ORIGIN_DTYPE)
     for start, stop in bounds:
         with np.load(_chunk_path(chunk_dir, start), allow_pickle=False) as chunk:
             lengths[start:stop] = chunk["lengths"]
             labels[start:stop] = chunk["labels"]
             params[start:stop] = chunk["params"]
+            if origin is not None:
+                origin[start:stop] = chunk["origin"]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     maps = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="w+",
                                             dtype=SEQUENCE_DTYPES[name], shape=(int(offsets[-1]),))
@@ -460,12 +496,22 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     for array in maps.values():
         array.flush()
     del maps
-    split = stratified_split(labels, config.split_fractions, config.seed)
+    if catalogue is None:
+        split = stratified_split(labels, config.split_fractions, config.seed)
+    else:  # real baselines: by star, every window of a star in one split
+        from .injection import event_splits
+
+        split = event_splits(config, len(catalogue))
+        np.save(partial / "origin.npy", origin)
     np.save(partial / "offsets.npy", offsets)
     np.save(partial / "labels.npy", labels)
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
     manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths)
+    if catalogue is not None:
+        from .injection import manifest_entry
+
+        manifest["injection"] = manifest_entry(config, catalogue, split)
     # The value checks once, here; open_dataset trusts them while the files are unchanged.
     invalid = scan_invalid(*(np.load(partial / f"{name}.npy", mmap_mode="r")
                              for name in SEQUENCE_ARRAYS), offsets)
@@ -753,6 +799,9 @@ class LightCurveStore:
         Observations per event.
     labels, split : ndarray, shape (N,)
     params : structured memmap, shape (N,), row ``i`` belongs to event ``i``
+    origin : structured memmap, shape (N,), or None
+        Events injected into real baselines: each event's star and window
+        (:data:`microlens.injection.ORIGIN_DTYPE`); None for synthetic data sets.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -786,6 +835,14 @@ class LightCurveStore:
             raise DatasetError(f"corrupt dataset {self.path}: offsets.npy does not run from 0 "
                                f"to {total} without decreasing")
         self.lengths = np.diff(self.offsets)
+        self.origin = None  # injection into real baselines: each event's star and window
+        if (self.path / "origin.npy").exists():
+            self.origin = _load_array(self.path / "origin.npy")
+            if self.origin.shape != (n,) or self.origin.dtype.names is None \
+                    or "star" not in self.origin.dtype.names:
+                raise DatasetError(f"corrupt dataset {self.path}: origin.npy holds "
+                                   f"{self.origin.dtype} of shape {self.origin.shape}, not a "
+                                   f"record per event; {REGENERATE}")
         if self.params.dtype.names != tuple(self.manifest["param_columns"]):
             raise DatasetError(f"corrupt dataset {self.path}: parameter columns do not match")
         if not np.array_equal(self.params["label"], self.labels):

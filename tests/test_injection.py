@@ -1,0 +1,344 @@
+"""Injection of simulated events into real baselines (microlens.injection): the windows, the
+injected flux, the error model, splits by star, reproducibility, training on the result, and
+clear errors for bad settings. Everything runs on small EWS-layout folders written here."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microlens import ews, injection
+from microlens.simulate import IgnoredSettingWarning, SimulationConfig
+from microlens.store import generate_dataset, open_dataset
+
+# ---------------------------------------------------------------------------------------------
+# A small folder in the EWS layout
+# ---------------------------------------------------------------------------------------------
+
+SEASON_STARTS = (2459300.0, 2459665.0, 2460030.0, 2460395.0)  # four 240-day seasons
+TMAX, TAU, UMIN = 2460600.0, 20.0, 0.1  # each event near the end of the last season
+
+
+def _sexagesimal(value: float, hours: bool) -> str:
+    sign = "-" if value < 0 else ""
+    centi = round(abs(value) / (15.0 if hours else 1.0) * 360000)  # hundredths of a second
+    a, rest = divmod(centi, 360000)
+    b, c = divmod(rest, 6000)
+    return f"{sign}{a:02d}:{b:02d}:{c / 100:05.2f}"
+
+
+def _write_event(root: Path, name: str, ra: float, dec: float, rng, *, mag: float = 18.0,
+                 err: float = 0.03, every: float = 3.0, fit: str = "good",
+                 seasons=SEASON_STARTS) -> None:
+    """One event: seasons of points every ``every`` days, a PSPL event at ``TMAX``."""
+    times = np.concatenate([s + np.arange(0.0, 240.0, every) for s in seasons])
+    times = times + rng.uniform(0.0, 0.3, times.size)
+    u = np.sqrt(UMIN**2 + ((times - TMAX) / TAU) ** 2)
+    amp = (u**2 + 2) / (u * np.sqrt(u**2 + 4))
+    mags = mag - 2.5 * np.log10(amp) + rng.normal(0.0, err, times.size)
+    errs = np.full(times.size, err)
+    (root / "photometry").mkdir(parents=True, exist_ok=True)
+    lines = [f"{t:.5f} {m:.3f} {e:.3f} 4.5 100.0" for t, m, e in zip(times, mags, errs,
+                                                                          strict=True)]
+    (root / "photometry" / f"{name}_phot.dat").write_text("\n".join(lines) + "\n")
+    if fit == "none":
+        return
+    umin, amax = (0.0, 99999.0) if fit == "degenerate" else (UMIN, 10.0)
+    (root / "params").mkdir(parents=True, exist_ok=True)
+    (root / "params" / f"{name}_params.dat").write_text(
+        f"OGLE-2025-BLG-{name[-4:]}\n\nField          BLG500.01\nStarNo         {len(name)}\n"
+        f"RA(J2000.0)    {_sexagesimal(ra, True)}\nDec(J2000.0)   {_sexagesimal(dec, False)}\n"
+        f"Remarks\n\n  Tmax   {TMAX:.3f}  0.1\n  tau   {TAU:.3f}  1.0\n"
+        f"  umin   {umin:.3f}  0.01\n  Amax   {amax:.3f}  0.1\n  Dmag   2.0  0.01\n"
+        f"  fbl   1.000  0.000\n  I_bl   {mag:.3f}  0.01\n  I0   {mag:.3f}  0.01\n")
+
+
+def write_folder(root: Path, n_stars: int = 6, seed: int = 0) -> Path:
+    """``n_stars`` usable stars, plus a duplicate of the first star (same coordinates), a
+    degenerate fit, an event without params and a star with too few baseline points."""
+    rng = np.random.default_rng(seed)
+    for k in range(n_stars):
+        _write_event(root, f"blg-{k + 1:04d}", 265.0 + 0.01 * k, -28.0 - 0.01 * k, rng,
+                     mag=17.5 + 0.4 * k, err=0.02 + 0.01 * k)
+    _write_event(root, "blg-0901", 265.0, -28.0, rng)  # the first star again
+    _write_event(root, "blg-0902", 266.0, -29.0, rng, fit="degenerate")
+    _write_event(root, "blg-0903", 266.1, -29.1, rng, fit="none")
+    _write_event(root, "blg-0904", 266.2, -29.2, rng, every=40.0)  # ~6 points a season
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return write_folder(tmp_path_factory.mktemp("ews") / "season")
+
+
+def config(folder: Path, **kw) -> SimulationConfig:
+    settings = dict(n_per_class=8, survey="ogle", seed=5, baselines=str(folder),
+                    topology="stellar", split_fractions=(0.5, 0.25, 0.25))
+    return SimulationConfig(**{**settings, **kw})
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, folder):
+    """The same small set generated with one and with two workers."""
+    root = tmp_path_factory.mktemp("sets")
+    cfg = config(folder)
+    one = generate_dataset(cfg, root / "one", workers=1, chunk_size=7, progress=False)
+    two = generate_dataset(cfg, root / "two", workers=2, chunk_size=7, progress=False)
+    return cfg, one, two
+
+
+def real_baselines(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Each event's baseline segment read with microlens.ews alone (HJD, flux, errors), and
+    the number of points of its whole curve."""
+    out = {}
+    for event in ews.read_folder(folder):
+        if event.fit is None or event.fit.degenerate:
+            continue
+        phot = ews.read_photometry(event)
+        n = ews.baseline_end(event, phot)
+        seg = ews.segment(phot, n, "_baseline")
+        out[event.photometry_file.name] = (seg.absolute_times(), seg.flux, seg.flux_err,
+                                           len(phot))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Error model, injection formula, windows
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_error_model_recovers_a_known_a_and_b():
+    rng = np.random.default_rng(1)
+    flux = rng.uniform(0.5, 5.0, 400)
+    a, b = 0.03, 0.002
+    err = np.sqrt(a**2 + b * flux)
+    fitted = injection.fit_error_model(flux, err)
+    assert fitted == pytest.approx((a, b), rel=1e-9)
+    # a flux-independent error: b = 0, a the error; errors falling with flux: b clipped to 0
+    assert injection.fit_error_model(flux, np.full(400, 0.05)) == pytest.approx((0.05, 0.0))
+    a_only, b_clipped = injection.fit_error_model(flux, np.sqrt(0.01 / flux))
+    assert b_clipped == 0.0 and a_only > 0
+    # pure photon noise: a = 0 exactly, b recovered
+    assert injection.fit_error_model(flux, np.sqrt(0.003 * flux)) == pytest.approx((0.0, 0.003),
+                                                                                   abs=1e-12)
+
+
+def test_injected_flux_is_f_plus_f_s_times_a_minus_1_and_noise_follows_the_model():
+    flux = np.array([1.01, 0.98, 1.0, 1.02])
+    err = np.array([0.02, 0.03, 0.02, 0.025])
+    mag = np.array([1.0, 1.5, 4.0, 20.0])
+    out, out_err = injection.inject(flux, err, mag, 0.3, 0.001, np.zeros(4))
+    np.testing.assert_array_equal(out, flux + 0.3 * (mag - 1.0))
+    np.testing.assert_allclose(out_err**2, err**2 + 0.001 * 0.3 * (mag - 1.0), rtol=1e-12)
+    assert out_err[0] == err[0]  # unmagnified: the real error bar
+    noisy, _ = injection.inject(flux, err, mag, 0.3, 0.001, np.ones(4))
+    np.testing.assert_allclose(noisy - out, np.sqrt(0.001 * 0.3 * (mag - 1.0)), rtol=1e-12)
+
+
+def test_windows_hold_enough_points_within_the_window_length():
+    t = np.concatenate([np.arange(0.0, 100.0), np.arange(300.0, 320.0)])
+    starts, stops = injection.window_starts(t, 50.0, 30)
+    assert starts.size and np.all(stops - starts >= 30)
+    assert np.all(t[stops - 1] - t[starts] < 50.0)
+    assert np.all(t[starts] <= t[-1] - 50.0)
+    # a baseline shorter than the window: one window, the whole of it
+    starts, stops = injection.window_starts(t[:40], 500.0, 10)
+    assert starts.tolist() == [0] and stops.tolist() == [40]
+    assert injection.window_starts(t[:5], 500.0, 10)[0].size == 0
+
+
+def test_the_window_length_follows_the_survey():
+    assert injection.window_days(SimulationConfig()) == 200.0
+    assert injection.window_days(SimulationConfig(survey="ogle")) == pytest.approx(605.25)
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue and the data set
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_catalogue_counts_each_star_once_and_says_why_events_are_left_out(folder):
+    catalogue = injection.catalogue_for(config(folder))
+    assert len(catalogue) == 6
+    assert len(set(catalogue.stars)) == 6
+    counts = catalogue.skipped_counts()
+    assert sum(counts.values()) == 4
+    assert any("degenerate" in reason for reason in counts)
+    assert any("no params" in reason for reason in counts)
+    assert any("min_window_points" in reason for reason in counts)
+    assert any("same star" in reason for reason in counts)
+
+
+def test_same_seed_gives_identical_bytes_with_one_and_two_workers(generated):
+    _, one, two = generated
+    names = sorted(p.name for p in one.glob("*.npy"))
+    assert "origin.npy" in names
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_each_star_lies_in_one_split_and_classes_balance_in_every_split(generated):
+    cfg, path, _ = generated
+    store = open_dataset(path)
+    splits = [injection.stars_of_split(store, s) for s in ("train", "val", "test")]
+    assert all(splits)
+    assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+    for split in ("train", "val", "test"):
+        counts = np.bincount(store.labels[store.indices(split)], minlength=3)
+        assert counts[0] == counts[1] == counts[2] > 0
+    entry = store.manifest["injection"]
+    assert sum(entry["stars_per_split"].values()) == entry["stars_used"] == 6
+    assert store.reference_epoch == 0.0
+    # a star's windows in each class: the same number (star identity says nothing of class)
+    star = np.asarray(store.origin["star"])
+    for s in set(star):
+        per_class = np.bincount(store.labels[star == s], minlength=3)
+        assert per_class[0] == per_class[1] == per_class[2]
+
+
+def test_windows_never_reach_the_event_and_untouched_windows_are_the_real_data(generated,
+                                                                               folder):
+    cfg, path, _ = generated
+    store = open_dataset(path)
+    real = real_baselines(folder)
+    seen_zero = 0
+    for i in range(len(store)):
+        ev = store.event(i)
+        origin = store.origin[i]
+        hjd, flux, err, n_all = real[str(origin["source"])]
+        assert n_all > hjd.size  # the event part of the curve exists and is left out
+        assert origin["window_end_hjd"] <= hjd[-1] == origin["baseline_end_hjd"]
+        lo = int(np.searchsorted(hjd, origin["window_start_hjd"]))
+        window = slice(lo, lo + ev["times"].size)
+        assert hjd[window][0] == origin["window_start_hjd"]
+        np.testing.assert_array_equal(ev["times"], hjd[window] - hjd[window][0])
+        assert ev["times"][-1] < injection.window_days(cfg)
+        if ev["label"] == 0:
+            seen_zero += 1
+            assert np.array_equal(store.observations["flux"][store.offsets[i]:
+                                                             store.offsets[i + 1]],
+                                  flux[window].astype(np.float32))
+            assert np.array_equal(store.observations["flux_err"][store.offsets[i]:
+                                                                 store.offsets[i + 1]],
+                                  err[window].astype(np.float32))
+    assert seen_zero == cfg.n_per_class
+
+
+def test_injected_flux_before_noise_is_the_real_flux_plus_the_model(generated, folder):
+    cfg, path, _ = generated
+    store = open_dataset(path)
+    real = real_baselines(folder)
+    from microlens.simulate import model_flux
+
+    for i in (1, 2, 4, 5):  # PSPL and binary events
+        quiet = injection.inject_event(cfg, i, extra_noise=False)
+        params = store.event(i)["params"]
+        assert quiet.params["label"] == params["label"] in (1, 2)
+        hjd, flux, _, _ = real[str(store.origin[i]["source"])]
+        lo = int(np.searchsorted(hjd, store.origin[i]["window_start_hjd"]))
+        base = flux[lo:lo + quiet.times.size]
+        expected = base + model_flux(params, quiet.times) - 1.0  # F + f_s (A - 1)
+        np.testing.assert_allclose(quiet.flux, expected, rtol=1e-9, atol=1e-12)
+        stored = store.event(i)["flux"]  # with the extra noise: within a few of its sigma
+        extra = np.sqrt(np.maximum(store.origin[i]["error_b"] * (expected - base), 0.0))
+        assert np.all(np.abs(stored - quiet.flux) <= 6 * extra + 1e-5)
+
+
+def test_labels_and_detectability_use_the_stored_error_bars(generated):
+    _, path, _ = generated
+    store = open_dataset(path)
+    table = store.params_table()
+    assert np.isfinite(table["dchi2_pspl"]).all() and np.isfinite(table["dchi2_flat"]).all()
+    injected = table[table["label"] > 0]
+    assert (injected["f_s"] >= 0.1).all() and (injected["f_s"] <= 1.0).all()
+    assert injected["dchi2_flat"].median() > 25  # the detection cut: a visible signal
+    from microlens.labels import training_labels
+
+    observable = training_labels(store, np.arange(len(store)), "observable")
+    assert set(np.unique(observable)) <= {0, 1, 2}
+
+
+def test_a_tiny_model_trains_on_an_injection_set(generated, tmp_path):
+    from conftest import train_on_one_thread
+
+    from microlens.model import ModelConfig
+    from microlens.train import TrainConfig
+
+    _, path, _ = generated
+    run = train_on_one_thread(TrainConfig(
+        dataset=str(path), run_name="inj", runs_dir=str(tmp_path), epochs=1, batch_size=8,
+        model=ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8, dropout=0.0),
+        patience=0, normalization_events=8, seed=1))
+    assert (Path(run) / "config.json").is_file()
+
+
+def test_a_set_without_origin_records_opens_and_has_no_stars(generated, tmp_path):
+    import shutil
+
+    _, path, _ = generated
+    copy = Path(shutil.copytree(path, tmp_path / "old"))
+    (copy / "origin.npy").unlink()  # as every data set made before injection existed
+    store = open_dataset(copy)
+    assert store.origin is None and len(store) == 24
+    with pytest.raises(ValueError, match="not made from real baselines"):
+        injection.stars_of_split(store, "train")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad settings
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_missing_folder_is_a_clear_error_before_anything_is_written(tmp_path):
+    cfg = config(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="baselines folder .*nowhere.* does not exist"):
+        generate_dataset(cfg, tmp_path / "out", workers=1, progress=False)
+    assert not (tmp_path / "out.partial").exists()
+
+
+def test_a_folder_without_usable_baselines_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "bad"
+    _write_event(root, "blg-0001", 265.0, -28.0, rng, fit="degenerate")
+    _write_event(root, "blg-0002", 265.1, -28.0, rng, fit="none")
+    with pytest.raises(ValueError, match=r"holds no usable baseline.*degenerate fit \(.*\): 1"):
+        generate_dataset(config(root), tmp_path / "out", workers=1, progress=False)
+    with pytest.raises(ValueError, match="not in the EWS layout"):
+        generate_dataset(config(tmp_path), tmp_path / "out", workers=1, progress=False)
+
+
+def test_too_few_stars_for_the_windows_asked_is_a_clear_error(folder, tmp_path):
+    cfg = config(folder, n_per_class=13, windows_per_star=2)
+    with pytest.raises(ValueError, match="n_per_class=13 needs 3 windows .* 6 usable stars"):
+        generate_dataset(cfg, tmp_path / "out", workers=1, progress=False)
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("baselines", ""), ("baselines", 3), ("windows_per_star", 0), ("windows_per_star", 1.5),
+    ("min_window_points", 1), ("injection_f_s_range", (0.0, 1.0)),
+    ("injection_f_s_range", (0.5, 1.5)), ("injection_f_s_range", (0.9, 0.1)),
+])
+def test_bad_injection_settings_name_the_field(name, bad):
+    with pytest.raises(ValueError, match=name):
+        SimulationConfig(**{"baselines": "data/real", name: bad})
+
+
+def test_settings_without_effect_warn_and_a_window_must_fit_the_detection_cut():
+    with pytest.warns(IgnoredSettingWarning, match="n_epochs=300.*no effect"):
+        SimulationConfig(baselines="data/real", n_epochs=300)
+    with pytest.warns(IgnoredSettingWarning, match="windows_per_star=2 only applies"):
+        SimulationConfig(windows_per_star=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SimulationConfig(baselines="data/real", survey_days=100.0)  # thesis: the window
+    with pytest.raises(ValueError, match="min_window_points=4"):
+        SimulationConfig(baselines="data/real", min_window_points=4)
+    cfg = SimulationConfig(baselines=Path("data/real"))
+    assert cfg.baselines == "data/real" and cfg.is_injection
+    assert SimulationConfig.from_dict(cfg.to_dict()) == cfg
+    assert math.isclose(cfg.reference_epoch, 0.0)
