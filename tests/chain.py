@@ -1,9 +1,10 @@
-"""The notebook chain 01-07, run once per test session with tiny parameters (HTML figures only).
+"""The notebook chain 01-08, run once per test session with tiny parameters (HTML figures only).
 
 The notebook tests (``test_notebook_0*.py``) and the figure rebuild tests (``test_figures.py``)
 assert on what this one run recorded, instead of each running the notebooks again. 01 makes
-its own tiny data set; 02 trains a tiny run on the session's ``eval_store``; 03-07 read the
-session's ``eval_run`` (a run on ``eval_store``), so their records can be checked against it.
+its own tiny data set; 02 trains a tiny run on the session's ``eval_store``; 03-08 read the
+session's ``eval_run`` (a run on ``eval_store``), so their records can be checked against it
+(08 scores a few events of the shipped real subset).
 
 Layout under the chain's root: ``data/`` (01's data set), ``runs/smoke/`` (02's run),
 ``out/`` (every record and figure, as one study cell), ``<notebook>.executed.ipynb``.
@@ -19,7 +20,7 @@ from notebook_form import NOTEBOOKS, execute_without_errors
 from microlens.model_kinds import KINDS
 
 CHAIN_NOTEBOOKS = ("01_simulate", "02_train", "03_evaluate", "04_attention", "05_embedding",
-                   "06_u0_analysis", "07_real_events")
+                   "06_u0_analysis", "07_real_events", "08_real_benchmark")
 
 # The tiny parameters of each notebook (beyond run_dir / dataset_dir / output_dir).
 SIMULATE = {"n_per_class": 6, "n_epochs": 200, "workers": 1, "seed": 5, "gallery_per_class": 2,
@@ -32,6 +33,7 @@ ATTENTION = {"per_class": 2, "seed": 4, "show_widgets": True}
 EMBEDDING = {"n_events": 30, "method": "both", "seed": 2, "batch_size": 8}
 LIMITS = {"n_bins": 4, "detectability_threshold": 50.0}
 REAL_EVENTS = {"peer_workers": 1}
+REAL_BENCHMARK = {"n_events": 8, "peer": "tune", "workers": 1}
 
 
 class Chain:
@@ -86,6 +88,7 @@ def chain_parameters(root: Path, eval_store_path: Path, eval_run: Path) -> dict[
         "05_embedding": {**on_run, **EMBEDDING},
         "06_u0_analysis": {**on_run, **LIMITS},
         "07_real_events": {**on_run, **REAL_EVENTS},
+        "08_real_benchmark": {**on_run, **REAL_BENCHMARK},
     }
 
 

@@ -47,6 +47,8 @@ FIGURES = {
     "07_real_events": ["real_event_MB08310", "real_event_OB03235", "real_event_OB05086",
                        "real_event_OB08092", "real_event_OB140939", "real_event_OB161195",
                        "real_events_table"],
+    "08_real_benchmark": ["real_benchmark_bins", "real_benchmark_table",
+                          "real_benchmark_threshold", "real_benchmark_timing"],
 }
 def assert_same_figure(a, b, where: str = "") -> None:
     """Equal structure and values; floats to 1e-9 relative (a binary model curve depends on

@@ -25,6 +25,8 @@ notebook            record                      what the rebuild reads besides t
                                                 the probabilities after every observation)
 ==================  ==========================  ==============================================
 
+``08_real_benchmark`` reads nothing besides ``real_benchmark.json``: its per-event rows are in it.
+
 From the shell: ``python -m microlens.figures outputs/quick/base [--formats html png]``.
 """
 
@@ -70,6 +72,7 @@ from .viz import (
     save_figures,
     training_curves_figure,
 )
+from .viz.real_benchmark import benchmark_figures as real_benchmark_figures
 
 NOTEBOOK_RECORDS: dict[str, str] = {name: nb.record for name, nb in NOTEBOOKS.items()}
 """Notebook name -> the JSON record it writes into its ``output_dir`` (from the registry,
@@ -468,6 +471,7 @@ _REBUILDERS: dict[str, Callable[[dict, Path], dict[str, go.Figure]]] = {
     "evaluation_figures": _evaluation, "attention_figures": _attention,
     "embedding_figures": _embedding, "limits_figures": _limits,
     "real_events_figures": _real_events,
+    "real_benchmark_figures": lambda record, source: real_benchmark_figures(record),
 }
 """Figure builder (a registry entry's ``figures``) -> the function that calls it with what a
 notebook recorded."""
@@ -581,8 +585,8 @@ __all__ = [
     "ATTENTION_STATISTICS_KEYS", "BINARY_POINT_TYPES", "NOTEBOOK_RECORDS", "PROJECTIONS_FILE",
     "attention_figures", "attention_focus", "embedding_figures", "evaluation_figures",
     "limits_figures", "load_projections", "notebook_figures", "points_record",
-    "real_events_figures", "rebuild_figures", "save_projections", "simulation_figures",
-    "training_figures",
+    "real_benchmark_figures", "real_events_figures", "rebuild_figures", "save_projections",
+    "simulation_figures", "training_figures",
 ]  # fmt: skip
 
 

@@ -299,6 +299,22 @@ class RealEventsRecord(_Figures):
     summary: list
 
 
+class RealBenchmarkRecord(_Figures):
+    """``real_benchmark.json``: :func:`microlens.real_benchmark.run_benchmark`'s full record
+    (per-event rows included, so its figures and merged folds are rebuilt from it alone)."""
+
+    folder: str
+    run_dir: str | None
+    model_kind: str | None
+    rules: dict
+    counts: dict
+    metrics: dict
+    bins: dict
+    timing: dict
+    threshold_curve: dict
+    events: list
+
+
 # --------------------------------------------------------------------------------------------
 # Configs built from parameters (the same dataclasses, so the same checks, as the notebooks)
 # --------------------------------------------------------------------------------------------
@@ -576,6 +592,24 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
             "figures, real_events.json and real_events_series.npz"),
     ), record="real_events.json", record_type=RealEventsRecord,
        figures="real_events_figures", consumes=("run_dir",)),
+    Notebook("08_real_benchmark", (
+        own("run_dir", "outputs/runs/quick",
+            "run directory written by 02_train, any model kind (relative: from the project root)"),
+        own("folder", "", "a folder of real events in the OGLE EWS layout; empty means the "
+            "shipped subset"),
+        own("n_events", 0, "score only the first n events of the folder by name (0 means all)"),
+        own("stars_file", "", "a file of star identities to score (one a line); empty means all"),
+        own("peer", "tune", "classical peer: tune (on the run's data set), none, or a peer JSON "
+            "file"),
+        own("threshold", 0.0, "a threshold on the final P(lensing) chosen elsewhere (0 means "
+            "none)"),
+        own("alert_threshold", 0.9, "P(lensing) at which the stream raises an alert"),
+        own("workers", 2, "processes for the classical peer's fits and the features kind"),
+        _DEVICE,
+        _FORMATS,
+        own("output_dir", "outputs/lab", "figures and real_benchmark.json"),
+    ), record="real_benchmark.json", record_type=RealBenchmarkRecord,
+       figures="real_benchmark_figures", consumes=("run_dir",)),
 )}  # fmt: skip
 """Every numbered notebook, in running order."""
 
@@ -725,7 +759,8 @@ CONFIG_CHECKS = {name: nb.config for name, nb in NOTEBOOKS.items() if nb.config 
 __all__ = [
     "ARTIFACTS", "CONFIG_CHECKS", "DATASET", "NOTEBOOKS", "NOTEBOOK_DIR", "RUN", "Artifact",
     "AttentionRecord", "EmbeddingRecord", "EvaluationRecord", "LimitsRecord", "Notebook",
-    "Parameter", "RealEventsRecord", "RecordError", "SimulationRecord", "TrainingRecord",
+    "Parameter", "RealBenchmarkRecord", "RealEventsRecord", "RecordError", "SimulationRecord",
+    "TrainingRecord",
     "CONFIG_MODULES", "NOTEBOOK_CONFIGS", "RENAMED", "check_record", "config_arguments",
     "config_fields", "get_notebook", "load_record", "mirrored", "mirrored_field", "own",
     "save_outputs", "simulation_config", "train_config",

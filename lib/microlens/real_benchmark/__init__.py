@@ -86,6 +86,7 @@ from .summary import (
     HEADLINE,
     HEADLINE_LABELS,
     combine_reports,
+    headline_rows,
     share,
     summarise,
     threshold_curve,
@@ -94,6 +95,7 @@ from .summary import (
 __all__ = [
     "ALERT_THRESHOLD", "BATCH_OBSERVATIONS", "BIN_EDGES", "CITATION", "EXCLUSIONS", "HEADLINE",
     "HEADLINE_LABELS", "MIN_SEGMENT_POINTS", "Segment", "TIMING_MIN_POINTS", "combine_reports",
+    "headline_rows",
     "model_answers", "peer_answers", "plan_events", "read_stars", "run_benchmark", "share",
     "summarise", "summary_view", "threshold_curve",
 ]  # fmt: skip

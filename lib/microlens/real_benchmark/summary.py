@@ -276,6 +276,27 @@ def summarise(rows: Sequence[dict], rules: Mapping) -> dict:
     }
 
 
+def _shown(entry: Mapping | None) -> str:
+    if entry is None:
+        return "not run"
+    if entry.get("applicable") is False:
+        return "not applicable"
+    if entry["share"] is None:
+        return "no segments"
+    low, high = entry["interval"]
+    return (f"{100 * entry['share']:.1f} % [{100 * low:.1f}, {100 * high:.1f}] "
+            f"({entry['count']}/{entry['of']})")
+
+
+def headline_rows(record: Mapping) -> list[dict]:
+    """The headline table as rows ``{"metric", "model", "peer"}`` (per cent, 95 % interval,
+    count), for a DataFrame or a printed table."""
+    model, peer = record["metrics"].get("model"), record["metrics"].get("peer")
+    return [{"metric": HEADLINE_LABELS[key],
+             "model": _shown(None if model is None else model[key]),
+             "peer": _shown(None if peer is None else peer[key])} for key in HEADLINE]
+
+
 COMPARED_RULES = ("min_segment_points", "alert_threshold", "max_baseline_snr",
                   "timing_min_points", "event_end_tau", "bin_edges", "threshold", "timed")
 """Rules that reports must share to be merged."""
@@ -349,7 +370,9 @@ def combine_reports(reports: Iterable[Mapping]) -> dict:
     }
 
 
-__all__ = ["BIN_EDGES", "BIN_QUANTITIES", "COMPARED_RULES", "CURVE_POINTS", "HEADLINE",
-           "HEADLINE_LABELS", "PEER_STREAM_REASON", "bin_labels", "bin_value", "binned",
-           "combine_reports", "lensing", "model_metrics", "not_applicable", "operating_point",
-           "peer_metrics", "share", "summarise", "threshold_curve", "timing_summary"]
+__all__ = [
+    "BIN_EDGES", "BIN_QUANTITIES", "COMPARED_RULES", "CURVE_POINTS", "HEADLINE",
+    "HEADLINE_LABELS", "PEER_STREAM_REASON", "bin_labels", "bin_value", "binned",
+    "combine_reports", "headline_rows", "lensing", "model_metrics", "not_applicable",
+    "operating_point", "peer_metrics", "share", "summarise", "threshold_curve", "timing_summary",
+]  # fmt: skip
