@@ -342,3 +342,13 @@ def test_settings_without_effect_warn_and_a_window_must_fit_the_detection_cut():
     assert cfg.baselines == "data/real" and cfg.is_injection
     assert SimulationConfig.from_dict(cfg.to_dict()) == cfg
     assert math.isclose(cfg.reference_epoch, 0.0)
+
+
+def test_the_generation_benchmark_times_injection_beside_the_synthetic_set(folder):
+    from microlens.bench.simulate import _bench_injection
+
+    base = SimulationConfig(n_per_class=4, survey="ogle", detectability=False)
+    report = _bench_injection(base, 1, str(folder), {"events_per_second": 10.0})
+    assert report["usable_stars"] == 6 and report["mixed"]["events"] == 12
+    assert report["events_per_second_ratio_to_synthetic"] == pytest.approx(
+        report["mixed"]["events_per_second"] / 10.0, rel=1e-2)

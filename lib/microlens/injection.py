@@ -44,7 +44,10 @@ Rules
       ``f_s``, ``t_0`` and the noise in the same order, and one detection cut (on the
       single-lens signal those draws imply, with the window's error bars) applies to every
       class, as in :func:`microlens.simulate.simulate_event`. Detectability (``dchi2_flat``,
-      ``dchi2_pspl``) is computed on the stored points with their stored (real) error bars.
+      ``dchi2_pspl``) is computed on the stored points with their stored (real) error bars,
+      against the truth ``c + f_s (A - 1)``, ``c`` the window's weighted mean flux before the
+      injection (a real window need not sit exactly at the segment's baseline unit; the fits'
+      free baseline would otherwise turn that offset into Δχ²).
 
 Reproducibility: the catalogue of stars is a function of the folder and the window settings,
 each event's draws come from ``event_rng(seed, index)``, and the star of each event from the
@@ -606,7 +609,8 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
         Times in days since the window's first point; ``params`` as
         :data:`microlens.simulate.PARAM_COLUMNS` (``t_0`` in days since the window's first
         point; ``error_scale``, ``missing_fraction``, ``cadence_per_hour`` NaN: not simulated);
-        ``origin`` as :data:`ORIGIN_DTYPE`.
+        ``clean_flux`` the model of the stored points, ``c + f_s (A - 1)`` (``c`` the window's
+        weighted mean flux before the injection); ``origin`` as :data:`ORIGIN_DTYPE`.
     """
     from .survey import draw_t_0
 
@@ -660,7 +664,12 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
                                        tol=config.vbbl_tol, backend=config.magnification_backend)
         out_flux, out_err = inject(flux, err, mag, f_s, b,
                                    noise if extra_noise else np.zeros_like(noise))
-    clean = 1.0 + f_s * (mag - 1.0)
+    # the model of the stored points: the window's own level (its weighted mean before the
+    # injection; the segment's baseline unit need not hold exactly in every window) plus the
+    # injected signal, so that Δχ² measures the signal, not an offset of the real baseline
+    weights = 1.0 / err**2
+    level = float(np.sum(weights * flux) / np.sum(weights))
+    clean = level + f_s * (mag - 1.0)
     baseline_mag = float(catalogue.baseline_mag[star])
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,

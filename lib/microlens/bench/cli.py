@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
                           "in turn, with ratios to thesis) (default: thesis)")
     sim.add_argument("--topology", default="baseline", help="binary topology preset")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--baselines", default=None, metavar="FOLDER",
+                     help="also time injection into the real baselines of this EWS-layout "
+                          "folder beside each survey (e.g. ../shared/real/ogle_ews_2025)")
 
     tr = sub.add_parser("train", help="training-step throughput and memory (vs full attention)",
                         description=train.__doc__, formatter_class=RAW)
@@ -122,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--workers must be positive, got {args.workers}")
         try:
             report = bench_simulate(args.events, args.workers, args.epochs, args.topology,
-                                    args.seed, survey=args.survey)
-        except ValueError as exc:  # bad preset names and the like
+                                    args.seed, survey=args.survey, baselines=args.baselines)
+        except (ValueError, FileNotFoundError) as exc:  # bad preset names, folders and the like
             parser.error(str(exc))
     elif args.what == "train":
         _check_model_bench_args(tr, args)

@@ -18,6 +18,12 @@ own observing pattern and ignores ``--epochs``) for
 ``--survey all`` runs every survey one after another in one process (``surveys``) and adds
 ``ratios_to_thesis``: each survey's figures over the ``thesis`` survey's of the same run, so
 they can be compared on a loaded machine. A bad survey name is refused with the valid choices.
+
+``--baselines FOLDER`` (a folder of real curves in the EWS layout) adds ``injection`` beside
+each survey's figures: the same mixed set made by injecting the events into the real baselines
+of that folder (:mod:`microlens.injection`, the survey's window length and priors) in the same
+run, with ``catalogue_seconds`` (reading the folder once), its ``mixed`` figures and
+``events_per_second_ratio_to_synthetic`` (injection over the synthetic mixed set).
 """
 
 from __future__ import annotations
@@ -121,7 +127,8 @@ def _per_class(cfg: SimulationConfig, per_class: int) -> dict:
 
 
 def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int = 1000,
-                   topology: str = "baseline", seed: int = 0, survey: str = "thesis") -> dict:
+                   topology: str = "baseline", seed: int = 0, survey: str = "thesis",
+                   baselines: str | None = None) -> dict:
     """Events per second of dataset generation; see the module docstring.
 
     Parameters
@@ -135,6 +142,9 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
     survey : str
         A survey preset (``thesis``, ``ogle``, ``kmtnet``, ``moa``, ``roman``) or ``all``: every
         one in turn, side by side, with ratios to ``thesis``.
+    baselines : str, optional
+        A folder of real curves in the EWS layout: also time injection into its baselines
+        beside each survey (see the module docstring).
 
     Raises
     ------
@@ -163,6 +173,10 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
     machine = {"python": platform.python_version(), "processor": platform.machine(),
                "cores_available": default_workers()}
     reports = {name: _bench_one(cfg, workers) for name, cfg in configs.items()}
+    if baselines is not None:
+        for name, cfg in configs.items():
+            reports[name]["injection"] = _bench_injection(cfg, workers, baselines,
+                                                          reports[name]["mixed"])
     if survey != ALL_SURVEYS:
         return {**reports[survey], "machine": machine}
     return {"benchmark": "simulate", "survey": ALL_SURVEYS, "workers": workers,
@@ -207,6 +221,26 @@ def _bench_one(base: SimulationConfig, workers: int) -> dict:
         **results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _bench_injection(base: SimulationConfig, workers: int, baselines: str,
+                     synthetic: dict) -> dict:
+    """The mixed set made by injection into the real baselines of ``baselines`` (same survey,
+    events and workers as the synthetic ``mixed`` figures it is compared with)."""
+    from ..injection import catalogue_for
+
+    cfg = replace(base, baselines=str(baselines))
+    started = time.perf_counter()
+    catalogue = catalogue_for(cfg)  # read once here; the timed generation reuses it
+    catalogue_seconds = time.perf_counter() - started
+    chunk = max(50, min(500, cfg.n_per_class * 3 // (4 * workers)))
+    with tempfile.TemporaryDirectory(prefix="microlens-bench-") as tmp:
+        mixed = _generation_figures(cfg, workers, Path(tmp), "injection", chunk)
+    ratio = (mixed["events_per_second"] / synthetic["events_per_second"]
+             if synthetic.get("events_per_second") else None)
+    return {"baselines": str(baselines), "usable_stars": len(catalogue),
+            "catalogue_seconds": round(catalogue_seconds, 2), "mixed": mixed,
+            "events_per_second_ratio_to_synthetic": None if ratio is None else round(ratio, 3)}
 
 
 def _dig(report: dict, path: tuple[str, ...]):
