@@ -46,7 +46,8 @@ def test_shipped_studies_expand_into_named_cells():
     quick = load_study("quick")
     assert [c.name for c in quick.cells] == ["base"]
     assert quick.notebooks == ("01_simulate", "02_train", "03_evaluate", "04_attention",
-                               "05_embedding", "06_u0_analysis", "07_real_events")
+                               "05_embedding", "06_u0_analysis", "07_real_events",
+                               "08_real_benchmark")
     survey = load_study("survey")
     assert [c.name for c in survey.cells] == [
         "survey=ogle", "survey=kmtnet", "survey=moa", "survey=roman"]
@@ -259,7 +260,7 @@ def test_a_study_file_may_not_take_over_another_studys_outputs(tmp_path):
 
 def test_unknown_study_and_cells_name_the_valid_ones(tmp_path):
     with pytest.raises(StudyError, match="valid: cadence, error, models, pretraining, quick, "
-                                         "survey, thesis, topology"):
+                                         "real, survey, thesis, topology"):
         load_study("topologies")
     plans = plan_study(load_study("topology"), outputs=tmp_path / "o", data=tmp_path / "d")
     assert [p.cell.name for p in select_cells(plans, ["topology=st*"])] == ["topology=stellar"]
