@@ -40,7 +40,9 @@ Subcommands:
                      existing outputs, without re-simulating or retraining (default: every study
                      run so far); --formats html,png,pdf
   list               the studies with their cells
-  test [ARGS...]     set up, then run the whole suite (python -m pytest ARGS...), as CI does
+  test [ARGS...]     set up, then run the whole suite (python -m pytest ARGS...), as CI does,
+                     one pytest worker per core (MICROLENS_TEST_WORKERS=N to choose, 0 for one
+                     process)
   test fast [ARGS]   set up, then run the fast tier only (pytest -m "not slow" ARGS...): unit
                      tests without notebooks, studies, torchrun or figure rebuilds
   lab [ARGS...]      set up, then start JupyterLab in notebooks/ with the project's kernel
@@ -194,6 +196,9 @@ cmd_test() {
         shift
         set -- -m "not slow" "$@"
     fi
+    # One pytest worker per core (pytest-xdist); tests that share a notebook chain stay on one
+    # worker (tests/conftest.py groups them). MICROLENS_TEST_WORKERS=0 runs in one process.
+    set -- -n "${MICROLENS_TEST_WORKERS:-auto}" --dist loadgroup "$@"
     log "running python -m pytest${*:+ $*}"
     "$PY" -m pytest "$@" || rc=$?
     if [[ $rc -eq 5 ]]; then

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest worker per core (./run_all.sh test): each computes on one thread, and so do the
+    # notebook kernels and processes it starts, or two workers would fight over every core.
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_variable, "1")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,11 +29,21 @@ settings.register_profile("explore", max_examples=1000, **_PROFILE_OPTIONS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
+# Tests that share a session's notebook chain run on one pytest worker, so the chain runs once.
+SHARED_CHAINS = ("notebook_chain", "kind_chains")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Mark every hypothesis test ``property`` (what the thorough run selects)."""
+    """Mark every hypothesis test ``property`` (what the thorough run selects) and put the tests
+    of one notebook chain in one ``xdist_group``."""
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.property)
+        chain = next((name for name in SHARED_CHAINS
+                      if name in getattr(item, "fixturenames", ())), None)
+        if chain is not None:
+            item.add_marker(pytest.mark.xdist_group(chain))
 
 
 def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
