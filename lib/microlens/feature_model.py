@@ -521,10 +521,10 @@ class FeatureClassifier:
             For a shape other than 1-D (naming it) or unusable observations (naming the
             observation and value).
         """
-        from .validation import InvalidLightCurveError, _numpy_view, check_light_curves
+        from .validation import InvalidLightCurveError, check_light_curves, numpy_view
 
         self._require_curve_features()
-        arrays = [_numpy_view(a, name) for a, name in
+        arrays = [numpy_view(a, name) for a, name in
                   ((times, "times"), (flux, "flux"), (flux_err, "flux_err"))]
         for name, array in zip(("times", "flux", "flux_err"), arrays, strict=True):
             if array.ndim != 1:
@@ -550,16 +550,16 @@ class FeatureClassifier:
         """
         import torch
 
-        from .validation import _numpy_view, check_light_curves
+        from .validation import check_light_curves, numpy_view
 
         self._require_curve_features()
         if check_inputs:
             check_light_curves(times, flux, flux_err, mask)
-        times, flux, flux_err = (_numpy_view(a, name).astype(np.float64) for a, name in
+        times, flux, flux_err = (numpy_view(a, name).astype(np.float64) for a, name in
                                  ((times, "times"), (flux, "flux"), (flux_err, "flux_err")))
         batch, width = times.shape
         lengths = (np.full(batch, width, np.int64) if mask is None else
-                   _numpy_view(mask, "mask").sum(axis=1).astype(np.int64))
+                   numpy_view(mask, "mask").sum(axis=1).astype(np.int64))
         out = np.zeros((batch, width, self.n_classes), np.float32)
         for i, n in enumerate(lengths):
             if n == 0:  # only without check_inputs; nothing seen: the uniform answer

@@ -168,8 +168,9 @@ def first_problems(found: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, 
 # --------------------------------------------------------------------------------------------
 
 
-def _numpy_view(value, name: str) -> np.ndarray:
-    """A NumPy view (or host copy) of an array-like, for the checks only."""
+def numpy_view(value, name: str) -> np.ndarray:
+    """A NumPy view (or host copy) of an array-like or torch tensor (half precision as float32),
+    named in the ``TypeError`` for anything that is not an array of numbers."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
@@ -310,8 +311,8 @@ def check_light_curves(times, flux, flux_err, mask=None, *,
     names = tuple(names)
     if len(names) != 4:
         raise ValueError(f"names must give four argument names, got {names!r}")
-    arrays = [_numpy_view(a, n) for a, n in zip((times, flux, flux_err), names, strict=False)]
-    mask_array = None if mask is None else _numpy_view(mask, names[3])
+    arrays = [numpy_view(a, n) for a, n in zip((times, flux, flux_err), names, strict=False)]
+    mask_array = None if mask is None else numpy_view(mask, names[3])
     _check_layout(arrays, names[:3], names[3], mask_array)
     found = find_problems(*arrays, mask_array)
     if found:
@@ -341,7 +342,7 @@ def as_model_inputs(times, flux, flux_err, mask=None, *, device=None, check: boo
     def tensor(value, name):
         if isinstance(value, torch.Tensor):
             return value if device is None else value.to(device)
-        array = _numpy_view(value, name)
+        array = numpy_view(value, name)
         if array.dtype.kind in "biu" and name != names[3]:
             array = array.astype(np.float64 if name == names[0] else np.float32)
         # writable memory for torch (memory-mapped datasets are read-only)
