@@ -366,3 +366,63 @@ def test_notebook_08_records_the_benchmark_and_its_figures(notebook_chain):
     assert record["figures"] == names
     assert_figures_written(out, names)
     assert sorted(notebook_figures(out, "08_real_benchmark")) == names  # rebuilt from the record
+
+
+class FeaturesFake:
+    """A fake of the ``features`` kind: answers at update fractions 0.5 and 1.0, its logits a
+    fixed function of the prefix features (the first feature's sign)."""
+
+    kind = "features"
+    update_fractions = (0.5, 1.0)
+    temperature = 2.0
+
+    def predict_proba(self, *args, **kwargs):  # the benchmark fits the prefixes itself
+        raise AssertionError("the features kind's answers come from prefix_features")
+
+    def predict_log_proba_features(self, features):
+        first = np.nan_to_num(features[..., 0])
+        logits = np.stack([np.zeros_like(first), np.tanh(first), -np.tanh(first)], axis=-1)
+        return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+
+
+class OneCurve:
+    """One segment as a store of one event (what prefix_features reads)."""
+
+    def __init__(self, segment):
+        self.segment = segment
+
+    def __len__(self):
+        return 1
+
+    def event(self, row):
+        return {"times": self.segment.times, "flux": self.segment.flux,
+                "flux_err": self.segment.flux_err}
+
+
+def test_features_kind_answers_at_its_fractions_and_workers_change_nothing(folder):
+    from microlens.curve_features import prefix_features
+
+    peer = ClassicalPeer(event_threshold=200.0, binary_threshold=1e9)
+    one = run_benchmark(folder, FeaturesFake(), peer=peer, events=["blg-0001", "blg-0006"])
+    two = run_benchmark(folder, FeaturesFake(), peer=peer, events=["blg-0001", "blg-0006"],
+                        workers=2)
+    for key in ("metrics", "bins", "timing", "threshold_curve", "events", "counts"):
+        assert one[key] == two[key], key
+    assert one["timing"] == {"timed": False, "reason": one["rules"]["untimed_reason"]}
+    assert one["answers"] == "at update fractions [0.5, 1.0]"
+    assert all(r["event"]["timing"] is None for r in one["events"])
+
+    row = one["events"][0]
+    photometry = ews.read_photometry(ews.read_folder(folder)[0])
+    cut = ews.segment(photometry, row["event"]["n"], "_event")
+    segment = Segment(cut.times, cut.flux, cut.flux_err)
+    series = model_answers(FeaturesFake(), [segment])[0]
+    n, half = len(segment), math.ceil(len(segment) / 2)
+    np.testing.assert_allclose(series[: half - 1], 1 / 3)  # uniform before the first update
+    assert np.ptp(series[half - 1 : n - 1], axis=0).max() == 0  # held until the next
+    features = prefix_features(OneCurve(segment), [0], (0.5, 1.0))
+    logits = FeaturesFake().predict_log_proba_features(features)[0] / FeaturesFake.temperature
+    expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(series[half - 1], expected[0], atol=1e-12)
+    np.testing.assert_allclose(series[-1], expected[1], atol=1e-12)
+    np.testing.assert_allclose(row["event"]["final"], expected[1], atol=1e-12)
