@@ -59,7 +59,8 @@ def _write_event(root: Path, name: str, ra: float, dec: float, rng, *, mag: floa
 
 def write_folder(root: Path, n_stars: int = 6, seed: int = 0) -> Path:
     """``n_stars`` usable stars, plus a duplicate of the first star (same coordinates), a
-    degenerate fit, an event without params and a star with too few baseline points."""
+    degenerate fit, an event without params, a star with too few baseline points and one too
+    faint for events on it to pass the detection cut."""
     rng = np.random.default_rng(seed)
     for k in range(n_stars):
         _write_event(root, f"blg-{k + 1:04d}", 265.0 + 0.01 * k, -28.0 - 0.01 * k, rng,
@@ -68,7 +69,8 @@ def write_folder(root: Path, n_stars: int = 6, seed: int = 0) -> Path:
     _write_event(root, "blg-0902", 266.0, -29.0, rng, fit="degenerate")
     _write_event(root, "blg-0903", 266.1, -29.1, rng, fit="none")
     _write_event(root, "blg-0904", 266.2, -29.2, rng, every=40.0)  # ~6 points a season
-    return root
+    _write_event(root, "blg-0905", 266.3, -29.3, rng, mag=21.0, err=0.6, every=8.0)  # too
+    return root                                        # faint for any event to be detected
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +169,8 @@ def test_the_catalogue_counts_each_star_once_and_says_why_events_are_left_out(fo
     assert len(catalogue) == 6
     assert len(set(catalogue.stars)) == 6
     counts = catalogue.skipped_counts()
-    assert sum(counts.values()) == 4
+    assert sum(counts.values()) == 5
+    assert counts[next(r for r in counts if "detection cut" in r)] == 1
     assert any("degenerate" in reason for reason in counts)
     assert any("no params" in reason for reason in counts)
     assert any("min_window_points" in reason for reason in counts)

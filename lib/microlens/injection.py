@@ -16,8 +16,11 @@ Rules
       of one star (overlapping fields) the first by name with a usable baseline speaks for it,
       so duplicate stars count once. A star is usable when some window of the survey's length
       (:func:`window_days`) inside its baseline holds at least ``min_window_points`` points;
-      events without a params file or with a degenerate fit have no baseline segment. Every
-      skipped event is counted by reason (:attr:`BaselineCatalogue.skipped`, the manifest).
+      events without a params file or with a degenerate fit have no baseline segment. A star
+      is used only if at least :data:`MIN_PASS_SHARE` of :data:`PROBE_DRAWS` draws of the
+      priors on it pass the detection cut (:func:`screen_catalogue`): on a faint star with few
+      points almost no event is detectable. Every skipped event is counted by reason
+      (:attr:`BaselineCatalogue.skipped`, the manifest).
     * **Windows.** A window starts at a baseline point ``t_j`` with ``t_j <= t_last - D`` (``D``
       the window length; only the first point when the whole baseline is shorter than ``D``),
       holds the points in ``[t_j, t_j + D)`` and at least ``min_window_points`` of them; which
@@ -100,6 +103,15 @@ ERROR_MODEL_BIN = 20
 
 MAX_ERROR_BINS = 20
 """Most bins of the error-model fit."""
+
+PROBE_DRAWS = 100
+"""Draws of the priors tried on each star before it is used (:func:`screen_catalogue`)."""
+
+MIN_PASS_SHARE = 0.1
+"""Share of :data:`PROBE_DRAWS` that must pass the detection cut for a star to be used."""
+
+_PROBE_KEY = 2**31 + 2
+"""Spawn key of the probe streams (one per star; independent of the data-set seed)."""
 
 ORIGIN_DTYPE = np.dtype([
     ("star", "U32"),  # the star's identity (EwsEvent.star: its coordinates)
@@ -259,6 +271,9 @@ class BaselineCatalogue:
         Each star's error model (:func:`fit_error_model`).
     skipped : dict
         Reason -> names of the events not used.
+    screen : str
+        The settings the stars were screened with (:func:`screen_catalogue`; JSON), empty
+        before screening.
     """
 
     folder: str
@@ -274,13 +289,14 @@ class BaselineCatalogue:
     error_a: np.ndarray
     error_b: np.ndarray
     skipped: dict = field(default_factory=dict)
+    screen: str = ""
 
     def __len__(self) -> int:
         return len(self.stars)
 
     @property
-    def key(self) -> tuple[str, float, int]:
-        return (self.folder, float(self.window_days), int(self.min_window_points))
+    def key(self) -> tuple[str, float, int, str]:
+        return (self.folder, float(self.window_days), int(self.min_window_points), self.screen)
 
     def star_points(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Star ``k``'s baseline: full HJD, flux, flux errors."""
@@ -308,6 +324,8 @@ _SKIP_DEGENERATE = "degenerate fit (no baseline segment)"
 _SKIP_FEW = "fewer baseline points than min_window_points in every window"
 _SKIP_DUPLICATE = "another event of the same star speaks for it"
 _SKIP_UNREADABLE = "photometry not readable"
+_SKIP_UNDETECTABLE = (f"fewer than {MIN_PASS_SHARE:.0%} of {PROBE_DRAWS} draws of the priors "
+                      "pass the detection cut on it")
 
 
 def _star_baseline(event, window: float, min_points: int):
@@ -409,21 +427,123 @@ _CATALOGUES: dict[tuple[str, float, int], BaselineCatalogue] = {}
 """This process's catalogues, by (resolved folder, window length, fewest points)."""
 
 
-def _catalogue_key(config: SimulationConfig) -> tuple[str, float, int]:
+def _screen_settings(config: SimulationConfig) -> str:
+    """The settings that decide whether events on a star pass the detection cut (JSON)."""
+    import json
+
+    return json.dumps({
+        "survey": config.survey, "survey_days": config.survey_days,
+        "t_0_range": list(config.t_0_range), "u_0_range": list(config.u_0_range),
+        "t_E_range": list(config.t_E_range),
+        "injection_f_s_range": list(config.injection_f_s_range),
+        "detection_sigma": config.detection_sigma,
+        "detection_min_points": config.detection_min_points,
+        "probe_draws": PROBE_DRAWS, "min_pass_share": MIN_PASS_SHARE,
+    }, sort_keys=True)  # fmt: skip
+
+
+def _catalogue_key(config: SimulationConfig) -> tuple[str, float, int, str]:
     from .paths import resolve_path
 
-    return (str(resolve_path(config.baselines)), window_days(config), config.min_window_points)
+    return (str(resolve_path(config.baselines)), window_days(config), config.min_window_points,
+            _screen_settings(config))
 
 
 def catalogue_for(config: SimulationConfig) -> BaselineCatalogue:
-    """The catalogue of ``config.baselines`` (read once per process, then kept)."""
+    """The screened catalogue of ``config.baselines`` (read and screened once per process,
+    then kept; :func:`build_catalogue`, :func:`screen_catalogue`)."""
     if config.baselines is None:
         raise ValueError("this config makes synthetic curves (baselines is None): it has no "
                          "catalogue of real baselines")
     key = _catalogue_key(config)
     if key not in _CATALOGUES:
-        _CATALOGUES[key] = build_catalogue(key[0], key[1], key[2])
+        folder_key = (*key[:3], "")
+        if folder_key not in _CATALOGUES:
+            _CATALOGUES[folder_key] = build_catalogue(key[0], key[1], key[2])
+        _CATALOGUES[key] = screen_catalogue(_CATALOGUES[folder_key], config)
     return _CATALOGUES[key]
+
+
+def _attempt(config: SimulationConfig, survey, catalogue: BaselineCatalogue, star: int,
+             rng: np.random.Generator) -> dict:
+    """One draw of the window and the parameters of an event on ``star`` (the order every
+    class draws in), with the detection cut on the single-lens signal they imply."""
+    from .survey import draw_t_0
+
+    starts, stops = catalogue.windows(star)
+    hjd_all, _, err_all = catalogue.star_points(star)
+    topo = get_topology(config.topology)
+    pick = int(rng.integers(starts.size))
+    lo, hi = int(starts[pick]), int(stops[pick])
+    times = hjd_all[lo:hi] - hjd_all[lo]
+    draws = dict(lo=lo, hi=hi, times=times)
+    draws["u_0"] = rng.uniform(*config.u_0_range)
+    draws["t_E"] = _log_uniform(rng, config.t_E_range)
+    draws["rho"] = _log_uniform(rng, config.rho_range)
+    draws["s"] = _log_uniform(rng, topo.s_range)
+    draws["q"] = _log_uniform(rng, topo.q_range)
+    draws["alpha_rad"] = rng.uniform(0.0, 2.0 * math.pi)
+    draws["f_s"] = _log_uniform(rng, config.injection_f_s_range)
+    if survey.is_thesis:
+        draws["t_0"] = config.survey_days * rng.uniform(*config.t_0_range)
+    else:
+        draws["t_0"] = draw_t_0(survey, times, draws["t_E"], rng)
+    draws["noise"] = rng.standard_normal(times.size)
+    draws["single"] = pspl_magnification(times, draws["t_0"], draws["u_0"], draws["t_E"])
+    single_flux, single_err = inject(np.ones_like(times), err_all[lo:hi], draws["single"],
+                                     draws["f_s"], float(catalogue.error_b[star]),
+                                     np.zeros_like(times))
+    draws["passed"], draws["peak_sig"] = passes_detection_cut(single_flux, single_err, config)
+    return draws
+
+
+def screen_catalogue(catalogue: BaselineCatalogue, config: SimulationConfig
+                     ) -> BaselineCatalogue:
+    """The stars on which events of ``config``'s priors can pass the detection cut.
+
+    Each star is tried with :data:`PROBE_DRAWS` draws of the window and the priors (a stream
+    of its own, independent of the data-set seed); a star is kept when at least
+    :data:`MIN_PASS_SHARE` of them pass the detection cut. A star on which almost no event is
+    detectable (a faint star with few points) would otherwise exhaust ``max_attempts``; the
+    synthetic mode draws its stars' brightness and cadence anew at every attempt instead.
+    """
+    survey = get_survey(config.survey)
+    keep = []
+    for k in range(len(catalogue)):
+        sequence = np.random.SeedSequence(entropy=0, spawn_key=(_PROBE_KEY, k))
+        rng = np.random.default_rng(sequence)
+        passed = sum(_attempt(config, survey, catalogue, k, rng)["passed"]
+                     for _ in range(PROBE_DRAWS))
+        keep.append(passed >= MIN_PASS_SHARE * PROBE_DRAWS)
+    keep = np.asarray(keep, dtype=bool)
+    folder = catalogue.folder
+    skipped = {reason: tuple(names) for reason, names in catalogue.skipped.items()}
+    dropped = tuple(Path(source).name.removesuffix("_phot.dat")
+                    for source, kept in zip(catalogue.sources, keep, strict=True) if not kept)
+    if dropped:
+        skipped[_SKIP_UNDETECTABLE] = dropped
+    if not keep.any():
+        raise ValueError(
+            f"baselines folder {folder}: on none of its {len(catalogue)} usable stars do "
+            f"{MIN_PASS_SHARE:.0%} of {PROBE_DRAWS} draws of the priors pass the detection cut "
+            f"(detection_sigma={config.detection_sigma}, detection_min_points="
+            f"{config.detection_min_points}); loosen the cut or widen u_0_range, t_E_range or "
+            "injection_f_s_range")
+    rows = np.flatnonzero(keep)
+    lengths = np.diff(catalogue.offsets)[rows]
+    pieces = [slice(int(catalogue.offsets[k]), int(catalogue.offsets[k + 1])) for k in rows]
+    return BaselineCatalogue(
+        folder=folder, window_days=catalogue.window_days,
+        min_window_points=catalogue.min_window_points,
+        stars=tuple(catalogue.stars[k] for k in rows),
+        sources=tuple(catalogue.sources[k] for k in rows),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        hjd=np.concatenate([catalogue.hjd[p] for p in pieces]),
+        flux=np.concatenate([catalogue.flux[p] for p in pieces]),
+        flux_err=np.concatenate([catalogue.flux_err[p] for p in pieces]),
+        baseline_mag=catalogue.baseline_mag[rows], error_a=catalogue.error_a[rows],
+        error_b=catalogue.error_b[rows], skipped=skipped, screen=_screen_settings(config),
+    )  # fmt: skip
 
 
 def save_catalogue(catalogue: BaselineCatalogue, path: str | os.PathLike) -> Path:
@@ -442,7 +562,7 @@ def save_catalogue(catalogue: BaselineCatalogue, path: str | os.PathLike) -> Pat
                  hjd=catalogue.hjd, flux=catalogue.flux, flux_err=catalogue.flux_err,
                  baseline_mag=catalogue.baseline_mag, error_a=catalogue.error_a,
                  error_b=catalogue.error_b, skipped_reasons=np.array(reasons, dtype=str),
-                 skipped_names=np.array(names, dtype=str))
+                 skipped_names=np.array(names, dtype=str), screen=np.array(catalogue.screen))
     return path
 
 
@@ -470,6 +590,7 @@ def load_catalogue(path: str | os.PathLike) -> BaselineCatalogue:
             flux_err=data["flux_err"], baseline_mag=data["baseline_mag"],
             error_a=data["error_a"], error_b=data["error_b"],
             skipped={reason: tuple(names) for reason, names in skipped.items()},
+            screen=str(data["screen"]),
         )  # fmt: skip
     _CATALOGUES[catalogue.key] = catalogue
     _LOADED[name] = catalogue.key
@@ -612,46 +733,27 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
         ``clean_flux`` the model of the stored points, ``c + f_s (A - 1)`` (``c`` the window's
         weighted mean flux before the injection); ``origin`` as :data:`ORIGIN_DTYPE`.
     """
-    from .survey import draw_t_0
-
     catalogue = catalogue_for(config)
     star = event_star(config, len(catalogue), index)
     hjd_all, flux_all, err_all = catalogue.star_points(star)
-    starts, stops = catalogue.windows(star)
     b = float(catalogue.error_b[star])
     label = event_label(index)
     rng = event_rng(config.seed, index)
-    topo = get_topology(config.topology)
     survey = get_survey(config.survey)
     for attempt in range(1, config.max_attempts + 1):  # noqa: B007 (recorded after the loop)
-        pick = int(rng.integers(starts.size))
-        lo, hi = int(starts[pick]), int(stops[pick])
-        hjd = hjd_all[lo:hi]
-        times = hjd - hjd[0]
-        u_0 = rng.uniform(*config.u_0_range)
-        t_E = _log_uniform(rng, config.t_E_range)
-        rho = _log_uniform(rng, config.rho_range)
-        s = _log_uniform(rng, topo.s_range)
-        q = _log_uniform(rng, topo.q_range)
-        alpha_rad = rng.uniform(0.0, 2.0 * math.pi)
-        f_s = _log_uniform(rng, config.injection_f_s_range)
-        if survey.is_thesis:
-            t_0 = config.survey_days * rng.uniform(*config.t_0_range)
-        else:
-            t_0 = draw_t_0(survey, times, t_E, rng)
-        noise = rng.standard_normal(times.size)
-        flux, err = flux_all[lo:hi], err_all[lo:hi]
-        single = pspl_magnification(times, t_0, u_0, t_E)
-        single_flux, single_err = inject(np.ones_like(times), err, single, f_s, b,
-                                         np.zeros_like(times))
-        passed, peak_sig = passes_detection_cut(single_flux, single_err, config)
-        if passed:
+        draws = _attempt(config, survey, catalogue, star, rng)
+        if draws["passed"]:
             break
     else:
         raise RuntimeError(
             f"event {index} (star {catalogue.stars[star]}) did not pass the detection cut in "
             f"{config.max_attempts} attempts; loosen detection_sigma / detection_min_points, "
             "widen the priors or raise max_attempts")
+    lo, hi, times, noise, single = (draws[k] for k in ("lo", "hi", "times", "noise", "single"))
+    t_0, u_0, t_E, f_s = (draws[k] for k in ("t_0", "u_0", "t_E", "f_s"))
+    rho, s, q, alpha_rad = (draws[k] for k in ("rho", "s", "q", "alpha_rad"))
+    peak_sig = draws["peak_sig"]
+    hjd, flux, err = hjd_all[lo:hi], flux_all[lo:hi], err_all[lo:hi]
 
     if label == 0:
         mag = np.ones_like(times)
