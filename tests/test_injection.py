@@ -355,3 +355,10 @@ def test_the_generation_benchmark_times_injection_beside_the_synthetic_set(folde
     assert report["usable_stars"] == 6 and report["mixed"]["events"] == 12
     assert report["events_per_second_ratio_to_synthetic"] == pytest.approx(
         report["mixed"]["events_per_second"] / 10.0, rel=1e-2)
+
+
+def test_the_benchmark_refuses_a_missing_baselines_folder_before_timing_anything(tmp_path):
+    from microlens.bench.simulate import bench_simulate
+
+    with pytest.raises(ValueError, match="--baselines .*nowhere.* is not a folder"):
+        bench_simulate(events=3, survey="ogle", baselines=str(tmp_path / "nowhere"))

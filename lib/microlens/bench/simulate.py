@@ -163,6 +163,13 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
             get_survey(survey)
         except ValueError as exc:  # the config's own message, naming the valid choices
             raise ValueError(f"{exc} (or {ALL_SURVEYS!r}: each in turn)") from None
+    if baselines is not None:  # before any timing: a bad folder fails at once
+        from ..paths import resolve_path
+
+        if not resolve_path(baselines).is_dir():
+            raise ValueError(f"--baselines {baselines!r} is not a folder (resolved to "
+                             f"{resolve_path(baselines)}); give a folder of real curves in "
+                             "the EWS layout")
     per_class = max(1, events // 3)
     # --epochs only where it counts: the report's n_epochs_note already says a survey preset
     # ignores it, which SimulationConfig would otherwise repeat as a warning
