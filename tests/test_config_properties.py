@@ -124,6 +124,9 @@ CORRUPTIONS: list[tuple[str, object]] = [
     ("n_per_class", 0), ("n_per_class", -1), ("seed", -1), ("n_epochs", 1), ("n_epochs", 0),
     ("detection_min_points", 0), ("detection_min_points", -1), ("max_attempts", 0),
     ("detection_min_points", 10**9),
+    ("baselines", ""), ("baselines", 3), ("windows_per_star", 0), ("windows_per_star", 1.5),
+    ("min_window_points", 1), ("injection_f_s_range", (0.0, 1.0)),
+    ("injection_f_s_range", (0.5, 1.5)),
     *[(name, value) for name in FLOAT_FIELDS for value in NOT_A_NUMBER
       if not (name == "variable_fraction" and value is None)],
     ("survey_days", 0.0), ("survey_days", -5.0), ("time_jitter", 0.5), ("time_jitter", -0.1),
