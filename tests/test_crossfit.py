@@ -40,14 +40,14 @@ Remarks
 """
 
 
-def write_star(root, k, *, ra=None, bump=0.0, n=200):
-    """Event ``blg-000k``: daily points, a Gaussian brightening of ``bump`` mag (peak at day
-    150), OGLE's fit peaking there; its own coordinates unless ``ra`` is given."""
+def write_star(root, k, *, ra=None, n=200):
+    """Event ``blg-000k``: daily points, a 2-mag Gaussian brightening peaking at day 150 and
+    OGLE's fit peaking there; its own coordinates unless ``ra`` is given."""
     name = f"blg-{k:04d}"
     rng = np.random.default_rng(k)
     hjd = T0 + np.arange(n) + 0.1 * rng.random(n)
     mag = 18.0 - 2.0 * np.exp(-0.5 * ((hjd - T0 - 150.0) / 3.0) ** 2) \
-        - bump + 0.02 * rng.standard_normal(n)
+        + 0.02 * rng.standard_normal(n)
     (root / "photometry").mkdir(parents=True, exist_ok=True)
     (root / "params").mkdir(parents=True, exist_ok=True)
     (root / "photometry" / f"{name}_phot.dat").write_text(
