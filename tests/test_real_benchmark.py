@@ -14,6 +14,7 @@ import torch
 from microlens import ews
 from microlens.classical import ClassicalPeer
 from microlens.metrics import wilson_interval
+from microlens.model_kinds import neural_kinds
 from microlens.real_benchmark import (
     Segment,
     combine_reports,
@@ -222,7 +223,7 @@ def test_stars_and_events_restrict_and_folds_merge(folder, tmp_path):
         assert merged[key] == full[key], key
     assert [r["name"] for r in merged["events"]] == [r["name"] for r in full["events"]]
     assert merged["counts"]["event_segments"] == full["counts"]["event_segments"]
-    assert merged["folds"] == 2
+    assert merged["folds"] == 2 and merged["model_kinds"] == ["transformer"] * 2
     with pytest.raises(ValueError, match="blg-0001 is scored in report 0 and report 1"):
         combine_reports([fold_a, fold_a])
     other = run_benchmark(folder, SignificanceModel(), peer=None, stars=[stars["blg-0004"]])
@@ -259,16 +260,20 @@ def test_threshold_curve_and_the_peer(folder):
     assert math.isclose(sum(b["n_stars"] for b in record["bins"]["tau_days"]["bins"]), 2)
 
 
-def test_neural_batches_equal_one_curve_at_a_time(folder, tmp_path):
-    from microlens.model_kinds import load_model
+@pytest.mark.parametrize("kind", neural_kinds())
+def test_every_neural_kind_batched_equals_one_curve_at_a_time(kind):
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
 
-    model = load_model(tiny_run(tmp_path))
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, d_model=8, n_layers=1, n_heads=2, d_ff=16,
+                                    window=8, dropout=0.0, conv_stem_layers=1)).eval()
     rng = np.random.default_rng(0)
     segments = []
     for n in (30, 75, 31, 200):
         times = np.cumsum(0.2 + rng.random(n))
         segments.append(Segment(times, 1 + 0.01 * rng.standard_normal(n), np.full(n, 0.01)))
-    together = model_answers(model, segments, batch_observations=150)
+    together = model_answers(model, segments, batch_observations=150)  # 3 batches by length
     for segment, answer in zip(segments, together, strict=True):
         alone = model_answers(model, [segment])[0]
         assert answer.shape == (len(segment), 3)

@@ -319,8 +319,8 @@ def combine_reports(reports: Iterable[Mapping]) -> dict:
     Returns
     -------
     dict
-        A record of the same form; ``run_dir`` and ``model_kind`` list each report's
-        (``run_dirs``), ``folds`` the number merged.
+        A record of the same form (``run_dir`` None); ``run_dirs``, ``model_kinds`` and
+        ``peers`` list each report's, ``folds`` is the number merged.
 
     Raises
     ------
@@ -363,7 +363,8 @@ def combine_reports(reports: Iterable[Mapping]) -> dict:
     return {
         **{k: v for k, v in first.items() if k not in ("events", "excluded", "counts")},
         "run_dir": None, "run_dirs": [r.get("run_dir") for r in reports],
-        "model_kinds": [r.get("model_kind") for r in reports], "folds": len(reports),
+        "model_kinds": [r.get("model_kind") for r in reports],
+        "peers": [r.get("peer") for r in reports], "folds": len(reports),
         "counts": counts, "excluded": excluded,
         **summarise(rows, rules),
         "events": rows,
