@@ -7,9 +7,10 @@ The public entry points of the simulation layer::
     store = open_dataset(generate_dataset(cfg, "data/planetary"))
 """
 
+from .events import simulate_event
 from .paths import PROJECT_ROOT, resolve_path
 from .presets import CADENCES, CLASS_NAMES, ERRORS, TOPOLOGIES
-from .simulate import SimulationConfig, simulate_event
+from .simulate import SimulationConfig
 from .store import (
     DatasetError,
     LightCurveDataset,

@@ -74,6 +74,7 @@ from .presets import CLASS_NAMES, get_survey, get_topology
 from .pspl_fit import pspl_magnification
 from .simulate import (
     MAG_TO_FLUX,
+    SPLIT_NAMES,
     SimulatedEvent,
     SimulationConfig,
     binary_magnification,
@@ -682,7 +683,6 @@ def manifest_entry(config: SimulationConfig, catalogue: BaselineCatalogue,
                    split: np.ndarray) -> dict:
     """What a data set's manifest records about its baselines."""
     per_star = star_splits(config, len(catalogue))
-    from .store import SPLIT_NAMES
 
     return {
         "baselines": config.baselines,

@@ -194,6 +194,10 @@ def _check_choice(name: str, value, choices, lookup=None, *, optional: bool = Fa
     return str(value)
 
 
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+"""The splits, in the order of ``split_fractions`` (their codes in a data set's ``split``)."""
+
+
 def _check_split_fractions(value) -> tuple:
     """Three positive finite numbers (train, val, test) that sum to 1."""
     rule = ("split_fractions must be three positive numbers (train, val, test) summing to 1: "
@@ -768,6 +772,11 @@ def event_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(int(index),)))
 
 
+_INJECTED_ELSEWHERE = ("this config injects events into real baselines (baselines is set): "
+                       "microlens.simulate_event / microlens.events.simulate_event make its "
+                       "events (microlens.injection), microlens.simulate only synthetic ones")
+
+
 def event_label(index: int) -> int:
     """Class of event ``index``: classes interleave (0, 1, 2, 0, ...), every prefix balanced."""
     return int(index) % len(CLASS_NAMES)
@@ -792,10 +801,8 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     divided by ``error_scale``. The variable star is drawn only when ``variable_share > 0`` (so
     ``thesis`` sets without variables keep their random stream, event for event).
     """
-    if cfg.baselines is not None:  # injection into real baselines
-        from .injection import inject_event
-
-        return inject_event(cfg, index)
+    if cfg.baselines is not None:
+        raise ValueError(_INJECTED_ELSEWHERE)
     label = event_label(index)
     rng = event_rng(cfg.seed, index)
     topo = get_topology(cfg.topology)
@@ -935,13 +942,11 @@ def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np
         ``times`` (float64, days since the data set's reference epoch), ``flux``, ``flux_err``
         (float32): every event's observations one after the other, in event order;
         ``lengths`` (int64, observations per event), ``labels`` (int8) and ``params``
-        (structured array, :data:`PARAM_COLUMNS`); with ``baselines`` set also ``origin``
-        (:func:`microlens.injection.inject_range`: the real star and window of each event).
+        (structured array, :data:`PARAM_COLUMNS`). Synthetic configs only: with ``baselines``
+        set, :func:`microlens.events.simulate_range` injects into real baselines.
     """
     if cfg.baselines is not None:
-        from .injection import inject_range
-
-        return inject_range(cfg, start, stop)
+        raise ValueError(_INJECTED_ELSEWHERE)
     events = [simulate_event(cfg, index) for index in range(start, stop)]
     params = np.zeros(len(events), dtype=params_dtype())
     for row, ev in enumerate(events):

@@ -63,10 +63,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .events import simulate_range
 from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .removal import check_removable, mark_project_dir, remove_project_dir
-from .simulate import PARAM_COLUMNS, SimulationConfig, default_workers, params_dtype, simulate_range
+from .simulate import (
+    PARAM_COLUMNS,
+    SPLIT_NAMES,
+    SimulationConfig,
+    default_workers,
+    params_dtype,
+)
 from .validation import (
     PROBLEMS,
     InvalidDataWarning,
@@ -77,7 +84,6 @@ from .validation import (
 )
 
 SCHEMA_VERSION = 3  # 2: alpha_rad; 3: concatenated curves with offsets, a reference epoch
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SEQUENCE_ARRAYS = ("times", "flux", "flux_err")
 EVENT_ARRAYS = ("offsets", "labels", "split", "params")
 SEQUENCE_DTYPES = {"times": np.float64, "flux": np.float32, "flux_err": np.float32}
@@ -1174,7 +1180,7 @@ def collate_light_curves(items: Sequence[dict]) -> dict:
 
 def resimulate(store: LightCurveStore, index: int):
     """Re-run the simulation of event ``index`` from the stored config and seed."""
-    from .simulate import simulate_event
+    from .events import simulate_event
 
     return simulate_event(store.config, int(index))
 
