@@ -199,6 +199,9 @@ cmd_test() {
     # One pytest worker per core (pytest-xdist); tests that share a notebook chain stay on one
     # worker (tests/conftest.py groups them). MICROLENS_TEST_WORKERS=0 runs in one process.
     set -- -n "${MICROLENS_TEST_WORKERS:-auto}" --dist loadgroup "$@"
+    # Compiled modules (and pytest's rewritten test modules) written once, then read by every
+    # worker, notebook kernel and subprocess instead of compiling the package again in each.
+    unset PYTHONDONTWRITEBYTECODE
     log "running python -m pytest${*:+ $*}"
     "$PY" -m pytest "$@" || rc=$?
     if [[ $rc -eq 5 ]]; then

@@ -29,21 +29,23 @@ settings.register_profile("explore", max_examples=1000, **_PROFILE_OPTIONS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
-# Tests that share a session's notebook chain run on one pytest worker, so the chain runs once.
-SHARED_CHAINS = ("notebook_chain", "kind_chains")
+# Tests that share a costly session fixture run on one pytest worker, so it is built once: the
+# notebook chain and the tests of the tiny trained run it starts from, and the kinds' chains.
+SHARED_FIXTURES = {"notebook_chain": "eval_run", "eval_run": "eval_run",
+                   "kind_chains": "kind_chains"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Mark every hypothesis test ``property`` (what the thorough run selects) and put the tests
-    of one notebook chain in one ``xdist_group``."""
+    that share a costly session fixture in one ``xdist_group``."""
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.property)
-        chain = next((name for name in SHARED_CHAINS
+        group = next((group for name, group in SHARED_FIXTURES.items()
                       if name in getattr(item, "fixturenames", ())), None)
-        if chain is not None:
-            item.add_marker(pytest.mark.xdist_group(chain))
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def params_equal(a: np.ndarray, b: np.ndarray) -> bool:

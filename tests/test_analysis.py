@@ -384,6 +384,7 @@ def test_embedding_table_summary_and_figure(model, eval_store):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
     browser = AttentionBrowser(model, eval_store, rows)
     assert browser.fig in browser.widget.children and browser.heatmap in browser.widget.children

@@ -321,6 +321,7 @@ def test_bench_simulate_all_checks_every_config_before_running(monkeypatch, caps
     assert "unknown topology preset 'wide'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_simulate_reports_a_survey_with_observation_counts(capsys):
     from microlens.bench import main
 
@@ -409,6 +410,7 @@ def test_long_curve_figures_are_per_event_and_per_observation():
     assert _long_curves(out, [1000], None) is None
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_infer_accepts_long_curves_and_streams_to_each_length():
     report = _run_bench("infer", "--tiny", "--lengths", "16", "20000", "--batch", "1",
                         "--steps", "1", "--configs", "ours_fp32", "--stream-observations", "3",
@@ -485,6 +487,7 @@ def _check_kinds_report(report: dict, configuration: str, length: str, time_key:
     assert "vs_transformer" not in kinds["transformer"]
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_infer_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
                                                                          capsys):
     from microlens.bench import main
@@ -520,6 +523,7 @@ def test_bench_infer_kinds_measures_each_kind_at_the_transformers_shapes(in_proc
     _positive(report["streaming"]["results"]["1"], "mean_ms")
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_train_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
                                                                          capsys):
     from microlens.bench import main

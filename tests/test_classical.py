@@ -256,6 +256,7 @@ def test_evaluate_peer_reads_only_the_right_splits(eval_store):
         evaluate_peer(eval_store, test[:3], fractions=(0.0, 1.0))
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_evaluate_peer_on_held_out_events(eval_store):
     test = eval_store.indices("test")
     one = evaluate_peer(eval_store, test, fractions=(0.25, 0.5), workers=1)

@@ -105,6 +105,7 @@ def test_bugs_keep_their_traceback_and_messages_fold_to_one_line(capsys):
     assert one_line(ValueError("")) == "ValueError"
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_python_m_train_prints_one_line_and_exits_2(tmp_path):
     env = {**os.environ, "MICROLENS_TRACEBACK": ""}
     done = subprocess.run([sys.executable, "-m", "microlens.train", "--quiet", "--dataset",

@@ -212,6 +212,7 @@ def test_evaluate_run_summary(eval_run, eval_store):
 # -- both label sets, Δχ² bins and the shortcut probe ---------------------------------------
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run, eval_store):
     from scipy.stats import spearmanr
 

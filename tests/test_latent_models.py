@@ -68,6 +68,7 @@ def test_masked_event_mean_reads_valid_observations_only():
     torch.testing.assert_close(masked_event_mean(values, None), values.mean(dim=1))
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_the_reconstruction_and_kl_loss_goes_down_when_trained(one_torch_thread):
     times, flux, err = synthetic(16, 60, seed=0)
     mask = torch.ones_like(flux, dtype=torch.bool)
@@ -260,6 +261,7 @@ def test_the_reconstruction_in_flux_units_inverts_the_feature():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_trains_saves_and_loads_with_identical_predictions(train_store, tmp_path):
     from microlens.train import TrainConfig, read_metrics, train
 

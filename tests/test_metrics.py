@@ -148,6 +148,7 @@ def test_temperature_scaling_lowers_ece_on_overconfident_logits():
     assert after < before / 3
 
 
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bootstrap_intervals_cover_the_point_and_shrink_with_more_events():
     rng = np.random.default_rng(2)
 

@@ -38,6 +38,7 @@ def single_process_answers(small_store):
 
 @pytest.mark.parametrize("how", ["standard input", pytest.param(
     "file without a main guard", marks=pytest.mark.slow)])
+@pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_peer_and_prefix_features_with_two_workers_run_from_any_script(
         how, tmp_path, small_store, single_process_answers):
     """Both used to die with BrokenProcessPool from standard input (multiprocessing re-imported
