@@ -313,7 +313,7 @@ def test_numbers_on_a_few_shipped_events():
     names = ["blg-0002", "blg-0006", "blg-0011", "blg-0166", "blg-0200", "blg-0226", "blg-1224"]
     record = run_benchmark(None, SignificanceModel(), peer=ClassicalPeer(100.0, 50.0),
                            events=names)
-    assert record["folder"] == "outputs/real/ogle_ews_2025_subset"
+    assert record["folder"] == "outputs/real_data/ogle_ews_2025_subset"
     counts = record["counts"]
     assert (counts["events_in_folder"], counts["selected"], counts["not_selected"]) == (250, 7,
                                                                                        243)
@@ -353,7 +353,7 @@ def test_notebook_08_records_the_benchmark_and_its_figures(notebook_chain):
     assert declared["folder"] == "" and declared["peer"] == "tune"
     out = notebook_chain.ran("08_real_benchmark").out
     record = json.loads((out / "real_benchmark.json").read_text())
-    assert record["folder"] == "outputs/real/ogle_ews_2025_subset"
+    assert record["folder"] == "outputs/real_data/ogle_ews_2025_subset"
     assert record["run_dir"] and record["model_kind"] == "transformer"
     counts = record["counts"]
     assert counts["selected"] == REAL_BENCHMARK["n_events"] == 8

@@ -608,7 +608,7 @@ def exclusion_reasons(event: EwsEvent, photometry: Photometry | None = None) -> 
 SUBSET_ARCHIVE = "data/real/ogle_ews_2025_subset.tar.xz"
 """The subset of the 2025 season shipped with the project (relative to the project root)."""
 
-SUBSET_FOLDER = "outputs/real/ogle_ews_2025_subset"
+SUBSET_FOLDER = "outputs/real_data/ogle_ews_2025_subset"
 """Where :func:`shipped_subset` extracts it (relative to the project root)."""
 
 SUBSET_RECORD = "SUBSET.json"

@@ -64,7 +64,7 @@ Usage::
     record["metrics"]["model"]["baselines_lensing"]   # {count, of, share, interval}
 
     python -m microlens.real_benchmark ../shared/real/ogle_ews_2025 --run outputs/runs/quick \\
-        --workers 2 --out outputs/real/benchmark.json
+        --workers 2 --out outputs/real_data/benchmark.json
 """
 
 from __future__ import annotations
