@@ -431,3 +431,25 @@ def test_features_kind_answers_at_its_fractions_and_workers_change_nothing(folde
     np.testing.assert_allclose(series[half - 1], expected[0], atol=1e-12)
     np.testing.assert_allclose(series[-1], expected[1], atol=1e-12)
     np.testing.assert_allclose(row["event"]["final"], expected[1], atol=1e-12)
+
+
+def test_the_threshold_curve_ranks_answers_whose_p_lensing_is_one_to_the_last_digit():
+    from microlens.real_benchmark.summary import lensing_log_odds, operating_point, threshold_curve
+
+    def answer(p0):
+        return {"final": [p0, (1 - p0) / 2, (1 - p0) / 2]}
+
+    # P(lensing) is 1.0 in float64 for all three; P(no event) still orders them
+    rows = [{"event": answer(1e-18), "baseline": answer(1e-12)},
+            {"event": answer(1e-25), "baseline": answer(1e-30)},
+            {"event": answer(0.0), "baseline": None}]
+    assert len({1 - p for p in (1e-18, 1e-25)}) == 1  # indistinguishable as P(lensing)
+    assert lensing_log_odds([0.0, 0.5, 0.5]) > lensing_log_odds([1e-300, 0.5, 0.5]) > 600
+    curve = threshold_curve(rows)
+    assert curve["events_found"][0] == curve["baselines_lensing"][0] == 0.0
+    pairs = list(zip(curve["baselines_lensing"], curve["events_found"], strict=True))
+    assert pairs[1:] == [(0.0, 1 / 3), (0.5, 1 / 3), (0.5, 2 / 3), (0.5, 1.0), (1.0, 1.0)]
+    assert curve["log_odds_thresholds"][1] == 1000.0 and curve["thresholds"][1] == 1.0
+    # a threshold given as P(lensing) compares as log-odds
+    point = operating_point(rows, 0.9)
+    assert point["events_found"]["count"] == 3 and point["baselines_lensing"]["count"] == 2

@@ -84,6 +84,21 @@ def _batches(lengths: np.ndarray, budget: int) -> list[np.ndarray]:
     return batches
 
 
+def _probabilities(model, times, flux, flux_err, mask) -> np.ndarray:
+    """Calibrated probabilities ``(B, N, C)`` in float64, the softmax taken in float64.
+
+    In float32 a confident answer rounds ``1 - P(no event)`` to exactly 1 once ``P(no event)``
+    falls below ~6e-8, and the threshold curve could no longer rank those segments; in float64
+    ``P(no event)`` itself keeps its digits down to ~1e-308. Objects without
+    ``predict_logits`` and ``calibrate`` (test doubles) give their ``predict_proba``.
+    """
+    if hasattr(model, "predict_logits") and hasattr(model, "calibrate"):
+        logits = model.calibrate(model.predict_logits(times, flux, flux_err, mask))
+        return logits.double().softmax(dim=-1).cpu().numpy()
+    proba = model.predict_proba(times, flux, flux_err, mask, check_intervals=False)
+    return proba.double().cpu().numpy()
+
+
 def _neural_answers(model, segments: Sequence[Segment], budget: int,
                     progress: bool) -> list[np.ndarray]:
     import torch
@@ -107,12 +122,8 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
             times[j, n:] = s.times[-1] + np.arange(1, width - n + 1)  # padding, increasing
         with warnings.catch_warnings():  # real intervals leave the training range: reported
             warnings.simplefilter("ignore", IntervalRangeWarning)  # by the record, not here
-            proba = model.predict_proba(torch.as_tensor(times, device=device),
-                                        torch.as_tensor(flux, device=device),
-                                        torch.as_tensor(err, device=device),
-                                        torch.as_tensor(mask, device=device),
-                                        check_intervals=False)
-        proba = proba.float().cpu().numpy()
+            inputs = [torch.as_tensor(a, device=device) for a in (times, flux, err, mask)]
+            proba = _probabilities(model, *inputs)
         for j, i in enumerate(batch):
             out[i] = proba[j, : lengths[i]].astype(np.float64)
     return out  # type: ignore[return-value]

@@ -76,6 +76,46 @@ def lensing(probabilities: Sequence[float]) -> float:
     return float(probabilities[1]) + float(probabilities[2])
 
 
+MAX_LOG_ODDS = 1000.0
+"""The score of a certain answer (P(no event) or P(lensing) exactly 0)."""
+
+
+def lensing_log_odds(probabilities: Sequence[float]) -> float:
+    """The score thresholds rank by: ``log P(lensing) - log P(no event)`` of one answer.
+
+    Monotone in P(lensing), but it keeps ranking confident answers where ``P(lensing)`` itself
+    is 1 to the last digit (``P(no event)`` of 1e-20 against 1e-12). Clipped to
+    +-:data:`MAX_LOG_ODDS`: the maximum when ``P(no event)`` is 0, the minimum when
+    ``P(lensing)`` is 0 (float64 holds probabilities down to ~1e-308, log-odds ~ +-709).
+    """
+    p0 = float(probabilities[0])
+    p_lensing = float(probabilities[1]) + float(probabilities[2])
+    if p0 <= 0:
+        return MAX_LOG_ODDS
+    if p_lensing <= 0:
+        return -MAX_LOG_ODDS
+    return max(-MAX_LOG_ODDS, min(MAX_LOG_ODDS, math.log(p_lensing) - math.log(p0)))
+
+
+def log_odds(threshold: float) -> float:
+    """A threshold on P(lensing) as a threshold on :func:`lensing_log_odds`."""
+    t = float(threshold)
+    if t >= 1:
+        return math.inf
+    if t <= 0:
+        return -math.inf
+    return math.log(t) - math.log1p(-t)
+
+
+def probability(score: float) -> float:
+    """P(lensing) of a log-odds score (the inverse of :func:`log_odds`)."""
+    if math.isinf(score):
+        return 1.0 if score > 0 else 0.0
+    if score >= 0:
+        return 1.0 / (1.0 + math.exp(-score))
+    return math.exp(score) / (1.0 + math.exp(score))
+
+
 def _top(probabilities: Sequence[float]) -> int:
     return int(np.argmax(np.asarray(probabilities, dtype=np.float64)))
 
@@ -224,15 +264,19 @@ def threshold_curve(rows: Sequence[dict], max_points: int = CURVE_POINTS) -> dic
     """Events found against baselines called lensing as the threshold on the final
     P(lensing) moves (a segment is called lensing when its final P(lensing) >= threshold).
 
+    Segments are ranked by :func:`lensing_log_odds`, so answers whose P(lensing) is 1 to the
+    last digit still rank by how small P(no event) is.
+
     Returns
     -------
     dict
-        ``thresholds`` (decreasing, from above every score to the lowest), ``events_found``
-        and ``baselines_lensing`` (shares at each), ``n_events``, ``n_baselines``; at most
+        ``log_odds_thresholds`` (decreasing, from above every finite score to the lowest) and
+        the same as P(lensing) in ``thresholds`` (None for the first), ``events_found`` and
+        ``baselines_lensing`` (shares at each), ``n_events``, ``n_baselines``; at most
         ``max_points`` points, evenly spaced in rank, the ends kept.
     """
-    events = np.array([lensing(e["final"]) for e in _answered(rows, "event")])
-    baselines = np.array([lensing(b["final"]) for b in _answered(rows, "baseline")])
+    events = np.array([lensing_log_odds(e["final"]) for e in _answered(rows, "event")])
+    baselines = np.array([lensing_log_odds(b["final"]) for b in _answered(rows, "baseline")])
     scores = np.unique(np.concatenate([events, baselines]))[::-1]
     thresholds = np.concatenate([[math.inf], scores])
     if thresholds.size > max_points:
@@ -240,19 +284,22 @@ def threshold_curve(rows: Sequence[dict], max_points: int = CURVE_POINTS) -> dic
         thresholds = thresholds[keep]
     found = [float(np.mean(events >= t)) if events.size else None for t in thresholds]
     called = [float(np.mean(baselines >= t)) if baselines.size else None for t in thresholds]
-    return {"thresholds": [None if math.isinf(t) else float(t) for t in thresholds],
+    return {"thresholds": [None if math.isinf(t) and t > 0 else probability(t)
+                           for t in thresholds],
+            "log_odds_thresholds": [None if math.isinf(t) else float(t) for t in thresholds],
             "events_found": found, "baselines_lensing": called,
             "n_events": int(events.size), "n_baselines": int(baselines.size)}
 
 
 def operating_point(rows: Sequence[dict], threshold: float) -> dict:
     """Events found and baselines called lensing at one given threshold on the final
-    P(lensing), with Wilson intervals."""
-    events = [lensing(e["final"]) for e in _answered(rows, "event")]
-    baselines = [lensing(b["final"]) for b in _answered(rows, "baseline")]
-    return {"threshold": float(threshold),
-            "events_found": share(sum(p >= threshold for p in events), len(events)),
-            "baselines_lensing": share(sum(p >= threshold for p in baselines),
+    P(lensing) (compared as :func:`log_odds`), with Wilson intervals."""
+    score = log_odds(threshold)
+    events = [lensing_log_odds(e["final"]) for e in _answered(rows, "event")]
+    baselines = [lensing_log_odds(b["final"]) for b in _answered(rows, "baseline")]
+    return {"threshold": float(threshold), "log_odds_threshold": score,
+            "events_found": share(sum(s >= score for s in events), len(events)),
+            "baselines_lensing": share(sum(s >= score for s in baselines),
                                        len(baselines))}
 
 

@@ -67,6 +67,15 @@ def benchmark_table_figure(record: Mapping) -> go.Figure:
     return figure
 
 
+def _threshold_labels(curve: Mapping) -> list[str]:
+    """Hover text per point: the threshold as P(lensing) and as log-odds (records written
+    before the log-odds ranking carry P(lensing) only)."""
+    scores = curve.get("log_odds_thresholds") or [None] * len(curve["thresholds"])
+    return ["above every score" if t is None else
+            f"P(lensing) >= {t:.6g}" + ("" if s is None else f" (log-odds {s:.3g})")
+            for t, s in zip(curve["thresholds"], scores, strict=True)]
+
+
 def benchmark_threshold_figure(record: Mapping) -> go.Figure:
     """Events found against baselines called lensing as the threshold on the final
     P(lensing) moves; the model's top-class rule, the peer and a given threshold as points."""
@@ -75,8 +84,7 @@ def benchmark_threshold_figure(record: Mapping) -> go.Figure:
     figure.add_trace(go.Scatter(
         x=curve["baselines_lensing"], y=curve["events_found"], mode="lines",
         line=dict(color=MODEL_COLOR), name=f"{_model_name(record)}: threshold on P(lensing)",
-        text=[("above every score" if t is None else f"threshold {t:.3g}")
-              for t in curve["thresholds"]], hovertemplate="%{text}<br>baselines %{x:.3f}, "
+        text=_threshold_labels(curve), hovertemplate="%{text}<br>baselines %{x:.3f}, "
                                                           "events %{y:.3f}<extra></extra>"))
     metrics = record["metrics"]
     points = [("model: top class", metrics.get("model"), MODEL_COLOR, "circle"),
