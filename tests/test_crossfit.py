@@ -13,12 +13,14 @@ from microlens import ews
 from microlens.real_benchmark import run_benchmark
 from microlens.real_benchmark.crossfit import (
     FOLD_FILE,
+    baseline_scores,
     choose_threshold,
     crossfit_report,
     fold_folder,
     restrict,
     star_folds,
 )
+from microlens.real_benchmark.summary import probability
 
 T0 = 2459000.0
 PARAMS = """OGLE-2025-BLG-{num}
@@ -128,12 +130,17 @@ def test_fold_folder_links_the_files_of_its_stars(folder, tmp_path):
 
 def test_choose_threshold_calls_at_most_the_given_share():
     rows = rows_with(np.linspace(0.0, 0.99, 100), events=[0.5])
-    t = choose_threshold(rows, 0.03)
-    scores = np.linspace(0.0, 0.99, 100)
-    assert np.sum(scores >= t) == 3 and t <= 0.96 + 1e-12
-    assert np.sum(scores >= choose_threshold(rows, 0.0)) == 0
+    t = choose_threshold(rows, 0.03)  # a log-odds score
+    assert np.sum(baseline_scores(rows) >= t) == 3 and probability(t) <= 0.96 + 1e-12
+    assert np.sum(baseline_scores(rows) >= choose_threshold(rows, 0.0)) == 0
     tied = rows_with([0.9] * 10 + [0.1] * 90)
-    assert np.sum(np.r_[[0.9] * 10, [0.1] * 90] >= choose_threshold(tied, 0.05)) == 0
+    assert np.sum(baseline_scores(tied) >= choose_threshold(tied, 0.05)) == 0
+    # answers whose P(lensing) is 1 to the last digit still order by their log-odds
+    confident = rows_with([0.5] * 100)
+    for i, row in enumerate(confident):  # P(lensing) 1.0 in float64 for all: P(no event) orders
+        row["baseline"]["final"] = [1e-20 if i < 3 else 1e-12, 1.0, 0.0]
+    t = choose_threshold(confident, 0.03)
+    assert np.sum(baseline_scores(confident) >= t) == 3  # though every P(lensing) is 1.0
     with pytest.raises(ValueError, match="max_false_alarm must be in \\[0, 1\\); got 1.5"):
         choose_threshold(rows, 1.5)
     with pytest.raises(ValueError, match="no baseline segment"):
@@ -154,7 +161,8 @@ def test_crossfit_report_scores_each_fold_at_its_own_validation_threshold(folder
     assert merged["metrics"] == record["metrics"]
     for fold, val in zip(merged["crossfit"]["folds"], (b, a), strict=True):
         val_rows = restrict(record, val)["events"]
-        assert fold["threshold"] == choose_threshold(val_rows, 0.03)
+        assert fold["log_odds_threshold"] == choose_threshold(val_rows, 0.03)
+        assert fold["threshold"] == probability(fold["log_odds_threshold"])
         assert fold["validation_baselines_lensing"]["count"] == 0  # 3 % of <= 4 baselines
     point = merged["operating_point"]
     assert point["events_found"]["of"] == len(record["events"])

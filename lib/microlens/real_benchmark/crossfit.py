@@ -29,7 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .summary import _answered, combine_reports, lensing, operating_point, share, summarise
+from .summary import (
+    MAX_LOG_ODDS,
+    _answered,
+    combine_reports,
+    lensing_log_odds,
+    operating_point,
+    probability,
+    share,
+    summarise,
+)
 
 FOLD_FILE = "fold.json"
 """The record of a fold folder: source folder, seed, fold, stars and events."""
@@ -169,13 +178,18 @@ def restrict(record: Mapping, stars: Iterable[str]) -> dict:
 
 
 def baseline_scores(rows: Sequence[dict]) -> np.ndarray:
-    """The final P(lensing) of every answered baseline segment of ``rows``."""
-    return np.array([lensing(b["final"]) for b in _answered(rows, "baseline")], dtype=float)
+    """The final log-odds of lensing (:func:`~microlens.real_benchmark.summary.
+    lensing_log_odds`) of every answered baseline segment of ``rows``."""
+    return np.array([lensing_log_odds(b["final"]) for b in _answered(rows, "baseline")],
+                    dtype=float)
 
 
 def choose_threshold(rows: Sequence[dict], max_false_alarm: float = 0.03) -> float:
-    """The lowest threshold on the final P(lensing) that calls at most ``max_false_alarm``
-    of the baselines of ``rows`` lensing (a baseline is called when its score >= threshold).
+    """The lowest threshold on the final log-odds of lensing that calls at most
+    ``max_false_alarm`` of the baselines of ``rows`` lensing (a baseline is called when its
+    score >= threshold). A log-odds score, not P(lensing): confident answers differ where
+    P(lensing) is 1 to float64's last digit (:func:`~microlens.real_benchmark.summary.
+    probability` converts it).
 
     Raises
     ------
@@ -191,7 +205,7 @@ def choose_threshold(rows: Sequence[dict], max_false_alarm: float = 0.03) -> flo
                          "rows (give rows of a run with a model)")
     allowed = int(math.floor(max_false_alarm * scores.size + 1e-9))
     if allowed >= scores.size:
-        return 0.0
+        return -MAX_LOG_ODDS
     return float(np.nextafter(scores[allowed], math.inf))
 
 
@@ -255,11 +269,12 @@ def crossfit_report(records: Sequence[Mapping], scored: Sequence[Iterable[str]],
         part = restrict(record, s)
         val_rows = restrict(record, v)["events"]
         threshold = choose_threshold(val_rows, max_false_alarm)
-        point = operating_point(part["events"], threshold)
-        folds.append({"run_dir": record.get("run_dir"), "threshold": threshold,
+        point = operating_point(part["events"], log_odds_threshold=threshold)
+        folds.append({"run_dir": record.get("run_dir"), "threshold": probability(threshold),
+                      "log_odds_threshold": threshold,
                       "validation_stars": len(v), "scored_stars": len(part["events"]),
                       "validation_baselines_lensing": operating_point(
-                          val_rows, threshold)["baselines_lensing"],
+                          val_rows, log_odds_threshold=threshold)["baselines_lensing"],
                       "operating_point": point})
         found += point["events_found"]["count"]
         n_found += point["events_found"]["of"]
@@ -269,6 +284,7 @@ def crossfit_report(records: Sequence[Mapping], scored: Sequence[Iterable[str]],
     merged = combine_reports(parts)
     merged["crossfit"] = {"max_false_alarm": max_false_alarm, "folds": folds}
     merged["operating_point"] = {"threshold": [f["threshold"] for f in folds],
+                                 "log_odds_threshold": [f["log_odds_threshold"] for f in folds],
                                  "events_found": share(found, n_found),
                                  "baselines_lensing": share(called, n_called)}
     merged["argmax_point"] = argmax_point(merged["events"])

@@ -291,10 +291,21 @@ def threshold_curve(rows: Sequence[dict], max_points: int = CURVE_POINTS) -> dic
             "n_events": int(events.size), "n_baselines": int(baselines.size)}
 
 
-def operating_point(rows: Sequence[dict], threshold: float) -> dict:
+def operating_point(rows: Sequence[dict], threshold: float | None = None, *,
+                    log_odds_threshold: float | None = None) -> dict:
     """Events found and baselines called lensing at one given threshold on the final
-    P(lensing) (compared as :func:`log_odds`), with Wilson intervals."""
-    score = log_odds(threshold)
+    P(lensing), with Wilson intervals.
+
+    Give ``threshold`` as P(lensing) (compared as :func:`log_odds`) or, where a threshold
+    lies closer to 1 than float64 resolves (1 - 1e-17), ``log_odds_threshold`` on the score of
+    :func:`lensing_log_odds` (as :func:`microlens.real_benchmark.crossfit.choose_threshold`
+    returns it).
+    """
+    if (threshold is None) == (log_odds_threshold is None):
+        raise ValueError("operating_point: give threshold (P(lensing)) or log_odds_threshold, "
+                         "exactly one")
+    score = log_odds(threshold) if log_odds_threshold is None else float(log_odds_threshold)
+    threshold = probability(score) if threshold is None else threshold
     events = [lensing_log_odds(e["final"]) for e in _answered(rows, "event")]
     baselines = [lensing_log_odds(b["final"]) for b in _answered(rows, "baseline")]
     return {"threshold": float(threshold), "log_odds_threshold": score,
