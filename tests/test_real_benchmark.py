@@ -453,3 +453,28 @@ def test_the_threshold_curve_ranks_answers_whose_p_lensing_is_one_to_the_last_di
     # a threshold given as P(lensing) compares as log-odds
     point = operating_point(rows, 0.9)
     assert point["events_found"]["count"] == 3 and point["baselines_lensing"]["count"] == 2
+
+
+def test_a_trailing_window_classifies_the_last_days_of_each_segment(folder):
+    from microlens.photometry import estimate_baseline_flux
+
+    whole = run_benchmark(folder, SignificanceModel(), peer=None)
+    record = run_benchmark(folder, SignificanceModel(), peer=None, window_days=100.0)
+    assert record["rules"]["window_days"] == 100.0 and whole["rules"]["window_days"] is None
+    events = {e.name: e for e in ews.read_folder(folder)}
+    for row, full in zip(record["events"], whole["events"], strict=True):
+        event = events[row["name"]]
+        photometry = ews.read_photometry(event)
+        n = ews.event_end(event, photometry)
+        cut = ews.segment(photometry, n, "_event")
+        keep = cut.times >= cut.times[-1] - 100.0
+        level = estimate_baseline_flux(cut.flux[keep], cut.times[keep])
+        expected = significance_answer(Segment(cut.times[keep], cut.flux[keep] / level,
+                                               cut.flux_err[keep] / level))
+        np.testing.assert_allclose(row["event"]["final"], expected[-1], atol=1e-6)
+        assert row["event"]["n"] == full["event"]["n"] == n  # the segment, not the window
+        timing = row["event"]["timing"]
+        if timing and timing["alert_index"] is not None:  # indices of the whole segment
+            assert timing["alert_index"] >= int(np.flatnonzero(keep)[0])
+    with pytest.raises(ValueError, match="window_days must be a positive number"):
+        run_benchmark(folder, SignificanceModel(), peer=None, window_days=0)

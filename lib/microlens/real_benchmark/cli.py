@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None,
                         help="a threshold on the final P(lensing) chosen elsewhere: report "
                              "the events found and baselines called lensing at it")
+    parser.add_argument("--window-days", type=float, default=None,
+                        help="classify only the last N days of each segment (e.g. the span the "
+                             "model was trained on); default: the whole segment")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the peer's fits and the features kind")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -55,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     peer = None if args.peer == "none" else args.peer
     record = run_benchmark(args.folder, args.run, peer=peer, events=args.events,
-                           stars=args.stars, threshold=args.threshold, workers=args.workers,
+                           stars=args.stars, threshold=args.threshold,
+                           window_days=args.window_days, workers=args.workers,
                            device=args.device, progress=args.progress)
     if args.out:
         write_json_atomic(args.out, record)

@@ -257,17 +257,39 @@ def _fit_row(fit) -> dict:
             "fbl_fixed": bool(fit.fbl_fixed), "degenerate": bool(fit.degenerate)}
 
 
-def _segments(plans: list[EventPlan]) -> tuple[list[Segment], list[tuple[int, str]]]:
-    from .. import ews
+def _check_window(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value <= 0:
+        raise ValueError(f"window_days must be a positive number of days or None; got {value!r}")
+    return float(value)
 
-    segments, where = [], []
+
+def _segments(plans: list[EventPlan], window_days: float | None = None,
+              ) -> tuple[list[Segment], list[tuple[int, str]], list[int]]:
+    """Every plan's segments, each cut to its last ``window_days`` (renormalised to the
+    window's own baseline) when given; with where each came from and the index of its first
+    point in the segment."""
+    from .. import ews
+    from ..photometry import estimate_baseline_flux
+
+    segments, where, offsets = [], [], []
     for i, plan in enumerate(plans):
         for part, n in (("event", plan.n_event), ("baseline", plan.n_baseline)):
-            if n:
-                piece = ews.segment(plan.photometry, int(n), f"_{part}")
-                segments.append(Segment(piece.times, piece.flux, piece.flux_err))
-                where.append((i, part))
-    return segments, where
+            if not n:
+                continue
+            piece = ews.segment(plan.photometry, int(n), f"_{part}")
+            times, flux, err, start = piece.times, piece.flux, piece.flux_err, 0
+            if window_days is not None:
+                start = int(np.searchsorted(times, times[-1] - window_days, side="left"))
+                times, flux, err = times[start:], flux[start:], err[start:]
+                level = estimate_baseline_flux(flux, times)
+                flux, err = flux / level, err / level
+            segments.append(Segment(times, flux, err))
+            where.append((i, part))
+            offsets.append(start)
+    return segments, where, offsets
 
 
 def _timing(plan: EventPlan, series: np.ndarray, alert: float, min_points: int) -> dict | None:
@@ -289,12 +311,22 @@ def _timing(plan: EventPlan, series: np.ndarray, alert: float, min_points: int) 
     return out
 
 
+def _padded(series: np.ndarray | None, start: int) -> np.ndarray | None:
+    """Answers of a window that starts at point ``start`` of its segment, set back in place:
+    NaN (no answer, never an alert) before the window."""
+    if series is None or start == 0:
+        return series
+    out = np.full((start + series.shape[0], series.shape[1]), np.nan)
+    out[start:] = series
+    return out
+
+
 def _answer(series: np.ndarray | None, peer: dict | None) -> dict:
     out = {"n": None if series is None else int(series.shape[0]), "final": None,
            "max_lensing": None, "peer": peer}
     if series is not None:
         out["final"] = [float(p) for p in series[-1]]
-        out["max_lensing"] = float(np.max(series[:, 1] + series[:, 2]))
+        out["max_lensing"] = float(np.nanmax(series[:, 1] + series[:, 2]))
     return out
 
 
@@ -305,7 +337,8 @@ def _answer(series: np.ndarray | None, peer: dict | None) -> dict:
 
 def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=None,
                   threshold: float | None = None, alert_threshold: float = ALERT_THRESHOLD,
-                  min_segment_points: int = MIN_SEGMENT_POINTS, workers: int = 1,
+                  min_segment_points: int = MIN_SEGMENT_POINTS,
+                  window_days: float | None = None, workers: int = 1,
                   device: str = "auto", which: str = "best", progress: bool = False) -> dict:
     """Classify the real events of an EWS folder with a trained run and the classical peer.
 
@@ -339,6 +372,12 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         P(lensing) at which the stream alerts (false alerts, timing).
     min_segment_points : int
         Fewest observations a segment needs.
+    window_days : float, optional
+        Classify only the last ``window_days`` days of each segment (renormalised to that
+        window's own baseline), as a stream that keeps a trailing window of the length the
+        model was trained on (e.g. the survey preset's span): a model trained on 600-day
+        windows meets years of baseline otherwise. Stream alerts and timing then count within
+        the window; the peer sees the same window. None: the whole segment.
     workers : int
         Processes for the peer's fits (tuning and scoring) and the ``features`` kind.
     device : {'auto', 'cpu', 'cuda'}
@@ -376,6 +415,7 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     if threshold is not None:
         threshold = _check_probability("threshold", threshold)
     min_segment_points = _check_count("min_segment_points", min_segment_points, 2)
+    window_days = _check_window(window_days)
     workers = _check_count("workers", workers)
     if folder is None:
         folder = ews.shipped_subset()
@@ -390,7 +430,7 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
 
     plans, counts, excluded = plan_events(selected, min_segment_points)
     counts["not_selected"] = not_selected
-    segments, where = _segments(plans)
+    segments, where, offsets = _segments(plans, window_days)
     if not segments:
         left = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
         raise ValueError(f"no segment of {folder} is left to score ({len(selected)} events "
@@ -406,7 +446,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     features = model is not None and is_features(model)
     rows = []
     for i, plan in enumerate(plans):
-        parts = {part: (series[j], answers[j]) for j, (k, part) in enumerate(where) if k == i}
+        parts = {part: (_padded(series[j], offsets[j]), answers[j])
+                 for j, (k, part) in enumerate(where) if k == i}
         event_part = parts.get("event")
         row = {"name": plan.event.name, "star": plan.event.star,
                "fit": _fit_row(plan.event.fit),
@@ -428,6 +469,10 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
                              f"{MAX_BASELINE_SNR:g} (microlens.ews.baseline_end)"),
         "event_end_tau": EVENT_END_TAU, "max_baseline_snr": MAX_BASELINE_SNR,
         "min_segment_points": min_segment_points, "alert_threshold": alert_threshold,
+        "window_days": window_days,
+        "window": ("the whole segment" if window_days is None else
+                   f"the last {window_days:g} days of each segment, renormalised to their own "
+                   "baseline (stream alerts and timing within it)"),
         "timing_min_points": TIMING_MIN_POINTS, "bin_edges": {k: list(v) for k, v in
                                                              BIN_EDGES.items()},
         "threshold": threshold, "timed": not features,
