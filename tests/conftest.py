@@ -32,7 +32,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 # Tests that share a costly session fixture run on one pytest worker, so it is built once: the
 # notebook chain and the tests of the tiny trained run it starts from, and the kinds' chains.
 SHARED_FIXTURES = {"notebook_chain": "eval_run", "eval_run": "eval_run",
-                   "kind_chains": "kind_chains"}
+                   "kind_chains": "kind_chains",
+                   "tiny": "studies"}  # test_studies.py's two-cell study, run once a module
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
@@ -46,6 +47,19 @@ def pytest_collection_modifyitems(config, items):
                       if name in getattr(item, "fixturenames", ())), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+            if config.getvalue("loadgroup"):
+                _name_group(item, group)
+
+
+def _name_group(item, group: str) -> None:
+    """Put ``@group`` at the end of the test's id, where pytest-xdist's loadgroup scheduler
+    reads it. pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2 no longer reads
+    (its id is ``item._id``): without this every group would be scattered over the workers."""
+    if "@" in item.nodeid.rsplit("]", 1)[-1] or not hasattr(item, "_id"):
+        return  # already named, or a pytest whose id pytest-xdist sets itself
+    from _pytest.nodeid import coerce_node_id
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
