@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config, items):
                       if name in getattr(item, "fixturenames", ())), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
-            if config.getvalue("loadgroup"):
+            if config.getoption("loadgroup", False):  # False without pytest-xdist
                 _name_group(item, group)
 
 
