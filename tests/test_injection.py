@@ -362,3 +362,21 @@ def test_the_benchmark_refuses_a_missing_baselines_folder_before_timing_anything
 
     with pytest.raises(ValueError, match="--baselines .*nowhere.* is not a folder"):
         bench_simulate(events=3, survey="ogle", baselines=str(tmp_path / "nowhere"))
+
+
+def test_events_makes_any_configs_events_and_simulate_only_synthetic_ones(folder):
+    from microlens import events, injection, simulate
+
+    cfg = config(folder)
+    a, b = events.simulate_event(cfg, 4), injection.inject_event(cfg, 4)
+    np.testing.assert_array_equal(a.flux, b.flux)
+    assert a.origin == b.origin
+    ranged = events.simulate_range(cfg, 0, 3)
+    assert "origin" in ranged and ranged["lengths"].size == 3
+    synthetic = SimulationConfig(n_per_class=2, n_epochs=60, seed=3)
+    np.testing.assert_array_equal(events.simulate_range(synthetic, 0, 3)["flux"],
+                                  simulate.simulate_range(synthetic, 0, 3)["flux"])
+    with pytest.raises(ValueError, match="microlens.events.simulate_event"):
+        simulate.simulate_event(cfg, 0)
+    with pytest.raises(ValueError, match="only synthetic ones"):
+        simulate.simulate_range(cfg, 0, 3)

@@ -260,3 +260,21 @@ def test_save_outputs_checks_the_record_then_writes_it_atomically(tmp_path):
         load_record("06_u0_analysis", tmp_path)
     with pytest.raises(FileNotFoundError, match="02_train has not written its record"):
         load_record("02_train", tmp_path)
+
+
+def test_the_contract_helpers_name_what_is_wrong(monkeypatch):
+    from microlens import notebooks
+
+    with pytest.raises(KeyError, match="unknown config 'NoConfig'; valid: "):
+        notebooks.config_fields("NoConfig")
+    # a parameter that two configs of one notebook declare must say which it sets
+    monkeypatch.setitem(notebooks.NOTEBOOK_CONFIGS, "02_train", ("TrainConfig", "TrainConfig"))
+    with pytest.raises(ValueError, match="is a field of TrainConfig and TrainConfig; name the "
+                                         "one it sets in RENAMED"):
+        notebooks.mirrored_field("02_train", "epochs")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="02_train's parameter no_such_field sets no field of"):
+        notebooks.mirrored("02_train", "no_such_field")
+    with pytest.raises(notebooks.RecordError, match="the record of 03_evaluate is not a JSON "
+                                                    "object"):
+        notebooks.check_record("03_evaluate", ["not", "a", "dict"])

@@ -95,3 +95,27 @@ def test_train_command_line_covers_every_field_of_both_configs(capsys):
     parser = argparse.ArgumentParser()
     add_dataclass_options(parser, TrainConfig, skip=("model",))
     add_dataclass_options(parser, ModelConfig)  # every field has a command-line form
+
+
+def test_declared_fields_follow_bases_across_modules_and_name_what_is_missing(tmp_path,
+                                                                             monkeypatch):
+    from microlens.settings import declared_fields
+
+    package = tmp_path / "declared_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text(
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass Base:\n"
+        "    shared: int = 1  # set in the base module\n")
+    (package / "child.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import Generic, TypeVar\n\n"
+        "from .base import Base\n\nT = TypeVar('T')\n\n\n@dataclass\n"
+        "class Child(Base, Generic[T]):\n    own: float = 2.0  # the child's own\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fields = declared_fields("declared_pkg.child", "Child")
+    assert set(fields) == {"shared", "own"}  # the imported base's field, not Generic's
+    assert "base module" in fields["shared"].help and "own" in fields["own"].help
+    with pytest.raises(LookupError, match="no module 'declared_pkg.nowhere'"):
+        declared_fields("declared_pkg.nowhere", "Child")
+    with pytest.raises(LookupError, match="has no class 'Other'; its classes: Child"):
+        declared_fields("declared_pkg.child", "Other")
