@@ -16,17 +16,21 @@ from hypothesis import HealthCheck, settings
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
 
-# Property-based tests (hypothesis) run in the fast tier with the "fast" profile: derandomized, a
-# few dozen examples, seconds, the same examples on every run. The slow tier runs them all again
-# with "thorough" (derandomized too, many more examples; tests/test_properties_thorough.py), so
-# both tiers pass or fail the same way on every clone. HYPOTHESIS_PROFILE=explore draws fresh
-# random examples for a bug hunt by hand. A profile applies when the test module is imported.
+# Property-based tests (hypothesis): the whole suite (plain `pytest`, ./run_all.sh test, CI)
+# searches with the "thorough" profile, a selection such as the fast tier (-m "not slow") with
+# "fast": both derandomized (the same examples on every clone), 100 and 25 examples a test.
+# HYPOTHESIS_PROFILE=explore draws fresh random examples for a bug hunt by hand.
 _PROFILE_OPTIONS = {"deadline": None, "print_blob": True,
                     "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("fast", max_examples=25, derandomize=True, **_PROFILE_OPTIONS)
 settings.register_profile("thorough", max_examples=100, derandomize=True, **_PROFILE_OPTIONS)
 settings.register_profile("explore", max_examples=1000, **_PROFILE_OPTIONS)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def pytest_configure(config):
+    """Load the hypothesis profile before any test module is imported (see above)."""
+    chosen = "fast" if config.getoption("markexpr", "") else "thorough"
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or chosen)
 
 
 # Tests that share a costly session fixture run on one pytest worker, so it is built once: the
@@ -35,14 +39,24 @@ SHARED_FIXTURES = {"notebook_chain": "eval_run", "eval_run": "eval_run",
                    "kind_chains": "kind_chains",
                    "tiny": "studies"}  # test_studies.py's two-cell study, run once a module
 
+# Tests that start from a model trained (or a data set injected) by a session or module fixture
+# belong to the slow tier, whatever their own cost: the fast tier (./run_all.sh test fast) never
+# pays for a training. Each fixture's module also has fast tests of the same code on
+# hand-made inputs.
+TRAINED_FIXTURES = ("eval_run", "notebook_chain", "kind_chains", "tiny", "features_run",
+                    "pretrained", "pretrained_run", "generated")
+
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Mark every hypothesis test ``property`` (what the thorough run selects) and put the tests
-    that share a costly session fixture in one ``xdist_group``."""
+    """Mark every hypothesis test ``property`` (what the thorough run selects) and every test
+    on a trained fixture ``slow``, and put the tests that share a costly session fixture in
+    one ``xdist_group``."""
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.property)
+        if any(name in TRAINED_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
         group = next((group for name, group in SHARED_FIXTURES.items()
                       if name in getattr(item, "fixturenames", ())), None)
         if group is not None:

@@ -115,6 +115,7 @@ def test_bench_infer_prints_throughput_flops_and_streaming_latency():
     assert target["values"]["mean_ms"] == streaming["results"]["1"]["mean_ms"]
 
 
+@pytest.mark.slow  # seconds long: times training steps in process
 def test_bench_workers_measure_bf16_and_the_baseline_in_process():
     from microlens.bench import (
         _measure_infer,

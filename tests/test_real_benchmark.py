@@ -404,6 +404,7 @@ class OneCurve:
                 "flux_err": self.segment.flux_err}
 
 
+@pytest.mark.slow  # seconds long: trains a features run and fits PSPL prefixes twice
 def test_features_kind_answers_at_its_fractions_and_workers_change_nothing(folder):
     from microlens.curve_features import prefix_features
 

@@ -218,6 +218,7 @@ def test_classify_events_on_a_run_directory_and_user_files(tmp_path, curve, peer
         classify_events(run, [], peer=False, device="cpu")
 
 
+@pytest.mark.slow  # seconds long: fits the peer on a whole validation split
 def test_tune_peer_on_the_validation_split(small_store):
     peer = tune_peer(small_store)
     assert isinstance(peer, ClassicalPeer) and peer.error_rescaling == "pspl"

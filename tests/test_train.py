@@ -76,6 +76,7 @@ def test_a_tiny_model_learns_the_three_classes(train_store, tmp_path):
     torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
 
 
+@pytest.mark.slow  # seconds long: trains a run twice
 def test_an_interrupted_run_resumes_to_the_same_result(train_store, tmp_path):
     whole = train(tiny_config(train_store, tmp_path, run_name="whole", epochs=3), progress=False)
     cfg = tiny_config(train_store, tmp_path, run_name="pieces", epochs=3)
