@@ -32,7 +32,7 @@ EVALUATE = {"n_bootstrap": 30, "peer_workers": 1}
 ATTENTION = {"per_class": 2, "seed": 4, "show_widgets": True}
 EMBEDDING = {"n_events": 30, "method": "both", "seed": 2, "batch_size": 8}
 LIMITS = {"n_bins": 4, "detectability_threshold": 50.0}
-REAL_EVENTS = {"peer_workers": 1}
+REAL_EVENTS = {"peer_workers": 1, "benchmark_events": 8}
 REAL_BENCHMARK = {"n_events": 8, "peer": "tune", "workers": 1}
 
 

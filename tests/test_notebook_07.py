@@ -15,6 +15,8 @@ from notebook_form import (
 from microlens.figures import notebook_figures
 from microlens.notebooks import NOTEBOOKS as REGISTRY
 from microlens.photometry import read_shipped_event, shipped_events
+from microlens.predictions import run_predictions
+from microlens.real_benchmark.beside import PAIRS, simulated_shares
 from microlens.real_events import SERIES_FILE, load_series
 
 NOTEBOOK = NOTEBOOKS / "07_real_events.ipynb"
@@ -51,7 +53,19 @@ def test_shipped_events_record_and_figures(notebook_chain):
         assert entry["peer"]["at_end"]["n"] == n
         assert row["correct"] == (entry["model"]["at_end"]["class"] == shipped.published_class)
     assert record["n_correct"] == sum(row["correct"] for row in record["summary"])
-    names = ["real_events_table", *(f"real_event_{e['slug']}" for e in record["events"])]
+    # the sky beside the simulation: the run's test split and 8 shipped real events
+    beside = record["beside_simulation"]
+    predictions, _ = run_predictions(notebook_chain.parameters["07_real_events"]["run_dir"])
+    simulated = simulated_shares(predictions.labels,
+                                 predictions.classes_at(predictions.lengths - 1))
+    assert [row["simulated"] for row in beside["rows"]] == [
+        simulated[key] for key, *_ in PAIRS]
+    assert beside["simulated_events"] == len(predictions)
+    assert 0 < beside["real_events"] <= 8 and beside["real_baselines"] <= 8
+    assert all(row["real"]["of"] > 0 for row in beside["rows"])
+    assert "Udalski" in beside["citation"]
+    names = ["real_events_table", *(f"real_event_{e['slug']}" for e in record["events"]),
+             "sky_beside_simulation"]
     assert sorted(record["figures"]) == sorted(names)
     assert_figures_written(out, names)
     assert sorted(notebook_figures(out, "07_real_events")) == sorted(names)  # rebuilt

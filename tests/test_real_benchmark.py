@@ -479,3 +479,47 @@ def test_a_trailing_window_classifies_the_last_days_of_each_segment(folder):
             assert timing["alert_index"] >= int(np.flatnonzero(keep)[0])
     with pytest.raises(ValueError, match="window_days must be a positive number"):
         run_benchmark(folder, SignificanceModel(), peer=None, window_days=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sky beside the simulation (notebook 07)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_simulated_shares_ask_the_three_questions_of_a_test_split():
+    from microlens.real_benchmark import simulated_shares
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    final = np.array([0, 1, 0, 2, 2, 1, 0, 2, 0, 1])
+    got = simulated_shares(labels, final)
+    assert got["n_events"] == 10
+    assert (got["lensing_called_lensing"]["count"], got["lensing_called_lensing"]["of"]) == (4, 6)
+    assert (got["single_called_binary"]["count"], got["single_called_binary"]["of"]) == (1, 3)
+    assert (got["no_event_called_lensing"]["count"],
+            got["no_event_called_lensing"]["of"]) == (2, 4)
+    low, high = got["single_called_binary"]["interval"]
+    assert low < 1 / 3 < high
+    with pytest.raises(ValueError, match="10 labels but 9 answers"):
+        simulated_shares(labels, final[:9])
+
+
+def test_beside_simulation_pairs_each_share_with_its_real_counterpart():
+    from microlens.real_benchmark import beside_simulation, share, simulated_shares
+    from microlens.viz.real_benchmark import beside_simulation_figure
+
+    simulated = simulated_shares(np.array([0, 1, 2, 1]), np.array([0, 1, 2, 2]))
+    model = {"events_lensing": share(9, 10), "events_binary": share(4, 10),
+             "baselines_lensing": share(1, 8), "stream_false_alerts": share(2, 8)}
+    record = {"metrics": {"model": model, "peer": None}, "folder": "data/real/x",
+              "counts": {"event_segments": 10, "baseline_segments": 8}, "citation": "Udalski"}
+    beside = beside_simulation(simulated, record)
+    assert [row["real"] for row in beside["rows"]] == [
+        model["events_lensing"], model["events_binary"], model["baselines_lensing"]]
+    assert [row["simulated"]["of"] for row in beside["rows"]] == [3, 2, 1]
+    assert (beside["real_events"], beside["real_baselines"], beside["simulated_events"]) == (
+        10, 8, 4)
+    json.dumps(beside)  # what 07's record keeps
+    figure = beside_simulation_figure(beside)
+    assert [trace.x[1] for trace in figure.data] == [50.0, 40.0]  # PSPL called binary, per cent
+    with pytest.raises(ValueError, match="no model answers"):
+        beside_simulation(simulated, {**record, "metrics": {"model": None}})

@@ -73,6 +73,7 @@ from .viz import (
     training_curves_figure,
 )
 from .viz.real_benchmark import benchmark_figures as real_benchmark_figures
+from .viz.real_benchmark import beside_simulation_figure
 
 NOTEBOOK_RECORDS: dict[str, str] = {name: nb.record for name, nb in NOTEBOOKS.items()}
 """Notebook name -> the JSON record it writes into its ``output_dir`` (from the registry,
@@ -283,10 +284,14 @@ def real_events_figures(record: dict, series: dict, time_axis: str = "peak"
     Returns
     -------
     dict
-        ``real_events_table`` (the summary) and ``real_event_<slug>`` per event (its light
-        curve over its class probabilities after every observation).
+        ``real_events_table`` (the summary), ``real_event_<slug>`` per event (its light curve
+        over its class probabilities after every observation) and, when the record holds
+        real benchmark shares beside the simulated ones (``beside_simulation``),
+        ``sky_beside_simulation``.
     """
     figures = {"real_events_table": real_events_table_figure(record["summary"])}
+    if record.get("beside_simulation"):
+        figures["sky_beside_simulation"] = beside_simulation_figure(record["beside_simulation"])
     for event in record["events"]:
         figures[f"real_event_{event['slug']}"] = real_event_figure(
             event, series[event["name"]], time_axis=time_axis)

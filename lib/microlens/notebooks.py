@@ -297,6 +297,7 @@ class RealEventsRecord(_Figures):
     n_correct: int
     events: list
     summary: list
+    beside_simulation: dict | None
 
 
 class RealBenchmarkRecord(_Figures):
@@ -586,6 +587,8 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
             "also classify with the classical peer, tuned on the run's data set"),
         own("peer_workers", 2, "processes for tuning the classical peer"),
         own("time_axis", "peak", "time axis of the figures: peak (days from the peak) or hjd"),
+        own("benchmark_events", 40, "real OGLE events of the shipped subset scored beside the "
+            "run's simulated test split (0 skips)"),
         _DEVICE,
         _FORMATS,
         own("output_dir", "outputs/lab",

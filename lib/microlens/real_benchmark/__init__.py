@@ -70,6 +70,7 @@ Usage::
 from __future__ import annotations
 
 from .answers import BATCH_OBSERVATIONS, Segment, model_answers, peer_answers
+from .beside import beside_simulation, run_simulated_shares, simulated_shares
 from .run import (
     ALERT_THRESHOLD,
     CITATION,
@@ -94,8 +95,8 @@ from .summary import (
 
 __all__ = [
     "ALERT_THRESHOLD", "BATCH_OBSERVATIONS", "BIN_EDGES", "CITATION", "EXCLUSIONS", "HEADLINE",
-    "HEADLINE_LABELS", "MIN_SEGMENT_POINTS", "Segment", "TIMING_MIN_POINTS", "combine_reports",
-    "headline_rows",
+    "HEADLINE_LABELS", "MIN_SEGMENT_POINTS", "Segment", "TIMING_MIN_POINTS", "beside_simulation",
+    "combine_reports", "headline_rows",
     "model_answers", "peer_answers", "plan_events", "read_stars", "run_benchmark", "share",
-    "summarise", "summary_view", "threshold_curve",
+    "run_simulated_shares", "simulated_shares", "summarise", "summary_view", "threshold_curve",
 ]  # fmt: skip

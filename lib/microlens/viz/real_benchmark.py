@@ -169,6 +169,37 @@ def benchmark_timing_figure(record: Mapping) -> go.Figure:
     return figure
 
 
+def beside_simulation_figure(beside: Mapping) -> go.Figure:
+    """Each share on the run's simulated test split beside the same question asked of real
+    events and baselines (:func:`microlens.real_benchmark.beside_simulation`), with 95 % Wilson
+    intervals; hover for the counts and which curves each side counts."""
+    figure = go.Figure()
+    measures = [row["measure"] for row in beside["rows"]]
+    sides = (("simulated", f"simulated test split ({beside['simulated_events']} curves)",
+              MODEL_COLOR),
+             ("real", f"real OGLE EWS ({beside['real_events']} events, "
+                      f"{beside['real_baselines']} baselines)", PEER_COLOR))
+    for side, name, color in sides:
+        entries = [row[side] for row in beside["rows"]]
+        shares = [None if e["share"] is None else 100 * e["share"] for e in entries]
+        low = [None if e["interval"] is None else 100 * e["interval"][0] for e in entries]
+        high = [None if e["interval"] is None else 100 * e["interval"][1] for e in entries]
+        figure.add_trace(go.Bar(
+            x=shares, y=measures, orientation="h", name=name, marker_color=color,
+            error_x=error_bars(shares, low, high),
+            customdata=[[_cell(e), row["counted"]] for e, row in zip(entries, beside["rows"],
+                                                                     strict=True)],
+            hovertemplate="%{y}<br>%{customdata[0]}<br>%{customdata[1]}<extra>" + side
+                          + "</extra>"))
+    figure.update_layout(
+        template=TEMPLATE, barmode="group", height=360, legend=dict(orientation="h", y=-0.25),
+        xaxis=dict(title="share of curves [%] (95 % Wilson interval)", range=[0, 100]),
+        yaxis=dict(autorange="reversed"),
+        title=("The sky beside the simulation: the same questions, final answers<br><sup>"
+               f"{beside.get('folder') or 'real events'}; {beside.get('citation') or ''}</sup>"))
+    return figure
+
+
 def benchmark_figures(record: Mapping) -> dict[str, go.Figure]:
     """Every figure of the benchmark: ``real_benchmark_table``, ``real_benchmark_threshold``,
     ``real_benchmark_bins`` and ``real_benchmark_timing``."""
@@ -178,5 +209,5 @@ def benchmark_figures(record: Mapping) -> dict[str, go.Figure]:
             "real_benchmark_timing": benchmark_timing_figure(record)}
 
 
-__all__ = ["benchmark_bins_figure", "benchmark_figures", "benchmark_table_figure",
-           "benchmark_threshold_figure", "benchmark_timing_figure"]
+__all__ = ["beside_simulation_figure", "benchmark_bins_figure", "benchmark_figures",
+           "benchmark_table_figure", "benchmark_threshold_figure", "benchmark_timing_figure"]
