@@ -14,6 +14,7 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 * :mod:`.reconstruction`: a latent model's reconstructed light curves and its reconstruction
   error by class;
 * :mod:`.real_events`: real light curves with the class probabilities after every observation;
+* :mod:`.noise`: residual statistics of real baselines beside simulated constant stars;
 * :mod:`.study`: a study's metrics against its swept parameters, early detection of all cells;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
 """

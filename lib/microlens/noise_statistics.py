@@ -1,0 +1,305 @@
+"""Residual statistics of curves without an event: how the sky's noise differs from the
+simulator's.
+
+A classifier trained on simulated noise reads every departure from it as signal. The real
+baselines of OGLE-IV (years of a star before its event, :func:`microlens.ews.baseline_end`)
+are the measure of the sky's noise; class-0 constant stars of a synthetic preset are the
+simulator's. Four statistics per curve, each computed the same way on both, then summarised by
+baseline magnitude (median and interquartile range per bin):
+
+``chi2_dof``
+    χ²/dof of a flat fit (the error-weighted mean flux): 1 for white noise with honest error
+    bars; above 1 when error bars understate the scatter or the flux moves.
+``acf_1d``, ``acf_10d``, ``acf_100d``
+    Autocorrelation of the normalised residuals ``z = (F - mean) / sigma`` at a lag of 1, 10 and
+    100 days: night means of ``z`` (a night is the integer part of ``t - 0.5``; nights with
+    several points count once), paired where their separation lies within
+    :data:`LAG_WINDOWS`; the mean product over pairs divided by the variance of the night means.
+    0 for white noise; positive for nightly, seasonal or slow correlated offsets.
+``outlier_fraction``
+    Share of points more than :data:`OUTLIER_SIGMA` robust standard deviations from their
+    season's median (the robust scale is 1.4826 × the median absolute deviation of ``z``, so
+    error bars that are simply too small do not count): ~0 for Gaussian noise.
+``season_offset_mmag``
+    Root-mean-square of the season medians about the median of all seasons, in millimagnitudes
+    (seasons split at gaps longer than :data:`SEASON_GAP_DAYS`, each with at least
+    :data:`MIN_SEASON_POINTS` points): the year-to-year drift of a star's level.
+
+Magnitude bins: :data:`MAG_EDGES` (baseline I magnitude; OGLE's ``I_bl`` for real stars, the
+preset's ``baseline_mag`` for simulated ones).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+STATISTICS = ("chi2_dof", "acf_1d", "acf_10d", "acf_100d", "outlier_fraction",
+              "season_offset_mmag")
+"""Every statistic of :func:`curve_statistics`, in table order."""
+
+LAG_WINDOWS = {"acf_1d": (0.5, 1.5), "acf_10d": (8.0, 12.0), "acf_100d": (80.0, 120.0)}
+"""Separation of two nights [days] that counts for each lag."""
+
+OUTLIER_SIGMA = 5.0
+SEASON_GAP_DAYS = 60.0
+MIN_SEASON_POINTS = 10
+MIN_POINTS = 20
+"""Fewest points of a curve with statistics (shorter curves are left out, counted)."""
+
+MAG_EDGES = (17.0, 18.0, 19.0, 20.0)
+"""Inner edges of the magnitude bins: < 17, 17-18, 18-19, 19-20, >= 20."""
+
+MMAG_PER_RELATIVE_FLUX = 2500.0 / math.log(10.0)
+"""Millimagnitudes per unit of relative flux change (small changes)."""
+
+
+def _seasons(times: np.ndarray) -> np.ndarray:
+    """Season index of each (sorted) time: a new season after every gap > SEASON_GAP_DAYS."""
+    return np.concatenate([[0], np.cumsum(np.diff(times) > SEASON_GAP_DAYS)])
+
+
+def _autocorrelations(times: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    nights = np.floor(times - 0.5)
+    night, index = np.unique(nights, return_inverse=True)
+    means = np.bincount(index, weights=z) / np.bincount(index)
+    means = means - means.mean()
+    variance = float(np.mean(means ** 2))
+    out = {}
+    for name, (lo, hi) in LAG_WINDOWS.items():
+        products, count = 0.0, 0
+        # pairs (a, b) with b after a and night[b] - night[a] in [lo, hi]
+        first = np.searchsorted(night, night + lo, side="left")
+        last = np.searchsorted(night, night + hi, side="right")
+        for shift in range(1, int(np.max(last - np.arange(night.size), initial=0)) + 1):
+            a = np.arange(night.size - shift)
+            b = a + shift
+            keep = (b >= first[a]) & (b < last[a])
+            products += float(np.sum(means[a[keep]] * means[b[keep]]))
+            count += int(keep.sum())
+        out[name] = (products / count / variance) if count and variance > 0 else math.nan
+    return out
+
+
+def curve_statistics(times, flux, flux_err) -> dict[str, float] | None:
+    """The statistics of one curve without an event (module docstring).
+
+    Parameters
+    ----------
+    times, flux, flux_err : array_like
+        Times [days] (sorted), fluxes and their 1-sigma errors (any flux unit).
+
+    Returns
+    -------
+    dict or None
+        ``{statistic: value}`` (NaN where a statistic has too few pairs or seasons) and
+        ``n_points``; None for fewer than :data:`MIN_POINTS` points.
+
+    Raises
+    ------
+    ValueError
+        For arrays of different lengths, unsorted times, non-finite values or errors <= 0.
+    """
+    t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
+    if not (t.shape == f.shape == e.shape) or t.ndim != 1:
+        raise ValueError(f"curve_statistics: times, flux and flux_err must be 1-d arrays of one "
+                         f"length, got {t.shape}, {f.shape}, {e.shape}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(f)) and np.all(np.isfinite(e))):
+        raise ValueError("curve_statistics: times, flux and flux_err must be finite")
+    if np.any(e <= 0):
+        raise ValueError(f"curve_statistics: errors must be > 0, got {float(e.min())}")
+    if np.any(np.diff(t) < 0):
+        raise ValueError("curve_statistics: times must be sorted")
+    if t.size < MIN_POINTS:
+        return None
+    w = 1.0 / e ** 2
+    mean = float(np.sum(w * f) / np.sum(w))
+    z = (f - mean) / e
+    out = {"n_points": int(t.size), "chi2_dof": float(np.sum(z ** 2) / (t.size - 1))}
+    out.update(_autocorrelations(t, z))
+    season = _seasons(t)
+    robust = 1.4826 * float(np.median(np.abs(z - np.median(z))))
+    medians = np.array([np.median(f[season == s]) for s in range(season[-1] + 1)])
+    deviation = np.abs(f - medians[season]) / e
+    out["outlier_fraction"] = (float(np.mean(deviation > OUTLIER_SIGMA * robust))
+                               if robust > 0 else math.nan)
+    counts = np.bincount(season)
+    usable = medians[counts >= MIN_SEASON_POINTS]
+    if usable.size >= 2:
+        level = float(np.median(usable))
+        out["season_offset_mmag"] = float(MMAG_PER_RELATIVE_FLUX * np.sqrt(
+            np.mean((usable / level - 1.0) ** 2)))
+    else:
+        out["season_offset_mmag"] = math.nan
+    return out
+
+
+def magnitude_bin_labels(edges: Sequence[float] = MAG_EDGES) -> list[str]:
+    """``['< 17', '17-18', ..., '>= 20']``."""
+    inner = [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [f"< {edges[0]:g}", *inner, f">= {edges[-1]:g}"]
+
+
+def summarise(rows: Iterable[Mapping], edges: Sequence[float] = MAG_EDGES) -> dict:
+    """Median, quartiles and count of every statistic per magnitude bin.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Each with ``mag`` and the statistics of :func:`curve_statistics`.
+
+    Returns
+    -------
+    dict
+        ``{"bins": labels, "statistics": {name: [{"median", "q25", "q75", "n"} per bin]}}``
+        (None entries where a bin has no finite value).
+    """
+    rows = list(rows)
+    labels = magnitude_bin_labels(edges)
+    bins = np.digitize([r["mag"] for r in rows], edges) if rows else np.array([], int)
+    table = {}
+    for name in STATISTICS:
+        values = np.array([r[name] for r in rows], dtype=np.float64)
+        entries = []
+        for k in range(len(labels)):
+            chosen = values[(bins == k) & np.isfinite(values)]
+            entries.append(None if chosen.size == 0 else {
+                "median": float(np.median(chosen)), "q25": float(np.percentile(chosen, 25)),
+                "q75": float(np.percentile(chosen, 75)), "n": int(chosen.size)})
+        table[name] = entries
+    return {"bins": labels, "edges": list(edges), "statistics": table,
+            "n_curves": [int(np.sum(bins == k)) for k in range(len(labels))]}
+
+
+def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
+                       max_snr: float = 2.0) -> list[dict]:
+    """:func:`curve_statistics` of the baseline segment of every usable event of an EWS folder.
+
+    Parameters
+    ----------
+    folder : path, optional
+        A folder in the EWS layout; None: the shipped subset.
+    stars : iterable of str, optional
+        Only these stars (:attr:`microlens.ews.EwsEvent.star`; e.g. a fold's training stars).
+    max_snr : float
+        Where the baseline ends (:func:`microlens.ews.baseline_end`).
+
+    Returns
+    -------
+    list of dict
+        ``event``, ``star``, ``mag`` (OGLE's ``I_bl``) and the statistics, one per star (the
+        first event by name of a star seen twice).
+    """
+    from . import ews
+
+    folder = ews.shipped_subset() if folder is None else folder
+    wanted = None if stars is None else set(stars)
+    rows, seen = [], set()
+    for event in sorted(ews.read_folder(folder), key=lambda e: e.name):
+        if event.fit is None or event.fit.degenerate or event.star in seen:
+            continue
+        if wanted is not None and event.star not in wanted:
+            continue
+        seen.add(event.star)
+        photometry = ews.read_photometry(event)
+        n = ews.baseline_end(event, photometry, max_snr)
+        segment = ews.segment(photometry, n, "_baseline")
+        stats = curve_statistics(segment.absolute_times(), segment.flux, segment.flux_err)
+        if stats is not None:
+            rows.append({"event": event.name, "star": event.star, "mag": event.fit.i_bl,
+                         **stats})
+    return rows
+
+
+def simulated_rows(store, split: str | None = None) -> list[dict]:
+    """:func:`curve_statistics` of the constant stars (class 0, no variability) of a data set,
+    with its ``baseline_mag`` as ``mag`` (of an injection set: its untouched real windows)."""
+    params = store.params
+    names = params.dtype.names
+    if "baseline_mag" not in names:
+        raise ValueError(f"{getattr(store, 'path', 'this data set')} has no baseline_mag "
+                         f"parameter (it has {', '.join(names)})")
+    constant = store.labels == 0
+    if "variable_kind" in names:
+        constant &= params["variable_kind"] == 0
+    rows_of = np.flatnonzero(constant) if split is None else np.intersect1d(
+        np.flatnonzero(constant), store.indices(split))
+    rows = []
+    for row in rows_of:
+        event = store.event(int(row))
+        stats = curve_statistics(event["times"], event["flux"], event["flux_err"])
+        if stats is not None:
+            rows.append({"row": int(row), "mag": float(params["baseline_mag"][row]), **stats})
+    return rows
+
+
+def within_real_range(simulated: Mapping, real: Mapping) -> dict:
+    """For every statistic and magnitude bin, whether the simulated median lies within the
+    real interquartile range (None where either side has no curves)."""
+    out = {}
+    for name in STATISTICS:
+        out[name] = [None if s is None or r is None else bool(r["q25"] <= s["median"] <= r["q75"])
+                     for s, r in zip(simulated["statistics"][name], real["statistics"][name],
+                                     strict=True)]
+    return out
+
+
+def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None) -> dict:
+    """Real baselines of ``folder`` beside the constant stars of a synthetic ``dataset``.
+
+    Returns
+    -------
+    dict
+        ``real`` and ``simulated`` (:func:`summarise`), ``within_real_iqr``
+        (:func:`within_real_range`), the sources and the citation of the real data.
+    """
+    from .ews import shipped_subset
+    from .paths import project_relative
+    from .real_benchmark import CITATION
+    from .store import open_dataset
+
+    folder = shipped_subset() if folder is None else folder
+    real = summarise(real_baseline_rows(folder, stars))
+    out = {"folder": project_relative(folder), "real": real, "citation": CITATION}
+    if dataset is not None:
+        store = open_dataset(dataset)
+        simulated = summarise(simulated_rows(store))
+        out.update(dataset=project_relative(store.path), simulated=simulated,
+                   within_real_iqr=within_real_range(simulated, real))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """``python -m microlens.noise_statistics [FOLDER] [--dataset DATA] [--stars FILE]
+    [--out JSON]``: the residual statistics of the real baselines of an EWS folder (default:
+    the shipped subset) by magnitude, beside those of a synthetic data set's constant stars;
+    prints JSON."""
+    import argparse
+    import json
+
+    from .paths import write_json_atomic
+    from .real_benchmark import read_stars
+
+    parser = argparse.ArgumentParser(prog="python -m microlens.noise_statistics",
+                                     description=main.__doc__)
+    parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
+    parser.add_argument("--dataset", help="a data set whose constant stars are compared")
+    parser.add_argument("--stars", help="a file of the stars to read (one a line)")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    stars = None if args.stars is None else read_stars(args.stars)
+    result = compare(args.folder, args.dataset, stars=stars)
+    if args.out:
+        write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .cli import command_line
+
+    sys.exit(command_line(main)())
