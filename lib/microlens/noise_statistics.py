@@ -12,10 +12,9 @@ baseline magnitude (median and interquartile range per bin):
     bars; above 1 when error bars understate the scatter or the flux moves.
 ``acf_1d``, ``acf_10d``, ``acf_100d``
     Autocorrelation of the normalised residuals ``z = (F - mean) / sigma`` at a lag of 1, 10 and
-    100 days: night means of ``z`` (a night is the integer part of ``t - 0.5``; nights with
-    several points count once), paired where their separation lies within
-    :data:`LAG_WINDOWS`; the mean product over pairs divided by the variance of the night means.
-    0 for white noise; positive for nightly, seasonal or slow correlated offsets.
+    100 days: the mean product ``z_a z_b`` over every pair of points whose separation lies
+    within :data:`LAG_WINDOWS`, divided by the variance of ``z``. 0 for white noise; positive
+    for nightly, seasonal or slow correlated offsets (the share of the scatter they make).
 ``outlier_fraction``
     Share of points more than :data:`OUTLIER_SIGMA` robust standard deviations from their
     season's median (the robust scale is 1.4826 × the median absolute deviation of ``z``, so
@@ -62,22 +61,21 @@ def _seasons(times: np.ndarray) -> np.ndarray:
 
 
 def _autocorrelations(times: np.ndarray, z: np.ndarray) -> dict[str, float]:
-    nights = np.floor(times - 0.5)
-    night, index = np.unique(nights, return_inverse=True)
-    means = np.bincount(index, weights=z) / np.bincount(index)
-    means = means - means.mean()
-    variance = float(np.mean(means ** 2))
+    z = z - z.mean()
+    variance = float(np.mean(z ** 2))
     out = {}
     for name, (lo, hi) in LAG_WINDOWS.items():
         products, count = 0.0, 0
-        # pairs (a, b) with b after a and night[b] - night[a] in [lo, hi]
-        first = np.searchsorted(night, night + lo, side="left")
-        last = np.searchsorted(night, night + hi, side="right")
-        for shift in range(1, int(np.max(last - np.arange(night.size), initial=0)) + 1):
-            a = np.arange(night.size - shift)
+        # pairs (a, b), b after a, with times[b] - times[a] in [lo, hi]
+        first = np.searchsorted(times, times + lo, side="left")
+        last = np.searchsorted(times, times + hi, side="right")
+        index = np.arange(times.size)
+        for shift in range(max(int(np.min(first - index, initial=1)), 1),
+                           int(np.max(last - index, initial=0)) + 1):
+            a = index[:times.size - shift]
             b = a + shift
             keep = (b >= first[a]) & (b < last[a])
-            products += float(np.sum(means[a[keep]] * means[b[keep]]))
+            products += float(np.sum(z[a[keep]] * z[b[keep]]))
             count += int(keep.sum())
         out[name] = (products / count / variance) if count and variance > 0 else math.nan
     return out
@@ -174,7 +172,7 @@ def summarise(rows: Iterable[Mapping], edges: Sequence[float] = MAG_EDGES) -> di
 
 
 def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
-                       max_snr: float = 2.0) -> list[dict]:
+                       max_snr: float = 2.0, window_days: float | None = None) -> list[dict]:
     """:func:`curve_statistics` of the baseline segment of every usable event of an EWS folder.
 
     Parameters
@@ -185,6 +183,9 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
         Only these stars (:attr:`microlens.ews.EwsEvent.star`; e.g. a fold's training stars).
     max_snr : float
         Where the baseline ends (:func:`microlens.ews.baseline_end`).
+    window_days : float, optional
+        Only the last ``window_days`` days of each baseline (e.g. a survey preset's span, so
+        that both sides cover as many seasons); None: the whole baseline.
 
     Returns
     -------
@@ -206,7 +207,11 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
         photometry = ews.read_photometry(event)
         n = ews.baseline_end(event, photometry, max_snr)
         segment = ews.segment(photometry, n, "_baseline")
-        stats = curve_statistics(segment.absolute_times(), segment.flux, segment.flux_err)
+        times, flux, flux_err = segment.absolute_times(), segment.flux, segment.flux_err
+        if window_days is not None:
+            keep = times > times[-1] - window_days
+            times, flux, flux_err = times[keep], flux[keep], flux_err[keep]
+        stats = curve_statistics(times, flux, flux_err)
         if stats is not None:
             rows.append({"event": event.name, "star": event.star, "mag": event.fit.i_bl,
                          **stats})
@@ -246,8 +251,10 @@ def within_real_range(simulated: Mapping, real: Mapping) -> dict:
     return out
 
 
-def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None) -> dict:
-    """Real baselines of ``folder`` beside the constant stars of a synthetic ``dataset``.
+def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None,
+            window_days: float | None = None) -> dict:
+    """Real baselines of ``folder`` (their last ``window_days`` days, if given) beside the
+    constant stars of a ``dataset``.
 
     Returns
     -------
@@ -261,8 +268,9 @@ def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None) ->
     from .store import open_dataset
 
     folder = shipped_subset() if folder is None else folder
-    real = summarise(real_baseline_rows(folder, stars))
-    out = {"folder": project_relative(folder), "real": real, "citation": CITATION}
+    real = summarise(real_baseline_rows(folder, stars, window_days=window_days))
+    out = {"folder": project_relative(folder), "window_days": window_days, "real": real,
+           "citation": CITATION}
     if dataset is not None:
         store = open_dataset(dataset)
         simulated = summarise(simulated_rows(store))
@@ -273,9 +281,9 @@ def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None) ->
 
 def main(argv: list[str]) -> int:
     """``python -m microlens.noise_statistics [FOLDER] [--dataset DATA] [--stars FILE]
-    [--out JSON]``: the residual statistics of the real baselines of an EWS folder (default:
-    the shipped subset) by magnitude, beside those of a synthetic data set's constant stars;
-    prints JSON."""
+    [--window-days D] [--out JSON]``: the residual statistics of the real baselines of an EWS
+    folder (default: the shipped subset) by magnitude, beside those of a data set's constant
+    stars; prints JSON."""
     import argparse
     import json
 
@@ -287,10 +295,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--dataset", help="a data set whose constant stars are compared")
     parser.add_argument("--stars", help="a file of the stars to read (one a line)")
+    parser.add_argument("--window-days", type=float,
+                        help="only the last days of each real baseline (e.g. 605.25, the ogle "
+                             "preset's span)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     stars = None if args.stars is None else read_stars(args.stars)
-    result = compare(args.folder, args.dataset, stars=stars)
+    result = compare(args.folder, args.dataset, stars=stars, window_days=args.window_days)
     if args.out:
         write_json_atomic(args.out, result)
     print(json.dumps(result, indent=1))

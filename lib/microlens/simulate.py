@@ -194,6 +194,13 @@ def _check_choice(name: str, value, choices, lookup=None, *, optional: bool = Fa
     return str(value)
 
 
+NOISE_CHOICES: tuple[str, ...] = ("preset", "fitted")
+"""``noise``: the survey preset's own noise model, or one fitted on real stars
+(:mod:`microlens.noise_model`)."""
+
+FITTED_NOISE: tuple[str, ...] = ("ogle",)
+"""Survey presets with a noise model fitted on real stars (OGLE-IV EWS baselines)."""
+
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 """The splits, in the order of ``split_fractions`` (their codes in a data set's ``split``)."""
 
@@ -338,6 +345,8 @@ class SimulationConfig:
     injection_f_s_range: tuple[float, float] = (0.1, 1.0)  # injection: log-uniform prior on
     #   the injected source's share of the baseline flux
     min_window_points: int = 50  # injection: fewest baseline points a window holds
+    noise: str = "preset"  # survey presets: preset (its white noise, error underestimate and
+    #   outliers) or fitted (real stars' noise, microlens.noise_model; ogle only)
 
     def __post_init__(self) -> None:
         """Check every field (see the class docstring): a ValueError names the field, the
@@ -397,6 +406,7 @@ class SimulationConfig:
             "min_window_points": _check_integer(
                 "min_window_points", self.min_window_points, MIN_EPOCHS,
                 ": a window needs two points to be a light curve"),
+            "noise": _check_choice("noise", self.noise, NOISE_CHOICES),
         }
         if checked["injection_f_s_range"][1] > 1:
             raise ValueError(f"injection_f_s_range must lie in (0, 1] (the injected source's "
@@ -414,6 +424,12 @@ class SimulationConfig:
 
     def _check_combinations(self) -> None:
         survey = get_survey(self.survey)
+        if self.noise == "fitted" and (self.survey not in FITTED_NOISE or self.baselines):
+            raise ValueError(
+                f"noise='fitted' gives a survey preset's curves the noise of real stars of "
+                f"that survey, fitted for {', '.join(FITTED_NOISE)}; survey {self.survey!r}"
+                f"{' with baselines (real curves bring their own noise)' if self.baselines else ''}"
+                " has none: use noise='preset'")
         if self.baselines is not None:
             self._check_injection(survey)
             return
@@ -846,10 +862,19 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         errors, outliers = true_errors, 0
         flux = clean + errors * draws["noise"]
     else:
-        from .survey import observe
+        if cfg.noise == "fitted":
+            from .noise_model import observe_with_model, shipped_model
 
-        flux, errors, is_outlier = observe(survey, clean, true_errors, draws["error_scale"], rng)
-        outliers = int(is_outlier.sum())
+            flux, star = observe_with_model(shipped_model(), times, clean, true_errors,
+                                            draws["baseline_mag"], rng)
+            errors, outliers = true_errors, star["n_outliers"]
+            draws["error_scale"] = star["white_scale"]
+        else:
+            from .survey import observe
+
+            flux, errors, is_outlier = observe(survey, clean, true_errors, draws["error_scale"],
+                                               rng)
+            outliers = int(is_outlier.sum())
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
         rho=rho if label == 2 else math.nan, s=s if label == 2 else math.nan,

@@ -1,0 +1,137 @@
+"""The survey noise model fitted on real baselines (noise_model) and its use by the simulator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from microlens import SimulationConfig, generate_dataset, open_dataset
+from microlens.noise_model import (
+    COLUMNS,
+    MAX_SEASONS,
+    SHIPPED,
+    NoiseModel,
+    fit_noise_model,
+    observe_with_model,
+    shipped_model,
+    star_parameters,
+)
+
+
+def survey_times(n_seasons: int = 5, nights: int = 150, per_night: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    days = np.concatenate([365.25 * s + np.arange(nights) for s in range(n_seasons)])
+    return np.sort((days[:, None] + 0.6 + 0.2 * rng.random((days.size, per_night))).ravel())
+
+
+def test_a_stars_numbers_are_recovered_from_its_baseline():
+    rng = np.random.default_rng(3)
+    t = survey_times()
+    err = np.full(t.size, 0.01)
+    white = star_parameters(t, 1 + 1.5 * err * rng.normal(size=t.size), err)
+    assert white["white_scale"] == pytest.approx(1.5, rel=0.08)
+    assert white["correlated_scale"] < 0.4 and white["season_sigma"] < 0.002
+    assert white["outlier_rate"] == 0.0
+
+    model = NoiseModel(np.array([[18.0, 1.2, 1.0, 20.0, 0.02, 0.0]]), "test", ("star",))
+    flux, star = observe_with_model(model, t, np.ones(t.size), err, 18.0, rng)
+    fitted = star_parameters(t, flux, err)
+    assert fitted["white_scale"] == pytest.approx(1.2, rel=0.1)
+    assert fitted["correlated_scale"] == pytest.approx(1.0, rel=0.25)
+    assert fitted["correlation_days"] == pytest.approx(20.0, rel=0.6)
+    assert fitted["season_sigma"] == pytest.approx(0.02, rel=0.6)  # five seasons: a rough rms
+    assert star == {**dict(zip(COLUMNS, model.table[0], strict=True)), "n_outliers": 0}
+
+
+def test_outliers_come_at_the_stars_rate_and_the_clean_flux_is_kept_on_average():
+    rng = np.random.default_rng(4)
+    t = survey_times(n_seasons=3)
+    model = NoiseModel(np.array([[18.0, 1.0, 0.0, 10.0, 0.0, 0.05]]), "test", ("star",))
+    clean = 1 + 0.5 * np.exp(-0.5 * ((t - 400) / 20) ** 2)
+    flux, star = observe_with_model(model, t, clean, np.full(t.size, 0.01), 18.0, rng)
+    assert star["n_outliers"] / t.size == pytest.approx(0.05, abs=0.01)
+    assert np.median(flux - clean) == pytest.approx(0.0, abs=0.002)
+
+
+def test_the_draws_do_not_depend_on_the_flux_or_the_star():
+    """The random stream after a curve depends only on its length (no class shortcut)."""
+    model = shipped_model()
+    t = survey_times(n_seasons=2, nights=40)
+    states = []
+    for clean, mag in [(np.ones(t.size), 16.0), (1 + np.linspace(0, 3, t.size), 20.5)]:
+        rng = np.random.default_rng(9)
+        observe_with_model(model, t, clean, np.full(t.size, 0.02), mag, rng)
+        states.append(rng.random())
+    assert states[0] == states[1]
+    assert MAX_SEASONS >= 8
+
+
+def test_a_star_takes_the_numbers_of_a_real_star_of_its_magnitude_bin():
+    table = np.array([[16.5, 1.1, 0, 5, 0, 0], [18.5, 2.2, 0, 5, 0, 0], [18.7, 3.3, 0, 5, 0, 0]])
+    model = NoiseModel(table, "test", ("a", "b", "c"))
+    assert list(model.rows_near(18.2)) == [1, 2]
+    assert list(model.rows_near(21.0)) == [1, 2]  # the nearest bin with stars
+    rng = np.random.default_rng(0)
+    t = survey_times(n_seasons=1, nights=30)
+    seen = {observe_with_model(model, t, np.ones(t.size), np.full(t.size, 0.01), 18.9,
+                               rng)[1]["white_scale"] for _ in range(20)}
+    assert seen == {2.2, 3.3}
+
+
+def test_the_model_is_fitted_only_on_the_stars_given_and_round_trips(tmp_path):
+    from microlens import ews
+
+    events = sorted(ews.read_folder(ews.shipped_subset()), key=lambda e: e.name)
+    stars = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:4]
+    model = fit_noise_model(None, stars)
+    assert set(model.stars) <= set(stars) and len(model.stars) >= 2
+    assert model.table.shape == (len(model.stars), len(COLUMNS))
+    assert "Udalski" in model.source
+    path = model.save(tmp_path / "noise.json")
+    again = NoiseModel.load(path)
+    assert again.stars == model.stars and np.array_equal(again.table, model.table)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(ValueError, match="bad.json: not a noise model"):
+        NoiseModel.load(bad)
+    with pytest.raises(FileNotFoundError, match="no noise model at"):
+        NoiseModel.load(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="one row per star"):
+        NoiseModel(np.zeros((0, len(COLUMNS))), "x", ())
+    with pytest.raises(ValueError, match="no star of"):
+        fit_noise_model(None, ["no such star"])
+
+
+@pytest.mark.slow  # seconds long: reads and fits every shipped star
+def test_the_shipped_model_is_the_fit_of_the_shipped_subset():
+    shipped = NoiseModel.load(SHIPPED)
+    refit = fit_noise_model()
+    assert refit.stars == shipped.stars
+    np.testing.assert_allclose(refit.table, shipped.table, rtol=1e-12)
+
+
+def test_fitted_noise_is_a_choice_of_the_ogle_preset_only(tmp_path):
+    with pytest.raises(ValueError, match="unknown noise 'sky'; valid choices: preset, fitted"):
+        SimulationConfig(survey="ogle", noise="sky")
+    for survey in ("kmtnet", "thesis"):
+        with pytest.raises(ValueError, match=f"survey '{survey}' has none: use noise='preset'"):
+            SimulationConfig(survey=survey, noise="fitted")
+    cfg = SimulationConfig(n_per_class=3, survey="ogle", seed=2, noise="fitted",
+                           detectability=False)
+    one = open_dataset(generate_dataset(cfg, tmp_path / "one", workers=1, progress=False))
+    two = open_dataset(generate_dataset(cfg, tmp_path / "two", workers=2, chunk_size=4,
+                                        progress=False))
+    assert np.array_equal(np.asarray(one.observations["flux"]),
+                          np.asarray(two.observations["flux"]))
+    # reported errors are the survey's error curve; the scatter is the real star's
+    assert set(np.round(one.params["error_scale"], 12)) <= set(
+        np.round(shipped_model().column("white_scale"), 12))
+    preset = SimulationConfig(n_per_class=3, survey="ogle", seed=2, detectability=False)
+    other = open_dataset(generate_dataset(preset, tmp_path / "preset", workers=1,
+                                          progress=False))
+    assert np.array_equal(np.asarray(other.observations["times"]),
+                          np.asarray(one.observations["times"]))  # same sampling, other noise
+    assert not np.array_equal(np.asarray(other.observations["flux"]),
+                              np.asarray(one.observations["flux"]))
