@@ -463,6 +463,7 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
     Notebook("01_simulate", (
         _simulate("topology"),
         _simulate("survey"),
+        _simulate("noise"),
         _simulate("cadence", unset=""),
         _simulate("error", unset=""),
         _simulate("variable_fraction", unset=VARIABLE_FRACTION_DEFAULT),
