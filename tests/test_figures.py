@@ -46,7 +46,7 @@ FIGURES = {
     "06_u0_analysis": ["binary_parameters", "physical_limits"],
     "07_real_events": ["real_event_MB08310", "real_event_OB03235", "real_event_OB05086",
                        "real_event_OB08092", "real_event_OB140939", "real_event_OB161195",
-                       "real_events_table"],
+                       "real_events_table", "sky_beside_simulation"],
     "08_real_benchmark": ["real_benchmark_bins", "real_benchmark_table",
                           "real_benchmark_threshold", "real_benchmark_timing"],
 }

@@ -101,7 +101,7 @@ def test_declared_fields_follow_bases_across_modules_and_name_what_is_missing(tm
                                                                              monkeypatch):
     from microlens.settings import declared_fields
 
-    package = tmp_path / "declared_pkg"
+    package = tmp_path / "declared_bases_pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "base.py").write_text(
@@ -112,10 +112,10 @@ def test_declared_fields_follow_bases_across_modules_and_name_what_is_missing(tm
         "from .base import Base\n\nT = TypeVar('T')\n\n\n@dataclass\n"
         "class Child(Base, Generic[T]):\n    own: float = 2.0  # the child's own\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    fields = declared_fields("declared_pkg.child", "Child")
+    fields = declared_fields("declared_bases_pkg.child", "Child")
     assert set(fields) == {"shared", "own"}  # the imported base's field, not Generic's
     assert "base module" in fields["shared"].help and "own" in fields["own"].help
-    with pytest.raises(LookupError, match="no module 'declared_pkg.nowhere'"):
-        declared_fields("declared_pkg.nowhere", "Child")
+    with pytest.raises(LookupError, match="no module 'declared_bases_pkg.nowhere'"):
+        declared_fields("declared_bases_pkg.nowhere", "Child")
     with pytest.raises(LookupError, match="has no class 'Other'; its classes: Child"):
-        declared_fields("declared_pkg.child", "Other")
+        declared_fields("declared_bases_pkg.child", "Other")
