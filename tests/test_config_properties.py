@@ -73,6 +73,8 @@ def valid_settings(draw) -> dict:
         detectability=draw(st.booleans()),
         split_fractions=tuple(s / sum(shares) for s in shares),
         noise=draw(st.sampled_from(["preset", "fitted"] if survey == "ogle" else ["preset"])),
+        # the parallax needs a survey preset's real dates (no baselines are drawn here)
+        single_lens=draw(st.sampled_from(["point"] if thesis else ["point", "physical"])),
     )
 
 
@@ -145,7 +147,8 @@ CORRUPTIONS: list[tuple[str, object]] = [
     ("t_E_range", (0.0, 10.0)), ("rho_range", (-1e-3, 1e-2)),
     ("source_mag_range", (-50.0, -40.0)), ("source_mag_range", (20.0, 31.0)),
     ("f_s_range", (0.0, 1.0)), ("f_s_range", (0.5, 1.5)),
-    *[(name, value) for name in ("topology", "survey", "magnification_backend", "noise")
+    *[(name, value) for name in ("topology", "survey", "magnification_backend", "noise",
+                                 "single_lens")
       for value in NOT_A_NAME],
     *[(name, value) for name in ("cadence", "error")
       for value in NOT_A_NAME if value is not None],

@@ -44,6 +44,7 @@ from .presets import (
 )
 from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
 from .settings import from_known_fields
+from .single_lens import PARALLAX_COLUMNS, Parallax
 from .survey import alternating_runs
 from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
 
@@ -55,7 +56,9 @@ MAGNIFICATION_BACKENDS = ("VBBinaryLensing", "VBMicrolensing")
 PARAM_COLUMNS: tuple[str, ...] = (
     "label",
     "t_0", "u_0", "t_E",  # shared by all classes (drawn but unused for the no-event class)
-    "rho", "s", "q", "alpha_rad",  # binary lens only (NaN otherwise); alpha_rad in radians
+    "rho", "s", "q", "alpha_rad",  # binary lens only (NaN otherwise); alpha_rad in radians;
+    # rho also for physical single lenses (single_lens="physical")
+    *PARALLAX_COLUMNS,  # annual parallax of lensing events with single_lens="physical" (else NaN)
     "source_mag", "f_s", "baseline_mag", "baseline_mag_error",
     "n_obs", "missing_fraction", "peak_significance", "attempts",
     "dchi2_flat", "dchi2_pspl",  # detectability (NaN when switched off)
@@ -201,6 +204,10 @@ NOISE_CHOICES: tuple[str, ...] = ("preset", "fitted")
 FITTED_NOISE: tuple[str, ...] = ("ogle",)
 """Survey presets with a noise model fitted on real stars (OGLE-IV EWS baselines)."""
 
+SINGLE_LENS_CHOICES: tuple[str, ...] = ("point", "physical")
+"""``single_lens``: Paczynski's point source and point lens, or a uniform finite source with
+the annual parallax (:mod:`microlens.single_lens`; survey presets only)."""
+
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 """The splits, in the order of ``split_fractions`` (their codes in a data set's ``split``)."""
 
@@ -290,14 +297,15 @@ class SimulationConfig:
       split without events of some class: a few events per class need ``n_per_class`` of at
       least about ``1 / min(split_fractions)``);
     * names are strings among the presets' choices (``topology``, ``survey``,
-      ``magnification_backend``; ``cadence`` and ``error`` may be None), ``detectability``
-      is True or False;
+      ``magnification_backend``, ``noise``, ``single_lens``; ``cadence`` and ``error`` may be
+      None), ``detectability`` is True or False;
     * combinations: on the ``thesis`` survey ``detection_min_points <= n_epochs`` (a curve has
       at most ``n_epochs`` observations); on a survey preset ``detection_min_points`` is at
       most the preset's most observations per curve, ``cadence`` and ``error`` must be
       None, and a setting of :data:`THESIS_ONLY_FIELDS` changed from its default has no
       effect, which an :class:`IgnoredSettingWarning` says (it is not an error, so studies
-      that set such fields for every survey keep running).
+      that set such fields for every survey keep running); ``single_lens="physical"`` needs a
+      survey preset (real dates for the parallax) and synthetic curves (no ``baselines``).
     * injection (``baselines`` a non-empty path; whether the folder exists is checked when a
       data set is generated): ``windows_per_star >= 1``, ``min_window_points >= 2`` and at
       least ``detection_min_points``, ``injection_f_s_range`` within (0, 1] (log-uniform);
@@ -347,6 +355,8 @@ class SimulationConfig:
     min_window_points: int = 50  # injection: fewest baseline points a window holds
     noise: str = "preset"  # survey presets: preset (its white noise, error underestimate and
     #   outliers) or fitted (real stars' noise, microlens.noise_model; ogle only)
+    single_lens: str = "point"  # point (Paczynski's curve) or physical (survey presets: finite
+    #   source and annual parallax, microlens.single_lens; binaries get the parallax too)
 
     def __post_init__(self) -> None:
         """Check every field (see the class docstring): a ValueError names the field, the
@@ -407,6 +417,7 @@ class SimulationConfig:
                 "min_window_points", self.min_window_points, MIN_EPOCHS,
                 ": a window needs two points to be a light curve"),
             "noise": _check_choice("noise", self.noise, NOISE_CHOICES),
+            "single_lens": _check_choice("single_lens", self.single_lens, SINGLE_LENS_CHOICES),
         }
         if checked["injection_f_s_range"][1] > 1:
             raise ValueError(f"injection_f_s_range must lie in (0, 1] (the injected source's "
@@ -430,6 +441,15 @@ class SimulationConfig:
                 f"that survey, fitted for {', '.join(FITTED_NOISE)}; survey {self.survey!r}"
                 f"{' with baselines (real curves bring their own noise)' if self.baselines else ''}"
                 " has none: use noise='preset'")
+        if self.single_lens == "physical" and (survey.is_thesis or self.baselines is not None):
+            where = (f"injection into real baselines (baselines={self.baselines!r}) draws "
+                     "point lenses only" if self.baselines is not None else
+                     f"survey {self.survey!r} has abstract days, and the annual parallax needs "
+                     "real dates: use a survey preset ("
+                     + ", ".join(n for n in SURVEYS if not get_survey(n).is_thesis) + ")")
+            raise ValueError(f"single_lens='physical' (finite source and annual parallax): "
+                             f"{where}; or single_lens='point' (valid choices: "
+                             f"{', '.join(SINGLE_LENS_CHOICES)})")
         if self.baselines is not None:
             self._check_injection(survey)
             return
@@ -625,12 +645,17 @@ def binary_light_curve(
     *,
     tol: float = 1e-3,
     backend: str = "VBBinaryLensing",
+    parallax: Parallax | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Finite-source binary-lens magnification and source trajectory.
 
     Uses ``BinaryLightCurve([ln s, ln q, u_0, alpha_rad, ln rho, ln t_E, t_0], t)`` with
     ``Tol = RelTol = tol``. Coordinates are centred on the lens centre of mass, the lenses on
-    the x-axis (lens 1 of mass ``1/(1+q)`` at negative x).
+    the x-axis (lens 1 of mass ``1/(1+q)`` at negative x). With a ``parallax``
+    (:class:`microlens.single_lens.Parallax`) the trajectory is the geocentric one, shifted
+    along and across the direction of motion as MulensModel shifts it, and ``BinaryMag2``
+    gives the magnification point by point on it (as ``BinaryLightCurve`` does on the straight
+    line: the same numbers to ~1e-13 with no parallax).
 
     Parameters
     ----------
@@ -644,6 +669,8 @@ def binary_light_curve(
     tol : float
         VBBinaryLensing ``Tol`` and ``RelTol``.
     backend : {'VBBinaryLensing', 'VBMicrolensing'}
+    parallax : Parallax or None
+        The annual parallax (``t_0_par = t_0``; ``t`` in days since its ``reference_epoch``).
 
     Returns
     -------
@@ -651,17 +678,26 @@ def binary_light_curve(
         Magnification and source position [Einstein radii] at each time.
     """
     engine = _engine(tol, backend)
+    if parallax is not None:
+        from .single_lens import binary_source_position, trajectory
+
+        y1, y2 = binary_source_position(*trajectory(t, t_0, u_0, t_E, parallax), alpha_rad)
+        s, q, rho = float(s), float(q), float(rho)
+        mag = np.fromiter((engine.BinaryMag2(s, q, a, b, rho)
+                           for a, b in zip(y1.tolist(), y2.tolist(), strict=True)),
+                          np.float64, y1.size)
+        return mag, y1, y2
     params = [math.log(s), math.log(q), u_0, alpha_rad, math.log(rho), math.log(t_E), t_0]
     mag, y1, y2 = engine.BinaryLightCurve(params, np.asarray(t, dtype=np.float64))
     return np.asarray(mag), np.asarray(y1), np.asarray(y2)
 
 
 def binary_magnification(t, t_0, u_0, t_E, rho, s, q, alpha_rad, *, tol=1e-3,
-                         backend="VBBinaryLensing") -> np.ndarray:
+                         backend="VBBinaryLensing", parallax=None) -> np.ndarray:
     """Finite-source binary-lens magnification (see :func:`binary_light_curve`; ``alpha_rad``
     in radians)."""
     return binary_light_curve(t, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=tol,
-                              backend=backend)[0]
+                              backend=backend, parallax=parallax)[0]
 
 
 def caustics(s: float, q: float, backend: str = "VBBinaryLensing") -> list[np.ndarray]:
@@ -683,9 +719,16 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
     ----------
     params : mapping
         Needs ``label`` and the parameters that class uses (``t_0, u_0, t_E, f_s`` and, for
-        binaries, ``rho, s, q, alpha_rad``; ``alpha_rad`` in radians).
+        binaries, ``rho, s, q, alpha_rad``; ``alpha_rad`` in radians). A single lens with a
+        finite ``rho`` has a uniform finite source; a lensing event with finite
+        :data:`~microlens.single_lens.PARALLAX_COLUMNS` has the annual parallax
+        (``single_lens="physical"``); rows without them (NaN, or missing in older data sets)
+        are point lenses on a straight line, as before.
     t : ndarray
-        Times [days].
+        Times [days since the row's ``reference_epoch``].
+    tol, backend :
+        The magnification's tolerance and engine (the data set's ``vbbl_tol`` and
+        ``magnification_backend``).
     """
     label = int(params["label"])
     t = np.asarray(t, dtype=np.float64)
@@ -693,15 +736,32 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
         if "variable_kind" in params and int(params["variable_kind"]) != 0:
             return variable_flux(params, t)
         return np.ones_like(t)
+    parallax = Parallax.from_params(params)
     if label == 1:
-        mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
+        rho = _optional(params, "rho")
+        if parallax is None and not math.isfinite(rho):
+            mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
+        else:
+            from .single_lens import single_lens_magnification
+
+            mag = single_lens_magnification(t, params["t_0"], params["u_0"], params["t_E"], rho,
+                                            parallax, tol=tol, backend=backend)
     elif label == 2:
         mag = binary_magnification(t, params["t_0"], params["u_0"], params["t_E"], params["rho"],
                                    params["s"], params["q"], params["alpha_rad"], tol=tol,
-                                   backend=backend)
+                                   backend=backend, parallax=parallax)
     else:
         raise ValueError(f"unknown label {label!r}; valid: 0 (flat), 1 (pspl), 2 (binary)")
     return blended_flux(mag, float(params["f_s"]))
+
+
+def _optional(params, name: str) -> float:
+    """Column ``name`` of a parameter row, NaN where the row has no such column (a data set
+    made before the column existed)."""
+    try:
+        return float(params[name])
+    except (KeyError, ValueError, IndexError):
+        return math.nan
 
 
 # --------------------------------------------------------------------------------------------
@@ -782,6 +842,12 @@ class SimulatedEvent:
     params: dict = field(default_factory=dict)
     origin: dict | None = None  # injection: the real star and window (microlens.injection)
 
+    def __post_init__(self) -> None:
+        """The parallax columns that a maker leaves out are NaN (injection into real
+        baselines draws point lenses only)."""
+        for name in PARALLAX_COLUMNS:
+            self.params.setdefault(name, math.nan)
+
 
 def event_rng(seed: int, index: int) -> np.random.Generator:
     """The random generator of event ``index`` of a data set with seed ``seed``."""
@@ -816,6 +882,12 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     the current magnitude, a few points are outliers, and the reported errors are the true ones
     divided by ``error_scale``. The variable star is drawn only when ``variable_share > 0`` (so
     ``thesis`` sets without variables keep their random stream, event for event).
+
+    With ``single_lens="physical"`` every event also draws an annual parallax ``pi_E`` at each
+    attempt, from a stream of its own (:func:`microlens.single_lens.parallax_rng`: the main
+    stream stays as with ``"point"``), and the single-lens signal of the detection cut, which
+    is also the single-lens class's curve, is that of a uniform finite source of the drawn
+    ``rho`` on the parallax-shifted trajectory; binaries get the same parallax.
     """
     if cfg.baselines is not None:
         raise ValueError(_INJECTED_ELSEWHERE)
@@ -824,6 +896,18 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     topo = get_topology(cfg.topology)
     survey = get_survey(cfg.survey)
     with_variables = cfg.variable_share > 0
+    physical = cfg.single_lens == "physical"
+    if physical:
+        from .single_lens import (
+            draw_parallax,
+            field_centre,
+            parallax_rng,
+            single_lens_magnification,
+        )
+
+        parallax_stream = parallax_rng(cfg.seed, index)
+        sky = (*field_centre(cfg.survey), cfg.reference_epoch)
+    parallax = None
     for attempt in range(1, cfg.max_attempts + 1):  # noqa: B007 (recorded after the loop)
         if survey.is_thesis:
             draws = _thesis_draws(cfg, topo, rng)
@@ -833,8 +917,14 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
                     else _no_variable())
         is_variable = rng.random() < cfg.variable_share if with_variables else False
         times, f_s = draws["times"], draws["f_s"]
-        single_lens = blended_flux(pspl_magnification(times, draws["t_0"], draws["u_0"],
-                                                      draws["t_E"]), f_s)
+        if physical:
+            parallax = Parallax(*draw_parallax(parallax_stream), *sky)
+            single_mag = single_lens_magnification(
+                times, draws["t_0"], draws["u_0"], draws["t_E"], draws["rho"], parallax,
+                tol=cfg.vbbl_tol, backend=cfg.magnification_backend)
+        else:
+            single_mag = pspl_magnification(times, draws["t_0"], draws["u_0"], draws["t_E"])
+        single_lens = blended_flux(single_mag, f_s)
         passed, peak_sig = passes_detection_cut(single_lens, draws["errors_of"](single_lens),
                                                 cfg)
         if passed:
@@ -855,7 +945,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         clean = single_lens
     else:
         mag = binary_magnification(times, t_0, u_0, t_E, rho, s, q, alpha_rad, tol=cfg.vbbl_tol,
-                                   backend=cfg.magnification_backend)
+                                   backend=cfg.magnification_backend, parallax=parallax)
         clean = blended_flux(mag, f_s)
     true_errors = draws["errors_of"](clean)
     if survey.is_thesis:
@@ -875,10 +965,14 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
             flux, errors, is_outlier = observe(survey, clean, true_errors, draws["error_scale"],
                                                rng)
             outliers = int(is_outlier.sum())
+    uses_rho = label == 2 or (physical and label == 1)
+    sky_columns = (parallax.columns() if parallax is not None and label != 0
+                   else dict.fromkeys(PARALLAX_COLUMNS, math.nan))
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
-        rho=rho if label == 2 else math.nan, s=s if label == 2 else math.nan,
+        rho=rho if uses_rho else math.nan, s=s if label == 2 else math.nan,
         q=q if label == 2 else math.nan, alpha_rad=alpha_rad if label == 2 else math.nan,
+        **sky_columns,
         source_mag=draws["source_mag"], f_s=f_s, baseline_mag=draws["baseline_mag"],
         baseline_mag_error=draws["baseline_mag_error"],
         n_obs=times.size, missing_fraction=draws["missing_fraction"],
