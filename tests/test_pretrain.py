@@ -224,7 +224,7 @@ def test_an_interrupted_pretraining_resumes_to_the_same_result(train_store, tmp_
     assert len(read_history(cfg.run_dir)) == 1 and not (cfg.run_dir / "metrics.json").exists()
     with pytest.raises(RunExistsError, match="pass resume=True"):
         pretrain(cfg, progress=False)
-    with pytest.raises(ValueError, match=r"config differs in \['mask_fraction'\]"):
+    with pytest.raises(ValueError, match="config differs in mask_fraction"):
         pretrain(replace(cfg, mask_fraction=0.3), resume=True, progress=False)
     pretrain(cfg, resume=True, progress=False, stop_after_epochs=1)
     pretrain(cfg, resume=True, progress=False)

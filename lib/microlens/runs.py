@@ -154,7 +154,8 @@ def load_torch(path: str | os.PathLike, map_location="cpu", *,
         raise RunFileError(f"{path} cannot be read as a weights file ({_size(path)}): {first}; "
                            f"{remedy}") from None
     except RuntimeError as exc:
-        if "zip archive" not in str(exc) and "PytorchStreamReader" not in str(exc):
+        if not any(mark in str(exc) for mark in ("zip archive", "PytorchStreamReader",
+                                                  "inline_container")):
             raise
         first = str(exc).strip().splitlines()[0]
         raise RunFileError(f"{path} is truncated or corrupt ({_size(path)}): {first}; "
@@ -263,7 +264,8 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     if config_file.is_file():
         differ = differences(read_json(config_file))
         if differ:
-            raise ValueError(f"cannot resume {run_dir}: its config differs in {differ}")
+            raise ValueError(f"cannot resume {run_dir}: its config differs in "
+                             f"{', '.join(map(str, differ))}")
     elif config_required:
         raise FileNotFoundError(f"cannot resume {run_dir}: it has no config.json (not a run "
                                 "this project wrote, or one killed before it began); pass "
