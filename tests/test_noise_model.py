@@ -112,12 +112,16 @@ def test_the_shipped_model_is_the_fit_of_the_shipped_subset():
     np.testing.assert_allclose(refit.table, shipped.table, rtol=1e-12)
 
 
-def test_fitted_noise_is_a_choice_of_the_ogle_preset_only(tmp_path):
+def test_fitted_noise_is_a_choice_of_the_ogle_preset_only():
     with pytest.raises(ValueError, match="unknown noise 'sky'; valid choices: preset, fitted"):
         SimulationConfig(survey="ogle", noise="sky")
     for survey in ("kmtnet", "thesis"):
         with pytest.raises(ValueError, match=f"survey '{survey}' has none: use noise='preset'"):
             SimulationConfig(survey=survey, noise="fitted")
+
+
+@pytest.mark.slow  # seconds long: three small data sets
+def test_fitted_noise_curves_are_reproducible_and_keep_the_presets_sampling(tmp_path):
     cfg = SimulationConfig(n_per_class=3, survey="ogle", seed=2, noise="fitted",
                            detectability=False)
     one = open_dataset(generate_dataset(cfg, tmp_path / "one", workers=1, progress=False))

@@ -351,7 +351,14 @@ ENCODER_OPTIONS = {
 }
 
 
-@pytest.fixture(scope="module", params=list(ENCODER_OPTIONS))
+# The fast tier streams the two options that combine the most (and the edge case of a kernel and
+# window of 1); the slow tier every option on its own as well.
+FAST_OPTIONS = ("rotary+stem, kernel 1, window 1", "rotary+3-layer dilated stem, no pool norm")
+
+
+@pytest.fixture(scope="module", params=[
+    name if name in FAST_OPTIONS else pytest.param(name, marks=pytest.mark.slow)
+    for name in ENCODER_OPTIONS])
 def option_model(request):
     config = ModelConfig(**{**SMALL.to_dict(), **ENCODER_OPTIONS[request.param]})
     return request.param, _model(config, reference_points=12)

@@ -162,6 +162,10 @@ def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
         tiny_config(train_store, tmp_path, final_weight=float("nan"))
     with pytest.raises(ValueError, match="unknown TrainConfig settings"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+@pytest.mark.slow  # seconds long: a Python process that imports torch
+def test_the_command_line_refuses_bad_settings_in_one_line():
     out = subprocess.run([sys.executable, "-m", "microlens.train", "--precision", "fp8"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "unknown precision 'fp8'" in out.stderr
