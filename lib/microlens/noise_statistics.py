@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -281,9 +282,9 @@ def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None,
 
 def main(argv: list[str]) -> int:
     """``python -m microlens.noise_statistics [FOLDER] [--dataset DATA] [--stars FILE]
-    [--window-days D] [--out JSON]``: the residual statistics of the real baselines of an EWS
-    folder (default: the shipped subset) by magnitude, beside those of a data set's constant
-    stars; prints JSON."""
+    [--window-days D] [--out JSON] [--figure FILE]``: the residual statistics of the real
+    baselines of an EWS folder (default: the shipped subset) by magnitude, beside those of a
+    data set's constant stars; prints JSON."""
     import argparse
     import json
 
@@ -299,11 +300,20 @@ def main(argv: list[str]) -> int:
                         help="only the last days of each real baseline (e.g. 605.25, the ogle "
                              "preset's span)")
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--figure", help="also write the figure here (.html, or .png/.pdf "
+                                         "with Chromium)")
     args = parser.parse_args(argv)
     stars = None if args.stars is None else read_stars(args.stars)
     result = compare(args.folder, args.dataset, stars=stars, window_days=args.window_days)
     if args.out:
         write_json_atomic(args.out, result)
+    if args.figure:
+        from .viz import save_figure
+        from .viz.noise import noise_statistics_figure
+
+        figure_path = Path(args.figure)
+        save_figure(noise_statistics_figure(result), figure_path.with_suffix(""),
+                    [figure_path.suffix.lstrip(".") or "html"])
     print(json.dumps(result, indent=1))
     return 0
 
