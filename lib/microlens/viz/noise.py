@@ -13,8 +13,8 @@ from .style import MODEL_COLOR, TEMPLATE, error_bars
 
 TITLES = {"chi2_dof": "χ²/dof of a flat fit", "acf_1d": "autocorrelation at 1 d",
           "acf_10d": "autocorrelation at 10 d", "acf_100d": "autocorrelation at 100 d",
-          "outlier_fraction": "outlier fraction (> 5 robust σ)",
-          "season_offset_mmag": "seasonal offsets [mmag rms]"}
+          "outlier_fraction": "outliers (> 5 robust σ)",
+          "season_offset_mmag": "season offsets [mmag rms]"}
 
 
 def noise_statistics_figure(comparison: Mapping) -> go.Figure:
@@ -30,7 +30,7 @@ def noise_statistics_figure(comparison: Mapping) -> go.Figure:
 
     real, simulated = comparison["real"], comparison.get("simulated")
     figure = make_subplots(rows=2, cols=3, subplot_titles=[TITLES[s] for s in STATISTICS],
-                           horizontal_spacing=0.08, vertical_spacing=0.16)
+                           horizontal_spacing=0.08, vertical_spacing=0.22)
     sides = [("real", real, PEER_COLOR, f"real baselines ({comparison['folder']})")]
     if simulated is not None:
         sides.append(("simulated", simulated, MODEL_COLOR,
@@ -49,12 +49,14 @@ def noise_statistics_figure(comparison: Mapping) -> go.Figure:
                 customdata=[0 if e is None else e["n"] for e in entries],
                 hovertemplate="%{x}: median %{y:.3g}<br>%{customdata} curves<extra>"
                               + side + "</extra>"), row=row + 1, col=col + 1)
-        figure.update_xaxes(title_text="baseline I [mag]" if row else None, row=row + 1,
-                            col=col + 1)
-    figure.update_layout(template=TEMPLATE, height=620, legend=dict(orientation="h", y=-0.12),
-                         title=("Residual statistics of curves without an event: median and "
-                                "interquartile range per magnitude bin<br><sup>"
-                                f"{comparison.get('citation', '')}</sup>"))
+    window = comparison.get("window_days")
+    figure.update_layout(
+        template=TEMPLATE, height=680, margin=dict(t=110, b=110),
+        legend=dict(orientation="h", x=0, y=-0.14),
+        title=("Curves without an event: residual statistics per baseline I-magnitude bin<br>"
+               "<sup>median and interquartile range"
+               + (f"; real baselines: their last {window:g} days" if window else "")
+               + "; data: OGLE-IV EWS (Udalski et al. 2015; Udalski 2003)</sup>"))
     return figure
 
 
