@@ -196,7 +196,8 @@ def beside_simulation_figure(beside: Mapping) -> go.Figure:
         xaxis=dict(title="share of curves [%] (95 % Wilson interval)", range=[0, 100]),
         yaxis=dict(autorange="reversed"),
         title=("The sky beside the simulation: the same questions, final answers<br><sup>"
-               f"{beside.get('folder') or 'real events'}; {beside.get('citation') or ''}</sup>"))
+               f"real: {beside.get('folder') or 'real events'} (OGLE-IV EWS: Udalski et al. "
+               "2015; Udalski 2003)</sup>"))
     return figure
 
 
