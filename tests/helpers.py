@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: synthetic light curves, a store of arrays, spread weights, the
-figure a saved HTML file draws.
+"""Helpers shared by the tests: synthetic light curves, a store of arrays, spread weights,
+events written in OGLE's EWS layout, the figure a saved HTML file draws.
 
 Fixtures (data sets generated once per session, the notebook chain) live in ``conftest.py``;
 plain functions and classes that several test modules import live here.
@@ -107,6 +107,89 @@ def spread_model(kind: str, sizes: dict, seed: int = 0, *, scale: float = 0.2,
     torch.manual_seed(seed)
     net = build_model(ModelConfig(kind=kind, **{"dropout": 0.0, **sizes, **overrides}), norm)
     return spread_weights(net, scale) if scale else net.eval()
+
+
+# Events in OGLE's EWS layout (what microlens.ews reads)
+
+EWS_FIT_KEYS = ("tmax", "tau", "umin", "i0", "amax", "i_bl", "fbl", "dmag")
+"""Keys of :func:`write_ews_event`'s ``fit``; the first four are required."""
+EWS_FIT_ROWS = (("Tmax", "tmax", 0.1), ("tau", "tau", 1.0), ("umin", "umin", 0.01),
+                ("Amax", "amax", 0.1), ("Dmag", "dmag", 0.01), ("fbl", "fbl", 0.0),
+                ("I_bl", "i_bl", 0.01), ("I0", "i0", 0.01))
+"""The params file's fit rows: (row, ``fit`` key, error). fbl's error 0 marks it fixed."""
+
+
+def pspl_magnification(t, tmax: float, tau: float, umin: float) -> np.ndarray:
+    """Paczynski's point-lens magnification ``(u^2 + 2) / (u sqrt(u^2 + 4))`` at times ``t``,
+    with ``u^2 = umin^2 + ((t - tmax) / tau)^2``."""
+    u2 = umin**2 + ((np.asarray(t, dtype=float) - tmax) / tau) ** 2
+    return (u2 + 2) / np.sqrt(u2 * (u2 + 4))
+
+
+def sexagesimal(value: float, *, hours: bool) -> str:
+    """Degrees as OGLE writes them: ``hh:mm:ss.ss`` (``hours``, a right ascension) or
+    ``[-]dd:mm:ss.ss`` (a declination), rounded to a hundredth of a second."""
+    sign = "-" if value < 0 else ""
+    centi = round(abs(value) / (15.0 if hours else 1.0) * 360000)  # hundredths of a second
+    a, rest = divmod(centi, 360000)
+    b, c = divmod(rest, 6000)
+    return f"{sign}{a:02d}:{b:02d}:{c / 100:05.2f}"
+
+
+def write_ews_event(root: Path, name: str, hjd, mag, err, *, ra: str | float,
+                    dec: str | float, fit: dict | None = None, seeing: float = 5.0,
+                    sky: float = 300.0, star_no: int | None = None) -> None:
+    """Write one event in the EWS layout: ``<root>/photometry/<name>_phot.dat`` and, with a
+    ``fit``, ``<root>/params/<name>_params.dat``.
+
+    Parameters
+    ----------
+    root : Path
+        The folder (created as needed).
+    name : str
+        The event, e.g. ``"blg-0001"``; the params file's title is ``OGLE-2025-<NAME>``.
+    hjd, mag, err : array_like
+        The photometry's columns HJD, I magnitude and its error (``err`` may be one number),
+        written with 5, 3 and 3 decimals beside a constant ``seeing`` and ``sky``.
+    ra, dec : str or float
+        J2000 coordinates for the params file: sexagesimal text as written, or degrees
+        (:func:`sexagesimal`).
+    fit : dict or None
+        OGLE's fit, :data:`EWS_FIT_KEYS`: ``tmax``, ``tau``, ``umin``, ``i0`` required;
+        ``amax`` (default the peak of :func:`pspl_magnification`), ``i_bl`` (``i0``), ``fbl``
+        (1, written as fixed) and ``dmag`` (1) optional; values written with 3 decimals.
+        None: no params file.
+    star_no : int or None
+        The params file's StarNo; None takes the number the name ends in.
+    """
+    hjd = np.asarray(hjd, dtype=float)
+    err = np.broadcast_to(np.asarray(err, dtype=float), hjd.shape)
+    (root / "photometry").mkdir(parents=True, exist_ok=True)
+    lines = [f"{t:.5f} {m:.3f} {e:.3f} {seeing:.2f} {sky:.1f}\n"
+             for t, m, e in zip(hjd, mag, err, strict=True)]
+    (root / "photometry" / f"{name}_phot.dat").write_text("".join(lines))
+    if fit is None:
+        return
+    unknown = sorted(set(fit) - set(EWS_FIT_KEYS))
+    missing = [k for k in EWS_FIT_KEYS[:4] if k not in fit]
+    if unknown or missing:
+        raise ValueError(f"write_ews_event({name!r}): fit has unknown keys {unknown} and lacks "
+                         f"{missing}; valid keys: {', '.join(EWS_FIT_KEYS)} (first four required)")
+    values = {"i_bl": fit["i0"], "fbl": 1.0, "dmag": 1.0, **fit}
+    if "amax" not in fit:
+        values["amax"] = float(pspl_magnification(fit["tmax"], fit["tmax"], fit["tau"],
+                                                  fit["umin"]))
+    if star_no is None:
+        digits = re.search(r"\d+$", name)
+        star_no = int(digits.group()) if digits else None
+    ra_text = ra if isinstance(ra, str) else sexagesimal(ra, hours=True)
+    dec_text = dec if isinstance(dec, str) else sexagesimal(dec, hours=False)
+    header = [f"OGLE-2025-{name.upper()}", "", "Field          BLG500.01",
+              f"StarNo         {'' if star_no is None else star_no}",
+              f"RA(J2000.0)    {ra_text}", f"Dec(J2000.0)   {dec_text}", "Remarks", ""]
+    rows = [f"  {row:<6s} {values[key]:14.3f} {error:9.3f}" for row, key, error in EWS_FIT_ROWS]
+    (root / "params").mkdir(parents=True, exist_ok=True)
+    (root / "params" / f"{name}_params.dat").write_text("\n".join(header + rows) + "\n")
 
 
 # The figure a saved HTML file draws (what the figure rebuild tests compare)

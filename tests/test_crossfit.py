@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import write_ews_event
 
 from microlens import ews
 from microlens.real_benchmark import run_benchmark
@@ -23,23 +24,6 @@ from microlens.real_benchmark.crossfit import (
 from microlens.real_benchmark.summary import probability
 
 T0 = 2459000.0
-PARAMS = """OGLE-2025-BLG-{num}
-
-Field          BLG500.01
-StarNo         {num}
-RA(J2000.0)    {ra}
-Dec(J2000.0)   17:19:44.68
-Remarks
-
-  Tmax   {tmax:.3f}     0.100
-  tau         20.000     1.000
-  umin         0.100     0.010
-  Amax        10.037     0.100
-  Dmag         1.000     0.010
-  fbl          1.000     0.000
-  I_bl        18.000     0.010
-  I0          18.000     0.010
-"""
 
 
 def write_star(root, k, *, ra=None, n=200):
@@ -50,12 +34,9 @@ def write_star(root, k, *, ra=None, n=200):
     hjd = T0 + np.arange(n) + 0.1 * rng.random(n)
     mag = 18.0 - 2.0 * np.exp(-0.5 * ((hjd - T0 - 150.0) / 3.0) ** 2) \
         + 0.02 * rng.standard_normal(n)
-    (root / "photometry").mkdir(parents=True, exist_ok=True)
-    (root / "params").mkdir(parents=True, exist_ok=True)
-    (root / "photometry" / f"{name}_phot.dat").write_text(
-        "".join(f"{t:.5f} {m:.3f} 0.020 5.00 300.0\n" for t, m in zip(hjd, mag, strict=True)))
-    (root / "params" / f"{name}_params.dat").write_text(PARAMS.format(
-        num=f"{k:04d}", ra=ra or f"17:{10 + k:02d}:00.00", tmax=T0 + 150.0))
+    write_ews_event(root, name, hjd, mag, 0.02, ra=ra or f"17:{10 + k:02d}:00.00",
+                    dec="17:19:44.68", fit={"tmax": T0 + 150.0, "tau": 20.0, "umin": 0.1,
+                                            "i0": 18.0})
     return name
 
 

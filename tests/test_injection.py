@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import pspl_magnification, write_ews_event
 
 from microlens import ews, injection
 from microlens.simulate import IgnoredSettingWarning, SimulationConfig
@@ -23,38 +24,19 @@ SEASON_STARTS = (2459300.0, 2459665.0, 2460030.0, 2460395.0)  # four 240-day sea
 TMAX, TAU, UMIN = 2460600.0, 20.0, 0.1  # each event near the end of the last season
 
 
-def _sexagesimal(value: float, hours: bool) -> str:
-    sign = "-" if value < 0 else ""
-    centi = round(abs(value) / (15.0 if hours else 1.0) * 360000)  # hundredths of a second
-    a, rest = divmod(centi, 360000)
-    b, c = divmod(rest, 6000)
-    return f"{sign}{a:02d}:{b:02d}:{c / 100:05.2f}"
-
-
 def _write_event(root: Path, name: str, ra: float, dec: float, rng, *, mag: float = 18.0,
                  err: float = 0.03, every: float = 3.0, fit: str = "good",
                  seasons=SEASON_STARTS) -> None:
-    """One event: seasons of points every ``every`` days, a PSPL event at ``TMAX``."""
+    """One event: seasons of points every ``every`` days, a PSPL event at ``TMAX``; OGLE's
+    fit of it (``"good"``), a degenerate one or none."""
     times = np.concatenate([s + np.arange(0.0, 240.0, every) for s in seasons])
     times = times + rng.uniform(0.0, 0.3, times.size)
-    u = np.sqrt(UMIN**2 + ((times - TMAX) / TAU) ** 2)
-    amp = (u**2 + 2) / (u * np.sqrt(u**2 + 4))
-    mags = mag - 2.5 * np.log10(amp) + rng.normal(0.0, err, times.size)
-    errs = np.full(times.size, err)
-    (root / "photometry").mkdir(parents=True, exist_ok=True)
-    lines = [f"{t:.5f} {m:.3f} {e:.3f} 4.5 100.0" for t, m, e in zip(times, mags, errs,
-                                                                          strict=True)]
-    (root / "photometry" / f"{name}_phot.dat").write_text("\n".join(lines) + "\n")
-    if fit == "none":
-        return
+    mags = mag - 2.5 * np.log10(pspl_magnification(times, TMAX, TAU, UMIN)) \
+        + rng.normal(0.0, err, times.size)
     umin, amax = (0.0, 99999.0) if fit == "degenerate" else (UMIN, 10.0)
-    (root / "params").mkdir(parents=True, exist_ok=True)
-    (root / "params" / f"{name}_params.dat").write_text(
-        f"OGLE-2025-BLG-{name[-4:]}\n\nField          BLG500.01\nStarNo         {len(name)}\n"
-        f"RA(J2000.0)    {_sexagesimal(ra, True)}\nDec(J2000.0)   {_sexagesimal(dec, False)}\n"
-        f"Remarks\n\n  Tmax   {TMAX:.3f}  0.1\n  tau   {TAU:.3f}  1.0\n"
-        f"  umin   {umin:.3f}  0.01\n  Amax   {amax:.3f}  0.1\n  Dmag   2.0  0.01\n"
-        f"  fbl   1.000  0.000\n  I_bl   {mag:.3f}  0.01\n  I0   {mag:.3f}  0.01\n")
+    ews_fit = {"tmax": TMAX, "tau": TAU, "umin": umin, "amax": amax, "i0": mag, "dmag": 2.0}
+    write_ews_event(root, name, times, mags, err, ra=ra, dec=dec, seeing=4.5, sky=100.0,
+                    fit=None if fit == "none" else ews_fit)
 
 
 def write_folder(root: Path, n_stars: int = 6, seed: int = 0) -> Path:

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import pspl_magnification, write_ews_event
 
 from microlens import ews
 from microlens.classical import ClassicalPeer
@@ -29,28 +30,6 @@ from microlens.real_benchmark.cli import main
 
 T0 = 2459000.0
 PSPL = {"tmax": T0 + 500.0, "tau": 20.0, "umin": 0.1, "i0": 18.0}
-PARAMS = """OGLE-2025-BLG-{num}
-
-Field          BLG500.01
-StarNo         {star}
-RA(J2000.0)    {ra}
-Dec(J2000.0)   {dec}
-Remarks
-
-  Tmax   {tmax:.3f}     0.100
-  tau         {tau:.3f}     1.000
-  umin         {umin:.3f}     0.010
-  Amax        {amax:.3f}     0.100
-  Dmag         1.000     0.010
-  fbl          1.000     0.000
-  I_bl        {i0:.3f}     0.010
-  I0          {i0:.3f}     0.010
-"""
-
-
-def magnification(t, tmax, tau, umin):
-    u2 = umin**2 + ((t - tmax) / tau) ** 2
-    return (u2 + 2) / np.sqrt(u2 * (u2 + 4))
 
 
 def write_event(root, name, *, n=560, step=1.0, tmax=PSPL["tmax"], tau=PSPL["tau"],
@@ -62,17 +41,12 @@ def write_event(root, name, *, n=560, step=1.0, tmax=PSPL["tmax"], tau=PSPL["tau
     hjd = T0 + step * np.arange(n) + 0.1 * rng.random(n)
     mag = np.full(n, i0)
     if lensed:
-        mag = mag - 2.5 * np.log10(magnification(hjd, tmax, tau, umin))
+        mag = mag - 2.5 * np.log10(pspl_magnification(hjd, tmax, tau, umin))
     mag = mag + 0.02 * rng.standard_normal(n)
-    (root / "photometry").mkdir(parents=True, exist_ok=True)
-    lines = [f"{t:.5f} {m:.3f} 0.020 5.00 300.0" for t, m in zip(hjd, mag, strict=True)]
-    (root / "photometry" / f"{name}_phot.dat").write_text("\n".join(lines) + "\n")
-    if params:
-        (root / "params").mkdir(parents=True, exist_ok=True)
-        amax = float(magnification(tmax, tmax, tau, umin)) if amax is None else amax
-        (root / "params" / f"{name}_params.dat").write_text(PARAMS.format(
-            num=name[-4:], star=int(name[-4:]), ra=ra, dec=dec, tmax=tmax, tau=tau, umin=umin,
-            amax=amax, i0=i0))
+    fit = {"tmax": tmax, "tau": tau, "umin": umin, "i0": i0}
+    if amax is not None:
+        fit["amax"] = amax
+    write_ews_event(root, name, hjd, mag, 0.02, ra=ra, dec=dec, fit=fit if params else None)
 
 
 @pytest.fixture
