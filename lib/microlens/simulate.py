@@ -11,6 +11,10 @@ Units and conventions (MulensModel names):
   ``alpha = degrees(alpha_rad)``, with the same sign of ``u_0``. The ``_rad`` suffix is there so
   that the parameter table never holds radians under MulensModel's name for degrees.
 * Flux is in units of the baseline flux: ``F = f_s * A + (1 - f_s)``, so ``F = 1`` with no event.
+* Single lenses are Paczynski's point source and point lens unless
+  ``single_lens="physical"`` (survey presets): a uniform finite source of radius ``rho`` with the
+  annual parallax ``pi_E_N, pi_E_E`` (``t_0_par = t_0``; binaries get the same parallax), see
+  :mod:`microlens.single_lens`.
 * Photometric errors follow photon noise: ``sigma_F = sigma_F0 * sqrt(F)``, where ``sigma_F0`` is
   the baseline error converted from magnitudes. The error preset is the baseline error of a star
   of baseline magnitude ``reference_mag``; brighter or fainter baselines scale as photon noise,
@@ -655,7 +659,8 @@ def binary_light_curve(
     (:class:`microlens.single_lens.Parallax`) the trajectory is the geocentric one, shifted
     along and across the direction of motion as MulensModel shifts it, and ``BinaryMag2``
     gives the magnification point by point on it (as ``BinaryLightCurve`` does on the straight
-    line: the same numbers to ~1e-13 with no parallax).
+    line: with a zero parallax the same numbers to ~1e-9 relative, the solver's state carried
+    from call to call).
 
     Parameters
     ----------
