@@ -488,3 +488,22 @@ def test_a_survey_set_with_thesis_only_settings_opens_quietly(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", IgnoredSettingWarning)
         assert open_dataset(path).config == cfg
+
+
+def test_a_set_made_before_later_settings_existed_is_reused_and_keeps_its_study_key(tmp_path):
+    """A manifest without the settings added later (they reproduce what it simulated) is the
+    same data set: generate_dataset reuses it, and its study key does not change."""
+    from microlens.simulate import LATER_FIELDS
+
+    cfg = SimulationConfig(n_per_class=2, n_epochs=60, seed=4, detectability=False)
+    path = generate_dataset(cfg, tmp_path / "old", workers=1, progress=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name in LATER_FIELDS:
+        del manifest["config"][name]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert generate_dataset(cfg, path, workers=1, progress=False) == path  # reused, not refused
+    assert not set(LATER_FIELDS) & set(cfg.canonical_dict())
+    with pytest.raises(Exception, match="differs in noise"):
+        generate_dataset(SimulationConfig(n_per_class=2, n_epochs=60, seed=4, detectability=False,
+                                          survey="ogle", noise="fitted"), path, workers=1,
+                         progress=False)

@@ -212,6 +212,12 @@ SINGLE_LENS_CHOICES: tuple[str, ...] = ("point", "physical")
 """``single_lens``: Paczynski's point source and point lens, or a uniform finite source with
 the annual parallax (:mod:`microlens.single_lens`; survey presets only)."""
 
+LATER_FIELDS: dict[str, object] = {"noise": "preset", "single_lens": "point"}
+"""Settings added after data sets were made, at the values that simulate what a config without
+them did: a saved config that lacks one means that value (:func:`microlens.store.
+generate_dataset` reuses such a set), and a study's data-set key leaves them out at that value
+(:meth:`SimulationConfig.canonical_dict`), so sets made before they existed keep their keys."""
+
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 """The splits, in the order of ``split_fractions`` (their codes in a data set's ``split``)."""
 
@@ -567,13 +573,17 @@ class SimulationConfig:
 
     def canonical_dict(self) -> dict:
         """:meth:`to_dict` with the presets in force written out (``cadence``/``error`` of the
-        ``thesis`` survey, ``variable_fraction``): two configs that simulate the same events
-        give the same dict (a study's data-set key)."""
+        ``thesis`` survey, ``variable_fraction``) and :data:`LATER_FIELDS` at their old values
+        left out: two configs that simulate the same events give the same dict (a study's
+        data-set key)."""
         out = self.to_dict()
         thesis = get_survey(self.survey).is_thesis
         out["cadence"] = self.cadence_preset if thesis else None
         out["error"] = self.error_preset if thesis else None
         out["variable_fraction"] = self.variable_share
+        for name, value in LATER_FIELDS.items():
+            if out[name] == value:
+                del out[name]
         return out
 
     def to_dict(self) -> dict:

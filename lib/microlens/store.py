@@ -68,6 +68,7 @@ from .paths import atomic_path, resolve_path, write_json_atomic
 from .presets import CLASS_NAMES
 from .removal import check_removable, mark_project_dir, remove_project_dir
 from .simulate import (
+    LATER_FIELDS,
     PARAM_COLUMNS,
     SPLIT_NAMES,
     SimulationConfig,
@@ -161,9 +162,9 @@ def generate_dataset(
             remove_project_dir(out, "dataset")
         else:
             existing = _read_manifest(out)
-            if existing["config"] != config.to_dict():
-                changed = sorted(k for k, v in config.to_dict().items()
-                                 if existing["config"].get(k) != v)
+            saved = {**LATER_FIELDS, **existing["config"]}  # made before those settings
+            if saved != config.to_dict():
+                changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
                 raise DatasetError(
                     f"{out} already holds a dataset with a different config (differs in "
                     f"{', '.join(changed)}); pass overwrite=True or choose another directory"
