@@ -189,6 +189,43 @@ class EwsEvent:
     duplicate_of: str | None = None
 
 
+CITATION = ("OGLE-IV Early Warning System photometry and fits: Udalski et al. 2015, AcA 65, 1 "
+            "(the OGLE-IV survey); Udalski 2003, AcA 53, 291 (the EWS)")
+"""Whom to cite for results on EWS folders."""
+
+
+def read_stars(path) -> list[str]:
+    """Star identities from a file: one per line (``#`` starts a comment), or a JSON list of
+    strings, or a JSON object with a ``"stars"`` list.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a file that is not there.
+    ValueError
+        For a JSON file that is neither form, naming the file.
+    """
+    from .paths import resolve_path
+
+    path = resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"stars file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON (line {error.lineno}, column "
+                             f"{error.colno}): {error.msg}") from None
+        stars = data.get("stars") if isinstance(data, dict) else data
+        if not isinstance(stars, list) or not all(isinstance(s, str) for s in stars):
+            raise ValueError(f"{path} must hold a JSON list of star identities (strings) or "
+                             "an object with a \"stars\" list")
+        return stars
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()
+            if line.split("#", 1)[0].strip()]
+
+
 def _sexagesimal(text: str, *, hours: bool, where: str) -> float:
     """``hh:mm:ss.ss`` (hours, -> degrees) or ``[+-]dd:mm:ss.s`` (degrees) to degrees."""
     m = re.fullmatch(r"([+-]?)(\d{1,3}):(\d{1,2}):(\d{1,2}(?:\.\d*)?)", text.strip())

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .noise_statistics import MAG_EDGES, OUTLIER_SIGMA, SEASON_GAP_DAYS, _seasons
+from .residual_statistics import MAG_EDGES, OUTLIER_SIGMA, SEASON_GAP_DAYS, seasons
 
 PAIR_DAYS = 0.3
 """Largest separation [days] of two points whose difference measures the white scatter."""
@@ -142,12 +142,12 @@ def _robust_sigma(x: np.ndarray) -> float:
 def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     """The five noise numbers of one star's baseline (module docstring); None for fewer than
     20 points or a single season without pairs."""
-    from .noise_statistics import _autocorrelations, curve_statistics
+    from .residual_statistics import autocorrelations, curve_statistics
 
     t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
     if curve_statistics(t, f, e) is None:  # checks the arrays; None when too short
         return None
-    season = _seasons(t)
+    season = seasons(t)
     medians = np.array([np.median(f[season == s]) for s in range(season[-1] + 1)])
     z = (f - medians[season]) / e
     gaps = np.diff(t)
@@ -159,7 +159,7 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     white = _robust_sigma((z[1:] - z[:-1])[pairs] / math.sqrt(2.0))
     total = _robust_sigma(z)
     correlated = math.sqrt(max(total ** 2 - white ** 2, 0.0))
-    acf = _autocorrelations(t, z)
+    acf = autocorrelations(t, z)
     rho_1, rho_10 = acf["acf_1d"], acf["acf_10d"]
     tau = (min(max(9.0 / math.log(rho_1 / rho_10), 1.0), 200.0)
            if rho_1 > 0.02 and rho_10 > 0.02 and rho_1 > rho_10 else math.nan)
@@ -194,8 +194,8 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         Where each baseline ends (:func:`microlens.ews.baseline_end`).
     """
     from . import ews
+    from .ews import CITATION
     from .paths import project_relative
-    from .real_benchmark import CITATION
 
     folder = ews.shipped_subset() if folder is None else folder
     wanted = None if stars is None else set(stars)
@@ -285,8 +285,8 @@ def main(argv: list[str]) -> int:
     the shipped model's path); prints its table's medians per magnitude bin."""
     import argparse
 
-    from .noise_statistics import magnitude_bin_labels
-    from .real_benchmark import read_stars
+    from .ews import read_stars
+    from .residual_statistics import magnitude_bin_labels
 
     parser = argparse.ArgumentParser(prog="python -m microlens.noise_model",
                                      description=main.__doc__)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..classical import ClassicalPeer
+from ..ews import CITATION, read_stars
 from ..paths import project_relative, resolve_path
 from .answers import Segment, is_features, model_answers, peer_answers
 from .summary import BIN_EDGES, lensing, summarise
@@ -35,9 +36,6 @@ EVENT_END_TAU = 2.0
 TIMING_MIN_POINTS = 5
 """Fewest observations in ``[Tmax - tau, Tmax]`` for an event to be timed."""
 
-CITATION = ("OGLE-IV Early Warning System photometry and fits: Udalski et al. 2015, AcA 65, 1 "
-            "(the OGLE-IV survey); Udalski 2003, AcA 53, 291 (the EWS)")
-"""Whom to cite for results on EWS folders."""
 
 UNTIMED_REASON = ("the features kind answers only at fixed fractions of a curve (its update "
                   "fractions), not after every observation: when it would first have alerted "
@@ -79,38 +77,6 @@ def _check_probability(name: str, value) -> float:
             or not 0 < float(value) <= 1:
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     return float(value)
-
-
-def read_stars(path) -> list[str]:
-    """Star identities from a file: one per line (``#`` starts a comment), or a JSON list of
-    strings, or a JSON object with a ``"stars"`` list.
-
-    Raises
-    ------
-    FileNotFoundError
-        For a file that is not there.
-    ValueError
-        For a JSON file that is neither form, naming the file.
-    """
-    import json
-
-    path = resolve_path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"stars file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON (line {error.lineno}, column "
-                             f"{error.colno}): {error.msg}") from None
-        stars = data.get("stars") if isinstance(data, dict) else data
-        if not isinstance(stars, list) or not all(isinstance(s, str) for s in stars):
-            raise ValueError(f"{path} must hold a JSON list of star identities (strings) or "
-                             "an object with a \"stars\" list")
-        return stars
-    return [line.split("#", 1)[0].strip() for line in text.splitlines()
-            if line.split("#", 1)[0].strip()]
 
 
 def _select(events: list, names, stars) -> tuple[list, int]:

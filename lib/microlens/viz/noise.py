@@ -26,7 +26,7 @@ def noise_statistics_figure(comparison: Mapping) -> go.Figure:
     comparison : mapping
         :func:`microlens.noise_statistics.compare`'s result.
     """
-    from ..noise_statistics import STATISTICS
+    from ..residual_statistics import STATISTICS
 
     real, simulated = comparison["real"], comparison.get("simulated")
     figure = make_subplots(rows=2, cols=3, subplot_titles=[TITLES[s] for s in STATISTICS],
