@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from microlens.presets import CADENCES, ERRORS, SURVEYS, TOPOLOGIES
 from microlens.simulate import (
+    CONTAMINANT_CHOICES,
     MAG_LIMITS,
     MAGNIFICATION_BACKENDS,
     MAX_VBBL_TOL,
@@ -75,6 +76,7 @@ def valid_settings(draw) -> dict:
         noise=draw(st.sampled_from(["preset", "fitted"] if survey == "ogle" else ["preset"])),
         # the parallax needs a survey preset's real dates (no baselines are drawn here)
         single_lens=draw(st.sampled_from(["point"] if thesis else ["point", "physical"])),
+        contaminants=draw(st.sampled_from(CONTAMINANT_CHOICES)),
     )
 
 
@@ -148,7 +150,7 @@ CORRUPTIONS: list[tuple[str, object]] = [
     ("source_mag_range", (-50.0, -40.0)), ("source_mag_range", (20.0, 31.0)),
     ("f_s_range", (0.0, 1.0)), ("f_s_range", (0.5, 1.5)),
     *[(name, value) for name in ("topology", "survey", "magnification_backend", "noise",
-                                 "single_lens")
+                                 "single_lens", "contaminants")
       for value in NOT_A_NAME],
     *[(name, value) for name in ("cadence", "error")
       for value in NOT_A_NAME if value is not None],

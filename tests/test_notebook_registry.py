@@ -160,13 +160,14 @@ def test_every_parameter_that_sets_a_field_reaches_it():
                "variable_fraction": 0.5, "n_per_class": 10, "n_epochs": 500, "seed": 3,
                "detectability": False}
     assert set(changed) == {p.name for p in simulation.parameters if p.field} - {
-        "survey", "noise", "single_lens"}
+        "survey", "noise", "single_lens", "contaminants"}
     cfg = simulation.config({**simulation.defaults(), **changed})
     for key, value in changed.items():
         assert getattr(cfg, key) == value, key
     ogle = simulation.config({**simulation.defaults(), "survey": "ogle", "noise": "fitted",
-                              "single_lens": "physical"})
-    assert (ogle.survey, ogle.noise, ogle.single_lens) == ("ogle", "fitted", "physical")
+                              "single_lens": "physical", "contaminants": "survey"})
+    assert (ogle.survey, ogle.noise, ogle.single_lens, ogle.contaminants) == (
+        "ogle", "fitted", "physical", "survey")
 
     train = NOTEBOOKS["02_train"]
     changed = {"dataset_dir": "data/other", "run_name": "r", "runs_dir": "outputs/x",

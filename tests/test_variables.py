@@ -68,8 +68,9 @@ def dense_times(span: float, n: int, seed: int = 0, start: float = 0.0) -> np.nd
 def test_rows_have_every_column_with_documented_types():
     rng = np.random.default_rng(0)
     assert set(VARIABLE_DTYPES) <= set(VARIABLE_COLUMNS)
+    # codes never change: later kinds are appended
     assert VARIABLE_KINDS == ("constant", "cataclysmic", "pulsating", "eclipsing", "long_period",
-                              "stochastic")
+                              "stochastic", "young_star", "season_drift")
     for kind in VARIABLE_KINDS:
         p = draw_variable(rng, 200.0, kind=kind)
         assert tuple(p) == VARIABLE_COLUMNS
@@ -79,7 +80,8 @@ def test_rows_have_every_column_with_documented_types():
         for name in VARIABLE_COLUMNS:
             if name not in VARIABLE_DTYPES:
                 assert isinstance(p[name], float)
-        uses_seed = kind in ("cataclysmic", "long_period", "stochastic")
+        uses_seed = kind in ("cataclysmic", "long_period", "stochastic", "young_star",
+                             "season_drift")
         assert (p["var_seed"] != 0) == uses_seed  # 0 when unused (a drawn 0 has odds 2**-62)
     constant = draw_variable(rng, 200.0, kind="constant")
     assert all(math.isnan(constant[c]) for c in VARIABLE_COLUMNS if c not in VARIABLE_DTYPES)
@@ -93,7 +95,8 @@ def test_rows_have_every_column_with_documented_types():
     assert np.array_equal(variable_flux(table[0], t), variable_flux(p, t))
 
 
-@pytest.mark.parametrize("weights", [None, {"pulsating": 1.0}, [1, 0, 0, 0, 0, 2]])
+@pytest.mark.parametrize("weights", [None, {"pulsating": 1.0}, [1, 0, 0, 0, 0, 2, 1, 1],
+                                     V.CONTAMINANT_MIXES["survey"]])
 def test_rng_advances_identically_for_every_kind(weights):
     after = set()
     for kind in (None, *VARIABLE_KINDS, *range(len(VARIABLE_KINDS))):
@@ -189,7 +192,8 @@ def test_kind_weights_are_honoured():
     only = [draw_variable(rng, 200.0, kind_weights={"eclipsing": 3.0})["variable_kind"]
             for _ in range(200)]
     assert set(only) == {VARIABLE_KINDS.index("eclipsing")}
-    seq = [draw_variable(rng, 200.0, kind_weights=[1, 0, 0, 0, 0, 0])["variable_kind"]
+    only_constant = [1] + [0] * (len(VARIABLE_KINDS) - 1)
+    seq = [draw_variable(rng, 200.0, kind_weights=only_constant)["variable_kind"]
            for _ in range(50)]
     assert set(seq) == {0}
     last = [draw_variable(rng, 200.0, kind_weights={"stochastic": 1, "constant": 0})
@@ -388,7 +392,8 @@ def test_describe_variable_lines():
     rng = np.random.default_rng(4)
     words = {"constant": "constant", "cataclysmic": "dwarf nova", "pulsating": "pulsating",
              "eclipsing": "eclipsing binary", "long_period": "long-period",
-             "stochastic": "damped random walk"}
+             "stochastic": "damped random walk", "young_star": "young star",
+             "season_drift": "season drift"}
     for kind, word in words.items():
         text = describe_variable(draw_variable(rng, 200.0, kind=kind))
         assert word in text and "\n" not in text and len(text) < 90
@@ -402,7 +407,7 @@ def test_describe_variable_lines():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["mira", "Constant", 6, -1, True, 2.0])
+@pytest.mark.parametrize("kind", ["mira", "Constant", len(VARIABLE_KINDS), -1, True, 2.0])
 def test_unknown_kind_names_the_choices(kind):
     with pytest.raises(ValueError, match="valid choices: constant, cataclysmic"):
         draw_variable(np.random.default_rng(0), 200.0, kind=kind)

@@ -465,6 +465,7 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         _simulate("survey"),
         _simulate("noise"),
         _simulate("single_lens"),
+        _simulate("contaminants"),
         _simulate("cadence", unset=""),
         _simulate("error", unset=""),
         _simulate("variable_fraction", unset=VARIABLE_FRACTION_DEFAULT),

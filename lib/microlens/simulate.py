@@ -50,7 +50,13 @@ from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's A
 from .settings import from_known_fields
 from .single_lens import PARALLAX_COLUMNS, Parallax
 from .survey import alternating_runs
-from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
+from .variables import (
+    CONTAMINANT_MIXES,
+    VARIABLE_COLUMNS,
+    VARIABLE_DTYPES,
+    draw_variable,
+    variable_flux,
+)
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
 """d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m."""
@@ -212,7 +218,13 @@ SINGLE_LENS_CHOICES: tuple[str, ...] = ("point", "physical")
 """``single_lens``: Paczynski's point source and point lens, or a uniform finite source with
 the annual parallax (:mod:`microlens.single_lens`; survey presets only)."""
 
-LATER_FIELDS: dict[str, object] = {"noise": "preset", "single_lens": "point"}
+CONTAMINANT_CHOICES: tuple[str, ...] = tuple(CONTAMINANT_MIXES)
+"""``contaminants``: the variable-star kinds of the no-event class, ``classic`` (cataclysmic,
+pulsating, eclipsing, long-period and stochastic, equally) or ``survey`` (those plus young
+stars and season-to-season drifts; :data:`microlens.variables.CONTAMINANT_MIXES`)."""
+
+LATER_FIELDS: dict[str, object] = {"noise": "preset", "single_lens": "point",
+                                   "contaminants": "classic"}
 """Settings added after data sets were made, at the values that simulate what a config without
 them did: a saved config that lacks one means that value (:func:`microlens.store.
 generate_dataset` reuses such a set), and a study's data-set key leaves them out at that value
@@ -307,8 +319,8 @@ class SimulationConfig:
       split without events of some class: a few events per class need ``n_per_class`` of at
       least about ``1 / min(split_fractions)``);
     * names are strings among the presets' choices (``topology``, ``survey``,
-      ``magnification_backend``, ``noise``, ``single_lens``; ``cadence`` and ``error`` may be
-      None), ``detectability`` is True or False;
+      ``magnification_backend``, ``noise``, ``single_lens``, ``contaminants``; ``cadence``
+      and ``error`` may be None), ``detectability`` is True or False;
     * combinations: on the ``thesis`` survey ``detection_min_points <= n_epochs`` (a curve has
       at most ``n_epochs`` observations); on a survey preset ``detection_min_points`` is at
       most the preset's most observations per curve, ``cadence`` and ``error`` must be
@@ -367,6 +379,8 @@ class SimulationConfig:
     #   outliers) or fitted (real stars' noise, microlens.noise_model; ogle only)
     single_lens: str = "point"  # point (Paczynski's curve) or physical (survey presets: finite
     #   source and annual parallax, microlens.single_lens; binaries get the parallax too)
+    contaminants: str = "classic"  # variable stars of the no-event class: classic (dwarf novae,
+    #   pulsators, eclipses, Miras, random walks) or survey (plus young stars and season drifts)
 
     def __post_init__(self) -> None:
         """Check every field (see the class docstring): a ValueError names the field, the
@@ -428,6 +442,8 @@ class SimulationConfig:
                 ": a window needs two points to be a light curve"),
             "noise": _check_choice("noise", self.noise, NOISE_CHOICES),
             "single_lens": _check_choice("single_lens", self.single_lens, SINGLE_LENS_CHOICES),
+            "contaminants": _check_choice("contaminants", self.contaminants,
+                                          CONTAMINANT_CHOICES),
         }
         if checked["injection_f_s_range"][1] > 1:
             raise ValueError(f"injection_f_s_range must lie in (0, 1] (the injected source's "
@@ -896,7 +912,9 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     the observations (partially covered events), the errors follow the survey's error curve at
     the current magnitude, a few points are outliers, and the reported errors are the true ones
     divided by ``error_scale``. The variable star is drawn only when ``variable_share > 0`` (so
-    ``thesis`` sets without variables keep their random stream, event for event).
+    ``thesis`` sets without variables keep their random stream, event for event). The
+    ``contaminants`` mix only chooses which kind the variable star's random numbers select: it
+    changes no other draw.
 
     With ``single_lens="physical"`` every event also draws an annual parallax ``pi_E`` at each
     attempt, from a stream of its own (:func:`microlens.single_lens.parallax_rng`: the main
@@ -911,6 +929,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     topo = get_topology(cfg.topology)
     survey = get_survey(cfg.survey)
     with_variables = cfg.variable_share > 0
+    mix = CONTAMINANT_MIXES[cfg.contaminants]
     physical = cfg.single_lens == "physical"
     if physical:
         from .single_lens import (
@@ -928,8 +947,8 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
             draws = _thesis_draws(cfg, topo, rng)
         else:
             draws = _survey_draws(cfg, survey, topo, rng)
-        variable = (draw_variable(rng, _span(draws["times"])) if with_variables
-                    else _no_variable())
+        variable = (draw_variable(rng, _span(draws["times"]), kind_weights=mix)
+                    if with_variables else _no_variable())
         is_variable = rng.random() < cfg.variable_share if with_variables else False
         times, f_s = draws["times"], draws["f_s"]
         if physical:

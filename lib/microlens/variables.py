@@ -26,6 +26,9 @@ Units and conventions (as in :mod:`microlens.simulate`)
   - ``eclipsing``: the out-of-eclipse level (maximum light; for contact binaries the light at
     quadrature);
   - ``stochastic``: the mean magnitude of the stationary process.
+  - ``young_star``: the undisturbed level between dips (dippers) or bursts (bursters);
+  - ``season_drift``: magnitude 0 at time 0 without the yearly levels (their mean is 0, the
+    long secondary period averages to 0 over its cycle, the trend passes 0 at time 0).
 
 * Amplitudes are in magnitudes, I-band-like (the OGLE/MOA survey bands).
 
@@ -35,17 +38,27 @@ Parameter columns (:data:`VARIABLE_COLUMNS`)
 column             unit    meaning (NaN where a kind does not use it)
 =================  ======  =========================================================
 ``variable_kind``  code    index into :data:`VARIABLE_KINDS` (int8; 0 = constant)
-``var_period``     d       CV mean outburst recurrence; pulsation / orbital / LPV period
+``var_period``     d       CV mean outburst recurrence; pulsation / orbital / LPV period;
+                           young star mean recurrence of dips / bursts; season drift
+                           long-secondary period (NaN without one)
 ``var_amplitude``  mag     CV outburst amplitude; peak-to-peak amplitude (pulsating,
-                           long-period); primary eclipse depth; stochastic rms
+                           long-period); primary eclipse depth; stochastic rms; young
+                           star largest dip depth / burst height; season drift rms of
+                           the yearly mean levels
 ``var_phase``      cycles  in [0, 1): phase at time 0 (see each kind)
 ``var_shape``      --      CV rise/decline time ratio; rise fraction of the cycle
-                           (pulsating, long-period); eclipsing 0 = detached, 1 = contact
-``var_timescale``  d       CV decline time; stochastic (DRW) timescale tau
-``var_width``      phase   eclipse FWHM as a fraction of the period (detached only)
-``var_ratio``      --      secondary/primary eclipse depth; LPV irregularity
+                           (pulsating, long-period); eclipsing 0 = detached, 1 = contact;
+                           young star 0 = dipper, 1 = burster
+``var_timescale``  d       CV decline time; stochastic (DRW) timescale tau; young star
+                           FWHM of one dip / burst
+``var_width``      phase   eclipse FWHM as a fraction of the period (detached only);
+                   mag/yr  season drift linear trend (positive = fading)
+``var_ratio``      --      secondary/primary eclipse depth; LPV irregularity; young star
+                           timing jitter (fraction of the recurrence);
+                   mag     season drift peak-to-peak LSP amplitude (0: no LSP)
 ``var_seed``       --      int64 seed of the kind's random elements (cataclysmic,
-                           long_period, stochastic); 0 when unused
+                           long_period, stochastic, young_star, season_drift); 0 when
+                           unused
 =================  ======  =========================================================
 
 The kinds, their light-curve models and the sources of their ranges
@@ -128,6 +141,58 @@ The kinds, their light-curve models and the sources of their ranges
     Stripe 82 quasars are described by a DRW with rest-frame tau of ~100-1000 d (median ~200 d)
     and asymptotic structure function ~0.2 mag (rms = SF_inf / sqrt 2); the shorter timescales
     and the amplitude range (irregular red giants, "blue bumpers") are a judgment.
+
+``young_star`` -- dippers and bursters (young stellar objects with disks).
+    A sequence of events ``k`` (any integer) centred at ``(k + var_phase + j_k) * P``, ``P =
+    var_period``, with a timing jitter ``j_k`` uniform in ``[-e, e]``, ``e = var_ratio``
+    (quasi-periodic for small ``e``, nearly aperiodic at the top of the range). Event ``k`` has
+    the height ``h_k = A (0.3 + 0.7 v_k)``, ``v_k`` uniform in [0, 1), ``A = var_amplitude``,
+    and a Gaussian profile in magnitude of FWHM ``D = var_timescale`` (dips: symmetric; bursts:
+    30 % of the FWHM before the peak, a faster rise than decline). The magnitude is the
+    *largest* event profile at each time (overlapping events do not add, so no event exceeds
+    ``A``): fainter by it for a dipper (``var_shape = 0``), brighter for a burster (1); every
+    ``j_k, v_k`` comes from ``var_seed`` and ``k`` alone. Ranges: ``A`` 0.1-1 mag and ``D``
+    1-10 d, both log-uniform; ``P = D x s`` with ``s`` 1.5-8 log-uniform (recurrence ~1.5 d to
+    ~11 weeks, never shorter than 1.5 event widths); ``e`` 0.05-0.45 uniform; 60 % dippers.
+    Sources: Cody et al. (2014, AJ 147, 82; CSI 2264, NGC 2264 with CoRoT and Spitzer): of the
+    disk-bearing stars ~22 % are dippers and ~13 % bursters (hence the 60 % share of dippers
+    among the two); dips of 0.1-1 mag lasting ~1-10 d, quasi-periodic (disk-warp rotation,
+    periods of days to ~10 d) or aperiodic; Stauffer et al. (2014, AJ 147, 83): accretion
+    bursts of up to ~1 mag lasting from about a day to about ten days, recurring on days to
+    weeks; Cody &
+    Hillenbrand (2018, AJ 156, 71; K2 Upper Sco and rho Oph) find the same morphologies. The
+    event-height spread, the profile and the burst asymmetry are a judgment.
+
+``season_drift`` -- a red giant or blended star whose mean level changes between seasons.
+    Magnitude = yearly level + long secondary period (LSP) + linear trend. The year ``y =
+    floor(t / 365.25)`` (years of the axis's absolute time, so shifted windows see the same
+    star) has the level ``sigma g_y``, ``sigma = var_amplitude``, ``g_y`` standard normal from
+    ``var_seed`` and ``y`` alone; the level moves to the next year's over the last 60 d of the
+    year (a raised-cosine ramp; the survey presets' seasons start at whole years of their
+    axis, so the ramp falls in the season gap). The LSP is ``(L / 2) sin 2 pi (t / P +
+    var_phase)`` with ``L = var_ratio`` (peak-to-peak, I band) and ``P = var_period``, for half
+    the stars (the others have ``L = 0`` and ``P`` NaN); the trend is ``var_width * t / 365.25``
+    (mag per year, 0 at time 0 of the axis). Ranges: ``sigma`` 0.01-0.1 mag log-uniform (the
+    tens of mmag of season-to-season level changes seen in OGLE-IV baselines of faint stars);
+    LSP period 250-1500 d and amplitude 0.05-0.5 mag, both log-uniform; trend uniform in
+    +-0.03 mag/yr. Sources: Wood et al. (2004, ApJ 604, 800): LSPs of ~250-1500 d in a
+    quarter to a third of pulsating red giants, amplitudes up to ~1 mag in V; Soszyński et al.
+    (2007, AcA 57, 201; OGLE LMC): LSP I-band amplitudes mostly 0.1-0.5 mag; Nicholls et al.
+    (2009, MNRAS 399, 2063): LSP V amplitudes up to ~1 mag, smaller in the near infrared. The
+    yearly-level rms, the ramp, the trend range and the 50 % LSP share are a judgment.
+
+Contaminant mixes (:data:`CONTAMINANT_MIXES`)
+---------------------------------------------
+``classic`` (the default of every data set): the five kinds of :data:`CLASSIC_KINDS`
+equally. ``survey``: cataclysmic, pulsating, eclipsing, long_period and stochastic 0.13 each,
+``young_star`` 0.10, ``season_drift`` 0.25. The weights are a judgment: season drifts get the
+largest share because every faint real baseline shows year-to-year level changes of tens of
+mmag (most stars in the bulge fields are giants or blends) and because long-period and
+semi-regular giants are the most numerous variables of the bulge fields (Soszyński et al.
+2013, AcA 63, 21: over 230 000 long-period variables towards the bulge); young stars get a
+smaller share because an old population dominates the bulge fields and only the foreground
+disk holds young stars, whose single bursts and dips still mimic a lensing bump; the classic
+kinds keep equal shares among themselves.
 """
 
 from __future__ import annotations
@@ -139,6 +204,7 @@ import numpy as np
 
 VARIABLE_KINDS: tuple[str, ...] = (
     "constant", "cataclysmic", "pulsating", "eclipsing", "long_period", "stochastic",
+    "young_star", "season_drift",
 )  # fmt: skip
 """Kind names; the index is the code stored in ``variable_kind`` (0 = constant star)."""
 
@@ -154,6 +220,18 @@ VARIABLE_DTYPES: dict[str, np.dtype] = {
     "var_seed": np.dtype(np.int64),
 }
 """Non-float64 columns of :data:`VARIABLE_COLUMNS` and their dtypes."""
+
+CLASSIC_KINDS: tuple[str, ...] = VARIABLE_KINDS[1:6]
+"""The kinds drawn when no weights are given (equally): the ``classic`` mix."""
+
+CONTAMINANT_MIXES: dict[str, dict[str, float] | None] = {
+    "classic": None,
+    "survey": {"cataclysmic": 0.13, "pulsating": 0.13, "eclipsing": 0.13, "long_period": 0.13,
+               "stochastic": 0.13, "young_star": 0.10, "season_drift": 0.25},
+}
+"""Kind weights of each ``contaminants`` setting of :class:`microlens.simulate.SimulationConfig`
+(None: the default, :data:`CLASSIC_KINDS` equally). See "Contaminant mixes" in the module
+docstring for the ``survey`` weights."""
 
 N_UNIFORMS = 8
 """Uniforms drawn by every call of :func:`draw_variable` (plus one integer seed)."""
@@ -184,6 +262,20 @@ LPV_RISE = (0.3, 0.5)  # rise fraction of the cycle, uniform
 LPV_IRREGULARITY = (0.01, 0.1)  # uniform
 DRW_TAU = (5.0, 500.0)  # d, log-uniform
 DRW_SIGMA = (0.05, 0.5)  # mag rms, log-uniform
+YSO_DIPPER_FRACTION = 0.6  # share of dippers among dippers and bursters
+YSO_AMPLITUDE = (0.1, 1.0)  # mag, largest dip depth / burst height, log-uniform
+YSO_DURATION = (1.0, 10.0)  # d, FWHM of one dip or burst, log-uniform
+YSO_SPACING = (1.5, 8.0)  # mean recurrence / duration, log-uniform
+YSO_IRREGULARITY = (0.05, 0.45)  # timing jitter, fraction of the recurrence, uniform
+YSO_EVENT_FLOOR = 0.3  # each event's amplitude is uniform in [floor, 1] x the largest
+YSO_BURST_RISE = 0.3  # share of a burst's FWHM before its peak (dips: 0.5, symmetric)
+DRIFT_SEASON_RMS = (0.01, 0.1)  # mag, rms of the yearly mean levels, log-uniform
+DRIFT_LSP_FRACTION = 0.5  # share of season-drift stars with a long secondary period
+DRIFT_LSP_PERIOD = (250.0, 1500.0)  # d, log-uniform
+DRIFT_LSP_AMPLITUDE = (0.05, 0.5)  # mag peak-to-peak (I band), log-uniform
+DRIFT_TREND = 0.03  # mag per year, uniform in [-, +]
+YEAR_DAYS = 365.25  # length of a season-drift year [d]
+DRIFT_RAMP = 60.0  # d, a yearly level changes to the next over this time before the year ends
 
 _EXCESS_AT_01_MAG = 10**0.04 - 1.0  # flux excess 0.1 mag above quiescence
 _TAIL_EFOLDS = 40.0  # outburst tails beyond this many e-folds are dropped (exp(-40) ~ 4e-18)
@@ -211,7 +303,7 @@ def _kind_code(kind) -> int:
 def _weights(kind_weights) -> np.ndarray:
     """Normalised cumulative weights over :data:`VARIABLE_KINDS` (last entry exactly 1)."""
     if kind_weights is None:
-        w = np.array([0.0] + [1.0] * (len(VARIABLE_KINDS) - 1))
+        w = np.array([1.0 if name in CLASSIC_KINDS else 0.0 for name in VARIABLE_KINDS])
     elif isinstance(kind_weights, Mapping):
         w = np.zeros(len(VARIABLE_KINDS))
         for name, value in kind_weights.items():
@@ -296,7 +388,8 @@ def draw_variable(rng: np.random.Generator, span_days: float, kind=None,
     kind_weights : mapping or sequence, optional
         Relative weights of the kinds when ``kind`` is None: ``{name: weight}`` (missing kinds
         weigh 0) or one weight per entry of :data:`VARIABLE_KINDS`. Default: equal weights over
-        the five non-constant kinds.
+        the five kinds of :data:`CLASSIC_KINDS` (the kinds added later weigh 0, so data sets
+        made before them keep their draws); :data:`CONTAMINANT_MIXES` has the named mixes.
 
     Returns
     -------
@@ -348,6 +441,21 @@ def draw_variable(rng: np.random.Generator, span_days: float, kind=None,
     elif name == "stochastic":
         row.update(var_timescale=_log_uniform(u[1], DRW_TAU),
                    var_amplitude=_log_uniform(u[2], DRW_SIGMA), var_seed=seed)
+    elif name == "young_star":
+        duration = _log_uniform(u[2], YSO_DURATION)
+        row.update(var_shape=0.0 if u[1] < YSO_DIPPER_FRACTION else 1.0,
+                   var_timescale=duration,
+                   var_period=duration * _log_uniform(u[3], YSO_SPACING),
+                   var_amplitude=_log_uniform(u[4], YSO_AMPLITUDE), var_phase=u[5],
+                   var_ratio=_uniform(u[6], YSO_IRREGULARITY), var_seed=seed)
+    elif name == "season_drift":
+        row.update(var_amplitude=_log_uniform(u[1], DRIFT_SEASON_RMS),
+                   var_width=DRIFT_TREND * (2.0 * u[2] - 1.0), var_seed=seed)
+        if u[3] < DRIFT_LSP_FRACTION:
+            row.update(var_period=_log_uniform(u[4], DRIFT_LSP_PERIOD),
+                       var_ratio=_log_uniform(u[5], DRIFT_LSP_AMPLITUDE), var_phase=u[6])
+        else:
+            row["var_ratio"] = 0.0
     return row
 
 
@@ -468,9 +576,55 @@ def _stochastic(p, t: np.ndarray) -> np.ndarray:
     return _mag_to_flux(mag)
 
 
+def _young_star(p, t: np.ndarray) -> np.ndarray:
+    period, amp, phase = float(p["var_period"]), float(p["var_amplitude"]), float(p["var_phase"])
+    duration, irr, seed = float(p["var_timescale"]), float(p["var_ratio"]), int(p["var_seed"])
+    burster = float(p["var_shape"]) >= 0.5
+    rise = YSO_BURST_RISE if burster else 0.5
+    fwhm_to_sigma = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    s_before = 2.0 * rise * duration * fwhm_to_sigma
+    s_after = 2.0 * (1.0 - rise) * duration * fwhm_to_sigma
+    reach = 10.0 * max(s_before, s_after)  # exp(-50): an event adds nothing beyond this
+    k0 = np.floor(t / period - phase).astype(np.int64)
+    n = math.ceil(reach / period + irr) + 1
+    dm = np.zeros_like(t)
+    for j in range(-n, n + 1):
+        k = k0 + j
+        centre = (k + phase + irr * (2.0 * _hash_uniform(seed, k, 5) - 1.0)) * period
+        height = amp * (YSO_EVENT_FLOOR + (1.0 - YSO_EVENT_FLOOR) * _hash_uniform(seed, k, 6))
+        d = t - centre
+        width = np.where(d < 0, s_before, s_after)
+        dm = np.maximum(dm, height * np.exp(-0.5 * (d / width) ** 2))
+    return _mag_to_flux(-dm if burster else dm)
+
+
+def _gaussian(seed: int, k: np.ndarray, stream: int) -> np.ndarray:
+    """Standard normal numbers that depend only on ``(seed, k, stream)`` (Box-Muller)."""
+    u1 = 1.0 - _hash_uniform(seed, k, stream)  # in (0, 1]
+    u2 = _hash_uniform(seed, k, stream + 1)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _season_drift(p, t: np.ndarray) -> np.ndarray:
+    rms, slope, seed = float(p["var_amplitude"]), float(p["var_width"]), int(p["var_seed"])
+    lsp = float(p["var_ratio"])
+    year = np.floor(t / YEAR_DAYS).astype(np.int64)
+    level = rms * _gaussian(seed, year, 7)
+    # the last DRIFT_RAMP days of a year move smoothly to the next year's level
+    into_ramp = (t - (year + 1) * YEAR_DAYS + DRIFT_RAMP) / DRIFT_RAMP
+    w = np.where(into_ramp > 0, 0.5 * (1.0 - np.cos(np.pi * np.clip(into_ramp, 0.0, 1.0))), 0.0)
+    mag = level + w * (rms * _gaussian(seed, year + 1, 7) - level)
+    mag = mag + slope * t / YEAR_DAYS
+    if lsp > 0:
+        mag = mag + 0.5 * lsp * np.sin(2.0 * np.pi * (t / float(p["var_period"])
+                                                      + float(p["var_phase"])))
+    return _mag_to_flux(mag)
+
+
 _MODELS = {
     "cataclysmic": _cataclysmic, "pulsating": _pulsating, "eclipsing": _eclipsing,
-    "long_period": _long_period, "stochastic": _stochastic,
+    "long_period": _long_period, "stochastic": _stochastic, "young_star": _young_star,
+    "season_drift": _season_drift,
 }  # fmt: skip
 
 
@@ -525,5 +679,13 @@ def describe_variable(params) -> str:
     if name == "long_period":
         return (f"long-period variable, P = {p['var_period']:.0f} d, "
                 f"amplitude {p['var_amplitude']:.1f} mag")
+    if name == "young_star":
+        what = "bursts" if float(p["var_shape"]) >= 0.5 else "dips"
+        return (f"young star, {p['var_amplitude']:.2f} mag {what} of {p['var_timescale']:.1f} d "
+                f"every ~{p['var_period']:.0f} d")
+    if name == "season_drift":
+        lsp = (f", LSP {p['var_period']:.0f} d of {p['var_ratio']:.2f} mag"
+               if float(p["var_ratio"]) > 0 else "")
+        return f"season drift, yearly rms {p['var_amplitude']:.3f} mag{lsp}"
     return (f"stochastic (damped random walk), tau = {p['var_timescale']:.3g} d, "
             f"rms {p['var_amplitude']:.2f} mag")
