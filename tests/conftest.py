@@ -121,11 +121,27 @@ def small_config() -> SimulationConfig:
                             detectability=True)
 
 
+def shared_dataset(tmp_path_factory, name: str, config: SimulationConfig, chunk_size: int):
+    """A session's data set made once for all its pytest workers: the first worker to ask
+    generates it in the run's shared temporary directory (under a lock), the others open it.
+    Tests read these sets and never write into them (they corrupt copies: copy_dataset)."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp/../ is this run's, shared by workers
+        root = root.parent
+    folder = root / "shared-data"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = generate_dataset(config, folder / name, workers=2, chunk_size=chunk_size,
+                                progress=False)  # an existing set of this config is reused
+    return open_dataset(path)
+
+
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory, small_config):
-    path = generate_dataset(small_config, tmp_path_factory.mktemp("data") / "small", workers=2,
-                            chunk_size=16, progress=False)
-    return open_dataset(path)
+    return shared_dataset(tmp_path_factory, "small", small_config, chunk_size=16)
 
 
 @pytest.fixture(scope="session")
@@ -133,9 +149,7 @@ def train_store(tmp_path_factory):
     """A small three-class set (stellar binaries: mostly detectable) for training tests."""
     cfg = SimulationConfig(n_per_class=120, n_epochs=200, topology="stellar", seed=5,
                            detectability=False)
-    path = generate_dataset(cfg, tmp_path_factory.mktemp("data") / "train", workers=2,
-                            chunk_size=60, progress=False)
-    return open_dataset(path)
+    return shared_dataset(tmp_path_factory, "train", cfg, chunk_size=60)
 
 
 def copy_dataset(store, destination):
@@ -151,9 +165,7 @@ def eval_store(tmp_path_factory):
     """A three-class set with detectability, for evaluation and analysis tests."""
     cfg = SimulationConfig(n_per_class=80, n_epochs=200, topology="stellar", seed=7,
                            detectability=True, split_fractions=(0.6, 0.2, 0.2))
-    path = generate_dataset(cfg, tmp_path_factory.mktemp("data") / "eval", workers=2,
-                            chunk_size=45, progress=False)
-    return open_dataset(path)
+    return shared_dataset(tmp_path_factory, "eval", cfg, chunk_size=45)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ behind ``SimulationConfig.contaminants`` (default ``classic``: every data set as
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -263,25 +262,3 @@ def test_default_data_set_is_byte_identical_to_classic_named(tmp_path):
 # --------------------------------------------------------------------------------------------
 # No class shortcut with the survey mix
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow  # ~25 s long: 1,500 ogle events and two 5-fold boosted-tree fits
-def test_survey_mix_keeps_the_shared_quantities_uninformative(tmp_path):
-    from test_shortcuts import CHANCE, chance_margin, curve_excess, cv_accuracy, survey_features
-    from threadpoolctl import threadpool_limits
-
-    start = time.perf_counter()
-    cfg = SimulationConfig(n_per_class=500, survey="ogle", topology="stellar", seed=11,
-                           detectability=False, contaminants="survey")
-    store = open_dataset(generate_dataset(cfg, tmp_path / "set", progress=False))
-    kinds = store.params["variable_kind"][store.labels == 0]
-    assert {VARIABLE_KINDS.index(k) for k in NEW_KINDS} <= set(kinds.tolist())
-    features = survey_features(store)
-    with threadpool_limits(1):  # OpenMP threads on a shared machine: one is faster
-        accuracy = cv_accuracy(features, store.labels)
-        control = cv_accuracy(np.column_stack([features, curve_excess(store)]), store.labels)
-    assert abs(accuracy - CHANCE) < chance_margin(len(store)), (
-        f"shared quantities predict the class: {accuracy:.3f}")
-    assert control > 0.5, f"the positive control does not see the curve: {control:.3f}"
-    print(f"survey mix: shared-quantity accuracy {accuracy:.3f}, control {control:.3f} "
-          f"({time.perf_counter() - start:.1f} s)")

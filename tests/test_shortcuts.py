@@ -81,13 +81,26 @@ def survey_features(store) -> np.ndarray:
     return features[:, np.isfinite(features).any(axis=0)]  # missing_fraction is NaN here
 
 
+# The ogle case draws with every realistic option on: the noise of real stars, single lenses
+# with finite sources and parallax, and the survey contaminants (young stars, season drifts).
+REALISTIC = {"ogle": dict(noise="fitted", single_lens="physical", contaminants="survey")}
+
+
 # each case well under 30 s on 2 cores (no detectability fits: the shared columns suffice)
 @pytest.mark.parametrize("survey", ["ogle", "kmtnet", "moa", "roman"])
 def test_survey_presets_keep_the_shared_quantities_uninformative(tmp_path, survey):
     cfg = SimulationConfig(n_per_class=SURVEY_PER_CLASS[survey], survey=survey,
-                           topology="stellar", seed=11, detectability=False)
+                           topology="stellar", seed=11, detectability=False,
+                           **REALISTIC.get(survey, {}))
     store = open_dataset(generate_dataset(cfg, tmp_path / "set", progress=False))
-    assert (store.params["variable_kind"][store.labels == 0] > 0).any()  # variables included
+    kinds = store.params["variable_kind"][store.labels == 0]
+    assert (kinds > 0).any()  # variables included
+    if survey in REALISTIC:  # the survey contaminants and parallax were drawn
+        from microlens.variables import VARIABLE_KINDS
+
+        assert {VARIABLE_KINDS.index("young_star"),
+                VARIABLE_KINDS.index("season_drift")} <= set(kinds.tolist())
+        assert np.isfinite(store.params["pi_E_N"][store.labels > 0]).all()
     features = survey_features(store)
     accuracy = cv_accuracy(features, store.labels)
     assert abs(accuracy - CHANCE) < chance_margin(len(store)), (
