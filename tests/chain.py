@@ -166,7 +166,7 @@ class KindChains:
                                        self.executed(kind, "02_train"), {
                     "dataset_dir": str(self.store.path), "runs_dir": str(tmp / "runs"),
                     "run_name": kind, "model_kind": kind, "show_live": False,
-                    "max_train_events": 48, **common, **training})
+                    "max_train_events": 48, "max_val_events": 24, **common, **training})
                 self._done.add((kind, "02_train"))
             run = {"run_dir": self.record(kind)["run_dir"], **common}
             for notebook in notebooks or ("03_evaluate",):

@@ -216,6 +216,7 @@ def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys
     assert "unknown study 'nosuch'; valid: cadence" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # seconds long: times training steps
 def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
     import microlens.train
     from microlens.bench import _measure_train, _model_config
@@ -235,6 +236,7 @@ def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
     assert calls == [(1, 2), (3, 5), (3, 5)]  # the warm-up micro-batch, then two whole steps
 
 
+@pytest.mark.slow  # seconds long: two training steps of a model
 def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
     import torch
 

@@ -97,6 +97,7 @@ def test_prefix_features_read_only_the_prefix(eval_store, lensing_rows):
     assert not np.allclose(after[:, 2], before[:, 2], equal_nan=True)
 
 
+@pytest.mark.slow  # seconds long: PSPL fits of prefixes in worker processes
 def test_worker_count_does_not_change_features(eval_store, lensing_rows):
     one = prefix_features(eval_store, lensing_rows, FRACTIONS, workers=1)
     two = prefix_features(eval_store, lensing_rows, FRACTIONS, workers=2)

@@ -215,6 +215,7 @@ def test_pretraining_lowers_the_masked_loss(pretrained, train_store):
     assert state.keys() == build_model(cfg.model).state_dict().keys()
 
 
+@pytest.mark.slow  # seconds long: pretrains a run twice
 def test_an_interrupted_pretraining_resumes_to_the_same_result(train_store, tmp_path):
     model = encoder_model(dropout=0.1)  # dropout draws must resume too
     whole = pretrain(tiny_pretrain(train_store, tmp_path, run_name="whole", model=model,

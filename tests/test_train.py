@@ -98,6 +98,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(train_store, tmp_path):
     assert read_metrics(cfg.run_dir)["temperature"] == read_metrics(whole)["temperature"]
 
 
+@pytest.mark.slow  # seconds long: trains on a corrupted copy of a data set
 def test_the_test_split_is_never_read(train_store, tmp_path):
     corrupted = copy_dataset(train_store, tmp_path / "corrupted")
     flux = np.load(corrupted / "flux.npy", mmap_mode="r+")
@@ -113,6 +114,7 @@ def test_the_test_split_is_never_read(train_store, tmp_path):
     assert np.isfinite(read_metrics(dirty)["val_loss"])
 
 
+@pytest.mark.slow  # seconds long: trains on a poisoned copy of a data set
 def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path, monkeypatch):
     # The trainer refuses such a dataset up front (tests/test_validation.py); switch that
     # refusal off to test the safety net behind it.
