@@ -547,6 +547,7 @@ def test_bench_train_kinds_measures_each_kind_at_the_transformers_shapes(in_proc
         ("ours", "transformer"), ("ours", "gru"), ("ours", "cnn"), ("baseline", "transformer")]
 
 
+@pytest.mark.slow  # seconds long: a benchmark in worker processes
 def test_bench_without_kinds_reports_the_transformer_alone(in_process_workers, capsys):
     from microlens.bench import main
 

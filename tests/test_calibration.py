@@ -55,6 +55,7 @@ def test_count_positions_are_log_spaced_and_include_both_ends():
     assert third[0] == 0 and third[-1] == 999 and third.size == 10
 
 
+@pytest.mark.slow  # seconds long: fits temperatures on many curves
 def test_fit_recovers_a_temperature_that_depends_on_the_count():
     rng = np.random.default_rng(0)
     counts = np.exp(rng.uniform(0, np.log(128), 40_000)).round().clip(1, 128)

@@ -244,6 +244,7 @@ def test_bad_contaminants_names_the_choices(value):
         SimulationConfig(survey="ogle", contaminants=value)
 
 
+@pytest.mark.slow  # seconds long: makes two data sets
 def test_default_data_set_is_byte_identical_to_classic_named(tmp_path):
     base = dict(n_per_class=3, survey="ogle", seed=5, detectability=False)
     unnamed = generate_dataset(SimulationConfig(**base), tmp_path / "a", workers=1,

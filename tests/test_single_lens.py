@@ -90,6 +90,7 @@ def test_point_is_the_default_and_leaves_a_data_set_as_it_was(tmp_path):
                      p["f_s"]))
 
 
+@pytest.mark.slow  # seconds long: makes data sets with one and two workers
 def test_physical_sets_do_not_depend_on_the_worker_count(physical_sets):
     _, paths = physical_sets
     files = sorted(p.name for p in paths[1].glob("*.npy"))

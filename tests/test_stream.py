@@ -190,6 +190,7 @@ def test_logits_and_uncalibrated_probabilities(small_model):
     assert (calibrated - probs).abs().max() > 1e-3  # the temperature matters here
 
 
+@pytest.mark.slow  # seconds long: streams a curve twice observation by observation
 def test_reset_replays_the_same_numbers(small_model):
     model = small_model
     times, flux, err, mask = _events()
