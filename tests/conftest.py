@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # One pytest worker per core (./run_all.sh test): each computes on one thread, and so do the
@@ -117,39 +118,68 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
-    return SimulationConfig(n_per_class=30, n_epochs=300, seed=11, topology="distinct",
-                            detectability=True)
+    return SimulationConfig(**SHARED_SETS["small"][0])
 
 
-def shared_dataset(tmp_path_factory, name: str, config: SimulationConfig, chunk_size: int):
-    """A session's data set made once for all its pytest workers: the first worker to ask
-    generates it in the run's shared temporary directory (under a lock), the others open it.
-    Tests read these sets and never write into them (they corrupt copies: copy_dataset)."""
+SHARED_SETS = {
+    "small": (dict(n_per_class=30, n_epochs=300, seed=11, topology="distinct",
+                   detectability=True), 16),
+    "train": (dict(n_per_class=120, n_epochs=200, topology="stellar", seed=5,
+                   detectability=False), 60),
+    "eval": (dict(n_per_class=80, n_epochs=200, topology="stellar", seed=7,
+                  detectability=True, split_fractions=(0.6, 0.2, 0.2)), 45),
+}
+"""The session's data sets: settings and chunk size (small_store, train_store, eval_store)."""
+
+
+def _make_shared(root: Path, name: str) -> Path:
+    """Make (or find) the shared data set ``name`` under ``root`` (under a lock)."""
     import fcntl
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp/../ is this run's, shared by workers
-        root = root.parent
+    settings, chunk_size = SHARED_SETS[name]
     folder = root / "shared-data"
     folder.mkdir(exist_ok=True)
     with open(folder / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        path = generate_dataset(config, folder / name, workers=2, chunk_size=chunk_size,
-                                progress=False)  # an existing set of this config is reused
-    return open_dataset(path)
+        return generate_dataset(SimulationConfig(**settings), folder / name, workers=2,
+                                chunk_size=chunk_size, progress=False)  # existing: reused
+
+
+def shared_dataset(tmp_path_factory, name: str):
+    """A session's data set made once for all its pytest workers, in the run's shared
+    temporary directory: by the controller while the workers start (a whole-suite run, see
+    pytest_sessionstart) or by the first worker that asks. Tests read these sets and never
+    write into them (they corrupt copies: copy_dataset)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp/../ is this run's, shared by workers
+        root = root.parent
+    return open_dataset(_make_shared(root, name))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has started its workers
+def pytest_sessionstart(session):
+    """Under pytest-xdist, a run of the whole suite or tier has the controller make the shared
+    data sets while its workers import and collect, so no worker waits idle for another."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    tests = Path(__file__).resolve().parent
+    if any(Path(arg.split("::")[0]).resolve() != tests for arg in config.args):
+        return  # a selection of files: make only what its tests ask for
+    root = config._tmp_path_factory.getbasetemp()
+    for name in SHARED_SETS:
+        _make_shared(root, name)
 
 
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory, small_config):
-    return shared_dataset(tmp_path_factory, "small", small_config, chunk_size=16)
+    return shared_dataset(tmp_path_factory, "small")
 
 
 @pytest.fixture(scope="session")
 def train_store(tmp_path_factory):
     """A small three-class set (stellar binaries: mostly detectable) for training tests."""
-    cfg = SimulationConfig(n_per_class=120, n_epochs=200, topology="stellar", seed=5,
-                           detectability=False)
-    return shared_dataset(tmp_path_factory, "train", cfg, chunk_size=60)
+    return shared_dataset(tmp_path_factory, "train")
 
 
 def copy_dataset(store, destination):
@@ -163,9 +193,7 @@ def copy_dataset(store, destination):
 @pytest.fixture(scope="session")
 def eval_store(tmp_path_factory):
     """A three-class set with detectability, for evaluation and analysis tests."""
-    cfg = SimulationConfig(n_per_class=80, n_epochs=200, topology="stellar", seed=7,
-                           detectability=True, split_fractions=(0.6, 0.2, 0.2))
-    return shared_dataset(tmp_path_factory, "eval", cfg, chunk_size=45)
+    return shared_dataset(tmp_path_factory, "eval")
 
 
 @pytest.fixture(scope="session")
