@@ -524,6 +524,32 @@ def baseline_end(event: EwsEvent, photometry: Photometry, max_snr: float = 2.0) 
     return int(np.searchsorted(cum, max_snr, side="left"))
 
 
+def baseline_segments(folder, stars=None, max_snr: float = 2.0):
+    """Each star's baseline segment: ``(event, segment)`` for the first event by name of every
+    star with a usable fit (no params file or a degenerate fit: left out), renormalised to its
+    own baseline (:func:`baseline_end`, :func:`segment`).
+
+    Parameters
+    ----------
+    folder : path
+        A folder in the EWS layout.
+    stars : iterable of str, optional
+        Only these stars (:attr:`EwsEvent.star`).
+    max_snr : float
+        Where each baseline ends.
+    """
+    wanted = None if stars is None else set(stars)
+    seen: set[str] = set()
+    for event in sorted(read_folder(folder), key=lambda e: e.name):
+        if event.fit is None or event.fit.degenerate or event.star in seen:
+            continue
+        if wanted is not None and event.star not in wanted:
+            continue
+        seen.add(event.star)
+        photometry = read_photometry(event)
+        yield event, segment(photometry, baseline_end(event, photometry, max_snr), "_baseline")
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, dtype=a.dtype, copy=True)
     a.setflags(write=False)

@@ -198,16 +198,8 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
     from .paths import project_relative
 
     folder = ews.shipped_subset() if folder is None else folder
-    wanted = None if stars is None else set(stars)
-    rows, names, seen = [], [], set()
-    for event in sorted(ews.read_folder(folder), key=lambda e: e.name):
-        if event.fit is None or event.fit.degenerate or event.star in seen:
-            continue
-        if wanted is not None and event.star not in wanted:
-            continue
-        seen.add(event.star)
-        photometry = ews.read_photometry(event)
-        segment = ews.segment(photometry, ews.baseline_end(event, photometry, max_snr), "_b")
+    rows, names = [], []
+    for event, segment in ews.baseline_segments(folder, stars, max_snr):
         numbers = star_parameters(segment.absolute_times(), segment.flux, segment.flux_err)
         if numbers is not None:
             rows.append([event.fit.i_bl, *(numbers[c] for c in COLUMNS[1:])])

@@ -105,17 +105,8 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
     from . import ews
 
     folder = ews.shipped_subset() if folder is None else folder
-    wanted = None if stars is None else set(stars)
-    rows, seen = [], set()
-    for event in sorted(ews.read_folder(folder), key=lambda e: e.name):
-        if event.fit is None or event.fit.degenerate or event.star in seen:
-            continue
-        if wanted is not None and event.star not in wanted:
-            continue
-        seen.add(event.star)
-        photometry = ews.read_photometry(event)
-        n = ews.baseline_end(event, photometry, max_snr)
-        segment = ews.segment(photometry, n, "_baseline")
+    rows = []
+    for event, segment in ews.baseline_segments(folder, stars, max_snr):
         times, flux, flux_err = segment.absolute_times(), segment.flux, segment.flux_err
         if window_days is not None:
             keep = times > times[-1] - window_days
