@@ -217,3 +217,11 @@ def decode_arrays(value):
     if isinstance(value, list):
         return [decode_arrays(v) for v in value]
     return value
+
+
+def assert_same_arrays(made: Path, other: Path) -> None:
+    """Two data sets hold the same ``.npy`` files, byte for byte (the parameters and the
+    fluxes among them)."""
+    files = sorted(p.name for p in made.glob("*.npy"))
+    assert "params.npy" in files and "flux.npy" in files
+    assert [f for f in files if (made / f).read_bytes() != (other / f).read_bytes()] == []

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_same_arrays
+from test_variables import mag, row
 
 from microlens import variables as V
 from microlens.simulate import (
@@ -28,17 +30,6 @@ from microlens.variables import (
 NEW_KINDS = ("young_star", "season_drift")
 
 
-def row(kind: str, **values) -> dict:
-    """A parameter row of ``kind`` with the given values (others NaN, seed 0)."""
-    out = V.empty_variable()
-    out["variable_kind"] = VARIABLE_KINDS.index(kind)
-    out.update(values)
-    return out
-
-
-def mag(flux: np.ndarray) -> np.ndarray:
-    """Magnitude relative to the baseline (positive = fainter)."""
-    return -2.5 * np.log10(flux)
 
 
 def young(shape: float, **values) -> dict:
@@ -251,10 +242,7 @@ def test_default_data_set_is_byte_identical_to_classic_named(tmp_path):
                                progress=False)
     named = generate_dataset(SimulationConfig(**base, contaminants="classic"), tmp_path / "b",
                              workers=1, progress=False)
-    files = sorted(p.name for p in unnamed.glob("*.npy"))
-    assert "params.npy" in files and "flux.npy" in files
-    assert [(unnamed / f).read_bytes() == (named / f).read_bytes() for f in files] == \
-        [True] * len(files)
+    assert_same_arrays(unnamed, named)
     survey = generate_dataset(SimulationConfig(**base, contaminants="survey"), tmp_path / "c",
                               workers=1, progress=False)
     assert open_dataset(survey).config.contaminants == "survey"
