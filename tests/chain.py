@@ -100,7 +100,9 @@ NEURAL_TRAINING = {"epochs": 1, "batch_size": 16, "learning_rate": 3e-3, "patien
 KIND_TRAINING = {
     "cnn": {"d_model": 16, "n_layers": 2, "d_ff": 32, "kernel_size": 3},
     "gru": {"d_model": 16, "n_layers": 1, "d_ff": 32},
-    "features": {},  # gradient boosting: no epochs, no sizes
+    # gradient boosting, no epochs or sizes; every training row is a point-lens fit (five per
+    # event), so it trains on fewer events than the neural kinds
+    "features": {"max_train_events": 30, "max_val_events": 12},
     "rnn_vae": {"d_model": 16, "n_layers": 1},
     "deepsets": {"d_model": 16, "n_layers": 1, "n_heads": 4, "d_ff": 32, "window": 8,
                  "dropout": 0.0},

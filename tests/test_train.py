@@ -196,7 +196,7 @@ def test_a_killed_command_line_run_resumes_to_the_same_result(train_store, tmp_p
     import os
     import signal
 
-    cfg = tiny_config(train_store, tmp_path, run_name="killed", epochs=5)
+    cfg = tiny_config(train_store, tmp_path, run_name="killed", epochs=3)
     config_path = cfg.save(tmp_path / "cfg.json")
     arguments = ["--config", str(config_path), "--quiet"]
     process = subprocess.Popen([sys.executable, "-c", STOP_AFTER_EACH_EPOCH, *arguments],
