@@ -18,7 +18,7 @@ from microlens import open_dataset
 from microlens.classical import peer_features
 from microlens.curve_features import prefix_features
 store = open_dataset(sys.argv[1])
-rows = np.arange(len(store))
+rows = np.arange(12)  # six chunks of two: both workers fit
 peer = peer_features(store, rows, workers=2)
 prefix = prefix_features(store, rows, (0.5, 1.0), workers=2)
 np.savez(sys.argv[2], dchi2=peer["dchi2_event"], prefix=prefix)
@@ -31,7 +31,7 @@ def single_process_answers(small_store):
     from microlens.classical import peer_features
     from microlens.curve_features import prefix_features
 
-    rows = np.arange(len(small_store))
+    rows = np.arange(12)  # the script's rows
     return (peer_features(small_store, rows, workers=1)["dchi2_event"],
             prefix_features(small_store, rows, (0.5, 1.0), workers=1))
 
