@@ -14,8 +14,10 @@ line or set the environment variable ``MICROLENS_TRACEBACK=1``.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -76,6 +78,36 @@ def add_traceback_option(parser) -> None:
                              f"(or set {TRACEBACK_VARIABLE}=1)")
 
 
+# A Sphinx cross-reference, :role:`target`, :role:`~a.b.target` or :role:`title <target>`.
+_ROLE = re.compile(r":(?:py:)?[a-z]+:`(~?)([^`<]+?)\s*(?:<[^`>]*>)?`")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` (a docstring) as a terminal shows it: Sphinx cross-references become their
+    name (``:mod:`~microlens.bench.train``` becomes ``train``, a ``~`` keeping the last dotted
+    part as Sphinx does) and ````literals```` lose their backquotes."""
+    def name(match: re.Match) -> str:
+        target = match.group(2)
+        return target.rsplit(".", 1)[-1] if match.group(1) else target
+
+    return re.sub(r"``([^`]+)``", r"\1", _ROLE.sub(name, text))
+
+
+class TerminalHelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter for descriptions, epilogs and option help written as docstrings:
+    each is shown through :func:`terminal_text` (no Sphinx markup in ``--help``)."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(terminal_text(text))
+
+    def _expand_help(self, action) -> str:
+        return terminal_text(super()._expand_help(action))
+
+
+class RawTerminalHelpFormatter(TerminalHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`TerminalHelpFormatter` that keeps the description's own line breaks."""
+
+
 def command_line(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
     """Wrap a command's ``main(argv)``: input errors become one line and exit status 2.
 
@@ -99,5 +131,7 @@ def command_line(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
     return wrapper
 
 
-__all__ = ["EXIT_INPUT_ERROR", "INPUT_ERRORS", "TRACEBACK_OPTION", "TRACEBACK_VARIABLE",
-           "add_traceback_option", "command_line", "one_line", "report", "wants_traceback"]
+__all__ = ["EXIT_INPUT_ERROR", "INPUT_ERRORS", "RawTerminalHelpFormatter",
+           "TRACEBACK_OPTION", "TRACEBACK_VARIABLE", "TerminalHelpFormatter",
+           "add_traceback_option", "command_line", "one_line", "report", "terminal_text",
+           "wants_traceback"]

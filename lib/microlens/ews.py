@@ -940,7 +940,10 @@ def main(argv: list[str]) -> int:
     JSON (default folder: the shipped subset)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m microlens.ews", description=main.__doc__)
+    from .cli import TerminalHelpFormatter
+
+    parser = argparse.ArgumentParser(prog="python -m microlens.ews", description=main.__doc__,
+                                     formatter_class=TerminalHelpFormatter)
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--max-snr", type=float, default=2.0)
     args = parser.parse_args(argv)

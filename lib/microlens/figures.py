@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from .cli import add_traceback_option, command_line
+from .cli import TerminalHelpFormatter, add_traceback_option, command_line
 from .notebooks import NOTEBOOKS, load_record
 from .paths import atomic_path, resolve_path
 from .presets import CLASS_NAMES
@@ -575,6 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m microlens.figures OUTPUT_DIR [--formats ...] [--notebooks ...]``; an input
     error is one line on stderr, exit status 2 (:mod:`microlens.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.figures",
+                                     formatter_class=TerminalHelpFormatter,
                                      description=rebuild_figures.__doc__.splitlines()[0])
     add_traceback_option(parser)
     parser.add_argument("output_dir", help="a notebooks' output_dir")

@@ -277,11 +277,13 @@ def main(argv: list[str]) -> int:
     the shipped model's path); prints its table's medians per magnitude bin."""
     import argparse
 
+    from .cli import TerminalHelpFormatter
     from .ews import read_stars
     from .residual_statistics import magnitude_bin_labels
 
     parser = argparse.ArgumentParser(prog="python -m microlens.noise_model",
-                                     description=main.__doc__)
+                                     description=main.__doc__,
+                                     formatter_class=TerminalHelpFormatter)
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--stars", help="a file of the stars to fit on (one a line)")
     parser.add_argument("--out", default=str(SHIPPED), help="where to write the model")

@@ -186,11 +186,13 @@ def main(argv: list[str]) -> int:
     import argparse
     import json
 
+    from .cli import TerminalHelpFormatter
     from .ews import read_stars
     from .paths import write_json_atomic
 
     parser = argparse.ArgumentParser(prog="python -m microlens.noise_statistics",
-                                     description=main.__doc__)
+                                     description=main.__doc__,
+                                     formatter_class=TerminalHelpFormatter)
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--dataset", help="a data set whose constant stars are compared")
     parser.add_argument("--stars", help="a file of the stars to read (one a line)")

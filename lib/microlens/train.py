@@ -69,7 +69,7 @@ from .calibration import (
     check_temperature_fit,
     fit_temperature,
 )
-from .cli import add_traceback_option, command_line
+from .cli import TerminalHelpFormatter, add_traceback_option, command_line
 from .labels import (
     check_label_policy,
     check_threshold,
@@ -563,6 +563,7 @@ def parse_args(argv=None, objective: str = "supervised"):
     cls = settings_class(chosen)
     parser = argparse.ArgumentParser(
         prog=f"python -m microlens.{'pretrain' if objective == 'pretrain' else 'train'}",
+        formatter_class=TerminalHelpFormatter,
         description=__doc__.split("\n\n")[0],
         epilog="Under torchrun: torchrun --standalone --nproc_per_node N -m microlens.train ...")
     parser.add_argument("--objective", choices=OBJECTIVES, default=objective,

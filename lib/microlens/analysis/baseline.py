@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..cli import add_traceback_option, command_line
+from ..cli import TerminalHelpFormatter, add_traceback_option, command_line
 
 PERCENTILES = (50, 90, 99)
 """Percentiles over events reported by :func:`baseline_error_summary`."""
@@ -174,6 +174,7 @@ def main(argv=None) -> int:
     """``python -m microlens.analysis.baseline``; an input error is one line on stderr, exit
     status 2 (:mod:`microlens.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.analysis.baseline",
+                                     formatter_class=TerminalHelpFormatter,
                                      description=__doc__.split("\n\n")[0])
     add_traceback_option(parser)
     parser.add_argument("--n-per-class", type=int, default=1000)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..cli import add_traceback_option, command_line
+from ..cli import RawTerminalHelpFormatter, add_traceback_option, command_line
 from ..train import CPU_MICRO_BATCH_OBSERVATIONS
 from . import __doc__ as OVERVIEW
 from . import classify, infer, simulate, study, train
@@ -17,7 +17,7 @@ from .simulate import ALL_SURVEYS, bench_simulate, survey_names
 from .study import bench_study
 from .train import TRAIN_CONFIGS, bench_train
 
-RAW = argparse.RawDescriptionHelpFormatter
+RAW = RawTerminalHelpFormatter  # docstrings as descriptions, without their Sphinx markup
 
 
 @command_line

@@ -12,12 +12,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..cli import add_traceback_option, command_line
+from ..cli import TerminalHelpFormatter, add_traceback_option, command_line
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m microlens.real_benchmark",
+        prog="python -m microlens.real_benchmark", formatter_class=TerminalHelpFormatter,
         description="Classify the events and baselines of an OGLE EWS folder with a trained "
                     "run and the classical peer; print the JSON summary.")
     add_traceback_option(parser)

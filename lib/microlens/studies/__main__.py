@@ -22,7 +22,7 @@ import argparse
 import shlex
 import sys
 
-from ..cli import add_traceback_option, command_line
+from ..cli import RawTerminalHelpFormatter, add_traceback_option, command_line
 from ..devices import DEVICES
 from .definition import (
     FIGURE_FORMATS,
@@ -48,10 +48,11 @@ from .runner import (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m microlens.studies", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawTerminalHelpFormatter)
     add_traceback_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a study's cells (skipping finished ones)")
+    run = sub.add_parser("run", formatter_class=RawTerminalHelpFormatter,
+                         help="run a study's cells (skipping finished ones)")
     run.add_argument("study", help=f"a study ({', '.join(available_studies())}) or a .yaml path")
     run.add_argument("--jobs", type=int, default=1, help="cells in parallel (default 1)")
     run.add_argument("--only", action="append", default=[], metavar="CELL",
@@ -68,13 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--outputs", default=None, help="results root (default outputs/)")
     run.add_argument("--data", default=None, help="datasets root (default data/)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    figures = sub.add_parser("figures", help="rebuild every figure of studies from their outputs")
+    figures = sub.add_parser("figures", formatter_class=RawTerminalHelpFormatter,
+                             help="rebuild every figure of studies from their outputs")
     figures.add_argument("studies", nargs="*", help="studies to rebuild (default: all run ones)")
     figures.add_argument("--formats", default=None,
                          help="comma-separated formats (default: those each notebook recorded)")
     figures.add_argument("--outputs", default=None, help="results root (default outputs/)")
     figures.add_argument("--quiet", action="store_true", help="no progress bar")
-    listing = sub.add_parser("list", help="list the studies, or one study's cells")
+    listing = sub.add_parser("list", formatter_class=RawTerminalHelpFormatter,
+                             help="list the studies, or one study's cells")
     listing.add_argument("study", nargs="?", help="print this study's cell names, one a line")
     return parser
 

@@ -1,0 +1,42 @@
+"""Every command line's ``--help`` reads as terminal text: no Sphinx markup from docstrings."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+
+from microlens.cli import terminal_text
+
+SPHINX = re.compile(r"``|:[a-z]+:`")
+
+COMMANDS = [  # (module with main(argv), arguments before --help)
+    ("microlens.bench.cli", []), ("microlens.bench.cli", ["train"]),
+    ("microlens.bench.cli", ["infer"]), ("microlens.bench.cli", ["simulate"]),
+    ("microlens.train", []), ("microlens.train", ["--objective", "pretrain"]),
+    ("microlens.studies.__main__", []), ("microlens.studies.__main__", ["run"]),
+    ("microlens.figures", []), ("microlens.real_benchmark.cli", []),
+    ("microlens.noise_model", []), ("microlens.noise_statistics", []), ("microlens.ews", []),
+    ("microlens.analysis.baseline", []),
+]
+
+
+@pytest.mark.parametrize("module, arguments", COMMANDS,
+                         ids=[" ".join([m.split(".", 1)[1], *a]) for m, a in COMMANDS])
+def test_help_has_no_sphinx_markup(module, arguments, capsys):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as stop:
+        main([*arguments, "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m microlens.")
+    assert not SPHINX.search(text), SPHINX.search(text).group(0)
+
+
+def test_terminal_text_names_what_sphinx_links_to():
+    assert terminal_text(":mod:`~microlens.bench.train` and :func:`microlens.simulate`") == (
+        "train and microlens.simulate")
+    assert terminal_text(":class:`the config <microlens.TrainConfig>`") == "the config"
+    assert terminal_text(":py:data:`~a.B`, ``--steps 3``, *as is*") == "B, --steps 3, *as is*"
+    assert terminal_text("no markup: `one backquote` stays") == "no markup: `one backquote` stays"
