@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import TerminalHelpFormatter, add_traceback_option, command_line
+from ..gate import GATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-days", type=float, default=None,
                         help="classify only the last N days of each segment (e.g. the span the "
                              "model was trained on); default: the whole segment")
+    parser.add_argument("--gate", default="none", choices=GATES,
+                        help="condition the model's final answers on the peer's robust fit "
+                             "(microlens.gate): 'binary' (a binary needs an anomaly above the "
+                             "peer's threshold), 'binary+event' (and lensing a point lens "
+                             "beating a constant by the peer's event threshold); needs a peer")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the peer's fits and the features kind")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -52,15 +58,22 @@ def _parser() -> argparse.ArgumentParser:
 @command_line
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark from command-line arguments; 0 on success."""
+    from ..gate import PhysicsGate
     from ..paths import write_json_atomic
+    from .gated import gate_record
     from .run import run_benchmark, summary_view
 
     args = _parser().parse_args(argv)
     peer = None if args.peer == "none" else args.peer
+    if args.gate != "none" and (peer is None or args.run is None):
+        raise ValueError(f"--gate {args.gate} gates a model's answers with the peer's "
+                         "statistics: give --run and a peer (--peer tune or a peer file)")
     record = run_benchmark(args.folder, args.run, peer=peer, events=args.events,
                            stars=args.stars, threshold=args.threshold,
                            window_days=args.window_days, workers=args.workers,
                            device=args.device, progress=args.progress)
+    if args.gate != "none":
+        record = gate_record(record, PhysicsGate.arm(record["peer"], args.gate))
     if args.out:
         write_json_atomic(args.out, record)
     json.dump(summary_view(record), sys.stdout, indent=1)
