@@ -33,7 +33,8 @@ ATTENTION = {"per_class": 2, "seed": 4, "show_widgets": True}
 EMBEDDING = {"n_events": 30, "method": "both", "seed": 2, "batch_size": 8}
 LIMITS = {"n_bins": 4, "detectability_threshold": 50.0}
 REAL_EVENTS = {"peer_workers": 1, "benchmark_events": 8}
-REAL_BENCHMARK = {"n_events": 8, "peer": "tune", "workers": 1}
+REAL_BENCHMARK = {"n_events": 8, "peer": "tune", "workers": 1, "gate": "binary+event",
+                  "window_days": 605.25}
 
 
 class Chain:

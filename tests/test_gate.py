@@ -124,4 +124,4 @@ def test_the_command_line_gates_with_the_peer_it_is_given(folder, tmp_path, caps
     assert summary["metrics"]["model"]["events_binary"]["count"] == 0
     assert json.loads(out.read_text())["events"][0]["event"]["final_ungated"] is not None
     assert main([str(folder), "--run", str(run), "--peer", "none", "--gate", "binary"]) == 2
-    assert "give --run and a peer" in capsys.readouterr().err
+    assert "give a run and a peer" in capsys.readouterr().err

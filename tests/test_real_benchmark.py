@@ -337,9 +337,16 @@ def test_notebook_08_records_the_benchmark_and_its_figures(notebook_chain):
     model = record["metrics"]["model"]
     assert model["events_lensing"]["of"] == 8 and model["baselines_lensing"]["of"] == \
         counts["baseline_segments"]
+    assert record["rules"]["window_days"] == 605.25
+    gate = record["gate"]  # the physics gate at the tuned peer's thresholds
+    assert gate["binary_threshold"] == record["peer"]["binary_threshold"]
+    assert gate["event_threshold"] == record["peer"]["event_threshold"]
     for row in record["events"]:
         assert len(row["event"]["final"]) == 3 and row["event"]["peer"]["class"] in (0, 1, 2)
         assert sum(row["event"]["final"]) == pytest.approx(1.0, abs=1e-5)
+        if row["event"]["peer"]["class"] != 2:  # the gate: binary only where the peer sees one
+            assert row["event"]["final"][2] == 0.0
+        assert len(row["event"]["final_ungated"]) == 3
     names = ["real_benchmark_bins", "real_benchmark_table", "real_benchmark_threshold",
              "real_benchmark_timing"]
     assert record["figures"] == names

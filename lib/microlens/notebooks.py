@@ -609,6 +609,11 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
             "file"),
         own("threshold", 0.0, "a threshold on the final P(lensing) chosen elsewhere (0 means "
             "none)"),
+        own("window_days", 0.0, "classify the last N days of each segment (e.g. the span the "
+            "model was trained on: 605.25 for the ogle preset); 0 means the whole segment"),
+        own("gate", "none", "physics gate on the model's final answers (microlens.gate): none, "
+            "binary (binary only with an anomaly the peer's fit cannot explain) or "
+            "binary+event (and lensing only where a point lens beats a constant)"),
         own("alert_threshold", 0.9, "P(lensing) at which the stream raises an alert"),
         own("workers", 2, "processes for the classical peer's fits and the features kind"),
         _DEVICE,

@@ -58,22 +58,15 @@ def _parser() -> argparse.ArgumentParser:
 @command_line
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark from command-line arguments; 0 on success."""
-    from ..gate import PhysicsGate
     from ..paths import write_json_atomic
-    from .gated import gate_record
     from .run import run_benchmark, summary_view
 
     args = _parser().parse_args(argv)
     peer = None if args.peer == "none" else args.peer
-    if args.gate != "none" and (peer is None or args.run is None):
-        raise ValueError(f"--gate {args.gate} gates a model's answers with the peer's "
-                         "statistics: give --run and a peer (--peer tune or a peer file)")
     record = run_benchmark(args.folder, args.run, peer=peer, events=args.events,
                            stars=args.stars, threshold=args.threshold,
-                           window_days=args.window_days, workers=args.workers,
-                           device=args.device, progress=args.progress)
-    if args.gate != "none":
-        record = gate_record(record, PhysicsGate.arm(record["peer"], args.gate))
+                           window_days=args.window_days, gate=args.gate,
+                           workers=args.workers, device=args.device, progress=args.progress)
     if args.out:
         write_json_atomic(args.out, record)
     json.dump(summary_view(record), sys.stdout, indent=1)

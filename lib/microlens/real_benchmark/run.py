@@ -304,7 +304,7 @@ def _answer(series: np.ndarray | None, peer: dict | None) -> dict:
 def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=None,
                   threshold: float | None = None, alert_threshold: float = ALERT_THRESHOLD,
                   min_segment_points: int = MIN_SEGMENT_POINTS,
-                  window_days: float | None = None, workers: int = 1,
+                  window_days: float | None = None, gate: str = "none", workers: int = 1,
                   device: str = "auto", which: str = "best", progress: bool = False) -> dict:
     """Classify the real events of an EWS folder with a trained run and the classical peer.
 
@@ -344,6 +344,11 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         model was trained on (e.g. the survey preset's span): a model trained on 600-day
         windows meets years of baseline otherwise. Stream alerts and timing then count within
         the window; the peer sees the same window. None: the whole segment.
+    gate : {'none', 'binary', 'binary+event'}
+        Condition the model's final answers on the peer's robust fit of the same segment
+        (:mod:`microlens.gate`, at the peer's thresholds; needs a model and a peer): the record
+        is then :func:`~microlens.real_benchmark.gated.gate_record`'s, each row keeping its
+        ungated answer.
     workers : int
         Processes for the peer's fits (tuning and scoring) and the ``features`` kind.
     device : {'auto', 'cpu', 'cuda'}
@@ -375,9 +380,16 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         For a folder, run or peer file that is not there.
     """
     from .. import ews
+    from ..gate import GATES
 
     started = time.perf_counter()
     alert_threshold = _check_probability("alert_threshold", alert_threshold)
+    if gate not in GATES:
+        raise ValueError(f"run_benchmark: unknown gate {gate!r}; valid choices: "
+                         f"{', '.join(GATES)}")
+    if gate != "none" and (run_dir is None or peer is None or peer == "none"):
+        raise ValueError(f"run_benchmark: gate {gate!r} conditions a model's answers on the "
+                         "peer's statistics: give a run and a peer ('tune' or a peer file)")
     if threshold is not None:
         threshold = _check_probability("threshold", threshold)
     min_segment_points = _check_count("min_segment_points", min_segment_points, 2)
@@ -481,6 +493,11 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
                     "total": time.perf_counter() - started},
         "citation": CITATION,
     }
+    if gate != "none":
+        from ..gate import PhysicsGate
+        from .gated import gate_record
+
+        record = gate_record(record, PhysicsGate.arm(record["peer"], gate))
     return record
 
 
