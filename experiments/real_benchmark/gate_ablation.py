@@ -11,11 +11,10 @@ import os
 import sys
 
 import numpy as np
+from gate_common import peer_statistics, share
 
-from microlens.classical import peer_features
 from microlens.evaluate import label_set_metrics
 from microlens.gate import GATES, PhysicsGate
-from microlens.metrics import wilson_interval
 from microlens.predictions import run_predictions
 from microlens.real_benchmark.crossfit import crossfit_report
 from microlens.real_benchmark.gated import gate_record
@@ -81,35 +80,11 @@ def runs(kind, arm):
     return [f"{R}/all/{kind}_ogle"] if arm == "ogle" else [f"{R}/all/{kind}_inj{k}" for k in (0, 1)]
 
 
-def peer_statistics(store, rows, peer):
-    name = os.path.basename(str(store.path).rstrip("/"))
-    cache = f"{E}/gate/peer_test_{name}.npz"
-    if os.path.exists(cache):
-        with np.load(cache) as f:
-            if np.array_equal(f["rows"], rows):
-                return f["anomaly"], f["dchi2_event"]
-    feats = peer_features(
-        store,
-        rows,
-        fractions=(1.0,),
-        workers=1,
-        error_rescaling=peer["error_rescaling"],
-        outlier_clip=peer["outlier_clip"],
-    )[:, 0]
-    np.savez(cache, rows=rows, anomaly=feats["anomaly"], dchi2_event=feats["dchi2_event"])
-    return feats["anomaly"], feats["dchi2_event"]
-
-
 def halves(stars, seed=7):
     """Two halves of ``stars``, by a seeded shuffle of their sorted identities."""
     ordered = sorted(stars)
     np.random.default_rng(seed).shuffle(ordered)
     return set(ordered[: len(ordered) // 2]), set(ordered[len(ordered) // 2 :])
-
-
-def share(k, n):
-    lo, hi = wilson_interval(k, n)
-    return {"count": int(k), "of": int(n), "share": k / n if n else None, "interval": [lo, hi]}
 
 
 def simulated(kind, arm, gate_name):

@@ -9,11 +9,10 @@ import os
 import sys
 
 import numpy as np
+from gate_common import peer_statistics, share
 
 from microlens import SimulationConfig, generate_dataset
-from microlens.classical import peer_features
 from microlens.gate import GATES, PhysicsGate
-from microlens.metrics import wilson_interval
 from microlens.predictions import run_predictions
 from microlens.variables import VARIABLE_KINDS
 
@@ -50,29 +49,6 @@ for k in (0, 1):  # the injection-trained features kind, each fold with the peer
     RUNS[f"features_inj{k}"] = f"{R}/ft_inj{k}"
 
 
-def statistics(store, rows, peer):
-    cache = f"{E}/gate/peer_test_{os.path.basename(str(store.path).rstrip('/'))}.npz"
-    if os.path.exists(cache):
-        with np.load(cache) as f:
-            if np.array_equal(f["rows"], rows):
-                return f["anomaly"], f["dchi2_event"]
-    feats = peer_features(
-        store,
-        rows,
-        fractions=(1.0,),
-        workers=1,
-        error_rescaling=peer["error_rescaling"],
-        outlier_clip=peer["outlier_clip"],
-    )[:, 0]
-    np.savez(cache, rows=rows, anomaly=feats["anomaly"], dchi2_event=feats["dchi2_event"])
-    return feats["anomaly"], feats["dchi2_event"]
-
-
-def share(k, n):
-    lo, hi = wilson_interval(int(k), int(n))
-    return {"count": int(k), "of": int(n), "share": k / n if n else None, "interval": [lo, hi]}
-
-
 def pct(s):
     lo, hi = s["interval"]
     return f"{100 * s['share']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] ({s['count']}/{s['of']})"
@@ -101,7 +77,7 @@ for kind in kinds:
         pred, store = run_predictions(
             run, f"data/rb/{name}", device="cpu", workers=1, batch_size=32
         )
-        anomaly, dchi2 = statistics(store, pred.rows, peer)
+        anomaly, dchi2 = peer_statistics(store, pred.rows, peer)
         sets[name] = (pred, store, anomaly, dchi2)
     for gate_name in GATES:
         gate = PhysicsGate.arm(peer, gate_name)
