@@ -131,7 +131,9 @@ CORRUPTIONS: list[tuple[str, object]] = [
     ("detection_min_points", 10**9),
     ("baselines", ""), ("baselines", 3), ("windows_per_star", 0), ("windows_per_star", 1.5),
     ("min_window_points", 1), ("injection_f_s_range", (0.0, 1.0)),
-    ("injection_f_s_range", (0.5, 1.5)),
+    ("injection_f_s_range", (0.5, 1.5)), ("injected_variables", -0.1),
+    ("injected_variables", 1.5), ("injected_variables", math.nan), ("injected_variables", None),
+    ("injected_variables", "0.5"), ("injected_variables", True),
     *[(name, value) for name in FLOAT_FIELDS for value in NOT_A_NUMBER
       if not (name == "variable_fraction" and value is None)],
     ("survey_days", 0.0), ("survey_days", -5.0), ("time_jitter", 0.5), ("time_jitter", -0.1),

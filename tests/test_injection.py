@@ -307,6 +307,7 @@ def test_too_few_stars_for_the_windows_asked_is_a_clear_error(folder, tmp_path):
     ("baselines", ""), ("baselines", 3), ("windows_per_star", 0), ("windows_per_star", 1.5),
     ("min_window_points", 1), ("injection_f_s_range", (0.0, 1.0)),
     ("injection_f_s_range", (0.5, 1.5)), ("injection_f_s_range", (0.9, 0.1)),
+    ("injected_variables", -0.1), ("injected_variables", 1.5), ("injected_variables", "half"),
 ])
 def test_bad_injection_settings_name_the_field(name, bad):
     with pytest.raises(ValueError, match=name):
@@ -362,3 +363,47 @@ def test_events_makes_any_configs_events_and_simulate_only_synthetic_ones(folder
         simulate.simulate_event(cfg, 0)
     with pytest.raises(ValueError, match="only synthetic ones"):
         simulate.simulate_range(cfg, 0, 3)
+
+
+def test_injected_variables_vary_the_real_star_and_change_nothing_else(folder):
+    """With injected_variables the no-event windows carry simulated variables of the
+    contaminants mix on the real star's flux (its own stream): every other event, and each
+    window's times, star and level, are those of the set without them."""
+    from microlens.variables import VARIABLE_KINDS, variable_flux
+
+    plain = config(folder, n_per_class=12)
+    varied = config(folder, n_per_class=12, injected_variables=1.0, contaminants="survey")
+    kinds = []
+    for i in range(36):
+        a, b = injection.inject_event(plain, i), injection.inject_event(varied, i)
+        np.testing.assert_array_equal(a.times, b.times)
+        assert a.origin == b.origin
+        if i % 3:  # the lensing classes: the very same event (a binary's magnification can
+            # differ in its last bits between two calls: VBBinaryLensing keeps state)
+            np.testing.assert_allclose(a.flux, b.flux, rtol=1e-12)
+            np.testing.assert_allclose(a.flux_err, b.flux_err, rtol=1e-12)
+            assert a.params["t_0"] == b.params["t_0"] and a.params["u_0"] == b.params["u_0"]
+            continue
+        kind = int(b.params["variable_kind"])
+        assert int(a.params["variable_kind"]) == 0 and kind > 0
+        kinds.append(VARIABLE_KINDS[kind])
+        brightness = variable_flux(b.params, b.times)
+        np.testing.assert_allclose(b.flux, a.flux * brightness, rtol=1e-12)
+        np.testing.assert_allclose(b.flux_err, a.flux_err * np.sqrt(brightness), rtol=1e-12)
+        np.testing.assert_allclose(b.clean_flux / brightness, b.clean_flux[0] / brightness[0])
+    assert len(set(kinds)) >= 3  # the survey mix, not one kind
+    # reproducible, and a share of 0 is the set without them byte for byte
+    again = injection.inject_event(varied, 3)
+    np.testing.assert_array_equal(again.flux, injection.inject_event(varied, 3).flux)
+    zero = config(folder, n_per_class=12, injected_variables=0.0)
+    assert zero.canonical_dict() == plain.canonical_dict()
+
+
+def test_a_share_of_the_no_event_windows_varies(folder):
+    cfg = config(folder, n_per_class=40, injected_variables=0.5, contaminants="survey",
+                 windows_per_star=7)
+    varied = sum(int(injection.inject_event(cfg, i).params["variable_kind"]) > 0
+                 for i in range(0, 120, 3))
+    assert 10 <= varied <= 30  # 40 windows at 0.5: 4 standard deviations either side
+    with pytest.warns(IgnoredSettingWarning, match="injected_variables"):
+        SimulationConfig(injected_variables=0.3)  # synthetic curves: variable_fraction

@@ -83,7 +83,9 @@ from .simulate import (
     params_dtype,
     passes_detection_cut,
 )
-from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES
+from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
+
+_VARIABLE_KEY = 0x7661  # spawn key of the injected variables' stream ("va")
 
 __all__ = [
     "CATALOGUE_FILE", "ORIGIN_DTYPE", "BaselineCatalogue", "build_catalogue", "catalogue_for",
@@ -755,9 +757,14 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     peak_sig = draws["peak_sig"]
     hjd, flux, err = hjd_all[lo:hi], flux_all[lo:hi], err_all[lo:hi]
 
+    variable = None
     if label == 0:
         mag = np.ones_like(times)
         out_flux, out_err = np.array(flux), np.array(err)
+        variable = _injected_variable(config, index, times)
+        if variable is not None:  # the real star itself varies: its flux and photon noise scale
+            brightness = variable_flux(variable, times)
+            out_flux, out_err = out_flux * brightness, out_err * np.sqrt(brightness)
     else:
         if label == 1:
             mag = single
@@ -772,6 +779,8 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     weights = 1.0 / err**2
     level = float(np.sum(weights * flux) / np.sum(weights))
     clean = level + f_s * (mag - 1.0)
+    if variable is not None:
+        clean = level * variable_flux(variable, times)
     baseline_mag = float(catalogue.baseline_mag[star])
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
@@ -784,7 +793,8 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
         cadence_per_hour=math.nan, error_scale=math.nan, n_outliers=0,
     )  # fmt: skip
     params.update({name: (0 if name in VARIABLE_DTYPES else math.nan)
-                   for name in VARIABLE_COLUMNS})  # a real star, not a simulated variable
+                   for name in VARIABLE_COLUMNS} if variable is None  # a real star as it is
+                  else {name: variable[name] for name in VARIABLE_COLUMNS})
     if config.detectability:
         from .detectability import detectability
 
@@ -795,6 +805,26 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
                   error_a=float(catalogue.error_a[star]), error_b=b)
     return SimulatedEvent(times=times, flux=out_flux, flux_err=out_err, clean_flux=clean,
                           params=params, origin=origin)
+
+
+def _injected_variable(config: SimulationConfig, index: int, times: np.ndarray) -> dict | None:
+    """The simulated variable star that no-event window ``index`` carries, or None.
+
+    With ``injected_variables`` > 0 each no-event window draws, from a stream of its own (so
+    every other draw of the set stays as it is), whether it varies (at that share) and a
+    variable of the ``contaminants`` mix over its span (:func:`microlens.variables.
+    draw_variable`): the same draws whatever the answer, for every window.
+    """
+    if config.injected_variables <= 0:
+        return None
+    from .variables import CONTAMINANT_MIXES
+
+    rng = np.random.default_rng(np.random.SeedSequence(
+        entropy=int(config.seed), spawn_key=(_VARIABLE_KEY, int(index))))
+    varies = rng.random() < config.injected_variables
+    span = float(times[-1] - times[0]) if times.size else 0.0
+    variable = draw_variable(rng, span, kind_weights=CONTAMINANT_MIXES[config.contaminants])
+    return variable if varies and int(variable["variable_kind"]) > 0 else None
 
 
 def inject_range(config: SimulationConfig, start: int, stop: int) -> dict[str, np.ndarray]:

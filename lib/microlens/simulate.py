@@ -108,7 +108,8 @@ THESIS_ONLY_FIELDS: tuple[str, ...] = (
 """Settings that only the ``thesis`` survey uses: a survey preset sets its own epochs, peak
 times, magnitudes, blending and errors (:mod:`microlens.survey`)."""
 
-INJECTION_FIELDS: tuple[str, ...] = ("windows_per_star", "injection_f_s_range", "min_window_points")
+INJECTION_FIELDS: tuple[str, ...] = ("windows_per_star", "injection_f_s_range", "min_window_points",
+                                     "injected_variables")
 """Settings that only injection into real baselines uses (``baselines`` set;
 :mod:`microlens.injection`)."""
 
@@ -224,7 +225,7 @@ pulsating, eclipsing, long-period and stochastic, equally) or ``survey`` (those 
 stars and season-to-season drifts; :data:`microlens.variables.CONTAMINANT_MIXES`)."""
 
 LATER_FIELDS: dict[str, object] = {"noise": "preset", "single_lens": "point",
-                                   "contaminants": "classic"}
+                                   "contaminants": "classic", "injected_variables": 0.0}
 """Settings added after data sets were made, at the values that simulate what a config without
 them did: a saved config that lacks one means that value (:func:`microlens.store.
 generate_dataset` reuses such a set), and a study's data-set key leaves them out at that value
@@ -292,7 +293,8 @@ class SimulationConfig:
     baselines : str or None
         None: synthetic curves. A folder of real curves in the OGLE EWS layout: events are
         injected into windows of the real stars' baselines instead (:mod:`microlens.injection`;
-        ``windows_per_star``, ``injection_f_s_range`` and ``min_window_points`` apply). The
+        ``windows_per_star``, ``injection_f_s_range``, ``min_window_points`` and
+        ``injected_variables`` apply). The
         survey still sets the window length, the peak-time placement and the lens priors.
 
     The other fields are described where they are declared (below).
@@ -381,6 +383,8 @@ class SimulationConfig:
     #   source and annual parallax, microlens.single_lens; binaries get the parallax too)
     contaminants: str = "classic"  # variable stars of the no-event class: classic (dwarf novae,
     #   pulsators, eclipses, Miras, random walks) or survey (plus young stars and season drifts)
+    injected_variables: float = 0.0  # injection: share of the no-event windows that carry a
+    #   simulated variable star (the contaminants mix) on the real star's flux, 0-1
 
     def __post_init__(self) -> None:
         """Check every field (see the class docstring): a ValueError names the field, the
@@ -444,6 +448,9 @@ class SimulationConfig:
             "single_lens": _check_choice("single_lens", self.single_lens, SINGLE_LENS_CHOICES),
             "contaminants": _check_choice("contaminants", self.contaminants,
                                           CONTAMINANT_CHOICES),
+            "injected_variables": _check_number(
+                "injected_variables", self.injected_variables, 0.0, 1.0,
+                what=" (share of the no-event windows that carry a simulated variable star)"),
         }
         if checked["injection_f_s_range"][1] > 1:
             raise ValueError(f"injection_f_s_range must lie in (0, 1] (the injected source's "
