@@ -43,6 +43,9 @@ SHIPPED_FREE = set(json.load(open(f"{E}/stars_not_shipped.json")))
 
 
 def records(kind, arm):
+    if arm == "var":  # injection with simulated variables in class 0 (features kind only)
+        recs = [load(f"{E}/all/bench_{kind}_var{k}.json") for k in (0, 1)]
+        return None if any(r is None for r in recs) else recs
     if arm == "real":
         rec = load(f"{E}/all/bench_{kind}_real.json")
         return None if rec is None else [rec, rec]
@@ -64,7 +67,7 @@ def records(kind, arm):
 
 
 def peers(arm, kind=None):
-    if arm == "real":  # the records carry the peer tuned on the realistic set
+    if arm in ("real", "var"):  # the records carry the peer tuned on their own set
         return [None, None]
     if arm == "ogle":
         p = load(f"{E}/r2_peer_ogle_win.json")
@@ -75,6 +78,8 @@ def peers(arm, kind=None):
 def runs(kind, arm):
     if arm == "real":
         return [f"{R}/all/{kind}_real"]
+    if arm == "var":
+        return [f"{R}/all/{kind}_var{k}" for k in (0, 1)]
     if kind == "features":
         return [f"{R}/ft_ogle_full"] if arm == "ogle" else [f"{R}/ft_inj0", f"{R}/ft_inj1"]
     return [f"{R}/all/{kind}_ogle"] if arm == "ogle" else [f"{R}/all/{kind}_inj{k}" for k in (0, 1)]
@@ -100,11 +105,12 @@ def simulated(kind, arm, gate_name):
     }
     for k, run in enumerate(runs(kind, arm)):
         pred, store = run_predictions(run, device="cpu", workers=1, batch_size=32)
-        peer = (
-            json.load(open(f"{E}/all/peer_ogle_real.json"))["classical_peer"]
-            if arm == "real"
-            else peers(arm)[k]["peer"]
-        )
+        if arm == "real":
+            peer = json.load(open(f"{E}/all/peer_ogle_real.json"))["classical_peer"]
+        elif arm == "var":
+            peer = records(kind, arm)[k]["peer"]
+        else:
+            peer = peers(arm)[k]["peer"]
         gate = PhysicsGate.arm(peer, gate_name)
         final = pred.final()
         if gate is not None:
@@ -141,7 +147,7 @@ def pct(s):
 
 results = []
 for kind in KINDS:
-    for arm in ("ogle", "inj", "real"):
+    for arm in ("ogle", "inj", "real", "var"):
         recs = records(kind, arm)
         if recs is None:
             continue
@@ -181,7 +187,8 @@ for kind in KINDS:
             }
             results.append(row)
             s = row["simulated"]
-            label = {"ogle": "ogle preset", "inj": "injection", "real": "realistic ogle"}[arm]
+            label = {"ogle": "ogle preset", "inj": "injection", "real": "realistic ogle",
+                     "var": "injection + variables"}[arm]
             print(
                 f"| {kind} | {label} | {gate_name} "
                 f"| {pct(row['events_binary'])} | {pct(row['baselines_lensing'])} "

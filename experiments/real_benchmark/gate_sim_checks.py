@@ -47,6 +47,7 @@ for name, options in CONTAMINANT_SETS.items():
         generate_dataset(cfg, f"data/rb/{name}", workers=2, progress=False)
 for k in (0, 1):  # the injection-trained features kind, each fold with the peer tuned on it
     RUNS[f"features_inj{k}"] = f"{R}/ft_inj{k}"
+    RUNS[f"features_var{k}"] = f"{R}/all/features_var{k}"  # with variables in class 0
 
 
 def pct(s):
@@ -63,14 +64,16 @@ for kind in kinds:
     run = RUNS[kind]
     if not os.path.exists(f"{run}/metrics.json"):
         continue
-    if "_inj" in kind:
+    if "_var" in kind:  # the peer tuned on the same set, kept in the benchmark record
+        peer = json.load(open(f"{E}/all/bench_{kind}.json"))["peer"]
+    elif "_inj" in kind:
         peer = json.load(open(f"{E}/r2_peer_inj{kind[-1]}_win.json"))["peer"]
     else:
         peer = PEERS["real" if kind.endswith("_real") else "ogle"]
     sets = {}
     injected = (
         [f"inj_fold{1 - int(kind[-1])}"]
-        if "_inj" in kind  # the other fold's stars
+        if "_inj" in kind or "_var" in kind  # the other fold's stars
         else ["inj_fold0", "inj_fold1"]
     )
     for name in (*injected, *CONTAMINANT_SETS):

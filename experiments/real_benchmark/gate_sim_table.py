@@ -8,6 +8,7 @@ E = "outputs/experiments/real_benchmark"
 checks = json.load(open(f"{E}/gate/sim_checks.json"))
 MODELS = [
     ("features", "injection", ["features_inj0", "features_inj1"]),
+    ("features", "injection + variables", ["features_var0", "features_var1"]),
     ("features", "ogle preset", ["features"]),
     ("features", "realistic ogle", ["features_real"]),
     ("transformer", "ogle preset", ["transformer"]),
