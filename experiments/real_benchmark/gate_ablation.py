@@ -43,8 +43,8 @@ SHIPPED_FREE = set(json.load(open(f"{E}/stars_not_shipped.json")))
 
 
 def records(kind, arm):
-    if arm == "var":  # injection with simulated variables in class 0 (features kind only)
-        recs = [load(f"{E}/all/bench_{kind}_var{k}.json") for k in (0, 1)]
+    if arm.startswith("var"):  # injection with simulated variables in class 0 (features only)
+        recs = [load(f"{E}/all/bench_{kind}_{arm}{k}.json") for k in (0, 1)]
         return None if any(r is None for r in recs) else recs
     if arm == "real":
         rec = load(f"{E}/all/bench_{kind}_real.json")
@@ -67,7 +67,7 @@ def records(kind, arm):
 
 
 def peers(arm, kind=None):
-    if arm in ("real", "var"):  # the records carry the peer tuned on their own set
+    if arm == "real" or arm.startswith("var"):  # the records carry the peer tuned on their set
         return [None, None]
     if arm == "ogle":
         p = load(f"{E}/r2_peer_ogle_win.json")
@@ -78,8 +78,8 @@ def peers(arm, kind=None):
 def runs(kind, arm):
     if arm == "real":
         return [f"{R}/all/{kind}_real"]
-    if arm == "var":
-        return [f"{R}/all/{kind}_var{k}" for k in (0, 1)]
+    if arm.startswith("var"):
+        return [f"{R}/all/{kind}_{arm}{k}" for k in (0, 1)]
     if kind == "features":
         return [f"{R}/ft_ogle_full"] if arm == "ogle" else [f"{R}/ft_inj0", f"{R}/ft_inj1"]
     return [f"{R}/all/{kind}_ogle"] if arm == "ogle" else [f"{R}/all/{kind}_inj{k}" for k in (0, 1)]
@@ -107,7 +107,7 @@ def simulated(kind, arm, gate_name):
         pred, store = run_predictions(run, device="cpu", workers=1, batch_size=32)
         if arm == "real":
             peer = json.load(open(f"{E}/all/peer_ogle_real.json"))["classical_peer"]
-        elif arm == "var":
+        elif arm.startswith("var"):
             peer = records(kind, arm)[k]["peer"]
         else:
             peer = peers(arm)[k]["peer"]
@@ -147,7 +147,7 @@ def pct(s):
 
 results = []
 for kind in KINDS:
-    for arm in ("ogle", "inj", "real", "var"):
+    for arm in ("ogle", "inj", "real", "var", "var80"):
         recs = records(kind, arm)
         if recs is None:
             continue
@@ -188,7 +188,8 @@ for kind in KINDS:
             results.append(row)
             s = row["simulated"]
             label = {"ogle": "ogle preset", "inj": "injection", "real": "realistic ogle",
-                     "var": "injection + variables"}[arm]
+                     "var": "injection + variables",
+                     "var80": "injection + variables (0.8)"}[arm]
             print(
                 f"| {kind} | {label} | {gate_name} "
                 f"| {pct(row['events_binary'])} | {pct(row['baselines_lensing'])} "

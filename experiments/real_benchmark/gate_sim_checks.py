@@ -48,6 +48,7 @@ for name, options in CONTAMINANT_SETS.items():
 for k in (0, 1):  # the injection-trained features kind, each fold with the peer tuned on it
     RUNS[f"features_inj{k}"] = f"{R}/ft_inj{k}"
     RUNS[f"features_var{k}"] = f"{R}/all/features_var{k}"  # with variables in class 0
+    RUNS[f"features_var80{k}"] = f"{R}/all/features_var80{k}"  # 80 % of class 0 varies
 
 
 def pct(s):

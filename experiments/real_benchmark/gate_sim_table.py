@@ -9,6 +9,7 @@ checks = json.load(open(f"{E}/gate/sim_checks.json"))
 MODELS = [
     ("features", "injection", ["features_inj0", "features_inj1"]),
     ("features", "injection + variables", ["features_var0", "features_var1"]),
+    ("features", "injection + variables (0.8)", ["features_var800", "features_var801"]),
     ("features", "ogle preset", ["features"]),
     ("features", "realistic ogle", ["features_real"]),
     ("transformer", "ogle preset", ["transformer"]),
