@@ -757,7 +757,7 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     peak_sig = draws["peak_sig"]
     hjd, flux, err = hjd_all[lo:hi], flux_all[lo:hi], err_all[lo:hi]
 
-    variable = None
+    variable = brightness = None
     if label == 0:
         mag = np.ones_like(times)
         out_flux, out_err = np.array(flux), np.array(err)
@@ -780,7 +780,7 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     level = float(np.sum(weights * flux) / np.sum(weights))
     clean = level + f_s * (mag - 1.0)
     if variable is not None:
-        clean = level * variable_flux(variable, times)
+        clean = level * brightness
     baseline_mag = float(catalogue.baseline_mag[star])
     params = dict(
         label=label, t_0=t_0, u_0=u_0, t_E=t_E,
