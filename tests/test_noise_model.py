@@ -139,3 +139,32 @@ def test_fitted_noise_curves_are_reproducible_and_keep_the_presets_sampling(tmp_
                           np.asarray(one.observations["times"]))  # same sampling, other noise
     assert not np.array_equal(np.asarray(other.observations["flux"]),
                               np.asarray(one.observations["flux"]))
+
+
+def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_from(tmp_path):
+    """``noise_model``: a user fits the model on the training stars only and simulates with
+    it; every simulated star's numbers are those of a star of that model, never of another."""
+    from microlens import ews
+
+    events = sorted(ews.read_folder(ews.shipped_subset()), key=lambda e: e.name)
+    training = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:6]
+    model = fit_noise_model(None, training)
+    path = model.save(tmp_path / "training_noise.json")
+    cfg = SimulationConfig(n_per_class=4, survey="ogle", seed=3, noise="fitted",
+                           noise_model=str(path), detectability=False)
+    store = open_dataset(generate_dataset(cfg, tmp_path / "data", workers=1, progress=False))
+    assert store.config.noise_model == str(path)
+    drawn = set(np.round(store.params["error_scale"], 12))
+    assert drawn <= set(np.round(model.column("white_scale"), 12))
+    others = set(np.round(shipped_model().column("white_scale"), 12)) - set(
+        np.round(model.column("white_scale"), 12))
+    assert not drawn & others
+    with pytest.raises(ValueError, match="noise_model='x.json' is read only with noise='fitted'"):
+        SimulationConfig(survey="ogle", noise_model="x.json")
+    with pytest.raises(ValueError, match="noise_model must be a file path"):
+        SimulationConfig(survey="ogle", noise="fitted", noise_model="  ")
+    missing = SimulationConfig(n_per_class=1, survey="ogle", noise="fitted",
+                               noise_model=str(tmp_path / "none.json"))
+    with pytest.raises(FileNotFoundError, match="no noise model at .*none.json"):
+        generate_dataset(missing, tmp_path / "never", workers=1, progress=False)
+    assert not (tmp_path / "never").exists() and not (tmp_path / "never.partial").exists()

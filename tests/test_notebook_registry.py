@@ -160,7 +160,8 @@ def test_every_parameter_that_sets_a_field_reaches_it():
                "variable_fraction": 0.5, "n_per_class": 10, "n_epochs": 500, "seed": 3,
                "detectability": False}
     assert set(changed) == {p.name for p in simulation.parameters if p.field} - {
-        "survey", "noise", "single_lens", "contaminants"}
+        "survey", "noise", "single_lens", "contaminants", "noise_model", "baselines",
+        "injected_variables"}
     cfg = simulation.config({**simulation.defaults(), **changed})
     for key, value in changed.items():
         assert getattr(cfg, key) == value, key
@@ -168,6 +169,20 @@ def test_every_parameter_that_sets_a_field_reaches_it():
                               "single_lens": "physical", "contaminants": "survey"})
     assert (ogle.survey, ogle.noise, ogle.single_lens, ogle.contaminants) == (
         "ogle", "fitted", "physical", "survey")
+    fitted = simulation.config({**simulation.defaults(), "survey": "ogle", "noise": "fitted",
+                                "noise_model": "outputs/noise.json"})
+    assert fitted.noise_model == "outputs/noise.json"
+    injection = simulation.config({**simulation.defaults(), "survey": "ogle",
+                                   "baselines": "data/real", "injected_variables": 0.5,
+                                   "contaminants": "survey"})
+    assert (injection.baselines, injection.injected_variables) == ("data/real", 0.5)
+    assert simulation.config(simulation.defaults()).baselines is None
+    # the notebook's own code hands every one of them on (a parameter it forgot is ignored)
+    nb = nbformat.read(simulation.path, as_version=4)
+    code = next(c.source for c in nb.cells if "simulation_config(dict(" in c.source)
+    call = code[code.index("simulation_config(dict("):]
+    handed = set(re.findall(r"(\w+)=\1\b", call))
+    assert {p.name for p in simulation.parameters if p.field} <= handed
 
     train = NOTEBOOKS["02_train"]
     changed = {"dataset_dir": "data/other", "run_name": "r", "runs_dir": "outputs/x",

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .residual_statistics import MAG_EDGES, OUTLIER_SIGMA, SEASON_GAP_DAYS, seasons
+from .residual_statistics import MAG_EDGES, OUTLIER_SIGMA, SEASON_GAP_DAYS, last_days, seasons
 
 PAIR_DAYS = 0.3
 """Largest separation [days] of two points whose difference measures the white scatter."""
@@ -128,7 +128,10 @@ class NoiseModel:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(f"no noise model at {path}") from None
+            raise FileNotFoundError(f"no noise model at {path}; write one with python -m "
+                                    "microlens.noise_model FOLDER --stars FILE --out PATH") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a noise model (not JSON: {error})") from None
         if data.get("schema") != SCHEMA or data.get("columns") != list(COLUMNS):
             raise ValueError(f"{path}: not a noise model of schema {SCHEMA} with columns "
                              f"{', '.join(COLUMNS)}")
@@ -181,7 +184,7 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
 
 
 def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
-                    max_snr: float = 2.0) -> NoiseModel:
+                    max_snr: float = 2.0, window_days: float | None = None) -> NoiseModel:
     """Fit the model on the baselines of the stars of an EWS folder.
 
     Parameters
@@ -192,6 +195,9 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         Only these stars (e.g. training stars; never the stars to be scored).
     max_snr : float
         Where each baseline ends (:func:`microlens.ews.baseline_end`).
+    window_days : float, optional
+        Fit on the last ``window_days`` days of each baseline only; None: the whole baseline
+        (more seasons for the seasonal offsets and the correlation time).
     """
     from . import ews
     from .ews import CITATION
@@ -200,7 +206,8 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
     folder = ews.shipped_subset() if folder is None else folder
     rows, names = [], []
     for event, segment in ews.baseline_segments(folder, stars, max_snr):
-        numbers = star_parameters(segment.absolute_times(), segment.flux, segment.flux_err)
+        numbers = star_parameters(*last_days(segment.absolute_times(), segment.flux,
+                                             segment.flux_err, window_days))
         if numbers is not None:
             rows.append([event.fit.i_bl, *(numbers[c] for c in COLUMNS[1:])])
             names.append(event.star)
@@ -214,13 +221,26 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         here = bins == b
         known = tau[here & np.isfinite(tau)]
         tau[here & ~np.isfinite(tau)] = float(np.median(known)) if known.size else fallback
-    return NoiseModel(table, f"{project_relative(folder)}; {CITATION}", tuple(names))
+    window = "" if window_days is None else f" (last {window_days:g} days of each baseline)"
+    return NoiseModel(table, f"{project_relative(folder)}{window}; {CITATION}", tuple(names))
 
 
-@functools.lru_cache(maxsize=1)
 def shipped_model() -> NoiseModel:
     """The shipped model (:data:`SHIPPED`), read once per process."""
-    return NoiseModel.load(SHIPPED)
+    return model_file(None)
+
+
+def model_file(path: str | os.PathLike | None) -> NoiseModel:
+    """The model saved at ``path`` (relative: from the project root; None: :data:`SHIPPED`),
+    read once per process and path."""
+    from .paths import resolve_path
+
+    return _load_cached(str(SHIPPED if path is None else resolve_path(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> NoiseModel:
+    return NoiseModel.load(path)
 
 
 NOISE_DRAWS_PER_POINT = 5

@@ -45,6 +45,7 @@ from .residual_statistics import (  # noqa: F401 (the statistics, re-exported he
     SEASON_GAP_DAYS,
     STATISTICS,
     curve_statistics,
+    last_days,
     magnitude_bin_labels,
 )
 
@@ -107,11 +108,8 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
     folder = ews.shipped_subset() if folder is None else folder
     rows = []
     for event, segment in ews.baseline_segments(folder, stars, max_snr):
-        times, flux, flux_err = segment.absolute_times(), segment.flux, segment.flux_err
-        if window_days is not None:
-            keep = times > times[-1] - window_days
-            times, flux, flux_err = times[keep], flux[keep], flux_err[keep]
-        stats = curve_statistics(times, flux, flux_err)
+        stats = curve_statistics(*last_days(segment.absolute_times(), segment.flux,
+                                            segment.flux_err, window_days))
         if stats is not None:
             rows.append({"event": event.name, "star": event.star, "mag": event.fit.i_bl,
                          **stats})

@@ -55,6 +55,14 @@ def autocorrelations(times: np.ndarray, z: np.ndarray) -> dict[str, float]:
     return out
 
 
+def last_days(times, flux, flux_err, window_days: float | None):
+    """The points of the last ``window_days`` days of a curve (None: all of them)."""
+    if window_days is None:
+        return times, flux, flux_err
+    keep = times > times[-1] - window_days
+    return times[keep], flux[keep], flux_err[keep]
+
+
 def curve_statistics(times, flux, flux_err) -> dict[str, float] | None:
     """The statistics of one curve without an event (module docstring).
 

@@ -225,7 +225,8 @@ pulsating, eclipsing, long-period and stochastic, equally) or ``survey`` (those 
 stars and season-to-season drifts; :data:`microlens.variables.CONTAMINANT_MIXES`)."""
 
 LATER_FIELDS: dict[str, object] = {"noise": "preset", "single_lens": "point",
-                                   "contaminants": "classic", "injected_variables": 0.0}
+                                   "contaminants": "classic", "injected_variables": 0.0,
+                                   "noise_model": None}
 """Settings added after data sets were made, at the values that simulate what a config without
 them did: a saved config that lacks one means that value (:func:`microlens.store.
 generate_dataset` reuses such a set), and a study's data-set key leaves them out at that value
@@ -253,16 +254,16 @@ def _check_split_fractions(value) -> tuple:
     return shares
 
 
-def _check_folder(name: str, value) -> str | None:
+def _check_folder(name: str, value, what: str = "folder") -> str | None:
     """None, or a non-empty path given as a string (a Path becomes its string, so that configs
-    stay JSON-ready). Whether the folder exists is checked when a data set is generated: a
-    saved config must open on a machine without it."""
+    stay JSON-ready). Whether the ``what`` (folder or file) exists is checked when a data set
+    is generated: a saved config must open on a machine without it."""
     if value is None:
         return None
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a folder path (a non-empty string) or None, got "
+        raise ValueError(f"{name} must be a {what} path (a non-empty string) or None, got "
                          f"{_describe(value)}")
     return str(value)
 
@@ -379,6 +380,9 @@ class SimulationConfig:
     min_window_points: int = 50  # injection: fewest baseline points a window holds
     noise: str = "preset"  # survey presets: preset (its white noise, error underestimate and
     #   outliers) or fitted (real stars' noise, microlens.noise_model; ogle only)
+    noise_model: str | None = None  # fitted noise: a model file written by python -m
+    #   microlens.noise_model (e.g. fitted on the training stars; relative: from the project
+    #   root); None: the shipped model
     single_lens: str = "point"  # point (Paczynski's curve) or physical (survey presets: finite
     #   source and annual parallax, microlens.single_lens; binaries get the parallax too)
     contaminants: str = "classic"  # variable stars of the no-event class: classic (dwarf novae,
@@ -438,6 +442,7 @@ class SimulationConfig:
             "f_s_range": _check_range("f_s_range", self.f_s_range, positive=True),
             "split_fractions": _check_split_fractions(self.split_fractions),
             "baselines": _check_folder("baselines", self.baselines),
+            "noise_model": _check_folder("noise_model", self.noise_model, "file"),
             "windows_per_star": _check_integer("windows_per_star", self.windows_per_star, 1),
             "injection_f_s_range": _check_range("injection_f_s_range", self.injection_f_s_range,
                                                 positive=True),
@@ -474,6 +479,10 @@ class SimulationConfig:
                 f"that survey, fitted for {', '.join(FITTED_NOISE)}; survey {self.survey!r}"
                 f"{' with baselines (real curves bring their own noise)' if self.baselines else ''}"
                 " has none: use noise='preset'")
+        if self.noise_model is not None and self.noise != "fitted":
+            raise ValueError(f"noise_model={self.noise_model!r} is read only with "
+                             f"noise='fitted', got noise={self.noise!r}: set noise='fitted' or "
+                             "noise_model=None")
         if self.single_lens == "physical" and (survey.is_thesis or self.baselines is not None):
             where = (f"injection into real baselines (baselines={self.baselines!r}) draws "
                      "point lenses only" if self.baselines is not None else
@@ -994,9 +1003,9 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         flux = clean + errors * draws["noise"]
     else:
         if cfg.noise == "fitted":
-            from .noise_model import observe_with_model, shipped_model
+            from .noise_model import model_file, observe_with_model
 
-            flux, star = observe_with_model(shipped_model(), times, clean, true_errors,
+            flux, star = observe_with_model(model_file(cfg.noise_model), times, clean, true_errors,
                                             draws["baseline_mag"], rng)
             errors, outliers = true_errors, star["n_outliers"]
             draws["error_scale"] = star["white_scale"]

@@ -156,6 +156,10 @@ def generate_dataset(
     catalogue = None  # injection: the folder's errors come before anything is written
     if overwrite or not (out.exists() or out.is_symlink()):
         catalogue = _baselines_catalogue(config)
+        if config.noise_model is not None:  # a missing or foreign model file, before writing
+            from .noise_model import model_file
+
+            model_file(config.noise_model)
     if out.exists() or out.is_symlink():
         if overwrite:
             check_removable(partial, "generation")  # refuse before deleting anything
