@@ -128,8 +128,9 @@ class NoiseModel:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(f"no noise model at {path}; write one with python -m "
-                                    "microlens.noise_model FOLDER --stars FILE --out PATH") from None
+            raise FileNotFoundError(
+                f"no noise model at {path}; write one with python -m microlens.noise_model "
+                "FOLDER --stars FILE --out PATH") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: not a noise model (not JSON: {error})") from None
         if data.get("schema") != SCHEMA or data.get("columns") != list(COLUMNS):
