@@ -18,7 +18,7 @@ COMMANDS = [  # (module with main(argv), arguments before --help)
     ("microlens.studies.__main__", []), ("microlens.studies.__main__", ["run"]),
     ("microlens.figures", []), ("microlens.real_benchmark.cli", []),
     ("microlens.noise_model", []), ("microlens.noise_statistics", []), ("microlens.ews", []),
-    ("microlens.analysis.baseline", []),
+    ("microlens.analysis.baseline", []), ("microlens.real_benchmark.crossfit", []),
 ]
 
 

@@ -109,6 +109,28 @@ def test_fold_folder_links_the_files_of_its_stars(folder, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f0"]  # no half-written folder
 
 
+def test_write_folds_writes_every_fold_resumes_and_refuses_a_foreign_folder(folder, tmp_path,
+                                                                           capsys):
+    from microlens.real_benchmark.crossfit import main, write_folds
+
+    paths = write_folds(folder, tmp_path / "folds", n_folds=2, seed=5)
+    assert [p.name for p in paths] == ["fold0", "fold1"]
+    stars = [{ev.star for ev in ews.read_folder(p)} for p in paths]
+    assert not stars[0] & stars[1]
+    assert stars[0] | stars[1] == {ev.star for ev in ews.read_folder(folder)}
+    assert [sorted(s) for s in stars] == star_folds(folder, seed=5, n_folds=2)
+    (paths[1] / FOLD_FILE).unlink()  # as if interrupted before fold 1 was finished
+    import shutil
+
+    shutil.rmtree(paths[1])
+    assert write_folds(folder, tmp_path / "folds", n_folds=2, seed=5) == paths
+    assert main([str(folder), "--out", str(tmp_path / "folds"), "--seed", "5"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [p["stars"] for p in printed] == [len(s) for s in stars]
+    with pytest.raises(FileExistsError, match="fold0 exists and is not fold 0 of 2 .* seed 6"):
+        write_folds(folder, tmp_path / "folds", n_folds=2, seed=6)
+
+
 def test_choose_threshold_calls_at_most_the_given_share():
     rows = rows_with(np.linspace(0.0, 0.99, 100), events=[0.5])
     t = choose_threshold(rows, 0.03)  # a log-odds score

@@ -261,6 +261,32 @@ def test_a_tiny_model_trains_on_an_injection_set(generated, tmp_path):
         patience=0, normalization_events=8, seed=1))
     assert (Path(run) / "config.json").is_file()
 
+    # the real benchmark never scores a star whose baselines the run trained on
+    from microlens.real_benchmark import run_benchmark
+    from microlens.real_benchmark.run import training_stars
+
+    folder = Path(generated[0].baselines)
+    stars, source = training_stars(run)
+    assert stars == {e.star for e in ews.read_folder(folder)} and "baselines of" in source
+    with pytest.raises(ValueError, match=r"no segment .* left out: .*training_star 1[01]"):
+        run_benchmark(folder, run, peer="none", device="cpu", workers=1)
+    other = tmp_path / "other"  # one star of the season the run never saw
+    _write_event(other, "blg-0500", 250.0, -20.0, np.random.default_rng(3))
+    record = run_benchmark(other, run, peer="none", device="cpu", workers=1)
+    assert record["counts"]["training_star"] == 0 and record["counts"]["scored_stars"] == 1
+    both = tmp_path / "both"
+    for source_folder in (folder, other):
+        for file in source_folder.rglob("*"):
+            if file.is_file():
+                target = both / file.relative_to(source_folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(file.read_bytes())
+    record = run_benchmark(both, run, peer="none", device="cpu", workers=1)
+    assert record["counts"]["scored_stars"] == 1
+    assert {e["name"] for e in record["excluded"] if e["reason"] == "training_star"} == {
+        e.name for e in ews.read_folder(folder)}
+    assert "training stars" in record["rules"]["training_star"]
+
 
 def test_a_set_without_origin_records_opens_and_has_no_stars(generated, tmp_path):
     import shutil

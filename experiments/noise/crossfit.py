@@ -1,8 +1,8 @@
 """The noise model cross-fitted by star: fitted on one fold's real baselines, judged on the other's.
 
 For each fold k of the real benchmark's two star folds: fit the noise model on fold k's stars
-(``python -m microlens.noise_model --stars``; on the last 605.25 days of each baseline,
-``NOISE_WINDOW_DAYS=0``: whole baselines), simulate the ``ogle`` preset with it
+(``python -m microlens.noise_model --stars``; the scatter from the last 605.25 days of each
+baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate the ``ogle`` preset with it
 (``noise="fitted"``, ``noise_model=...``; 3,000 events, stellar binaries, seed 13), and compare
 the residual statistics of its constant stars with the real baselines of fold 1-k's stars (last
 605.25 days), which the model never saw. Writes ``outputs/experiments/noise/crossfit.json`` and
@@ -22,14 +22,14 @@ from microlens.noise_statistics import STATISTICS, compare
 FOLDER = sys.argv[1] if len(sys.argv) > 1 else "../shared/real/ogle_ews_2025"
 E = "outputs/experiments/noise"
 FOLDS = json.load(open("outputs/experiments/real_benchmark/folds.json"))
-WINDOW = float(os.environ.get("NOISE_WINDOW_DAYS", 605.25)) or None  # 0: whole baselines
+RECENT = float(os.environ.get("NOISE_RECENT_DAYS", 605.25)) or None  # 0: whole baselines
 TAG = os.environ.get("NOISE_TAG", "")
 
 results = {}
 for k in (0, 1):
     model_path = f"{E}/model{TAG}_fold{k}.json"
     if not os.path.exists(model_path):
-        fit_noise_model(FOLDER, FOLDS[k], window_days=WINDOW).save(model_path)
+        fit_noise_model(FOLDER, FOLDS[k], recent_days=RECENT).save(model_path)
     data = f"data/noise_cf/ogle_fitted{TAG}_fold{k}"
     cfg = SimulationConfig(n_per_class=1000, survey="ogle", topology="stellar", seed=13,
                            detectability=False, noise="fitted", noise_model=model_path)

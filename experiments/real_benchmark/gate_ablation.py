@@ -199,4 +199,9 @@ for kind in KINDS:
                 f"| {pct(s['pspl_called_binary'])} | {pct(s['class0_called_lensing'])} |",
                 flush=True,
             )
-json.dump(results, open(f"{E}/gate/ablation.json", "w"), indent=1)
+# merge into the rows of earlier invocations (other kinds), replacing this run's
+path = f"{E}/gate/ablation.json"
+done = {(r["kind"], r["arm"], r["gate"]) for r in results}
+earlier = json.load(open(path)) if os.path.exists(path) else []
+merged = [r for r in earlier if (r["kind"], r["arm"], r["gate"]) not in done] + results
+json.dump(merged, open(path, "w"), indent=1)

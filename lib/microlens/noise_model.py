@@ -14,9 +14,9 @@ them). Each real star is described by five numbers, estimated from its own basel
     ``k_c``: the part of the scatter that moves together from night to night,
     ``sqrt(max(k_tot**2 - k_w**2, 0))`` with ``k_tot`` the robust scatter of ``z``.
 ``correlation_days``
-    ``tau_c``: its correlation time, from the autocorrelation of the night means at 1 and 10
-    days (``9 / ln(rho_1 / rho_10)``, within [1, 200] d); where it cannot be measured, the
-    median of the stars of its magnitude bin that have it.
+    ``tau_c``: its correlation time, an exponential fitted to the residuals' autocorrelation
+    at 1, 10 and 100 days (:func:`correlation_days`, within [1, 200] d); where it cannot be
+    measured, the median of the stars of its magnitude bin that have it.
 ``season_sigma``
     The root-mean-square offset of a season's median from the median of all seasons (relative
     flux), less what the noise of the medians explains.
@@ -143,6 +143,29 @@ def _robust_sigma(x: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else math.nan
 
 
+CORRELATION_DAYS_GRID = np.geomspace(1.0, 200.0, 241)
+"""Correlation times [days] :func:`correlation_days` chooses from."""
+
+
+def correlation_days(acf: Mapping[str, float]) -> float:
+    """The correlation time of an exponential ``c exp(-lag / tau)`` fitted by least squares to
+    the autocorrelations at 1, 10 and 100 days (:data:`~microlens.residual_statistics.
+    LAG_WINDOWS`; ``c >= 0`` fitted for each ``tau`` of :data:`CORRELATION_DAYS_GRID`). All
+    three lags count: a correlation gone by 100 days (the sky's is about zero there) bounds
+    ``tau`` even where the 1- and 10-day values alone would allow months. NaN where the 1-day
+    autocorrelation is at most 0.02 (nothing to measure) or a lag has no pairs."""
+    from .residual_statistics import LAG_WINDOWS
+
+    lags = np.array([0.5 * (lo + hi) for lo, hi in LAG_WINDOWS.values()])
+    rho = np.array([acf[name] for name in LAG_WINDOWS])
+    if not np.all(np.isfinite(rho)) or rho[0] <= 0.02:
+        return math.nan
+    shapes = np.exp(-lags[None, :] / CORRELATION_DAYS_GRID[:, None])
+    scale = np.maximum(shapes @ rho / np.sum(shapes ** 2, axis=1), 0.0)
+    misfit = np.sum((rho[None, :] - scale[:, None] * shapes) ** 2, axis=1)
+    return float(CORRELATION_DAYS_GRID[int(np.argmin(misfit))])
+
+
 def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     """The five noise numbers of one star's baseline (module docstring); None for fewer than
     20 points or a single season without pairs."""
@@ -164,9 +187,7 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     total = _robust_sigma(z)
     correlated = math.sqrt(max(total ** 2 - white ** 2, 0.0))
     acf = autocorrelations(t, z)
-    rho_1, rho_10 = acf["acf_1d"], acf["acf_10d"]
-    tau = (min(max(9.0 / math.log(rho_1 / rho_10), 1.0), 200.0)
-           if rho_1 > 0.02 and rho_10 > 0.02 and rho_1 > rho_10 else math.nan)
+    tau = correlation_days(acf)
     counts = np.bincount(season)
     level = float(np.median(medians))
     usable = counts >= 10
@@ -185,7 +206,7 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
 
 
 def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
-                    max_snr: float = 2.0, window_days: float | None = None) -> NoiseModel:
+                    max_snr: float = 2.0, recent_days: float | None = None) -> NoiseModel:
     """Fit the model on the baselines of the stars of an EWS folder.
 
     Parameters
@@ -196,9 +217,12 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         Only these stars (e.g. training stars; never the stars to be scored).
     max_snr : float
         Where each baseline ends (:func:`microlens.ews.baseline_end`).
-    window_days : float, optional
-        Fit on the last ``window_days`` days of each baseline only; None: the whole baseline
-        (more seasons for the seasonal offsets and the correlation time).
+    recent_days : float, optional
+        Measure the scatter (``white_scale``, ``correlated_scale``) on the last
+        ``recent_days`` days of each baseline, the seasons next to the event (OGLE-IV's
+        scatter has fallen over the years); the correlation time, seasonal offsets and
+        outlier rate still come from the whole baseline, which holds more seasons. None: all
+        from the whole baseline.
     """
     from . import ews
     from .ews import CITATION
@@ -207,8 +231,13 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
     folder = ews.shipped_subset() if folder is None else folder
     rows, names = [], []
     for event, segment in ews.baseline_segments(folder, stars, max_snr):
-        numbers = star_parameters(*last_days(segment.absolute_times(), segment.flux,
-                                             segment.flux_err, window_days))
+        curve = segment.absolute_times(), segment.flux, segment.flux_err
+        numbers = star_parameters(*curve)
+        recent = None if recent_days is None or numbers is None else star_parameters(
+            *last_days(*curve, recent_days))
+        if recent is not None:
+            numbers.update(white_scale=recent["white_scale"],
+                           correlated_scale=recent["correlated_scale"])
         if numbers is not None:
             rows.append([event.fit.i_bl, *(numbers[c] for c in COLUMNS[1:])])
             names.append(event.star)
@@ -222,8 +251,9 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         here = bins == b
         known = tau[here & np.isfinite(tau)]
         tau[here & ~np.isfinite(tau)] = float(np.median(known)) if known.size else fallback
-    window = "" if window_days is None else f" (last {window_days:g} days of each baseline)"
-    return NoiseModel(table, f"{project_relative(folder)}{window}; {CITATION}", tuple(names))
+    recent = ("" if recent_days is None else
+              f" (scatter from the last {recent_days:g} days of each baseline)")
+    return NoiseModel(table, f"{project_relative(folder)}{recent}; {CITATION}", tuple(names))
 
 
 def shipped_model() -> NoiseModel:

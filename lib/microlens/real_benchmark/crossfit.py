@@ -289,3 +289,76 @@ def crossfit_report(records: Sequence[Mapping], scored: Sequence[Iterable[str]],
                                  "baselines_lensing": share(called, n_called)}
     merged["argmax_point"] = argmax_point(merged["events"])
     return merged
+
+
+def write_folds(folder: str | os.PathLike, out: str | os.PathLike, *, n_folds: int = 2,
+                seed: int = 13) -> list[Path]:
+    """Split ``folder``'s stars into folds (:func:`star_folds`) and write ``out/fold<k>``
+    (:func:`fold_folder`) for each: the ``baselines`` of an injection set made from one fold's
+    stars, while the benchmark scores the others (it leaves a run's training stars out).
+
+    A fold folder already written with the same source, seed, number of folds and stars is
+    kept (an interrupted call resumes); one written otherwise is an error naming it.
+
+    Returns
+    -------
+    list of Path
+        The fold folders, in order.
+    """
+    from ..paths import project_relative, resolve_path
+
+    folds = star_folds(resolve_path(folder), seed=seed, n_folds=n_folds)
+    paths = []
+    for k, stars in enumerate(folds):
+        path = resolve_path(out) / f"fold{k}"
+        record = {"seed": seed, "fold": k, "n_folds": n_folds}
+        if path.exists():
+            try:
+                made = json.loads((path / FOLD_FILE).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                made = {}
+            wanted = {**record, "stars": sorted(stars),
+                      "source": str(resolve_path(folder).resolve())}
+            if any(made.get(key) != value for key, value in wanted.items()):
+                raise FileExistsError(
+                    f"{path} exists and is not fold {k} of {n_folds} of "
+                    f"{project_relative(folder)} with seed {seed}: remove it or choose "
+                    "another --out")
+        else:
+            fold_folder(folder, stars, path, record=record)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str]) -> int:
+    """``python -m microlens.real_benchmark.crossfit FOLDER --out DIR [--folds N] [--seed S]``:
+    split the stars of an EWS folder into folds and write ``DIR/fold<k>`` (links to the
+    files) for each; prints each fold's folder, stars and events as JSON."""
+    import argparse
+
+    from ..cli import TerminalHelpFormatter
+
+    parser = argparse.ArgumentParser(prog="python -m microlens.real_benchmark.crossfit",
+                                     description=main.__doc__,
+                                     formatter_class=TerminalHelpFormatter)
+    parser.add_argument("folder", help="a folder in the EWS layout")
+    parser.add_argument("--out", required=True, help="where the fold folders go")
+    parser.add_argument("--folds", type=int, default=2, help="number of folds (default 2)")
+    parser.add_argument("--seed", type=int, default=13, help="seed of the split (default 13)")
+    args = parser.parse_args(argv)
+    paths = write_folds(args.folder, args.out, n_folds=args.folds, seed=args.seed)
+    summary = []
+    for path in paths:
+        made = json.loads((path / FOLD_FILE).read_text(encoding="utf-8"))
+        summary.append({"folder": str(path), "stars": len(made["stars"]),
+                        "events": len(made["events"])})
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from ..cli import command_line
+
+    sys.exit(command_line(main)())

@@ -79,6 +79,39 @@ def _check_probability(name: str, value) -> float:
     return float(value)
 
 
+def training_stars(run_path) -> tuple[frozenset[str], str]:
+    """The stars whose real baselines the run's training set was made from (an injection set,
+    ``SimulationConfig.baselines``) and where that was read; none for a synthetic set.
+
+    Raises
+    ------
+    FileNotFoundError
+        For an injection run whose data set or baselines folder is not on this machine: its
+        training stars cannot be told from the others, and scoring them would not be held out.
+    """
+    from .. import ews
+    from ..predictions import run_dataset
+
+    if run_path is None:
+        return frozenset(), "no run"
+    try:
+        store = run_dataset(run_path)
+    except FileNotFoundError:
+        return frozenset(), ("unknown: the run's data set is not on this machine (real stars "
+                             "it was made from, if any, are not left out)")
+    baselines = store.config.baselines
+    if baselines is None:
+        return frozenset(), "a synthetic data set (no real star)"
+    folder = resolve_path(baselines)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"the run {run_path} was trained on injections into the baselines of {folder}, "
+            "which is not on this machine: its training stars cannot be left out of the "
+            "scoring; restore the folder (or score with a run whose stars are known)")
+    return (frozenset(e.star for e in ews.read_folder(folder)),
+            f"the baselines of {project_relative(folder)}")
+
+
 def _select(events: list, names, stars) -> tuple[list, int]:
     """The events asked for, and how many were not."""
     chosen = events
@@ -401,6 +434,9 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     everything = ews.read_folder(folder)
     selected, not_selected = _select(everything, events, stars)
     model, run_path = _load_model(run_dir, which, device)
+    trained_on, trained_source = training_stars(run_path)
+    seen = [e for e in selected if e.star in trained_on]  # never score what the model saw
+    selected = [e for e in selected if e.star not in trained_on]
     if model is None and (peer is None or peer == "none"):
         raise ValueError("nothing to score: give a run directory, a peer, or both")
     classical, peer_source = _peer(peer, run_path, workers, progress)
@@ -408,6 +444,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
 
     plans, counts, excluded = plan_events(selected, min_segment_points)
     counts["not_selected"] = not_selected
+    counts["training_star"] = len(seen)
+    excluded = [*({"name": e.name, "reason": "training_star"} for e in seen), *excluded]
     segments, where, offsets = _segments(plans, window_days)
     if not segments:
         left = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
@@ -460,6 +498,9 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         "degenerate_fit": ("event segment kept (Tmax and tau end it), no baseline segment and "
                            "not timed (the fit predicts no usable signal)"),
         "duplicate_star": "only the first event of a star by name counts",
+        "training_star": ("events of a star whose baselines the run's training set was made "
+                          f"from are not scored (training stars: {trained_source}, "
+                          f"{len(trained_on)} stars)"),
         "timing": (f"events with >= {TIMING_MIN_POINTS} points in [Tmax - tau, Tmax]: the first "
                    f"observation with P(lensing) >= {alert_threshold:g} from where OGLE's fit "
                    "predicts a signal (cumulative S/N >= 2); lead = Tmax minus its time"),
