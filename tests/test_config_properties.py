@@ -130,7 +130,7 @@ CORRUPTIONS: list[tuple[str, object]] = [
     ("detection_min_points", 0), ("detection_min_points", -1), ("max_attempts", 0),
     ("detection_min_points", 10**9),
     ("baselines", ""), ("baselines", 3), ("noise_model", ""), ("noise_model", 3),
-    ("noise_model", "model.json"), ("windows_per_star", 0), ("windows_per_star", 1.5),
+    ("windows_per_star", 0), ("windows_per_star", 1.5),
     ("min_window_points", 1), ("injection_f_s_range", (0.0, 1.0)),
     ("injection_f_s_range", (0.5, 1.5)), ("injected_variables", -0.1),
     ("injected_variables", 1.5), ("injected_variables", math.nan), ("injected_variables", None),

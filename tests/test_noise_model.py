@@ -12,6 +12,7 @@ from microlens.noise_model import (
     COLUMNS,
     MAX_SEASONS,
     SHIPPED,
+    SHIPPED_RECENT_DAYS,
     NoiseModel,
     fit_noise_model,
     observe_with_model,
@@ -107,7 +108,7 @@ def test_the_model_is_fitted_only_on_the_stars_given_and_round_trips(tmp_path):
 @pytest.mark.slow  # seconds long: reads and fits every shipped star
 def test_the_shipped_model_is_the_fit_of_the_shipped_subset():
     shipped = NoiseModel.load(SHIPPED)
-    refit = fit_noise_model()
+    refit = fit_noise_model(recent_days=SHIPPED_RECENT_DAYS)
     assert refit.stars == shipped.stars
     np.testing.assert_allclose(refit.table, shipped.table, rtol=1e-12)
 
@@ -168,3 +169,21 @@ def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_f
     with pytest.raises(FileNotFoundError, match="no noise model at .*none.json"):
         generate_dataset(missing, tmp_path / "never", workers=1, progress=False)
     assert not (tmp_path / "never").exists() and not (tmp_path / "never.partial").exists()
+
+
+def test_the_correlation_time_is_fitted_to_all_three_lags():
+    from microlens.noise_model import CORRELATION_DAYS_GRID, correlation_days
+
+    def acf(tau, c=0.4):
+        return {"acf_1d": c * np.exp(-1 / tau), "acf_10d": c * np.exp(-10 / tau),
+                "acf_100d": c * np.exp(-100 / tau)}
+
+    for tau in (2.0, 8.0, 30.0, 120.0):
+        step = CORRELATION_DAYS_GRID[1] / CORRELATION_DAYS_GRID[0]
+        assert abs(np.log(correlation_days(acf(tau)) / tau)) <= np.log(step)
+    # 1 and 10 days alone would allow months; a correlation gone by 100 days does not
+    gone = {"acf_1d": 0.3, "acf_10d": 0.25, "acf_100d": -0.01}
+    assert correlation_days(gone) < 60.0
+    assert 9.0 / np.log(0.3 / 0.25) > 45.0  # what the two short lags alone say
+    assert np.isnan(correlation_days({"acf_1d": 0.01, "acf_10d": 0.0, "acf_100d": 0.0}))
+    assert np.isnan(correlation_days({"acf_1d": 0.3, "acf_10d": np.nan, "acf_100d": 0.0}))

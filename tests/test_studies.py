@@ -260,7 +260,7 @@ def test_a_study_file_may_not_take_over_another_studys_outputs(tmp_path):
 
 def test_unknown_study_and_cells_name_the_valid_ones(tmp_path):
     with pytest.raises(StudyError, match="valid: cadence, error, models, pretraining, quick, "
-                                         "real, survey, thesis, topology"):
+                                         "real, recommended, survey, thesis, topology"):
         load_study("topologies")
     plans = plan_study(load_study("topology"), outputs=tmp_path / "o", data=tmp_path / "d")
     assert [p.cell.name for p in select_cells(plans, ["topology=st*"])] == ["topology=stellar"]

@@ -32,9 +32,17 @@ the reported error, ``e`` white normal, ``c`` a unit Ornstein-Uhlenbeck process 
 ``tau_c``, ``d_season`` a normal offset per season of the star's ``season_sigma``); the
 reported errors stay those of the survey's error curve.
 
+``k_w`` and ``k_c`` may come from the last days of each baseline only (``recent_days`` of
+:func:`fit_noise_model`): OGLE-IV's scatter has fallen over the years, and the seasons next to
+an event are the ones a classifier sees; the correlation time, seasonal offsets and outlier
+rate keep the whole baseline's seasons.
+
 The shipped model (:data:`SHIPPED`) is fitted on the baselines of the stars of the shipped
 subset of the 2025 OGLE EWS season (``data/real/``; Udalski et al. 2015, AcA 65, 1; Udalski
-2003, AcA 53, 291): score real data with a model trained on it only on other stars.
+2003, AcA 53, 291), its scatter from the last :data:`SHIPPED_RECENT_DAYS` days: score real
+data with a model trained on it only on other stars. To train on other stars' noise, fit a
+model on them (``python -m microlens.noise_model FOLDER --stars FILE --out PATH``) and name it
+in ``SimulationConfig.noise_model``.
 """
 
 from __future__ import annotations
@@ -66,6 +74,10 @@ MAX_SEASONS = 32
 
 OUTLIER_SIZE = (5.0, 20.0)
 """Size of an outlier [reported errors], uniform."""
+
+SHIPPED_RECENT_DAYS = 605.25
+"""The shipped model's scatter comes from the last this many days of each baseline (the
+``ogle`` preset's span)."""
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "noise" / "ogle_ews_2025_subset.json"
 """The model fitted on the shipped subset's stars (``python -m microlens.noise_model``)."""
@@ -338,8 +350,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--stars", help="a file of the stars to fit on (one a line)")
     parser.add_argument("--out", default=str(SHIPPED), help="where to write the model")
+    parser.add_argument("--recent-days", type=float, default=SHIPPED_RECENT_DAYS,
+                        help="measure the scatter on the last days of each baseline (default: "
+                             "the ogle preset's span, as the shipped model); 0: the whole "
+                             "baseline")
     args = parser.parse_args(argv)
-    model = fit_noise_model(args.folder, None if args.stars is None else read_stars(args.stars))
+    if not (math.isfinite(args.recent_days) and args.recent_days >= 0):
+        parser.error(f"--recent-days must be a finite number >= 0, got {args.recent_days}")
+    model = fit_noise_model(args.folder, None if args.stars is None else read_stars(args.stars),
+                            recent_days=args.recent_days or None)
     model.save(args.out)
     bins = np.digitize(model.column("mag"), MAG_EDGES)
     summary: dict[str, Mapping] = {}

@@ -90,16 +90,17 @@ def training_stars(run_path) -> tuple[frozenset[str], str]:
         training stars cannot be told from the others, and scoring them would not be held out.
     """
     from .. import ews
-    from ..predictions import run_dataset
+    from ..runs import read_json
+    from ..store import open_dataset
 
     if run_path is None:
         return frozenset(), "no run"
-    try:
-        store = run_dataset(run_path)
-    except FileNotFoundError:
-        return frozenset(), ("unknown: the run's data set is not on this machine (real stars "
-                             "it was made from, if any, are not left out)")
-    baselines = store.config.baselines
+    dataset = resolve_path(read_json(resolve_path(run_path) / "config.json")["train"]["dataset"])
+    if not dataset.is_dir():
+        return frozenset(), (f"unknown: the run's data set {project_relative(dataset)} is not "
+                             "on this machine (real stars it was made from, if any, are not "
+                             "left out)")
+    baselines = open_dataset(dataset).config.baselines
     if baselines is None:
         return frozenset(), "a synthetic data set (no real star)"
     folder = resolve_path(baselines)
