@@ -334,11 +334,13 @@ def summarise(rows: Sequence[dict], rules: Mapping) -> dict:
     }
 
 
-def _shown(entry: Mapping | None) -> str:
+def shown(entry: Mapping | None, not_applicable: str = "not applicable") -> str:
+    """A share entry as ``share % [low, high] (count/of)`` in per cent, or why there is none
+    (``not_applicable`` for a figure the record says does not apply)."""
     if entry is None:
         return "not run"
     if entry.get("applicable") is False:
-        return "not applicable"
+        return not_applicable
     if entry["share"] is None:
         return "no segments"
     low, high = entry["interval"]
@@ -351,8 +353,8 @@ def headline_rows(record: Mapping) -> list[dict]:
     count), for a DataFrame or a printed table."""
     model, peer = record["metrics"].get("model"), record["metrics"].get("peer")
     return [{"metric": HEADLINE_LABELS[key],
-             "model": _shown(None if model is None else model[key]),
-             "peer": _shown(None if peer is None else peer[key])} for key in HEADLINE]
+             "model": shown(None if model is None else model[key]),
+             "peer": shown(None if peer is None else peer[key])} for key in HEADLINE]
 
 
 COMPARED_RULES = ("min_segment_points", "alert_threshold", "max_baseline_snr",

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..real_benchmark.summary import shown
 from .evaluation import PEER_COLOR
 from .style import MODEL_COLOR, TEMPLATE, error_bars
 
@@ -30,15 +31,7 @@ _BIN_TITLES = {"baseline_mag": "baseline I [mag]", "cadence_days": "median inter
 
 def _cell(entry: Mapping | None) -> str:
     """``share [low, high] (count/of)`` in per cent, or why not."""
-    if entry is None:
-        return "not run"
-    if entry.get("applicable") is False:
-        return "not applicable (answers only at segment ends)"
-    if entry["share"] is None:
-        return "no segments"
-    low, high = entry["interval"]
-    return (f"{100 * entry['share']:.1f} % [{100 * low:.1f}, {100 * high:.1f}] "
-            f"({entry['count']}/{entry['of']})")
+    return shown(entry, "not applicable (answers only at segment ends)")
 
 
 def _model_name(record: Mapping) -> str:
