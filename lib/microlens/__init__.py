@@ -7,11 +7,11 @@ The public entry points of the simulation layer::
     store = open_dataset(generate_dataset(cfg, "data/planetary"))
 """
 
-from .events import simulate_event
-from .paths import PROJECT_ROOT, resolve_path
-from .presets import CADENCES, CLASS_NAMES, ERRORS, TOPOLOGIES
-from .simulate import SimulationConfig
-from .store import (
+from microlens.events import simulate_event
+from microlens.paths import PROJECT_ROOT, resolve_path
+from microlens.presets import CADENCES, CLASS_NAMES, ERRORS, TOPOLOGIES
+from microlens.simulate import SimulationConfig
+from microlens.store import (
     DatasetError,
     LightCurveDataset,
     LightCurveStore,

@@ -79,11 +79,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .holdout import observations_seen
-from .metrics import classification_metrics, f1_from_counts
-from .paths import write_json_atomic
-from .presets import CLASS_NAMES
-from .pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts, running_median
+from microlens.holdout import observations_seen
+from microlens.metrics import classification_metrics, f1_from_counts
+from microlens.paths import write_json_atomic
+from microlens.presets import CLASS_NAMES
+from microlens.pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts, running_median
 
 PSPL_PARAMETERS = 5
 """Free parameters of the blended PSPL model (t_0, u_0, t_E, f_source, f_blend)."""
@@ -463,7 +463,7 @@ def parallel_row_chunks(chunk_function, load, rows, args: tuple, workers: int, o
     """
     from concurrent.futures import as_completed
 
-    from .processes import clean_process_pool
+    from microlens.processes import clean_process_pool
 
     # A few chunks per worker balance the load; each chunk is a few events, so little is pickled.
     size = max(1, min(64, math.ceil(rows.size / (4 * workers))))
@@ -678,7 +678,7 @@ class ClassicalPeer:
         A missing ``error_rescaling`` or ``outlier_clip`` (a peer saved before they existed)
         takes its old behaviour (:data:`LEGACY_OPTIONS`), not the current default.
         """
-        from .settings import from_known_fields
+        from microlens.settings import from_known_fields
 
         return from_known_fields(cls, {**LEGACY_OPTIONS, **data}, "ClassicalPeer field(s)")
 
@@ -789,7 +789,7 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         record per evaluated fraction with ``fraction, accuracy, macro_f1, binary_recall,
         mean_observations``.
     """
-    from .holdout import require_split, require_test_split
+    from microlens.holdout import require_split, require_test_split
 
     fractions = check_fractions(fractions)
     if 1.0 not in fractions:

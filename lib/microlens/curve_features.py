@@ -46,7 +46,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .classical import (
+from microlens.classical import (
     DEFAULT_OUTLIER_CLIP,
     MIN_OBSERVATIONS,
     PSPL_PARAMETERS,
@@ -57,8 +57,8 @@ from .classical import (
     light_curve_features,
     parallel_row_chunks,
 )
-from .holdout import observations_seen
-from .pspl_fit import pspl_magnification, running_median
+from microlens.holdout import observations_seen
+from microlens.pspl_fit import pspl_magnification, running_median
 
 FEATURE_NAMES: tuple[str, ...] = (
     # -- PSPL fit (robust peer options), NaN where no fit --------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .runs import read_history
+from microlens.runs import read_history
 
 
 def world_size() -> int:
@@ -147,7 +147,7 @@ def launch(config, nproc_per_node: int = 2, *, resume: bool = False, overwrite: 
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
     if overwrite:
-        from .removal import remove_project_dir
+        from microlens.removal import remove_project_dir
 
         remove_project_dir(run_dir, "run")  # here, so on_epoch never sees the old run's history
     run_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pspl_fit import fit_pspl, flat_chi2, pspl_starts
+from microlens.pspl_fit import fit_pspl, flat_chi2, pspl_starts
 
 
 def detectability(times: np.ndarray, flux: np.ndarray, err: np.ndarray, truth_flux: np.ndarray,

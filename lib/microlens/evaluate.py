@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .labels import PSPL, observable_labels
-from .metrics import (
+from microlens.labels import PSPL, observable_labels
+from microlens.metrics import (
     BINARY,
     bootstrap_intervals,
     classification_metrics,
@@ -50,16 +50,16 @@ from .metrics import (
     softmax,
     wilson_interval,
 )
-from .predictions import (
+from microlens.predictions import (
     EVALUATION_SPLIT,
     Predictions,
     observations_seen,
     require_test_split,
     run_predictions,
 )
-from .presets import CLASS_NAMES
-from .probe import ShortcutWarning, probe_headline, probe_quantities, shortcut_probe
-from .summaries import DETECTABILITY_THRESHOLD
+from microlens.presets import CLASS_NAMES
+from microlens.probe import ShortcutWarning, probe_headline, probe_quantities, shortcut_probe
+from microlens.summaries import DETECTABILITY_THRESHOLD
 
 FRACTIONS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2).tolist())
 """Default fractions of each light curve seen (5 %, 10 %, ..., 100 %)."""
@@ -277,7 +277,7 @@ def contamination(labels, predicted, variable_kind=None) -> dict:
         the same for ``pspl_called_no_event`` and ``binary_called_no_event``. Each
         ``{value, low, high, n}``.
     """
-    from .variables import VARIABLE_KINDS
+    from microlens.variables import VARIABLE_KINDS
 
     labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
     none, lensing = labels == 0, labels > 0
@@ -361,7 +361,7 @@ def read_against_labels(score, labels, predicted, quantities: dict, dchi2_pspl=N
         (:func:`~microlens.analysis.limits.recall_by_dchi2`, None without detectability) and
         ``probe`` (:func:`~microlens.probe.shortcut_probe`).
     """
-    from .analysis.limits import recall_by_dchi2
+    from microlens.analysis.limits import recall_by_dchi2
 
     label_sets = label_set_metrics(labels, predicted, dchi2_pspl, threshold=threshold)
     has_dchi2 = label_sets["observable"] is not None
@@ -385,7 +385,7 @@ def _run_label_policy(run_dir) -> str:
     """The label policy a run was trained with (runs from before the policy: physical)."""
     from pathlib import Path
 
-    from .train import TrainConfig
+    from microlens.train import TrainConfig
 
     path = Path(run_dir) / "config.json"
     return TrainConfig.load(path).label_policy if path.exists() else "physical"
@@ -548,7 +548,7 @@ def model_timing(model, store, rows: Sequence[int], *, batch_size: int = 64,
     """
     kind = getattr(model, "kind", "") or "transformer"
     if kind == "features":
-        from .feature_model import time_feature_model
+        from microlens.feature_model import time_feature_model
 
         record = time_feature_model(model, store, rows, max_events=min(16, batch_size))
     else:
@@ -680,9 +680,9 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
         The JSON-ready summary and the per-observation test predictions behind it. The
         summary records the run's ``model_kind`` and its ``timing`` (:func:`model_timing`).
     """
-    from .devices import local_device
-    from .model_kinds import load_model
-    from .predictions import run_dataset, select_test_events
+    from microlens.devices import local_device
+    from microlens.model_kinds import load_model
+    from microlens.predictions import run_dataset, select_test_events
 
     device = str(local_device(device))  # 'auto' -> the GPU when there is one
     if n_events < 0:
@@ -732,7 +732,7 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
              else None)
     summary["contamination"] = contamination(predictions.labels, final.argmax(axis=1), kinds)
     if peer:
-        from .classical import evaluate_peer
+        from microlens.classical import evaluate_peer
 
         result = evaluate_peer(store, predictions.rows, fractions=peer_fractions,
                                workers=workers, progress=progress)

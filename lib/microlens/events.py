@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .injection import inject_event, inject_range
-from .simulate import SimulatedEvent, SimulationConfig
-from .simulate import simulate_event as simulated_event
-from .simulate import simulate_range as simulated_range
+from microlens.injection import inject_event, inject_range
+from microlens.simulate import SimulatedEvent, SimulationConfig
+from microlens.simulate import simulate_event as simulated_event
+from microlens.simulate import simulate_range as simulated_range
 
 __all__ = ["simulate_event", "simulate_range"]
 

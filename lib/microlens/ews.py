@@ -50,10 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .ews_download import OGLE_EWS_URL, DownloadError, download_season
-from .paths import PROJECT_ROOT, atomic_path
-from .photometry import Photometry, estimate_baseline_flux, read_file
-from .removal import MARKER, mark_project_dir, remove_project_dir
+from microlens.ews_download import OGLE_EWS_URL, DownloadError, download_season
+from microlens.paths import PROJECT_ROOT, atomic_path
+from microlens.photometry import Photometry, estimate_baseline_flux, read_file
+from microlens.removal import MARKER, mark_project_dir, remove_project_dir
 
 __all__ = [
     "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "OGLE_EWS_URL", "STAR_MATCH_ARCSEC",
@@ -205,7 +205,7 @@ def read_stars(path) -> list[str]:
     ValueError
         For a JSON file that is neither form, naming the file.
     """
-    from .paths import resolve_path
+    from microlens.paths import resolve_path
 
     path = resolve_path(path)
     if not path.is_file():
@@ -940,7 +940,7 @@ def main(argv: list[str]) -> int:
     JSON (default folder: the shipped subset)."""
     import argparse
 
-    from .cli import TerminalHelpFormatter
+    from microlens.cli import TerminalHelpFormatter
 
     parser = argparse.ArgumentParser(prog="python -m microlens.ews", description=main.__doc__,
                                      formatter_class=TerminalHelpFormatter)
@@ -955,6 +955,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import sys
 
-    from .cli import command_line
+    from microlens.cli import command_line
 
     sys.exit(command_line(main)())

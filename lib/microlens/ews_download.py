@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .paths import atomic_path
+from microlens.paths import atomic_path
 
 __all__ = ["OGLE_EWS_URL", "download_season", "event_names", "season_url"]
 

@@ -91,10 +91,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .classical import MIN_OBSERVATIONS, check_fractions
-from .curve_features import FEATURE_NAMES, N_FEATURES, _event_features, prefix_features
-from .holdout import Predictions, observations_seen, require_test_split
-from .paths import atomic_path, resolve_path, write_json_atomic
+from microlens.classical import MIN_OBSERVATIONS, check_fractions
+from microlens.curve_features import FEATURE_NAMES, N_FEATURES, _event_features, prefix_features
+from microlens.holdout import Predictions, observations_seen, require_test_split
+from microlens.paths import atomic_path, resolve_path, write_json_atomic
 
 KIND = "features"
 """The :attr:`microlens.model.ModelConfig.kind` of this module's models."""
@@ -181,7 +181,7 @@ class BoostingSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> BoostingSettings:
-        from .settings import from_known_fields
+        from microlens.settings import from_known_fields
 
         data = dict(data)
         if "update_fractions" in data:
@@ -430,7 +430,7 @@ class FeatureClassifier:
                  update_fractions: Sequence[float] = DEFAULT_UPDATE_FRACTIONS,
                  temperature: float = 1.0, config=None,
                  settings: BoostingSettings | None = None):
-        from .model import ModelConfig
+        from microlens.model import ModelConfig
 
         self.trees = trees
         self.n_iterations = trees._check_iterations(n_iterations)
@@ -521,7 +521,7 @@ class FeatureClassifier:
             For a shape other than 1-D (naming it) or unusable observations (naming the
             observation and value).
         """
-        from .validation import InvalidLightCurveError, check_light_curves, numpy_view
+        from microlens.validation import InvalidLightCurveError, check_light_curves, numpy_view
 
         self._require_curve_features()
         arrays = [numpy_view(a, name) for a, name in
@@ -550,7 +550,7 @@ class FeatureClassifier:
         """
         import torch
 
-        from .validation import check_light_curves, numpy_view
+        from microlens.validation import check_light_curves, numpy_view
 
         self._require_curve_features()
         if check_inputs:
@@ -664,8 +664,8 @@ def load_feature_model(run_dir: str | os.PathLike, which: str = "best") -> Featu
     """
     import zipfile
 
-    from .model import ModelConfig
-    from .runs import RunFileError, read_json, require_run_dir
+    from microlens.model import ModelConfig
+    from microlens.runs import RunFileError, read_json, require_run_dir
 
     if which not in WHICH:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WHICH)}")
@@ -815,7 +815,7 @@ class _Split:
 def _random_state(seed: int) -> int:
     """The boosting's ``random_state`` from the run's seed (:data:`microlens.seeds.WEIGHT_INIT`
     stream: the model's own randomness, as a network's initial weights)."""
-    from . import seeds
+    from microlens import seeds
 
     return int(seeds.seed_sequence(seed, seeds.WEIGHT_INIT).generate_state(1, np.uint32)[0])
 
@@ -840,7 +840,7 @@ def _complete(run_dir: Path) -> bool:
 def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite: bool) -> bool:
     """Create or check the run directory (:func:`microlens.runs.prepare_run_dir`, the routine of
     every kind); True when a complete run of this config is there."""
-    from .runs import prepare_run_dir, start_run_dir
+    from microlens.runs import prepare_run_dir, start_run_dir
 
     run_dir = config.run_dir
     mine = {**config.to_dict(), "features": settings.to_dict()}
@@ -893,12 +893,12 @@ def train_features(config, *, settings: BoostingSettings | None = None, workers:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    from . import seeds
-    from .calibration import fit_temperature
-    from .labels import class_weights, training_labels
-    from .runs import HISTORY_COLUMNS, write_csv
-    from .seeds import subset_rows
-    from .store import open_dataset
+    from microlens import seeds
+    from microlens.calibration import fit_temperature
+    from microlens.labels import class_weights, training_labels
+    from microlens.runs import HISTORY_COLUMNS, write_csv
+    from microlens.seeds import subset_rows
+    from microlens.store import open_dataset
 
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")

@@ -42,11 +42,11 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from .cli import TerminalHelpFormatter, add_traceback_option, command_line
-from .notebooks import NOTEBOOKS, load_record
-from .paths import atomic_path, resolve_path
-from .presets import CLASS_NAMES
-from .viz import (
+from microlens.cli import TerminalHelpFormatter, add_traceback_option, command_line
+from microlens.notebooks import NOTEBOOKS, load_record
+from microlens.paths import atomic_path, resolve_path
+from microlens.presets import CLASS_NAMES
+from microlens.viz import (
     attention_event_figure,
     attention_gallery_figure,
     attention_heatmap_figure,
@@ -72,8 +72,8 @@ from .viz import (
     save_figures,
     training_curves_figure,
 )
-from .viz.real_benchmark import benchmark_figures as real_benchmark_figures
-from .viz.real_benchmark import beside_simulation_figure
+from microlens.viz.real_benchmark import benchmark_figures as real_benchmark_figures
+from microlens.viz.real_benchmark import beside_simulation_figure
 
 NOTEBOOK_RECORDS: dict[str, str] = {name: nb.record for name, nb in NOTEBOOKS.items()}
 """Notebook name -> the JSON record it writes into its ``output_dir`` (from the registry,
@@ -366,7 +366,7 @@ def load_projections(path) -> tuple[np.ndarray, list, np.ndarray | None, np.ndar
         None when the embedded model made no predictions (a pretrained encoder).
     confidence : ndarray, or None
     """
-    from .analysis import Projection
+    from microlens.analysis import Projection
 
     with np.load(path, allow_pickle=False) as data:
         projections = [Projection(data[f"coords_{m}"], str(m), int(data[f"seed_{m}"]),
@@ -398,7 +398,7 @@ def _existing(path, what: str, source: Path) -> Path:
 
 
 def _open_dataset(record: dict, key: str, source: Path):
-    from .store import open_dataset
+    from microlens.store import open_dataset
 
     return open_dataset(_existing(_field(record, key, source), "the dataset", source))
 
@@ -409,7 +409,7 @@ def _simulation(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _training(record: dict, source: Path) -> dict[str, go.Figure]:
-    from .train import read_history
+    from microlens.train import read_history
 
     run_dir = _existing(_field(record, "run_dir", source), "the run directory", source)
     _existing(run_dir / "history.csv", "the run's history", source)
@@ -421,8 +421,8 @@ def _evaluation(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _attention(record: dict, source: Path) -> dict[str, go.Figure]:
-    from .analysis import attention_maps
-    from .model_kinds import load_model
+    from microlens.analysis import attention_maps
+    from microlens.model_kinds import load_model
 
     if not _field(record, "attention", source):  # a model without attention maps: no figures
         return {}
@@ -435,7 +435,7 @@ def _attention(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _embedding(record: dict, source: Path) -> dict[str, go.Figure]:
-    from .analysis import embedding_table
+    from microlens.analysis import embedding_table
 
     projections_file = _existing(source.parent / PROJECTIONS_FILE, "the projections", source)
     store = _open_dataset(record, "dataset_dir", source)
@@ -448,8 +448,8 @@ def _embedding(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _reconstruction(record: dict, summary: dict, store, source: Path) -> dict[str, go.Figure]:
-    from .analysis import reconstruction_examples
-    from .model_kinds import load_model
+    from microlens.analysis import reconstruction_examples
+    from microlens.model_kinds import load_model
 
     run_dir = _existing(_field(record, "run_dir", source), "the run directory", source)
     examples = reconstruction_examples(load_model(run_dir), store,
@@ -463,7 +463,7 @@ def _limits(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _real_events(record: dict, source: Path) -> dict[str, go.Figure]:
-    from .real_events import SERIES_FILE, load_series
+    from microlens.real_events import SERIES_FILE, load_series
 
     name = _field(record, "series_file", source) or SERIES_FILE
     series = load_series(_existing(source.parent / name, "the light curves and probabilities",

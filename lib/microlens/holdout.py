@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import softmax
-from .paths import atomic_path
-from .store import LightCurveStore, split_code
+from microlens.metrics import softmax
+from microlens.paths import atomic_path
+from microlens.store import LightCurveStore, split_code
 
 EVALUATION_SPLIT = "test"
 """The only split evaluation reads."""
@@ -34,7 +34,7 @@ def require_split(store: LightCurveStore, rows: Sequence[int], split: str,
                   purpose: str) -> np.ndarray:
     """Return ``rows`` as an int64 array, or raise :class:`SplitError` naming any row that is not
     in ``split`` (and its own split); ``purpose`` says why only that split may be read."""
-    from .store import SPLIT_NAMES
+    from microlens.store import SPLIT_NAMES
 
     rows = np.asarray(rows)
     if rows.size and not np.issubdtype(rows.dtype, np.integer):
@@ -174,7 +174,7 @@ class Predictions:
         positions = np.asarray(positions)
         if not self.temperature_curve:
             return np.full(positions.shape, float(self.temperature))
-        from .calibration import temperature_at
+        from microlens.calibration import temperature_at
 
         return temperature_at(positions + 1, self.temperature_curve["counts"],
                               self.temperature_curve["temperatures"])

@@ -70,9 +70,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import CLASS_NAMES, get_survey, get_topology
-from .pspl_fit import pspl_magnification
-from .simulate import (
+from microlens.presets import CLASS_NAMES, get_survey, get_topology
+from microlens.pspl_fit import pspl_magnification
+from microlens.simulate import (
     MAG_TO_FLUX,
     SPLIT_NAMES,
     SimulatedEvent,
@@ -83,7 +83,7 @@ from .simulate import (
     params_dtype,
     passes_detection_cut,
 )
-from .variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
+from microlens.variables import VARIABLE_COLUMNS, VARIABLE_DTYPES, draw_variable, variable_flux
 
 _VARIABLE_KEY = 0x7661  # spawn key of the injected variables' stream ("va")
 
@@ -143,7 +143,7 @@ def window_days(config: SimulationConfig) -> float:
     survey = get_survey(config.survey)
     if survey.is_thesis:
         return float(config.survey_days)
-    from .survey import season_starts
+    from microlens.survey import season_starts
 
     return float(season_starts(survey)[-1] + survey.season_days)
 
@@ -333,8 +333,8 @@ _SKIP_UNDETECTABLE = (f"fewer than {MIN_PASS_SHARE:.0%} of {PROBE_DRAWS} draws o
 
 def _star_baseline(event, window: float, min_points: int):
     """``(reason, None)`` for an event that gives no usable baseline, else ``(None, data)``."""
-    from . import ews
-    from .photometry import PhotometryWarning
+    from microlens import ews
+    from microlens.photometry import PhotometryWarning
 
     if event.fit is None:
         return _SKIP_NO_FIT, None
@@ -378,8 +378,8 @@ def build_catalogue(folder: str | os.PathLike, window: float,
         The folder is missing or not in the EWS layout (:func:`microlens.ews.read_folder`'s
         message), or it holds no usable baseline (the message counts the reasons).
     """
-    from . import ews
-    from .paths import resolve_path
+    from microlens import ews
+    from microlens.paths import resolve_path
 
     root = resolve_path(folder)
     if not root.exists():
@@ -446,7 +446,7 @@ def _screen_settings(config: SimulationConfig) -> str:
 
 
 def _catalogue_key(config: SimulationConfig) -> tuple[str, float, int, str]:
-    from .paths import resolve_path
+    from microlens.paths import resolve_path
 
     return (str(resolve_path(config.baselines)), window_days(config), config.min_window_points,
             _screen_settings(config))
@@ -471,7 +471,7 @@ def _attempt(config: SimulationConfig, survey, catalogue: BaselineCatalogue, sta
              rng: np.random.Generator) -> dict:
     """One draw of the window and the parameters of an event on ``star`` (the order every
     class draws in), with the detection cut on the single-lens signal they imply."""
-    from .survey import draw_t_0
+    from microlens.survey import draw_t_0
 
     starts, stops = catalogue.windows(star)
     hjd_all, _, err_all = catalogue.star_points(star)
@@ -551,7 +551,7 @@ def screen_catalogue(catalogue: BaselineCatalogue, config: SimulationConfig
 
 def save_catalogue(catalogue: BaselineCatalogue, path: str | os.PathLike) -> Path:
     """Write a catalogue as a plain ``.npz`` (no pickle), atomically."""
-    from .paths import atomic_path
+    from microlens.paths import atomic_path
 
     reasons = [reason for reason, names in catalogue.skipped.items() for _ in names]
     names = [name for names in catalogue.skipped.values() for name in names]
@@ -796,7 +796,7 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
                    for name in VARIABLE_COLUMNS} if variable is None  # a real star as it is
                   else {name: variable[name] for name in VARIABLE_COLUMNS})
     if config.detectability:
-        from .detectability import detectability
+        from microlens.detectability import detectability
 
         params.update(detectability(times, out_flux, out_err, clean, (t_0, u_0, t_E)))
     origin = dict(star=catalogue.stars[star], source=catalogue.sources[star],
@@ -817,7 +817,7 @@ def _injected_variable(config: SimulationConfig, index: int, times: np.ndarray) 
     """
     if config.injected_variables <= 0:
         return None
-    from .variables import CONTAMINANT_MIXES
+    from microlens.variables import CONTAMINANT_MIXES
 
     rng = np.random.default_rng(np.random.SeedSequence(
         entropy=int(config.seed), spawn_key=(_VARIABLE_KEY, int(index))))

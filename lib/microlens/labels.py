@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .summaries import DETECTABILITY_THRESHOLD
+from microlens.summaries import DETECTABILITY_THRESHOLD
 
 LABEL_POLICIES = ("physical", "observable")
 """Valid label policies (see the module docstring)."""

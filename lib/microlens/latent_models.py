@@ -81,8 +81,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import CPU_PASS_OBSERVATIONS, CausalClassifier, ModelConfig, final_logits
-from .validation import as_model_inputs
+from microlens.model import CPU_PASS_OBSERVATIONS, CausalClassifier, ModelConfig, final_logits
+from microlens.validation import as_model_inputs
 
 LOGVAR_RANGE = (-10.0, 5.0)
 """Clamp of the latent log-variance: ``sigma`` from ~0.007 to ~12 (the prior's is 1). Outside

@@ -34,10 +34,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .model_comparison import PEER, comparison_row, peer_row
-from .notebooks import NOTEBOOKS
-from .paths import resolve_path
-from .tables import write_table
+from microlens.model_comparison import PEER, comparison_row, peer_row
+from microlens.notebooks import NOTEBOOKS
+from microlens.paths import resolve_path
+from microlens.tables import write_table
 
 LEARNING_CURVE_STEM = "learning_curve"
 """``learning_curve.{csv,json,md}`` in the study folder."""
@@ -201,7 +201,7 @@ def paired_difference(run_a, run_b, *, n_bootstrap: int = 2000, seed: int = 0) -
     import numpy as np
     from scipy.stats import binomtest
 
-    from .predictions import run_predictions
+    from microlens.predictions import run_predictions
 
     a, _ = run_predictions(run_a)
     b, _ = run_predictions(run_b)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .model import MicrolensTransformer, ModelConfig, Normalization
-from .paths import resolve_path
-from .runs import load_torch, read_json
+from microlens.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.paths import resolve_path
+from microlens.runs import load_torch, read_json
 
 ENCODER_FIELDS = ("d_model", "n_heads", "n_layers", "d_ff", "window", "time_encoding",
                   "rotary_min_period", "rotary_max_period", "conv_stem_kernel",

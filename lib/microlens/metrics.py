@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .presets import CLASS_NAMES
+from microlens.presets import CLASS_NAMES
 
 BINARY = 2
 """Label of the binary-lens class."""

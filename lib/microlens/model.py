@@ -64,10 +64,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .paths import write_json_atomic
-from .presets import CLASS_NAMES
-from .settings import from_known_fields
-from .validation import as_model_inputs
+from microlens.paths import write_json_atomic
+from microlens.presets import CLASS_NAMES
+from microlens.settings import from_known_fields
+from microlens.validation import as_model_inputs
 
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
@@ -328,7 +328,7 @@ class Normalization:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Normalization:
-        from .runs import read_json
+        from microlens.runs import read_json
 
         return cls.from_dict(read_json(path))
 
@@ -1009,7 +1009,7 @@ class CausalClassifier(nn.Module):
         counts = torch.as_tensor(counts, dtype=torch.float64)
         if self.temperature_counts.numel() == 0:
             return self.temperature.double().cpu().expand(counts.shape)
-        from .calibration import temperature_at_torch
+        from microlens.calibration import temperature_at_torch
 
         return temperature_at_torch(counts.cpu(), self.temperature_counts.cpu(),
                                     self.temperature_curve.cpu().log())

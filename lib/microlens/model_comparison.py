@@ -40,11 +40,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from .metrics import wilson_interval
-from .paths import resolve_path, write_json_atomic
-from .probe import QUANTITIES
-from .summaries import DETECTABILITY_THRESHOLD
-from .tables import write_table
+from microlens.metrics import wilson_interval
+from microlens.paths import resolve_path, write_json_atomic
+from microlens.probe import QUANTITIES
+from microlens.summaries import DETECTABILITY_THRESHOLD
+from microlens.tables import write_table
 
 EVALUATION_RECORD = "evaluation_summary.json"
 COSTS_FILE = "model_costs.json"
@@ -285,9 +285,9 @@ def measure_costs(run_dir, dataset, *, threads: int = 1, events: int = INFERENCE
         ``inference_events_per_second``, ``stream_ms_per_observation`` (None for a kind that
         cannot stream), ``stream_p95_ms`` and the settings.
     """
-    from .evaluate import time_model
-    from .model_kinds import load_model, model_kind
-    from .store import open_dataset
+    from microlens.evaluate import time_model
+    from microlens.model_kinds import load_model, model_kind
+    from microlens.store import open_dataset
 
     model = load_model(run_dir)
     kind = model_kind(run_kind(run_dir))
@@ -299,7 +299,7 @@ def measure_costs(run_dir, dataset, *, threads: int = 1, events: int = INFERENCE
            "stream_ms_per_observation": None, "stream_p95_ms": None,
            "stream_observations": stream_observations}
     if kind.streams:
-        from .stream import stream_latency
+        from microlens.stream import stream_latency
 
         latency = stream_latency(model, n_observations=stream_observations, n_events=1,
                                  threads=threads)
@@ -323,7 +323,7 @@ def cached_costs(cell_dir, run_dir, dataset, *, measure: bool = True, **options)
     """:func:`measure_costs` of a neural run, kept in ``<cell_dir>/model_costs.json`` and
     measured again only when the run's files changed. A features run: nothing to measure
     (empty dict). A measurement that fails gives ``{"error": ...}`` (the table says n/a)."""
-    from .model_kinds import model_kind
+    from microlens.model_kinds import model_kind
 
     run_dir = resolve_path(run_dir)
     try:

@@ -53,10 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .feature_model import load_feature_model
-from .latent_models import RecurrentVAE
-from .masked_model import MaskedTransformer
-from .model import (
+from microlens.feature_model import load_feature_model
+from microlens.latent_models import RecurrentVAE
+from microlens.masked_model import MaskedTransformer
+from microlens.model import (
     CPU_PASS_OBSERVATIONS,
     MODEL_KINDS,
     WEIGHT_FILES,
@@ -65,7 +65,7 @@ from .model import (
     ModelConfig,
     Normalization,
 )
-from .set_models import DeepSets, SetTransformer
+from microlens.set_models import DeepSets, SetTransformer
 
 # --------------------------------------------------------------------------------------------
 # Encoders
@@ -284,7 +284,7 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     ValueError
         For an unknown ``which``.
     """
-    from .runs import RunFileError, load_torch, read_json, require_run_dir
+    from microlens.runs import RunFileError, load_torch, read_json, require_run_dir
 
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")

@@ -57,7 +57,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .residual_statistics import MAG_EDGES, OUTLIER_SIGMA, SEASON_GAP_DAYS, last_days, seasons
+from microlens.residual_statistics import (
+    MAG_EDGES,
+    OUTLIER_SIGMA,
+    SEASON_GAP_DAYS,
+    last_days,
+    seasons,
+)
 
 PAIR_DAYS = 0.3
 """Largest separation [days] of two points whose difference measures the white scatter."""
@@ -130,7 +136,7 @@ class NoiseModel:
                 "stars": list(self.stars), "table": self.table.tolist()}
 
     def save(self, path: str | os.PathLike) -> Path:
-        from .paths import write_json_atomic
+        from microlens.paths import write_json_atomic
 
         return write_json_atomic(path, self.to_dict())
 
@@ -166,7 +172,7 @@ def correlation_days(acf: Mapping[str, float]) -> float:
     three lags count: a correlation gone by 100 days (the sky's is about zero there) bounds
     ``tau`` even where the 1- and 10-day values alone would allow months. NaN where the 1-day
     autocorrelation is at most 0.02 (nothing to measure) or a lag has no pairs."""
-    from .residual_statistics import LAG_WINDOWS
+    from microlens.residual_statistics import LAG_WINDOWS
 
     lags = np.array([0.5 * (lo + hi) for lo, hi in LAG_WINDOWS.values()])
     rho = np.array([acf[name] for name in LAG_WINDOWS])
@@ -181,7 +187,7 @@ def correlation_days(acf: Mapping[str, float]) -> float:
 def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     """The five noise numbers of one star's baseline (module docstring); None for fewer than
     20 points or a single season without pairs."""
-    from .residual_statistics import autocorrelations, curve_statistics
+    from microlens.residual_statistics import autocorrelations, curve_statistics
 
     t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
     if curve_statistics(t, f, e) is None:  # checks the arrays; None when too short
@@ -236,9 +242,9 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         outlier rate still come from the whole baseline, which holds more seasons. None: all
         from the whole baseline.
     """
-    from . import ews
-    from .ews import CITATION
-    from .paths import project_relative
+    from microlens import ews
+    from microlens.ews import CITATION
+    from microlens.paths import project_relative
 
     folder = ews.shipped_subset() if folder is None else folder
     rows, names = [], []
@@ -276,7 +282,7 @@ def shipped_model() -> NoiseModel:
 def model_file(path: str | os.PathLike | None) -> NoiseModel:
     """The model saved at ``path`` (relative: from the project root; None: :data:`SHIPPED`),
     read once per process and path."""
-    from .paths import resolve_path
+    from microlens.paths import resolve_path
 
     return _load_cached(str(SHIPPED if path is None else resolve_path(path)))
 
@@ -340,9 +346,9 @@ def main(argv: list[str]) -> int:
     the shipped model's path); prints its table's medians per magnitude bin."""
     import argparse
 
-    from .cli import TerminalHelpFormatter
-    from .ews import read_stars
-    from .residual_statistics import magnitude_bin_labels
+    from microlens.cli import TerminalHelpFormatter
+    from microlens.ews import read_stars
+    from microlens.residual_statistics import magnitude_bin_labels
 
     parser = argparse.ArgumentParser(prog="python -m microlens.noise_model",
                                      description=main.__doc__,
@@ -375,6 +381,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import sys
 
-    from .cli import command_line
+    from microlens.cli import command_line
 
     sys.exit(command_line(main)())

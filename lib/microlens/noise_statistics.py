@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .residual_statistics import (  # noqa: F401 (the statistics, re-exported here)
+from microlens.residual_statistics import (  # noqa: F401 (the statistics, re-exported here)
     LAG_WINDOWS,
     MAG_EDGES,
     MIN_POINTS,
@@ -103,7 +103,7 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
         ``event``, ``star``, ``mag`` (OGLE's ``I_bl``) and the statistics, one per star (the
         first event by name of a star seen twice).
     """
-    from . import ews
+    from microlens import ews
 
     folder = ews.shipped_subset() if folder is None else folder
     rows = []
@@ -160,9 +160,9 @@ def compare(folder=None, dataset=None, *, stars: Iterable[str] | None = None,
         ``real`` and ``simulated`` (:func:`summarise`), ``within_real_iqr``
         (:func:`within_real_range`), the sources and the citation of the real data.
     """
-    from .ews import CITATION, shipped_subset
-    from .paths import project_relative
-    from .store import open_dataset
+    from microlens.ews import CITATION, shipped_subset
+    from microlens.paths import project_relative
+    from microlens.store import open_dataset
 
     folder = shipped_subset() if folder is None else folder
     real = summarise(real_baseline_rows(folder, stars, window_days=window_days))
@@ -184,9 +184,9 @@ def main(argv: list[str]) -> int:
     import argparse
     import json
 
-    from .cli import TerminalHelpFormatter
-    from .ews import read_stars
-    from .paths import write_json_atomic
+    from microlens.cli import TerminalHelpFormatter
+    from microlens.ews import read_stars
+    from microlens.paths import write_json_atomic
 
     parser = argparse.ArgumentParser(prog="python -m microlens.noise_statistics",
                                      description=main.__doc__,
@@ -206,8 +206,8 @@ def main(argv: list[str]) -> int:
     if args.out:
         write_json_atomic(args.out, result)
     if args.figure:
-        from .viz import save_figure
-        from .viz.noise import noise_statistics_figure
+        from microlens.viz import save_figure
+        from microlens.viz.noise import noise_statistics_figure
 
         figure_path = Path(args.figure)
         save_figure(noise_statistics_figure(result), figure_path.with_suffix(""),
@@ -219,6 +219,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import sys
 
-    from .cli import command_line
+    from microlens.cli import command_line
 
     sys.exit(command_line(main)())

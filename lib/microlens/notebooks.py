@@ -92,7 +92,7 @@ RENAMED = {"02_train": {
 def config_fields(config: str) -> dict:
     """The fields of one of :data:`CONFIG_MODULES`' configs as declared in its source
     (:func:`microlens.settings.declared_fields`: default and help text, no import)."""
-    from .settings import declared_fields
+    from microlens.settings import declared_fields
 
     if config not in CONFIG_MODULES:
         raise KeyError(f"unknown config {config!r}; valid: {', '.join(CONFIG_MODULES)}")
@@ -344,7 +344,7 @@ def simulation_config(parameters: dict):
         For a value the simulation would refuse, naming it (a real survey with a cadence or
         error preset: :class:`~microlens.simulate.SimulationConfig`'s message names both).
     """
-    from .simulate import SimulationConfig
+    from microlens.simulate import SimulationConfig
 
     p = parameters
     if not isinstance(p["workers"], int) or p["workers"] < 0:
@@ -374,15 +374,15 @@ def train_config(parameters: dict):
     ValueError
         For a value training would refuse, naming it.
     """
-    from .model import ModelConfig
-    from .train import TrainConfig
+    from microlens.model import ModelConfig
+    from microlens.train import TrainConfig
 
     p = parameters
     if not isinstance(p["processes"], int) or p["processes"] < 1:
         raise ValueError(f"processes must be at least 1, got {p['processes']!r}")
     if p["overwrite"] and p["resume"]:
         raise ValueError("overwrite and resume are both True; resume needs overwrite False")
-    from .model_kinds import model_kind
+    from microlens.model_kinds import model_kind
 
     if p["processes"] > 1 and not model_kind(p["model_kind"]).neural:
         raise ValueError(f"model_kind {p['model_kind']!r} is fitted by scikit-learn in one "
@@ -390,7 +390,7 @@ def train_config(parameters: dict):
     model = ModelConfig(**config_arguments("02_train", "ModelConfig", p))
     config = TrainConfig(**config_arguments("02_train", "TrainConfig", p), model=model)
     if p["model_kind"] == "masked" and not p["pretrained_run"]:  # check the pretraining too
-        from .pretrain import pretrain_config_for
+        from microlens.pretrain import pretrain_config_for
 
         pretrain_config_for(config, **config_arguments("02_train", "PretrainConfig", p))
     return config
@@ -725,8 +725,8 @@ def save_outputs(notebook: str, output_dir, figures: dict, figure_formats: Seque
     RecordError
         When the record lacks a key of the notebook's ``record_type`` (nothing is written).
     """
-    from .paths import resolve_path, write_json_atomic
-    from .viz import save_figures
+    from microlens.paths import resolve_path, write_json_atomic
+    from microlens.viz import save_figures
 
     entry = get_notebook(notebook)
     drawn = {name: fig for name, fig in figures.items() if fig is not None}
@@ -755,7 +755,7 @@ def load_record(notebook: str, output_dir) -> tuple[dict, Path]:
     FileNotFoundError
         When the notebook has not written its record there.
     """
-    from .paths import resolve_path
+    from microlens.paths import resolve_path
 
     entry = get_notebook(notebook)
     source = resolve_path(output_dir) / entry.record

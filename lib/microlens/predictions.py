@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .holdout import (  # re-exported: the public names of this module before the split
+from microlens.holdout import (  # re-exported: the public names of this module before the split
     EVALUATION_SPLIT,
     Predictions,
     SplitError,
@@ -35,9 +35,9 @@ from .holdout import (  # re-exported: the public names of this module before th
     require_test_split,
     select_test_events,
 )
-from .paths import resolve_path
-from .runs import read_json
-from .store import LightCurveStore, open_dataset
+from microlens.paths import resolve_path
+from microlens.runs import read_json
+from microlens.store import LightCurveStore, open_dataset
 
 
 def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch_size: int = 64,
@@ -59,7 +59,7 @@ def forward_batches(model, store: LightCurveStore, rows: Sequence[int], *, batch
     import torch
     from tqdm.auto import tqdm
 
-    from .devices import local_device
+    from microlens.devices import local_device
 
     rows = require_test_split(store, rows)
     if rows.size == 0:
@@ -137,7 +137,7 @@ def _temperature_curve(model) -> dict | None:
 def run_kind(run_dir: str | os.PathLike) -> str:
     """The model kind of a run directory (``config.json``'s ``model.kind``; runs saved before
     kinds existed are ``"transformer"``, :meth:`~microlens.model.ModelConfig.from_saved`)."""
-    from .model import ModelConfig
+    from microlens.model import ModelConfig
 
     config_file = resolve_path(run_dir) / "config.json"
     if not config_file.is_file():
@@ -150,12 +150,12 @@ def run_kind(run_dir: str | os.PathLike) -> str:
 def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.ndarray) -> str:
     """A key that changes when the weights, the dataset or the chosen events change (for a
     ``features`` run: its trees and their metadata, which holds the temperature)."""
-    from .model import WEIGHT_FILES
+    from microlens.model import WEIGHT_FILES
 
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")
     if run_kind(run_dir) == "features":
-        from .feature_model import META_FILE, MODEL_FILE
+        from microlens.feature_model import META_FILE, MODEL_FILE
 
         files = [run_dir / MODEL_FILE, run_dir / META_FILE]
     else:
@@ -223,7 +223,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
     -------
     (Predictions, LightCurveStore)
     """
-    from .model_kinds import load_model
+    from microlens.model_kinds import load_model
 
     run_dir = resolve_path(run_dir)
     store = run_dataset(run_dir, dataset)
@@ -235,7 +235,7 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
         return Predictions.load(cache_file), store
     model = load_model(run_dir, which)
     if getattr(model, "kind", "") == "features":
-        from .feature_model import predict_feature_events
+        from microlens.feature_model import predict_feature_events
 
         predictions = predict_feature_events(model, store, rows, workers=workers,
                                              progress=progress)

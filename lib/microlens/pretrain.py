@@ -103,8 +103,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ddp, seeds
-from .masked_model import (  # noqa: F401  (the kind, re-exported)
+from microlens import ddp, seeds
+from microlens.masked_model import (  # noqa: F401  (the kind, re-exported)
     ENCODER_FIELDS,
     FINISHED_FILES,
     NOT_ENCODER,
@@ -114,13 +114,13 @@ from .masked_model import (  # noqa: F401  (the kind, re-exported)
     is_encoder_key,
     pretraining_run,
 )
-from .model import ModelConfig, Normalization
-from .paths import project_relative, resolve_path, write_json_atomic
-from .removal import holds_files
-from .runs import HISTORY_COLUMNS, RunExistsError, read_history  # noqa: F401  (re-exported)
-from .seeds import subset_rows
-from .training_loop import Objective, StepResult, clip_and_step, run
-from .training_settings import TrainingSettings
+from microlens.model import ModelConfig, Normalization
+from microlens.paths import project_relative, resolve_path, write_json_atomic
+from microlens.removal import holds_files
+from microlens.runs import HISTORY_COLUMNS, RunExistsError, read_history  # noqa: F401  (re-exported)
+from microlens.seeds import subset_rows
+from microlens.training_loop import Objective, StepResult, clip_and_step, run
+from microlens.training_settings import TrainingSettings
 
 PRETRAIN_RUNS_DIR = "outputs/pretrain"
 """Where pretraining runs go by default (relative: from the project root)."""
@@ -481,7 +481,7 @@ def pretrain(config: PretrainConfig, *, resume: bool = False, overwrite: bool = 
 
 def read_pretrain_metrics(run_dir: str | os.PathLike) -> dict:
     """A finished pretraining run's ``metrics.json`` (FileNotFoundError if unfinished)."""
-    from .runs import read_metrics
+    from microlens.runs import read_metrics
 
     return read_metrics(run_dir)
 

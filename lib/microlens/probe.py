@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .summaries import DETECTABILITY_THRESHOLD
+from microlens.summaries import DETECTABILITY_THRESHOLD
 
 PSPL, BINARY = 1, 2
 

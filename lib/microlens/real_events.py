@@ -49,9 +49,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .classical import DEFAULT_OUTLIER_CLIP, ClassicalPeer
-from .paths import atomic_path, project_relative, resolve_path
-from .presets import CLASS_LABELS, CLASS_NAMES
+from microlens.classical import DEFAULT_OUTLIER_CLIP, ClassicalPeer
+from microlens.paths import atomic_path, project_relative, resolve_path
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
 
 PEAK_WINDOW = 5
 """Points in the running median of the flux whose maximum is the peak."""
@@ -109,7 +109,7 @@ def tune_peer(store, workers: int = 1, progress: bool = False, **options) -> Cla
     ValueError
         When the data set has no validation events, or for an unknown option.
     """
-    from .classical import peer_features
+    from microlens.classical import peer_features
 
     feature_options = {"error_rescaling": options.pop("error_rescaling", "pspl"),
                        "outlier_clip": options.pop("outlier_clip", DEFAULT_OUTLIER_CLIP)}
@@ -149,7 +149,7 @@ def peak_index(flux: np.ndarray, window: int = PEAK_WINDOW) -> int:
     """The peak observation: the maximum of the ``window``-point running median of the flux
     (:func:`microlens.pspl_fit.running_median`), so one bright outlier is not the peak; the
     first such observation on ties."""
-    from .pspl_fit import running_median
+    from microlens.pspl_fit import running_median
 
     flux = np.asarray(flux, dtype=np.float64)
     if flux.size == 0:
@@ -177,7 +177,7 @@ def _is_features(model) -> bool:
 
 
 def _probabilities(model, times, flux, flux_err) -> np.ndarray:
-    from .model import IntervalRangeWarning
+    from microlens.model import IntervalRangeWarning
 
     # every kind answers predict_proba alike (the features kind at its update fractions, each
     # answer held until the next); the training range is reported once by the caller
@@ -365,7 +365,7 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
         (:func:`training_range_problems`: intervals, length, error bars), naming the event,
         what is outside with its numbers, and the remedy.
     """
-    from .validation import check_light_curves
+    from microlens.validation import check_light_curves
 
     _check_arguments(model, photometry, peer, confidence)
     confidence = float(confidence)
@@ -390,7 +390,7 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
     predicted = proba.argmax(axis=1)
     peak = peak_index(flux)
 
-    from .pspl_fit import running_median
+    from microlens.pspl_fit import running_median
 
     def answer(k: int) -> dict:
         return {**_class(predicted[k]), "probabilities": [float(p) for p in proba[k]]}
@@ -450,7 +450,7 @@ def _unique(name: str, taken: set) -> str:
 
 def _read(item, shipped: Mapping) -> tuple[Any, dict]:
     """Photometry of one requested event and what is known of it (published class ...)."""
-    from .photometry import Photometry, read_event, read_shipped_event
+    from microlens.photometry import Photometry, read_event, read_shipped_event
 
     if isinstance(item, Photometry):
         return item, {"source": "photometry", "files": list(item.source_files)}
@@ -539,10 +539,10 @@ def classify_events(run_dir, events: Iterable | None = None, confidence: float =
         correct, peer_correct``, classes in words); ``series``: the arrays
         (:data:`SERIES_FIELDS`) per event name.
     """
-    from .devices import local_device
-    from .model_kinds import load_model
-    from .photometry import shipped_events
-    from .predictions import run_dataset
+    from microlens.devices import local_device
+    from microlens.model_kinds import load_model
+    from microlens.photometry import shipped_events
+    from microlens.predictions import run_dataset
 
     run_dir = resolve_path(run_dir)
     model = load_model(run_dir, which)

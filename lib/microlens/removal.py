@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .paths import PROJECT_ROOT, write_json_atomic
+from microlens.paths import PROJECT_ROOT, write_json_atomic
 
 MARKER = ".microlens.json"
 """Name of the marker file that says "the microlens project made this directory"."""

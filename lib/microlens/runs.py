@@ -22,7 +22,7 @@ import pickle
 import zipfile
 from pathlib import Path
 
-from .paths import atomic_path, resolve_path
+from microlens.paths import atomic_path, resolve_path
 
 INTEGER_COLUMNS = ("epoch", "step", "skipped_steps")
 """Columns of ``history.csv`` read as integers; every other column is read as a float."""
@@ -248,7 +248,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     RunExistsError
         The directory holds files and neither ``resume`` nor ``overwrite`` was given.
     """
-    from .removal import holds_files, remove_project_dir
+    from microlens.removal import holds_files, remove_project_dir
 
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
@@ -278,8 +278,8 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
 def start_run_dir(run_dir: str | os.PathLike, config_record: dict | None = None) -> Path:
     """Create a fresh run directory, marked as the project's (so that ``overwrite`` may delete
     it), and write ``config_record`` as its ``config.json`` if given."""
-    from .paths import write_json_atomic
-    from .removal import mark_project_dir
+    from microlens.paths import write_json_atomic
+    from microlens.removal import mark_project_dir
 
     run_dir = Path(run_dir)
     mark_project_dir(run_dir, "run")

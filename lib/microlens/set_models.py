@@ -105,7 +105,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import CausalClassifier, ModelConfig
+from microlens.model import CausalClassifier, ModelConfig
 
 POINT_FEATURES = 2
 """Numbers per point besides its age: the normalised flux and the error feature."""

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .presets import (
+from microlens.presets import (
     CADENCES,
     CLASS_NAMES,
     ERRORS,
@@ -46,11 +46,11 @@ from .presets import (
     get_survey,
     get_topology,
 )
-from .pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
-from .settings import from_known_fields
-from .single_lens import PARALLAX_COLUMNS, Parallax
-from .survey import alternating_runs
-from .variables import (
+from microlens.pspl_fit import pspl_magnification  # noqa: F401  (part of this module's API)
+from microlens.settings import from_known_fields
+from microlens.single_lens import PARALLAX_COLUMNS, Parallax
+from microlens.survey import alternating_runs
+from microlens.variables import (
     CONTAMINANT_MIXES,
     VARIABLE_COLUMNS,
     VARIABLE_DTYPES,
@@ -510,7 +510,7 @@ class SimulationConfig:
                     f"survey {self.survey!r} sets cadence and errors itself, so it cannot be "
                     f"combined with {' and '.join(named)}; leave cadence and error unset "
                     "(None), or use survey='thesis' with the cadence and error presets")
-            from .survey import max_points
+            from microlens.survey import max_points
 
             most = max_points(survey)
             if self.detection_min_points > most:
@@ -726,7 +726,7 @@ def binary_light_curve(
     """
     engine = _engine(tol, backend)
     if parallax is not None:
-        from .single_lens import binary_source_position, trajectory
+        from microlens.single_lens import binary_source_position, trajectory
 
         y1, y2 = binary_source_position(*trajectory(t, t_0, u_0, t_E, parallax), alpha_rad)
         s, q, rho = float(s), float(q), float(rho)
@@ -789,7 +789,7 @@ def model_flux(params: dict, t: np.ndarray, *, tol: float = 1e-3,
         if parallax is None and not math.isfinite(rho):
             mag = pspl_magnification(t, params["t_0"], params["u_0"], params["t_E"])
         else:
-            from .single_lens import single_lens_magnification
+            from microlens.single_lens import single_lens_magnification
 
             mag = single_lens_magnification(t, params["t_0"], params["u_0"], params["t_E"], rho,
                                             parallax, tol=tol, backend=backend)
@@ -948,7 +948,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     mix = CONTAMINANT_MIXES[cfg.contaminants]
     physical = cfg.single_lens == "physical"
     if physical:
-        from .single_lens import (
+        from microlens.single_lens import (
             draw_parallax,
             field_centre,
             parallax_rng,
@@ -1003,14 +1003,14 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         flux = clean + errors * draws["noise"]
     else:
         if cfg.noise == "fitted":
-            from .noise_model import model_file, observe_with_model
+            from microlens.noise_model import model_file, observe_with_model
 
             flux, star = observe_with_model(model_file(cfg.noise_model), times, clean, true_errors,
                                             draws["baseline_mag"], rng)
             errors, outliers = true_errors, star["n_outliers"]
             draws["error_scale"] = star["white_scale"]
         else:
-            from .survey import observe
+            from microlens.survey import observe
 
             flux, errors, is_outlier = observe(survey, clean, true_errors, draws["error_scale"],
                                                rng)
@@ -1032,7 +1032,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
         n_outliers=outliers, **variable,
     )  # fmt: skip
     if cfg.detectability:
-        from .detectability import detectability
+        from microlens.detectability import detectability
 
         params.update(detectability(times, flux, errors, clean, (t_0, u_0, t_E)))
     return SimulatedEvent(times=times, flux=flux, flux_err=errors, clean_flux=clean, params=params)
@@ -1062,8 +1062,8 @@ def _thesis_draws(cfg: SimulationConfig, topo, rng: np.random.Generator) -> dict
 
 def _survey_draws(cfg: SimulationConfig, survey, topo, rng: np.random.Generator) -> dict:
     """One attempt's draws on a survey preset (:mod:`microlens.survey`)."""
-    from .survey import draw_photometry, draw_t_0, observation_times, true_mag_error
-    from .survey import flux_errors as survey_flux_errors
+    from microlens.survey import draw_photometry, draw_t_0, observation_times, true_mag_error
+    from microlens.survey import flux_errors as survey_flux_errors
 
     u_0 = rng.uniform(*cfg.u_0_range)
     t_E = _log_uniform(rng, cfg.t_E_range)

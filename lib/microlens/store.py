@@ -63,11 +63,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .events import simulate_range
-from .paths import atomic_path, resolve_path, write_json_atomic
-from .presets import CLASS_NAMES
-from .removal import check_removable, mark_project_dir, remove_project_dir
-from .simulate import (
+from microlens.events import simulate_range
+from microlens.paths import atomic_path, resolve_path, write_json_atomic
+from microlens.presets import CLASS_NAMES
+from microlens.removal import check_removable, mark_project_dir, remove_project_dir
+from microlens.simulate import (
     LATER_FIELDS,
     PARAM_COLUMNS,
     SPLIT_NAMES,
@@ -75,7 +75,7 @@ from .simulate import (
     default_workers,
     params_dtype,
 )
-from .validation import (
+from microlens.validation import (
     PROBLEMS,
     InvalidDataWarning,
     InvalidLightCurveError,
@@ -157,7 +157,7 @@ def generate_dataset(
     if overwrite or not (out.exists() or out.is_symlink()):
         catalogue = _baselines_catalogue(config)
         if config.noise_model is not None:  # a missing or foreign model file, before writing
-            from .noise_model import model_file
+            from microlens.noise_model import model_file
 
             model_file(config.noise_model)
     if out.exists() or out.is_symlink():
@@ -194,7 +194,7 @@ def generate_dataset(
     write_json_atomic(plan_file, plan)
     extra = {}
     if catalogue is not None:  # the workers read the baselines from here, not the folder
-        from .injection import CATALOGUE_FILE, save_catalogue
+        from microlens.injection import CATALOGUE_FILE, save_catalogue
 
         extra["catalogue"] = str(save_catalogue(catalogue, partial / CATALOGUE_FILE))
 
@@ -222,7 +222,7 @@ def _baselines_catalogue(config: SimulationConfig):
     synthetic curves."""
     if config.baselines is None:
         return None
-    from .injection import catalogue_for, check_capacity
+    from microlens.injection import catalogue_for, check_capacity
 
     catalogue = catalogue_for(config)
     check_capacity(config, len(catalogue))
@@ -294,7 +294,7 @@ def _serve_chunks() -> None:
     """
     import traceback
 
-    from . import detectability  # noqa: F401  (imported once here, not in every chunk)
+    from microlens import detectability  # noqa: F401  (imported once here, not in every chunk)
 
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
@@ -305,7 +305,7 @@ def _serve_chunks() -> None:
             task = json.loads(line)
             config = SimulationConfig.from_dict(task["config"], warn_ignored=False)
             if task.get("catalogue"):  # real baselines: read once here, shared by the forks
-                from .injection import load_catalogue
+                from microlens.injection import load_catalogue
 
                 load_catalogue(task["catalogue"])
             simulate = _simulate_chunk_in_fork if can_fork else _simulate_chunk
@@ -486,7 +486,7 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     lengths = np.empty(n, np.int64)
     origin = None
     if catalogue is not None:
-        from .injection import ORIGIN_DTYPE
+        from microlens.injection import ORIGIN_DTYPE
 
         origin = np.empty(n, ORIGIN_DTYPE)
     for start, stop in bounds:
@@ -510,7 +510,7 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     if catalogue is None:
         split = stratified_split(labels, config.split_fractions, config.seed)
     else:  # real baselines: by star, every window of a star in one split
-        from .injection import event_splits
+        from microlens.injection import event_splits
 
         split = event_splits(config, len(catalogue))
         np.save(partial / "origin.npy", origin)
@@ -520,7 +520,7 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     np.save(partial / "params.npy", params)
     manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths)
     if catalogue is not None:
-        from .injection import manifest_entry
+        from microlens.injection import manifest_entry
 
         manifest["injection"] = manifest_entry(config, catalogue, split)
     # The value checks once, here; open_dataset trusts them while the files are unchanged.
@@ -654,7 +654,7 @@ def _read_manifest(path: Path) -> dict:
 def _manifest_config(manifest: dict, manifest_file: Path) -> SimulationConfig:
     """The manifest's simulation config. One that today's checks refuse (saved by an earlier
     version) still opens, with a warning: the data set is what it is."""
-    from .simulate import IgnoredSettingWarning
+    from microlens.simulate import IgnoredSettingWarning
 
     data = manifest["config"]
     if not isinstance(data, dict):
@@ -1185,7 +1185,7 @@ def collate_light_curves(items: Sequence[dict]) -> dict:
 
 def resimulate(store: LightCurveStore, index: int):
     """Re-run the simulation of event ``index`` from the stored config and seed."""
-    from .events import simulate_event
+    from microlens.events import simulate_event
 
     return simulate_event(store.config, int(index))
 

@@ -76,15 +76,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import (
+from microlens.model import (
     CausalClassifier,
     IntervalRangeWarning,
     apply_rotary,
     rotary_angles,
     rotary_periods,
 )
-from .set_models import POINT_FEATURES
-from .validation import check_stream_update
+from microlens.set_models import POINT_FEATURES
+from microlens.validation import check_stream_update
 
 
 class StreamingClassifier:

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .presets import SurveyPreset, get_survey
+from microlens.presets import SurveyPreset, get_survey
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
 """d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m (as in microlens.simulate)."""
@@ -63,7 +63,7 @@ def _preset(preset: SurveyPreset | str) -> SurveyPreset:
 
 
 def _survey_names() -> list[str]:
-    from .presets import SURVEYS
+    from microlens.presets import SURVEYS
 
     return list(SURVEYS)
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .paths import atomic_path, resolve_path, write_json_atomic
+from microlens.paths import atomic_path, resolve_path, write_json_atomic
 
 
 def write_table(directory: str | os.PathLike, stem: str, rows: Sequence[Mapping],

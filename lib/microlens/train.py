@@ -64,22 +64,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import ddp, seeds
-from .calibration import (
+from microlens import ddp, seeds
+from microlens.calibration import (
     check_temperature_fit,
     fit_temperature,
 )
-from .cli import TerminalHelpFormatter, add_traceback_option, command_line
-from .labels import (
+from microlens.cli import TerminalHelpFormatter, add_traceback_option, command_line
+from microlens.labels import (
     check_label_policy,
     check_threshold,
     class_weights,
     training_labels,
 )
-from .model import ModelConfig, Normalization, final_logits
-from .model_kinds import build_model, count_parameters, model_kind
-from .paths import write_json_atomic
-from .runs import (  # noqa: F401  (re-exported)
+from microlens.model import ModelConfig, Normalization, final_logits
+from microlens.model_kinds import build_model, count_parameters, model_kind
+from microlens.paths import write_json_atomic
+from microlens.runs import (  # noqa: F401  (re-exported)
     HISTORY_COLUMNS,
     STEP_COLUMNS,
     RunExistsError,
@@ -88,10 +88,10 @@ from .runs import (  # noqa: F401  (re-exported)
     read_metrics,
     write_csv,
 )
-from .seeds import subset_rows
-from .settings import add_dataclass_options, dataclass_overrides
-from .summaries import DETECTABILITY_THRESHOLD
-from .training_loop import (  # noqa: F401  (re-exported)
+from microlens.seeds import subset_rows
+from microlens.settings import add_dataclass_options, dataclass_overrides
+from microlens.summaries import DETECTABILITY_THRESHOLD
+from microlens.training_loop import (  # noqa: F401  (re-exported)
     CPU_MICRO_BATCH_OBSERVATIONS,
     Objective,
     StepResult,
@@ -105,7 +105,7 @@ from .training_loop import (  # noqa: F401  (re-exported)
     save_torch,
     scheduled_learning_rate,
 )
-from .training_settings import PRECISIONS, TrainingSettings  # noqa: F401  (re-exported)
+from microlens.training_settings import PRECISIONS, TrainingSettings  # noqa: F401  (re-exported)
 
 _epoch_order = epoch_order  # the names of earlier versions
 _precision_dtype = precision_dtype
@@ -428,7 +428,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     if resume and overwrite:
         raise ValueError("choose resume or overwrite, not both")
     if config.model.kind == "features":  # fitted by scikit-learn, not by this loop
-        from .feature_model import train_features
+        from microlens.feature_model import train_features
 
         # the prefix fits run in processes (results do not depend on how many)
         workers = max(1, min(4, len(os.sched_getaffinity(0))))
@@ -490,7 +490,7 @@ def _fit_temperature_curve(trainer: SupervisedObjective, temperature: float) -> 
     """Fit and store the temperature over observations seen (``temperature_fit="by_count"``)
     on the validation split's answers at log-spaced counts of every event
     (:func:`microlens.calibration.count_positions`); returns its JSON record."""
-    from .calibration import count_positions, fit_temperature_curve, temperature_knots
+    from microlens.calibration import count_positions, fit_temperature_curve, temperature_knots
 
     model = trainer.module
     model.eval()
@@ -545,7 +545,7 @@ def settings_class(objective: str):
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     if objective == "pretrain":
-        from .pretrain import PretrainConfig
+        from microlens.pretrain import PretrainConfig
 
         return PretrainConfig
     return TrainConfig
@@ -596,7 +596,7 @@ def run_command(argv, objective: str = "supervised") -> int:
     config, args = parse_args(argv, objective)
     main_process = int(os.environ.get("RANK", "0")) == 0
     if args.objective == "pretrain":
-        from .pretrain import pretrain as run_objective
+        from microlens.pretrain import pretrain as run_objective
 
         what = "pretraining run directory"
     else:

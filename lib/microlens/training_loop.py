@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ddp, seeds
-from .devices import local_device
-from .model import CPU_PASS_OBSERVATIONS, Normalization
-from .paths import atomic_path
-from .runs import (
+from microlens import ddp, seeds
+from microlens.devices import local_device
+from microlens.model import CPU_PASS_OBSERVATIONS, Normalization
+from microlens.paths import atomic_path
+from microlens.runs import (
     HISTORY_COLUMNS,
     STEP_COLUMNS,
     prepare_run_dir,
@@ -40,7 +40,7 @@ from .runs import (
     start_run_dir,
     write_csv,
 )
-from .seeds import subset_rows
+from microlens.seeds import subset_rows
 
 CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
 """Observations per micro-batch on CPU when ``micro_batch_size`` is 0 (see
@@ -152,7 +152,7 @@ def read_state(run_dir: Path, resume: bool):
     """The checkpoint ``last.pt`` to resume from, or None (not resuming, or none yet)."""
     if not resume or not (run_dir / "last.pt").is_file():
         return None
-    from .runs import load_torch
+    from microlens.runs import load_torch
 
     return load_torch(run_dir / "last.pt", map_location="cpu",
                       remedy="delete it to start the run again (overwrite=True) or restore it")
@@ -208,7 +208,7 @@ class Objective:
                      "read by training")
 
     def __init__(self, config, progress: bool, per_pass: int):
-        from .store import open_dataset
+        from microlens.store import open_dataset
 
         self.config = config
         self.progress = progress

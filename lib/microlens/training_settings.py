@@ -14,10 +14,10 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from .devices import DEVICES
-from .model import BASELINE_METHODS, ModelConfig
-from .paths import resolve_path, write_json_atomic
-from .settings import from_known_fields
+from microlens.devices import DEVICES
+from microlens.model import BASELINE_METHODS, ModelConfig
+from microlens.paths import resolve_path, write_json_atomic
+from microlens.settings import from_known_fields
 
 PRECISIONS = ("auto", "fp32", "bf16")
 """Valid ``precision`` settings: auto (bf16 on a CUDA GPU that supports it, else fp32)."""
@@ -110,7 +110,7 @@ class TrainingSettings:
         :meth:`save` writes. A field it lacks was written before the field existed and takes
         the value of that time (:attr:`SAVED_BEFORE_FIELD`, :meth:`ModelConfig.from_saved`),
         so an old run resumes and evaluates as it was."""
-        from .runs import read_json
+        from microlens.runs import read_json
 
         data = read_json(path)
         data = {**cls.SAVED_BEFORE_FIELD, **data.get(cls.SECTION, data)}

@@ -25,10 +25,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import viz
-from .presets import CLASS_LABELS, CLASS_NAMES
-from .simulate import binary_light_curve, caustics, pspl_magnification
-from .store import SPLIT_NAMES
+from microlens import viz
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.simulate import binary_light_curve, caustics, pspl_magnification
+from microlens.store import SPLIT_NAMES
 
 # slider name -> (kind, min, max, initial, step); log sliders take base-10 exponents for min/max
 EXPLORER_SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
@@ -432,8 +432,8 @@ class AttentionBrowser:
 
     def __init__(self, model, store, rows=None, *, label: int | str = "binary",
                  heatmap_obs: int = 160, maps=()):
-        from .analysis import no_attention_reason
-        from .predictions import require_test_split, select_test_events
+        from microlens.analysis import no_attention_reason
+        from microlens.predictions import require_test_split, select_test_events
 
         reason = no_attention_reason(model)
         if reason is not None:
@@ -513,7 +513,7 @@ class AttentionBrowser:
 
     def event_attention(self, row: int):
         """The :class:`~microlens.analysis.EventAttention` of one browsed row (computed once)."""
-        from .analysis import attention_maps
+        from microlens.analysis import attention_maps
 
         row = int(row)
         if row not in self._cache:
@@ -589,7 +589,7 @@ class AttentionBrowser:
 
     def show(self) -> None:
         """Load the chosen event, put the query at its brightest observation, and draw."""
-        from .viz.attention import default_query
+        from microlens.viz.attention import default_query
 
         row = self.event_dropdown.value
         if row is None:
@@ -611,7 +611,11 @@ class AttentionBrowser:
 
     def draw(self) -> None:
         """Redraw both figures for the current event, layer, head and query."""
-        from .viz.attention import attention_event_figure, attention_heatmap_figure, heatmap_span
+        from microlens.viz.attention import (
+            attention_event_figure,
+            attention_heatmap_figure,
+            heatmap_span,
+        )
 
         att = self.attention
         if att is None:

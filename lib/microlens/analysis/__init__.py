@@ -38,8 +38,7 @@ functions here import quickly.
 
 from __future__ import annotations
 
-from ..predictions import run_dataset  # noqa: F401
-from .attention import (  # noqa: F401
+from microlens.analysis.attention import (  # noqa: F401
     RECEIVED_NORMALIZATIONS,
     SIGNAL_REGIONS,
     EventAttention,
@@ -59,8 +58,8 @@ from .attention import (  # noqa: F401
     uniform_window_weights,
     visible_keys,
 )
-from .common import run_model_kind  # noqa: F401
-from .embedding import (  # noqa: F401
+from microlens.analysis.common import run_model_kind  # noqa: F401
+from microlens.analysis.embedding import (  # noqa: F401
     EMBEDDING_SOURCES,
     NO_LABELS_REASON,
     PROJECTION_METHODS,
@@ -85,14 +84,14 @@ from .embedding import (  # noqa: F401
     standardize,
     tsne_perplexity,
 )
-from .limits import (  # noqa: F401
+from microlens.analysis.limits import (  # noqa: F401
     BIN_COLUMNS,
     bin_edges,
     binary_points,
     binned_performance,
     physical_limits,
 )
-from .reconstruction import (  # noqa: F401
+from microlens.analysis.reconstruction import (  # noqa: F401
     AUC_PAIRS,
     ERROR_DESCRIPTION,
     anomaly_auc,
@@ -104,3 +103,4 @@ from .reconstruction import (  # noqa: F401
     reconstruction_report,
     reconstruction_summary,
 )
+from microlens.predictions import run_dataset  # noqa: F401

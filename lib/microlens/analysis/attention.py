@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..presets import CLASS_NAMES
-from ..store import LightCurveStore
-from .common import _nanmean
+from microlens.analysis.common import _nanmean
+from microlens.presets import CLASS_NAMES
+from microlens.store import LightCurveStore
 
 
 @dataclass
@@ -105,7 +105,7 @@ def no_attention_reason(model) -> str | None:
     """
     if getattr(model, "has_attention", False):
         return None
-    from ..model_kinds import KINDS
+    from microlens.model_kinds import KINDS
 
     kind = getattr(getattr(model, "config", None), "kind", None)
     entry = KINDS.get(kind)
@@ -152,8 +152,8 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
     """
     import torch
 
-    from ..metrics import softmax
-    from ..predictions import forward_batches
+    from microlens.metrics import softmax
+    from microlens.predictions import forward_batches
 
     reason = no_attention_reason(model)
     if reason is not None:
@@ -324,7 +324,7 @@ def signal_region(event: dict, low: float = 0.5, high: float | None = None) -> n
     half-maximum part of the peak (for a binary, of its highest feature); ``(0.05, 0.5)`` the
     rise and fall. All False for a flat event (no lens) or one without excess.
     """
-    from ..simulate import model_flux
+    from microlens.simulate import model_flux
 
     if not 0.0 <= float(low) <= 1.0 or (high is not None and not float(low) < float(high)):
         raise ValueError(f"need 0 <= low <= 1 and low < high, got low={low!r}, high={high!r}")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..cli import TerminalHelpFormatter, add_traceback_option, command_line
+from microlens.cli import TerminalHelpFormatter, add_traceback_option, command_line
 
 PERCENTILES = (50, 90, 99)
 """Percentiles over events reported by :func:`baseline_error_summary`."""
@@ -39,7 +39,7 @@ FRACTIONS = (0.1, 0.25, 0.5)
 def baseline_sigma(params: np.ndarray) -> np.ndarray:
     """Per-event flux noise at the baseline ``sigma_0`` [baseline flux units] from a parameter
     table (``MAG_TO_FLUX * baseline_mag_error``, :mod:`microlens.simulate`)."""
-    from ..simulate import MAG_TO_FLUX
+    from microlens.simulate import MAG_TO_FLUX
 
     return MAG_TO_FLUX * np.asarray(params["baseline_mag_error"], np.float64)
 
@@ -72,7 +72,7 @@ def baseline_errors(normalization, flux, flux_err, mask, sigma, *, true_baseline
     """
     import torch
 
-    from ..predictions import observations_seen
+    from microlens.predictions import observations_seen
 
     mask = np.asarray(mask, bool)
     sigma = np.asarray(sigma, np.float64)
@@ -140,13 +140,13 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
         The settings and, per method, :func:`baseline_error_summary` over all events and per
         class (``{"all": ..., "no_event": ..., ...}``).
     """
-    from ..model import BASELINE_METHODS, Normalization
-    from ..presets import CLASS_NAMES
-    from ..simulate import SimulationConfig, simulate_range
+    from microlens.model import BASELINE_METHODS, Normalization
+    from microlens.presets import CLASS_NAMES
+    from microlens.simulate import SimulationConfig, simulate_range
 
     cfg = SimulationConfig(n_per_class=n_per_class, topology=topology, seed=seed,
                            detectability=False, **simulation)
-    from ..store import pad_events
+    from microlens.store import pad_events
 
     data = simulate_range(cfg, 0, cfg.n_events)
     offsets = np.concatenate([[0], np.cumsum(data["lengths"])])
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     result = measure_baseline(args.n_per_class, args.topology, args.seed, args.reference_points,
                               args.baseline_tolerance)
     if args.output:
-        from ..paths import write_json_atomic
+        from microlens.paths import write_json_atomic
 
         write_json_atomic(args.output, result)
     print(json.dumps(result, indent=1))

@@ -23,8 +23,8 @@ def run_model_kind(run_dir) -> str:
     """
     import json
 
-    from ..model import ModelConfig
-    from ..paths import resolve_path
+    from microlens.model import ModelConfig
+    from microlens.paths import resolve_path
 
     config_file = resolve_path(run_dir) / "config.json"
     if not config_file.is_file():

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..presets import CLASS_NAMES
-from ..store import LightCurveStore
-from ..summaries import DETECTABILITY_THRESHOLD
-from .common import _nanmean
+from microlens.analysis.common import _nanmean
+from microlens.presets import CLASS_NAMES
+from microlens.store import LightCurveStore
+from microlens.summaries import DETECTABILITY_THRESHOLD
 
 PROJECTION_METHODS = ("pca", "tsne")
 """Methods of :func:`project_embeddings`."""
@@ -59,8 +59,8 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     -------
     ndarray ``(len(rows), 2 * d_model)`` float32, in the order of ``rows``.
     """
-    from ..model import final_logits
-    from ..predictions import forward_batches
+    from microlens.model import final_logits
+    from microlens.predictions import forward_batches
 
     if getattr(getattr(model, "config", None), "kind", None) == "features":
         raise ValueError("the 'features' kind learns no embedding: use feature_embeddings (its "
@@ -108,8 +108,8 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
     -------
     ndarray ``(len(rows), len(FEATURE_NAMES))`` float64, in the order of ``rows``.
     """
-    from ..curve_features import prefix_features
-    from ..predictions import require_test_split
+    from microlens.curve_features import prefix_features
+    from microlens.predictions import require_test_split
 
     rows = require_test_split(store, rows)
     values = prefix_features(store, rows, (1.0,), workers=workers, progress=progress)[:, 0]
@@ -176,7 +176,7 @@ def _saved_config(run_dir) -> dict | None:
     """A run directory's ``config.json``, or None when it has none."""
     import json
 
-    from ..paths import resolve_path
+    from microlens.paths import resolve_path
 
     config_file = resolve_path(run_dir) / "config.json"
     if not config_file.is_file():
@@ -204,8 +204,8 @@ def embedding_dataset(run_dir, dataset="") -> LightCurveStore:
     dataset : path or LightCurveStore, optional
         Another dataset; ``""`` or None means the run's own.
     """
-    from ..predictions import run_dataset
-    from ..store import open_dataset
+    from microlens.predictions import run_dataset
+    from microlens.store import open_dataset
 
     if isinstance(dataset, LightCurveStore) or (dataset is not None and str(dataset) != ""):
         return run_dataset(run_dir, dataset)
@@ -239,9 +239,9 @@ def load_pretrained_encoder(run_dir, map_location="cpu"):
 
     import torch
 
-    from ..masked_model import MaskedTransformer, pretraining_run
-    from ..model import ModelConfig, Normalization
-    from ..paths import resolve_path
+    from microlens.masked_model import MaskedTransformer, pretraining_run
+    from microlens.model import ModelConfig, Normalization
+    from microlens.paths import resolve_path
 
     run = resolve_path(run_dir)
     saved = _saved_config(run)
@@ -285,7 +285,7 @@ def embed_pretrained(run_dir, store: LightCurveStore, rows: Sequence[int], *,
     RunEmbeddings
         ``source`` ``"pretrained_encoder"``, ``model_kind`` ``"masked"``.
     """
-    from ..predictions import require_test_split
+    from microlens.predictions import require_test_split
 
     rows = require_test_split(store, rows)
     model = load_pretrained_encoder(run_dir)
@@ -333,9 +333,9 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     -------
     RunEmbeddings
     """
-    from ..model_kinds import load_model
-    from ..predictions import require_test_split, run_predictions
-    from .common import run_model_kind
+    from microlens.analysis.common import run_model_kind
+    from microlens.model_kinds import load_model
+    from microlens.predictions import require_test_split, run_predictions
 
     rows = require_test_split(store, rows)
     if is_pretraining_run(run_dir):
@@ -350,7 +350,7 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
                              f"standardised curve features ({values.shape[1]} numbers: "
                              "PSPL-fit and summary statistics of the whole curve)")
     if kind == "rnn_vae":  # a latent kind: its Gaussian latent is the embedding
-        from .reconstruction import event_latents
+        from microlens.analysis.reconstruction import event_latents
 
         values, probabilities = event_latents(run_dir, store, rows, batch_size=batch_size,
                                               device=device, progress=progress)
@@ -383,7 +383,7 @@ def embedding_probabilities(model, embeddings, counts=None) -> np.ndarray:
     """
     import torch
 
-    from ..metrics import softmax
+    from microlens.metrics import softmax
 
     with torch.no_grad():  # the head has no dropout: train/eval mode does not matter
         x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32,
@@ -635,7 +635,7 @@ def embedding_table(store: LightCurveStore, rows: Sequence[int], predicted=None,
     confidence : array ``(E,)``, optional
         The model's final probability of its predicted class: adds a ``confidence`` column.
     """
-    from ..predictions import require_test_split
+    from microlens.predictions import require_test_split
 
     rows = require_test_split(store, rows)
     table = store.params_table(rows)
@@ -679,7 +679,7 @@ def embedding_summary(embeddings, table, projections: Sequence[Projection], *, s
         (:func:`binary_neighbourhood` in the standardised space), ``model_accuracy`` and
         ``projections``: per method its ``info`` plus ``silhouette_2d`` (in the 2-D map).
     """
-    from ..predictions import EVALUATION_SPLIT
+    from microlens.predictions import EVALUATION_SPLIT
 
     labels = table["label"].to_numpy().astype(int)
     x = standardize(_check_embeddings(embeddings))

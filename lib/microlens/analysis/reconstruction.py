@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..presets import CLASS_NAMES
-from ..store import LightCurveStore
+from microlens.presets import CLASS_NAMES
+from microlens.store import LightCurveStore
 
 ERROR_DESCRIPTION = ("mean over the event's observations of the squared residual of the "
                      "normalised flux feature asinh((F - b) / s)")
@@ -37,7 +37,7 @@ labels); a higher error is taken as the positive (anomalous) answer."""
 def _model(source):
     """A model from a run directory, or the model given."""
     if isinstance(source, (str, os.PathLike)):
-        from ..model_kinds import load_model
+        from microlens.model_kinds import load_model
 
         return load_model(source)
     return source
@@ -57,10 +57,10 @@ def no_decoder_reason(source) -> str | None:
         E.g. ``"a 'gru' model has no decoder to reconstruct light curves with; kinds with one:
         rnn_vae"``.
     """
-    from ..latent_models import DECODER_KINDS, has_decoder, require_decoder
+    from microlens.latent_models import DECODER_KINDS, has_decoder, require_decoder
 
     if isinstance(source, (str, os.PathLike)):
-        from .common import run_model_kind
+        from microlens.analysis.common import run_model_kind
 
         kind = run_model_kind(source)
         if kind in DECODER_KINDS:
@@ -83,8 +83,8 @@ def _test_batches(model, store: LightCurveStore, rows, batch_size: int, device, 
     import torch
     from tqdm.auto import tqdm
 
-    from ..devices import local_device
-    from ..predictions import require_test_split
+    from microlens.devices import local_device
+    from microlens.predictions import require_test_split
 
     rows = require_test_split(store, rows)
     if rows.size == 0:
@@ -127,7 +127,7 @@ def event_reconstruction_errors(source, store: LightCurveStore, rows: Sequence[i
     kl : ndarray ``(E,)`` float64
         Mean over each event's observations of ``KL(q(z_k) || N(0, I))``.
     """
-    from ..latent_models import reconstruct, require_decoder
+    from microlens.latent_models import reconstruct, require_decoder
 
     model = require_decoder(_model(source))
     errors, kl = [], []
@@ -160,10 +160,10 @@ def event_latents(source, store: LightCurveStore, rows: Sequence[int], *, batch_
     """
     import torch
 
-    from ..latent_models import require_decoder
-    from ..metrics import softmax
-    from ..model import final_logits
-    from ..predictions import forward_batches
+    from microlens.latent_models import require_decoder
+    from microlens.metrics import softmax
+    from microlens.model import final_logits
+    from microlens.predictions import forward_batches
 
     model = require_decoder(_model(source))
     means, probabilities = [], []
@@ -229,7 +229,7 @@ def reconstruction_summary(source, store: LightCurveStore, rows: Sequence[int], 
         :data:`AUC_PAIRS` name; None when a side is empty), ``mean_error``, and the events:
         ``rows``, ``labels``, ``errors`` (lists in the order of ``rows``).
     """
-    from ..predictions import EVALUATION_SPLIT, require_test_split
+    from microlens.predictions import EVALUATION_SPLIT, require_test_split
 
     rows = require_test_split(store, rows)
     model = _model(source)
@@ -266,7 +266,7 @@ def example_rows(store: LightCurveStore, rows: Sequence[int], per_class: int = 3
                  seed: int = 0) -> np.ndarray:
     """Up to ``per_class`` of ``rows`` of each class, drawn with ``seed`` (sorted by class,
     then row): the events whose reconstructions are drawn."""
-    from ..predictions import require_test_split
+    from microlens.predictions import require_test_split
 
     rows = require_test_split(store, rows)
     if int(per_class) < 1:
@@ -294,7 +294,7 @@ def reconstruction_examples(source, store: LightCurveStore, rows: Sequence[int],
         ``reconstruction`` (flux units at the event's times, float64), ``reconstructed_feature``
         and ``observed_feature`` (normalised units) and ``error`` (the event's score).
     """
-    from ..latent_models import reconstruct, require_decoder
+    from microlens.latent_models import reconstruct, require_decoder
 
     model = require_decoder(_model(source))
     rows = np.asarray(rows, dtype=np.int64)

@@ -14,18 +14,20 @@ mean (also ``python -m microlens.bench SUBCOMMAND --help``).
 
 from __future__ import annotations
 
-from .classify import bench_classify
-from .cli import main
-from .common import cpu_bf16_support
-from .infer import INFER_CONFIGS, bench_infer
-from .infer import _measure_infer as _measure_infer  # in-process measurements (tests)
-from .infer import _measure_stream as _measure_stream
-from .models import _model_config as _model_config
-from .models import count_flops, full_attention_baseline, synthetic_light_curves
-from .simulate import bench_simulate
-from .study import bench_study
-from .train import TRAIN_CONFIGS, bench_train
-from .train import _measure_train as _measure_train
+from microlens.bench.classify import bench_classify
+from microlens.bench.cli import main
+from microlens.bench.common import cpu_bf16_support
+from microlens.bench.infer import INFER_CONFIGS, bench_infer
+from microlens.bench.infer import (
+           _measure_infer as _measure_infer,  # in-process measurements (tests)
+)
+from microlens.bench.infer import _measure_stream as _measure_stream
+from microlens.bench.models import _model_config as _model_config
+from microlens.bench.models import count_flops, full_attention_baseline, synthetic_light_curves
+from microlens.bench.simulate import bench_simulate
+from microlens.bench.study import bench_study
+from microlens.bench.train import TRAIN_CONFIGS, bench_train
+from microlens.bench.train import _measure_train as _measure_train
 
 __all__ = ["INFER_CONFIGS", "TRAIN_CONFIGS", "bench_classify", "bench_infer", "bench_simulate",
            "bench_study", "bench_train", "count_flops", "cpu_bf16_support",

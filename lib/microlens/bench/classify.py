@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from ..simulate import SimulationConfig
-from .common import _load_average, _machine, _sig
+from microlens.bench.common import _load_average, _machine, _sig
+from microlens.simulate import SimulationConfig
 
 
 def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseline",
@@ -25,11 +25,11 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     import torch
     from tqdm.auto import tqdm
 
-    from ..classical import light_curve_features
-    from ..evaluate import time_inference
-    from ..model import MicrolensTransformer, ModelConfig, Normalization
-    from ..simulate import simulate_event
-    from ..store import collate_light_curves
+    from microlens.classical import light_curve_features
+    from microlens.evaluate import time_inference
+    from microlens.model import MicrolensTransformer, ModelConfig, Normalization
+    from microlens.simulate import simulate_event
+    from microlens.store import collate_light_curves
 
     cfg = SimulationConfig(n_per_class=max(1, events // 3), n_epochs=epochs, topology=topology,
                            seed=seed, detectability=False)

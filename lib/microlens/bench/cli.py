@@ -6,16 +6,16 @@ import argparse
 import json
 import sys
 
-from ..cli import RawTerminalHelpFormatter, add_traceback_option, command_line
-from ..train import CPU_MICRO_BATCH_OBSERVATIONS
-from . import __doc__ as OVERVIEW
-from . import classify, infer, simulate, study, train
-from .classify import bench_classify
-from .infer import INFER_CONFIGS, STREAM_ENCODERS, bench_infer
-from .models import _add_model_bench_options, _check_model_bench_args
-from .simulate import ALL_SURVEYS, bench_simulate, survey_names
-from .study import bench_study
-from .train import TRAIN_CONFIGS, bench_train
+from microlens.bench import __doc__ as OVERVIEW
+from microlens.bench import classify, infer, simulate, study, train
+from microlens.bench.classify import bench_classify
+from microlens.bench.infer import INFER_CONFIGS, STREAM_ENCODERS, bench_infer
+from microlens.bench.models import _add_model_bench_options, _check_model_bench_args
+from microlens.bench.simulate import ALL_SURVEYS, bench_simulate, survey_names
+from microlens.bench.study import bench_study
+from microlens.bench.train import TRAIN_CONFIGS, bench_train
+from microlens.cli import RawTerminalHelpFormatter, add_traceback_option, command_line
+from microlens.train import CPU_MICRO_BATCH_OBSERVATIONS
 
 RAW = RawTerminalHelpFormatter  # docstrings as descriptions, without their Sphinx markup
 
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.what == "study":
-        from ..studies import StudyError
-        from ..studies.definition import parse_assignment
+        from microlens.studies import StudyError
+        from microlens.studies.definition import parse_assignment
 
         try:
             overrides = dict(parse_assignment(text) for text in args.set)

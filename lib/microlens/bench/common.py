@@ -6,7 +6,7 @@ import os
 import platform
 from pathlib import Path
 
-from ..simulate import default_workers
+from microlens.simulate import default_workers
 
 
 def _sig(value, digits: int = 4):

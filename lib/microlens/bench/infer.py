@@ -49,9 +49,8 @@ import math
 import sys
 import time
 
-from ..model import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
-from .common import _jsonable, _machine, _sig
-from .models import (
+from microlens.bench.common import _jsonable, _machine, _sig
+from microlens.bench.models import (
     REFERENCE_KIND,
     _add_flops,
     _autocast,
@@ -74,6 +73,7 @@ from .models import (
     kinds_report,
     synthetic_light_curves,
 )
+from microlens.model import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
 
 INFER_CONFIGS = ("ours_fp32", "ours_bf16")
 
@@ -118,9 +118,9 @@ def _measure_stream(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from ..model import ModelConfig, Normalization
-    from ..model_kinds import build_model
-    from ..stream import stream_latency
+    from microlens.model import ModelConfig, Normalization
+    from microlens.model_kinds import build_model
+    from microlens.stream import stream_latency
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     data = synthetic_light_curves(64, spec["n_observations"], seed=spec["seed"])
@@ -174,9 +174,9 @@ def _compare_kinds(spec: dict, normalization) -> dict:
     import numpy as np
     import torch
 
-    from ..model import ModelConfig
-    from ..model_kinds import build_model
-    from ..stream import stream_latency
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
+    from microlens.stream import stream_latency
 
     models = {}
     for kind, config in spec["kinds"].items():
@@ -220,7 +220,7 @@ def stream_at_lengths(model, lengths, block: int = 200, seed: int = 0) -> dict:
     import numpy as np
     import torch
 
-    from ..stream import StreamingClassifier
+    from microlens.stream import StreamingClassifier
 
     lengths = sorted(int(n) for n in lengths)
     if not lengths or lengths[0] < 1 or block < 1:

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..devices import DEVICES, resolve_device_name
-from .common import _load_average, _sig, cpu_bf16_support
+from microlens.bench.common import _load_average, _sig, cpu_bf16_support
+from microlens.devices import DEVICES, resolve_device_name
 
 LONG = 1000  # the full-batch and baseline runs are skipped above this length by default
 
@@ -77,7 +77,7 @@ def full_attention_baseline(config, normalization):
     """
     from torch import nn
 
-    from ..model import N_FEATURES
+    from microlens.model import N_FEATURES
 
     class FullAttentionBaseline(nn.Module):
         def __init__(self):
@@ -109,8 +109,8 @@ def _build_model(spec: dict, normalization, device):
     ``spec["model_config"]["kind"]`` names (default: the transformer), seeded."""
     import torch
 
-    from ..model import ModelConfig
-    from ..model_kinds import build_model
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
 
     torch.manual_seed(spec["seed"])
     config = ModelConfig(**spec["model_config"])
@@ -128,8 +128,8 @@ def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
     import torch
     from torch.utils import flop_counter
 
-    from ..model import ModelConfig
-    from ..model_kinds import build_model
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import build_model
 
     aten = torch.ops.aten
     custom = {}
@@ -155,7 +155,7 @@ def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
 def _setup(spec: dict):
     import torch
 
-    from ..model import Normalization
+    from microlens.model import Normalization
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -286,7 +286,7 @@ def _failure(proc: subprocess.CompletedProcess) -> str:
 
 
 def _model_config(tiny: bool) -> dict:
-    from ..model import ModelConfig
+    from microlens.model import ModelConfig
 
     config = ModelConfig(**TINY_MODEL) if tiny else ModelConfig()
     return config.to_dict()
@@ -388,8 +388,8 @@ def _public(spec: dict) -> dict:
 
 
 def _n_parameters(model_config: dict) -> int:
-    from ..model import ModelConfig
-    from ..model_kinds import count_parameters
+    from microlens.model import ModelConfig
+    from microlens.model_kinds import count_parameters
 
     return count_parameters(ModelConfig(**model_config))
 
@@ -403,7 +403,7 @@ REFERENCE_KIND = "transformer"
 
 def bench_kinds() -> tuple[str, ...]:
     """The kinds ``--kinds`` accepts: the neural kinds of :mod:`microlens.model_kinds`."""
-    from ..model_kinds import neural_kinds
+    from microlens.model_kinds import neural_kinds
 
     return neural_kinds()
 
@@ -418,7 +418,7 @@ def check_kinds(kinds) -> list[str]:
         For an unknown kind (naming the valid ones) and for ``features``, which is not a
         neural network and is timed elsewhere.
     """
-    from ..model_kinds import KINDS
+    from microlens.model_kinds import KINDS
 
     valid = bench_kinds()
     out = [REFERENCE_KIND]
@@ -476,7 +476,7 @@ def kind_model_config(kind: str, model_config: dict) -> dict:
     returned as it is."""
     import math
 
-    from ..model import ModelConfig
+    from microlens.model import ModelConfig
 
     if kind == REFERENCE_KIND:
         return dict(model_config)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..simulate import SimulationConfig, default_workers
+from microlens.simulate import SimulationConfig, default_workers
 
 ALL_SURVEYS = "all"
 """The ``--survey`` value that runs every survey preset in turn."""
@@ -58,14 +58,14 @@ RATIO_FIGURES = {
 
 def survey_names() -> list[str]:
     """The survey presets, ``thesis`` first (the reference of the ratios)."""
-    from ..presets import SURVEYS
+    from microlens.presets import SURVEYS
 
     return ["thesis", *[name for name in SURVEYS if name != "thesis"]]
 
 
 def _timed_generation(cfg: SimulationConfig, workers: int, root: Path, name: str,
                       chunk_size: int) -> float:
-    from ..store import generate_dataset
+    from microlens.store import generate_dataset
 
     started = time.perf_counter()
     generate_dataset(cfg, root / name, workers=workers, chunk_size=chunk_size, progress=False)
@@ -84,7 +84,7 @@ def _count_stats(lengths: np.ndarray) -> dict:
 
 def observation_stats(lengths, labels) -> dict:
     """Observations per event: ``all`` and per class name (mean, median, p95, min, max)."""
-    from ..presets import CLASS_NAMES
+    from microlens.presets import CLASS_NAMES
 
     lengths, labels = np.asarray(lengths), np.asarray(labels)
     stats = {"all": _count_stats(lengths)}
@@ -95,7 +95,7 @@ def observation_stats(lengths, labels) -> dict:
 
 def _generation_figures(cfg: SimulationConfig, workers: int, root: Path, name: str,
                         chunk: int) -> dict:
-    from ..store import open_dataset
+    from microlens.store import open_dataset
 
     seconds = _timed_generation(cfg, workers, root, name, chunk)
     store = open_dataset(root / name)
@@ -108,8 +108,8 @@ def _generation_figures(cfg: SimulationConfig, workers: int, root: Path, name: s
 
 def _per_class(cfg: SimulationConfig, per_class: int) -> dict:
     """Single-core time per event of each class, in this process."""
-    from ..presets import CLASS_NAMES
-    from ..simulate import simulate_event
+    from microlens.presets import CLASS_NAMES
+    from microlens.simulate import simulate_event
 
     sample = min(per_class, PER_CLASS_SAMPLE)
     out = {}
@@ -157,14 +157,14 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
     else:
         names = [survey]
     if survey != ALL_SURVEYS:
-        from ..presets import get_survey
+        from microlens.presets import get_survey
 
         try:
             get_survey(survey)
         except ValueError as exc:  # the config's own message, naming the valid choices
             raise ValueError(f"{exc} (or {ALL_SURVEYS!r}: each in turn)") from None
     if baselines is not None:  # before any timing: a bad folder fails at once
-        from ..paths import resolve_path
+        from microlens.paths import resolve_path
 
         if not resolve_path(baselines).is_dir():
             raise ValueError(f"--baselines {baselines!r} is not a folder (resolved to "
@@ -193,7 +193,7 @@ def bench_simulate(events: int = 6000, workers: int | None = None, epochs: int =
 
 
 def _bench_one(base: SimulationConfig, workers: int) -> dict:
-    from ..presets import get_survey
+    from microlens.presets import get_survey
 
     per_class = base.n_per_class
     thesis = get_survey(base.survey).is_thesis
@@ -234,7 +234,7 @@ def _bench_injection(base: SimulationConfig, workers: int, baselines: str,
                      synthetic: dict) -> dict:
     """The mixed set made by injection into the real baselines of ``baselines`` (same survey,
     events and workers as the synthetic ``mixed`` figures it is compared with)."""
-    from ..injection import catalogue_for
+    from microlens.injection import catalogue_for
 
     cfg = replace(base, baselines=str(baselines))
     started = time.perf_counter()
@@ -269,7 +269,7 @@ def _ratios_to_thesis(reports: dict) -> dict:
 
 
 def _simulate_indices(cfg: SimulationConfig, indices: list[int]) -> int:
-    from ..simulate import simulate_event
+    from microlens.simulate import simulate_event
 
     for index in indices:
         simulate_event(cfg, index)
@@ -277,7 +277,7 @@ def _simulate_indices(cfg: SimulationConfig, indices: list[int]) -> int:
 
 
 def _parallel_events(cfg: SimulationConfig, indices: list[int], workers: int) -> float:
-    from ..processes import clean_process_pool
+    from microlens.processes import clean_process_pool
 
     parts = [indices[i::workers] for i in range(workers)]
     with clean_process_pool(workers) as pool:

@@ -14,14 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import _load_average, _machine, _sig
+from microlens.bench.common import _load_average, _machine, _sig
 
 
 def bench_study(study: str = "quick", overrides: dict | None = None, jobs: int = 1,
                 only=(), progress: bool = True) -> dict:
     """Wall time of a study from nothing (see the module docstring), and of its figures."""
-    from ..studies import load_study, rebuild_study_figures, run_study
-    from ..studies.report import build_study_report
+    from microlens.studies import load_study, rebuild_study_figures, run_study
+    from microlens.studies.report import build_study_report
 
     loaded = load_study(study, overrides)
     load = _load_average()

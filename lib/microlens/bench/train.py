@@ -49,8 +49,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .common import _machine, _sig
-from .models import (
+from microlens.bench.common import _machine, _sig
+from microlens.bench.models import (
     LONG,
     REFERENCE_KIND,
     _add_flops,
@@ -87,7 +87,7 @@ def _measure_train(spec: dict) -> dict:
     weights 1 and the default :class:`~microlens.train.TrainConfig` settings."""
     import torch
 
-    from ..train import TrainConfig, cpu_micro_batch, make_optimizer, train_step
+    from microlens.train import TrainConfig, cpu_micro_batch, make_optimizer, train_step
 
     device, data, model = _setup(spec)
     model.train()
@@ -212,7 +212,7 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
             out, device, TRAIN_TARGETS["gpu_events_per_second_1000"]),
     }
 
-    from ..model import ModelConfig
+    from microlens.model import ModelConfig
 
     return {
         "benchmark": "train",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .infer import _measure_infer, _measure_stream
-from .train import _measure_train
+from microlens.bench.infer import _measure_infer, _measure_stream
+from microlens.bench.train import _measure_train
 
 
 def _worker_main(spec_json: str) -> int:

@@ -69,9 +69,18 @@ Usage::
 
 from __future__ import annotations
 
-from .answers import BATCH_OBSERVATIONS, Segment, model_answers, peer_answers
-from .beside import beside_simulation, run_simulated_shares, simulated_shares
-from .run import (
+from microlens.real_benchmark.answers import (
+    BATCH_OBSERVATIONS,
+    Segment,
+    model_answers,
+    peer_answers,
+)
+from microlens.real_benchmark.beside import (
+    beside_simulation,
+    run_simulated_shares,
+    simulated_shares,
+)
+from microlens.real_benchmark.run import (
     ALERT_THRESHOLD,
     CITATION,
     EXCLUSIONS,
@@ -82,7 +91,7 @@ from .run import (
     run_benchmark,
     summary_view,
 )
-from .summary import (
+from microlens.real_benchmark.summary import (
     BIN_EDGES,
     HEADLINE,
     HEADLINE_LABELS,

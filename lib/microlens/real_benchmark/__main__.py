@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from microlens.real_benchmark.cli import main
 
 sys.exit(main())

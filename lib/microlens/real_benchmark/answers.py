@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..classical import MIN_OBSERVATIONS, ClassicalPeer, light_curve_features
+from microlens.classical import MIN_OBSERVATIONS, ClassicalPeer, light_curve_features
 
 BATCH_OBSERVATIONS = 65_536
 """Most padded observations (events x longest curve) per batch of the neural kinds."""
@@ -104,7 +104,7 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
     import torch
     from tqdm.auto import tqdm
 
-    from ..model import IntervalRangeWarning
+    from microlens.model import IntervalRangeWarning
 
     lengths = np.array([len(s) for s in segments], dtype=np.int64)
     device = next(model.parameters()).device
@@ -131,8 +131,8 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
 
 def _features_answers(model, segments: Sequence[Segment], workers: int,
                       progress: bool) -> list[np.ndarray]:
-    from ..curve_features import prefix_features
-    from ..holdout import observations_seen
+    from microlens.curve_features import prefix_features
+    from microlens.holdout import observations_seen
 
     fractions = tuple(model.update_fractions)
     lengths = np.array([len(s) for s in segments], dtype=np.int64)
@@ -208,7 +208,7 @@ def peer_answers(peer: ClassicalPeer, segments: Sequence[Segment], *, workers: i
     """
     from tqdm.auto import tqdm
 
-    from ..classical import parallel_row_chunks
+    from microlens.classical import parallel_row_chunks
 
     values = np.zeros((len(segments), len(PEER_FIELDS)))
     rows = np.arange(len(segments))

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .summary import share
+from microlens.real_benchmark.summary import share
 
 PAIRS = (
     ("lensing_called_lensing", "events_lensing", "lensing events called lensing",
@@ -65,7 +65,7 @@ def run_simulated_shares(run_dir, *, device: str = "cpu", batch_size: int = 64,
                          workers: int = 1) -> dict:
     """:func:`simulated_shares` of a run on its own data set's test split (its cached
     predictions, :func:`microlens.predictions.run_predictions`)."""
-    from ..predictions import run_predictions
+    from microlens.predictions import run_predictions
 
     predictions, _ = run_predictions(run_dir, device=device, batch_size=batch_size,
                                      workers=workers)

@@ -12,8 +12,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..cli import TerminalHelpFormatter, add_traceback_option, command_line
-from ..gate import GATES
+from microlens.cli import TerminalHelpFormatter, add_traceback_option, command_line
+from microlens.gate import GATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 @command_line
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark from command-line arguments; 0 on success."""
-    from ..paths import write_json_atomic
-    from .run import run_benchmark, summary_view
+    from microlens.paths import write_json_atomic
+    from microlens.real_benchmark.run import run_benchmark, summary_view
 
     args = _parser().parse_args(argv)
     peer = None if args.peer == "none" else args.peer

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .summary import (
+from microlens.real_benchmark.summary import (
     MAX_LOG_ODDS,
     _answered,
     combine_reports,
@@ -66,7 +66,7 @@ def star_folds(folder: str | os.PathLike, seed: int, n_folds: int = 2) -> list[l
     ValueError
         For ``n_folds`` below 2 or above the number of stars (naming both).
     """
-    from .. import ews
+    from microlens import ews
 
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
         raise ValueError(f"star_folds: n_folds must be an integer >= 2; got {n_folds!r}")
@@ -109,7 +109,7 @@ def fold_folder(folder: str | os.PathLike, stars: Iterable[str],
     ValueError
         When a star is not in the folder (naming it) or no star is given.
     """
-    from .. import ews
+    from microlens import ews
 
     events = ews.read_folder(folder)
     wanted = set(stars)
@@ -305,7 +305,7 @@ def write_folds(folder: str | os.PathLike, out: str | os.PathLike, *, n_folds: i
     list of Path
         The fold folders, in order.
     """
-    from ..paths import project_relative, resolve_path
+    from microlens.paths import project_relative, resolve_path
 
     folds = star_folds(resolve_path(folder), seed=seed, n_folds=n_folds)
     paths = []
@@ -336,7 +336,7 @@ def main(argv: list[str]) -> int:
     files) for each; prints each fold's folder, stars and events as JSON."""
     import argparse
 
-    from ..cli import TerminalHelpFormatter
+    from microlens.cli import TerminalHelpFormatter
 
     parser = argparse.ArgumentParser(prog="python -m microlens.real_benchmark.crossfit",
                                      description=main.__doc__,
@@ -359,6 +359,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import sys
 
-    from ..cli import command_line
+    from microlens.cli import command_line
 
     sys.exit(command_line(main)())

@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from ..gate import PhysicsGate
-from .summary import summarise
+from microlens.gate import PhysicsGate
+from microlens.real_benchmark.summary import summarise
 
 STREAM_NOT_GATED = ("stream false alerts and timing read the answers after every observation; "
                     "the peer answers once per segment, so they are the model's own")

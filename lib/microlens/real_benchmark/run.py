@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classical import ClassicalPeer
-from ..ews import CITATION, read_stars
-from ..paths import project_relative, resolve_path
-from .answers import Segment, is_features, model_answers, peer_answers
-from .summary import BIN_EDGES, lensing, summarise
+from microlens.classical import ClassicalPeer
+from microlens.ews import CITATION, read_stars
+from microlens.paths import project_relative, resolve_path
+from microlens.real_benchmark.answers import Segment, is_features, model_answers, peer_answers
+from microlens.real_benchmark.summary import BIN_EDGES, lensing, summarise
 
 MIN_SEGMENT_POINTS = 20
 """Fewest observations a segment needs to be scored (shorter ones are skipped and counted)."""
@@ -89,9 +89,9 @@ def training_stars(run_path) -> tuple[frozenset[str], str]:
         For an injection run whose data set or baselines folder is not on this machine: its
         training stars cannot be told from the others, and scoring them would not be held out.
     """
-    from .. import ews
-    from ..runs import read_json
-    from ..store import open_dataset
+    from microlens import ews
+    from microlens.runs import read_json
+    from microlens.store import open_dataset
 
     if run_path is None:
         return frozenset(), "no run"
@@ -140,8 +140,8 @@ def _select(events: list, names, stars) -> tuple[list, int]:
 
 
 def _load_model(run_dir, which: str, device: str):
-    from ..devices import local_device
-    from ..model_kinds import load_model
+    from microlens.devices import local_device
+    from microlens.model_kinds import load_model
 
     if run_dir is None:
         return None, None
@@ -155,7 +155,7 @@ def _load_model(run_dir, which: str, device: str):
 
 
 def _peer(peer, run_path, workers: int, progress: bool) -> tuple[ClassicalPeer | None, dict]:
-    from ..real_events import tune_peer
+    from microlens.real_events import tune_peer
 
     if peer is None or (isinstance(peer, str) and peer == "none"):
         return None, {}
@@ -166,7 +166,7 @@ def _peer(peer, run_path, workers: int, progress: bool) -> tuple[ClassicalPeer |
             raise ValueError("peer='tune' tunes the classical peer on the run's data set, but "
                              "no run directory was given: give run_dir, a ClassicalPeer, a "
                              "peer JSON file or peer=None")
-        from ..predictions import run_dataset
+        from microlens.predictions import run_dataset
 
         store = run_dataset(run_path)
         tuned = tune_peer(store, workers=workers, progress=progress)
@@ -201,8 +201,8 @@ def plan_events(events: list, min_points: int, max_snr: float = MAX_BASELINE_SNR
     excluded : list of dict
         ``{"name", "reason"}`` per exclusion (a star may have two: one per segment).
     """
-    from .. import ews
-    from ..photometry import PhotometryWarning
+    from microlens import ews
+    from microlens.photometry import PhotometryWarning
 
     counts = dict.fromkeys(EXCLUSIONS, 0)
     excluded: list[dict] = []
@@ -271,8 +271,8 @@ def _segments(plans: list[EventPlan], window_days: float | None = None,
     """Every plan's segments, each cut to its last ``window_days`` (renormalised to the
     window's own baseline) when given; with where each came from and the index of its first
     point in the segment."""
-    from .. import ews
-    from ..photometry import estimate_baseline_flux
+    from microlens import ews
+    from microlens.photometry import estimate_baseline_flux
 
     segments, where, offsets = [], [], []
     for i, plan in enumerate(plans):
@@ -413,8 +413,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     FileNotFoundError
         For a folder, run or peer file that is not there.
     """
-    from .. import ews
-    from ..gate import GATES
+    from microlens import ews
+    from microlens.gate import GATES
 
     started = time.perf_counter()
     alert_threshold = _check_probability("alert_threshold", alert_threshold)
@@ -536,8 +536,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         "citation": CITATION,
     }
     if gate != "none":
-        from ..gate import PhysicsGate
-        from .gated import gate_record
+        from microlens.gate import PhysicsGate
+        from microlens.real_benchmark.gated import gate_record
 
         record = gate_record(record, PhysicsGate.arm(record["peer"], gate))
     return record

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..metrics import wilson_interval
+from microlens.metrics import wilson_interval
 
 BIN_EDGES: dict[str, tuple[float, ...]] = {
     "baseline_mag": (17.0, 18.0, 19.0, 20.0),

@@ -11,7 +11,7 @@ From the shell: ``python -m microlens.studies run topology --jobs 2`` (see ``--h
     run = run_study(load_study("quick"))
 """
 
-from .definition import (  # noqa: F401
+from microlens.studies.definition import (  # noqa: F401
     BASE_CELL,
     Cell,
     Study,
@@ -21,14 +21,14 @@ from .definition import (  # noqa: F401
     declared_parameters,
     load_study,
 )
-from .report import (  # noqa: F401
+from microlens.studies.report import (  # noqa: F401
     build_study_report,
     read_summary,
     rebuild_study_figures,
     summary_rows,
     write_summary,
 )
-from .runner import (  # noqa: F401
+from microlens.studies.runner import (  # noqa: F401
     CellPlan,
     StudyRun,
     describe_plan,

@@ -22,9 +22,9 @@ import argparse
 import shlex
 import sys
 
-from ..cli import RawTerminalHelpFormatter, add_traceback_option, command_line
-from ..devices import DEVICES
-from .definition import (
+from microlens.cli import RawTerminalHelpFormatter, add_traceback_option, command_line
+from microlens.devices import DEVICES
+from microlens.studies.definition import (
     FIGURE_FORMATS,
     StudyError,
     available_studies,
@@ -32,8 +32,8 @@ from .definition import (
     parse_assignment,
     study_path,
 )
-from .report import build_study_report, rebuild_study_figures, studies_with_outputs
-from .runner import (
+from microlens.studies.report import build_study_report, rebuild_study_figures, studies_with_outputs
+from microlens.studies.runner import (
     EXIT_CODES,
     StudyInterrupted,
     Terminated,

@@ -51,8 +51,8 @@ from pathlib import Path
 
 import yaml
 
-from ..devices import DEVICES
-from ..notebooks import (  # noqa: F401  (the artefacts are part of this module's API)
+from microlens.devices import DEVICES
+from microlens.notebooks import (  # noqa: F401  (the artefacts are part of this module's API)
     ARTIFACTS,
     CONFIG_CHECKS,
     DATASET,
@@ -61,8 +61,8 @@ from ..notebooks import (  # noqa: F401  (the artefacts are part of this module'
     RUN,
     Artifact,
 )
-from ..presets import CADENCES, ERRORS, TOPOLOGIES
-from ..viz.export import STATIC_FORMATS
+from microlens.presets import CADENCES, ERRORS, TOPOLOGIES
+from microlens.viz.export import STATIC_FORMATS
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 STUDY_DIR = REPOSITORY / "studies"

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from ..notebooks import NOTEBOOKS
-from ..paths import atomic_path, resolve_path
-from ..tables import write_table
-from .definition import BASE_CELL, StudyError
-from .runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
+from microlens.notebooks import NOTEBOOKS
+from microlens.paths import atomic_path, resolve_path
+from microlens.studies.definition import BASE_CELL, StudyError
+from microlens.studies.runner import CELL_RECORD, is_finished, partial_dir, read_json, study_dir
+from microlens.tables import write_table
 
 SUMMARY_FILE = "summary.csv"
 FIGURE_DIR = "figures"
@@ -173,7 +173,7 @@ def model_comparison_rows(study_name: str, outputs=None, measure: bool = True
         (the same number in every cell unless something differs), ``skipped`` (cells not
         finished with the study's current parameters, or whose row could not be read).
     """
-    from ..model_comparison import comparison_row, peer_row
+    from microlens.model_comparison import comparison_row, peer_row
 
     record = study_record(study_name, outputs)
     root = study_dir(study_name, outputs)
@@ -202,7 +202,7 @@ def model_comparison_rows(study_name: str, outputs=None, measure: bool = True
 def write_model_comparison(study_name: str, outputs=None, measure: bool = True) -> list[Path]:
     """``model_comparison.{csv,json,md}`` of a study that compares model kinds (nothing for
     another study, or before any cell finished); returns the files written."""
-    from ..model_comparison import write_comparison
+    from microlens.model_comparison import write_comparison
 
     if not compares_models(study_record(study_name, outputs)):
         return []
@@ -216,7 +216,11 @@ def write_study_learning_curve(study_name: str, outputs=None) -> list[Path]:
     """``learning_curve.{csv,json,md}`` of a study whose cells form a few-label learning curve
     (:func:`microlens.learning_curve.is_learning_curve`: kinds ``transformer`` and ``masked`` at
     several ``max_train_events``); nothing for another study or before a cell finished."""
-    from ..learning_curve import is_learning_curve, learning_curve_rows, write_learning_curve
+    from microlens.learning_curve import (
+        is_learning_curve,
+        learning_curve_rows,
+        write_learning_curve,
+    )
 
     record = study_record(study_name, outputs)
     if not is_learning_curve(record):
@@ -249,8 +253,8 @@ def _sweep_labels(record: dict, cell: dict) -> tuple[str, str]:
 def study_figures(study_name: str, outputs=None) -> dict:
     """The study figures: metrics against the swept parameters, and early detection of every
     finished cell (from ``summary.csv`` and the cells' evaluation summaries)."""
-    from ..learning_curve import read_learning_curve
-    from ..viz.study import (
+    from microlens.learning_curve import read_learning_curve
+    from microlens.viz.study import (
         learning_curve_figure,
         model_comparison_figure,
         study_early_detection_figure,
@@ -352,7 +356,7 @@ INDEX_COLUMNS = ("cell", "status", "n_test_events", "accuracy", "binary_recall",
 
 def _comparison_html(study_name: str, outputs=None) -> list[str]:
     """The model comparison table of the index page (nothing for a study without one)."""
-    from ..model_comparison import MARKDOWN_COLUMNS, format_value, table_notes
+    from microlens.model_comparison import MARKDOWN_COLUMNS, format_value, table_notes
 
     rows = read_model_comparison(study_name, outputs)
     if not rows:
@@ -427,7 +431,7 @@ def write_index(study_name: str, outputs=None) -> Path:
 def build_study_report(study_name: str, outputs=None,
                        formats: Sequence[str] | None = None) -> list[Path]:
     """``summary.csv``, the study figures and the index of one study; returns the files."""
-    from ..viz.export import DEFAULT_FORMATS, save_figures
+    from microlens.viz.export import DEFAULT_FORMATS, save_figures
 
     written = [write_summary(study_name, outputs)]
     written += write_model_comparison(study_name, outputs)
@@ -459,7 +463,7 @@ def rebuild_study_figures(study_name: str, outputs=None, formats: Sequence[str] 
     """
     from tqdm.auto import tqdm
 
-    from ..figures import rebuild_figures
+    from microlens.figures import rebuild_figures
 
     record = study_record(study_name, outputs)
     root = study_dir(study_name, outputs)

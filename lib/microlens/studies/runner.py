@@ -44,9 +44,14 @@ from fnmatch import fnmatchcase
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..paths import project_relative, resolve_path, write_json_atomic
-from ..removal import UnsafeDeleteError, check_removable, mark_project_dir, remove_project_dir
-from .definition import (
+from microlens.paths import project_relative, resolve_path, write_json_atomic
+from microlens.removal import (
+    UnsafeDeleteError,
+    check_removable,
+    mark_project_dir,
+    remove_project_dir,
+)
+from microlens.studies.definition import (
     ARTIFACTS,
     NOTEBOOK_DIR,
     Cell,

@@ -21,15 +21,15 @@ these builders. One module per subject, all re-exported here (``from microlens.v
 
 from __future__ import annotations
 
-from .attention import (  # noqa: F401
+from microlens.viz.attention import (  # noqa: F401
     attention_event_figure,
     attention_gallery_figure,
     attention_heatmap_figure,
     attention_overview_figure,
     attention_statistics_figure,
 )
-from .embedding import embedding_figure, embedding_traces  # noqa: F401
-from .evaluation import (  # noqa: F401
+from microlens.viz.embedding import embedding_figure, embedding_traces  # noqa: F401
+from microlens.viz.evaluation import (  # noqa: F401
     LABEL_SPACING,
     confidence_histogram_figure,
     confusion_figure,
@@ -43,7 +43,7 @@ from .evaluation import (  # noqa: F401
     roc_figure,
     threshold_labels,
 )
-from .events import (  # noqa: F401
+from microlens.viz.events import (  # noqa: F401
     GAP_DAYS,
     MODEL_POINTS,
     WEBGL_POINTS,
@@ -65,7 +65,7 @@ from .events import (  # noqa: F401
     split_curves,
     time_title,
 )
-from .export import (  # noqa: F401
+from microlens.viz.export import (  # noqa: F401
     BROWSER_NAMES,
     DEFAULT_FORMATS,
     STATIC_FORMATS,
@@ -74,19 +74,19 @@ from .export import (  # noqa: F401
     save_figure,
     save_figures,
 )
-from .limits import (  # noqa: F401
+from microlens.viz.limits import (  # noqa: F401
     add_binned_traces,
     binary_parameter_figure,
     physical_limits_figure,
 )
-from .real_events import real_event_figure, real_events_table_figure  # noqa: F401
-from .reconstruction import (  # noqa: F401
+from microlens.viz.real_events import real_event_figure, real_events_table_figure  # noqa: F401
+from microlens.viz.reconstruction import (  # noqa: F401
     reconstruction_error_figure,
     reconstruction_examples_figure,
     reconstruction_figures,
 )
-from .study import study_early_detection_figure, study_metrics_figure  # noqa: F401
-from .style import (  # noqa: F401
+from microlens.viz.study import study_early_detection_figure, study_metrics_figure  # noqa: F401
+from microlens.viz.style import (  # noqa: F401
     CLASS_COLORS,
     FLUX_TITLE,
     MODEL_COLOR,
@@ -99,7 +99,7 @@ from .style import (  # noqa: F401
     format_value,
     log_ticks,
 )
-from .training import (  # noqa: F401
+from microlens.viz.training import (  # noqa: F401
     CURVE_SERIES,
     TRAIN_COLOR,
     VAL_COLOR,

@@ -16,15 +16,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..analysis import (
+from microlens.analysis import (
     EventAttention,
     attention_received,
     dense_attention,
     key_positions,
 )
-from ..presets import CLASS_LABELS
-from .events import light_curve_traces
-from .style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_label, event_title
+from microlens.presets import CLASS_LABELS
+from microlens.viz.events import light_curve_traces
+from microlens.viz.style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_label, event_title
 
 ATTENTION_COLORSCALE = "Viridis"
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",

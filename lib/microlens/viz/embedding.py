@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..presets import CLASS_LABELS
-from .style import CLASS_COLORS, TEMPLATE, class_label, format_value
+from microlens.presets import CLASS_LABELS
+from microlens.viz.style import CLASS_COLORS, TEMPLATE, class_label, format_value
 
 MISSING_COLOR = "#d0d0d0"
 COLOR_OPTIONS: dict[str, tuple[str, str, str]] = {

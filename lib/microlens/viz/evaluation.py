@@ -11,8 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_LABELS, CLASS_NAMES
-from .style import CLASS_COLORS, TEMPLATE, class_label, error_bars, format_value
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.viz.style import CLASS_COLORS, TEMPLATE, class_label, error_bars, format_value
 
 TRANSFORMER_COLOR = "#2ca02c"
 PEER_COLOR = "#9467bd"

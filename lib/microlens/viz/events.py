@@ -20,11 +20,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_LABELS, CLASS_NAMES
-from ..simulate import caustics, model_flux
-from ..summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
-from ..variables import VARIABLE_KINDS
-from .style import (
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.simulate import caustics, model_flux
+from microlens.summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
+from microlens.variables import VARIABLE_KINDS
+from microlens.viz.style import (
     CLASS_COLORS,
     FLUX_TITLE,
     MODEL_COLOR,

@@ -11,7 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from ..paths import atomic_path
+from microlens.paths import atomic_path
 
 STATIC_FORMATS = ("png", "pdf", "svg", "jpeg", "webp")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

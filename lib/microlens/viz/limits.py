@@ -8,8 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .evaluation import TRANSFORMER_COLOR as ACCURACY_COLOR
-from .style import CLASS_COLORS, TEMPLATE, error_bars, format_value, log_ticks
+from microlens.viz.evaluation import TRANSFORMER_COLOR as ACCURACY_COLOR
+from microlens.viz.style import CLASS_COLORS, TEMPLATE, error_bars, format_value, log_ticks
 
 RECALL_COLOR = CLASS_COLORS[2]
 CEILING_COLOR = "#7f7f7f"

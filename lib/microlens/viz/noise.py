@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .evaluation import PEER_COLOR
-from .style import MODEL_COLOR, TEMPLATE, error_bars
+from microlens.viz.evaluation import PEER_COLOR
+from microlens.viz.style import MODEL_COLOR, TEMPLATE, error_bars
 
 TITLES = {"chi2_dof": "χ²/dof of a flat fit", "acf_1d": "autocorrelation at 1 d",
           "acf_10d": "autocorrelation at 10 d", "acf_100d": "autocorrelation at 100 d",
@@ -26,7 +26,7 @@ def noise_statistics_figure(comparison: Mapping) -> go.Figure:
     comparison : mapping
         :func:`microlens.noise_statistics.compare`'s result.
     """
-    from ..residual_statistics import STATISTICS
+    from microlens.residual_statistics import STATISTICS
 
     real, simulated = comparison["real"], comparison.get("simulated")
     figure = make_subplots(rows=2, cols=3, subplot_titles=[TITLES[s] for s in STATISTICS],

@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..real_benchmark.summary import shown
-from .evaluation import PEER_COLOR
-from .style import MODEL_COLOR, TEMPLATE, error_bars
+from microlens.real_benchmark.summary import shown
+from microlens.viz.evaluation import PEER_COLOR
+from microlens.viz.style import MODEL_COLOR, TEMPLATE, error_bars
 
 _HEADLINE_ROWS = (
     ("events_lensing", "events called lensing"),

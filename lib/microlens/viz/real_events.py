@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_LABELS, CLASS_NAMES
-from .style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, format_value
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.viz.style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, format_value
 
 OBSERVATORY_COLORS: tuple[str, ...] = tuple(qualitative.Dark2) + tuple(qualitative.Set2)
 """One colour per observatory of an event, in its ``observatories`` order (the class colours

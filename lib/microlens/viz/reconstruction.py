@@ -17,9 +17,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..presets import CLASS_LABELS, CLASS_NAMES
-from .events import WEBGL_POINTS, light_curve_traces, time_title
-from .style import CLASS_COLORS, FLUX_TITLE, MODEL_COLOR, TEMPLATE, format_value, log_ticks
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.viz.events import WEBGL_POINTS, light_curve_traces, time_title
+from microlens.viz.style import (
+    CLASS_COLORS,
+    FLUX_TITLE,
+    MODEL_COLOR,
+    TEMPLATE,
+    format_value,
+    log_ticks,
+)
 
 RECONSTRUCTION_NAME = "reconstruction (decoder, from the final latent)"
 """Legend name of the reconstructed curves."""

@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .evaluation import PEER_COLOR, TRANSFORMER_COLOR
-from .style import TEMPLATE, error_bars
+from microlens.viz.evaluation import PEER_COLOR, TRANSFORMER_COLOR
+from microlens.viz.style import TEMPLATE, error_bars
 
 METRICS = (("accuracy", "accuracy"), ("binary_recall", "binary recall"))
 """Summary columns drawn against the swept parameters: (column, axis title)."""

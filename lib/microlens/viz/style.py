@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..presets import CLASS_LABELS, CLASS_NAMES
-from ..variables import describe_variable
+from microlens.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.variables import describe_variable
 
 CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
 """One colour per class label (no event grey, PSPL blue, binary red)."""

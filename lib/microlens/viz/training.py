@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import TEMPLATE, format_value
+from microlens.viz.style import TEMPLATE, format_value
 
 # --------------------------------------------------------------------------------------------
 # Training curves
