@@ -46,7 +46,7 @@ Subcommands:
   test fast [ARGS]   set up, then run the fast tier only (pytest -m "not slow" ARGS...): unit
                      tests without notebooks, studies, torchrun or figure rebuilds
   lab [ARGS...]      set up, then start JupyterLab in notebooks/ with the project's kernel
-  bench [ARGS...]    set up, then run python -m microlens.bench ARGS...
+  bench [ARGS...]    set up, then run python -m microlens.workflow.bench ARGS...
                      (simulate | train | infer | classify; e.g. ./run_all.sh bench train)
   help, -h, --help   show this text
 
@@ -183,11 +183,11 @@ setup() {
 # --------------------------------------------------------------------------------------------
 
 cmd_study() {
-    # One study of studies/ through the runner (resumable; see lib/microlens/studies/).
+    # One study of studies/ through the runner (resumable; see lib/microlens/workflow/studies/).
     local study="$1"
     shift
-    log "running study $study: python -m microlens.studies run $study${*:+ $*}"
-    "$PY" -m microlens.studies run "$study" "$@"
+    log "running study $study: python -m microlens.workflow.studies run $study${*:+ $*}"
+    "$PY" -m microlens.workflow.studies run "$study" "$@"
 }
 
 cmd_test() {
@@ -224,7 +224,7 @@ cmd_lab() {
 }
 
 cmd_bench() {
-    "$PY" -m microlens.bench "$@"
+    "$PY" -m microlens.workflow.bench "$@"
 }
 
 # --------------------------------------------------------------------------------------------
@@ -253,8 +253,8 @@ main() {
     esac
     setup
     case "$sub" in
-        figures) "$PY" -m microlens.studies figures "$@" ;;
-        list) "$PY" -m microlens.studies list "$@" ;;
+        figures) "$PY" -m microlens.workflow.studies figures "$@" ;;
+        list) "$PY" -m microlens.workflow.studies list "$@" ;;
         test) cmd_test "$@" ;;
         lab) cmd_lab "$@" ;;
         bench) cmd_bench "$@" ;;

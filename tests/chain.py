@@ -17,7 +17,7 @@ from pathlib import Path
 
 from notebook_form import NOTEBOOKS, execute_without_errors
 
-from microlens.model_kinds import KINDS
+from microlens.models.registry import KINDS
 
 CHAIN_NOTEBOOKS = ("01_simulate", "02_train", "03_evaluate", "04_attention", "05_embedding",
                    "06_u0_analysis", "07_real_events", "08_real_benchmark")

@@ -87,7 +87,7 @@ def params_equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 def pytest_report_header(config):
     """Say up front whether static figure export (PNG, PDF) is tested on this machine."""
-    from microlens.viz import find_browser
+    from microlens.reports import find_browser
 
     browser = find_browser()
     if browser is None:
@@ -199,8 +199,8 @@ def eval_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def eval_run(tmp_path_factory, eval_store):
     """A tiny model trained for a few epochs on ``eval_store`` (a run directory)."""
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="tiny",
                          runs_dir=str(tmp_path_factory.mktemp("runs")),
@@ -215,7 +215,7 @@ def train_on_one_thread(config):
     nothing from two, and two threads on a busy two-core machine cost several times more."""
     import torch
 
-    from microlens.train import train
+    from microlens.training.train import train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

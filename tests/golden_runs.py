@@ -2,8 +2,8 @@
 
 A standalone script (pytest does not collect it). It simulates a fixed tiny data set and, on one
 torch thread, takes 20 optimiser steps for every neural model kind through the public
-:func:`microlens.train.train`, 20 steps of masked pretraining through
-:func:`microlens.pretrain.pretrain`, and 20 steps of fine-tuning a ``masked`` classifier from that
+:func:`microlens.training.train.train`, 20 steps of masked pretraining through
+:func:`microlens.training.pretrain.pretrain`, and 20 steps of fine-tuning a ``masked`` classifier from that
 pretraining. Per run it records the loss of each step, the validation loss of each epoch, the
 fitted temperature and a SHA-256 of the final weights (every tensor of the state dicts, in key
 order). A refactor of the training code that claims to change nothing must reproduce the record
@@ -34,7 +34,7 @@ STEP_BATCH = 16  # events per optimiser step of a training run: 2 steps per epoc
 
 
 def tiny_model(kind: str, pretrained: str = ""):
-    from microlens.model import ModelConfig
+    from microlens.models.model import ModelConfig
 
     return ModelConfig(kind=kind, d_model=16, n_heads=2, n_layers=1, d_ff=32, window=16,
                        dropout=0.1, conv_stem_kernel=3, conv_stem_layers=2, kernel_size=3,
@@ -60,14 +60,14 @@ def _load(path: Path):
 
 
 def _history(run_dir: Path) -> list[dict]:
-    from microlens.runs import read_history
+    from microlens.models.runs import read_history
 
     return read_history(run_dir)
 
 
 def training_record(run_dir: Path) -> dict:
     """Step losses from ``steps.csv``, epoch validation losses, temperature, weight hashes."""
-    from microlens.runs import read_csv_rows
+    from microlens.models.runs import read_csv_rows
 
     steps = read_csv_rows(run_dir / "steps.csv")
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -95,9 +95,9 @@ def pretraining_record(run_dir: Path) -> dict:
 def golden_runs(work: Path) -> dict:
     """Every run's record, by name (the neural kinds, ``pretrain``, ``masked-finetune``)."""
     from microlens import SimulationConfig, generate_dataset
-    from microlens.model_kinds import neural_kinds
-    from microlens.pretrain import PretrainConfig, pretrain
-    from microlens.train import TrainConfig, train
+    from microlens.models.registry import neural_kinds
+    from microlens.training.pretrain import PretrainConfig, pretrain
+    from microlens.training.train import TrainConfig, train
 
     torch.set_num_threads(1)
     data = generate_dataset(SimulationConfig(n_per_class=20, n_epochs=100, seed=7,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microlens.model import ModelConfig, Normalization
-from microlens.model_kinds import build_model
+from microlens.models.model import ModelConfig, Normalization
+from microlens.models.registry import build_model
 
 
 def bump_curves(batch: int, n: int, seed: int, *, random_bump: bool = False):
@@ -109,7 +109,7 @@ def spread_model(kind: str, sizes: dict, seed: int = 0, *, scale: float = 0.2,
     return spread_weights(net, scale) if scale else net.eval()
 
 
-# Events in OGLE's EWS layout (what microlens.ews reads)
+# Events in OGLE's EWS layout (what microlens.photometry.ews reads)
 
 EWS_FIT_KEYS = ("tmax", "tau", "umin", "i0", "amax", "i_bl", "fbl", "dmag")
 """Keys of :func:`write_ews_event`'s ``fit``; the first four are required."""

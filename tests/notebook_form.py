@@ -1,6 +1,6 @@
 """Checks every notebook test shares: the committed form, running a notebook, its figures.
 
-The parameters themselves are checked against the registry (microlens.notebooks) in
+The parameters themselves are checked against the registry (microlens.workflow.notebooks) in
 ``test_notebook_registry.py``, with what papermill parses.
 """
 
@@ -56,7 +56,7 @@ def execute_without_errors(notebook: Path, output: Path, parameters: dict):
 def assert_figures_written(directory: Path, names, formats=("html",)) -> None:
     """Every figure in each of ``formats`` (PNG and PDF when kaleido has a browser) and in no
     other format, and no temporary files."""
-    from microlens.viz import find_browser
+    from microlens.reports import find_browser
 
     static = find_browser() is not None  # conftest's report header says when it is not
     magic = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF"}

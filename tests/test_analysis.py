@@ -1,4 +1,4 @@
-"""Attention and embedding analysis (microlens.analysis), their figures, the attention browser."""
+"""Attention and embedding analysis (microlens.evaluation.analysis), their figures, the attention browser."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.analysis import (
+from microlens.evaluation.analysis import (
     PROJECTION_METHODS,
     SIGNAL_REGIONS,
     attention_distance,
@@ -33,9 +33,9 @@ from microlens.analysis import (
     uniform_distance,
     uniform_window_weights,
 )
-from microlens.model_kinds import load_model
-from microlens.predictions import SplitError, select_test_events
-from microlens.viz.attention import (
+from microlens.evaluation.predictions import SplitError, select_test_events
+from microlens.models.registry import load_model
+from microlens.reports.attention import (
     EVENT_TRACES,
     attention_event_figure,
     attention_gallery_figure,
@@ -43,8 +43,8 @@ from microlens.viz.attention import (
     attention_overview_figure,
     attention_statistics_figure,
 )
-from microlens.viz.embedding import COLOR_OPTIONS, embedding_figure
-from microlens.widgets import AttentionBrowser
+from microlens.reports.embedding import COLOR_OPTIONS, embedding_figure
+from microlens.reports.widgets import AttentionBrowser
 
 # --------------------------------------------------------------------------------------------
 # Hand-made window weights
@@ -428,10 +428,10 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
 
 
 def test_only_the_transformer_has_attention_maps(model, eval_store, rows):
-    from microlens.analysis import no_attention_reason, no_attention_record
-    from microlens.model import ModelConfig
-    from microlens.model_kinds import build_model
-    from microlens.notebooks import check_record
+    from microlens.evaluation.analysis import no_attention_reason, no_attention_record
+    from microlens.models.model import ModelConfig
+    from microlens.models.registry import build_model
+    from microlens.workflow.notebooks import check_record
 
     assert no_attention_reason(model) is None
     gru = build_model(ModelConfig(kind="gru", d_model=8, n_layers=1, d_ff=16))
@@ -448,8 +448,8 @@ def test_only_the_transformer_has_attention_maps(model, eval_store, rows):
 
 
 def test_embeddings_of_a_neural_kind_other_than_the_transformer(eval_store):
-    from microlens.model import ModelConfig
-    from microlens.model_kinds import build_model
+    from microlens.models.model import ModelConfig
+    from microlens.models.registry import build_model
 
     cnn = build_model(ModelConfig(kind="cnn", d_model=8, n_layers=2, d_ff=16, kernel_size=3))
     rows = select_test_events(eval_store, n=5, seed=2)
@@ -463,8 +463,8 @@ def test_embeddings_of_a_neural_kind_other_than_the_transformer(eval_store):
 
 
 def test_embed_run_of_a_transformer_run(eval_run, eval_store, model):
-    from microlens.analysis import embed_run, run_model_kind
-    from microlens.predictions import run_predictions
+    from microlens.evaluation.analysis import embed_run, run_model_kind
+    from microlens.evaluation.predictions import run_predictions
 
     assert run_model_kind(eval_run) == "transformer"
     rows = select_test_events(eval_store, n=6, seed=5)
@@ -481,7 +481,7 @@ def test_embed_run_of_a_transformer_run(eval_run, eval_store, model):
 def test_run_model_kind_of_runs_saved_before_kinds(tmp_path):
     import json
 
-    from microlens.analysis import run_model_kind
+    from microlens.evaluation.analysis import run_model_kind
 
     (tmp_path / "config.json").write_text(json.dumps({"model": {"d_model": 8}}))
     assert run_model_kind(tmp_path) == "transformer"
@@ -493,8 +493,8 @@ def test_run_model_kind_of_runs_saved_before_kinds(tmp_path):
 
 def test_feature_embeddings_are_standardised_with_undefined_values_at_the_mean(
         eval_store, monkeypatch):
-    import microlens.curve_features as curve_features
-    from microlens.analysis import feature_embeddings
+    import microlens.models.curve_features as curve_features
+    from microlens.evaluation.analysis import feature_embeddings
 
     rows = select_test_events(eval_store, n=4, seed=0)
     raw = np.array([[1.0, np.nan, 5.0, np.nan], [3.0, 2.0, 5.0, np.nan],

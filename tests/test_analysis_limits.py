@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens.analysis import bin_edges, binary_points, binned_performance, physical_limits
-from microlens.predictions import Predictions, SplitError, run_predictions
+from microlens.evaluation.analysis import (
+    bin_edges,
+    binary_points,
+    binned_performance,
+    physical_limits,
+)
+from microlens.evaluation.predictions import Predictions, SplitError, run_predictions
 
 
 def test_bin_edges_cover_the_values_exactly():

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_simulate_prints_json_figures():
-    out = subprocess.run([sys.executable, "-m", "microlens.bench", "simulate", "--events", "60",
+    out = subprocess.run([sys.executable, "-m", "microlens.workflow.bench", "simulate", "--events", "60",
                           "--workers", "1", "--epochs", "100"], capture_output=True, text=True,
                          check=True, timeout=300)
     report = json.loads(out.stdout)
@@ -22,8 +22,8 @@ def test_bench_simulate_prints_json_figures():
 
 
 def test_bench_rejects_bad_arguments_with_the_choices(capsys):
-    # in process: the other tests run ``python -m microlens.bench`` itself
-    from microlens.bench import main
+    # in process: the other tests run ``python -m microlens.workflow.bench`` itself
+    from microlens.workflow.bench import main
 
     for arguments, said in ((["simulate", "--topology", "wide"],
                              "unknown topology preset 'wide'; valid choices: distinct"),
@@ -39,7 +39,7 @@ def test_bench_rejects_bad_arguments_with_the_choices(capsys):
 
 
 def _run_bench(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "microlens.bench", *args, "--quiet"],
+    out = subprocess.run([sys.executable, "-m", "microlens.workflow.bench", *args, "--quiet"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -118,7 +118,7 @@ def test_bench_infer_prints_throughput_flops_and_streaming_latency():
 
 @pytest.mark.slow  # seconds long: times training steps in process
 def test_bench_workers_measure_bf16_and_the_baseline_in_process():
-    from microlens.bench import (
+    from microlens.workflow.bench import (
         _measure_infer,
         _measure_train,
         _model_config,
@@ -161,7 +161,7 @@ def test_bench_workers_measure_bf16_and_the_baseline_in_process():
     (["infer", "--stream-block", "0"], "--stream-block must be positive, got 0"),
 ])
 def test_bench_train_and_infer_name_bad_arguments(args, message, capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(args)
@@ -172,7 +172,7 @@ def test_bench_train_and_infer_name_bad_arguments(args, message, capsys):
 def test_bench_refuses_cuda_without_a_gpu(capsys):
     import torch
 
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -182,7 +182,7 @@ def test_bench_refuses_cuda_without_a_gpu(capsys):
 
 
 def test_bench_classify_compares_the_peer_and_the_transformer_per_event(capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     assert main(["classify", "--events", "6", "--epochs", "100", "--batch", "4", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -199,7 +199,7 @@ def test_bench_classify_compares_the_peer_and_the_transformer_per_event(capsys):
 
 @pytest.mark.slow
 def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     study = tmp_path / "one.yaml"
     study.write_text("notebooks: [01_simulate]\ncommon: {show_widgets: false}\nparameters:\n"
@@ -219,17 +219,17 @@ def test_bench_study_times_a_study_from_nothing_and_its_figures(tmp_path, capsys
 
 @pytest.mark.slow  # seconds long: times training steps
 def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
-    import microlens.train
-    from microlens.bench import _measure_train, _model_config
+    import microlens.training.train
+    from microlens.workflow.bench import _measure_train, _model_config
 
     calls = []
-    real = microlens.train.train_step
+    real = microlens.training.train.train_step
 
     def counting(model, optimizer, micro_batches, load, **kwargs):
         calls.append((len(micro_batches), kwargs["n_events"]))
         return real(model, optimizer, micro_batches, load, **kwargs)
 
-    monkeypatch.setattr(microlens.train, "train_step", counting)
+    monkeypatch.setattr(microlens.training.train, "train_step", counting)
     spec = {"task": "train", "model": "ours", "precision": "fp32", "batch": 5, "micro_batch": 2,
             "length": 24, "steps": 2, "seed": 0, "threads": 1, "device": "cpu",
             "model_config": _model_config(tiny=True)}
@@ -241,9 +241,9 @@ def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
 def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
     import torch
 
-    from microlens.bench import synthetic_light_curves
-    from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-    from microlens.train import train_step
+    from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+    from microlens.training.train import train_step
+    from microlens.workflow.bench import synthetic_light_curves
 
     data = synthetic_light_curves(6, 40, seed=3)
     normalization = Normalization.fit(data["times"], data["flux"], data["flux_err"], data["mask"])
@@ -276,8 +276,8 @@ def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
 
 
 def test_stream_encoders_compare_one_event_latency_with_the_encoder_before_the_stem():
-    from microlens.bench.infer import STREAM_ENCODERS, _measure_stream, bench_infer
-    from microlens.bench.models import _model_config
+    from microlens.workflow.bench.infer import STREAM_ENCODERS, _measure_stream, bench_infer
+    from microlens.workflow.bench.models import _model_config
 
     spec = {"task": "stream", "seed": 0, "threads": 1, "model_config": _model_config(tiny=True),
             "n_observations": 5, "events": [1], "encoders": ["rotary+stem", "stem"],
@@ -305,7 +305,7 @@ def test_stream_encoders_compare_one_event_latency_with_the_encoder_before_the_s
 
 @pytest.mark.parametrize("survey", ["bad", "OGLE"])
 def test_bench_simulate_refuses_a_bad_survey_with_the_valid_choices(survey, capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", "--survey", survey, "--events", "3"])
@@ -316,8 +316,8 @@ def test_bench_simulate_refuses_a_bad_survey_with_the_valid_choices(survey, caps
 
 
 def test_bench_simulate_all_checks_every_config_before_running(monkeypatch, capsys):
-    import microlens.bench.simulate as sim
-    from microlens.bench import main
+    import microlens.workflow.bench.simulate as sim
+    from microlens.workflow.bench import main
 
     monkeypatch.setattr(sim, "_bench_one", lambda *a: pytest.fail("ran before checking"))
     with pytest.raises(SystemExit):
@@ -327,7 +327,7 @@ def test_bench_simulate_all_checks_every_config_before_running(monkeypatch, caps
 
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_simulate_reports_a_survey_with_observation_counts(capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     assert main(["simulate", "--survey", "moa", "--events", "3", "--workers", "1",
                  "--epochs", "50"]) == 0
@@ -353,8 +353,8 @@ def test_bench_simulate_reports_a_survey_with_observation_counts(capsys):
 
 
 def test_bench_simulate_all_runs_each_survey_with_ratios_to_thesis(monkeypatch, capsys):
-    import microlens.bench.simulate as sim
-    from microlens.bench import main
+    import microlens.workflow.bench.simulate as sim
+    from microlens.workflow.bench import main
 
     seen = []
 
@@ -381,7 +381,7 @@ def test_bench_simulate_all_runs_each_survey_with_ratios_to_thesis(monkeypatch, 
 
 
 def test_observation_stats_count_each_class():
-    from microlens.bench.simulate import observation_stats
+    from microlens.workflow.bench.simulate import observation_stats
 
     stats = observation_stats([100, 200, 300, 400, 14_000, 600], [0, 1, 2, 0, 1, 2])
     assert stats["all"] == {"events": 6, "mean": 2600.0, "median": 350.0, "p95": 10650.0,
@@ -390,7 +390,7 @@ def test_observation_stats_count_each_class():
 
 
 def test_long_curve_figures_are_per_event_and_per_observation():
-    from microlens.bench.infer import _long_curves, _per_observation
+    from microlens.workflow.bench.infer import _long_curves, _per_observation
 
     short = {"seconds_per_batch": 2.0, "peak_increase_gb": 0.5}
     long = {"seconds_per_batch": 40.0, "peak_increase_gb": 1.0}
@@ -448,8 +448,8 @@ def in_process_workers(monkeypatch):
     figures' shape is what these tests check, and each fresh process costs seconds."""
     import torch
 
-    import microlens.bench.infer as infer
-    import microlens.bench.train as train
+    import microlens.workflow.bench.infer as infer
+    import microlens.workflow.bench.train as train
 
     specs, threads = [], torch.get_num_threads()
 
@@ -494,7 +494,7 @@ def _check_kinds_report(report: dict, configuration: str, length: str, time_key:
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_infer_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
                                                                          capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     assert main(["infer", "--tiny", "--lengths", "24", "--batch", "2", "--steps", "1",
                  "--configs", "ours_fp32", "--stream-observations", "4", "--stream-events",
@@ -530,7 +530,7 @@ def test_bench_infer_kinds_measures_each_kind_at_the_transformers_shapes(in_proc
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_bench_train_kinds_measures_each_kind_at_the_transformers_shapes(in_process_workers,
                                                                          capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     assert main(["train", "--tiny", "--lengths", "24", "--batch", "2", "--micro-batch", "1",
                  "--steps", "1", "--configs", "ours_fp32", "baseline", "--threads", "1",
@@ -550,7 +550,7 @@ def test_bench_train_kinds_measures_each_kind_at_the_transformers_shapes(in_proc
 
 @pytest.mark.slow  # seconds long: a benchmark in worker processes
 def test_bench_without_kinds_reports_the_transformer_alone(in_process_workers, capsys):
-    from microlens.bench import main
+    from microlens.workflow.bench import main
 
     assert main(["infer", "--tiny", "--lengths", "16", "--batch", "1", "--steps", "1",
                  "--configs", "ours_fp32", "--no-stream", "--threads", "1", "--device", "cpu",
@@ -567,7 +567,7 @@ def test_bench_without_kinds_reports_the_transformer_alone(in_process_workers, c
                    "it: its per-event prediction time"),
 ])
 def test_bench_kinds_refuses_unknown_and_non_neural_kinds(what, kinds, message, capsys):
-    from microlens.bench import bench_infer, bench_train, main
+    from microlens.workflow.bench import bench_infer, bench_train, main
 
     with pytest.raises(SystemExit) as exit_info:
         main([what, "--kinds", *kinds])
@@ -582,9 +582,9 @@ def test_bench_kinds_refuses_unknown_and_non_neural_kinds(what, kinds, message, 
 
 
 def test_each_kinds_benchmark_config_keeps_the_benchmarks_dimensions():
-    from microlens.bench.models import _model_config, kind_model_config, receptive_field
-    from microlens.model import ModelConfig
-    from microlens.model_kinds import count_parameters
+    from microlens.models.model import ModelConfig
+    from microlens.models.registry import count_parameters
+    from microlens.workflow.bench.models import _model_config, kind_model_config, receptive_field
 
     default = _model_config(tiny=False)
     assert receptive_field(default) == 253 + 4 * 63  # stem + 4 layers of window 64

@@ -1,4 +1,4 @@
-"""Temperature over the number of observations seen (microlens.calibration): fit, storage in the
+"""Temperature over the number of observations seen (microlens.core.calibration): fit, storage in the
 model, batch and stream, stored predictions, training with temperature_fit="by_count"."""
 
 from __future__ import annotations
@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.calibration import (
+from microlens.core.calibration import (
     count_positions,
     fit_temperature_curve,
     temperature_at,
     temperature_at_torch,
     temperature_knots,
 )
-from microlens.evaluate import calibration_by_fraction, confidence_and_class
-from microlens.metrics import softmax
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-from microlens.predictions import Predictions
-from microlens.stream import StreamingClassifier
-from microlens.train import TrainConfig
+from microlens.core.metrics import softmax
+from microlens.evaluation.evaluate import calibration_by_fraction, confidence_and_class
+from microlens.evaluation.predictions import Predictions
+from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.stream import StreamingClassifier
+from microlens.training.train import TrainConfig
 
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8, dropout=0.0)
 KNOTS = temperature_knots(100)  # 1, 2, ..., 128
@@ -172,9 +172,9 @@ def test_train_config_temperature_fit():
 
 
 def test_training_fits_and_stores_the_curve(tmp_path, train_store):
-    from microlens.model_kinds import load_model
-    from microlens.runs import read_metrics
-    from microlens.train import train
+    from microlens.models.registry import load_model
+    from microlens.models.runs import read_metrics
+    from microlens.training.train import train
 
     config = TrainConfig(dataset=str(train_store.path), run_name="curve", runs_dir=str(tmp_path),
                          model=ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8,

@@ -10,7 +10,9 @@ import pytest
 from helpers import ArrayStore
 from sklearn.metrics import f1_score
 
-from microlens.classical import (
+from microlens.core.metrics import classification_metrics
+from microlens.evaluation.predictions import SplitError
+from microlens.models.peer import (
     FEATURE_DTYPE,
     ClassicalPeer,
     anomaly_statistic,
@@ -20,10 +22,8 @@ from microlens.classical import (
     light_curve_features,
     peer_features,
 )
-from microlens.metrics import classification_metrics
-from microlens.predictions import SplitError
-from microlens.pspl_fit import pspl_magnification, pspl_starts
-from microlens.simulate import binary_magnification
+from microlens.simulation.pspl_fit import pspl_magnification, pspl_starts
+from microlens.simulation.simulate import binary_magnification
 
 T = np.linspace(0.0, 200.0, 400)
 

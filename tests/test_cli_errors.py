@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from microlens.cli import command_line, one_line
+from microlens.core.cli import command_line, one_line
 
 
 def _one_error_line(capsys) -> str:
@@ -23,13 +23,13 @@ def _one_error_line(capsys) -> str:
 
 
 def _mains():
-    from microlens.analysis.baseline import main as baseline
-    from microlens.bench.cli import main as bench
-    from microlens.figures import main as figures
-    from microlens.studies.__main__ import main as studies
-    from microlens.train import main as train
+    from microlens.evaluation.analysis.baseline import main as baseline
+    from microlens.training.train import main as train
+    from microlens.workflow.bench.cli import main as bench
+    from microlens.workflow.figures import main as figures
+    from microlens.workflow.studies.__main__ import main as studies
 
-    def pretrain(argv):  # what `python -m microlens.pretrain ARGS` runs
+    def pretrain(argv):  # what `python -m microlens.training.pretrain ARGS` runs
         return train(["--objective", "pretrain", *argv])
 
     return {"train": train, "pretrain": pretrain, "bench": bench, "studies": studies,
@@ -108,7 +108,7 @@ def test_bugs_keep_their_traceback_and_messages_fold_to_one_line(capsys):
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_python_m_train_prints_one_line_and_exits_2(tmp_path):
     env = {**os.environ, "MICROLENS_TRACEBACK": ""}
-    done = subprocess.run([sys.executable, "-m", "microlens.train", "--quiet", "--dataset",
+    done = subprocess.run([sys.executable, "-m", "microlens.training.train", "--quiet", "--dataset",
                            str(tmp_path / "nosuch")], capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 2, done.stderr

@@ -7,18 +7,18 @@ import re
 
 import pytest
 
-from microlens.cli import terminal_text
+from microlens.core.cli import terminal_text
 
 SPHINX = re.compile(r"``|:[a-z]+:`")
 
 COMMANDS = [  # (module with main(argv), arguments before --help)
-    ("microlens.bench.cli", []), ("microlens.bench.cli", ["train"]),
-    ("microlens.bench.cli", ["infer"]), ("microlens.bench.cli", ["simulate"]),
-    ("microlens.train", []), ("microlens.train", ["--objective", "pretrain"]),
-    ("microlens.studies.__main__", []), ("microlens.studies.__main__", ["run"]),
-    ("microlens.figures", []), ("microlens.real_benchmark.cli", []),
-    ("microlens.noise_model", []), ("microlens.noise_statistics", []), ("microlens.ews", []),
-    ("microlens.analysis.baseline", []), ("microlens.real_benchmark.crossfit", []),
+    ("microlens.workflow.bench.cli", []), ("microlens.workflow.bench.cli", ["train"]),
+    ("microlens.workflow.bench.cli", ["infer"]), ("microlens.workflow.bench.cli", ["simulate"]),
+    ("microlens.training.train", []), ("microlens.training.train", ["--objective", "pretrain"]),
+    ("microlens.workflow.studies.__main__", []), ("microlens.workflow.studies.__main__", ["run"]),
+    ("microlens.workflow.figures", []), ("microlens.realdata.benchmark.cli", []),
+    ("microlens.simulation.noise_model", []), ("microlens.reports.noise_statistics", []), ("microlens.photometry.ews", []),
+    ("microlens.evaluation.analysis.baseline", []), ("microlens.realdata.benchmark.crossfit", []),
 ]
 
 
@@ -35,8 +35,8 @@ def test_help_has_no_sphinx_markup(module, arguments, capsys):
 
 
 def test_terminal_text_names_what_sphinx_links_to():
-    assert terminal_text(":mod:`~microlens.bench.train` and :func:`microlens.simulate`") == (
-        "train and microlens.simulate")
+    assert terminal_text(":mod:`~microlens.workflow.bench.train` and :func:`microlens.simulation.simulate`") == (
+        "train and microlens.simulation.simulate")
     assert terminal_text(":class:`the config <microlens.TrainConfig>`") == "the config"
     assert terminal_text(":py:data:`~a.B`, ``--steps 3``, *as is*") == "B, --steps 3, *as is*"
     assert terminal_text("no markup: `one backquote` stays") == "no markup: `one backquote` stays"

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microlens.presets import CADENCES, ERRORS, SURVEYS, TOPOLOGIES
-from microlens.simulate import (
+from microlens.simulation.presets import CADENCES, ERRORS, SURVEYS, TOPOLOGIES
+from microlens.simulation.simulate import (
     CONTAMINANT_CHOICES,
     MAG_LIMITS,
     MAGNIFICATION_BACKENDS,

@@ -10,16 +10,16 @@ import pytest
 from helpers import assert_same_arrays
 from test_variables import mag, row
 
-from microlens import variables as V
-from microlens.simulate import (
+from microlens.data.store import generate_dataset, open_dataset
+from microlens.simulation import variables as V
+from microlens.simulation.simulate import (
     CONTAMINANT_CHOICES,
     LATER_FIELDS,
     SimulationConfig,
     event_label,
     simulate_event,
 )
-from microlens.store import generate_dataset, open_dataset
-from microlens.variables import (
+from microlens.simulation.variables import (
     CONTAMINANT_MIXES,
     VARIABLE_KINDS,
     describe_variable,

@@ -1,9 +1,9 @@
 """One input contract for every model kind: ``predict_proba(times, flux, flux_err, mask)``.
 
-Every kind of :data:`microlens.model_kinds.KINDS` (tiny models, built once per module, seeded)
+Every kind of :data:`microlens.models.registry.KINDS` (tiny models, built once per module, seeded)
 gets the same padded batches ``(B, N)``: valid ones give finite probabilities summing to 1 as a
 ``(B, N, n_classes)`` torch tensor; each corruption on an explicit list raises
-:class:`~microlens.validation.InvalidLightCurveError` naming the event and observation (or the
+:class:`~microlens.core.validation.InvalidLightCurveError` naming the event and observation (or the
 shape), never a silent finite answer.
 """
 
@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
-from microlens.model import ModelConfig, Normalization
-from microlens.model_kinds import KINDS, build_model
-from microlens.validation import InvalidLightCurveError
+from microlens.core.validation import InvalidLightCurveError
+from microlens.models.model import ModelConfig, Normalization
+from microlens.models.registry import KINDS, build_model
 
 # Small models on one torch thread: on a busy two-core machine a recurrent kernel on two
 # OpenMP threads costs several times more (see test_model_kinds.py).
@@ -47,8 +47,8 @@ def tiny_features_model():
     nothing; the contract is what is tested)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from microlens.curve_features import FEATURE_NAMES
-    from microlens.feature_model import BoostedTrees, FeatureClassifier
+    from microlens.models.curve_features import FEATURE_NAMES
+    from microlens.models.features import BoostedTrees, FeatureClassifier
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, len(FEATURE_NAMES)))

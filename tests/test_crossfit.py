@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers import write_ews_event
 
-from microlens import ews
-from microlens.real_benchmark import run_benchmark
-from microlens.real_benchmark.crossfit import (
+from microlens.photometry import ews
+from microlens.realdata.benchmark import run_benchmark
+from microlens.realdata.benchmark.crossfit import (
     FOLD_FILE,
     baseline_scores,
     choose_threshold,
@@ -21,7 +21,7 @@ from microlens.real_benchmark.crossfit import (
     restrict,
     star_folds,
 )
-from microlens.real_benchmark.summary import probability
+from microlens.realdata.benchmark.summary import probability
 
 T0 = 2459000.0
 
@@ -111,7 +111,7 @@ def test_fold_folder_links_the_files_of_its_stars(folder, tmp_path):
 
 def test_write_folds_writes_every_fold_resumes_and_refuses_a_foreign_folder(folder, tmp_path,
                                                                            capsys):
-    from microlens.real_benchmark.crossfit import main, write_folds
+    from microlens.realdata.benchmark.crossfit import main, write_folds
 
     paths = write_folds(folder, tmp_path / "folds", n_folds=2, seed=5)
     assert [p.name for p in paths] == ["fold0", "fold1"]

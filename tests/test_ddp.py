@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from microlens.ddp import LaunchError, launch, torchrun_command
-from microlens.model import ModelConfig
-from microlens.train import TrainConfig, read_history, read_metrics, train
+from microlens.models.model import ModelConfig
+from microlens.training.ddp import LaunchError, launch, torchrun_command
+from microlens.training.train import TrainConfig, read_history, read_metrics, train
 
 pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
 
@@ -87,8 +87,8 @@ def test_launch_reports_a_failed_job(tmp_path):
 def test_torchrun_command_is_the_documented_one():
     command = torchrun_command("cfg.json", 4, resume=True)
     assert command[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4",
-                           "-m", "microlens.train", "--config", "cfg.json", "--resume"]
+                           "-m", "microlens.training.train", "--config", "cfg.json", "--resume"]
     # one launcher for every objective: masked pretraining is the same command, its objective named
     pretraining = torchrun_command("cfg.json", 2, objective="pretrain", quiet=True)
-    assert pretraining[6:] == ["-m", "microlens.train", "--config", "cfg.json", "--objective",
+    assert pretraining[6:] == ["-m", "microlens.training.train", "--config", "cfg.json", "--objective",
                                "pretrain", "--quiet"]

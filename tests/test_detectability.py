@@ -1,13 +1,13 @@
-"""Least-squares fits behind the detectability columns (:mod:`microlens.pspl_fit`)."""
+"""Least-squares fits behind the detectability columns (:mod:`microlens.simulation.pspl_fit`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from microlens.detectability import detectability
-from microlens.pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts
-from microlens.simulate import SimulationConfig, simulate_event
+from microlens.simulation.detectability import detectability
+from microlens.simulation.pspl_fit import fit_pspl, flat_chi2, pspl_magnification, pspl_starts
+from microlens.simulation.simulate import SimulationConfig, simulate_event
 
 
 def noisy(clean, sigma, seed=0):
@@ -48,7 +48,7 @@ def test_detectability_separates_the_classes():
 
 
 def test_caustic_crossing_binary_is_highly_detectable():
-    from microlens.simulate import binary_magnification
+    from microlens.simulation.simulate import binary_magnification
 
     t = np.linspace(0, 200, 1000)
     mag = binary_magnification(t, 100.0, 0.05, 20.0, 1e-3, 1.0, 0.3, 0.6)
@@ -72,7 +72,8 @@ def test_fit_that_runs_away_in_t_E_stays_finite():
 
 def test_simulator_and_peer_share_the_one_pspl_model():
     """One PSPL formula: the simulator's name is the fit module's function, not a copy."""
-    from microlens import classical, pspl_fit, simulate
+    from microlens.models import peer as classical
+    from microlens.simulation import pspl_fit, simulate
 
     assert simulate.pspl_magnification is pspl_fit.pspl_magnification
     assert classical.fit_pspl is pspl_fit.fit_pspl

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from microlens import devices
+from microlens.core import devices
 
 
 def test_names_resolve_to_the_devices_this_machine_has():
@@ -34,8 +34,8 @@ def test_unknown_names_are_named_with_the_valid_choices(bad):
 
 
 def test_every_entry_point_takes_the_one_list():
-    from microlens.studies.definition import VALUE_CHOICES
-    from microlens.train import TrainConfig
+    from microlens.training.train import TrainConfig
+    from microlens.workflow.studies.definition import VALUE_CHOICES
 
     assert VALUE_CHOICES["device"] is devices.DEVICES
     for name in devices.DEVICES:
@@ -46,7 +46,7 @@ def test_every_entry_point_takes_the_one_list():
 
 def test_checking_a_name_does_not_import_torch():
     """The study runner validates --device before anything imports torch (~2 s)."""
-    code = ("import sys; import microlens.devices as d; d.check_device('cpu'); "
+    code = ("import sys; import microlens.core.devices as d; d.check_device('cpu'); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ import torch
 from notebook_form import NOTEBOOKS, assert_figures_written, execute_without_errors
 
 from microlens import CLASS_NAMES
-from microlens.analysis import (
+from microlens.evaluation.analysis import (
     NO_LABELS_REASON,
     embed_pretrained,
     embed_run,
@@ -23,11 +23,11 @@ from microlens.analysis import (
     load_pretrained_encoder,
     project_embeddings,
 )
-from microlens.figures import PROJECTIONS_FILE, load_projections, notebook_figures
-from microlens.masked_model import MaskedTransformer
-from microlens.model import ModelConfig, Normalization
-from microlens.predictions import select_test_events
-from microlens.pretrain import PretrainConfig, pretrain
+from microlens.evaluation.predictions import select_test_events
+from microlens.models.masked import MaskedTransformer
+from microlens.models.model import ModelConfig, Normalization
+from microlens.training.pretrain import PretrainConfig, pretrain
+from microlens.workflow.figures import PROJECTIONS_FILE, load_projections, notebook_figures
 
 D_MODEL = 16
 N_EVENTS, SEED = 24, 1

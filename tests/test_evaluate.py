@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.evaluate import (
+from microlens.evaluation.evaluate import (
     accuracy_by_fraction,
     accuracy_by_tau,
     decision_points,
@@ -18,8 +18,7 @@ from microlens.evaluate import (
     evaluate_run,
     positions_at_fraction,
 )
-from microlens.model_kinds import load_model
-from microlens.predictions import (
+from microlens.evaluation.predictions import (
     Predictions,
     SplitError,
     predict_events,
@@ -27,7 +26,8 @@ from microlens.predictions import (
     run_predictions,
     select_test_events,
 )
-from microlens.simulate import model_flux
+from microlens.models.registry import load_model
+from microlens.simulation.simulate import model_flux
 
 
 def hand_made(logits, times=None, labels=(0,), lengths=None) -> Predictions:
@@ -216,8 +216,8 @@ def test_evaluate_run_summary(eval_run, eval_store):
 def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run, eval_store):
     from scipy.stats import spearmanr
 
-    from microlens.labels import observable_labels
-    from microlens.probe import ShortcutWarning, peak_significance
+    from microlens.data.labels import observable_labels
+    from microlens.evaluation.probe import ShortcutWarning, peak_significance
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -258,8 +258,8 @@ def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run
 
 
 def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path):
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig, train
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig, train
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="observable",
                          runs_dir=str(tmp_path), label_policy="observable", epochs=1,
@@ -274,7 +274,7 @@ def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path
 
 
 def test_contamination_counts_each_kind_of_no_event_star_and_missed_lensing():
-    from microlens.evaluate import contamination
+    from microlens.evaluation.evaluate import contamination
 
     labels = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
     kinds = np.array([0, 0, 1, 1, 3, 0, 0, 0, 0, 0])  # constant x2, cataclysmic x2, eclipsing

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microlens import ews
-from microlens.ews_download import DownloadError, event_names
-from microlens.removal import UnsafeDeleteError
+from microlens.core.removal import UnsafeDeleteError
+from microlens.photometry.ews_download import DownloadError, event_names
+from microlens.photometry import ews
 
 PARAMS = """OGLE-2025-BLG-{num}
 
@@ -223,7 +223,7 @@ def test_baseline_segment_never_reaches_the_predicted_signal(tau, umin, fbl, err
 
 
 def _synthetic_photometry(days, err_mag, baseline_mag):
-    from microlens.photometry import Photometry
+    from microlens.photometry.files import Photometry
 
     n = len(days)
 
@@ -398,7 +398,7 @@ def test_summarize_folder_and_command_line(folder, capsys):
     assert got["baseline_ge_50"] == 2  # 60 flat points long before Tmax
     assert ews.main([str(folder)]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == 4
-    from microlens.cli import command_line
+    from microlens.core.cli import command_line
 
     assert command_line(ews.main)([str(folder / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -13,8 +13,9 @@ import pytest
 from helpers import ArrayStore
 from threadpoolctl import threadpool_limits
 
-from microlens.curve_features import FEATURE_NAMES, curve_features, prefix_features
-from microlens.feature_model import (
+from microlens.evaluation.predictions import SplitError, observations_seen
+from microlens.models.curve_features import FEATURE_NAMES, curve_features, prefix_features
+from microlens.models.features import (
     META_FILE,
     MODEL_FILE,
     BoostedTrees,
@@ -25,7 +26,6 @@ from microlens.feature_model import (
     predict_feature_events,
     train_features,
 )
-from microlens.predictions import SplitError, observations_seen
 
 FRACTIONS = (0.5, 1.0)
 
@@ -45,8 +45,8 @@ def lensing_rows(eval_store):
 
 @pytest.fixture(scope="module")
 def features_run(eval_store, tmp_path_factory):
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="gbt",
                          runs_dir=str(tmp_path_factory.mktemp("runs")),
@@ -178,8 +178,8 @@ def test_piecewise_logits_are_causal_steps():
 
 
 def test_train_features_writes_a_run_that_load_model_reads(features_run):
-    from microlens.model_kinds import load_model
-    from microlens.train import HISTORY_COLUMNS, RunExistsError, read_history, read_metrics
+    from microlens.models.registry import load_model
+    from microlens.training.train import HISTORY_COLUMNS, RunExistsError, read_history, read_metrics
 
     config, settings, run_dir = features_run
     saved = json.loads((run_dir / "config.json").read_text())
@@ -215,8 +215,8 @@ def test_train_features_writes_a_run_that_load_model_reads(features_run):
 
 
 def test_train_features_refuses_other_kinds(eval_store, tmp_path):
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="x", runs_dir=str(tmp_path),
                          model=ModelConfig(kind="transformer"))
@@ -250,8 +250,8 @@ def test_predictions_are_piecewise_constant_and_causal(features_run, eval_store)
 
 
 def test_evaluate_run_on_a_features_run(features_run, eval_store):
-    from microlens.evaluate import evaluate_run
-    from microlens.predictions import run_predictions
+    from microlens.evaluation.evaluate import evaluate_run
+    from microlens.evaluation.predictions import run_predictions
 
     *_, run_dir = features_run
     summary, predictions = evaluate_run(run_dir, n_events=18, n_bootstrap=20, peer=False)
@@ -275,7 +275,7 @@ def test_predict_curve_checks_its_one_curve_and_answers_short_curves_uniformly(f
                                                                               eval_store):
     import torch
 
-    from microlens.validation import InvalidLightCurveError
+    from microlens.core.validation import InvalidLightCurveError
 
     *_, run_dir = features_run
     model = load_feature_model(run_dir)
@@ -331,7 +331,7 @@ def test_predict_proba_is_predict_curve_per_event_as_a_padded_batch(features_run
 def test_broken_features_files_name_the_file(features_run, tmp_path):
     import shutil
 
-    from microlens.runs import RunFileError
+    from microlens.models.runs import RunFileError
 
     *_, run_dir = features_run
     copy = tmp_path / "gbt"

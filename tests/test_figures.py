@@ -1,4 +1,4 @@
-"""microlens.figures: every notebook figure rebuilt from what the notebook recorded.
+"""microlens.workflow.figures: every notebook figure rebuilt from what the notebook recorded.
 
 The notebooks 01-07 run once per session (the notebook chain of ``tests/chain.py``, tiny
 parameters, HTML only, shared with the notebook tests); a copy of their output directory has
@@ -18,8 +18,15 @@ from chain import CHAIN_NOTEBOOKS, EMBEDDING, SIMULATE
 from helpers import figure_json
 from notebook_form import NOTEBOOKS, assert_figures_written
 
-from microlens.analysis import Projection, binary_points, embedding_table, physical_limits
-from microlens.figures import (
+from microlens.evaluation.analysis import (
+    Projection,
+    binary_points,
+    embedding_table,
+    physical_limits,
+)
+from microlens.evaluation.predictions import run_predictions, select_test_events
+from microlens.reports import StaticExportWarning, find_browser
+from microlens.workflow.figures import (
     NOTEBOOK_RECORDS,
     PROJECTIONS_FILE,
     limits_figures,
@@ -30,8 +37,6 @@ from microlens.figures import (
     rebuild_figures,
     save_projections,
 )
-from microlens.predictions import run_predictions, select_test_events
-from microlens.viz import StaticExportWarning, find_browser
 
 pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
 
@@ -52,7 +57,7 @@ FIGURES = {
 }
 def assert_same_figure(a, b, where: str = "") -> None:
     """Equal structure and values; floats to 1e-9 relative (a binary model curve depends on
-    VBBinaryLensing's call history in the last digits, see microlens.store)."""
+    VBBinaryLensing's call history in the last digits, see microlens.data.store)."""
     if isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), where
         for key in a:

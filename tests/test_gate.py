@@ -1,5 +1,5 @@
 """The physics gate: what a point-lens fit supports, imposed on a classifier's final answer
-(microlens.gate), and the real benchmark's figures recomputed through it from a record."""
+(microlens.evaluation.gate), and the real benchmark's figures recomputed through it from a record."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from test_real_benchmark import SignificanceModel, folder  # noqa: F401 (fixture)
 
-from microlens.classical import ClassicalPeer
-from microlens.gate import GATES, PhysicsGate
-from microlens.real_benchmark import run_benchmark
-from microlens.real_benchmark.gated import gate_record
+from microlens.evaluation.gate import GATES, PhysicsGate
+from microlens.models.peer import ClassicalPeer
+from microlens.realdata.benchmark import run_benchmark
+from microlens.realdata.benchmark.gated import gate_record
 
 
 def test_a_binary_answer_stands_only_above_the_anomaly_threshold():
@@ -112,7 +112,7 @@ def test_a_record_is_gated_from_its_own_peer_or_another_record(folder):  # noqa:
 def test_the_command_line_gates_with_the_peer_it_is_given(folder, tmp_path, capsys):  # noqa: F811
     from test_real_benchmark import tiny_run
 
-    from microlens.real_benchmark.cli import main
+    from microlens.realdata.benchmark.cli import main
 
     run, peer_file, out = tiny_run(tmp_path), tmp_path / "peer.json", tmp_path / "gated.json"
     ClassicalPeer(event_threshold=200.0, binary_threshold=1e9).save(peer_file)

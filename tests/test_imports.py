@@ -39,7 +39,7 @@ def imported_modules(module: str, is_package: bool, node: ast.AST, known: set[st
         target = node.module or ""
     if target.split(".")[0] != "microlens":
         return []
-    # ``from . import viz`` loads the module microlens.viz; ``from .x import f`` loads microlens.x
+    # ``from . import viz`` loads the module microlens.reports; ``from .x import f`` loads microlens.x
     return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target
             for alias in node.names]
 
@@ -93,11 +93,11 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_graph_builder_sees_relative_deferred_and_package_imports():
     graph = import_graph()
-    assert "microlens.pspl_fit" in graph["microlens.detectability"]  # top-level, relative
-    assert "microlens.detectability" in graph["microlens.simulate"]  # inside a function
-    assert "microlens.viz" in graph["microlens.widgets"]  # ``from . import viz``
-    assert "microlens.presets" in graph["microlens.studies.definition"]  # ``from ..presets``
-    assert "microlens.studies.definition" in graph["microlens.studies"]  # package -> submodule
+    assert "microlens.simulation.pspl_fit" in graph["microlens.simulation.detectability"]  # top-level, relative
+    assert "microlens.simulation.detectability" in graph["microlens.simulation.simulate"]  # inside a function
+    assert "microlens.reports" in graph["microlens.reports.widgets"]  # ``from . import viz``
+    assert "microlens.simulation.presets" in graph["microlens.workflow.studies.definition"]  # ``from ..presets``
+    assert "microlens.workflow.studies.definition" in graph["microlens.workflow.studies"]  # package -> submodule
 
 
 def test_find_cycle_finds_a_cycle_and_only_a_cycle():

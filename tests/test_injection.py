@@ -1,4 +1,4 @@
-"""Injection of simulated events into real baselines (microlens.injection): the windows, the
+"""Injection of simulated events into real baselines (microlens.simulation.injection): the windows, the
 injected flux, the error model, splits by star, reproducibility, training on the result, and
 clear errors for bad settings. Everything runs on small EWS-layout folders written here."""
 
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from helpers import pspl_magnification, write_ews_event
 
-from microlens import ews, injection
-from microlens.simulate import IgnoredSettingWarning, SimulationConfig
-from microlens.store import generate_dataset, open_dataset
+from microlens.data.store import generate_dataset, open_dataset
+from microlens.photometry import ews
+from microlens.simulation import injection
+from microlens.simulation.simulate import IgnoredSettingWarning, SimulationConfig
 
 # ---------------------------------------------------------------------------------------------
 # A small folder in the EWS layout
@@ -77,7 +78,7 @@ def generated(tmp_path_factory, folder):
 
 
 def real_baselines(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Each event's baseline segment read with microlens.ews alone (HJD, flux, errors), and
+    """Each event's baseline segment read with microlens.photometry.ews alone (HJD, flux, errors), and
     the number of points of its whole curve."""
     out = {}
     for event in ews.read_folder(folder):
@@ -218,7 +219,7 @@ def test_injected_flux_before_noise_is_the_real_flux_plus_the_model(generated, f
     cfg, path, _ = generated
     store = open_dataset(path)
     real = real_baselines(folder)
-    from microlens.simulate import model_flux
+    from microlens.simulation.simulate import model_flux
 
     for i in (1, 2, 4, 5):  # PSPL and binary events
         quiet = injection.inject_event(cfg, i, extra_noise=False)
@@ -242,7 +243,7 @@ def test_labels_and_detectability_use_the_stored_error_bars(generated):
     injected = table[table["label"] > 0]
     assert (injected["f_s"] >= 0.1).all() and (injected["f_s"] <= 1.0).all()
     assert injected["dchi2_flat"].median() > 25  # the detection cut: a visible signal
-    from microlens.labels import training_labels
+    from microlens.data.labels import training_labels
 
     observable = training_labels(store, np.arange(len(store)), "observable")
     assert set(np.unique(observable)) <= {0, 1, 2}
@@ -251,8 +252,8 @@ def test_labels_and_detectability_use_the_stored_error_bars(generated):
 def test_a_tiny_model_trains_on_an_injection_set(generated, tmp_path):
     from conftest import train_on_one_thread
 
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     _, path, _ = generated
     run = train_on_one_thread(TrainConfig(
@@ -262,8 +263,8 @@ def test_a_tiny_model_trains_on_an_injection_set(generated, tmp_path):
     assert (Path(run) / "config.json").is_file()
 
     # the real benchmark never scores a star whose baselines the run trained on
-    from microlens.real_benchmark import run_benchmark
-    from microlens.real_benchmark.run import training_stars
+    from microlens.realdata.benchmark import run_benchmark
+    from microlens.realdata.benchmark.run import training_stars
 
     folder = Path(generated[0].baselines)
     stars, source = training_stars(run)
@@ -357,7 +358,7 @@ def test_settings_without_effect_warn_and_a_window_must_fit_the_detection_cut():
 
 
 def test_the_generation_benchmark_times_injection_beside_the_synthetic_set(folder):
-    from microlens.bench.simulate import _bench_injection
+    from microlens.workflow.bench.simulate import _bench_injection
 
     base = SimulationConfig(n_per_class=4, survey="ogle", detectability=False)
     report = _bench_injection(base, 1, str(folder), {"events_per_second": 10.0})
@@ -367,14 +368,14 @@ def test_the_generation_benchmark_times_injection_beside_the_synthetic_set(folde
 
 
 def test_the_benchmark_refuses_a_missing_baselines_folder_before_timing_anything(tmp_path):
-    from microlens.bench.simulate import bench_simulate
+    from microlens.workflow.bench.simulate import bench_simulate
 
     with pytest.raises(ValueError, match="--baselines .*nowhere.* is not a folder"):
         bench_simulate(events=3, survey="ogle", baselines=str(tmp_path / "nowhere"))
 
 
 def test_events_makes_any_configs_events_and_simulate_only_synthetic_ones(folder):
-    from microlens import events, injection, simulate
+    from microlens.simulation import events, injection, simulate
 
     cfg = config(folder)
     a, b = events.simulate_event(cfg, 4), injection.inject_event(cfg, 4)
@@ -385,7 +386,7 @@ def test_events_makes_any_configs_events_and_simulate_only_synthetic_ones(folder
     synthetic = SimulationConfig(n_per_class=2, n_epochs=60, seed=3)
     np.testing.assert_array_equal(events.simulate_range(synthetic, 0, 3)["flux"],
                                   simulate.simulate_range(synthetic, 0, 3)["flux"])
-    with pytest.raises(ValueError, match="microlens.events.simulate_event"):
+    with pytest.raises(ValueError, match="microlens.simulation.events.simulate_event"):
         simulate.simulate_event(cfg, 0)
     with pytest.raises(ValueError, match="only synthetic ones"):
         simulate.simulate_range(cfg, 0, 3)
@@ -395,7 +396,7 @@ def test_injected_variables_vary_the_real_star_and_change_nothing_else(folder):
     """With injected_variables the no-event windows carry simulated variables of the
     contaminants mix on the real star's flux (its own stream): every other event, and each
     window's times, star and level, are those of the set without them."""
-    from microlens.variables import VARIABLE_KINDS, variable_flux
+    from microlens.simulation.variables import VARIABLE_KINDS, variable_flux
 
     plain = config(folder, n_per_class=12)
     varied = config(folder, n_per_class=12, injected_variables=1.0, contaminants="survey")

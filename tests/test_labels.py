@@ -7,15 +7,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from microlens.labels import (
+from microlens.data.labels import (
     LABEL_POLICIES,
     check_label_policy,
     has_detectability,
     observable_labels,
     training_labels,
 )
-from microlens.model import ModelConfig
-from microlens.train import TrainConfig, _Trainer, train
+from microlens.models.model import ModelConfig
+from microlens.training.train import TrainConfig, _Trainer, train
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8, dropout=0.0)
 

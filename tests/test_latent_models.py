@@ -11,7 +11,9 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.latent_models import (
+from microlens.models.model import ModelConfig, Normalization
+from microlens.models.registry import build_model, load_model
+from microlens.models.rnn_vae import (
     LOGVAR_RANGE,
     RecurrentVAE,
     gaussian_kl,
@@ -19,9 +21,7 @@ from microlens.latent_models import (
     reconstruct,
     reconstruction_errors,
 )
-from microlens.model import ModelConfig, Normalization
-from microlens.model_kinds import build_model, load_model
-from microlens.stream import StreamingClassifier
+from microlens.models.stream import StreamingClassifier
 
 # Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
 # kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).
@@ -206,7 +206,7 @@ def test_bfloat16_autocast_gives_every_parameter_a_finite_gradient():
 
 
 def test_kinds_without_a_decoder_are_refused_by_name():
-    from microlens.analysis import no_decoder_reason
+    from microlens.evaluation.analysis import no_decoder_reason
 
     times, flux, err = synthetic(1, 20, seed=10)
     gru = build_model(ModelConfig(kind="gru", d_model=16, n_layers=1))
@@ -263,7 +263,7 @@ def test_the_reconstruction_in_flux_units_inverts_the_feature():
 
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_trains_saves_and_loads_with_identical_predictions(train_store, tmp_path):
-    from microlens.train import TrainConfig, read_metrics, train
+    from microlens.training.train import TrainConfig, read_metrics, train
 
     config = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name="vae", model=ModelConfig(kind="rnn_vae", **SMALL),
@@ -296,7 +296,7 @@ def test_trains_saves_and_loads_with_identical_predictions(train_store, tmp_path
 def store_vae(eval_store):
     """A (weight-spread, untrained) rnn_vae with a normalisation fitted to the training split,
     and 30 test rows."""
-    from microlens.predictions import select_test_events
+    from microlens.evaluation.predictions import select_test_events
 
     train_rows = eval_store.indices("train")[:60]
     batch = eval_store.batch(train_rows)
@@ -313,8 +313,8 @@ def store_vae(eval_store):
 def test_reconstruction_summary_by_class_and_as_an_anomaly_score(store_vae, eval_store):
     from sklearn.metrics import roc_auc_score
 
-    from microlens.analysis import reconstruction_summary
-    from microlens.predictions import SplitError
+    from microlens.evaluation.analysis import reconstruction_summary
+    from microlens.evaluation.predictions import SplitError
 
     net, rows = store_vae
     summary = reconstruction_summary(net, eval_store, rows, batch_size=7)
@@ -345,7 +345,7 @@ def test_reconstruction_summary_by_class_and_as_an_anomaly_score(store_vae, eval
 
 
 def test_the_latent_embedding_and_its_final_answers(store_vae, eval_store):
-    from microlens.analysis import event_latents
+    from microlens.evaluation.analysis import event_latents
 
     net, rows = store_vae
     means, probabilities = event_latents(net, eval_store, rows, batch_size=8)
@@ -362,8 +362,8 @@ def test_the_latent_embedding_and_its_final_answers(store_vae, eval_store):
 
 
 def test_the_report_and_its_figures(store_vae, eval_store):
-    from microlens.analysis import reconstruction_report
-    from microlens.viz import reconstruction_figures
+    from microlens.evaluation.analysis import reconstruction_report
+    from microlens.reports import reconstruction_figures
 
     net, rows = store_vae
     summary, examples = reconstruction_report(net, eval_store, rows, per_class=2, seed=3)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
-from microlens.metrics import (
+from microlens.core.metrics import (
     bootstrap_intervals,
     classification_metrics,
     confusion_counts,
@@ -22,7 +22,7 @@ from microlens.metrics import (
     softmax,
     wilson_interval,
 )
-from microlens.train import fit_temperature
+from microlens.training.train import fit_temperature
 
 LABELS = np.array([0, 0, 1, 1, 2, 2])
 PREDICTED = np.array([0, 1, 1, 1, 2, 0])

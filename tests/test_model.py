@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import spiked_events, spread_weights
 
-from microlens.model import (
+from microlens.models.model import (
     SAVED_BEFORE_FIELD,
     IntervalRangeWarning,
     MicrolensTransformer,
@@ -19,7 +19,7 @@ from microlens.model import (
     final_logits,
     window_mask,
 )
-from microlens.model_kinds import load_model
+from microlens.models.registry import load_model
 
 # a short stem (receptive field 1 + 2 * (1 + 2) = 7 observations) keeps reach tests small
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropout=0.0,

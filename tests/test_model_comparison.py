@@ -9,10 +9,10 @@ import warnings
 import numpy as np
 import pytest
 
-from microlens.evaluate import evaluate_run
-from microlens.labels import observable_labels
-from microlens.metrics import wilson_interval
-from microlens.model_comparison import (
+from microlens.core.metrics import wilson_interval
+from microlens.data.labels import observable_labels
+from microlens.evaluation.evaluate import evaluate_run
+from microlens.evaluation.model_comparison import (
     COSTS_FILE,
     PEER,
     binary_recall_split,
@@ -22,8 +22,8 @@ from microlens.model_comparison import (
     peer_row,
     write_comparison,
 )
-from microlens.model_kinds import load_model
-from microlens.studies.report import build_study_report, read_model_comparison
+from microlens.models.registry import load_model
+from microlens.workflow.studies.report import build_study_report, read_model_comparison
 
 BINARY, PSPL = 2, 1
 
@@ -212,7 +212,7 @@ def _fake_cell(evaluated, root, name: str, kind: str, labelled: int, accuracy: f
 def test_a_learning_curve_study_gets_its_table_and_figure(evaluated, tmp_path):
     """Kinds transformer and masked at several label counts: one row per arm and count, the
     pretraining's cost on the pretrained rows, the gain, the peer once, and the figure."""
-    from microlens.learning_curve import is_learning_curve, read_learning_curve
+    from microlens.workflow.learning_curve import is_learning_curve, read_learning_curve
 
     outputs = tmp_path / "outputs"
     root = outputs / "fewlabels"
@@ -262,8 +262,8 @@ def test_a_learning_curve_study_gets_its_table_and_figure(evaluated, tmp_path):
 def test_the_paired_difference_counts_the_events_each_run_gets_right(monkeypatch):
     """Two runs' answers on the same events: the difference, the discordant counts, McNemar's
     exact p, a bootstrap interval around the difference; other events are refused."""
-    from microlens import learning_curve
-    from microlens.holdout import Predictions
+    from microlens.models.holdout import Predictions
+    from microlens.workflow import learning_curve
 
     labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
     right = np.eye(3)[labels][:, None, :]  # (E, 1, 3): one answer per event
@@ -278,7 +278,7 @@ def test_the_paired_difference_counts_the_events_each_run_gets_right(monkeypatch
                            times=np.zeros((labels.size, 1)), logits=np.log(logits + 1e-3),
                            temperature=1.0), None
 
-    monkeypatch.setattr("microlens.predictions.run_predictions", fake)
+    monkeypatch.setattr("microlens.evaluation.predictions.run_predictions", fake)
     out = learning_curve.paired_difference("a", "b", n_bootstrap=500, seed=1)
     assert out["difference"] == pytest.approx(0.3) and out["n_events"] == 10
     assert (out["only_a"], out["only_b"]) == (3, 0)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.model import MODEL_KINDS, ModelConfig
-from microlens.model_kinds import (
+from microlens.models.model import MODEL_KINDS, ModelConfig
+from microlens.models.registry import (
     KINDS,
     CausalCNN,
     CausalGRU,
@@ -20,8 +20,8 @@ from microlens.model_kinds import (
     model_kind,
     neural_kinds,
 )
-from microlens.stream import StreamingClassifier
-from microlens.train import TrainConfig, read_metrics, train
+from microlens.models.stream import StreamingClassifier
+from microlens.training.train import TrainConfig, read_metrics, train
 
 # Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
 # kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).
@@ -248,7 +248,7 @@ def test_a_saved_run_loads_with_its_training_manifest(tmp_path):
 
 
 def test_broken_run_directories_name_the_file_and_the_fault(tmp_path):
-    from microlens.runs import RunFileError
+    from microlens.models.runs import RunFileError
 
     run = tmp_path / "gru_run"
     _saved_run(run)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
-from microlens.noise_model import (
+from microlens.simulation.noise_model import (
     COLUMNS,
     MAX_SEASONS,
     SHIPPED,
@@ -82,7 +82,7 @@ def test_a_star_takes_the_numbers_of_a_real_star_of_its_magnitude_bin():
 
 
 def test_the_model_is_fitted_only_on_the_stars_given_and_round_trips(tmp_path):
-    from microlens import ews
+    from microlens.photometry import ews
 
     events = sorted(ews.read_folder(ews.shipped_subset()), key=lambda e: e.name)
     stars = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:4]
@@ -145,7 +145,7 @@ def test_fitted_noise_curves_are_reproducible_and_keep_the_presets_sampling(tmp_
 def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_from(tmp_path):
     """``noise_model``: a user fits the model on the training stars only and simulates with
     it; every simulated star's numbers are those of a star of that model, never of another."""
-    from microlens import ews
+    from microlens.photometry import ews
 
     events = sorted(ews.read_folder(ews.shipped_subset()), key=lambda e: e.name)
     training = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:6]
@@ -172,7 +172,7 @@ def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_f
 
 
 def test_the_correlation_time_is_fitted_to_all_three_lags():
-    from microlens.noise_model import CORRELATION_DAYS_GRID, correlation_days
+    from microlens.simulation.noise_model import CORRELATION_DAYS_GRID, correlation_days
 
     def acf(tau, c=0.4):
         return {"acf_1d": c * np.exp(-1 / tau), "acf_10d": c * np.exp(-10 / tau),

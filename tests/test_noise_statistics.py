@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from microlens import SimulationConfig, generate_dataset, noise_statistics, open_dataset
-from microlens.noise_statistics import (
+from microlens import SimulationConfig, generate_dataset, open_dataset
+from microlens.reports import noise_statistics
+from microlens.reports.noise_statistics import (
     MMAG_PER_RELATIVE_FLUX,
     STATISTICS,
     curve_statistics,
@@ -114,7 +115,7 @@ def test_simulated_constant_stars_of_a_survey_preset(tmp_path):
 
 
 def test_real_baselines_of_chosen_stars_and_the_command_line(tmp_path, capsys):
-    from microlens.ews import read_folder, shipped_subset
+    from microlens.photometry.ews import read_folder, shipped_subset
 
     events = sorted(read_folder(shipped_subset()), key=lambda e: e.name)
     stars = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:3]
@@ -128,7 +129,7 @@ def test_real_baselines_of_chosen_stars_and_the_command_line(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text())
     assert sum(printed["real"]["n_curves"]) == 2 and "Udalski" in printed["citation"]
-    from microlens.viz.noise import noise_statistics_figure
+    from microlens.reports.noise import noise_statistics_figure
 
     figure = noise_statistics_figure(printed)
     assert len(figure.data) == len(STATISTICS)  # the real side only: no data set given

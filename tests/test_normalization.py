@@ -1,5 +1,5 @@
 """The causal baseline reference: "first" (today's) and "robust" (block levels), its stream and
-its measurement (microlens.analysis.baseline)."""
+its measurement (microlens.evaluation.analysis.baseline)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.analysis.baseline import baseline_error_summary, baseline_errors
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-from microlens.stream import StreamingClassifier
-from microlens.train import TrainConfig
+from microlens.evaluation.analysis.baseline import baseline_error_summary, baseline_errors
+from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.stream import StreamingClassifier
+from microlens.training.train import TrainConfig
 
 R = 10
 SIGMA = 0.02

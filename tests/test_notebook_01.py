@@ -9,15 +9,15 @@ import pytest
 from notebook_form import assert_committed_form, execute_without_errors
 
 from microlens import open_dataset
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.notebooks import simulation_config
-from microlens.variables import describe_variable
+from microlens.simulation.variables import describe_variable
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
+from microlens.workflow.notebooks import simulation_config
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_simulate.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["01_simulate"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["01_simulate"].types()  # one list: microlens.workflow.notebooks
 
 
 def test_committed_notebook_form():

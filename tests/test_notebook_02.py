@@ -11,14 +11,14 @@ import pytest
 from chain import TRAIN
 from notebook_form import assert_committed_form, execute_without_errors
 
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.viz import CURVE_SERIES, add_history_rows, training_curves_figure
+from microlens.reports import CURVE_SERIES, add_history_rows, training_curves_figure
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_train.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["02_train"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["02_train"].types()  # one list: microlens.workflow.notebooks
 RUN_FILES = ("config.json", "normalization.json", "best.pt", "last.pt", "history.csv",
              "steps.csv", "metrics.json")
 

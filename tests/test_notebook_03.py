@@ -12,13 +12,13 @@ from notebook_form import (
     assert_figures_written,
 )
 
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.predictions import Predictions
+from microlens.evaluation.predictions import Predictions
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "03_evaluate.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["03_evaluate"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["03_evaluate"].types()  # one list: microlens.workflow.notebooks
 FIGURES = ("confusion", "roc", "precision_recall", "reliability", "confidence",
            "early_detection", "decision_time", "peer_comparison", "dchi2_recall")
 

@@ -14,13 +14,13 @@ from notebook_form import (
 )
 
 from microlens import CLASS_NAMES
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.predictions import select_test_events
+from microlens.evaluation.predictions import select_test_events
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "04_attention.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["04_attention"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["04_attention"].types()  # one list: microlens.workflow.notebooks
 FIGURES = ("attention_gallery", "attention_event", "attention_layers", "attention_band",
            "attention_statistics")
 

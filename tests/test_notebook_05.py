@@ -15,13 +15,13 @@ from notebook_form import (
 )
 
 from microlens import CLASS_NAMES
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.predictions import run_predictions, select_test_events
+from microlens.evaluation.predictions import run_predictions, select_test_events
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast
 
 NOTEBOOK = NOTEBOOKS / "05_embedding.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["05_embedding"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["05_embedding"].types()  # one list: microlens.workflow.notebooks
 N_EVENTS, SEED = EMBEDDING["n_events"], EMBEDDING["seed"]  # 30 and 2: tests/chain.py
 
 

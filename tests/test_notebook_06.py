@@ -12,11 +12,11 @@ from notebook_form import (
     assert_figures_written,
 )
 
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.predictions import run_predictions
+from microlens.evaluation.predictions import run_predictions
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 NOTEBOOK = NOTEBOOKS / "06_u0_analysis.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["06_u0_analysis"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["06_u0_analysis"].types()  # one list: microlens.workflow.notebooks
 
 
 

@@ -12,15 +12,15 @@ from notebook_form import (
     assert_figures_written,
 )
 
-from microlens.figures import notebook_figures
-from microlens.notebooks import NOTEBOOKS as REGISTRY
-from microlens.photometry import read_shipped_event, shipped_events
-from microlens.predictions import run_predictions
-from microlens.real_benchmark.beside import PAIRS, simulated_shares
-from microlens.real_events import SERIES_FILE, load_series
+from microlens.evaluation.predictions import run_predictions
+from microlens.photometry.files import read_shipped_event, shipped_events
+from microlens.realdata.benchmark.beside import PAIRS, simulated_shares
+from microlens.realdata.real_events import SERIES_FILE, load_series
+from microlens.workflow.figures import notebook_figures
+from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 NOTEBOOK = NOTEBOOKS / "07_real_events.ipynb"
-EXPECTED_PARAMETERS = REGISTRY["07_real_events"].types()  # one list: microlens.notebooks
+EXPECTED_PARAMETERS = REGISTRY["07_real_events"].types()  # one list: microlens.workflow.notebooks
 
 
 def test_committed_notebook_form():

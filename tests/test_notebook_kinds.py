@@ -24,13 +24,13 @@ from chain import KIND_NOTEBOOKS, KIND_TEST_EVENTS, KIND_TRAINING
 from helpers import figure_json
 
 from microlens import CLASS_NAMES
-from microlens.analysis import run_model_kind
-from microlens.figures import notebook_figures
-from microlens.model import Normalization
-from microlens.model_kinds import KINDS, load_model
-from microlens.predictions import Predictions, run_predictions, select_test_events
-from microlens.pretrain import MaskedTransformer
-from microlens.runs import read_history, read_metrics
+from microlens.evaluation.analysis import run_model_kind
+from microlens.evaluation.predictions import Predictions, run_predictions, select_test_events
+from microlens.models.model import Normalization
+from microlens.models.registry import KINDS, load_model
+from microlens.models.runs import read_history, read_metrics
+from microlens.training.pretrain import MaskedTransformer
+from microlens.workflow.figures import notebook_figures
 
 slow = pytest.mark.slow  # the notebook chains; the fast tier: ./run_all.sh test fast
 
@@ -103,7 +103,7 @@ def check_limits(out: Path, store, predictions: Predictions, kind: str) -> None:
 
 
 def test_train_config_reads_the_kind_and_refuses_processes_for_features():
-    from microlens.notebooks import get_notebook, train_config
+    from microlens.workflow.notebooks import get_notebook, train_config
 
     entry = get_notebook("02_train")
     parameters = {**entry.defaults(), "model_kind": "cnn", "kernel_size": 3}
@@ -190,9 +190,9 @@ def test_a_kind_without_a_decoder_skips_the_reconstructions(kind_chains):
 def test_features_kind_in_process_attention_embedding_and_real_events(kind_chains, eval_store):
     """What 04, 05 and 07 do differently for this kind (no attention, curve features as the
     embedding), in process on the run 02 trained, to keep the test short."""
-    pytest.importorskip("microlens.feature_model")
-    from microlens.analysis import attention_maps, embed_run, no_attention_reason
-    from microlens.curve_features import N_FEATURES
+    pytest.importorskip("microlens.models.features")
+    from microlens.evaluation.analysis import attention_maps, embed_run, no_attention_reason
+    from microlens.models.curve_features import N_FEATURES
 
     run_dir = kind_chains.ran("features").record("features")["run_dir"]
     model = load_model(run_dir)
@@ -209,7 +209,7 @@ def test_features_kind_in_process_attention_embedding_and_real_events(kind_chain
                                run_predictions(run_dir, rows=rows)[0].final(), atol=1e-6)
 
     # 07: a real light curve, answered at the update fractions (no interval range to leave)
-    from microlens.real_events import classify_events
+    from microlens.realdata.real_events import classify_events
 
     real = classify_events(run_dir, ["OB05086"], peer=False, device="cpu").record["events"][0]
     assert real["outside_training_intervals"]["fraction"] is None
@@ -218,7 +218,7 @@ def test_features_kind_in_process_attention_embedding_and_real_events(kind_chain
 
 @slow
 def test_rnn_vae_loads_as_its_class(kind_chains):
-    from microlens.latent_models import RecurrentVAE
+    from microlens.models.rnn_vae import RecurrentVAE
 
     record = kind_chains.ran("rnn_vae").record("rnn_vae")
     model = load_model(record["run_dir"])
@@ -229,7 +229,7 @@ def test_rnn_vae_loads_as_its_class(kind_chains):
 def test_embedding_is_the_latent_mean_and_reconstructions_are_recorded(kind_chains, eval_store):
     from sklearn.metrics import roc_auc_score
 
-    from microlens.latent_models import reconstruction_errors
+    from microlens.models.rnn_vae import reconstruction_errors
 
     chains = kind_chains.ran("rnn_vae", "05_embedding")
     out, record = chains.out("rnn_vae"), chains.record("rnn_vae")

@@ -1,4 +1,4 @@
-"""The notebooks' registry (microlens.notebooks) against the notebooks themselves.
+"""The notebooks' registry (microlens.workflow.notebooks) against the notebooks themselves.
 
 The registry is the one description of every notebook's parameters, record, figures and
 artefacts that the study runner, the figure rebuild and the notebooks' save step read; these
@@ -17,8 +17,9 @@ import pytest
 from notebook_form import NOTEBOOKS as NOTEBOOK_DIR
 from notebook_form import PARAM_LINE, assert_committed_form
 
-from microlens import figures
-from microlens.notebooks import (
+from microlens.core.settings import NOT_LITERAL, declared_fields
+from microlens.workflow import figures
+from microlens.workflow.notebooks import (
     ARTIFACTS,
     CONFIG_MODULES,
     NOTEBOOKS,
@@ -30,8 +31,7 @@ from microlens.notebooks import (
     mirrored_field,
     save_outputs,
 )
-from microlens.settings import NOT_LITERAL, declared_fields
-from microlens.studies import available_notebooks, declared_parameters
+from microlens.workflow.studies import available_notebooks, declared_parameters
 
 MODEL_NOTEBOOKS = ("02_train", "03_evaluate", "04_attention", "05_embedding", "06_u0_analysis")
 
@@ -63,8 +63,8 @@ def test_parameters_cell_says_exactly_what_the_registry_says(name):
 
 
 def test_defaults_agree_across_notebooks_and_configs():
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     for name in MODEL_NOTEBOOKS:  # every notebook that runs a model takes the same device
         assert NOTEBOOKS[name].defaults()["device"] == "auto", name
@@ -153,7 +153,7 @@ def test_every_parameter_has_its_fields_default_type_and_help_or_its_own(name):
 
 
 def test_every_parameter_that_sets_a_field_reaches_it():
-    from microlens.pretrain import pretrain_config_for
+    from microlens.training.pretrain import pretrain_config_for
 
     simulation = NOTEBOOKS["01_simulate"]
     changed = {"topology": "stellar", "cadence": "cadence_50", "error": "error_010",
@@ -209,7 +209,7 @@ def test_every_parameter_that_sets_a_field_reaches_it():
 
 
 def test_the_model_kind_help_names_every_kind():
-    from microlens.model_kinds import KINDS
+    from microlens.models.registry import KINDS
 
     description = NOTEBOOKS["02_train"].types() and next(
         p.description for p in NOTEBOOKS["02_train"].parameters if p.name == "model_kind")
@@ -282,7 +282,7 @@ def test_save_outputs_checks_the_record_then_writes_it_atomically(tmp_path):
 
 
 def test_the_contract_helpers_name_what_is_wrong(monkeypatch):
-    from microlens import notebooks
+    from microlens.workflow import notebooks
 
     with pytest.raises(KeyError, match="unknown config 'NoConfig'; valid: "):
         notebooks.config_fields("NoConfig")

@@ -1,4 +1,4 @@
-"""Tests of microlens.photometry: real photometry files and MulensData in baseline-flux units."""
+"""Tests of microlens.photometry.files: real photometry files and MulensData in baseline-flux units."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microlens import photometry as ph
+from microlens.photometry import files as ph
 
 # a PhotometryWarning nobody expected fails the test: every warning is asserted where it is due
-pytestmark = pytest.mark.filterwarnings("error::microlens.photometry.PhotometryWarning")
+pytestmark = pytest.mark.filterwarnings("error::microlens.photometry.files.PhotometryWarning")
 K = math.log(10.0) / 2.5
 SYSTEMS = {  # as written by a caller -> canonical name, offset to full JD
     "JD": ("JD", 0.0),

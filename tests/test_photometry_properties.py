@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microlens import photometry as ph
+from microlens.photometry import files as ph
 
 K = math.log(10.0) / 2.5
 FMT = {"time": "{:.5f}", "mag": "{:.4f}", "flux": "{:.3f}", "err_mag": "{:.4f}",

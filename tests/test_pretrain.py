@@ -14,11 +14,12 @@ import pytest
 import torch
 from conftest import copy_dataset
 
-import microlens.train as training
-from microlens import seeds
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-from microlens.model_kinds import build_model, load_model
-from microlens.pretrain import (
+import microlens.training.train as training
+from microlens.core import seeds
+from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.registry import build_model, load_model
+from microlens.models.runs import RunExistsError, read_csv_rows, read_history, read_metrics
+from microlens.training.pretrain import (
     PRETRAIN_HISTORY_COLUMNS,
     MaskedPretrainer,
     MaskedTransformer,
@@ -35,8 +36,7 @@ from microlens.pretrain import (
     prepare_masked,
     pretrain,
 )
-from microlens.runs import RunExistsError, read_csv_rows, read_history, read_metrics
-from microlens.train import TrainConfig, parse_args, train
+from microlens.training.train import TrainConfig, parse_args, train
 
 ENCODER = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, conv_stem_layers=3)
 TIMING = ("epoch_seconds", "train_events_per_second")
@@ -287,7 +287,7 @@ def test_neither_labels_nor_the_test_split_are_read(train_store, tmp_path, monke
         def __array__(self, *args, **kwargs):
             raise AssertionError("pretraining read the labels")
 
-    import microlens.store as store_module
+    import microlens.data.store as store_module
 
     opened = store_module.open_dataset
 
@@ -317,7 +317,7 @@ def test_ensure_pretrained_reuses_resumes_and_refuses_another_config(train_store
         raise AssertionError("a finished run of the same config was trained again")
 
     with monkeypatch.context() as patch:
-        import microlens.pretrain as pretraining
+        import microlens.training.pretrain as pretraining
 
         patch.setattr(pretraining, "pretrain", no_training)
         assert ensure_pretrained(cfg, progress=False) == cfg.run_dir
@@ -337,7 +337,7 @@ def test_concurrent_callers_share_one_pretraining(train_store, tmp_path, monkeyp
     the other wait, then reuse it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import microlens.pretrain as pretraining
+    import microlens.training.pretrain as pretraining
 
     calls = []
     original = pretraining.pretrain
@@ -407,7 +407,7 @@ def test_bad_settings_are_refused_with_the_value_and_the_choices(tmp_path):
     assert args.resume
     with pytest.raises(SystemExit):
         parse_args(["--precision", "fp16"], "pretrain")
-    # one command line: python -m microlens.train --objective pretrain is the same
+    # one command line: python -m microlens.training.train --objective pretrain is the same
     same, _ = parse_args(["--objective", "pretrain", "--config", str(tmp_path / "cfg.json"),
                                 "--mask-fraction", "0.3", "--d-model", "64"])
     assert same == parsed

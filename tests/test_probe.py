@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from microlens.analysis.limits import recall_by_dchi2
-from microlens.evaluate import label_set_metrics, read_against_labels
-from microlens.metrics import wilson_interval
-from microlens.probe import (
+from microlens.core.metrics import wilson_interval
+from microlens.evaluation.analysis.limits import recall_by_dchi2
+from microlens.evaluation.evaluate import label_set_metrics, read_against_labels
+from microlens.evaluation.probe import (
     WARN_AT,
     WARN_MIN_EVENTS,
     auc,
@@ -185,8 +185,8 @@ def test_label_set_metrics_against_physical_and_observable_labels():
 
 
 def test_tables_and_figure_of_the_label_sets_and_probe():
-    from microlens.evaluate import label_set_rows, probe_rows
-    from microlens.viz import dchi2_recall_figure
+    from microlens.evaluation.evaluate import label_set_rows, probe_rows
+    from microlens.reports import dchi2_recall_figure
 
     labels = np.array([0, 1, 1, 1, 2, 2, 2, 2])
     dchi2 = np.array([np.nan, np.nan, np.nan, np.nan, 5.0, 80.0, 300.0, 1e4])

@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from microlens.processes import main_module_hidden
+from microlens.core.processes import main_module_hidden
 
 PEER_SCRIPT = """\
 import sys
 import numpy as np
 from microlens import open_dataset
-from microlens.classical import peer_features
-from microlens.curve_features import prefix_features
+from microlens.models.peer import peer_features
+from microlens.models.curve_features import prefix_features
 store = open_dataset(sys.argv[1])
 rows = np.arange(12)  # six chunks of two: both workers fit
 peer = peer_features(store, rows, workers=2)
@@ -28,8 +28,8 @@ print("done")
 
 @pytest.fixture(scope="module")
 def single_process_answers(small_store):
-    from microlens.classical import peer_features
-    from microlens.curve_features import prefix_features
+    from microlens.models.curve_features import prefix_features
+    from microlens.models.peer import peer_features
 
     rows = np.arange(12)  # the script's rows
     return (peer_features(small_store, rows, workers=1)["dchi2_event"],

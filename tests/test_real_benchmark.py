@@ -12,11 +12,11 @@ import pytest
 import torch
 from helpers import pspl_magnification, write_ews_event
 
-from microlens import ews
-from microlens.classical import ClassicalPeer
-from microlens.metrics import wilson_interval
-from microlens.model_kinds import neural_kinds
-from microlens.real_benchmark import (
+from microlens.core.metrics import wilson_interval
+from microlens.models.peer import ClassicalPeer
+from microlens.models.registry import neural_kinds
+from microlens.photometry import ews
+from microlens.realdata.benchmark import (
     Segment,
     combine_reports,
     headline_rows,
@@ -26,7 +26,7 @@ from microlens.real_benchmark import (
     share,
     summary_view,
 )
-from microlens.real_benchmark.cli import main
+from microlens.realdata.benchmark.cli import main
 
 T0 = 2459000.0
 PSPL = {"tmax": T0 + 500.0, "tau": 20.0, "umin": 0.1, "i0": 18.0}
@@ -89,8 +89,8 @@ def significance_answer(segment: Segment) -> np.ndarray:
 
 def tiny_run(tmp_path):
     """A run directory of an untrained tiny transformer (config, normalisation, weights)."""
-    from microlens.model import ModelConfig, Normalization
-    from microlens.model_kinds import build_model
+    from microlens.models.model import ModelConfig, Normalization
+    from microlens.models.registry import build_model
 
     torch.manual_seed(0)
     config = ModelConfig(d_model=8, n_layers=1, n_heads=2, d_ff=16, window=8, dropout=0.0,
@@ -236,8 +236,8 @@ def test_threshold_curve_and_the_peer(folder):
 
 @pytest.mark.parametrize("kind", neural_kinds())
 def test_every_neural_kind_batched_equals_one_curve_at_a_time(kind):
-    from microlens.model import ModelConfig
-    from microlens.model_kinds import build_model
+    from microlens.models.model import ModelConfig
+    from microlens.models.registry import build_model
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind=kind, d_model=8, n_layers=1, n_heads=2, d_ff=16,
@@ -319,8 +319,8 @@ def test_notebook_08_records_the_benchmark_and_its_figures(notebook_chain):
     from chain import REAL_BENCHMARK
     from notebook_form import NOTEBOOKS, assert_committed_form, assert_figures_written
 
-    from microlens.figures import notebook_figures
-    from microlens.notebooks import NOTEBOOKS as REGISTRY
+    from microlens.workflow.figures import notebook_figures
+    from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
     declared = assert_committed_form(NOTEBOOKS / "08_real_benchmark.ipynb",
                                      REGISTRY["08_real_benchmark"].types())
@@ -387,7 +387,7 @@ class OneCurve:
 
 @pytest.mark.slow  # seconds long: trains a features run and fits PSPL prefixes twice
 def test_features_kind_answers_at_its_fractions_and_workers_change_nothing(folder):
-    from microlens.curve_features import prefix_features
+    from microlens.models.curve_features import prefix_features
 
     peer = ClassicalPeer(event_threshold=200.0, binary_threshold=1e9)
     one = run_benchmark(folder, FeaturesFake(), peer=peer, events=["blg-0001", "blg-0006"])
@@ -416,7 +416,11 @@ def test_features_kind_answers_at_its_fractions_and_workers_change_nothing(folde
 
 
 def test_the_threshold_curve_ranks_answers_whose_p_lensing_is_one_to_the_last_digit():
-    from microlens.real_benchmark.summary import lensing_log_odds, operating_point, threshold_curve
+    from microlens.realdata.benchmark.summary import (
+        lensing_log_odds,
+        operating_point,
+        threshold_curve,
+    )
 
     def answer(p0):
         return {"final": [p0, (1 - p0) / 2, (1 - p0) / 2]}
@@ -438,7 +442,7 @@ def test_the_threshold_curve_ranks_answers_whose_p_lensing_is_one_to_the_last_di
 
 
 def test_a_trailing_window_classifies_the_last_days_of_each_segment(folder):
-    from microlens.photometry import estimate_baseline_flux
+    from microlens.photometry.files import estimate_baseline_flux
 
     whole = run_benchmark(folder, SignificanceModel(), peer=None)
     record = run_benchmark(folder, SignificanceModel(), peer=None, window_days=100.0)
@@ -468,7 +472,7 @@ def test_a_trailing_window_classifies_the_last_days_of_each_segment(folder):
 
 
 def test_simulated_shares_ask_the_three_questions_of_a_test_split():
-    from microlens.real_benchmark import simulated_shares
+    from microlens.realdata.benchmark import simulated_shares
 
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
     final = np.array([0, 1, 0, 2, 2, 1, 0, 2, 0, 1])
@@ -485,8 +489,8 @@ def test_simulated_shares_ask_the_three_questions_of_a_test_split():
 
 
 def test_beside_simulation_pairs_each_share_with_its_real_counterpart():
-    from microlens.real_benchmark import beside_simulation, share, simulated_shares
-    from microlens.viz.real_benchmark import beside_simulation_figure
+    from microlens.realdata.benchmark import beside_simulation, share, simulated_shares
+    from microlens.reports.real_benchmark import beside_simulation_figure
 
     simulated = simulated_shares(np.array([0, 1, 2, 1]), np.array([0, 1, 2, 2]))
     model = {"events_lensing": share(9, 10), "events_binary": share(4, 10),

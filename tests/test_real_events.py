@@ -1,7 +1,7 @@
-"""microlens.real_events: one pass over a real curve, its peak, first confident answers, peer.
+"""microlens.realdata.real_events: one pass over a real curve, its peak, first confident answers, peer.
 
 Fast: a tiny untrained model (the answers are meaningless, their bookkeeping is what is
-tested) on a simulated PSPL curve read back through microlens.photometry like a user's file.
+tested) on a simulated PSPL curve read back through microlens.photometry.files like a user's file.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from microlens.classical import ClassicalPeer
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-from microlens.photometry import read_file
-from microlens.pspl_fit import pspl_magnification, running_median
-from microlens.real_events import (
+from microlens.core.validation import InvalidLightCurveError
+from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.peer import ClassicalPeer
+from microlens.photometry.files import read_file
+from microlens.realdata.real_events import (
     SERIES_FIELDS,
     TrainingRangeWarning,
     classify_event,
@@ -30,8 +30,8 @@ from microlens.real_events import (
     save_series,
     tune_peer,
 )
-from microlens.validation import InvalidLightCurveError
-from microlens.viz import real_event_figure, real_events_table_figure
+from microlens.reports import real_event_figure, real_events_table_figure
+from microlens.simulation.pspl_fit import pspl_magnification, running_median
 
 N_POINTS = 300
 T_0 = 7050.0  # HJD - 2450000
@@ -241,7 +241,7 @@ def test_classify_event_refuses_arguments_it_cannot_use(curve, tmp_path):
     with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\], got nan"):
         classify_event(model, curve, confidence=float("nan"))
     with pytest.raises(TypeError, match=r"model must be a loaded model, got the path .*"
-                                        r"use microlens.model_kinds.load_model\(path\)"):
+                                        r"use microlens.models.registry.load_model\(path\)"):
         classify_event(str(tmp_path), curve)
     with pytest.raises(TypeError, match="model must be a loaded model of a kind"):
         classify_event(object(), curve)

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microlens import SimulationConfig, generate_dataset
-from microlens.paths import PROJECT_ROOT
-from microlens.removal import (
+from microlens.core.paths import PROJECT_ROOT
+from microlens.core.removal import (
     MARKER,
     UnsafeDeleteError,
     check_removable,
@@ -180,8 +180,8 @@ def test_generation_keeps_a_users_folder_named_like_its_partial(tmp_path):
 
 
 def test_training_overwrite_keeps_a_users_folder(tmp_path, small_store):
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig, train
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig, train
 
     folder = user_folder(tmp_path / "runs" / "mine")
     config = TrainConfig(dataset=str(small_store.path), runs_dir=str(tmp_path / "runs"),
@@ -193,21 +193,21 @@ def test_training_overwrite_keeps_a_users_folder(tmp_path, small_store):
 
 
 def test_features_overwrite_keeps_a_users_folder(tmp_path, small_store):
-    from microlens.feature_model import _prepare_run_dir
-    from microlens.model import ModelConfig
-    from microlens.train import TrainConfig
+    from microlens.models.features import _prepare_run_dir
+    from microlens.models.model import ModelConfig
+    from microlens.training.train import TrainConfig
 
     user_folder(tmp_path / "runs" / "feat")
     config = TrainConfig(dataset=str(small_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name="feat", model=ModelConfig(kind="features"))
-    from microlens.feature_model import BoostingSettings
+    from microlens.models.features import BoostingSettings
 
     with pytest.raises(UnsafeDeleteError, match="thesis_draft.tex"):
         _prepare_run_dir(config, BoostingSettings(), resume=False, overwrite=True)
 
 
 def test_study_force_keeps_a_users_folder_in_an_artifacts_place(tmp_path):
-    from microlens.studies.runner import _remove_artifacts
+    from microlens.workflow.studies.runner import _remove_artifacts
 
     folder = user_folder(tmp_path / "data" / "quick")
 
@@ -256,10 +256,10 @@ def test_no_parent_of_the_project_or_home_is_ever_deletable(depth):
 
 
 def test_torchrun_launch_and_pretraining_overwrite_keep_a_users_folder(tmp_path, small_store):
-    from microlens.ddp import launch
-    from microlens.model import ModelConfig
-    from microlens.pretrain import PretrainConfig, pretrain
-    from microlens.train import TrainConfig
+    from microlens.models.model import ModelConfig
+    from microlens.training.ddp import launch
+    from microlens.training.pretrain import PretrainConfig, pretrain
+    from microlens.training.train import TrainConfig
 
     folder = user_folder(tmp_path / "runs" / "mine")
     config = TrainConfig(dataset=str(small_store.path), runs_dir=str(tmp_path / "runs"),

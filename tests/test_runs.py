@@ -8,8 +8,8 @@ import zipfile
 import pytest
 import torch
 
-from microlens.removal import mark_project_dir
-from microlens.runs import (
+from microlens.core.removal import mark_project_dir
+from microlens.models.runs import (
     RunExistsError,
     RunFileError,
     load_torch,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microlens import seeds
-from microlens.seeds import subset_rows
-from microlens.train import TrainConfig, _epoch_order
+from microlens.core import seeds
+from microlens.core.seeds import subset_rows
+from microlens.training.train import TrainConfig, _epoch_order
 
 
 def test_seed_1_epoch_0_is_not_seed_0_epoch_1():

@@ -12,16 +12,16 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.model import ModelConfig
-from microlens.model_kinds import KINDS, build_model, load_model
-from microlens.set_models import (
+from microlens.models.model import ModelConfig
+from microlens.models.registry import KINDS, build_model, load_model
+from microlens.models.set_models import (
     DeepSets,
     PointFeatures,
     SetTransformer,
     age_standardisation,
 )
-from microlens.stream import StreamingClassifier
-from microlens.train import TrainConfig, read_metrics, train
+from microlens.models.stream import StreamingClassifier
+from microlens.training.train import TrainConfig, read_metrics, train
 
 # Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
 # kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from microlens.model import ModelConfig
-from microlens.settings import add_dataclass_options, dataclass_overrides, from_known_fields
-from microlens.train import TrainConfig, parse_args
+from microlens.core.settings import add_dataclass_options, dataclass_overrides, from_known_fields
+from microlens.models.model import ModelConfig
+from microlens.training.train import TrainConfig, parse_args
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def test_train_command_line_covers_every_field_of_both_configs(capsys):
 
 def test_declared_fields_follow_bases_across_modules_and_name_what_is_missing(tmp_path,
                                                                              monkeypatch):
-    from microlens.settings import declared_fields
+    from microlens.core.settings import declared_fields
 
     package = tmp_path / "declared_bases_pkg"
     package.mkdir()

@@ -99,7 +99,7 @@ def test_survey_presets_keep_the_shared_quantities_uninformative(tmp_path, surve
     kinds = store.params["variable_kind"][store.labels == 0]
     assert (kinds > 0).any()  # variables included
     if survey in REALISTIC:  # the survey contaminants and parallax were drawn
-        from microlens.variables import VARIABLE_KINDS
+        from microlens.simulation.variables import VARIABLE_KINDS
 
         assert {VARIABLE_KINDS.index("young_star"),
                 VARIABLE_KINDS.index("season_drift")} <= set(kinds.tolist())

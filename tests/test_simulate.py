@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from microlens.simulate import (
+from microlens.simulation.simulate import (
     SimulationConfig,
     binary_magnification,
     model_flux,
@@ -100,7 +100,7 @@ def test_noise_matches_the_stated_errors_and_photon_scaling():
 
 
 def test_error_preset_holds_at_the_reference_magnitude():
-    from microlens.simulate import baseline_error_mag
+    from microlens.simulation.simulate import baseline_error_mag
 
     for name, value in [("error_003", 0.03), ("error_015", 0.15)]:
         cfg = SimulationConfig(error=name)
@@ -132,8 +132,8 @@ def test_trajectory_angle_is_stored_in_radians_under_a_name_that_says_so(tmp_pat
     from before the rename (schema 1) is refused with a message to regenerate it."""
     import json
 
-    from microlens.simulate import PARAM_COLUMNS
-    from microlens.store import DatasetError, generate_dataset, open_dataset
+    from microlens.data.store import DatasetError, generate_dataset, open_dataset
+    from microlens.simulation.simulate import PARAM_COLUMNS
 
     assert "alpha_rad" in PARAM_COLUMNS and "alpha" not in PARAM_COLUMNS
     cfg = SimulationConfig(n_per_class=8, n_epochs=60, seed=4, detectability=False)
@@ -172,8 +172,8 @@ def test_dataset_bytes_do_not_depend_on_the_worker_count(tmp_path):
     chunks and this process holds VBBinaryLensing state of its own. Detectability is on: its
     float64 chi-squared columns show the 1e-12 differences that the call history makes, which
     float32 fluxes would round away."""
-    from microlens.simulate import simulate_range
-    from microlens.store import generate_dataset
+    from microlens.data.store import generate_dataset
+    from microlens.simulation.simulate import simulate_range
 
     cfg = SimulationConfig(n_per_class=6, n_epochs=150, seed=4, topology="distinct",
                            detectability=True)
@@ -192,8 +192,8 @@ def test_dataset_bytes_do_not_depend_on_the_worker_count(tmp_path):
 
 
 def test_survey_events_carry_the_presets_photometry_and_sampling():
-    from microlens.presets import get_survey
-    from microlens.survey import flux_errors as survey_flux_errors
+    from microlens.simulation.presets import get_survey
+    from microlens.simulation.survey import flux_errors as survey_flux_errors
 
     preset = get_survey("ogle")
     cfg = SimulationConfig(n_per_class=20, survey="ogle", topology="stellar", seed=3,
@@ -304,7 +304,7 @@ def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
 def test_survey_presets_warn_about_thesis_only_settings_they_ignore():
     import warnings
 
-    from microlens.simulate import IgnoredSettingWarning
+    from microlens.simulation.simulate import IgnoredSettingWarning
 
     with pytest.warns(IgnoredSettingWarning, match=r"survey 'ogle' sets its own .* so "
                       r"n_epochs=300, reference_mag=18.0 have no effect; leave them at the "
@@ -321,8 +321,8 @@ def test_a_config_at_the_edges_of_the_bounds_generates(tmp_path):
     """The bounds are what the simulator handles: two epochs, one significant point, the
     loosest tolerance, the extreme magnitudes, jitter just below half a spacing, every missing
     epoch in one-epoch gaps and the smallest splits all give a data set."""
-    from microlens.simulate import MAG_LIMITS, MAX_VBBL_TOL, MIN_EPOCHS
-    from microlens.store import generate_dataset, open_dataset
+    from microlens.data.store import generate_dataset, open_dataset
+    from microlens.simulation.simulate import MAG_LIMITS, MAX_VBBL_TOL, MIN_EPOCHS
 
     cfg = SimulationConfig(n_per_class=3, n_epochs=MIN_EPOCHS, detection_min_points=1,
                            time_jitter=0.4999, gap_share=1.0, gap_mean_epochs=1.0,

@@ -1,5 +1,5 @@
 """Single lenses that are not point lenses: finite source and annual parallax
-(``SimulationConfig(single_lens="physical")``, :mod:`microlens.single_lens`)."""
+(``SimulationConfig(single_lens="physical")``, :mod:`microlens.simulation.single_lens`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from helpers import assert_same_arrays
 
-from microlens.presets import get_survey
-from microlens.simulate import (
+from microlens.data.store import generate_dataset, open_dataset, resimulate
+from microlens.simulation.presets import get_survey
+from microlens.simulation.simulate import (
     PARAM_COLUMNS,
     SimulatedEvent,
     SimulationConfig,
@@ -20,7 +21,7 @@ from microlens.simulate import (
     pspl_magnification,
     simulate_event,
 )
-from microlens.single_lens import (
+from microlens.simulation.single_lens import (
     BULGE_FIELD,
     PARALLAX_COLUMNS,
     PI_E_RANGE,
@@ -31,7 +32,6 @@ from microlens.single_lens import (
     single_lens_magnification,
     trajectory,
 )
-from microlens.store import generate_dataset, open_dataset, resimulate
 
 OGLE_EPOCH = get_survey("ogle").reference_epoch
 COORDS = "17:55:00 -29:00:00"  # the bulge field centre every preset's events sit at
@@ -209,7 +209,7 @@ def test_the_random_stream_depends_neither_on_the_class_nor_on_the_single_lens_c
     """Event by event: the same times, shared draws and standardised noise in every class
     (the class forced on the same index) and with "point"; pi_E is what the parallax stream
     gives at the event's attempt, whatever the class."""
-    import microlens.simulate as simulate
+    import microlens.simulation.simulate as simulate
 
     physical_cfg = physical(n_per_class=2, seed=2)
     point_cfg = SimulationConfig(**{**physical_cfg.to_dict(), "single_lens": "point"})

@@ -16,8 +16,8 @@ from microlens import (
     generate_dataset,
     open_dataset,
 )
-from microlens.simulate import model_flux
-from microlens.store import resimulate
+from microlens.data.store import resimulate
+from microlens.simulation.simulate import model_flux
 
 
 def test_layout_manifest_and_alignment(small_store, small_config):
@@ -69,8 +69,8 @@ def test_stored_event_resimulates_from_its_parameters_and_seed(small_store):
 
 def test_survey_store_keeps_curves_of_any_length_times_since_its_epoch_and_variables(
         tmp_path):
-    from microlens.presets import get_survey
-    from microlens.variables import VARIABLE_KINDS
+    from microlens.simulation.presets import get_survey
+    from microlens.simulation.variables import VARIABLE_KINDS
 
     cfg = SimulationConfig(n_per_class=8, survey="ogle", topology="stellar", seed=5,
                            variable_fraction=1.0, detectability=False)
@@ -100,7 +100,7 @@ def test_survey_store_keeps_curves_of_any_length_times_since_its_epoch_and_varia
 @pytest.mark.slow
 def test_same_seed_gives_identical_arrays_for_any_worker_count(tmp_path, small_store,
                                                                small_config):
-    from microlens.simulate import simulate_range
+    from microlens.simulation.simulate import simulate_range
 
     simulate_range(small_config, 0, 6)  # leave VBBinaryLensing state behind in this process
     one = open_dataset(generate_dataset(small_config, tmp_path / "one", workers=1,
@@ -269,7 +269,7 @@ def test_params_table_is_aligned_with_events(small_store):
 
 
 def test_relative_paths_are_anchored_at_the_project_root(monkeypatch, tmp_path):
-    from microlens.paths import PROJECT_ROOT, resolve_path
+    from microlens.core.paths import PROJECT_ROOT, resolve_path
 
     assert (PROJECT_ROOT / "pyproject.toml").is_file()
     monkeypatch.chdir(tmp_path)  # papermill runs notebooks from notebooks/
@@ -380,7 +380,7 @@ def test_a_chunk_that_fails_names_its_events_and_the_cause(tmp_path):
 
 def test_a_worker_that_dies_is_reported_with_its_exit_code_and_error_output(
         tmp_path, monkeypatch):
-    from microlens import store
+    from microlens.data import store
 
     monkeypatch.setattr(store, "_WORKER_COMMAND",
                         "import sys; sys.stderr.write('worker cannot start\\n'); sys.exit(3)")
@@ -480,7 +480,7 @@ def test_a_saved_config_that_todays_checks_refuse_still_opens_with_a_warning(tin
 def test_a_survey_set_with_thesis_only_settings_opens_quietly(tmp_path):
     import warnings
 
-    from microlens.simulate import IgnoredSettingWarning
+    from microlens.simulation.simulate import IgnoredSettingWarning
 
     with pytest.warns(IgnoredSettingWarning, match="n_epochs=60 has no effect"):
         cfg = SimulationConfig(n_per_class=1, survey="moa", n_epochs=60, detectability=False)
@@ -493,7 +493,7 @@ def test_a_survey_set_with_thesis_only_settings_opens_quietly(tmp_path):
 def test_a_set_made_before_later_settings_existed_is_reused_and_keeps_its_study_key(tmp_path):
     """A manifest without the settings added later (they reproduce what it simulated) is the
     same data set: generate_dataset reuses it, and its study key does not change."""
-    from microlens.simulate import LATER_FIELDS
+    from microlens.simulation.simulate import LATER_FIELDS
 
     cfg = SimulationConfig(n_per_class=2, n_epochs=60, seed=4, detectability=False)
     path = generate_dataset(cfg, tmp_path / "old", workers=1, progress=False)

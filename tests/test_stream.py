@@ -9,8 +9,13 @@ import pytest
 import torch
 from helpers import spiked_events
 
-from microlens.model import IntervalRangeWarning, MicrolensTransformer, ModelConfig, Normalization
-from microlens.stream import StreamingClassifier, stream_latency
+from microlens.models.model import (
+    IntervalRangeWarning,
+    MicrolensTransformer,
+    ModelConfig,
+    Normalization,
+)
+from microlens.models.stream import StreamingClassifier, stream_latency
 
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8, dropout=0.1)
 DEFAULT_WINDOW = ModelConfig(dropout=0.1)  # the default architecture, window 64
@@ -215,7 +220,7 @@ def test_reset_replays_the_same_numbers(small_model):
         torch.testing.assert_close(probs[1], expected[3, k - 50], atol=ATOL, rtol=0)
 
 
-@pytest.mark.filterwarnings("ignore::microlens.model.IntervalRangeWarning")  # event 1 padding
+@pytest.mark.filterwarnings("ignore::microlens.models.model.IntervalRangeWarning")  # event 1 padding
 def test_state_has_a_fixed_size_and_the_cache_holds_the_last_window(small_model):
     model = small_model
     times, flux, err, _ = _events()
@@ -285,7 +290,7 @@ def test_bad_inputs_name_the_bad_value_and_change_nothing(small_model):
         assert torch.equal(tensor, after[name]) or (
             tensor.dtype.is_floating_point and torch.equal(tensor.isnan(), after[name].isnan())
             and torch.equal(tensor.nan_to_num(), after[name].nan_to_num())), name
-    # a repeated time is refused too, as by the batch checks (microlens.validation)
+    # a repeated time is refused too, as by the batch checks (microlens.core.validation)
     with pytest.raises(ValueError, match=r"times\[0\]=2\.0 for event 1 repeats its previous "
                                          r"observation's time; times must increase strictly"):
         stream.update([2.0], [1.0], [0.05], events=[1])
@@ -400,7 +405,7 @@ def test_every_encoder_option_streams_the_batch_numbers(option_model):
 def test_rotary_keys_are_cached_rotated_by_their_own_time():
     """The ring buffer holds rotated keys: the same observation's key at another time differs,
     and the cached key equals the batch projection rotated by its time since the first."""
-    from microlens.model import apply_rotary, rotary_angles, rotary_periods
+    from microlens.models.model import apply_rotary, rotary_angles, rotary_periods
 
     config = ModelConfig(**{**SMALL.to_dict(), "time_encoding": "rotary"})
     model = _model(config, reference_points=12)

@@ -10,10 +10,10 @@ import nbformat
 import pytest
 import yaml
 
-from microlens.studies import StudyError, load_study, plan_study, run_study
-from microlens.studies.__main__ import main
-from microlens.studies.definition import DATASET, RUN, artifact_key
-from microlens.studies.runner import notebook_parameters, select_cells
+from microlens.workflow.studies import StudyError, load_study, plan_study, run_study
+from microlens.workflow.studies.__main__ import main
+from microlens.workflow.studies.definition import DATASET, RUN, artifact_key
+from microlens.workflow.studies.runner import notebook_parameters, select_cells
 
 # Reading, checking and planning studies is quick (the fast tier); the tests that run notebooks
 # through the runner are marked slow (the fast tier: ./run_all.sh test fast).
@@ -108,8 +108,8 @@ def test_grid_products_unions_and_notebook_keys(tmp_path):
 
 
 def test_the_models_study_trains_every_kind_on_one_data_set():
-    from microlens.model_kinds import KINDS, count_parameters
-    from microlens.notebooks import train_config
+    from microlens.models.registry import KINDS, count_parameters
+    from microlens.workflow.notebooks import train_config
 
     study = load_study("models")
     assert study.notebooks == ("01_simulate", "02_train", "03_evaluate")
@@ -496,7 +496,7 @@ def test_a_grid_value_that_the_config_refuses_names_its_cell(tmp_path):
 
 
 def test_list_reports_a_broken_study_file_and_lists_the_others(tmp_path, monkeypatch, capsys):
-    import microlens.studies.definition as definition
+    import microlens.workflow.studies.definition as definition
 
     write_study(tmp_path, "good", description="a good one")
     (tmp_path / "broken.yaml").write_text("notebooks: [01_simulate\n", encoding="utf-8")
@@ -515,7 +515,7 @@ def test_list_reports_a_broken_study_file_and_lists_the_others(tmp_path, monkeyp
 
 
 def _progress_task(tmp_path: Path, notebook: str, running_since: float) -> dict:
-    from microlens.studies.runner import CELL_RECORD
+    from microlens.workflow.studies.runner import CELL_RECORD
 
     run = tmp_path / "run"
     task = {"cell": "base", "key": "k1", "directory": str(tmp_path / "base"),
@@ -531,7 +531,7 @@ def _progress_task(tmp_path: Path, notebook: str, running_since: float) -> dict:
 
 
 def test_progress_shows_the_notebook_and_the_training_epoch_with_the_time_left(tmp_path):
-    from microlens.studies.runner import cell_progress
+    from microlens.workflow.studies.runner import cell_progress
 
     task = _progress_task(tmp_path, "02_train", running_since=1000.0)
     assert cell_progress(task, now=1030.0) == "base: 02_train (2/3), epoch 0/5, 30 s so far"
@@ -581,7 +581,7 @@ def test_an_interrupted_study_says_what_finished_and_how_to_resume(
         tmp_path, monkeypatch, capsys, interrupt, name, code):
     import signal
 
-    import microlens.studies.runner as runner
+    import microlens.workflow.studies.runner as runner
 
     monkeypatch.setattr(runner, "run_cell", _fake_cells(interrupt))
     handler = signal.getsignal(signal.SIGTERM)
@@ -593,14 +593,14 @@ def test_an_interrupted_study_says_what_finished_and_how_to_resume(
     assert err.count("\n") == 1, err  # one line, no traceback
     assert err.startswith(f"study stop interrupted by {name}: 1 of 3 cell(s) finished "
                           "(topology=stellar); unfinished: topology=planetary, topology=distinct")
-    assert f"Run the same command again (python -m microlens.studies run {path}" in err
+    assert f"Run the same command again (python -m microlens.workflow.studies run {path}" in err
     assert "to resume" in err
     assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
 @slow
 def test_a_stale_partial_beside_a_finished_cell_is_named_then_removed(tiny, capsys):
-    from microlens.studies.runner import remove_stale_partials
+    from microlens.workflow.studies.runner import remove_stale_partials
 
     stale = tiny["dir"] / "topology=stellar.partial"
     stale.mkdir()
@@ -633,7 +633,7 @@ def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(
     outputs, data = tmp_path / "o", tmp_path / "d"
     record = outputs / "term" / "topology=stellar.partial" / "cell.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "microlens.studies", "run", str(path), "--outputs", str(outputs),
+        [sys.executable, "-m", "microlens.workflow.studies", "run", str(path), "--outputs", str(outputs),
          "--data", str(data), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -648,7 +648,7 @@ def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(
     assert process.returncode == 143
     assert err.strip() == (
         "study term interrupted by SIGTERM: none of its 1 cell(s) finished; unfinished: "
-        f"topology=stellar. Run the same command again (python -m microlens.studies run {path} "
+        f"topology=stellar. Run the same command again (python -m microlens.workflow.studies run {path} "
         f"--outputs {outputs} --data {data} --quiet) to resume: finished cells are skipped, "
         "finished notebooks are not rerun and an interrupted training continues from its last "
         "epoch.")

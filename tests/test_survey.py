@@ -1,4 +1,4 @@
-"""Survey observing patterns (microlens.survey, the ``survey`` preset family).
+"""Survey observing patterns (microlens.simulation.survey, the ``survey`` preset family).
 
 Statistical tolerances are 5 standard deviations of the quantity under the stated model, derived
 from the sample size (binomial, uniform or renewal-process variances), not guesses.
@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from microlens import survey
-from microlens.presets import (
+from microlens.simulation import survey
+from microlens.simulation.presets import (
     CADENCES,
     DEFAULT_SURVEY,
     ERRORS,
@@ -343,7 +343,7 @@ def test_observe_is_deterministic_and_validates():
 
 
 def test_overlapping_sites_never_put_two_observations_within_one_exposure():
-    from microlens.survey import MIN_SEPARATION_DAYS
+    from microlens.simulation.survey import MIN_SEPARATION_DAYS
 
     rng = np.random.default_rng(4)
     for _ in range(20):

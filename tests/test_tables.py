@@ -1,4 +1,4 @@
-"""The one table writer (microlens.tables) and the three tables written through it.
+"""The one table writer (microlens.core.tables) and the three tables written through it.
 
 The digests below are of the files the study summary, the model comparison and the learning
 curve wrote for the same small example before they shared the writer: the files must stay the
@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from microlens.learning_curve import write_learning_curve
-from microlens.model_comparison import write_comparison
-from microlens.tables import write_table
+from microlens.core.tables import write_table
+from microlens.evaluation.model_comparison import write_comparison
+from microlens.workflow.learning_curve import write_learning_curve
 
 COMPARISON_ROWS = [
     {"model": "transformer", "cell": "model_kind=transformer", "accuracy": 0.9,
@@ -57,7 +57,7 @@ def test_the_comparison_and_the_learning_curve_write_the_same_files_as_before(tm
 
 
 def test_the_study_summary_writes_the_same_csv_as_before(tmp_path, monkeypatch):
-    from microlens.studies import report
+    from microlens.workflow.studies import report
 
     rows = [{"cell": "a=1", "status": "complete", "a": 1, "accuracy": 0.875,
              "run_dir": "outputs/runs/x"},

@@ -12,9 +12,9 @@ import pytest
 import torch
 from conftest import copy_dataset
 
-from microlens.model import ModelConfig
-from microlens.model_kinds import load_model
-from microlens.train import (
+from microlens.models.model import ModelConfig
+from microlens.models.registry import load_model
+from microlens.training.train import (
     RunExistsError,
     TrainConfig,
     observation_weights,
@@ -118,7 +118,7 @@ def test_the_test_split_is_never_read(train_store, tmp_path):
 def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path, monkeypatch):
     # The trainer refuses such a dataset up front (tests/test_validation.py); switch that
     # refusal off to test the safety net behind it.
-    from microlens.store import LightCurveStore
+    from microlens.data.store import LightCurveStore
 
     monkeypatch.setattr(LightCurveStore, "require_valid", lambda self, rows, purpose, **kw: None)
     poisoned = copy_dataset(train_store, tmp_path / "poisoned")
@@ -136,7 +136,7 @@ def test_a_non_finite_step_is_skipped_not_applied(train_store, tmp_path, monkeyp
 
 
 def test_a_diverged_validation_loss_ends_with_a_clear_error(train_store, tmp_path, monkeypatch):
-    from microlens import train as training
+    from microlens.training import train as training
 
     def diverged(self, rows):
         return float("nan"), 0.0, torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)
@@ -168,7 +168,7 @@ def test_bad_settings_are_rejected_with_the_choices(train_store, tmp_path):
 
 @pytest.mark.slow  # seconds long: a Python process that imports torch
 def test_the_command_line_refuses_bad_settings_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "microlens.train", "--precision", "fp8"],
+    out = subprocess.run([sys.executable, "-m", "microlens.training.train", "--precision", "fp8"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "unknown precision 'fp8'" in out.stderr
 
@@ -178,7 +178,7 @@ def test_the_command_line_refuses_bad_settings_in_one_line():
 # chance to clean up: the kill lands after exactly one finished epoch, never racing the training.
 STOP_AFTER_EACH_EPOCH = """
 import os, signal, sys
-import microlens.train as command_line
+import microlens.training.train as command_line
 
 run = command_line.train
 
@@ -209,14 +209,14 @@ def test_a_killed_command_line_run_resumes_to_the_same_result(train_store, tmp_p
         process.wait()
     assert len(read_history(cfg.run_dir)) == 1
     assert not (cfg.run_dir / "metrics.json").exists()
-    command = [sys.executable, "-m", "microlens.train", *arguments]
+    command = [sys.executable, "-m", "microlens.training.train", *arguments]
     subprocess.run([*command, "--resume"], check=True, timeout=300)
     # The uninterrupted reference runs the same command line in a fresh process too: this
     # process's torch thread count depends on the tests before it, and another count sums
     # in another order (last-bit differences that training then carries).
     whole_cfg = replace(cfg, run_name="whole")
     whole_path = whole_cfg.save(tmp_path / "whole.json")
-    subprocess.run([sys.executable, "-m", "microlens.train", "--config", str(whole_path),
+    subprocess.run([sys.executable, "-m", "microlens.training.train", "--config", str(whole_path),
                     "--quiet"], check=True, timeout=300)
     whole = whole_cfg.run_dir
     assert history_without_timing(cfg.run_dir) == history_without_timing(whole)

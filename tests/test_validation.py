@@ -18,17 +18,17 @@ import torch
 from conftest import copy_dataset
 
 from microlens import open_dataset
-from microlens.model import MicrolensTransformer, ModelConfig, Normalization
-from microlens.model_kinds import load_model
-from microlens.predictions import predict_events, run_predictions
-from microlens.store import scan_invalid
-from microlens.stream import StreamingClassifier
-from microlens.train import TrainConfig, train
-from microlens.validation import (
+from microlens.core.validation import (
     InvalidDataWarning,
     InvalidLightCurveError,
     check_light_curves,
 )
+from microlens.data.store import scan_invalid
+from microlens.evaluation.predictions import predict_events, run_predictions
+from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.registry import load_model
+from microlens.models.stream import StreamingClassifier
+from microlens.training.train import TrainConfig, train
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8, dropout=0.0)
 B, N = 4, 40
@@ -229,7 +229,7 @@ def _corrupt(store, destination, changes):
 
 
 def test_a_clean_dataset_opens_silently_from_its_recorded_checks(small_store, monkeypatch):
-    import microlens.store as store_module
+    import microlens.data.store as store_module
 
     def no_scan(*args, **kwargs):
         raise AssertionError("the arrays were scanned although the recorded checks apply")

@@ -1,4 +1,4 @@
-"""Non-lensing variable stars (microlens.variables): shapes, ranges, reproducibility, errors."""
+"""Non-lensing variable stars (microlens.simulation.variables): shapes, ranges, reproducibility, errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from microlens import variables as V
-from microlens.variables import (
+from microlens.simulation import variables as V
+from microlens.simulation.variables import (
     VARIABLE_COLUMNS,
     VARIABLE_DTYPES,
     VARIABLE_KINDS,

@@ -6,7 +6,7 @@ outputs/experiments/noise/shipped.json; prints the cells within the real IQR."""
 import json
 
 from microlens import SimulationConfig, generate_dataset
-from microlens.noise_statistics import compare
+from microlens.reports.noise_statistics import compare
 
 FOLDER = "../shared/real/ogle_ews_2025"
 out = {}

@@ -10,7 +10,7 @@ for k in $KINDS; do for f in 0 1; do
   train $k inj_fold$f ${k}_inj$f 2
   bench ${k}_inj$f --stars $E/bench_stars_fold$f.json
 done; done
-step bench_features_ogle $PY -m microlens.real_benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
+step bench_features_ogle $PY -m microlens.realdata.benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
   --window-days 605.25 --workers 2 --device cpu --out $E/all/bench_features_ogle.json
 for k in transformer cnn set_transformer masked deepsets gru rnn_vae; do
   train $k ogle_synth ${k}_ogle 2

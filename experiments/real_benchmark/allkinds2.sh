@@ -18,7 +18,7 @@ for f in 0 1; do
   bench transformer8_inj$f --stars $E/bench_stars_fold$f.json
 done
 for n in ft_inj0 ft_inj1 ft_ogle_full; do step eval_$n $PY $S/eval_test.py outputs/runs/rb/$n; done
-step bench_features_ogle $PY -m microlens.real_benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
+step bench_features_ogle $PY -m microlens.realdata.benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
   --window-days 605.25 --workers 2 --device cpu --out $E/all/bench_features_ogle.json
 for k in transformer set_transformer cnn; do
   train $k ogle_synth ${k}_ogle 2
@@ -26,7 +26,7 @@ for k in transformer set_transformer cnn; do
 done
 # The ogle preset with the noise fitted on the shipped subset's stars (data/rb/ogle_fitted, the
 # same config otherwise): features and transformer, scored on the stars not in the subset.
-step train_features_oglefit $PY -m microlens.train --kind features --dataset data/rb/ogle_fitted \
+step train_features_oglefit $PY -m microlens.training.train --kind features --dataset data/rb/ogle_fitted \
   --run-name features_oglefit --runs-dir $R --seed 13 --overwrite --quiet
 step eval_features_oglefit $PY $S/eval_test.py $R/features_oglefit
 bench features_oglefit --stars $E/stars_not_shipped.json

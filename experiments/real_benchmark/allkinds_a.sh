@@ -7,13 +7,13 @@
 BENCH_WORKERS=2 source "$(dirname "$0")/common.sh"
 # Pipeline A (two pipelines share the 2 cores, one thread each)
 for n in ft_inj0 ft_inj1 ft_ogle_full; do step eval_$n $PY $S/eval_test.py outputs/runs/rb/$n; done
-step bench_features_ogle $PY -m microlens.real_benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
+step bench_features_ogle $PY -m microlens.realdata.benchmark $F --run outputs/runs/rb/ft_ogle_full --peer none \
   --window-days 605.25 --workers 2 --device cpu --out $E/all/bench_features_ogle.json
 for k in transformer set_transformer cnn; do
   train $k ogle_synth ${k}_ogle 2
   bench ${k}_ogle
 done
-step train_features_oglefit $PY -m microlens.train --kind features --dataset data/rb/ogle_fitted \
+step train_features_oglefit $PY -m microlens.training.train --kind features --dataset data/rb/ogle_fitted \
   --run-name features_oglefit --runs-dir $R --seed 13 --overwrite --quiet
 step eval_features_oglefit $PY $S/eval_test.py $R/features_oglefit
 bench features_oglefit --stars $E/stars_not_shipped.json

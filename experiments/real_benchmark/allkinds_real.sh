@@ -10,14 +10,14 @@ source "$(dirname "$0")/common.sh"
 # noise model never saw, with the peer's statistics for the gate.
 step gen_real $PY $S/gen_real.py
 step tune_peer_real $PY $S/tune_peer_real.py
-step train_features_real $PY -m microlens.train --kind features --dataset data/rb/ogle_real \
+step train_features_real $PY -m microlens.training.train --kind features --dataset data/rb/ogle_real \
   --run-name features_real --runs-dir $R --seed 13 --overwrite --quiet
 step eval_features_real $PY $S/eval_test.py $R/features_real
-step bench_features_real $PY -m microlens.real_benchmark $F --run $R/features_real \
+step bench_features_real $PY -m microlens.realdata.benchmark $F --run $R/features_real \
   --peer $E/all/peer_ogle_real.json --window-days 605.25 --workers 1 --device cpu \
   --stars $E/stars_not_shipped.json --out $E/all/bench_features_real.json
 train transformer ogle_real transformer_real 2
-step bench2_transformer_real $PY -m microlens.real_benchmark $F --run $R/transformer_real \
+step bench2_transformer_real $PY -m microlens.realdata.benchmark $F --run $R/transformer_real \
   --peer $E/all/peer_ogle_real.json --window-days 605.25 --workers 1 --device cpu \
   --stars $E/stars_not_shipped.json --out $E/all/bench_transformer_real.json
 echo "$(date +%T) pipeline real finished" >> $E/allkinds.log

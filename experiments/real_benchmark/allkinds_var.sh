@@ -7,11 +7,11 @@ source "$(dirname "$0")/common.sh"
 k=$1; share=${2:-0.5}
 v=var; [ "$share" != 0.5 ] && v=var$(python3 -c "print(round($share * 100))")
 step gen_inj_${v}$k $PY $S/gen_inj_var.py $k $share
-step train_features_${v}$k $PY -m microlens.train --kind features \
+step train_features_${v}$k $PY -m microlens.training.train --kind features \
   --dataset data/rb/inj_${v}_fold$k --run-name features_${v}$k --runs-dir $R --seed 13 \
   --overwrite --quiet
 step eval_features_${v}$k $PY $S/eval_test.py $R/features_${v}$k
-step bench_features_${v}$k $PY -m microlens.real_benchmark $F --run $R/features_${v}$k \
+step bench_features_${v}$k $PY -m microlens.realdata.benchmark $F --run $R/features_${v}$k \
   --peer tune --window-days 605.25 --workers 1 --device cpu --stars $E/bench_stars_fold$k.json \
   --out $E/all/bench_features_${v}$k.json
 echo "$(date +%T) pipeline ${v}$k finished" >> $E/allkinds.log

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/common.sh"
 for k in 0 1; do
   train transformer inj_var_fold$k transformer_var$k 2
-  step bench_transformer_var$k $PY -m microlens.real_benchmark $F --run $R/transformer_var$k \
+  step bench_transformer_var$k $PY -m microlens.realdata.benchmark $F --run $R/transformer_var$k \
     --peer tune --window-days 605.25 --workers 1 --device cpu \
     --stars $E/bench_stars_fold$k.json --out $E/all/bench_transformer_var$k.json
 done

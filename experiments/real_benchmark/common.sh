@@ -27,19 +27,19 @@ esac; }
 train() {  # kind dataset name epochs
   local k=$1 ds=$2 name=$3 ep=$4 extra=""
   if [ $k = masked ]; then
-    step pre_$name $PY -m microlens.train --objective pretrain --dataset data/rb/$ds --run-name pre_$name \
+    step pre_$name $PY -m microlens.training.train --objective pretrain --dataset data/rb/$ds --run-name pre_$name \
       --runs-dir $R $(args_for $k) --dropout 0 --epochs 2 --batch-size 32 --seed 13 --device cpu \
       --max-train-events 2388 --overwrite --quiet
     extra="--pretrained $R/pre_$name"
   fi
-  step train_$name $PY -m microlens.train --dataset data/rb/$ds --run-name $name --runs-dir $R \
+  step train_$name $PY -m microlens.training.train --dataset data/rb/$ds --run-name $name --runs-dir $R \
     --kind $k $(args_for $k) --dropout 0 --epochs $ep --batch-size 32 --learning-rate 0.002 \
     --seed 13 --device cpu --max-train-events 2388 --label-policy physical --overwrite --quiet $extra
   step eval_$name $PY $S/eval_test.py $R/$name
 }
 bench() {  # name stars-args
   local name=$1; shift
-  step bench_$name $PY -m microlens.real_benchmark $F --run $R/$name --peer none --window-days 605.25 \
+  step bench_$name $PY -m microlens.realdata.benchmark $F --run $R/$name --peer none --window-days 605.25 \
     --workers ${BENCH_WORKERS:-1} --device cpu --out $E/all/bench_$name.json "$@"
 }
 mkdir -p $E/all

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from microlens import open_dataset
-from microlens.classical import ClassicalPeer, peer_features
-from microlens.evaluate import label_set_metrics
+from microlens.evaluation.evaluate import label_set_metrics
+from microlens.models.peer import ClassicalPeer, peer_features
 
 t = time.time()
 data, bench = sys.argv[1], sys.argv[2]

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from microlens.evaluate import label_set_metrics
-from microlens.metrics import wilson_interval
-from microlens.predictions import run_predictions
+from microlens.core.metrics import wilson_interval
+from microlens.evaluation.evaluate import label_set_metrics
+from microlens.evaluation.predictions import run_predictions
 
 t = time.time()
 run = sys.argv[1]

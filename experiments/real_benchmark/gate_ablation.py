@@ -1,4 +1,4 @@
-"""The physics gate (microlens.gate) on every kind's final answers: the real benchmark (whole dev
+"""The physics gate (microlens.evaluation.gate) on every kind's final answers: the real benchmark (whole dev
 folder, trailing 605.25-day windows, cross-fitted by star: fold k's model scores the other fold's
 stars, split in two halves by star, each half at the threshold that calls 2 % (3 %) of the other
 half's baselines lensing) and the simulated test split, for the arms none / binary /
@@ -13,11 +13,11 @@ import sys
 import numpy as np
 from gate_common import peer_statistics, share
 
-from microlens.evaluate import label_set_metrics
-from microlens.gate import GATES, PhysicsGate
-from microlens.predictions import run_predictions
-from microlens.real_benchmark.crossfit import crossfit_report
-from microlens.real_benchmark.gated import gate_record
+from microlens.evaluation.evaluate import label_set_metrics
+from microlens.evaluation.gate import GATES, PhysicsGate
+from microlens.evaluation.predictions import run_predictions
+from microlens.realdata.benchmark.crossfit import crossfit_report
+from microlens.realdata.benchmark.gated import gate_record
 
 E = "outputs/experiments/real_benchmark"
 R = "outputs/runs/rb"

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from microlens.classical import peer_features
-from microlens.metrics import wilson_interval
+from microlens.core.metrics import wilson_interval
+from microlens.models.peer import peer_features
 
 E = "outputs/experiments/real_benchmark"
 

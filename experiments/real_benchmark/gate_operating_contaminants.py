@@ -17,11 +17,11 @@ import sys
 import numpy as np
 from gate_common import E, peer_statistics, share
 
-from microlens.gate import GATES, PhysicsGate
-from microlens.predictions import run_predictions
-from microlens.real_benchmark.crossfit import choose_threshold, restrict
-from microlens.real_benchmark.gated import gate_record
-from microlens.real_benchmark.summary import lensing_log_odds
+from microlens.evaluation.gate import GATES, PhysicsGate
+from microlens.evaluation.predictions import run_predictions
+from microlens.realdata.benchmark.crossfit import choose_threshold, restrict
+from microlens.realdata.benchmark.gated import gate_record
+from microlens.realdata.benchmark.summary import lensing_log_odds
 
 R = "outputs/runs/rb"
 SETS = ("ogle_real_contaminants", "ogle_contaminants")

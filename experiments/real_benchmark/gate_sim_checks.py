@@ -12,9 +12,9 @@ import numpy as np
 from gate_common import peer_statistics, share
 
 from microlens import SimulationConfig, generate_dataset
-from microlens.gate import GATES, PhysicsGate
-from microlens.predictions import run_predictions
-from microlens.variables import VARIABLE_KINDS
+from microlens.evaluation.gate import GATES, PhysicsGate
+from microlens.evaluation.predictions import run_predictions
+from microlens.simulation.variables import VARIABLE_KINDS
 
 E = "outputs/experiments/real_benchmark"
 R = "outputs/runs/rb"

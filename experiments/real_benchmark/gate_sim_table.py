@@ -2,7 +2,7 @@
 
 import json
 
-from microlens.metrics import wilson_interval
+from microlens.core.metrics import wilson_interval
 
 E = "outputs/experiments/real_benchmark"
 checks = json.load(open(f"{E}/gate/sim_checks.json"))

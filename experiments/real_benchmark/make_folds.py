@@ -2,7 +2,7 @@
 
 import json
 
-from microlens.real_benchmark.crossfit import fold_folder, star_folds
+from microlens.realdata.benchmark.crossfit import fold_folder, star_folds
 
 SRC = "../shared/real/ogle_ews_2025"
 folds = star_folds(SRC, seed=13, n_folds=2)

@@ -10,9 +10,9 @@ import json
 import numpy as np
 from gate_common import E, peer_statistics, share
 
-from microlens.real_benchmark.crossfit import restrict
-from microlens.real_benchmark.summary import combine_reports
-from microlens.store import open_dataset
+from microlens.data.store import open_dataset
+from microlens.realdata.benchmark.crossfit import restrict
+from microlens.realdata.benchmark.summary import combine_reports
 
 folds = json.load(open(f"{E}/folds.json"))
 records = [json.load(open(f"{E}/all/bench_features_var{k}.json")) for k in (0, 1)]

@@ -3,9 +3,9 @@
 import json
 import sys
 
-from microlens.classical import ClassicalPeer
-from microlens.paths import write_json_atomic
-from microlens.real_benchmark import run_benchmark
+from microlens.core.paths import write_json_atomic
+from microlens.models.peer import ClassicalPeer
+from microlens.realdata.benchmark import run_benchmark
 
 E = "outputs/experiments/real_benchmark"
 F = "../shared/real/ogle_ews_2025"

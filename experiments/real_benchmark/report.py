@@ -9,8 +9,8 @@ chosen on one half of the stars (the seed-13 folds) and applied to the other, bo
 import json
 import os
 
-from microlens.paths import write_json_atomic
-from microlens.real_benchmark.crossfit import crossfit_report
+from microlens.core.paths import write_json_atomic
+from microlens.realdata.benchmark.crossfit import crossfit_report
 
 E = "outputs/experiments/real_benchmark"
 folds = json.load(open(f"{E}/folds.json"))
@@ -114,7 +114,7 @@ for name, data, how, m, t, op, am, thr, valfa in rows:
 
 
 # ---- the markdown table (docs/results.md) ------------------------------------------------
-from microlens.metrics import wilson_interval  # noqa: E402
+from microlens.core.metrics import wilson_interval  # noqa: E402
 
 
 def pooled(runs):

@@ -4,7 +4,7 @@ float64 ranked by log-odds, whole segments against a trailing 605.25-day window.
 import json
 import os
 
-from microlens.real_benchmark.crossfit import crossfit_report
+from microlens.realdata.benchmark.crossfit import crossfit_report
 
 E = "outputs/experiments/real_benchmark"
 folds = json.load(open(f"{E}/folds.json"))

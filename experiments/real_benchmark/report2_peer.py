@@ -1,7 +1,7 @@
 import json
 
-from microlens.real_benchmark.crossfit import restrict
-from microlens.real_benchmark.summary import combine_reports
+from microlens.realdata.benchmark.crossfit import restrict
+from microlens.realdata.benchmark.summary import combine_reports
 
 E = "outputs/experiments/real_benchmark"
 folds = json.load(open(f"{E}/folds.json"))

@@ -7,9 +7,9 @@ import json
 import os
 import re
 
-from microlens.real_benchmark import share
-from microlens.real_benchmark.crossfit import crossfit_report, restrict
-from microlens.real_benchmark.summary import combine_reports
+from microlens.realdata.benchmark import share
+from microlens.realdata.benchmark.crossfit import crossfit_report, restrict
+from microlens.realdata.benchmark.summary import combine_reports
 
 E = "outputs/experiments/real_benchmark"
 R = "outputs/runs/rb"

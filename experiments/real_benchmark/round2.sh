@@ -12,15 +12,15 @@ step() {
   echo "$(date +%T) done $name rc=$? wall=$(( $(date +%s) - s ))s" >> $E/round2.log
 }
 for k in 0 1; do
-  step r2_tf_inj${k}_win .venv/bin/python -m microlens.real_benchmark $F --run outputs/runs/rb/tf_inj$k \
+  step r2_tf_inj${k}_win .venv/bin/python -m microlens.realdata.benchmark $F --run outputs/runs/rb/tf_inj$k \
     --peer none --stars $E/bench_stars_fold$k.json --window-days 605.25 --workers 2 --device cpu --out $E/r2_tf_inj${k}_win.json
 done
 for k in 0 1; do
-  step r2_tf_inj${k} .venv/bin/python -m microlens.real_benchmark $F --run outputs/runs/rb/tf_inj$k \
+  step r2_tf_inj${k} .venv/bin/python -m microlens.realdata.benchmark $F --run outputs/runs/rb/tf_inj$k \
     --peer none --stars $E/bench_stars_fold$k.json --workers 2 --device cpu --out $E/r2_tf_inj${k}.json
 done
 for k in 0 1; do
-  step r2_ft_inj${k}_win .venv/bin/python -m microlens.real_benchmark $F --run outputs/runs/rb/ft_inj$k \
+  step r2_ft_inj${k}_win .venv/bin/python -m microlens.realdata.benchmark $F --run outputs/runs/rb/ft_inj$k \
     --peer none --stars $E/bench_stars_fold$k.json --window-days 605.25 --workers 2 --device cpu --out $E/r2_ft_inj${k}_win.json
 done
 echo "$(date +%T) round2 finished" >> $E/round2.log

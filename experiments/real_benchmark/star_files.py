@@ -4,7 +4,7 @@ the validation stars of its own data set (threshold)."""
 import json
 
 from microlens import open_dataset
-from microlens.injection import stars_of_split
+from microlens.simulation.injection import stars_of_split
 
 E = "outputs/experiments/real_benchmark"
 folds = json.load(open(f"{E}/folds.json"))

@@ -3,7 +3,7 @@
 cd "$(dirname "$0")/../.."
 ds=$1; name=$2; ep=$3; shift 3
 start=$(date +%s)
-.venv/bin/python -m microlens.train --dataset data/rb/$ds --run-name $name --runs-dir outputs/runs/rb \
+.venv/bin/python -m microlens.training.train --dataset data/rb/$ds --run-name $name --runs-dir outputs/runs/rb \
   --kind transformer --d-model 64 --n-layers 2 --n-heads 4 --d-ff 128 --dropout 0 \
   --epochs $ep --batch-size 32 --learning-rate 0.002 --seed 13 --device cpu --overwrite "$@"
 echo "wall seconds $(( $(date +%s) - start ))"

@@ -7,11 +7,8 @@ The public entry points of the simulation layer::
     store = open_dataset(generate_dataset(cfg, "data/planetary"))
 """
 
-from microlens.events import simulate_event
-from microlens.paths import PROJECT_ROOT, resolve_path
-from microlens.presets import CADENCES, CLASS_NAMES, ERRORS, TOPOLOGIES
-from microlens.simulate import SimulationConfig
-from microlens.store import (
+from microlens.core.paths import PROJECT_ROOT, resolve_path
+from microlens.data.store import (
     DatasetError,
     LightCurveDataset,
     LightCurveStore,
@@ -19,6 +16,9 @@ from microlens.store import (
     generate_dataset,
     open_dataset,
 )
+from microlens.simulation.events import simulate_event
+from microlens.simulation.presets import CADENCES, CLASS_NAMES, ERRORS, TOPOLOGIES
+from microlens.simulation.simulate import SimulationConfig
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,386 @@
+"""A survey noise model fitted on real baselines: what the sky adds to a pipeline's error bars.
+
+Real OGLE-IV photometry of a star without an event (its baseline segment,
+:func:`microlens.photometry.ews.baseline_end`) departs from "Gaussian noise of the reported error" in ways a
+classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics` measures
+them). Each real star is described by five numbers, estimated from its own baseline:
+
+``white_scale``
+    ``k_w``: the scatter between points of one night, in units of their reported errors
+    (robust: 1.4826 × the median absolute deviation of ``(z_i - z_j) / sqrt(2)`` over
+    consecutive points less than :data:`PAIR_DAYS` apart, ``z`` the normalised residuals from
+    the season median).
+``correlated_scale``
+    ``k_c``: the part of the scatter that moves together from night to night,
+    ``sqrt(max(k_tot**2 - k_w**2, 0))`` with ``k_tot`` the robust scatter of ``z``.
+``correlation_days``
+    ``tau_c``: its correlation time, an exponential fitted to the residuals' autocorrelation
+    at 1, 10 and 100 days (:func:`correlation_days`, within [1, 200] d); where it cannot be
+    measured, the median of the stars of its magnitude bin that have it.
+``season_sigma``
+    The root-mean-square offset of a season's median from the median of all seasons (relative
+    flux), less what the noise of the medians explains.
+``outlier_rate``
+    The share of points more than 5 robust standard deviations from their season's median.
+
+A simulated star of baseline magnitude ``m`` takes the five numbers of a real star of the same
+magnitude bin (:data:`microlens.reports.noise_statistics.MAG_EDGES`), drawn at random: the model is
+the table of real stars itself, so the numbers keep their joint distribution. Its flux is
+``F = A (1 + d_season) + sigma (k_w e + k_c c(t))`` plus, at the outlier rate, points
+replaced by ``F = A + s sigma`` with ``|s|`` uniform in [5, 20] (``A`` the clean flux, ``sigma``
+the reported error, ``e`` white normal, ``c`` a unit Ornstein-Uhlenbeck process of time
+``tau_c``, ``d_season`` a normal offset per season of the star's ``season_sigma``); the
+reported errors stay those of the survey's error curve.
+
+``k_w`` and ``k_c`` may come from the last days of each baseline only (``recent_days`` of
+:func:`fit_noise_model`): OGLE-IV's scatter has fallen over the years, and the seasons next to
+an event are the ones a classifier sees; the correlation time, seasonal offsets and outlier
+rate keep the whole baseline's seasons.
+
+The shipped model (:data:`SHIPPED`) is fitted on the baselines of the stars of the shipped
+subset of the 2025 OGLE EWS season (``data/real/``; Udalski et al. 2015, AcA 65, 1; Udalski
+2003, AcA 53, 291), its scatter from the last :data:`SHIPPED_RECENT_DAYS` days: score real
+data with a model trained on it only on other stars. To train on other stars' noise, fit a
+model on them (``python -m microlens.simulation.noise_model FOLDER --stars FILE --out PATH``) and name it
+in ``SimulationConfig.noise_model``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from microlens.simulation.residual_statistics import (
+    MAG_EDGES,
+    OUTLIER_SIGMA,
+    SEASON_GAP_DAYS,
+    last_days,
+    seasons,
+)
+
+PAIR_DAYS = 0.3
+"""Largest separation [days] of two points whose difference measures the white scatter."""
+
+MIN_PAIRS = 20
+"""Fewest same-night pairs for ``white_scale``; a star with fewer uses pairs within 1.5 d."""
+
+COLUMNS = ("mag", "white_scale", "correlated_scale", "correlation_days", "season_sigma",
+           "outlier_rate")
+"""The columns of a model's table, one row per real star."""
+
+MAX_SEASONS = 32
+"""Season offsets drawn per event, whatever its number of seasons (a fixed number of draws)."""
+
+OUTLIER_SIZE = (5.0, 20.0)
+"""Size of an outlier [reported errors], uniform."""
+
+SHIPPED_RECENT_DAYS = 605.25
+"""The shipped model's scatter comes from the last this many days of each baseline (the
+``ogle`` preset's span)."""
+
+SHIPPED = Path(__file__).resolve().parents[3] / "data" / "noise" / "ogle_ews_2025_subset.json"
+"""The model fitted on the shipped subset's stars (``python -m microlens.simulation.noise_model``)."""
+
+SCHEMA = "microlens.simulation.noise_model/1"
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """A table of real stars' noise parameters (module docstring).
+
+    Attributes
+    ----------
+    table : ndarray (float64, shape (n_stars, len(COLUMNS)))
+    source : str
+        Where the stars came from (the folder, the citation).
+    stars : tuple of str
+        The stars fitted: never score a model trained on this noise on them.
+    """
+
+    table: np.ndarray
+    source: str
+    stars: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        table = np.asarray(self.table, dtype=np.float64)
+        if table.ndim != 2 or table.shape[1] != len(COLUMNS) or table.shape[0] == 0:
+            raise ValueError(f"a noise model's table has one row per star and the columns "
+                             f"{', '.join(COLUMNS)}; got shape {table.shape}")
+        if not np.all(np.isfinite(table)):
+            raise ValueError("a noise model's table must be finite")
+        object.__setattr__(self, "table", table)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.table[:, COLUMNS.index(name)]
+
+    def rows_near(self, mag: float) -> np.ndarray:
+        """Rows of the stars in ``mag``'s magnitude bin (the nearest non-empty bin)."""
+        bins = np.digitize(self.column("mag"), MAG_EDGES)
+        wanted = int(np.digitize([mag], MAG_EDGES)[0])
+        for distance in range(len(MAG_EDGES) + 1):
+            for b in (wanted - distance, wanted + distance):
+                rows = np.flatnonzero(bins == b)
+                if rows.size:
+                    return rows
+        raise AssertionError("unreachable: the table has rows")
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "source": self.source, "columns": list(COLUMNS),
+                "stars": list(self.stars), "table": self.table.tolist()}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        from microlens.core.paths import write_json_atomic
+
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = SHIPPED) -> NoiseModel:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no noise model at {path}; write one with python -m microlens.simulation.noise_model "
+                "FOLDER --stars FILE --out PATH") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a noise model (not JSON: {error})") from None
+        if data.get("schema") != SCHEMA or data.get("columns") != list(COLUMNS):
+            raise ValueError(f"{path}: not a noise model of schema {SCHEMA} with columns "
+                             f"{', '.join(COLUMNS)}")
+        return cls(np.asarray(data["table"]), data["source"], tuple(data["stars"]))
+
+
+def _robust_sigma(x: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else math.nan
+
+
+CORRELATION_DAYS_GRID = np.geomspace(1.0, 200.0, 241)
+"""Correlation times [days] :func:`correlation_days` chooses from."""
+
+
+def correlation_days(acf: Mapping[str, float]) -> float:
+    """The correlation time of an exponential ``c exp(-lag / tau)`` fitted by least squares to
+    the autocorrelations at 1, 10 and 100 days (:data:`~microlens.simulation.residual_statistics.
+    LAG_WINDOWS`; ``c >= 0`` fitted for each ``tau`` of :data:`CORRELATION_DAYS_GRID`). All
+    three lags count: a correlation gone by 100 days (the sky's is about zero there) bounds
+    ``tau`` even where the 1- and 10-day values alone would allow months. NaN where the 1-day
+    autocorrelation is at most 0.02 (nothing to measure) or a lag has no pairs."""
+    from microlens.simulation.residual_statistics import LAG_WINDOWS
+
+    lags = np.array([0.5 * (lo + hi) for lo, hi in LAG_WINDOWS.values()])
+    rho = np.array([acf[name] for name in LAG_WINDOWS])
+    if not np.all(np.isfinite(rho)) or rho[0] <= 0.02:
+        return math.nan
+    shapes = np.exp(-lags[None, :] / CORRELATION_DAYS_GRID[:, None])
+    scale = np.maximum(shapes @ rho / np.sum(shapes ** 2, axis=1), 0.0)
+    misfit = np.sum((rho[None, :] - scale[:, None] * shapes) ** 2, axis=1)
+    return float(CORRELATION_DAYS_GRID[int(np.argmin(misfit))])
+
+
+def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
+    """The five noise numbers of one star's baseline (module docstring); None for fewer than
+    20 points or a single season without pairs."""
+    from microlens.simulation.residual_statistics import autocorrelations, curve_statistics
+
+    t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
+    if curve_statistics(t, f, e) is None:  # checks the arrays; None when too short
+        return None
+    season = seasons(t)
+    medians = np.array([np.median(f[season == s]) for s in range(season[-1] + 1)])
+    z = (f - medians[season]) / e
+    gaps = np.diff(t)
+    pairs = (gaps < PAIR_DAYS) & (season[1:] == season[:-1])
+    if pairs.sum() < MIN_PAIRS:
+        pairs = (gaps < 1.5) & (season[1:] == season[:-1])
+    if pairs.sum() < MIN_PAIRS:
+        return None
+    white = _robust_sigma((z[1:] - z[:-1])[pairs] / math.sqrt(2.0))
+    total = _robust_sigma(z)
+    correlated = math.sqrt(max(total ** 2 - white ** 2, 0.0))
+    acf = autocorrelations(t, z)
+    tau = correlation_days(acf)
+    counts = np.bincount(season)
+    level = float(np.median(medians))
+    usable = counts >= 10
+    if usable.sum() >= 2:
+        offsets = medians[usable] / level - 1.0
+        # the median of n points scatters by ~1.2533 sigma / sqrt(n)
+        noise = np.array([np.mean((1.2533 * total * e[season == s] / f[season == s]) ** 2)
+                          / counts[s] for s in np.flatnonzero(usable)])
+        season_sigma = math.sqrt(max(float(np.mean(offsets ** 2) - np.mean(noise)), 0.0))
+    else:
+        season_sigma = 0.0
+    deviation = np.abs(z) / total if total > 0 else np.zeros_like(z)
+    return {"white_scale": white, "correlated_scale": correlated, "correlation_days": tau,
+            "season_sigma": season_sigma,
+            "outlier_rate": float(np.mean(deviation > OUTLIER_SIGMA))}
+
+
+def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
+                    max_snr: float = 2.0, recent_days: float | None = None) -> NoiseModel:
+    """Fit the model on the baselines of the stars of an EWS folder.
+
+    Parameters
+    ----------
+    folder : path, optional
+        A folder in the EWS layout; None: the shipped subset.
+    stars : iterable of str, optional
+        Only these stars (e.g. training stars; never the stars to be scored).
+    max_snr : float
+        Where each baseline ends (:func:`microlens.photometry.ews.baseline_end`).
+    recent_days : float, optional
+        Measure the scatter (``white_scale``, ``correlated_scale``) on the last
+        ``recent_days`` days of each baseline, the seasons next to the event (OGLE-IV's
+        scatter has fallen over the years); the correlation time, seasonal offsets and
+        outlier rate still come from the whole baseline, which holds more seasons. None: all
+        from the whole baseline.
+    """
+    from microlens.core.paths import project_relative
+    from microlens.photometry.ews import CITATION
+    from microlens.photometry import ews
+
+    folder = ews.shipped_subset() if folder is None else folder
+    rows, names = [], []
+    for event, segment in ews.baseline_segments(folder, stars, max_snr):
+        curve = segment.absolute_times(), segment.flux, segment.flux_err
+        numbers = star_parameters(*curve)
+        recent = None if recent_days is None or numbers is None else star_parameters(
+            *last_days(*curve, recent_days))
+        if recent is not None:
+            numbers.update(white_scale=recent["white_scale"],
+                           correlated_scale=recent["correlated_scale"])
+        if numbers is not None:
+            rows.append([event.fit.i_bl, *(numbers[c] for c in COLUMNS[1:])])
+            names.append(event.star)
+    if not rows:
+        raise ValueError(f"no star of {folder} has a baseline the noise model can be fitted on")
+    table = np.array(rows)
+    tau = table[:, COLUMNS.index("correlation_days")]
+    bins = np.digitize(table[:, 0], MAG_EDGES)
+    fallback = float(np.nanmedian(tau)) if np.isfinite(tau).any() else 10.0
+    for b in np.unique(bins):
+        here = bins == b
+        known = tau[here & np.isfinite(tau)]
+        tau[here & ~np.isfinite(tau)] = float(np.median(known)) if known.size else fallback
+    recent = ("" if recent_days is None else
+              f" (scatter from the last {recent_days:g} days of each baseline)")
+    return NoiseModel(table, f"{project_relative(folder)}{recent}; {CITATION}", tuple(names))
+
+
+def shipped_model() -> NoiseModel:
+    """The shipped model (:data:`SHIPPED`), read once per process."""
+    return model_file(None)
+
+
+def model_file(path: str | os.PathLike | None) -> NoiseModel:
+    """The model saved at ``path`` (relative: from the project root; None: :data:`SHIPPED`),
+    read once per process and path."""
+    from microlens.core.paths import resolve_path
+
+    return _load_cached(str(SHIPPED if path is None else resolve_path(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> NoiseModel:
+    return NoiseModel.load(path)
+
+
+NOISE_DRAWS_PER_POINT = 5
+"""Draws per point of :func:`observe_with_model`: three normals, two uniforms."""
+
+
+def observe_with_model(model: NoiseModel, times, clean_flux, reported_err, baseline_mag: float,
+                       rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Noisy fluxes of ``clean_flux`` under a real star's noise (module docstring).
+
+    Draws one uniform, :data:`MAX_SEASONS` normals and :data:`NOISE_DRAWS_PER_POINT` numbers
+    per point, whatever the values.
+
+    Returns
+    -------
+    flux : ndarray (float64)
+    star : dict
+        The real star's numbers used (``COLUMNS``) and ``n_outliers``.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    clean = np.asarray(clean_flux, dtype=np.float64)
+    sigma = np.asarray(reported_err, dtype=np.float64)
+    if not (t.shape == clean.shape == sigma.shape) or t.ndim != 1:
+        raise ValueError(f"times, clean_flux and reported_err must be 1-d of one length, got "
+                         f"{t.shape}, {clean.shape}, {sigma.shape}")
+    n = t.size
+    rows = model.rows_near(baseline_mag)
+    star = dict(zip(COLUMNS, model.table[rows[min(int(rng.random() * rows.size),
+                                                   rows.size - 1)]], strict=True))
+    season_offsets = rng.standard_normal(MAX_SEASONS) * star["season_sigma"]
+    white, innovations, _ = rng.standard_normal((3, n))  # the third normal: outlier sign
+    u = rng.random((2, n))
+    season = np.minimum(np.concatenate([[0], np.cumsum(np.diff(t) > SEASON_GAP_DAYS)]),
+                        MAX_SEASONS - 1) if n else np.zeros(0, int)
+    decay = np.exp(-np.diff(t) / star["correlation_days"]) if n > 1 else np.zeros(0)
+    wander = np.empty(n)
+    if n:
+        wander[0] = innovations[0]
+        for i in range(1, n):
+            wander[i] = decay[i - 1] * wander[i - 1] + math.sqrt(
+                1.0 - decay[i - 1] ** 2) * innovations[i]
+    flux = (clean * (1.0 + season_offsets[season])
+            + sigma * (star["white_scale"] * white + star["correlated_scale"] * wander))
+    is_outlier = u[0] < star["outlier_rate"]
+    size = OUTLIER_SIZE[0] + (OUTLIER_SIZE[1] - OUTLIER_SIZE[0]) * u[1]
+    sign = np.where(_ < 0, -1.0, 1.0)
+    flux = np.where(is_outlier, clean + sign * size * sigma, flux)
+    return flux, {**star, "n_outliers": int(is_outlier.sum())}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m microlens.simulation.noise_model [FOLDER] [--stars FILE] [--out JSON]``: fit the noise
+    model on the baselines of an EWS folder (default: the shipped subset) and write it (default:
+    the shipped model's path); prints its table's medians per magnitude bin."""
+    import argparse
+
+    from microlens.core.cli import TerminalHelpFormatter
+    from microlens.photometry.ews import read_stars
+    from microlens.simulation.residual_statistics import magnitude_bin_labels
+
+    parser = argparse.ArgumentParser(prog="python -m microlens.simulation.noise_model",
+                                     description=main.__doc__,
+                                     formatter_class=TerminalHelpFormatter)
+    parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
+    parser.add_argument("--stars", help="a file of the stars to fit on (one a line)")
+    parser.add_argument("--out", default=str(SHIPPED), help="where to write the model")
+    parser.add_argument("--recent-days", type=float, default=SHIPPED_RECENT_DAYS,
+                        help="measure the scatter on the last days of each baseline (default: "
+                             "the ogle preset's span, as the shipped model); 0: the whole "
+                             "baseline")
+    args = parser.parse_args(argv)
+    if not (math.isfinite(args.recent_days) and args.recent_days >= 0):
+        parser.error(f"--recent-days must be a finite number >= 0, got {args.recent_days}")
+    model = fit_noise_model(args.folder, None if args.stars is None else read_stars(args.stars),
+                            recent_days=args.recent_days or None)
+    model.save(args.out)
+    bins = np.digitize(model.column("mag"), MAG_EDGES)
+    summary: dict[str, Mapping] = {}
+    for k, label in enumerate(magnitude_bin_labels()):
+        here = model.table[bins == k]
+        summary[label] = {"stars": int(here.shape[0]), **{
+            c: (float(np.median(here[:, j])) if here.size else None)
+            for j, c in enumerate(COLUMNS) if c != "mag"}}
+    print(json.dumps({"out": args.out, "stars": len(model.stars), "medians": summary},
+                     indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from microlens.core.cli import command_line
+
+    sys.exit(command_line(main)())
