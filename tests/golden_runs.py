@@ -3,7 +3,8 @@
 A standalone script (pytest does not collect it). It simulates a fixed tiny data set and, on one
 torch thread, takes 20 optimiser steps for every neural model kind through the public
 :func:`microlens.training.train.train`, 20 steps of masked pretraining through
-:func:`microlens.training.pretrain.pretrain`, and 20 steps of fine-tuning a ``masked`` classifier from that
+:func:`microlens.training.pretrain.pretrain`, and 20 steps of fine-tuning a ``masked`` classifier
+from that
 pretraining. Per run it records the loss of each step, the validation loss of each epoch, the
 fitted temperature and a SHA-256 of the final weights (every tensor of the state dicts, in key
 order). A refactor of the training code that claims to change nothing must reproduce the record

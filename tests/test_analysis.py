@@ -1,4 +1,5 @@
-"""Attention and embedding analysis (microlens.evaluation.analysis), their figures, the attention browser."""
+"""Attention and embedding analysis (microlens.evaluation.analysis), their figures, the attention
+browser."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from microlens.evaluation.analysis import (
     uniform_distance,
     uniform_window_weights,
 )
-from microlens.evaluation.predictions import SplitError, select_test_events
+from microlens.models.holdout import SplitError, select_test_events
 from microlens.models.registry import load_model
 from microlens.reports.attention import (
     EVENT_TRACES,

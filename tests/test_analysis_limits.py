@@ -11,7 +11,8 @@ from microlens.evaluation.analysis import (
     binned_performance,
     physical_limits,
 )
-from microlens.evaluation.predictions import Predictions, SplitError, run_predictions
+from microlens.evaluation.predictions import run_predictions
+from microlens.models.holdout import Predictions, SplitError
 
 
 def test_bin_edges_cover_the_values_exactly():

@@ -1,4 +1,5 @@
-"""Temperature over the number of observations seen (microlens.core.calibration): fit, storage in the
+"""Temperature over the number of observations seen (microlens.core.calibration): fit, storage in
+the
 model, batch and stream, stored predictions, training with temperature_fit="by_count"."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from microlens.core.calibration import (
 )
 from microlens.core.metrics import softmax
 from microlens.evaluation.evaluate import calibration_by_fraction, confidence_and_class
-from microlens.evaluation.predictions import Predictions
+from microlens.models.holdout import Predictions
 from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
 from microlens.models.stream import StreamingClassifier
 from microlens.training.train import TrainConfig

@@ -11,7 +11,7 @@ from helpers import ArrayStore
 from sklearn.metrics import f1_score
 
 from microlens.core.metrics import classification_metrics
-from microlens.evaluation.predictions import SplitError
+from microlens.models.holdout import SplitError
 from microlens.models.peer import (
     FEATURE_DTYPE,
     ClassicalPeer,

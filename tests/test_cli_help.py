@@ -35,7 +35,8 @@ def test_help_has_no_sphinx_markup(module, arguments, capsys):
 
 
 def test_terminal_text_names_what_sphinx_links_to():
-    assert terminal_text(":mod:`~microlens.workflow.bench.train` and :func:`microlens.simulation.simulate`") == (
+    assert terminal_text(":mod:`~microlens.workflow.bench.train` and "
+                         ":func:`microlens.simulation.simulate`") == (
         "train and microlens.simulation.simulate")
     assert terminal_text(":class:`the config <microlens.TrainConfig>`") == "the config"
     assert terminal_text(":py:data:`~a.B`, ``--steps 3``, *as is*") == "B, --steps 3, *as is*"

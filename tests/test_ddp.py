@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from microlens.models.model import ModelConfig
+from microlens.models.runs import read_history, read_metrics
 from microlens.training.ddp import LaunchError, launch, torchrun_command
-from microlens.training.train import TrainConfig, read_history, read_metrics, train
+from microlens.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # the fast tier: ./run_all.sh test fast
 

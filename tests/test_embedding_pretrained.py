@@ -11,7 +11,7 @@ import pytest
 import torch
 from notebook_form import NOTEBOOKS, assert_figures_written, execute_without_errors
 
-from microlens import CLASS_NAMES
+from microlens.core.classes import CLASS_NAMES
 from microlens.evaluation.analysis import (
     NO_LABELS_REASON,
     embed_pretrained,
@@ -23,7 +23,7 @@ from microlens.evaluation.analysis import (
     load_pretrained_encoder,
     project_embeddings,
 )
-from microlens.evaluation.predictions import select_test_events
+from microlens.models.holdout import select_test_events
 from microlens.models.masked import MaskedTransformer
 from microlens.models.model import ModelConfig, Normalization
 from microlens.training.pretrain import PretrainConfig, pretrain

@@ -18,14 +18,8 @@ from microlens.evaluation.evaluate import (
     evaluate_run,
     positions_at_fraction,
 )
-from microlens.evaluation.predictions import (
-    Predictions,
-    SplitError,
-    predict_events,
-    require_test_split,
-    run_predictions,
-    select_test_events,
-)
+from microlens.evaluation.predictions import predict_events, run_predictions
+from microlens.models.holdout import Predictions, SplitError, require_test_split, select_test_events
 from microlens.models.registry import load_model
 from microlens.simulation.simulate import model_flux
 

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microlens.core.removal import UnsafeDeleteError
+from microlens.photometry import ews, ews_download
 from microlens.photometry.ews_download import DownloadError, event_names
-from microlens.photometry import ews
 
 PARAMS = """OGLE-2025-BLG-{num}
 
@@ -358,37 +358,37 @@ def test_download_season_on_file_urls_resumes(tmp_path):
     missing.unlink()  # the site fails half-way
     dest = tmp_path / "ews2025"
     with pytest.raises(DownloadError, match=r"could not fetch file://.*/blg-0002/phot.dat"):
-        ews.download_season(2025, dest, base_url=url, progress=False)
+        ews_download.download_season(2025, dest, base_url=url, progress=False)
     assert (dest / "photometry" / "blg-0001_phot.dat").is_file()
     assert not list(dest.rglob("*.tmp"))
     missing.write_bytes(saved)
-    got = ews.download_season(2025, dest, base_url=url, progress=False)
+    got = ews_download.download_season(2025, dest, base_url=url, progress=False)
     assert got["events"] == names and got["skipped"] == 2 and got["downloaded"] == 3
     assert got["missing_params"] == ["blg-0003"]
     events = ews.read_folder(dest)
     assert [e.name for e in events] == names and events[2].fit is None
-    again = ews.download_season(2025, dest, base_url=url, events=["OGLE-2025-BLG-0001"],
+    again = ews_download.download_season(2025, dest, base_url=url, events=["OGLE-2025-BLG-0001"],
                                 progress=False)
     assert again["downloaded"] == 0 and again["skipped"] == 2
 
 
 def test_download_index_fallback_and_errors(tmp_path, capsys):
     url = _site(tmp_path, ["blg-0007", "blg-0011"], index="ews.html")
-    got = ews.download_season(2025, tmp_path / "d", base_url=url)
+    got = ews_download.download_season(2025, tmp_path / "d", base_url=url)
     assert got["events"] == ["blg-0007", "blg-0011"] and "2/2 events" in capsys.readouterr().err
     assert event_names("Event\n2025-BLG-0003 x\n2025-BLG-0001 y\n", 2025) == ["blg-0001",
                                                                               "blg-0003"]
     page = tmp_path / "site" / "2025" / "blg-0007" / "phot.dat"
     page.write_text("<html>Not Found</html>")
     with pytest.raises(DownloadError, match=r"blg-0007/phot.dat is not an EWS phot.dat"):
-        ews.download_season(2025, tmp_path / "e", base_url=url, events=["blg-0007"],
+        ews_download.download_season(2025, tmp_path / "e", base_url=url, events=["blg-0007"],
                             progress=False)
     with pytest.raises(DownloadError, match="no event list for season 2024.*events="):
-        ews.download_season(2024, tmp_path / "f", base_url=url, progress=False)
+        ews_download.download_season(2024, tmp_path / "f", base_url=url, progress=False)
     with pytest.raises(ValueError, match="event 'OGLE-2024-BLG-0001' belongs to season 2024"):
-        ews.download_season(2025, tmp_path / "g", base_url=url, events=["OGLE-2024-BLG-0001"])
+        ews_download.download_season(2025, tmp_path / "g", base_url=url, events=["OGLE-2024-BLG-0001"])
     with pytest.raises(ValueError, match="year must be a season such as 2025"):
-        ews.download_season("2025", tmp_path / "h", base_url=url)
+        ews_download.download_season("2025", tmp_path / "h", base_url=url)
 
 
 def test_summarize_folder_and_command_line(folder, capsys):

@@ -13,7 +13,6 @@ import pytest
 from helpers import ArrayStore
 from threadpoolctl import threadpool_limits
 
-from microlens.evaluation.predictions import SplitError, observations_seen
 from microlens.models.curve_features import FEATURE_NAMES, curve_features, prefix_features
 from microlens.models.features import (
     META_FILE,
@@ -26,6 +25,7 @@ from microlens.models.features import (
     predict_feature_events,
     train_features,
 )
+from microlens.models.holdout import SplitError, observations_seen
 
 FRACTIONS = (0.5, 1.0)
 
@@ -179,7 +179,7 @@ def test_piecewise_logits_are_causal_steps():
 
 def test_train_features_writes_a_run_that_load_model_reads(features_run):
     from microlens.models.registry import load_model
-    from microlens.training.train import HISTORY_COLUMNS, RunExistsError, read_history, read_metrics
+    from microlens.models.runs import HISTORY_COLUMNS, RunExistsError, read_history, read_metrics
 
     config, settings, run_dir = features_run
     saved = json.loads((run_dir / "config.json").read_text())

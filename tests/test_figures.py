@@ -24,7 +24,8 @@ from microlens.evaluation.analysis import (
     embedding_table,
     physical_limits,
 )
-from microlens.evaluation.predictions import run_predictions, select_test_events
+from microlens.evaluation.predictions import run_predictions
+from microlens.models.holdout import select_test_events
 from microlens.reports import StaticExportWarning, find_browser
 from microlens.workflow.figures import (
     NOTEBOOK_RECORDS,

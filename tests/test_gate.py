@@ -1,5 +1,6 @@
 """The physics gate: what a point-lens fit supports, imposed on a classifier's final answer
-(microlens.evaluation.gate), and the real benchmark's figures recomputed through it from a record."""
+(microlens.evaluation.gate), and the real benchmark's figures recomputed through it from a
+record."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The package's import structure: no cycle among microlens modules, each module imports alone."""
+"""The package's import structure: subpackages in layers, no cycle, no private name borrowed
+across subpackages, each module imports alone."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def imported_modules(module: str, is_package: bool, node: ast.AST, known: set[st
         target = node.module or ""
     if target.split(".")[0] != "microlens":
         return []
-    # ``from . import viz`` loads the module microlens.reports; ``from .x import f`` loads microlens.x
+    # ``from . import viz`` loads the module microlens.reports; ``from .x import f`` loads
+    # microlens.x
     return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target
             for alias in node.names]
 
@@ -91,13 +93,84 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_graph_builder_sees_relative_deferred_and_package_imports():
+def test_graph_builder_sees_absolute_deferred_and_package_imports():
     graph = import_graph()
-    assert "microlens.simulation.pspl_fit" in graph["microlens.simulation.detectability"]  # top-level, relative
-    assert "microlens.simulation.detectability" in graph["microlens.simulation.simulate"]  # inside a function
-    assert "microlens.reports" in graph["microlens.reports.widgets"]  # ``from . import viz``
-    assert "microlens.simulation.presets" in graph["microlens.workflow.studies.definition"]  # ``from ..presets``
-    assert "microlens.workflow.studies.definition" in graph["microlens.workflow.studies"]  # package -> submodule
+    assert "microlens.simulation.pspl_fit" in graph["microlens.simulation.detectability"]
+    assert "microlens.simulation.detectability" in graph["microlens.simulation.simulate"]  # deferred
+    assert "microlens.photometry.ews" in graph["microlens.simulation.injection"]  # ``from .. import``
+    assert "microlens.workflow.studies.definition" in graph["microlens.workflow.studies"]
+
+
+LAYERS = ("core", "photometry", "simulation", "data", "models", "training", "evaluation",
+          "realdata", "reports", "workflow")
+"""The subpackages from the bottom up: each imports only those before it (and itself)."""
+
+
+def layer(module: str) -> int | None:
+    """The position in :data:`LAYERS` of the subpackage holding ``module`` (None for the
+    top-level package, whose lazy API may name anything)."""
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every edge of ``graph`` from a module to one of a later layer."""
+    return sorted((module, target) for module, targets in graph.items() for target in targets
+                  if layer(module) is not None and layer(target) is not None
+                  and layer(target) > layer(module))
+
+
+def test_every_subpackage_is_a_layer_and_the_tree_holds_nothing_else():
+    top = {path.name for path in PACKAGE_DIR.iterdir()
+           if path.is_dir() and (path / "__init__.py").is_file()}
+    assert top == set(LAYERS)
+    modules = {p.name for p in PACKAGE_DIR.glob("*.py")}
+    assert modules == {"__init__.py"}  # every module lives in the subpackage of its concern
+
+
+def test_the_layer_check_catches_an_upward_import():
+    planted = {"microlens.core.paths": {"microlens.workflow.notebooks"},
+               "microlens.models.registry": {"microlens.core.paths", "microlens.models.model"}}
+    assert upward_imports(planted) == [("microlens.core.paths", "microlens.workflow.notebooks")]
+
+
+def test_no_module_imports_a_later_layer():
+    upward = upward_imports(import_graph())
+    assert upward == [], "imports against the layer order " + " < ".join(LAYERS) + ":\n" + \
+        "\n".join(f"{module} -> {target}" for module, target in upward)
+
+
+def private_imports() -> list[tuple[str, str, str]]:
+    """``(module, source, name)`` for every ``_name`` a module imports from another
+    subpackage."""
+    found = []
+    for module, (path, _) in module_files().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                    and node.module.split(".")[0] == "microlens"):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__") \
+                        and layer(node.module) != layer(module):
+                    found.append((module, node.module, alias.name))
+    return sorted(found)
+
+
+def test_no_private_name_is_imported_across_subpackages():
+    assert private_imports() == []
+
+
+def test_every_subpackage_says_its_job_and_its_names_resolve():
+    import importlib
+
+    for name in LAYERS:
+        package = importlib.import_module(f"microlens.{name}")
+        assert package.__doc__ and len(package.__doc__.split()) >= 15, name
+        for exported in package.__all__:
+            assert getattr(package, exported) is not None, f"microlens.{name}.{exported}"
+    for exported in microlens.__all__:
+        assert getattr(microlens, exported) is not None, exported
 
 
 def test_find_cycle_finds_a_cycle_and_only_a_cycle():

@@ -1,4 +1,5 @@
-"""Injection of simulated events into real baselines (microlens.simulation.injection): the windows, the
+"""Injection of simulated events into real baselines (microlens.simulation.injection): the windows,
+the
 injected flux, the error model, splits by star, reproducibility, training on the result, and
 clear errors for bad settings. Everything runs on small EWS-layout folders written here."""
 
@@ -78,7 +79,8 @@ def generated(tmp_path_factory, folder):
 
 
 def real_baselines(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Each event's baseline segment read with microlens.photometry.ews alone (HJD, flux, errors), and
+    """Each event's baseline segment read with microlens.photometry.ews alone (HJD, flux, errors),
+    and
     the number of points of its whole curve."""
     out = {}
     for event in ews.read_folder(folder):

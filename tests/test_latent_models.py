@@ -263,7 +263,8 @@ def test_the_reconstruction_in_flux_units_inverts_the_feature():
 
 @pytest.mark.slow  # seconds long: the whole suite runs it, the fast tier (under 45 s) not
 def test_trains_saves_and_loads_with_identical_predictions(train_store, tmp_path):
-    from microlens.training.train import TrainConfig, read_metrics, train
+    from microlens.models.runs import read_metrics
+    from microlens.training.train import TrainConfig, train
 
     config = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name="vae", model=ModelConfig(kind="rnn_vae", **SMALL),
@@ -296,7 +297,7 @@ def test_trains_saves_and_loads_with_identical_predictions(train_store, tmp_path
 def store_vae(eval_store):
     """A (weight-spread, untrained) rnn_vae with a normalisation fitted to the training split,
     and 30 test rows."""
-    from microlens.evaluation.predictions import select_test_events
+    from microlens.models.holdout import select_test_events
 
     train_rows = eval_store.indices("train")[:60]
     batch = eval_store.batch(train_rows)
@@ -314,7 +315,7 @@ def test_reconstruction_summary_by_class_and_as_an_anomaly_score(store_vae, eval
     from sklearn.metrics import roc_auc_score
 
     from microlens.evaluation.analysis import reconstruction_summary
-    from microlens.evaluation.predictions import SplitError
+    from microlens.models.holdout import SplitError
 
     net, rows = store_vae
     summary = reconstruction_summary(net, eval_store, rows, batch_size=7)

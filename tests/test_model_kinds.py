@@ -20,8 +20,9 @@ from microlens.models.registry import (
     model_kind,
     neural_kinds,
 )
+from microlens.models.runs import read_metrics
 from microlens.models.stream import StreamingClassifier
-from microlens.training.train import TrainConfig, read_metrics, train
+from microlens.training.train import TrainConfig, train
 
 # Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
 # kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).

@@ -9,12 +9,12 @@ import pytest
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
 from microlens.reports import noise_statistics
-from microlens.reports.noise_statistics import (
+from microlens.reports.noise_statistics import summarise, within_real_range
+from microlens.simulation import residual_statistics
+from microlens.simulation.residual_statistics import (
     MMAG_PER_RELATIVE_FLUX,
     STATISTICS,
     curve_statistics,
-    summarise,
-    within_real_range,
 )
 
 
@@ -121,7 +121,7 @@ def test_real_baselines_of_chosen_stars_and_the_command_line(tmp_path, capsys):
     stars = [e.star for e in events if e.fit is not None and not e.fit.degenerate][:3]
     rows = noise_statistics.real_baseline_rows(None, stars)
     assert sorted(r["star"] for r in rows) == sorted(stars)
-    assert all(r["n_points"] >= noise_statistics.MIN_POINTS and r["chi2_dof"] > 0 for r in rows)
+    assert all(r["n_points"] >= residual_statistics.MIN_POINTS and r["chi2_dof"] > 0 for r in rows)
     (tmp_path / "stars.txt").write_text("\n".join(stars[:2]) + "\n")
     out = tmp_path / "noise.json"
     assert noise_statistics.main(["--stars", str(tmp_path / "stars.txt"), "--out",

@@ -12,7 +12,7 @@ from notebook_form import (
     assert_figures_written,
 )
 
-from microlens.evaluation.predictions import Predictions
+from microlens.models.holdout import Predictions
 from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast

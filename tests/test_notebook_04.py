@@ -13,8 +13,8 @@ from notebook_form import (
     execute_without_errors,
 )
 
-from microlens import CLASS_NAMES
-from microlens.evaluation.predictions import select_test_events
+from microlens.core.classes import CLASS_NAMES
+from microlens.models.holdout import select_test_events
 from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast

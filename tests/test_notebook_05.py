@@ -14,8 +14,9 @@ from notebook_form import (
     assert_figures_written,
 )
 
-from microlens import CLASS_NAMES
-from microlens.evaluation.predictions import run_predictions, select_test_events
+from microlens.core.classes import CLASS_NAMES
+from microlens.evaluation.predictions import run_predictions
+from microlens.models.holdout import select_test_events
 from microlens.workflow.notebooks import NOTEBOOKS as REGISTRY
 
 slow = pytest.mark.slow  # notebook runs; the fast tier: ./run_all.sh test fast

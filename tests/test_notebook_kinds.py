@@ -23,13 +23,14 @@ import pytest
 from chain import KIND_NOTEBOOKS, KIND_TEST_EVENTS, KIND_TRAINING
 from helpers import figure_json
 
-from microlens import CLASS_NAMES
+from microlens.core.classes import CLASS_NAMES
 from microlens.evaluation.analysis import run_model_kind
-from microlens.evaluation.predictions import Predictions, run_predictions, select_test_events
+from microlens.evaluation.predictions import run_predictions
+from microlens.models.holdout import Predictions, select_test_events
+from microlens.models.masked import MaskedTransformer
 from microlens.models.model import Normalization
 from microlens.models.registry import KINDS, load_model
 from microlens.models.runs import read_history, read_metrics
-from microlens.training.pretrain import MaskedTransformer
 from microlens.workflow.figures import notebook_figures
 
 slow = pytest.mark.slow  # the notebook chains; the fast tier: ./run_all.sh test fast

@@ -1,4 +1,5 @@
-"""Tests of microlens.photometry.files: real photometry files and MulensData in baseline-flux units."""
+"""Tests of microlens.photometry.files: real photometry files and MulensData in baseline-flux
+units."""
 
 from __future__ import annotations
 

@@ -16,19 +16,17 @@ from conftest import copy_dataset
 
 import microlens.training.train as training
 from microlens.core import seeds
+from microlens.models.masked import MaskedTransformer, encoder_config, is_encoder_key
 from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
 from microlens.models.registry import build_model, load_model
 from microlens.models.runs import RunExistsError, read_csv_rows, read_history, read_metrics
 from microlens.training.pretrain import (
     PRETRAIN_HISTORY_COLUMNS,
     MaskedPretrainer,
-    MaskedTransformer,
     PretrainConfig,
     default_pretrain_name,
-    encoder_config,
     ensure_pretrained,
     hide_flux,
-    is_encoder_key,
     launch,
     masked_count,
     masked_losses,

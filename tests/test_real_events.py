@@ -1,4 +1,5 @@
-"""microlens.realdata.real_events: one pass over a real curve, its peak, first confident answers, peer.
+"""microlens.realdata.real_events: one pass over a real curve, its peak, first confident answers,
+peer.
 
 Fast: a tiny untrained model (the answers are meaningless, their bookkeeping is what is
 tested) on a simulated PSPL curve read back through microlens.photometry.files like a user's file.

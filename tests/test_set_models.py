@@ -14,6 +14,7 @@ from helpers import bump_curves, spread_model
 
 from microlens.models.model import ModelConfig
 from microlens.models.registry import KINDS, build_model, load_model
+from microlens.models.runs import read_metrics
 from microlens.models.set_models import (
     DeepSets,
     PointFeatures,
@@ -21,7 +22,7 @@ from microlens.models.set_models import (
     age_standardisation,
 )
 from microlens.models.stream import StreamingClassifier
-from microlens.training.train import TrainConfig, read_metrics, train
+from microlens.training.train import TrainConfig, train
 
 # Small models on one torch thread: on a busy two-core machine a recurrent or convolutional
 # kernel on two OpenMP threads took minutes instead of seconds (a 2-epoch GRU: 74 s against 2 s).

@@ -220,7 +220,8 @@ def test_reset_replays_the_same_numbers(small_model):
         torch.testing.assert_close(probs[1], expected[3, k - 50], atol=ATOL, rtol=0)
 
 
-@pytest.mark.filterwarnings("ignore::microlens.models.model.IntervalRangeWarning")  # event 1 padding
+# event 1 padding
+@pytest.mark.filterwarnings("ignore::microlens.models.model.IntervalRangeWarning")
 def test_state_has_a_fixed_size_and_the_cache_holds_the_last_window(small_model):
     model = small_model
     times, flux, err, _ = _events()

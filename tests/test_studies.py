@@ -648,7 +648,8 @@ def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(
     assert process.returncode == 143
     assert err.strip() == (
         "study term interrupted by SIGTERM: none of its 1 cell(s) finished; unfinished: "
-        f"topology=stellar. Run the same command again (python -m microlens.workflow.studies run {path} "
+        f"topology=stellar. Run the same command again (python -m microlens.workflow.studies run "
+        f"{path} "
         f"--outputs {outputs} --data {data} --quiet) to resume: finished cells are skipped, "
         "finished notebooks are not rerun and an interrupted training continues from its last "
         "epoch.")

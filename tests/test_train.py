@@ -14,14 +14,8 @@ from conftest import copy_dataset
 
 from microlens.models.model import ModelConfig
 from microlens.models.registry import load_model
-from microlens.training.train import (
-    RunExistsError,
-    TrainConfig,
-    observation_weights,
-    read_history,
-    read_metrics,
-    train,
-)
+from microlens.models.runs import RunExistsError, read_history, read_metrics
+from microlens.training.train import TrainConfig, observation_weights, train
 
 TINY = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=16, dropout=0.1)
 TIMING = ("epoch_seconds", "train_events_per_second")

@@ -1,4 +1,5 @@
-"""Non-lensing variable stars (microlens.simulation.variables): shapes, ranges, reproducibility, errors."""
+"""Non-lensing variable stars (microlens.simulation.variables): shapes, ranges, reproducibility,
+errors."""
 
 from __future__ import annotations
 

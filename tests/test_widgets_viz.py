@@ -1,4 +1,5 @@
-"""Figure builders (microlens.reports), explorers (microlens.reports.widgets), summaries: on a tiny dataset."""
+"""Figure builders (microlens.reports), explorers (microlens.reports.widgets), summaries: on a tiny
+dataset."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import pytest
 
 from microlens import SimulationConfig, generate_dataset, open_dataset
 from microlens import reports as viz
+from microlens.core.classes import CLASS_LABELS
 from microlens.core.paths import write_json_atomic
 from microlens.data.summaries import detectability_summary, simulation_metrics
 from microlens.evaluation.analysis import EventAttention
 from microlens.evaluation.analysis.limits import binned_performance
 from microlens.reports.widgets import EventBrowser, MagnificationExplorer
-from microlens.simulation.presets import CLASS_LABELS
 from microlens.simulation.simulate import binary_light_curve, caustics
 from microlens.simulation.variables import describe_variable
 from microlens.workflow.figures import simulation_figures

@@ -1,8 +1,10 @@
 """The noise model cross-fitted by star: fitted on one fold's real baselines, judged on the other's.
 
 For each fold k of the real benchmark's two star folds: fit the noise model on fold k's stars
-(``python -m microlens.simulation.noise_model --stars``; the scatter from the last 605.25 days of each
-baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate the ``ogle`` preset with it
+(``python -m microlens.simulation.noise_model --stars``; the scatter from the last 605.25 days of
+each
+baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate the ``ogle`` preset with
+it
 (``noise="fitted"``, ``noise_model=...``; 3,000 events, stellar binaries, seed 13), and compare
 the residual statistics of its constant stars with the real baselines of fold 1-k's stars (last
 605.25 days), which the model never saw. Writes ``outputs/experiments/noise/crossfit.json`` and
@@ -16,8 +18,9 @@ import os
 import sys
 
 from microlens import SimulationConfig, generate_dataset
-from microlens.reports.noise_statistics import STATISTICS, compare
+from microlens.reports.noise_statistics import compare
 from microlens.simulation.noise_model import fit_noise_model
+from microlens.simulation.residual_statistics import STATISTICS
 
 FOLDER = sys.argv[1] if len(sys.argv) > 1 else "../shared/real/ogle_ews_2025"
 E = "outputs/experiments/noise"

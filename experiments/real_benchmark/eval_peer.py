@@ -1,5 +1,6 @@
 """The classical peer on a data set's own test split: the thresholds the benchmark tuned on its
-validation split (read from the benchmark record), final answers; accuracy and detectable-binary recall."""
+validation split (read from the benchmark record), final answers; accuracy and detectable-binary
+recall."""
 
 import json
 import sys

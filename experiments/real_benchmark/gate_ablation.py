@@ -1,4 +1,5 @@
-"""The physics gate (microlens.evaluation.gate) on every kind's final answers: the real benchmark (whole dev
+"""The physics gate (microlens.evaluation.gate) on every kind's final answers: the real benchmark
+(whole dev
 folder, trailing 605.25-day windows, cross-fitted by star: fold k's model scores the other fold's
 stars, split in two halves by star, each half at the threshold that calls 2 % (3 %) of the other
 half's baselines lensing) and the simulated test split, for the arms none / binary /

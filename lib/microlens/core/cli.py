@@ -1,7 +1,9 @@
 """What every command line of the project does with bad input: one line, exit status 2.
 
-``python -m microlens.training.train``, ``microlens.training.pretrain``, ``microlens.workflow.bench``,
-``microlens.workflow.studies``, ``microlens.workflow.figures`` and ``microlens.evaluation.analysis.baseline`` wrap their
+``python -m microlens.training.train``, ``microlens.training.pretrain``,
+``microlens.workflow.bench``,
+``microlens.workflow.studies``, ``microlens.workflow.figures`` and
+``microlens.evaluation.analysis.baseline`` wrap their
 ``main()`` in :func:`command_line`. An input error (:data:`INPUT_ERRORS`: a bad value or type,
 a missing or existing file, an unusable data set, run or light curve) is printed as one line,
 ``error: <message>``, on standard error, and the command exits with status 2, argparse's own
@@ -84,7 +86,8 @@ _ROLE = re.compile(r":(?:py:)?[a-z]+:`(~?)([^`<]+?)\s*(?:<[^`>]*>)?`")
 
 def terminal_text(text: str) -> str:
     """``text`` (a docstring) as a terminal shows it: Sphinx cross-references become their
-    name (``:mod:`~microlens.workflow.bench.train``` becomes ``train``, a ``~`` keeping the last dotted
+    name (``:mod:`~microlens.workflow.bench.train``` becomes ``train``, a ``~`` keeping the last
+    dotted
     part as Sphinx does) and ````literals```` lose their backquotes."""
     def name(match: re.Match) -> str:
         target = match.group(2)

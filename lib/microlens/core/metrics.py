@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from microlens.simulation.presets import CLASS_NAMES
+from microlens.core.classes import CLASS_NAMES
 
 BINARY = 2
 """Label of the binary-lens class."""

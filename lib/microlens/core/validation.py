@@ -1,9 +1,11 @@
 """One check of light-curve inputs for every way data reaches a model.
 
 Batch prediction (:meth:`~microlens.models.model.MicrolensTransformer.predict_proba`,
-:func:`~microlens.evaluation.predictions.predict_events`, :func:`~microlens.evaluation.predictions.run_predictions`),
+:func:`~microlens.evaluation.predictions.predict_events`,
+:func:`~microlens.evaluation.predictions.run_predictions`),
 evaluation, training data (:func:`~microlens.data.store.open_dataset` and the trainer) and streaming
-(:class:`~microlens.models.stream.StreamingClassifier`) all ask the same questions of the observations
+(:class:`~microlens.models.stream.StreamingClassifier`) all ask the same questions of the
+observations
 they will use (those where the mask is True):
 
 =========================  ===================================================================

@@ -9,7 +9,8 @@ model is taught, and how it is read, is a separate choice:
   set the physical ceiling on binary recall.
 * ``observable``: a binary whose binarity is not detectable in its data
   (``dchi2_pspl <= threshold``, by default 100, the detectability threshold that
-  :mod:`microlens.evaluation.analysis.limits` and ``06_u0_analysis`` use with a strict ``>``) is labelled
+  :mod:`microlens.evaluation.analysis.limits` and ``06_u0_analysis`` use with a strict ``>``) is
+  labelled
   PSPL, which is what its light curve shows. Needs a dataset generated with detectability.
 
 :func:`training_labels` is the one place the mapping happens; the trainer reads its labels

@@ -24,7 +24,8 @@ float32 that models read (float32 holds an HJD of 2.46e6 only to 0.25 d).
 longest among them.
 
 Arrays are plain ``.npy`` files opened memory-mapped, so a dataset larger than memory is never
-read whole. Opening warns (:class:`~microlens.core.validation.InvalidDataWarning`) about events a model
+read whole. Opening warns (:class:`~microlens.core.validation.InvalidDataWarning`) about events a
+model
 cannot use (non-finite values, non-positive errors, unsorted or repeated times; see
 :meth:`LightCurveStore.invalid_events`): from the checks recorded at generation while the arrays
 are unchanged (~20 ms to open 60k x 1000), else from a chunked scan (~1.5 s for 60k x 1000).
@@ -63,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.paths import atomic_path, resolve_path, write_json_atomic
 from microlens.core.removal import check_removable, mark_project_dir, remove_project_dir
 from microlens.core.validation import (
@@ -74,7 +76,6 @@ from microlens.core.validation import (
     rule,
 )
 from microlens.simulation.events import simulate_range
-from microlens.simulation.presets import CLASS_NAMES
 from microlens.simulation.simulate import (
     LATER_FIELDS,
     PARAM_COLUMNS,
@@ -908,7 +909,8 @@ class LightCurveStore:
         -------
         pandas.DataFrame
             Columns ``event`` (store row), ``split``, ``problem`` (a code of
-            :data:`microlens.core.validation.PROBLEMS`), ``observation`` (the first bad one, 0-based;
+            :data:`microlens.core.validation.PROBLEMS`), ``observation`` (the first bad one,
+            0-based;
             for repeated or unsorted times the later of the two), ``value`` (the bad value there),
             ``count`` (bad observations of that kind in the event) and ``rule`` (what is valid).
             Empty when every event is usable.

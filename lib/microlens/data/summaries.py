@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microlens.simulation.presets import CLASS_NAMES
+from microlens.core.classes import CLASS_NAMES
 
 DETECTABILITY_THRESHOLD = 100.0
 """Default Δχ² above which a signal counts as detectable (binary vs best PSPL, PSPL vs flat)."""

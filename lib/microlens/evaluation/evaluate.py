@@ -1,9 +1,11 @@
 """Evaluation of a trained run on the held-out test split: the numbers of ``03_evaluate``.
 
-* **Final-answer metrics** (:mod:`microlens.core.metrics`): accuracy, per-class precision, recall and F1,
+* **Final-answer metrics** (:mod:`microlens.core.metrics`): accuracy, per-class precision, recall
+and F1,
   macro F1, confusion matrices, one-vs-rest ROC/AUC and precision-recall curves, confidence
   histograms, reliability diagrams and the expected calibration error before and after temperature
-  scaling (the temperature was fitted on the *validation* split by :mod:`microlens.training.train`), with
+  scaling (the temperature was fitted on the *validation* split by :mod:`microlens.training.train`),
+  with
   bootstrap confidence intervals on the headline numbers.
 * **Early detection** from the per-observation predictions of one forward pass (the model is
   causal, so the prediction at observation ``k`` is exactly what it says after seeing ``1..k``):
@@ -12,16 +14,20 @@
 * **Decision time** (:func:`decision_sweep`): the first observation at which the calibrated
   confidence reaches a threshold; a sweep of thresholds trades accuracy against how early the
   decision comes.
-* **The classical peer** (:mod:`microlens.models.peer`): constant and blended-PSPL least-squares fits
+* **The classical peer** (:mod:`microlens.models.peer`): constant and blended-PSPL least-squares
+fits
   with chi-squared thresholds tuned on the validation split, evaluated on the same test events.
 * **Both label sets** (:func:`label_set_metrics`): the final answers scored against the physical
   labels and, where the dataset has detectability, against the observable ones (binaries of
   binarity Δχ² <= 100 count as PSPL, :mod:`microlens.data.labels`), whatever policy the run was
   trained with; and binary recall in Δχ² bins with Wilson intervals
-  (:func:`microlens.evaluation.analysis.limits.recall_by_dchi2`), so the physical ceiling stays visible.
-* **The shortcut probe** (:mod:`microlens.evaluation.probe`): the rank correlation of the binary score with
+  (:func:`microlens.evaluation.analysis.limits.recall_by_dchi2`), so the physical ceiling stays
+  visible.
+* **The shortcut probe** (:mod:`microlens.evaluation.probe`): the rank correlation of the binary
+score with
   t_E, u_0 and the peak significance among PSPL events and among binaries, and the AUC of
-  detectable and undetectable binaries against PSPL; a :class:`~microlens.evaluation.probe.ShortcutWarning`
+  detectable and undetectable binaries against PSPL; a
+  :class:`~microlens.evaluation.probe.ShortcutWarning`
   when the score follows t_E or u_0 among PSPL events. The same for the classical peer.
 
 :func:`evaluate_run` puts it all together into the JSON summary that ``03_evaluate`` writes.
@@ -36,6 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.metrics import (
     BINARY,
     bootstrap_intervals,
@@ -51,20 +58,19 @@ from microlens.core.metrics import (
 )
 from microlens.data.labels import PSPL, observable_labels
 from microlens.data.summaries import DETECTABILITY_THRESHOLD
-from microlens.evaluation.predictions import (
-    EVALUATION_SPLIT,
-    Predictions,
-    observations_seen,
-    require_test_split,
-    run_predictions,
-)
+from microlens.evaluation.predictions import run_predictions
 from microlens.evaluation.probe import (
     ShortcutWarning,
     probe_headline,
     probe_quantities,
     shortcut_probe,
 )
-from microlens.simulation.presets import CLASS_NAMES
+from microlens.models.holdout import (
+    EVALUATION_SPLIT,
+    Predictions,
+    observations_seen,
+    require_test_split,
+)
 
 FRACTIONS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2).tolist())
 """Default fractions of each light curve seen (5 %, 10 %, ..., 100 %)."""
@@ -83,7 +89,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 def positions_at_fraction(lengths: np.ndarray, fraction: float) -> np.ndarray:
     """0-based index of the last observation seen after ``fraction`` of each light curve (see
-    :func:`~microlens.evaluation.predictions.observations_seen`)."""
+    :func:`~microlens.models.holdout.observations_seen`)."""
     return observations_seen(lengths, fraction) - 1
 
 
@@ -363,7 +369,8 @@ def read_against_labels(score, labels, predicted, quantities: dict, dchi2_pspl=N
     -------
     dict
         ``label_sets`` (:func:`label_set_metrics`), ``dchi2_bins``
-        (:func:`~microlens.evaluation.analysis.limits.recall_by_dchi2`, None without detectability) and
+        (:func:`~microlens.evaluation.analysis.limits.recall_by_dchi2`, None without detectability)
+        and
         ``probe`` (:func:`~microlens.evaluation.probe.shortcut_probe`).
     """
     from microlens.evaluation.analysis.limits import recall_by_dchi2
@@ -686,7 +693,8 @@ def evaluate_run(run_dir: str | os.PathLike, dataset: str | os.PathLike | None =
         summary records the run's ``model_kind`` and its ``timing`` (:func:`model_timing`).
     """
     from microlens.core.devices import local_device
-    from microlens.evaluation.predictions import run_dataset, select_test_events
+    from microlens.evaluation.predictions import run_dataset
+    from microlens.models.holdout import select_test_events
     from microlens.models.registry import load_model
 
     device = str(local_device(device))  # 'auto' -> the GPU when there is one

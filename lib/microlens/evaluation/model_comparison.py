@@ -4,7 +4,8 @@ The ``models`` study (``studies/models.yaml``) trains every kind of
 :data:`microlens.models.registry.KINDS` on one data set and evaluates each with ``03_evaluate``.
 This module turns each cell into a row of the comparison table, on the same test events:
 
-* **quality**, read from the cell's ``evaluation_summary.json`` (:func:`~microlens.evaluation.evaluate.
+* **quality**, read from the cell's ``evaluation_summary.json``
+(:func:`~microlens.evaluation.evaluate.
   evaluate_run`): accuracy, recall of the detectable binaries (binarity Δχ² > 100) and of the
   rest, PSPL events called binary, the shortcut probe's Spearman correlations (among PSPL
   events and among binaries), the ECE after the temperature and the accuracy after 50 % of each
@@ -23,8 +24,10 @@ This module turns each cell into a row of the comparison table, on the same test
   (one answer per fit, not one per observation).
 
 The measured costs are kept in ``<cell>/model_costs.json`` (keyed by the run's files), so
-rebuilding the report does not measure again. ``python -m microlens.workflow.studies run models`` writes
-the table as ``outputs/models/model_comparison.{csv,json,md}`` (:mod:`microlens.workflow.studies.report`).
+rebuilding the report does not measure again. ``python -m microlens.workflow.studies run models``
+writes
+the table as ``outputs/models/model_comparison.{csv,json,md}``
+(:mod:`microlens.workflow.studies.report`).
 
 Quick use::
 
@@ -137,7 +140,8 @@ def binary_recall_split(dchi2_bins: dict | None,
                         threshold: float = DETECTABILITY_THRESHOLD) -> tuple[dict, dict]:
     """Recall of the detectable binaries (Δχ² > ``threshold``) and of the rest, each
     ``{value, low, high, n}`` (95 % Wilson), pooled from the Δχ² bins of an evaluation
-    (:func:`~microlens.evaluation.analysis.limits.recall_by_dchi2`; ``threshold`` must be one of its edges).
+    (:func:`~microlens.evaluation.analysis.limits.recall_by_dchi2`; ``threshold`` must be one of its
+    edges).
     Empty entries without bins."""
     empty = {"value": None, "low": None, "high": None, "n": 0}
     if not dchi2_bins or float(threshold) not in [float(e) for e in dchi2_bins["edges"]]:
@@ -276,7 +280,8 @@ def _recorded_inference(evaluation: dict, kind: str) -> float | None:
 def measure_costs(run_dir, dataset, *, threads: int = 1, events: int = INFERENCE_EVENTS,
                   stream_observations: int = STREAM_OBSERVATIONS) -> dict:
     """Inference events per second and streaming ms per observation of a neural run, on
-    ``threads`` CPU threads (:func:`~microlens.evaluation.evaluate.time_model` over the first ``events``
+    ``threads`` CPU threads (:func:`~microlens.evaluation.evaluate.time_model` over the first
+    ``events``
     test events of ``dataset``; :func:`~microlens.models.stream.stream_latency` on one event).
 
     Returns

@@ -28,7 +28,7 @@ import numpy as np
 
 from microlens.core.paths import resolve_path
 from microlens.data.store import LightCurveStore, open_dataset
-from microlens.models.holdout import (  # re-exported: the public names of this module before the split
+from microlens.models.holdout import (
     EVALUATION_SPLIT,
     Predictions,
     SplitError,
@@ -178,7 +178,8 @@ def run_dataset(run_dir: str | os.PathLike,
     Parameters
     ----------
     run_dir : path
-        A run directory written by :func:`microlens.training.train.train` (relative paths are taken from
+        A run directory written by :func:`microlens.training.train.train` (relative paths are taken
+        from
         the project root).
     dataset : path or LightCurveStore, optional
         Another dataset to evaluate (its test split; an open store is returned as it is);

@@ -251,7 +251,8 @@ def prefix_features(store, rows: Sequence[int], fractions: Sequence[float], *,
 
     The prefix at fraction ``f`` of an event of ``n`` observations is its observations
     ``0 .. positions_at_fraction(n, f)`` inclusive, i.e. the first ``ceil(f n)`` (at least 1;
-    :func:`microlens.evaluation.predictions.observations_seen`, the convention of the early-detection
+    :func:`microlens.models.holdout.observations_seen`, the convention of the
+    early-detection
     curves and the classical peer). Nothing after the prefix is read.
 
     Parameters

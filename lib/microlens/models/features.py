@@ -1,8 +1,10 @@
 """The ``features`` model kind: gradient-boosted trees on summary and PSPL-fit features.
 
-The field's feature-based classifier beside the neural kinds (:mod:`microlens.models.registry`): each
+The field's feature-based classifier beside the neural kinds (:mod:`microlens.models.registry`):
+each
 light curve seen so far is described by :data:`~microlens.models.curve_features.FEATURE_NAMES`
-(:mod:`microlens.models.curve_features`: the classical peer's PSPL fit and its residual statistics, plus
+(:mod:`microlens.models.curve_features`: the classical peer's PSPL fit and its residual statistics,
+plus
 robust summary statistics), and scikit-learn's ``HistGradientBoostingClassifier`` classifies that
 vector into no event, PSPL or binary.
 
@@ -15,7 +17,8 @@ answer of its own; each extra fraction costs a PSPL fit of that prefix, for trai
 prediction). :func:`predict_feature_events` turns the answers into per-observation logits that
 are **piecewise constant and causal**: the logits at observation ``p`` are those of the latest
 update whose prefix ends at or before ``p`` (the prefix at fraction ``f`` of ``n`` observations
-is the first ``ceil(f n)``, :func:`microlens.evaluation.predictions.observations_seen`), and zeros (a
+is the first ``ceil(f n)``, :func:`microlens.models.holdout.observations_seen`), and zeros
+(a
 uniform answer: none yet) before the first update. An update whose prefix holds fewer than
 :data:`~microlens.models.peer.MIN_OBSERVATIONS` observations (too few for the PSPL fit) answers
 uniformly too, so a curve of a few points is never called anything. Every downstream
@@ -39,7 +42,8 @@ loss (the fit runs on one OpenMP thread, so the trees do not depend on the machi
 count), and the model keeps the iterations up to the lowest one (the ``best`` model; all of them
 are saved, and ``which="last"`` loads the lot). A random ``validation_fraction`` of the training
 rows is not used: the prefixes of one event would fall on both sides. A scalar temperature is
-then fitted on the validation split's final answers (:func:`microlens.training.train.fit_temperature`,
+then fitted on the validation split's final answers
+(:func:`microlens.training.train.fit_temperature`,
 ``temperature_fit = "final"``: the answers at earlier fractions get the same temperature).
 
 **Safe files, no pickle.** ``features_model.npz`` holds the trees as plain numeric arrays (one
@@ -58,10 +62,11 @@ Run directory of a ``features`` run (the :mod:`microlens.training.train` layout 
                           "features": BoostingSettings, "dataset_manifest", "n_parameters", ...}
     features_model.npz   the trees (every iteration fitted)
     features_model.json  feature names, update fractions, temperature, best and fitted iterations
-    history.csv          one row per boosting iteration (train.HISTORY_COLUMNS)
+    history.csv          one row per boosting iteration (runs.HISTORY_COLUMNS)
     metrics.json         the summary (train._finish's keys where they mean something here)
 
-:class:`~microlens.training.train.TrainConfig` fields used: ``dataset, run_name, runs_dir, model`` (its
+:class:`~microlens.training.train.TrainConfig` fields used: ``dataset, run_name, runs_dir, model``
+(its
 kind must be ``features``; the other ModelConfig fields are unused), ``seed`` (the boosting's
 ``random_state``, from the :data:`microlens.core.seeds.WEIGHT_INIT` stream: the model's own
 randomness), ``max_train_events`` and ``max_val_events`` (the same subsets as a neural run of
@@ -474,7 +479,8 @@ class FeatureClassifier:
     def _require_curve_features(self) -> None:
         if self.feature_names != FEATURE_NAMES:
             raise ValueError("this model was trained on other features than this version of "
-                             "microlens.models.curve_features computes; retrain it (features differ: "
+                             "microlens.models.curve_features computes; retrain it (features "
+                             "differ: "
                              f"{sorted(set(self.feature_names) ^ set(FEATURE_NAMES))})")
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
@@ -738,7 +744,8 @@ def predict_feature_events(model: FeatureClassifier, store, rows: Sequence[int],
     model : FeatureClassifier
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (:func:`~microlens.evaluation.predictions.require_test_split`), not empty.
+        Test-split store rows (:func:`~microlens.models.holdout.require_test_split`), not
+        empty.
     workers : int
         Processes for the feature extraction (results do not depend on it).
     progress : bool
@@ -843,7 +850,8 @@ def _complete(run_dir: Path) -> bool:
 
 
 def _prepare_run_dir(config, settings: BoostingSettings, resume: bool, overwrite: bool) -> bool:
-    """Create or check the run directory (:func:`microlens.models.runs.prepare_run_dir`, the routine of
+    """Create or check the run directory (:func:`microlens.models.runs.prepare_run_dir`, the routine
+    of
     every kind); True when a complete run of this config is there."""
     from microlens.models.runs import prepare_run_dir, start_run_dir
 

@@ -1,9 +1,11 @@
 """The ``masked`` model kind: the causal transformer started from a masked pretraining run.
 
-:class:`MaskedTransformer` is :class:`~microlens.models.model.MicrolensTransformer` (the same modules
+:class:`MaskedTransformer` is :class:`~microlens.models.model.MicrolensTransformer` (the same
+modules
 and state-dict keys), whose input normalisation and encoder weights come from the pretraining
 run that :attr:`ModelConfig.pretrained <microlens.models.model.ModelConfig.pretrained>` names; the
-pretraining itself (objective, loop, run directory) is :mod:`microlens.training.pretrain`, which imports
+pretraining itself (objective, loop, run directory) is :mod:`microlens.training.pretrain`, which
+imports
 this module. It lives apart so that the registry (:mod:`microlens.models.registry`) can import the
 kind without the pretraining loop, which imports :mod:`microlens.training.train`.
 """
@@ -84,13 +86,15 @@ def pretraining_run(config: ModelConfig) -> Path:
     if not run.is_dir():
         raise FileNotFoundError(
             f"ModelConfig.pretrained={config.pretrained!r}: no pretraining run at {run}; make "
-            "one with microlens.training.pretrain.ensure_pretrained (or python -m microlens.training.pretrain), "
+            "one with microlens.training.pretrain.ensure_pretrained (or python -m "
+            "microlens.training.pretrain), "
             "or set pretrained='' to train from scratch")
     missing = [name for name in FINISHED_FILES if not (run / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{run} is not a finished pretraining run: {', '.join(missing)} missing "
-            "(metrics.json is written last); finish it with microlens.training.pretrain.pretrain(config, "
+            "(metrics.json is written last); finish it with "
+            "microlens.training.pretrain.pretrain(config, "
             "resume=True) or python -m microlens.training.pretrain --config "
             f"{run / 'config.json'} --resume")
     saved = read_json(run / "config.json")
@@ -106,7 +110,8 @@ def pretraining_run(config: ModelConfig) -> Path:
 
 
 class MaskedTransformer(MicrolensTransformer):
-    """Kind ``"masked"``: the causal transformer (:class:`~microlens.models.model.MicrolensTransformer`,
+    """Kind ``"masked"``: the causal transformer
+    (:class:`~microlens.models.model.MicrolensTransformer`,
     identical modules and weights' keys) whose encoder starts from a masked pretraining run
     (``config.pretrained``; see the module docstring). With ``pretrained=""`` it is the
     transformer trained from scratch.

@@ -39,7 +39,8 @@ Neither uses absolute time or an observation index (a shortcut).
 Pooling is causal too: the running mean and running max of the encoder states up to ``k``
 (layer-normalised first only with ``pool_norm=True``, the behaviour before the stem), then a
 small head gives class logits at every observation. The prediction after observation ``k``
-therefore uses observations ``1..k`` only, and streaming (:mod:`microlens.models.stream`) is the same
+therefore uses observations ``1..k`` only, and streaming (:mod:`microlens.models.stream`) is the
+same
 computation. A fitted temperature (a buffer, saved with the weights) calibrates probabilities.
 
 Batches are padded at the end (valid observations first, as :mod:`microlens.data.store` provides);
@@ -64,10 +65,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.paths import write_json_atomic
 from microlens.core.settings import from_known_fields
 from microlens.core.validation import as_model_inputs
-from microlens.simulation.presets import CLASS_NAMES
 
 N_FEATURES = 3
 """Input numbers per observation: normalised flux, error, time since the previous observation."""
@@ -839,7 +840,8 @@ class CausalClassifier(nn.Module):
         """The kind's unsupervised loss per event ``(B,)``, already weighted by its documented
         weights (e.g. the ``rnn_vae``'s reconstruction and KL terms), or None (the default).
 
-        :func:`microlens.training.train.train_step` adds it, not class-weighted, to the class-weighted
+        :func:`microlens.training.train.train_step` adds it, not class-weighted, to the
+        class-weighted
         classification loss of each event; model selection (the validation loss) reads the
         classification loss only.
         """

@@ -79,10 +79,10 @@ from pathlib import Path
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.metrics import classification_metrics, f1_from_counts
 from microlens.core.paths import write_json_atomic
 from microlens.models.holdout import observations_seen
-from microlens.simulation.presets import CLASS_NAMES
 from microlens.simulation.pspl_fit import (
     fit_pspl,
     flat_chi2,
@@ -770,8 +770,9 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
     ----------
     store : LightCurveStore
     test_rows : sequence of int
-        Test-split rows (checked by :func:`microlens.evaluation.predictions.require_test_split`, which
-        raises :class:`~microlens.evaluation.predictions.SplitError` for any other row).
+        Test-split rows (checked by :func:`microlens.models.holdout.require_test_split`,
+        which
+        raises :class:`~microlens.models.holdout.SplitError` for any other row).
     val_rows : sequence of int, optional
         Validation rows to tune on (default: the whole validation split); any row outside the
         validation split is a ValueError.

@@ -177,7 +177,8 @@ class ModelKind:
     name: str
     description: str
     neural: bool  # trained by microlens.training.train's loop (gradient descent, AMP, DDP, resume)
-    streams: bool  # microlens.models.stream.StreamingClassifier updates it one observation at a time
+    # microlens.models.stream.StreamingClassifier updates it one observation at a time
+    streams: bool
     attention: bool  # forward(..., return_attention=True) gives attention maps (04_attention)
     model_class: type | None = None  # the CausalClassifier subclass of a neural kind
 
@@ -245,7 +246,8 @@ def build_model(config: ModelConfig | None = None,
     Raises
     ------
     ValueError
-        For the ``features`` kind, which is fitted by :func:`microlens.models.features.train_features`
+        For the ``features`` kind, which is fitted by
+        :func:`microlens.models.features.train_features`
         rather than built as a network.
     """
     config = config or ModelConfig()

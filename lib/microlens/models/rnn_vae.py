@@ -1,7 +1,8 @@
 """Latent-variable classifiers: the recurrent variational autoencoder (kind ``rnn_vae``).
 
 :class:`RecurrentVAE` reads the same three input features as every neural kind
-(:class:`microlens.models.model.Normalization`: normalised flux ``asinh((F - b) / s)``, error, interval)
+(:class:`microlens.models.model.Normalization`: normalised flux ``asinh((F - b) / s)``, error,
+interval)
 and the same shared embedding, then:
 
 1. **Encoder.** A stacked GRU (``n_layers`` layers of ``d_model`` units, run in float32 outside
@@ -10,7 +11,8 @@ and the same shared embedding, then:
    ``latent_dim`` numbers (the log-variance clamped to :data:`LOGVAR_RANGE`). The GRU is
    causal, so ``q(z_k)`` depends on observations ``1..k`` only.
 2. **Classifier on the latent.** ``z_k = mu_k + sigma_k * eps`` (reparameterisation, ``eps`` from
-   torch's global generator, which :func:`microlens.training.train.train` seeds) in training mode and
+   torch's global generator, which :func:`microlens.training.train.train` seeds) in training mode
+   and
    ``z_k = mu_k`` in eval mode. The encoder states are ``GELU(Linear(z_k))`` (``d_model``
    numbers); the shared causal pooling (running mean and maximum) and head classify after every
    observation, so streaming (:meth:`RecurrentVAE.step`, the ``gru`` kind's recurrent stream,

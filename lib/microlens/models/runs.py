@@ -8,7 +8,8 @@ it, instead of a parser's message without a path.
 
 Kept apart from :mod:`microlens.training.train` so that readers of a run (the torchrun launcher in
 :mod:`microlens.training.ddp`, the figures) need not import the trainer, and the trainer can import
-:mod:`microlens.training.ddp` without a cycle. :mod:`microlens.training.train` re-exports both readers.
+:mod:`microlens.training.ddp` without a cycle. :mod:`microlens.training.train` re-exports both
+readers.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def load_torch(path: str | os.PathLike, map_location="cpu", *,
 
 
 def require_run_dir(run_dir: str | os.PathLike, what: str = "run directory") -> Path:
-    """``run_dir`` resolved (:func:`~microlens.core.paths.resolve_path`), or FileNotFoundError saying
+    """``run_dir`` resolved (:func:`~microlens.core.paths.resolve_path`), or FileNotFoundError
+    saying
     it does not exist (listing up to five similar names beside it) or is not a directory."""
     run_dir = resolve_path(run_dir)
     if run_dir.is_dir():

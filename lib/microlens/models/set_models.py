@@ -85,7 +85,8 @@ Embedding and streaming
 The shared ``embed`` module of these kinds is :class:`PointFeatures`, without parameters: it
 keeps a point's flux and error features, since every learned projection of a point here also
 depends on the pair ``(k, j)`` (its age) and so lives in the encoder. The stream
-(:mod:`microlens.models.stream`) therefore receives each new point's raw features as its token, keeps
+(:mod:`microlens.models.stream`) therefore receives each new point's raw features as its token,
+keeps
 the last ``W - 1`` points' features and times (float64, relative to the first observation) in a
 fixed-size ring buffer, and computes the new state with :meth:`SetClassifier.encode_set`: the
 same numbers as the batch forward.

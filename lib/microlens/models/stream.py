@@ -327,7 +327,8 @@ class StreamingClassifier:
             Divide the logits by ``model.temperature`` before the softmax (as
             :meth:`MicrolensTransformer.predict_proba`).
         check_intervals : bool
-            Warn (:class:`~microlens.models.model.IntervalRangeWarning`) when an interval falls outside
+            Warn (:class:`~microlens.models.model.IntervalRangeWarning`) when an interval falls
+            outside
             the training range ``[normalization.dt_min, dt_max]``.
 
         Returns

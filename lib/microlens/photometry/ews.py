@@ -52,13 +52,12 @@ import numpy as np
 
 from microlens.core.paths import PROJECT_ROOT, atomic_path
 from microlens.core.removal import MARKER, mark_project_dir, remove_project_dir
-from microlens.photometry.ews_download import OGLE_EWS_URL, DownloadError, download_season
 from microlens.photometry.files import Photometry, estimate_baseline_flux, read_file
 
 __all__ = [
-    "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "OGLE_EWS_URL", "STAR_MATCH_ARCSEC",
-    "SUBSET_ARCHIVE", "SUBSET_FOLDER", "DownloadError", "EwsEvent", "EwsFit", "baseline_end",
-    "download_season", "event_end", "exclusion_reasons", "extract_subset", "make_subset",
+    "DEGENERATE_AMAX", "EWS_COLUMNS", "FIT_ROWS", "STAR_MATCH_ARCSEC",
+    "SUBSET_ARCHIVE", "SUBSET_FOLDER", "EwsEvent", "EwsFit", "baseline_end",
+    "event_end", "exclusion_reasons", "extract_subset", "make_subset",
     "median_interval", "parse_params", "peaks_after_data", "points_in", "points_per_night",
     "predicted_snr", "read_folder", "read_photometry", "segment", "shipped_subset",
     "source_flux",
@@ -873,7 +872,7 @@ def shipped_subset(destination: str | os.PathLike | None = None) -> Path:
     if not archive.is_file():
         raise FileNotFoundError(f"the shipped subset {archive} is missing: it is part of the "
                                 "repository (git checkout it), or download a season with "
-                                "microlens.photometry.ews.download_season")
+                                "microlens.photometry.ews_download.download_season")
     return extract_subset(archive, PROJECT_ROOT / SUBSET_FOLDER if destination is None
                           else Path(destination))
 
@@ -936,7 +935,8 @@ def summarize_folder(path: str | os.PathLike, max_snr: float = 2.0) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m microlens.photometry.ews [FOLDER] [--max-snr 2.0]``: print :func:`summarize_folder` as
+    """``python -m microlens.photometry.ews [FOLDER] [--max-snr 2.0]``: print
+    :func:`summarize_folder` as
     JSON (default folder: the shipped subset)."""
     import argparse
 

@@ -49,9 +49,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.core.paths import atomic_path, project_relative, resolve_path
 from microlens.models.peer import DEFAULT_OUTLIER_CLIP, ClassicalPeer
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 
 PEAK_WINDOW = 5
 """Points in the running median of the flux whose maximum is the peak."""
@@ -147,7 +147,8 @@ def _class(label: int) -> dict:
 
 def peak_index(flux: np.ndarray, window: int = PEAK_WINDOW) -> int:
     """The peak observation: the maximum of the ``window``-point running median of the flux
-    (:func:`microlens.simulation.pspl_fit.running_median`), so one bright outlier is not the peak; the
+    (:func:`microlens.simulation.pspl_fit.running_median`), so one bright outlier is not the peak;
+    the
     first such observation on ties."""
     from microlens.simulation.pspl_fit import running_median
 
@@ -281,7 +282,8 @@ def _check_arguments(model, photometry, peer, confidence) -> None:
         raise TypeError(f"model must be a loaded model, got the path {str(model)!r}: use "
                         "microlens.models.registry.load_model(path)")
     if not callable(getattr(model, "predict_proba", None)):
-        raise TypeError(f"model must be a loaded model of a kind in microlens.models.registry.KINDS "
+        raise TypeError(f"model must be a loaded model of a kind in "
+                        f"microlens.models.registry.KINDS "
                         f"(with predict_proba), got {type(model).__name__}: use "
                         "microlens.models.registry.load_model(run_dir)")
     missing = [a for a in ("times", "flux", "flux_err") if not hasattr(photometry, a)]
@@ -290,7 +292,8 @@ def _check_arguments(model, photometry, peer, confidence) -> None:
                         f"{type(photometry).__name__} without {', '.join(missing)}: read files "
                         "with microlens.photometry.files.read_event(path)")
     if peer is not None and not isinstance(peer, ClassicalPeer):
-        raise TypeError(f"peer must be a ClassicalPeer (microlens.realdata.real_events.tune_peer) or "
+        raise TypeError(f"peer must be a ClassicalPeer (microlens.realdata.real_events.tune_peer) "
+                        f"or "
                         f"None, got {type(peer).__name__}")
     if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, (int, float,
                                                                                np.integer,
@@ -308,7 +311,8 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
     Parameters
     ----------
     model : CausalClassifier or FeatureClassifier
-        A trained model of any kind (:func:`microlens.models.registry.load_model`), on any device. The
+        A trained model of any kind (:func:`microlens.models.registry.load_model`), on any device.
+        The
         ``features`` kind answers at its update fractions (its probabilities hold from one
         update to the next, uniform before the first).
     photometry : Photometry
@@ -355,7 +359,8 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
         and ``flux_err``, a ``peer`` that is not a :class:`ClassicalPeer`, a ``confidence``
         that is not a number (``True`` included; NumPy numbers are numbers).
     ValueError
-        For a ``confidence`` outside (0, 1]; :class:`~microlens.core.validation.InvalidLightCurveError`
+        For a ``confidence`` outside (0, 1];
+        :class:`~microlens.core.validation.InvalidLightCurveError`
         for unusable observations, naming the event and the observation.
 
     Warns
@@ -501,7 +506,8 @@ def classify_events(run_dir, events: Iterable | None = None, confidence: float =
     Parameters
     ----------
     run_dir : path
-        A run directory written by :func:`microlens.training.train.train` (relative: from the project
+        A run directory written by :func:`microlens.training.train.train` (relative: from the
+        project
         root).
     events : iterable, optional
         Events to classify, each a shipped event's name (:func:`~microlens.photometry.files.

@@ -1,7 +1,10 @@
-"""Plotly figure builders: pure functions from events, stores, runs and predictions to figures.
+"""Reports: figures and explorers, built from events, stores, runs, predictions and records.
 
-Nothing here holds notebook state; the interactive explorers in :mod:`microlens.reports.widgets` reuse
-these builders. One module per subject, all re-exported here (``from microlens.reports import ...``):
+Plotly figure builders are pure functions; nothing here holds notebook state. The interactive
+explorers (:mod:`microlens.reports.widgets`) reuse these builders, and
+:mod:`microlens.reports.noise_statistics` measures real and simulated baselines side by side
+(``python -m microlens.reports.noise_statistics``). One module per subject, the figure builders
+re-exported here (``from microlens.reports import ...``):
 
 * :mod:`.style`: class colours, template, number and event formatting;
 * :mod:`.events`: light curves, galleries, detectability, caustics;
@@ -106,3 +109,10 @@ from microlens.reports.training import (  # noqa: F401
     add_history_rows,
     training_curves_figure,
 )
+
+__all__ = sorted(name for name, value in dict(globals()).items()
+                 if not name.startswith("_") and name != "annotations"
+                 and not isinstance(value, type(__builtins__)) and not hasattr(value, "__path__")
+                 and getattr(value, "__module__", "microlens.reports").startswith(
+                     "microlens.reports"))
+"""Every figure builder and helper imported above (the modules themselves are not names)."""

@@ -2,7 +2,8 @@
 
 Every builder takes :class:`microlens.evaluation.analysis.EventAttention` objects (from
 :func:`microlens.evaluation.analysis.attention_maps`) or the dict of
-:func:`microlens.evaluation.analysis.attention_statistics`; the numbers come from :mod:`microlens.evaluation.analysis`
+:func:`microlens.evaluation.analysis.attention_statistics`; the numbers come from
+:mod:`microlens.evaluation.analysis`
 and these functions only draw them. ``layer`` is 0-based; ``head=None`` means the mean over the
 heads of that layer (``layer=None``: the mean over layers too).
 """
@@ -16,6 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from microlens.core.classes import CLASS_LABELS
 from microlens.evaluation.analysis import (
     EventAttention,
     attention_received,
@@ -24,7 +26,6 @@ from microlens.evaluation.analysis import (
 )
 from microlens.reports.events import light_curve_traces
 from microlens.reports.style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, class_label, event_title
-from microlens.simulation.presets import CLASS_LABELS
 
 ATTENTION_COLORSCALE = "Viridis"
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -166,7 +167,8 @@ def attention_event_figure(attention: EventAttention, layer: int | None = 0,
     scale), and the window shaded on every panel. Middle: the calibrated class probabilities
     after every observation. Bottom: the attention each observation receives relative to
     uniform attention
-    (:func:`microlens.evaluation.analysis.attention_received` with ``normalize='uniform'``: 1 = uniform).
+    (:func:`microlens.evaluation.analysis.attention_received` with ``normalize='uniform'``: 1 =
+    uniform).
 
     Parameters
     ----------
@@ -220,7 +222,8 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
                              max_obs: int = 300) -> go.Figure:
     """The dense query-by-key attention matrix: the causal window as a band below the diagonal.
 
-    Built from the window weights by :func:`microlens.evaluation.analysis.dense_attention`. Keys a query
+    Built from the window weights by :func:`microlens.evaluation.analysis.dense_attention`. Keys a
+    query
     cannot see (later observations, or more than ``window - 1`` back) are left blank (grey), so
     the band of width ``window`` on and below the diagonal is the whole receptive field of one
     layer. Colours are weights relative to uniform attention over the keys the query sees
@@ -408,7 +411,8 @@ def attention_statistics_figure(statistics: dict) -> go.Figure:
 
     Dashed lines mark uniform attention over each query's window. Values are drawn as points
     (not bars from zero), so small departures from uniform stay visible. ``statistics`` is
-    :func:`microlens.evaluation.analysis.attention_statistics`; panels whose key it lacks stay empty.
+    :func:`microlens.evaluation.analysis.attention_statistics`; panels whose key it lacks stay
+    empty.
 
     Returns
     -------

@@ -1,7 +1,9 @@
 """Figures of the embedding space: 2-D projections coloured by class and physical parameters.
 
-The coordinates come from :func:`microlens.evaluation.analysis.project_embeddings`, the colours and hover
-text from :func:`microlens.evaluation.analysis.embedding_table`; events without a value for a colouring
+The coordinates come from :func:`microlens.evaluation.analysis.project_embeddings`, the colours and
+hover
+text from :func:`microlens.evaluation.analysis.embedding_table`; events without a value for a
+colouring
 (``q`` and the detectability exist for binaries only, ``u_0`` has no meaning without a lens)
 are drawn in grey as "no value".
 """
@@ -13,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from microlens.core.classes import CLASS_LABELS
 from microlens.reports.style import CLASS_COLORS, TEMPLATE, class_label, format_value
-from microlens.simulation.presets import CLASS_LABELS
 
 MISSING_COLOR = "#d0d0d0"
 COLOR_OPTIONS: dict[str, tuple[str, str, str]] = {
@@ -100,7 +102,8 @@ def embedding_figure(projection, table, color_by: Sequence[str] = tuple(COLOR_OP
     ----------
     projection : microlens.evaluation.analysis.Projection
     table : DataFrame
-        :func:`microlens.evaluation.analysis.embedding_table` of the same events, same order (optionally
+        :func:`microlens.evaluation.analysis.embedding_table` of the same events, same order
+        (optionally
         with ``predicted`` and ``confidence`` columns for the hover text).
     color_by : sequence of str
         Colourings (names of :data:`COLOR_OPTIONS`); the first is shown, a menu switches.

@@ -1,5 +1,6 @@
 """Figures of a test-split evaluation, drawn from the summary dict of
-:func:`microlens.evaluation.evaluate.evaluate_run` (so they can be rebuilt from ``evaluation_summary.json``
+:func:`microlens.evaluation.evaluate.evaluate_run` (so they can be rebuilt from
+``evaluation_summary.json``
 without touching the model)."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.reports.style import CLASS_COLORS, TEMPLATE, class_label, error_bars, format_value
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 
 TRANSFORMER_COLOR = "#2ca02c"
 PEER_COLOR = "#9467bd"
@@ -337,7 +338,8 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
     Parameters
     ----------
     summary : dict
-        :func:`microlens.evaluation.evaluate.evaluate_run` summary (``headline`` and, when the peer ran,
+        :func:`microlens.evaluation.evaluate.evaluate_run` summary (``headline`` and, when the peer
+        ran,
         ``classical_peer``).
 
     Returns
@@ -408,7 +410,8 @@ def dchi2_recall_figure(summary: dict) -> go.Figure | None:
     Parameters
     ----------
     summary : dict
-        :func:`microlens.evaluation.evaluate.evaluate_run` summary (``dchi2_bins`` and, when the peer ran,
+        :func:`microlens.evaluation.evaluate.evaluate_run` summary (``dchi2_bins`` and, when the
+        peer ran,
         ``classical_peer.dchi2_bins``).
 
     Returns

@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.data.summaries import DETECTABILITY_THRESHOLD, dchi2_values, detectability_summary
 from microlens.reports.style import (
     CLASS_COLORS,
@@ -29,7 +30,6 @@ from microlens.reports.style import (
     event_kind,
     event_title,
 )
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 from microlens.simulation.simulate import caustics, model_flux
 from microlens.simulation.variables import VARIABLE_KINDS
 
@@ -212,7 +212,8 @@ def pick_events(store, per_class: int = 3, seed: int = 0) -> dict[int, np.ndarra
     """Reproducible choice of up to ``per_class`` events of each class (sorted indices).
 
     When the no-event class holds variable stars, its events are spread over the kinds present
-    (:data:`microlens.simulation.variables.VARIABLE_KINDS`): a constant star first, then one variable
+    (:data:`microlens.simulation.variables.VARIABLE_KINDS`): a constant star first, then one
+    variable
     star of each kind in a seeded random order, round after round, so the gallery shows both
     constant and variable stars (a single event is a variable star).
     """
@@ -370,7 +371,8 @@ def detectability_figure(store, threshold: float = DETECTABILITY_THRESHOLD,
 
 def lens_positions(s: float, q: float) -> np.ndarray:
     """Positions of the two lenses, ``(2, 2)``: mass ``1/(1+q)`` at ``-s q/(1+q)``, the other at
-    ``s/(1+q)`` on the x-axis (centre-of-mass frame of :func:`microlens.simulation.simulate.caustics`)."""
+    ``s/(1+q)`` on the x-axis (centre-of-mass frame of
+    :func:`microlens.simulation.simulate.caustics`)."""
     return np.array([[-s * q / (1.0 + q), 0.0], [s / (1.0 + q), 0.0]])
 
 

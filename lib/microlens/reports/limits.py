@@ -1,6 +1,7 @@
 """Figures of the physical-limits analysis: performance in bins of u_0, q, s and detectability,
 drawn beside the fraction of binaries that are detectable at all (the ceiling on binary recall).
-Built from the report of :func:`microlens.evaluation.analysis.physical_limits` (``u0_report.json``)."""
+Built from the report of :func:`microlens.evaluation.analysis.physical_limits`
+(``u0_report.json``)."""
 
 from __future__ import annotations
 

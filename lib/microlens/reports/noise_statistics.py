@@ -2,7 +2,8 @@
 simulator's.
 
 A classifier trained on simulated noise reads every departure from it as signal. The real
-baselines of OGLE-IV (years of a star before its event, :func:`microlens.photometry.ews.baseline_end`)
+baselines of OGLE-IV (years of a star before its event,
+:func:`microlens.photometry.ews.baseline_end`)
 are the measure of the sky's noise; class-0 constant stars of a synthetic preset are the
 simulator's. Four statistics per curve, each computed the same way on both, then summarised by
 baseline magnitude (median and interquartile range per bin):
@@ -35,14 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from microlens.simulation.residual_statistics import (  # noqa: F401 (the statistics, re-exported here)
-    LAG_WINDOWS,
+from microlens.simulation.residual_statistics import (
     MAG_EDGES,
-    MIN_POINTS,
-    MIN_SEASON_POINTS,
-    MMAG_PER_RELATIVE_FLUX,
-    OUTLIER_SIGMA,
-    SEASON_GAP_DAYS,
     STATISTICS,
     curve_statistics,
     last_days,
@@ -90,7 +85,8 @@ def real_baseline_rows(folder=None, stars: Iterable[str] | None = None,
     folder : path, optional
         A folder in the EWS layout; None: the shipped subset.
     stars : iterable of str, optional
-        Only these stars (:attr:`microlens.photometry.ews.EwsEvent.star`; e.g. a fold's training stars).
+        Only these stars (:attr:`microlens.photometry.ews.EwsEvent.star`; e.g. a fold's training
+        stars).
     max_snr : float
         Where the baseline ends (:func:`microlens.photometry.ews.baseline_end`).
     window_days : float, optional

@@ -1,8 +1,10 @@
 """Figures of real light curves classified by the transformer and the classical peer.
 
-Drawn from what :func:`microlens.realdata.real_events.classify_events` records: an event's entry of the
+Drawn from what :func:`microlens.realdata.real_events.classify_events` records: an event's entry of
+the
 JSON record and its arrays (times, fluxes, observatories, the probabilities after every
-observation; :func:`microlens.realdata.real_events.load_series`), so they are rebuilt without the model.
+observation; :func:`microlens.realdata.real_events.load_series`), so they are rebuilt without the
+model.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.reports.style import CLASS_COLORS, FLUX_TITLE, TEMPLATE, format_value
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 
 OBSERVATORY_COLORS: tuple[str, ...] = tuple(qualitative.Dark2) + tuple(qualitative.Set2)
 """One colour per observatory of an event, in its ``observatories`` order (the class colours
@@ -64,7 +66,8 @@ def real_event_figure(event: Mapping, series: Mapping[str, np.ndarray],
     ----------
     event : mapping
         The event's entry of ``real_events.json`` (:func:`microlens.realdata.real_events.
-        classify_events`; :func:`~microlens.realdata.real_events.classify_event` plus ``published_class``).
+        classify_events`; :func:`~microlens.realdata.real_events.classify_event` plus
+        ``published_class``).
     series : mapping
         Its arrays: ``times`` [days after ``event['reference_epoch']``], ``flux`` [baseline
         units], ``flux_err``, ``observatory`` (codes into ``event['observatories']``) and

@@ -5,8 +5,10 @@
 * :func:`reconstruction_error_figure`: the reconstruction error (the anomaly score) of every
   event by class, on a log axis, with the ROC AUCs of the score in the title.
 
-Both are drawn from what :func:`microlens.evaluation.analysis.reconstruction_report` returns (the summary
-is JSON, so :func:`microlens.workflow.figures.rebuild_figures` redraws the second from the record alone).
+Both are drawn from what :func:`microlens.evaluation.analysis.reconstruction_report` returns (the
+summary
+is JSON, so :func:`microlens.workflow.figures.rebuild_figures` redraws the second from the record
+alone).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.reports.events import WEBGL_POINTS, light_curve_traces, time_title
 from microlens.reports.style import (
     CLASS_COLORS,
@@ -26,7 +29,6 @@ from microlens.reports.style import (
     format_value,
     log_ticks,
 )
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 
 RECONSTRUCTION_NAME = "reconstruction (decoder, from the final latent)"
 """Legend name of the reconstructed curves."""
@@ -53,7 +55,8 @@ def reconstruction_examples_figure(examples: Sequence[dict], *, reference_epoch:
     Parameters
     ----------
     examples : sequence of dict
-        :func:`microlens.evaluation.analysis.reconstruction_examples` (``event``, ``reconstruction`` in
+        :func:`microlens.evaluation.analysis.reconstruction_examples` (``event``, ``reconstruction``
+        in
         flux units at the event's times, ``error``).
     reference_epoch : float
         The data set's reference epoch (for the time axis title).
@@ -111,7 +114,8 @@ def reconstruction_examples_figure(examples: Sequence[dict], *, reference_epoch:
 
 
 AUC_LABELS = {"lensing_vs_no_event": "lensing vs no event", "binary_vs_pspl": "binary vs PSPL"}
-"""How the title names each ROC AUC of :func:`microlens.evaluation.analysis.reconstruction_summary`."""
+"""How the title names each ROC AUC of
+:func:`microlens.evaluation.analysis.reconstruction_summary`."""
 
 
 def _auc_text(summary: dict) -> str:

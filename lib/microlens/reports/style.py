@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.simulation.variables import describe_variable
 
 CLASS_COLORS: dict[int, str] = {0: "#7f7f7f", 1: "#1f77b4", 2: "#d62728"}
@@ -49,7 +49,7 @@ def class_name(label: int) -> str:
 
 
 def class_label(label) -> str:
-    """The display name (:data:`~microlens.simulation.presets.CLASS_LABELS`) of a label (0, 1, 2) or of a
+    """The display name (:data:`~microlens.core.classes.CLASS_LABELS`) of a label (0, 1, 2) or of a
     class key (``'no_event'``, ...): ``'no event'``, ``'single lens (PSPL)'``, ``'binary
     lens'``. Anything else is returned as text unchanged."""
     if isinstance(label, str):

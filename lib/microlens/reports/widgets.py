@@ -3,7 +3,8 @@
 The notebooks only display ``.widget``; all the logic is here and reachable without a browser
 (tests call :meth:`MagnificationExplorer.update`, :meth:`EventBrowser.select` and
 :meth:`AttentionBrowser.select` directly).
-Units follow :mod:`microlens.simulation.simulate` (the explorer's ``alpha`` slider is in radians, the
+Units follow :mod:`microlens.simulation.simulate` (the explorer's ``alpha`` slider is in radians,
+the
 parameter table's ``alpha_rad``, not MulensModel's ``alpha`` in degrees; ``s``, ``u_0``, ``rho``
 in Einstein radii, ``t_E`` in days).
 
@@ -26,8 +27,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from microlens import reports as viz
+from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
 from microlens.data.store import SPLIT_NAMES
-from microlens.simulation.presets import CLASS_LABELS, CLASS_NAMES
 from microlens.simulation.simulate import binary_light_curve, caustics, pspl_magnification
 
 # slider name -> (kind, min, max, initial, step); log sliders take base-10 exponents for min/max
@@ -45,7 +46,8 @@ class MagnificationExplorer:
     """Binary-lens magnification and caustics under sliders for ``s, q, u_0, alpha, rho, t_E``.
 
     Left panel: magnification against ``tau = (t - t_0) / t_E`` on a dense grid (binary, finite
-    source, from :func:`microlens.simulation.simulate.binary_light_curve`), the PSPL curve of the same
+    source, from :func:`microlens.simulation.simulate.binary_light_curve`), the PSPL curve of the
+    same
     ``u_0``, and the binary sampled at the survey's nominal spacing ``cadence_days``: since that
     spacing is in days, ``t_E`` sets how many observations cover the anomaly. Right panel: the
     caustics, lenses, source trajectory and the source disc at closest approach.
@@ -409,13 +411,14 @@ class AttentionBrowser:
     store : LightCurveStore
     rows : sequence of int, optional
         Test events to browse (default: the whole test split); others raise
-        :class:`microlens.evaluation.predictions.SplitError`.
+        :class:`microlens.models.holdout.SplitError`.
     label : int or str
         Initial class.
     heatmap_obs : int
         Observations shown along each axis of the matrix.
     maps : sequence of EventAttention, optional
-        Attention already computed (e.g. by :func:`microlens.evaluation.analysis.attention_maps` in the
+        Attention already computed (e.g. by :func:`microlens.evaluation.analysis.attention_maps` in
+        the
         notebook), reused instead of running the model again for those events.
 
     Attributes
@@ -433,7 +436,7 @@ class AttentionBrowser:
     def __init__(self, model, store, rows=None, *, label: int | str = "binary",
                  heatmap_obs: int = 160, maps=()):
         from microlens.evaluation.analysis import no_attention_reason
-        from microlens.evaluation.predictions import require_test_split, select_test_events
+        from microlens.models.holdout import require_test_split, select_test_events
 
         reason = no_attention_reason(model)
         if reason is not None:
@@ -512,7 +515,8 @@ class AttentionBrowser:
             self.draw()
 
     def event_attention(self, row: int):
-        """The :class:`~microlens.evaluation.analysis.EventAttention` of one browsed row (computed once)."""
+        """The :class:`~microlens.evaluation.analysis.EventAttention` of one browsed row (computed
+        once)."""
         from microlens.evaluation.analysis import attention_maps
 
         row = int(row)

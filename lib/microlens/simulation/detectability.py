@@ -7,7 +7,8 @@ For every event we store
   from any single lens. Near zero (or negative) means the binarity is physically invisible in
   this light curve; that fraction is the ceiling every binary metric must be read against.
 
-The fits are those of :mod:`microlens.simulation.pspl_fit` (shared with the classical peer): the best
+The fits are those of :mod:`microlens.simulation.pspl_fit` (shared with the classical peer): the
+best
 weighted constant and the best blended PSPL from several starts, one of them at the truth.
 """
 

@@ -2,7 +2,8 @@
 real baselines (``SimulationConfig.baselines`` set, :mod:`microlens.simulation.injection`).
 
 :func:`simulate_event` and :func:`simulate_range` are what generation and the notebooks call for
-every config; :mod:`microlens.simulation.simulate` makes the synthetic curves and the building blocks
+every config; :mod:`microlens.simulation.simulate` makes the synthetic curves and the building
+blocks
 (magnifications, labels, seeds) that injection shares, so it never calls injection itself.
 """
 
@@ -22,7 +23,8 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     """Event ``index`` of the data set ``cfg`` describes (its class is ``index % 3``).
 
     Synthetic configs go to :func:`microlens.simulation.simulate.simulate_event`; configs with
-    ``baselines`` to :func:`microlens.simulation.injection.inject_event`. Same seed and index, same event.
+    ``baselines`` to :func:`microlens.simulation.injection.inject_event`. Same seed and index, same
+    event.
     """
     if cfg.baselines is not None:
         return inject_event(cfg, index)
@@ -30,8 +32,10 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
 
 
 def simulate_range(cfg: SimulationConfig, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Events ``start .. stop-1`` as concatenated arrays (:func:`microlens.simulation.simulate.simulate_range`;
-    with ``baselines`` set, :func:`microlens.simulation.injection.inject_range`, which adds ``origin``)."""
+    """Events ``start .. stop-1`` as concatenated arrays
+    (:func:`microlens.simulation.simulate.simulate_range`;
+    with ``baselines`` set, :func:`microlens.simulation.injection.inject_range`, which adds
+    ``origin``)."""
     if cfg.baselines is not None:
         return inject_range(cfg, start, stop)
     return simulated_range(cfg, start, stop)

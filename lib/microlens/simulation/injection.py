@@ -2,14 +2,18 @@
 
 The standard way surveys measure what their search finds is to inject simulated events into
 their own photometry (injection-recovery; see ``docs/injection.md``). This module makes a data
-set that way: a :class:`~microlens.simulation.simulate.SimulationConfig` with ``baselines`` set to a folder
-of real curves in the OGLE EWS layout (:mod:`microlens.photometry.ews`) gives events whose times, fluxes and
-error bars are real, stored like any data set (:mod:`microlens.data.store`), so training, evaluation,
+set that way: a :class:`~microlens.simulation.simulate.SimulationConfig` with ``baselines`` set to a
+folder
+of real curves in the OGLE EWS layout (:mod:`microlens.photometry.ews`) gives events whose times,
+fluxes and
+error bars are real, stored like any data set (:mod:`microlens.data.store`), so training,
+evaluation,
 every model kind and the notebooks read it unchanged.
 
 Rules
     * **Baselines only.** Each star's baseline segment ends where OGLE's own fit of its event
-      predicts a detectable signal (:func:`microlens.photometry.ews.baseline_end`, cumulative S/N < 2); the
+      predicts a detectable signal (:func:`microlens.photometry.ews.baseline_end`, cumulative S/N <
+      2); the
       points after it (the real event) are never read into a window. Fluxes and errors are in
       units of the segment's own baseline (:func:`microlens.photometry.ews.segment`).
     * **Stars.** A star is identified by its coordinates (``EwsEvent.star``): of several events
@@ -36,7 +40,8 @@ Rules
       split when there are three): every window of a star lies in one split.
     * **Injection.** ``F' = F + f_s F_base (A(t) - 1)`` with ``F_base = 1`` (the baseline
       unit), ``A`` the PSPL magnification or the binary one
-      (:func:`microlens.simulation.simulate.binary_magnification`, the topology preset's priors), ``f_s``
+      (:func:`microlens.simulation.simulate.binary_magnification`, the topology preset's priors),
+      ``f_s``
       log-uniform in ``injection_f_s_range`` (never
       OGLE's fitted blending). Extra photon noise: the star's error model
       ``sigma^2(F) = a^2 + b F`` (:func:`fit_error_model`, fitted to its baseline) gives each
@@ -46,7 +51,8 @@ Rules
     * **Same priors, one cut.** Every class draws the window, ``u_0, t_E, rho, s, q, alpha``,
       ``f_s``, ``t_0`` and the noise in the same order, and one detection cut (on the
       single-lens signal those draws imply, with the window's error bars) applies to every
-      class, as in :func:`microlens.simulation.simulate.simulate_event`. Detectability (``dchi2_flat``,
+      class, as in :func:`microlens.simulation.simulate.simulate_event`. Detectability
+      (``dchi2_flat``,
       ``dchi2_pspl``) is computed on the stored points with their stored (real) error bars,
       against the truth ``c + f_s (A - 1)``, ``c`` the window's weighted mean flux before the
       injection (a real window need not sit exactly at the segment's baseline unit; the fits'
@@ -70,7 +76,8 @@ from pathlib import Path
 
 import numpy as np
 
-from microlens.simulation.presets import CLASS_NAMES, get_survey, get_topology
+from microlens.core.classes import CLASS_NAMES
+from microlens.simulation.presets import get_survey, get_topology
 from microlens.simulation.pspl_fit import pspl_magnification
 from microlens.simulation.simulate import (
     MAG_TO_FLUX,
@@ -380,7 +387,8 @@ def build_catalogue(folder: str | os.PathLike, window: float,
     Raises
     ------
     FileNotFoundError, ValueError
-        The folder is missing or not in the EWS layout (:func:`microlens.photometry.ews.read_folder`'s
+        The folder is missing or not in the EWS layout
+        (:func:`microlens.photometry.ews.read_folder`'s
         message), or it holds no usable baseline (the message counts the reasons).
     """
     from microlens.core.paths import resolve_path
@@ -391,7 +399,8 @@ def build_catalogue(folder: str | os.PathLike, window: float,
         raise FileNotFoundError(
             f"baselines folder {str(folder)!r} does not exist (resolved to {root}); give a "
             "folder of real curves in the EWS layout (photometry/<name>_phot.dat, "
-            "params/<name>_params.dat), e.g. the one microlens.photometry.ews.shipped_subset() returns")
+            "params/<name>_params.dat), e.g. the one microlens.photometry.ews.shipped_subset() "
+            "returns")
     events = ews.read_folder(root)
     by_star: dict[str, list] = {}
     for event in events:
@@ -735,7 +744,8 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     -------
     SimulatedEvent
         Times in days since the window's first point; ``params`` as
-        :data:`microlens.simulation.simulate.PARAM_COLUMNS` (``t_0`` in days since the window's first
+        :data:`microlens.simulation.simulate.PARAM_COLUMNS` (``t_0`` in days since the window's
+        first
         point; ``error_scale``, ``missing_fraction``, ``cadence_per_hour`` NaN: not simulated);
         ``clean_flux`` the model of the stored points, ``c + f_s (A - 1)`` (``c`` the window's
         weighted mean flux before the injection); ``origin`` as :data:`ORIGIN_DTYPE`.

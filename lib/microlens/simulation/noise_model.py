@@ -1,8 +1,10 @@
 """A survey noise model fitted on real baselines: what the sky adds to a pipeline's error bars.
 
 Real OGLE-IV photometry of a star without an event (its baseline segment,
-:func:`microlens.photometry.ews.baseline_end`) departs from "Gaussian noise of the reported error" in ways a
-classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics` measures
+:func:`microlens.photometry.ews.baseline_end`) departs from "Gaussian noise of the reported error"
+in ways a
+classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics`
+measures
 them). Each real star is described by five numbers, estimated from its own baseline:
 
 ``white_scale``
@@ -41,7 +43,8 @@ The shipped model (:data:`SHIPPED`) is fitted on the baselines of the stars of t
 subset of the 2025 OGLE EWS season (``data/real/``; Udalski et al. 2015, AcA 65, 1; Udalski
 2003, AcA 53, 291), its scatter from the last :data:`SHIPPED_RECENT_DAYS` days: score real
 data with a model trained on it only on other stars. To train on other stars' noise, fit a
-model on them (``python -m microlens.simulation.noise_model FOLDER --stars FILE --out PATH``) and name it
+model on them (``python -m microlens.simulation.noise_model FOLDER --stars FILE --out PATH``) and
+name it
 in ``SimulationConfig.noise_model``.
 """
 
@@ -86,7 +89,8 @@ SHIPPED_RECENT_DAYS = 605.25
 ``ogle`` preset's span)."""
 
 SHIPPED = Path(__file__).resolve().parents[3] / "data" / "noise" / "ogle_ews_2025_subset.json"
-"""The model fitted on the shipped subset's stars (``python -m microlens.simulation.noise_model``)."""
+"""The model fitted on the shipped subset's stars (``python -m
+microlens.simulation.noise_model``)."""
 
 SCHEMA = "microlens.simulation.noise_model/1"
 
@@ -147,7 +151,8 @@ class NoiseModel:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"no noise model at {path}; write one with python -m microlens.simulation.noise_model "
+                f"no noise model at {path}; write one with python -m "
+                f"microlens.simulation.noise_model "
                 "FOLDER --stars FILE --out PATH") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: not a noise model (not JSON: {error})") from None
@@ -243,8 +248,8 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
         from the whole baseline.
     """
     from microlens.core.paths import project_relative
-    from microlens.photometry.ews import CITATION
     from microlens.photometry import ews
+    from microlens.photometry.ews import CITATION
 
     folder = ews.shipped_subset() if folder is None else folder
     rows, names = [], []
@@ -341,7 +346,8 @@ def observe_with_model(model: NoiseModel, times, clean_flux, reported_err, basel
 
 
 def main(argv: list[str]) -> int:
-    """``python -m microlens.simulation.noise_model [FOLDER] [--stars FILE] [--out JSON]``: fit the noise
+    """``python -m microlens.simulation.noise_model [FOLDER] [--stars FILE] [--out JSON]``: fit the
+    noise
     model on the baselines of an EWS folder (default: the shipped subset) and write it (default:
     the shipped model's path); prints its table's medians per magnitude bin."""
     import argparse

@@ -22,13 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLASS_NAMES: tuple[str, ...] = ("no_event", "pspl", "binary")
-"""Class keys (in records, metrics and code): 0 no lensing event (a constant star or a variable
-star, :mod:`microlens.simulation.variables`), 1 single lens (PSPL), 2 binary lens."""
-
-CLASS_LABELS: tuple[str, ...] = ("no event", "single lens (PSPL)", "binary lens")
-"""Display names of the classes, in label order, for legends, axes, tables and widgets."""
-
 
 @dataclass(frozen=True)
 class BinaryTopology:
@@ -131,7 +124,8 @@ def get_error(name: str) -> ErrorPreset:
 
 @dataclass(frozen=True)
 class SurveyPreset:
-    """One survey's observing pattern and photometry (sampled by :mod:`microlens.simulation.survey`).
+    """One survey's observing pattern and photometry (sampled by
+    :mod:`microlens.simulation.survey`).
 
     Times are days since ``reference_epoch`` (HJD of ``t = 0``, chosen ending in ``.0``, i.e.
     noon UT). Every field is declarative; the sources and the values that are a judgment within
@@ -306,7 +300,8 @@ SURVEYS: dict[str, SurveyPreset] = {
         SurveyPreset(
             "thesis",
             "thesis default: SimulationConfig's evenly spread epochs (n_epochs over survey_days) "
-            "shaped by the cadence and error presets; a marker, not sampled by microlens.simulation.survey",
+            "shaped by the cadence and error presets; a marker, not sampled by "
+            "microlens.simulation.survey",
             ("this project's SimulationConfig defaults (1000 epochs over 200 d)",),
         ),
         SurveyPreset(

@@ -1,7 +1,8 @@
 """The point-source point-lens (PSPL) model and its weighted least-squares fit.
 
 One place for the single-lens fit that two parts of the package need: the detectability columns
-of simulated events (:mod:`microlens.simulation.detectability`: how far a binary's data are from the best
+of simulated events (:mod:`microlens.simulation.detectability`: how far a binary's data are from the
+best
 single lens) and the classical peer (:mod:`microlens.models.peer`: the astronomer's PSPL fit from
 data-driven starts). The magnification itself (:func:`pspl_magnification`) lives here too, so that
 the simulator, the fit and the peer share one formula without importing one another.

@@ -1,5 +1,6 @@
 """Residual statistics of one curve without an event (pure numpy): the measures that
-:mod:`microlens.reports.noise_statistics` summarises by magnitude and :mod:`microlens.simulation.noise_model`
+:mod:`microlens.reports.noise_statistics` summarises by magnitude and
+:mod:`microlens.simulation.noise_model`
 fits its numbers with; what each statistic means is in :mod:`microlens.reports.noise_statistics`."""
 
 from __future__ import annotations

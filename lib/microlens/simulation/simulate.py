@@ -35,10 +35,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.settings import from_known_fields
 from microlens.simulation.presets import (
     CADENCES,
-    CLASS_NAMES,
     ERRORS,
     SURVEYS,
     TOPOLOGIES,
@@ -293,7 +293,8 @@ class SimulationConfig:
         Data-set seed; event ``i`` uses a generator derived from ``(seed, i)``.
     baselines : str or None
         None: synthetic curves. A folder of real curves in the OGLE EWS layout: events are
-        injected into windows of the real stars' baselines instead (:mod:`microlens.simulation.injection`;
+        injected into windows of the real stars' baselines instead
+        (:mod:`microlens.simulation.injection`;
         ``windows_per_star``, ``injection_f_s_range``, ``min_window_points`` and
         ``injected_variables`` apply). The
         survey still sets the window length, the peak-time placement and the lens priors.
@@ -381,7 +382,8 @@ class SimulationConfig:
     noise: str = "preset"  # survey presets: preset (its white noise, error underestimate and
     #   outliers) or fitted (real stars' noise, microlens.simulation.noise_model; ogle only)
     noise_model: str | None = None  # fitted noise: a model file written by python -m
-    #   microlens.simulation.noise_model (e.g. fitted on the training stars; relative: from the project
+    #   microlens.simulation.noise_model (e.g. fitted on the training stars; relative: from the
+    #   project
     #   root); None: the shipped model
     single_lens: str = "point"  # point (Paczynski's curve) or physical (survey presets: finite
     #   source and annual parallax, microlens.simulation.single_lens; binaries get the parallax too)
@@ -698,7 +700,8 @@ def binary_light_curve(
     Uses ``BinaryLightCurve([ln s, ln q, u_0, alpha_rad, ln rho, ln t_E, t_0], t)`` with
     ``Tol = RelTol = tol``. Coordinates are centred on the lens centre of mass, the lenses on
     the x-axis (lens 1 of mass ``1/(1+q)`` at negative x). With a ``parallax``
-    (:class:`microlens.simulation.single_lens.Parallax`) the trajectory is the geocentric one, shifted
+    (:class:`microlens.simulation.single_lens.Parallax`) the trajectory is the geocentric one,
+    shifted
     along and across the direction of motion as MulensModel shifts it, and ``BinaryMag2``
     gives the magnification point by point on it (as ``BinaryLightCurve`` does on the straight
     line: with a zero parallax the same numbers to ~1e-9 relative, the solver's state carried
@@ -887,7 +890,8 @@ class SimulatedEvent:
     flux_err: np.ndarray
     clean_flux: np.ndarray
     params: dict = field(default_factory=dict)
-    origin: dict | None = None  # injection: the real star and window (microlens.simulation.injection)
+    # injection: the real star and window (microlens.simulation.injection)
+    origin: dict | None = None
 
     def __post_init__(self) -> None:
         """The parallax columns that a maker leaves out are NaN (injection into real
@@ -902,8 +906,10 @@ def event_rng(seed: int, index: int) -> np.random.Generator:
 
 
 _INJECTED_ELSEWHERE = ("this config injects events into real baselines (baselines is set): "
-                       "microlens.simulate_event / microlens.simulation.events.simulate_event make its "
-                       "events (microlens.simulation.injection), microlens.simulation.simulate only synthetic ones")
+                       "microlens.simulate_event / microlens.simulation.events.simulate_event make "
+                       "its "
+                       "events (microlens.simulation.injection), microlens.simulation.simulate "
+                       "only synthetic ones")
 
 
 def event_label(index: int) -> int:
@@ -933,7 +939,8 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
     changes no other draw.
 
     With ``single_lens="physical"`` every event also draws an annual parallax ``pi_E`` at each
-    attempt, from a stream of its own (:func:`microlens.simulation.single_lens.parallax_rng`: the main
+    attempt, from a stream of its own (:func:`microlens.simulation.single_lens.parallax_rng`: the
+    main
     stream stays as with ``"point"``), and the single-lens signal of the detection cut, which
     is also the single-lens class's curve, is that of a uniform finite source of the drawn
     ``rho`` on the parallax-shifted trajectory; binaries get the same parallax.

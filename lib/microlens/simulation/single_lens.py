@@ -8,7 +8,8 @@ classifier that met only exact PSPL singles would read any residual of a PSPL fi
 asymmetric long event, a flattened high-magnification peak) as a sign of a binary lens.
 
 Conventions (MulensModel names and units)
-    ``t_0, u_0, t_E`` as in :mod:`microlens.simulation.simulate`; ``pi_E_N, pi_E_E`` the North and East
+    ``t_0, u_0, t_E`` as in :mod:`microlens.simulation.simulate`; ``pi_E_N, pi_E_E`` the North and
+    East
     components of the microlens parallax vector ``pi_E`` (its direction is that of the
     lens-source relative proper motion), ``t_0_par = t_0`` (the parallax reference epoch is the
     event's own peak time, so ``t_0, u_0, t_E`` keep their meaning near the peak; Gould 2004,
@@ -158,7 +159,8 @@ def field_centre(survey: str) -> tuple[float, float]:
 
 def parallax_rng(seed: int, index: int) -> np.random.Generator:
     """The parallax stream of event ``index`` of a data set with seed ``seed``: apart from the
-    event's main stream (:func:`microlens.simulation.simulate.event_rng`), so that drawing ``pi_E`` leaves
+    event's main stream (:func:`microlens.simulation.simulate.event_rng`), so that drawing ``pi_E``
+    leaves
     every other draw as it is."""
     return np.random.default_rng(np.random.SeedSequence(
         entropy=int(seed), spawn_key=(_PARALLAX_KEY, int(index))))

@@ -1,6 +1,7 @@
 """Survey observing patterns and photometry: times, error curves, noise and outliers.
 
-Samples the :class:`~microlens.simulation.presets.SurveyPreset` entries of the ``survey`` family (``ogle``,
+Samples the :class:`~microlens.simulation.presets.SurveyPreset` entries of the ``survey`` family
+(``ogle``,
 ``kmtnet``, ``moa``, ``roman``); the ``thesis`` marker is the simulator's own path and is refused
 here. Pure numpy.
 
@@ -30,7 +31,8 @@ import numpy as np
 from microlens.simulation.presets import SurveyPreset, get_survey
 
 MAG_TO_FLUX = math.log(10.0) / 2.5
-"""d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m (as in microlens.simulation.simulate)."""
+"""d(flux)/flux per magnitude: sigma_F / F = MAG_TO_FLUX * sigma_m (as in
+microlens.simulation.simulate)."""
 
 PHOTOMETRY_DRAWS = 4
 """Uniform draws consumed by :func:`draw_photometry`: field, baseline magnitude, f_s, error

@@ -229,7 +229,8 @@ CONTAMINANT_MIXES: dict[str, dict[str, float] | None] = {
     "survey": {"cataclysmic": 0.13, "pulsating": 0.13, "eclipsing": 0.13, "long_period": 0.13,
                "stochastic": 0.13, "young_star": 0.10, "season_drift": 0.25},
 }
-"""Kind weights of each ``contaminants`` setting of :class:`microlens.simulation.simulate.SimulationConfig`
+"""Kind weights of each ``contaminants`` setting of
+:class:`microlens.simulation.simulate.SimulationConfig`
 (None: the default, :data:`CLASSIC_KINDS` equally). See "Contaminant mixes" in the module
 docstring for the ``survey`` weights."""
 

@@ -45,7 +45,8 @@ from microlens.training import ddp
 
 CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
 """Observations per micro-batch on CPU when ``micro_batch_size`` is 0 (see
-:data:`microlens.models.model.CPU_PASS_OBSERVATIONS`); gradient accumulation over micro-batches gives
+:data:`microlens.models.model.CPU_PASS_OBSERVATIONS`); gradient accumulation over micro-batches
+gives
 the same step as one pass."""
 
 
@@ -137,7 +138,8 @@ def progress_bar(iterable, desc: str, enabled: bool):
         return iterable
     from tqdm.auto import tqdm
 
-    # Under torchrun the output is a pipe (e.g. microlens.training.ddp.launch): no bar, the epoch lines
+    # Under torchrun the output is a pipe (e.g. microlens.training.ddp.launch): no bar, the epoch
+    # lines
     # carry the progress.
     return tqdm(iterable, desc=desc, leave=False, unit="step",
                 disable=None if ddp.launched_by_torchrun() else False)

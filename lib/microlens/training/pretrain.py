@@ -1,7 +1,8 @@
 """Self-supervised masked pretraining of the causal encoder, and the ``masked`` model kind.
 
 ``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.training.train --objective
-pretrain`` (or its alias ``python -m microlens.training.pretrain``): the loop, run directory, launcher and
+pretrain`` (or its alias ``python -m microlens.training.pretrain``): the loop, run directory,
+launcher and
 settings checks are training's (:mod:`microlens.training.loop`), the objective is this module's. A
 ``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
 <microlens.models.model.ModelConfig.pretrained>` naming such a run) is the transformer whose encoder
@@ -64,7 +65,8 @@ A pretraining run directory ``outputs/pretrain/<run_name>/`` holds::
 
     config.json          {"pretrain": PretrainConfig, "model": ModelConfig, ...}
     normalization.json   the input normalisation, fitted on training events (the classifier's)
-    history.csv          the columns of every run (microlens.models.runs.HISTORY_COLUMNS), accuracies NaN
+    history.csv          the columns of every run (microlens.models.runs.HISTORY_COLUMNS),
+    accuracies NaN
     steps.csv            one row per optimiser step: loss, learning rate, gradient norm
     last.pt              the full checkpoint after every epoch (resume from it)
     encoder.pt           the MaskedTransformer state dict of the best epoch (lowest val loss)
@@ -72,7 +74,8 @@ A pretraining run directory ``outputs/pretrain/<run_name>/`` holds::
 
 Data: the dataset's **train** split, labels never read; early stopping and the best epoch on the
 **val** split's masked loss. The test split is never read. Under ``torchrun`` it runs
-DistributedDataParallel exactly like :mod:`microlens.training.train` (rank 0 writes). Every random draw
+DistributedDataParallel exactly like :mod:`microlens.training.train` (rank 0 writes). Every random
+draw
 comes from a stream of ``seed`` (:mod:`microlens.core.seeds`), and ``last.pt`` after every epoch
 lets an interrupted run resume to exactly where the uninterrupted one ends. As in training,
 dropout draws come per ``(epoch, rank)``: with ``dropout > 0`` runs on different numbers of
@@ -107,10 +110,9 @@ from microlens.core import seeds
 from microlens.core.paths import project_relative, resolve_path, write_json_atomic
 from microlens.core.removal import holds_files
 from microlens.core.seeds import subset_rows
-from microlens.models.masked import (  # noqa: F401  (the kind, re-exported)
+from microlens.models.masked import (
     ENCODER_FIELDS,
     FINISHED_FILES,
-    NOT_ENCODER,
     MaskedTransformer,
     encoder_config,
     encoder_differences,
@@ -118,7 +120,7 @@ from microlens.models.masked import (  # noqa: F401  (the kind, re-exported)
     pretraining_run,
 )
 from microlens.models.model import ModelConfig, Normalization
-from microlens.models.runs import HISTORY_COLUMNS, RunExistsError, read_history  # noqa: F401  (re-exported)
+from microlens.models.runs import HISTORY_COLUMNS, read_history
 from microlens.training import ddp
 from microlens.training.loop import Objective, StepResult, clip_and_step, run
 from microlens.training.settings import TrainingSettings
@@ -148,7 +150,8 @@ def masked_positions(rows: Sequence[int], lengths: Sequence[int], width: int, fr
 
     Event ``rows[i]`` (a store row) with ``lengths[i]`` valid observations (the first ones) gets
     :func:`masked_count` of them, drawn without replacement from the
-    :data:`~microlens.core.seeds.PRETRAIN_MASK` stream of ``(seed, epoch, row)`` for a training epoch,
+    :data:`~microlens.core.seeds.PRETRAIN_MASK` stream of ``(seed, epoch, row)`` for a training
+    epoch,
     or from :data:`~microlens.core.seeds.PRETRAIN_VAL_MASK` of ``(seed, row)`` with ``epoch=None``
     (validation: the same every epoch). The batch an event sits in changes nothing.
     """
@@ -341,7 +344,8 @@ class MaskedObjective(Objective):
         super().__init__(config, progress, MaskedTransformer.cpu_pass_observations)
 
     def fit_normalization(self) -> Normalization:
-        """The input normalisation from training events (as :mod:`microlens.training.train` fits it)."""
+        """The input normalisation from training events (as :mod:`microlens.training.train` fits
+        it)."""
         c = self.config
         rows = subset_rows(self.train_rows, c.normalization_events, c.seed,
                            seeds.NORMALIZATION_EVENTS)
@@ -647,7 +651,8 @@ def torchrun_command(config_path: str | os.PathLike, nproc_per_node: int, *,
 def launch(config: PretrainConfig, nproc_per_node: int = 2, *, resume: bool = False,
            overwrite: bool = False, echo: bool = True) -> Path:
     """Pretrain ``config`` with ``nproc_per_node`` processes under torchrun
-    (:func:`microlens.training.ddp.launch`, the launcher of every objective), printing rank 0's lines as
+    (:func:`microlens.training.ddp.launch`, the launcher of every objective), printing rank 0's
+    lines as
     they come with ``echo``; returns the run directory.
 
     Raises
@@ -669,8 +674,10 @@ __all__ = [
 
 
 if __name__ == "__main__":
-    # An alias of the one command line, `python -m microlens.training.train --objective pretrain`. Run as
-    # a program (runpy), not imported: this module stays below microlens.training.train, which uses it.
+    # An alias of the one command line, `python -m microlens.training.train --objective pretrain`.
+    # Run as
+    # a program (runpy), not imported: this module stays below microlens.training.train, which uses
+    # it.
     import runpy
 
     sys.argv[1:1] = ["--objective", "pretrain"]  # a later --objective still wins

@@ -1,7 +1,8 @@
 """The settings base of every gradient-descent run: one validation, one file form.
 
 :class:`microlens.training.train.TrainConfig` (supervised training and fine-tuning) and
-:class:`microlens.training.pretrain.PretrainConfig` (masked pretraining) declare their own fields and
+:class:`microlens.training.pretrain.PretrainConfig` (masked pretraining) declare their own fields
+and
 inherit from :class:`TrainingSettings` the checks of the fields they share (types,
 finiteness, ranges; a bool is never taken for an integer or a number), the run directory, and
 reading and writing as JSON. A subclass adds the checks of its own fields in :meth:`check`.
@@ -36,7 +37,8 @@ class TrainingSettings:
     """Checks and file form shared by the training and pretraining settings dataclasses.
 
     Subclasses are frozen dataclasses with the fields named below, a ``model``
-    (:class:`~microlens.models.model.ModelConfig`), ``run_name`` and ``runs_dir``; ``SECTION`` is the
+    (:class:`~microlens.models.model.ModelConfig`), ``run_name`` and ``runs_dir``; ``SECTION`` is
+    the
     key of their settings in a run's ``config.json`` and ``SAVED_BEFORE_FIELD`` the values of
     fields that runs saved before the field existed behaved as.
     """

@@ -2,7 +2,8 @@
 
 One driver, nanoGPT style: the same command starts a run from scratch, resumes it
 (``--resume``), fine-tunes a ``masked`` model from its pretraining (``--kind masked
---pretrained RUN``) or pretrains one (``--objective pretrain``, :mod:`microlens.training.pretrain`). The
+--pretrained RUN``) or pretrains one (``--objective pretrain``, :mod:`microlens.training.pretrain`).
+The
 loop, run directory, launcher and settings checks are shared by every objective
 (:mod:`microlens.training.loop`, :func:`microlens.models.runs.prepare_run_dir`,
 :func:`microlens.training.ddp.launch`, :class:`microlens.training.settings.TrainingSettings`); this
@@ -38,7 +39,8 @@ test split is never read. After training the calibration is fitted on the valida
 (:mod:`microlens.core.calibration`), so that early answers are calibrated too, and the scalar on
 final answers beside it; with ``"final"`` the scalar only.
 
-Labels. ``label_policy`` (:mod:`microlens.data.labels`) decides the class each training and validation
+Labels. ``label_policy`` (:mod:`microlens.data.labels`) decides the class each training and
+validation
 event is taught as: ``physical`` (the stored truth) or ``observable`` (binaries whose binarity
 Δχ² is at most ``observable_threshold`` count as PSPL). Loss, class weights, early stopping and
 the temperature all see the policy's labels; the dataset keeps the physical ones.
@@ -82,31 +84,18 @@ from microlens.data.labels import (
 from microlens.data.summaries import DETECTABILITY_THRESHOLD
 from microlens.models.model import ModelConfig, Normalization, final_logits
 from microlens.models.registry import build_model, count_parameters, model_kind
-from microlens.models.runs import (  # noqa: F401  (re-exported)
-    HISTORY_COLUMNS,
-    STEP_COLUMNS,
-    RunExistsError,
-    read_csv_rows,
-    read_history,
-    read_metrics,
-    write_csv,
-)
 from microlens.training import ddp
-from microlens.training.loop import (  # noqa: F401  (re-exported)
+from microlens.training.loop import (
     CPU_MICRO_BATCH_OBSERVATIONS,
     Objective,
     StepResult,
     clip_and_step,
-    cpu_micro_batch,
     epoch_order,
-    make_optimizer,
-    plan_micro_batches,
     precision_dtype,
     run,
     save_torch,
-    scheduled_learning_rate,
 )
-from microlens.training.settings import PRECISIONS, TrainingSettings  # noqa: F401  (re-exported)
+from microlens.training.settings import TrainingSettings
 
 _epoch_order = epoch_order  # the names of earlier versions
 _precision_dtype = precision_dtype
@@ -554,7 +543,8 @@ def settings_class(objective: str):
 
 def parse_args(argv=None, objective: str = "supervised"):
     """Command-line options: ``--objective``, ``--config JSON`` and any setting of the
-    objective's settings (:class:`TrainConfig` or :class:`~microlens.training.pretrain.PretrainConfig`)
+    objective's settings (:class:`TrainConfig` or
+    :class:`~microlens.training.pretrain.PretrainConfig`)
     and of :class:`~microlens.models.model.ModelConfig`; returns (the settings, the parsed options).
     ``objective`` is the default of ``--objective`` (``python -m microlens.training.pretrain``:
     ``"pretrain"``)."""
@@ -566,7 +556,8 @@ def parse_args(argv=None, objective: str = "supervised"):
         prog=f"python -m microlens.{'pretrain' if objective == 'pretrain' else 'train'}",
         formatter_class=TerminalHelpFormatter,
         description=__doc__.split("\n\n")[0],
-        epilog="Under torchrun: torchrun --standalone --nproc_per_node N -m microlens.training.train ...")
+        epilog="Under torchrun: torchrun --standalone --nproc_per_node N -m "
+               "microlens.training.train ...")
     parser.add_argument("--objective", choices=OBJECTIVES, default=objective,
                         help="supervised: train or fine-tune a classifier; pretrain: masked "
                              f"pretraining of a masked model's encoder (default: {objective})")

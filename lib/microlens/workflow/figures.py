@@ -4,7 +4,8 @@ Each numbered notebook draws its figures through one builder here and records in
 ``output_dir`` what that builder needs: its JSON record (:data:`NOTEBOOK_RECORDS`, which also
 lists the figures and the formats written) and, for ``05_embedding``, the projected coordinates
 (:data:`PROJECTIONS_FILE`), for ``07_real_events`` the light curves and probabilities
-(:data:`microlens.realdata.real_events.SERIES_FILE`). :func:`rebuild_figures` reads those records back
+(:data:`microlens.realdata.real_events.SERIES_FILE`). :func:`rebuild_figures` reads those records
+back
 and writes the same figures again, byte for byte up to plotly's random element ids, without
 re-running a notebook, simulating or training:
 
@@ -42,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.cli import TerminalHelpFormatter, add_traceback_option, command_line
 from microlens.core.paths import atomic_path, resolve_path
 from microlens.reports import (
@@ -72,7 +74,6 @@ from microlens.reports import (
 )
 from microlens.reports.real_benchmark import benchmark_figures as real_benchmark_figures
 from microlens.reports.real_benchmark import beside_simulation_figure
-from microlens.simulation.presets import CLASS_NAMES
 from microlens.workflow.notebooks import NOTEBOOKS, load_record
 
 NOTEBOOK_RECORDS: dict[str, str] = {name: nb.record for name, nb in NOTEBOOKS.items()}
@@ -84,11 +85,13 @@ PROJECTIONS_FILE = "embedding_projections.npz"
 
 ATTENTION_STATISTICS_KEYS = ("n_events", "n_queries", "window", "regions",
                              "uniform_distance_obs", "layers")
-"""The keys of :func:`microlens.evaluation.analysis.attention_statistics` inside ``attention_summary.json``."""
+"""The keys of :func:`microlens.evaluation.analysis.attention_statistics` inside
+``attention_summary.json``."""
 
 BINARY_POINT_TYPES = {"index": np.int64, "s": np.float64, "q": np.float64, "u_0": np.float64,
                       "dchi2_pspl": np.float64, "correct": np.bool_, "predicted": np.str_}
-"""Columns of :func:`microlens.evaluation.analysis.binary_points` and the type each is drawn with."""
+"""Columns of :func:`microlens.evaluation.analysis.binary_points` and the type each is drawn
+with."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,9 +227,11 @@ def embedding_figures(projections: Sequence, table) -> dict[str, go.Figure]:
     Parameters
     ----------
     projections : sequence of Projection
-        :func:`microlens.evaluation.analysis.project_embeddings` results (or :func:`load_projections`).
+        :func:`microlens.evaluation.analysis.project_embeddings` results (or
+        :func:`load_projections`).
     table : DataFrame
-        :func:`microlens.evaluation.analysis.embedding_table` of the same events in the same order, with
+        :func:`microlens.evaluation.analysis.embedding_table` of the same events in the same order,
+        with
         the ``predicted`` and ``confidence`` columns for the hover text (without them, e.g.
         for a pretrained encoder that makes no predictions, the hover text has none).
 
@@ -244,7 +249,8 @@ def limits_figures(report: dict, points: dict) -> dict[str, go.Figure]:
     Parameters
     ----------
     report : dict
-        :func:`microlens.evaluation.analysis.physical_limits` (``u0_report.json``); its ``threshold`` is
+        :func:`microlens.evaluation.analysis.physical_limits` (``u0_report.json``); its
+        ``threshold`` is
         the detectability cut of the binary points.
     points : dict
         :func:`microlens.evaluation.analysis.binary_points` as arrays or as JSON lists
@@ -304,7 +310,8 @@ def real_events_figures(record: dict, series: dict, time_axis: str = "peak"
 
 
 def points_record(points: dict) -> dict[str, list]:
-    """JSON-ready lists of :func:`microlens.evaluation.analysis.binary_points` (NaN written as None), for
+    """JSON-ready lists of :func:`microlens.evaluation.analysis.binary_points` (NaN written as
+    None), for
     ``u0_report.json``'s ``binary_points``."""
     def plain(value):
         value = value.item() if hasattr(value, "item") else value
@@ -409,7 +416,7 @@ def _simulation(record: dict, source: Path) -> dict[str, go.Figure]:
 
 
 def _training(record: dict, source: Path) -> dict[str, go.Figure]:
-    from microlens.training.train import read_history
+    from microlens.models.runs import read_history
 
     run_dir = _existing(_field(record, "run_dir", source), "the run directory", source)
     _existing(run_dir / "history.csv", "the run's history", source)
@@ -572,7 +579,8 @@ def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
 
 @command_line
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m microlens.workflow.figures OUTPUT_DIR [--formats ...] [--notebooks ...]``; an input
+    """``python -m microlens.workflow.figures OUTPUT_DIR [--formats ...] [--notebooks ...]``; an
+    input
     error is one line on stderr, exit status 2 (:mod:`microlens.core.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.workflow.figures",
                                      formatter_class=TerminalHelpFormatter,

@@ -1,7 +1,8 @@
 """The few-label learning curve: a pretrained encoder against training from scratch.
 
 Labels are what real surveys lack (a few hundred confirmed binary events against millions of
-light curves), so the question of self-supervised pretraining (:mod:`microlens.training.pretrain`) is
+light curves), so the question of self-supervised pretraining (:mod:`microlens.training.pretrain`)
+is
 whether a classifier whose encoder first learned to reconstruct masked fluxes on unlabelled
 curves learns binaries from fewer labels than the same classifier trained from scratch.
 
@@ -180,7 +181,8 @@ def markdown_table(rows: Sequence[dict], peer: dict | None = None) -> str:
 def paired_difference(run_a, run_b, *, n_bootstrap: int = 2000, seed: int = 0) -> dict:
     """Accuracy of run ``a`` minus that of run ``b`` on the same test events, paired.
 
-    Both runs' final answers on their data set's test split (:func:`~microlens.evaluation.predictions.
+    Both runs' final answers on their data set's test split
+    (:func:`~microlens.evaluation.predictions.
     run_predictions`, cached beside each run) are compared event by event: the difference with a
     95 % paired bootstrap interval (events resampled with replacement, ``n_bootstrap`` times,
     from ``seed``), and McNemar's exact test on the events exactly one run gets right (a

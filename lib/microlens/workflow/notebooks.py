@@ -10,7 +10,8 @@ One :class:`Notebook` entry per notebook in :data:`NOTEBOOKS`:
 * ``record``: the JSON file the notebook writes into its ``output_dir`` and ``record_type``, a
   :class:`~typing.TypedDict` of the keys that readers rely on, checked by :func:`save_outputs`
   and :func:`load_record` (more keys may follow);
-* ``figures``: the builder in :mod:`microlens.workflow.figures` that draws the notebook's figures (used
+* ``figures``: the builder in :mod:`microlens.workflow.figures` that draws the notebook's figures
+(used
   by the notebook and by :func:`microlens.workflow.figures.rebuild_figures`);
 * ``produces`` / ``consumes``: the artefacts (a dataset, a run directory) it makes, and the
   parameters by which it reads those of earlier notebooks (the study runner chains cells
@@ -257,10 +258,12 @@ class AttentionRecord(_Figures):
 
 
 class EmbeddingRecord(_Figures):
-    """``embedding_summary.json``: :func:`microlens.evaluation.analysis.embedding_summary` and settings.
+    """``embedding_summary.json``: :func:`microlens.evaluation.analysis.embedding_summary` and
+    settings.
 
     ``run_dir`` is a training run or a masked pretraining run; ``embedding`` says what was
-    embedded (:data:`microlens.evaluation.analysis.EMBEDDING_SOURCES`): ``"pretrained_encoder"`` for a
+    embedded (:data:`microlens.evaluation.analysis.EMBEDDING_SOURCES`): ``"pretrained_encoder"`` for
+    a
     pretraining run, whose encoder never saw a label and makes no predictions, so its
     ``model_accuracy`` is None."""
 
@@ -274,7 +277,8 @@ class EmbeddingRecord(_Figures):
 
 
 class LimitsRecord(_Figures):
-    """``u0_report.json``: :func:`microlens.evaluation.analysis.physical_limits` and the binary points."""
+    """``u0_report.json``: :func:`microlens.evaluation.analysis.physical_limits` and the binary
+    points."""
 
     threshold: float
     n_events: int
@@ -284,7 +288,8 @@ class LimitsRecord(_Figures):
 
 
 class RealEventsRecord(_Figures):
-    """``real_events.json``: :func:`microlens.realdata.real_events.classify_events`' record (the arrays
+    """``real_events.json``: :func:`microlens.realdata.real_events.classify_events`' record (the
+    arrays
     behind its figures are in ``series_file`` beside it)."""
 
     run_dir: str
@@ -323,7 +328,8 @@ class RealBenchmarkRecord(_Figures):
 
 VARIABLE_FRACTION_DEFAULT = -1.0
 """``01_simulate``'s ``variable_fraction`` meaning "the survey's default" (papermill parameters
-are plain literals, so no None): :data:`microlens.simulation.simulate.SURVEY_VARIABLE_FRACTION` on a real
+are plain literals, so no None): :data:`microlens.simulation.simulate.SURVEY_VARIABLE_FRACTION` on a
+real
 survey, 0 on ``thesis``."""
 
 
@@ -342,7 +348,8 @@ def simulation_config(parameters: dict):
     ------
     ValueError
         For a value the simulation would refuse, naming it (a real survey with a cadence or
-        error preset: :class:`~microlens.simulation.simulate.SimulationConfig`'s message names both).
+        error preset: :class:`~microlens.simulation.simulate.SimulationConfig`'s message names
+        both).
     """
     from microlens.simulation.simulate import SimulationConfig
 
@@ -366,7 +373,8 @@ def simulation_config(parameters: dict):
 
 
 def train_config(parameters: dict):
-    """The :class:`~microlens.training.train.TrainConfig` (with its model config) ``02_train`` builds
+    """The :class:`~microlens.training.train.TrainConfig` (with its model config) ``02_train``
+    builds
     from its parameters; both dataclasses check their values on construction.
 
     Raises
@@ -614,7 +622,8 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
             "none)"),
         own("window_days", 0.0, "classify the last N days of each segment (e.g. the span the "
             "model was trained on: 605.25 for the ogle preset); 0 means the whole segment"),
-        own("gate", "none", "physics gate on the model's final answers (microlens.evaluation.gate): none, "
+        own("gate", "none", "physics gate on the model's final answers "
+                            "(microlens.evaluation.gate): none, "
             "binary (binary only with an anomaly the peer's fit cannot explain) or "
             "binary+event (and lensing only where a point lens beats a constant)"),
         own("alert_threshold", 0.9, "P(lensing) at which the stream raises an alert"),

@@ -2,7 +2,8 @@
 events, and how its performance compares with the physical limits.
 
 Every function here reads **test-split** events only (rows are checked with
-:func:`microlens.evaluation.predictions.require_test_split`) and returns plain numpy arrays or JSON-ready
+:func:`microlens.models.holdout.require_test_split`) and returns plain numpy arrays or
+JSON-ready
 dicts, so the notebooks, the figures (:mod:`microlens.reports`) and the explorers
 (:mod:`microlens.reports.widgets`) share one computation that the tests can reach. One module per
 subject, all re-exported here:
@@ -24,7 +25,8 @@ subject, all re-exported here:
 * :mod:`.limits` (``06_u0_analysis``): accuracy and binary recall in bins of u_0, q, s and the
   detectability, beside the fraction of binaries that are detectable at all
   (:func:`physical_limits`).
-* :func:`run_dataset` (from :mod:`microlens.evaluation.predictions`): the dataset a run was trained on;
+* :func:`run_dataset` (from :mod:`microlens.evaluation.predictions`): the dataset a run was trained
+on;
   :func:`run_model_kind`: the model kind a run holds.
 
 Every model kind (:data:`microlens.models.registry.KINDS`) is read: attention only where the model

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.data.store import LightCurveStore
 from microlens.evaluation.analysis.common import _nanmean
-from microlens.simulation.presets import CLASS_NAMES
 
 
 @dataclass
@@ -137,7 +137,7 @@ def attention_maps(model, store: LightCurveStore, rows: Sequence[int], *, batch_
         :func:`no_attention_reason`).
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (others raise :class:`microlens.evaluation.predictions.SplitError`).
+        Test-split store rows (others raise :class:`microlens.models.holdout.SplitError`).
     batch_size : int
         Events per forward pass (memory, not results, depends on it: the model is causal and
         padding comes after every valid observation).
@@ -318,7 +318,8 @@ of the noise-free flux excess, as fractions of its maximum (:func:`signal_region
 def signal_region(event: dict, low: float = 0.5, high: float | None = None) -> np.ndarray:
     """Observations where the noise-free flux excess over the baseline lies in a range.
 
-    The excess ``F_model - 1`` at the event's own times (:func:`microlens.simulation.simulate.model_flux`)
+    The excess ``F_model - 1`` at the event's own times
+    (:func:`microlens.simulation.simulate.model_flux`)
     is compared with its maximum ``E`` over those times: an observation is in the region when
     ``low * E <= excess < high * E`` (no upper bound for ``high=None``). ``low=0.5`` gives the
     half-maximum part of the peak (for a binary, of its highest feature); ``(0.05, 0.5)`` the

@@ -1,7 +1,8 @@
 """How far the model's causal baseline reference is from the true baseline, in units of noise.
 
 The flux feature of every observation is ``asinh((F - b) / s)`` with a causal baseline ``b``
-(:meth:`microlens.models.model.Normalization.reference`). Simulated fluxes are in baseline units, so the
+(:meth:`microlens.models.model.Normalization.reference`). Simulated fluxes are in baseline units, so
+the
 true baseline is 1 (:mod:`microlens.simulation.simulate`) and the noise at the baseline is
 ``sigma_0 = MAG_TO_FLUX * baseline_mag_error`` (the parameter table's column). For each event
 the error ``|b_k - 1| / sigma_0`` is read at chosen observations ``k``:
@@ -72,7 +73,7 @@ def baseline_errors(normalization, flux, flux_err, mask, sigma, *, true_baseline
     """
     import torch
 
-    from microlens.evaluation.predictions import observations_seen
+    from microlens.models.holdout import observations_seen
 
     mask = np.asarray(mask, bool)
     sigma = np.asarray(sigma, np.float64)
@@ -132,7 +133,8 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
         Baseline methods to compare (default: all of
         :data:`microlens.models.model.BASELINE_METHODS`).
     **simulation
-        Further :class:`~microlens.simulation.simulate.SimulationConfig` settings (e.g. ``n_epochs``).
+        Further :class:`~microlens.simulation.simulate.SimulationConfig` settings (e.g.
+        ``n_epochs``).
 
     Returns
     -------
@@ -140,8 +142,8 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
         The settings and, per method, :func:`baseline_error_summary` over all events and per
         class (``{"all": ..., "no_event": ..., ...}``).
     """
+    from microlens.core.classes import CLASS_NAMES
     from microlens.models.model import BASELINE_METHODS, Normalization
-    from microlens.simulation.presets import CLASS_NAMES
     from microlens.simulation.simulate import SimulationConfig, simulate_range
 
     cfg = SimulationConfig(n_per_class=n_per_class, topology=topology, seed=seed,
@@ -171,7 +173,8 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
 
 @command_line
 def main(argv=None) -> int:
-    """``python -m microlens.evaluation.analysis.baseline``; an input error is one line on stderr, exit
+    """``python -m microlens.evaluation.analysis.baseline``; an input error is one line on stderr,
+    exit
     status 2 (:mod:`microlens.core.cli`)."""
     parser = argparse.ArgumentParser(prog="python -m microlens.evaluation.analysis.baseline",
                                      formatter_class=TerminalHelpFormatter,

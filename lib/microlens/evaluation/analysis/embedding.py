@@ -1,7 +1,8 @@
 """Embeddings of a trained classifier: the pooled embedding behind each final prediction (the
 standardised curve features for the ``features`` kind, which learns none), 2-D projections
 (PCA, t-SNE) and how well the classes separate in it. A masked pretraining run
-(:mod:`microlens.training.pretrain`) is embedded too: the pooled states of its encoder, which never saw a
+(:mod:`microlens.training.pretrain`) is embedded too: the pooled states of its encoder, which never
+saw a
 label, with no predictions beside them."""
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.data.store import LightCurveStore
 from microlens.data.summaries import DETECTABILITY_THRESHOLD
 from microlens.evaluation.analysis.common import _nanmean
-from microlens.simulation.presets import CLASS_NAMES
 
 PROJECTION_METHODS = ("pca", "tsne")
 """Methods of :func:`project_embeddings`."""
@@ -48,7 +49,7 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
         embedding (:func:`feature_embeddings`, :func:`embed_run`).
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (others raise :class:`microlens.evaluation.predictions.SplitError`).
+        Test-split store rows (others raise :class:`microlens.models.holdout.SplitError`).
     batch_size : int
         Events per forward pass (results do not depend on it).
     device : str or torch.device
@@ -89,7 +90,8 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
 
     The features are those the ``features`` kind classifies
     (:data:`microlens.models.curve_features.FEATURE_NAMES`, PSPL-fit and summary statistics) at its
-    final update, the whole curve (:func:`microlens.models.curve_features.prefix_features` at fraction
+    final update, the whole curve (:func:`microlens.models.curve_features.prefix_features` at
+    fraction
     1). Each feature is standardised over the events (:func:`standardize`); a value that is
     undefined for an event (NaN: no PSPL fit, too few points) is then set to 0, the mean, so it
     pulls the event neither way.
@@ -98,7 +100,7 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
     ----------
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (others raise :class:`microlens.evaluation.predictions.SplitError`).
+        Test-split store rows (others raise :class:`microlens.models.holdout.SplitError`).
     workers : int
         Processes for the fits (results do not depend on it).
     progress : bool
@@ -108,8 +110,8 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
     -------
     ndarray ``(len(rows), len(FEATURE_NAMES))`` float64, in the order of ``rows``.
     """
-    from microlens.evaluation.predictions import require_test_split
     from microlens.models.curve_features import prefix_features
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, rows)
     values = prefix_features(store, rows, (1.0,), workers=workers, progress=progress)[:, 0]
@@ -185,7 +187,8 @@ def _saved_config(run_dir) -> dict | None:
 
 
 def is_pretraining_run(run_dir) -> bool:
-    """Whether ``run_dir`` is a masked pretraining run (:func:`microlens.training.pretrain.pretrain`):
+    """Whether ``run_dir`` is a masked pretraining run
+    (:func:`microlens.training.pretrain.pretrain`):
     its ``config.json`` has a ``"pretrain"`` section. False for a training run of
     :func:`microlens.training.train.train` and for a directory without ``config.json``."""
     saved = _saved_config(run_dir)
@@ -285,7 +288,7 @@ def embed_pretrained(run_dir, store: LightCurveStore, rows: Sequence[int], *,
     RunEmbeddings
         ``source`` ``"pretrained_encoder"``, ``model_kind`` ``"masked"``.
     """
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, rows)
     model = load_pretrained_encoder(run_dir)
@@ -308,7 +311,8 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
       (:func:`feature_embeddings`; the kind learns no embedding), and its final probabilities
       from its test predictions (:func:`microlens.evaluation.predictions.run_predictions`).
     * ``rnn_vae``: the latent mean ``mu`` after each event's last observation (``latent_dim``
-      numbers, :func:`microlens.evaluation.analysis.event_latents`), which the classifier and the decoder
+      numbers, :func:`microlens.evaluation.analysis.event_latents`), which the classifier and the
+      decoder
       read, and the model's calibrated final probabilities.
     * A masked pretraining run (:func:`is_pretraining_run`): the pooled states of its encoder,
       which never saw a label, and no probabilities (:func:`embed_pretrained`).
@@ -334,7 +338,8 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
     RunEmbeddings
     """
     from microlens.evaluation.analysis.common import run_model_kind
-    from microlens.evaluation.predictions import require_test_split, run_predictions
+    from microlens.evaluation.predictions import run_predictions
+    from microlens.models.holdout import require_test_split
     from microlens.models.registry import load_model
 
     rows = require_test_split(store, rows)
@@ -635,7 +640,7 @@ def embedding_table(store: LightCurveStore, rows: Sequence[int], predicted=None,
     confidence : array ``(E,)``, optional
         The model's final probability of its predicted class: adds a ``confidence`` column.
     """
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, rows)
     table = store.params_table(rows)
@@ -679,7 +684,7 @@ def embedding_summary(embeddings, table, projections: Sequence[Projection], *, s
         (:func:`binary_neighbourhood` in the standardised space), ``model_accuracy`` and
         ``projections``: per method its ``info`` plus ``silhouette_2d`` (in the 2-D map).
     """
-    from microlens.evaluation.predictions import EVALUATION_SPLIT
+    from microlens.models.holdout import EVALUATION_SPLIT
 
     labels = table["label"].to_numpy().astype(int)
     x = standardize(_check_embeddings(embeddings))

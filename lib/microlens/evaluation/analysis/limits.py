@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.core.metrics import BINARY, wilson_interval
 from microlens.data.summaries import DETECTABILITY_THRESHOLD
-from microlens.simulation.presets import CLASS_NAMES
 
 BIN_COLUMNS: dict[str, dict] = {
     "u_0": {"scale": "linear", "classes": (1, 2),
@@ -209,7 +209,7 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
     Parameters
     ----------
     store : LightCurveStore
-    predictions : microlens.evaluation.predictions.Predictions
+    predictions : microlens.models.holdout.Predictions
         Test-split predictions (their rows index ``store.params``; checked to be test events).
     n_bins : int
         Bins per parameter (linear in u_0, logarithmic in q, s and Δχ²).
@@ -227,7 +227,7 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
         and ``bins`` {column: :func:`binned_performance` table plus ``scale``, ``label`` and
         ``classes``}.
     """
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     unknown = [c for c in columns if c not in BIN_COLUMNS]
     if unknown:
@@ -270,7 +270,7 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
 def binary_points(store, predictions) -> dict[str, np.ndarray]:
     """Per binary test event: ``index``, ``s``, ``q``, ``u_0``, ``dchi2_pspl``, ``correct`` and
     ``predicted`` (class name), aligned through the predictions' store rows."""
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, predictions.rows)
     binary = predictions.labels == BINARY

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from microlens.core.classes import CLASS_NAMES
 from microlens.data.store import LightCurveStore
-from microlens.simulation.presets import CLASS_NAMES
 
 ERROR_DESCRIPTION = ("mean over the event's observations of the squared residual of the "
                      "normalised flux feature asinh((F - b) / s)")
@@ -78,13 +78,14 @@ def no_decoder_reason(source) -> str | None:
 
 def _test_batches(model, store: LightCurveStore, rows, batch_size: int, device, desc: str,
                   progress: bool):
-    """``(rows, batch)`` over test rows, checked as :func:`microlens.evaluation.predictions.forward_batches`
+    """``(rows, batch)`` over test rows, checked as
+    :func:`microlens.evaluation.predictions.forward_batches`
     checks them, the batch on the model's device (the model moved to ``device``)."""
     import torch
     from tqdm.auto import tqdm
 
     from microlens.core.devices import local_device
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, rows)
     if rows.size == 0:
@@ -112,7 +113,7 @@ def event_reconstruction_errors(source, store: LightCurveStore, rows: Sequence[i
         A run directory of a kind with a decoder, or such a model.
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (others raise :class:`microlens.evaluation.predictions.SplitError`).
+        Test-split store rows (others raise :class:`microlens.models.holdout.SplitError`).
     batch_size : int
         Events per pass (results do not depend on it).
     device : str or torch.device
@@ -229,7 +230,7 @@ def reconstruction_summary(source, store: LightCurveStore, rows: Sequence[int], 
         :data:`AUC_PAIRS` name; None when a side is empty), ``mean_error``, and the events:
         ``rows``, ``labels``, ``errors`` (lists in the order of ``rows``).
     """
-    from microlens.evaluation.predictions import EVALUATION_SPLIT, require_test_split
+    from microlens.models.holdout import EVALUATION_SPLIT, require_test_split
 
     rows = require_test_split(store, rows)
     model = _model(source)
@@ -266,7 +267,7 @@ def example_rows(store: LightCurveStore, rows: Sequence[int], per_class: int = 3
                  seed: int = 0) -> np.ndarray:
     """Up to ``per_class`` of ``rows`` of each class, drawn with ``seed`` (sorted by class,
     then row): the events whose reconstructions are drawn."""
-    from microlens.evaluation.predictions import require_test_split
+    from microlens.models.holdout import require_test_split
 
     rows = require_test_split(store, rows)
     if int(per_class) < 1:

@@ -1,14 +1,16 @@
 """The real-data benchmark: real OGLE events and real baselines through a model and the peer.
 
 A model trained on simulations meets the sky here. Every event of a folder in the OGLE Early
-Warning System layout (:mod:`microlens.photometry.ews`; the shipped subset of the 2025 season by default)
+Warning System layout (:mod:`microlens.photometry.ews`; the shipped subset of the 2025 season by
+default)
 is real microlensing, and the years of photometry before it are a real star without an event.
 For each usable event the benchmark classifies two segments, each renormalised to its own
 baseline (:func:`microlens.photometry.ews.segment`: what a stream had at that time):
 
 * the **event segment**: every observation up to ``Tmax + 2 tau`` (OGLE's own PSPL fit);
 * the **baseline segment**: the observations before OGLE's fit predicts a cumulative S/N of 2
-  (:func:`microlens.photometry.ews.baseline_end`), so by construction it never holds the predicted event
+  (:func:`microlens.photometry.ews.baseline_end`), so by construction it never holds the predicted
+  event
   signal (a fixed ``Tmax - 3 tau`` would: the magnification is still ~1.017 there).
 
 The model (any kind of :data:`microlens.models.registry.KINDS`) gives its probabilities after every
@@ -50,7 +52,8 @@ Rules (each exclusion is counted in the record's ``counts`` and listed in ``excl
     * duplicate stars (one star in two overlapping fields): only the first event by name
       counts;
     * segments shorter than 20 observations are skipped;
-    * ``stars=`` restricts scoring to some stars (:attr:`microlens.photometry.ews.EwsEvent.star`), so a
+    * ``stars=`` restricts scoring to some stars (:attr:`microlens.photometry.ews.EwsEvent.star`),
+    so a
       cross-fitted report scores each fold of stars with the model that never saw them;
       :func:`combine_reports` merges the folds (counts add, intervals recomputed).
 

@@ -8,7 +8,8 @@ observation of it, for any kind of :data:`microlens.models.registry.KINDS`:
   causal, so the answer after observation ``k`` uses observations ``<= k`` only and the padding
   after a segment changes nothing of its answers;
 * the ``features`` kind answers at its update fractions of each segment (PSPL-fit features of
-  the prefix, :func:`microlens.models.curve_features.prefix_features`, on ``workers`` processes), each
+  the prefix, :func:`microlens.models.curve_features.prefix_features`, on ``workers`` processes),
+  each
   answer held until the next, uniform before the first: what its ``predict_proba`` gives.
 
 :func:`peer_answers` gives the classical peer's class of each whole segment

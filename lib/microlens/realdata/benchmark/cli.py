@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                              "model was trained on); default: the whole segment")
     parser.add_argument("--gate", default="none", choices=GATES,
                         help="condition the model's final answers on the peer's robust fit "
-                             "(microlens.evaluation.gate): 'binary' (a binary needs an anomaly above the "
+                             "(microlens.evaluation.gate): 'binary' (a binary needs an anomaly "
+                             "above the "
                              "peer's threshold), 'binary+event' (and lensing a point lens "
                              "beating a constant by the peer's event threshold); needs a peer")
     parser.add_argument("--workers", type=int, default=1,

@@ -3,7 +3,8 @@
 A model trained on injections into the real baselines of some stars must be scored on other
 stars. This module gives the pieces of a cross-fitted benchmark:
 
-* :func:`star_folds` splits the stars of an EWS folder (:attr:`microlens.photometry.ews.EwsEvent.star`,
+* :func:`star_folds` splits the stars of an EWS folder
+(:attr:`microlens.photometry.ews.EwsEvent.star`,
   so the events of one star seen in two fields stay together) into folds, in an order drawn
   from a recorded seed;
 * :func:`fold_folder` writes an EWS-layout folder of symbolic links to one fold's files (the

@@ -31,7 +31,8 @@ MAX_BASELINE_SNR = 2.0
 (:func:`microlens.photometry.ews.baseline_end`)."""
 
 EVENT_END_TAU = 2.0
-"""The event segment ends at ``Tmax + EVENT_END_TAU * tau`` (:func:`microlens.photometry.ews.event_end`)."""
+"""The event segment ends at ``Tmax + EVENT_END_TAU * tau``
+(:func:`microlens.photometry.ews.event_end`)."""
 
 TIMING_MIN_POINTS = 5
 """Fewest observations in ``[Tmax - tau, Tmax]`` for an event to be timed."""
@@ -358,12 +359,14 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         already loaded; None scores the peer alone.
     peer : {'tune', 'none'}, ClassicalPeer, path or None
         ``'tune'``: tune the classical peer on the run's data set
-        (:func:`microlens.realdata.real_events.tune_peer`); a :class:`ClassicalPeer` or a JSON file of
+        (:func:`microlens.realdata.real_events.tune_peer`); a :class:`ClassicalPeer` or a JSON file
+        of
         one (:meth:`ClassicalPeer.save`): use it; None or ``'none'``: no peer.
     events : int or iterable of str, optional
         Only the first ``events`` events of the folder by name, or the events of these names.
     stars : iterable of str or path, optional
-        Only events of these stars (:attr:`microlens.photometry.ews.EwsEvent.star`; a path: a file of
+        Only events of these stars (:attr:`microlens.photometry.ews.EwsEvent.star`; a path: a file
+        of
         them, :func:`read_stars`): score a fold of stars with the model that never saw them.
     threshold : float, optional
         A threshold on the final P(lensing) chosen elsewhere (on validation stars): the record
@@ -380,7 +383,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
         the window; the peer sees the same window. None: the whole segment.
     gate : {'none', 'binary', 'binary+event'}
         Condition the model's final answers on the peer's robust fit of the same segment
-        (:mod:`microlens.evaluation.gate`, at the peer's thresholds; needs a model and a peer): the record
+        (:mod:`microlens.evaluation.gate`, at the peer's thresholds; needs a model and a peer): the
+        record
         is then :func:`~microlens.realdata.benchmark.gated.gate_record`'s, each row keeping its
         ungated answer.
     workers : int

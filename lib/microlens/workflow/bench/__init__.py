@@ -1,13 +1,17 @@
-"""Benchmarks that print JSON: ``python -m microlens.workflow.bench {simulate,train,infer,classify,study}``.
+"""Benchmarks that print JSON: ``python -m microlens.workflow.bench
+{simulate,train,infer,classify,study}``.
 
 Each figure is measured in one run, side by side, so ratios between them are meaningful on a
 noisy machine; ``--help`` after a subcommand lists its options.
 
-One module per program: :mod:`~microlens.workflow.bench.simulate`, :mod:`~microlens.workflow.bench.train`,
+One module per program: :mod:`~microlens.workflow.bench.simulate`,
+:mod:`~microlens.workflow.bench.train`,
 :mod:`~microlens.workflow.bench.infer`, :mod:`~microlens.workflow.bench.classify` and
-:mod:`~microlens.workflow.bench.study`; the pieces that ``train`` and ``infer`` share (synthetic light
+:mod:`~microlens.workflow.bench.study`; the pieces that ``train`` and ``infer`` share (synthetic
+light
 curves, the full-attention baseline, FLOP counts, worker processes) in
-:mod:`~microlens.workflow.bench.models`, the machine description in :mod:`~microlens.workflow.bench.common`, the
+:mod:`~microlens.workflow.bench.models`, the machine description in
+:mod:`~microlens.workflow.bench.common`, the
 command line in :mod:`~microlens.workflow.bench.cli`. Each module's docstring says what its figures
 mean (also ``python -m microlens.workflow.bench SUBCOMMAND --help``).
 """

@@ -18,7 +18,8 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     epochs) in this process, on one CPU thread, so the ratio compares per core: the peer's
     flat and blended-PSPL least-squares fits and residual scan (:func:`microlens.models.peer.
     light_curve_features`) per event, against the default transformer's batch inference
-    (:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` over ``batch`` events; weights
+    (:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` over ``batch`` events;
+    weights
     do not change the cost) per event, and with all threads.
     """
     import numpy as np

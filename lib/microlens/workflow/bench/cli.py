@@ -1,4 +1,5 @@
-"""The command line: ``python -m microlens.workflow.bench {simulate,train,infer,classify,study}``."""
+"""The command line: ``python -m microlens.workflow.bench
+{simulate,train,infer,classify,study}``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 
 from microlens.core.cli import RawTerminalHelpFormatter, add_traceback_option, command_line
-from microlens.training.train import CPU_MICRO_BATCH_OBSERVATIONS
+from microlens.training.loop import CPU_MICRO_BATCH_OBSERVATIONS
 from microlens.workflow.bench import __doc__ as OVERVIEW
 from microlens.workflow.bench import classify, infer, simulate, study, train
 from microlens.workflow.bench.classify import bench_classify

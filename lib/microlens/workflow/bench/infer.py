@@ -1,7 +1,8 @@
 """Batch inference and streaming latency: ``python -m microlens.workflow.bench infer``.
 
 ``infer`` times batch inference through the library's inference call,
-:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` under ``torch.inference_mode()``:
+:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` under
+``torch.inference_mode()``:
 per-observation logits of ``--batch`` events (in passes of 16,384 observations on CPU, as that
 method does by default; one pass on CUDA) (``ours_fp32`` and ``ours_bf16`` on CPU;
 ``ours_bf16`` at ``--gpu-batch`` on CUDA), one warm-up pass then ``--steps`` timed ones, each
@@ -214,7 +215,8 @@ def stream_at_lengths(model, lengths, block: int = 200, seed: int = 0) -> dict:
     (``fresh_mean_ms``): ``ratio_to_fresh`` is the cost after ``N`` observations over the cost
     at the start, measured under the same machine load.
 
-    The synthetic observations are drawn as :func:`microlens.models.stream.stream_latency` draws them
+    The synthetic observations are drawn as :func:`microlens.models.stream.stream_latency` draws
+    them
     (intervals inside the normalisation's range), with a bump in the middle of the stream.
     """
     import numpy as np

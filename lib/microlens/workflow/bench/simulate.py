@@ -21,7 +21,8 @@ they can be compared on a loaded machine. A bad survey name is refused with the 
 
 ``--baselines FOLDER`` (a folder of real curves in the EWS layout) adds ``injection`` beside
 each survey's figures: the same mixed set made by injecting the events into the real baselines
-of that folder (:mod:`microlens.simulation.injection`, the survey's window length and priors) in the same
+of that folder (:mod:`microlens.simulation.injection`, the survey's window length and priors) in the
+same
 run, with ``catalogue_seconds`` (reading the folder once), its ``mixed`` figures and
 ``events_per_second_ratio_to_synthetic`` (injection over the synthetic mixed set).
 """
@@ -84,7 +85,7 @@ def _count_stats(lengths: np.ndarray) -> dict:
 
 def observation_stats(lengths, labels) -> dict:
     """Observations per event: ``all`` and per class name (mean, median, p95, min, max)."""
-    from microlens.simulation.presets import CLASS_NAMES
+    from microlens.core.classes import CLASS_NAMES
 
     lengths, labels = np.asarray(lengths), np.asarray(labels)
     stats = {"all": _count_stats(lengths)}
@@ -108,7 +109,7 @@ def _generation_figures(cfg: SimulationConfig, workers: int, root: Path, name: s
 
 def _per_class(cfg: SimulationConfig, per_class: int) -> dict:
     """Single-core time per event of each class, in this process."""
-    from microlens.simulation.presets import CLASS_NAMES
+    from microlens.core.classes import CLASS_NAMES
     from microlens.simulation.simulate import simulate_event
 
     sample = min(per_class, PER_CLASS_SAMPLE)

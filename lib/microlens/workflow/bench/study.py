@@ -1,4 +1,5 @@
-"""A whole study from nothing, then its figures rebuilt: ``python -m microlens.workflow.bench study``.
+"""A whole study from nothing, then its figures rebuilt: ``python -m microlens.workflow.bench
+study``.
 
 ``study`` runs a study end to end (default ``quick``, the default job) from nothing in a
 temporary folder (its data set simulated and its model trained there, so nothing is reused),

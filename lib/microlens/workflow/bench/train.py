@@ -3,7 +3,8 @@
 ``train`` times real training steps on synthetic light curves (times ~0.2 d apart, flux ~1 with
 noise and, for random labels 1 and 2, a lensing bump and a spike; errors ~0.05; every event
 ``N`` observations long) for each ``--lengths`` value ``N``. A step is what
-:mod:`microlens.training.train` does for one global batch of ``--batch`` events: forward under autocast
+:mod:`microlens.training.train` does for one global batch of ``--batch`` events: forward under
+autocast
 and :func:`microlens.training.train.event_losses` (class weights 1) for every micro-batch, backward
 (gradient accumulation), gradient clipping and the AdamW update. One warm-up step (one
 micro-batch: the same tensor shapes) precedes ``--steps`` timed ones. Every configuration and
@@ -22,7 +23,8 @@ length runs in a fresh Python process, so its memory figure is its own. Per leng
   ``machine.load_average_1min_at_start`` tells how busy the machine was beforehand.
 
 Configurations on CPU: ``ours_fp32`` (the default :class:`~microlens.models.model.ModelConfig`,
-dropout 0.1, micro-batches as :mod:`microlens.training.train` makes them on CPU: 16,384 observations,
+dropout 0.1, micro-batches as :mod:`microlens.training.train` makes them on CPU: 16,384
+observations,
 i.e. 16 events of 1000 and 4 of 4000, unless ``--micro-batch`` fixes the number of events);
 ``ours_bf16`` (the same under bf16 autocast; null with the reason when the CPU has no native
 bf16); ``ours_fp32_full_batch`` (micro-batch = the whole batch: the effect of micro-batching);
@@ -37,7 +39,8 @@ time and of peak memory from the shortest to the longest length; ``targets`` the
 the measured values beside them.
 
 Model kinds: ``--kinds transformer cnn gru`` also times each other neural kind's training steps
-(:func:`microlens.training.train.train_step`, the same micro-batches, precision and threads) in every
+(:func:`microlens.training.train.train_step`, the same micro-batches, precision and threads) in
+every
 configuration but ``baseline``, the kinds taking turns at every configuration and length;
 ``kinds.<kind>`` holds its config, parameters, FLOPs and ``configurations``,
 ``kinds.<kind>.vs_transformer`` its seconds per step and peak memory over the transformer's
@@ -87,7 +90,8 @@ def _measure_train(spec: dict) -> dict:
     weights 1 and the default :class:`~microlens.training.train.TrainConfig` settings."""
     import torch
 
-    from microlens.training.train import TrainConfig, cpu_micro_batch, make_optimizer, train_step
+    from microlens.training.loop import cpu_micro_batch, make_optimizer
+    from microlens.training.train import TrainConfig, train_step
 
     device, data, model = _setup(spec)
     model.train()
@@ -115,7 +119,8 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
                 kinds=(REFERENCE_KIND,)) -> dict:
     """Training-step throughput and memory; see the module docstring. ``kinds`` adds each
     named neural kind's steps at the same shapes (``kinds`` in the report,
-    :func:`~microlens.workflow.bench.models.kinds_report`); the baseline is the transformer's only."""
+    :func:`~microlens.workflow.bench.models.kinds_report`); the baseline is the transformer's
+    only."""
     kinds = check_kinds(kinds)
     started, load_at_start, device, model_config = _bench_start(device, threads, tiny)
     kind_configs = {kind: kind_model_config(kind, model_config) for kind in kinds}

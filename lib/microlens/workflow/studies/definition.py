@@ -82,7 +82,8 @@ class StudyError(ValueError):
 
 
 def available_notebooks() -> list[str]:
-    """Names of the project's notebooks (:data:`microlens.workflow.notebooks.NOTEBOOKS`, in order)."""
+    """Names of the project's notebooks (:data:`microlens.workflow.notebooks.NOTEBOOKS`, in
+    order)."""
     return list(NOTEBOOKS)
 
 

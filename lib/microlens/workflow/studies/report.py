@@ -1,11 +1,13 @@
 """A study's results: ``summary.csv``, the study figures and ``figures/index.html``.
 
 Everything here reads what the cells recorded (``cell.json`` and the notebooks' JSON files), so
-it runs after a study and again on its own (``python -m microlens.workflow.studies figures``) without
+it runs after a study and again on its own (``python -m microlens.workflow.studies figures``)
+without
 re-simulating or retraining.
 
 A study whose cells train different model kinds (``02_train``'s ``model_kind``, as
-``studies/models.yaml``) also gets the model comparison (:mod:`microlens.evaluation.model_comparison`):
+``studies/models.yaml``) also gets the model comparison
+(:mod:`microlens.evaluation.model_comparison`):
 ``model_comparison.csv``, ``.json`` and ``.md`` (one row per kind and one for the classical
 peer), the figure ``model_comparison`` and the table on the index page. Its inference and
 streaming costs are measured here, on one thread, the first time (then kept in each cell's
@@ -102,7 +104,8 @@ def summary_rows(study_name: str, outputs=None) -> list[dict]:
             # the headline scores it against both label sets whatever it was
             row["label_policy"] = ((training.get("config") or {}).get("label_policy")
                                    or evaluation.get("label_policy") or "physical")
-            for key, value in headline.items():  # microlens.evaluation.evaluate.headline decides them
+            # microlens.evaluation.evaluate.headline decides them
+            for key, value in headline.items():
                 if key.endswith("_seconds_per_event"):  # as a throughput
                     row[key.replace("_seconds_per_event", "_events_per_second")] = (
                         _per_second(value))
@@ -220,7 +223,8 @@ def write_model_comparison(study_name: str, outputs=None, measure: bool = True) 
 
 def write_study_learning_curve(study_name: str, outputs=None) -> list[Path]:
     """``learning_curve.{csv,json,md}`` of a study whose cells form a few-label learning curve
-    (:func:`microlens.workflow.learning_curve.is_learning_curve`: kinds ``transformer`` and ``masked`` at
+    (:func:`microlens.workflow.learning_curve.is_learning_curve`: kinds ``transformer`` and
+    ``masked`` at
     several ``max_train_events``); nothing for another study or before a cell finished."""
     from microlens.workflow.learning_curve import (
         is_learning_curve,
