@@ -199,7 +199,7 @@ def eval_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def eval_run(tmp_path_factory, eval_store):
     """A tiny model trained for a few epochs on ``eval_store`` (a run directory)."""
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="tiny",

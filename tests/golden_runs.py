@@ -35,7 +35,7 @@ STEP_BATCH = 16  # events per optimiser step of a training run: 2 steps per epoc
 
 
 def tiny_model(kind: str, pretrained: str = ""):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
 
     return ModelConfig(kind=kind, d_model=16, n_heads=2, n_layers=1, d_ff=32, window=16,
                        dropout=0.1, conv_stem_kernel=3, conv_stem_layers=2, kernel_size=3,

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microlens.models.model import ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.registry import build_model
 
 

@@ -430,7 +430,7 @@ def test_attention_browser_shows_the_selected_event(model, eval_store, rows):
 
 def test_only_the_transformer_has_attention_maps(model, eval_store, rows):
     from microlens.evaluation.analysis import no_attention_reason, no_attention_record
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
     from microlens.workflow.notebooks import check_record
 
@@ -449,7 +449,7 @@ def test_only_the_transformer_has_attention_maps(model, eval_store, rows):
 
 
 def test_embeddings_of_a_neural_kind_other_than_the_transformer(eval_store):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
 
     cnn = build_model(ModelConfig(kind="cnn", d_model=8, n_layers=2, d_ff=16, kernel_size=3))

@@ -11,7 +11,8 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_simulate_prints_json_figures():
-    out = subprocess.run([sys.executable, "-m", "microlens.workflow.bench", "simulate", "--events", "60",
+    out = subprocess.run([sys.executable, "-m", "microlens.workflow.bench", "simulate",
+                          "--events", "60",
                           "--workers", "1", "--epochs", "100"], capture_output=True, text=True,
                          check=True, timeout=300)
     report = json.loads(out.stdout)
@@ -241,7 +242,9 @@ def test_the_training_figure_times_the_trainers_own_step(monkeypatch):
 def test_a_step_in_micro_batches_equals_one_pass_over_the_batch():
     import torch
 
-    from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+    from microlens.models.config import ModelConfig
+    from microlens.models.inputs import Normalization
+    from microlens.models.transformer import MicrolensTransformer
     from microlens.training.train import train_step
     from microlens.workflow.bench import synthetic_light_curves
 
@@ -582,7 +585,7 @@ def test_bench_kinds_refuses_unknown_and_non_neural_kinds(what, kinds, message, 
 
 
 def test_each_kinds_benchmark_config_keeps_the_benchmarks_dimensions():
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import count_parameters
     from microlens.workflow.bench.models import _model_config, kind_model_config, receptive_field
 

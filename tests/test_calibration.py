@@ -17,9 +17,11 @@ from microlens.core.calibration import (
 )
 from microlens.core.metrics import softmax
 from microlens.evaluation.evaluate import calibration_by_fraction, confidence_and_class
+from microlens.models.config import ModelConfig
 from microlens.models.holdout import Predictions
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.inputs import Normalization
 from microlens.models.stream import StreamingClassifier
+from microlens.models.transformer import MicrolensTransformer
 from microlens.training.train import TrainConfig
 
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8, dropout=0.0)

@@ -17,7 +17,8 @@ COMMANDS = [  # (module with main(argv), arguments before --help)
     ("microlens.training.train", []), ("microlens.training.train", ["--objective", "pretrain"]),
     ("microlens.workflow.studies.__main__", []), ("microlens.workflow.studies.__main__", ["run"]),
     ("microlens.workflow.figures", []), ("microlens.realdata.benchmark.cli", []),
-    ("microlens.simulation.noise_model", []), ("microlens.reports.noise_statistics", []), ("microlens.photometry.ews", []),
+    ("microlens.simulation.noise_model", []), ("microlens.reports.noise_statistics", []),
+    ("microlens.photometry.ews", []),
     ("microlens.evaluation.analysis.baseline", []), ("microlens.realdata.benchmark.crossfit", []),
 ]
 

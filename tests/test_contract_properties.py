@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from microlens.core.validation import InvalidLightCurveError
-from microlens.models.model import ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.registry import KINDS, build_model
 
 # Small models on one torch thread: on a busy two-core machine a recurrent kernel on two

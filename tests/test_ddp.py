@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from microlens.models.model import ModelConfig
+from microlens.models.config import ModelConfig
 from microlens.models.runs import read_history, read_metrics
 from microlens.training.ddp import LaunchError, launch, torchrun_command
 from microlens.training.train import TrainConfig, train
@@ -91,5 +91,5 @@ def test_torchrun_command_is_the_documented_one():
                            "-m", "microlens.training.train", "--config", "cfg.json", "--resume"]
     # one launcher for every objective: masked pretraining is the same command, its objective named
     pretraining = torchrun_command("cfg.json", 2, objective="pretrain", quiet=True)
-    assert pretraining[6:] == ["-m", "microlens.training.train", "--config", "cfg.json", "--objective",
-                               "pretrain", "--quiet"]
+    assert pretraining[6:] == ["-m", "microlens.training.train", "--config", "cfg.json",
+                               "--objective", "pretrain", "--quiet"]

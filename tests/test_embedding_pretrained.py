@@ -23,9 +23,10 @@ from microlens.evaluation.analysis import (
     load_pretrained_encoder,
     project_embeddings,
 )
+from microlens.models.config import ModelConfig
 from microlens.models.holdout import select_test_events
+from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer
-from microlens.models.model import ModelConfig, Normalization
 from microlens.training.pretrain import PretrainConfig, pretrain
 from microlens.workflow.figures import PROJECTIONS_FILE, load_projections, notebook_figures
 

@@ -252,7 +252,7 @@ def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run
 
 
 def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig, train
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="observable",

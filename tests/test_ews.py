@@ -386,7 +386,8 @@ def test_download_index_fallback_and_errors(tmp_path, capsys):
     with pytest.raises(DownloadError, match="no event list for season 2024.*events="):
         ews_download.download_season(2024, tmp_path / "f", base_url=url, progress=False)
     with pytest.raises(ValueError, match="event 'OGLE-2024-BLG-0001' belongs to season 2024"):
-        ews_download.download_season(2025, tmp_path / "g", base_url=url, events=["OGLE-2024-BLG-0001"])
+        ews_download.download_season(2025, tmp_path / "g", base_url=url,
+                                     events=["OGLE-2024-BLG-0001"])
     with pytest.raises(ValueError, match="year must be a season such as 2025"):
         ews_download.download_season("2025", tmp_path / "h", base_url=url)
 

@@ -45,7 +45,7 @@ def lensing_rows(eval_store):
 
 @pytest.fixture(scope="module")
 def features_run(eval_store, tmp_path_factory):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="gbt",
@@ -215,7 +215,7 @@ def test_train_features_writes_a_run_that_load_model_reads(features_run):
 
 
 def test_train_features_refuses_other_kinds(eval_store, tmp_path):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     config = TrainConfig(dataset=str(eval_store.path), run_name="x", runs_dir=str(tmp_path),

@@ -254,7 +254,7 @@ def test_labels_and_detectability_use_the_stored_error_bars(generated):
 def test_a_tiny_model_trains_on_an_injection_set(generated, tmp_path):
     from conftest import train_on_one_thread
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     _, path, _ = generated

@@ -14,7 +14,7 @@ from microlens.data.labels import (
     observable_labels,
     training_labels,
 )
-from microlens.models.model import ModelConfig
+from microlens.models.config import ModelConfig
 from microlens.training.train import TrainConfig, _Trainer, train
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8, dropout=0.0)

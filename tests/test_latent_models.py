@@ -11,7 +11,8 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.models.model import ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.registry import build_model, load_model
 from microlens.models.rnn_vae import (
     LOGVAR_RANGE,

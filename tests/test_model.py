@@ -10,16 +10,12 @@ import pytest
 import torch
 from helpers import spiked_events, spread_weights
 
-from microlens.models.model import (
-    SAVED_BEFORE_FIELD,
-    IntervalRangeWarning,
-    MicrolensTransformer,
-    ModelConfig,
-    Normalization,
-    final_logits,
-    window_mask,
-)
+from microlens.models.base import final_logits
+from microlens.models.config import SAVED_BEFORE_FIELD, ModelConfig
+from microlens.models.inputs import IntervalRangeWarning, Normalization
+from microlens.models.layers import window_mask
 from microlens.models.registry import load_model
+from microlens.models.transformer import MicrolensTransformer
 
 # a short stem (receptive field 1 + 2 * (1 + 2) = 7 observations) keeps reach tests small
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=3, d_ff=64, window=8, dropout=0.0,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.models.model import MODEL_KINDS, ModelConfig
+from microlens.models.config import MODEL_KINDS, ModelConfig
 from microlens.models.registry import (
     KINDS,
     CausalCNN,

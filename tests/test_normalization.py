@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from microlens.evaluation.analysis.baseline import baseline_error_summary, baseline_errors
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.stream import StreamingClassifier
+from microlens.models.transformer import MicrolensTransformer
 from microlens.training.train import TrainConfig
 
 R = 10

@@ -27,8 +27,8 @@ from microlens.core.classes import CLASS_NAMES
 from microlens.evaluation.analysis import run_model_kind
 from microlens.evaluation.predictions import run_predictions
 from microlens.models.holdout import Predictions, select_test_events
+from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer
-from microlens.models.model import Normalization
 from microlens.models.registry import KINDS, load_model
 from microlens.models.runs import read_history, read_metrics
 from microlens.workflow.figures import notebook_figures

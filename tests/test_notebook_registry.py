@@ -63,7 +63,7 @@ def test_parameters_cell_says_exactly_what_the_registry_says(name):
 
 
 def test_defaults_agree_across_notebooks_and_configs():
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     for name in MODEL_NOTEBOOKS:  # every notebook that runs a model takes the same device

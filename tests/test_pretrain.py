@@ -16,10 +16,12 @@ from conftest import copy_dataset
 
 import microlens.training.train as training
 from microlens.core import seeds
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer, encoder_config, is_encoder_key
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
 from microlens.models.registry import build_model, load_model
 from microlens.models.runs import RunExistsError, read_csv_rows, read_history, read_metrics
+from microlens.models.transformer import MicrolensTransformer
 from microlens.training.pretrain import (
     PRETRAIN_HISTORY_COLUMNS,
     MaskedPretrainer,

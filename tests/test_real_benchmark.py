@@ -89,7 +89,8 @@ def significance_answer(segment: Segment) -> np.ndarray:
 
 def tiny_run(tmp_path):
     """A run directory of an untrained tiny transformer (config, normalisation, weights)."""
-    from microlens.models.model import ModelConfig, Normalization
+    from microlens.models.config import ModelConfig
+    from microlens.models.inputs import Normalization
     from microlens.models.registry import build_model
 
     torch.manual_seed(0)
@@ -236,7 +237,7 @@ def test_threshold_curve_and_the_peer(folder):
 
 @pytest.mark.parametrize("kind", neural_kinds())
 def test_every_neural_kind_batched_equals_one_curve_at_a_time(kind):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
 
     torch.manual_seed(0)

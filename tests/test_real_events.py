@@ -17,8 +17,10 @@ import pytest
 import torch
 
 from microlens.core.validation import InvalidLightCurveError
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.peer import ClassicalPeer
+from microlens.models.transformer import MicrolensTransformer
 from microlens.photometry.files import read_file
 from microlens.realdata.real_events import (
     SERIES_FIELDS,

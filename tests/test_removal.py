@@ -180,7 +180,7 @@ def test_generation_keeps_a_users_folder_named_like_its_partial(tmp_path):
 
 
 def test_training_overwrite_keeps_a_users_folder(tmp_path, small_store):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig, train
 
     folder = user_folder(tmp_path / "runs" / "mine")
@@ -193,8 +193,8 @@ def test_training_overwrite_keeps_a_users_folder(tmp_path, small_store):
 
 
 def test_features_overwrite_keeps_a_users_folder(tmp_path, small_store):
+    from microlens.models.config import ModelConfig
     from microlens.models.features import _prepare_run_dir
-    from microlens.models.model import ModelConfig
     from microlens.training.train import TrainConfig
 
     user_folder(tmp_path / "runs" / "feat")
@@ -256,7 +256,7 @@ def test_no_parent_of_the_project_or_home_is_ever_deletable(depth):
 
 
 def test_torchrun_launch_and_pretraining_overwrite_keep_a_users_folder(tmp_path, small_store):
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.ddp import launch
     from microlens.training.pretrain import PretrainConfig, pretrain
     from microlens.training.train import TrainConfig

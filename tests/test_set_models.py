@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import bump_curves, spread_model
 
-from microlens.models.model import ModelConfig
+from microlens.models.config import ModelConfig
 from microlens.models.registry import KINDS, build_model, load_model
 from microlens.models.runs import read_metrics
 from microlens.models.set_models import (

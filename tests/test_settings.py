@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from microlens.core.settings import add_dataclass_options, dataclass_overrides, from_known_fields
-from microlens.models.model import ModelConfig
+from microlens.models.config import ModelConfig
 from microlens.training.train import TrainConfig, parse_args
 
 

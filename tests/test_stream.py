@@ -9,13 +9,10 @@ import pytest
 import torch
 from helpers import spiked_events
 
-from microlens.models.model import (
-    IntervalRangeWarning,
-    MicrolensTransformer,
-    ModelConfig,
-    Normalization,
-)
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import IntervalRangeWarning, Normalization
 from microlens.models.stream import StreamingClassifier, stream_latency
+from microlens.models.transformer import MicrolensTransformer
 
 SMALL = ModelConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, window=8, dropout=0.1)
 DEFAULT_WINDOW = ModelConfig(dropout=0.1)  # the default architecture, window 64
@@ -221,7 +218,7 @@ def test_reset_replays_the_same_numbers(small_model):
 
 
 # event 1 padding
-@pytest.mark.filterwarnings("ignore::microlens.models.model.IntervalRangeWarning")
+@pytest.mark.filterwarnings("ignore::microlens.models.inputs.IntervalRangeWarning")
 def test_state_has_a_fixed_size_and_the_cache_holds_the_last_window(small_model):
     model = small_model
     times, flux, err, _ = _events()
@@ -406,7 +403,7 @@ def test_every_encoder_option_streams_the_batch_numbers(option_model):
 def test_rotary_keys_are_cached_rotated_by_their_own_time():
     """The ring buffer holds rotated keys: the same observation's key at another time differs,
     and the cached key equals the batch projection rotated by its time since the first."""
-    from microlens.models.model import apply_rotary, rotary_angles, rotary_periods
+    from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
 
     config = ModelConfig(**{**SMALL.to_dict(), "time_encoding": "rotary"})
     model = _model(config, reference_points=12)

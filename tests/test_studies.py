@@ -633,7 +633,8 @@ def test_sigterm_during_a_notebook_ends_the_study_with_143_and_the_cell_resumes(
     outputs, data = tmp_path / "o", tmp_path / "d"
     record = outputs / "term" / "topology=stellar.partial" / "cell.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "microlens.workflow.studies", "run", str(path), "--outputs", str(outputs),
+        [sys.executable, "-m", "microlens.workflow.studies", "run", str(path),
+         "--outputs", str(outputs),
          "--data", str(data), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

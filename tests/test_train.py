@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import copy_dataset
 
-from microlens.models.model import ModelConfig
+from microlens.models.config import ModelConfig
 from microlens.models.registry import load_model
 from microlens.models.runs import RunExistsError, read_history, read_metrics
 from microlens.training.train import TrainConfig, observation_weights, train

@@ -25,9 +25,11 @@ from microlens.core.validation import (
 )
 from microlens.data.store import scan_invalid
 from microlens.evaluation.predictions import predict_events, run_predictions
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.registry import load_model
 from microlens.models.stream import StreamingClassifier
+from microlens.models.transformer import MicrolensTransformer
 from microlens.training.train import TrainConfig, train
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, window=8, dropout=0.0)

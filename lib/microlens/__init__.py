@@ -43,7 +43,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "TOPOLOGIES": "simulation.presets",
     "SURVEYS": "simulation.presets",
     # models and training
-    "ModelConfig": "models.model",
+    "ModelConfig": "models.config",
     "TrainConfig": "training.train",
     "train": "training.train",
     "load_model": "models.registry",

@@ -30,7 +30,8 @@ def clean_process_context():
 
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["microlens.simulation.simulate", "microlens.simulation.detectability"])
+        ctx.set_forkserver_preload(["microlens.simulation.simulate",
+                                    "microlens.simulation.detectability"])
         return ctx
     return mp.get_context("spawn")
 

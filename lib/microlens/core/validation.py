@@ -1,6 +1,6 @@
 """One check of light-curve inputs for every way data reaches a model.
 
-Batch prediction (:meth:`~microlens.models.model.MicrolensTransformer.predict_proba`,
+Batch prediction (:meth:`~microlens.models.transformer.MicrolensTransformer.predict_proba`,
 :func:`~microlens.evaluation.predictions.predict_events`,
 :func:`~microlens.evaluation.predictions.run_predictions`),
 evaluation, training data (:func:`~microlens.data.store.open_dataset` and the trainer) and streaming

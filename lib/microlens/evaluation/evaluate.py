@@ -516,8 +516,8 @@ def final_metrics(predictions: Predictions, *, n_bootstrap: int = 1000, seed: in
 
 
 def time_inference(model, inputs: Sequence, *, threads: int = 1, device: str = "cpu") -> float:
-    """Seconds of one :meth:`~microlens.models.model.MicrolensTransformer.predict_logits` pass over
-    ``inputs`` (times, flux, errors, mask) after a warm-up pass, on ``threads`` CPU threads."""
+    """Seconds of one :meth:`~microlens.models.transformer.MicrolensTransformer.predict_logits` pass
+    over ``inputs`` (times, flux, errors, mask) after a warm-up pass, on ``threads`` CPU threads."""
     import torch
 
     inputs = [x.to(device) for x in inputs]

@@ -16,7 +16,7 @@ This module turns each cell into a row of the comparison table, on the same test
   epochs, measured by the training itself with the cell's threads);
 * **inference cost**, measured here on one CPU thread after the cells have run, so every kind
   is timed under the same conditions: inference events per second (one
-  :meth:`~microlens.models.model.CausalClassifier.predict_logits` pass over up to 64 test events,
+  :meth:`~microlens.models.base.CausalClassifier.predict_logits` pass over up to 64 test events,
   answers after every observation, :func:`~microlens.evaluation.evaluate.time_model`) and streaming
   milliseconds per observation (:func:`~microlens.models.stream.stream_latency`, one event). A kind
   that cannot stream (``features``) has None there ("n/a" in the table); its inference cost is

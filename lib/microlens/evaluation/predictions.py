@@ -136,8 +136,9 @@ def _temperature_curve(model) -> dict | None:
 
 def run_kind(run_dir: str | os.PathLike) -> str:
     """The model kind of a run directory (``config.json``'s ``model.kind``; runs saved before
-    kinds existed are ``"transformer"``, :meth:`~microlens.models.model.ModelConfig.from_saved`)."""
-    from microlens.models.model import ModelConfig
+    kinds existed are ``"transformer"``,
+    :meth:`~microlens.models.config.ModelConfig.from_saved`)."""
+    from microlens.models.config import ModelConfig
 
     config_file = resolve_path(run_dir) / "config.json"
     if not config_file.is_file():
@@ -150,7 +151,7 @@ def run_kind(run_dir: str | os.PathLike) -> str:
 def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.ndarray) -> str:
     """A key that changes when the weights, the dataset or the chosen events change (for a
     ``features`` run: its trees and their metadata, which holds the temperature)."""
-    from microlens.models.model import WEIGHT_FILES
+    from microlens.models.base import WEIGHT_FILES
 
     if which not in WEIGHT_FILES:
         raise ValueError(f"unknown checkpoint {which!r}; valid: {', '.join(WEIGHT_FILES)}")

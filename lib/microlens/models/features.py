@@ -107,7 +107,7 @@ from microlens.models.holdout import Predictions, observations_seen, require_tes
 from microlens.models.peer import MIN_OBSERVATIONS, check_fractions
 
 KIND = "features"
-"""The :attr:`microlens.models.model.ModelConfig.kind` of this module's models."""
+"""The :attr:`microlens.models.config.ModelConfig.kind` of this module's models."""
 
 MODEL_FILE = "features_model.npz"
 """The trees' arrays in a run directory."""
@@ -440,7 +440,7 @@ class FeatureClassifier:
                  update_fractions: Sequence[float] = DEFAULT_UPDATE_FRACTIONS,
                  temperature: float = 1.0, config=None,
                  settings: BoostingSettings | None = None):
-        from microlens.models.model import ModelConfig
+        from microlens.models.config import ModelConfig
 
         self.trees = trees
         self.n_iterations = trees._check_iterations(n_iterations)
@@ -675,7 +675,7 @@ def load_feature_model(run_dir: str | os.PathLike, which: str = "best") -> Featu
     """
     import zipfile
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.runs import RunFileError, read_json, require_run_dir
 
     if which not in WHICH:

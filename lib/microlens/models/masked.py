@@ -1,9 +1,9 @@
 """The ``masked`` model kind: the causal transformer started from a masked pretraining run.
 
-:class:`MaskedTransformer` is :class:`~microlens.models.model.MicrolensTransformer` (the same
+:class:`MaskedTransformer` is :class:`~microlens.models.transformer.MicrolensTransformer` (the same
 modules
 and state-dict keys), whose input normalisation and encoder weights come from the pretraining
-run that :attr:`ModelConfig.pretrained <microlens.models.model.ModelConfig.pretrained>` names; the
+run that :attr:`ModelConfig.pretrained <microlens.models.config.ModelConfig.pretrained>` names; the
 pretraining itself (objective, loop, run directory) is :mod:`microlens.training.pretrain`, which
 imports
 this module. It lives apart so that the registry (:mod:`microlens.models.registry`) can import the
@@ -15,13 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from microlens.core.paths import resolve_path
-from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.runs import load_torch, read_json
+from microlens.models.transformer import MicrolensTransformer
 
 ENCODER_FIELDS = ("d_model", "n_heads", "n_layers", "d_ff", "window", "time_encoding",
                   "rotary_min_period", "rotary_max_period", "conv_stem_kernel",
                   "conv_stem_layers", "pool_norm")
-"""The :class:`~microlens.models.model.ModelConfig` fields that shape the encoder's computation: a
+"""The :class:`~microlens.models.config.ModelConfig` fields that shape the encoder's computation: a
 classifier starts from a pretraining run only when these agree (``dropout`` may differ)."""
 
 NOT_ENCODER = ("head.", "temperature", "temperature_counts", "temperature_curve")
@@ -43,7 +45,7 @@ def is_encoder_key(key: str) -> bool:
 
 
 def encoder_config(model: ModelConfig) -> ModelConfig:
-    """The ``masked`` :class:`~microlens.models.model.ModelConfig` of ``model``'s encoder: its
+    """The ``masked`` :class:`~microlens.models.config.ModelConfig` of ``model``'s encoder: its
     :data:`ENCODER_FIELDS` and ``dropout``, every other field at its default (``pretrained``
     empty), so fine-tuning settings that do not touch the encoder do not change it."""
     return ModelConfig(kind="masked", dropout=model.dropout,
@@ -111,7 +113,7 @@ def pretraining_run(config: ModelConfig) -> Path:
 
 class MaskedTransformer(MicrolensTransformer):
     """Kind ``"masked"``: the causal transformer
-    (:class:`~microlens.models.model.MicrolensTransformer`,
+    (:class:`~microlens.models.transformer.MicrolensTransformer`,
     identical modules and weights' keys) whose encoder starts from a masked pretraining run
     (``config.pretrained``; see the module docstring). With ``pretrained=""`` it is the
     transformer trained from scratch.

@@ -1,14 +1,14 @@
 """The registry of model kinds: which classifiers exist, how each is built, what each can do.
 
 Every kind reads the same observations and is trained, evaluated and compared on the same data
-(``studies/models.yaml``); :attr:`ModelConfig.kind <microlens.models.model.ModelConfig.kind>` names
+(``studies/models.yaml``); :attr:`ModelConfig.kind <microlens.models.config.ModelConfig.kind>` names
 it, checkpoints record it, and :func:`microlens.models.registry.load_model` rebuilds any of them.
 
 =============== ==================================================================================
 kind            what it is
 =============== ==================================================================================
 transformer     the causal sliding-window transformer with its convolution stem (the thesis model;
-                :class:`microlens.models.model.MicrolensTransformer`)
+                :class:`microlens.models.transformer.MicrolensTransformer`)
 cnn             causal dilated 1-D convolutions over the observation sequence (temporal
                 convolution network), per-observation logits: the thesis's predecessor, a
                 TimeDistributed CNN classifying after every observation (:class:`CausalCNN`)
@@ -29,7 +29,7 @@ masked          the transformer, its encoder first pretrained without labels by 
 =============== ==================================================================================
 
 The seven neural kinds (all but ``features``) share everything but the encoder
-(:class:`microlens.models.model.CausalClassifier`): the input features and their normalisation, the
+(:class:`microlens.models.base.CausalClassifier`): the input features and their normalisation, the
 embedding, the causal pooling (running mean and maximum of the encoder states) and the head, so
 a difference between them is a difference of encoders. Each encoder is causal (state ``k``
 reads observations ``1..k``) and streams at a fixed cost per observation
@@ -37,7 +37,7 @@ reads observations ``1..k``) and streams at a fixed cost per observation
 
 Quick use::
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model, KINDS
 
     model = build_model(ModelConfig(kind="gru", d_model=64, n_layers=2), normalization)
@@ -53,19 +53,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microlens.models.base import WEIGHT_FILES, CausalClassifier
+from microlens.models.config import CPU_PASS_OBSERVATIONS, MODEL_KINDS, ModelConfig
 from microlens.models.features import load_feature_model
+from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer
-from microlens.models.model import (
-    CPU_PASS_OBSERVATIONS,
-    MODEL_KINDS,
-    WEIGHT_FILES,
-    CausalClassifier,
-    MicrolensTransformer,
-    ModelConfig,
-    Normalization,
-)
 from microlens.models.rnn_vae import RecurrentVAE
 from microlens.models.set_models import DeepSets, SetTransformer
+from microlens.models.transformer import MicrolensTransformer
 
 # --------------------------------------------------------------------------------------------
 # Encoders
@@ -215,7 +210,7 @@ KINDS: dict[str, ModelKind] = {
         "on unlabelled curves, then fine-tuned", neural=True, streams=True, attention=True,
         model_class=MaskedTransformer),
 }
-"""Every model kind, by :attr:`ModelConfig.kind <microlens.models.model.ModelConfig.kind>` name."""
+"""Every model kind, by :attr:`ModelConfig.kind <microlens.models.config.ModelConfig.kind>` name."""
 
 assert tuple(KINDS) == MODEL_KINDS, "model.MODEL_KINDS and the registry must agree"
 

@@ -1,7 +1,7 @@
 """Latent-variable classifiers: the recurrent variational autoencoder (kind ``rnn_vae``).
 
 :class:`RecurrentVAE` reads the same three input features as every neural kind
-(:class:`microlens.models.model.Normalization`: normalised flux ``asinh((F - b) / s)``, error,
+(:class:`microlens.models.inputs.Normalization`: normalised flux ``asinh((F - b) / s)``, error,
 interval)
 and the same shared embedding, then:
 
@@ -33,7 +33,7 @@ class-weighted)::
 
 with both means over the event's valid observations only (padding never counts) and the KL
 summed over latent dimensions, ``0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)``
-(:func:`gaussian_kl`). The weights are :class:`~microlens.models.model.ModelConfig` fields; the
+(:func:`gaussian_kl`). The weights are :class:`~microlens.models.config.ModelConfig` fields; the
 defaults and why:
 
 * ``reconstruction_weight = 1.0``: the squared error is in units of the flux feature, where the
@@ -48,7 +48,7 @@ defaults and why:
   that reads it, carries little about the curve; at 0 nothing bounds the latent and ``sigma``
   shrinks until ``z`` is a deterministic code. 0.01 is meant to keep a regularised latent that
   still carries the class. These are reasoned defaults, not the result of a sweep; both are
-  :class:`~microlens.models.model.ModelConfig` fields.
+  :class:`~microlens.models.config.ModelConfig` fields.
 
 The mean and log-variance the loss needs come from the same encoder pass as the logits:
 :meth:`RecurrentVAE.forward` computes them once (:meth:`RecurrentVAE.latent`) and hands them to
@@ -60,11 +60,11 @@ Inference helpers: :func:`reconstruct` (the reconstruction in feature units and 
 units, the ``asinh`` feature inverted with each observation's causal baseline and scatter) and
 :func:`reconstruction_errors` (per event, the mean squared normalised residual: an anomaly
 score), both in eval mode, without gradients, in chunks as
-:meth:`~microlens.models.model.CausalClassifier.predict_logits`.
+:meth:`~microlens.models.base.CausalClassifier.predict_logits`.
 
 Quick use::
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
 
     vae = build_model(ModelConfig(kind="rnn_vae", d_model=64, n_layers=2), normalization)
@@ -84,12 +84,8 @@ import torch
 from torch import nn
 
 from microlens.core.validation import as_model_inputs
-from microlens.models.model import (
-    CPU_PASS_OBSERVATIONS,
-    CausalClassifier,
-    ModelConfig,
-    final_logits,
-)
+from microlens.models.base import CausalClassifier, final_logits
+from microlens.models.config import CPU_PASS_OBSERVATIONS, ModelConfig
 
 LOGVAR_RANGE = (-10.0, 5.0)
 """Clamp of the latent log-variance: ``sigma`` from ~0.007 to ~12 (the prior's is 1). Outside
@@ -268,7 +264,7 @@ class RecurrentVAE(CausalClassifier):
                        times: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                        code: LatentCode | None = None) -> torch.Tensor:
         """Per-event ``reconstruction_weight * reconstruction + kl_weight * kl`` ``(B,)``
-        (:meth:`loss_terms`; the weights are :class:`~microlens.models.model.ModelConfig` fields).
+        (:meth:`loss_terms`; the weights are :class:`~microlens.models.config.ModelConfig` fields).
 
         :meth:`forward` passes the ``code`` of its own encoder pass; without it (a direct call)
         the encoder runs again on ``features`` (in training mode with a fresh draw).
@@ -289,7 +285,7 @@ class RecurrentVAE(CausalClassifier):
         Parameters
         ----------
         times, flux, flux_err, mask
-            As :meth:`microlens.models.model.CausalClassifier.forward`.
+            As :meth:`microlens.models.base.CausalClassifier.forward`.
         return_attention : bool
             Refused: this kind has no attention maps.
         return_embedding : bool
@@ -346,7 +342,7 @@ class Reconstruction:
         The reconstruction in flux units, ``b + s * sinh(reconstructed)``.
     baseline, scale : ndarray ``(B, N)`` float64
         Each observation's causal baseline ``b`` and scatter ``s``
-        (:meth:`microlens.models.model.Normalization.reference`).
+        (:meth:`microlens.models.inputs.Normalization.reference`).
     mask : ndarray ``(B, N)`` bool
     kl : ndarray ``(B,)`` float64
         Mean over each event's observations of ``KL(q(z_k) || N(0, I))`` (nats).

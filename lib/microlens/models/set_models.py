@@ -6,7 +6,7 @@ What a point is
 Point ``j`` of an event is three numbers:
 
 1. its normalised flux, ``features[..., 0]`` of :meth:`Normalization.features
-   <microlens.models.model.Normalization.features>` (``asinh`` of the deviation from the causal
+   <microlens.models.inputs.Normalization.features>` (``asinh`` of the deviation from the causal
    baseline, in units of the baseline scatter);
 2. its error feature, ``features[..., 1]`` (the standardised ``log(sigma_F / b)``);
 3. its age relative to the newest point seen, ``tau_jk = t_k - t_j >= 0`` [days], encoded as
@@ -45,7 +45,7 @@ numbers.
 Causality and cost
 ------------------
 State ``k`` reads points ``<= k`` only, and only the newest ``W`` of them; the causal pooling
-shared by every kind (:class:`~microlens.models.model.CausalClassifier`: running mean and maximum of
+shared by every kind (:class:`~microlens.models.base.CausalClassifier`: running mean and maximum of
 states ``1..k``, then the head) carries every point seen so far into the answer after
 observation ``k``. Nothing after ``k`` is read. Order enters only through the ages: within a set
 a point is known by its flux, error and age, so swapping two fluxes changes the set.
@@ -106,7 +106,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microlens.models.model import CausalClassifier, ModelConfig
+from microlens.models.base import CausalClassifier
+from microlens.models.config import ModelConfig
 
 POINT_FEATURES = 2
 """Numbers per point besides its age: the normalised flux and the error feature."""

@@ -46,7 +46,7 @@ Why an observation costs ``O(window)``
 Layer ``l`` of the batch encoder computes the new observation's state from its own state in layer
 ``l - 1`` and the keys and values of the ``window - 1`` observations before it in layer ``l - 1``
 (observation ``k`` attends to ``k - window + 1 .. k``, the band of
-:func:`~microlens.models.model.window_mask`). Those keys and values were computed when the earlier
+:func:`~microlens.models.layers.window_mask`). Those keys and values were computed when the earlier
 observations arrived and are kept, so each update runs the network on a single token per event:
 the embedding, per layer a query/key/value projection, attention over at most ``window`` keys
 and the feed-forward network, then the final norm, an ``O(d)`` pooling update and the head. The
@@ -55,8 +55,8 @@ observations came before, and the state has a fixed size.
 
 The stream reuses the model's own modules (``embed``, each block's ``norm1``,
 ``attention.query``/``key_value``/``out``, ``norm2``, ``feed_forward``, ``norm``, ``head``,
-``temperature``) and its :class:`~microlens.models.model.Normalization` parameters; dropout is never
-applied, whatever mode the model is in.
+``temperature``) and its :class:`~microlens.models.inputs.Normalization` parameters; dropout is
+never applied, whatever mode the model is in.
 
 Quick use::
 
@@ -77,13 +77,9 @@ import torch
 import torch.nn.functional as F
 
 from microlens.core.validation import check_stream_update
-from microlens.models.model import (
-    CausalClassifier,
-    IntervalRangeWarning,
-    apply_rotary,
-    rotary_angles,
-    rotary_periods,
-)
+from microlens.models.base import CausalClassifier
+from microlens.models.inputs import IntervalRangeWarning
+from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
 from microlens.models.set_models import POINT_FEATURES
 
 
@@ -327,7 +323,7 @@ class StreamingClassifier:
             Divide the logits by ``model.temperature`` before the softmax (as
             :meth:`MicrolensTransformer.predict_proba`).
         check_intervals : bool
-            Warn (:class:`~microlens.models.model.IntervalRangeWarning`) when an interval falls
+            Warn (:class:`~microlens.models.inputs.IntervalRangeWarning`) when an interval falls
             outside
             the training range ``[normalization.dt_min, dt_max]``.
 

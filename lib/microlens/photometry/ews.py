@@ -942,7 +942,8 @@ def main(argv: list[str]) -> int:
 
     from microlens.core.cli import TerminalHelpFormatter
 
-    parser = argparse.ArgumentParser(prog="python -m microlens.photometry.ews", description=main.__doc__,
+    parser = argparse.ArgumentParser(prog="python -m microlens.photometry.ews",
+                                     description=main.__doc__,
                                      formatter_class=TerminalHelpFormatter)
     parser.add_argument("folder", nargs="?", help="a folder in the EWS layout")
     parser.add_argument("--max-snr", type=float, default=2.0)

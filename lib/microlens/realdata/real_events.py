@@ -178,7 +178,7 @@ def _is_features(model) -> bool:
 
 
 def _probabilities(model, times, flux, flux_err) -> np.ndarray:
-    from microlens.models.model import IntervalRangeWarning
+    from microlens.models.inputs import IntervalRangeWarning
 
     # every kind answers predict_proba alike (the features kind at its update fractions, each
     # answer held until the next); the training range is reported once by the caller

@@ -31,7 +31,8 @@ from microlens.core import seeds
 from microlens.core.devices import local_device
 from microlens.core.paths import atomic_path
 from microlens.core.seeds import subset_rows
-from microlens.models.model import CPU_PASS_OBSERVATIONS, Normalization
+from microlens.models.config import CPU_PASS_OBSERVATIONS
+from microlens.models.inputs import Normalization
 from microlens.models.runs import (
     HISTORY_COLUMNS,
     STEP_COLUMNS,
@@ -45,7 +46,7 @@ from microlens.training import ddp
 
 CPU_MICRO_BATCH_OBSERVATIONS = CPU_PASS_OBSERVATIONS
 """Observations per micro-batch on CPU when ``micro_batch_size`` is 0 (see
-:data:`microlens.models.model.CPU_PASS_OBSERVATIONS`); gradient accumulation over micro-batches
+:data:`microlens.models.config.CPU_PASS_OBSERVATIONS`); gradient accumulation over micro-batches
 gives
 the same step as one pass."""
 
@@ -53,7 +54,7 @@ the same step as one pass."""
 def cpu_micro_batch(n_observations: int, pass_observations: int = CPU_MICRO_BATCH_OBSERVATIONS
                     ) -> int:
     """Events per forward pass on CPU for sequences of ``n_observations`` (``pass_observations``
-    per pass: the kind's :attr:`~microlens.models.model.CausalClassifier.cpu_pass_observations`)."""
+    per pass: the kind's :attr:`~microlens.models.base.CausalClassifier.cpu_pass_observations`)."""
     return max(1, int(pass_observations) // max(1, int(n_observations)))
 
 

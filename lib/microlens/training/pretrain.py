@@ -5,8 +5,8 @@ pretrain`` (or its alias ``python -m microlens.training.pretrain``): the loop, r
 launcher and
 settings checks are training's (:mod:`microlens.training.loop`), the objective is this module's. A
 ``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
-<microlens.models.model.ModelConfig.pretrained>` naming such a run) is the transformer whose encoder
-starts from the pretrained weights and whose input normalisation is the pretraining's; it is
+<microlens.models.config.ModelConfig.pretrained>` naming such a run) is the transformer whose
+encoder starts from the pretrained weights and whose input normalisation is the pretraining's; it is
 then fine-tuned with labels by :func:`microlens.training.train.train` like any kind.
 
 **Objective: masked flux reconstruction, causal.** In every training curve a fraction
@@ -16,7 +16,7 @@ epoch, from the :data:`~microlens.core.seeds.PRETRAIN_MASK` stream of ``(seed, e
 events get one fixed choice, :data:`~microlens.core.seeds.PRETRAIN_VAL_MASK`, the same every epoch,
 so their loss is comparable across epochs). At a masked observation ``j``
 
-* the flux feature (``features[..., 0]``, ``asinh((F - b) / s)``; :class:`~microlens.models.model.
+* the flux feature (``features[..., 0]``, ``asinh((F - b) / s)``; :class:`~microlens.models.inputs.
   Normalization`) is hidden: set to 0;
 * a learned mask embedding (a vector of ``d_model``) is added to its embedded token, so the
   encoder can tell a hidden flux from a flux at the baseline (which is also 0);
@@ -51,10 +51,11 @@ its causal baseline ``b``, ``s`` (medians of the first ``reference_points`` obse
 whole blocks with ``baseline_method="robust"``), which include the masked flux when ``j`` lies
 among them: a median moves little with one value.
 
-**Fine-tuning.** :class:`MaskedTransformer` is :class:`~microlens.models.model.MicrolensTransformer`
-(the same modules and state-dict keys, so :func:`~microlens.models.registry.load_model`, streaming
-and attention maps work unchanged). :meth:`MaskedTransformer.pretrained_normalization` gives
-training the pretraining's normalisation (the encoder learned those inputs), and
+**Fine-tuning.** :class:`MaskedTransformer` is
+:class:`~microlens.models.transformer.MicrolensTransformer` (the same modules and state-dict keys,
+so :func:`~microlens.models.registry.load_model`, streaming and attention maps work unchanged).
+:meth:`MaskedTransformer.pretrained_normalization` gives training the pretraining's normalisation
+(the encoder learned those inputs), and
 :meth:`MaskedTransformer.load_pretrained` copies the encoder (embedding, convolution stem,
 attention blocks, pooling norm: everything but the classification head and the temperature)
 before the first step of a fresh run. The mask embedding and the reconstruction head belong to
@@ -110,6 +111,8 @@ from microlens.core import seeds
 from microlens.core.paths import project_relative, resolve_path, write_json_atomic
 from microlens.core.removal import holds_files
 from microlens.core.seeds import subset_rows
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.masked import (
     ENCODER_FIELDS,
     FINISHED_FILES,
@@ -119,7 +122,6 @@ from microlens.models.masked import (
     is_encoder_key,
     pretraining_run,
 )
-from microlens.models.model import ModelConfig, Normalization
 from microlens.models.runs import HISTORY_COLUMNS, read_history
 from microlens.training import ddp
 from microlens.training.loop import Objective, StepResult, clip_and_step, run
@@ -210,7 +212,7 @@ class MaskedPretrainer(nn.Module):
         Parameters
         ----------
         times, flux, flux_err : Tensor ``(B, N)``
-            As for :meth:`~microlens.models.model.CausalClassifier.forward` (padded at the end).
+            As for :meth:`~microlens.models.base.CausalClassifier.forward` (padded at the end).
         mask : Tensor ``(B, N)`` bool
             Valid observations (first).
         hidden : Tensor ``(B, N)`` bool

@@ -18,7 +18,8 @@ from pathlib import Path
 from microlens.core.devices import DEVICES
 from microlens.core.paths import resolve_path, write_json_atomic
 from microlens.core.settings import from_known_fields
-from microlens.models.model import BASELINE_METHODS, ModelConfig
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import BASELINE_METHODS
 
 PRECISIONS = ("auto", "fp32", "bf16")
 """Valid ``precision`` settings: auto (bf16 on a CUDA GPU that supports it, else fp32)."""
@@ -37,7 +38,7 @@ class TrainingSettings:
     """Checks and file form shared by the training and pretraining settings dataclasses.
 
     Subclasses are frozen dataclasses with the fields named below, a ``model``
-    (:class:`~microlens.models.model.ModelConfig`), ``run_name`` and ``runs_dir``; ``SECTION`` is
+    (:class:`~microlens.models.config.ModelConfig`), ``run_name`` and ``runs_dir``; ``SECTION`` is
     the
     key of their settings in a run's ``config.json`` and ``SAVED_BEFORE_FIELD`` the values of
     fields that runs saved before the field existed behaved as.

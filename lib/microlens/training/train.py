@@ -82,7 +82,9 @@ from microlens.data.labels import (
     training_labels,
 )
 from microlens.data.summaries import DETECTABILITY_THRESHOLD
-from microlens.models.model import ModelConfig, Normalization, final_logits
+from microlens.models.base import final_logits
+from microlens.models.config import ModelConfig
+from microlens.models.inputs import Normalization
 from microlens.models.registry import build_model, count_parameters, model_kind
 from microlens.training import ddp
 from microlens.training.loop import (
@@ -545,9 +547,9 @@ def parse_args(argv=None, objective: str = "supervised"):
     """Command-line options: ``--objective``, ``--config JSON`` and any setting of the
     objective's settings (:class:`TrainConfig` or
     :class:`~microlens.training.pretrain.PretrainConfig`)
-    and of :class:`~microlens.models.model.ModelConfig`; returns (the settings, the parsed options).
-    ``objective`` is the default of ``--objective`` (``python -m microlens.training.pretrain``:
-    ``"pretrain"``)."""
+    and of :class:`~microlens.models.config.ModelConfig`; returns (the settings, the parsed
+    options). ``objective`` is the default of ``--objective`` (``python -m
+    microlens.training.pretrain``: ``"pretrain"``)."""
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--objective", choices=OBJECTIVES, default=objective)
     chosen = first.parse_known_args(argv)[0].objective

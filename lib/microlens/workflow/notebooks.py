@@ -70,8 +70,10 @@ class Parameter:
         return value
 
 
-CONFIG_MODULES = {"SimulationConfig": "microlens.simulation.simulate", "ModelConfig": "microlens.models.model",
-                  "TrainConfig": "microlens.training.train", "PretrainConfig": "microlens.training.pretrain"}
+CONFIG_MODULES = {"SimulationConfig": "microlens.simulation.simulate",
+                  "ModelConfig": "microlens.models.config",
+                  "TrainConfig": "microlens.training.train",
+                  "PretrainConfig": "microlens.training.pretrain"}
 """Config dataclasses whose fields notebooks' parameters set, and where each is declared."""
 
 NOTEBOOK_CONFIGS = {"01_simulate": ("SimulationConfig",),
@@ -382,7 +384,7 @@ def train_config(parameters: dict):
     ValueError
         For a value training would refuse, naming it.
     """
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig
 
     p = parameters

@@ -1,7 +1,7 @@
 """Attention of a trained classifier: sliding-window weights, the dense causal band, the
 attention each observation receives, look-back distance, entropy, and weight on the signal.
 
-Window weights follow :meth:`microlens.models.model.SlidingWindowAttention.forward`: an array
+Window weights follow :meth:`microlens.models.layers.SlidingWindowAttention.forward`: an array
 ``(..., N, W)`` whose entry ``[..., k, j]`` is the weight query ``k`` gives key observation
 ``k - W + 1 + j`` (``j = W - 1`` is ``k`` itself; keys before the first observation carry 0).
 """
@@ -90,7 +90,7 @@ def no_attention_reason(model) -> str | None:
     """Why ``model`` has no attention maps to draw, or None when it has them.
 
     Only kinds ``transformer`` and ``masked`` have attention maps over the observations
-    (:attr:`~microlens.models.model.CausalClassifier.has_attention`); the other kinds
+    (:attr:`~microlens.models.base.CausalClassifier.has_attention`); the other kinds
     (:data:`microlens.models.registry.KINDS`) are read by the kind-independent notebooks
     (``03_evaluate``, ``05_embedding``, ``06_u0_analysis``) instead.
 

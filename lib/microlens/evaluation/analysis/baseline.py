@@ -1,8 +1,8 @@
 """How far the model's causal baseline reference is from the true baseline, in units of noise.
 
 The flux feature of every observation is ``asinh((F - b) / s)`` with a causal baseline ``b``
-(:meth:`microlens.models.model.Normalization.reference`). Simulated fluxes are in baseline units, so
-the
+(:meth:`microlens.models.inputs.Normalization.reference`). Simulated fluxes are in baseline units,
+so the
 true baseline is 1 (:mod:`microlens.simulation.simulate`) and the noise at the baseline is
 ``sigma_0 = MAG_TO_FLUX * baseline_mag_error`` (the parameter table's column). For each event
 the error ``|b_k - 1| / sigma_0`` is read at chosen observations ``k``:
@@ -51,8 +51,8 @@ def baseline_errors(normalization, flux, flux_err, mask, sigma, *, true_baseline
 
     Parameters
     ----------
-    normalization : microlens.models.model.Normalization
-        Its :meth:`~microlens.models.model.Normalization.reference` gives ``b`` (only
+    normalization : microlens.models.inputs.Normalization
+        Its :meth:`~microlens.models.inputs.Normalization.reference` gives ``b`` (only
         ``reference_points`` and ``baseline_method`` matter).
     flux, flux_err : array ``(E, N)``
         Fluxes and errors, valid observations first (padding at the end).
@@ -131,7 +131,7 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
         ``Normalization.baseline_tolerance`` (of the ``"robust"`` method).
     methods : sequence of str, optional
         Baseline methods to compare (default: all of
-        :data:`microlens.models.model.BASELINE_METHODS`).
+        :data:`microlens.models.inputs.BASELINE_METHODS`).
     **simulation
         Further :class:`~microlens.simulation.simulate.SimulationConfig` settings (e.g.
         ``n_epochs``).
@@ -143,7 +143,7 @@ def measure_baseline(n_per_class: int = 1000, topology: str = "stellar", seed: i
         class (``{"all": ..., "no_event": ..., ...}``).
     """
     from microlens.core.classes import CLASS_NAMES
-    from microlens.models.model import BASELINE_METHODS, Normalization
+    from microlens.models.inputs import BASELINE_METHODS, Normalization
     from microlens.simulation.simulate import SimulationConfig, simulate_range
 
     cfg = SimulationConfig(n_per_class=n_per_class, topology=topology, seed=seed,

@@ -12,7 +12,7 @@ def _nanmean(values) -> float | None:
 
 
 def run_model_kind(run_dir) -> str:
-    """The model kind (:attr:`ModelConfig.kind <microlens.models.model.ModelConfig.kind>`) a run
+    """The model kind (:attr:`ModelConfig.kind <microlens.models.config.ModelConfig.kind>`) a run
     directory holds, read from its ``config.json`` (runs saved before kinds existed are
     ``"transformer"``).
 
@@ -24,7 +24,7 @@ def run_model_kind(run_dir) -> str:
     import json
 
     from microlens.core.paths import resolve_path
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
 
     config_file = resolve_path(run_dir) / "config.json"
     if not config_file.is_file():

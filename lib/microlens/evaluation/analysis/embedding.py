@@ -61,7 +61,7 @@ def event_embeddings(model, store: LightCurveStore, rows: Sequence[int], *, batc
     ndarray ``(len(rows), 2 * d_model)`` float32, in the order of ``rows``.
     """
     from microlens.evaluation.predictions import forward_batches
-    from microlens.models.model import final_logits
+    from microlens.models.base import final_logits
 
     if getattr(getattr(model, "config", None), "kind", None) == "features":
         raise ValueError("the 'features' kind learns no embedding: use feature_embeddings (its "
@@ -243,8 +243,9 @@ def load_pretrained_encoder(run_dir, map_location="cpu"):
     import torch
 
     from microlens.core.paths import resolve_path
+    from microlens.models.config import ModelConfig
+    from microlens.models.inputs import Normalization
     from microlens.models.masked import MaskedTransformer, pretraining_run
-    from microlens.models.model import ModelConfig, Normalization
 
     run = resolve_path(run_dir)
     saved = _saved_config(run)
@@ -373,8 +374,9 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
 
 def embedding_probabilities(model, embeddings, counts=None) -> np.ndarray:
     """Calibrated class probabilities ``(E, n_classes)`` from final embeddings: the model's head
-    applied to them, calibrated (:meth:`~microlens.models.model.MicrolensTransformer.calibrate`) and
-    passed through a softmax, i.e. its final prediction for each event.
+    applied to them, calibrated
+    (:meth:`~microlens.models.transformer.MicrolensTransformer.calibrate`) and passed through a
+    softmax, i.e. its final prediction for each event.
 
     Parameters
     ----------

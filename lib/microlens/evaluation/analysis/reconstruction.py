@@ -163,7 +163,7 @@ def event_latents(source, store: LightCurveStore, rows: Sequence[int], *, batch_
 
     from microlens.core.metrics import softmax
     from microlens.evaluation.predictions import forward_batches
-    from microlens.models.model import final_logits
+    from microlens.models.base import final_logits
     from microlens.models.rnn_vae import require_decoder
 
     model = require_decoder(_model(source))

@@ -105,7 +105,7 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
     import torch
     from tqdm.auto import tqdm
 
-    from microlens.models.model import IntervalRangeWarning
+    from microlens.models.inputs import IntervalRangeWarning
 
     lengths = np.array([len(s) for s in segments], dtype=np.int64)
     device = next(model.parameters()).device

@@ -18,8 +18,8 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     epochs) in this process, on one CPU thread, so the ratio compares per core: the peer's
     flat and blended-PSPL least-squares fits and residual scan (:func:`microlens.models.peer.
     light_curve_features`) per event, against the default transformer's batch inference
-    (:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` over ``batch`` events;
-    weights
+    (:meth:`~microlens.models.transformer.MicrolensTransformer.predict_logits` over ``batch``
+    events; weights
     do not change the cost) per event, and with all threads.
     """
     import numpy as np
@@ -28,8 +28,10 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
 
     from microlens.data.store import collate_light_curves
     from microlens.evaluation.evaluate import time_inference
-    from microlens.models.model import MicrolensTransformer, ModelConfig, Normalization
+    from microlens.models.config import ModelConfig
+    from microlens.models.inputs import Normalization
     from microlens.models.peer import light_curve_features
+    from microlens.models.transformer import MicrolensTransformer
     from microlens.simulation.simulate import simulate_event
 
     cfg = SimulationConfig(n_per_class=max(1, events // 3), n_epochs=epochs, topology=topology,

@@ -25,7 +25,8 @@ RAW = RawTerminalHelpFormatter  # docstrings as descriptions, without their Sphi
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints one JSON object (an input error: one line on stderr,
     exit status 2, :mod:`microlens.core.cli`)."""
-    parser = argparse.ArgumentParser(prog="python -m microlens.workflow.bench", description=OVERVIEW,
+    parser = argparse.ArgumentParser(prog="python -m microlens.workflow.bench",
+                                     description=OVERVIEW,
                                      formatter_class=RAW)
     add_traceback_option(parser)
     sub = parser.add_subparsers(dest="what", required=True,

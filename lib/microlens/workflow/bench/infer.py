@@ -1,7 +1,7 @@
 """Batch inference and streaming latency: ``python -m microlens.workflow.bench infer``.
 
 ``infer`` times batch inference through the library's inference call,
-:meth:`~microlens.models.model.MicrolensTransformer.predict_logits` under
+:meth:`~microlens.models.transformer.MicrolensTransformer.predict_logits` under
 ``torch.inference_mode()``:
 per-observation logits of ``--batch`` events (in passes of 16,384 observations on CPU, as that
 method does by default; one pass on CUDA) (``ours_fp32`` and ``ours_bf16`` on CPU;
@@ -50,7 +50,7 @@ import math
 import sys
 import time
 
-from microlens.models.model import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
+from microlens.models.config import CPU_PASS_OBSERVATIONS, SAVED_BEFORE_FIELD
 from microlens.workflow.bench.common import _jsonable, _machine, _sig
 from microlens.workflow.bench.models import (
     REFERENCE_KIND,
@@ -85,8 +85,8 @@ STREAM_ENCODERS = {
     "stem": {},
     "rotary+stem": {"time_encoding": "rotary"},
 }
-"""Encoder options (:class:`~microlens.models.model.ModelConfig` overrides of the benchmark's model)
-whose one-event streaming latency ``--stream-encoders`` compares: ``before`` is the
+"""Encoder options (:class:`~microlens.models.config.ModelConfig` overrides of the benchmark's
+model) whose one-event streaming latency ``--stream-encoders`` compares: ``before`` is the
 attention-only encoder of the project before the convolution stem (the reference of the
 ratios), ``stem`` today's default (dilated convolution stem, no pool norm), and each with
 rotary time encoding."""
@@ -119,7 +119,8 @@ def _measure_stream(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from microlens.models.model import ModelConfig, Normalization
+    from microlens.models.config import ModelConfig
+    from microlens.models.inputs import Normalization
     from microlens.models.registry import build_model
     from microlens.models.stream import stream_latency
     if spec.get("threads"):
@@ -175,7 +176,7 @@ def _compare_kinds(spec: dict, normalization) -> dict:
     import numpy as np
     import torch
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
     from microlens.models.stream import stream_latency
 

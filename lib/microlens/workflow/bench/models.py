@@ -73,11 +73,11 @@ def full_attention_baseline(config, normalization):
     Pre-norm, causal (``generate_square_subsequent_mask`` with ``is_causal=True``), dropout 0;
     the same input features as ours, a ``Linear(3, d)`` input and a ``Linear(d, n_classes)``
     per-observation head. Same call signature and output as
-    :class:`~microlens.models.model.MicrolensTransformer`.
+    :class:`~microlens.models.transformer.MicrolensTransformer`.
     """
     from torch import nn
 
-    from microlens.models.model import N_FEATURES
+    from microlens.models.config import N_FEATURES
 
     class FullAttentionBaseline(nn.Module):
         def __init__(self):
@@ -109,7 +109,7 @@ def _build_model(spec: dict, normalization, device):
     ``spec["model_config"]["kind"]`` names (default: the transformer), seeded."""
     import torch
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
 
     torch.manual_seed(spec["seed"])
@@ -128,7 +128,7 @@ def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
     import torch
     from torch.utils import flop_counter
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import build_model
 
     aten = torch.ops.aten
@@ -155,7 +155,7 @@ def count_flops(model_config: dict, length: int, backward: bool = False) -> int:
 def _setup(spec: dict):
     import torch
 
-    from microlens.models.model import Normalization
+    from microlens.models.inputs import Normalization
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -286,7 +286,7 @@ def _failure(proc: subprocess.CompletedProcess) -> str:
 
 
 def _model_config(tiny: bool) -> dict:
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
 
     config = ModelConfig(**TINY_MODEL) if tiny else ModelConfig()
     return config.to_dict()
@@ -388,7 +388,7 @@ def _public(spec: dict) -> dict:
 
 
 def _n_parameters(model_config: dict) -> int:
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
     from microlens.models.registry import count_parameters
 
     return count_parameters(ModelConfig(**model_config))
@@ -476,7 +476,7 @@ def kind_model_config(kind: str, model_config: dict) -> dict:
     returned as it is."""
     import math
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
 
     if kind == REFERENCE_KIND:
         return dict(model_config)

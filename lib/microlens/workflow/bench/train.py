@@ -22,7 +22,7 @@ length runs in a fresh Python process, so its memory figure is its own. Per leng
   in cores (from ``/proc/stat``): near 0 when the figures are clean, while
   ``machine.load_average_1min_at_start`` tells how busy the machine was beforehand.
 
-Configurations on CPU: ``ours_fp32`` (the default :class:`~microlens.models.model.ModelConfig`,
+Configurations on CPU: ``ours_fp32`` (the default :class:`~microlens.models.config.ModelConfig`,
 dropout 0.1, micro-batches as :mod:`microlens.training.train` makes them on CPU: 16,384
 observations,
 i.e. 16 events of 1000 and 4 of 4000, unless ``--micro-batch`` fixes the number of events);
@@ -217,7 +217,7 @@ def bench_train(lengths=(1000, 4000), batch: int = 64, steps: int = 3, micro_bat
             out, device, TRAIN_TARGETS["gpu_events_per_second_1000"]),
     }
 
-    from microlens.models.model import ModelConfig
+    from microlens.models.config import ModelConfig
 
     return {
         "benchmark": "train",
