@@ -11,8 +11,10 @@ transformer     the causal sliding-window transformer with its convolution stem 
                 :class:`microlens.models.transformer.MicrolensTransformer`)
 cnn             causal dilated 1-D convolutions over the observation sequence (temporal
                 convolution network), per-observation logits: the thesis's predecessor, a
-                TimeDistributed CNN classifying after every observation (:class:`CausalCNN`)
-gru             a causal recurrent network (stacked GRU) over the same inputs (:class:`CausalGRU`)
+                TimeDistributed CNN classifying after every observation
+                (:class:`microlens.models.cnn.CausalCNN`)
+gru             a causal recurrent network (stacked GRU) over the same inputs
+                (:class:`microlens.models.gru.CausalGRU`)
 features        summary and PSPL-fit statistics of the curve so far, classified by gradient
                 boosting (:mod:`microlens.models.features`); answers at fixed fractions of the
                 curve and cannot stream observation by observation
@@ -50,115 +52,17 @@ import os
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from microlens.models.base import WEIGHT_FILES, CausalClassifier
-from microlens.models.config import CPU_PASS_OBSERVATIONS, MODEL_KINDS, ModelConfig
+from microlens.models.cnn import CausalCNN
+from microlens.models.config import MODEL_KINDS, ModelConfig
 from microlens.models.features import load_feature_model
+from microlens.models.gru import CausalGRU
 from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer
 from microlens.models.rnn_vae import RecurrentVAE
 from microlens.models.set_models import DeepSets, SetTransformer
 from microlens.models.transformer import MicrolensTransformer
-
-# --------------------------------------------------------------------------------------------
-# Encoders
-# --------------------------------------------------------------------------------------------
-
-
-class ConvBlock(nn.Module):
-    """Pre-norm residual block of a temporal convolution network: ``x + GELU(conv(LN(x)))``
-    with a causal dilated convolution, then ``x + FFN(LN(x))``."""
-
-    def __init__(self, config: ModelConfig, dilation: int):
-        super().__init__()
-        self.kernel = config.kernel_size
-        self.dilation = dilation
-        self.norm1 = nn.LayerNorm(config.d_model)
-        self.conv = nn.Conv1d(config.d_model, config.d_model, self.kernel, dilation=dilation)
-        self.norm2 = nn.LayerNorm(config.d_model)
-        self.feed_forward = nn.Sequential(nn.Linear(config.d_model, config.d_ff), nn.GELU(),
-                                          nn.Linear(config.d_ff, config.d_model))
-        self.dropout = nn.Dropout(config.dropout)
-
-    @property
-    def history(self) -> int:
-        """Previous inputs the convolution reads: ``(kernel - 1) * dilation``."""
-        return (self.kernel - 1) * self.dilation
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, N, d) -> (B, N, d)``, causal (left padding only)."""
-        z = self.norm1(x).transpose(1, 2)
-        y = self.conv(F.pad(z, (self.history, 0))).transpose(1, 2)
-        x = x + self.dropout(F.gelu(y).to(x.dtype))
-        return x + self.dropout(self.feed_forward(self.norm2(x)))
-
-    def step(self, history: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One new token per event ``x (E, d)``; ``history (E, self.history, d)`` holds the
-        previous normalised inputs, oldest first (zeros before the first). Returns the output
-        ``(E, d)`` and the history including this observation."""
-        seen = torch.cat([history, self.norm1(x)[:, None]], dim=1)
-        window = seen[:, :: self.dilation].transpose(1, 2)  # (E, d, kernel), already dilated
-        y = F.conv1d(window, self.conv.weight, self.conv.bias)[..., 0]
-        x = x + F.gelu(y).to(x.dtype)
-        return x + self.feed_forward(self.norm2(x)), seen[:, 1:]
-
-
-class CausalCNN(CausalClassifier):
-    """Kind ``"cnn"``: ``n_layers`` residual causal convolution blocks (:class:`ConvBlock`) of
-    kernel ``kernel_size`` and dilations 1, 2, 4, ..., over the embedded observations.
-
-    The state after observation ``k`` reads observations ``k - R + 1 .. k`` with the receptive
-    field ``R = 1 + (kernel_size - 1) * (2**n_layers - 1)``; the causal pooling then carries
-    everything before that.
-    """
-
-    kind = "cnn"
-
-    def build_encoder(self, config: ModelConfig) -> None:
-        self.blocks = nn.ModuleList(ConvBlock(config, 2 ** i) for i in range(config.n_layers))
-
-    @property
-    def receptive_field(self) -> int:
-        """Observations (the current one included) that one encoder state reads."""
-        return 1 + sum(block.history for block in self.blocks)
-
-    def encode(self, features, return_attention: bool = False, *, times=None, mask=None):
-        x = self.embed_dropout(self.embed(features))
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x), None
-
-
-class CausalGRU(CausalClassifier):
-    """Kind ``"gru"``: a stacked GRU (``n_layers`` layers of ``d_model`` units, dropout between
-    layers) over the embedded observations; the state after observation ``k`` summarises
-    observations ``1..k``. Time enters, as for every kind, through the interval feature."""
-
-    kind = "gru"
-    # A recurrence costs per time step, whatever the batch: four times the events per CPU pass
-    # halve a training step (measured 2.2 s instead of 3.8 s at 32 x 1000 on one thread)
-    cpu_pass_observations = 4 * CPU_PASS_OBSERVATIONS
-
-    def build_encoder(self, config: ModelConfig) -> None:
-        self.gru = nn.GRU(config.d_model, config.d_model, num_layers=config.n_layers,
-                          batch_first=True,
-                          dropout=config.dropout if config.n_layers > 1 else 0.0)
-
-    def encode(self, features, return_attention: bool = False, *, times=None, mask=None):
-        x = self.embed_dropout(self.embed(features))
-        # cuDNN and the CPU kernel run in float32; autocast would otherwise pick the dtype
-        with torch.autocast(x.device.type, enabled=False):
-            states, _ = self.gru(x.float())
-        return self.norm(states), None
-
-    def step(self, hidden: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One new token per event ``x (E, d)``; ``hidden (E, n_layers, d)``. Returns the top
-        layer's output ``(E, d)`` and the new hidden state."""
-        out, new = self.gru(x.float()[:, None], hidden.transpose(0, 1).contiguous())
-        return out[:, 0], new.transpose(0, 1)
-
 
 # --------------------------------------------------------------------------------------------
 # Registry
@@ -311,5 +215,5 @@ def load_model(run_dir: str | os.PathLike, which: str = "best",
     return model.eval()
 
 
-__all__ = ["KINDS", "CausalCNN", "CausalGRU", "ConvBlock", "ModelKind", "build_model", "load_model",
+__all__ = ["KINDS", "ModelKind", "build_model", "load_model",
            "count_parameters", "model_kind", "neural_kinds"]

@@ -210,7 +210,7 @@ class RecurrentVAE(CausalClassifier):
     def step(self, hidden: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One new token per event ``x (E, d)`` (the embedded features); ``hidden
         (E, n_layers, d)``. Returns the state of the latent mean (before ``self.norm``, as
-        :class:`microlens.models.registry.CausalGRU.step`) ``(E, d)`` and the new hidden state:
+        :class:`microlens.models.gru.CausalGRU.step`) ``(E, d)`` and the new hidden state:
         eval-mode numbers, the batch forward's."""
         out, new = self.gru(x.float()[:, None], hidden.transpose(0, 1).contiguous())
         mean = self.to_latent(out[:, 0])[:, : self.config.latent_dim]
