@@ -13,14 +13,11 @@ import torch
 from helpers import bump_curves, spread_model
 
 from microlens.models.config import ModelConfig
+from microlens.models.deepsets import DeepSets
 from microlens.models.registry import KINDS, build_model, load_model
 from microlens.models.runs import read_metrics
-from microlens.models.set_models import (
-    DeepSets,
-    PointFeatures,
-    SetTransformer,
-    age_standardisation,
-)
+from microlens.models.set_models import PointFeatures, age_standardisation
+from microlens.models.set_transformer import SetTransformer
 from microlens.models.stream import StreamingClassifier
 from microlens.training.train import TrainConfig, train
 

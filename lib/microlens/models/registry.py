@@ -22,9 +22,9 @@ rnn_vae         a recurrent variational autoencoder: a GRU encoder to a Gaussian
                 decoder reconstructing the flux at the observed times, the classifier on the
                 latent (:class:`microlens.models.rnn_vae.RecurrentVAE`)
 deepsets        the curve as a set of points (flux, error, time relative to the newest point),
-                pooled symmetrically (:class:`microlens.models.set_models.DeepSets`)
+                pooled symmetrically (:class:`microlens.models.deepsets.DeepSets`)
 set_transformer the same sets through attention among the points and pooling by attention
-                (:class:`microlens.models.set_models.SetTransformer`)
+                (:class:`microlens.models.set_transformer.SetTransformer`)
 masked          the transformer, its encoder first pretrained without labels by reconstructing
                 masked fluxes (:mod:`microlens.training.pretrain`), then fine-tuned
                 (:class:`microlens.models.masked.MaskedTransformer`)
@@ -56,12 +56,13 @@ import torch
 from microlens.models.base import WEIGHT_FILES, CausalClassifier
 from microlens.models.cnn import CausalCNN
 from microlens.models.config import MODEL_KINDS, ModelConfig
+from microlens.models.deepsets import DeepSets
 from microlens.models.features import load_feature_model
 from microlens.models.gru import CausalGRU
 from microlens.models.inputs import Normalization
 from microlens.models.masked import MaskedTransformer
 from microlens.models.rnn_vae import RecurrentVAE
-from microlens.models.set_models import DeepSets, SetTransformer
+from microlens.models.set_transformer import SetTransformer
 from microlens.models.transformer import MicrolensTransformer
 
 # --------------------------------------------------------------------------------------------
