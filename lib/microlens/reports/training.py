@@ -40,7 +40,7 @@ def training_curves_figure(history: Sequence[dict] = ()) -> go.Figure:
     Parameters
     ----------
     history : sequence of dict
-        Rows of a run's ``history.csv`` (:func:`microlens.training.train.read_history`, or the rows
+        Rows of a run's ``history.csv`` (:func:`microlens.models.runs.read_history`, or the rows
         passed to ``on_epoch``); may be empty (a live figure filled by
         :func:`add_history_rows`).
 

@@ -129,7 +129,7 @@ def training_figures(history: Sequence[dict]) -> dict[str, go.Figure]:
     Parameters
     ----------
     history : sequence of dict
-        One row per epoch, as :func:`microlens.training.train.read_history` returns them.
+        One row per epoch, as :func:`microlens.models.runs.read_history` returns them.
 
     Returns
     -------
