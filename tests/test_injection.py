@@ -1,6 +1,5 @@
 """Injection of simulated events into real baselines (microlens.simulation.injection): the windows,
-the
-injected flux, the error model, splits by star, reproducibility, training on the result, and
+the injected flux, the error model, splits by star, reproducibility, training on the result, and
 clear errors for bad settings. Everything runs on small EWS-layout folders written here."""
 
 from __future__ import annotations

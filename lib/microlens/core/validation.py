@@ -5,8 +5,7 @@ Batch prediction (:meth:`~microlens.models.transformer.MicrolensTransformer.pred
 :func:`~microlens.evaluation.predictions.run_predictions`),
 evaluation, training data (:func:`~microlens.data.store.open_dataset` and the trainer) and streaming
 (:class:`~microlens.models.stream.StreamingClassifier`) all ask the same questions of the
-observations
-they will use (those where the mask is True):
+observations they will use (those where the mask is True):
 
 =========================  ===================================================================
 problem                    what is valid

@@ -10,8 +10,7 @@ model is taught, and how it is read, is a separate choice:
 * ``observable``: a binary whose binarity is not detectable in its data
   (``dchi2_pspl <= threshold``, by default 100, the detectability threshold that
   :mod:`microlens.evaluation.analysis.limits` and ``06_u0_analysis`` use with a strict ``>``) is
-  labelled
-  PSPL, which is what its light curve shows. Needs a dataset generated with detectability.
+  labelled PSPL, which is what its light curve shows. Needs a dataset generated with detectability.
 
 :func:`training_labels` is the one place the mapping happens; the trainer reads its labels
 through it (training, validation, early stopping and the temperature fit all see the same

@@ -25,8 +25,7 @@ longest among them.
 
 Arrays are plain ``.npy`` files opened memory-mapped, so a dataset larger than memory is never
 read whole. Opening warns (:class:`~microlens.core.validation.InvalidDataWarning`) about events a
-model
-cannot use (non-finite values, non-positive errors, unsorted or repeated times; see
+model cannot use (non-finite values, non-positive errors, unsorted or repeated times; see
 :meth:`LightCurveStore.invalid_events`): from the checks recorded at generation while the arrays
 are unchanged (~20 ms to open 60k x 1000), else from a chunked scan (~1.5 s for 60k x 1000).
 Generation writes into ``<name>.partial/`` chunk by chunk and renames the directory
@@ -1107,8 +1106,7 @@ def split_code(split: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# torch
-# --------------------------------------------------------------------------------------------
+# torch --------------------------------------------------------------------------------------------
 
 
 class LightCurveDataset:

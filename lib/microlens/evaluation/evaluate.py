@@ -5,8 +5,7 @@ and F1,
   macro F1, confusion matrices, one-vs-rest ROC/AUC and precision-recall curves, confidence
   histograms, reliability diagrams and the expected calibration error before and after temperature
   scaling (the temperature was fitted on the *validation* split by :mod:`microlens.training.train`),
-  with
-  bootstrap confidence intervals on the headline numbers.
+  with bootstrap confidence intervals on the headline numbers.
 * **Early detection** from the per-observation predictions of one forward pass (the model is
   causal, so the prediction at observation ``k`` is exactly what it says after seeing ``1..k``):
   accuracy against the fraction of observations seen (:func:`accuracy_by_fraction`) and against
@@ -370,8 +369,7 @@ def read_against_labels(score, labels, predicted, quantities: dict, dchi2_pspl=N
     dict
         ``label_sets`` (:func:`label_set_metrics`), ``dchi2_bins``
         (:func:`~microlens.evaluation.analysis.limits.recall_by_dchi2`, None without detectability)
-        and
-        ``probe`` (:func:`~microlens.evaluation.probe.shortcut_probe`).
+        and ``probe`` (:func:`~microlens.evaluation.probe.shortcut_probe`).
     """
     from microlens.evaluation.analysis.limits import recall_by_dchi2
 

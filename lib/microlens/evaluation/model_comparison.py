@@ -25,8 +25,7 @@ This module turns each cell into a row of the comparison table, on the same test
 
 The measured costs are kept in ``<cell>/model_costs.json`` (keyed by the run's files), so
 rebuilding the report does not measure again. ``python -m microlens.workflow.studies run models``
-writes
-the table as ``outputs/models/model_comparison.{csv,json,md}``
+writes the table as ``outputs/models/model_comparison.{csv,json,md}``
 (:mod:`microlens.workflow.studies.report`).
 
 Quick use::

@@ -180,8 +180,7 @@ def run_dataset(run_dir: str | os.PathLike,
     ----------
     run_dir : path
         A run directory written by :func:`microlens.training.train.train` (relative paths are taken
-        from
-        the project root).
+        from the project root).
     dataset : path or LightCurveStore, optional
         Another dataset to evaluate (its test split; an open store is returned as it is);
         ``""`` or None means the run's own, read from ``config.json`` (``train.dataset``).

@@ -71,8 +71,7 @@ def peak_significance(flux, flux_err, mask) -> np.ndarray:
     """Peak significance of each event: ``max_k (F_k - 1) / sigma_k`` over its observations.
 
     The flux is in baseline units (:mod:`microlens.simulation.simulate`: ``F = 1`` with no event),
-    so this
-    is how many standard errors the brightest observed point stands above the baseline: the
+    so this is how many standard errors the brightest observed point stands above the baseline: the
     strength of the event as the data show it (magnification, blending, noise and cadence
     together), measured the same way for every class.
 

@@ -1,8 +1,7 @@
 """The ``features`` model kind: gradient-boosted trees on summary and PSPL-fit features.
 
 The field's feature-based classifier beside the neural kinds (:mod:`microlens.models.registry`):
-each
-light curve seen so far is described by :data:`~microlens.models.curve_features.FEATURE_NAMES`
+each light curve seen so far is described by :data:`~microlens.models.curve_features.FEATURE_NAMES`
 (:mod:`microlens.models.curve_features`: the classical peer's PSPL fit and its residual statistics,
 plus
 robust summary statistics), and scikit-learn's ``HistGradientBoostingClassifier`` classifies that
@@ -18,8 +17,7 @@ prediction). :func:`predict_feature_events` turns the answers into per-observati
 are **piecewise constant and causal**: the logits at observation ``p`` are those of the latest
 update whose prefix ends at or before ``p`` (the prefix at fraction ``f`` of ``n`` observations
 is the first ``ceil(f n)``, :func:`microlens.models.holdout.observations_seen`), and zeros
-(a
-uniform answer: none yet) before the first update. An update whose prefix holds fewer than
+(a uniform answer: none yet) before the first update. An update whose prefix holds fewer than
 :data:`~microlens.models.peer.MIN_OBSERVATIONS` observations (too few for the PSPL fit) answers
 uniformly too, so a curve of a few points is never called anything. Every downstream
 evaluation (final metrics, early detection, decision time) then works unchanged and reads no
@@ -66,8 +64,7 @@ Run directory of a ``features`` run (the :mod:`microlens.training.train` layout 
     metrics.json         the summary (train._finish's keys where they mean something here)
 
 :class:`~microlens.training.train.TrainConfig` fields used: ``dataset, run_name, runs_dir, model``
-(its
-kind must be ``features``; the other ModelConfig fields are unused), ``seed`` (the boosting's
+(its kind must be ``features``; the other ModelConfig fields are unused), ``seed`` (the boosting's
 ``random_state``, from the :data:`microlens.core.seeds.WEIGHT_INIT` stream: the model's own
 randomness), ``max_train_events`` and ``max_val_events`` (the same subsets as a neural run of
 that seed: :data:`~microlens.core.seeds.TRAIN_SUBSET`, :data:`~microlens.core.seeds.VAL_SUBSET`),

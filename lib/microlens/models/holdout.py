@@ -5,8 +5,7 @@ any other row; :func:`select_test_events` picks test events with a recorded seed
 :class:`Predictions` holds a model's logits after every observation of those events (saved as a
 plain ``.npz`` with a JSON header, no pickle). Every model kind produces one
 (:mod:`microlens.evaluation.predictions` for the networks, :mod:`microlens.models.features` for the
-features
-kind), so this module sits below both.
+features kind), so this module sits below both.
 """
 
 from __future__ import annotations

@@ -771,8 +771,7 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
     store : LightCurveStore
     test_rows : sequence of int
         Test-split rows (checked by :func:`microlens.models.holdout.require_test_split`,
-        which
-        raises :class:`~microlens.models.holdout.SplitError` for any other row).
+        which raises :class:`~microlens.models.holdout.SplitError` for any other row).
     val_rows : sequence of int, optional
         Validation rows to tune on (default: the whole validation split); any row outside the
         validation split is a ValueError.

@@ -2,8 +2,7 @@
 
 :class:`RecurrentVAE` reads the same three input features as every neural kind
 (:class:`microlens.models.inputs.Normalization`: normalised flux ``asinh((F - b) / s)``, error,
-interval)
-and the same shared embedding, then:
+interval) and the same shared embedding, then:
 
 1. **Encoder.** A stacked GRU (``n_layers`` layers of ``d_model`` units, run in float32 outside
    autocast) over the embedded observations, and per observation a linear map to the mean
@@ -12,8 +11,7 @@ and the same shared embedding, then:
    causal, so ``q(z_k)`` depends on observations ``1..k`` only.
 2. **Classifier on the latent.** ``z_k = mu_k + sigma_k * eps`` (reparameterisation, ``eps`` from
    torch's global generator, which :func:`microlens.training.train.train` seeds) in training mode
-   and
-   ``z_k = mu_k`` in eval mode. The encoder states are ``GELU(Linear(z_k))`` (``d_model``
+   and ``z_k = mu_k`` in eval mode. The encoder states are ``GELU(Linear(z_k))`` (``d_model``
    numbers); the shared causal pooling (running mean and maximum) and head classify after every
    observation, so streaming (:meth:`RecurrentVAE.step`, the ``gru`` kind's recurrent stream,
    on ``mu``), batched inference and every evaluation tool work unchanged.

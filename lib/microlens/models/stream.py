@@ -324,8 +324,7 @@ class StreamingClassifier:
             :meth:`MicrolensTransformer.predict_proba`).
         check_intervals : bool
             Warn (:class:`~microlens.models.inputs.IntervalRangeWarning`) when an interval falls
-            outside
-            the training range ``[normalization.dt_min, dt_max]``.
+            outside the training range ``[normalization.dt_min, dt_max]``.
 
         Returns
         -------

@@ -40,8 +40,7 @@ Pooling is causal too: the running mean and running max of the encoder states up
 (layer-normalised first only with ``pool_norm=True``, the behaviour before the stem), then a
 small head gives class logits at every observation. The prediction after observation ``k``
 therefore uses observations ``1..k`` only, and streaming (:mod:`microlens.models.stream`) is the
-same
-computation. A fitted temperature (a buffer, saved with the weights) calibrates probabilities.
+same computation. A fitted temperature (a buffer, saved with the weights) calibrates probabilities.
 
 Batches are padded at the end (valid observations first, as :mod:`microlens.data.store` provides);
 padded positions come after every valid one, so causal attention and pooling never see them.

@@ -6,8 +6,7 @@ column the event, e.g. ``2025-BLG-0001``), the season's page ``ews.html`` linkin
 and per event ``blg-NNNN/phot.dat`` and ``blg-NNNN/params.dat``. :func:`download_season` writes
 them as ``photometry/blg-NNNN_phot.dat`` and ``params/blg-NNNN_params.dat``, which
 :func:`microlens.photometry.ews.read_folder` reads. Only :mod:`urllib` is used; any URL scheme it
-knows
-works (``file://`` for a local mirror). Cite the two papers above where you show results on
+knows works (``file://`` for a local mirror). Cite the two papers above where you show results on
 the data, and follow the publication terms on OGLE's EWS pages.
 """
 

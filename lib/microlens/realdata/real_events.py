@@ -312,8 +312,7 @@ def classify_event(model, photometry, peer: ClassicalPeer | None = None,
     ----------
     model : CausalClassifier or FeatureClassifier
         A trained model of any kind (:func:`microlens.models.registry.load_model`), on any device.
-        The
-        ``features`` kind answers at its update fractions (its probabilities hold from one
+        The ``features`` kind answers at its update fractions (its probabilities hold from one
         update to the next, uniform before the first).
     photometry : Photometry
         The light curve (:func:`microlens.photometry.files.read_event` and friends): ``times``
@@ -507,8 +506,7 @@ def classify_events(run_dir, events: Iterable | None = None, confidence: float =
     ----------
     run_dir : path
         A run directory written by :func:`microlens.training.train.train` (relative: from the
-        project
-        root).
+        project root).
     events : iterable, optional
         Events to classify, each a shipped event's name (:func:`~microlens.photometry.files.
         shipped_events`), a path (a file, or a directory of one event's files, one per

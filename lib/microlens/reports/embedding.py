@@ -1,8 +1,7 @@
 """Figures of the embedding space: 2-D projections coloured by class and physical parameters.
 
 The coordinates come from :func:`microlens.evaluation.analysis.project_embeddings`, the colours and
-hover
-text from :func:`microlens.evaluation.analysis.embedding_table`; events without a value for a
+hover text from :func:`microlens.evaluation.analysis.embedding_table`; events without a value for a
 colouring
 (``q`` and the detectability exist for binaries only, ``u_0`` has no meaning without a lens)
 are drawn in grey as "no value".
@@ -103,8 +102,7 @@ def embedding_figure(projection, table, color_by: Sequence[str] = tuple(COLOR_OP
     projection : microlens.evaluation.analysis.Projection
     table : DataFrame
         :func:`microlens.evaluation.analysis.embedding_table` of the same events, same order
-        (optionally
-        with ``predicted`` and ``confidence`` columns for the hover text).
+        (optionally with ``predicted`` and ``confidence`` columns for the hover text).
     color_by : sequence of str
         Colourings (names of :data:`COLOR_OPTIONS`); the first is shown, a menu switches.
     title : str, optional

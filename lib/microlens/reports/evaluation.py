@@ -339,8 +339,7 @@ def peer_comparison_figure(summary: dict) -> go.Figure:
     ----------
     summary : dict
         :func:`microlens.evaluation.evaluate.evaluate_run` summary (``headline`` and, when the peer
-        ran,
-        ``classical_peer``).
+        ran, ``classical_peer``).
 
     Returns
     -------
@@ -411,8 +410,7 @@ def dchi2_recall_figure(summary: dict) -> go.Figure | None:
     ----------
     summary : dict
         :func:`microlens.evaluation.evaluate.evaluate_run` summary (``dchi2_bins`` and, when the
-        peer ran,
-        ``classical_peer.dchi2_bins``).
+        peer ran, ``classical_peer.dchi2_bins``).
 
     Returns
     -------

@@ -1,8 +1,7 @@
 """Figures of real light curves classified by the transformer and the classical peer.
 
 Drawn from what :func:`microlens.realdata.real_events.classify_events` records: an event's entry of
-the
-JSON record and its arrays (times, fluxes, observatories, the probabilities after every
+the JSON record and its arrays (times, fluxes, observatories, the probabilities after every
 observation; :func:`microlens.realdata.real_events.load_series`), so they are rebuilt without the
 model.
 """

@@ -56,8 +56,7 @@ def reconstruction_examples_figure(examples: Sequence[dict], *, reference_epoch:
     ----------
     examples : sequence of dict
         :func:`microlens.evaluation.analysis.reconstruction_examples` (``event``, ``reconstruction``
-        in
-        flux units at the event's times, ``error``).
+        in flux units at the event's times, ``error``).
     reference_epoch : float
         The data set's reference epoch (for the time axis title).
     title : str, optional

@@ -135,8 +135,7 @@ COST_COLORS = ("#8c564b", "#17becf")
 
 def model_comparison_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     """The model comparison of a study (:mod:`microlens.evaluation.model_comparison`): quality with
-    95 %
-    intervals per model and the classical peer, training and inference throughput, and the
+    95 % intervals per model and the classical peer, training and inference throughput, and the
     streaming cost per observation (n/a where a model cannot stream).
 
     Parameters
@@ -206,8 +205,7 @@ ARM_COLORS = {"from scratch": "#7f7f7f", "pretrained": TRANSFORMER_COLOR}
 def learning_curve_figure(rows: Sequence[dict], peer: dict | None = None,
                           title: str = "") -> go.Figure:
     """The few-label learning curve (:mod:`microlens.workflow.learning_curve`): each rate against
-    the
-    labelled training events (log axis), pretrained against from scratch, with 95 % Wilson
+    the labelled training events (log axis), pretrained against from scratch, with 95 % Wilson
     intervals, and the classical peer (which uses no labels) as a dotted line with its band.
 
     Parameters

@@ -4,8 +4,7 @@ The notebooks only display ``.widget``; all the logic is here and reachable with
 (tests call :meth:`MagnificationExplorer.update`, :meth:`EventBrowser.select` and
 :meth:`AttentionBrowser.select` directly).
 Units follow :mod:`microlens.simulation.simulate` (the explorer's ``alpha`` slider is in radians,
-the
-parameter table's ``alpha_rad``, not MulensModel's ``alpha`` in degrees; ``s``, ``u_0``, ``rho``
+the parameter table's ``alpha_rad``, not MulensModel's ``alpha`` in degrees; ``s``, ``u_0``, ``rho``
 in Einstein radii, ``t_E`` in days).
 
 Example::
@@ -418,8 +417,7 @@ class AttentionBrowser:
         Observations shown along each axis of the matrix.
     maps : sequence of EventAttention, optional
         Attention already computed (e.g. by :func:`microlens.evaluation.analysis.attention_maps` in
-        the
-        notebook), reused instead of running the model again for those events.
+        the notebook), reused instead of running the model again for those events.
 
     Attributes
     ----------

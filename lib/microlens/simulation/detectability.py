@@ -8,8 +8,7 @@ For every event we store
   this light curve; that fraction is the ceiling every binary metric must be read against.
 
 The fits are those of :mod:`microlens.simulation.pspl_fit` (shared with the classical peer): the
-best
-weighted constant and the best blended PSPL from several starts, one of them at the truth.
+best weighted constant and the best blended PSPL from several starts, one of them at the truth.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@ real baselines (``SimulationConfig.baselines`` set, :mod:`microlens.simulation.i
 
 :func:`simulate_event` and :func:`simulate_range` are what generation and the notebooks call for
 every config; :mod:`microlens.simulation.simulate` makes the synthetic curves and the building
-blocks
-(magnifications, labels, seeds) that injection shares, so it never calls injection itself.
+blocks (magnifications, labels, seeds) that injection shares, so it never calls injection itself.
 """
 
 from __future__ import annotations

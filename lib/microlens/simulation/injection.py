@@ -5,10 +5,8 @@ their own photometry (injection-recovery; see ``docs/injection.md``). This modul
 set that way: a :class:`~microlens.simulation.simulate.SimulationConfig` with ``baselines`` set to a
 folder
 of real curves in the OGLE EWS layout (:mod:`microlens.photometry.ews`) gives events whose times,
-fluxes and
-error bars are real, stored like any data set (:mod:`microlens.data.store`), so training,
-evaluation,
-every model kind and the notebooks read it unchanged.
+fluxes and error bars are real, stored like any data set (:mod:`microlens.data.store`), so training,
+evaluation, every model kind and the notebooks read it unchanged.
 
 Rules
     * **Baselines only.** Each star's baseline segment ends where OGLE's own fit of its event
@@ -41,8 +39,7 @@ Rules
     * **Injection.** ``F' = F + f_s F_base (A(t) - 1)`` with ``F_base = 1`` (the baseline
       unit), ``A`` the PSPL magnification or the binary one
       (:func:`microlens.simulation.simulate.binary_magnification`, the topology preset's priors),
-      ``f_s``
-      log-uniform in ``injection_f_s_range`` (never
+      ``f_s`` log-uniform in ``injection_f_s_range`` (never
       OGLE's fitted blending). Extra photon noise: the star's error model
       ``sigma^2(F) = a^2 + b F`` (:func:`fit_error_model`, fitted to its baseline) gives each
       injected point ``N(0, sigma^2(F') - sigma^2(F)) = N(0, b f_s (A - 1))`` more noise and the

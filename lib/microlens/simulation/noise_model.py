@@ -4,8 +4,7 @@ Real OGLE-IV photometry of a star without an event (its baseline segment,
 :func:`microlens.photometry.ews.baseline_end`) departs from "Gaussian noise of the reported error"
 in ways a
 classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics`
-measures
-them). Each real star is described by five numbers, estimated from its own baseline:
+measures them). Each real star is described by five numbers, estimated from its own baseline:
 
 ``white_scale``
     ``k_w``: the scatter between points of one night, in units of their reported errors
@@ -44,8 +43,7 @@ subset of the 2025 OGLE EWS season (``data/real/``; Udalski et al. 2015, AcA 65,
 2003, AcA 53, 291), its scatter from the last :data:`SHIPPED_RECENT_DAYS` days: score real
 data with a model trained on it only on other stars. To train on other stars' noise, fit a
 model on them (``python -m microlens.simulation.noise_model FOLDER --stars FILE --out PATH``) and
-name it
-in ``SimulationConfig.noise_model``.
+name it in ``SimulationConfig.noise_model``.
 """
 
 from __future__ import annotations

@@ -383,8 +383,7 @@ class SimulationConfig:
     #   outliers) or fitted (real stars' noise, microlens.simulation.noise_model; ogle only)
     noise_model: str | None = None  # fitted noise: a model file written by python -m
     #   microlens.simulation.noise_model (e.g. fitted on the training stars; relative: from the
-    #   project
-    #   root); None: the shipped model
+    #   project root); None: the shipped model
     single_lens: str = "point"  # point (Paczynski's curve) or physical (survey presets: finite
     #   source and annual parallax, microlens.simulation.single_lens; binaries get the parallax too)
     contaminants: str = "classic"  # variable stars of the no-event class: classic (dwarf novae,
@@ -701,8 +700,7 @@ def binary_light_curve(
     ``Tol = RelTol = tol``. Coordinates are centred on the lens centre of mass, the lenses on
     the x-axis (lens 1 of mass ``1/(1+q)`` at negative x). With a ``parallax``
     (:class:`microlens.simulation.single_lens.Parallax`) the trajectory is the geocentric one,
-    shifted
-    along and across the direction of motion as MulensModel shifts it, and ``BinaryMag2``
+    shifted along and across the direction of motion as MulensModel shifts it, and ``BinaryMag2``
     gives the magnification point by point on it (as ``BinaryLightCurve`` does on the straight
     line: with a zero parallax the same numbers to ~1e-9 relative, the solver's state carried
     from call to call).
@@ -940,8 +938,7 @@ def simulate_event(cfg: SimulationConfig, index: int) -> SimulatedEvent:
 
     With ``single_lens="physical"`` every event also draws an annual parallax ``pi_E`` at each
     attempt, from a stream of its own (:func:`microlens.simulation.single_lens.parallax_rng`: the
-    main
-    stream stays as with ``"point"``), and the single-lens signal of the detection cut, which
+    main stream stays as with ``"point"``), and the single-lens signal of the detection cut, which
     is also the single-lens class's curve, is that of a uniform finite source of the drawn
     ``rho`` on the parallax-shifted trajectory; binaries get the same parallax.
     """

@@ -9,8 +9,7 @@ asymmetric long event, a flattened high-magnification peak) as a sign of a binar
 
 Conventions (MulensModel names and units)
     ``t_0, u_0, t_E`` as in :mod:`microlens.simulation.simulate`; ``pi_E_N, pi_E_E`` the North and
-    East
-    components of the microlens parallax vector ``pi_E`` (its direction is that of the
+    East components of the microlens parallax vector ``pi_E`` (its direction is that of the
     lens-source relative proper motion), ``t_0_par = t_0`` (the parallax reference epoch is the
     event's own peak time, so ``t_0, u_0, t_E`` keep their meaning near the peak; Gould 2004,
     ApJ 606, 319). Times are days since the survey preset's ``reference_epoch`` (HJD); the

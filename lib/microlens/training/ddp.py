@@ -1,8 +1,7 @@
 """Distributed training: the torchrun launcher and the rank helpers.
 
 :func:`launch` runs :mod:`microlens.training.train` (any objective: supervised training,
-fine-tuning,
-masked pretraining) under ``torchrun`` (``torch.distributed.run``) in a
+fine-tuning, masked pretraining) under ``torchrun`` (``torch.distributed.run``) in a
 subprocess, so the same call works from a notebook cell and from the shell. Inside the workers
 :func:`init_distributed` joins the process group (NCCL on GPU, gloo on CPU) and :func:`is_main`
 tells rank 0, the only process that writes files and prints progress. Which device a process

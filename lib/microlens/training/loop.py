@@ -140,8 +140,7 @@ def progress_bar(iterable, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     # Under torchrun the output is a pipe (e.g. microlens.training.ddp.launch): no bar, the epoch
-    # lines
-    # carry the progress.
+    # lines carry the progress.
     return tqdm(iterable, desc=desc, leave=False, unit="step",
                 disable=None if ddp.launched_by_torchrun() else False)
 

@@ -654,8 +654,7 @@ def launch(config: PretrainConfig, nproc_per_node: int = 2, *, resume: bool = Fa
            overwrite: bool = False, echo: bool = True) -> Path:
     """Pretrain ``config`` with ``nproc_per_node`` processes under torchrun
     (:func:`microlens.training.ddp.launch`, the launcher of every objective), printing rank 0's
-    lines as
-    they come with ``echo``; returns the run directory.
+    lines as they come with ``echo``; returns the run directory.
 
     Raises
     ------

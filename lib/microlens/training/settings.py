@@ -2,8 +2,7 @@
 
 :class:`microlens.training.train.TrainConfig` (supervised training and fine-tuning) and
 :class:`microlens.training.pretrain.PretrainConfig` (masked pretraining) declare their own fields
-and
-inherit from :class:`TrainingSettings` the checks of the fields they share (types,
+and inherit from :class:`TrainingSettings` the checks of the fields they share (types,
 finiteness, ranges; a bool is never taken for an integer or a number), the run directory, and
 reading and writing as JSON. A subclass adds the checks of its own fields in :meth:`check`.
 """
@@ -39,8 +38,7 @@ class TrainingSettings:
 
     Subclasses are frozen dataclasses with the fields named below, a ``model``
     (:class:`~microlens.models.config.ModelConfig`), ``run_name`` and ``runs_dir``; ``SECTION`` is
-    the
-    key of their settings in a run's ``config.json`` and ``SAVED_BEFORE_FIELD`` the values of
+    the key of their settings in a run's ``config.json`` and ``SAVED_BEFORE_FIELD`` the values of
     fields that runs saved before the field existed behaved as.
     """
 

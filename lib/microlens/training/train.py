@@ -3,8 +3,7 @@
 One driver, nanoGPT style: the same command starts a run from scratch, resumes it
 (``--resume``), fine-tunes a ``masked`` model from its pretraining (``--kind masked
 --pretrained RUN``) or pretrains one (``--objective pretrain``, :mod:`microlens.training.pretrain`).
-The
-loop, run directory, launcher and settings checks are shared by every objective
+The loop, run directory, launcher and settings checks are shared by every objective
 (:mod:`microlens.training.loop`, :func:`microlens.models.runs.prepare_run_dir`,
 :func:`microlens.training.ddp.launch`, :class:`microlens.training.settings.TrainingSettings`); this
 module holds the supervised objective: its settings, loss, step and calibration.

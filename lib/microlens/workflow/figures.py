@@ -5,8 +5,7 @@ Each numbered notebook draws its figures through one builder here and records in
 lists the figures and the formats written) and, for ``05_embedding``, the projected coordinates
 (:data:`PROJECTIONS_FILE`), for ``07_real_events`` the light curves and probabilities
 (:data:`microlens.realdata.real_events.SERIES_FILE`). :func:`rebuild_figures` reads those records
-back
-and writes the same figures again, byte for byte up to plotly's random element ids, without
+back and writes the same figures again, byte for byte up to plotly's random element ids, without
 re-running a notebook, simulating or training:
 
 ==================  ==========================  ==============================================
@@ -231,8 +230,7 @@ def embedding_figures(projections: Sequence, table) -> dict[str, go.Figure]:
         :func:`load_projections`).
     table : DataFrame
         :func:`microlens.evaluation.analysis.embedding_table` of the same events in the same order,
-        with
-        the ``predicted`` and ``confidence`` columns for the hover text (without them, e.g.
+        with the ``predicted`` and ``confidence`` columns for the hover text (without them, e.g.
         for a pretrained encoder that makes no predictions, the hover text has none).
 
     Returns
@@ -250,8 +248,7 @@ def limits_figures(report: dict, points: dict) -> dict[str, go.Figure]:
     ----------
     report : dict
         :func:`microlens.evaluation.analysis.physical_limits` (``u0_report.json``); its
-        ``threshold`` is
-        the detectability cut of the binary points.
+        ``threshold`` is the detectability cut of the binary points.
     points : dict
         :func:`microlens.evaluation.analysis.binary_points` as arrays or as JSON lists
         (:func:`points_record`); drawn with the types of :data:`BINARY_POINT_TYPES`, so both

@@ -2,8 +2,7 @@
 
 Labels are what real surveys lack (a few hundred confirmed binary events against millions of
 light curves), so the question of self-supervised pretraining (:mod:`microlens.training.pretrain`)
-is
-whether a classifier whose encoder first learned to reconstruct masked fluxes on unlabelled
+is whether a classifier whose encoder first learned to reconstruct masked fluxes on unlabelled
 curves learns binaries from fewer labels than the same classifier trained from scratch.
 
 The ``pretraining`` study (``studies/pretraining.yaml``) answers it on one data set and one

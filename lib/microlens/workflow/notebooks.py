@@ -265,8 +265,7 @@ class EmbeddingRecord(_Figures):
 
     ``run_dir`` is a training run or a masked pretraining run; ``embedding`` says what was
     embedded (:data:`microlens.evaluation.analysis.EMBEDDING_SOURCES`): ``"pretrained_encoder"`` for
-    a
-    pretraining run, whose encoder never saw a label and makes no predictions, so its
+    a pretraining run, whose encoder never saw a label and makes no predictions, so its
     ``model_accuracy`` is None."""
 
     run_dir: str
@@ -376,8 +375,7 @@ def simulation_config(parameters: dict):
 
 def train_config(parameters: dict):
     """The :class:`~microlens.training.train.TrainConfig` (with its model config) ``02_train``
-    builds
-    from its parameters; both dataclasses check their values on construction.
+    builds from its parameters; both dataclasses check their values on construction.
 
     Raises
     ------

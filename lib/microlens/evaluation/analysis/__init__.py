@@ -3,8 +3,7 @@ events, and how its performance compares with the physical limits.
 
 Every function here reads **test-split** events only (rows are checked with
 :func:`microlens.models.holdout.require_test_split`) and returns plain numpy arrays or
-JSON-ready
-dicts, so the notebooks, the figures (:mod:`microlens.reports`) and the explorers
+JSON-ready dicts, so the notebooks, the figures (:mod:`microlens.reports`) and the explorers
 (:mod:`microlens.reports.widgets`) share one computation that the tests can reach. One module per
 subject, all re-exported here:
 

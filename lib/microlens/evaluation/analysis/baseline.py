@@ -2,8 +2,7 @@
 
 The flux feature of every observation is ``asinh((F - b) / s)`` with a causal baseline ``b``
 (:meth:`microlens.models.inputs.Normalization.reference`). Simulated fluxes are in baseline units,
-so the
-true baseline is 1 (:mod:`microlens.simulation.simulate`) and the noise at the baseline is
+so the true baseline is 1 (:mod:`microlens.simulation.simulate`) and the noise at the baseline is
 ``sigma_0 = MAG_TO_FLUX * baseline_mag_error`` (the parameter table's column). For each event
 the error ``|b_k - 1| / sigma_0`` is read at chosen observations ``k``:
 

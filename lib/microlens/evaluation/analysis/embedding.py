@@ -91,8 +91,7 @@ def feature_embeddings(store: LightCurveStore, rows: Sequence[int], *, workers: 
     The features are those the ``features`` kind classifies
     (:data:`microlens.models.curve_features.FEATURE_NAMES`, PSPL-fit and summary statistics) at its
     final update, the whole curve (:func:`microlens.models.curve_features.prefix_features` at
-    fraction
-    1). Each feature is standardised over the events (:func:`standardize`); a value that is
+    fraction 1). Each feature is standardised over the events (:func:`standardize`); a value that is
     undefined for an event (NaN: no PSPL fit, too few points) is then set to 0, the mean, so it
     pulls the event neither way.
 
@@ -313,8 +312,7 @@ def embed_run(run_dir, store: LightCurveStore, rows: Sequence[int], *, batch_siz
       from its test predictions (:func:`microlens.evaluation.predictions.run_predictions`).
     * ``rnn_vae``: the latent mean ``mu`` after each event's last observation (``latent_dim``
       numbers, :func:`microlens.evaluation.analysis.event_latents`), which the classifier and the
-      decoder
-      read, and the model's calibrated final probabilities.
+      decoder read, and the model's calibrated final probabilities.
     * A masked pretraining run (:func:`is_pretraining_run`): the pooled states of its encoder,
       which never saw a label, and no probabilities (:func:`embed_pretrained`).
 

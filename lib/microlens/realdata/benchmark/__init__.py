@@ -10,8 +10,7 @@ baseline (:func:`microlens.photometry.ews.segment`: what a stream had at that ti
 * the **event segment**: every observation up to ``Tmax + 2 tau`` (OGLE's own PSPL fit);
 * the **baseline segment**: the observations before OGLE's fit predicts a cumulative S/N of 2
   (:func:`microlens.photometry.ews.baseline_end`), so by construction it never holds the predicted
-  event
-  signal (a fixed ``Tmax - 3 tau`` would: the magnification is still ~1.017 there).
+  event signal (a fixed ``Tmax - 3 tau`` would: the magnification is still ~1.017 there).
 
 The model (any kind of :data:`microlens.models.registry.KINDS`) gives its probabilities after every
 observation of a segment (the neural kinds are causal, so that one pass is the stream replay;

@@ -9,8 +9,7 @@ observation of it, for any kind of :data:`microlens.models.registry.KINDS`:
   after a segment changes nothing of its answers;
 * the ``features`` kind answers at its update fractions of each segment (PSPL-fit features of
   the prefix, :func:`microlens.models.curve_features.prefix_features`, on ``workers`` processes),
-  each
-  answer held until the next, uniform before the first: what its ``predict_proba`` gives.
+  each answer held until the next, uniform before the first: what its ``predict_proba`` gives.
 
 :func:`peer_answers` gives the classical peer's class of each whole segment
 (:class:`microlens.models.peer.ClassicalPeer`, its robust options), its fits on ``workers``

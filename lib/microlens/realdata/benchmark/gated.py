@@ -5,8 +5,7 @@ probabilities) and the peer's statistics of the same segments (from the same rec
 ran with a peer, or from another record over the same events, such as a peer-only run) and
 recomputes every figure with the model's final answers conditioned by a
 :class:`microlens.evaluation.gate.PhysicsGate`: no model runs again, so an ablation of the gate
-costs
-seconds and rebuilds from stored records.
+costs seconds and rebuilds from stored records.
 
 Stream false alerts and alert timing read the answers after every observation; the peer
 answers once per segment, so they are not gated (the record says so under ``gate``).

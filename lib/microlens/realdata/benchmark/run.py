@@ -360,14 +360,12 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     peer : {'tune', 'none'}, ClassicalPeer, path or None
         ``'tune'``: tune the classical peer on the run's data set
         (:func:`microlens.realdata.real_events.tune_peer`); a :class:`ClassicalPeer` or a JSON file
-        of
-        one (:meth:`ClassicalPeer.save`): use it; None or ``'none'``: no peer.
+        of one (:meth:`ClassicalPeer.save`): use it; None or ``'none'``: no peer.
     events : int or iterable of str, optional
         Only the first ``events`` events of the folder by name, or the events of these names.
     stars : iterable of str or path, optional
         Only events of these stars (:attr:`microlens.photometry.ews.EwsEvent.star`; a path: a file
-        of
-        them, :func:`read_stars`): score a fold of stars with the model that never saw them.
+        of them, :func:`read_stars`): score a fold of stars with the model that never saw them.
     threshold : float, optional
         A threshold on the final P(lensing) chosen elsewhere (on validation stars): the record
         adds the events found and baselines called lensing at it. Never fitted here.

@@ -8,8 +8,7 @@ One module per program: :mod:`~microlens.workflow.bench.simulate`,
 :mod:`~microlens.workflow.bench.train`,
 :mod:`~microlens.workflow.bench.infer`, :mod:`~microlens.workflow.bench.classify` and
 :mod:`~microlens.workflow.bench.study`; the pieces that ``train`` and ``infer`` share (synthetic
-light
-curves, the full-attention baseline, FLOP counts, worker processes) in
+light curves, the full-attention baseline, FLOP counts, worker processes) in
 :mod:`~microlens.workflow.bench.models`, the machine description in
 :mod:`~microlens.workflow.bench.common`, the
 command line in :mod:`~microlens.workflow.bench.cli`. Each module's docstring says what its figures

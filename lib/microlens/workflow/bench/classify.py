@@ -19,8 +19,7 @@ def bench_classify(events: int = 90, epochs: int = 1000, topology: str = "baseli
     flat and blended-PSPL least-squares fits and residual scan (:func:`microlens.models.peer.
     light_curve_features`) per event, against the default transformer's batch inference
     (:meth:`~microlens.models.transformer.MicrolensTransformer.predict_logits` over ``batch``
-    events; weights
-    do not change the cost) per event, and with all threads.
+    events; weights do not change the cost) per event, and with all threads.
     """
     import numpy as np
     import torch

@@ -217,8 +217,7 @@ def stream_at_lengths(model, lengths, block: int = 200, seed: int = 0) -> dict:
     at the start, measured under the same machine load.
 
     The synthetic observations are drawn as :func:`microlens.models.stream.stream_latency` draws
-    them
-    (intervals inside the normalisation's range), with a bump in the middle of the stream.
+    them (intervals inside the normalisation's range), with a bump in the middle of the stream.
     """
     import numpy as np
     import torch

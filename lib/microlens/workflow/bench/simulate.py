@@ -22,8 +22,7 @@ they can be compared on a loaded machine. A bad survey name is refused with the 
 ``--baselines FOLDER`` (a folder of real curves in the EWS layout) adds ``injection`` beside
 each survey's figures: the same mixed set made by injecting the events into the real baselines
 of that folder (:mod:`microlens.simulation.injection`, the survey's window length and priors) in the
-same
-run, with ``catalogue_seconds`` (reading the folder once), its ``mixed`` figures and
+same run, with ``catalogue_seconds`` (reading the folder once), its ``mixed`` figures and
 ``events_per_second_ratio_to_synthetic`` (injection over the synthetic mixed set).
 """
 

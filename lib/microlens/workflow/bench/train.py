@@ -40,8 +40,7 @@ the measured values beside them.
 
 Model kinds: ``--kinds transformer cnn gru`` also times each other neural kind's training steps
 (:func:`microlens.training.train.train_step`, the same micro-batches, precision and threads) in
-every
-configuration but ``baseline``, the kinds taking turns at every configuration and length;
+every configuration but ``baseline``, the kinds taking turns at every configuration and length;
 ``kinds.<kind>`` holds its config, parameters, FLOPs and ``configurations``,
 ``kinds.<kind>.vs_transformer`` its seconds per step and peak memory over the transformer's
 (see :mod:`~microlens.workflow.bench.infer` for how the kinds are sized).

@@ -2,8 +2,7 @@
 
 Everything here reads what the cells recorded (``cell.json`` and the notebooks' JSON files), so
 it runs after a study and again on its own (``python -m microlens.workflow.studies figures``)
-without
-re-simulating or retraining.
+without re-simulating or retraining.
 
 A study whose cells train different model kinds (``02_train``'s ``model_kind``, as
 ``studies/models.yaml``) also gets the model comparison
