@@ -4,6 +4,7 @@ across subpackages, each module imports alone."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -46,7 +47,16 @@ def imported_modules(module: str, is_package: bool, node: ast.AST, known: set[st
             for alias in node.names]
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def parsed_modules() -> dict[str, tuple[ast.Module, bool]]:
+    """Every microlens module's syntax tree and whether it is a package ``__init__``, parsed
+    once per test process (four tests read them)."""
+    return {module: (ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), is_package)
+            for module, (path, is_package) in module_files().items()}
+
+
+@functools.cache
+def import_graph() -> dict[str, frozenset[str]]:
     """Edges ``module -> modules it imports``, from every import statement in the module,
     at top level or inside a function (a deferred import still ties the two modules together:
     deferring it is how a cycle hides).
@@ -56,17 +66,16 @@ def import_graph() -> dict[str, set[str]]:
     every submodule and orders nothing; whether such a name is there in time is what
     :func:`test_every_module_imports_on_its_own` checks.
     """
-    files = module_files()
-    known = set(files)
+    modules = parsed_modules()
+    known = set(modules)
     graph = {}
-    for module, (path, is_package) in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        graph[module] = {
+    for module, (tree, is_package) in modules.items():
+        graph[module] = frozenset(
             target
             for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
             for target in imported_modules(module, is_package, node, known)
             if target != module and not module.startswith(target + ".")
-        }
+        )
     return graph
 
 
@@ -145,8 +154,7 @@ def private_imports() -> list[tuple[str, str, str]]:
     """``(module, source, name)`` for every ``_name`` a module imports from another
     subpackage."""
     found = []
-    for module, (path, _) in module_files().items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for module, (tree, _) in parsed_modules().items():
         for node in ast.walk(tree):
             if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                     and node.module.split(".")[0] == "microlens"):
