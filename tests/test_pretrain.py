@@ -266,6 +266,7 @@ def test_two_gloo_processes_match_one_process(train_store, tmp_path, monkeypatch
         torch.testing.assert_close(b[key], a[key], atol=2e-3, rtol=0, msg=key)
 
 
+@pytest.mark.slow  # seconds long: two pretraining runs, one on a corrupted copy of the data
 def test_neither_labels_nor_the_test_split_are_read(train_store, tmp_path, monkeypatch):
     corrupted = copy_dataset(train_store, tmp_path / "corrupted")
     flux = np.load(corrupted / "flux.npy", mmap_mode="r+")

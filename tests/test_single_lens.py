@@ -97,6 +97,7 @@ def test_physical_sets_do_not_depend_on_the_worker_count(physical_sets):
     assert not different
 
 
+@pytest.mark.slow  # seconds long: shares the data sets of the worker-count test
 def test_stored_physical_events_are_mulensmodels_finite_source_parallax_curves(physical_sets):
     """Class 1 from its stored row: ``model_flux`` rebuilds the event's own clean curve to
     float32 precision and agrees with MulensModel's uniform finite source (Lee 2009
