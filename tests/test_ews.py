@@ -268,6 +268,7 @@ def test_segment_renormalises_to_its_own_baseline(tmp_path):
 # -- shipped subset and make_subset -----------------------------------------------------------
 
 
+@pytest.mark.slow  # a second long: extracts the 250-event archive twice
 def test_shipped_subset_extracts_once(tmp_path):
     dest = tmp_path / "real" / "subset"
     folder = ews.shipped_subset(dest)
