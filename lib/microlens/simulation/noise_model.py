@@ -90,7 +90,7 @@ SHIPPED = Path(__file__).resolve().parents[3] / "data" / "noise" / "ogle_ews_202
 """The model fitted on the shipped subset's stars (``python -m
 microlens.simulation.noise_model``)."""
 
-SCHEMA = "microlens.simulation.noise_model/1"
+SCHEMA = "microlens.noise_model/1"  # a format name, not a module path: files keep it
 
 
 @dataclass(frozen=True)
