@@ -2,12 +2,11 @@
 
 For each fold k of the real benchmark's two star folds: fit the noise model on fold k's stars
 (``python -m microlens.simulation.noise_model --stars``; the scatter from the last 605.25 days of
-each
-baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate the ``ogle`` preset with
-it (``noise="fitted"``, ``noise_model=...``; 3,000 events, stellar binaries, seed 13), and compare
-the residual statistics of its constant stars with the real baselines of fold 1-k's stars (last
-605.25 days), which the model never saw. Writes ``outputs/experiments/noise/crossfit.json`` and
-prints a markdown table of both comparisons.
+each baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate the ``ogle`` preset
+with it (``noise="fitted"``, ``noise_model=...``; 3,000 events, stellar binaries, seed 13), and
+compare the residual statistics of its constant stars with the real baselines of fold 1-k's stars
+(last 605.25 days), which the model never saw. Writes ``outputs/experiments/noise/crossfit.json``
+and prints a markdown table of both comparisons.
 
     python experiments/noise/crossfit.py [FOLDER]
 """

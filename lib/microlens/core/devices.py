@@ -2,9 +2,8 @@
 
 Every entry point that takes a device (:class:`microlens.training.train.TrainConfig`, the notebooks,
 the study runner, ``python -m microlens.workflow.bench``) accepts the names in :data:`DEVICES` and
-checks them
-with :func:`check_device`. Only :func:`local_device` imports torch, so the study runner can
-validate a device name without paying torch's import time.
+checks them with :func:`check_device`. Only :func:`local_device` imports torch, so the study runner
+can validate a device name without paying torch's import time.
 """
 
 from __future__ import annotations

@@ -50,8 +50,7 @@ def f1_from_counts(true_positive, predicted, actual) -> np.ndarray:
     Parameters
     ----------
     true_positive, predicted, actual : array-like
-        Events of the class predicted correctly, events predicted as the class, events of the
-        class.
+        Events of the class predicted correctly, events predicted as the class, events of the class.
     """
     true_positive = np.asarray(true_positive, np.float64)
     denominator = np.asarray(predicted, np.float64) + np.asarray(actual, np.float64)

@@ -112,11 +112,10 @@ def find_problems(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray,
     Returns
     -------
     dict
-        For each problem found, a ``(B, N)`` bool array marking the offending observations:
-        for ``unsorted_times`` / ``duplicate_times`` the later of the two; for
-        ``no_observations`` column 0; for ``mask_not_valid_first`` the first valid observation
-        after a gap. Codes with nothing to report are absent, so ``not find_problems(...)``
-        means valid.
+        For each problem found, a ``(B, N)`` bool array marking the offending observations: for
+        ``unsorted_times`` / ``duplicate_times`` the later of the two; for ``no_observations``
+        column 0; for ``mask_not_valid_first`` the first valid observation after a gap. Codes with
+        nothing to report are absent, so ``not find_problems(...)`` means valid.
     """
     valid = np.ones(times.shape, bool) if mask is None else mask
     found = {}
@@ -290,8 +289,7 @@ def check_light_curves(times, flux, flux_err, mask=None, *,
     Parameters
     ----------
     times, flux, flux_err : array-like ``(B, N)`` (NumPy, torch on any device, nested lists)
-        Observation times [days], fluxes and 1-sigma flux errors of ``B`` events, padded at the
-        end.
+        Observation times [days], fluxes and 1-sigma flux errors of ``B`` events, padded at the end.
     mask : array-like ``(B, N)`` of bool, optional
         True where an observation exists (default: all). Padding is not inspected.
     names : four str

@@ -909,10 +909,9 @@ class LightCurveStore:
         pandas.DataFrame
             Columns ``event`` (store row), ``split``, ``problem`` (a code of
             :data:`microlens.core.validation.PROBLEMS`), ``observation`` (the first bad one,
-            0-based;
-            for repeated or unsorted times the later of the two), ``value`` (the bad value there),
-            ``count`` (bad observations of that kind in the event) and ``rule`` (what is valid).
-            Empty when every event is usable.
+            0-based; for repeated or unsorted times the later of the two), ``value`` (the bad value
+            there), ``count`` (bad observations of that kind in the event) and ``rule`` (what is
+            valid). Empty when every event is usable.
         """
         import pandas as pd
 

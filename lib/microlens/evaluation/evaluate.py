@@ -196,12 +196,11 @@ def decision_sweep(predictions: Predictions, t_0: np.ndarray, t_E: np.ndarray,
     """Accuracy against how early the decision is made, over confidence thresholds.
 
     For each threshold, an event is *decided* at the first observation where the calibrated
-    top-class probability reaches it, with the class predicted there. Reported per threshold:
-    the fraction of events decided, the accuracy of those decisions, the median fraction of the
-    light curve seen at the decision and the median (1-based) observation it is made at, and,
-    for the lensing events (PSPL and binary), the median
-    ``tau = (t - t_0) / t_E`` of the deciding observation and the fraction decided before the
-    peak.
+    top-class probability reaches it, with the class predicted there. Reported per threshold: the
+    fraction of events decided, the accuracy of those decisions, the median fraction of the light
+    curve seen at the decision and the median (1-based) observation it is made at, and, for the
+    lensing events (PSPL and binary), the median ``tau = (t - t_0) / t_E`` of the deciding
+    observation and the fraction decided before the peak.
     """
     tau_obs = tau_of_observations(predictions, t_0, t_E)
     confidence, classes = confidence_and_class(predictions)

@@ -94,14 +94,12 @@ class PhysicsGate:
 
     def apply(self, probabilities, anomaly, dchi2_event=None) -> np.ndarray:
         """``probabilities`` (``(..., 3)``: no event, single lens, binary) conditioned on the
-        gate's answers for curves with these peer statistics (broadcast over the leading
-        axes).
+        gate's answers for curves with these peer statistics (broadcast over the leading axes).
 
         Raises
         ------
         ValueError
-            For probabilities without a last axis of 3, or no ``dchi2_event`` with an event
-            gate.
+            For probabilities without a last axis of 3, or no ``dchi2_event`` with an event gate.
         """
         p = np.array(probabilities, dtype=np.float64)
         if p.ndim == 0 or p.shape[-1] != 3:

@@ -25,13 +25,12 @@ score on ``t_E`` or ``u_0`` is a shortcut. Among binaries the same correlations 
 physical (a longer event or a smaller ``u_0`` crosses more of the caustic and is more often
 detectable), so they are reported, not warned about; read them beside the detectable AUC.
 
-Why 0.3: with no dependence the Spearman rho of ``n`` events has a standard deviation of about
-``1 / sqrt(n - 1)``, 0.05 at the 400 PSPL events of a 1,200-event test split, so 0.3 is far
-outside sampling noise there, while ``rho**2`` (the share of rank variance explained) stays below
-10 % under it; a model that passes the project's target (``|rho| <= 0.2`` with ``t_E``) never
-warns. The p-value and the count conditions keep a handful of events (a smoke test) from
-warning by chance (scipy's p-value is asymptotic: it calls three perfectly ordered events
-significant).
+Why 0.3: with no dependence the Spearman rho of ``n`` events has a standard deviation of about ``1 /
+sqrt(n - 1)``, 0.05 at the 400 PSPL events of a 1,200-event test split, so 0.3 is far outside
+sampling noise there, while ``rho**2`` (the share of rank variance explained) stays below 10 % under
+it; a model that passes the project's target (``|rho| <= 0.2`` with ``t_E``) never warns. The
+p-value and the count conditions keep a handful of events (a smoke test) from warning by chance
+(scipy's p-value is asymptotic: it calls three perfectly ordered events significant).
 """
 
 from __future__ import annotations
@@ -158,9 +157,8 @@ def auc(positive_scores, negative_scores, *, seed: int = 0) -> dict:
     Returns
     -------
     dict
-        ``auc``, ``low`` and ``high`` (percentiles of :data:`AUC_BOOTSTRAP` resamples of each
-        side, drawn with ``seed``; all None when either side is empty), ``n_positive`` and
-        ``n_negative``.
+        ``auc``, ``low`` and ``high`` (percentiles of :data:`AUC_BOOTSTRAP` resamples of each side,
+        drawn with ``seed``; all None when either side is empty), ``n_positive`` and ``n_negative``.
     """
     pos = np.asarray(positive_scores, np.float64)
     neg = np.asarray(negative_scores, np.float64)

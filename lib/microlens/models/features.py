@@ -3,9 +3,8 @@
 The field's feature-based classifier beside the neural kinds (:mod:`microlens.models.registry`):
 each light curve seen so far is described by :data:`~microlens.models.curve_features.FEATURE_NAMES`
 (:mod:`microlens.models.curve_features`: the classical peer's PSPL fit and its residual statistics,
-plus
-robust summary statistics), and scikit-learn's ``HistGradientBoostingClassifier`` classifies that
-vector into no event, PSPL or binary.
+plus robust summary statistics), and scikit-learn's ``HistGradientBoostingClassifier`` classifies
+that vector into no event, PSPL or binary.
 
 **Answers at fixed fractions.** A PSPL refit after every observation would cost ~3-40 ms per
 observation, so this kind does not stream observation by observation: it answers after fixed
@@ -403,8 +402,7 @@ class FeatureClassifier:
     n_iterations : int, optional
         Iterations used for prediction (default all; :func:`load_feature_model` sets the best).
     feature_names : sequence of str
-        Names of the columns the trees read (must be :data:`FEATURE_NAMES` to predict on
-        curves).
+        Names of the columns the trees read (must be :data:`FEATURE_NAMES` to predict on curves).
     update_fractions : sequence of float
         Fractions of each curve after which the model answers (:func:`check_update_fractions`).
     temperature : float
@@ -581,8 +579,7 @@ class FeatureClassifier:
     def predict_proba(self, times, flux, flux_err, mask=None, *, calibrated: bool = True,
                       check_intervals: bool = True, check_inputs: bool = True):
         """Class probabilities ``(B, N, n_classes)`` after every observation, as every kind's
-        ``predict_proba``: a float32 torch tensor (on the CPU), so callers treat all kinds
-        alike.
+        ``predict_proba``: a float32 torch tensor (on the CPU), so callers treat all kinds alike.
 
         The update rule: the model answers after its :attr:`update_fractions` of each curve
         (the first ``ceil(f n)`` observations of ``n``), and each answer holds until the next;
@@ -741,8 +738,7 @@ def predict_feature_events(model: FeatureClassifier, store, rows: Sequence[int],
     model : FeatureClassifier
     store : LightCurveStore
     rows : sequence of int
-        Test-split store rows (:func:`~microlens.models.holdout.require_test_split`), not
-        empty.
+        Test-split store rows (:func:`~microlens.models.holdout.require_test_split`), not empty.
     workers : int
         Processes for the feature extraction (results do not depend on it).
     progress : bool

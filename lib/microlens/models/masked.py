@@ -1,13 +1,12 @@
 """The ``masked`` model kind: the causal transformer started from a masked pretraining run.
 
 :class:`MaskedTransformer` is :class:`~microlens.models.transformer.MicrolensTransformer` (the same
-modules
-and state-dict keys), whose input normalisation and encoder weights come from the pretraining
-run that :attr:`ModelConfig.pretrained <microlens.models.config.ModelConfig.pretrained>` names; the
-pretraining itself (objective, loop, run directory) is :mod:`microlens.training.pretrain`, which
-imports
-this module. It lives apart so that the registry (:mod:`microlens.models.registry`) can import the
-kind without the pretraining loop, which imports :mod:`microlens.training.train`.
+modules and state-dict keys), whose input normalisation and encoder weights come from the
+pretraining run that :attr:`ModelConfig.pretrained <microlens.models.config.ModelConfig.pretrained>`
+names; the pretraining itself (objective, loop, run directory) is
+:mod:`microlens.training.pretrain`, which imports this module. It lives apart so that the registry
+(:mod:`microlens.models.registry`) can import the kind without the pretraining loop, which imports
+:mod:`microlens.training.train`.
 """
 
 from __future__ import annotations

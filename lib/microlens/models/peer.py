@@ -20,12 +20,11 @@ and compute per event (:data:`FEATURE_DTYPE`):
   (e.g. KMTNet's AnomalyFinder fits a local bump over windows of many durations). A binary's
   deviation is localised (caustic crossings, cusp approaches) and coherent in sign, so a windowed
   *signed* sum catches deviations that the global excess dilutes over every observation. Measured
-  with :func:`evaluate_peer` on stellar binaries (1000 epochs, 0.05 mag, 600 test events), it
-  raised the test accuracy from 0.895 (excess) to 0.927 and the binary recall from 0.73 to 0.82
-  at the same PSPL false-positive count; at 200 epochs, and on the baseline and distinct
-  topologies (where most binaries are invisible), the two agreed within the noise. A windowed sum
-  of *squared* residuals and the longest run of same-sign residuals were no better than the
-  excess;
+  with :func:`evaluate_peer` on stellar binaries (1000 epochs, 0.05 mag, 600 test events), it raised
+  the test accuracy from 0.895 (excess) to 0.927 and the binary recall from 0.73 to 0.82 at the same
+  PSPL false-positive count; at 200 epochs, and on the baseline and distinct topologies (where most
+  binaries are invisible), the two agreed within the noise. A windowed sum of *squared* residuals
+  and the longest run of same-sign residuals were no better than the excess;
 * the fitted ``t_0, u_0, t_E, f_source, f_blend`` and the ``seconds`` spent on the event.
 
 :class:`ClassicalPeer` turns the features into a class with two thresholds: flat if
@@ -600,10 +599,8 @@ class ClassicalPeer:
             From :func:`peer_features` (any shape; one fraction, normally the full curves).
         labels : sequence of int
             True classes (0 flat, 1 PSPL, 2 binary), one per feature entry.
-        binary_feature : {'anomaly', 'excess'}
-        max_candidates : int
-            Cap on the candidate thresholds per feature (memory grows as its square).
-        error_rescaling, outlier_clip
+        binary_feature : {'anomaly', 'excess'} max_candidates : int Cap on the candidate thresholds
+        per feature (memory grows as its square). error_rescaling, outlier_clip
             The options the features were computed with (:func:`light_curve_features`),
             recorded in the peer. Features with an ``error_scale`` other than 1 under
             ``error_rescaling='none'`` are a ValueError (they were rescaled).
@@ -789,11 +786,10 @@ def evaluate_peer(store, test_rows: Sequence[int], *, val_rows: Sequence[int] | 
         ``.summary`` is a JSON-serialisable dict: ``method``, ``dataset``, ``objective``,
         ``thresholds`` (:meth:`ClassicalPeer.to_dict`), ``val_macro_f1``, ``n_val``, ``n_test``,
         ``class_names``; on the full test curves ``accuracy``, ``macro_f1``, ``binary_recall``,
-        ``per_class`` (``{name: {precision, recall, f1, support}}``), ``confusion``
-        (rows true, columns predicted, in ``class_names`` order), ``seconds_per_event`` (mean
-        wall time of the fits per test event) and ``mean_observations``; and ``fractions``: one
-        record per evaluated fraction with ``fraction, accuracy, macro_f1, binary_recall,
-        mean_observations``.
+        ``per_class`` (``{name: {precision, recall, f1, support}}``), ``confusion`` (rows true,
+        columns predicted, in ``class_names`` order), ``seconds_per_event`` (mean wall time of the
+        fits per test event) and ``mean_observations``; and ``fractions``: one record per evaluated
+        fraction with ``fraction, accuracy, macro_f1, binary_recall, mean_observations``.
     """
     from microlens.models.holdout import require_split, require_test_split
 

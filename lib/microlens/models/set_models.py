@@ -22,20 +22,18 @@ order in which the points arrived, which a set does not have.
 
 What a set is, and what is symmetric
 ------------------------------------
-The set of observation ``k`` (0-based) is its newest ``W = window`` points, ``j = max(0, k - W +
-1) .. k`` (fewer at the start of a curve; padding is never a member of a valid observation's
-set; a padded position, whose answer nobody reads, counts itself a member, so no set is empty).
-Encoder state ``k`` is a function of that set which is symmetric: permuting its points (each
-carrying its own flux, error and age) leaves the state unchanged, up to the order of float
-summations. :meth:`SetClassifier.set_state` computes it for one set given in any order;
-:meth:`SetClassifier.encode` computes all ``N`` sets of a batch at once and gives the same
-numbers.
+The set of observation ``k`` (0-based) is its newest ``W = window`` points, ``j = max(0, k - W + 1)
+.. k`` (fewer at the start of a curve; padding is never a member of a valid observation's set; a
+padded position, whose answer nobody reads, counts itself a member, so no set is empty). Encoder
+state ``k`` is a function of that set which is symmetric: permuting its points (each carrying its
+own flux, error and age) leaves the state unchanged, up to the order of float summations.
+:meth:`SetClassifier.set_state` computes it for one set given in any order;
+:meth:`SetClassifier.encode` computes all ``N`` sets of a batch at once and gives the same numbers.
 
 * ``deepsets`` (:class:`DeepSets`, Zaheer et al. 2017): ``phi``, an MLP ``3 -> d_ff ->
-  d_model`` on each point, pooled by the masked mean and maximum over the set, then ``rho``, an
-  MLP ``2 d_model -> d_ff -> d_model``. The first layer of ``phi`` is separable: the flux and
-  error part (and the bias) is computed once per point, only the age term once per pair
-  ``(k, j)``.
+  d_model`` on each point, pooled by the masked mean and maximum over the set, then ``rho``, an MLP
+  ``2 d_model -> d_ff -> d_model``. The first layer of ``phi`` is separable: the flux and error part
+  (and the bias) is computed once per point, only the age term once per pair ``(k, j)``.
 * ``set_transformer`` (:class:`SetTransformer`, Lee et al. 2019): each point embedded by an MLP
   ``3 -> d_model -> d_model`` (the first layer separable as above), ``n_layers`` set-attention
   blocks (SAB: pre-norm multi-head self-attention among the points of the set, masked for
@@ -82,14 +80,12 @@ set_transformer 64/128, 1 layer, 4 heads, ``W`` 8  0.10           80 k
 
 Embedding and streaming
 -----------------------
-The shared ``embed`` module of these kinds is :class:`PointFeatures`, without parameters: it
-keeps a point's flux and error features, since every learned projection of a point here also
-depends on the pair ``(k, j)`` (its age) and so lives in the encoder. The stream
-(:mod:`microlens.models.stream`) therefore receives each new point's raw features as its token,
-keeps
-the last ``W - 1`` points' features and times (float64, relative to the first observation) in a
-fixed-size ring buffer, and computes the new state with :meth:`SetClassifier.encode_set`: the
-same numbers as the batch forward.
+The shared ``embed`` module of these kinds is :class:`PointFeatures`, without parameters: it keeps a
+point's flux and error features, since every learned projection of a point here also depends on the
+pair ``(k, j)`` (its age) and so lives in the encoder. The stream (:mod:`microlens.models.stream`)
+therefore receives each new point's raw features as its token, keeps the last ``W - 1`` points'
+features and times (float64, relative to the first observation) in a fixed-size ring buffer, and
+computes the new state with :meth:`SetClassifier.encode_set`: the same numbers as the batch forward.
 
 Quick use::
 

@@ -99,17 +99,15 @@ class StreamingClassifier:
     Attributes
     ----------
     logits : Tensor ``(E, n_classes)`` or None
-        Uncalibrated logits of the last update (``E`` events updated), on the model's device
-        (the network runs where the model is; the normalisation and bookkeeping stay on the
-        CPU).
+        Uncalibrated logits of the last update (``E`` events updated), on the model's device (the
+        network runs where the model is; the normalisation and bookkeeping stay on the CPU).
     key_cache, value_cache : list of Tensor ``(n_events, heads, window - 1, head_dim)``
         Per-layer ring buffers of the previous observations' keys and values.
     reference_flux, reference_err : Tensor ``(n_events, reference_points)`` float32
         The first fluxes and errors of each event (NaN where none yet); with
         ``baseline_method="robust"``, those of its current block of ``reference_points``.
     baseline_state : Tensor ``(n_events, 4)`` float64
-        The ``"robust"`` baseline's block state (zeros before a block ends; unused by
-        ``"first"``).
+        The ``"robust"`` baseline's block state (zeros before a block ends; unused by ``"first"``).
     pool_sum : Tensor ``(n_events, d_model)`` float64
         Running sum of the final encoder states.
     pool_max : Tensor ``(n_events, d_model)`` float32

@@ -560,9 +560,8 @@ def segment(photometry: Photometry, n: int, name_suffix: str) -> Photometry:
 
     Flux and flux errors of each observatory are divided by the baseline
     :func:`~microlens.photometry.files.estimate_baseline_flux` finds on the segment's points of that
-    observatory, so the segment looks like a file a stream had at that time;
-    ``baseline_mag`` (and each file summary's baseline) moves with it. The name gets
-    ``name_suffix``.
+    observatory, so the segment looks like a file a stream had at that time; ``baseline_mag`` (and
+    each file summary's baseline) moves with it. The name gets ``name_suffix``.
 
     Parameters
     ----------

@@ -20,18 +20,17 @@ Formats
     Binary or compressed files, and files with no data line, are refused saying so.
 
 Columns, when ``columns=`` is not given (what was chosen is in ``choices``)
-    A header naming the columns is used (case-insensitive, suffixes allowed): error names
-    first (``err``, ``error``, ``sigma``, ``uncertainty``, ``e_mag``, ``mag_err``,
-    ``flux_err`` ...), then time names (``HJD``, ``JD``, ``MJD``, ``BJD``, ``HJD-2450000``,
-    ``time``, ``t``, ``date`` ...), then values (a name containing ``mag`` -> magnitude;
-    ``flux``/``count`` -> flux). The first time column is the time; a magnitude column is
-    preferred over flux columns (magnitudes need no reference flux: KMTNet files carry both);
-    the error is the error column of the value's kind (else a generic one) nearest after the
-    value. Several candidates of one role warn. A header naming no role at all, or no header:
-    columns 0, 1, 2. Explicit ``columns=`` are read as given, but one that contradicts its
-    header name (a ``flux`` column as the time) is an error. Without explicit columns, a value
-    column that is all positive with a median below its errors' (a ``time, error, mag``
-    layout), or that increases line by line through full Julian dates, is refused (give
+    A header naming the columns is used (case-insensitive, suffixes allowed): error names first
+    (``err``, ``error``, ``sigma``, ``uncertainty``, ``e_mag``, ``mag_err``, ``flux_err`` ...), then
+    time names (``HJD``, ``JD``, ``MJD``, ``BJD``, ``HJD-2450000``, ``time``, ``t``, ``date`` ...),
+    then values (a name containing ``mag`` -> magnitude; ``flux``/``count`` -> flux). The first time
+    column is the time; a magnitude column is preferred over flux columns (magnitudes need no
+    reference flux: KMTNet files carry both); the error is the error column of the value's kind
+    (else a generic one) nearest after the value. Several candidates of one role warn. A header
+    naming no role at all, or no header: columns 0, 1, 2. Explicit ``columns=`` are read as given,
+    but one that contradicts its header name (a ``flux`` column as the time) is an error. Without
+    explicit columns, a value column that is all positive with a median below its errors' (a ``time,
+    error, mag`` layout), or that increases line by line through full Julian dates, is refused (give
     ``columns=``).
 
 Kind (magnitudes or flux), when not given
@@ -94,17 +93,15 @@ Options
     mappings must match a file (or be ``"*"``), else an error listing the files.
 
 Several files (:func:`read_event`)
-    Each file is normalised to its own baseline, then ``combine="all"`` merges every point sorted
-    by time (``observatory`` codes index ``observatories``) and ``combine="main"`` keeps the file
-    with the most usable points (or the one named by ``main=``). In a folder, files that are
-    not photometry tables (binary, or no line starting with a number: ``notes.txt``) are
-    skipped with a warning and listed in ``excluded``; named explicitly they are an error. A
-    folder passed to :func:`read_file` is an error pointing to :func:`read_event`. Space-based
-    files (a name
+    Each file is normalised to its own baseline, then ``combine="all"`` merges every point sorted by
+    time (``observatory`` codes index ``observatories``) and ``combine="main"`` keeps the file with
+    the most usable points (or the one named by ``main=``). In a folder, files that are not
+    photometry tables (binary, or no line starting with a number: ``notes.txt``) are skipped with a
+    warning and listed in ``excluded``; named explicitly they are an error. A folder passed to
+    :func:`read_file` is an error pointing to :func:`read_event`. Space-based files (a name
     containing ``spitzer``, or listed in ``space=``) see the event from elsewhere (parallax):
-    excluded by default with a note, included with ``include_space=True``. Per-file
-    normalisation keeps each observatory's own blending: curves from different bands are not a
-    single ``F(t)``.
+    excluded by default with a note, included with ``include_space=True``. Per-file normalisation
+    keeps each observatory's own blending: curves from different bands are not a single ``F(t)``.
 
 No pickle is used anywhere; files are read as text.
 """
@@ -1805,8 +1802,7 @@ def from_mulens_data(
     time_system : str, optional
         Default: inferred from the values (MulensModel times are usually full HJD).
     baseline_mag, baseline_flux : float, optional
-        Known baseline (applies to every dataset of that kind); estimated per dataset when
-        omitted.
+        Known baseline (applies to every dataset of that kind); estimated per dataset when omitted.
     reference_epoch, strict, on_duplicate, min_points : as in :func:`read_file`
 
     Returns

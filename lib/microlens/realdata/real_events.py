@@ -30,10 +30,9 @@ to ``real_events_series.npz`` (plain arrays, no pickle) beside the record, so
 
 Usage::
 
-    from microlens.realdata.real_events import classify_events, save_series
-    record, series = classify_events("outputs/runs/quick")          # the six shipped events
-    record["summary"]                                                 # one row per event
-    save_series("outputs/lab/real_events_series.npz", series)
+    from microlens.realdata.real_events import classify_events, save_series record, series =
+    classify_events("outputs/runs/quick")          # the six shipped events record["summary"]
+    # one row per event save_series("outputs/lab/real_events_series.npz", series)
 """
 
 from __future__ import annotations

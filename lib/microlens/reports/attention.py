@@ -159,14 +159,13 @@ def attention_event_figure(attention: EventAttention, layer: int | None = 0,
                            head: int | None = None, query: int | None = None) -> go.Figure:
     """One event: light curve with a query's window, probabilities, attention received.
 
-    Top: the light curve (grey) with the window of observation ``query`` (default: the
-    brightest) drawn over it, each key sized and coloured by its weight relative to uniform
-    attention over the keys the query sees (:func:`relative_weights`: weight × their number,
-    1 = uniform over the window; a diverging colour scale symmetric in log about 1, at least
-    1/2 .. 2, so evenly spread attention shows as white rather than stretched over the whole
-    scale), and the window shaded on every panel. Middle: the calibrated class probabilities
-    after every observation. Bottom: the attention each observation receives relative to
-    uniform attention
+    Top: the light curve (grey) with the window of observation ``query`` (default: the brightest)
+    drawn over it, each key sized and coloured by its weight relative to uniform attention over the
+    keys the query sees (:func:`relative_weights`: weight × their number, 1 = uniform over the
+    window; a diverging colour scale symmetric in log about 1, at least 1/2 .. 2, so evenly spread
+    attention shows as white rather than stretched over the whole scale), and the window shaded on
+    every panel. Middle: the calibrated class probabilities after every observation. Bottom: the
+    attention each observation receives relative to uniform attention
     (:func:`microlens.evaluation.analysis.attention_received` with ``normalize='uniform'``: 1 =
     uniform).
 
@@ -223,12 +222,11 @@ def attention_heatmap_figure(attention: EventAttention, layer: int | None = 0,
     """The dense query-by-key attention matrix: the causal window as a band below the diagonal.
 
     Built from the window weights by :func:`microlens.evaluation.analysis.dense_attention`. Keys a
-    query
-    cannot see (later observations, or more than ``window - 1`` back) are left blank (grey), so
-    the band of width ``window`` on and below the diagonal is the whole receptive field of one
-    layer. Colours are weights relative to uniform attention over the keys the query sees
-    (weight × their number: 1 = uniform, white), on a diverging scale symmetric in log about 1,
-    so evenly spread attention reads as such instead of being stretched over the scale.
+    query cannot see (later observations, or more than ``window - 1`` back) are left blank (grey),
+    so the band of width ``window`` on and below the diagonal is the whole receptive field of one
+    layer. Colours are weights relative to uniform attention over the keys the query sees (weight ×
+    their number: 1 = uniform, white), on a diverging scale symmetric in log about 1, so evenly
+    spread attention reads as such instead of being stretched over the scale.
 
     Parameters
     ----------

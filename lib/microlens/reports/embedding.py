@@ -2,9 +2,8 @@
 
 The coordinates come from :func:`microlens.evaluation.analysis.project_embeddings`, the colours and
 hover text from :func:`microlens.evaluation.analysis.embedding_table`; events without a value for a
-colouring
-(``q`` and the detectability exist for binaries only, ``u_0`` has no meaning without a lens)
-are drawn in grey as "no value".
+colouring (``q`` and the detectability exist for binaries only, ``u_0`` has no meaning without a
+lens) are drawn in grey as "no value".
 """
 
 from __future__ import annotations

@@ -213,9 +213,8 @@ def pick_events(store, per_class: int = 3, seed: int = 0) -> dict[int, np.ndarra
 
     When the no-event class holds variable stars, its events are spread over the kinds present
     (:data:`microlens.simulation.variables.VARIABLE_KINDS`): a constant star first, then one
-    variable
-    star of each kind in a seeded random order, round after round, so the gallery shows both
-    constant and variable stars (a single event is a variable star).
+    variable star of each kind in a seeded random order, round after round, so the gallery shows
+    both constant and variable stars (a single event is a variable star).
     """
     rng = np.random.default_rng(seed)
     labels = np.asarray(store.labels)

@@ -6,9 +6,8 @@
   event by class, on a log axis, with the ROC AUCs of the score in the title.
 
 Both are drawn from what :func:`microlens.evaluation.analysis.reconstruction_report` returns (the
-summary
-is JSON, so :func:`microlens.workflow.figures.rebuild_figures` redraws the second from the record
-alone).
+summary is JSON, so :func:`microlens.workflow.figures.rebuild_figures` redraws the second from the
+record alone).
 """
 
 from __future__ import annotations

@@ -46,9 +46,8 @@ class MagnificationExplorer:
 
     Left panel: magnification against ``tau = (t - t_0) / t_E`` on a dense grid (binary, finite
     source, from :func:`microlens.simulation.simulate.binary_light_curve`), the PSPL curve of the
-    same
-    ``u_0``, and the binary sampled at the survey's nominal spacing ``cadence_days``: since that
-    spacing is in days, ``t_E`` sets how many observations cover the anomaly. Right panel: the
+    same ``u_0``, and the binary sampled at the survey's nominal spacing ``cadence_days``: since
+    that spacing is in days, ``t_E`` sets how many observations cover the anomaly. Right panel: the
     caustics, lenses, source trajectory and the source disc at closest approach.
 
     Parameters

@@ -1,9 +1,8 @@
 """Training data made from real survey baselines: simulated events injected into real photometry.
 
-The standard way surveys measure what their search finds is to inject simulated events into
-their own photometry (injection-recovery; see ``docs/injection.md``). This module makes a data
-set that way: a :class:`~microlens.simulation.simulate.SimulationConfig` with ``baselines`` set to a
-folder
+The standard way surveys measure what their search finds is to inject simulated events into their
+own photometry (injection-recovery; see ``docs/injection.md``). This module makes a data set that
+way: a :class:`~microlens.simulation.simulate.SimulationConfig` with ``baselines`` set to a folder
 of real curves in the OGLE EWS layout (:mod:`microlens.photometry.ews`) gives events whose times,
 fluxes and error bars are real, stored like any data set (:mod:`microlens.data.store`), so training,
 evaluation, every model kind and the notebooks read it unchanged.
@@ -11,9 +10,8 @@ evaluation, every model kind and the notebooks read it unchanged.
 Rules
     * **Baselines only.** Each star's baseline segment ends where OGLE's own fit of its event
       predicts a detectable signal (:func:`microlens.photometry.ews.baseline_end`, cumulative S/N <
-      2); the
-      points after it (the real event) are never read into a window. Fluxes and errors are in
-      units of the segment's own baseline (:func:`microlens.photometry.ews.segment`).
+      2); the points after it (the real event) are never read into a window. Fluxes and errors are
+      in units of the segment's own baseline (:func:`microlens.photometry.ews.segment`).
     * **Stars.** A star is identified by its coordinates (``EwsEvent.star``): of several events
       of one star (overlapping fields) the first by name with a usable baseline speaks for it,
       so duplicate stars count once. A star is usable when some window of the survey's length
@@ -46,14 +44,13 @@ Rules
       error bar ``sqrt(sigma_i^2 + b f_s (A - 1))`` (its real error bar ``sigma_i`` grown as the
       model says). The untouched windows of class 0 are the real data as they are.
     * **Same priors, one cut.** Every class draws the window, ``u_0, t_E, rho, s, q, alpha``,
-      ``f_s``, ``t_0`` and the noise in the same order, and one detection cut (on the
-      single-lens signal those draws imply, with the window's error bars) applies to every
-      class, as in :func:`microlens.simulation.simulate.simulate_event`. Detectability
-      (``dchi2_flat``,
-      ``dchi2_pspl``) is computed on the stored points with their stored (real) error bars,
-      against the truth ``c + f_s (A - 1)``, ``c`` the window's weighted mean flux before the
-      injection (a real window need not sit exactly at the segment's baseline unit; the fits'
-      free baseline would otherwise turn that offset into Δχ²).
+      ``f_s``, ``t_0`` and the noise in the same order, and one detection cut (on the single-lens
+      signal those draws imply, with the window's error bars) applies to every class, as in
+      :func:`microlens.simulation.simulate.simulate_event`. Detectability (``dchi2_flat``,
+      ``dchi2_pspl``) is computed on the stored points with their stored (real) error bars, against
+      the truth ``c + f_s (A - 1)``, ``c`` the window's weighted mean flux before the injection (a
+      real window need not sit exactly at the segment's baseline unit; the fits' free baseline would
+      otherwise turn that offset into Δχ²).
 
 Reproducibility: the catalogue of stars is a function of the folder and the window settings,
 each event's draws come from ``event_rng(seed, index)``, and the star of each event from the
@@ -742,10 +739,9 @@ def inject_event(config: SimulationConfig, index: int, *, extra_noise: bool = Tr
     SimulatedEvent
         Times in days since the window's first point; ``params`` as
         :data:`microlens.simulation.simulate.PARAM_COLUMNS` (``t_0`` in days since the window's
-        first
-        point; ``error_scale``, ``missing_fraction``, ``cadence_per_hour`` NaN: not simulated);
-        ``clean_flux`` the model of the stored points, ``c + f_s (A - 1)`` (``c`` the window's
-        weighted mean flux before the injection); ``origin`` as :data:`ORIGIN_DTYPE`.
+        first point; ``error_scale``, ``missing_fraction``, ``cadence_per_hour`` NaN: not
+        simulated); ``clean_flux`` the model of the stored points, ``c + f_s (A - 1)`` (``c`` the
+        window's weighted mean flux before the injection); ``origin`` as :data:`ORIGIN_DTYPE`.
     """
     catalogue = catalogue_for(config)
     star = event_star(config, len(catalogue), index)

@@ -1,11 +1,10 @@
 """The point-source point-lens (PSPL) model and its weighted least-squares fit.
 
-One place for the single-lens fit that two parts of the package need: the detectability columns
-of simulated events (:mod:`microlens.simulation.detectability`: how far a binary's data are from the
-best
-single lens) and the classical peer (:mod:`microlens.models.peer`: the astronomer's PSPL fit from
-data-driven starts). The magnification itself (:func:`pspl_magnification`) lives here too, so that
-the simulator, the fit and the peer share one formula without importing one another.
+One place for the single-lens fit that two parts of the package need: the detectability columns of
+simulated events (:mod:`microlens.simulation.detectability`: how far a binary's data are from the
+best single lens) and the classical peer (:mod:`microlens.models.peer`: the astronomer's PSPL fit
+from data-driven starts). The magnification itself (:func:`pspl_magnification`) lives here too, so
+that the simulator, the fit and the peer share one formula without importing one another.
 
 The fit is of a blended PSPL ``flux ≈ f_source * A(t; t_0, u_0, t_E) + f_blend``. It profiles out
 the two linear fluxes (source and blend) in closed form, so the non-linear least squares runs

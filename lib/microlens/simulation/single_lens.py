@@ -11,17 +11,15 @@ Conventions (MulensModel names and units)
     ``t_0, u_0, t_E`` as in :mod:`microlens.simulation.simulate`; ``pi_E_N, pi_E_E`` the North and
     East components of the microlens parallax vector ``pi_E`` (its direction is that of the
     lens-source relative proper motion), ``t_0_par = t_0`` (the parallax reference epoch is the
-    event's own peak time, so ``t_0, u_0, t_E`` keep their meaning near the peak; Gould 2004,
-    ApJ 606, 319). Times are days since the survey preset's ``reference_epoch`` (HJD); the
-    Earth's position is taken at ``reference_epoch + t`` read as a Julian date in TDB, as
-    MulensModel does.
+    event's own peak time, so ``t_0, u_0, t_E`` keep their meaning near the peak; Gould 2004, ApJ
+    606, 319). Times are days since the survey preset's ``reference_epoch`` (HJD); the Earth's
+    position is taken at ``reference_epoch + t`` read as a Julian date in TDB, as MulensModel does.
 
 Geocentric parallax (Gould 2004, ApJ 606, 319; the formula of MulensModel's ``Trajectory``)
     With ``s(t)`` the Earth's barycentric position [AU] and ``v_0`` its velocity at ``t_0_par``,
-    ``delta(t) = s(t_0_par) - s(t) + (t - t_0_par) v_0`` is the Sun's offset from where a
-    uniformly moving Earth would have it. Projected on the sky's North and East unit vectors
-    at the event, ``(d_N, d_E)``, it shifts the trajectory along and across the direction of
-    motion::
+    ``delta(t) = s(t_0_par) - s(t) + (t - t_0_par) v_0`` is the Sun's offset from where a uniformly
+    moving Earth would have it. Projected on the sky's North and East unit vectors at the event,
+    ``(d_N, d_E)``, it shifts the trajectory along and across the direction of motion::
 
         tau  = (t - t_0) / t_E + d_N pi_E_N + d_E pi_E_E
         beta = u_0             - d_N pi_E_E + d_E pi_E_N

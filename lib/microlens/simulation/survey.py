@@ -1,9 +1,8 @@
 """Survey observing patterns and photometry: times, error curves, noise and outliers.
 
 Samples the :class:`~microlens.simulation.presets.SurveyPreset` entries of the ``survey`` family
-(``ogle``,
-``kmtnet``, ``moa``, ``roman``); the ``thesis`` marker is the simulator's own path and is refused
-here. Pure numpy.
+(``ogle``, ``kmtnet``, ``moa``, ``roman``); the ``thesis`` marker is the simulator's own path and is
+refused here. Pure numpy.
 
 Units: times in days since the preset's ``reference_epoch`` (HJD), magnitudes in the survey's
 band, flux in units of the event's baseline flux (``F = 1`` with no event), errors 1 sigma.

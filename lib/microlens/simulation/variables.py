@@ -57,8 +57,7 @@ column             unit    meaning (NaN where a kind does not use it)
                            timing jitter (fraction of the recurrence);
                    mag     season drift peak-to-peak LSP amplitude (0: no LSP)
 ``var_seed``       --      int64 seed of the kind's random elements (cataclysmic,
-                           long_period, stochastic, young_star, season_drift); 0 when
-                           unused
+                           long_period, stochastic, young_star, season_drift); 0 when unused
 =================  ======  =========================================================
 
 The kinds, their light-curve models and the sources of their ranges

@@ -62,11 +62,10 @@ def plan_micro_batches(rows: np.ndarray, lengths: np.ndarray, max_events: int,
                        max_observations: int | None = None) -> list[np.ndarray]:
     """Split one step's ``rows`` into forward passes.
 
-    With ``max_observations`` (CPU, automatic size) the rows are ordered by length and grouped
-    so that each pass pads to at most ``max_observations`` (events x longest of them): curves
-    of 100 and 20,000 points then share no pass. The loss of the step is a sum over events, so
-    the grouping changes only the rounding of the sum. Without it, consecutive groups of
-    ``max_events``.
+    With ``max_observations`` (CPU, automatic size) the rows are ordered by length and grouped so
+    that each pass pads to at most ``max_observations`` (events x longest of them): curves of 100
+    and 20,000 points then share no pass. The loss of the step is a sum over events, so the grouping
+    changes only the rounding of the sum. Without it, consecutive groups of ``max_events``.
     """
     rows = np.asarray(rows)
     if max_observations is None:

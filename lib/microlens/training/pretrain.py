@@ -2,9 +2,8 @@
 
 ``pretrain(PretrainConfig) -> run directory``; also ``python -m microlens.training.train --objective
 pretrain`` (or its alias ``python -m microlens.training.pretrain``): the loop, run directory,
-launcher and
-settings checks are training's (:mod:`microlens.training.loop`), the objective is this module's. A
-``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
+launcher and settings checks are training's (:mod:`microlens.training.loop`), the objective is this
+module's. A ``masked`` classifier (:class:`MaskedTransformer`, :attr:`ModelConfig.pretrained
 <microlens.models.config.ModelConfig.pretrained>` naming such a run) is the transformer whose
 encoder starts from the pretrained weights and whose input normalisation is the pretraining's; it is
 then fine-tuned with labels by :func:`microlens.training.train.train` like any kind.
@@ -64,21 +63,19 @@ them). With ``pretrained=""`` the kind is the transformer trained from scratch.
 
 A pretraining run directory ``outputs/pretrain/<run_name>/`` holds::
 
-    config.json          {"pretrain": PretrainConfig, "model": ModelConfig, ...}
-    normalization.json   the input normalisation, fitted on training events (the classifier's)
-    history.csv          the columns of every run (microlens.models.runs.HISTORY_COLUMNS),
-    accuracies NaN
-    steps.csv            one row per optimiser step: loss, learning rate, gradient norm
-    last.pt              the full checkpoint after every epoch (resume from it)
-    encoder.pt           the MaskedTransformer state dict of the best epoch (lowest val loss)
-    metrics.json         written last: best epoch, best val loss, seconds (present: finished)
+    config.json          {"pretrain": PretrainConfig, "model": ModelConfig, ...} normalization.json
+    the input normalisation, fitted on training events (the classifier's) history.csv          the
+    columns of every run (microlens.models.runs.HISTORY_COLUMNS), accuracies NaN steps.csv
+    one row per optimiser step: loss, learning rate, gradient norm last.pt              the full
+    checkpoint after every epoch (resume from it) encoder.pt           the MaskedTransformer state
+    dict of the best epoch (lowest val loss) metrics.json         written last: best epoch, best val
+    loss, seconds (present: finished)
 
 Data: the dataset's **train** split, labels never read; early stopping and the best epoch on the
 **val** split's masked loss. The test split is never read. Under ``torchrun`` it runs
 DistributedDataParallel exactly like :mod:`microlens.training.train` (rank 0 writes). Every random
-draw
-comes from a stream of ``seed`` (:mod:`microlens.core.seeds`), and ``last.pt`` after every epoch
-lets an interrupted run resume to exactly where the uninterrupted one ends. As in training,
+draw comes from a stream of ``seed`` (:mod:`microlens.core.seeds`), and ``last.pt`` after every
+epoch lets an interrupted run resume to exactly where the uninterrupted one ends. As in training,
 dropout draws come per ``(epoch, rank)``: with ``dropout > 0`` runs on different numbers of
 processes differ by their dropout masks (with 0 they agree to float rounding).
 
@@ -302,8 +299,7 @@ class PretrainConfig(TrainingSettings):
 def default_pretrain_name(dataset: str | os.PathLike, model_config: ModelConfig,
                           **settings) -> str:
     """A stable run name ``<dataset directory name>-masked-<hash>`` for pretraining
-    ``model_config``'s encoder on ``dataset`` with ``settings`` (:class:`PretrainConfig`
-    fields).
+    ``model_config``'s encoder on ``dataset`` with ``settings`` (:class:`PretrainConfig` fields).
 
     The hash (10 hex digits of SHA-256) covers the dataset (as a project-relative path), the
     encoder (:func:`encoder_config`: fine-tuning settings such as ``n_classes`` do not count)

@@ -39,10 +39,9 @@ test split is never read. After training the calibration is fitted on the valida
 final answers beside it; with ``"final"`` the scalar only.
 
 Labels. ``label_policy`` (:mod:`microlens.data.labels`) decides the class each training and
-validation
-event is taught as: ``physical`` (the stored truth) or ``observable`` (binaries whose binarity
-Δχ² is at most ``observable_threshold`` count as PSPL). Loss, class weights, early stopping and
-the temperature all see the policy's labels; the dataset keeps the physical ones.
+validation event is taught as: ``physical`` (the stored truth) or ``observable`` (binaries whose
+binarity Δχ² is at most ``observable_threshold`` count as PSPL). Loss, class weights, early stopping
+and the temperature all see the policy's labels; the dataset keeps the physical ones.
 
 Reproducibility and resumption. Every random draw has its own stream of ``seed``
 (:mod:`microlens.core.seeds`): the initial weights, the event subsets, the shuffling of each epoch

@@ -287,10 +287,9 @@ def real_events_figures(record: dict, series: dict, time_axis: str = "peak"
     Returns
     -------
     dict
-        ``real_events_table`` (the summary), ``real_event_<slug>`` per event (its light curve
-        over its class probabilities after every observation) and, when the record holds
-        real benchmark shares beside the simulated ones (``beside_simulation``),
-        ``sky_beside_simulation``.
+        ``real_events_table`` (the summary), ``real_event_<slug>`` per event (its light curve over
+        its class probabilities after every observation) and, when the record holds real benchmark
+        shares beside the simulated ones (``beside_simulation``), ``sky_beside_simulation``.
     """
     figures = {"real_events_table": real_events_table_figure(record["summary"])}
     if record.get("beside_simulation"):
@@ -537,8 +536,7 @@ def rebuild_figures(output_dir, formats: Sequence[str] | None = None,
     output_dir : path
         A notebooks' ``output_dir`` (relative paths: from the project root).
     formats : sequence of str, optional
-        Formats to write (HTML always); None means the ``figure_formats`` each notebook
-        recorded.
+        Formats to write (HTML always); None means the ``figure_formats`` each notebook recorded.
     notebooks : iterable of str, optional
         Only these notebooks (keys of :data:`NOTEBOOK_RECORDS`); their records must exist.
         None means every notebook that left a record.

@@ -348,9 +348,8 @@ def simulation_config(parameters: dict):
     Raises
     ------
     ValueError
-        For a value the simulation would refuse, naming it (a real survey with a cadence or
-        error preset: :class:`~microlens.simulation.simulate.SimulationConfig`'s message names
-        both).
+        For a value the simulation would refuse, naming it (a real survey with a cadence or error
+        preset: :class:`~microlens.simulation.simulate.SimulationConfig`'s message names both).
     """
     from microlens.simulation.simulate import SimulationConfig
 

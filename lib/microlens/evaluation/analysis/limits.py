@@ -222,10 +222,9 @@ def physical_limits(store, predictions, *, n_bins: int = 8,
     -------
     dict
         ``run_dir`` (from the predictions' info), ``dataset``, ``threshold``, ``n_events``,
-        ``binary`` (overall binary recall, the detectable fraction,
-        recall among detectable and undetectable binaries, and recall relative to the ceiling)
-        and ``bins`` {column: :func:`binned_performance` table plus ``scale``, ``label`` and
-        ``classes``}.
+        ``binary`` (overall binary recall, the detectable fraction, recall among detectable and
+        undetectable binaries, and recall relative to the ceiling) and ``bins`` {column:
+        :func:`binned_performance` table plus ``scale``, ``label`` and ``classes``}.
     """
     from microlens.models.holdout import require_test_split
 

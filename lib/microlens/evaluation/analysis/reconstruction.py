@@ -2,14 +2,13 @@
 reproduces each class, and how well the reconstruction error separates the classes as an
 anomaly score (``05_embedding``).
 
-The error of an event is the mean over its observations of the squared residual of the
-normalised flux feature ``asinh((F - b) / s)``
-(:func:`microlens.models.rnn_vae.reconstruction_errors`): photometric noise alone costs ~0.6
-(0.63 where the errors equal their median), a missed peak or caustic crossing far more. A flat
-curve is the easiest to reconstruct and a sharp caustic crossing the hardest, so the error,
-which never saw a label, ranks curves by the structure they carry; its ROC AUC says how well
-that ranking finds lensing events among no-event curves (and binaries among single-lens
-events).
+The error of an event is the mean over its observations of the squared residual of the normalised
+flux feature ``asinh((F - b) / s)`` (:func:`microlens.models.rnn_vae.reconstruction_errors`):
+photometric noise alone costs ~0.6 (0.63 where the errors equal their median), a missed peak or
+caustic crossing far more. A flat curve is the easiest to reconstruct and a sharp caustic crossing
+the hardest, so the error, which never saw a label, ranks curves by the structure they carry; its
+ROC AUC says how well that ranking finds lensing events among no-event curves (and binaries among
+single-lens events).
 
 Kinds without a decoder are refused with a reason (:func:`no_decoder_reason`) that the
 notebook prints and records instead of figures.

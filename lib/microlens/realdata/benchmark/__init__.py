@@ -1,11 +1,10 @@
 """The real-data benchmark: real OGLE events and real baselines through a model and the peer.
 
-A model trained on simulations meets the sky here. Every event of a folder in the OGLE Early
-Warning System layout (:mod:`microlens.photometry.ews`; the shipped subset of the 2025 season by
-default)
-is real microlensing, and the years of photometry before it are a real star without an event.
-For each usable event the benchmark classifies two segments, each renormalised to its own
-baseline (:func:`microlens.photometry.ews.segment`: what a stream had at that time):
+A model trained on simulations meets the sky here. Every event of a folder in the OGLE Early Warning
+System layout (:mod:`microlens.photometry.ews`; the shipped subset of the 2025 season by default) is
+real microlensing, and the years of photometry before it are a real star without an event. For each
+usable event the benchmark classifies two segments, each renormalised to its own baseline
+(:func:`microlens.photometry.ews.segment`: what a stream had at that time):
 
 * the **event segment**: every observation up to ``Tmax + 2 tau`` (OGLE's own PSPL fit);
 * the **baseline segment**: the observations before OGLE's fit predicts a cumulative S/N of 2
@@ -47,9 +46,8 @@ Metrics (each a count, a share and its 95 % Wilson interval)
 Rules (each exclusion is counted in the record's ``counts`` and listed in ``excluded``)
     * events without a params file: no segment (no peak time, no predicted signal);
     * degenerate fits (``umin = 0``, ``Amax = 99999``): event segment kept (``Tmax`` and
-      ``tau`` end it), no baseline segment and not timed (the fit predicts no usable signal);
-    * duplicate stars (one star in two overlapping fields): only the first event by name
-      counts;
+      ``tau`` end it), no baseline segment and not timed (the fit predicts no usable signal); *
+      duplicate stars (one star in two overlapping fields): only the first event by name counts;
     * segments shorter than 20 observations are skipped;
     * ``stars=`` restricts scoring to some stars (:attr:`microlens.photometry.ews.EwsEvent.star`),
     so a

@@ -344,10 +344,9 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     """Classify the real events of an EWS folder with a trained run and the classical peer.
 
     For every usable event (the rules: :mod:`microlens.realdata.benchmark`) the **event segment**
-    (its curve up to ``Tmax + 2 tau``) and the **baseline segment** (up to where OGLE's fit
-    predicts a cumulative S/N of 2), each renormalised to its own baseline, go through the
-    model (its probabilities after every observation) and the peer (at the end of each
-    segment).
+    (its curve up to ``Tmax + 2 tau``) and the **baseline segment** (up to where OGLE's fit predicts
+    a cumulative S/N of 2), each renormalised to its own baseline, go through the model (its
+    probabilities after every observation) and the peer (at the end of each segment).
 
     Parameters
     ----------
@@ -382,9 +381,8 @@ def run_benchmark(folder=None, run_dir=None, *, peer="tune", events=None, stars=
     gate : {'none', 'binary', 'binary+event'}
         Condition the model's final answers on the peer's robust fit of the same segment
         (:mod:`microlens.evaluation.gate`, at the peer's thresholds; needs a model and a peer): the
-        record
-        is then :func:`~microlens.realdata.benchmark.gated.gate_record`'s, each row keeping its
-        ungated answer.
+        record is then :func:`~microlens.realdata.benchmark.gated.gate_record`'s, each row keeping
+        its ungated answer.
     workers : int
         Processes for the peer's fits (tuning and scoring) and the ``features`` kind.
     device : {'auto', 'cpu', 'cuda'}

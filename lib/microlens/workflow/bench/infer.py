@@ -17,18 +17,17 @@ latency is measured in the same process for each named encoder option of
 event, ratio to ``before``'s; the options take turns in
 ``--stream-rounds`` rounds so that machine load falls on all of them alike).
 
-Long curves: every batch result also gives its cost per event and per observation
-(``ms_per_event``, ``us_per_observation``; ``events_per_pass``, the events in memory at once,
-and ``peak_increase_mb_per_event``, ``peak_increase_kb_per_observation``: the peak increase
-over the events of one pass). ``--stream-lengths N ...`` streams one event for ``max(N)``
-observations and reports, at each ``N``, the time per new observation over the
-``--stream-block`` updates that end at observation ``N`` (``streaming.at_lengths``; the
-streaming state is a fixed ring buffer, ``state_kb_per_event``), and over as many updates of a
-fresh stream timed right after (``ratio_to_fresh``: the same load on both).
-``ratios.long_curves`` divides the per-observation figures at the longest length by those at
-the shortest: about 1 when the cost is O(N * window), i.e. constant per observation
-(``python -m microlens.workflow.bench infer --lengths 1000 5000 20000 --stream-lengths 1000 5000
-20000``).
+Long curves: every batch result also gives its cost per event and per observation (``ms_per_event``,
+``us_per_observation``; ``events_per_pass``, the events in memory at once, and
+``peak_increase_mb_per_event``, ``peak_increase_kb_per_observation``: the peak increase over the
+events of one pass). ``--stream-lengths N ...`` streams one event for ``max(N)`` observations and
+reports, at each ``N``, the time per new observation over the ``--stream-block`` updates that end at
+observation ``N`` (``streaming.at_lengths``; the streaming state is a fixed ring buffer,
+``state_kb_per_event``), and over as many updates of a fresh stream timed right after
+(``ratio_to_fresh``: the same load on both). ``ratios.long_curves`` divides the per-observation
+figures at the longest length by those at the shortest: about 1 when the cost is O(N * window), i.e.
+constant per observation (``python -m microlens.workflow.bench infer --lengths 1000 5000 20000
+--stream-lengths 1000 5000 20000``).
 
 Model kinds: ``--kinds transformer cnn gru`` measures each neural kind of
 :mod:`microlens.models.registry` at the transformer's shapes (batch, lengths, precision, threads)

@@ -3,11 +3,10 @@ full-attention baseline, FLOP counts, one measurement per fresh worker process, 
 ratios and targets.
 
 FLOPs: ``flops_per_event`` counts one event with :class:`torch.utils.flop_counter.FlopCounterMode`
-(matrix products and the fused attention kernel; element-wise work is not counted), forward
-only and forward plus backward (a training step is the latter), so GPU figures can be read
-against the device's peak. The sliding-window attention is counted as the kernel runs it: each
-block of ``window`` queries against ``2 * window`` keys, sequences padded to a multiple of
-``window``.
+(matrix products and the fused attention kernel; element-wise work is not counted), forward only and
+forward plus backward (a training step is the latter), so GPU figures can be read against the
+device's peak. The sliding-window attention is counted as the kernel runs it: each block of
+``window`` queries against ``2 * window`` keys, sequences padded to a multiple of ``window``.
 """
 
 from __future__ import annotations

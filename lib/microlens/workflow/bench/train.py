@@ -1,14 +1,13 @@
 """Training-step throughput and memory: ``python -m microlens.workflow.bench train``.
 
 ``train`` times real training steps on synthetic light curves (times ~0.2 d apart, flux ~1 with
-noise and, for random labels 1 and 2, a lensing bump and a spike; errors ~0.05; every event
-``N`` observations long) for each ``--lengths`` value ``N``. A step is what
+noise and, for random labels 1 and 2, a lensing bump and a spike; errors ~0.05; every event ``N``
+observations long) for each ``--lengths`` value ``N``. A step is what
 :mod:`microlens.training.train` does for one global batch of ``--batch`` events: forward under
-autocast
-and :func:`microlens.training.train.event_losses` (class weights 1) for every micro-batch, backward
-(gradient accumulation), gradient clipping and the AdamW update. One warm-up step (one
-micro-batch: the same tensor shapes) precedes ``--steps`` timed ones. Every configuration and
-length runs in a fresh Python process, so its memory figure is its own. Per length:
+autocast and :func:`microlens.training.train.event_losses` (class weights 1) for every micro-batch,
+backward (gradient accumulation), gradient clipping and the AdamW update. One warm-up step (one
+micro-batch: the same tensor shapes) precedes ``--steps`` timed ones. Every configuration and length
+runs in a fresh Python process, so its memory figure is its own. Per length:
 
 * ``seconds_per_step``: mean wall time of the timed steps (``step_seconds`` lists them);
 * ``events_per_second``: ``batch * steps`` over the total time of the timed steps;
@@ -24,19 +23,17 @@ length runs in a fresh Python process, so its memory figure is its own. Per leng
 
 Configurations on CPU: ``ours_fp32`` (the default :class:`~microlens.models.config.ModelConfig`,
 dropout 0.1, micro-batches as :mod:`microlens.training.train` makes them on CPU: 16,384
-observations,
-i.e. 16 events of 1000 and 4 of 4000, unless ``--micro-batch`` fixes the number of events);
-``ours_bf16`` (the same under bf16 autocast; null with the reason when the CPU has no native
-bf16); ``ours_fp32_full_batch`` (micro-batch = the whole batch: the effect of micro-batching);
-``baseline`` (PyTorch's own full-attention ``nn.TransformerEncoder`` of the same size, pre-norm,
-causal mask, dropout 0, the same input features, a ``Linear(3, d)`` input and a
-``Linear(d, 3)`` per-observation head, the same loss and optimiser, one pass of the whole
-batch, fp32). The full-batch and baseline runs are skipped above 1000 observations unless
-``--full-batch-4000`` / ``--baseline-4000`` are given (say why in the JSON). On CUDA:
-``ours_bf16`` at ``--gpu-batch`` events in one pass. ``ratios`` holds the baseline's seconds
-per step over ours, full batch over micro-batches, fp32 over bf16, and the growth of per-event
-time and of peak memory from the shortest to the longest length; ``targets`` the goals with
-the measured values beside them.
+observations, i.e. 16 events of 1000 and 4 of 4000, unless ``--micro-batch`` fixes the number of
+events); ``ours_bf16`` (the same under bf16 autocast; null with the reason when the CPU has no
+native bf16); ``ours_fp32_full_batch`` (micro-batch = the whole batch: the effect of
+micro-batching); ``baseline`` (PyTorch's own full-attention ``nn.TransformerEncoder`` of the same
+size, pre-norm, causal mask, dropout 0, the same input features, a ``Linear(3, d)`` input and a
+``Linear(d, 3)`` per-observation head, the same loss and optimiser, one pass of the whole batch,
+fp32). The full-batch and baseline runs are skipped above 1000 observations unless
+``--full-batch-4000`` / ``--baseline-4000`` are given (say why in the JSON). On CUDA: ``ours_bf16``
+at ``--gpu-batch`` events in one pass. ``ratios`` holds the baseline's seconds per step over ours,
+full batch over micro-batches, fp32 over bf16, and the growth of per-event time and of peak memory
+from the shortest to the longest length; ``targets`` the goals with the measured values beside them.
 
 Model kinds: ``--kinds transformer cnn gru`` also times each other neural kind's training steps
 (:func:`microlens.training.train.train_step`, the same micro-batches, precision and threads) in

@@ -6,11 +6,10 @@ without re-simulating or retraining.
 
 A study whose cells train different model kinds (``02_train``'s ``model_kind``, as
 ``studies/models.yaml``) also gets the model comparison
-(:mod:`microlens.evaluation.model_comparison`):
-``model_comparison.csv``, ``.json`` and ``.md`` (one row per kind and one for the classical
-peer), the figure ``model_comparison`` and the table on the index page. Its inference and
-streaming costs are measured here, on one thread, the first time (then kept in each cell's
-``model_costs.json``).
+(:mod:`microlens.evaluation.model_comparison`): ``model_comparison.csv``, ``.json`` and ``.md`` (one
+row per kind and one for the classical peer), the figure ``model_comparison`` and the table on the
+index page. Its inference and streaming costs are measured here, on one thread, the first time (then
+kept in each cell's ``model_costs.json``).
 """
 
 from __future__ import annotations
@@ -343,13 +342,11 @@ def _format(value) -> str:
 
 
 INDEX_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-h2{border-bottom:1px solid #ccc;padding-top:.6em}
-.grid{display:flex;flex-wrap:wrap;gap:14px}
-figure{margin:0;width:420px}
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222} h2{border-bottom:1px solid
+#ccc;padding-top:.6em} .grid{display:flex;flex-wrap:wrap;gap:14px} figure{margin:0;width:420px}
 figure img,.frame{width:420px;height:300px;object-fit:contain;border:1px solid #ddd}
-.frame{overflow:hidden;position:relative}
-.frame iframe{width:1120px;height:800px;border:0;transform:scale(.375);transform-origin:0 0;
+.frame{overflow:hidden;position:relative} .frame
+iframe{width:1120px;height:800px;border:0;transform:scale(.375);transform-origin:0 0;
   pointer-events:none}
 .table{overflow-x:auto}
 figcaption{font-size:.85em;color:#555}
