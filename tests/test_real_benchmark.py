@@ -16,12 +16,12 @@ from microlens.core.metrics import wilson_interval
 from microlens.models.peer import ClassicalPeer
 from microlens.models.registry import neural_kinds
 from microlens.photometry import ews
+from microlens.photometry.ews import read_stars
 from microlens.realdata.benchmark import (
     Segment,
     combine_reports,
     headline_rows,
     model_answers,
-    read_stars,
     run_benchmark,
     share,
     summary_view,

@@ -10,9 +10,10 @@ import nbformat
 import pytest
 import yaml
 
+from microlens.workflow.notebooks import DATASET, RUN
 from microlens.workflow.studies import StudyError, load_study, plan_study, run_study
 from microlens.workflow.studies.__main__ import main
-from microlens.workflow.studies.definition import DATASET, RUN, artifact_key
+from microlens.workflow.studies.definition import artifact_key
 from microlens.workflow.studies.runner import notebook_parameters, select_cells
 
 # Reading, checking and planning studies is quick (the fast tier); the tests that run notebooks

@@ -16,7 +16,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "LightCurveDataset": "store",
     "LightCurveStore": "store",
     "SCHEMA_VERSION": "store",
-    "SPLIT_NAMES": "store",
     "check_label_policy": "labels",
     "check_threshold": "labels",
     "collate_light_curves": "store",

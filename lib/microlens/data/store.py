@@ -1191,7 +1191,6 @@ def resimulate(store: LightCurveStore, index: int):
 
 __all__ = [
     "DatasetError", "INVALID_DTYPE", "LightCurveDataset", "LightCurveStore", "SCHEMA_VERSION",
-    "SPLIT_NAMES", "collate_light_curves", "generate_dataset", "open_dataset", "pad_events",
-    "resimulate",
-    "scan_invalid", "split_code", "stratified_split",
+    "collate_light_curves", "generate_dataset", "open_dataset", "pad_events", "resimulate",
+    "scan_invalid", "split_code", "stratified_split"
 ]  # fmt: skip

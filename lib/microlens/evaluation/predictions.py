@@ -31,9 +31,6 @@ from microlens.data.store import LightCurveStore, open_dataset
 from microlens.models.holdout import (
     EVALUATION_SPLIT,
     Predictions,
-    SplitError,
-    observations_seen,
-    require_split,
     require_test_split,
     select_test_events,
 )
@@ -188,12 +185,18 @@ def run_dataset(run_dir: str | os.PathLike,
     if isinstance(dataset, LightCurveStore):
         return dataset
     if dataset is None or str(dataset) == "":
-        config_file = resolve_path(run_dir) / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: "
-                                    "config.json is missing")
-        dataset = read_json(config_file)["train"]["dataset"]
+        dataset = run_dataset_path(run_dir)
     return open_dataset(dataset)
+
+
+def run_dataset_path(run_dir: str | os.PathLike) -> Path:
+    """Where the dataset a run was trained on is (``config.json``'s ``train.dataset``,
+    resolved from the project root); it may not exist on this machine."""
+    config_file = resolve_path(run_dir) / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{resolve_path(run_dir)} is not a run directory: "
+                                "config.json is missing")
+    return resolve_path(read_json(config_file)["train"]["dataset"])
 
 
 def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None, *,
@@ -252,8 +255,5 @@ def run_predictions(run_dir: str | os.PathLike, dataset: str | os.PathLike | Non
 
 
 __all__ = [
-    "EVALUATION_SPLIT", "Predictions", "SplitError", "forward_batches", "observations_seen",
-    "predict_events",
-    "require_split", "require_test_split",
-    "run_dataset", "run_kind", "run_predictions", "select_test_events",
+    "forward_batches", "predict_events", "run_dataset", "run_kind", "run_predictions"
 ]  # fmt: skip

@@ -34,7 +34,7 @@ def require_split(store: LightCurveStore, rows: Sequence[int], split: str,
                   purpose: str) -> np.ndarray:
     """Return ``rows`` as an int64 array, or raise :class:`SplitError` naming any row that is not
     in ``split`` (and its own split); ``purpose`` says why only that split may be read."""
-    from microlens.data.store import SPLIT_NAMES
+    from microlens.simulation.simulate import SPLIT_NAMES
 
     rows = np.asarray(rows)
     if rows.size and not np.issubdtype(rows.dtype, np.integer):

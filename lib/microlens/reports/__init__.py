@@ -24,6 +24,8 @@ re-exported here (``from microlens.reports import ...``):
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from microlens.reports.attention import (  # noqa: F401
     attention_event_figure,
     attention_gallery_figure,
@@ -112,7 +114,5 @@ from microlens.reports.training import (  # noqa: F401
 
 __all__ = sorted(name for name, value in dict(globals()).items()
                  if not name.startswith("_") and name != "annotations"
-                 and not isinstance(value, type(__builtins__)) and not hasattr(value, "__path__")
-                 and getattr(value, "__module__", "microlens.reports").startswith(
-                     "microlens.reports"))
-"""Every figure builder and helper imported above (the modules themselves are not names)."""
+                 and name != "ModuleType" and not isinstance(value, ModuleType))
+"""Every figure builder and helper imported above (the submodules themselves are not names)."""

@@ -27,8 +27,12 @@ from plotly.subplots import make_subplots
 
 from microlens import reports as viz
 from microlens.core.classes import CLASS_LABELS, CLASS_NAMES
-from microlens.data.store import SPLIT_NAMES
-from microlens.simulation.simulate import binary_light_curve, caustics, pspl_magnification
+from microlens.simulation.simulate import (
+    SPLIT_NAMES,
+    binary_light_curve,
+    caustics,
+    pspl_magnification,
+)
 
 # slider name -> (kind, min, max, initial, step); log sliders take base-10 exponents for min/max
 EXPLORER_SLIDERS: dict[str, tuple[str, float, float, float, float]] = {

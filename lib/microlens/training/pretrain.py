@@ -111,12 +111,8 @@ from microlens.core.seeds import subset_rows
 from microlens.models.config import ModelConfig
 from microlens.models.inputs import Normalization
 from microlens.models.masked import (
-    ENCODER_FIELDS,
-    FINISHED_FILES,
     MaskedTransformer,
     encoder_config,
-    encoder_differences,
-    is_encoder_key,
     pretraining_run,
 )
 from microlens.models.runs import HISTORY_COLUMNS, read_history
@@ -661,12 +657,10 @@ def launch(config: PretrainConfig, nproc_per_node: int = 2, *, resume: bool = Fa
 
 
 __all__ = [
-    "ENCODER_FIELDS", "FINISHED_FILES", "MaskedPretrainer", "MaskedTransformer",
-    "PRETRAIN_HISTORY_COLUMNS", "PRETRAIN_RUNS_DIR", "PretrainConfig",
-    "MaskedObjective", "PretrainingDivergedError", "default_pretrain_name", "encoder_config",
-    "encoder_differences", "ensure_pretrained", "hide_flux", "is_encoder_key", "launch",
-    "masked_count", "masked_losses", "masked_positions", "prepare_masked", "pretrain",
-    "pretrain_config_for", "pretraining_run", "read_pretrain_metrics", "torchrun_command",
+    "MaskedPretrainer", "PRETRAIN_HISTORY_COLUMNS", "PRETRAIN_RUNS_DIR", "PretrainConfig",
+    "MaskedObjective", "PretrainingDivergedError", "default_pretrain_name", "ensure_pretrained",
+    "hide_flux", "launch", "masked_count", "masked_losses", "masked_positions", "prepare_masked",
+    "pretrain", "pretrain_config_for", "read_pretrain_metrics", "torchrun_command"
 ]  # fmt: skip
 
 

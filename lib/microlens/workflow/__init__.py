@@ -62,7 +62,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "points_record": "figures",
     "pretraining_gain": "learning_curve",
     "read_learning_curve": "learning_curve",
-    "real_benchmark_figures": "figures",
     "real_events_figures": "figures",
     "rebuild_figures": "figures",
     "save_outputs": "notebooks",

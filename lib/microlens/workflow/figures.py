@@ -594,8 +594,8 @@ __all__ = [
     "ATTENTION_STATISTICS_KEYS", "BINARY_POINT_TYPES", "NOTEBOOK_RECORDS", "PROJECTIONS_FILE",
     "attention_figures", "attention_focus", "embedding_figures", "evaluation_figures",
     "limits_figures", "load_projections", "notebook_figures", "points_record",
-    "real_benchmark_figures", "real_events_figures", "rebuild_figures", "save_projections",
-    "simulation_figures", "training_figures",
+    "real_events_figures", "rebuild_figures", "save_projections", "simulation_figures",
+    "training_figures"
 ]  # fmt: skip
 
 

@@ -82,12 +82,10 @@ from microlens.realdata.benchmark.beside import (
 )
 from microlens.realdata.benchmark.run import (
     ALERT_THRESHOLD,
-    CITATION,
     EXCLUSIONS,
     MIN_SEGMENT_POINTS,
     TIMING_MIN_POINTS,
     plan_events,
-    read_stars,
     run_benchmark,
     summary_view,
 )
@@ -103,9 +101,9 @@ from microlens.realdata.benchmark.summary import (
 )
 
 __all__ = [
-    "ALERT_THRESHOLD", "BATCH_OBSERVATIONS", "BIN_EDGES", "CITATION", "EXCLUSIONS", "HEADLINE",
+    "ALERT_THRESHOLD", "BATCH_OBSERVATIONS", "BIN_EDGES", "EXCLUSIONS", "HEADLINE",
     "HEADLINE_LABELS", "MIN_SEGMENT_POINTS", "Segment", "TIMING_MIN_POINTS", "beside_simulation",
-    "combine_reports", "headline_rows",
-    "model_answers", "peer_answers", "plan_events", "read_stars", "run_benchmark", "share",
-    "run_simulated_shares", "simulated_shares", "summarise", "summary_view", "threshold_curve",
+    "combine_reports", "headline_rows", "model_answers", "peer_answers", "plan_events",
+    "run_benchmark", "share", "run_simulated_shares", "simulated_shares", "summarise",
+    "summary_view", "threshold_curve"
 ]  # fmt: skip

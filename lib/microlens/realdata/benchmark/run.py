@@ -42,8 +42,8 @@ UNTIMED_REASON = ("the features kind answers only at fixed fractions of a curve 
                   "fractions), not after every observation: when it would first have alerted "
                   "is not measured")
 
-EXCLUSIONS = ("not_selected", "unreadable", "no_params", "duplicate_star", "event_too_short",
-              "baseline_degenerate_fit", "baseline_too_short")
+EXCLUSIONS = ("not_selected", "training_star", "unreadable", "no_params", "duplicate_star",
+              "event_too_short", "baseline_degenerate_fit", "baseline_too_short")
 """The counts of events (or segments) left out, in the record's ``counts``: not asked for
 (``events`` / ``stars``), photometry that could not be read, no params file (no segment),
 a duplicate star (no segment), an event segment below the minimum, no baseline segment for a
@@ -91,12 +91,12 @@ def training_stars(run_path) -> tuple[frozenset[str], str]:
         training stars cannot be told from the others, and scoring them would not be held out.
     """
     from microlens.data.store import open_dataset
-    from microlens.models.runs import read_json
+    from microlens.evaluation.predictions import run_dataset_path
     from microlens.photometry import ews
 
     if run_path is None:
         return frozenset(), "no run"
-    dataset = resolve_path(read_json(resolve_path(run_path) / "config.json")["train"]["dataset"])
+    dataset = run_dataset_path(run_path)
     if not dataset.is_dir():
         return frozenset(), (f"unknown: the run's data set {project_relative(dataset)} is not "
                              "on this machine (real stars it was made from, if any, are not "
@@ -554,7 +554,9 @@ def final_lensing(row: dict, part: str = "event") -> float | None:
     return None if not answer or answer.get("final") is None else lensing(answer["final"])
 
 
-__all__ = ["ALERT_THRESHOLD", "CITATION", "EVENT_END_TAU", "EXCLUSIONS", "EventPlan",
-           "MAX_BASELINE_SNR", "MIN_SEGMENT_POINTS", "TIMING_MIN_POINTS", "UNTIMED_REASON",
-           "final_lensing", "plan_events", "read_stars", "run_benchmark", "summary_view"]
+__all__ = [
+    "ALERT_THRESHOLD", "EVENT_END_TAU", "EXCLUSIONS", "EventPlan", "MAX_BASELINE_SNR",
+    "MIN_SEGMENT_POINTS", "TIMING_MIN_POINTS", "UNTIMED_REASON", "final_lensing", "plan_events",
+    "run_benchmark", "summary_view"
+]
 

@@ -497,8 +497,7 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 
 __all__ = [
-    "ARTIFACTS", "BASE_CELL", "DATASET", "NOTEBOOK_DIR", "RUN", "STUDY_DIR", "Artifact", "Cell",
-    "Study", "StudyError", "artifact_key", "available_notebooks", "available_studies",
-    "check_cell", "declared_parameters", "fingerprint", "load_study", "notebook_path",
-    "parse_assignment", "study_path",
+    "BASE_CELL", "STUDY_DIR", "Cell", "Study", "StudyError", "artifact_key", "available_notebooks",
+    "available_studies", "check_cell", "declared_parameters", "fingerprint", "load_study",
+    "notebook_path", "parse_assignment", "study_path"
 ]  # fmt: skip

@@ -51,9 +51,8 @@ from microlens.core.removal import (
     mark_project_dir,
     remove_project_dir,
 )
+from microlens.workflow.notebooks import ARTIFACTS, NOTEBOOK_DIR
 from microlens.workflow.studies.definition import (
-    ARTIFACTS,
-    NOTEBOOK_DIR,
     Cell,
     Study,
     StudyError,
