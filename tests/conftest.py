@@ -38,7 +38,8 @@ def pytest_configure(config):
 # notebook chain and the tests of the tiny trained run it starts from, and the kinds' chains.
 SHARED_FIXTURES = {"notebook_chain": "eval_run", "eval_run": "eval_run",
                    "kind_chains": "kind_chains",
-                   "tiny": "studies"}  # test_studies.py's two-cell study, run once a module
+                   "tiny": "studies",  # test_studies.py's two-cell study, run once a module
+                   "package_graph": "package_graph"}  # the package parsed once, one worker
 
 # Tests that start from a model trained (or a data set injected) by a session or module fixture
 # belong to the slow tier, whatever their own cost: the fast tier (./run_all.sh test fast) never

@@ -102,8 +102,15 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_graph_builder_sees_absolute_deferred_and_package_imports():
-    graph = import_graph()
+@pytest.fixture
+def package_graph() -> dict[str, frozenset[str]]:
+    """:func:`import_graph`; the tests that read it share one worker (tests/conftest.py), so the
+    package is parsed once per run."""
+    return import_graph()
+
+
+def test_graph_builder_sees_absolute_deferred_and_package_imports(package_graph):
+    graph = package_graph
     assert "microlens.simulation.pspl_fit" in graph["microlens.simulation.detectability"]
     # deferred imports count, and ``from microlens.photometry import ews`` names a module
     assert "microlens.simulation.detectability" in graph["microlens.simulation.simulate"]
@@ -144,8 +151,8 @@ def test_the_layer_check_catches_an_upward_import():
     assert upward_imports(planted) == [("microlens.core.paths", "microlens.workflow.notebooks")]
 
 
-def test_no_module_imports_a_later_layer():
-    upward = upward_imports(import_graph())
+def test_no_module_imports_a_later_layer(package_graph):
+    upward = upward_imports(package_graph)
     assert upward == [], "imports against the layer order " + " < ".join(LAYERS) + ":\n" + \
         "\n".join(f"{module} -> {target}" for module, target in upward)
 
@@ -166,7 +173,7 @@ def private_imports() -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def test_no_private_name_is_imported_across_subpackages():
+def test_no_private_name_is_imported_across_subpackages(package_graph):
     assert private_imports() == []
 
 
@@ -188,8 +195,8 @@ def test_find_cycle_finds_a_cycle_and_only_a_cycle():
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None  # a diamond
 
 
-def test_no_import_cycle_among_microlens_modules():
-    cycle = find_cycle(import_graph())
+def test_no_import_cycle_among_microlens_modules(package_graph):
+    cycle = find_cycle(package_graph)
     assert cycle is None, f"import cycle among microlens modules: {' -> '.join(cycle)}"
 
 

@@ -50,6 +50,7 @@ def test_binary_default_tolerance_agrees_with_tight_vbbl():
         np.testing.assert_allclose(ours, ref, rtol=1e-3)
 
 
+@pytest.mark.slow  # a second long: an independent solver over many points
 def test_binary_conventions_match_mulensmodel_independent_solver():
     """MulensModel's own point-source solver (not VBBL): its alpha [deg] = degrees(alpha_rad)."""
     import MulensModel as mm
