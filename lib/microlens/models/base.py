@@ -9,6 +9,7 @@ from torch import nn
 from microlens.core.validation import as_model_inputs
 from microlens.models.config import CPU_PASS_OBSERVATIONS, N_FEATURES, ModelConfig
 from microlens.models.inputs import Normalization
+from microlens.models.parameters import QUANTILES, TARGETS, ParameterHead, absolute_quantiles
 
 
 class CausalClassifier(nn.Module):
@@ -53,6 +54,9 @@ class CausalClassifier(nn.Module):
         self.head = nn.Sequential(
             nn.LayerNorm(2 * c.d_model) if c.pool_norm else nn.Identity(),
             nn.Linear(2 * c.d_model, c.d_model), nn.GELU(), nn.Linear(c.d_model, c.n_classes))
+        # quantiles of the lens parameters after every observation (microlens.models.parameters);
+        # None keeps the weights' keys of a classifier without them
+        self.parameter_head = ParameterHead(c.d_model) if c.parameter_heads else None
         self.register_buffer("temperature", torch.ones(()))
         # A temperature per number of observations seen (microlens.core.calibration), empty unless
         # fitted: then the scalar applies, as in checkpoints from before the curve.
@@ -112,6 +116,14 @@ class CausalClassifier(nn.Module):
         """Logits (uncalibrated) from pooled embeddings."""
         return self.head(pooled).float()
 
+    def answers(self, pooled: torch.Tensor, states: torch.Tensor) -> dict:
+        """The heads' outputs from the pooled embedding and the encoder states: ``"logits"``,
+        and ``"parameters"`` for a model with parameter heads (:meth:`forward`)."""
+        out = {"logits": self.classify(pooled)}
+        if self.parameter_head is not None:
+            out["parameters"] = self.parameter_head(pooled, states)
+        return out
+
     # -- forward -------------------------------------------------------------------------
 
     def forward(self, times, flux, flux_err, mask=None, *, return_attention: bool = False,
@@ -140,7 +152,10 @@ class CausalClassifier(nn.Module):
         dict
             ``"logits"`` ``(B, N, n_classes)`` float32, uncalibrated (divide by
             ``self.temperature``, or use :meth:`predict_proba`); entries at padded positions are
-            meaningless.
+            meaningless. A model with parameter heads adds ``"parameters"``: quantiles
+            ``(B, N, P, Q)`` of :data:`~microlens.models.parameters.TARGETS` at
+            :data:`~microlens.models.parameters.QUANTILES`, ``t_0`` relative to the latest
+            observation (:meth:`predict_parameters` gives it in the curve's time frame).
         """
         # Checked on CPU only: on a GPU the bool() would stall every training step on a sync,
         # and the batches there come from store.batch, which puts valid observations first.
@@ -153,7 +168,7 @@ class CausalClassifier(nn.Module):
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
-        out = {"logits": self.classify(pooled)}
+        out = self.answers(pooled, states)
         if self.training or return_auxiliary:
             auxiliary = self.auxiliary_loss(features, states, times=times, mask=mask)
             if auxiliary is not None:
@@ -217,6 +232,47 @@ class CausalClassifier(nn.Module):
             self.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
                                                           self.config.n_classes)
+
+    @torch.no_grad()
+    def predict_parameters(self, times, flux, flux_err, mask=None, *,
+                           chunk_observations: int | None = None,
+                           check_inputs: bool = True) -> torch.Tensor:
+        """Quantiles of the lens parameters after every observation (eval mode, in chunks of
+        events as :meth:`predict_logits`).
+
+        Returns
+        -------
+        Tensor ``(B, N, P, Q)`` float32
+            :data:`~microlens.models.parameters.TARGETS` at
+            :data:`~microlens.models.parameters.QUANTILES`, ``t_0`` in the curve's time frame
+            (days, as ``times``); :func:`~microlens.models.parameters.as_table` names them.
+
+        Raises
+        ------
+        ValueError
+            For a model built without parameter heads (``ModelConfig.parameter_heads``).
+        """
+        if self.parameter_head is None:
+            raise ValueError(f"this {self.config.kind!r} model has no parameter heads; train "
+                             "one with ModelConfig(parameter_heads=True)")
+        times, flux, flux_err, mask = as_model_inputs(times, flux, flux_err, mask,
+                                                      device=self._input_device(times),
+                                                      check=check_inputs)
+        if chunk_observations is None:
+            chunk_observations = (self.cpu_pass_observations if times.device.type == "cpu"
+                                  else times.numel())
+        per_pass = max(1, chunk_observations // max(1, times.shape[1]))
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [absolute_quantiles(
+                self(times[i : i + per_pass], flux[i : i + per_pass],
+                     flux_err[i : i + per_pass], mask[i : i + per_pass])["parameters"],
+                times[i : i + per_pass]) for i in range(0, times.shape[0], per_pass)]
+        finally:
+            self.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros(0, times.shape[1], len(TARGETS),
+                                                          len(QUANTILES))
 
     def _input_device(self, times) -> torch.device | None:
         """Where NumPy inputs go: the model's device (tensors stay where they are)."""

@@ -103,6 +103,9 @@ class ModelConfig:
     # masked only: the pretraining run (microlens.training.pretrain) whose encoder initialises the
     # classifier; "" starts from random weights (then it is the transformer)
     pretrained: str = ""
+    # True: heads beside the classifier predict quantiles of t_0, t_E, u_0, f_s (and s, q of
+    # binaries) after every observation (microlens.models.parameters); every neural kind
+    parameter_heads: bool = False  # lens-parameter quantiles after every observation
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -158,6 +161,13 @@ class ModelConfig:
         if not isinstance(self.pretrained, str):
             raise ValueError(f"ModelConfig.pretrained must be a path (str), got "
                              f"{self.pretrained!r}")
+        if not isinstance(self.parameter_heads, bool):
+            raise ValueError(f"ModelConfig.parameter_heads must be True or False, got "
+                             f"{self.parameter_heads!r}")
+        if self.parameter_heads and self.kind == "features":
+            raise ValueError("ModelConfig.parameter_heads is for the neural kinds; the "
+                             "'features' kind reports its point-lens fit's parameters at its "
+                             "update points (microlens.models.features)")
         if not isinstance(self.pool_norm, bool):
             raise ValueError(f"ModelConfig.pool_norm must be True or False, got "
                              f"{self.pool_norm!r}")
@@ -180,7 +190,7 @@ class ModelConfig:
 SAVED_BEFORE_FIELD = {"time_encoding": "none", "conv_stem_kernel": 0, "conv_stem_layers": 1,
                       "pool_norm": True, "kind": "transformer", "kernel_size": 5,
                       "latent_dim": 16, "reconstruction_weight": 1.0, "kl_weight": 0.01,
-                      "pretrained": ""}
+                      "pretrained": "", "parameter_heads": False}
 """The behaviour of models saved before these :class:`ModelConfig` fields existed."""
 
 

@@ -296,7 +296,8 @@ class RecurrentVAE(CausalClassifier):
         Returns
         -------
         dict
-            ``"logits"`` ``(B, N, n_classes)`` float32 and the entries asked for.
+            ``"logits"`` ``(B, N, n_classes)`` float32 (and ``"parameters"`` with parameter
+            heads) and the entries asked for.
         """
         if (mask is not None and mask.device.type == "cpu" and mask.shape[1] > 1
                 and bool((mask[:, 1:] > mask[:, :-1]).any())):
@@ -308,7 +309,7 @@ class RecurrentVAE(CausalClassifier):
         code = self.latent(features)
         states = self.states(code.z)
         pooled = self.pool(states)
-        out = {"logits": self.classify(pooled)}
+        out = self.answers(pooled, states)
         if self.training or return_auxiliary:
             out["auxiliary_loss"] = self.auxiliary_loss(features, states, times=times,
                                                         mask=mask, code=code)

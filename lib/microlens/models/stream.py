@@ -80,6 +80,7 @@ from microlens.core.validation import check_stream_update
 from microlens.models.base import CausalClassifier
 from microlens.models.inputs import IntervalRangeWarning
 from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
+from microlens.models.parameters import absolute_quantiles
 from microlens.models.set_models import POINT_FEATURES
 
 
@@ -101,6 +102,10 @@ class StreamingClassifier:
     logits : Tensor ``(E, n_classes)`` or None
         Uncalibrated logits of the last update (``E`` events updated), on the model's device (the
         network runs where the model is; the normalisation and bookkeeping stay on the CPU).
+    parameters : Tensor ``(E, P, Q)`` or None
+        For a model with parameter heads, the quantiles of the lens parameters after the last
+        update (:meth:`CausalClassifier.predict_parameters`'s, ``t_0`` in the times' frame);
+        None otherwise.
     key_cache, value_cache : list of Tensor ``(n_events, heads, window - 1, head_dim)``
         Per-layer ring buffers of the previous observations' keys and values.
     reference_flux, reference_err : Tensor ``(n_events, reference_points)`` float32
@@ -156,6 +161,7 @@ class StreamingClassifier:
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self.logits: torch.Tensor | None = None
+        self.parameters: torch.Tensor | None = None
 
     # -- the transformer's encoder state (kept as attributes for inspection) --------------
 
@@ -234,6 +240,7 @@ class StreamingClassifier:
         self.pool_sum[dev] = 0
         self.pool_max[dev] = -math.inf
         self.logits = None
+        self.parameters = None
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -372,6 +379,8 @@ class StreamingClassifier:
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
+            quantiles = (None if model.parameter_head is None else absolute_quantiles(
+                model.parameter_head(pooled, state), times.to(self.device)))
             probs = (model.calibrate(logits, n_seen + 1) if calibrated
                      else logits).softmax(dim=-1)
         finally:
@@ -392,6 +401,7 @@ class StreamingClassifier:
         self._n_seen[idx] = n_seen + 1
         self._last_time[idx] = times
         self.logits = logits
+        self.parameters = quantiles
         return probs
 
 

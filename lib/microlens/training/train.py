@@ -83,6 +83,7 @@ from microlens.data.summaries import DETECTABILITY_THRESHOLD
 from microlens.models.base import final_logits
 from microlens.models.config import ModelConfig
 from microlens.models.inputs import Normalization
+from microlens.models.parameters import event_targets, fit_target_scaling, parameter_losses
 from microlens.models.registry import build_model, count_parameters, model_kind
 from microlens.training import ddp
 from microlens.training.loop import (
@@ -114,6 +115,7 @@ class TrainConfig(TrainingSettings):
     SECTION = "train"
     SAVED_BEFORE_FIELD = TRAIN_SAVED_BEFORE_FIELD
     FRACTIONS = ("warmup_fraction", "min_lr_fraction", "final_weight")
+    NON_NEGATIVE_NUMBERS = ("weight_decay", "parameter_weight")
 
     dataset: str = "data/quick"  # dataset directory written by 01_simulate / generate_dataset
     run_name: str = "quick"  # the run directory is <runs_dir>/<run_name>
@@ -145,6 +147,9 @@ class TrainConfig(TrainingSettings):
     temperature_fit: str = "by_count"  # by_count (per observations seen) or final (one temperature)
     label_policy: str = "physical"  # physical, or observable: binaries of Δχ² ≤ threshold as PSPL
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
+    # weight of the parameter heads' loss beside the classification loss (a model with
+    # ModelConfig.parameter_heads; microlens.models.parameters); ignored without heads
+    parameter_weight: float = 0.2  # weight of the lens-parameter loss (models with heads)
 
     def check(self) -> None:
         check_label_policy(self.label_policy)
@@ -226,6 +231,12 @@ class SupervisedObjective(Objective):
 
     def start_fresh(self) -> None:
         self.module.load_pretrained()  # a fine-tuned kind's encoder; nothing for the others
+        head = getattr(self.module, "parameter_head", None)
+        if head is not None:  # the heads' standard units, from the training events
+            center, scale = fit_target_scaling(self.store, self.train_rows,
+                                               seed=self.config.seed)
+            head.center.copy_(torch.from_numpy(center))
+            head.scale.copy_(torch.from_numpy(scale))
 
     def config_record(self) -> dict:
         config = self.config
@@ -243,9 +254,17 @@ class SupervisedObjective(Objective):
         }
 
     def batch(self, rows: np.ndarray) -> dict:
-        """The store's batch of ``rows`` with the label policy's labels."""
+        """The store's batch of ``rows`` with the label policy's labels (and, for a model
+        with parameter heads, the events' parameters: ``parameter_values``,
+        ``parameter_counts``, from the physical labels)."""
+        rows = np.asarray(rows, np.int64)
         batch = self.store.batch(rows)
-        batch["labels"] = torch.from_numpy(self.labels[np.asarray(rows, np.int64)])
+        batch["labels"] = torch.from_numpy(self.labels[rows])
+        if self.config.model.parameter_heads:
+            values, counts = event_targets(np.asarray(self.store.params[rows]),
+                                           np.asarray(self.store.labels[rows]))
+            batch["parameter_values"] = torch.from_numpy(values.astype(np.float32))
+            batch["parameter_counts"] = torch.from_numpy(counts)
         return batch
 
     def _to_device(self, batch: dict) -> dict:
@@ -277,7 +296,8 @@ class SupervisedObjective(Objective):
                           lambda part: self._to_device(self.batch(part)),
                           n_events=rows.size, class_weights=self.class_weights,
                           final_weight=self.config.final_weight, grad_clip=self.config.grad_clip,
-                          autocast_dtype=self.autocast_dtype)
+                          autocast_dtype=self.autocast_dtype,
+                          parameter_weight=self.config.parameter_weight)
 
     def validate(self) -> dict:
         val_loss, val_accuracy, _, _ = self.evaluate(self.val_rows)
@@ -315,7 +335,8 @@ _Trainer = SupervisedObjective  # the name of earlier versions
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_batches,
                load: Callable[[object], dict], *, n_events: int, class_weights: torch.Tensor,
                final_weight: float, grad_clip: float,
-               autocast_dtype: torch.dtype | None = None) -> StepResult:
+               autocast_dtype: torch.dtype | None = None,
+               parameter_weight: float = 0.0) -> StepResult:
     """One optimiser step, as :func:`train` takes it (the benchmark times this very function).
 
     Every micro-batch is loaded, run forward under autocast (``autocast_dtype``; None: fp32),
@@ -346,6 +367,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_b
         As in :class:`TrainConfig`.
     autocast_dtype : torch.dtype, optional
         Autocast dtype (``torch.bfloat16``), or None for fp32.
+    parameter_weight : float
+        Weight of the parameter heads' loss (:func:`microlens.models.parameters.parameter_losses`,
+        not class-weighted), for a model with heads and batches that carry
+        ``parameter_values`` and ``parameter_counts``.
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -370,6 +395,11 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_b
             objective = weighted
             if "auxiliary_loss" in out:  # a kind's unsupervised loss, not class-weighted
                 objective = objective + out["auxiliary_loss"].float().sum()
+            if "parameters" in out and "parameter_values" in batch:
+                objective = objective + parameter_weight * parameter_losses(
+                    out["parameters"], batch["parameter_values"], batch["parameter_counts"],
+                    batch["times"], observation_weights(batch["mask"], final_weight),
+                    module.parameter_head.scale).sum()
             loss = objective / n_events
             loss.backward()
         step_loss += loss.detach().double()

@@ -1,0 +1,188 @@
+"""Parameter heads: every neural kind estimates lens parameters causally, streams the batch
+numbers, learns only from lensing curves' parameters, and its checkpoints and coverage are
+scored as stated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import bump_curves, spread_model
+from test_model_kinds import SIZES
+
+from microlens.evaluation.parameters import (
+    COVERAGE_BANDS,
+    MIN_SEEN,
+    checkpoint_counts,
+    coverage_table,
+)
+from microlens.models.config import ModelConfig
+from microlens.models.parameters import (
+    BINARY,
+    MEDIAN,
+    POINT_LENS,
+    QUANTILES,
+    TARGETS,
+    as_table,
+    event_targets,
+    parameter_losses,
+)
+from microlens.models.registry import neural_kinds
+from microlens.models.stream import StreamingClassifier
+from microlens.simulation.simulate import params_dtype
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def with_heads(kind: str):
+    return spread_model(kind, SIZES[kind], 0, parameter_heads=True)
+
+
+@pytest.fixture(scope="module", params=neural_kinds())
+def net(request):
+    return with_heads(request.param)
+
+
+def test_every_kind_estimates_parameters_causally(net):
+    times, flux, err = bump_curves(3, 100, seed=2)
+    k = 57
+    with torch.no_grad():
+        before = net(times, flux, err)["parameters"]
+        changed_flux, later_times = flux.clone(), times.clone()
+        changed_flux[:, k + 1 :] += torch.randn(3, 100 - k - 1) * 5
+        later_times[:, k + 1 :] += 7.0
+        after = net(later_times, changed_flux, err)["parameters"]
+    assert before.shape == (3, 100, len(TARGETS), len(QUANTILES))
+    assert torch.equal(after[:, : k + 1], before[:, : k + 1]), net.kind
+    assert not torch.allclose(after[:, k + 1 :], before[:, k + 1 :])
+
+
+def test_every_kind_streams_the_batch_parameters(net):
+    times, flux, err = bump_curves(2, 60, seed=5)
+    batch = net.predict_parameters(times, flux, err)
+    stream = StreamingClassifier(net, n_events=2)
+    for k in range(60):
+        stream.update(times[:, k], flux[:, k], err[:, k], check_intervals=False)
+        torch.testing.assert_close(stream.parameters, batch[:, k], atol=2e-4, rtol=1e-4)
+
+
+def test_quantiles_are_ordered_and_t_0_is_in_the_curves_time_frame():
+    net = with_heads("gru")
+    times, flux, err = bump_curves(2, 40, seed=3)
+    quantiles = net.predict_parameters(times, flux, err)
+    assert bool((quantiles.diff(dim=-1) >= 0).all())
+    raw = net(times, flux, err)["parameters"]
+    shifted = net.predict_parameters(times + 1000.0, flux, err)  # absolute times move t_0 only
+    torch.testing.assert_close(shifted[..., 0, :] - 1000.0, quantiles[..., 0, :], atol=1e-3,
+                               rtol=0)
+    torch.testing.assert_close(shifted[..., 1:, :], quantiles[..., 1:, :])
+    torch.testing.assert_close(quantiles[..., 0, :] - times[..., None].float(), raw[..., 0, :],
+                               atol=1e-3, rtol=0)
+    table = as_table(quantiles.numpy())
+    assert set(table) >= {"t_0", "log10_u_0_lo68", "f_s_hi95"}
+    np.testing.assert_array_equal(table["log10_t_E"], quantiles[..., 1, MEDIAN].numpy())
+
+
+def test_a_model_without_heads_says_so_and_keeps_its_weights_keys():
+    plain = spread_model("transformer", SIZES["transformer"], 0)
+    assert not any(key.startswith("parameter_head") for key in plain.state_dict())
+    with pytest.raises(ValueError, match="no parameter heads"):
+        plain.predict_parameters(*bump_curves(1, 10, seed=0))
+    with pytest.raises(ValueError, match="'features' kind reports its point-lens fit"):
+        ModelConfig(kind="features", parameter_heads=True)
+    assert ModelConfig.from_saved({}).parameter_heads is False
+
+
+def _params(labels):
+    rows = np.zeros(len(labels), params_dtype())
+    rows["label"] = labels
+    rows["t_0"], rows["t_E"], rows["u_0"], rows["f_s"] = 50.0, 20.0, -0.05, 0.7
+    rows["s"], rows["q"] = np.where(np.asarray(labels) == 2, 1.2, np.nan), np.where(
+        np.asarray(labels) == 2, 1e-3, np.nan)
+    return rows
+
+
+def test_targets_count_by_class():
+    values, counts = event_targets(_params([0, 1, 2]), np.array([0, 1, 2]))
+    n_point = len(POINT_LENS)
+    assert not counts[0].any()  # a no-event curve's parameters never count
+    assert counts[1, :n_point].all() and not counts[1, n_point:].any()
+    assert counts[2].all()
+    np.testing.assert_allclose(values[2], [50.0, np.log10(20.0), np.log10(0.05), 0.7,
+                                           np.log10(1.2), -3.0])
+    assert len(TARGETS) == n_point + len(BINARY)
+
+
+def test_the_loss_ignores_what_does_not_count_whatever_its_value():
+    torch.manual_seed(0)
+    values, counts = event_targets(_params([0, 1, 2]), np.array([0, 1, 2]))
+    values = torch.tensor(values, dtype=torch.float32)
+    values[0] = 1e6  # a no-event curve's (meaningless) draws: never read
+    counts = torch.from_numpy(counts)
+    quantiles = torch.randn(3, 5, len(TARGETS), len(QUANTILES)).sort(-1).values
+    quantiles.requires_grad_(True)
+    times = torch.arange(5.0).expand(3, 5)
+    weights = torch.full((3, 5), 0.2)
+    loss = parameter_losses(quantiles, values, counts, times, weights, torch.ones(len(TARGETS)))
+    loss.sum().backward()
+    assert loss[0] == 0 and torch.all(quantiles.grad[0] == 0)
+    assert loss[1] > 0 and torch.all(quantiles.grad[1, :, len(POINT_LENS):] == 0)
+    assert torch.any(quantiles.grad[2, :, len(POINT_LENS):] != 0)
+
+
+def test_training_with_heads_learns_and_saves_them(tmp_path, train_store):
+    from microlens.models.registry import load_model
+    from microlens.training.train import TrainConfig, train
+
+    config = TrainConfig(dataset=str(train_store.path), run_name="heads", runs_dir=str(tmp_path),
+                         model=ModelConfig(kind="gru", d_model=16, n_layers=1, dropout=0.0,
+                                           parameter_heads=True),
+                         epochs=1, batch_size=32, max_train_events=64, max_val_events=32, seed=3)
+    model = load_model(train(config, progress=False))
+    head = model.parameter_head
+    assert head is not None and bool((head.scale > 0).all())
+    assert float(head.scale[1]) != 1.0  # fitted on the training events (log10 t_E's spread)
+    batch = train_store.batch(train_store.indices("test")[:4])
+    quantiles = model.predict_parameters(batch["times"], batch["flux"], batch["flux_err"],
+                                         batch["mask"])
+    assert torch.isfinite(quantiles).all()
+
+
+def test_checkpoints_need_an_observation_just_before_them():
+    times = np.arange(100, dtype=np.float64)[None, :].repeat(3, 0)
+    times[2, 40:] += 30.0  # a 30-day gap after day 39
+    mask = np.ones_like(times, bool)
+    t_0, t_E = np.array([50.0, 5.0, 55.0]), np.array([10.0, 10.0, 10.0])
+    counts = checkpoint_counts(times, mask, t_0, t_E, (-1.0, 0.0, 1.0))
+    np.testing.assert_array_equal(counts[0], [41, 51, 61])
+    # before the first observation; then only 6 < MIN_SEEN observations by t_0
+    assert MIN_SEEN > 6
+    np.testing.assert_array_equal(counts[1], [0, 0, 16])
+    # days 45, 55 and 65 fall in the gap: the last observation (day 39) is too far before
+    np.testing.assert_array_equal(counts[2], [0, 0, 0])
+    mask[0, 45:] = False  # padding is never an observation
+    assert checkpoint_counts(times, mask, t_0, t_E, (1.0,))[0, 0] == 0
+
+
+def _coverage(shift: float, n: int = 4000):
+    """Coverage of standard-normal quantiles for truths drawn from N(shift, 1)."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    quantiles = np.zeros((n, 1, len(TARGETS), len(QUANTILES)))
+    quantiles[...] = norm.ppf(QUANTILES)
+    values = np.zeros((n, len(TARGETS)))
+    values[:, TARGETS.index("t_0")] = rng.normal(shift, 1.0, n)
+    counts = np.ones((n, 1), int)
+    return coverage_table(quantiles, None, values, counts, phases=(0.0,))["0.0"]["t_0"]
+
+
+def test_coverage_cells_pass_for_calibrated_intervals_and_fail_for_shifted_ones():
+    calibrated, shifted = _coverage(0.0), _coverage(1.0)
+    for level, key in ((0.68, "model_68"), (0.95, "model_95")):
+        cell = calibrated[key]
+        assert cell["n"] == 4000 and cell["passes"], cell
+        assert abs(cell["coverage"] - level) < 0.03
+        assert cell["interval"][0] < cell["coverage"] < cell["interval"][1]
+        assert not shifted[key]["passes"], shifted[key]
+        assert shifted[key]["interval"][1] < COVERAGE_BANDS[level][0]
