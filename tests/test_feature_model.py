@@ -345,3 +345,22 @@ def test_broken_features_files_name_the_file(features_run, tmp_path):
     (copy / META_FILE).write_text('{"format_version": 1,')
     with pytest.raises(RunFileError, match=rf"{copy / META_FILE} is not valid JSON"):
         load_feature_model(copy)
+
+
+def test_the_features_kind_reports_its_fits_parameters_at_its_update_points(features_run,
+                                                                            eval_store):
+    from microlens.models.online_fit import fit_point_lens
+
+    *_, run_dir = features_run
+    model = load_feature_model(run_dir)
+    row = int(eval_store.indices("test")[np.flatnonzero(
+        eval_store.labels[eval_store.indices("test")] == 1)[0]])
+    times, flux, err = _curve(eval_store, row)
+    answer = model.update_parameters(times, flux, err)
+    n = times.size
+    np.testing.assert_array_equal(answer["counts"],
+                                  [observations_seen(n, f) for f in FRACTIONS])
+    assert answer["mean"].shape == answer["sigma"].shape == (len(FRACTIONS), 4)
+    last = fit_point_lens(times, flux, err)  # the final update is the fit of the whole curve
+    np.testing.assert_array_equal(answer["mean"][-1], last["mean"])
+    assert answer["ok"][-1] == last["ok"]

@@ -511,6 +511,39 @@ class FeatureClassifier:
         answers[_too_short(np.array([times.size]), self.update_fractions)[0]] = 0.0
         return answers
 
+    def update_parameters(self, times, flux, flux_err) -> dict:
+        """The point-lens parameters of one curve **at this kind's update points only**.
+
+        The trees answer from the robust point-lens fit of each update's prefix (the first
+        ``ceil(f n)`` observations for each update fraction ``f``), so the parameters this kind
+        can report are that fit's, with intervals from its covariance
+        (:func:`microlens.models.online_fit.fit_point_lens`), at those prefixes and nowhere
+        else: between updates its answer is the latest update's. It has no estimate of a
+        binary's ``s`` and ``q`` (a point-lens fit has none) and no learned correction of the
+        fit: where the fit is degenerate (its stated rule) it reports none.
+
+        Returns
+        -------
+        dict
+            ``counts`` (int ``(U,)``, observations behind each update), ``mean`` and
+            ``sigma`` (float64 ``(U, 4)``, :data:`microlens.models.online_fit.PARAMETERS`:
+            ``t_0`` in the times' frame, ``log10_t_E``, ``log10_u_0``, ``f_s``), ``ok`` (bool
+            ``(U,)``).
+        """
+        from microlens.models.holdout import observations_seen
+        from microlens.models.online_fit import PARAMETERS, fit_point_lens
+
+        times, flux, flux_err = (np.asarray(a, np.float64).reshape(-1)
+                                 for a in (times, flux, flux_err))
+        counts = np.array([int(observations_seen(np.array([times.size]), f)[0])
+                           for f in self.update_fractions])
+        mean = np.full((counts.size, len(PARAMETERS)), np.nan)
+        sigma, ok = mean.copy(), np.zeros(counts.size, bool)
+        for j, c in enumerate(counts):
+            fit = fit_point_lens(times[:c], flux[:c], flux_err[:c])
+            mean[j], sigma[j], ok[j] = fit["mean"], fit["sigma"], fit["ok"]
+        return {"counts": counts, "mean": mean, "sigma": sigma, "ok": ok}
+
     def predict_curve(self, times, flux, flux_err) -> np.ndarray:
         """Per-observation logits ``(n, n_classes)`` float32 of one light curve: piecewise
         constant from each update on, zeros (uniform) before the first and for updates of

@@ -83,12 +83,15 @@ STREAM_ENCODERS = {
     "rotary": {**SAVED_BEFORE_FIELD, "time_encoding": "rotary"},
     "stem": {},
     "rotary+stem": {"time_encoding": "rotary"},
+    "heads": {"parameter_heads": True},
 }
 """Encoder options (:class:`~microlens.models.config.ModelConfig` overrides of the benchmark's
 model) whose one-event streaming latency ``--stream-encoders`` compares: ``before`` is the
 attention-only encoder of the project before the convolution stem (the reference of the
 ratios), ``stem`` today's default (dilated convolution stem, no pool norm), and each with
-rotary time encoding."""
+rotary time encoding; ``heads`` is today's default with the lens-parameter heads
+(:mod:`microlens.models.parameters`), whose ``ratio_to_stem`` is the cost of the heads per
+streamed update."""
 
 INFER_TARGETS = {"gpu_events_per_second_1000": 100_000, "stream_ms_one_event_cpu": 1.0}
 
@@ -161,6 +164,10 @@ def _measure_stream(spec: dict) -> dict:
                        "median_ms": _sig(1e3 * float(np.median(seconds[name]))),
                        "ratio_to_before": _sig(float(np.median(seconds[name])) / before)}
                 for name in names}
+    if "stem" in names:  # today's default: the reference of options added to it
+        stem = float(np.median(seconds["stem"]))
+        for name in names:
+            compared[name]["ratio_to_stem"] = _sig(float(np.median(seconds[name])) / stem)
     return {"results": results, **extra, "encoders": compared}
 
 
