@@ -20,6 +20,7 @@ COMMANDS = [  # (module with main(argv), arguments before --help)
     ("microlens.simulation.noise_model", []), ("microlens.reports.noise_statistics", []),
     ("microlens.photometry.ews", []),
     ("microlens.evaluation.analysis.baseline", []), ("microlens.realdata.benchmark.crossfit", []),
+    ("microlens.realdata.parameters", []),
 ]
 
 

@@ -1,23 +1,34 @@
 """Evaluation: what a trained run does on held-out events, beside the classical peer.
 
 Final-answer metrics with intervals, early detection, calibration, both label sets, the
-physics gate on final answers, the linear probe, model comparisons, and the attention,
+physics gate on final answers, the linear probe, model comparisons, lens parameters after
+every observation beside the online point-lens fit (:mod:`~microlens.evaluation.parameters`),
+and the attention,
 embedding and physical-limit analyses (:mod:`~microlens.evaluation.analysis`).
 """
 
 from microlens.core.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "ALERT_PHASES": "parameters",
+    "ALERT_THRESHOLDS": "parameters",
     "AUC_BOOTSTRAP": "probe",
     "CALIBRATION_FRACTIONS": "evaluate",
     "COLUMNS": "model_comparison",
+    "COMPARED": "parameters",
     "COSTS_FILE": "model_comparison",
+    "COVERAGE_BANDS": "parameters",
+    "FIT_ALERT_DCHI2": "parameters",
     "FRACTIONS": "evaluate",
     "GATES": "gate",
     "MARKDOWN_COLUMNS": "model_comparison",
+    "MIN_SEEN": "parameters",
     "PEER": "model_comparison",
+    "PHASES": "parameters",
+    "PHASE_TOLERANCE": "parameters",
     "PhysicsGate": "gate",
     "QUANTITIES": "probe",
+    "SEEN_SHARES": "parameters",
     "SHARED_QUANTITIES": "probe",
     "ShortcutWarning": "probe",
     "TAUS": "evaluate",
@@ -27,16 +38,21 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "WARN_P_VALUE": "probe",
     "accuracy_by_fraction": "evaluate",
     "accuracy_by_tau": "evaluate",
+    "alert_table": "parameters",
     "auc": "probe",
     "binary_recall_split": "model_comparison",
     "cached_costs": "model_comparison",
     "calibration_by_fraction": "evaluate",
+    "checkpoint_counts": "parameters",
     "comparison_row": "model_comparison",
     "confidence_and_class": "evaluate",
     "contamination": "evaluate",
+    "coverage_table": "parameters",
     "csv_columns": "model_comparison",
     "decision_points": "evaluate",
     "decision_sweep": "evaluate",
+    "error_table": "parameters",
+    "evaluate_parameters": "parameters",
     "evaluate_run": "evaluate",
     "final_metrics": "evaluate",
     "format_value": "model_comparison",
@@ -47,6 +63,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "label_set_scores": "evaluate",
     "markdown_table": "model_comparison",
     "measure_costs": "model_comparison",
+    "model_answers": "parameters",
     "model_timing": "evaluate",
     "peak_significance": "probe",
     "peer_row": "model_comparison",

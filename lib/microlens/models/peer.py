@@ -261,6 +261,64 @@ def _check_outlier_clip(value) -> float | None:
     return float(value)
 
 
+def robust_pspl_fit(times: np.ndarray, flux: np.ndarray, err: np.ndarray, *,
+                    error_rescaling: str = "pspl",
+                    outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> dict | None:
+    """The peer's robust blended-PSPL fit of one light curve (what :func:`light_curve_features`
+    and :mod:`microlens.models.online_fit` build on).
+
+    :func:`~microlens.simulation.pspl_fit.fit_pspl` from the data-driven
+    :func:`~microlens.simulation.pspl_fit.pspl_starts`; the error scale ``k``
+    (:func:`error_scale` of the residuals, or 1 for ``error_rescaling='none'``); the isolated
+    outliers of ``r / k`` (the points :func:`clip_isolated` would replace) dropped and the fit
+    redone once from the first fit's parameters, ``k`` then taken from the kept residuals. When
+    fewer than :data:`MIN_OBSERVATIONS` points would be kept, or there are no outliers, every
+    point is kept; when the refit fails, the first fit stands.
+
+    Parameters
+    ----------
+    times, flux, err : ndarray
+        float64 observations of equal length in time order, errors finite and positive (the
+        caller checks them, as :func:`light_curve_features` does).
+    error_rescaling, outlier_clip
+        As :func:`light_curve_features`.
+
+    Returns
+    -------
+    dict or None
+        None with fewer than :data:`MIN_OBSERVATIONS` points or when every start failed;
+        otherwise ``best`` (``t_0, u_0, t_E, f_source, f_blend``), ``chi2`` (on the kept points,
+        with the errors as given), ``error_scale`` (``k``), ``kept`` (bool mask over the
+        points) and ``residuals`` (``(flux - model) / err`` at every point, not divided by
+        ``k``).
+    """
+    _check_error_rescaling(error_rescaling)
+    outlier_clip = _check_outlier_clip(outlier_clip)
+    n = int(times.size)
+    if n < MIN_OBSERVATIONS:
+        return None
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        chi2, best = fit_pspl(times, flux, err, pspl_starts(times, flux, err))
+    if not math.isfinite(chi2):
+        return None
+    residuals = _residuals(times, flux, err, best)
+    k = error_scale(residuals) if error_rescaling == "pspl" else 1.0
+    kept = _isolated_inliers(residuals / k, outlier_clip)
+    n_out = int(n - kept.sum())
+    if n_out and kept.sum() >= MIN_OBSERVATIONS:  # refit without the outliers
+        start_at = (best["t_0"], best["u_0"], best["t_E"])
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            chi2_kept, refit = fit_pspl(times[kept], flux[kept], err[kept], [start_at])
+        if math.isfinite(chi2_kept):
+            best = refit
+            residuals = _residuals(times, flux, err, best)
+            k = error_scale(residuals[kept]) if error_rescaling == "pspl" else 1.0
+        chi2 = float(np.sum(residuals[kept] ** 2))
+    else:
+        kept = np.ones(n, bool)
+    return dict(best=best, chi2=chi2, error_scale=k, kept=kept, residuals=residuals)
+
+
 def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarray, *,
                          error_rescaling: str = "pspl",
                          outlier_clip: float | None = DEFAULT_OUTLIER_CLIP) -> dict:
@@ -305,32 +363,19 @@ def light_curve_features(times: np.ndarray, flux: np.ndarray, flux_err: np.ndarr
                excess=0.0, anomaly=0.0, anomaly_t=math.nan, anomaly_width=0, error_scale=1.0,
                outliers=0,
                t_0=math.nan, u_0=math.nan, t_E=math.nan, f_source=math.nan, f_blend=math.nan)
-    chi2, best = math.nan, {}
-    if n >= MIN_OBSERVATIONS:
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            chi2, best = fit_pspl(times, flux, err, pspl_starts(times, flux, err))
-    if not math.isfinite(chi2):  # too few points, or every start failed: no evidence
+    fit = robust_pspl_fit(times, flux, err, error_rescaling=error_rescaling,
+                          outlier_clip=outlier_clip)
+    if fit is None:  # too few points, or every start failed: no evidence
         out["chi2_pspl"] = out["chi2_flat"]
     else:
-        residuals = _residuals(times, flux, err, best)
-        k = error_scale(residuals) if error_rescaling == "pspl" else 1.0
-        kept = _isolated_inliers(residuals / k, outlier_clip)
+        best, chi2, k, kept = fit["best"], fit["chi2"], fit["error_scale"], fit["kept"]
+        residuals = fit["residuals"]
         n_out = int(n - kept.sum())
-        if n_out and kept.sum() >= MIN_OBSERVATIONS:  # refit without the outliers
-            start_at = (best["t_0"], best["u_0"], best["t_E"])
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                chi2_kept, refit = fit_pspl(times[kept], flux[kept], err[kept], [start_at])
-            if math.isfinite(chi2_kept):
-                best = refit
-                residuals = _residuals(times, flux, err, best)
-                k = error_scale(residuals[kept]) if error_rescaling == "pspl" else 1.0
-            chi2 = float(np.sum(residuals[kept] ** 2))
+        if n_out:
             out["chi2_flat"] = flat_chi2(flux[kept], err[kept])
-        else:
-            n_out, kept = 0, np.ones(n, bool)
         dof = max(n - n_out - PSPL_PARAMETERS, 1)
         if k > 1.0:
-            residuals /= k
+            residuals = residuals / k
             chi2 /= k * k
             out["chi2_flat"] /= k * k
         if n_out:  # outliers take their running median's value in the scan
@@ -851,4 +896,5 @@ __all__ = [
     "ERROR_RESCALINGS", "FEATURE_DTYPE", "LEGACY_OPTIONS", "MIN_OBSERVATIONS", "OUTLIER_WINDOW",
     "ClassicalPeer", "PeerResult", "anomaly_statistic", "check_fractions", "clip_isolated",
     "error_scale", "evaluate_peer", "light_curve_features", "peer_features",
+    "robust_pspl_fit",
 ]  # fmt: skip

@@ -17,6 +17,9 @@ re-exported here (``from microlens.reports import ...``):
 * :mod:`.reconstruction`: a latent model's reconstructed light curves and its reconstruction
   error by class;
 * :mod:`.real_events`: real light curves with the class probabilities after every observation;
+* :mod:`.parameters`: the lens-parameter heads beside the online fit (errors, coverage and alerts,
+  from the record of :func:`microlens.evaluation.parameters.evaluate_parameters`) and one event
+  replayed with the heads' point lens after every observation;
 * :mod:`.noise`: residual statistics of real baselines beside simulated constant stars;
 * :mod:`.study`: a study's metrics against its swept parameters, early detection of all cells;
 * :mod:`.export`: :func:`save_figure` (HTML always; PNG/PDF through kaleido and Chromium).
@@ -83,6 +86,15 @@ from microlens.reports.limits import (  # noqa: F401
     add_binned_traces,
     binary_parameter_figure,
     physical_limits_figure,
+)
+from microlens.reports.parameters import (  # noqa: F401
+    alert_figure,
+    coverage_by_share_figure,
+    parameter_coverage_figure,
+    parameter_error_figure,
+    parameter_figures,
+    parameter_replay_figure,
+    parameter_table,
 )
 from microlens.reports.real_events import real_event_figure, real_events_table_figure  # noqa: F401
 from microlens.reports.reconstruction import (  # noqa: F401

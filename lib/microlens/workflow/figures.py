@@ -25,7 +25,8 @@ notebook            record                      what the rebuild reads besides t
                                                 the probabilities after every observation)
 ==================  ==========================  ==============================================
 
-``08_real_benchmark`` reads nothing besides ``real_benchmark.json``: its per-event rows are in it.
+``08_real_benchmark`` reads nothing besides ``real_benchmark.json``: its per-event rows are in it;
+nor does ``09_parameters`` besides ``parameters_report.json``.
 
 From the shell: ``python -m microlens.workflow.figures outputs/quick/base [--formats html png]``.
 """
@@ -71,6 +72,7 @@ from microlens.reports import (
     save_figures,
     training_curves_figure,
 )
+from microlens.reports.parameters import parameter_figures
 from microlens.reports.real_benchmark import benchmark_figures as real_benchmark_figures
 from microlens.reports.real_benchmark import beside_simulation_figure
 from microlens.workflow.notebooks import NOTEBOOKS, load_record
@@ -480,6 +482,7 @@ _REBUILDERS: dict[str, Callable[[dict, Path], dict[str, go.Figure]]] = {
     "embedding_figures": _embedding, "limits_figures": _limits,
     "real_events_figures": _real_events,
     "real_benchmark_figures": lambda record, source: real_benchmark_figures(record),
+    "parameter_figures": lambda record, source: parameter_figures(record),
 }
 """Figure builder (a registry entry's ``figures``) -> the function that calls it with what a
 notebook recorded."""
@@ -593,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "ATTENTION_STATISTICS_KEYS", "BINARY_POINT_TYPES", "NOTEBOOK_RECORDS", "PROJECTIONS_FILE",
     "attention_figures", "attention_focus", "embedding_figures", "evaluation_figures",
-    "limits_figures", "load_projections", "notebook_figures", "points_record",
+    "limits_figures", "load_projections", "notebook_figures", "parameter_figures", "points_record",
     "real_events_figures", "rebuild_figures", "save_projections", "simulation_figures",
     "training_figures"
 ]  # fmt: skip

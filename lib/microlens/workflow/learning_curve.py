@@ -177,10 +177,11 @@ def markdown_table(rows: Sequence[dict], peer: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def paired_difference(run_a, run_b, *, n_bootstrap: int = 2000, seed: int = 0) -> dict:
+def paired_difference(run_a, run_b, *, dataset=None, n_bootstrap: int = 2000,
+                      seed: int = 0) -> dict:
     """Accuracy of run ``a`` minus that of run ``b`` on the same test events, paired.
 
-    Both runs' final answers on their data set's test split
+    Both runs' final answers on the test split of ``dataset`` (default: their own data set's)
     (:func:`~microlens.evaluation.predictions.
     run_predictions`, cached beside each run) are compared event by event: the difference with a
     95 % paired bootstrap interval (events resampled with replacement, ``n_bootstrap`` times,
@@ -204,8 +205,8 @@ def paired_difference(run_a, run_b, *, n_bootstrap: int = 2000, seed: int = 0) -
 
     from microlens.evaluation.predictions import run_predictions
 
-    a, _ = run_predictions(run_a)
-    b, _ = run_predictions(run_b)
+    a, _ = run_predictions(run_a, dataset)
+    b, _ = run_predictions(run_b, dataset)
     if not np.array_equal(a.rows, b.rows):
         raise ValueError(f"{run_a} and {run_b} were not scored on the same test events "
                          f"({a.rows.size} and {b.rows.size} events)")

@@ -322,6 +322,20 @@ class RealBenchmarkRecord(_Figures):
     events: list
 
 
+class ParametersRecord(_Figures):
+    """``parameters_report.json``: :func:`microlens.evaluation.parameters.evaluate_parameters`'
+    record (the parameter heads beside the online fit; its figures are rebuilt from it alone)."""
+
+    run: str
+    dataset: str
+    n_test_events: int
+    n_lensing: int
+    errors: dict
+    coverage: dict
+    coverage_by_share: dict
+    alerts: dict
+
+
 # --------------------------------------------------------------------------------------------
 # Configs built from parameters (the same dataclasses, so the same checks, as the notebooks)
 # --------------------------------------------------------------------------------------------
@@ -632,6 +646,20 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         own("output_dir", "outputs/lab", "figures and real_benchmark.json"),
     ), record="real_benchmark.json", record_type=RealBenchmarkRecord,
        figures="real_benchmark_figures", consumes=("run_dir",)),
+    Notebook("09_parameters", (
+        own("run_dir", "outputs/runs/quick",
+            "run trained with parameter heads (relative: from the project root)"),
+        own("dataset", "", "data set whose test split is scored; empty means the run's own "
+            "data set"),
+        own("max_events", 0,
+            "score a random subset of this many test events (0 means the whole test split)"),
+        own("workers", 2, "processes for the online point-lens fit (results do not depend on it)"),
+        _FORMATS,
+        own("output_dir", "outputs/lab", "figures and parameters_report.json"),
+        own("show_widgets", True, "replay one test event with the heads' point lens at every "
+            "observation"),
+    ), record="parameters_report.json", record_type=ParametersRecord,
+       figures="parameter_figures", consumes=("run_dir",)),
 )}  # fmt: skip
 """Every numbered notebook, in running order."""
 
@@ -781,8 +809,8 @@ CONFIG_CHECKS = {name: nb.config for name, nb in NOTEBOOKS.items() if nb.config 
 __all__ = [
     "ARTIFACTS", "CONFIG_CHECKS", "DATASET", "NOTEBOOKS", "NOTEBOOK_DIR", "RUN", "Artifact",
     "AttentionRecord", "EmbeddingRecord", "EvaluationRecord", "LimitsRecord", "Notebook",
-    "Parameter", "RealBenchmarkRecord", "RealEventsRecord", "RecordError", "SimulationRecord",
-    "TrainingRecord",
+    "Parameter", "ParametersRecord", "RealBenchmarkRecord", "RealEventsRecord", "RecordError",
+    "SimulationRecord", "TrainingRecord",
     "CONFIG_MODULES", "NOTEBOOK_CONFIGS", "RENAMED", "check_record", "config_arguments",
     "config_fields", "get_notebook", "load_record", "mirrored", "mirrored_field", "own",
     "save_outputs", "simulation_config", "train_config",
