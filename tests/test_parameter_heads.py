@@ -186,3 +186,15 @@ def test_coverage_cells_pass_for_calibrated_intervals_and_fail_for_shifted_ones(
         assert cell["interval"][0] < cell["coverage"] < cell["interval"][1]
         assert not shifted[key]["passes"], shifted[key]
         assert shifted[key]["interval"][1] < COVERAGE_BANDS[level][0]
+
+
+def test_peak_ages_count_days_since_each_features_latest_maximum():
+    from microlens.models.parameters import AGE_SCALE_DAYS, peak_ages
+
+    states = torch.tensor([[[1.0, 0.0], [3.0, -1.0], [3.0, 2.0], [2.0, 1.0], [3.0, 0.5]]])
+    times = torch.tensor([[2_460_000.0, 2_460_001.0, 2_460_002.0, 2_460_005.0, 2_460_010.5]],
+                         dtype=torch.float64)
+    ages = torch.sinh(peak_ages(states, times).double()) * AGE_SCALE_DAYS
+    # feature 0 peaks at 3 on days 1, 2 and 10.5 (the latest counts); feature 1 on day 2
+    expected = torch.tensor([[[0, 0], [0, 1], [0, 0], [3, 3], [0, 8.5]]], dtype=torch.float64)
+    torch.testing.assert_close(ages, expected, atol=1e-4, rtol=0)

@@ -9,7 +9,13 @@ from torch import nn
 from microlens.core.validation import as_model_inputs
 from microlens.models.config import CPU_PASS_OBSERVATIONS, N_FEATURES, ModelConfig
 from microlens.models.inputs import Normalization
-from microlens.models.parameters import QUANTILES, TARGETS, ParameterHead, absolute_quantiles
+from microlens.models.parameters import (
+    QUANTILES,
+    TARGETS,
+    ParameterHead,
+    absolute_quantiles,
+    peak_ages,
+)
 
 
 class CausalClassifier(nn.Module):
@@ -116,12 +122,13 @@ class CausalClassifier(nn.Module):
         """Logits (uncalibrated) from pooled embeddings."""
         return self.head(pooled).float()
 
-    def answers(self, pooled: torch.Tensor, states: torch.Tensor) -> dict:
-        """The heads' outputs from the pooled embedding and the encoder states: ``"logits"``,
-        and ``"parameters"`` for a model with parameter heads (:meth:`forward`)."""
+    def answers(self, pooled: torch.Tensor, states: torch.Tensor,
+                times: torch.Tensor) -> dict:
+        """The heads' outputs from the pooled embedding, the encoder states and the times:
+        ``"logits"``, and ``"parameters"`` for a model with parameter heads (:meth:`forward`)."""
         out = {"logits": self.classify(pooled)}
         if self.parameter_head is not None:
-            out["parameters"] = self.parameter_head(pooled, states)
+            out["parameters"] = self.parameter_head(pooled, states, peak_ages(states, times))
         return out
 
     # -- forward -------------------------------------------------------------------------
@@ -168,7 +175,7 @@ class CausalClassifier(nn.Module):
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
-        out = self.answers(pooled, states)
+        out = self.answers(pooled, states, times)
         if self.training or return_auxiliary:
             auxiliary = self.auxiliary_loss(features, states, times=times, mask=mask)
             if auxiliary is not None:

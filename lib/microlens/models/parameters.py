@@ -20,13 +20,19 @@ quantiles (:data:`QUANTILES`) of each parameter of :data:`TARGETS`:
 ``log10_s``, ``log10_q``
     the binary's separation [Einstein radii] and mass ratio, log10 (binaries only).
 
-The heads read the causal pooling of the encoder states and the latest state (so they stream
-exactly as the classifier does). Their loss (:func:`parameter_losses`) is the pinball
+The heads read the causal pooling of the encoder states, the latest state, and for every
+feature the time since its running maximum was reached (:func:`peak_ages`: when the brightest
+part of the curve so far was seen, which the running maximum alone forgets); all three stream
+exactly as the classifier's pooling does. Their loss (:func:`parameter_losses`) is the pinball
 (quantile) loss of every quantile in units of the target's training-set spread, weighted over
 the observations of an event as the classification loss is, and masked by class: a no-event
 curve's parameters never enter it, the point-lens parameters enter for both lensing classes,
 ``s`` and ``q`` for binaries only. Its weight beside the classification loss is
 ``TrainConfig.parameter_weight``.
+
+The loss reads ``t_0 - t_k`` as ``asinh((t_0 - t_k) / T0_SCALE_DAYS)``: near the peak a day
+matters, a year before it hardly; the transform is monotone, so it maps quantiles to quantiles
+and changes no interval's coverage.
 
 Quantiles rather than a Gaussian: before the peak ``t_0`` is bounded on one side only (it has
 not happened yet) and ``t_E`` with it, so the answer's distribution is skewed; quantile
@@ -57,6 +63,10 @@ INTERVALS = {0.68: (QUANTILES.index(0.16), QUANTILES.index(0.84)),
 MIN_U_0 = 1e-4
 """``|u_0|`` below this is taken as this before the log (a caustic-crossing binary's u_0 may be
 zero)."""
+T0_SCALE_DAYS = 5.0
+"""Days over which the loss reads ``t_0 - t_k`` linearly (logarithmically beyond)."""
+AGE_SCALE_DAYS = 10.0
+"""Days over which the heads read the time since a feature's maximum linearly."""
 LENSING_CLASSES = (1, 2)
 BINARY_CLASS = 2
 
@@ -106,12 +116,35 @@ def relative_targets(values: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def loss_space(values: torch.Tensor, axis: int = -1) -> torch.Tensor:
+    """Targets (or their quantiles) in the space the loss reads: ``t_0 - t_k`` (index 0 along
+    ``axis``) through ``asinh(x / T0_SCALE_DAYS)``, the others as they are."""
+    out = values.clone()
+    index = [slice(None)] * values.dim()
+    index[axis] = 0
+    out[tuple(index)] = torch.asinh(values[tuple(index)] / T0_SCALE_DAYS)
+    return out
+
+
+def peak_ages(states: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """For every feature of the states ``(B, N, d)``, the days since its running maximum was
+    reached (the latest of equal maxima), ``(B, N, d)`` float32 through
+    ``asinh(age / AGE_SCALE_DAYS)``; computed in float64 so that absolute times keep their
+    precision."""
+    index = states.float().cummax(dim=1).indices
+    times = times.double()
+    reached = torch.gather(times[:, :, None].expand_as(index), 1, index)
+    return torch.asinh((times[:, :, None] - reached) / AGE_SCALE_DAYS).float()
+
+
 class ParameterHead(nn.Module):
     """Quantiles of every target after every observation, from the pooled embedding
-    ``(B, N, 2d)`` and the latest encoder state ``(B, N, d)``.
+    ``(B, N, 2d)``, the latest encoder state ``(B, N, d)`` and the features' peak ages
+    ``(B, N, d)`` (:func:`peak_ages`).
 
-    The network works in standard units (``(value - center) / scale``, both fitted on the
-    training set by :func:`fit_target_scaling` and kept as buffers with the weights) and its
+    The network works in standard units of the loss space (:func:`loss_space`;
+    ``(value - center) / scale``, both fitted on the training set by
+    :func:`fit_target_scaling` and kept as buffers with the weights) and its
     quantiles are ordered by construction: the median plus cumulative softplus steps up and
     down.
 
@@ -121,27 +154,31 @@ class ParameterHead(nn.Module):
 
     def __init__(self, d_model: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(3 * d_model, d_model), nn.GELU(),
+        self.net = nn.Sequential(nn.Linear(4 * d_model, d_model), nn.GELU(),
                                  nn.Linear(d_model, len(TARGETS) * len(QUANTILES)))
         self.register_buffer("center", torch.zeros(len(TARGETS)))
         self.register_buffer("scale", torch.ones(len(TARGETS)))
 
-    def forward(self, pooled: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        raw = self.net(torch.cat([pooled.float(), state.float()], dim=-1)).float()
+    def forward(self, pooled: torch.Tensor, state: torch.Tensor,
+                ages: torch.Tensor) -> torch.Tensor:
+        raw = self.net(torch.cat([pooled.float(), state.float(), ages.float()], dim=-1)).float()
         raw = raw.unflatten(-1, (len(TARGETS), len(QUANTILES)))
         steps = nn.functional.softplus(raw)
         median = raw[..., MEDIAN : MEDIAN + 1]
         up = median + steps[..., MEDIAN + 1 :].cumsum(-1)
         down = median - steps[..., :MEDIAN].flip(-1).cumsum(-1).flip(-1)
         standard = torch.cat([down, median, up], dim=-1)
-        return self.center[:, None] + self.scale[:, None] * standard
+        value = self.center[:, None] + self.scale[:, None] * standard
+        t_0 = torch.sinh(value[..., :1, :]) * T0_SCALE_DAYS  # back from the loss space
+        return torch.cat([t_0, value[..., 1:, :]], dim=-2)
 
 
 def fit_target_scaling(store, rows: Sequence[int], max_events: int = 2000,
                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The heads' standard units from training events: per target the median and the spread
-    (1.4826 x the median absolute deviation, at least 1e-3) over the lensing events (for
-    ``t_0 - t_k``: over all their observations). Defaults (0, 1) where no event counts."""
+    """The heads' standard units from training events: per target, in the loss space
+    (:func:`loss_space`), the median and the spread (1.4826 x the median absolute deviation,
+    at least 1e-3) over the lensing events (for ``t_0 - t_k``: over all their observations).
+    Defaults (0, 1) where no event counts."""
     rows = np.asarray(rows, np.int64)
     if rows.size > max_events:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_events, replace=False))
@@ -152,6 +189,7 @@ def fit_target_scaling(store, rows: Sequence[int], max_events: int = 2000,
     if lensing.any():
         arrays = store.padded(rows[lensing], names=("times",))
         relative = (values[lensing, 0][:, None] - arrays["times"])[arrays["mask"]]
+        relative = np.arcsinh(relative / T0_SCALE_DAYS)
     for j in range(len(TARGETS)):
         column = relative if j == 0 else values[counts[:, j], j]
         if column.size:
@@ -172,7 +210,8 @@ def parameter_losses(quantiles: torch.Tensor, values: torch.Tensor, counts: torc
                      times: torch.Tensor, weights: torch.Tensor,
                      scale: torch.Tensor) -> torch.Tensor:
     """Each event's parameter loss ``(B,)``: the pinball loss of every target that counts, in
-    standard units (divided by ``scale``), summed over targets and weighted over observations
+    standard units of the loss space (:func:`loss_space`, divided by ``scale``), summed over
+    targets and weighted over observations
     by ``weights`` ``(B, N)`` (zero at padding; the classification loss's weights).
 
     Parameters
@@ -184,8 +223,8 @@ def parameter_losses(quantiles: torch.Tensor, values: torch.Tensor, counts: torc
     times : Tensor ``(B, N)``
         Observation times (for ``t_0 - t_k``).
     """
-    target = relative_targets(values.to(quantiles.dtype), times.to(quantiles.dtype))
-    loss = pinball(quantiles / scale[:, None], target / scale)  # (B, N, P)
+    target = loss_space(relative_targets(values.double(), times.double()).float())
+    loss = pinball(loss_space(quantiles, axis=-2) / scale[:, None], target / scale)  # (B, N, P)
     loss = torch.where(counts[:, None, :], loss, 0.0).sum(-1)
     return (loss * weights).sum(-1)
 
@@ -221,8 +260,9 @@ HIGH_MAGNIFICATION = float(peak_magnification(HIGH_MAGNIFICATION_U_0))
 """Its peak magnification (~10.04)."""
 
 __all__ = [
-    "BINARY", "HIGH_MAGNIFICATION", "HIGH_MAGNIFICATION_U_0", "INTERVALS", "LENSING_CLASSES",
-    "MEDIAN", "MIN_U_0", "POINT_LENS", "QUANTILES", "TARGETS", "ParameterHead",
-    "absolute_quantiles", "as_table", "event_targets", "fit_target_scaling", "parameter_losses",
-    "peak_magnification", "pinball", "relative_targets",
+    "AGE_SCALE_DAYS", "BINARY", "HIGH_MAGNIFICATION", "HIGH_MAGNIFICATION_U_0", "INTERVALS",
+    "LENSING_CLASSES", "MEDIAN", "MIN_U_0", "POINT_LENS", "QUANTILES", "T0_SCALE_DAYS", "TARGETS",
+    "ParameterHead", "absolute_quantiles", "as_table", "event_targets", "fit_target_scaling",
+    "loss_space", "parameter_losses", "peak_ages", "peak_magnification", "pinball",
+    "relative_targets",
 ]

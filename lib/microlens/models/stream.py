@@ -80,7 +80,7 @@ from microlens.core.validation import check_stream_update
 from microlens.models.base import CausalClassifier
 from microlens.models.inputs import IntervalRangeWarning
 from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
-from microlens.models.parameters import absolute_quantiles
+from microlens.models.parameters import AGE_SCALE_DAYS, absolute_quantiles
 from microlens.models.set_models import POINT_FEATURES
 
 
@@ -117,6 +117,9 @@ class StreamingClassifier:
         Running sum of the final encoder states.
     pool_max : Tensor ``(n_events, d_model)`` float32
         Running maximum of the final encoder states (``-inf`` before the first observation).
+    pool_max_time : Tensor ``(n_events, d_model)`` float64
+        When each feature's running maximum was reached (NaN before the first observation):
+        the parameter heads read the time since (:func:`microlens.models.parameters.peak_ages`).
     stem_history : Tensor ``(n_events, H, d_model)`` or None
         The convolution stem's previous inputs of each event, layer after layer, oldest first
         (``H = sum(model.stem.history_lengths)``; None without a stem).
@@ -157,6 +160,8 @@ class StreamingClassifier:
         self.pool_sum = torch.zeros(n_events, d_model, dtype=torch.float64, device=self.device)
         self.pool_max = torch.full((n_events, d_model), -math.inf, dtype=torch.float32,
                                    device=self.device)
+        self.pool_max_time = torch.full((n_events, d_model), math.nan, dtype=torch.float64,
+                                        device=self.device)
         self._n_seen = torch.zeros(n_events, dtype=torch.int64)
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
@@ -216,7 +221,8 @@ class StreamingClassifier:
                  "first_time": self._first_time,
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
                  "baseline_state": self.baseline_state,
-                 "pool_sum": self.pool_sum, "pool_max": self.pool_max}
+                 "pool_sum": self.pool_sum, "pool_max": self.pool_max,
+                 "pool_max_time": self.pool_max_time}
         state.update(self.encoder.tensors())
         return state
 
@@ -239,6 +245,7 @@ class StreamingClassifier:
         self.baseline_state[idx] = 0
         self.pool_sum[dev] = 0
         self.pool_max[dev] = -math.inf
+        self.pool_max_time[dev] = math.nan
         self.logits = None
         self.parameters = None
 
@@ -374,13 +381,21 @@ class StreamingClassifier:
             x, commit = self.encoder.step(x, dev_idx, everything, n_seen, times - first_time)
             state = model.norm(x).float()
             pool_sum = (self.pool_sum if everything else self.pool_sum[dev_idx]) + state.double()
-            pool_max = torch.maximum(self.pool_max if everything else self.pool_max[dev_idx],
-                                     state)
+            previous_max = self.pool_max if everything else self.pool_max[dev_idx]
+            pool_max = torch.maximum(previous_max, state)
+            now = times.to(self.device)[:, None]
+            # the time each feature's running maximum was reached (the latest of equal ones)
+            pool_max_time = torch.where(
+                state >= previous_max, now,
+                self.pool_max_time if everything else self.pool_max_time[dev_idx])
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
-            quantiles = (None if model.parameter_head is None else absolute_quantiles(
-                model.parameter_head(pooled, state), times.to(self.device)))
+            quantiles = None
+            if model.parameter_head is not None:
+                ages = torch.asinh((now - pool_max_time) / AGE_SCALE_DAYS).float()
+                quantiles = absolute_quantiles(model.parameter_head(pooled, state, ages),
+                                               now[:, 0])
             probs = (model.calibrate(logits, n_seen + 1) if calibrated
                      else logits).softmax(dim=-1)
         finally:
@@ -395,9 +410,11 @@ class StreamingClassifier:
         self.baseline_state[idx] = baseline_state
         if everything:
             self.pool_sum, self.pool_max = pool_sum, pool_max
+            self.pool_max_time = pool_max_time
         else:
             self.pool_sum[dev_idx] = pool_sum
             self.pool_max[dev_idx] = pool_max
+            self.pool_max_time[dev_idx] = pool_max_time
         self._n_seen[idx] = n_seen + 1
         self._last_time[idx] = times
         self.logits = logits
