@@ -222,23 +222,8 @@ class CausalClassifier(nn.Module):
         CPU, where small passes reuse memory instead of page-faulting fresh large blocks (~1.5x
         faster at 64 x 1000, far less memory), and the whole batch in one pass on a GPU.
         """
-        times, flux, flux_err, mask = as_model_inputs(times, flux, flux_err, mask,
-                                                      device=self._input_device(times),
-                                                      check=check_inputs)
-        if chunk_observations is None:
-            chunk_observations = (self.cpu_pass_observations if times.device.type == "cpu"
-                                  else times.numel())
-        per_pass = max(1, chunk_observations // max(1, times.shape[1]))
-        was_training = self.training
-        self.eval()
-        try:
-            parts = [self(times[i : i + per_pass], flux[i : i + per_pass],
-                          flux_err[i : i + per_pass], mask[i : i + per_pass])["logits"]
-                     for i in range(0, times.shape[0], per_pass)]
-        finally:
-            self.train(was_training)
-        return torch.cat(parts) if parts else torch.zeros(0, times.shape[1],
-                                                          self.config.n_classes)
+        return self._in_passes(times, flux, flux_err, mask, chunk_observations, check_inputs,
+                               lambda out, times: out["logits"], (self.config.n_classes,))
 
     @torch.no_grad()
     def predict_parameters(self, times, flux, flux_err, mask=None, *,
@@ -262,6 +247,15 @@ class CausalClassifier(nn.Module):
         if self.parameter_head is None:
             raise ValueError(f"this {self.config.kind!r} model has no parameter heads; train "
                              "one with ModelConfig(parameter_heads=True)")
+        return self._in_passes(times, flux, flux_err, mask, chunk_observations, check_inputs,
+                               lambda out, times: absolute_quantiles(out["parameters"], times),
+                               (len(TARGETS), len(QUANTILES)))
+
+    def _in_passes(self, times, flux, flux_err, mask, chunk_observations, check_inputs, take,
+                   shape: tuple) -> torch.Tensor:
+        """``take(forward output, times)`` over the events in passes of about
+        ``chunk_observations`` observations (:meth:`predict_logits`), concatenated; an empty
+        batch gives ``(0, N, *shape)``."""
         times, flux, flux_err, mask = as_model_inputs(times, flux, flux_err, mask,
                                                       device=self._input_device(times),
                                                       check=check_inputs)
@@ -272,14 +266,12 @@ class CausalClassifier(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            parts = [absolute_quantiles(
-                self(times[i : i + per_pass], flux[i : i + per_pass],
-                     flux_err[i : i + per_pass], mask[i : i + per_pass])["parameters"],
-                times[i : i + per_pass]) for i in range(0, times.shape[0], per_pass)]
+            parts = [take(self(times[i : i + per_pass], flux[i : i + per_pass],
+                               flux_err[i : i + per_pass], mask[i : i + per_pass]),
+                          times[i : i + per_pass]) for i in range(0, times.shape[0], per_pass)]
         finally:
             self.train(was_training)
-        return torch.cat(parts) if parts else torch.zeros(0, times.shape[1], len(TARGETS),
-                                                          len(QUANTILES))
+        return torch.cat(parts) if parts else torch.zeros(0, times.shape[1], *shape)
 
     def _input_device(self, times) -> torch.device | None:
         """Where NumPy inputs go: the model's device (tensors stay where they are)."""

@@ -89,7 +89,7 @@ import numpy as np
 from microlens.core.cli import TerminalHelpFormatter, add_traceback_option, command_line
 from microlens.core.paths import project_relative, resolve_path
 from microlens.photometry.ews import CITATION
-from microlens.realdata.benchmark.answers import BATCH_OBSERVATIONS, _batches
+from microlens.realdata.benchmark.answers import BATCH_OBSERVATIONS, _batches, padded_curves
 from microlens.realdata.benchmark.run import (
     EVENT_END_TAU,
     _check_window,
@@ -295,15 +295,8 @@ def model_medians(model, segments: Sequence, progress: bool = False) -> np.ndarr
     lengths = np.array([x[0].shape[1] for x in inputs], dtype=np.int64)
     for batch in tqdm(_batches(lengths, BATCH_OBSERVATIONS) if lengths.size else [],
                       desc="parameter heads", unit="batch", disable=not progress):
-        width = int(lengths[batch].max())
-        times = np.zeros((batch.size, width))
-        flux = np.ones((batch.size, width), np.float32)
-        err = np.ones((batch.size, width), np.float32)
-        mask = np.zeros((batch.size, width), bool)
-        for j, i in enumerate(batch):
-            (t, f, e), n = inputs[i], int(lengths[i])
-            times[j, :n], flux[j, :n], err[j, :n], mask[j, :n] = t[0], f[0], e[0], True
-            times[j, n:] = t[0, -1] + np.arange(1, width - n + 1)  # padding, increasing
+        times, flux, err, mask = padded_curves(
+            [tuple(a[0] for a in inputs[i]) for i in batch])
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", IntervalRangeWarning)  # real gaps: extrapolations
             quantiles = model.predict_parameters(times, flux, err, mask)

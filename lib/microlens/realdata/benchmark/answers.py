@@ -111,15 +111,8 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
     out: list[np.ndarray | None] = [None] * len(segments)
     batches = _batches(lengths, budget)
     for batch in tqdm(batches, desc="model", unit="batch", disable=not progress):
-        width = int(lengths[batch].max())
-        times = np.zeros((batch.size, width))
-        flux = np.ones((batch.size, width), np.float32)
-        err = np.ones((batch.size, width), np.float32)
-        mask = np.zeros((batch.size, width), bool)
-        for j, i in enumerate(batch):
-            s, n = segments[i], int(lengths[i])
-            times[j, :n], flux[j, :n], err[j, :n], mask[j, :n] = s.times, s.flux, s.flux_err, True
-            times[j, n:] = s.times[-1] + np.arange(1, width - n + 1)  # padding, increasing
+        times, flux, err, mask = padded_curves(
+            [(segments[i].times, segments[i].flux, segments[i].flux_err) for i in batch])
         with warnings.catch_warnings():  # real intervals leave the training range: reported
             warnings.simplefilter("ignore", IntervalRangeWarning)  # by the record, not here
             inputs = [torch.as_tensor(a, device=device) for a in (times, flux, err, mask)]
@@ -127,6 +120,22 @@ def _neural_answers(model, segments: Sequence[Segment], budget: int,
         for j, i in enumerate(batch):
             out[i] = proba[j, : lengths[i]].astype(np.float64)
     return out  # type: ignore[return-value]
+
+
+def padded_curves(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Curves ``(times, flux, flux_err)`` as padded arrays ``(len(curves), longest)`` and the
+    mask; padding has flux and error 1 and increasing times (valid for every model's checks)."""
+    width = max(len(c[0]) for c in curves)
+    times = np.zeros((len(curves), width))
+    flux = np.ones((len(curves), width), np.float32)
+    err = np.ones((len(curves), width), np.float32)
+    mask = np.zeros((len(curves), width), bool)
+    for j, (t, f, e) in enumerate(curves):
+        n = len(t)
+        times[j, :n], flux[j, :n], err[j, :n], mask[j, :n] = t, f, e, True
+        times[j, n:] = t[-1] + np.arange(1, width - n + 1)  # padding, increasing
+    return times, flux, err, mask
 
 
 def _features_answers(model, segments: Sequence[Segment], workers: int,
@@ -243,4 +252,4 @@ def _plain(name: str, value) -> float | int | None:
 
 
 __all__ = ["BATCH_OBSERVATIONS", "PEER_FIELDS", "Segment", "is_features", "model_answers",
-           "peer_answers"]
+           "padded_curves", "peer_answers"]
