@@ -198,3 +198,23 @@ def test_peak_ages_count_days_since_each_features_latest_maximum():
     # feature 0 peaks at 3 on days 1, 2 and 10.5 (the latest counts); feature 1 on day 2
     expected = torch.tensor([[[0, 0], [0, 1], [0, 0], [3, 3], [0, 8.5]]], dtype=torch.float64)
     torch.testing.assert_close(ages, expected, atol=1e-4, rtol=0)
+
+
+def test_online_fits_are_cached_for_the_same_events_and_checkpoints_only(small_store, tmp_path,
+                                                                         monkeypatch):
+    import microlens.models.online_fit as online
+    from microlens.evaluation.parameters import cached_online_fit
+
+    rows = small_store.indices("test")[:3]
+    counts = np.array([[20, 40], [0, 30], [25, 50]])
+    cache = tmp_path / "fits.npz"
+    first = cached_online_fit(small_store, rows, counts, cache, workers=1, progress=False)
+    assert cache.exists() and not first["ok"][1, 0]
+    calls = []
+    monkeypatch.setattr(online, "online_fit", lambda *a, **k: calls.append(a) or first)
+    again = cached_online_fit(small_store, rows, counts, cache, workers=1, progress=False)
+    assert not calls  # read back, not refitted
+    for key in ("mean", "sigma", "ok", "dchi2"):
+        np.testing.assert_array_equal(again[key], first[key])
+    cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
+    assert len(calls) == 1  # other checkpoints: fitted again

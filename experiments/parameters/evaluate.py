@@ -1,11 +1,20 @@
-"""The parameter study's measurements: the transformer's parameter heads beside the online
-point-lens fit on the star-disjoint injection test set, and classification with and without
-the heads, paired on the same test events.
+"""The parameter study's measurements, after ``simulate.py`` and ``train.sh``.
 
-    python experiments/parameters/evaluate.py   # after simulate.py and train.sh
+    python experiments/parameters/evaluate.py [STEP ...]   # default: every step
 
-Writes ``outputs/experiments/parameters/record.json`` (the record every figure of
-``notebooks/09_parameters.ipynb`` is rebuilt from) and ``paired.json``; prints the tables.
+Steps (each writes one record under ``outputs/experiments/parameters``, skipped when it exists):
+
+``parameters``  the heads beside the online point-lens fit on the star-disjoint injection test
+                set (``record.json``: the record notebook ``09_parameters`` rebuilds its figures
+                from; ~7 min on 2 cores, the fits dominate)
+``paired``      classification with and without the heads, paired on the same test events
+                (``paired.json``: accuracy difference with a bootstrap interval, McNemar's test)
+``classify``    both runs' test-split evaluation, the classical peer beside the heads' run
+                (``evaluation_heads.json``, ``evaluation_plain.json``)
+``real``        the heads on real EWS events against OGLE's fits, the run's training stars left
+                out (``real.json``)
+``benchmark``   both runs on the real benchmark (``benchmark_heads.json``,
+                ``benchmark_plain.json``)
 """
 
 import json
@@ -13,25 +22,62 @@ import os
 import sys
 
 from microlens.core.paths import write_json_atomic
-from microlens.evaluation.parameters import evaluate_parameters
-from microlens.reports.parameters import parameter_table
-from microlens.workflow.learning_curve import paired_difference
 
 RUNS = "outputs/runs/parameters"
+HEADS, PLAIN = f"{RUNS}/transformer_heads", f"{RUNS}/transformer_plain"
 TEST = "data/parameters/test_injected"
+FOLDER = "../shared/real/ogle_ews_2025"
 OUT = "outputs/experiments/parameters"
 WORKERS = int(os.environ.get("WORKERS", 2))
 
+
+def parameters():
+    from microlens.evaluation.parameters import evaluate_parameters
+
+    return evaluate_parameters(HEADS, TEST, workers=WORKERS, progress=True,
+                               fit_cache=f"{OUT}/online_fit.npz")
+
+
+def paired():
+    from microlens.workflow.learning_curve import paired_difference
+
+    return paired_difference(HEADS, PLAIN, dataset=TEST)
+
+
+def classify():
+    from microlens.evaluation.evaluate import evaluate_run
+
+    for name, run, peer in (("heads", HEADS, True), ("plain", PLAIN, False)):
+        summary, _ = evaluate_run(run, TEST, peer=peer, peer_fractions=(1.0,), workers=WORKERS,
+                                  progress=True)
+        write_json_atomic(f"{OUT}/evaluation_{name}.json", summary)
+    return {"written": ["evaluation_heads.json", "evaluation_plain.json"]}
+
+
+def real():
+    from microlens.realdata.parameters import real_parameter_comparison
+
+    return real_parameter_comparison(HEADS, FOLDER, workers=WORKERS, progress=True)
+
+
+def benchmark():
+    from microlens.realdata.benchmark import run_benchmark
+
+    for name, run in (("heads", HEADS), ("plain", PLAIN)):
+        record = run_benchmark(FOLDER, run, peer="none", window_days=605.25, workers=WORKERS)
+        write_json_atomic(f"{OUT}/benchmark_{name}.json", record)
+    return {"written": ["benchmark_heads.json", "benchmark_plain.json"]}
+
+
+STEPS = {"parameters": ("record.json", parameters), "paired": ("paired.json", paired),
+         "classify": ("classify.json", classify), "real": ("real.json", real),
+         "benchmark": ("benchmark.json", benchmark)}
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    record_path = f"{OUT}/record.json"
-    if not os.path.exists(record_path) or "--again" in sys.argv:
-        record = evaluate_parameters(f"{RUNS}/transformer_heads", TEST, workers=WORKERS,
-                                     progress=True)
-        write_json_atomic(record_path, record)
-    record = json.load(open(record_path))
-    print(parameter_table(record))
-    paired = paired_difference(f"{RUNS}/transformer_heads", f"{RUNS}/transformer_plain",
-                               dataset=TEST)
-    write_json_atomic(f"{OUT}/paired.json", paired)
-    print("classification, heads minus plain:", json.dumps(paired))
+    for step in sys.argv[1:] or list(STEPS):
+        file, work = STEPS[step]
+        path = f"{OUT}/{file}"
+        if not os.path.exists(path):
+            write_json_atomic(path, work())
+        print(step, json.dumps(json.load(open(path)))[:300])

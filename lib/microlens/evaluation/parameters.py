@@ -249,8 +249,34 @@ def alert_table(model_quantiles, model_probs, fit, dchi2, counts, t_0, labels, u
     return out
 
 
+def cached_online_fit(store, rows: np.ndarray, counts: np.ndarray, cache, *, workers: int,
+                      progress: bool) -> dict:
+    """:func:`microlens.models.online_fit.online_fit` of ``rows`` at ``counts``, read from the
+    npz ``cache`` when it holds the fits of exactly these rows and counts of this data set
+    (the fits do not depend on the model: every run scored on a set shares them), else
+    computed and written there (None: no cache)."""
+    from pathlib import Path
+
+    from microlens.models.online_fit import online_fit
+
+    keys = ("mean", "sigma", "ok", "dchi2")
+    if cache is not None and Path(cache).exists():
+        with np.load(cache, allow_pickle=False) as saved:
+            if (str(saved["dataset"]) == str(store.path) and np.array_equal(saved["rows"], rows)
+                    and np.array_equal(saved["counts"], counts)):
+                return {k: saved[k] for k in keys}
+    fit = online_fit(store, rows, counts, workers=workers, progress=progress)
+    if cache is not None:
+        from microlens.core.paths import atomic_path
+
+        with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, dataset=str(store.path), rows=rows, counts=counts,
+                     **{k: fit[k] for k in keys})
+    return fit
+
+
 def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: int = 1,
-                        seed: int = 0, progress: bool = False) -> dict:
+                        seed: int = 0, progress: bool = False, fit_cache=None) -> dict:
     """The record of a run's parameter heads beside the online fit on the test split.
 
     Parameters
@@ -264,6 +290,9 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
         Score at most this many test events (a seeded random subset; 0: all).
     workers : int
         Processes of the online fit (the results do not depend on it).
+    fit_cache : path, optional
+        An npz file to keep the online fits in (:func:`cached_online_fit`): runs scored on the
+        same events share them.
 
     Returns
     -------
@@ -273,7 +302,6 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
     """
     from microlens.data.store import open_dataset
     from microlens.evaluation.predictions import run_dataset_path
-    from microlens.models.online_fit import online_fit
     from microlens.models.parameters import TARGETS, event_targets
     from microlens.models.registry import load_model
 
@@ -294,7 +322,8 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
     arrays = store.padded(rows, names=("times", "flux", "flux_err"))
     all_phases = tuple(sorted(set(PHASES) | set(ALERT_PHASES)))
     counts_all = checkpoint_counts(arrays["times"], arrays["mask"], t_0, t_E, all_phases)
-    fit = online_fit(store, rows, counts_all, workers=workers, progress=progress)
+    fit = cached_online_fit(store, rows, counts_all, fit_cache, workers=workers,
+                            progress=progress)
     quantiles, probs = model_answers(model, store, rows, counts_all, progress)
 
     def pick(phases):
@@ -330,6 +359,7 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
 
 __all__ = [
     "ALERT_PHASES", "ALERT_THRESHOLDS", "COMPARED", "COVERAGE_BANDS", "FIT_ALERT_DCHI2",
-    "MIN_SEEN", "PHASES", "PHASE_TOLERANCE", "SEEN_SHARES", "alert_table", "checkpoint_counts",
+    "MIN_SEEN", "PHASES", "PHASE_TOLERANCE", "SEEN_SHARES", "alert_table", "cached_online_fit",
+    "checkpoint_counts",
     "coverage_table", "error_table", "evaluate_parameters", "model_answers",
 ]
