@@ -218,21 +218,3 @@ def test_online_fits_are_cached_for_the_same_events_and_checkpoints_only(small_s
         np.testing.assert_array_equal(again[key], first[key])
     cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
     assert len(calls) == 1  # other checkpoints: fitted again
-
-
-def test_brightening_moments_find_a_symmetric_bumps_centre_and_width():
-    from microlens.models.parameters import AGE_SCALE_DAYS, EXCESS_SIGMA, brightening_moments
-
-    times = torch.arange(0.0, 100.0, 0.5, dtype=torch.float64)[None]
-    z = 20.0 * torch.exp(-0.5 * ((times - 60.0) / 4.0) ** 2)  # excess in baseline scatters
-    features = torch.zeros(1, times.shape[1], 3)
-    features[..., 0] = torch.asinh(z).float()
-    moments = brightening_moments(features, times + 2_460_000.0)
-    first = int(torch.nonzero(z[0] > EXCESS_SIGMA)[0])
-    assert torch.all(moments[0, :first] == 0)  # nothing has brightened yet
-    assert moments[0, first, 2] > 0
-    end = moments[0, -1].double()
-    since_centre = torch.sinh(end[0]) * AGE_SCALE_DAYS  # the last observation is day 99.5
-    assert abs(float(since_centre) - (99.5 - 60.0)) < 0.05
-    width = float(torch.sinh(end[1]) * AGE_SCALE_DAYS)
-    assert 1.0 < width < 4.0  # (z - 3)^2 weighting: narrower than the bump's sigma of 4 days

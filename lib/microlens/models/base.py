@@ -14,7 +14,6 @@ from microlens.models.parameters import (
     TARGETS,
     ParameterHead,
     absolute_quantiles,
-    brightening_moments,
     peak_ages,
 )
 
@@ -123,16 +122,13 @@ class CausalClassifier(nn.Module):
         """Logits (uncalibrated) from pooled embeddings."""
         return self.head(pooled).float()
 
-    def answers(self, pooled: torch.Tensor, states: torch.Tensor, features: torch.Tensor,
-                times: torch.Tensor, mask: torch.Tensor | None) -> dict:
-        """The heads' outputs from the pooled embedding, the encoder states, the input features
-        and the times: ``"logits"``, and ``"parameters"`` for a model with parameter heads
-        (:meth:`forward`)."""
+    def answers(self, pooled: torch.Tensor, states: torch.Tensor,
+                times: torch.Tensor) -> dict:
+        """The heads' outputs from the pooled embedding, the encoder states and the times:
+        ``"logits"``, and ``"parameters"`` for a model with parameter heads (:meth:`forward`)."""
         out = {"logits": self.classify(pooled)}
         if self.parameter_head is not None:
-            out["parameters"] = self.parameter_head(
-                pooled, states, peak_ages(states, times),
-                brightening_moments(features, times, mask))
+            out["parameters"] = self.parameter_head(pooled, states, peak_ages(states, times))
         return out
 
     # -- forward -------------------------------------------------------------------------
@@ -179,7 +175,7 @@ class CausalClassifier(nn.Module):
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
-        out = self.answers(pooled, states, features, times, mask)
+        out = self.answers(pooled, states, times)
         if self.training or return_auxiliary:
             auxiliary = self.auxiliary_loss(features, states, times=times, mask=mask)
             if auxiliary is not None:

@@ -20,17 +20,15 @@ quantiles (:data:`QUANTILES`) of each parameter of :data:`TARGETS`:
 ``log10_s``, ``log10_q``
     the binary's separation [Einstein radii] and mass ratio, log10 (binaries only).
 
-The heads read the causal pooling of the encoder states, the latest state, for every feature
-the time since its running maximum was reached (:func:`peak_ages`: when the brightest part of
-the curve so far was seen, which the running maximum alone forgets), and three running moments
-of the brightening so far (:func:`brightening_moments`: where in time the flux excess sits
-and how wide it is, the observer's first estimate of ``t_0`` and ``t_E``); all stream exactly
-as the classifier's pooling does (running sums and maxima). Their loss
-(:func:`parameter_losses`) is the pinball (quantile) loss of every quantile in units of the
-target's training-set spread, weighted over the observations of an event as the
-classification loss is, and masked by class: a no-event curve's parameters never enter it, the
-point-lens parameters enter for both lensing classes, ``s`` and ``q`` for binaries only. Its
-weight beside the classification loss is ``TrainConfig.parameter_weight``.
+The heads read the causal pooling of the encoder states, the latest state, and for every
+feature the time since its running maximum was reached (:func:`peak_ages`: when the brightest
+part of the curve so far was seen, which the running maximum alone forgets); all three stream
+exactly as the classifier's pooling does. Their loss (:func:`parameter_losses`) is the pinball
+(quantile) loss of every quantile in units of the target's training-set spread, weighted over
+the observations of an event as the classification loss is, and masked by class: a no-event
+curve's parameters never enter it, the point-lens parameters enter for both lensing classes,
+``s`` and ``q`` for binaries only. Its weight beside the classification loss is
+``TrainConfig.parameter_weight``.
 
 The loss reads ``t_0 - t_k`` as ``asinh((t_0 - t_k) / T0_SCALE_DAYS)``: near the peak a day
 matters, a year before it hardly; the transform is monotone, so it maps quantiles to quantiles
@@ -69,10 +67,6 @@ T0_SCALE_DAYS = 5.0
 """Days over which the loss reads ``t_0 - t_k`` linearly (logarithmically beyond)."""
 AGE_SCALE_DAYS = 10.0
 """Days over which the heads read the time since a feature's maximum linearly."""
-EXCESS_SIGMA = 3.0
-"""Flux excess (in units of the causal baseline scatter) above which an observation weighs in
-:func:`brightening_moments`."""
-N_MOMENT_FEATURES = 3
 LENSING_CLASSES = (1, 2)
 BINARY_CLASS = 2
 
@@ -143,48 +137,10 @@ def peak_ages(states: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     return torch.asinh((times[:, :, None] - reached) / AGE_SCALE_DAYS).float()
 
 
-def brightening_weights(flux_feature: torch.Tensor) -> torch.Tensor:
-    """Each observation's weight in :func:`brightening_moments`: ``max(z - 3, 0)^2`` with ``z``
-    its deviation from the causal baseline in units of the baseline scatter (the model's flux
-    input is ``asinh(z)``), float64."""
-    z = torch.sinh(flux_feature.double())
-    return torch.clamp(z - EXCESS_SIGMA, min=0.0) ** 2
-
-
-def moment_features(sums: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
-    """The heads' three moment inputs from running sums ``(..., 3)`` of ``w, w t, w t^2`` and
-    the latest time ``now`` (same frame as the sums' times): ``asinh((now - centroid) /
-    AGE_SCALE_DAYS)``, ``asinh(width / AGE_SCALE_DAYS)`` and ``log1p(sum of weights)``; zeros
-    before any observation weighs."""
-    weight = sums[..., 0]
-    some = weight > 0
-    safe = torch.where(some, weight, 1.0)
-    centroid = sums[..., 1] / safe
-    width = torch.sqrt(torch.clamp(sums[..., 2] / safe - centroid ** 2, min=0.0))
-    out = torch.stack([torch.asinh((now - centroid) / AGE_SCALE_DAYS),
-                       torch.asinh(width / AGE_SCALE_DAYS), torch.log1p(weight)], dim=-1)
-    return torch.where(some[..., None], out, 0.0).float()
-
-
-def brightening_moments(features: torch.Tensor, times: torch.Tensor,
-                        mask: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`moment_features` after every observation ``(B, N, 3)``: running sums over the
-    observations so far of the weights (:func:`brightening_weights`) and of the weights
-    times the time (and its square), times counted from each event's first observation in
-    float64; padding weighs nothing."""
-    weights = brightening_weights(features[..., 0])
-    if mask is not None:
-        weights = torch.where(mask, weights, 0.0)
-    t = times.double() - times.double()[:, :1]
-    sums = torch.stack([weights, weights * t, weights * t * t], dim=-1).cumsum(dim=1)
-    return moment_features(sums, t)
-
-
 class ParameterHead(nn.Module):
     """Quantiles of every target after every observation, from the pooled embedding
-    ``(B, N, 2d)``, the latest encoder state ``(B, N, d)``, the features' peak ages
-    ``(B, N, d)`` (:func:`peak_ages`) and the brightening's moments ``(B, N, 3)``
-    (:func:`brightening_moments`).
+    ``(B, N, 2d)``, the latest encoder state ``(B, N, d)`` and the features' peak ages
+    ``(B, N, d)`` (:func:`peak_ages`).
 
     The network works in standard units of the loss space (:func:`loss_space`;
     ``(value - center) / scale``, both fitted on the training set by
@@ -198,15 +154,14 @@ class ParameterHead(nn.Module):
 
     def __init__(self, d_model: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4 * d_model + N_MOMENT_FEATURES, d_model), nn.GELU(),
+        self.net = nn.Sequential(nn.Linear(4 * d_model, d_model), nn.GELU(),
                                  nn.Linear(d_model, len(TARGETS) * len(QUANTILES)))
         self.register_buffer("center", torch.zeros(len(TARGETS)))
         self.register_buffer("scale", torch.ones(len(TARGETS)))
 
-    def forward(self, pooled: torch.Tensor, state: torch.Tensor, ages: torch.Tensor,
-                moments: torch.Tensor) -> torch.Tensor:
-        raw = self.net(torch.cat([pooled.float(), state.float(), ages.float(), moments.float()],
-                                 dim=-1)).float()
+    def forward(self, pooled: torch.Tensor, state: torch.Tensor,
+                ages: torch.Tensor) -> torch.Tensor:
+        raw = self.net(torch.cat([pooled.float(), state.float(), ages.float()], dim=-1)).float()
         raw = raw.unflatten(-1, (len(TARGETS), len(QUANTILES)))
         steps = nn.functional.softplus(raw)
         median = raw[..., MEDIAN : MEDIAN + 1]
@@ -307,9 +262,7 @@ HIGH_MAGNIFICATION = float(peak_magnification(HIGH_MAGNIFICATION_U_0))
 __all__ = [
     "AGE_SCALE_DAYS", "BINARY", "HIGH_MAGNIFICATION", "HIGH_MAGNIFICATION_U_0", "INTERVALS",
     "LENSING_CLASSES", "MEDIAN", "MIN_U_0", "POINT_LENS", "QUANTILES", "T0_SCALE_DAYS", "TARGETS",
-    "EXCESS_SIGMA", "N_MOMENT_FEATURES", "ParameterHead", "absolute_quantiles", "as_table",
-    "brightening_moments", "brightening_weights", "event_targets", "fit_target_scaling",
-    "moment_features",
+    "ParameterHead", "absolute_quantiles", "as_table", "event_targets", "fit_target_scaling",
     "loss_space", "parameter_losses", "peak_ages", "peak_magnification", "pinball",
     "relative_targets",
 ]

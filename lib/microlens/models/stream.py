@@ -80,12 +80,7 @@ from microlens.core.validation import check_stream_update
 from microlens.models.base import CausalClassifier
 from microlens.models.inputs import IntervalRangeWarning
 from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
-from microlens.models.parameters import (
-    AGE_SCALE_DAYS,
-    absolute_quantiles,
-    brightening_weights,
-    moment_features,
-)
+from microlens.models.parameters import AGE_SCALE_DAYS, absolute_quantiles
 from microlens.models.set_models import POINT_FEATURES
 
 
@@ -125,9 +120,6 @@ class StreamingClassifier:
     pool_max_time : Tensor ``(n_events, d_model)`` float64
         When each feature's running maximum was reached (NaN before the first observation):
         the parameter heads read the time since (:func:`microlens.models.parameters.peak_ages`).
-    brightening_sums : Tensor ``(n_events, 3)`` float64
-        Running sums of the brightening's weights, weighted times and squared times
-        (:func:`microlens.models.parameters.brightening_moments`).
     stem_history : Tensor ``(n_events, H, d_model)`` or None
         The convolution stem's previous inputs of each event, layer after layer, oldest first
         (``H = sum(model.stem.history_lengths)``; None without a stem).
@@ -170,7 +162,6 @@ class StreamingClassifier:
                                    device=self.device)
         self.pool_max_time = torch.full((n_events, d_model), math.nan, dtype=torch.float64,
                                         device=self.device)
-        self.brightening_sums = torch.zeros(n_events, 3, dtype=torch.float64, device=self.device)
         self._n_seen = torch.zeros(n_events, dtype=torch.int64)
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
@@ -231,8 +222,7 @@ class StreamingClassifier:
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
                  "baseline_state": self.baseline_state,
                  "pool_sum": self.pool_sum, "pool_max": self.pool_max,
-                 "pool_max_time": self.pool_max_time,
-                 "brightening_sums": self.brightening_sums}
+                 "pool_max_time": self.pool_max_time}
         state.update(self.encoder.tensors())
         return state
 
@@ -256,7 +246,6 @@ class StreamingClassifier:
         self.pool_sum[dev] = 0
         self.pool_max[dev] = -math.inf
         self.pool_max_time[dev] = math.nan
-        self.brightening_sums[dev] = 0
         self.logits = None
         self.parameters = None
 
@@ -402,18 +391,11 @@ class StreamingClassifier:
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
-            # running sums of the brightening (parameters.brightening_moments), times from
-            # each event's first observation
-            since_first = (times - first_time).to(self.device)
-            weight = brightening_weights(features[:, 0].to(self.device))
-            sums = (self.brightening_sums if everything else self.brightening_sums[dev_idx]) + \
-                torch.stack([weight, weight * since_first, weight * since_first ** 2], dim=-1)
             quantiles = None
             if model.parameter_head is not None:
                 ages = torch.asinh((now - pool_max_time) / AGE_SCALE_DAYS).float()
-                quantiles = absolute_quantiles(
-                    model.parameter_head(pooled, state, ages, moment_features(sums, since_first)),
-                    now[:, 0])
+                quantiles = absolute_quantiles(model.parameter_head(pooled, state, ages),
+                                               now[:, 0])
             probs = (model.calibrate(logits, n_seen + 1) if calibrated
                      else logits).softmax(dim=-1)
         finally:
@@ -429,12 +411,10 @@ class StreamingClassifier:
         if everything:
             self.pool_sum, self.pool_max = pool_sum, pool_max
             self.pool_max_time = pool_max_time
-            self.brightening_sums = sums
         else:
             self.pool_sum[dev_idx] = pool_sum
             self.pool_max[dev_idx] = pool_max
             self.pool_max_time[dev_idx] = pool_max_time
-            self.brightening_sums[dev_idx] = sums
         self._n_seen[idx] = n_seen + 1
         self._last_time[idx] = times
         self.logits = logits
