@@ -8,7 +8,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 R=outputs/runs/parameters
 mkdir -p outputs/experiments/parameters
 for name in heads plain; do
-  heads=parameter-heads; [ $name = plain ] && heads=no-parameter-heads
+  heads=parameter-heads; [ $name = plain ] && heads=no-parameter-heads  # heads: parameter_weight 1.0
   .venv/bin/python -m microlens.training.train --dataset data/parameters/train_injected \
     --run-name transformer_$name --runs-dir $R --kind transformer \
     --d-model 64 --n-layers 2 --n-heads 4 --d-ff 128 --dropout 0 --epochs ${EPOCHS:-3} \

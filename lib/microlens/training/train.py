@@ -149,7 +149,7 @@ class TrainConfig(TrainingSettings):
     observable_threshold: float = DETECTABILITY_THRESHOLD  # Δχ² of the observable policy
     # weight of the parameter heads' loss beside the classification loss (a model with
     # ModelConfig.parameter_heads; microlens.models.parameters); ignored without heads
-    parameter_weight: float = 0.2  # weight of the lens-parameter loss (models with heads)
+    parameter_weight: float = 1.0  # weight of the lens-parameter loss (models with heads)
 
     def check(self) -> None:
         check_label_policy(self.label_policy)
