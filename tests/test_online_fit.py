@@ -95,6 +95,7 @@ def synthetic_set(count: int, n_obs: int, seed: int):
             t_0, u_0, t_E, f_s)
 
 
+@pytest.mark.slow
 def test_intervals_cover_the_truth_at_their_nominal_rate():
     """On 200 whole synthetic curves the 1-sigma and 1.96-sigma intervals of t_0 and
     log10 t_E contain the truth about 68 % and 95 % of the time.
@@ -120,6 +121,7 @@ def test_intervals_cover_the_truth_at_their_nominal_rate():
         assert 0.90 <= np.mean(z < 1.96) <= 0.995, (name, np.mean(z < 1.96))
 
 
+@pytest.mark.slow
 def test_a_flat_curve_is_degenerate_or_has_no_source():
     """No event: each fit is flagged by a stated rule (sigmas NaN, mean kept), or its interval
     is uninformative: f_s within 1 sigma of 0 and log10 t_E uncertain by over half a dex."""
@@ -162,6 +164,7 @@ def test_bad_input_is_a_value_error_naming_it(change, message):
         fit_point_lens(*change(*pspl_curve(n=50)))
 
 
+@pytest.mark.slow
 def test_online_fit_over_store_rows_and_cuts(small_store):
     rows = np.array([1, 4, 0, 1])  # PSPL, PSPL, flat, a repeated row
     lengths = np.diff(np.asarray(small_store.offsets))[rows]

@@ -130,6 +130,7 @@ def test_the_loss_ignores_what_does_not_count_whatever_its_value():
     assert torch.any(quantiles.grad[2, :, len(POINT_LENS):] != 0)
 
 
+@pytest.mark.slow
 def test_training_with_heads_learns_and_saves_them(tmp_path, train_store):
     from microlens.models.registry import load_model
     from microlens.training.train import TrainConfig, train
@@ -200,6 +201,7 @@ def test_peak_ages_count_days_since_each_features_latest_maximum():
     torch.testing.assert_close(ages, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_online_fits_are_cached_for_the_same_events_and_checkpoints_only(small_store, tmp_path,
                                                                          monkeypatch):
     import microlens.models.online_fit as online

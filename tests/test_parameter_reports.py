@@ -195,6 +195,7 @@ def test_parameter_table_lists_every_cell_with_its_mark(record):
     assert "best precision at recall >= 0.5" in table
 
 
+@pytest.mark.slow
 def test_parameter_figures_are_saved_and_rebuilt_through_the_registry(record, tmp_path):
     from microlens.workflow.figures import notebook_figures
     from microlens.workflow.notebooks import load_record, save_outputs

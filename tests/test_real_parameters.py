@@ -187,6 +187,7 @@ def test_rules_splits_and_time_frames_on_a_synthetic_folder(folder):
     json.dumps(record, allow_nan=False)  # JSON-ready
 
 
+@pytest.mark.slow
 def test_training_stars_are_left_out_and_workers_change_no_fit(folder, monkeypatch):
     one = real_parameter_comparison(PeakModel(), folder, n_bootstrap=100)
     star = next(r["star"] for r in one["events"] if r["name"] == "blg-0003")
@@ -221,6 +222,7 @@ def tiny_run(tmp_path, heads: bool = True):
     return run
 
 
+@pytest.mark.slow
 def test_command_line_on_the_shipped_subset_prints_the_table_and_writes_the_record(
         tmp_path, capsys):
     run, out = tiny_run(tmp_path), tmp_path / "parameters.json"

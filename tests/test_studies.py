@@ -48,7 +48,7 @@ def test_shipped_studies_expand_into_named_cells():
     assert [c.name for c in quick.cells] == ["base"]
     assert quick.notebooks == ("01_simulate", "02_train", "03_evaluate", "04_attention",
                                "05_embedding", "06_u0_analysis", "07_real_events",
-                               "08_real_benchmark")
+                               "08_real_benchmark", "09_parameters")
     survey = load_study("survey")
     assert [c.name for c in survey.cells] == [
         "survey=ogle", "survey=kmtnet", "survey=moa", "survey=roman"]
