@@ -174,6 +174,7 @@ def test_train_config_temperature_fit():
         TrainConfig(temperature_fit="fraction")
 
 
+@pytest.mark.slow  # trains a model: the slow tier (the fast tier tests the fit on hand-made logits)
 def test_training_fits_and_stores_the_curve(tmp_path, train_store):
     from microlens.models.registry import load_model
     from microlens.models.runs import read_metrics

@@ -38,7 +38,9 @@ def with_heads(kind: str):
     return spread_model(kind, SIZES[kind], 0, parameter_heads=True)
 
 
-@pytest.fixture(scope="module", params=neural_kinds())
+@pytest.fixture(scope="module", params=[
+    kind if kind in ("transformer", "gru") else pytest.param(kind, marks=pytest.mark.slow)
+    for kind in neural_kinds()])  # two kinds in the fast tier, every kind in the slow one
 def net(request):
     return with_heads(request.param)
 
