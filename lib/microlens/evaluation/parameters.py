@@ -302,6 +302,7 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
     """
     from microlens.data.store import open_dataset
     from microlens.evaluation.predictions import run_dataset_path
+    from microlens.models.holdout import observations_seen
     from microlens.models.parameters import TARGETS, event_targets
     from microlens.models.registry import load_model
 
@@ -324,7 +325,12 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
     counts_all = checkpoint_counts(arrays["times"], arrays["mask"], t_0, t_E, all_phases)
     fit = cached_online_fit(store, rows, counts_all, fit_cache, workers=workers,
                             progress=progress)
-    quantiles, probs = model_answers(model, store, rows, counts_all, progress)
+    # one causal pass answers at the checkpoints and at the shares of each curve seen
+    lengths = arrays["mask"].sum(axis=1)
+    share_counts = np.stack([observations_seen(lengths, f) for f in SEEN_SHARES], axis=1)
+    answers, probs = model_answers(model, store, rows,
+                                   np.concatenate([counts_all, share_counts], axis=1), progress)
+    quantiles, share_q = answers[:, : len(all_phases)], answers[:, len(all_phases):]
 
     def pick(phases):
         return [all_phases.index(p) for p in phases]
@@ -342,11 +348,8 @@ def evaluate_parameters(run_dir, dataset=None, *, max_events: int = 0, workers: 
                               t_E[lensing], counts, seed),
         "coverage": coverage_table(quantiles[lensing][:, sub], lens_fit, values[lensing], counts),
     }
-    share_counts = np.maximum(np.ceil(np.outer(arrays["mask"][lensing].sum(1), SEEN_SHARES)),
-                              1).astype(int)
-    share_q, _ = model_answers(model, store, rows[lensing], share_counts, progress)
-    record["coverage_by_share"] = coverage_table(share_q, None, values[lensing], share_counts,
-                                                 SEEN_SHARES)
+    record["coverage_by_share"] = coverage_table(share_q[lensing], None, values[lensing],
+                                                 share_counts[lensing], SEEN_SHARES)
     record["shares"] = list(SEEN_SHARES)
     alert = pick(ALERT_PHASES)
     record["alerts"] = alert_table(quantiles[:, alert], probs[:, alert],

@@ -118,8 +118,9 @@ class StreamingClassifier:
     pool_max : Tensor ``(n_events, d_model)`` float32
         Running maximum of the final encoder states (``-inf`` before the first observation).
     pool_max_time : Tensor ``(n_events, d_model)`` float64
-        When each feature's running maximum was reached (NaN before the first observation):
-        the parameter heads read the time since (:func:`microlens.models.parameters.peak_ages`).
+        When each feature's running maximum was reached (NaN before the first observation;
+        kept for a model with parameter heads only): the heads read the time since
+        (:func:`microlens.models.parameters.peak_ages`).
     stem_history : Tensor ``(n_events, H, d_model)`` or None
         The convolution stem's previous inputs of each event, layer after layer, oldest first
         (``H = sum(model.stem.history_lengths)``; None without a stem).
@@ -383,16 +384,16 @@ class StreamingClassifier:
             pool_sum = (self.pool_sum if everything else self.pool_sum[dev_idx]) + state.double()
             previous_max = self.pool_max if everything else self.pool_max[dev_idx]
             pool_max = torch.maximum(previous_max, state)
-            now = times.to(self.device)[:, None]
-            # the time each feature's running maximum was reached (the latest of equal ones)
-            pool_max_time = torch.where(
-                state >= previous_max, now,
-                self.pool_max_time if everything else self.pool_max_time[dev_idx])
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
-            quantiles = None
-            if model.parameter_head is not None:
+            quantiles = pool_max_time = None
+            if model.parameter_head is not None:  # the classifier alone does not pay for these
+                now = times.to(self.device)[:, None]
+                # the time each feature's running maximum was reached (the latest of equals)
+                pool_max_time = torch.where(
+                    state >= previous_max, now,
+                    self.pool_max_time if everything else self.pool_max_time[dev_idx])
                 ages = torch.asinh((now - pool_max_time) / AGE_SCALE_DAYS).float()
                 quantiles = absolute_quantiles(model.parameter_head(pooled, state, ages),
                                                now[:, 0])
@@ -410,11 +411,13 @@ class StreamingClassifier:
         self.baseline_state[idx] = baseline_state
         if everything:
             self.pool_sum, self.pool_max = pool_sum, pool_max
-            self.pool_max_time = pool_max_time
+            if pool_max_time is not None:
+                self.pool_max_time = pool_max_time
         else:
             self.pool_sum[dev_idx] = pool_sum
             self.pool_max[dev_idx] = pool_max
-            self.pool_max_time[dev_idx] = pool_max_time
+            if pool_max_time is not None:
+                self.pool_max_time[dev_idx] = pool_max_time
         self._n_seen[idx] = n_seen + 1
         self._last_time[idx] = times
         self.logits = logits
