@@ -201,7 +201,7 @@ def test_every_kind_runs_under_bfloat16_autocast_with_gradients(kind):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
-@pytest.mark.parametrize("kind", ["cnn", "gru"])
+@pytest.mark.parametrize("kind", [pytest.param("cnn", marks=pytest.mark.slow), "gru"])
 def test_every_neural_kind_trains_saves_and_loads(kind, train_store, tmp_path):
     config = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
                          run_name=kind, model=ModelConfig(kind=kind, dropout=0.0, **SIZES[kind]),

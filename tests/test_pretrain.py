@@ -527,6 +527,7 @@ def test_a_missing_unfinished_or_mismatched_pretraining_is_refused(pretrained, t
         MaskedTransformer.pretrained_normalization(encoder_model(pretrained=str(run)))
 
 
+@pytest.mark.slow  # pretrains a model: the slow tier
 def test_the_notebook_step_pretrains_once_and_names_the_run(train_store, tmp_path):
     transformer = finetune_config(train_store, tmp_path, "", model=ModelConfig())
     assert prepare_masked(transformer) == (transformer, None)  # other kinds: unchanged

@@ -183,7 +183,8 @@ def test_bad_sets_and_missing_times_are_refused_clearly(net):
         net(t, f, e, return_attention=True)
 
 
-@pytest.mark.parametrize("kind", KINDS_HERE)
+@pytest.mark.parametrize("kind", [  # the set transformer's training runs with the slow tier
+    pytest.param(k, marks=pytest.mark.slow) if k == "set_transformer" else k for k in KINDS_HERE])
 def test_each_set_kind_trains_saves_and_loads(kind, train_store, tmp_path):
     sizes = {**SIZES[kind], "window": 8}
     config = TrainConfig(dataset=str(train_store.path), runs_dir=str(tmp_path / "runs"),
