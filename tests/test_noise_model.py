@@ -16,6 +16,7 @@ from microlens.simulation.noise_model import (
     NoiseModel,
     fit_noise_model,
     observe_with_model,
+    recent_scatter,
     shipped_model,
     star_parameters,
 )
@@ -187,3 +188,41 @@ def test_the_correlation_time_is_fitted_to_all_three_lags():
     assert 9.0 / np.log(0.3 / 0.25) > 45.0  # what the two short lags alone say
     assert np.isnan(correlation_days({"acf_1d": 0.01, "acf_10d": 0.0, "acf_100d": 0.0}))
     assert np.isnan(correlation_days({"acf_1d": 0.3, "acf_10d": np.nan, "acf_100d": 0.0}))
+
+
+def test_a_sparse_recent_window_still_sets_the_scatter_level():
+    """Where the last days hold too few close pairs to split the scatter, their total scatter
+    sets its level (not the noisier early seasons') and the whole baseline's split is kept."""
+    rng = np.random.default_rng(5)
+    early = survey_times(n_seasons=4, per_night=3)
+    late = 4 * 365.25 + np.arange(0.6, 300, 4.0)  # one point every fourth night, 605 d window
+    late = np.concatenate([late, late + 365.25])
+    t = np.concatenate([early, late])
+    err = np.full(t.size, 0.01)
+    flux = 1 + err * np.where(t < early[-1] + 1, 2.0, 1.0) * rng.normal(size=t.size)
+    whole = star_parameters(t, flux, err)
+    assert whole["white_scale"] > 1.6
+    recent_days = 605.25
+    keep = t > t[-1] - recent_days
+    assert star_parameters(t[keep], flux[keep], err[keep]) is None  # no close pairs there
+    scatter = recent_scatter(whole, (t, flux, err), recent_days)
+    level = np.hypot(scatter["white_scale"], scatter["correlated_scale"])
+    assert level == pytest.approx(1.0, rel=0.12)
+    whole_level = np.hypot(whole["white_scale"], whole["correlated_scale"])
+    assert scatter["white_scale"] / level == pytest.approx(whole["white_scale"] / whole_level,
+                                                          rel=1e-9)
+
+
+def test_scatter_shared_within_a_night_only_is_white_across_nights():
+    """Points of one night that move together but nights that do not: no correlated noise
+    across nights (which would raise the simulated 1-day autocorrelation), the whole scatter
+    white."""
+    rng = np.random.default_rng(6)
+    t = survey_times(per_night=3)
+    night = np.floor(t).astype(int)
+    err = np.full(t.size, 0.01)
+    shared = rng.normal(size=night.max() + 1)[night]
+    fitted = star_parameters(t, 1 + err * (rng.normal(size=t.size) + 1.5 * shared), err)
+    total = np.hypot(fitted["white_scale"], fitted["correlated_scale"])
+    assert total == pytest.approx(np.hypot(1.0, 1.5), rel=0.1)
+    assert fitted["correlated_scale"] < 0.25 * total

@@ -6,7 +6,9 @@ each baseline, ``NOISE_RECENT_DAYS=0``: all from the whole baseline), simulate t
 with it (``noise="fitted"``, ``noise_model=...``; 3,000 events, stellar binaries, seed 13), and
 compare the residual statistics of its constant stars with the real baselines of fold 1-k's stars
 (last 605.25 days), which the model never saw. Writes ``outputs/experiments/noise/crossfit.json``
-and prints a markdown table of both comparisons.
+and prints a markdown table of both comparisons. ``NOISE_PER_CLASS`` (default 1,000) sets the
+simulated set's size per class (``NOISE_PER_CLASS=3000 NOISE_TAG=_3000``: ``crossfit_3000.json``,
+the simulated medians known better).
 
     python experiments/noise/crossfit.py [FOLDER]
 """
@@ -25,6 +27,7 @@ E = "outputs/experiments/noise"
 FOLDS = json.load(open("outputs/experiments/real_benchmark/folds.json"))
 RECENT = float(os.environ.get("NOISE_RECENT_DAYS", 605.25)) or None  # 0: whole baselines
 TAG = os.environ.get("NOISE_TAG", "")
+PER_CLASS = int(os.environ.get("NOISE_PER_CLASS", 1000))
 
 results = {}
 for k in (0, 1):
@@ -32,7 +35,7 @@ for k in (0, 1):
     if not os.path.exists(model_path):
         fit_noise_model(FOLDER, FOLDS[k], recent_days=RECENT).save(model_path)
     data = f"data/noise_cf/ogle_fitted{TAG}_fold{k}"
-    cfg = SimulationConfig(n_per_class=1000, survey="ogle", topology="stellar", seed=13,
+    cfg = SimulationConfig(n_per_class=PER_CLASS, survey="ogle", topology="stellar", seed=13,
                            detectability=False, noise="fitted", noise_model=model_path)
     generate_dataset(cfg, data, workers=2, progress=False)
     results[f"fold{k}"] = compare(FOLDER, data, stars=FOLDS[1 - k], window_days=605.25)

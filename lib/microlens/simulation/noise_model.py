@@ -6,14 +6,16 @@ in ways a
 classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics`
 measures them). Each real star is described by five numbers, estimated from its own baseline:
 
-``white_scale``
-    ``k_w``: the scatter between points of one night, in units of their reported errors
-    (robust: 1.4826 × the median absolute deviation of ``(z_i - z_j) / sqrt(2)`` over
-    consecutive points less than :data:`PAIR_DAYS` apart, ``z`` the normalised residuals from
-    the season median).
-``correlated_scale``
-    ``k_c``: the part of the scatter that moves together from night to night,
-    ``sqrt(max(k_tot**2 - k_w**2, 0))`` with ``k_tot`` the robust scatter of ``z``.
+``white_scale``, ``correlated_scale``
+    ``k_w = k_tot sqrt(1 - s)`` and ``k_c = k_tot sqrt(s)``: the scatter in units of the
+    reported errors (``k_tot``, the robust scatter of ``z``, the normalised residuals from the
+    season median) split into a white part and a part that moves together from night to
+    night. The correlated share ``s`` is what is not white within a night,
+    ``1 - (k_pairs / k_tot)**2`` (``k_pairs``: 1.4826 × the median absolute deviation of
+    ``(z_i - z_j) / sqrt(2)`` over consecutive points less than :data:`PAIR_DAYS` apart), and
+    at most the amplitude of the exponential fitted to the autocorrelations across nights
+    (:func:`correlation_fit`): scatter shared by the points of one night only is white to
+    every statistic read across nights.
 ``correlation_days``
     ``tau_c``: its correlation time, an exponential fitted to the residuals' autocorrelation
     at 1, 10 and 100 days (:func:`correlation_days`, within [1, 200] d); where it cannot be
@@ -36,7 +38,9 @@ reported errors stay those of the survey's error curve.
 ``k_w`` and ``k_c`` may come from the last days of each baseline only (``recent_days`` of
 :func:`fit_noise_model`): OGLE-IV's scatter has fallen over the years, and the seasons next to
 an event are the ones a classifier sees; the correlation time, seasonal offsets and outlier
-rate keep the whole baseline's seasons.
+rate keep the whole baseline's seasons. Where the last days hold too few close pairs to split
+the scatter (sparsely observed fields), their total scatter still sets its level and the whole
+baseline's split between white and correlated is kept.
 
 The shipped model (:data:`SHIPPED`) is fitted on the baselines of the stars of the shipped
 subset of the 2025 OGLE EWS season (``data/real/``; Udalski et al. 2015, AcA 65, 1; Udalski
@@ -168,23 +172,49 @@ CORRELATION_DAYS_GRID = np.geomspace(1.0, 200.0, 241)
 """Correlation times [days] :func:`correlation_days` chooses from."""
 
 
-def correlation_days(acf: Mapping[str, float]) -> float:
-    """The correlation time of an exponential ``c exp(-lag / tau)`` fitted by least squares to
-    the autocorrelations at 1, 10 and 100 days (:data:`~microlens.simulation.residual_statistics.
-    LAG_WINDOWS`; ``c >= 0`` fitted for each ``tau`` of :data:`CORRELATION_DAYS_GRID`). All
-    three lags count: a correlation gone by 100 days (the sky's is about zero there) bounds
-    ``tau`` even where the 1- and 10-day values alone would allow months. NaN where the 1-day
-    autocorrelation is at most 0.02 (nothing to measure) or a lag has no pairs."""
+def correlation_fit(acf: Mapping[str, float]) -> tuple[float, float]:
+    """The correlation time and amplitude ``(tau, c)`` of an exponential ``c exp(-lag / tau)``
+    fitted by least squares to the autocorrelations at 1, 10 and 100 days
+    (:data:`~microlens.simulation.residual_statistics.LAG_WINDOWS`; ``c >= 0`` fitted for each
+    ``tau`` of :data:`CORRELATION_DAYS_GRID`). All three lags count: a correlation gone by 100
+    days (the sky's is about zero there) bounds ``tau`` even where the 1- and 10-day values
+    alone would allow months. ``(NaN, 0)`` where the 1-day autocorrelation is at most 0.02
+    (nothing to measure) or a lag has no pairs."""
     from microlens.simulation.residual_statistics import LAG_WINDOWS
 
     lags = np.array([0.5 * (lo + hi) for lo, hi in LAG_WINDOWS.values()])
     rho = np.array([acf[name] for name in LAG_WINDOWS])
     if not np.all(np.isfinite(rho)) or rho[0] <= 0.02:
-        return math.nan
+        return math.nan, 0.0
     shapes = np.exp(-lags[None, :] / CORRELATION_DAYS_GRID[:, None])
     scale = np.maximum(shapes @ rho / np.sum(shapes ** 2, axis=1), 0.0)
     misfit = np.sum((rho[None, :] - scale[:, None] * shapes) ** 2, axis=1)
-    return float(CORRELATION_DAYS_GRID[int(np.argmin(misfit))])
+    best = int(np.argmin(misfit))
+    return float(CORRELATION_DAYS_GRID[best]), float(scale[best])
+
+
+def correlation_days(acf: Mapping[str, float]) -> float:
+    """The correlation time of :func:`correlation_fit` (NaN where nothing is measured)."""
+    return correlation_fit(acf)[0]
+
+
+def _season_residuals(t: np.ndarray, f: np.ndarray, e: np.ndarray):
+    """Season index of each point, each season's median flux, and the residuals from it in
+    units of the reported errors."""
+    season = seasons(t)
+    medians = np.array([np.median(f[season == s]) for s in range(season[-1] + 1)])
+    return season, medians, (f - medians[season]) / e
+
+
+def total_scale(times, flux, flux_err) -> float:
+    """The robust scatter of a curve's residuals from its season medians, in units of the
+    reported errors (``k_tot`` of :func:`star_parameters`); NaN for fewer than 20 points."""
+    from microlens.simulation.residual_statistics import curve_statistics
+
+    t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
+    if curve_statistics(t, f, e) is None:
+        return math.nan
+    return _robust_sigma(_season_residuals(t, f, e)[2])
 
 
 def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
@@ -195,9 +225,7 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
     if curve_statistics(t, f, e) is None:  # checks the arrays; None when too short
         return None
-    season = seasons(t)
-    medians = np.array([np.median(f[season == s]) for s in range(season[-1] + 1)])
-    z = (f - medians[season]) / e
+    season, medians, z = _season_residuals(t, f, e)
     gaps = np.diff(t)
     pairs = (gaps < PAIR_DAYS) & (season[1:] == season[:-1])
     if pairs.sum() < MIN_PAIRS:
@@ -206,9 +234,13 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
         return None
     white = _robust_sigma((z[1:] - z[:-1])[pairs] / math.sqrt(2.0))
     total = _robust_sigma(z)
-    correlated = math.sqrt(max(total ** 2 - white ** 2, 0.0))
-    acf = autocorrelations(t, z)
-    tau = correlation_days(acf)
+    tau, amplitude = correlation_fit(autocorrelations(t, z))
+    # the share of the variance that moves together from night to night: what is not white
+    # within a night, and no more than the autocorrelations across nights show (scatter shared
+    # by the points of one night only is white to every statistic read across nights)
+    share = min(max(1.0 - (white / total) ** 2, 0.0), min(amplitude, 1.0)) if total > 0 else 0.0
+    correlated = total * math.sqrt(share)
+    white = total * math.sqrt(1.0 - share) if total > 0 else white
     counts = np.bincount(season)
     level = float(np.median(medians))
     usable = counts >= 10
@@ -224,6 +256,27 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
     return {"white_scale": white, "correlated_scale": correlated, "correlation_days": tau,
             "season_sigma": season_sigma,
             "outlier_rate": float(np.mean(deviation > OUTLIER_SIGMA))}
+
+
+def recent_scatter(numbers: Mapping[str, float], curve, recent_days: float) -> dict:
+    """``white_scale`` and ``correlated_scale`` of the last ``recent_days`` days of a baseline.
+
+    Where those days hold too few close pairs to split the scatter into its white and
+    correlated parts (a sparsely observed field), their total scatter still sets the level and
+    the whole baseline's split is kept: both scales times the ratio of the recent total scatter
+    to the whole baseline's. Falling back on the whole baseline's level instead would give
+    these stars the larger scatter of OGLE-IV's early seasons."""
+    recent_curve = last_days(*curve, recent_days)
+    recent = star_parameters(*recent_curve)
+    if recent is not None:
+        return {"white_scale": recent["white_scale"],
+                "correlated_scale": recent["correlated_scale"]}
+    white, correlated = numbers["white_scale"], numbers["correlated_scale"]
+    whole = math.hypot(white, correlated)
+    level = total_scale(*recent_curve)
+    if not (math.isfinite(level) and whole > 0):
+        return {}
+    return {"white_scale": white * level / whole, "correlated_scale": correlated * level / whole}
 
 
 def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
@@ -254,11 +307,8 @@ def fit_noise_model(folder=None, stars: Iterable[str] | None = None,
     for event, segment in ews.baseline_segments(folder, stars, max_snr):
         curve = segment.absolute_times(), segment.flux, segment.flux_err
         numbers = star_parameters(*curve)
-        recent = None if recent_days is None or numbers is None else star_parameters(
-            *last_days(*curve, recent_days))
-        if recent is not None:
-            numbers.update(white_scale=recent["white_scale"],
-                           correlated_scale=recent["correlated_scale"])
+        if recent_days is not None and numbers is not None:
+            numbers.update(recent_scatter(numbers, curve, recent_days))
         if numbers is not None:
             rows.append([event.fit.i_bl, *(numbers[c] for c in COLUMNS[1:])])
             names.append(event.star)
