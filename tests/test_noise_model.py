@@ -141,6 +141,14 @@ def test_fitted_noise_curves_are_reproducible_and_keep_the_presets_sampling(tmp_
                           np.asarray(one.observations["times"]))  # same sampling, other noise
     assert not np.array_equal(np.asarray(other.observations["flux"]),
                               np.asarray(one.observations["flux"]))
+    # the manifest says which noise model drew the curves (the shipped one is refitted)
+    import hashlib
+
+    recorded = json.loads((tmp_path / "one" / "manifest.json").read_text())["noise_model"]
+    assert recorded == {"path": "data/noise/ogle_ews_2025_subset.json",
+                        "sha256": hashlib.sha256(SHIPPED.read_bytes()).hexdigest(),
+                        "stars": len(shipped_model().stars)}
+    assert "noise_model" not in json.loads((tmp_path / "preset" / "manifest.json").read_text())
 
 
 def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_from(tmp_path):

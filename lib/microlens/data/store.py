@@ -556,7 +556,7 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
         s: {name: int(np.sum((split == j) & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
         for j, s in enumerate(SPLIT_NAMES)
     }
-    return {
+    manifest = {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.to_dict(),
@@ -578,6 +578,11 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
         "generation": {"workers": workers, "chunk_size": chunk_size, "seconds": round(elapsed, 3),
                        "events_per_second": round(labels.size / max(elapsed, 1e-9), 1)},
     }
+    if getattr(config, "noise", "preset") == "fitted":
+        from microlens.simulation.noise_model import model_identity
+
+        manifest["noise_model"] = model_identity(config.noise_model)
+    return manifest
 
 
 def _versions() -> dict:

@@ -340,6 +340,20 @@ def model_file(path: str | os.PathLike | None) -> NoiseModel:
     return _load_cached(str(SHIPPED if path is None else resolve_path(path)))
 
 
+def model_identity(path: str | os.PathLike | None) -> dict:
+    """Which noise model a data set was drawn with, for its manifest: the file (project-relative
+    where it can be), the sha256 of its bytes and its number of stars. The shipped model is
+    refitted when the fit improves, so its path alone does not say which one it was."""
+    import hashlib
+
+    from microlens.core.paths import project_relative, resolve_path
+
+    resolved = Path(SHIPPED if path is None else resolve_path(path))
+    data = resolved.read_bytes()
+    return {"path": project_relative(resolved), "sha256": hashlib.sha256(data).hexdigest(),
+            "stars": len(model_file(path).stars)}
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str) -> NoiseModel:
     return NoiseModel.load(path)
