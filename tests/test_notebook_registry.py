@@ -195,7 +195,8 @@ def test_every_parameter_that_sets_a_field_reaches_it():
                "learning_rate": 5e-4, "patience": 1, "precision": "fp32", "device": "cpu",
                "seed": 7, "max_train_events": 100, "max_val_events": 50,
                "label_policy": "observable", "baseline_method": "first",
-               "temperature_fit": "final", "parameter_heads": True, "parameter_weight": 0.5}
+               "temperature_fit": "final", "parameter_heads": True, "parameter_origin": "peak",
+               "parameter_weight": 0.5}
     assert set(changed) == {p.name for p in train.parameters if p.field}
     parameters = {**train.defaults(), **changed}
     config = train.config(parameters)

@@ -126,6 +126,14 @@ def test_the_loss_ignores_what_does_not_count_whatever_its_value():
     times = torch.arange(5.0).expand(3, 5)
     weights = torch.full((3, 5), 0.2)
     loss = parameter_losses(quantiles, values, counts, times, weights, torch.ones(len(TARGETS)))
+    # measured from an origin, the loss reads t_0 less it (the latest observation: the same)
+    same = parameter_losses(quantiles, values, counts, times, weights, torch.ones(len(TARGETS)),
+                            origin=times)
+    torch.testing.assert_close(same, loss)
+    origin = times - 3.0
+    moved = parameter_losses(quantiles, values, counts, times, weights, torch.ones(len(TARGETS)),
+                             origin=origin)
+    assert not torch.allclose(moved, loss)
     loss.sum().backward()
     assert loss[0] == 0 and torch.all(quantiles.grad[0] == 0)
     assert loss[1] > 0 and torch.all(quantiles.grad[1, :, len(POINT_LENS):] == 0)
@@ -139,12 +147,20 @@ def test_training_with_heads_learns_and_saves_them(tmp_path, train_store):
 
     config = TrainConfig(dataset=str(train_store.path), run_name="heads", runs_dir=str(tmp_path),
                          model=ModelConfig(kind="gru", d_model=16, n_layers=1, dropout=0.0,
-                                           parameter_heads=True),
+                                           parameter_heads=True, parameter_origin="peak"),
                          epochs=1, batch_size=32, max_train_events=64, max_val_events=32, seed=3)
     model = load_model(train(config, progress=False))
     head = model.parameter_head
-    assert head is not None and bool((head.scale > 0).all())
+    assert head is not None and head.origin == "peak" and bool((head.scale > 0).all())
     assert float(head.scale[1]) != 1.0  # fitted on the training events (log10 t_E's spread)
+    # t_0's units are fitted from the anchor: after the peak it is days away, not weeks
+    from microlens.models.parameters import fit_target_scaling
+
+    rows = train_store.indices("train")
+    latest = fit_target_scaling(train_store, rows, seed=3, origin="latest")
+    peak = fit_target_scaling(train_store, rows, seed=3, origin="peak")
+    np.testing.assert_array_equal(latest[0][1:], peak[0][1:])
+    assert peak[1][0] < latest[1][0]
     batch = train_store.batch(train_store.indices("test")[:4])
     quantiles = model.predict_parameters(batch["times"], batch["flux"], batch["flux_err"],
                                          batch["mask"])
@@ -222,3 +238,73 @@ def test_online_fits_are_cached_for_the_same_events_and_checkpoints_only(small_s
         np.testing.assert_array_equal(again[key], first[key])
     cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
     assert len(calls) == 1  # other checkpoints: fitted again
+
+
+def _reference_anchor(t, f, e):
+    """The peak anchor by its definition, one observation at a time."""
+    from microlens.models.parameters import ANCHOR_POINTS
+
+    w = 1.0 / e ** 2
+    best, out = -np.inf, []
+    for k in range(t.size):
+        lo = max(0, k - ANCHOR_POINTS + 1)
+        mean = np.sum(w[lo:k + 1] * f[lo:k + 1]) / np.sum(w[lo:k + 1])
+        if mean >= best:
+            best, anchor = mean, np.sum(w[lo:k + 1] * t[lo:k + 1]) / np.sum(w[lo:k + 1])
+        out.append(anchor)
+    return np.array(out)
+
+
+def test_the_peak_anchor_marks_the_brightest_stretch_so_far():
+    from microlens.models.parameters import peak_anchor
+
+    times, flux, err = bump_curves(3, 80, seed=7)
+    times = times.double() + 2_460_000.0
+    mask = torch.ones(3, 80, dtype=torch.bool)
+    mask[2, 50:] = False  # padding at the end changes nothing before it
+    anchor = peak_anchor(times, flux, err, mask)
+    for i, n in enumerate((80, 80, 50)):
+        np.testing.assert_allclose(anchor[i, :n].numpy(), _reference_anchor(
+            times[i, :n].numpy(), flux[i, :n].double().numpy(), err[i, :n].double().numpy()),
+            rtol=0, atol=1e-6)
+    # causal: later observations never move an earlier anchor
+    later = flux.clone()
+    later[:, 40:] += 10.0
+    torch.testing.assert_close(peak_anchor(times, later, err, mask)[:, :40], anchor[:, :40],
+                               rtol=0, atol=0)
+    # on a clean symmetric peak the anchor rises with the flux, then stays at the peak
+    t = torch.arange(0.0, 100.0, 1.0, dtype=torch.float64)[None]
+    bump = 1.0 + 2.0 * torch.exp(-0.5 * ((t - 60.0) / 8.0) ** 2)
+    clean = peak_anchor(t, bump, torch.full_like(t, 0.01))[0]
+    assert abs(float(clean[50]) - 48.0) < 1e-9  # rising: the mean time of the last five
+    torch.testing.assert_close(clean[70:], torch.full((30,), 60.0, dtype=torch.float64))
+
+
+def test_heads_measuring_t_0_from_the_peak_anchor_stream_the_batch_numbers():
+    assert ModelConfig.from_saved({"parameter_heads": True}).parameter_origin == "latest"
+    assert ModelConfig(parameter_heads=True).parameter_origin == "latest"
+    with pytest.raises(ValueError, match="parameter_origin 'first'; valid: 'peak', 'latest'"):
+        ModelConfig(parameter_heads=True, parameter_origin="first")
+    peak = spread_model("gru", SIZES["gru"], 0, parameter_heads=True, parameter_origin="peak")
+    latest = spread_model("gru", SIZES["gru"], 0, parameter_heads=True)
+    # the anchor adds one input; heads from the latest observation keep their weights' shapes
+    widths = [m.parameter_head.net[0].in_features for m in (latest, peak)]
+    assert widths[1] == widths[0] + 1
+    times, flux, err = bump_curves(2, 40, seed=8)
+    times = times.double() + 2_460_000.0  # absolute times: the anchor keeps their precision
+    batch = peak.predict_parameters(times, flux, err)
+    stream = StreamingClassifier(peak, n_events=2)
+    for k in range(40):
+        stream.update(times[:, k], flux[:, k], err[:, k], check_intervals=False)
+        torch.testing.assert_close(stream.parameters, batch[:, k], atol=2e-4, rtol=1e-4)
+    from microlens.models.parameters import peak_anchor
+
+    torch.testing.assert_close(stream.anchor_time, peak_anchor(times, flux, err)[:, -1],
+                               rtol=0, atol=0)
+    stream.reset([0])
+    assert torch.isnan(stream.anchor_time[0]) and not torch.isnan(stream.anchor_time[1])
+    # causal: a later observation never moves an earlier answer
+    changed = flux.clone()
+    changed[:, 30:] += 5.0
+    torch.testing.assert_close(peak.predict_parameters(times, changed, err)[:, :30],
+                               batch[:, :30], rtol=0, atol=0)

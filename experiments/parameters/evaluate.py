@@ -2,7 +2,8 @@
 
     python experiments/parameters/evaluate.py [STEP ...]   # default: every step
 
-Steps (each writes one record under ``outputs/experiments/parameters``, skipped when it exists):
+Steps (each writes one record under ``outputs/experiments/parameters``, skipped when it exists;
+``RECORD_TAG=_anchor`` scores ``transformer_heads_anchor`` instead, its records suffixed):
 
 ``parameters``  the heads beside the online point-lens fit on the star-disjoint injection test
                 set (``record.json``: the record notebook ``09_parameters`` rebuilds its figures
@@ -24,7 +25,9 @@ import sys
 from microlens.core.paths import write_json_atomic
 
 RUNS = "outputs/runs/parameters"
-HEADS, PLAIN = f"{RUNS}/transformer_heads", f"{RUNS}/transformer_plain"
+TAG = os.environ.get("RECORD_TAG", "")  # another heads run: its records get this suffix
+HEADS = f"{RUNS}/transformer_heads{TAG}"  # e.g. RECORD_TAG=_anchor: transformer_heads_anchor
+PLAIN = f"{RUNS}/transformer_plain"
 TEST = "data/parameters/test_injected"
 FOLDER = "../shared/real/ogle_ews_2025"
 OUT = "outputs/experiments/parameters"
@@ -47,11 +50,16 @@ def paired():
 def classify():
     from microlens.evaluation.evaluate import evaluate_run
 
+    written = []
     for name, run, peer in (("heads", HEADS, True), ("plain", PLAIN, False)):
+        path = f"{OUT}/evaluation_{name}{'' if name == 'plain' else TAG}.json"
+        if TAG and os.path.exists(path):
+            continue  # the plain run's evaluation is shared
         summary, _ = evaluate_run(run, TEST, peer=peer, peer_fractions=(1.0,), workers=WORKERS,
                                   progress=True)
-        write_json_atomic(f"{OUT}/evaluation_{name}.json", summary)
-    return {"written": ["evaluation_heads.json", "evaluation_plain.json"]}
+        write_json_atomic(path, summary)
+        written.append(os.path.basename(path))
+    return {"written": written}
 
 
 def real():
@@ -63,10 +71,15 @@ def real():
 def benchmark():
     from microlens.realdata.benchmark import run_benchmark
 
+    written = []
     for name, run in (("heads", HEADS), ("plain", PLAIN)):
+        path = f"{OUT}/benchmark_{name}{'' if name == 'plain' else TAG}.json"
+        if TAG and os.path.exists(path):
+            continue
         record = run_benchmark(FOLDER, run, peer="none", window_days=605.25, workers=WORKERS)
-        write_json_atomic(f"{OUT}/benchmark_{name}.json", record)
-    return {"written": ["benchmark_heads.json", "benchmark_plain.json"]}
+        write_json_atomic(path, record)
+        written.append(os.path.basename(path))
+    return {"written": written}
 
 
 STEPS = {"parameters": ("record.json", parameters), "paired": ("paired.json", paired),
@@ -77,7 +90,8 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for step in sys.argv[1:] or list(STEPS):
         file, work = STEPS[step]
-        path = f"{OUT}/{file}"
+        stem, extension = os.path.splitext(file)
+        path = f"{OUT}/{stem}{TAG}{extension}"
         if not os.path.exists(path):
             write_json_atomic(path, work())
         print(step, json.dumps(json.load(open(path)))[:300])

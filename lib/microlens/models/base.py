@@ -15,6 +15,7 @@ from microlens.models.parameters import (
     ParameterHead,
     absolute_quantiles,
     peak_ages,
+    peak_anchor,
 )
 
 
@@ -62,7 +63,8 @@ class CausalClassifier(nn.Module):
             nn.Linear(2 * c.d_model, c.d_model), nn.GELU(), nn.Linear(c.d_model, c.n_classes))
         # quantiles of the lens parameters after every observation (microlens.models.parameters);
         # None keeps the weights' keys of a classifier without them
-        self.parameter_head = ParameterHead(c.d_model) if c.parameter_heads else None
+        self.parameter_head = (ParameterHead(c.d_model, c.parameter_origin)
+                               if c.parameter_heads else None)
         self.register_buffer("temperature", torch.ones(()))
         # A temperature per number of observations seen (microlens.core.calibration), empty unless
         # fitted: then the scalar applies, as in checkpoints from before the curve.
@@ -122,13 +124,22 @@ class CausalClassifier(nn.Module):
         """Logits (uncalibrated) from pooled embeddings."""
         return self.head(pooled).float()
 
-    def answers(self, pooled: torch.Tensor, states: torch.Tensor,
-                times: torch.Tensor) -> dict:
-        """The heads' outputs from the pooled embedding, the encoder states and the times:
-        ``"logits"``, and ``"parameters"`` for a model with parameter heads (:meth:`forward`)."""
+    def answers(self, pooled: torch.Tensor, states: torch.Tensor, times: torch.Tensor,
+                flux: torch.Tensor, flux_err: torch.Tensor,
+                mask: torch.Tensor | None) -> dict:
+        """The heads' outputs from the pooled embedding, the encoder states and the inputs:
+        ``"logits"``, and for a model with parameter heads ``"parameters"`` and
+        ``"parameter_origin"`` (:meth:`forward`)."""
         out = {"logits": self.classify(pooled)}
-        if self.parameter_head is not None:
-            out["parameters"] = self.parameter_head(pooled, states, peak_ages(states, times))
+        head = self.parameter_head
+        if head is not None:
+            since_anchor = None
+            origin = times.double()
+            if head.origin == "peak":
+                origin = peak_anchor(times, flux, flux_err, mask)
+                since_anchor = times.double() - origin
+            out["parameters"] = head(pooled, states, peak_ages(states, times), since_anchor)
+            out["parameter_origin"] = origin
         return out
 
     # -- forward -------------------------------------------------------------------------
@@ -175,7 +186,7 @@ class CausalClassifier(nn.Module):
         features = self.normalization.features(times, flux, flux_err, mask)
         states, attention = self.encode(features, return_attention, times=times, mask=mask)
         pooled = self.pool(states)
-        out = self.answers(pooled, states, times)
+        out = self.answers(pooled, states, times, flux, flux_err, mask)
         if self.training or return_auxiliary:
             auxiliary = self.auxiliary_loss(features, states, times=times, mask=mask)
             if auxiliary is not None:

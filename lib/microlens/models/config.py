@@ -106,6 +106,10 @@ class ModelConfig:
     # True: heads beside the classifier predict quantiles of t_0, t_E, u_0, f_s (and s, q of
     # binaries) after every observation (microlens.models.parameters); every neural kind
     parameter_heads: bool = False  # lens-parameter quantiles after every observation
+    # where the heads measure t_0 from: "latest", the latest observation, or "peak", the peak
+    # anchor (the brightest stretch of observations so far,
+    # microlens.models.parameters.peak_anchor): closer after the peak, not before it
+    parameter_origin: str = "latest"  # t_0 from the latest observation or the peak anchor
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -164,6 +168,9 @@ class ModelConfig:
         if not isinstance(self.parameter_heads, bool):
             raise ValueError(f"ModelConfig.parameter_heads must be True or False, got "
                              f"{self.parameter_heads!r}")
+        if self.parameter_origin not in ("peak", "latest"):
+            raise ValueError(f"unknown ModelConfig.parameter_origin {self.parameter_origin!r}; "
+                             "valid: 'peak', 'latest'")
         if self.parameter_heads and self.kind == "features":
             raise ValueError("ModelConfig.parameter_heads is for the neural kinds; the "
                              "'features' kind reports its point-lens fit's parameters at its "
@@ -190,7 +197,8 @@ class ModelConfig:
 SAVED_BEFORE_FIELD = {"time_encoding": "none", "conv_stem_kernel": 0, "conv_stem_layers": 1,
                       "pool_norm": True, "kind": "transformer", "kernel_size": 5,
                       "latent_dim": 16, "reconstruction_weight": 1.0, "kl_weight": 0.01,
-                      "pretrained": "", "parameter_heads": False}
+                      "pretrained": "", "parameter_heads": False,
+                      "parameter_origin": "latest"}
 """The behaviour of models saved before these :class:`ModelConfig` fields existed."""
 
 

@@ -30,9 +30,16 @@ curve's parameters never enter it, the point-lens parameters enter for both lens
 ``s`` and ``q`` for binaries only. Its weight beside the classification loss is
 ``TrainConfig.parameter_weight``.
 
-The loss reads ``t_0 - t_k`` as ``asinh((t_0 - t_k) / T0_SCALE_DAYS)``: near the peak a day
-matters, a year before it hardly; the transform is monotone, so it maps quantiles to quantiles
-and changes no interval's coverage.
+The peak time is predicted from an origin (``ModelConfig.parameter_origin``): by default the
+latest observation (``"latest"``), or (``"peak"``) the **peak anchor** (:func:`peak_anchor`),
+the time of the brightest stretch of :data:`ANCHOR_POINTS` observations seen so far, which
+follows the latest observation while the flux rises and stays near the peak once it has
+passed; the network then predicts ``t_0`` minus the anchor and reads the time since the
+anchor. The anchor halves the heads' ``t_0`` error after the peak but does not help before
+it and costs ``t_E`` after it (docs/parameters.md), so it is an option, not the default. The
+loss reads ``t_0`` less the origin as ``asinh(x / T0_SCALE_DAYS)``: near the origin a day
+matters, a year from it hardly; the transform is monotone, so it maps quantiles to quantiles
+and changes no interval's coverage. Either way the heads' output is ``t_0 - t_k``.
 
 Quantiles rather than a Gaussian: before the peak ``t_0`` is bounded on one side only (it has
 not happened yet) and ``t_E`` with it, so the answer's distribution is skewed; quantile
@@ -42,6 +49,7 @@ asks for.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,6 +75,11 @@ T0_SCALE_DAYS = 5.0
 """Days over which the loss reads ``t_0 - t_k`` linearly (logarithmically beyond)."""
 AGE_SCALE_DAYS = 10.0
 """Days over which the heads read the time since a feature's maximum linearly."""
+ANCHOR_POINTS = 5
+"""Consecutive observations whose error-weighted mean flux marks the peak anchor
+(:func:`peak_anchor`)."""
+ORIGINS = ("peak", "latest")
+"""Where the heads measure ``t_0`` from: the peak anchor or the latest observation."""
 LENSING_CLASSES = (1, 2)
 BINARY_CLASS = 2
 
@@ -110,10 +123,56 @@ def event_targets(params: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 
 
 def relative_targets(values: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """Per-observation targets ``(B, N, P)``: ``t_0 - t_k`` for ``t_0``, the rest as they are."""
+    """Per-observation targets ``(B, N, P)``: ``t_0`` less ``times`` (``(B, N)``: the latest
+    observation's, or the origin's), the rest as they are."""
     out = values[:, None, :].expand(-1, times.shape[1], -1).clone()
     out[..., 0] = values[:, None, 0] - times
     return out
+
+
+def anchor_terms(times: torch.Tensor, flux: torch.Tensor, flux_err: torch.Tensor,
+                 valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Each observation's contribution ``(w, w f, w t)`` to the peak anchor's running sums,
+    ``(..., 3)`` float64, ``w = 1 / err**2`` (0 where not ``valid``)."""
+    weight = 1.0 / flux_err.double() ** 2
+    if valid is not None:
+        weight = torch.where(valid, weight, 0.0)
+    return torch.stack([weight, weight * torch.where(weight > 0, flux.double(), 0.0),
+                        weight * times.double()], dim=-1)
+
+
+def anchor_window_mean(sums: torch.Tensor, times: torch.Tensor) -> tuple[torch.Tensor,
+                                                                         torch.Tensor]:
+    """The weighted mean flux and time of a window from its sums ``(..., 3)``; ``-inf`` and
+    ``times`` where the window holds no weight."""
+    held = sums[..., 0] > 0
+    safe = torch.where(held, sums[..., 0], 1.0)
+    return (torch.where(held, sums[..., 1] / safe, -math.inf),
+            torch.where(held, sums[..., 2] / safe, times.double()))
+
+
+def peak_anchor(times: torch.Tensor, flux: torch.Tensor, flux_err: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The peak anchor after every observation, ``(B, N)`` float64 in the times' frame.
+
+    The error-weighted mean flux of the last :data:`ANCHOR_POINTS` observations (fewer at the
+    start) is formed after every observation; the anchor is the weighted mean time of the
+    window whose mean is the highest so far (the latest of equal maxima). While the flux rises
+    it is near the latest observation; after the peak it stays by the brightest stretch, a
+    causal estimate of ``t_0`` to within a few observations that the heads correct. The sums
+    run in the order :class:`~microlens.models.stream.StreamingClassifier` adds them, so
+    streaming gives the same anchors bit for bit.
+    """
+    terms = anchor_terms(times, flux, flux_err, mask)
+    n = terms.shape[1]
+    sums = torch.zeros_like(terms)
+    for lag in range(ANCHOR_POINTS - 1, -1, -1):  # oldest first, as the stream adds them
+        shifted = torch.zeros_like(terms)
+        shifted[:, lag:] = terms[:, : n - lag]
+        sums = sums + shifted
+    mean, mean_time = anchor_window_mean(sums, times)
+    index = mean.cummax(dim=1).indices
+    return torch.gather(mean_time, 1, index)
 
 
 def loss_space(values: torch.Tensor, axis: int = -1) -> torch.Tensor:
@@ -139,8 +198,9 @@ def peak_ages(states: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
 
 class ParameterHead(nn.Module):
     """Quantiles of every target after every observation, from the pooled embedding
-    ``(B, N, 2d)``, the latest encoder state ``(B, N, d)`` and the features' peak ages
-    ``(B, N, d)`` (:func:`peak_ages`).
+    ``(B, N, 2d)``, the latest encoder state ``(B, N, d)``, the features' peak ages
+    ``(B, N, d)`` (:func:`peak_ages`) and, with ``origin="peak"``, the days since the peak
+    anchor ``(B, N)`` (:func:`peak_anchor`; ``t_0`` is predicted from the anchor).
 
     The network works in standard units of the loss space (:func:`loss_space`;
     ``(value - center) / scale``, both fitted on the training set by
@@ -152,16 +212,25 @@ class ParameterHead(nn.Module):
     relative to the latest observation (``t_0 - t_k``).
     """
 
-    def __init__(self, d_model: int):
+    def __init__(self, d_model: int, origin: str = "latest"):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4 * d_model, d_model), nn.GELU(),
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
+        self.origin = origin
+        extra = 1 if origin == "peak" else 0
+        self.net = nn.Sequential(nn.Linear(4 * d_model + extra, d_model), nn.GELU(),
                                  nn.Linear(d_model, len(TARGETS) * len(QUANTILES)))
         self.register_buffer("center", torch.zeros(len(TARGETS)))
         self.register_buffer("scale", torch.ones(len(TARGETS)))
 
-    def forward(self, pooled: torch.Tensor, state: torch.Tensor,
-                ages: torch.Tensor) -> torch.Tensor:
-        raw = self.net(torch.cat([pooled.float(), state.float(), ages.float()], dim=-1)).float()
+    def forward(self, pooled: torch.Tensor, state: torch.Tensor, ages: torch.Tensor,
+                since_anchor: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = [pooled.float(), state.float(), ages.float()]
+        if self.origin == "peak":
+            if since_anchor is None:
+                raise ValueError("a head measuring t_0 from the peak anchor needs since_anchor")
+            inputs.append(torch.asinh(since_anchor / AGE_SCALE_DAYS).float()[..., None])
+        raw = self.net(torch.cat(inputs, dim=-1)).float()
         raw = raw.unflatten(-1, (len(TARGETS), len(QUANTILES)))
         steps = nn.functional.softplus(raw)
         median = raw[..., MEDIAN : MEDIAN + 1]
@@ -170,15 +239,19 @@ class ParameterHead(nn.Module):
         standard = torch.cat([down, median, up], dim=-1)
         value = self.center[:, None] + self.scale[:, None] * standard
         t_0 = torch.sinh(value[..., :1, :]) * T0_SCALE_DAYS  # back from the loss space
+        if self.origin == "peak":  # from the anchor to t_0 - t_k
+            t_0 = t_0 - since_anchor.float()[..., None, None]
         return torch.cat([t_0, value[..., 1:, :]], dim=-2)
 
 
 def fit_target_scaling(store, rows: Sequence[int], max_events: int = 2000,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       seed: int = 0, origin: str = "latest") -> tuple[np.ndarray, np.ndarray]:
     """The heads' standard units from training events: per target, in the loss space
     (:func:`loss_space`), the median and the spread (1.4826 x the median absolute deviation,
-    at least 1e-3) over the lensing events (for ``t_0 - t_k``: over all their observations).
-    Defaults (0, 1) where no event counts."""
+    at least 1e-3) over the lensing events (for ``t_0``, less the ``origin`` of each
+    observation: over all their observations). Defaults (0, 1) where no event counts."""
+    if origin not in ORIGINS:
+        raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
     rows = np.asarray(rows, np.int64)
     if rows.size > max_events:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_events, replace=False))
@@ -187,8 +260,13 @@ def fit_target_scaling(store, rows: Sequence[int], max_events: int = 2000,
     lensing = counts[:, 0]
     relative = np.zeros(0)
     if lensing.any():
-        arrays = store.padded(rows[lensing], names=("times",))
-        relative = (values[lensing, 0][:, None] - arrays["times"])[arrays["mask"]]
+        arrays = store.padded(rows[lensing], names=("times", "flux", "flux_err"))
+        origins = arrays["times"]
+        if origin == "peak":
+            t, f, e, m = (torch.from_numpy(np.asarray(arrays[k])) for k in
+                          ("times", "flux", "flux_err", "mask"))
+            origins = peak_anchor(t, f, torch.where(m, e, torch.ones_like(e)), m).numpy()
+        relative = (values[lensing, 0][:, None] - origins)[arrays["mask"]]
         relative = np.arcsinh(relative / T0_SCALE_DAYS)
     for j in range(len(TARGETS)):
         column = relative if j == 0 else values[counts[:, j], j]
@@ -208,7 +286,7 @@ def pinball(quantiles: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def parameter_losses(quantiles: torch.Tensor, values: torch.Tensor, counts: torch.Tensor,
                      times: torch.Tensor, weights: torch.Tensor,
-                     scale: torch.Tensor) -> torch.Tensor:
+                     scale: torch.Tensor, origin: torch.Tensor | None = None) -> torch.Tensor:
     """Each event's parameter loss ``(B,)``: the pinball loss of every target that counts, in
     standard units of the loss space (:func:`loss_space`, divided by ``scale``), summed over
     targets and weighted over observations
@@ -222,9 +300,15 @@ def parameter_losses(quantiles: torch.Tensor, values: torch.Tensor, counts: torc
         :func:`event_targets` (float, bool).
     times : Tensor ``(B, N)``
         Observation times (for ``t_0 - t_k``).
+    origin : Tensor ``(B, N)``, optional
+        Where the heads measure ``t_0`` from (the peak anchor, the forward's
+        ``"parameter_origin"``); None: the latest observation. The loss reads ``t_0`` less it.
     """
-    target = loss_space(relative_targets(values.double(), times.double()).float())
-    loss = pinball(loss_space(quantiles, axis=-2) / scale[:, None], target / scale)  # (B, N, P)
+    origin = times.double() if origin is None else origin.double()
+    target = loss_space(relative_targets(values.double(), origin).float())
+    shifted = quantiles.clone()  # t_0 - t_k to t_0 - origin
+    shifted[..., 0, :] = quantiles[..., 0, :] + (times.double() - origin).float()[..., None]
+    loss = pinball(loss_space(shifted, axis=-2) / scale[:, None], target / scale)  # (B, N, P)
     loss = torch.where(counts[:, None, :], loss, 0.0).sum(-1)
     return (loss * weights).sum(-1)
 
@@ -260,9 +344,10 @@ HIGH_MAGNIFICATION = float(peak_magnification(HIGH_MAGNIFICATION_U_0))
 """Its peak magnification (~10.04)."""
 
 __all__ = [
-    "AGE_SCALE_DAYS", "BINARY", "HIGH_MAGNIFICATION", "HIGH_MAGNIFICATION_U_0", "INTERVALS",
-    "LENSING_CLASSES", "MEDIAN", "MIN_U_0", "POINT_LENS", "QUANTILES", "T0_SCALE_DAYS", "TARGETS",
-    "ParameterHead", "absolute_quantiles", "as_table", "event_targets", "fit_target_scaling",
-    "loss_space", "parameter_losses", "peak_ages", "peak_magnification", "pinball",
+    "AGE_SCALE_DAYS", "ANCHOR_POINTS", "BINARY", "HIGH_MAGNIFICATION", "HIGH_MAGNIFICATION_U_0",
+    "INTERVALS", "LENSING_CLASSES", "MEDIAN", "MIN_U_0", "ORIGINS", "POINT_LENS", "QUANTILES",
+    "T0_SCALE_DAYS", "TARGETS", "ParameterHead", "absolute_quantiles", "anchor_terms",
+    "anchor_window_mean", "as_table", "event_targets", "fit_target_scaling", "loss_space",
+    "parameter_losses", "peak_ages", "peak_anchor", "peak_magnification", "pinball",
     "relative_targets",
 ]

@@ -309,7 +309,7 @@ class RecurrentVAE(CausalClassifier):
         code = self.latent(features)
         states = self.states(code.z)
         pooled = self.pool(states)
-        out = self.answers(pooled, states, times)
+        out = self.answers(pooled, states, times, flux, flux_err, mask)
         if self.training or return_auxiliary:
             out["auxiliary_loss"] = self.auxiliary_loss(features, states, times=times,
                                                         mask=mask, code=code)

@@ -80,7 +80,13 @@ from microlens.core.validation import check_stream_update
 from microlens.models.base import CausalClassifier
 from microlens.models.inputs import IntervalRangeWarning
 from microlens.models.layers import apply_rotary, rotary_angles, rotary_periods
-from microlens.models.parameters import AGE_SCALE_DAYS, absolute_quantiles
+from microlens.models.parameters import (
+    AGE_SCALE_DAYS,
+    ANCHOR_POINTS,
+    absolute_quantiles,
+    anchor_terms,
+    anchor_window_mean,
+)
 from microlens.models.set_models import POINT_FEATURES
 
 
@@ -121,6 +127,12 @@ class StreamingClassifier:
         When each feature's running maximum was reached (NaN before the first observation;
         kept for a model with parameter heads only): the heads read the time since
         (:func:`microlens.models.parameters.peak_ages`).
+    anchor_window : Tensor ``(n_events, ANCHOR_POINTS - 1, 3)`` float64
+        The previous observations' terms ``(w, w f, w t)`` of the peak anchor's window, oldest
+        first (zeros where none yet; :func:`microlens.models.parameters.peak_anchor`).
+    anchor_best, anchor_time : Tensor ``(n_events,)`` float64
+        The highest window mean so far (``-inf`` before the first observation) and the peak
+        anchor, its window's mean time (NaN before the first observation).
     stem_history : Tensor ``(n_events, H, d_model)`` or None
         The convolution stem's previous inputs of each event, layer after layer, oldest first
         (``H = sum(model.stem.history_lengths)``; None without a stem).
@@ -163,6 +175,10 @@ class StreamingClassifier:
                                    device=self.device)
         self.pool_max_time = torch.full((n_events, d_model), math.nan, dtype=torch.float64,
                                         device=self.device)
+        # the peak anchor's running window (CPU, float64: bookkeeping, as the normalisation)
+        self.anchor_window = torch.zeros(n_events, ANCHOR_POINTS - 1, 3, dtype=torch.float64)
+        self.anchor_best = torch.full((n_events,), -math.inf, dtype=torch.float64)
+        self.anchor_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._n_seen = torch.zeros(n_events, dtype=torch.int64)
         self._last_time = torch.full((n_events,), math.nan, dtype=torch.float64)
         self._first_time = torch.full((n_events,), math.nan, dtype=torch.float64)
@@ -223,7 +239,8 @@ class StreamingClassifier:
                  "reference_flux": self.reference_flux, "reference_err": self.reference_err,
                  "baseline_state": self.baseline_state,
                  "pool_sum": self.pool_sum, "pool_max": self.pool_max,
-                 "pool_max_time": self.pool_max_time}
+                 "pool_max_time": self.pool_max_time, "anchor_window": self.anchor_window,
+                 "anchor_best": self.anchor_best, "anchor_time": self.anchor_time}
         state.update(self.encoder.tensors())
         return state
 
@@ -247,6 +264,9 @@ class StreamingClassifier:
         self.pool_sum[dev] = 0
         self.pool_max[dev] = -math.inf
         self.pool_max_time[dev] = math.nan
+        self.anchor_window[idx] = 0
+        self.anchor_best[idx] = -math.inf
+        self.anchor_time[idx] = math.nan
         self.logits = None
         self.parameters = None
 
@@ -355,6 +375,21 @@ class StreamingClassifier:
         with torch.no_grad():  # not a decorator: warnings must point at the caller
             return self._update(events, times, fluxes, errors, calibrated, check_intervals)
 
+    def _peak_anchor(self, idx, times, fluxes, errors):
+        """The peak anchor's new window, best mean and anchor after one observation of each
+        listed slot (not committed), summed in :func:`~microlens.models.parameters.peak_anchor`'s
+        order."""
+        term = anchor_terms(times, fluxes, errors)
+        window = self.anchor_window[idx]
+        sums = torch.zeros_like(term)
+        for j in range(window.shape[1]):  # oldest first
+            sums = sums + window[:, j]
+        mean, mean_time = anchor_window_mean(sums + term, times)
+        best = self.anchor_best[idx]
+        better = mean >= best
+        return (torch.cat([window[:, 1:], term[:, None]], dim=1), torch.where(better, mean, best),
+                torch.where(better, mean_time, self.anchor_time[idx]))
+
     def _update(self, events, times, fluxes, errors, calibrated, check_intervals):
         idx = self._event_index(events)
         times, fluxes, errors = self._validate(idx, times, fluxes, errors)
@@ -387,15 +422,20 @@ class StreamingClassifier:
             count = (n_seen + 1).to(self.device, torch.float32)[:, None]
             pooled = torch.cat([pool_sum.float() / count, pool_max], dim=-1)
             logits = model.classify(pooled)
-            quantiles = pool_max_time = None
-            if model.parameter_head is not None:  # the classifier alone does not pay for these
+            quantiles = pool_max_time = anchor = None
+            head = model.parameter_head
+            if head is not None:  # the classifier alone does not pay for these
                 now = times.to(self.device)[:, None]
                 # the time each feature's running maximum was reached (the latest of equals)
                 pool_max_time = torch.where(
                     state >= previous_max, now,
                     self.pool_max_time if everything else self.pool_max_time[dev_idx])
                 ages = torch.asinh((now - pool_max_time) / AGE_SCALE_DAYS).float()
-                quantiles = absolute_quantiles(model.parameter_head(pooled, state, ages),
+                since_anchor = None
+                if head.origin == "peak":
+                    anchor = self._peak_anchor(idx, times, fluxes, errors)
+                    since_anchor = (times - anchor[2]).to(self.device)
+                quantiles = absolute_quantiles(head(pooled, state, ages, since_anchor),
                                                now[:, 0])
             probs = (model.calibrate(logits, n_seen + 1) if calibrated
                      else logits).softmax(dim=-1)
@@ -418,6 +458,8 @@ class StreamingClassifier:
             self.pool_max[dev_idx] = pool_max
             if pool_max_time is not None:
                 self.pool_max_time[dev_idx] = pool_max_time
+        if anchor is not None:
+            self.anchor_window[idx], self.anchor_best[idx], self.anchor_time[idx] = anchor
         self._n_seen[idx] = n_seen + 1
         self._last_time[idx] = times
         self.logits = logits

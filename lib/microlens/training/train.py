@@ -234,7 +234,7 @@ class SupervisedObjective(Objective):
         head = getattr(self.module, "parameter_head", None)
         if head is not None:  # the heads' standard units, from the training events
             center, scale = fit_target_scaling(self.store, self.train_rows,
-                                               seed=self.config.seed)
+                                               seed=self.config.seed, origin=head.origin)
             head.center.copy_(torch.from_numpy(center))
             head.scale.copy_(torch.from_numpy(scale))
 
@@ -399,7 +399,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, micro_b
                 objective = objective + parameter_weight * parameter_losses(
                     out["parameters"], batch["parameter_values"], batch["parameter_counts"],
                     batch["times"], observation_weights(batch["mask"], final_weight),
-                    module.parameter_head.scale).sum()
+                    module.parameter_head.scale, out["parameter_origin"]).sum()
             loss = objective / n_events
             loss.backward()
         step_loss += loss.detach().double()

@@ -516,7 +516,8 @@ NOTEBOOKS: dict[str, Notebook] = {nb.name: nb for nb in (
         *(_train(name) for name in (
             "d_model", "n_layers", "n_heads", "d_ff", "window", "dropout", "time_encoding",
             "conv_stem_kernel", "conv_stem_layers", "pool_norm", "kernel_size", "latent_dim",
-            "reconstruction_weight", "kl_weight", "parameter_heads", "parameter_weight")),
+            "reconstruction_weight", "kl_weight", "parameter_heads", "parameter_origin",
+            "parameter_weight")),
         own("pretrained_run", "",
             "masked only: a pretraining run directory; empty pretrains one on dataset_dir's "
             "training split with the pretrain_ settings, or reuses it if it exists"),
