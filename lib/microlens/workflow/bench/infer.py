@@ -84,6 +84,7 @@ STREAM_ENCODERS = {
     "stem": {},
     "rotary+stem": {"time_encoding": "rotary"},
     "heads": {"parameter_heads": True},
+    "heads+anchor": {"parameter_heads": True, "parameter_origin": "peak"},
 }
 """Encoder options (:class:`~microlens.models.config.ModelConfig` overrides of the benchmark's
 model) whose one-event streaming latency ``--stream-encoders`` compares: ``before`` is the
@@ -91,7 +92,7 @@ attention-only encoder of the project before the convolution stem (the reference
 ratios), ``stem`` today's default (dilated convolution stem, no pool norm), and each with
 rotary time encoding; ``heads`` is today's default with the lens-parameter heads
 (:mod:`microlens.models.parameters`), whose ``ratio_to_stem`` is the cost of the heads per
-streamed update."""
+streamed update, and ``heads+anchor`` the same heads measuring ``t_0`` from the peak anchor."""
 
 INFER_TARGETS = {"gpu_events_per_second_1000": 100_000, "stream_ms_one_event_cpu": 1.0}
 
