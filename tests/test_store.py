@@ -503,7 +503,8 @@ def test_a_set_made_before_later_settings_existed_is_reused_and_keeps_its_study_
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert generate_dataset(cfg, path, workers=1, progress=False) == path  # reused, not refused
     assert not set(LATER_FIELDS) & set(cfg.canonical_dict())
+    with pytest.warns(UserWarning, match="n_epochs=60 has no effect"):  # the ogle survey's own
+        ogle = SimulationConfig(n_per_class=2, n_epochs=60, seed=4, detectability=False,
+                                survey="ogle", noise="fitted")
     with pytest.raises(Exception, match="differs in noise"):
-        generate_dataset(SimulationConfig(n_per_class=2, n_epochs=60, seed=4, detectability=False,
-                                          survey="ogle", noise="fitted"), path, workers=1,
-                         progress=False)
+        generate_dataset(ogle, path, workers=1, progress=False)
