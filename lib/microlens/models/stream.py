@@ -84,8 +84,6 @@ from microlens.models.parameters import (
     AGE_SCALE_DAYS,
     ANCHOR_POINTS,
     absolute_quantiles,
-    anchor_terms,
-    anchor_window_mean,
 )
 from microlens.models.set_models import POINT_FEATURES
 
@@ -378,17 +376,25 @@ class StreamingClassifier:
     def _peak_anchor(self, idx, times, fluxes, errors):
         """The peak anchor's new window, best mean and anchor after one observation of each
         listed slot (not committed), summed in :func:`~microlens.models.parameters.peak_anchor`'s
-        order."""
-        term = anchor_terms(times, fluxes, errors)
-        window = self.anchor_window[idx]
-        sums = torch.zeros_like(term)
+        order. In NumPy: a handful of operations on a few numbers each, where torch's
+        per-operation overhead would be most of a streamed update's cost; the arithmetic is
+        the same IEEE operations in the same order, so the anchors are the batch's bit for
+        bit."""
+        t = times.numpy().astype(np.float64, copy=False)
+        weight = 1.0 / errors.numpy().astype(np.float64) ** 2
+        term = np.stack([weight, weight * fluxes.numpy().astype(np.float64), weight * t], axis=-1)
+        window = self.anchor_window.numpy()[idx.numpy()]
+        sums = np.zeros_like(term)
         for j in range(window.shape[1]):  # oldest first
             sums = sums + window[:, j]
-        mean, mean_time = anchor_window_mean(sums + term, times)
-        best = self.anchor_best[idx]
+        sums = sums + term
+        mean, mean_time = sums[:, 1] / sums[:, 0], sums[:, 2] / sums[:, 0]
+        best = self.anchor_best.numpy()[idx.numpy()]
         better = mean >= best
-        return (torch.cat([window[:, 1:], term[:, None]], dim=1), torch.where(better, mean, best),
-                torch.where(better, mean_time, self.anchor_time[idx]))
+        return (torch.from_numpy(np.concatenate([window[:, 1:], term[:, None]], axis=1)),
+                torch.from_numpy(np.where(better, mean, best)),
+                torch.from_numpy(np.where(better, mean_time,
+                                          self.anchor_time.numpy()[idx.numpy()])))
 
     def _update(self, events, times, fluxes, errors, calibrated, check_intervals):
         idx = self._event_index(events)
