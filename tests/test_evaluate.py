@@ -251,6 +251,8 @@ def test_evaluate_run_reads_both_label_sets_and_probes_both_classifiers(eval_run
     json.dumps(summary, allow_nan=True)
 
 
+@pytest.mark.slow  # trains its own run; evaluate_run is tested fast on the shared run and the
+# observable policy's training in test_labels
 def test_evaluation_of_an_observable_run_records_its_policy(eval_store, tmp_path):
     from microlens.models.config import ModelConfig
     from microlens.training.train import TrainConfig, train
