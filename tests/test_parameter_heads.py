@@ -238,6 +238,12 @@ def test_online_fits_are_cached_for_the_same_events_and_checkpoints_only(small_s
         np.testing.assert_array_equal(again[key], first[key])
     cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
     assert len(calls) == 1  # other checkpoints: fitted again
+    cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
+    assert len(calls) == 1  # the cache now holds those
+    # the same path, rows and checkpoints, other curves (a set regenerated in place): refitted
+    monkeypatch.setattr(small_store, "identity", "another set")
+    cached_online_fit(small_store, rows, counts + 1, cache, workers=1, progress=False)
+    assert len(calls) == 2
 
 
 def _reference_anchor(t, f, e):

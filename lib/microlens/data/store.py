@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import os
 import queue
@@ -578,7 +579,7 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
         "generation": {"workers": workers, "chunk_size": chunk_size, "seconds": round(elapsed, 3),
                        "events_per_second": round(labels.size / max(elapsed, 1e-9), 1)},
     }
-    if getattr(config, "noise", "preset") == "fitted":
+    if config.noise == "fitted":
         from microlens.simulation.noise_model import model_identity
 
         manifest["noise_model"] = model_identity(config.noise_model)
@@ -803,6 +804,9 @@ class LightCurveStore:
     ----------
     path : Path
     manifest : dict
+    identity : str
+        A hash of the manifest: what caches of results on these curves are keyed by (a set
+        regenerated under the same path gets another one).
     config : SimulationConfig
     reference_epoch : float
         Full Julian date of time 0 (0.0 for the ``thesis`` survey's abstract days).
@@ -823,6 +827,10 @@ class LightCurveStore:
     def __init__(self, path: str | os.PathLike):
         self.path = resolve_path(path)
         self.manifest = _read_manifest(self.path)
+        # names these curves: it changes when the set is regenerated under the same path
+        # (another noise model, seed or config), so caches keyed by it never go stale
+        self.identity = hashlib.sha256(
+            json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:16]
         self.config = _manifest_config(self.manifest, self.path / MANIFEST)
         self.reference_epoch = float(self.manifest.get("reference_epoch", 0.0))
         n, total = self.manifest["n_events"], self.manifest["n_observations"]

@@ -252,9 +252,10 @@ def alert_table(model_quantiles, model_probs, fit, dchi2, counts, t_0, labels, u
 def cached_online_fit(store, rows: np.ndarray, counts: np.ndarray, cache, *, workers: int,
                       progress: bool) -> dict:
     """:func:`microlens.models.online_fit.online_fit` of ``rows`` at ``counts``, read from the
-    npz ``cache`` when it holds the fits of exactly these rows and counts of this data set
-    (the fits do not depend on the model: every run scored on a set shares them), else
-    computed and written there (None: no cache)."""
+    npz ``cache`` when it holds the fits of exactly these rows and counts of these curves
+    (``store.identity``: a set regenerated in place is fitted again; the fits do not depend on
+    the model, so every run scored on a set shares them), else computed and written there
+    (None: no cache)."""
     from pathlib import Path
 
     from microlens.models.online_fit import online_fit
@@ -262,7 +263,8 @@ def cached_online_fit(store, rows: np.ndarray, counts: np.ndarray, cache, *, wor
     keys = ("mean", "sigma", "ok", "dchi2")
     if cache is not None and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as saved:
-            if (str(saved["dataset"]) == str(store.path) and np.array_equal(saved["rows"], rows)
+            if ("identity" in saved.files and str(saved["identity"]) == store.identity
+                    and np.array_equal(saved["rows"], rows)
                     and np.array_equal(saved["counts"], counts)):
                 return {k: saved[k] for k in keys}
     fit = online_fit(store, rows, counts, workers=workers, progress=progress)
@@ -270,7 +272,7 @@ def cached_online_fit(store, rows: np.ndarray, counts: np.ndarray, cache, *, wor
         from microlens.core.paths import atomic_path
 
         with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, dataset=str(store.path), rows=rows, counts=counts,
+            np.savez(handle, identity=store.identity, rows=rows, counts=counts,
                      **{k: fit[k] for k in keys})
     return fit
 

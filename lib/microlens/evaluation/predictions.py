@@ -19,7 +19,6 @@ is the one place that selects test events and runs a model over them:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,7 +163,7 @@ def _fingerprint(run_dir: Path, which: str, store: LightCurveStore, rows: np.nda
             raise FileNotFoundError(f"{run_dir} is not a complete run directory: {weights.name} "
                                     "is missing")
         digest.update(weights.read_bytes())
-    digest.update(json.dumps(store.manifest, sort_keys=True).encode())
+    digest.update(store.identity.encode())
     digest.update(rows.tobytes())
     return digest.hexdigest()[:16]
 

@@ -33,6 +33,10 @@ as sequences grow); results equal those of one pass."""
 # --------------------------------------------------------------------------------------------
 
 
+PARAMETER_ORIGINS = ("peak", "latest")
+"""Where parameter heads measure ``t_0`` from (:mod:`microlens.models.parameters`)."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a classifier: its ``kind`` (:data:`MODEL_KINDS`) and sizes.
@@ -168,9 +172,9 @@ class ModelConfig:
         if not isinstance(self.parameter_heads, bool):
             raise ValueError(f"ModelConfig.parameter_heads must be True or False, got "
                              f"{self.parameter_heads!r}")
-        if self.parameter_origin not in ("peak", "latest"):
+        if self.parameter_origin not in PARAMETER_ORIGINS:
             raise ValueError(f"unknown ModelConfig.parameter_origin {self.parameter_origin!r}; "
-                             "valid: 'peak', 'latest'")
+                             f"valid: {', '.join(map(repr, PARAMETER_ORIGINS))}")
         if self.parameter_heads and self.kind == "features":
             raise ValueError("ModelConfig.parameter_heads is for the neural kinds; the "
                              "'features' kind reports its point-lens fit's parameters at its "

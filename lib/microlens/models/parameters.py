@@ -56,6 +56,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from microlens.models.config import PARAMETER_ORIGINS
+
 POINT_LENS = ("t_0", "log10_t_E", "log10_u_0", "f_s")
 """The point-lens parameters (both lensing classes)."""
 BINARY = ("log10_s", "log10_q")
@@ -78,7 +80,7 @@ AGE_SCALE_DAYS = 10.0
 ANCHOR_POINTS = 5
 """Consecutive observations whose error-weighted mean flux marks the peak anchor
 (:func:`peak_anchor`)."""
-ORIGINS = ("peak", "latest")
+ORIGINS = PARAMETER_ORIGINS
 """Where the heads measure ``t_0`` from: the peak anchor or the latest observation."""
 LENSING_CLASSES = (1, 2)
 BINARY_CLASS = 2
@@ -260,12 +262,12 @@ def fit_target_scaling(store, rows: Sequence[int], max_events: int = 2000,
     lensing = counts[:, 0]
     relative = np.zeros(0)
     if lensing.any():
-        arrays = store.padded(rows[lensing], names=("times", "flux", "flux_err"))
+        names = ("times", "flux", "flux_err") if origin == "peak" else ("times",)
+        arrays = store.padded(rows[lensing], names=names)
         origins = arrays["times"]
         if origin == "peak":
-            t, f, e, m = (torch.from_numpy(np.asarray(arrays[k])) for k in
-                          ("times", "flux", "flux_err", "mask"))
-            origins = peak_anchor(t, f, torch.where(m, e, torch.ones_like(e)), m).numpy()
+            origins = peak_anchor(*(torch.from_numpy(np.asarray(arrays[k]))
+                                    for k in (*names, "mask"))).numpy()
         relative = (values[lensing, 0][:, None] - origins)[arrays["mask"]]
         relative = np.arcsinh(relative / T0_SCALE_DAYS)
     for j in range(len(TARGETS)):
