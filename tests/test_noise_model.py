@@ -37,7 +37,8 @@ def test_a_stars_numbers_are_recovered_from_its_baseline():
     assert white["correlated_scale"] < 0.4 and white["season_sigma"] < 0.002
     assert white["outlier_rate"] == 0.0
 
-    model = NoiseModel(np.array([[18.0, 1.2, 1.0, 20.0, 0.02, 0.0]]), "test", ("star",))
+    model = NoiseModel(np.array([[18.0, 1.2, 1.0, 20.0, 0.02, 0.0, 0.0, 0.0]]), "test",
+                       ("star",))
     flux, star = observe_with_model(model, t, np.ones(t.size), err, 18.0, rng)
     fitted = star_parameters(t, flux, err)
     assert fitted["white_scale"] == pytest.approx(1.2, rel=0.1)
@@ -50,7 +51,8 @@ def test_a_stars_numbers_are_recovered_from_its_baseline():
 def test_outliers_come_at_the_stars_rate_and_the_clean_flux_is_kept_on_average():
     rng = np.random.default_rng(4)
     t = survey_times(n_seasons=3)
-    model = NoiseModel(np.array([[18.0, 1.0, 0.0, 10.0, 0.0, 0.05]]), "test", ("star",))
+    model = NoiseModel(np.array([[18.0, 1.0, 0.0, 10.0, 0.0, 0.05, 0.0, 0.0]]), "test",
+                       ("star",))
     clean = 1 + 0.5 * np.exp(-0.5 * ((t - 400) / 20) ** 2)
     flux, star = observe_with_model(model, t, clean, np.full(t.size, 0.01), 18.0, rng)
     assert star["n_outliers"] / t.size == pytest.approx(0.05, abs=0.01)
@@ -71,7 +73,8 @@ def test_the_draws_do_not_depend_on_the_flux_or_the_star():
 
 
 def test_a_star_takes_the_numbers_of_a_real_star_of_its_magnitude_bin():
-    table = np.array([[16.5, 1.1, 0, 5, 0, 0], [18.5, 2.2, 0, 5, 0, 0], [18.7, 3.3, 0, 5, 0, 0]])
+    table = np.array([[16.5, 1.1, 0, 5, 0, 0, 0, 0], [18.5, 2.2, 0, 5, 0, 0, 0, 0],
+                      [18.7, 3.3, 0, 5, 0, 0, 0, 0]])
     model = NoiseModel(table, "test", ("a", "b", "c"))
     assert list(model.rows_near(18.2)) == [1, 2]
     assert list(model.rows_near(21.0)) == [1, 2]  # the nearest bin with stars
@@ -149,6 +152,27 @@ def test_fitted_noise_curves_are_reproducible_and_keep_the_presets_sampling(tmp_
                         "sha256": hashlib.sha256(SHIPPED.read_bytes()).hexdigest(),
                         "stars": len(shipped_model().stars)}
     assert "noise_model" not in json.loads((tmp_path / "preset" / "manifest.json").read_text())
+
+
+@pytest.mark.slow  # draws three small data sets
+def test_a_data_set_drawn_with_another_noise_model_file_is_not_returned_as_it_is(tmp_path):
+    """The config names the model's path; a file refitted there since is another model: the
+    existing set is refused (not returned as if it were drawn with the new one)."""
+    from microlens.data.store import DatasetError
+
+    path = tmp_path / "noise.json"
+    model = NoiseModel(np.array([[18.0, 1.2, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0]]), "test", ("a",))
+    model.save(path)
+    cfg = SimulationConfig(n_per_class=1, survey="ogle", seed=4, noise="fitted",
+                           noise_model=str(path), detectability=False)
+    first = generate_dataset(cfg, tmp_path / "data", workers=1, progress=False)
+    assert generate_dataset(cfg, tmp_path / "data", workers=1, progress=False) == first
+    NoiseModel(model.table * [1, 2, 1, 1, 1, 1, 1, 1], "test", ("a",)).save(path)  # refitted
+    with pytest.raises(DatasetError, match="drawn with the noise model of sha256 .* not the one"):
+        generate_dataset(cfg, tmp_path / "data", workers=1, progress=False)
+    again = open_dataset(generate_dataset(cfg, tmp_path / "data", workers=1, progress=False,
+                                          overwrite=True))
+    assert set(np.round(again.params["error_scale"], 12)) == {2.4}
 
 
 def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_from(tmp_path):
@@ -234,3 +258,81 @@ def test_scatter_shared_within_a_night_only_is_white_across_nights():
     total = np.hypot(fitted["white_scale"], fitted["correlated_scale"])
     assert total == pytest.approx(np.hypot(1.0, 1.5), rel=0.1)
     assert fitted["correlated_scale"] < 0.25 * total
+
+
+def test_the_exponential_kernel_product_is_the_dense_one():
+    from microlens.simulation.noise_model import _exponential_kernel_times
+
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.uniform(0, 3000, 600))
+    x = rng.normal(size=(t.size, 2))
+    for tau in (1.0, 3.0, 40.0, 200.0):  # 1 and 3 d over 3,000 d: several blocks
+        dense = np.exp(-np.abs(t[:, None] - t[None, :]) / tau) @ x
+        np.testing.assert_allclose(_exponential_kernel_times(t, x, tau), dense, atol=1e-10)
+
+
+def profile_model(slope: float, curvature: float) -> NoiseModel:
+    return NoiseModel(np.array([[18.0, 1.2, 0.6, 5.0, 0.0, 0.0, slope, curvature]]), "test",
+                      ("star",))
+
+
+def test_a_season_profile_is_drawn_in_every_season_and_recovered():
+    """A pattern that repeats through every season (time from the season's mean time and its
+    square) is added in units of the reported errors, moves no season's level, and is fitted
+    back from the baseline; white and correlated noise without one give about none."""
+    from microlens.simulation.noise_model import season_profile_basis
+    from microlens.simulation.residual_statistics import seasons
+
+    t = survey_times(n_seasons=6)
+    err = np.full(t.size, 0.01)
+    basis = season_profile_basis(t, seasons(t))
+    for s in range(6):  # mean zero in each season, in units of 100 days
+        here = seasons(t) == s
+        np.testing.assert_allclose(basis[here].mean(axis=0), 0.0, atol=1e-12)
+        assert np.ptp(basis[here, 0]) == pytest.approx(1.5, abs=0.01)
+    with_profile, without = [], []
+    for seed in range(8):
+        flux, _ = observe_with_model(profile_model(1.0, 1.5), t, np.ones(t.size), err, 18.0,
+                                     np.random.default_rng(seed))
+        fitted = star_parameters(t, flux, err)
+        with_profile.append([fitted["profile_slope"], fitted["profile_curvature"]])
+        flux, _ = observe_with_model(profile_model(0.0, 0.0), t, np.ones(t.size), err, 18.0,
+                                     np.random.default_rng(100 + seed))
+        fitted = star_parameters(t, flux, err)
+        without.append([fitted["profile_slope"], fitted["profile_curvature"]])
+        # the profile is not counted again in the noise (its variance is taken out first)
+        assert np.hypot(fitted["white_scale"], fitted["correlated_scale"]) < 1.5
+    np.testing.assert_allclose(np.median(with_profile, axis=0), [1.0, 1.5], rtol=0.3)
+    assert np.sqrt(np.mean(np.square(without))) < 0.25  # shrunk towards none
+
+
+def test_season_offsets_are_the_steps_between_nearby_seasons_not_a_drift_over_years():
+    """Offsets between seasons at most two apart: a star whose level drifts slowly over ten
+    years (no season-to-season jumps) has a season_sigma far below its seasons' spread."""
+    rng = np.random.default_rng(8)
+    t = survey_times(n_seasons=10, per_night=1)
+    err = np.full(t.size, 0.002)
+    drift = 1.0 + 0.01 * (t - t.mean()) / 365.25  # 1 % a year: 9 % over the baseline
+    fitted = star_parameters(t, drift + err * rng.normal(size=t.size), err)
+    season = np.floor(t / 365.25).astype(int)
+    medians = np.array([np.median(drift[season == s]) for s in range(10)])
+    spread = np.sqrt(np.mean((medians / np.median(medians) - 1) ** 2))
+    assert spread > 0.025
+    # steps of 1 % (one season apart) and 2 % (two apart): about 1.1 %, not the 2.9 % spread
+    assert fitted["season_sigma"] < 0.5 * spread
+    jumps = 1.0 + 0.02 * rng.normal(size=10)[season]
+    fitted = star_parameters(t, jumps + err * rng.normal(size=t.size), err)
+    assert fitted["season_sigma"] == pytest.approx(0.02, rel=0.5)  # ten seasons: a rough rms
+
+
+def test_a_model_written_before_the_season_profile_reads_with_none(tmp_path):
+    from microlens.simulation.noise_model import FIRST_SCHEMA, PROFILE_COLUMNS
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({
+        "schema": FIRST_SCHEMA, "source": "test", "stars": ["a"],
+        "columns": [c for c in COLUMNS if c not in PROFILE_COLUMNS],
+        "table": [[18.0, 1.1, 0.2, 5.0, 0.01, 0.0]]}))
+    model = NoiseModel.load(old)
+    assert model.table.shape == (1, len(COLUMNS))
+    assert list(model.table[0]) == [18.0, 1.1, 0.2, 5.0, 0.01, 0.0, 0.0, 0.0]

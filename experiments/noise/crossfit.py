@@ -37,7 +37,7 @@ for k in (0, 1):
     data = f"data/noise_cf/ogle_fitted{TAG}_fold{k}"
     cfg = SimulationConfig(n_per_class=PER_CLASS, survey="ogle", topology="stellar", seed=13,
                            detectability=False, noise="fitted", noise_model=model_path)
-    generate_dataset(cfg, data, workers=2, progress=False)
+    generate_dataset(cfg, data, workers=2, progress=False, overwrite=True)  # the model may be new
     results[f"fold{k}"] = compare(FOLDER, data, stars=FOLDS[1 - k], window_days=605.25)
     json.dump(results, open(f"{E}/crossfit{TAG}.json", "w"), indent=1)
 

@@ -59,7 +59,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -174,11 +174,16 @@ def generate_dataset(
                     f"{out} already holds a dataset with a different config (differs in "
                     f"{', '.join(changed)}); pass overwrite=True or choose another directory"
                 )
+            _check_noise_model(out, existing, config)
             open_dataset(out)  # integrity check
             return out
 
     chunk_dir = partial / "chunks"
     plan = {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "chunk_size": chunk_size}
+    if config.noise == "fitted":  # chunks drawn with another model's file are not resumed
+        from microlens.simulation.noise_model import model_identity
+
+        plan["noise_model"] = model_identity(config.noise_model)
     plan_file = partial / "plan.json"
     if partial.exists():
         try:
@@ -584,6 +589,25 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
 
         manifest["noise_model"] = model_identity(config.noise_model)
     return manifest
+
+
+def _check_noise_model(out: Path, manifest: Mapping, config: SimulationConfig) -> None:
+    """Refuse an existing data set drawn with ``noise="fitted"`` from another noise model file
+    than the one its config names now: the config names a path, and the file there (the
+    shipped model too) changes when the fit is improved."""
+    if config.noise != "fitted":
+        return
+    from microlens.simulation.noise_model import model_identity
+
+    current = model_identity(config.noise_model)
+    recorded = manifest.get("noise_model")
+    if recorded is None or recorded.get("sha256") != current["sha256"]:
+        drawn = ("a noise model it did not record (made before data sets recorded theirs)"
+                 if recorded is None else f"the noise model of sha256 {recorded.get('sha256')}")
+        raise DatasetError(
+            f"{out} was drawn with {drawn}, not the one at {current['path']} now (sha256 "
+            f"{current['sha256']}); pass overwrite=True to draw it again, or choose another "
+            "directory")
 
 
 def _versions() -> dict:

@@ -4,7 +4,7 @@ Real OGLE-IV photometry of a star without an event (its baseline segment,
 :func:`microlens.photometry.ews.baseline_end`) departs from "Gaussian noise of the reported error"
 in ways a
 classifier trained on clean noise reads as signal (:mod:`microlens.reports.noise_statistics`
-measures them). Each real star is described by five numbers, estimated from its own baseline:
+measures them). Each real star is described by seven numbers, estimated from its own baseline:
 
 ``white_scale``, ``correlated_scale``
     ``k_w = k_tot sqrt(1 - s)`` and ``k_c = k_tot sqrt(s)``: the scatter in units of the
@@ -21,18 +21,29 @@ measures them). Each real star is described by five numbers, estimated from its 
     at 1, 10 and 100 days (:func:`correlation_days`, within [1, 200] d); where it cannot be
     measured, the median of the stars of its magnitude bin that have it.
 ``season_sigma``
-    The root-mean-square offset of a season's median from the median of all seasons (relative
-    flux), less what the noise of the medians explains.
+    The root-mean-square offset of one season's median from another's (relative flux) over
+    seasons at most :data:`SEASON_STEPS` apart (those a simulated span holds), less what the
+    noise of the medians explains; a drift of the level over the years is not counted.
 ``outlier_rate``
     The share of points more than 5 robust standard deviations from their season's median.
+``profile_slope``, ``profile_curvature``
+    A pattern that repeats through every season, in units of the reported errors
+    (:func:`season_profile`): the coefficients of the time from the season's mean time and of
+    its square (:func:`season_profile_basis`, per :data:`PROFILE_DAYS` days), shared by all the
+    star's seasons and shrunk by what its noise alone would fit. The sky's residuals carry one
+    (as a field's airmass and hour angle, which change through its observing season, would
+    give): taking it out brings their 100-day autocorrelation from below zero to about zero.
+    It is fitted first, and the scatter numbers above are measured on the residuals without
+    it.
 
-A simulated star of baseline magnitude ``m`` takes the five numbers of a real star of the same
+A simulated star of baseline magnitude ``m`` takes the seven numbers of a real star of the same
 magnitude bin (:data:`microlens.reports.noise_statistics.MAG_EDGES`), drawn at random: the model is
 the table of real stars itself, so the numbers keep their joint distribution. Its flux is
-``F = A (1 + d_season) + sigma (k_w e + k_c c(t))`` plus, at the outlier rate, points
+``F = A (1 + d_season) + sigma (k_w e + k_c c(t) + p(t))`` plus, at the outlier rate, points
 replaced by ``F = A + s sigma`` with ``|s|`` uniform in [5, 20] (``A`` the clean flux, ``sigma``
 the reported error, ``e`` white normal, ``c`` a unit Ornstein-Uhlenbeck process of time
-``tau_c``, ``d_season`` a normal offset per season of the star's ``season_sigma``); the
+``tau_c``, ``d_season`` a normal offset per season of the star's ``season_sigma``, ``p`` its
+season profile); the
 reported errors stay those of the survey's error curve.
 
 ``k_w`` and ``k_c`` may come from the last days of each baseline only (``recent_days`` of
@@ -77,11 +88,18 @@ MIN_PAIRS = 20
 """Fewest same-night pairs for ``white_scale``; a star with fewer uses pairs within 1.5 d."""
 
 COLUMNS = ("mag", "white_scale", "correlated_scale", "correlation_days", "season_sigma",
-           "outlier_rate")
+           "outlier_rate", "profile_slope", "profile_curvature")
 """The columns of a model's table, one row per real star."""
+
+PROFILE_COLUMNS = ("profile_slope", "profile_curvature")
+"""The season profile's columns, which models of the first schema lack (read as zero)."""
 
 MAX_SEASONS = 32
 """Season offsets drawn per event, whatever its number of seasons (a fixed number of draws)."""
+
+SEASON_STEPS = 2
+"""``season_sigma`` comes from the offsets between seasons at most this many seasons apart: those
+a simulated span (the ``ogle`` preset's 605.25 days, two or three seasons) holds."""
 
 OUTLIER_SIZE = (5.0, 20.0)
 """Size of an outlier [reported errors], uniform."""
@@ -94,7 +112,9 @@ SHIPPED = Path(__file__).resolve().parents[3] / "data" / "noise" / "ogle_ews_202
 """The model fitted on the shipped subset's stars (``python -m
 microlens.simulation.noise_model``)."""
 
-SCHEMA = "microlens.noise_model/1"  # a format name, not a module path: files keep it
+SCHEMA = "microlens.noise_model/2"  # a format name, not a module path: files keep it
+FIRST_SCHEMA = "microlens.noise_model/1"
+"""Models written before the season profile: read with a flat profile."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +178,11 @@ class NoiseModel:
                 "FOLDER --stars FILE --out PATH") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: not a noise model (not JSON: {error})") from None
+        first = [c for c in COLUMNS if c not in PROFILE_COLUMNS]
+        if data.get("schema") == FIRST_SCHEMA and data.get("columns") == first:
+            table = np.asarray(data["table"], dtype=np.float64)
+            table = np.hstack([table, np.zeros((table.shape[0], len(PROFILE_COLUMNS)))])
+            return cls(table, data["source"], tuple(data["stars"]))
         if data.get("schema") != SCHEMA or data.get("columns") != list(COLUMNS):
             raise ValueError(f"{path}: not a noise model of schema {SCHEMA} with columns "
                              f"{', '.join(COLUMNS)}")
@@ -217,10 +242,90 @@ def total_scale(times, flux, flux_err) -> float:
     return _robust_sigma(_season_residuals(t, f, e)[2])
 
 
+PROFILE_DAYS = 100.0
+"""The unit of time [days] of the season profile's coefficients."""
+
+
+def season_profile_basis(times: np.ndarray, season: np.ndarray) -> np.ndarray:
+    """The two shapes of a season profile at each time, shape ``(n, 2)``: the time from its
+    season's mean time, and that squared less its season's mean square, both in units of
+    :data:`PROFILE_DAYS` (each has mean zero within every season, so a profile never moves a
+    season's level)."""
+    counts = np.bincount(season).astype(np.float64)
+    counts[counts == 0] = 1.0
+    centred = (times - (np.bincount(season, weights=times) / counts)[season]) / PROFILE_DAYS
+    square = centred ** 2
+    return np.stack([centred, square - (np.bincount(season, weights=square) / counts)[season]],
+                    axis=1)
+
+
+def _exponential_kernel_times(times: np.ndarray, x: np.ndarray, tau: float) -> np.ndarray:
+    """``K @ x`` for ``K[i, j] = exp(-|t_i - t_j| / tau)`` in O(n) (sorted times): running
+    sums forwards and backwards, in blocks short enough for the exponentials to stay finite."""
+    def forwards(t, v):
+        out = np.empty_like(v)
+        carry, last, start = np.zeros(v.shape[1]), t[0], 0
+        while start < t.size:
+            stop = int(np.searchsorted(t, t[start] + 500.0 * tau, side="left"))
+            stop = max(stop, start + 1)
+            origin = t[start]
+            grow = np.exp((t[start:stop] - origin) / tau)[:, None]
+            inherited = carry * math.exp(-(origin - last) / tau)
+            out[start:stop] = np.cumsum(grow * v[start:stop], axis=0) / grow + inherited / grow
+            carry, last, start = out[stop - 1], t[stop - 1], stop
+        return out
+
+    ahead = forwards(times, x)
+    behind = forwards(-times[::-1], x[::-1])[::-1]
+    return ahead + behind - x
+
+
+def season_profile(times, season, z, white: float, correlated: float,
+                   tau: float) -> np.ndarray:
+    """The coefficients of a star's season profile (:func:`season_profile_basis`), shared by
+    all its seasons: a pattern that repeats through every season, as one that follows the
+    field's airmass and hour angle over the observing season would.
+
+    ``z`` are the residuals from the season medians in units of the reported errors. The
+    least-squares coefficients are shrunk by ``sqrt(max(0, 1 - 2 / chi2))``, ``chi2`` their
+    squared size against their covariance under the star's white and correlated noise
+    (``white``, ``correlated``, ``tau``): the noise's own share of a fitted profile is taken
+    out, so that a star without a profile gets about none and drawing the profile back does
+    not add the noise twice."""
+    basis = season_profile_basis(times, season)
+    gram = basis.T @ basis
+    if np.linalg.cond(gram) > 1e10:
+        return np.zeros(2)
+    inverse = np.linalg.inv(gram)
+    coefficients = inverse @ (basis.T @ z)
+    noise = white ** 2 * gram
+    if correlated > 0 and math.isfinite(tau):
+        noise = noise + correlated ** 2 * (basis.T @ _exponential_kernel_times(times, basis, tau))
+    covariance = inverse @ noise @ inverse
+    chi2 = float(coefficients @ np.linalg.solve(covariance, coefficients))
+    return coefficients * math.sqrt(max(0.0, 1.0 - 2.0 / chi2)) if chi2 > 0 else coefficients * 0
+
+
+def _scatter_numbers(t, season, z, pairs) -> tuple[float, float, float, float]:
+    """White and correlated scales, correlation time and total scatter of residuals ``z``."""
+    from microlens.simulation.residual_statistics import autocorrelations
+
+    white = _robust_sigma((z[1:] - z[:-1])[pairs] / math.sqrt(2.0))
+    total = _robust_sigma(z)
+    tau, amplitude = correlation_fit(autocorrelations(t, z))
+    # the share of the variance that moves together from night to night: what is not white
+    # within a night, and no more than the autocorrelations across nights show (scatter shared
+    # by the points of one night only is white to every statistic read across nights)
+    share = min(max(1.0 - (white / total) ** 2, 0.0), min(amplitude, 1.0)) if total > 0 else 0.0
+    correlated = total * math.sqrt(share)
+    white = total * math.sqrt(1.0 - share) if total > 0 else white
+    return white, correlated, tau, total
+
+
 def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
-    """The five noise numbers of one star's baseline (module docstring); None for fewer than
-    20 points or a single season without pairs."""
-    from microlens.simulation.residual_statistics import autocorrelations, curve_statistics
+    """The noise numbers of one star's baseline (module docstring); None for fewer than 20
+    points or a single season without pairs."""
+    from microlens.simulation.residual_statistics import curve_statistics
 
     t, f, e = (np.asarray(a, dtype=np.float64) for a in (times, flux, flux_err))
     if curve_statistics(t, f, e) is None:  # checks the arrays; None when too short
@@ -232,15 +337,11 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
         pairs = (gaps < 1.5) & (season[1:] == season[:-1])
     if pairs.sum() < MIN_PAIRS:
         return None
-    white = _robust_sigma((z[1:] - z[:-1])[pairs] / math.sqrt(2.0))
-    total = _robust_sigma(z)
-    tau, amplitude = correlation_fit(autocorrelations(t, z))
-    # the share of the variance that moves together from night to night: what is not white
-    # within a night, and no more than the autocorrelations across nights show (scatter shared
-    # by the points of one night only is white to every statistic read across nights)
-    share = min(max(1.0 - (white / total) ** 2, 0.0), min(amplitude, 1.0)) if total > 0 else 0.0
-    correlated = total * math.sqrt(share)
-    white = total * math.sqrt(1.0 - share) if total > 0 else white
+    # the profile is fitted against the noise measured with it, and the noise measured again
+    # without it: the correlated part should not hold the profile's variance twice
+    profile = season_profile(t, season, z, *_scatter_numbers(t, season, z, pairs)[:3])
+    z = z - season_profile_basis(t, season) @ profile
+    white, correlated, tau, total = _scatter_numbers(t, season, z, pairs)
     counts = np.bincount(season)
     level = float(np.median(medians))
     usable = counts >= 10
@@ -249,13 +350,20 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
         # the median of n points scatters by ~1.2533 sigma / sqrt(n)
         noise = np.array([np.mean((1.2533 * total * e[season == s] / f[season == s]) ** 2)
                           / counts[s] for s in np.flatnonzero(usable)])
-        season_sigma = math.sqrt(max(float(np.mean(offsets ** 2) - np.mean(noise)), 0.0))
+        # from the steps between seasons at most SEASON_STEPS apart, each 2 sigma^2 for
+        # independent offsets: a drift over the years (which the rms about all seasons' median
+        # would count) is not an offset that a window of two or three seasons sees
+        steps = np.concatenate([
+            (offsets[lag:] - offsets[:-lag]) ** 2 - (noise[lag:] + noise[:-lag])
+            for lag in range(1, min(SEASON_STEPS, offsets.size - 1) + 1)])
+        season_sigma = math.sqrt(max(float(np.mean(steps)) / 2.0, 0.0))
     else:
         season_sigma = 0.0
     deviation = np.abs(z) / total if total > 0 else np.zeros_like(z)
     return {"white_scale": white, "correlated_scale": correlated, "correlation_days": tau,
             "season_sigma": season_sigma,
-            "outlier_rate": float(np.mean(deviation > OUTLIER_SIGMA))}
+            "outlier_rate": float(np.mean(deviation > OUTLIER_SIGMA)),
+            "profile_slope": float(profile[0]), "profile_curvature": float(profile[1])}
 
 
 def recent_scatter(numbers: Mapping[str, float], curve, recent_days: float) -> dict:
@@ -398,8 +506,10 @@ def observe_with_model(model: NoiseModel, times, clean_flux, reported_err, basel
         for i in range(1, n):
             wander[i] = decay[i - 1] * wander[i - 1] + math.sqrt(
                 1.0 - decay[i - 1] ** 2) * innovations[i]
+    profile = (season_profile_basis(t, seasons(t)) @ np.array(
+        [star["profile_slope"], star["profile_curvature"]]) if n else np.zeros(0))
     flux = (clean * (1.0 + season_offsets[season])
-            + sigma * (star["white_scale"] * white + star["correlated_scale"] * wander))
+            + sigma * (star["white_scale"] * white + star["correlated_scale"] * wander + profile))
     is_outlier = u[0] < star["outlier_rate"]
     size = OUTLIER_SIZE[0] + (OUTLIER_SIZE[1] - OUTLIER_SIZE[0]) * u[1]
     sign = np.where(_ < 0, -1.0, 1.0)
