@@ -306,7 +306,7 @@ def season_profile(times, season, z, white: float, correlated: float,
     return coefficients * math.sqrt(max(0.0, 1.0 - 2.0 / chi2)) if chi2 > 0 else coefficients * 0
 
 
-def _scatter_numbers(t, season, z, pairs) -> tuple[float, float, float, float]:
+def _scatter_numbers(t, z, pairs) -> tuple[float, float, float, float]:
     """White and correlated scales, correlation time and total scatter of residuals ``z``."""
     from microlens.simulation.residual_statistics import autocorrelations
 
@@ -339,9 +339,9 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
         return None
     # the profile is fitted against the noise measured with it, and the noise measured again
     # without it: the correlated part should not hold the profile's variance twice
-    profile = season_profile(t, season, z, *_scatter_numbers(t, season, z, pairs)[:3])
+    profile = season_profile(t, season, z, *_scatter_numbers(t, z, pairs)[:3])
     z = z - season_profile_basis(t, season) @ profile
-    white, correlated, tau, total = _scatter_numbers(t, season, z, pairs)
+    white, correlated, tau, total = _scatter_numbers(t, z, pairs)
     counts = np.bincount(season)
     level = float(np.median(medians))
     usable = counts >= 10
