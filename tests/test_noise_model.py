@@ -168,11 +168,17 @@ def test_a_data_set_drawn_with_another_noise_model_file_is_not_returned_as_it_is
     first = generate_dataset(cfg, tmp_path / "data", workers=1, progress=False)
     assert generate_dataset(cfg, tmp_path / "data", workers=1, progress=False) == first
     NoiseModel(model.table * [1, 2, 1, 1, 1, 1, 1, 1], "test", ("a",)).save(path)  # refitted
+    from microlens.simulation.noise_model import model_file
+
+    assert model_file(path).table[0, 1] == 2.4  # read again in this process too, not cached
     with pytest.raises(DatasetError, match="drawn with the noise model of sha256 .* not the one"):
         generate_dataset(cfg, tmp_path / "data", workers=1, progress=False)
     again = open_dataset(generate_dataset(cfg, tmp_path / "data", workers=1, progress=False,
                                           overwrite=True))
     assert set(np.round(again.params["error_scale"], 12)) == {2.4}
+    path.unlink()  # the model gone: its own clear error, not a bare one from reading bytes
+    with pytest.raises(FileNotFoundError, match="no noise model at .*noise.json"):
+        generate_dataset(cfg, tmp_path / "data", workers=1, progress=False)
 
 
 def test_a_noise_model_fitted_on_training_stars_is_the_one_the_simulator_draws_from(tmp_path):

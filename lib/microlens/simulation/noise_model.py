@@ -442,10 +442,16 @@ def shipped_model() -> NoiseModel:
 
 def model_file(path: str | os.PathLike | None) -> NoiseModel:
     """The model saved at ``path`` (relative: from the project root; None: :data:`SHIPPED`),
-    read once per process and path."""
+    read once per process, path and version of the file (a model refitted in place, written
+    atomically as a new file, is read again)."""
     from microlens.core.paths import resolve_path
 
-    return _load_cached(str(SHIPPED if path is None else resolve_path(path)))
+    resolved = str(SHIPPED if path is None else resolve_path(path))
+    try:
+        stat = os.stat(resolved)
+    except FileNotFoundError:
+        return NoiseModel.load(resolved)  # raises its message naming the file and the remedy
+    return _load_cached(resolved, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def model_identity(path: str | os.PathLike | None) -> dict:
@@ -456,14 +462,15 @@ def model_identity(path: str | os.PathLike | None) -> dict:
 
     from microlens.core.paths import project_relative, resolve_path
 
+    stars = len(model_file(path).stars)  # a missing or foreign file: its clear error first
     resolved = Path(SHIPPED if path is None else resolve_path(path))
     data = resolved.read_bytes()
     return {"path": project_relative(resolved), "sha256": hashlib.sha256(data).hexdigest(),
-            "stars": len(model_file(path).stars)}
+            "stars": stars}
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str) -> NoiseModel:
+def _load_cached(path: str, inode: int, mtime_ns: int, size: int) -> NoiseModel:
     return NoiseModel.load(path)
 
 
