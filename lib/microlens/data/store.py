@@ -157,10 +157,7 @@ def generate_dataset(
     catalogue = None  # injection: the folder's errors come before anything is written
     if overwrite or not (out.exists() or out.is_symlink()):
         catalogue = _baselines_catalogue(config)
-        if config.noise_model is not None:  # a missing or foreign model file, before writing
-            from microlens.simulation.noise_model import model_file
-
-            model_file(config.noise_model)
+    inputs = _input_files(config)  # a missing or foreign model file: its error, before writing
     if out.exists() or out.is_symlink():
         if overwrite:
             check_removable(partial, "generation")  # refuse before deleting anything
@@ -174,16 +171,14 @@ def generate_dataset(
                     f"{out} already holds a dataset with a different config (differs in "
                     f"{', '.join(changed)}); pass overwrite=True or choose another directory"
                 )
-            _check_noise_model(out, existing, config)
+            _check_input_files(out, existing, inputs)
             open_dataset(out)  # integrity check
             return out
 
     chunk_dir = partial / "chunks"
-    plan = {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "chunk_size": chunk_size}
-    if config.noise == "fitted":  # chunks drawn with another model's file are not resumed
-        from microlens.simulation.noise_model import model_identity
-
-        plan["noise_model"] = model_identity(config.noise_model)
+    # chunks drawn from another version of an input file are not resumed
+    plan = {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "chunk_size": chunk_size,
+            **inputs}
     plan_file = partial / "plan.json"
     if partial.exists():
         try:
@@ -212,7 +207,7 @@ def generate_dataset(
     elapsed = time.perf_counter() - started
 
     _assemble(config, partial, chunk_dir, bounds, workers=workers, elapsed=elapsed,
-              chunk_size=chunk_size, catalogue=catalogue)
+              chunk_size=chunk_size, catalogue=catalogue, inputs=inputs)
     shutil.rmtree(chunk_dir)
     plan_file.unlink()
     if "catalogue" in extra:
@@ -485,7 +480,7 @@ def _run_chunks(config, chunk_dir, todo, workers, progress, on_chunk, extra=None
 
 
 def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapsed,
-              chunk_size, catalogue=None) -> None:
+              chunk_size, catalogue=None, inputs: Mapping | None = None) -> None:
     n = config.n_events
     labels = np.empty(n, np.int8)
     params = np.empty(n, params_dtype())
@@ -524,7 +519,8 @@ def _assemble(config, partial: Path, chunk_dir: Path, bounds, *, workers, elapse
     np.save(partial / "labels.npy", labels)
     np.save(partial / "split.npy", split)
     np.save(partial / "params.npy", params)
-    manifest = _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths)
+    manifest = {**_manifest(config, labels, split, params, workers, elapsed, chunk_size, lengths),
+                **(inputs or {})}
     if catalogue is not None:
         from microlens.simulation.injection import manifest_entry
 
@@ -562,7 +558,7 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
         s: {name: int(np.sum((split == j) & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
         for j, s in enumerate(SPLIT_NAMES)
     }
-    manifest = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.to_dict(),
@@ -584,30 +580,34 @@ def _manifest(config, labels, split, params, workers, elapsed, chunk_size, lengt
         "generation": {"workers": workers, "chunk_size": chunk_size, "seconds": round(elapsed, 3),
                        "events_per_second": round(labels.size / max(elapsed, 1e-9), 1)},
     }
-    if config.noise == "fitted":
-        from microlens.simulation.noise_model import model_identity
-
-        manifest["noise_model"] = model_identity(config.noise_model)
-    return manifest
 
 
-def _check_noise_model(out: Path, manifest: Mapping, config: SimulationConfig) -> None:
-    """Refuse an existing data set drawn with ``noise="fitted"`` from another noise model file
-    than the one its config names now: the config names a path, and the file there (the
-    shipped model too) changes when the fit is improved."""
+def _input_files(config: SimulationConfig) -> dict:
+    """The files a config names whose bytes shape its curves, each as ``{path, sha256, ...}``
+    under its manifest key: today the noise model of ``noise="fitted"``
+    (:func:`microlens.simulation.noise_model.model_identity`). The config holds only their
+    paths, and the file at a path (the shipped noise model too) changes when it is refitted;
+    the generation plan and the manifest record these, and an existing set drawn from another
+    version is refused (:func:`_check_input_files`)."""
     if config.noise != "fitted":
-        return
+        return {}
     from microlens.simulation.noise_model import model_identity
 
-    current = model_identity(config.noise_model)
-    recorded = manifest.get("noise_model")
-    if recorded is None or recorded.get("sha256") != current["sha256"]:
-        drawn = ("a noise model it did not record (made before data sets recorded theirs)"
-                 if recorded is None else f"the noise model of sha256 {recorded.get('sha256')}")
-        raise DatasetError(
-            f"{out} was drawn with {drawn}, not the one at {current['path']} now (sha256 "
-            f"{current['sha256']}); pass overwrite=True to draw it again, or choose another "
-            "directory")
+    return {"noise_model": model_identity(config.noise_model)}
+
+
+def _check_input_files(out: Path, manifest: Mapping, inputs: Mapping) -> None:
+    """Refuse an existing data set drawn from another version of an input file
+    (:func:`_input_files`) than the one at its path now."""
+    for key, current in inputs.items():
+        recorded, name = manifest.get(key), key.replace("_", " ")
+        if recorded is None or recorded.get("sha256") != current["sha256"]:
+            drawn = (f"a {name} it did not record (made before data sets recorded theirs)"
+                     if recorded is None else f"the {name} of sha256 {recorded.get('sha256')}")
+            raise DatasetError(
+                f"{out} was drawn with {drawn}, not the one at {current['path']} now (sha256 "
+                f"{current['sha256']}); pass overwrite=True to draw it again, or choose another "
+                "directory")
 
 
 def _versions() -> dict:

@@ -76,7 +76,6 @@ import numpy as np
 from microlens.simulation.residual_statistics import (
     MAG_EDGES,
     OUTLIER_SIGMA,
-    SEASON_GAP_DAYS,
     last_days,
     seasons,
 )
@@ -280,19 +279,19 @@ def _exponential_kernel_times(times: np.ndarray, x: np.ndarray, tau: float) -> n
     return ahead + behind - x
 
 
-def season_profile(times, season, z, white: float, correlated: float,
+def season_profile(times, basis, z, white: float, correlated: float,
                    tau: float) -> np.ndarray:
-    """The coefficients of a star's season profile (:func:`season_profile_basis`), shared by
-    all its seasons: a pattern that repeats through every season, as one that follows the
-    field's airmass and hour angle over the observing season would.
+    """The coefficients of a star's season profile, shared by all its seasons: a pattern that
+    repeats through every season, as one that follows the field's airmass and hour angle over
+    the observing season would.
 
-    ``z`` are the residuals from the season medians in units of the reported errors. The
+    ``basis`` is :func:`season_profile_basis` at ``times``; ``z`` are the residuals from the
+    season medians in units of the reported errors. The
     least-squares coefficients are shrunk by ``sqrt(max(0, 1 - 2 / chi2))``, ``chi2`` their
     squared size against their covariance under the star's white and correlated noise
     (``white``, ``correlated``, ``tau``): the noise's own share of a fitted profile is taken
     out, so that a star without a profile gets about none and drawing the profile back does
     not add the noise twice."""
-    basis = season_profile_basis(times, season)
     gram = basis.T @ basis
     if np.linalg.cond(gram) > 1e10:
         return np.zeros(2)
@@ -339,8 +338,9 @@ def star_parameters(times, flux, flux_err) -> dict[str, float] | None:
         return None
     # the profile is fitted against the noise measured with it, and the noise measured again
     # without it: the correlated part should not hold the profile's variance twice
-    profile = season_profile(t, season, z, *_scatter_numbers(t, z, pairs)[:3])
-    z = z - season_profile_basis(t, season) @ profile
+    basis = season_profile_basis(t, season)
+    profile = season_profile(t, basis, z, *_scatter_numbers(t, z, pairs)[:3])
+    z = z - basis @ profile
     white, correlated, tau, total = _scatter_numbers(t, z, pairs)
     counts = np.bincount(season)
     level = float(np.median(medians))
@@ -504,8 +504,7 @@ def observe_with_model(model: NoiseModel, times, clean_flux, reported_err, basel
     season_offsets = rng.standard_normal(MAX_SEASONS) * star["season_sigma"]
     white, innovations, _ = rng.standard_normal((3, n))  # the third normal: outlier sign
     u = rng.random((2, n))
-    season = np.minimum(np.concatenate([[0], np.cumsum(np.diff(t) > SEASON_GAP_DAYS)]),
-                        MAX_SEASONS - 1) if n else np.zeros(0, int)
+    season = seasons(t) if n else np.zeros(0, int)
     decay = np.exp(-np.diff(t) / star["correlation_days"]) if n > 1 else np.zeros(0)
     wander = np.empty(n)
     if n:
@@ -513,9 +512,9 @@ def observe_with_model(model: NoiseModel, times, clean_flux, reported_err, basel
         for i in range(1, n):
             wander[i] = decay[i - 1] * wander[i - 1] + math.sqrt(
                 1.0 - decay[i - 1] ** 2) * innovations[i]
-    profile = (season_profile_basis(t, seasons(t)) @ np.array(
-        [star["profile_slope"], star["profile_curvature"]]) if n else np.zeros(0))
-    flux = (clean * (1.0 + season_offsets[season])
+    profile = season_profile_basis(t, season) @ np.array(
+        [star["profile_slope"], star["profile_curvature"]])
+    flux = (clean * (1.0 + season_offsets[np.minimum(season, MAX_SEASONS - 1)])
             + sigma * (star["white_scale"] * white + star["correlated_scale"] * wander + profile))
     is_outlier = u[0] < star["outlier_rate"]
     size = OUTLIER_SIZE[0] + (OUTLIER_SIZE[1] - OUTLIER_SIZE[0]) * u[1]
